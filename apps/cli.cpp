@@ -1,0 +1,34 @@
+// The top-level CLI: global flags, the subcommand table, and parse-error handling.
+#include <cstdlib>
+
+#include "apps/commands.h"
+#include "core/dist/process.h"
+#include "core/log.h"
+#include "core/version.h"
+
+namespace scorch::apps {
+
+int run_cli(int argc, char** argv) {
+  CLI::App app{"scorch: score-based generative models (score SDEs) on GPU clusters"};
+  app.set_version_flag("--version", std::string(version_string()) + " (" + git_commit() + ")");
+  app.require_subcommand(1);
+  app.fallthrough();
+  std::string log_level;
+  app.add_option("--log-level", log_level, "trace | debug | info | warn | error | off (default: $SCORCH_LOG_LEVEL or info)");
+  Action action;
+  add_train_command(app, action);
+  add_sample_command(app, action);
+  add_fid_command(app, action);
+  add_data_command(app, action);
+  add_convert_command(app, action);
+  add_info_command(app, action);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  init_logging(dist::info().rank, log_level);
+  return action ? action() : 0;
+}
+
+}  // namespace scorch::apps

@@ -1,0 +1,274 @@
+// Config: parsing, type checking and layering of the option table's keys.
+#include "core/config.h"
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/io/atomic_file.h"
+
+namespace scorch {
+
+const char* type_name(ValueType t) {
+  switch (t) {
+    case ValueType::Int: return "an integer";
+    case ValueType::Float: return "a number";
+    case ValueType::Bool: return "true or false";
+    case ValueType::String: return "a string";
+    case ValueType::IntList: return "a list of integers, e.g. [1, 2, 2, 2]";
+    case ValueType::FloatList: return "a list of numbers";
+  }
+  return "?";
+}
+
+const OptionSpec* find_option(const std::string& key) {
+  for (const auto& o : option_table())
+    if (o.key == key) return &o;
+  return nullptr;
+}
+
+namespace {
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string leaf(const std::string& key) {
+  auto p = key.rfind('.');
+  return p == std::string::npos ? key : key.substr(p + 1);
+}
+
+std::string render(const YAML::Node& n) {
+  YAML::Emitter e;
+  e << YAML::Flow << n;
+  return e.c_str();
+}
+
+bool is_int(const std::string& s) {
+  if (s.empty()) return false;
+  size_t i = (s[0] == '-' || s[0] == '+') ? 1 : 0;
+  return i < s.size() && std::all_of(s.begin() + i, s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+bool is_float(const std::string& s) {
+  if (s.empty()) return false;
+  char* end = nullptr;
+  std::strtod(s.c_str(), &end);
+  return end == s.c_str() + s.size();
+}
+
+bool is_bool(const std::string& s) {
+  static const std::set<std::string> ok = {"true", "false", "True", "False", "TRUE", "FALSE"};
+  return ok.count(s) > 0;
+}
+
+// Lists may also be written Python-style, "(1, 2, 2, 2)", as score_sde configs do.
+YAML::Node as_sequence(const YAML::Node& n) {
+  if (n.IsSequence()) return n;
+  if (n.IsScalar()) {
+    std::string s = n.Scalar();
+    if (s.size() >= 2 && s.front() == '(' && s.back() == ')') {
+      YAML::Node parsed = YAML::Load("[" + s.substr(1, s.size() - 2) + "]");
+      if (parsed.IsSequence()) return parsed;
+    }
+  }
+  return YAML::Node();
+}
+
+// Returns the value normalised to the option's type, or throws naming key, value and expectation.
+YAML::Node check_type(const OptionSpec& spec, const YAML::Node& n, const std::string& source) {
+  auto bad = [&]() {
+    return Error(__FILE__, __LINE__,
+                 fmt::format("config key '{}' (from {}) has value {}, expected {}", spec.key, source,
+                             render(n), type_name(spec.type)),
+                 fmt::format("{}: {} (default {})", spec.key, spec.help, spec.default_yaml));
+  };
+  auto scalar_ok = [&](const YAML::Node& x, ValueType t) {
+    if (!x.IsScalar()) return false;
+    const std::string& s = x.Scalar();
+    switch (t) {
+      case ValueType::Int: return is_int(s);
+      case ValueType::Float: return is_float(s);
+      case ValueType::Bool: return is_bool(s);
+      default: return true;
+    }
+  };
+  switch (spec.type) {
+    case ValueType::Int:
+    case ValueType::Float:
+    case ValueType::Bool:
+      if (!scalar_ok(n, spec.type)) throw bad();
+      return n;
+    case ValueType::String:
+      if (n.IsNull()) return YAML::Node("");
+      if (!n.IsScalar()) throw bad();
+      return n;
+    case ValueType::IntList:
+    case ValueType::FloatList: {
+      YAML::Node seq = as_sequence(n);
+      if (!seq.IsDefined() || seq.IsNull()) throw bad();
+      ValueType elem = spec.type == ValueType::IntList ? ValueType::Int : ValueType::Float;
+      YAML::Node out(YAML::NodeType::Sequence);
+      for (const auto& x : seq) {
+        if (!scalar_ok(x, elem)) throw bad();
+        out.push_back(x);
+      }
+      return out;
+    }
+  }
+  throw bad();
+}
+
+}  // namespace
+
+const OptionSpec& require_option(const std::string& key, const std::string& source);
+
+std::string closest_key(const std::string& key) {
+  std::string best;
+  size_t best_d = std::string::npos;
+  for (const auto& o : option_table()) {
+    // A key whose last part matches exactly ("batch_size" under the wrong section) wins outright.
+    size_t d = leaf(o.key) == leaf(key) ? 0 : edit_distance(key, o.key);
+    if (d < best_d) best_d = d, best = o.key;
+  }
+  return best;
+}
+
+Config Config::defaults() {
+  Config c;
+  for (const auto& o : option_table()) {
+    c.values_[o.key] = YAML::Load(o.default_yaml);
+    if (c.values_[o.key].IsNull()) c.values_[o.key] = YAML::Node("");
+    c.sources_[o.key] = "default";
+  }
+  return c;
+}
+
+Config Config::resolve(const std::string& path, const std::vector<std::string>& overrides) {
+  Config c = defaults();
+  if (!path.empty()) c.merge_file(path);
+  for (const auto& a : overrides) c.set_assignment(a, "--set");
+  return c;
+}
+
+void Config::merge_file(const std::string& path) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    SCORCH_FAIL("cannot read config file '{}'", path);
+  } catch (const YAML::Exception& e) {
+    SCORCH_FAIL("config file '{}' is not valid YAML: {}", path, e.what());
+  }
+  if (root.IsNull()) return;
+  SCORCH_CHECK(root.IsMap(), "config file '{}' must be a YAML mapping of sections (training:, model:, ...)", path);
+  merge_yaml(root, path);
+}
+
+void Config::merge_yaml(const YAML::Node& root, const std::string& source) {
+  // Flatten nested maps into dotted keys; a map under a leaf key is a type error, not a new section.
+  std::function<void(const YAML::Node&, const std::string&)> walk = [&](const YAML::Node& n,
+                                                                       const std::string& prefix) {
+    for (const auto& kv : n) {
+      std::string key = prefix.empty() ? kv.first.as<std::string>() : prefix + "." + kv.first.as<std::string>();
+      if (kv.second.IsMap() && !find_option(key)) {
+        walk(kv.second, key);
+      } else {
+        values_[key] = check_type(require_option(key, source), kv.second, source);
+        sources_[key] = source;
+      }
+    }
+  };
+  walk(root, "");
+}
+
+const OptionSpec& require_option(const std::string& key, const std::string& source) {
+  const OptionSpec* spec = find_option(key);
+  if (!spec) {
+    throw Error(__FILE__, __LINE__, fmt::format("unknown config key '{}' (from {})", key, source),
+                fmt::format("did you mean '{}'? `scorch train --help` lists every key", closest_key(key)));
+  }
+  return *spec;
+}
+
+void Config::set(const std::string& key, const std::string& value_yaml, const std::string& source) {
+  const OptionSpec& spec = require_option(key, source);
+  YAML::Node n;
+  try {
+    n = YAML::Load(value_yaml);
+  } catch (const YAML::Exception&) {
+    n = YAML::Node(value_yaml);
+  }
+  values_[key] = check_type(spec, n, source);
+  sources_[key] = source;
+}
+
+void Config::set_assignment(const std::string& assignment, const std::string& source) {
+  auto eq = assignment.find('=');
+  SCORCH_CHECK_HINT(eq != std::string::npos && eq > 0, "write it as key=value, e.g. --set training.batch_size=64",
+                    "override '{}' has no '='", assignment);
+  set(assignment.substr(0, eq), assignment.substr(eq + 1), source);
+}
+
+const YAML::Node& Config::value(const std::string& key, ValueType expected) const {
+  const OptionSpec* spec = find_option(key);
+  SCORCH_CHECK(spec, "internal: config key '{}' is not in the option table", key);
+  SCORCH_CHECK(spec->type == expected, "internal: config key '{}' read as {}, but it is {}", key,
+               type_name(expected), type_name(spec->type));
+  return values_.at(key);
+}
+
+int64_t Config::get_int(const std::string& key) const { return value(key, ValueType::Int).as<int64_t>(); }
+double Config::get_float(const std::string& key) const { return value(key, ValueType::Float).as<double>(); }
+bool Config::get_bool(const std::string& key) const {
+  std::string s = value(key, ValueType::Bool).Scalar();
+  return s == "true" || s == "True" || s == "TRUE";
+}
+std::string Config::get_string(const std::string& key) const {
+  return value(key, ValueType::String).as<std::string>();
+}
+std::vector<int64_t> Config::get_int_list(const std::string& key) const {
+  return value(key, ValueType::IntList).as<std::vector<int64_t>>();
+}
+std::vector<double> Config::get_float_list(const std::string& key) const {
+  return value(key, ValueType::FloatList).as<std::vector<double>>();
+}
+const std::string& Config::source_of(const std::string& key) const { return sources_.at(key); }
+
+std::string Config::to_yaml() const {
+  YAML::Emitter e;
+  e << YAML::BeginMap;
+  std::string open_section;
+  for (const auto& o : option_table()) {
+    auto dot = o.key.find('.');
+    std::string section = dot == std::string::npos ? "" : o.key.substr(0, dot);
+    std::string name = dot == std::string::npos ? o.key : o.key.substr(dot + 1);
+    if (section != open_section) {
+      if (!open_section.empty()) e << YAML::EndMap;
+      if (!section.empty()) e << YAML::Key << section << YAML::Value << YAML::BeginMap;
+      open_section = section;
+    }
+    const YAML::Node& v = values_.at(o.key);
+    e << YAML::Key << name << YAML::Value;
+    if (v.IsSequence()) e << YAML::Flow;
+    if (o.type == ValueType::String) e << YAML::DoubleQuoted << v.as<std::string>();
+    else e << v;
+  }
+  if (!open_section.empty()) e << YAML::EndMap;
+  e << YAML::EndMap;
+  return std::string(e.c_str()) + "\n";
+}
+
+void Config::save(const std::string& path) const { write_file_atomic(path, to_yaml()); }
+
+}  // namespace scorch

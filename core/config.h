@@ -1,0 +1,60 @@
+// Layered run configuration: schema defaults -> YAML file -> --set overrides, typed and validated.
+#pragma once
+#include <yaml-cpp/yaml.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace scorch {
+
+enum class ValueType { Int, Float, Bool, String, IntList, FloatList };
+const char* type_name(ValueType t);
+
+// One row of the option table: the same row is a config key and the CLI flag `--<key>`.
+struct OptionSpec {
+  std::string key;            // score_sde field name, e.g. "training.batch_size"
+  ValueType type;
+  std::string default_yaml;   // default value as YAML text, e.g. "128", "[1, 2, 2, 2]", "vesde"
+  std::string help;
+};
+
+const std::vector<OptionSpec>& option_table();
+const OptionSpec* find_option(const std::string& key);
+// The valid key nearest to `key` by edit distance, for "did you mean" messages.
+std::string closest_key(const std::string& key);
+
+class Config {
+ public:
+  // The built-in defaults (score_sde's default_cifar10_configs plus scorch's own keys).
+  static Config defaults();
+  // Defaults, then `path` when not empty, then each "key=value" override, in order.
+  static Config resolve(const std::string& path, const std::vector<std::string>& overrides);
+
+  void merge_file(const std::string& path);
+  void merge_yaml(const YAML::Node& root, const std::string& source);
+  void set(const std::string& key, const std::string& value_yaml, const std::string& source);
+  // "key=value" as given to --set.
+  void set_assignment(const std::string& assignment, const std::string& source);
+
+  int64_t get_int(const std::string& key) const;
+  double get_float(const std::string& key) const;
+  bool get_bool(const std::string& key) const;
+  std::string get_string(const std::string& key) const;
+  std::vector<int64_t> get_int_list(const std::string& key) const;
+  std::vector<double> get_float_list(const std::string& key) const;
+  // Where the value of `key` came from: "default", a file path, or "--set".
+  const std::string& source_of(const std::string& key) const;
+
+  // The resolved configuration as nested YAML, in option-table order.
+  std::string to_yaml() const;
+  void save(const std::string& path) const;
+
+ private:
+  const YAML::Node& value(const std::string& key, ValueType expected) const;
+  std::map<std::string, YAML::Node> values_;
+  std::map<std::string, std::string> sources_;
+};
+
+}  // namespace scorch

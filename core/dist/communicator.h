@@ -1,0 +1,45 @@
+// Collective operations behind one interface: local (1 process), MPI (CPU tensors) and NCCL (CUDA tensors).
+#pragma once
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace scorch::dist {
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual std::string backend() const = 0;
+  int rank() const { return rank_; }
+  int world() const { return world_; }
+
+  // Tensor collectives, in place; tensors live on the backend's device (CPU for mpi/local).
+  virtual void all_reduce_sum(torch::Tensor& t) = 0;
+  virtual void broadcast(torch::Tensor& t, int root) = 0;
+  // Returns (world, *t.shape): every rank's tensor, stacked in rank order.
+  virtual torch::Tensor all_gather(const torch::Tensor& t) = 0;
+
+  // Host-side helpers: always over MPI (or trivial with one process), whatever the tensor backend.
+  virtual void barrier();
+  virtual int64_t all_reduce_sum(int64_t x);
+  virtual int64_t all_reduce_max(int64_t x);
+  virtual double all_reduce_sum(double x);
+  virtual std::vector<int64_t> all_gather(int64_t x);
+  virtual void broadcast(std::string& bytes, int root);
+  virtual std::vector<std::string> all_gather(const std::string& bytes);
+
+ protected:
+  Communicator(int rank, int world) : rank_(rank), world_(world) {}
+
+ private:
+  int rank_, world_;
+};
+
+// `backend`: "auto" (nccl for a CUDA device with several ranks, else mpi, or local with one rank),
+// "nccl", "mpi" or "local". Call after dist::init().
+std::shared_ptr<Communicator> make_communicator(const std::string& backend, const torch::Device& device);
+
+}  // namespace scorch::dist

@@ -1,0 +1,33 @@
+// The process's place in the job: MPI start-up and shutdown, rank/world/local rank, launcher checks, job abort.
+#pragma once
+#include <string>
+
+namespace scorch::dist {
+
+struct ProcessInfo {
+  int rank = 0;
+  int world = 1;
+  int local_rank = 0;
+  int local_world = 1;
+  std::string host;
+  std::string launcher;  // "none", "mpirun", "srun", "mpi" (some other PMI launcher)
+};
+
+// Starts MPI (thread level FUNNELED) and records the process's place. Safe without any launcher:
+// the process then is rank 0 of 1. Idempotent.
+void init(int* argc, char*** argv);
+void finalize();
+bool mpi_active();
+const ProcessInfo& info();
+
+// The world size the launcher promised (mpirun's OMPI_COMM_WORLD_SIZE, srun's SLURM_STEP_NUM_TASKS,
+// SCORCH_EXPECT_WORLD_SIZE), or 0 when none did.
+int promised_world_size();
+// Throws when MPI's world differs from what the launcher promised: the classic mis-launch where Open MPI
+// without PMIx support starts N independent rank-0 jobs under srun.
+void check_world_size();
+
+// Ends the whole job with `message` on stderr: MPI_Abort when several ranks run, otherwise exit(code).
+[[noreturn]] void abort_job(const std::string& message, int code = 1);
+
+}  // namespace scorch::dist

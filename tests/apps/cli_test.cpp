@@ -1,0 +1,107 @@
+// The scorch binary as a user meets it: subcommands, config flags, --dry-run, errors, info under MPI.
+#include <gtest/gtest.h>
+
+#include <chrono>
+
+#include "support/run.h"
+
+namespace scorch {
+namespace {
+
+using test::run;
+using test::scorch_bin;
+
+bool contains(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
+
+TEST(Cli, HelpListsEverySubcommand) {
+  auto r = run(scorch_bin() + " --help");
+  EXPECT_EQ(r.code, 0) << r.output;
+  for (const char* sub : {"train", "sample", "fid", "data", "convert", "info"}) EXPECT_TRUE(contains(r.output, sub)) << sub;
+}
+
+TEST(Cli, UnknownSubcommandFails) {
+  auto r = run(scorch_bin() + " bogus");
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(contains(r.output, "bogus")) << r.output;
+}
+
+TEST(Cli, VersionNamesTheCommit) {
+  auto r = run(scorch_bin() + " --version");
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "(")) << r.output;
+}
+
+TEST(Cli, DryRunPrintsTheResolvedConfig) {
+  auto r = run(scorch_bin() + " train --dry-run --set training.batch_size=64 --model.nf 32");
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "batch_size: 64")) << r.output;
+  EXPECT_TRUE(contains(r.output, "nf: 32")) << r.output;
+  EXPECT_TRUE(contains(r.output, "n_iters: 1300001")) << r.output;
+}
+
+TEST(Cli, SetWinsOverKeyFlags) {
+  auto r = run(scorch_bin() + " train --dry-run --model.nf 32 --set model.nf=48");
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "nf: 48")) << r.output;
+}
+
+TEST(Cli, UnknownConfigKeySuggestsTheClosest) {
+  auto r = run(scorch_bin() + " train --dry-run --set training.batch_sise=3");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, "unknown config key 'training.batch_sise'")) << r.output;
+  EXPECT_TRUE(contains(r.output, "did you mean 'training.batch_size'")) << r.output;
+}
+
+TEST(Cli, MissingConfigFileIsNamed) {
+  auto r = run(scorch_bin() + " train --dry-run --config /nonexistent/x.yaml");
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(contains(r.output, "/nonexistent/x.yaml")) << r.output;
+}
+
+TEST(Cli, BadLogLevelIsRefused) {
+  auto r = run(scorch_bin() + " --log-level loud info");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, "unknown log level 'loud'")) << r.output;
+}
+
+TEST(Cli, StubsSayNotImplementedAndFail) {
+  for (const char* sub : {"fid", "convert"}) {
+    auto r = run(scorch_bin() + " " + sub);
+    EXPECT_EQ(r.code, 2) << sub << ": " << r.output;
+    EXPECT_TRUE(contains(r.output, "not implemented yet")) << r.output;
+  }
+}
+
+TEST(Info, SingleProcess) {
+  auto r = run(scorch_bin() + " info");
+  EXPECT_EQ(r.code, 0) << r.output;
+  for (const char* what : {"scorch", "LibTorch    2.11", "MPI", "Open MPI", "HDF5", "NCCL", "GPUs", "rank   0 / 1"})
+    EXPECT_TRUE(contains(r.output, what)) << what << "\n" << r.output;
+}
+
+TEST(Info, TwoRanksUnderMpirun) {
+  auto r = run("mpirun -np 2 " + scorch_bin() + " info");
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "rank   0 / 2")) << r.output;
+  EXPECT_TRUE(contains(r.output, "rank   1 / 2")) << r.output;
+  EXPECT_TRUE(contains(r.output, "launcher    mpirun, world size 2 (promised: 2)")) << r.output;
+}
+
+TEST(Info, WorldSizeMismatchIsAnError) {
+  auto r = run("SCORCH_EXPECT_WORLD_SIZE=3 " + scorch_bin() + " info");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, "promised 3 ranks but MPI sees a world of 1")) << r.output;
+}
+
+TEST(Abort, OneFailingRankEndsTheWholeJobQuickly) {
+  auto start = std::chrono::steady_clock::now();
+  auto r = run("mpirun -np 2 " + scorch_bin() + " info --fail-on-rank 1", 60);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_NE(r.code, 0) << r.output;
+  EXPECT_NE(r.code, 124) << "the job hung until the time limit:\n" << r.output;
+  EXPECT_LT(seconds, 30.0) << r.output;
+  EXPECT_TRUE(contains(r.output, "rank 1 fails on purpose")) << r.output;
+}
+
+}  // namespace
+}  // namespace scorch

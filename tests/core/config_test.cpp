@@ -1,0 +1,108 @@
+// Config layering (defaults -> file -> overrides), type checks and unknown-key errors.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/config.h"
+#include "core/error.h"
+#include "support/run.h"
+
+namespace scorch {
+namespace {
+
+std::string write_yaml(const std::string& text) {
+  auto dir = test::temp_dir("config");
+  auto path = dir + "/c.yaml";
+  std::ofstream(path) << text;
+  return path;
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Config, DefaultsAreScoreSdeCifar10Defaults) {
+  Config c = Config::defaults();
+  EXPECT_EQ(c.get_int("training.batch_size"), 128);
+  EXPECT_EQ(c.get_int("training.n_iters"), 1300001);
+  EXPECT_DOUBLE_EQ(c.get_float("sampling.snr"), 0.16);
+  EXPECT_DOUBLE_EQ(c.get_float("optim.lr"), 2e-4);
+  EXPECT_EQ(c.get_int_list("model.ch_mult"), (std::vector<int64_t>{1, 2, 2, 2}));
+  EXPECT_TRUE(c.get_bool("training.continuous"));
+  EXPECT_EQ(c.get_string("training.sde"), "vesde");
+  EXPECT_EQ(c.source_of("model.nf"), "default");
+}
+
+TEST(Config, FileThenOverridesWin) {
+  auto path = write_yaml("training:\n  batch_size: 64\n  sde: vpsde\nmodel:\n  nf: 32\n  ch_mult: (1, 2)\n");
+  Config c = Config::resolve(path, {"model.nf=16", "sampling.snr=0.2"});
+  EXPECT_EQ(c.get_int("training.batch_size"), 64);
+  EXPECT_EQ(c.get_string("training.sde"), "vpsde");
+  EXPECT_EQ(c.get_int("model.nf"), 16);
+  EXPECT_EQ(c.source_of("model.nf"), "--set");
+  EXPECT_EQ(c.source_of("training.batch_size"), path);
+  EXPECT_EQ(c.get_int_list("model.ch_mult"), (std::vector<int64_t>{1, 2}));
+  EXPECT_DOUBLE_EQ(c.get_float("sampling.snr"), 0.2);
+  EXPECT_EQ(c.get_int("training.n_iters"), 1300001);
+}
+
+TEST(Config, UnknownKeyNamesClosestValidKey) {
+  auto path = write_yaml("training:\n  batch_sise: 64\n");
+  auto msg = error_of([&] { Config::resolve(path, {}); });
+  EXPECT_NE(msg.find("unknown config key 'training.batch_sise'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("did you mean 'training.batch_size'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find(path), std::string::npos) << msg;
+
+  msg = error_of([&] { Config::resolve("", {"model.batch_size=3"}); });
+  EXPECT_NE(msg.find("did you mean 'training.batch_size'"), std::string::npos) << msg;
+}
+
+TEST(Config, WrongTypeNamesKeyValueAndExpectation) {
+  auto msg = error_of([&] { Config::resolve("", {"training.batch_size=big"}); });
+  EXPECT_NE(msg.find("'training.batch_size'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("big"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("expected an integer"), std::string::npos) << msg;
+
+  msg = error_of([&] { Config::resolve("", {"training.continuous=maybe"}); });
+  EXPECT_NE(msg.find("expected true or false"), std::string::npos) << msg;
+
+  msg = error_of([&] { Config::resolve("", {"model.ch_mult=[1, x]"}); });
+  EXPECT_NE(msg.find("list of integers"), std::string::npos) << msg;
+
+  auto path = write_yaml("model:\n  nf: [1, 2]\n");
+  msg = error_of([&] { Config::resolve(path, {}); });
+  EXPECT_NE(msg.find("'model.nf'"), std::string::npos) << msg;
+}
+
+TEST(Config, MalformedFilesAreRefusedWithTheirPath) {
+  auto msg = error_of([&] { Config::resolve("/nonexistent/c.yaml", {}); });
+  EXPECT_NE(msg.find("/nonexistent/c.yaml"), std::string::npos) << msg;
+  auto path = write_yaml("training: [unclosed\n");
+  msg = error_of([&] { Config::resolve(path, {}); });
+  EXPECT_NE(msg.find("not valid YAML"), std::string::npos) << msg;
+  msg = error_of([&] { Config::resolve("", {"training.batch_size"}); });
+  EXPECT_NE(msg.find("has no '='"), std::string::npos) << msg;
+}
+
+TEST(Config, ResolvedYamlRoundTrips) {
+  Config c = Config::resolve("", {"model.nf=32", "training.sde=subvpsde", "model.attn_resolutions=[8, 4]"});
+  auto path = write_yaml(c.to_yaml());
+  Config d = Config::resolve(path, {});
+  EXPECT_EQ(d.to_yaml(), c.to_yaml());
+  EXPECT_EQ(d.get_int("model.nf"), 32);
+  EXPECT_EQ(d.get_int_list("model.attn_resolutions"), (std::vector<int64_t>{8, 4}));
+}
+
+TEST(Config, ErrorsCarryFileAndLine) {
+  auto msg = error_of([&] { Config::resolve("", {"nope=1"}); });
+  EXPECT_NE(msg.find("core/config.cpp:"), std::string::npos) << msg;
+}
+
+}  // namespace
+}  // namespace scorch

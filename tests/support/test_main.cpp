@@ -1,0 +1,19 @@
+// GoogleTest main for every suite: starts MPI (so the same binary runs under mpirun) and quiets
+// the GoogleTest output of ranks other than 0.
+#include <gtest/gtest.h>
+
+#include "core/dist/process.h"
+#include "core/log.h"
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  scorch::dist::init(&argc, &argv);
+  scorch::init_logging(scorch::dist::info().rank, "warn");
+  if (scorch::dist::info().rank != 0) {
+    auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
+    delete listeners.Release(listeners.default_result_printer());
+  }
+  int rc = RUN_ALL_TESTS();
+  scorch::dist::finalize();
+  return rc;
+}
