@@ -255,14 +255,20 @@ std::string Config::to_yaml() const {
     std::string name = dot == std::string::npos ? o.key : o.key.substr(dot + 1);
     if (section != open_section) {
       if (!open_section.empty()) e << YAML::EndMap;
-      if (!section.empty()) e << YAML::Key << section << YAML::Value << YAML::BeginMap;
+      if (!section.empty()) e << YAML::Key << section << YAML::Value << YAML::Block << YAML::BeginMap;
       open_section = section;
     }
     const YAML::Node& v = values_.at(o.key);
     e << YAML::Key << name << YAML::Value;
-    if (v.IsSequence()) e << YAML::Flow;
-    if (o.type == ValueType::String) e << YAML::DoubleQuoted << v.as<std::string>();
-    else e << v;
+    if (v.IsSequence()) {
+      e << YAML::Flow << YAML::BeginSeq;
+      for (const auto& x : v) e << x.Scalar();
+      e << YAML::EndSeq;
+    } else if (o.type == ValueType::String) {
+      e << YAML::DoubleQuoted << v.as<std::string>();
+    } else {
+      e << v.Scalar();
+    }
   }
   if (!open_section.empty()) e << YAML::EndMap;
   e << YAML::EndMap;

@@ -1,6 +1,8 @@
 // Implementation of the test process helpers (popen with coreutils' timeout).
 #include "support/run.h"
 
+#include "test_paths.h"
+
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,10 +14,24 @@
 
 namespace scorch::test {
 
+// The test binary itself runs as an MPI singleton; its OMPI_/PMIX_ variables would make a child
+// `mpirun` or `scorch` believe it is part of this job, so children start without them.
+static std::string clean_mpi_env() {
+  std::string prefix = "env";
+  for (char** e = environ; *e; ++e) {
+    std::string kv(*e);
+    std::string name = kv.substr(0, kv.find('='));
+    bool mpi = name.rfind("OMPI_", 0) == 0 || name.rfind("PMIX_", 0) == 0 || name.rfind("PMI_", 0) == 0;
+    bool keep = name.rfind("OMPI_ALLOW_RUN_AS_ROOT", 0) == 0 || name == "OMPI_MCA_rmaps_base_oversubscribe";
+    if (mpi && !keep) prefix += " -u " + name;
+  }
+  return prefix + " ";
+}
+
 RunResult run(const std::string& command, int timeout_s) {
   std::string quoted;
   for (char c : command) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  std::string full = "timeout -k 5 " + std::to_string(timeout_s) + " sh -c '" + quoted + "' 2>&1";
+  std::string full = clean_mpi_env() + "timeout -k 5 " + std::to_string(timeout_s) + " sh -c '" + quoted + "' 2>&1";
   RunResult r;
   FILE* pipe = popen(full.c_str(), "r");
   if (!pipe) throw std::runtime_error("popen failed: " + command);
@@ -32,9 +48,9 @@ static std::string env_or(const char* name, const std::string& fallback) {
   return v && *v ? v : fallback;
 }
 
-std::string scorch_bin() { return env_or("SCORCH_BIN", "scorch"); }
-std::string source_dir() { return env_or("SCORCH_SOURCE_DIR", "."); }
-std::string python() { return env_or("SCORCH_PYTHON", ""); }
+std::string scorch_bin() { return env_or("SCORCH_BIN", SCORCH_TEST_BIN); }
+std::string source_dir() { return env_or("SCORCH_SOURCE_DIR", SCORCH_TEST_SOURCE_DIR); }
+std::string python() { return env_or("SCORCH_PYTHON", SCORCH_TEST_PYTHON); }
 
 std::string temp_dir(const std::string& tag) {
   auto base = std::filesystem::temp_directory_path() /

@@ -2,10 +2,16 @@
 // the GoogleTest output of ranks other than 0.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 #include "core/dist/process.h"
 #include "core/log.h"
 
 int main(int argc, char** argv) {
+  // Tests start `mpirun` themselves; as root (CI, containers) Open MPI needs these.
+  setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 0);
+  setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 0);
+  setenv("OMPI_MCA_rmaps_base_oversubscribe", "1", 0);
   ::testing::InitGoogleTest(&argc, argv);
   scorch::dist::init(&argc, &argv);
   scorch::init_logging(scorch::dist::info().rank, "warn");
