@@ -16,6 +16,7 @@ void add_stub(CLI::App& app, Action& action, const char* name, const char* descr
   auto args = std::make_shared<ConfigArgs>();
   if (takes_config) add_config_args(cmd, *args);
   cmd->allow_extras();
+  cmd->fallthrough(false);
   cmd->callback([&action, args, name, takes_config]() {
     action = [args, name, takes_config]() {
       if (takes_config) {
