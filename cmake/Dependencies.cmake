@@ -44,3 +44,8 @@ set(SCORCH_PCH_DEPS ${TORCH_LIBRARIES} MPI::MPI_CXX HDF5::HDF5 fmt::fmt spdlog::
 if(SCORCH_CUDA_ENABLED)
   list(APPEND SCORCH_PCH_DEPS scorch_nccl)
 endif()
+
+# The torch wheel's libtorch.so exports its own, partly broken copy of std::filesystem (remove_all
+# jumps to address 0). Symbols resolve in DT_NEEDED order, so libstdc++ must come before libtorch:
+# linking it first, ahead of every object and library, makes ours the definitions that win.
+add_link_options(-Wl,--push-state,--no-as-needed,-lstdc++,--pop-state)

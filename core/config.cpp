@@ -72,14 +72,19 @@ bool is_bool(const std::string& s) {
   return ok.count(s) > 0;
 }
 
-// Lists may also be written Python-style, "(1, 2, 2, 2)", as score_sde configs do.
+// Lists may also be written Python-style, "(1, 2, 2, 2)", as score_sde configs do, or bare, "1,2,2".
 YAML::Node as_sequence(const YAML::Node& n) {
   if (n.IsSequence()) return n;
   if (n.IsScalar()) {
     std::string s = n.Scalar();
-    if (s.size() >= 2 && s.front() == '(' && s.back() == ')') {
-      YAML::Node parsed = YAML::Load("[" + s.substr(1, s.size() - 2) + "]");
-      if (parsed.IsSequence()) return parsed;
+    if (s.size() >= 2 && s.front() == '(' && s.back() == ')') s = s.substr(1, s.size() - 2);
+    else if (s.find(',') == std::string::npos) s = "";
+    if (!s.empty()) {
+      try {
+        YAML::Node parsed = YAML::Load("[" + s + "]");
+        if (parsed.IsSequence()) return parsed;
+      } catch (const YAML::Exception&) {
+      }
     }
   }
   return YAML::Node();

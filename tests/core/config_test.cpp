@@ -52,6 +52,13 @@ TEST(Config, FileThenOverridesWin) {
   EXPECT_EQ(c.get_int("training.n_iters"), 1300001);
 }
 
+TEST(Config, ListsAcceptYamlPythonAndBareForms) {
+  for (const char* v : {"[1, 2, 4]", "(1, 2, 4)", "1,2,4"}) {
+    Config c = Config::resolve("", {std::string("model.ch_mult=") + v});
+    EXPECT_EQ(c.get_int_list("model.ch_mult"), (std::vector<int64_t>{1, 2, 4})) << v;
+  }
+}
+
 TEST(Config, UnknownKeyNamesClosestValidKey) {
   auto path = write_yaml("training:\n  batch_sise: 64\n");
   auto msg = error_of([&] { Config::resolve(path, {}); });
