@@ -1,0 +1,89 @@
+// CheckpointStore: atomic step directories, `latest`, retention, and skipping incomplete checkpoints.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/error.h"
+#include "trainer/checkpoint_store.h"
+#include "support/run.h"
+
+namespace scorch {
+namespace {
+
+namespace fs = std::filesystem;
+
+void write_blob(const std::string& dir, const std::string& name, size_t bytes) {
+  std::ofstream(fs::path(dir) / name, std::ios::binary) << std::string(bytes, 'x');
+}
+
+std::vector<std::string> names(const std::vector<std::string>& dirs) {
+  std::vector<std::string> out;
+  for (auto& d : dirs) out.push_back(fs::path(d).filename().string());
+  return out;
+}
+
+TEST(CheckpointStore, SaveWritesFilesMetaAndLatest) {
+  auto root = test::temp_dir("ckpt");
+  CheckpointStore store(root + "/checkpoints");
+  auto dir = store.save(50, {{"images_seen", 6400}}, [](const std::string& d) { write_blob(d, "model.safetensors", 100); });
+  EXPECT_EQ(fs::path(dir).filename(), "step-000000050");
+  auto meta = CheckpointStore::validate(dir);
+  EXPECT_EQ(meta["step"], 50);
+  EXPECT_EQ(meta["images_seen"], 6400);
+  EXPECT_EQ(meta["files"]["model.safetensors"], 100);
+  EXPECT_EQ(fs::read_symlink(root + "/checkpoints/latest"), "step-000000050");
+  EXPECT_TRUE(fs::exists(root + "/checkpoints/latest/meta.json"));
+  fs::remove_all(root);
+}
+
+TEST(CheckpointStore, RetentionKeepsLastKAndSnapshots) {
+  auto root = test::temp_dir("ckpt");
+  CheckpointStore store(root, {2, 10});
+  for (int64_t step : {5, 10, 15, 20, 25}) store.save(step, {}, [](const std::string& d) { write_blob(d, "a", 1); });
+  EXPECT_EQ(names(store.list()),
+            (std::vector<std::string>{"step-000000010", "step-000000015", "step-000000020", "step-000000025"}));
+  fs::remove_all(root);
+}
+
+TEST(CheckpointStore, TruncatedOrPartialCheckpointsAreSkipped) {
+  auto root = test::temp_dir("ckpt");
+  CheckpointStore store(root, {5, 0});
+  store.save(1, {}, [](const std::string& d) { write_blob(d, "model.safetensors", 64); });
+  auto second = store.save(2, {}, [](const std::string& d) { write_blob(d, "model.safetensors", 64); });
+  fs::resize_file(fs::path(second) / "model.safetensors", 10);
+  fs::create_directories(root + "/step-000000003");  // a crash before meta.json
+  std::vector<std::string> why;
+  auto best = store.latest_complete(&why);
+  ASSERT_TRUE(best.has_value());
+  EXPECT_EQ(fs::path(*best).filename(), "step-000000001");
+  ASSERT_EQ(why.size(), 2u);
+  EXPECT_NE(why[0].find("no meta.json"), std::string::npos) << why[0];
+  EXPECT_NE(why[1].find("truncated"), std::string::npos) << why[1];
+  fs::remove_all(root);
+}
+
+TEST(CheckpointStore, FailedWriteLeavesNoTraceAndKeepsLatest) {
+  auto root = test::temp_dir("ckpt");
+  CheckpointStore store(root);
+  store.save(1, {}, [](const std::string& d) { write_blob(d, "a", 1); });
+  EXPECT_THROW(store.save(2, {}, [](const std::string& d) {
+    write_blob(d, "a", 1);
+    SCORCH_FAIL("disk full");
+  }),
+               Error);
+  EXPECT_EQ(names(store.list()), std::vector<std::string>{"step-000000001"});
+  EXPECT_EQ(fs::read_symlink(root + "/latest"), "step-000000001");
+  int entries = 0;
+  for (auto& e : fs::directory_iterator(root)) entries += 1, (void)e;
+  EXPECT_EQ(entries, 2);  // step-000000001 and latest
+  fs::remove_all(root);
+}
+
+TEST(CheckpointStore, EmptyStoreHasNoLatest) {
+  CheckpointStore store("/nonexistent/checkpoints");
+  EXPECT_FALSE(store.latest_complete().has_value());
+}
+
+}  // namespace
+}  // namespace scorch

@@ -1,0 +1,132 @@
+// Checkpoint directories written atomically (temporary dir + fsync + rename) with a `latest` link.
+#include "trainer/checkpoint_store.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "core/error.h"
+#include "core/io/atomic_file.h"
+
+namespace scorch {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kPrefix = "step-";
+
+std::optional<int64_t> parse_step(const std::string& name) {
+  if (name.rfind(kPrefix, 0) != 0) return std::nullopt;
+  std::string digits = name.substr(5);
+  if (digits.empty() || !std::all_of(digits.begin(), digits.end(), ::isdigit)) return std::nullopt;
+  return std::stoll(digits);
+}
+
+}  // namespace
+
+CheckpointStore::CheckpointStore(std::string dir, CheckpointRetention retention)
+    : dir_(std::move(dir)), retention_(retention) {}
+
+std::string CheckpointStore::step_name(int64_t step) { return fmt::format("{}{:09d}", kPrefix, step); }
+
+std::string CheckpointStore::save(int64_t step, nlohmann::json meta,
+                                  const std::function<void(const std::string&)>& write) {
+  fs::create_directories(dir_);
+  const fs::path final_dir = fs::path(dir_) / step_name(step);
+  const fs::path tmp = fs::path(dir_) / fmt::format(".tmp-{}-{}", step_name(step), ::getpid());
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  try {
+    write(tmp.string());
+    nlohmann::json files = nlohmann::json::object();
+    for (const auto& e : fs::directory_iterator(tmp)) {
+      SCORCH_CHECK(e.is_regular_file(), "checkpoint writer left a non-file '{}'", e.path().string());
+      files[e.path().filename().string()] = static_cast<int64_t>(e.file_size());
+      fsync_path(e.path().string());
+    }
+    meta["step"] = step;
+    meta["files"] = files;
+    write_file_atomic((tmp / "meta.json").string(), meta.dump(2) + "\n");
+    fsync_path(tmp.string());
+    fs::remove_all(final_dir);  // a re-save of the same step replaces it whole
+    fs::rename(tmp, final_dir);
+    fsync_path(dir_);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+  // `latest` is a symlink replaced by rename, so readers never see it missing or half-written.
+  const fs::path link = fs::path(dir_) / "latest";
+  const fs::path tmp_link = fs::path(dir_) / fmt::format(".latest-{}", ::getpid());
+  fs::remove(tmp_link);
+  fs::create_directory_symlink(step_name(step), tmp_link);
+  fs::rename(tmp_link, link);
+  fsync_path(dir_);
+  prune(step);
+  return final_dir.string();
+}
+
+std::vector<std::string> CheckpointStore::list() const {
+  std::vector<std::pair<int64_t, std::string>> found;
+  if (!fs::is_directory(dir_)) return {};
+  for (const auto& e : fs::directory_iterator(dir_)) {
+    if (!e.is_directory() || e.is_symlink()) continue;
+    if (auto step = parse_step(e.path().filename().string())) found.emplace_back(*step, e.path().string());
+  }
+  std::sort(found.begin(), found.end());
+  std::vector<std::string> out;
+  for (auto& f : found) out.push_back(f.second);
+  return out;
+}
+
+nlohmann::json CheckpointStore::validate(const std::string& ckpt_dir) {
+  const fs::path meta_path = fs::path(ckpt_dir) / "meta.json";
+  SCORCH_CHECK(fs::exists(meta_path), "checkpoint '{}' has no meta.json (incomplete write?)", ckpt_dir);
+  nlohmann::json meta;
+  try {
+    meta = nlohmann::json::parse(read_file(meta_path.string()));
+  } catch (const nlohmann::json::exception& e) {
+    SCORCH_FAIL("checkpoint '{}': meta.json does not parse: {}", ckpt_dir, e.what());
+  }
+  SCORCH_CHECK(meta.contains("files") && meta["files"].is_object() && meta.contains("step"),
+               "checkpoint '{}': meta.json lacks 'step' or 'files'", ckpt_dir);
+  for (const auto& [name, size] : meta["files"].items()) {
+    const fs::path p = fs::path(ckpt_dir) / name;
+    SCORCH_CHECK(fs::exists(p), "checkpoint '{}' is missing {}", ckpt_dir, name);
+    SCORCH_CHECK(static_cast<int64_t>(fs::file_size(p)) == size.get<int64_t>(),
+                 "checkpoint '{}': {} has {} bytes, meta.json records {} (truncated?)", ckpt_dir, name,
+                 fs::file_size(p), size.get<int64_t>());
+  }
+  return meta;
+}
+
+std::optional<std::string> CheckpointStore::latest_complete(std::vector<std::string>* why_not) const {
+  auto all = list();
+  for (auto it = all.rbegin(); it != all.rend(); ++it) {
+    try {
+      validate(*it);
+      return *it;
+    } catch (const Error& e) {
+      spdlog::warn("skipping checkpoint: {}", e.message());
+      if (why_not) why_not->push_back(e.message());
+    }
+  }
+  return std::nullopt;
+}
+
+void CheckpointStore::prune(int64_t newest_step) {
+  std::vector<std::string> rolling;
+  for (const auto& d : list()) {
+    int64_t step = *parse_step(fs::path(d).filename().string());
+    bool snapshot = retention_.snapshot_every > 0 && step % retention_.snapshot_every == 0;
+    if (!snapshot && step <= newest_step) rolling.push_back(d);
+  }
+  const int64_t excess = static_cast<int64_t>(rolling.size()) - std::max<int64_t>(retention_.keep_last, 1);
+  for (int64_t i = 0; i < excess; ++i) fs::remove_all(rolling[i]);
+}
+
+}  // namespace scorch

@@ -1,0 +1,46 @@
+// The checkpoints/ directory of a run: atomic step directories, the `latest` link, retention, and
+// finding the newest complete checkpoint (skipping partial or corrupt ones with a warning).
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace scorch {
+
+struct CheckpointRetention {
+  int64_t keep_last = 3;         // newest rolling checkpoints kept
+  int64_t snapshot_every = 0;    // steps divisible by this are kept forever (0: none)
+};
+
+class CheckpointStore {
+ public:
+  explicit CheckpointStore(std::string dir, CheckpointRetention retention = {});
+
+  const std::string& dir() const { return dir_; }
+  static std::string step_name(int64_t step);  // "step-000050000"
+
+  // Writes checkpoint `step`: `write(tmp_dir)` fills a temporary directory with its files; then
+  // meta.json (the given `meta` plus the file list with sizes) is added, everything is fsynced, the
+  // directory is renamed to step-N, `latest` is pointed at it, and old rolling checkpoints are pruned.
+  // Returns the final directory.
+  std::string save(int64_t step, nlohmann::json meta, const std::function<void(const std::string&)>& write);
+
+  // Step directories, oldest first.
+  std::vector<std::string> list() const;
+  // The newest checkpoint whose meta.json parses and whose files all exist with their recorded sizes;
+  // `why_not` (when given) collects one line per newer checkpoint that was skipped and why.
+  std::optional<std::string> latest_complete(std::vector<std::string>* why_not = nullptr) const;
+  // Throws naming the first problem when `ckpt_dir` is not a complete checkpoint.
+  static nlohmann::json validate(const std::string& ckpt_dir);
+
+ private:
+  void prune(int64_t newest_step);
+  std::string dir_;
+  CheckpointRetention retention_;
+};
+
+}  // namespace scorch
