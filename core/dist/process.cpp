@@ -16,6 +16,7 @@ namespace {
 
 ProcessInfo g_info;
 bool g_started_mpi = false;
+int g_thread_level = MPI_THREAD_SINGLE;
 
 int env_int(const char* name, int fallback) {
   const char* v = std::getenv(name);
@@ -43,9 +44,12 @@ void init(int* argc, char*** argv) {
   int already = 0;
   MPI_Initialized(&already);
   if (!already) {
-    int provided = 0;
-    MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+    // The gradient reducer runs MPI collectives on its own thread while backward runs, so the
+    // main thread and that thread may both call MPI (never at the same time for the same operation).
+    MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &g_thread_level);
     g_started_mpi = true;
+  } else {
+    MPI_Query_thread(&g_thread_level);
   }
   // Errors come back as return codes, which the backends turn into scorch::Error.
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
@@ -81,6 +85,8 @@ bool mpi_active() {
 }
 
 const ProcessInfo& info() { return g_info; }
+
+bool mpi_threads_ok() { return g_thread_level >= MPI_THREAD_SERIALIZED; }
 
 int promised_world_size() {
   if (int n = env_int("SCORCH_EXPECT_WORLD_SIZE", 0)) return n;

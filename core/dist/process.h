@@ -13,12 +13,14 @@ struct ProcessInfo {
   std::string launcher;  // "none", "mpirun", "srun", "mpi" (some other PMI launcher)
 };
 
-// Starts MPI (thread level FUNNELED) and records the process's place. Safe without any launcher:
+// Starts MPI (asking for MPI_THREAD_MULTIPLE) and records the process's place. Safe without any launcher:
 // the process then is rank 0 of 1. Idempotent.
 void init(int* argc, char*** argv);
 void finalize();
 bool mpi_active();
 const ProcessInfo& info();
+// Whether a helper thread may run collectives (MPI granted at least MPI_THREAD_SERIALIZED).
+bool mpi_threads_ok();
 
 // The world size the launcher promised (mpirun's OMPI_COMM_WORLD_SIZE, srun's SLURM_STEP_NUM_TASKS,
 // SCORCH_EXPECT_WORLD_SIZE), or 0 when none did.

@@ -1,0 +1,72 @@
+// Data-parallel gradient averaging in buckets that are all-reduced while backward is still running.
+#pragma once
+#include <torch/torch.h>
+
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "core/dist/communicator.h"
+
+namespace scorch {
+
+// Usage per optimizer step: for each micro-batch, `arm(last)` then backward; after the last backward,
+// `finish()` leaves every parameter's .grad() averaged over ranks (the sum of the rank's micro-batch
+// gradients, divided by the world size). Buckets are reduced strictly in index order on every rank, so
+// collectives always match across ranks. CPU/MPI: a communication thread reduces ready buckets while the
+// autograd engine continues. CUDA/NCCL: buckets are reduced on a side stream after an event on the
+// compute stream. With one rank the reducer does nothing.
+class GradReducer {
+ public:
+  GradReducer(std::shared_ptr<dist::Communicator> comm, std::vector<torch::Tensor> params, double bucket_mb);
+  ~GradReducer();
+  GradReducer(const GradReducer&) = delete;
+  GradReducer& operator=(const GradReducer&) = delete;
+
+  // Call before each backward; `last_micro_batch` arms the hooks that start bucket reductions.
+  void arm(bool last_micro_batch);
+  void finish();
+
+  int64_t num_buckets() const { return static_cast<int64_t>(buckets_.size()); }
+  // Seconds finish() spent waiting for communication after backward ended (the exposed share).
+  double last_wait_seconds() const { return last_wait_s_; }
+
+ private:
+  struct Bucket {
+    std::vector<int64_t> params;   // indices into params_
+    std::vector<int64_t> offsets;  // element offset of each param in `flat`
+    torch::Tensor flat;            // (numel,) float32 on the params' device
+    int64_t pending = 0;
+    bool launched = false;
+  };
+
+  void on_grad(int64_t param_index, const torch::Tensor& grad);
+  void launch_ready_in_order();  // caller holds mu_
+  void launch(Bucket& b);        // caller holds mu_
+  void worker_loop();
+
+  std::shared_ptr<dist::Communicator> comm_;
+  std::vector<torch::Tensor> params_;
+  std::vector<int64_t> bucket_of_;  // param -> bucket
+  std::vector<int64_t> slot_of_;    // param -> position within its bucket
+  std::vector<unsigned> hooks_;
+  std::vector<Bucket> buckets_;
+  bool armed_ = false;
+  int64_t next_launch_ = 0;
+  double last_wait_s_ = 0;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<int64_t> queue_;   // CPU: buckets handed to the worker
+  int64_t reduced_ = 0;         // CPU: buckets the worker has finished
+  std::exception_ptr worker_error_;
+  bool stop_ = false;
+  std::thread worker_;
+  struct CudaState;
+  std::unique_ptr<CudaState> cuda_;
+};
+
+}  // namespace scorch
