@@ -10,6 +10,8 @@ find_package(CLI11 REQUIRED)
 find_package(nlohmann_json REQUIRED)
 find_package(Threads REQUIRED)
 find_path(STB_INCLUDE_DIR stb_image.h PATH_SUFFIXES stb REQUIRED)
+# Debian's libstb-dev compiles the stb implementations into libstb: link it, never define STB_*_IMPLEMENTATION.
+find_library(STB_LIBRARY stb REQUIRED)
 
 # LibTorch ships fmt 12 headers in its include dir, which precedes /usr/include; Debian's spdlog needs
 # Debian's fmt 9. A -I directory holding only a link to Debian's fmt wins over torch's -isystem one.
