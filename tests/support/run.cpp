@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
+#include <vector>
 
 namespace scorch::test {
 
@@ -52,11 +53,27 @@ std::string scorch_bin() { return env_or("SCORCH_BIN", SCORCH_TEST_BIN); }
 std::string source_dir() { return env_or("SCORCH_SOURCE_DIR", SCORCH_TEST_SOURCE_DIR); }
 std::string python() { return env_or("SCORCH_PYTHON", SCORCH_TEST_PYTHON); }
 
+namespace {
+// Every temp dir made by a test binary is removed when it exits, unless SCORCH_KEEP_TEST_FILES is set
+// (then the paths stay for a look at what a failing test wrote).
+struct TempDirs {
+  std::vector<std::filesystem::path> dirs;
+  ~TempDirs() {
+    if (std::getenv("SCORCH_KEEP_TEST_FILES")) return;
+    std::error_code ec;
+    for (const auto& d : dirs) std::filesystem::remove_all(d, ec);
+  }
+};
+TempDirs g_temp_dirs;
+int g_temp_counter = 0;
+}  // namespace
+
 std::string temp_dir(const std::string& tag) {
   auto base = std::filesystem::temp_directory_path() /
-              ("scorch-test-" + tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(std::rand()));
+              ("scorch-test-" + tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(++g_temp_counter));
   std::filesystem::remove_all(base);
   std::filesystem::create_directories(base);
+  g_temp_dirs.dirs.push_back(base);
   return base.string();
 }
 

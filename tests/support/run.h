@@ -15,7 +15,8 @@ RunResult run(const std::string& command, int timeout_s = 120);
 std::string scorch_bin();
 std::string source_dir();
 std::string python();
-// A fresh empty directory under the system temp dir, removed by the caller when it likes.
+// A fresh empty directory under the system temp dir; removed when the test binary exits unless
+// SCORCH_KEEP_TEST_FILES is set.
 std::string temp_dir(const std::string& tag);
 
 }  // namespace scorch::test
