@@ -1,0 +1,43 @@
+// Watchdog: fires once for a section that outlives its timeout, never for short sections.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "core/dist/watchdog.h"
+
+namespace scorch::dist {
+namespace {
+
+TEST(Watchdog, FiresForAStalledSectionNamingIt) {
+  std::atomic<int> fired{0};
+  std::string message;
+  std::mutex mu;
+  Watchdog w(0.2, [&](const std::string& m) {
+    std::lock_guard<std::mutex> lock(mu);
+    message = m;
+    ++fired;
+  });
+  {
+    auto scope = w.guard("all-reduce at step 7");
+    std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  }
+  EXPECT_EQ(fired.load(), 1);
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_NE(message.find("all-reduce at step 7"), std::string::npos) << message;
+  EXPECT_NE(message.find("rank 0"), std::string::npos) << message;
+}
+
+TEST(Watchdog, QuietForShortSections) {
+  std::atomic<int> fired{0};
+  Watchdog w(0.5, [&](const std::string&) { ++fired; });
+  for (int i = 0; i < 10; ++i) {
+    auto scope = w.guard("step");
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));  // idle time outside sections never counts
+  EXPECT_EQ(fired.load(), 0);
+}
+
+}  // namespace
+}  // namespace scorch::dist
