@@ -1,0 +1,143 @@
+// safetensors reader and writer (format: huggingface/safetensors, little-endian only).
+#include "core/io/safetensors.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+
+#include "core/error.h"
+#include "core/io/atomic_file.h"
+
+namespace scorch {
+
+namespace {
+
+struct DtypeName {
+  const char* name;
+  torch::ScalarType type;
+};
+
+constexpr DtypeName kDtypes[] = {
+    {"F64", torch::kFloat64}, {"F32", torch::kFloat32}, {"F16", torch::kFloat16}, {"BF16", torch::kBFloat16},
+    {"I64", torch::kInt64},   {"I32", torch::kInt32},   {"I16", torch::kInt16},   {"I8", torch::kInt8},
+    {"U8", torch::kUInt8},    {"BOOL", torch::kBool},
+};
+
+const char* dtype_name(torch::ScalarType t) {
+  for (const auto& d : kDtypes)
+    if (d.type == t) return d.name;
+  SCORCH_FAIL("safetensors: dtype {} cannot be written", c10::toString(t));
+}
+
+// The header may not exceed this (the reference implementation's own limit is 100 MB).
+constexpr uint64_t kMaxHeader = 100'000'000;
+
+}  // namespace
+
+SafetensorsFile read_safetensors(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  SCORCH_CHECK(in.good(), "safetensors: cannot open {}", path);
+  in.seekg(0, std::ios::end);
+  const auto file_size = static_cast<uint64_t>(in.tellg());
+  in.seekg(0);
+  SCORCH_CHECK(file_size >= 8, "safetensors: {} is truncated ({} bytes, no header length)", path, file_size);
+  unsigned char len_bytes[8];
+  in.read(reinterpret_cast<char*>(len_bytes), 8);
+  uint64_t header_len = 0;
+  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | len_bytes[i];
+  SCORCH_CHECK(header_len <= kMaxHeader && header_len <= file_size - 8,
+               "safetensors: {} is truncated or corrupt (header length {} but file has {} bytes)", path,
+               header_len, file_size);
+  std::string header_text(header_len, '\0');
+  in.read(header_text.data(), static_cast<std::streamsize>(header_len));
+  nlohmann::json header;
+  try {
+    header = nlohmann::json::parse(header_text);
+  } catch (const std::exception& e) {
+    SCORCH_FAIL("safetensors: {} has a corrupt JSON header: {}", path, e.what());
+  }
+  SCORCH_CHECK(header.is_object(), "safetensors: {} header is not a JSON object", path);
+  const uint64_t data_start = 8 + header_len;
+  const uint64_t data_size = file_size - data_start;
+
+  SafetensorsFile out;
+  for (const auto& [name, entry] : header.items()) {
+    if (name == "__metadata__") {
+      SCORCH_CHECK(entry.is_object(), "safetensors: {} __metadata__ is not an object", path);
+      for (const auto& [k, v] : entry.items()) {
+        SCORCH_CHECK(v.is_string(), "safetensors: {} __metadata__.{} is not a string", path, k);
+        out.metadata[k] = v.get<std::string>();
+      }
+      continue;
+    }
+    try {
+      const auto dtype_text = entry.at("dtype").get<std::string>();
+      const DtypeName* dtype = nullptr;
+      for (const auto& d : kDtypes)
+        if (dtype_text == d.name) dtype = &d;
+      SCORCH_CHECK(dtype, "safetensors: {} tensor '{}' has unsupported dtype {}", path, name, dtype_text);
+      std::vector<int64_t> shape = entry.at("shape").get<std::vector<int64_t>>();
+      const auto offsets = entry.at("data_offsets").get<std::vector<uint64_t>>();
+      SCORCH_CHECK(offsets.size() == 2 && offsets[0] <= offsets[1],
+                   "safetensors: {} tensor '{}' has bad data_offsets", path, name);
+      int64_t numel = 1;
+      for (auto s : shape) {
+        SCORCH_CHECK(s >= 0, "safetensors: {} tensor '{}' has a negative dimension", path, name);
+        numel *= s;
+      }
+      const uint64_t bytes = static_cast<uint64_t>(numel) * c10::elementSize(dtype->type);
+      SCORCH_CHECK(offsets[1] - offsets[0] == bytes,
+                   "safetensors: {} tensor '{}' has {} bytes of data but shape needs {}", path, name,
+                   offsets[1] - offsets[0], bytes);
+      SCORCH_CHECK(offsets[1] <= data_size,
+                   "safetensors: {} is truncated: tensor '{}' ends at byte {} of a {}-byte data section", path,
+                   name, offsets[1], data_size);
+      auto t = torch::empty(shape, torch::TensorOptions().dtype(dtype->type));
+      in.seekg(static_cast<std::streamoff>(data_start + offsets[0]));
+      in.read(static_cast<char*>(t.data_ptr()), static_cast<std::streamsize>(bytes));
+      SCORCH_CHECK(in.good(), "safetensors: {} read failed for tensor '{}'", path, name);
+      out.tensors.emplace(name, std::move(t));
+    } catch (const nlohmann::json::exception& e) {
+      SCORCH_FAIL("safetensors: {} tensor '{}' has a malformed header entry: {}", path, name, e.what());
+    }
+  }
+  return out;
+}
+
+void write_safetensors(const std::string& path, const std::map<std::string, torch::Tensor>& tensors,
+                       const std::map<std::string, std::string>& metadata) {
+  // The header is emitted in insertion order so data offsets ascend with it.
+  nlohmann::ordered_json header;
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  std::vector<torch::Tensor> cpu;
+  uint64_t offset = 0;
+  for (const auto& [name, t] : tensors) {
+    SCORCH_CHECK(name != "__metadata__", "safetensors: a tensor may not be named __metadata__ ({})", path);
+    auto c = t.detach().to(torch::kCPU).contiguous();
+    const uint64_t bytes = c.numel() * c.element_size();
+    header[name] = {{"dtype", dtype_name(c.scalar_type())},
+                    {"shape", c.sizes().vec()},
+                    {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
+    cpu.push_back(std::move(c));
+  }
+  std::string header_text = header.dump();
+  // Padding to 8 bytes keeps the data aligned for readers that map the file.
+  header_text.append((8 - header_text.size() % 8) % 8, ' ');
+  write_path_atomic(path, [&](const std::string& tmp) {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    SCORCH_CHECK(out.good(), "safetensors: cannot create {}", tmp);
+    uint64_t len = header_text.size();
+    unsigned char len_bytes[8];
+    for (int i = 0; i < 8; ++i) len_bytes[i] = static_cast<unsigned char>((len >> (8 * i)) & 0xff);
+    out.write(reinterpret_cast<const char*>(len_bytes), 8);
+    out.write(header_text.data(), static_cast<std::streamsize>(header_text.size()));
+    for (const auto& c : cpu) out.write(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size());
+    out.flush();
+    SCORCH_CHECK(out.good(), "safetensors: writing {} failed", tmp);
+  });
+}
+
+}  // namespace scorch

@@ -1,0 +1,29 @@
+// Gradient checkpointing for one block: keep no activations in forward, recompute them in backward.
+#pragma once
+#include <torch/torch.h>
+
+#include <functional>
+#include <vector>
+
+namespace scorch::models {
+
+using BlockFn = std::function<torch::Tensor(const std::vector<torch::Tensor>& inputs)>;
+
+// Returns fn(inputs). When grad mode is on, the activations inside fn are not stored: backward runs fn again
+// (same RNG state, so dropout masks repeat, and same autocast state) and differentiates it with respect to
+// `inputs` and `params` (the parameters fn reads; their gradients accumulate as usual, hooks included).
+// Undefined inputs are allowed (e.g. no time embedding).
+torch::Tensor checkpoint(const BlockFn& fn, const std::vector<torch::Tensor>& inputs,
+                         const std::vector<torch::Tensor>& params);
+
+}  // namespace scorch::models
+
+#include "core/models/block.h"
+
+namespace scorch::models {
+
+// block(x, temb), checkpointed when `checkpointing` is set, the block is training and grad mode is on.
+torch::Tensor run_block(const std::shared_ptr<TimedBlockImpl>& block, const torch::Tensor& x,
+                        const torch::Tensor& temb, bool checkpointing);
+
+}  // namespace scorch::models

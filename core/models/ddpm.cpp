@@ -1,0 +1,129 @@
+// The original DDPM U-Net: construction in the reference module order and the forward pass.
+#include "core/models/ddpm.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "core/models/attention.h"
+#include "core/models/checkpoint.h"
+#include "core/models/embeddings.h"
+#include "core/models/resample.h"
+#include "core/models/resblocks.h"
+
+namespace scorch::models {
+
+namespace {
+constexpr int64_t kGroups = 32;
+}
+
+DDPMImpl::DDPMImpl(const ModelConfig& config_) : config(config_) {
+  const auto& c = config;
+  // The reference builds its module list only inside `if conditional`, so an unconditional DDPM fails there.
+  SCORCH_CHECK(c.conditional, "model.conditional=false is not supported by the ddpm network");
+  const int64_t levels = static_cast<int64_t>(c.ch_mult.size());
+  SCORCH_CHECK(levels >= 1, "model.ch_mult is empty");
+  sigmas = register_buffer("sigmas", ve_sigmas(c.sigma_min, c.sigma_max, c.num_scales));
+  const int64_t nf = c.nf;
+  auto& mods = all_modules;
+  auto resblock = [&](int64_t in, int64_t out) {
+    return std::make_shared<ResnetBlockDDPMImpl>(ResBlockOptions(in, out)
+                                                     .temb_dim(4 * nf)
+                                                     .dropout(c.dropout)
+                                                     .skip_rescale(false)
+                                                     .init_scale(0.0)
+                                                     .act(c.nonlinearity)
+                                                     .groups(kGroups));
+  };
+  auto attn = [&](int64_t ch) {
+    return std::make_shared<AttnBlockImpl>(AttnBlockOptions(ch).skip_rescale(false).init_scale(0.0).groups(kGroups));
+  };
+
+  mods->push_back(make_linear(nf, 4 * nf));
+  mods->push_back(make_linear(4 * nf, 4 * nf));
+  mods->push_back(conv3x3(c.num_channels, nf));
+  std::vector<int64_t> hs_c{nf};
+  int64_t in_ch = nf;
+  for (int64_t i = 0; i < levels; ++i) {
+    for (int64_t b = 0; b < c.num_res_blocks; ++b) {
+      const int64_t out_ch = nf * c.ch_mult[i];
+      mods->push_back(resblock(in_ch, out_ch));
+      in_ch = out_ch;
+      if (has_attention(c.image_size >> i)) mods->push_back(attn(in_ch));
+      hs_c.push_back(in_ch);
+    }
+    if (i != levels - 1) {
+      mods->push_back(Downsample(ResampleOptions(in_ch).with_conv(c.resamp_with_conv)));
+      hs_c.push_back(in_ch);
+    }
+  }
+  in_ch = hs_c.back();
+  mods->push_back(resblock(in_ch, in_ch));
+  mods->push_back(attn(in_ch));
+  mods->push_back(resblock(in_ch, in_ch));
+  for (int64_t i = levels - 1; i >= 0; --i) {
+    for (int64_t b = 0; b < c.num_res_blocks + 1; ++b) {
+      const int64_t out_ch = nf * c.ch_mult[i];
+      mods->push_back(resblock(in_ch + hs_c.back(), out_ch));
+      hs_c.pop_back();
+      in_ch = out_ch;
+    }
+    if (has_attention(c.image_size >> i)) mods->push_back(attn(in_ch));
+    if (i != 0) mods->push_back(Upsample(ResampleOptions(in_ch).with_conv(c.resamp_with_conv)));
+  }
+  mods->push_back(make_group_norm(in_ch, kGroups));
+  mods->push_back(conv3x3(in_ch, c.num_channels, 0.0));
+  register_module("all_modules", all_modules);
+}
+
+bool DDPMImpl::has_attention(int64_t resolution) const {
+  const auto& a = config.attn_resolutions;
+  return std::find(a.begin(), a.end(), resolution) != a.end();
+}
+
+torch::Tensor DDPMImpl::block(size_t& m, const torch::Tensor& x, const torch::Tensor& temb) {
+  auto blk = std::dynamic_pointer_cast<TimedBlockImpl>(all_modules->ptr(m++));
+  SCORCH_CHECK(blk, "DDPM: all_modules.{} is not a block", m - 1);
+  return run_block(blk, x, temb, grad_checkpointing_);
+}
+
+torch::Tensor DDPMImpl::forward(const torch::Tensor& x, const torch::Tensor& labels) {
+  const auto& c = config;
+  const int64_t levels = static_cast<int64_t>(c.ch_mult.size());
+  const auto act = make_activation(c.nonlinearity);
+  size_t m = 0;
+  auto temb = timestep_embedding(labels, c.nf);  // (B, nf)
+  temb = all_modules->ptr(m++)->as<torch::nn::LinearImpl>()->forward(temb);
+  temb = all_modules->ptr(m++)->as<torch::nn::LinearImpl>()->forward(act(temb));  // (B, 4 nf)
+
+  auto h = c.centered ? x : 2 * x - 1.0;  // (B, C, H, W) in [-1, 1]
+  std::vector<torch::Tensor> hs{all_modules->ptr(m++)->as<torch::nn::Conv2dImpl>()->forward(h)};
+  for (int64_t i = 0; i < levels; ++i) {
+    for (int64_t b = 0; b < c.num_res_blocks; ++b) {
+      h = block(m, hs.back(), temb);
+      if (has_attention(c.image_size >> i)) h = block(m, h, temb);
+      hs.push_back(h);
+    }
+    if (i != levels - 1) hs.push_back(block(m, hs.back(), temb));
+  }
+  h = block(m, hs.back(), temb);
+  h = block(m, h, temb);
+  h = block(m, h, temb);
+  for (int64_t i = levels - 1; i >= 0; --i) {
+    for (int64_t b = 0; b < c.num_res_blocks + 1; ++b) {
+      h = block(m, torch::cat({h, hs.back()}, 1), temb);
+      hs.pop_back();
+    }
+    if (has_attention(c.image_size >> i)) h = block(m, h, temb);
+    if (i != 0) h = block(m, h, temb);
+  }
+  h = act(all_modules->ptr(m++)->as<torch::nn::GroupNormImpl>()->forward(h));
+  h = all_modules->ptr(m++)->as<torch::nn::Conv2dImpl>()->forward(h);
+  SCORCH_CHECK(m == all_modules->size(), "DDPM forward used {} of {} modules", m, all_modules->size());
+  if (c.scale_by_sigma) {
+    auto used = sigmas.index({labels.to(torch::kLong)}).to(h.scalar_type());  // (B,)
+    h = h / used.view({-1, 1, 1, 1});
+  }
+  return h;
+}
+
+}  // namespace scorch::models

@@ -1,0 +1,43 @@
+// Basic layers of the score networks with the reference initialisation: convs, linears, GroupNorm, NIN.
+#pragma once
+#include <torch/torch.h>
+
+#include <functional>
+
+namespace scorch::models {
+
+using Activation = std::function<torch::Tensor(const torch::Tensor&)>;
+// "swish" (SiLU), "elu", "relu", "lrelu" (slope 0.2), as config model.nonlinearity names them.
+Activation make_activation(const std::string& name);
+
+// Fan-average uniform variance scaling (the JAX/DDPM default): U(-a, a), a = sqrt(3 scale / fan_avg), with
+// fans counted on dims 1 (in) and 0 (out) times the receptive field. scale 0 means 1e-10, as the reference
+// does, so "zero" layers are tiny but not exactly zero.
+torch::Tensor default_init(torch::IntArrayRef shape, double scale = 1.0);
+void default_init_(torch::Tensor& weight, double scale = 1.0);
+
+// k×k convolution, weight default_init(init_scale), bias 0; padding defaults to "same" for stride 1.
+torch::nn::Conv2d make_conv(int64_t in, int64_t out, int64_t kernel, double init_scale = 1.0, int64_t stride = 1,
+                            int64_t padding = -1);
+inline torch::nn::Conv2d conv3x3(int64_t in, int64_t out, double init_scale = 1.0) {
+  return make_conv(in, out, 3, init_scale);
+}
+inline torch::nn::Conv2d conv1x1(int64_t in, int64_t out, double init_scale = 1.0) {
+  return make_conv(in, out, 1, init_scale);
+}
+// Linear layer with default_init(1) weight and zero bias.
+torch::nn::Linear make_linear(int64_t in, int64_t out);
+// NCSN++ GroupNorm: min(C/4, 32) groups; groups = 0 asks for that rule, otherwise a fixed count (DDPM: 32).
+torch::nn::GroupNorm make_group_norm(int64_t channels, int64_t groups = 0);
+
+// Network-in-network: a per-pixel linear map over channels with parameters W (in, out) and b (out,),
+// the layout of the reference's state_dict.
+class NINImpl : public torch::nn::Module {
+ public:
+  NINImpl(int64_t in_dim, int64_t num_units, double init_scale = 0.1);
+  torch::Tensor forward(const torch::Tensor& x);  // (B, C_in, H, W) -> (B, C_out, H, W)
+  torch::Tensor W, b;
+};
+TORCH_MODULE(NIN);
+
+}  // namespace scorch::models

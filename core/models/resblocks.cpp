@@ -1,0 +1,73 @@
+// Residual blocks of the U-Nets.
+#include "core/models/resblocks.h"
+
+#include <cmath>
+
+#include "core/models/fir.h"
+
+namespace scorch::models {
+
+namespace {
+
+torch::Tensor add_time(const torch::Tensor& h, const torch::Tensor& temb, torch::nn::Linear& dense,
+                       const Activation& act) {
+  if (!temb.defined() || dense.is_empty()) return h;
+  return h + dense->forward(act(temb)).unsqueeze(-1).unsqueeze(-1);  // (B, C, 1, 1) broadcast
+}
+
+torch::Tensor join(const torch::Tensor& skip, const torch::Tensor& h, bool rescale) {
+  return rescale ? (skip + h) / std::sqrt(2.0) : skip + h;
+}
+
+}  // namespace
+
+ResnetBlockBigGANImpl::ResnetBlockBigGANImpl(const ResBlockOptions& options_)
+    : options(options_), act(make_activation(options_.act())) {
+  const auto in = options.in_ch(), out = options.out_ch();
+  GroupNorm_0 = register_module("GroupNorm_0", make_group_norm(in, options.groups()));
+  Conv_0 = register_module("Conv_0", conv3x3(in, out));
+  if (options.temb_dim() > 0) Dense_0 = register_module("Dense_0", make_linear(options.temb_dim(), out));
+  GroupNorm_1 = register_module("GroupNorm_1", make_group_norm(out, options.groups()));
+  Dropout_0 = register_module("Dropout_0", torch::nn::Dropout(options.dropout()));
+  Conv_1 = register_module("Conv_1", conv3x3(out, out, options.init_scale()));
+  if (in != out || options.up() || options.down()) Conv_2 = register_module("Conv_2", conv1x1(in, out));
+}
+
+torch::Tensor ResnetBlockBigGANImpl::forward(const torch::Tensor& x_in, const torch::Tensor& temb) {
+  auto x = x_in;
+  auto h = act(GroupNorm_0->forward(x));
+  if (options.up()) {
+    h = options.fir() ? fir_upsample_2d(h, options.fir_kernel()) : naive_upsample_2d(h);
+    x = options.fir() ? fir_upsample_2d(x, options.fir_kernel()) : naive_upsample_2d(x);
+  } else if (options.down()) {
+    h = options.fir() ? fir_downsample_2d(h, options.fir_kernel()) : naive_downsample_2d(h);
+    x = options.fir() ? fir_downsample_2d(x, options.fir_kernel()) : naive_downsample_2d(x);
+  }
+  h = add_time(Conv_0->forward(h), temb, Dense_0, act);
+  h = Conv_1->forward(Dropout_0->forward(act(GroupNorm_1->forward(h))));
+  if (!Conv_2.is_empty()) x = Conv_2->forward(x);
+  return join(x, h, options.skip_rescale());
+}
+
+ResnetBlockDDPMImpl::ResnetBlockDDPMImpl(const ResBlockOptions& options_)
+    : options(options_), act(make_activation(options_.act())) {
+  const auto in = options.in_ch(), out = options.out_ch();
+  GroupNorm_0 = register_module("GroupNorm_0", make_group_norm(in, options.groups()));
+  Conv_0 = register_module("Conv_0", conv3x3(in, out));
+  if (options.temb_dim() > 0) Dense_0 = register_module("Dense_0", make_linear(options.temb_dim(), out));
+  GroupNorm_1 = register_module("GroupNorm_1", make_group_norm(out, options.groups()));
+  Dropout_0 = register_module("Dropout_0", torch::nn::Dropout(options.dropout()));
+  Conv_1 = register_module("Conv_1", conv3x3(out, out, options.init_scale()));
+  if (in != out) NIN_0 = register_module("NIN_0", NIN(in, out));
+}
+
+torch::Tensor ResnetBlockDDPMImpl::forward(const torch::Tensor& x_in, const torch::Tensor& temb) {
+  auto x = x_in;
+  auto h = Conv_0->forward(act(GroupNorm_0->forward(x)));
+  h = add_time(h, temb, Dense_0, act);
+  h = Conv_1->forward(Dropout_0->forward(act(GroupNorm_1->forward(h))));
+  if (!NIN_0.is_empty()) x = NIN_0->forward(x);
+  return join(x, h, options.skip_rescale());
+}
+
+}  // namespace scorch::models

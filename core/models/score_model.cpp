@@ -1,0 +1,68 @@
+// The model factory and ModelConfig, read from the config table's model.* and data.* keys.
+#include "core/models/score_model.h"
+
+#include "core/error.h"
+#include "core/models/ddpm.h"
+#include "core/models/ncsnpp.h"
+
+namespace scorch::models {
+
+ModelConfig ModelConfig::from(const Config& c) {
+  ModelConfig m;
+  m.name = c.get_string("model.name");
+  m.nf = c.get_int("model.nf");
+  m.ch_mult = c.get_int_list("model.ch_mult");
+  m.num_res_blocks = c.get_int("model.num_res_blocks");
+  m.attn_resolutions = c.get_int_list("model.attn_resolutions");
+  m.dropout = c.get_float("model.dropout");
+  m.resamp_with_conv = c.get_bool("model.resamp_with_conv");
+  m.conditional = c.get_bool("model.conditional");
+  m.fir = c.get_bool("model.fir");
+  m.fir_kernel = c.get_int_list("model.fir_kernel");
+  m.skip_rescale = c.get_bool("model.skip_rescale");
+  m.resblock_type = c.get_string("model.resblock_type");
+  m.progressive = c.get_string("model.progressive");
+  m.progressive_input = c.get_string("model.progressive_input");
+  m.progressive_combine = c.get_string("model.progressive_combine");
+  m.embedding_type = c.get_string("model.embedding_type");
+  m.nonlinearity = c.get_string("model.nonlinearity");
+  m.fourier_scale = c.get_float("model.fourier_scale");
+  m.init_scale = c.get_float("model.init_scale");
+  m.scale_by_sigma = c.get_bool("model.scale_by_sigma");
+  m.sigma_min = c.get_float("model.sigma_min");
+  m.sigma_max = c.get_float("model.sigma_max");
+  m.num_scales = c.get_int("model.num_scales");
+  m.image_size = c.get_int("data.image_size");
+  m.num_channels = c.get_int("data.num_channels");
+  m.centered = c.get_bool("data.centered");
+  m.grad_checkpointing = c.get_bool("model.grad_checkpointing");
+  return m;
+}
+
+torch::Tensor ve_sigmas(double sigma_min, double sigma_max, int64_t num_scales) {
+  auto opts = torch::TensorOptions().dtype(torch::kFloat64);
+  return torch::exp(torch::linspace(std::log(sigma_max), std::log(sigma_min), num_scales, opts));
+}
+
+std::shared_ptr<ScoreModelImpl> make_model(const ModelConfig& config) {
+  std::shared_ptr<ScoreModelImpl> model;
+  if (config.name == "ncsnpp") {
+    model = std::make_shared<NCSNppImpl>(config);
+  } else if (config.name == "ddpm") {
+    model = std::make_shared<DDPMImpl>(config);
+  } else {
+    SCORCH_FAIL("model.name '{}' is not a known network (ncsnpp, ddpm)", config.name);
+  }
+  model->set_grad_checkpointing(config.grad_checkpointing);
+  return model;
+}
+
+std::shared_ptr<ScoreModelImpl> make_model(const Config& config) { return make_model(ModelConfig::from(config)); }
+
+int64_t count_parameters(const torch::nn::Module& model) {
+  int64_t n = 0;
+  for (const auto& p : model.parameters()) n += p.numel();
+  return n;
+}
+
+}  // namespace scorch::models

@@ -1,0 +1,73 @@
+// The common interface of the score networks and the factory that builds one from a Config.
+#pragma once
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+
+namespace scorch::models {
+
+// Every model.* / data.* field the networks read (config keys of the same names).
+struct ModelConfig {
+  std::string name = "ncsnpp";  // ncsnpp | ddpm
+  int64_t nf = 128;
+  std::vector<int64_t> ch_mult{1, 2, 2, 2};
+  int64_t num_res_blocks = 4;
+  std::vector<int64_t> attn_resolutions{16};
+  double dropout = 0.1;
+  bool resamp_with_conv = true;
+  bool conditional = true;
+  bool fir = true;
+  std::vector<int64_t> fir_kernel{1, 3, 3, 1};
+  bool skip_rescale = true;
+  std::string resblock_type = "biggan";     // biggan | ddpm
+  std::string progressive = "none";         // none | output_skip | residual
+  std::string progressive_input = "none";   // none | input_skip | residual
+  std::string progressive_combine = "sum";  // sum | cat
+  std::string embedding_type = "fourier";   // fourier | positional
+  std::string nonlinearity = "swish";
+  double fourier_scale = 16.0;
+  double init_scale = 0.0;
+  bool scale_by_sigma = false;
+  double sigma_min = 0.01, sigma_max = 50.0;
+  int64_t num_scales = 1000;
+  int64_t image_size = 32;
+  int64_t num_channels = 3;
+  bool centered = false;
+  bool grad_checkpointing = false;
+
+  static ModelConfig from(const Config& config);
+};
+
+// VE noise levels exp(linspace(ln σ_max, ln σ_min, N)), float64, descending (index 0 is σ_max).
+torch::Tensor ve_sigmas(double sigma_min, double sigma_max, int64_t num_scales);
+
+class ScoreModelImpl : public torch::nn::Module {
+ public:
+  // x (B, C, H, W); time_cond (B,): σ(t) for Fourier embeddings, a (fractional) timestep label otherwise.
+  // Returns (B, C, H, W).
+  virtual torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& time_cond) = 0;
+  // Recompute each block in backward instead of storing its activations (training memory for compute).
+  void set_grad_checkpointing(bool on) { grad_checkpointing_ = on; }
+  bool grad_checkpointing() const { return grad_checkpointing_; }
+
+ protected:
+  bool grad_checkpointing_ = false;
+};
+
+// Builds the network named by model.name with its reference initialisation.
+std::shared_ptr<ScoreModelImpl> make_model(const Config& config);
+std::shared_ptr<ScoreModelImpl> make_model(const ModelConfig& config);
+
+// Number of elements of all parameters (frozen ones included, as the reference counts them).
+int64_t count_parameters(const torch::nn::Module& model);
+
+}  // namespace scorch::models
+
+namespace scorch {
+using models::make_model;
+using models::ScoreModelImpl;
+}  // namespace scorch
