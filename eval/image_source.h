@@ -1,0 +1,24 @@
+// Where FID images come from: a folder of image files, or a dataset/samples dir (HDF5 shards).
+#pragma once
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace scorch::eval {
+
+class ImageSource {
+ public:
+  virtual ~ImageSource() = default;
+  virtual int64_t size() const = 0;
+  // Images [begin, end), each (H, W, C) uint8 with C in {1, 3, 4}; sizes may differ between images.
+  virtual std::vector<torch::Tensor> read(int64_t begin, int64_t end) = 0;
+  virtual std::string describe() const = 0;
+};
+
+// A folder of .png/.jpg/.jpeg/.bmp/.tga files (sorted by name, as pytorch-fid does), or a dataset dir
+// (manifest.json + shards). Throws naming the path when it is neither or holds no images.
+std::unique_ptr<ImageSource> open_image_source(const std::string& path);
+
+}  // namespace scorch::eval
