@@ -1,0 +1,91 @@
+// Ema: warm-up decay, fused update over all tracked parameters, store/restore, validated state loading.
+#include "trainer/ema.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+
+namespace scorch {
+
+namespace {
+std::string shape_str(const torch::Tensor& t) { return fmt::format("{}", fmt::join(t.sizes(), "x")); }
+}  // namespace
+
+Ema::Ema(const torch::nn::Module& model, double rate) : rate_(rate) {
+  SCORCH_CHECK(rate >= 0.0 && rate <= 1.0, "model.ema_rate must lie in [0, 1], got {}", rate);
+  torch::NoGradGuard no_grad;
+  for (const auto& p : model.named_parameters()) {
+    if (!p.value().requires_grad()) continue;
+    names_.push_back(p.key());
+    shadow_[p.key()] = p.value().detach().to(torch::kFloat32, /*non_blocking=*/false, /*copy=*/true);
+  }
+}
+
+double Ema::decay_at(double rate, int64_t n) {
+  return std::min(rate, (1.0 + static_cast<double>(n)) / (10.0 + static_cast<double>(n)));
+}
+
+void Ema::update(const torch::nn::Module& model) {
+  torch::NoGradGuard no_grad;
+  ++num_updates_;
+  const double decay = decay_at(rate_, num_updates_);
+  auto params = model.named_parameters();
+  std::vector<torch::Tensor> shadows, values;
+  shadows.reserve(names_.size());
+  values.reserve(names_.size());
+  for (const auto& name : names_) {
+    const auto* p = params.find(name);
+    SCORCH_CHECK(p != nullptr, "EMA: the model has no parameter '{}' any more", name);
+    shadows.push_back(shadow_.at(name));
+    values.push_back(p->detach().to(torch::kFloat32));
+  }
+  // s + (1 - d)(p - s) equals the reference's s - (1 - d)(s - p) exactly in floating point.
+  if (!shadows.empty()) at::_foreach_lerp_(shadows, values, 1.0 - decay);
+}
+
+void Ema::copy_to(torch::nn::Module& model) const {
+  torch::NoGradGuard no_grad;
+  auto params = model.named_parameters();
+  for (const auto& name : names_) {
+    auto* p = params.find(name);
+    SCORCH_CHECK(p != nullptr, "EMA: the model has no parameter '{}'", name);
+    p->copy_(shadow_.at(name));
+  }
+}
+
+void Ema::store(const torch::nn::Module& model) {
+  stored_.clear();
+  for (const auto& p : model.named_parameters()) stored_[p.key()] = p.value().detach().clone();
+}
+
+void Ema::restore(torch::nn::Module& model) {
+  SCORCH_CHECK(!stored_.empty(), "EMA: restore() without a store() before it");
+  torch::NoGradGuard no_grad;
+  for (auto& p : model.named_parameters()) {
+    auto it = stored_.find(p.key());
+    SCORCH_CHECK(it != stored_.end(), "EMA: parameter '{}' was not stored", p.key());
+    p.value().copy_(it->second);
+  }
+  stored_.clear();
+}
+
+void Ema::load_state(int64_t num_updates, const std::map<std::string, torch::Tensor>& shadow) {
+  SCORCH_CHECK(num_updates >= 0, "EMA state: num_updates must be >= 0, got {}", num_updates);
+  for (const auto& [name, t] : shadow)
+    SCORCH_CHECK(shadow_.count(name), "EMA state has '{}', which is not a trainable parameter of the model", name);
+  for (const auto& [name, mine] : shadow_) {
+    auto it = shadow.find(name);
+    SCORCH_CHECK(it != shadow.end(), "EMA state lacks the trainable parameter '{}'", name);
+    SCORCH_CHECK(it->second.sizes() == mine.sizes(), "EMA state '{}' has shape {}, the model {}", name,
+                 shape_str(it->second), shape_str(mine));
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& [name, mine] : shadow_) mine.copy_(shadow.at(name));
+  num_updates_ = num_updates;
+}
+
+void Ema::to(const torch::Device& device) {
+  for (auto& [name, t] : shadow_) t = t.to(device);
+}
+
+}  // namespace scorch

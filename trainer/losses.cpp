@@ -1,0 +1,91 @@
+// The three score_sde objectives and the config-driven choice between them.
+#include "trainer/losses.h"
+
+#include "core/config.h"
+#include "core/error.h"
+#include "core/sde/ve_sde.h"
+#include "core/sde/vp_sde.h"
+
+namespace scorch {
+
+namespace {
+
+// Mean over pixels, or half the sum (the reference's two reductions), of (B, ...) -> (B,).
+torch::Tensor reduce(const torch::Tensor& per_pixel, bool reduce_mean) {
+  auto flat = per_pixel.flatten(1);
+  return reduce_mean ? flat.mean(1) : 0.5 * flat.sum(1);
+}
+
+torch::Tensor bcast(const torch::Tensor& v) { return v.view({-1, 1, 1, 1}); }
+
+torch::Tensor random_labels(int64_t n, int64_t num_scales, torch::Generator& gen, const torch::Device& device) {
+  return torch::randint(num_scales, {n}, gen, torch::TensorOptions(torch::kLong).device(gen.device())).to(device);
+}
+
+}  // namespace
+
+DsmLoss::DsmLoss(std::shared_ptr<Sde> sde, bool reduce_mean, bool likelihood_weighting, double eps)
+    : sde_(std::move(sde)), reduce_mean_(reduce_mean), likelihood_weighting_(likelihood_weighting), eps_(eps) {
+  SCORCH_CHECK(eps > 0 && eps < sde_->T(), "training.eps must lie in (0, T), got {}", eps);
+}
+
+torch::Tensor DsmLoss::per_example(const ModelFn& model, const torch::Tensor& batch, torch::Generator& gen) const {
+  const auto opts = batch.options();
+  auto score_fn = make_score_fn(sde_, model, /*continuous=*/true);
+  auto t = rand_with({batch.size(0)}, gen, opts) * (sde_->T() - eps_) + eps_;  // (B,)
+  auto z = randn_with(batch.sizes(), gen, opts);                               // (B, C, H, W)
+  auto [mean, std] = sde_->marginal_prob(batch, t);
+  auto score = score_fn(mean + bcast(std) * z, t);
+  if (!likelihood_weighting_) return reduce((score * bcast(std) + z).square(), reduce_mean_);
+  auto g2 = sde_->sde(torch::zeros_like(batch), t).diffusion.square();
+  return reduce((score + z / bcast(std)).square(), reduce_mean_) * g2;
+}
+
+SmldLoss::SmldLoss(std::shared_ptr<Sde> sde, bool reduce_mean) : sde_(std::move(sde)), reduce_mean_(reduce_mean) {
+  SCORCH_CHECK(sde_->kind() == SdeKind::VE, "SMLD (discrete VE) training needs training.sde=vesde, got {}",
+               sde_name(sde_->kind()));
+}
+
+torch::Tensor SmldLoss::per_example(const ModelFn& model, const torch::Tensor& batch, torch::Generator& gen) const {
+  const auto& ve = static_cast<const VESDE&>(*sde_);
+  auto labels = random_labels(batch.size(0), ve.N(), gen, batch.device());  // (B,)
+  // Label 0 is sigma_max: the discrete models index a descending table.
+  auto sigmas = ve.discrete_sigmas().flip(0).to(batch.device()).index({labels}).to(batch.dtype());
+  auto noise = randn_with(batch.sizes(), gen, batch.options()) * bcast(sigmas);
+  auto score = model(batch + noise, labels);
+  auto target = -noise / bcast(sigmas.square());
+  return reduce((score - target).square(), reduce_mean_) * sigmas.square();
+}
+
+DdpmLoss::DdpmLoss(std::shared_ptr<Sde> sde, bool reduce_mean) : sde_(std::move(sde)), reduce_mean_(reduce_mean) {
+  SCORCH_CHECK(sde_->kind() == SdeKind::VP, "DDPM (discrete VP) training needs training.sde=vpsde, got {}",
+               sde_name(sde_->kind()));
+}
+
+torch::Tensor DdpmLoss::per_example(const ModelFn& model, const torch::Tensor& batch, torch::Generator& gen) const {
+  const auto& vp = static_cast<const VPSDE&>(*sde_);
+  auto labels = random_labels(batch.size(0), vp.N(), gen, batch.device());  // (B,)
+  auto a = vp.sqrt_alphas_cumprod().to(batch.device()).index({labels}).to(batch.dtype());
+  auto s = vp.sqrt_1m_alphas_cumprod().to(batch.device()).index({labels}).to(batch.dtype());
+  auto noise = randn_with(batch.sizes(), gen, batch.options());
+  auto out = model(bcast(a) * batch + bcast(s) * noise, labels);
+  return reduce((out - noise).square(), reduce_mean_);
+}
+
+std::unique_ptr<Loss> make_loss(const Config& config, std::shared_ptr<Sde> sde) {
+  const bool reduce_mean = config.get_bool("training.reduce_mean");
+  const bool weighting = config.get_bool("training.likelihood_weighting");
+  if (config.get_bool("training.continuous"))
+    return std::make_unique<DsmLoss>(std::move(sde), reduce_mean, weighting, config.get_float("training.eps"));
+  SCORCH_CHECK_HINT(!weighting, "set training.likelihood_weighting: false or training.continuous: true",
+                    "training.likelihood_weighting needs continuous training (the SMLD/DDPM losses have no g(t))");
+  switch (sde->kind()) {
+    case SdeKind::VE: return std::make_unique<SmldLoss>(std::move(sde), reduce_mean);
+    case SdeKind::VP: return std::make_unique<DdpmLoss>(std::move(sde), reduce_mean);
+    case SdeKind::SubVP: break;
+  }
+  SCORCH_FAIL("training.sde=subvpsde with training.continuous=false: the sub-VP SDE has no discrete training "
+              "objective; set training.continuous: true");
+}
+
+}  // namespace scorch

@@ -1,0 +1,69 @@
+// Training objectives of score_sde: continuous denoising score matching, discrete SMLD, discrete DDPM.
+#pragma once
+#include <torch/torch.h>
+
+#include <memory>
+
+#include "core/sde/score_fn.h"
+
+namespace scorch {
+
+class Config;
+
+// One objective. Randomness (times, labels, noise) comes only from `gen` (drawn on its device and moved
+// to the batch's), so a loss value depends on the seed alone, not on the device.
+class Loss {
+ public:
+  virtual ~Loss() = default;
+  // Per-example losses, (B,), for a batch (B, C, H, W) already scaled as the model expects.
+  virtual torch::Tensor per_example(const ModelFn& model, const torch::Tensor& batch,
+                                    torch::Generator& gen) const = 0;
+  // The scalar that is minimised: the batch mean of per_example.
+  torch::Tensor operator()(const ModelFn& model, const torch::Tensor& batch, torch::Generator& gen) const {
+    return per_example(model, batch, gen).mean();
+  }
+};
+
+// Continuous DSM: t ~ U(eps, T), x_t = mean + std z, loss = reduce((score std + z)^2), or with
+// likelihood weighting reduce((score + z / std)^2) g(t)^2. reduce = mean over pixels or 1/2 sum.
+class DsmLoss : public Loss {
+ public:
+  DsmLoss(std::shared_ptr<Sde> sde, bool reduce_mean, bool likelihood_weighting, double eps);
+  torch::Tensor per_example(const ModelFn& model, const torch::Tensor& batch, torch::Generator& gen) const override;
+
+ private:
+  std::shared_ptr<Sde> sde_;
+  bool reduce_mean_, likelihood_weighting_;
+  double eps_;
+};
+
+// Discrete SMLD (NCSN) for the VE SDE: label l ~ U{0..N-1}, sigma = sigma_max-first table[l],
+// loss = reduce((model(x + sigma z, l) + z / sigma)^2) sigma^2.
+class SmldLoss : public Loss {
+ public:
+  SmldLoss(std::shared_ptr<Sde> sde, bool reduce_mean);
+  torch::Tensor per_example(const ModelFn& model, const torch::Tensor& batch, torch::Generator& gen) const override;
+
+ private:
+  std::shared_ptr<Sde> sde_;
+  bool reduce_mean_;
+};
+
+// Discrete DDPM for the VP SDE: label l ~ U{0..N-1}, x_l = sqrt(abar_l) x + sqrt(1 - abar_l) z,
+// loss = reduce((model(x_l, l) - z)^2).
+class DdpmLoss : public Loss {
+ public:
+  DdpmLoss(std::shared_ptr<Sde> sde, bool reduce_mean);
+  torch::Tensor per_example(const ModelFn& model, const torch::Tensor& batch, torch::Generator& gen) const override;
+
+ private:
+  std::shared_ptr<Sde> sde_;
+  bool reduce_mean_;
+};
+
+// The objective the config asks for: training.continuous -> DsmLoss (training.reduce_mean,
+// likelihood_weighting, eps); otherwise SMLD for vesde, DDPM for vpsde; sub-VP discrete and likelihood
+// weighting with discrete training are refused.
+std::unique_ptr<Loss> make_loss(const Config& config, std::shared_ptr<Sde> sde);
+
+}  // namespace scorch
