@@ -1,0 +1,109 @@
+// `scorch model summary|forward`: inspect a network, and run it on reference-named weights (parity checks).
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <memory>
+
+#include "apps/commands.h"
+#include "apps/config_args.h"
+#include "core/error.h"
+#include "core/io/safetensors.h"
+#include "core/models/model_weights.h"
+#include "core/models/score_model.h"
+#include "core/sde/score_fn.h"
+#include "core/sde/sde.h"
+
+namespace scorch::apps {
+
+namespace {
+
+struct ForwardArgs {
+  ConfigArgs config;
+  std::string weights, inputs, out;
+};
+
+int run_summary(const ConfigArgs& args) {
+  Config config = resolve_config(args);
+  if (dry_run(args, config)) return 0;
+  torch::NoGradGuard no_grad;
+  auto model = make_model(config);
+  std::printf("%-6s %-60s %12s\n", "index", "module", "parameters");
+  for (const auto& item : model->named_children()) {
+    for (const auto& sub : item.value()->named_children()) {
+      const std::string name = item.key() + "." + sub.key();
+      std::printf("%-6s %-60s %12lld\n", sub.key().c_str(), (name + " (" + sub.value()->name() + ")").c_str(),
+                  static_cast<long long>(models::count_parameters(*sub.value())));
+    }
+  }
+  int64_t trainable = 0;
+  for (const auto& p : model->parameters())
+    if (p.requires_grad()) trainable += p.numel();
+  const auto total = models::count_parameters(*model);
+  std::printf("network %s: %lld parameters (%lld trainable, %lld frozen)\n", config.get_string("model.name").c_str(),
+              static_cast<long long>(total), static_cast<long long>(trainable),
+              static_cast<long long>(total - trainable));
+  return 0;
+}
+
+int run_forward(const ForwardArgs& args) {
+  Config config = resolve_config(args.config);
+  if (dry_run(args.config, config)) return 0;
+  torch::NoGradGuard no_grad;
+  auto model = make_model(config);
+  auto weights = read_safetensors(args.weights);
+  models::load_reference_weights(*model, weights.tensors, args.weights);
+  model->eval();
+
+  auto inputs = read_safetensors(args.inputs);
+  auto find = [&](const std::string& name) -> torch::Tensor {
+    auto it = inputs.tensors.find(name);
+    return it == inputs.tensors.end() ? torch::Tensor() : it->second;
+  };
+  const auto x = find("input/x");  // (B, C, H, W)
+  SCORCH_CHECK(x.defined(), "model forward: {} has no tensor input/x", args.inputs);
+  const auto t = find("input/t");  // (B,)
+  auto time_cond = find("input/time_cond");
+  const bool continuous = config.get_bool("training.continuous");
+  auto sde = make_sde(config);
+  if (!time_cond.defined()) {
+    SCORCH_CHECK(t.defined(), "model forward: {} has neither input/time_cond nor input/t", args.inputs);
+    time_cond = model_labels(*sde, t, continuous);
+  }
+  std::map<std::string, torch::Tensor> out;
+  out["output/model"] = model->forward(x, time_cond);
+  if (t.defined()) {
+    ModelFn model_fn = [&](const torch::Tensor& xx, const torch::Tensor& labels) { return model->forward(xx, labels); };
+    out["output/score"] = make_score_fn(sde, model_fn, continuous)(x, t);
+  } else {
+    spdlog::warn("model forward: {} has no input/t, so output/score is not written", args.inputs);
+  }
+  write_safetensors(args.out, out, {{"config", args.config.file}, {"weights", args.weights}});
+  spdlog::info("wrote {}", args.out);
+  return 0;
+}
+
+}  // namespace
+
+void add_model_command(CLI::App& app, Action& action) {
+  auto* model = app.add_subcommand("model", "inspect a score network, or run it on given weights and inputs");
+  model->require_subcommand(1);
+
+  auto summary_args = std::make_shared<ConfigArgs>();
+  auto* summary = model->add_subcommand("summary", "print the module table and the parameter count");
+  add_config_args(summary, *summary_args);
+  summary->callback([&action, summary_args]() { action = [summary_args]() { return run_summary(*summary_args); }; });
+
+  auto fwd = std::make_shared<ForwardArgs>();
+  auto* forward = model->add_subcommand(
+      "forward", "run the network (eval mode) and its score function on input/x, input/t [, input/time_cond]");
+  add_config_args(forward, fwd->config);
+  forward->add_option("--weights", fwd->weights, "safetensors with reference state_dict names (a param/ prefix is accepted)")
+      ->required();
+  forward->add_option("--inputs", fwd->inputs, "safetensors with input/x, and input/t and/or input/time_cond")
+      ->required();
+  forward->add_option("--out", fwd->out, "safetensors to write output/model and output/score to")->required();
+  forward->callback([&action, fwd]() { action = [fwd]() { return run_forward(*fwd); }; });
+}
+
+}  // namespace scorch::apps

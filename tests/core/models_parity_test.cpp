@@ -1,0 +1,174 @@
+// Score networks against score_sde_pytorch: fixture outputs, state_dict names, parameter counts per config.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+
+#include "core/config.h"
+#include "core/error.h"
+#include "core/io/safetensors.h"
+#include "core/models/model_weights.h"
+#include "core/models/score_model.h"
+#include "core/sde/score_fn.h"
+#include "core/sde/sde.h"
+#include "support/run.h"
+
+namespace scorch {
+namespace {
+
+std::string fixture(const std::string& name) { return test::source_dir() + "/tests/fixtures/parity/" + name; }
+
+// max |a - b| / max |b|: relative to the output's scale, so near-zero entries do not dominate.
+double max_rel_error(const torch::Tensor& a, const torch::Tensor& b) {
+  return ((a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max() / b.to(torch::kFloat64).abs().max())
+      .item<double>();
+}
+
+struct Parity {
+  double model_err, score_err;
+};
+
+Parity run_fixture(const std::string& name) {
+  Config config = Config::resolve(fixture(name + ".yaml"), {});
+  auto f = read_safetensors(fixture(name + ".safetensors"));
+  torch::NoGradGuard no_grad;
+  auto model = make_model(config);
+  models::load_reference_weights(*model, f.tensors, name);
+  model->eval();
+  const auto& x = f.tensors.at("input/x");
+  auto out = model->forward(x, f.tensors.at("input/time_cond"));
+  auto sde = make_sde(config);
+  ModelFn fn = [&](const torch::Tensor& xx, const torch::Tensor& labels) { return model->forward(xx, labels); };
+  auto score = make_score_fn(sde, fn, config.get_bool("training.continuous"))(x, f.tensors.at("input/t"));
+  return {max_rel_error(out, f.tensors.at("output/model")), max_rel_error(score, f.tensors.at("output/score"))};
+}
+
+// Float32 on CPU: the reference and scorch order some reductions differently (NIN as einsum vs 1×1 conv,
+// attention via einsum vs bmm), which moves results by a few float32 ulps per layer; 1e-5 of the output
+// scale leaves room for that and nothing else (a wrong layer or scale is off by >1e-2).
+constexpr double kParityTol = 1e-5;
+
+TEST(NcsnppParity, VeNcsnppSmallMatchesReference) {
+  auto p = run_fixture("ve_ncsnpp_small");
+  std::printf("ve_ncsnpp_small: model %.3g, score %.3g (max rel error)\n", p.model_err, p.score_err);
+  EXPECT_LE(p.model_err, kParityTol);
+  EXPECT_LE(p.score_err, kParityTol);
+}
+
+TEST(NcsnppParity, VpDdpmppSmallMatchesReference) {
+  auto p = run_fixture("vp_ddpmpp_small");
+  std::printf("vp_ddpmpp_small: model %.3g, score %.3g (max rel error)\n", p.model_err, p.score_err);
+  EXPECT_LE(p.model_err, kParityTol);
+  EXPECT_LE(p.score_err, kParityTol);
+}
+
+TEST(NcsnppParity, StateDictNamesAndShapesMatchFixtureOneToOne) {
+  for (const char* name : {"ve_ncsnpp_small", "vp_ddpmpp_small"}) {
+    SCOPED_TRACE(name);
+    auto model = make_model(Config::resolve(fixture(std::string(name) + ".yaml"), {}));
+    auto f = read_safetensors(fixture(std::string(name) + ".safetensors"));
+    std::map<std::string, torch::Tensor> ref;
+    for (const auto& [k, t] : f.tensors)
+      if (k.rfind("param/", 0) == 0) ref[k.substr(6)] = t;
+    auto own = models::state_dict(*model);
+    ASSERT_EQ(own.size(), ref.size());
+    for (const auto& [k, t] : ref) {
+      ASSERT_TRUE(own.count(k)) << k;
+      EXPECT_EQ(own.at(k).sizes(), t.sizes()) << k;
+      EXPECT_EQ(own.at(k).scalar_type(), t.scalar_type()) << k;
+    }
+  }
+}
+
+TEST(NcsnppParity, FourierWIsFrozenAndSigmasAreDescendingFloat64) {
+  auto model = make_model(Config::resolve(fixture("ve_ncsnpp_small.yaml"), {}));
+  auto params = model->named_parameters();
+  ASSERT_TRUE(params.contains("all_modules.0.W"));
+  EXPECT_FALSE(params["all_modules.0.W"].requires_grad());
+  EXPECT_EQ(params.keys().front(), "all_modules.0.W");  // registration order as the reference
+  auto sigmas = model->named_buffers()["sigmas"];
+  EXPECT_EQ(sigmas.scalar_type(), torch::kFloat64);
+  EXPECT_NEAR(sigmas[0].item<double>(), 50.0, 1e-9);
+  EXPECT_NEAR(sigmas[-1].item<double>(), 0.01, 1e-12);
+  int trainable_missing = 0;
+  for (const auto& p : model->parameters()) trainable_missing += p.requires_grad() ? 0 : 1;
+  EXPECT_EQ(trainable_missing, 1);
+}
+
+TEST(NcsnppParity, ReferenceNamedWeightsErrorsNameTheTensor) {
+  auto model = make_model(Config::resolve(fixture("vp_ddpmpp_small.yaml"), {}));
+  auto f = read_safetensors(fixture("vp_ddpmpp_small.safetensors"));
+  auto expect_error = [&](std::map<std::string, torch::Tensor> w, const std::string& what) {
+    try {
+      models::load_reference_weights(*model, w, "w.safetensors");
+      ADD_FAILURE() << "no error for " << what;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("w.safetensors"), std::string::npos) << e.what();
+    }
+  };
+  auto missing = f.tensors;
+  missing.erase("param/all_modules.3.Conv_1.weight");
+  expect_error(missing, "missing tensor 'all_modules.3.Conv_1.weight'");
+  auto extra = f.tensors;
+  extra["param/all_modules.99.bias"] = torch::zeros({2});
+  expect_error(extra, "unexpected tensor 'all_modules.99.bias'");
+  auto shaped = f.tensors;
+  shaped["param/all_modules.0.weight"] = torch::zeros({3, 3});
+  expect_error(shaped, "'all_modules.0.weight' has shape (3, 3)");
+}
+
+// Reference counts: the seven of design.md, and the rest computed by building score_sde_pytorch's own
+// models (commit cb1f359, CPU) from the same YAML files. All count the frozen Fourier W.
+const std::map<std::string, int64_t> kReferenceCounts = {
+    {"small/fashion_mnist_32.yaml", 1259393},
+    {"small/subvp_tiny.yaml", 189347},
+    {"small/ve_tiny.yaml", 190835},
+    {"small/vp_tiny.yaml", 189347},
+    {"subvp/cifar10_ddpm_continuous.yaml", 35218947},
+    {"subvp/cifar10_ddpmpp_continuous.yaml", 61804419},
+    {"subvp/cifar10_ddpmpp_deep_continuous.yaml", 106632579},
+    {"subvp/cifar10_ncsnpp_continuous.yaml", 62693251},
+    {"subvp/cifar10_ncsnpp_deep_continuous.yaml", 107521411},
+    {"ve/bedroom_ncsnpp_continuous.yaml", 65574549},
+    {"ve/celebahq_256_ncsnpp_continuous.yaml", 65574549},
+    {"ve/celebahq_ncsnpp_continuous.yaml", 105785896},
+    {"ve/church_ncsnpp_continuous.yaml", 65574549},
+    {"ve/cifar10_ncsnpp.yaml", 62693251},
+    {"ve/cifar10_ncsnpp_continuous.yaml", 62758915},
+    {"ve/cifar10_ncsnpp_deep_continuous.yaml", 107587075},
+    {"ve/ffhq_256_ncsnpp_continuous.yaml", 65574549},
+    {"ve/ffhq_ncsnpp_continuous.yaml", 105785896},
+    {"vp/cifar10_ddpmpp.yaml", 61804419},
+    {"vp/cifar10_ddpmpp_continuous.yaml", 61804419},
+    {"vp/cifar10_ddpmpp_deep_continuous.yaml", 106632579},
+    {"vp/cifar10_ncsnpp.yaml", 62693251},
+    {"vp/cifar10_ncsnpp_continuous.yaml", 62693251},
+    {"vp/cifar10_ncsnpp_deep_continuous.yaml", 107521411},
+    {"vp/ddpm/bedroom.yaml", 111569923},
+    {"vp/ddpm/celebahq.yaml", 111569923},
+    {"vp/ddpm/church.yaml", 111569923},
+    {"vp/ddpm/cifar10.yaml", 35218947},
+    {"vp/ddpm/cifar10_continuous.yaml", 35218947},
+};
+
+TEST(NcsnppCounts, EveryShippedConfigHasTheReferenceParameterCount) {
+  namespace fs = std::filesystem;
+  const fs::path root = fs::path(test::source_dir()) / "configs";
+  int checked = 0;
+  for (const auto& e : fs::recursive_directory_iterator(root)) {
+    if (!e.is_regular_file() || e.path().extension() != ".yaml") continue;
+    const auto rel = fs::relative(e.path(), root).string();
+    SCOPED_TRACE(rel);
+    auto it = kReferenceCounts.find(rel);
+    ASSERT_NE(it, kReferenceCounts.end()) << "no reference count for " << rel << "; compute it and add it here";
+    torch::NoGradGuard no_grad;
+    auto model = make_model(Config::resolve(e.path().string(), {}));
+    EXPECT_EQ(models::count_parameters(*model), it->second);
+    ++checked;
+  }
+  EXPECT_EQ(checked, static_cast<int>(kReferenceCounts.size()));
+}
+
+}  // namespace
+}  // namespace scorch
