@@ -37,9 +37,6 @@ void add_train_command(CLI::App& app, Action& action) {
 void add_sample_command(CLI::App& app, Action& action) {
   add_stub(app, action, "sample", "sample from a checkpoint (distributed, resumable farm)", true);
 }
-void add_fid_command(CLI::App& app, Action& action) {
-  add_stub(app, action, "fid", "FID / IS / KID of samples, datasets and checkpoint series", false);
-}
 void add_data_command(CLI::App& app, Action& action) {
   add_stub(app, action, "data", "pack, verify, synthesize and export HDF5-sharded datasets", false);
 }

@@ -1,0 +1,72 @@
+// .npz files: round trip through our writer/reader, and files written/read by numpy itself.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "core/error.h"
+#include "core/io/atomic_file.h"
+#include "core/io/npz.h"
+#include "support/run.h"
+
+namespace scorch {
+namespace {
+
+TEST(Npz, RoundTripKeepsDtypesShapesAndValues) {
+  auto dir = test::temp_dir("npz");
+  npz::ArrayMap in = {{"mu", torch::randn({7}, torch::kDouble)},
+                      {"sigma", torch::randn({7, 7}, torch::kDouble)},
+                      {"f32", torch::randn({2, 3, 4})},
+                      {"u8", torch::randint(0, 255, {5, 4, 4, 3}).to(torch::kByte)},
+                      {"i64", torch::arange(10)},
+                      {"scalar", torch::tensor(3.5, torch::kDouble)}};
+  npz::write_npz(dir + "/a.npz", in);
+  auto out = npz::read_npz(dir + "/a.npz");
+  ASSERT_EQ(out.size(), in.size());
+  for (const auto& [k, v] : in) {
+    ASSERT_TRUE(out.count(k)) << k;
+    EXPECT_EQ(out[k].scalar_type(), v.scalar_type()) << k;
+    EXPECT_EQ(out[k].sizes(), v.sizes()) << k;
+    EXPECT_TRUE(torch::equal(out[k], v)) << k;
+  }
+}
+
+TEST(Npz, RejectsTruncatedAndNonZipFiles) {
+  auto dir = test::temp_dir("npz");
+  npz::write_npz(dir + "/a.npz", {{"mu", torch::zeros({2048}, torch::kDouble)}});
+  std::string bytes = read_file(dir + "/a.npz");
+  write_file_atomic(dir + "/cut.npz", bytes.substr(0, bytes.size() / 2));
+  EXPECT_THROW(npz::read_npz(dir + "/cut.npz"), Error);
+  write_file_atomic(dir + "/text.npz", "hello");
+  EXPECT_THROW(npz::read_npz(dir + "/text.npz"), Error);
+}
+
+// Files from numpy's np.savez (zip64 local headers) and np.savez_compressed (deflate), a Fortran-order
+// array and a float32 one; and numpy reading what we wrote.
+TEST(Npz, CompatibleWithNumpy) {
+  const std::string py = test::python();
+  if (py.empty() || test::run(py + " -c 'import numpy'").code != 0) GTEST_SKIP() << "no Python with numpy";
+  auto dir = test::temp_dir("npz");
+  auto r = test::run(py + " -c \"\nimport numpy as np\nx = np.arange(12, dtype=np.float64).reshape(3, 4) / 7\n"
+                          "np.savez('" + dir + "/plain.npz', mu=x[0], sigma=x, f=np.asfortranarray(x), s=x.astype(np.float32))\n"
+                          "np.savez_compressed('" + dir + "/zipped.npz', mu=x[0], sigma=x)\n\"");
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto expect = (torch::arange(12, torch::kDouble).reshape({3, 4}) / 7);
+  for (const char* name : {"plain", "zipped"}) {
+    auto a = npz::read_npz(dir + "/" + name + ".npz");
+    EXPECT_TRUE(torch::equal(a.at("sigma"), expect)) << name;
+    EXPECT_TRUE(torch::equal(a.at("mu"), expect[0])) << name;
+  }
+  auto plain = npz::read_npz(dir + "/plain.npz");
+  EXPECT_TRUE(torch::equal(plain.at("f"), expect));
+  EXPECT_TRUE(torch::equal(plain.at("s"), expect.to(torch::kFloat)));
+
+  npz::write_npz(dir + "/ours.npz", {{"mu", expect[1]}, {"sigma", expect}});
+  r = test::run(py + " -c \"\nimport numpy as np\nd = np.load('" + dir + "/ours.npz')\n"
+                     "x = np.arange(12, dtype=np.float64).reshape(3, 4) / 7\n"
+                     "assert sorted(d.files) == ['mu', 'sigma'], d.files\n"
+                     "assert d['sigma'].dtype == np.float64 and (d['sigma'] == x).all() and (d['mu'] == x[1]).all()\n\"");
+  EXPECT_EQ(r.code, 0) << r.output;
+}
+
+}  // namespace
+}  // namespace scorch
