@@ -1,0 +1,77 @@
+// Image io on Debian's libstb (implementations compiled into libstb; never define STB_*_IMPLEMENTATION here).
+#include "core/io/image_io.h"
+
+#include <stb_image.h>
+#include <stb_image_resize.h>
+#include <stb_image_write.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/error.h"
+#include "core/io/atomic_file.h"
+
+namespace scorch {
+
+Image read_image(const std::string& path, int channels) {
+  SCORCH_CHECK(channels == 0 || channels == 1 || channels == 3, "read_image: channels must be 0, 1 or 3, got {}",
+               channels);
+  int w = 0, h = 0, file_channels = 0;
+  SCORCH_CHECK(stbi_info(path.c_str(), &w, &h, &file_channels) != 0, "cannot decode image '{}': {}", path,
+               stbi_failure_reason() ? stbi_failure_reason() : "unknown format");
+  const int want = channels != 0 ? channels : (file_channels <= 2 ? 1 : 3);
+  uint8_t* data = stbi_load(path.c_str(), &w, &h, &file_channels, want);
+  SCORCH_CHECK(data != nullptr, "cannot decode image '{}': {}", path,
+               stbi_failure_reason() ? stbi_failure_reason() : "unknown error");
+  Image out{h, w, want, std::vector<uint8_t>(data, data + size_t(w) * h * want)};
+  stbi_image_free(data);
+  return out;
+}
+
+Image center_crop_resize(const Image& image, int size) {
+  SCORCH_CHECK(size > 0, "resize: size must be positive, got {}", size);
+  const int side = std::min(image.height, image.width);
+  const int y0 = (image.height - side) / 2, x0 = (image.width - side) / 2;
+  const size_t row = size_t(image.width) * image.channels;
+  const uint8_t* first = image.pixels.data() + y0 * row + size_t(x0) * image.channels;
+  Image out{size, size, image.channels, std::vector<uint8_t>(size_t(size) * size * image.channels)};
+  if (side == size) {
+    for (int y = 0; y < size; ++y)
+      std::memcpy(out.pixels.data() + size_t(y) * size * image.channels, first + y * row, size_t(size) * image.channels);
+    return out;
+  }
+  // stb's resize reads the crop in place through the source stride; it filters over the whole footprint
+  // of each output pixel when shrinking, which is the antialiasing.
+  const int ok = stbir_resize_uint8(first, side, side, static_cast<int>(row), out.pixels.data(), size, size, 0,
+                                    image.channels);
+  SCORCH_CHECK(ok != 0, "resize from {}x{} to {}x{} failed", side, side, size, size);
+  return out;
+}
+
+void write_png(const std::string& path, const Image& image) {
+  SCORCH_CHECK(image.channels == 1 || image.channels == 3, "write_png '{}': channels must be 1 or 3, got {}", path,
+               image.channels);
+  write_path_atomic(path, [&](const std::string& tmp) {
+    SCORCH_CHECK(stbi_write_png(tmp.c_str(), image.width, image.height, image.channels, image.pixels.data(),
+                                image.width * image.channels) != 0,
+                 "cannot write PNG '{}'", tmp);
+  });
+}
+
+Image make_grid(const uint8_t* pixels, int64_t count, int height, int width, int channels, int columns) {
+  SCORCH_CHECK(count > 0 && columns > 0, "make_grid: need at least one image and one column");
+  const int gap = 2, cols = static_cast<int>(std::min<int64_t>(columns, count));
+  const int rows = static_cast<int>((count + cols - 1) / cols);
+  Image out{rows * (height + gap) + gap, cols * (width + gap) + gap, channels, {}};
+  out.pixels.assign(size_t(out.height) * out.width * channels, 0);
+  const size_t item = size_t(height) * width * channels;
+  for (int64_t i = 0; i < count; ++i) {
+    const int gy = gap + static_cast<int>(i / cols) * (height + gap), gx = gap + static_cast<int>(i % cols) * (width + gap);
+    for (int y = 0; y < height; ++y)
+      std::memcpy(out.pixels.data() + (size_t(gy + y) * out.width + gx) * channels,
+                  pixels + i * item + size_t(y) * width * channels, size_t(width) * channels);
+  }
+  return out;
+}
+
+}  // namespace scorch

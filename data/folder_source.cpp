@@ -1,0 +1,97 @@
+// FolderSource: a validation pass over all files (split over ranks, results all-gathered as JSON), then
+// decoding again while packing; decoding twice keeps memory flat for folders of any size.
+#include "data/folder_source.h"
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+
+#include "core/dist/communicator.h"
+#include "core/error.h"
+#include "core/io/image_io.h"
+#include "core/progress.h"
+
+namespace scorch::data {
+
+namespace fs = std::filesystem;
+
+std::vector<std::string> list_images(const std::string& root) {
+  SCORCH_CHECK(fs::is_directory(root), "image folder '{}' does not exist", root);
+  std::vector<std::string> files;
+  for (const auto& e : fs::recursive_directory_iterator(root, fs::directory_options::follow_directory_symlink)) {
+    if (!e.is_regular_file()) continue;
+    std::string ext = e.path().extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp")
+      files.push_back(fs::relative(e.path(), root).generic_string());
+  }
+  std::sort(files.begin(), files.end());  // byte order: the same dataset order on every machine
+  return files;
+}
+
+FolderSource::FolderSource(const std::string& root, FolderOptions options, dist::Communicator& comm)
+    : root_(root), options_(options) {
+  const auto all = list_images(root);
+  SCORCH_CHECK(!all.empty(), "image folder '{}' holds no .png/.jpg/.jpeg/.bmp files", root);
+  const int channels = options.grayscale ? 1 : 3;
+  // Each rank checks files i % world == rank: decodable? which size?
+  nlohmann::json mine = {{"bad", nlohmann::json::array()}, {"sizes", nlohmann::json::object()}};
+  Progress progress("checking images", (static_cast<int64_t>(all.size()) + comm.world() - 1) / comm.world(), "img",
+                    comm.rank() == 0);
+  for (size_t i = comm.rank(); i < all.size(); i += comm.world()) {
+    try {
+      const Image im = read_image((fs::path(root) / all[i]).string(), channels);
+      const std::string key = fmt::format("{}x{}", im.height, im.width);
+      if (!mine["sizes"].contains(key)) mine["sizes"][key] = all[i];
+    } catch (const Error& e) {
+      mine["bad"].push_back({i, e.message()});
+    }
+    progress.add(1);
+  }
+  progress.finish();
+  std::vector<bool> bad(all.size(), false);
+  nlohmann::json sizes = nlohmann::json::object();
+  std::vector<std::string> reasons;
+  for (const auto& text : comm.all_gather(mine.dump())) {
+    const auto j = nlohmann::json::parse(text);
+    for (const auto& b : j["bad"]) bad[b[0].get<size_t>()] = true, reasons.push_back(b[1].get<std::string>());
+    for (const auto& [k, v] : j["sizes"].items())
+      if (!sizes.contains(k)) sizes[k] = v;
+  }
+  std::sort(reasons.begin(), reasons.end());
+  if (!reasons.empty() && !options.skip_bad)
+    throw Error(__FILE__, __LINE__, fmt::format("{} of {} images in '{}' cannot be used; first: {}", reasons.size(), all.size(), root, reasons[0]),
+                "pass --skip-bad to leave them out");
+  for (size_t i = 0; i < all.size(); ++i) (bad[i] ? skipped_ : files_).push_back(all[i]);
+  SCORCH_CHECK(!files_.empty(), "no usable image in '{}'", root);
+  if (options.resolution > 0) {
+    shape_ = {options.resolution, options.resolution, channels};
+  } else {
+    if (sizes.size() > 1) {
+      auto it = sizes.items().begin();
+      const std::string a = it.key(), fa = it.value();
+      ++it;
+      SCORCH_FAIL("images in '{}' have different sizes ({} e.g. '{}', {} e.g. '{}'); pass --resolution N to centre-crop "
+                  "and resize them all to N x N", root, a, fa, it.key(), it.value().get<std::string>());
+    }
+    const std::string key = sizes.items().begin().key();
+    const auto x = key.find('x');
+    shape_ = {std::stoll(key.substr(0, x)), std::stoll(key.substr(x + 1)), channels};
+  }
+}
+
+void FolderSource::read(int64_t index, uint8_t* dst) const {
+  const std::string path = (fs::path(root_) / files_.at(index)).string();
+  Image im = read_image(path, static_cast<int>(shape_[2]));
+  if (options_.resolution > 0) im = center_crop_resize(im, options_.resolution);
+  SCORCH_CHECK(im.height == shape_[0] && im.width == shape_[1], "'{}' is {}x{}, expected {}x{}", path, im.height,
+               im.width, shape_[0], shape_[1]);
+  std::memcpy(dst, im.pixels.data(), im.pixels.size());
+}
+
+nlohmann::json FolderSource::describe() const {
+  return {{"type", "folder"},          {"root", root_},        {"resolution", options_.resolution},
+          {"grayscale", options_.grayscale}, {"files", files_.size()}, {"skipped", skipped_}};
+}
+
+}  // namespace scorch::data

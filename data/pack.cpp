@@ -1,0 +1,93 @@
+// write_dataset: deterministic sharding (shard s holds items [s*S, (s+1)*S)), disjoint shards per rank,
+// checksums all-gathered to rank 0, which writes the manifest after a barrier.
+#include "data/pack.h"
+
+#include <filesystem>
+
+#include "core/dist/communicator.h"
+#include "core/error.h"
+#include "core/progress.h"
+#include "core/sha256.h"
+#include "data/shard.h"
+
+namespace scorch::data {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Removes an existing dataset's manifest first (so it stops looking complete), then its shards.
+void clear_dataset(const std::string& out) {
+  fs::remove(fs::path(out) / kManifestName);
+  for (const auto& e : fs::directory_iterator(out)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("shard-", 0) == 0 && e.path().extension() == ".h5") fs::remove(e.path());
+  }
+}
+
+}  // namespace
+
+Manifest write_dataset(Manifest layout, const std::function<void(int64_t, uint8_t*)>& fill,
+                       const std::function<int64_t(int64_t)>& label, const WriteOptions& options,
+                       dist::Communicator& comm) {
+  SCORCH_CHECK(layout.count > 0, "nothing to write to '{}'", options.out);
+  const int64_t item = layout.item_bytes();
+  const int64_t per_shard =
+      options.shard_size > 0 ? options.shard_size : std::max<int64_t>(1, (int64_t(256) << 20) / item);
+  const int64_t shards = (layout.count + per_shard - 1) / per_shard;
+  if (comm.rank() == 0) {
+    fs::create_directories(options.out);
+    const bool exists = fs::exists(fs::path(options.out) / kManifestName);
+    SCORCH_CHECK_HINT(!exists || options.overwrite, "pass --overwrite to replace it, or choose another --out",
+                      "'{}' already holds a dataset", options.out);
+    clear_dataset(options.out);
+  }
+  comm.barrier();
+
+  nlohmann::json mine = nlohmann::json::array();
+  int64_t my_items = 0;
+  for (int64_t s = comm.rank(); s < shards; s += comm.world()) my_items += std::min(per_shard, layout.count - s * per_shard);
+  Progress progress("packing", my_items, "img", comm.rank() == 0);
+  std::vector<uint8_t> buffer;
+  std::vector<int64_t> labels;
+  for (int64_t s = comm.rank(); s < shards; s += comm.world()) {
+    const int64_t first = s * per_shard, n = std::min(per_shard, layout.count - first);
+    buffer.resize(size_t(n) * item);
+    labels.resize(layout.has_labels ? n : 0);
+    for (int64_t i = 0; i < n; ++i) {
+      fill(first + i, buffer.data() + i * item);
+      if (layout.has_labels) labels[i] = label(first + i);
+      progress.add(1);
+    }
+    const std::string name = shard_file_name(s), path = (fs::path(options.out) / name).string();
+    write_shard(path, layout, buffer.data(), n, layout.has_labels ? labels.data() : nullptr);
+    mine.push_back({{"index", s}, {"file", name}, {"count", n}, {"sha256", sha256_file(path)}});
+  }
+  progress.finish();
+
+  std::vector<ShardEntry> entries(shards);
+  for (const auto& text : comm.all_gather(mine.dump()))
+    for (const auto& e : nlohmann::json::parse(text))
+      entries[e["index"].get<size_t>()] = {e["file"], e["count"], e["sha256"]};
+  layout.shards = entries;
+  if (comm.rank() == 0) write_manifest(options.out, layout);
+  comm.barrier();
+  return layout;
+}
+
+Manifest pack_source(const Source& source, const std::string& command, const WriteOptions& options,
+                     dist::Communicator& comm) {
+  Manifest layout;
+  layout.kind = "images";
+  layout.dtype = "uint8";
+  layout.shape = source.shape();
+  layout.count = source.count();
+  layout.has_labels = source.has_labels();
+  layout.source = source.describe();
+  layout.command = command;
+  return write_dataset(
+      layout, [&](int64_t i, uint8_t* dst) { source.read(i, dst); }, [&](int64_t i) { return source.label(i); },
+      options, comm);
+}
+
+}  // namespace scorch::data
