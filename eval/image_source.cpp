@@ -52,9 +52,10 @@ std::unique_ptr<ImageSource> open_image_source(const std::string& path) {
     if (!e.is_regular_file()) continue;
     std::string ext = e.path().extension().string();
     std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
-    if (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp" || ext == ".tga") files.push_back(e.path());
+    for (const char* known : {".png", ".jpg", ".jpeg", ".bmp", ".tga", ".pgm", ".ppm"})
+      if (ext == known) files.push_back(e.path());
   }
-  SCORCH_CHECK(!files.empty(), "{}: no images (.png .jpg .jpeg .bmp .tga) found", path);
+  SCORCH_CHECK(!files.empty(), "{}: no images (.png .jpg .jpeg .bmp .tga .pgm .ppm) found", path);
   std::sort(files.begin(), files.end());
   return std::make_unique<FolderSource>(path, std::move(files));
 }

@@ -17,7 +17,7 @@ class ImageSource {
   virtual std::string describe() const = 0;
 };
 
-// A folder of .png/.jpg/.jpeg/.bmp/.tga files (sorted by name, as pytorch-fid does), or a dataset dir
+// A folder of .png/.jpg/.jpeg/.bmp/.tga/.pgm/.ppm files (sorted by name, as pytorch-fid does), or a dataset dir
 // (manifest.json + shards). Throws naming the path when it is neither or holds no images.
 std::unique_ptr<ImageSource> open_image_source(const std::string& path);
 

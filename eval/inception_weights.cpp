@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/io/atomic_file.h"
+#include "core/io/safetensors.h"
 
 namespace scorch::eval {
 
@@ -138,13 +139,9 @@ TensorMap read_pth(const std::string& path) {
   return out;
 }
 
-TensorMap read_torchscript(const std::string& path) {
-  torch::jit::Module m;
-  try {
-    m = torch::jit::load(path, torch::kCPU);
-  } catch (const c10::Error& e) {
-    SCORCH_FAIL("{}: not a TorchScript file ({})", path, e.what_without_backtrace());
-  }
+namespace {
+
+TensorMap map_torchscript(const torch::jit::Module& m, const std::string& path) {
   TensorMap out;
   std::vector<std::string> unknown;
   auto take = [&](const std::string& full, const torch::Tensor& t) {
@@ -167,15 +164,34 @@ TensorMap read_torchscript(const std::string& path) {
   return out;
 }
 
+}  // namespace
+
+TensorMap read_torchscript(const std::string& path) {
+  try {
+    return map_torchscript(torch::jit::load(path, torch::kCPU), path);
+  } catch (const c10::Error& e) {
+    SCORCH_FAIL("{}: not a TorchScript file ({})", path, e.what_without_backtrace());
+  }
+}
+
 WeightsInfo load_weights(InceptionV3& model, const std::string& path) {
   SCORCH_CHECK_HINT(fs::is_regular_file(path), kHowToGet, "FID Inception weights '{}' not found", path);
   WeightsInfo info;
   info.path = path;
-  // TorchScript archives carry their code; torch.save files only data.pkl + data/.
-  const std::string head = read_file(path).substr(0, 1 << 16);
-  const bool scripted = head.find("/code/") != std::string::npos || head.find("constants.pkl") != std::string::npos;
-  info.format = scripted ? "torchscript" : "pth";
-  const TensorMap state = scripted ? read_torchscript(path) : read_pth(path);
+  // TorchScript archives and torch.save files are both zips; only the former load as a module.
+  TensorMap state;
+  if (fs::path(path).extension() == ".safetensors") {
+    state = read_safetensors(path).tensors;
+    info.format = "safetensors";
+  } else {
+    try {
+      state = map_torchscript(torch::jit::load(path, torch::kCPU), path);
+      info.format = "torchscript";
+    } catch (const c10::Error&) {
+      state = read_pth(path);
+      info.format = "pth";
+    }
+  }
   info.has_logits = load_state(model, state, path, /*allow_missing_fc=*/true);
   info.identity = identity_of(path);
   return info;

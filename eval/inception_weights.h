@@ -11,7 +11,7 @@ using TensorMap = std::map<std::string, torch::Tensor>;
 
 struct WeightsInfo {
   std::string path;
-  std::string format;    // "pth", "torchscript"
+  std::string format;    // "safetensors", "pth", "torchscript"
   std::string identity;  // file name, size and CRC-32: what a result says it was computed with
   bool has_logits = false;  // false for feature-only files: IS is then unavailable
 };
@@ -29,7 +29,8 @@ TensorMap read_pth(const std::string& path);
 // scale, so bn.weight is 1.
 TensorMap read_torchscript(const std::string& path);
 
-// Loads `path` (TorchScript or .pth, told apart by content) into `model`.
+// Loads `path` into `model`: *.safetensors with pytorch-fid names; otherwise TorchScript when it loads
+// as a module, else a torch.save state_dict.
 WeightsInfo load_weights(InceptionV3& model, const std::string& path);
 // The weights scorch uses when none are given: $SCORCH_FID_WEIGHTS, else the first existing of
 // ~/.cache/scorch/fid/{pt_inception-2015-12-05-6726825d.pth, inception-2015-12-05.pt, fid-helper-default_1.pt}

@@ -99,6 +99,11 @@ TEST(Inception, FeaturesMatchPytorchFidOnTheSameRandomWeights) {
   // the feature scale (the bar for "identical features").
   const double scale = theirs.abs().max().item<double>();
   EXPECT_LE((ours - theirs).abs().max().item<double>(), 1e-4 * scale) << "feature scale " << scale;
+  if (std::filesystem::exists(dir + "/weights.safetensors")) {  // same tensors through safetensors
+    InceptionV3 s;
+    EXPECT_EQ(load_weights(s, dir + "/weights.safetensors").format, "safetensors");
+    EXPECT_TRUE(torch::equal(s->features(preprocess(ref.at("images"), Preprocessing::PytorchFid)), ours.to(torch::kFloat)));
+  }
   const auto& their_logits = ref.at("logits");
   EXPECT_LE((m->logits(ours.to(torch::kFloat)).to(torch::kDouble) - their_logits).abs().max().item<double>(),
             1e-4 * their_logits.abs().max().item<double>());
