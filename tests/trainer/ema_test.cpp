@@ -1,0 +1,107 @@
+// EMA: the update formula with score_sde's warm-up, frozen parameters left out, store/restore/copy_to, state.
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+#include "trainer/ema.h"
+
+namespace scorch {
+namespace {
+
+// Two trainable parameters and a frozen one named like NCSN++'s Fourier features.
+struct Toy : torch::nn::Module {
+  torch::Tensor w, b, frozen;
+  Toy() {
+    w = register_parameter("w", torch::full({2, 3}, 1.0));
+    b = register_parameter("b", torch::full({3}, -1.0));
+    frozen = register_parameter("all_modules.0.W", torch::full({4}, 5.0), /*requires_grad=*/false);
+  }
+};
+
+void set_params(Toy& m, double w, double b, double f) {
+  torch::NoGradGuard g;
+  m.w.fill_(w);
+  m.b.fill_(b);
+  m.frozen.fill_(f);
+}
+
+TEST(Ema, WarmUpDecayIsMinOfRateAndTheCountRatio) {
+  EXPECT_DOUBLE_EQ(Ema::decay_at(0.999, 1), 2.0 / 11.0);
+  EXPECT_DOUBLE_EQ(Ema::decay_at(0.999, 10), 11.0 / 20.0);
+  // (1 + n)/(10 + n) reaches 0.999 at n = 8991.
+  EXPECT_DOUBLE_EQ(Ema::decay_at(0.999, 8990), 8991.0 / 9000.0);
+  EXPECT_DOUBLE_EQ(Ema::decay_at(0.999, 9000), 0.999);
+  EXPECT_DOUBLE_EQ(Ema::decay_at(0.9999, 1000000), 0.9999);
+}
+
+TEST(Ema, UpdatesFollowTheFormulaAndSkipFrozenParameters) {
+  Toy m;
+  Ema ema(m, 0.999);
+  ASSERT_EQ(ema.shadow().size(), 2u);
+  EXPECT_EQ(ema.shadow().count("all_modules.0.W"), 0u);
+  // Replay s <- s - (1 - d_n)(s - p_n) by hand in double for five updates with moving parameters.
+  double s_w = 1.0, s_b = -1.0;
+  for (int n = 1; n <= 5; ++n) {
+    const double pw = 1.0 + n, pb = -1.0 - 2.0 * n;
+    set_params(m, pw, pb, 100.0 + n);
+    ema.update(m);
+    const double d = std::min(0.999, (1.0 + n) / (10.0 + n));
+    s_w -= (1 - d) * (s_w - pw);
+    s_b -= (1 - d) * (s_b - pb);
+    EXPECT_NEAR(ema.shadow().at("w")[0][0].item<double>(), s_w, 1e-5 * std::abs(s_w)) << n;
+    EXPECT_NEAR(ema.shadow().at("b")[0].item<double>(), s_b, 1e-5 * std::abs(s_b)) << n;
+  }
+  EXPECT_EQ(ema.num_updates(), 5);
+  EXPECT_EQ(ema.shadow().at("w").scalar_type(), torch::kFloat32);
+}
+
+TEST(Ema, ShadowsStayFloat32ForLowPrecisionModels) {
+  Toy m;
+  m.to(torch::kBFloat16);
+  Ema ema(m, 0.5);
+  EXPECT_EQ(ema.shadow().at("w").scalar_type(), torch::kFloat32);
+  ema.update(m);
+  m.to(torch::kFloat32);
+  ema.copy_to(m);
+  EXPECT_EQ(m.w.scalar_type(), torch::kFloat32);
+}
+
+TEST(Ema, StoreCopyToRestoreRoundTrip) {
+  Toy m;
+  Ema ema(m, 0.9);
+  set_params(m, 3.0, 4.0, 7.0);
+  ema.update(m);  // d = 2/11: shadow w = 1 - 9/11 (1 - 3) = 1 + 18/11
+  ema.store(m);
+  ema.copy_to(m);
+  EXPECT_NEAR(m.w[0][0].item<double>(), 1.0 + 18.0 / 11.0, 1e-6);
+  EXPECT_EQ(m.frozen[0].item<double>(), 7.0);  // not tracked, so not overwritten
+  ema.restore(m);
+  EXPECT_EQ(m.w[0][0].item<double>(), 3.0);
+  EXPECT_EQ(m.b[0].item<double>(), 4.0);
+  EXPECT_THROW(ema.restore(m), Error);  // nothing stored any more
+}
+
+TEST(Ema, StateLoadsOnlyWhenNamesAndShapesMatch) {
+  Toy m;
+  Ema ema(m, 0.999);
+  std::map<std::string, torch::Tensor> good = {{"w", torch::full({2, 3}, 9.0)}, {"b", torch::full({3}, 8.0)}};
+  ema.load_state(123, good);
+  EXPECT_EQ(ema.num_updates(), 123);
+  EXPECT_EQ(ema.shadow().at("w")[1][2].item<double>(), 9.0);
+  auto missing = good;
+  missing.erase("b");
+  EXPECT_THROW(ema.load_state(1, missing), Error);
+  auto extra = good;
+  extra["all_modules.0.W"] = torch::zeros({4});
+  EXPECT_THROW(ema.load_state(1, extra), Error);
+  auto wrong = good;
+  wrong["w"] = torch::zeros({3, 2});
+  try {
+    ema.load_state(1, wrong);
+    FAIL() << "expected a shape error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'w'"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace scorch
