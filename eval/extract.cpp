@@ -27,7 +27,7 @@ Extracted extract(ImageSource& source, InceptionV3& model, const ExtractOptions&
     const int64_t begin = b * bs, end = std::min(n, begin + bs);
     std::vector<torch::Tensor> inputs;
     for (auto& img : source.read(begin, end))
-      inputs.push_back(preprocess(img.to(options.device).unsqueeze(0), options.mode));
+      inputs.push_back(preprocess(img.to(options.device).unsqueeze(0), options.mode, options.input_size));
     auto f = model->features(torch::cat(inputs));  // (B, 2048)
     moments.add(f);
     if (options.logits) logits.push_back(model->logits(f).to(torch::kCPU, torch::kDouble));

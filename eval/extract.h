@@ -14,6 +14,7 @@ struct ExtractOptions {
   Preprocessing mode = Preprocessing::PytorchFid;
   int64_t batch_size = 50;  // fixed global batches, so every image sees the same batch for any rank count
   torch::Device device = torch::kCPU;
+  int64_t input_size = 299;    // the network's input; smaller (>= 75) only in tests
   bool logits = false;         // keep (N, 1008) logits without bias, in image order (for IS)
   bool keep_features = false;  // keep (N, 2048) features in image order (for KID)
 };

@@ -11,6 +11,8 @@ namespace {
 
 torch::Tensor symmetrized(const torch::Tensor& m) { return (m + m.transpose(0, 1)) * 0.5; }
 
+std::string count_text(int64_t n) { return n > 0 ? std::to_string(n) : "an unknown number of"; }
+
 }  // namespace
 
 GaussianStats checked_stats(torch::Tensor mu, torch::Tensor sigma, int64_t count, const std::string& what) {
@@ -57,7 +59,7 @@ FrechetResult frechet_distance(const GaussianStats& a, const GaussianStats& b) {
     spdlog::warn(
         "FID: a covariance is singular ({} and {} images for {} dimensions); used the robust eigh route, {} negative "
         "eigenvalues clamped. FID from fewer than {} images is biased and not comparable to published numbers",
-        a.count, b.count, d, r.clamped, d);
+        count_text(a.count), count_text(b.count), d, r.clamped, d);
   return r;
 }
 
