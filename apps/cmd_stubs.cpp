@@ -37,9 +37,6 @@ void add_train_command(CLI::App& app, Action& action) {
 void add_sample_command(CLI::App& app, Action& action) {
   add_stub(app, action, "sample", "sample from a checkpoint (distributed, resumable farm)", true);
 }
-void add_data_command(CLI::App& app, Action& action) {
-  add_stub(app, action, "data", "pack, verify, synthesize and export HDF5-sharded datasets", false);
-}
 void add_convert_command(CLI::App& app, Action& action) {
   add_stub(app, action, "convert", "convert checkpoints (score_sde_pytorch <-> scorch, EMA export)", false);
 }

@@ -1,0 +1,174 @@
+// `scorch data pack|synth|verify|info|export`: HDF5-sharded datasets (see docs/data.md).
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include "apps/cmd_data_args.h"
+#include "apps/commands.h"
+#include "core/dist/communicator.h"
+#include "core/dist/process.h"
+#include "core/error.h"
+#include "core/io/image_io.h"
+#include "core/progress.h"
+#include "data/dataset.h"
+#include "data/folder_source.h"
+#include "data/pack.h"
+#include "data/synth.h"
+#include "data/verify.h"
+
+namespace scorch::apps {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::shared_ptr<dist::Communicator> cpu_comm() {
+  dist::check_world_size();
+  return dist::make_communicator("auto", torch::Device(torch::kCPU));
+}
+
+// Guesses the input kind from the paths: a folder of images, CIFAR-10 .bin, IDX (…idx…[.gz]), .npy/.npz.
+std::string detect_format(const std::vector<std::string>& inputs) {
+  const std::string first = inputs.at(0), name = fs::path(first).filename().string();
+  if (fs::is_directory(first)) {
+    for (const auto& e : fs::directory_iterator(first))
+      if (e.path().filename().string().rfind("data_batch_", 0) == 0) return "cifar10";
+    return "folder";
+  }
+  const std::string ext = fs::path(first).extension().string();
+  if (ext == ".npy" || ext == ".npz") return "npy";
+  if (ext == ".bin") return "cifar10";
+  if (name.find("idx") != std::string::npos || name.find("ubyte") != std::string::npos) return "idx";
+  SCORCH_FAIL("cannot tell the input format of '{}'; pass --format folder|cifar10|idx|npy", first);
+}
+
+int run_pack(const PackArgs& a) {
+  auto comm = cpu_comm();
+  const std::string format = a.format == "auto" ? detect_format(a.inputs) : a.format;
+  data::WriteOptions w{a.out, a.shard_size, a.overwrite};
+  std::unique_ptr<data::Source> source;
+  if (format == "folder") {
+    SCORCH_CHECK(a.inputs.size() == 1, "pack --format folder takes one folder, got {} inputs", a.inputs.size());
+    auto folder = std::make_unique<data::FolderSource>(a.inputs[0], data::FolderOptions{a.resolution, a.grayscale, a.skip_bad}, *comm);
+    if (comm->rank() == 0)
+      for (const auto& f : folder->skipped()) spdlog::warn("skipped (--skip-bad): {}", (fs::path(a.inputs[0]) / f).string());
+    if (comm->rank() == 0 && !folder->skipped().empty()) spdlog::warn("skipped {} bad images", folder->skipped().size());
+    source = std::move(folder);
+  } else {
+    SCORCH_CHECK(a.resolution == 0 && !a.grayscale, "--resolution and --grayscale apply to image folders only");
+    if (format == "idx") {
+      SCORCH_CHECK(a.inputs.size() == 1, "pack --format idx takes one images file (labels with --labels)");
+      source = data::open_idx(a.inputs[0], a.labels);
+    } else if (format == "cifar10") {
+      source = data::open_cifar10(a.inputs);
+    } else if (format == "npy") {
+      SCORCH_CHECK(a.inputs.size() == 1, "pack --format npy takes one .npy or .npz file");
+      source = data::open_numpy(a.inputs[0], a.images_key, a.labels_key);
+    } else {
+      SCORCH_FAIL("unknown --format '{}' (auto, folder, cifar10, idx, npy)", format);
+    }
+  }
+  const auto m = data::pack_source(*source, pack_command(a), w, *comm);
+  if (comm->rank() == 0)
+    spdlog::info("packed {} images {}x{}x{} into {} shards in {}", m.count, m.shape[0], m.shape[1], m.shape[2],
+                 m.shards.size(), a.out);
+  return 0;
+}
+
+int run_synth(const SynthArgs& a) {
+  auto comm = cpu_comm();
+  data::WriteOptions w{a.out, a.shard_size, a.overwrite};
+  const std::string cmd = synth_command(a);
+  if (a.kind == "mixture") {
+    data::synth_mixture(data::make_mixture(a.dim, a.components, a.seed), a.count, a.seed, cmd, w, *comm);
+  } else if (a.kind == "shapes") {
+    data::synth_shapes(a.count, a.resolution, a.channels, a.seed, cmd, w, *comm);
+  } else {
+    SCORCH_FAIL("unknown synthetic set '{}' (mixture, shapes)", a.kind);
+  }
+  if (comm->rank() == 0) spdlog::info("wrote {} {} items to {}", a.count, a.kind, a.out);
+  return 0;
+}
+
+int run_verify(const std::string& dir) {
+  const auto report = data::verify_dataset(dir);
+  for (const auto& p : report.problems) std::fprintf(stderr, "BAD %s\n", p.c_str());
+  if (!report.ok()) {
+    std::fprintf(stderr, "%s: %zu bad shard(s), %lld good\n", dir.c_str(), report.problems.size(),
+                 static_cast<long long>(report.shards_ok));
+    return 1;
+  }
+  std::printf("%s: OK (%lld shards)\n", dir.c_str(), static_cast<long long>(report.shards_ok));
+  return 0;
+}
+
+int run_info(const std::string& dir) {
+  const auto m = data::read_manifest(dir);
+  int64_t bytes = 0;
+  for (const auto& s : m.shards) bytes += fs::exists(fs::path(dir) / s.file) ? fs::file_size(fs::path(dir) / s.file) : 0;
+  std::printf("dataset   %s\nkind      %s\nitems     %lld\nshape     [%s] %s\nlabels    %s\nshards    %zu (%.1f MiB)\n",
+              dir.c_str(), m.kind.c_str(), static_cast<long long>(m.count), fmt::format("{}", fmt::join(m.shape, ", ")).c_str(),
+              m.dtype.c_str(), m.has_labels ? "yes" : "no", m.shards.size(), bytes / 1048576.0);
+  std::printf("source    %s\ncommand   %s\n", m.source.dump().c_str(), m.command.c_str());
+  if (!m.extra.empty()) std::printf("extra     %s\n", m.extra.dump().c_str());
+  return 0;
+}
+
+int run_export(const ExportArgs& a) {
+  data::Dataset ds(a.dir);
+  const auto& m = ds.manifest();
+  SCORCH_CHECK(m.kind == "images", "'{}' holds {} (not images); there is nothing to export as PNG", a.dir, m.kind);
+  const int64_t n = a.count > 0 ? std::min(a.count, ds.size()) : ds.size();
+  fs::create_directories(a.out);
+  const int h = static_cast<int>(m.shape[0]), w = static_cast<int>(m.shape[1]), c = static_cast<int>(m.shape[2]);
+  std::vector<uint8_t> grid_pixels;
+  const int64_t grid_n = std::min<int64_t>(n, a.grid_size);
+  Progress progress("exporting", a.grid_only ? grid_n : n, "img");
+  for (int64_t i = 0; i < n; ++i) {
+    if (a.grid_only && i >= grid_n) break;
+    Image im{h, w, c, std::vector<uint8_t>(ds.item_bytes())};
+    ds.read(i, im.pixels.data());
+    if (i < grid_n) grid_pixels.insert(grid_pixels.end(), im.pixels.begin(), im.pixels.end());
+    if (!a.grid_only) write_png((fs::path(a.out) / fmt::format("{:06}.png", i)).string(), im);
+    progress.add(1);
+  }
+  progress.finish();
+  const int columns = static_cast<int>(std::ceil(std::sqrt(double(grid_n))));
+  write_png((fs::path(a.out) / "grid.png").string(), make_grid(grid_pixels.data(), grid_n, h, w, c, columns));
+  spdlog::info("exported {} images and grid.png to {}", a.grid_only ? 0 : n, a.out);
+  return 0;
+}
+
+}  // namespace
+
+void add_data_command(CLI::App& app, Action& action) {
+  auto* cmd = app.add_subcommand("data", "pack, verify, synthesize and export HDF5-sharded datasets");
+  cmd->require_subcommand(1);
+  auto pack = std::make_shared<PackArgs>();
+  add_pack_args(cmd->add_subcommand("pack", "pack images/arrays into HDF5 shards"), *pack);
+  auto synth = std::make_shared<SynthArgs>();
+  add_synth_args(cmd->add_subcommand("synth", "write a synthetic set (mixture, shapes)"), *synth);
+  auto dir = std::make_shared<std::string>();
+  auto* verify = cmd->add_subcommand("verify", "check checksums, dtypes, shapes and counts against the manifest");
+  verify->add_option("dir", *dir, "dataset directory")->required();
+  auto* info = cmd->add_subcommand("info", "summary of a dataset");
+  info->add_option("dir", *dir, "dataset directory")->required();
+  auto exp = std::make_shared<ExportArgs>();
+  add_export_args(cmd->add_subcommand("export", "write PNG files and a preview grid"), *exp);
+  cmd->callback([&action, cmd, pack, synth, dir, exp]() {
+    const std::string which = cmd->get_subcommands().at(0)->get_name();
+    action = [which, pack, synth, dir, exp]() {
+      if (which == "pack") return run_pack(*pack);
+      if (which == "synth") return run_synth(*synth);
+      if (which == "verify") return run_verify(*dir);
+      if (which == "info") return run_info(*dir);
+      return run_export(*exp);
+    };
+  });
+}
+
+}  // namespace scorch::apps

@@ -1,0 +1,64 @@
+// CLI11 option tables of `scorch data …` and their normalised command lines.
+#include "apps/cmd_data_args.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+namespace scorch::apps {
+
+void add_pack_args(CLI::App* cmd, PackArgs& a) {
+  cmd->add_option("inputs", a.inputs, "image folder | CIFAR-10 .bin files or folder | IDX images file | .npy/.npz")
+      ->required();
+  cmd->add_option("--out", a.out, "dataset directory to write")->required();
+  cmd->add_option("--format", a.format, "auto | folder | cifar10 | idx | npy");
+  cmd->add_option("--labels", a.labels, "IDX labels file (idx)");
+  cmd->add_option("--images-key", a.images_key, "array name in an .npz");
+  cmd->add_option("--labels-key", a.labels_key, "labels array name in an .npz (used when present)");
+  cmd->add_option("--resolution", a.resolution, "folder: centre-crop and resize to N x N (antialiased)");
+  cmd->add_flag("--grayscale", a.grayscale, "folder: decode to one channel (default RGB)");
+  cmd->add_flag("--skip-bad", a.skip_bad, "folder: leave out images that will not decode, and list them");
+  cmd->add_option("--shard-size", a.shard_size, "images per shard (default: about 256 MiB per shard)");
+  cmd->add_flag("--overwrite", a.overwrite, "replace a dataset already in --out");
+}
+
+void add_synth_args(CLI::App* cmd, SynthArgs& a) {
+  cmd->add_option("kind", a.kind, "mixture | shapes")->required();
+  cmd->add_option("--out", a.out, "dataset directory to write")->required();
+  cmd->add_option("--count", a.count, "number of items");
+  cmd->add_option("--seed", a.seed, "seed; the set depends only on it and the options");
+  cmd->add_option("--dim", a.dim, "mixture: dimension");
+  cmd->add_option("--components", a.components, "mixture: number of Gaussians");
+  cmd->add_option("--resolution", a.resolution, "shapes: image side");
+  cmd->add_option("--channels", a.channels, "shapes: 1 or 3");
+  cmd->add_option("--shard-size", a.shard_size, "items per shard");
+  cmd->add_flag("--overwrite", a.overwrite, "replace a dataset already in --out");
+}
+
+void add_export_args(CLI::App* cmd, ExportArgs& a) {
+  cmd->add_option("dir", a.dir, "dataset directory")->required();
+  cmd->add_option("--out", a.out, "folder for 000000.png … and grid.png")->required();
+  cmd->add_option("--count", a.count, "export only the first N images (default all)");
+  cmd->add_option("--grid-size", a.grid_size, "images in grid.png");
+  cmd->add_flag("--grid-only", a.grid_only, "write only grid.png");
+}
+
+std::string pack_command(const PackArgs& a) {
+  std::string s = fmt::format("scorch data pack {} --out {} --format {}", fmt::join(a.inputs, " "), a.out, a.format);
+  if (!a.labels.empty()) s += " --labels " + a.labels;
+  if (a.format == "npy" || a.format == "auto") s += fmt::format(" --images-key {} --labels-key {}", a.images_key, a.labels_key);
+  if (a.resolution > 0) s += fmt::format(" --resolution {}", a.resolution);
+  if (a.grayscale) s += " --grayscale";
+  if (a.skip_bad) s += " --skip-bad";
+  if (a.shard_size > 0) s += fmt::format(" --shard-size {}", a.shard_size);
+  return s;
+}
+
+std::string synth_command(const SynthArgs& a) {
+  std::string s = fmt::format("scorch data synth {} --out {} --count {} --seed {}", a.kind, a.out, a.count, a.seed);
+  if (a.kind == "mixture") s += fmt::format(" --dim {} --components {}", a.dim, a.components);
+  if (a.kind == "shapes") s += fmt::format(" --resolution {} --channels {}", a.resolution, a.channels);
+  if (a.shard_size > 0) s += fmt::format(" --shard-size {}", a.shard_size);
+  return s;
+}
+
+}  // namespace scorch::apps

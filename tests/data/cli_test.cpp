@@ -1,0 +1,77 @@
+// `scorch data …` end to end: pack (also under mpirun -np 2, byte-identical), verify, info, export.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/io/image_io.h"
+#include "data/format.h"
+#include "support/run.h"
+
+namespace scorch::data {
+namespace {
+
+namespace fs = std::filesystem;
+
+test::RunResult scorch(const std::string& args) { return test::run(test::scorch_bin() + " " + args + " 2>&1", 300); }
+
+TEST(DataCli, FashionMnistPackVerifyInfoExport) {
+  const std::string root = "/usr/share/datasets/fashion-mnist/";
+  if (!fs::exists(root + "train-images-idx3-ubyte.gz")) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  const auto dir = test::temp_dir("cli_fmnist");
+  auto r = scorch("data pack " + root + "train-images-idx3-ubyte.gz --labels " + root +
+                  "train-labels-idx1-ubyte.gz --out " + dir + "/fm --shard-size 20000");
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto m = read_manifest(dir + "/fm");
+  EXPECT_EQ(m.count, 60000);
+  EXPECT_EQ(m.shards.size(), 3u);
+  r = scorch("data verify " + dir + "/fm");
+  EXPECT_EQ(r.code, 0) << r.output;
+  r = scorch("data info " + dir + "/fm");
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("[28, 28, 1]"), std::string::npos) << r.output;
+  r = scorch("data export " + dir + "/fm --out " + dir + "/png --count 10");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(dir + "/png/000009.png"));
+  EXPECT_EQ(read_image(dir + "/png/grid.png", 0).channels, 1);
+}
+
+TEST(DataCli, VerifyNamesTheBadShardAndFails) {
+  const auto dir = test::temp_dir("cli_verify");
+  ASSERT_EQ(scorch("data synth shapes --out " + dir + "/s --count 30 --resolution 8 --shard-size 10").code, 0);
+  std::ofstream(dir + "/s/shard-00002.h5", std::ios::app) << "junk";
+  const auto r = scorch("data verify " + dir + "/s");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("shard-00002.h5"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("shard-00001.h5"), std::string::npos) << r.output;
+}
+
+TEST(DataCli, PngFolderPackAndMixedSizesError) {
+  const auto dir = test::temp_dir("cli_png");
+  fs::create_directories(dir + "/in");
+  for (int i = 0; i < 5; ++i) write_png(dir + fmt::format("/in/{}.png", i), Image{20, 30, 3, std::vector<uint8_t>(1800, uint8_t(i * 40))});
+  write_png(dir + "/in/odd.png", Image{16, 16, 3, std::vector<uint8_t>(768, 1)});
+  auto r = scorch("data pack " + dir + "/in --out " + dir + "/ds");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("--resolution"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir + "/ds/manifest.json"));
+  r = scorch("data pack " + dir + "/in --out " + dir + "/ds --resolution 16");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(read_manifest(dir + "/ds").shape, (std::vector<int64_t>{16, 16, 3}));
+}
+
+TEST(DataCli, TwoRanksPackTheSameBytes) {
+  const auto dir = test::temp_dir("cli_mpi");
+  const std::string args = " data synth shapes --count 40 --resolution 12 --shard-size 7 --seed 4 --out ";
+  ASSERT_EQ(scorch(args + dir + "/one").code, 0);
+  // test::run starts children without the test binary's own MPI singleton environment.
+  const auto r = test::run("mpirun -np 2 --oversubscribe " +
+                           test::scorch_bin() + args + dir + "/two 2>&1", 300);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto one = read_manifest(dir + "/one"), two = read_manifest(dir + "/two");
+  ASSERT_EQ(one.shards.size(), 6u);
+  for (size_t s = 0; s < one.shards.size(); ++s) EXPECT_EQ(one.shards[s].sha256, two.shards[s].sha256) << s;
+}
+
+}  // namespace
+}  // namespace scorch::data

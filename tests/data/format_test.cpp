@@ -1,0 +1,125 @@
+// Shards and manifests: bit-exact round trip, byte-identical repacks, and named errors for bad input.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/error.h"
+#include "core/io/atomic_file.h"
+#include "core/sha256.h"
+#include "data/dataset.h"
+#include "data/verify.h"
+#include "data_test_util.h"
+#include "support/run.h"
+
+namespace scorch::data {
+namespace {
+
+namespace fs = std::filesystem;
+using test_util::pack_random;
+
+// Expects `f` to throw a scorch::Error whose text contains every string of `parts`.
+template <class F>
+void expect_error(F&& f, std::initializer_list<std::string> parts) {
+  try {
+    f();
+    FAIL() << "no error thrown";
+  } catch (const Error& e) {
+    for (const auto& p : parts) EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what() << " lacks " << p;
+  }
+}
+
+TEST(Sha256, KnownVectors) {
+  EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(sha256_hex(std::string(1000000, 'a')), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+TEST(Shards, RoundTripIsBitExactAcrossShards) {
+  const auto dir = test::temp_dir("shards");
+  auto src = test_util::random_source(23, 5, 7, 3);
+  pack_source(src, "test", {dir, 10, false}, *test_util::local_comm());
+  Dataset ds(dir);
+  ASSERT_EQ(ds.size(), 23);
+  ASSERT_EQ(ds.manifest().shards.size(), 3u);  // 10 + 10 + 3
+  std::vector<uint8_t> expect(ds.item_bytes()), got(ds.item_bytes());
+  for (int64_t i = 0; i < 23; ++i) {
+    src.read(i, expect.data());
+    ds.read(i, got.data());
+    EXPECT_EQ(got, expect) << "item " << i;
+    EXPECT_EQ(ds.label(i), i % 10);
+  }
+  EXPECT_TRUE(ds.shard(0).direct());  // chunk-per-image shards are read with pread
+  EXPECT_TRUE(verify_dataset(dir, false).ok());
+}
+
+TEST(Shards, RepackIsByteIdentical) {
+  const auto a = test::temp_dir("det_a"), b = test::temp_dir("det_b");
+  pack_random(a, 50, 8, 8, 3, 16);
+  pack_random(b, 50, 8, 8, 3, 16);
+  for (int s = 0; s < 4; ++s) {
+    const auto name = shard_file_name(s);
+    EXPECT_EQ(sha256_file(a + "/" + name), sha256_file(b + "/" + name)) << name;
+  }
+  EXPECT_EQ(read_manifest(a).shards[0].sha256, sha256_file(a + "/shard-00000.h5"));
+}
+
+TEST(Shards, RefusesToOverwriteWithoutFlag) {
+  const auto dir = test::temp_dir("overwrite");
+  auto src = test_util::random_source(4, 2, 2, 1);
+  pack_source(src, "test", {dir, 0, false}, *test_util::local_comm());
+  expect_error([&] { pack_source(src, "test", {dir, 0, false}, *test_util::local_comm()); }, {dir, "already holds"});
+}
+
+TEST(Shards, TruncatedShardIsNamed) {
+  const auto dir = test::temp_dir("trunc");
+  pack_random(dir, 20, 16, 16, 3, 20);
+  const auto shard = dir + "/shard-00000.h5";
+  fs::resize_file(shard, fs::file_size(shard) / 2);
+  expect_error([&] { Dataset(dir).read(0, std::vector<uint8_t>(768).data()); }, {shard});
+  const auto report = verify_dataset(dir, false);
+  ASSERT_EQ(report.problems.size(), 1u);
+  EXPECT_NE(report.problems[0].find(shard), std::string::npos);
+}
+
+TEST(Shards, CorruptedBytesFailVerifyNamingTheShard) {
+  const auto dir = test::temp_dir("corrupt");
+  pack_random(dir, 20, 4, 4, 1, 10);
+  const auto shard = dir + "/shard-00001.h5";
+  std::fstream f(shard, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(static_cast<std::streamoff>(fs::file_size(shard) - 5));
+  f.put('\x7f');
+  f.close();
+  const auto report = verify_dataset(dir, false);
+  ASSERT_EQ(report.problems.size(), 1u);
+  EXPECT_NE(report.problems[0].find("shard-00001.h5"), std::string::npos);
+  EXPECT_NE(report.problems[0].find("sha256"), std::string::npos);
+}
+
+TEST(Shards, MissingShardAndBadManifestAreNamed) {
+  const auto dir = test::temp_dir("missing");
+  pack_random(dir, 20, 4, 4, 1, 10);
+  fs::remove(dir + "/shard-00001.h5");
+  expect_error([&] { Dataset(dir).read(15, std::vector<uint8_t>(16).data()); }, {"shard-00001.h5", "missing"});
+
+  const auto manifest = dir + "/manifest.json";
+  auto j = nlohmann::json::parse(read_file(manifest));
+  j["count"] = 21;
+  write_file_atomic(manifest, j.dump());
+  expect_error([&] { Dataset{dir}; }, {manifest, "add up to 20"});
+  write_file_atomic(manifest, "{ not json");
+  expect_error([&] { Dataset{dir}; }, {manifest, "JSON"});
+  expect_error([&] { Dataset{dir + "/nope"}; }, {"manifest.json is missing"});
+}
+
+TEST(Shards, ManifestShapeDisagreeingWithShardIsNamed) {
+  const auto dir = test::temp_dir("shape");
+  pack_random(dir, 6, 4, 4, 3, 0);
+  auto j = nlohmann::json::parse(read_file(dir + "/manifest.json"));
+  j["shape"] = {4, 5, 3};
+  write_file_atomic(dir + "/manifest.json", j.dump());
+  expect_error([&] { Dataset(dir).shard(0); }, {"shard-00000.h5", "manifest says 5"});
+}
+
+}  // namespace
+}  // namespace scorch::data

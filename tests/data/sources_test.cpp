@@ -1,0 +1,160 @@
+// Pack sources: IDX (gzip), CIFAR-10 binaries, .npy/.npz and PNG folders round-trip bit-exactly.
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <filesystem>
+
+#include "core/error.h"
+#include "core/io/atomic_file.h"
+#include "core/io/image_io.h"
+#include "core/io/npz.h"
+#include "data/dataset.h"
+#include "data/folder_source.h"
+#include "data_test_util.h"
+#include "support/run.h"
+
+namespace scorch::data {
+namespace {
+
+namespace fs = std::filesystem;
+
+torch::Tensor random_u8(std::vector<int64_t> shape, uint64_t seed) {
+  auto gen = at::detail::createCPUGenerator(seed);
+  return torch::randint(0, 256, shape, gen, torch::kInt64).to(torch::kUInt8);
+}
+
+void write_gzip(const std::string& path, const std::string& bytes) {
+  gzFile f = gzopen(path.c_str(), "wb");
+  ASSERT_NE(f, nullptr);
+  ASSERT_EQ(gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())), static_cast<int>(bytes.size()));
+  gzclose(f);
+}
+
+std::string idx_bytes(const torch::Tensor& t) {
+  std::string b{0, 0, 8, static_cast<char>(t.dim())};
+  for (auto d : t.sizes())
+    for (int s = 24; s >= 0; s -= 8) b.push_back(static_cast<char>((d >> s) & 0xff));
+  b.append(reinterpret_cast<const char*>(t.data_ptr<uint8_t>()), t.numel());
+  return b;
+}
+
+// Packs `src`, reopens the dataset and compares every image (and label) with `images` / `labels`.
+void expect_round_trip(const Source& src, const torch::Tensor& images, const torch::Tensor& labels) {
+  const auto dir = test::temp_dir("rt");
+  pack_source(src, "test", {dir, 7, false}, *test_util::local_comm());
+  Dataset ds(dir);
+  std::vector<int64_t> all(ds.size());
+  for (int64_t i = 0; i < ds.size(); ++i) all[i] = i;
+  EXPECT_TRUE(torch::equal(ds.read_items(all), images));
+  if (labels.defined()) {
+    EXPECT_TRUE(torch::equal(ds.read_labels(all), labels.to(torch::kInt64)));
+  }
+}
+
+TEST(Sources, IdxGzipRoundTrip) {
+  const auto dir = test::temp_dir("idx");
+  const auto images = random_u8({17, 28, 28}, 1), labels = random_u8({17}, 2);
+  write_gzip(dir + "/img-idx3-ubyte.gz", idx_bytes(images));
+  write_file_atomic(dir + "/lbl-idx1-ubyte", idx_bytes(labels));  // plain, not gzipped
+  auto src = open_idx(dir + "/img-idx3-ubyte.gz", dir + "/lbl-idx1-ubyte");
+  expect_round_trip(*src, images.unsqueeze(3), labels);
+}
+
+TEST(Sources, IdxTruncatedIsNamed) {
+  const auto dir = test::temp_dir("idx_bad");
+  auto bytes = idx_bytes(random_u8({3, 4, 4}, 1));
+  write_file_atomic(dir + "/x-idx3-ubyte", bytes.substr(0, bytes.size() - 3));
+  EXPECT_THROW(
+      {
+        try {
+          open_idx(dir + "/x-idx3-ubyte", "");
+        } catch (const Error& e) {
+          EXPECT_NE(std::string(e.what()).find("x-idx3-ubyte"), std::string::npos);
+          throw;
+        }
+      },
+      Error);
+}
+
+TEST(Sources, Cifar10RoundTrip) {
+  const auto dir = test::temp_dir("cifar");
+  const auto images = random_u8({9, 32, 32, 3}, 3);
+  std::string bytes;
+  for (int i = 0; i < 9; ++i) {
+    bytes.push_back(static_cast<char>(i % 10));
+    auto planar = images[i].permute({2, 0, 1}).contiguous();  // R, G, B planes
+    bytes.append(reinterpret_cast<const char*>(planar.data_ptr<uint8_t>()), 3072);
+  }
+  write_file_atomic(dir + "/data_batch_1.bin", bytes.substr(0, 5 * 3073));
+  write_file_atomic(dir + "/data_batch_2.bin", bytes.substr(5 * 3073));
+  expect_round_trip(*open_cifar10({dir}), images, torch::arange(9) % 10);
+  write_file_atomic(dir + "/data_batch_3.bin", bytes.substr(0, 100));
+  EXPECT_THROW(open_cifar10({dir}), Error);
+}
+
+TEST(Sources, NpyAndNpzRoundTrip) {
+  const auto dir = test::temp_dir("npy");
+  const auto images = random_u8({11, 6, 5, 3}, 4);
+  write_file_atomic(dir + "/x.npy", npz::format_npy(images));
+  expect_round_trip(*open_numpy(dir + "/x.npy", "images", "labels"), images, {});
+  const auto labels = torch::arange(11);
+  npz::write_npz(dir + "/x.npz", {{"images", images}, {"labels", labels}});
+  expect_round_trip(*open_numpy(dir + "/x.npz", "images", "labels"), images, labels);
+  write_file_atomic(dir + "/f.npy", npz::format_npy(torch::zeros({2, 3, 3})));
+  EXPECT_THROW(open_numpy(dir + "/f.npy", "images", "labels"), Error);  // float32, not uint8
+}
+
+TEST(Sources, PngFolderRoundTripAndErrors) {
+  const auto dir = test::temp_dir("folder");
+  const auto images = random_u8({6, 9, 9, 3}, 5);
+  fs::create_directories(dir + "/in/sub");
+  for (int i = 0; i < 6; ++i) {
+    Image im{9, 9, 3, std::vector<uint8_t>(images[i].data_ptr<uint8_t>(), images[i].data_ptr<uint8_t>() + 243)};
+    write_png(dir + (i < 3 ? "/in/" : "/in/sub/") + fmt::format("{}.png", i), im);
+  }
+  auto comm = test_util::local_comm();
+  // Sorted by relative path: 0.png 1.png 2.png sub/3.png …
+  expect_round_trip(FolderSource(dir + "/in", {}, *comm), images, {});
+
+  write_png(dir + "/in/big.png", Image{12, 10, 3, std::vector<uint8_t>(360, 7)});
+  try {
+    FolderSource(dir + "/in", {}, *comm);
+    FAIL() << "mixed sizes accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--resolution"), std::string::npos) << e.what();
+  }
+  FolderSource resized(dir + "/in", {8, true, false}, *comm);
+  EXPECT_EQ(resized.shape(), (std::vector<int64_t>{8, 8, 1}));
+
+  write_file_atomic(dir + "/in/broken.png", "not a png at all");
+  try {
+    FolderSource(dir + "/in", {8, false, false}, *comm);
+    FAIL() << "bad image accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("broken.png"), std::string::npos) << e.what();
+  }
+  FolderSource skipping(dir + "/in", {8, false, true}, *comm);
+  EXPECT_EQ(skipping.count(), 7);
+  EXPECT_EQ(skipping.skipped(), std::vector<std::string>{"broken.png"});
+}
+
+TEST(Sources, FashionMnistFromDebian) {
+  const std::string root = "/usr/share/datasets/fashion-mnist/";
+  if (!fs::exists(root + "t10k-images-idx3-ubyte.gz")) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  auto src = open_idx(root + "t10k-images-idx3-ubyte.gz", root + "t10k-labels-idx1-ubyte.gz");
+  ASSERT_EQ(src->count(), 10000);
+  EXPECT_EQ(src->shape(), (std::vector<int64_t>{28, 28, 1}));
+  const auto dir = test::temp_dir("fmnist");
+  pack_source(*src, "test", {dir, 4096, false}, *test_util::local_comm());
+  Dataset ds(dir);
+  std::vector<uint8_t> a(784), b(784);
+  for (int64_t i : {0, 4095, 4096, 9999}) {
+    src->read(i, a.data());
+    ds.read(i, b.data());
+    EXPECT_EQ(a, b);
+    EXPECT_EQ(ds.label(i), src->label(i));
+  }
+}
+
+}  // namespace
+}  // namespace scorch::data
