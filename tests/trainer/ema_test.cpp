@@ -7,13 +7,19 @@
 namespace scorch {
 namespace {
 
-// Two trainable parameters and a frozen one named like NCSN++'s Fourier features.
+// A frozen parameter in a child module, like NCSN++'s Fourier features (all_modules.0.W).
+struct Fourier : torch::nn::Module {
+  torch::Tensor W;
+  Fourier() { W = register_parameter("W", torch::full({4}, 5.0), /*requires_grad=*/false); }
+};
+
+// Two trainable parameters and the frozen one, named "fourier.W".
 struct Toy : torch::nn::Module {
   torch::Tensor w, b, frozen;
   Toy() {
     w = register_parameter("w", torch::full({2, 3}, 1.0));
     b = register_parameter("b", torch::full({3}, -1.0));
-    frozen = register_parameter("all_modules.0.W", torch::full({4}, 5.0), /*requires_grad=*/false);
+    frozen = register_module("fourier", std::make_shared<Fourier>())->W;
   }
 };
 
@@ -37,7 +43,7 @@ TEST(Ema, UpdatesFollowTheFormulaAndSkipFrozenParameters) {
   Toy m;
   Ema ema(m, 0.999);
   ASSERT_EQ(ema.shadow().size(), 2u);
-  EXPECT_EQ(ema.shadow().count("all_modules.0.W"), 0u);
+  EXPECT_EQ(ema.shadow().count("fourier.W"), 0u);
   // Replay s <- s - (1 - d_n)(s - p_n) by hand in double for five updates with moving parameters.
   double s_w = 1.0, s_b = -1.0;
   for (int n = 1; n <= 5; ++n) {
@@ -91,7 +97,7 @@ TEST(Ema, StateLoadsOnlyWhenNamesAndShapesMatch) {
   missing.erase("b");
   EXPECT_THROW(ema.load_state(1, missing), Error);
   auto extra = good;
-  extra["all_modules.0.W"] = torch::zeros({4});
+  extra["fourier.W"] = torch::zeros({4});
   EXPECT_THROW(ema.load_state(1, extra), Error);
   auto wrong = good;
   wrong["w"] = torch::zeros({3, 2});
