@@ -41,15 +41,19 @@ void set_rng_state(const torch::Device& device, const torch::Tensor& state) {
   gen.set_state(state);
 }
 
-std::vector<torch::Tensor> unpack_inputs(const Replay& r, at::TensorList all) {
+// The block's inputs with undefined ones put back; `defined` holds only the defined inputs, in order
+// (autograd cannot carry undefined tensors as function arguments).
+std::vector<torch::Tensor> unpack_inputs(const Replay& r, at::TensorList defined) {
   std::vector<torch::Tensor> inputs;
-  for (size_t i = 0; i < r.num_inputs; ++i) inputs.push_back(r.input_defined[i] ? all[i] : torch::Tensor());
+  size_t next = 0;
+  for (size_t i = 0; i < r.num_inputs; ++i) inputs.push_back(r.input_defined[i] ? defined[next++] : torch::Tensor());
   return inputs;
 }
 
 struct CheckpointFunction : torch::autograd::Function<CheckpointFunction> {
   static variable_list forward(AutogradContext* ctx, c10::intrusive_ptr<Replay> replay, at::TensorList all) {
-    ctx->save_for_backward(std::vector<torch::Tensor>(all.begin(), all.begin() + replay->num_inputs));
+    const auto n_defined = all.size() - replay->params.size();
+    ctx->save_for_backward(std::vector<torch::Tensor>(all.begin(), all.begin() + n_defined));
     auto out = replay->fn(unpack_inputs(*replay, all));
     ctx->saved_data["replay"] = c10::IValue::make_capsule(replay);
     return {out};
@@ -59,20 +63,17 @@ struct CheckpointFunction : torch::autograd::Function<CheckpointFunction> {
     auto replay = c10::static_intrusive_pointer_cast<Replay>(ctx->saved_data["replay"].toCapsule());
     auto saved = ctx->get_saved_variables();
     const auto& params = replay->params;
-    std::vector<torch::Tensor> inputs, wrt;
+    std::vector<torch::Tensor> detached, wrt;
     std::vector<int64_t> wrt_slot;  // position in the forward's tensor list of each entry of wrt
     for (size_t i = 0; i < saved.size(); ++i) {
-      if (!replay->input_defined[i]) {
-        inputs.emplace_back();
-        continue;
-      }
       auto t = saved[i].detach().requires_grad_(saved[i].requires_grad());
       if (t.requires_grad()) {
         wrt.push_back(t);
         wrt_slot.push_back(static_cast<int64_t>(i));
       }
-      inputs.push_back(t);
+      detached.push_back(t);
     }
+    const auto inputs = unpack_inputs(*replay, detached);
     for (size_t j = 0; j < params.size(); ++j) {
       const auto& p = params[j];
       if (p.requires_grad()) {
@@ -116,8 +117,7 @@ torch::Tensor checkpoint(const BlockFn& fn, const std::vector<torch::Tensor>& in
   std::vector<torch::Tensor> all;
   for (const auto& t : inputs) {
     replay->input_defined.push_back(t.defined());
-    // An undefined slot still needs a tensor in the list; an empty one carries no gradient.
-    all.push_back(t.defined() ? t : torch::Tensor());
+    if (t.defined()) all.push_back(t);
   }
   for (const auto& t : inputs)
     if (t.defined()) {

@@ -1,0 +1,196 @@
+// Building blocks of the score networks against independent formulations: FIR resampling, the fused FIR
+// up-convolution, the time embedding, gradient checkpointing, memory layout.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "core/config.h"
+#include "core/models/checkpoint.h"
+#include "core/models/embeddings.h"
+#include "core/models/fir.h"
+#include "core/models/resblocks.h"
+#include "core/models/score_model.h"
+#include "support/run.h"
+
+namespace scorch::models {
+namespace {
+
+double max_rel(const torch::Tensor& a, const torch::Tensor& b) {
+  return ((a - b).abs().max() / b.abs().max()).item<double>();
+}
+
+// float32 convolutions summed in different orders: a few ulps relative to the output scale.
+constexpr double kFloatTol = 1e-5;
+
+TEST(Fir, UpsampleEqualsDepthwiseTransposedConvAndZeroPadsBorders) {
+  torch::manual_seed(1);
+  auto x = torch::randn({2, 3, 8, 8});
+  auto k = fir_kernel_2d({1, 3, 3, 1}, 4.0).view({1, 1, 4, 4}).expand({3, 1, 4, 4}).contiguous();
+  auto ref = torch::conv_transpose2d(x, k, {}, 2, 1, 0, 3);
+  EXPECT_LE(max_rel(fir_upsample_2d(x, {1, 3, 3, 1}), ref), kFloatTol);
+  // Constant image: the corner sees 3/4 of the kernel on each axis -> 0.75² = 0.5625; the interior is 1.
+  auto up = fir_upsample_2d(torch::ones({1, 1, 4, 4}), {1, 3, 3, 1});
+  EXPECT_NEAR(up[0][0][0][0].item<float>(), 0.5625f, 1e-6);
+  EXPECT_NEAR(up[0][0][3][3].item<float>(), 1.0f, 1e-6);
+  auto down = fir_downsample_2d(torch::ones({1, 1, 8, 8}), {1, 3, 3, 1});
+  EXPECT_EQ(down.sizes(), (std::vector<int64_t>{1, 1, 4, 4}));
+  EXPECT_NEAR(down[0][0][0][0].item<float>(), 0.765625f, 1e-6);  // (7/8)² of the kernel mass
+  EXPECT_NEAR(down[0][0][2][2].item<float>(), 1.0f, 1e-6);
+}
+
+TEST(Fir, DownsampleEqualsStridedDepthwiseConv) {
+  torch::manual_seed(2);
+  auto x = torch::randn({2, 3, 8, 8});
+  auto k = fir_kernel_2d({1, 3, 3, 1}).view({1, 1, 4, 4}).expand({3, 1, 4, 4}).contiguous();
+  auto ref = torch::conv2d(x, k, {}, 2, 1, 1, 3);
+  EXPECT_LE(max_rel(fir_downsample_2d(x, {1, 3, 3, 1}), ref), kFloatTol);
+}
+
+// The reference's Conv2d(up=True) crashes; it is StyleGAN2's fused "upsample, then 3×3 conv" (as the JAX
+// score_sde runs it): zero insertion, the 3×3 correlation over its full support, then the FIR blur, with
+// padding applied once at the start. Written out here with plain ops (no transposed conv, no flips).
+torch::Tensor naive_fused_up_conv(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b,
+                                  const std::vector<int64_t>& rk) {
+  const auto B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  auto z = torch::zeros({B, C, 2 * H - 1, 2 * W - 1});
+  z.index_put_({torch::indexing::Slice(), torch::indexing::Slice(), torch::indexing::Slice(0, torch::indexing::None, 2),
+                torch::indexing::Slice(0, torch::indexing::None, 2)},
+               x);
+  auto y = torch::conv2d(z, w, {}, 1, 2);  // full correlation: (B, out, 2H+1, 2W+1)
+  const int64_t taps = static_cast<int64_t>(rk.size());
+  const int64_t p = (taps - 2) - 2;
+  const int64_t pad0 = (p + 1 >= 0 ? (p + 1) / 2 : -((-(p + 1) + 1) / 2)) + 1;
+  const int64_t pad1 = (p >= 0 ? p / 2 : -((-p + 1) / 2)) + 1;
+  auto k = fir_kernel_2d(rk, 4.0);
+  y = torch::constant_pad_nd(y, {pad0, pad1, pad0, pad1});
+  const auto O = y.size(1);
+  auto blur = k.flip({0, 1}).view({1, 1, taps, taps}).expand({O, 1, taps, taps}).contiguous();
+  return torch::conv2d(y, blur, torch::Tensor(), at::IntArrayRef{1, 1}, at::IntArrayRef{0, 0}, at::IntArrayRef{1, 1}, O) +
+         b.view({1, -1, 1, 1});
+}
+
+TEST(Fir, UpConvIsTheFusedUpsampleConv) {
+  torch::manual_seed(3);
+  for (std::vector<int64_t> rk : {std::vector<int64_t>{1, 3, 3, 1}, std::vector<int64_t>{1, 1},
+                                  std::vector<int64_t>{1, 2, 1}}) {
+    SCOPED_TRACE(rk.size());
+    FirConv2d conv(FirConv2dOptions(4, 6).up(true).resample_kernel(rk));
+    {
+      torch::NoGradGuard g;
+      conv->bias.normal_();
+    }
+    auto x = torch::randn({2, 4, 6, 6});
+    auto fused = conv->forward(x);
+    ASSERT_EQ(fused.sizes(), (std::vector<int64_t>{2, 6, 12, 12}));
+    EXPECT_LE(max_rel(fused, naive_fused_up_conv(x, conv->weight, conv->bias, rk)), kFloatTol);
+    // Away from the border (where the fused op keeps the conv's full support) it is exactly
+    // FIR upsampling followed by a "same" 3×3 convolution.
+    auto naive = torch::conv2d(fir_upsample_2d(x, rk), conv->weight, conv->bias, 1, 1);
+    using torch::indexing::Slice;
+    auto inner = Slice(3, -3);
+    EXPECT_LE(max_rel(fused.index({Slice(), Slice(), inner, inner}), naive.index({Slice(), Slice(), inner, inner})),
+              kFloatTol);
+  }
+}
+
+TEST(Embeddings, TimestepEmbeddingMatchesClosedForm) {
+  auto t = torch::tensor({0.0f, 3.5f, 999.0f});
+  const int64_t dim = 9, half = 4;
+  auto e = timestep_embedding(t, dim);
+  ASSERT_EQ(e.sizes(), (std::vector<int64_t>{3, dim}));
+  for (int b = 0; b < 3; ++b)
+    for (int i = 0; i < half; ++i) {
+      const double arg = t[b].item<double>() * std::exp(-i * std::log(10000.0) / (half - 1));
+      EXPECT_NEAR(e[b][i].item<double>(), std::sin(arg), 2e-4);  // float32 argument up to ~1e3
+      EXPECT_NEAR(e[b][half + i].item<double>(), std::cos(arg), 2e-4);
+    }
+  EXPECT_EQ(e.select(1, dim - 1).abs().max().item<float>(), 0.0f);  // odd dim: zero pad
+}
+
+TEST(Checkpoint, RecomputesInBackwardAndGivesTheSameGradients) {
+  int calls = 0;
+  auto w = torch::randn({5}, torch::requires_grad());
+  auto x = torch::randn({5}, torch::requires_grad());
+  BlockFn fn = [&](const std::vector<torch::Tensor>& in) {
+    ++calls;
+    return torch::dropout(in[0] * w, 0.5, true).sin();
+  };
+  torch::manual_seed(7);
+  auto y = checkpoint(fn, {x, torch::Tensor()}, {w});
+  EXPECT_EQ(calls, 1);
+  y.sum().backward();
+  EXPECT_EQ(calls, 2);  // recomputed once in backward
+  auto gx = x.grad().clone(), gw = w.grad().clone();
+  x.mutable_grad().reset();
+  w.mutable_grad().reset();
+  torch::manual_seed(7);
+  auto y2 = torch::dropout(x * w, 0.5, true).sin();
+  y2.sum().backward();
+  EXPECT_TRUE(torch::equal(y, y2));
+  EXPECT_TRUE(torch::allclose(gx, x.grad(), 0, 1e-6));  // same dropout mask replayed
+  EXPECT_TRUE(torch::allclose(gw, w.grad(), 0, 1e-6));
+}
+
+Config tiny_config(bool checkpointing) {
+  return Config::resolve(test::source_dir() + "/configs/small/ve_tiny.yaml",
+                         {"model.dropout=0.3", std::string("model.grad_checkpointing=") + (checkpointing ? "true" : "false")});
+}
+
+TEST(Checkpoint, WholeNetworkGradientsMatchWithDropoutInTraining) {
+  torch::manual_seed(11);
+  auto plain = make_model(tiny_config(false));
+  torch::manual_seed(11);
+  auto ckpt = make_model(tiny_config(true));
+  ASSERT_TRUE(ckpt->grad_checkpointing());
+  auto x = torch::rand({2, 3, 16, 16});
+  auto sigma = torch::tensor({0.5f, 3.0f});
+  plain->train();
+  ckpt->train();
+  torch::manual_seed(5);
+  auto a = plain->forward(x, sigma);
+  a.square().mean().backward();
+  torch::manual_seed(5);
+  auto b = ckpt->forward(x, sigma);
+  b.square().mean().backward();
+  EXPECT_LE(max_rel(b, a), 1e-6);
+  auto pa = plain->named_parameters(), pb = ckpt->named_parameters();
+  // Some gradients are zero in exact arithmetic (the attention key bias: softmax ignores a per-query
+  // constant) and pure rounding noise in float32; compare on the scale of the largest gradient.
+  double scale = 0;
+  for (const auto& item : pa)
+    if (item.value().grad().defined()) scale = std::max(scale, item.value().grad().abs().max().item<double>());
+  int compared = 0;
+  for (const auto& item : pa) {
+    if (!item.value().requires_grad()) continue;
+    const auto& ga = item.value().grad();
+    const auto& gb = pb[item.key()].grad();
+    ASSERT_TRUE(ga.defined() && gb.defined()) << item.key();
+    const double err = (gb - ga).abs().max().item<double>();
+    EXPECT_LE(err, 1e-5 * scale + 1e-4 * ga.abs().max().item<double>()) << item.key();
+    ++compared;
+  }
+  EXPECT_GT(compared, 50);
+}
+
+TEST(Checkpoint, BlockOutputComesFromTheCheckpointNode) {
+  auto block = std::make_shared<ResnetBlockBigGANImpl>(ResBlockOptions(8, 16).temb_dim(4));
+  block->train();
+  auto y = run_block(block, torch::randn({1, 8, 4, 4}), torch::randn({1, 4}), true);
+  ASSERT_TRUE(y.grad_fn());
+  EXPECT_NE(y.grad_fn()->name().find("CheckpointFunction"), std::string::npos) << y.grad_fn()->name();
+}
+
+TEST(Layout, ChannelsLastInputGivesTheSameOutput) {
+  torch::NoGradGuard no_grad;
+  auto model = make_model(tiny_config(false));
+  model->eval();
+  auto x = torch::rand({2, 3, 16, 16});
+  auto sigma = torch::tensor({0.5f, 3.0f});
+  auto a = model->forward(x, sigma);
+  auto b = model->forward(x.contiguous(torch::MemoryFormat::ChannelsLast), sigma);
+  EXPECT_LE(max_rel(b, a), kFloatTol);
+}
+
+}  // namespace
+}  // namespace scorch::models
