@@ -43,20 +43,31 @@ Loader::~Loader() {
   for (auto& t : threads_) t.join();
 }
 
-Batch Loader::build(const std::vector<int64_t>& indices, const SamplerState& at) const {
+torch::Tensor Loader::acquire(const std::vector<int64_t>& shape) {
+  auto opts = torch::TensorOptions().dtype(torch::kFloat32);
+  // CUDA: pinned memory from torch's caching host allocator, which knows when an async copy is done.
+  if (options_.device.is_cuda()) return torch::empty(shape, opts.pinned_memory(true));
+  std::lock_guard<std::mutex> lock(pool_mutex_);
+  for (auto& t : pool_)
+    if (t.use_count() == 1 && t.storage().use_count() == 1 && t.sizes() == shape) return t.detach();
+  auto t = torch::empty(shape, opts);
+  if (static_cast<int>(pool_.size()) < options_.prefetch_batches + options_.reader_threads + 2) pool_.push_back(t);
+  return t.detach();  // the consumer gets its own handle; the pool's handle stays unshared
+}
+
+Batch Loader::build(const std::vector<int64_t>& indices, const SamplerState& at) {
   const auto& m = dataset_->manifest();
   const int64_t b = static_cast<int64_t>(indices.size());
-  auto opts = torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(options_.device.is_cuda());
   Batch batch;
   batch.indices = torch::tensor(indices, torch::kInt64);
   if (m.has_labels) batch.labels = dataset_->read_labels(indices);
   if (m.kind == "points") {
-    batch.images = torch::empty({b, m.shape[0]}, opts);
+    batch.images = acquire({b, m.shape[0]});
     for (int64_t i = 0; i < b; ++i) dataset_->read(indices[i], batch.images.data_ptr<float>() + i * m.shape[0]);
     return batch;
   }
   const int h = static_cast<int>(m.shape[0]), w = static_cast<int>(m.shape[1]), c = static_cast<int>(m.shape[2]);
-  batch.images = torch::empty({b, c, h, w}, opts);  // (B, C, H, W)
+  batch.images = acquire({b, c, h, w});  // (B, C, H, W)
   std::vector<uint8_t> raw(dataset_->item_bytes());
   float* out = batch.images.data_ptr<float>();
   const int64_t first = at.consumed + options_.rank * b;  // global position of this slice's first item

@@ -21,6 +21,25 @@ uint64_t item_key(int64_t epoch, int64_t position) {
   return mix_seed(static_cast<uint64_t>(epoch), static_cast<uint64_t>(position));
 }
 
+namespace {
+
+// Deterministic fast path: a 256-entry table per value and fixed channel count, so the compiler unrolls
+// the channel loop; rows are walked backwards for a flip.
+template <int C>
+void convert_lut(const uint8_t* src, float* dst, int height, int width, bool flip, const float* lut) {
+  const int64_t plane = int64_t(height) * width;
+  for (int y = 0; y < height; ++y) {
+    const uint8_t* row = src + int64_t(y) * width * C;
+    float* out = dst + int64_t(y) * width;
+    for (int x = 0; x < width; ++x) {
+      const uint8_t* px = row + int64_t(flip ? width - 1 - x : x) * C;
+      for (int c = 0; c < C; ++c) out[c * plane + x] = lut[px[c]];
+    }
+  }
+}
+
+}  // namespace
+
 void transform_image(const uint8_t* src, float* dst, int height, int width, int channels,
                      const TransformOptions& options, uint64_t key) {
   const bool flip = options.random_flip && (mix_seed(options.seed, key) & 1) != 0;
@@ -28,6 +47,13 @@ void transform_image(const uint8_t* src, float* dst, int height, int width, int 
   const float base_scale = options.uniform_dequantization ? 1.0f / 256.0f : 1.0f / 255.0f;
   const float scale = options.centered ? 2.0f * base_scale : base_scale;
   const float shift = options.centered ? -1.0f : 0.0f;
+  if (!options.uniform_dequantization && (channels == 1 || channels == 3)) {
+    float lut[256];
+    for (int v = 0; v < 256; ++v) lut[v] = float(v) * scale + shift;
+    if (channels == 1) convert_lut<1>(src, dst, height, width, flip, lut);
+    else convert_lut<3>(src, dst, height, width, flip, lut);
+    return;
+  }
   const int64_t plane = int64_t(height) * width;
   uint64_t noise_state = mix_seed(options.seed ^ 0x6465717561ULL, key);
   for (int y = 0; y < height; ++y) {
