@@ -127,6 +127,9 @@ int run_fid(const FidArgs& a) {
   SCORCH_CHECK_HINT(a.ckpts.empty(), "sample each checkpoint with `scorch sample`, then run `scorch fid --samples`",
                     "--ckpts (checkpoint series) is not implemented yet: it needs the sampler farm");
   SCORCH_CHECK(!a.samples.empty() && !a.ref.empty(), "scorch fid needs --samples DIR and --ref ref.npz|DIR");
+  // A reference file is checked before the (slow) extraction starts.
+  const bool ref_is_dir = fs::is_directory(a.ref);
+  eval::Extracted ref = ref_is_dir ? eval::Extracted{} : read_reference(a.ref, a.preprocessing);
   Extractor ex(a);
   SCORCH_CHECK_HINT(!a.is || ex.weights.has_logits,
                     "use pytorch-fid's pt_inception-2015-12-05-6726825d.pth or NVIDIA's inception-2015-12-05.pt",
@@ -134,7 +137,7 @@ int run_fid(const FidArgs& a) {
                     ex.weights.path);
   const std::string mode = eval::to_string(ex.options.mode);
   auto samples = ex.run(a.samples, a.is, a.kid);
-  eval::Extracted ref = fs::is_directory(a.ref) ? ex.run(a.ref, false, a.kid) : read_reference(a.ref, mode);
+  if (ref_is_dir) ref = ex.run(a.ref, false, a.kid);
   SCORCH_CHECK(!a.kid || ref.features.defined(),
                "--kid needs per-image features of the reference: pass an image folder or a pool_3 npz, not {} (mu/sigma only)",
                a.ref);
