@@ -19,9 +19,9 @@ std::mutex& hdf5_mutex();
 void write_shard(const std::string& path, const Manifest& layout, const void* items, int64_t count,
                  const int64_t* labels);
 
-// A shard opened for reading. Uncompressed shards (chunk per item, or contiguous) are read with pread at
-// offsets looked up once at open, so readers never take the HDF5 lock; other layouts (e.g. an h5py file
-// written with compression) fall back to H5Dread under the lock.
+// A shard opened for reading. Contiguous shards (what scorch writes) are read with pread at offsets known
+// at open, so readers never take the HDF5 lock; chunked or compressed ones (e.g. written by h5py) fall
+// back to H5Dread under the lock.
 class ShardReader {
  public:
   // Checks dtype, rank, shape and count against `layout` / `expected_count`; errors name `path`.

@@ -49,7 +49,7 @@ TEST(Shards, RoundTripIsBitExactAcrossShards) {
     EXPECT_EQ(got, expect) << "item " << i;
     EXPECT_EQ(ds.label(i), i % 10);
   }
-  EXPECT_TRUE(ds.shard(0).direct());  // chunk-per-image shards are read with pread
+  EXPECT_TRUE(ds.shard(0).direct());  // contiguous shards are read with pread
   EXPECT_TRUE(verify_dataset(dir, false).ok());
 }
 
