@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "data/loader.h"
+#include "data/synth.h"
 #include "data_test_util.h"
 #include "support/run.h"
 
@@ -80,6 +81,19 @@ TEST(Loader, ResumeFromBatchStateContinues) {
   const auto expect = a.next().indices;
   Loader b(ds, o, saved);
   EXPECT_TRUE(torch::equal(b.next().indices, expect));
+}
+
+TEST(Loader, PointsComeBackAsStoredFloats) {
+  const auto dir = test::temp_dir("points");
+  synth_mixture(make_mixture(3, 2, 0), 50, 0, "test", {dir, 20, false}, *test_util::local_comm());
+  auto ds = std::make_shared<const Dataset>(dir);
+  LoaderOptions o;
+  o.global_batch = 10;
+  Loader loader(ds, o);
+  const auto batch = loader.next();
+  ASSERT_EQ(batch.images.sizes(), (std::vector<int64_t>{10, 3}));
+  std::vector<int64_t> idx(batch.indices.data_ptr<int64_t>(), batch.indices.data_ptr<int64_t>() + 10);
+  EXPECT_TRUE(torch::equal(batch.images, ds->read_items(idx)));
 }
 
 TEST(Loader, ReaderErrorReachesTheConsumer) {
