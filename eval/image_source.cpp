@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "data/dataset.h"
 
 namespace scorch::eval {
 
@@ -39,14 +40,35 @@ class FolderSource : public ImageSource {
   std::vector<std::string> files_;
 };
 
+// A dataset / samples dir in the HDF5 shard format (manifest.json + shards), read through data/.
+class DatasetSource : public ImageSource {
+ public:
+  explicit DatasetSource(const std::string& dir) : ds_(dir) {
+    const auto& m = ds_.manifest();
+    SCORCH_CHECK(m.kind == "images" && m.dtype == "uint8" && m.shape.size() == 3,
+                 "{}: FID needs uint8 images (H, W, C), the manifest says kind '{}', dtype {}, {}-d items", dir, m.kind,
+                 m.dtype, m.shape.size());
+  }
+  int64_t size() const override { return ds_.size(); }
+  std::string describe() const override { return fmt::format("{} ({} images, HDF5 shards)", ds_.dir(), ds_.size()); }
+
+  std::vector<torch::Tensor> read(int64_t begin, int64_t end) override {
+    std::vector<int64_t> idx;
+    for (int64_t i = begin; i < end; ++i) idx.push_back(i);
+    const auto items = ds_.read_items(idx).unbind(0);  // n x (H, W, C) uint8
+    return {items.begin(), items.end()};
+  }
+
+ private:
+  data::Dataset ds_;
+};
+
 }  // namespace
 
 std::unique_ptr<ImageSource> open_image_source(const std::string& path) {
   SCORCH_CHECK(fs::is_directory(path), "image source '{}' is not a directory (expected a folder of images or a "
                "dataset/samples dir)", path);
-  SCORCH_CHECK_HINT(!fs::exists(fs::path(path) / "manifest.json"),
-                    "export the images to a folder of PNGs and pass that folder",
-                    "{}: reading HDF5 dataset/samples dirs is not wired into `scorch fid` yet", path);
+  if (fs::exists(fs::path(path) / "manifest.json")) return std::make_unique<DatasetSource>(path);
   std::vector<std::string> files;
   for (const auto& e : fs::directory_iterator(path)) {
     if (!e.is_regular_file()) continue;

@@ -1,4 +1,4 @@
-// Where FID images come from: a folder of image files, or a dataset/samples dir (HDF5 shards).
+// Where FID images come from: a folder of image files, or a dataset/samples dir (HDF5 shards via data/).
 #pragma once
 #include <torch/torch.h>
 

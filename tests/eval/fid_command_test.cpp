@@ -83,5 +83,21 @@ TEST(FidCommand, StatsThenFidOfAFolderAgainstItself) {
   EXPECT_NE(r.output.find("mix two pipelines"), std::string::npos) << r.output;
 }
 
+// A dataset dir in the HDF5 shard format (here two shards from `scorch data synth`) is read through data/.
+TEST(FidCommand, ReadsHdf5DatasetDirs) {
+  try {
+    default_weights_path();
+  } catch (const Error&) {
+    GTEST_SKIP() << "no real FID weights installed (launch/setup)";
+  }
+  const auto root = test::temp_dir("fidcmd");
+  auto r = test::run(test::scorch_bin() + " data synth shapes --out " + root + "/ds --count 5 --resolution 32 " +
+                     "--channels 1 --shard-size 3");
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = test::run(test::scorch_bin() + " fid stats --data " + root + "/ds --out " + root + "/s.npz", 600);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("(5 images, preprocessing tf)"), std::string::npos) << r.output;
+}
+
 }  // namespace
 }  // namespace scorch::eval
