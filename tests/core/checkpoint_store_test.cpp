@@ -5,7 +5,7 @@
 #include <fstream>
 
 #include "core/error.h"
-#include "trainer/checkpoint_store.h"
+#include "core/io/checkpoint_store.h"
 #include "support/run.h"
 
 namespace scorch {

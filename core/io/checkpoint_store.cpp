@@ -1,5 +1,5 @@
 // Checkpoint directories written atomically (temporary dir + fsync + rename) with a `latest` link.
-#include "trainer/checkpoint_store.h"
+#include "core/io/checkpoint_store.h"
 
 #include <spdlog/spdlog.h>
 #include <unistd.h>
