@@ -55,10 +55,11 @@ torch::Tensor sample_images(ScoreModelImpl& model, const Config& config, int64_t
   return sampler.sample(n, seed, 0).cpu();
 }
 
-torch::Tensor to_uint8_nhwc(const torch::Tensor& images) {
+torch::Tensor to_uint8_nhwc(const torch::Tensor& images, bool round) {
   SCORCH_CHECK(images.dim() == 4, "images must be (N, C, H, W), got {}", c10::str(images.sizes()));
-  return (images.detach().to(torch::kCPU, torch::kFloat32) * 255.0)
-      .clamp(0.0, 255.0)
+  auto scaled = images.detach().to(torch::kCPU, torch::kFloat32) * 255.0;
+  if (round) scaled = scaled.round();
+  return scaled.clamp(0.0, 255.0)
       .to(torch::kUInt8)
       .permute({0, 2, 3, 1})
       .contiguous();

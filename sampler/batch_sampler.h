@@ -49,9 +49,9 @@ class BatchSampler {
 torch::Tensor sample_images(ScoreModelImpl& model, const Config& config, int64_t n, uint64_t seed,
                             const torch::Device& device);
 
-// [0, 1] (N, C, H, W) -> uint8 (N, H, W, C) on the CPU, as the reference stores samples: clip(255 x) then
-// truncation to an integer.
-torch::Tensor to_uint8_nhwc(const torch::Tensor& images);
+// [0, 1] (N, C, H, W) -> uint8 (N, H, W, C) on the CPU. Default as the reference stores samples: clip(255 x)
+// then truncation to an integer; `round` rounds to nearest instead (so 8-bit inputs survive a round trip).
+torch::Tensor to_uint8_nhwc(const torch::Tensor& images, bool round = false);
 // Writes (N, C, H, W) [0, 1] images as a square-ish grid PNG (atomically).
 void write_grid_png(const std::string& path, const torch::Tensor& images);
 

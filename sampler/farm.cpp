@@ -32,8 +32,7 @@ namespace {
 constexpr const char* kFarmFile = "farm.json";
 constexpr int kNextBatch = 0, kImagesDone = 1;  // work counter slots
 
-json farm_identity(const BatchSampler& sampler, const Config& config, const FarmOptions& o) {
-  const auto s = sampler.image_shape();  // (C, H, W)
+json farm_identity(const std::vector<int64_t>& s, const Config& config, const FarmOptions& o) {
   return {{"format", "scorch-sample-farm"}, {"version", 1},       {"num", o.num},
           {"batch", o.batch},               {"seed", o.seed},     {"image_shape", {s[1], s[2], s[0]}},
           {"model", o.model},               {"config", config.to_yaml()}};
@@ -60,9 +59,9 @@ bool is_batch_shard(const std::string& name, int64_t* id) {
 
 // Rank 0: clears or checks the directory and returns the batch ids still to sample ("done" when the
 // manifest says the farm already finished).
-json prepare(const BatchSampler& sampler, const Config& config, const FarmOptions& o, int64_t batches) {
+json prepare(const std::vector<int64_t>& shape, const Config& config, const FarmOptions& o, int64_t batches) {
   const fs::path out(o.out);
-  const json identity = farm_identity(sampler, config, o);
+  const json identity = farm_identity(shape, config, o);
   fs::create_directories(out);
   const fs::path farm_file = out / kFarmFile;
   if (fs::exists(farm_file) && !o.overwrite) {
@@ -99,8 +98,7 @@ json prepare(const BatchSampler& sampler, const Config& config, const FarmOption
   return {{"done", false}, {"todo", todo}, {"resumed", static_cast<int64_t>(done.size())}};
 }
 
-data::Manifest layout_of(const BatchSampler& sampler, int64_t count) {
-  const auto s = sampler.image_shape();
+data::Manifest layout_of(const std::vector<int64_t>& s, int64_t count) {
   data::Manifest m;
   m.kind = "images";
   m.dtype = "uint8";
@@ -109,9 +107,8 @@ data::Manifest layout_of(const BatchSampler& sampler, int64_t count) {
   return m;
 }
 
-void write_manifest_and_grid(const BatchSampler& sampler, const FarmOptions& o,
-                             int64_t batches) {
-  auto m = layout_of(sampler, o.num);
+void write_manifest_and_grid(const std::vector<int64_t>& shape, const FarmOptions& o, int64_t batches) {
+  auto m = layout_of(shape, o.num);
   for (int64_t k = 0; k < batches; ++k) {
     const auto path = (fs::path(o.out) / batch_shard_name(k)).string();
     SCORCH_CHECK(fs::exists(path), "sample farm: batch {} is missing from {} after all ranks finished", k, o.out);
@@ -137,6 +134,17 @@ void write_manifest_and_grid(const BatchSampler& sampler, const FarmOptions& o,
 std::string batch_shard_name(int64_t id) { return data::shard_file_name(id); }
 
 FarmReport run_farm(BatchSampler& sampler, const Config& config, const FarmOptions& o, dist::Communicator& comm) {
+  BatchProducer produce = [&](int64_t id, int64_t count, int64_t* nfe) {
+    auto images = sampler.sample(o.batch, o.seed, id).slice(0, 0, count);
+    *nfe = sampler.last_nfe();
+    return images;
+  };
+  return run_farm(produce, sampler.image_shape(), config, o, comm);
+}
+
+FarmReport run_farm(const BatchProducer& produce, const std::vector<int64_t>& shape, const Config& config,
+                    const FarmOptions& o, dist::Communicator& comm) {
+  SCORCH_CHECK(shape.size() == 3, "run_farm: image shape must be (C, H, W)");
   SCORCH_CHECK(!o.out.empty(), "the sample farm needs an output directory (--out)");
   SCORCH_CHECK(o.num >= 1 && o.batch >= 1, "--num and --batch must be positive, got {} and {}", o.num, o.batch);
   const int64_t batches = (o.num + o.batch - 1) / o.batch;
@@ -149,7 +157,7 @@ FarmReport run_farm(BatchSampler& sampler, const Config& config, const FarmOptio
   if (comm.rank() == 0) {
     // A failure here (e.g. a settings mismatch) is reported to every rank instead of leaving them waiting.
     try {
-      plan_text = prepare(sampler, config, o, batches).dump();
+      plan_text = prepare(shape, config, o, batches).dump();
     } catch (const std::exception& e) {
       plan_text = json{{"error", e.what()}}.dump();
     }
@@ -172,7 +180,7 @@ FarmReport run_farm(BatchSampler& sampler, const Config& config, const FarmOptio
   auto counter = dist::make_work_counter(comm, 2);
   Progress progress("sampling", remaining_images, "img", comm.rank() == 0);
   int64_t shown = 0;
-  const auto layout_full = layout_of(sampler, o.batch);
+  const auto layout_full = layout_of(shape, o.batch);
   if (o.png) fs::create_directories(fs::path(o.out) / "png");
   while (true) {
     const int64_t j = counter->fetch_add(kNextBatch, 1);
@@ -180,10 +188,12 @@ FarmReport run_farm(BatchSampler& sampler, const Config& config, const FarmOptio
     const int64_t k = todo[j];
     if (comm.rank() == o.delay_rank && o.delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(o.delay_ms));
     const int64_t n = std::min(o.batch, o.num - k * o.batch);
-    // Always the full batch: the shape (and the Langevin batch norms) must not depend on where N ends.
-    auto images = sampler.sample(o.batch, o.seed, k).slice(0, 0, n);
-    report.nfe_mine += sampler.last_nfe();
-    auto pixels = to_uint8_nhwc(images);  // (n, H, W, C)
+    int64_t nfe = 0;
+    auto images = produce(k, n, &nfe);
+    SCORCH_CHECK(images.dim() == 4 && images.size(0) == n, "batch {}: the producer returned {} for {} images", k,
+                 c10::str(images.sizes()), n);
+    report.nfe_mine += nfe;
+    auto pixels = to_uint8_nhwc(images, o.round_pixels);  // (n, H, W, C)
     auto layout = layout_full;
     layout.count = n;
     data::write_shard((fs::path(o.out) / batch_shard_name(k)).string(), layout, pixels.data_ptr(), n, nullptr);
@@ -204,7 +214,7 @@ FarmReport run_farm(BatchSampler& sampler, const Config& config, const FarmOptio
   progress.finish();
   comm.barrier();    // every rank is past its last fetch ...
   counter.reset();  // ... before the (collective) window is freed
-  if (comm.rank() == 0) write_manifest_and_grid(sampler, o, batches);
+  if (comm.rank() == 0) write_manifest_and_grid(shape, o, batches);
   comm.barrier();
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;

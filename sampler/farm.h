@@ -4,7 +4,9 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "core/config.h"
 #include "sampler/batch_sampler.h"
@@ -23,6 +25,7 @@ struct FarmOptions {
   bool png = false;       // also every image as out/png/NNNNNN.png
   int64_t grid = 64;      // the first `grid` images as out/grid.png (0: none)
   bool overwrite = false; // start over in a directory that holds another farm's output
+  bool round_pixels = false;  // 8-bit conversion by rounding (inverse problems) instead of the reference's truncation
   nlohmann::json model = nlohmann::json::object();  // identity of the weights (source, step, weights)
   std::string command;    // recorded in the manifest
   // Testing aids: this rank sleeps `delay_ms` before every batch (to show dynamic hand-out), and the
@@ -41,8 +44,17 @@ struct FarmReport {
   bool already_complete = false;
 };
 
+// Makes the `count` images of batch `id` ((count, C, H, W) float in [0, 1]) from (seed, id) only, and says
+// how many score evaluations that took.
+using BatchProducer = std::function<torch::Tensor(int64_t id, int64_t count, int64_t* nfe)>;
+
 // Collective over `comm`. `config` is the model's config with the sampling overrides applied: the farm
 // records it in out/farm.json and refuses to resume a directory made with different settings.
+// `image_shape` is (C, H, W).
+FarmReport run_farm(const BatchProducer& produce, const std::vector<int64_t>& image_shape, const Config& config,
+                    const FarmOptions& o, dist::Communicator& comm);
+// Unconditional samples: every batch is sampled at the full batch size (and the last one cut), so a batch's
+// images do not depend on where `num` ends.
 FarmReport run_farm(BatchSampler& sampler, const Config& config, const FarmOptions& o, dist::Communicator& comm);
 
 // Name of the shard holding batch `id` (the id is the shard number, so a directory listing says what is done).

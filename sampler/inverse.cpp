@@ -68,6 +68,16 @@ torch::Tensor colorize(PcSampler& pc, const Sde& sde, const torch::Tensor& gray,
   return couple(decouple(out) * (1.0 - mask) + known * mask);
 }
 
+torch::Tensor fit_colours(const torch::Tensor& rgb, const torch::Tensor& gray_in) {
+  auto gray = gray_in.clamp(0.0, 1.0);     // (B, 1, H, W)
+  auto chroma = rgb - rgb.mean(1, true);   // (B, 3, H, W)
+  // Largest scale <= 1 keeping gray + scale * chroma inside [0, 1] in every channel.
+  auto room = torch::where(chroma > 0, (1.0 - gray) / chroma,
+                           torch::where(chroma < 0, gray / -chroma, torch::full_like(chroma, 1.0)));
+  auto scale = room.amin(1, true).clamp(0.0, 1.0);
+  return (gray + scale * chroma).clamp(0.0, 1.0);
+}
+
 torch::Tensor make_mask(const std::string& spec, int64_t h, int64_t w, uint64_t seed) {
   auto mask = torch::zeros({1, 1, h, w}, torch::kFloat32);
   using torch::indexing::Slice;

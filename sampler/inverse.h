@@ -21,6 +21,12 @@ torch::Tensor inpaint(PcSampler& pc, const Sde& sde, const torch::Tensor& data, 
 // decoupled first channel equals the input's (to float rounding).
 torch::Tensor colorize(PcSampler& pc, const Sde& sde, const torch::Tensor& gray, torch::Generator& gen);
 
+// Colorized RGB (B, 3, H, W) brought into [0, 1] with each pixel's channel mean set to `gray` (B, 1, H, W):
+// the colour offset from the mean is scaled down just enough per pixel. Plain clipping (the reference's)
+// would change the gray the colorization was asked to keep; taking the gray from the input rather than
+// from rgb's mean also keeps float32 rounding of wild colours (an untrained model's) out of it.
+torch::Tensor fit_colours(const torch::Tensor& rgb, const torch::Tensor& gray);
+
 // The reference's orthonormal colour matrix M (3, 3), and x -> einsum('bihw,ij->bjhw', x, M) / its inverse.
 torch::Tensor colour_matrix();
 torch::Tensor decouple(const torch::Tensor& x);

@@ -58,6 +58,15 @@ TEST(Inverse, ColorizationKeepsTheGrayChannel) {
   EXPECT_LT((couple(decouple(x)) - x).abs().max().item<double>(), 1e-5);
 }
 
+TEST(Inverse, FitColoursKeepsTheGrayInsideTheUnitRange) {
+  auto rgb = torch::tensor({1.4f, 0.2f, 0.3f, -0.3f, 0.5f, 0.4f, 0.2f, 0.3f, 0.4f}).view({3, 3, 1, 1});
+  auto fit = fit_colours(rgb, rgb.mean(1, true));
+  EXPECT_GE(fit.min().item<double>(), 0.0);
+  EXPECT_LE(fit.max().item<double>(), 1.0);
+  EXPECT_LT((fit.mean(1) - rgb.mean(1)).abs().max().item<double>(), 1e-6);
+  EXPECT_TRUE(torch::allclose(fit[2], rgb[2]));  // already inside: unchanged
+}
+
 TEST(Inverse, Masks) {
   EXPECT_EQ(make_mask("left", 4, 4).sum().item<double>(), 8);
   EXPECT_EQ(make_mask("center", 8, 8).sum().item<double>(), 64 - 16);
