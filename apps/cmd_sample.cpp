@@ -1,9 +1,7 @@
 // `scorch sample`: the sampler farm, and `sample likelihood|inpaint|colorize` (see docs/sampling.md).
 #include <spdlog/spdlog.h>
 
-#include <cstdlib>
 #include <filesystem>
-#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "apps/commands.h"
@@ -62,10 +60,7 @@ std::unique_ptr<Loaded> load(const SampleArgs& a) {
   l->inf = load_inference_model(a.ckpt, a.weights, torch::Device(torch::kCPU));
   l->config = resolve_on(l->inf.config, a.config);
   l->device = select_device(l->config.get_string("device"), dist::info().local_rank);
-  // CPU ranks on one machine share its cores: torch's default (every core per process) oversubscribes them.
-  const int local = dist::info().local_world;
-  if (l->device.is_cpu() && local > 1 && std::getenv("OMP_NUM_THREADS") == nullptr)
-    torch::set_num_threads(std::max<int>(1, static_cast<int>(std::thread::hardware_concurrency()) / local));
+  if (l->device.is_cpu()) configure_cpu_threads(dist::info().local_world);
   l->inf.model->to(l->device);
   l->comm = dist::make_communicator("auto", torch::Device(torch::kCPU));
   if (l->comm->rank() == 0)

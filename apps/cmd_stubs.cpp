@@ -31,9 +31,6 @@ void add_stub(CLI::App& app, Action& action, const char* name, const char* descr
 
 }  // namespace
 
-void add_train_command(CLI::App& app, Action& action) {
-  add_stub(app, action, "train", "train a score model (data-parallel over MPI ranks)", true);
-}
 void add_convert_command(CLI::App& app, Action& action) {
   add_stub(app, action, "convert", "convert checkpoints (score_sde_pytorch <-> scorch, EMA export)", false);
 }
