@@ -31,9 +31,6 @@ void add_stub(CLI::App& app, Action& action, const char* name, const char* descr
 
 }  // namespace
 
-void add_sample_command(CLI::App& app, Action& action) {
-  add_stub(app, action, "sample", "sample from a checkpoint (distributed, resumable farm)", true);
-}
 void add_convert_command(CLI::App& app, Action& action) {
   add_stub(app, action, "convert", "convert checkpoints (score_sde_pytorch <-> scorch, EMA export)", false);
 }
