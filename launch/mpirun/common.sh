@@ -48,7 +48,8 @@ scorch_mpirun() {
     np=${SCORCH_NP:-$((gpus > 0 ? gpus : 1))}
     per_node=${SCORCH_PER_NODE:-$((gpus > 0 ? gpus : np))}
   fi
-  cores=$(nproc)
+  # GNU nproc answers OMP_NUM_THREADS when it is set; the cores are wanted here.
+  cores=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
   pe=${SCORCH_CORES_PER_RANK:-$((cores / per_node > 0 ? cores / per_node : 1))}
 
   local cmd=(mpirun -np "$np")
