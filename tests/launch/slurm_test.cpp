@@ -153,4 +153,74 @@ TEST_F(LocalSlurm, TrainSbatchCheckpointsOnUsr1RequeuesAndResumes) {
   EXPECT_EQ(checkpoint_step(workdir + "/checkpoints/latest"), 40);
 }
 
+// True when `scorch SUBCOMMAND --help` lists `option` (a subcommand that has landed).
+bool has_option(const std::string& subcommand, const std::string& option) {
+  return contains(run(scorch_bin() + " " + subcommand + " --help").output, option);
+}
+
+// A checkpointed tiny run made without Slurm (1 process, `steps` steps, a checkpoint after every step).
+std::string train_directly(const std::string& dir, int steps) {
+  EXPECT_EQ(make_tiny_dataset(dir + "/data"), "");
+  const auto r = run(scorch_bin() + " train " + tiny_train_args(dir + "/data", dir + "/run", steps, 1), 120);
+  EXPECT_EQ(r.code, 0) << r.output;
+  return dir + "/run";
+}
+
+// sbatch --wait: submits, blocks until the job (every task of an array) has ended, exits with its status.
+RunResult sbatch_wait(const std::string& dir, const std::string& options, const std::string& script,
+                      const std::string& args, int timeout_s) {
+  return slurm("SCORCH_BIN='" + scorch_bin() + "' SCORCH_SRUN_MPI=" + srun_mpi() + " sbatch --wait --chdir='" + dir +
+                   "' --nodes=1 --gres=none --cpus-per-task=1 --time=10 " + options + " '" + source_dir() +
+                   "/launch/slurm/" + script + "' " + args,
+               timeout_s);
+}
+
+// fid.sbatch passes its arguments to `scorch fid` on every rank: statistics of a folder over 2 ranks.
+TEST_F(LocalSlurm, FidSbatchComputesStatisticsOverTwoRanks) {
+  const std::string dir = temp_dir("slurm-fid"), log = dir + "/job.out";
+  ASSERT_EQ(run(scorch_bin() + " data synth shapes --out '" + dir + "/ref' --count 8 --resolution 16").code, 0);
+  const auto r = sbatch_wait(dir, "--ntasks-per-node=2 --output='" + log + "'", "fid.sbatch",
+                             "stats --data '" + dir + "/ref' --out '" + dir + "/ref.npz'", 180);
+  const std::string out = read_text(log);
+  if (contains(out, "no FID Inception weights found")) GTEST_SKIP() << "no FID Inception weights (launch/setup)";
+  ASSERT_EQ(r.code, 0) << r.output << out << daemon_logs();
+  const auto stats = nlohmann::json::parse(read_text(dir + "/ref.npz.json"), nullptr, false);
+  ASSERT_TRUE(stats.is_object()) << out;
+  EXPECT_EQ(stats.value("ranks", 0), 2) << stats.dump();
+  EXPECT_EQ(stats.value("images", 0), 8) << stats.dump();
+}
+
+// As a job array, task i of fid.sbatch scores the i-th checkpoint matching --ckpts; tasks past the last
+// checkpoint do nothing.
+TEST_F(LocalSlurm, FidSbatchArrayTaskScoresItsCheckpoint) {
+  if (!has_option("fid", "--num")) GTEST_SKIP() << "scorch fid --ckpts (with --num) has not landed";
+  const std::string dir = temp_dir("slurm-fid-array");
+  const std::string run_dir = train_directly(dir, 2);
+  const auto r = sbatch_wait(dir, "--ntasks-per-node=1 --array=0-2 --output='" + dir + "/task-%a.out'", "fid.sbatch",
+                             "--ckpts '" + run_dir + "/checkpoints/step-*' --num 8 --ref '" + dir + "/data'", 300);
+  EXPECT_EQ(r.code, 0) << r.output << read_text(dir + "/task-0.out") << daemon_logs();
+  for (int task : {0, 1}) {
+    const std::string out = read_text(dir + "/task-" + std::to_string(task) + ".out");
+    EXPECT_TRUE(contains(out, fmt::format("array task {}: {}/checkpoints/step-{:09d}", task, run_dir, task + 1))) << out;
+  }
+  const std::string last = read_text(dir + "/task-2.out");
+  EXPECT_TRUE(contains(last, "array task 2: only 2 checkpoint(s) match")) << last;
+}
+
+// sample.sbatch farms one sampling job over 2 ranks; the samples dir holds every image asked for.
+TEST_F(LocalSlurm, SampleSbatchFarmsOverTwoRanks) {
+  if (!has_option("sample", "--ckpt")) GTEST_SKIP() << "scorch sample has not landed";
+  const std::string dir = temp_dir("slurm-sample"), log = dir + "/job.out";
+  const std::string run_dir = train_directly(dir, 1);
+  const auto r = sbatch_wait(dir, "--ntasks-per-node=2 --output='" + log + "'", "sample.sbatch",
+                             "--ckpt '" + run_dir + "/checkpoints/latest' --num 8 --batch 4 --out '" + dir + "/samples'",
+                             300);
+  const std::string out = read_text(log);
+  ASSERT_EQ(r.code, 0) << r.output << out << daemon_logs();
+  EXPECT_TRUE(contains(out, "sampling finished")) << out;
+  const auto manifest = nlohmann::json::parse(read_text(dir + "/samples/manifest.json"), nullptr, false);
+  ASSERT_TRUE(manifest.is_object()) << out;
+  EXPECT_EQ(manifest.value("count", 0), 8) << manifest.dump();
+}
+
 }  // namespace
