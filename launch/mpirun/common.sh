@@ -65,13 +65,15 @@ scorch_mpirun() {
     cmd+=(--map-by "ppr:$per_node:node" --bind-to none)
   fi
   # mpirun starts remote ranks with its own environment, not the login shell's: pass on where scorch and
-  # its libraries are, plus every NCCL_*, SCORCH_*, UCX_* and OMP_* setting made here.
+  # its libraries are, plus every NCCL_*, SCORCH_*, UCX_* and OMP_* setting made here (but the settings of
+  # this script, which mean nothing to the ranks).
   cmd+=(-x PATH)
   [ -z "${LD_LIBRARY_PATH:-}" ] || cmd+=(-x LD_LIBRARY_PATH)
   local var
   while IFS= read -r var; do
     cmd+=(-x "$var")
-  done < <(compgen -e | grep -E '^(NCCL_|SCORCH_|UCX_|OMP_|CUDA_DEVICE_ORDER$)' || true)
+  done < <(compgen -e | grep -E '^(NCCL_|SCORCH_|UCX_|OMP_|CUDA_DEVICE_ORDER$)' |
+    grep -vE '^SCORCH_(HOSTFILE|NP|PER_NODE|CORES_PER_RANK|BIN|MPIRUN_ARGS|DRY_RUN)$' || true)
   # shellcheck disable=SC2206 # SCORCH_MPIRUN_ARGS is split on spaces on purpose
   [ -z "${SCORCH_MPIRUN_ARGS:-}" ] || cmd+=(${SCORCH_MPIRUN_ARGS})
   cmd+=("$scorch" "$@")

@@ -64,37 +64,38 @@ std::string daemon_logs() {
          "--- slurmd.log (tail)\n" + run("tail -n 15 '" + g_cluster + "/log/slurmd.log'").output;
 }
 
-class LocalSlurm : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    for (const char* tool : {"munged", "slurmctld", "slurmd", "sbatch", "srun", "scontrol", "scancel"})
-      if (run(std::string("command -v ") + tool).code != 0) {
-        g_skip = std::string("slurm-wlm is not installed (no ") + tool +
-                 "); `launch/slurm/local-cluster install` installs it (root or sudo)";
-        return;
-      }
-    const std::string dir = temp_dir("slurm");
-    const auto r = run("'" + source_dir() + "/launch/slurm/local-cluster' start '" + dir + "'", 90);
-    if (r.code != 0) {
-      g_skip = "could not start a local Slurm cluster (launch/slurm/local-cluster start):\n" + r.output;
-      return;
-    }
-    g_cluster = dir;
+// Starts this test binary's private cluster on first use; returns why it cannot run ("" when it runs).
+std::string start_local_slurm() {
+  if (!g_cluster.empty() || !g_skip.empty()) return g_skip;
+  for (const char* tool : {"munged", "slurmctld", "slurmd", "sbatch", "srun", "scontrol", "scancel"})
+    if (run(std::string("command -v ") + tool).code != 0)
+      return g_skip = std::string("slurm-wlm is not installed (no ") + tool +
+                      "); `launch/slurm/local-cluster install` installs it (root or sudo)";
+  const std::string dir = temp_dir("slurm");
+  const auto r = run("'" + source_dir() + "/launch/slurm/local-cluster' start '" + dir + "'", 90);
+  if (r.code != 0) return g_skip = "could not start a local Slurm cluster (launch/slurm/local-cluster start):\n" + r.output;
+  g_cluster = dir;
+  return "";
+}
+
+#define REQUIRE_LOCAL_SLURM()                                             \
+  if (const std::string why = start_local_slurm(); !why.empty()) {       \
+    GTEST_SKIP() << why;                                                  \
   }
 
+// The cluster lives as long as the test binary's suite: stopped (its jobs cancelled) at the end.
+class LocalSlurm : public ::testing::Test {
+ protected:
   static void TearDownTestSuite() {
     if (g_cluster.empty()) return;
     run("'" + source_dir() + "/launch/slurm/local-cluster' stop '" + g_cluster + "'", 60);
     g_cluster.clear();
   }
-
-  void SetUp() override {
-    if (!g_skip.empty()) GTEST_SKIP() << g_skip;
-  }
 };
 
 // `scorch info` under `srun --mpi=pmix`: both tasks are ranks of one world of 2, as Slurm promised.
 TEST_F(LocalSlurm, SrunGivesEveryRankOneWorld) {
+  REQUIRE_LOCAL_SLURM();
   const auto r = slurm("srun --mpi=" + srun_mpi() + " -n 2 " + scorch_bin() + " info", 60);
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "launcher    srun, world size 2 (promised: 2)")) << r.output;
@@ -105,6 +106,7 @@ TEST_F(LocalSlurm, SrunGivesEveryRankOneWorld) {
 // Without a PMI plugin the launch must fail rather than run two separate 1-rank jobs (Debian's Open MPI
 // refuses in MPI_Init; an MPI that falls back to singletons meets scorch's world-size check).
 TEST_F(LocalSlurm, SrunWithoutPmiNeverRunsSeparateWorlds) {
+  REQUIRE_LOCAL_SLURM();
   const auto r = slurm("srun --mpi=none -n 2 " + scorch_bin() + " info", 60);
   EXPECT_NE(r.code, 0) << r.output;
   EXPECT_FALSE(contains(r.output, "world size 1")) << r.output;
@@ -114,6 +116,7 @@ TEST_F(LocalSlurm, SrunWithoutPmiNeverRunsSeparateWorlds) {
 // checkpoint and exit 3, the script requeues the job, and the requeued job resumes from that checkpoint
 // and finishes n_iters with exit 0.
 TEST_F(LocalSlurm, TrainSbatchCheckpointsOnUsr1RequeuesAndResumes) {
+  REQUIRE_LOCAL_SLURM();
   const std::string dir = temp_dir("slurm-train"), data = dir + "/data", workdir = dir + "/run",
                     log = dir + "/job.out";
   ASSERT_EQ(make_tiny_dataset(data), "");
@@ -177,6 +180,7 @@ RunResult sbatch_wait(const std::string& dir, const std::string& options, const 
 
 // fid.sbatch passes its arguments to `scorch fid` on every rank: statistics of a folder over 2 ranks.
 TEST_F(LocalSlurm, FidSbatchComputesStatisticsOverTwoRanks) {
+  REQUIRE_LOCAL_SLURM();
   const std::string dir = temp_dir("slurm-fid"), log = dir + "/job.out";
   ASSERT_EQ(run(scorch_bin() + " data synth shapes --out '" + dir + "/ref' --count 8 --resolution 16").code, 0);
   const auto r = sbatch_wait(dir, "--ntasks-per-node=2 --output='" + log + "'", "fid.sbatch",
@@ -194,6 +198,7 @@ TEST_F(LocalSlurm, FidSbatchComputesStatisticsOverTwoRanks) {
 // checkpoint do nothing.
 TEST_F(LocalSlurm, FidSbatchArrayTaskScoresItsCheckpoint) {
   if (!has_option("fid", "--num")) GTEST_SKIP() << "scorch fid --ckpts (with --num) has not landed";
+  REQUIRE_LOCAL_SLURM();
   const std::string dir = temp_dir("slurm-fid-array");
   const std::string run_dir = train_directly(dir, 2);
   const auto r = sbatch_wait(dir, "--ntasks-per-node=1 --array=0-2 --output='" + dir + "/task-%a.out'", "fid.sbatch",
@@ -210,6 +215,7 @@ TEST_F(LocalSlurm, FidSbatchArrayTaskScoresItsCheckpoint) {
 // sample.sbatch farms one sampling job over 2 ranks; the samples dir holds every image asked for.
 TEST_F(LocalSlurm, SampleSbatchFarmsOverTwoRanks) {
   if (!has_option("sample", "--ckpt")) GTEST_SKIP() << "scorch sample has not landed";
+  REQUIRE_LOCAL_SLURM();
   const std::string dir = temp_dir("slurm-sample"), log = dir + "/job.out";
   const std::string run_dir = train_directly(dir, 1);
   const auto r = sbatch_wait(dir, "--ntasks-per-node=2 --output='" + log + "'", "sample.sbatch",
