@@ -35,7 +35,7 @@ scorch_hostfile_slots() {
 scorch_mpirun() {
   local scorch gpus np per_node cores pe slots=() hostfile=${SCORCH_HOSTFILE:-}
   scorch=${SCORCH_BIN:-$(command -v scorch || echo "$scorch_root/build/bin/scorch")}
-  if [ ! -x "$scorch" ]; then
+  if [ ! -x "$scorch" ] && [ "${SCORCH_DRY_RUN:-0}" != 1 ]; then
     echo "no scorch binary at '$scorch': build it (launch/setup) or set SCORCH_BIN" >&2
     return 1
   fi
