@@ -48,6 +48,7 @@ void run_doc(const std::string& doc) {
 }
 
 TEST(DocCommands, Training) { run_doc("training.md"); }
+TEST(DocCommands, Cluster) { run_doc("cluster.md"); }
 
 }  // namespace
 }  // namespace scorch
