@@ -37,8 +37,5 @@ void add_train_command(CLI::App& app, Action& action) {
 void add_sample_command(CLI::App& app, Action& action) {
   add_stub(app, action, "sample", "sample from a checkpoint (distributed, resumable farm)", true);
 }
-void add_convert_command(CLI::App& app, Action& action) {
-  add_stub(app, action, "convert", "convert checkpoints (score_sde_pytorch <-> scorch, EMA export)", false);
-}
 
 }  // namespace scorch::apps
