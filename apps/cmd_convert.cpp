@@ -102,7 +102,7 @@ int run_export_ema(const ExportArgs& a) {
   const auto ck = load_checkpoint(a.ckpt);
   write_ema_export(a.out, ck.config, ck.step, ck.tensors, dtype);
   std::printf("exported the EMA weights of step %lld of %s as %s\n -> %s\n", static_cast<long long>(ck.step),
-              ck.dir.c_str(), c10::toString(dtype), a.out.c_str());
+              ck.dir.c_str(), py::dtype_name(dtype).c_str(), a.out.c_str());
   return 0;
 }
 

@@ -30,7 +30,7 @@ void print_tensors(const std::vector<std::pair<std::string, torch::Tensor>>& ten
   if (tensors.empty()) return;
   std::printf("  %-*s  %-9s %s\n", static_cast<int>(width), "name", "dtype", "shape");
   for (const auto& [name, t] : tensors)
-    std::printf("  %-*s  %-9s [%s]\n", static_cast<int>(width), name.c_str(), c10::toString(t.scalar_type()),
+    std::printf("  %-*s  %-9s [%s]\n", static_cast<int>(width), name.c_str(), py::dtype_name(t.scalar_type()).c_str(),
                 fmt::format("{}", fmt::join(t.sizes(), ", ")).c_str());
 }
 

@@ -88,8 +88,8 @@ std::string Value::describe() const {
     case Kind::List: return fmt::format("list of {}", items.size());
     case Kind::Dict: return fmt::format("{} of {}", ordered ? "OrderedDict" : "dict", entries.size());
     case Kind::Tensor:
-      return fmt::format("tensor {} [{}]", c10::toString(tensor.scalar_type()), fmt::join(tensor.sizes(), ", "));
-    case Kind::Storage: return fmt::format("storage {} ({} elements)", c10::toString(tensor.scalar_type()), tensor.numel());
+      return fmt::format("tensor {} [{}]", dtype_name(tensor.scalar_type()), fmt::join(tensor.sizes(), ", "));
+    case Kind::Storage: return fmt::format("storage {} ({} elements)", dtype_name(tensor.scalar_type()), tensor.numel());
     case Kind::Global: return fmt::format("global {}", s);
     case Kind::Object: return fmt::format("object {}", s);
   }
@@ -190,6 +190,22 @@ const char* kind_name(Kind kind) {
     case Kind::Object: return "object";
   }
   return "?";
+}
+
+std::string dtype_name(torch::ScalarType dtype) {
+  switch (dtype) {
+    case torch::kFloat64: return "float64";
+    case torch::kFloat32: return "float32";
+    case torch::kFloat16: return "float16";
+    case torch::kBFloat16: return "bfloat16";
+    case torch::kInt64: return "int64";
+    case torch::kInt32: return "int32";
+    case torch::kInt16: return "int16";
+    case torch::kInt8: return "int8";
+    case torch::kUInt8: return "uint8";
+    case torch::kBool: return "bool";
+    default: return c10::toString(dtype);
+  }
 }
 
 std::vector<std::pair<std::string, Ref>> leaves(const Ref& root) {

@@ -54,6 +54,8 @@ Ref dict(bool ordered = false);
 Ref tensor(torch::Tensor t);
 
 const char* kind_name(Kind kind);
+// Python's name of a dtype: "float32", "bfloat16", "int64", "bool".
+std::string dtype_name(torch::ScalarType dtype);
 
 // Every leaf under `root` with its path ("model.module.sigmas", "ema.shadow_params.3"), in order: tensors,
 // numbers, strings, None, opaque objects, and lists/tuples of plain numbers or strings as one leaf.

@@ -18,7 +18,7 @@ torch::Tensor take(const std::map<std::string, torch::Tensor>& from, const std::
   SCORCH_CHECK(it->second.sizes() == like.sizes(), "checkpoint '{}': {} tensor '{}' has shape [{}], the network of its "
                "config has [{}]", source, file, key, fmt::join(it->second.sizes(), ", "), fmt::join(like.sizes(), ", "));
   SCORCH_CHECK(it->second.scalar_type() == like.scalar_type(), "checkpoint '{}': {} tensor '{}' is {}, the network "
-               "has {}", source, file, key, c10::toString(it->second.scalar_type()), c10::toString(like.scalar_type()));
+               "has {}", source, file, key, py::dtype_name(it->second.scalar_type()), py::dtype_name(like.scalar_type()));
   return it->second;
 }
 

@@ -21,7 +21,7 @@ struct Param {
 };
 
 std::string shape_of(const torch::Tensor& t) {
-  return fmt::format("[{}] {}", fmt::join(t.sizes(), ", "), c10::toString(t.scalar_type()));
+  return fmt::format("[{}] {}", fmt::join(t.sizes(), ", "), py::dtype_name(t.scalar_type()));
 }
 
 // "a, b, c and 4 more"
@@ -71,6 +71,15 @@ int64_t whole_number(const py::Ref& v, const std::string& path, const std::strin
   SCORCH_FAIL("'{}': {} is a {}, expected an int", path, where, v->describe());
 }
 
+// Every key of `d` must be one of `known`; a checkpoint with more than score_sde writes is not silently trimmed.
+void only_keys(const py::Ref& d, const std::set<std::string>& known, const std::string& path, const std::string& where) {
+  std::vector<std::string> extra;
+  for (const auto& [k, v] : d->entries)
+    if (k->kind != py::Kind::Str || !known.count(k->s)) extra.push_back(k->key_text());
+  SCORCH_CHECK(extra.empty(), "'{}': unexpected keys in {}: {} (expected {})", path, where, some(extra),
+               fmt::join(known, ", "));
+}
+
 double number(const py::Ref& v, const std::string& path, const std::string& where) {
   if (v->kind == py::Kind::Float) return v->f;
   if (v->kind == py::Kind::Int) return static_cast<double>(v->i);
@@ -116,6 +125,7 @@ std::map<std::string, torch::Tensor> import_model(const py::Ref& m, const std::m
 void import_ema(const py::Ref& e, const std::vector<Param>& params, const Config& config, const std::string& path,
                 ScoreSdeCheckpoint& out) {
   SCORCH_CHECK(e->is_dict(), "'{}': 'ema' is a {}, expected a dict", path, e->describe());
+  only_keys(e, {"decay", "num_updates", "shadow_params"}, path, "'ema'");
   const auto shadow = need(e, "shadow_params", py::Kind::List, path, "'ema'");
   const auto updates = e->get("num_updates");
   SCORCH_CHECK(updates, "'{}': 'ema' has no 'num_updates'", path);
@@ -148,6 +158,7 @@ void import_ema(const py::Ref& e, const std::vector<Param>& params, const Config
 void import_optimizer(const py::Ref& o, const std::vector<Param>& params, const Config& config,
                       const std::string& path, ScoreSdeCheckpoint& out) {
   SCORCH_CHECK(o->is_dict(), "'{}': 'optimizer' is a {}, expected an optimizer state_dict", path, o->describe());
+  only_keys(o, {"state", "param_groups"}, path, "'optimizer'");
   const auto groups = need(o, "param_groups", py::Kind::List, path, "'optimizer'");
   const auto state = need(o, "state", py::Kind::Dict, path, "'optimizer'");
   SCORCH_CHECK(groups->items.size() == 1 && groups->items[0]->is_dict(),
@@ -228,12 +239,7 @@ void import_optimizer(const py::Ref& o, const std::vector<Param>& params, const 
 
 ScoreSdeCheckpoint from_score_sde(const py::Ref& root, const Config& config, const std::string& path) {
   SCORCH_CHECK(root->is_dict(), "'{}' holds a {}, not a score_sde checkpoint dict", path, root->describe());
-  std::vector<std::string> extra;
-  for (const auto& [k, v] : root->entries)
-    if (k->kind != py::Kind::Str || !std::set<std::string>{"model", "ema", "optimizer", "step"}.count(k->s))
-      extra.push_back(k->key_text());
-  SCORCH_CHECK(extra.empty(), "'{}': unexpected top-level keys {} (a score_sde checkpoint has model, ema, optimizer, step)",
-               path, some(extra));
+  only_keys(root, {"model", "ema", "optimizer", "step"}, path, "the top level");
   for (const char* key : {"model", "ema", "optimizer", "step"})
     SCORCH_CHECK_HINT(root->get(key), "`scorch convert inspect` lists what the file holds",
                       "'{}' has no '{}': not a score_sde_pytorch checkpoint", path, key);
