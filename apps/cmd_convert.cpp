@@ -36,9 +36,10 @@ struct ExportArgs {
 int run_import(const ImportArgs& a) {
   Config config = resolve_config(a.config);
   if (dry_run(a.config, config)) return 0;
-  SCORCH_CHECK_HINT(!a.config.file.empty(),
-                    "name the config the checkpoint was trained with, e.g. --config configs/ve/cifar10_ncsnpp_continuous.yaml",
-                    "scorch convert import needs --config: it builds that network to check every tensor against");
+  SCORCH_CHECK_HINT(
+      !a.config.file.empty(),
+      "name the config the checkpoint was trained with, e.g. --config configs/ve/cifar10_ncsnpp_continuous.yaml",
+      "scorch convert import needs --config: it builds that network to check every tensor against");
   torch::NoGradGuard no_grad;
   const auto file = read_torch_file(a.src);
   auto ck = from_score_sde(file.root, config, a.src);
@@ -47,7 +48,8 @@ int run_import(const ImportArgs& a) {
   const fs::path out(a.out);
   const auto store_dir = out.filename() == "checkpoints" ? out : out / "checkpoints";
   const auto target = store_dir / CheckpointStore::step_name(ck.step);
-  SCORCH_CHECK_HINT(a.force || !fs::exists(target), "pass --force to replace it", "'{}' already exists", target.string());
+  SCORCH_CHECK_HINT(a.force || !fs::exists(target), "pass --force to replace it", "'{}' already exists",
+                    target.string());
   ck.source["file"] = fs::absolute(a.src).string();
   ck.source["container"] = torch_file_kind_name(file.kind);
   ck.source["bytes"] = static_cast<int64_t>(fs::file_size(a.src));
@@ -57,7 +59,8 @@ int run_import(const ImportArgs& a) {
   meta["source"] = ck.source;
   // Imports never prune: other checkpoints already in the dir stay.
   CheckpointStore store(store_dir.string(), {std::numeric_limits<int64_t>::max(), 0});
-  const auto dir = store.save(ck.step, meta, [&](const std::string& tmp) { write_checkpoint_tensors(tmp, ck.tensors); });
+  const auto dir =
+      store.save(ck.step, meta, [&](const std::string& tmp) { write_checkpoint_tensors(tmp, ck.tensors); });
   std::printf("imported step %lld: %zu model tensors, %zu EMA tensors, %zu Adam moments (Adam step %lld)\n -> %s\n",
               static_cast<long long>(ck.step), ck.tensors.model.size(), ck.tensors.ema.size(),
               ck.tensors.optimizer.size(), static_cast<long long>(ck.tensors.optimizer_step), dir.c_str());
@@ -113,31 +116,37 @@ void add_convert_command(CLI::App& app, Action& action) {
   convert->require_subcommand(1);
 
   auto im = std::make_shared<ImportArgs>();
-  auto* import = convert->add_subcommand("import", "import a score_sde_pytorch checkpoint (.pth) into a checkpoint dir");
-  import->add_option("src", im->src, "score_sde_pytorch checkpoint (torch.save file)")->required()->check(CLI::ExistingFile);
+  auto* import =
+      convert->add_subcommand("import", "import a score_sde_pytorch checkpoint (.pth) into a checkpoint dir");
+  import->add_option("src", im->src, "score_sde_pytorch checkpoint (torch.save file)")
+      ->required()
+      ->check(CLI::ExistingFile);
   import->add_option("--out", im->out, "run dir (gets checkpoints/step-N) or a checkpoints/ dir")->required();
   import->add_flag("--force", im->force, "replace an existing checkpoint of the same step");
   add_config_args(import, im->config);
-  import->callback([&action, im]() { action = [im]() { return run_import(*im); }; });
+  import->callback([&action, im]() { action = [im]() { return run_import(*im);
+};
+}  // namespace scorch::apps
+);
 
-  auto ex = std::make_shared<ExportArgs>();
-  auto* exp = convert->add_subcommand("export", "export a scorch checkpoint as a score_sde_pytorch .pth");
-  exp->add_option("ckpt", ex->ckpt, "checkpoint dir, checkpoints/latest or run dir")->required();
-  exp->add_option("--out", ex->out, "the .pth file to write")->required();
-  exp->callback([&action, ex]() { action = [ex]() { return run_export(*ex); }; });
+auto ex = std::make_shared<ExportArgs>();
+auto* exp = convert->add_subcommand("export", "export a scorch checkpoint as a score_sde_pytorch .pth");
+exp->add_option("ckpt", ex->ckpt, "checkpoint dir, checkpoints/latest or run dir")->required();
+exp->add_option("--out", ex->out, "the .pth file to write")->required();
+exp->callback([&action, ex]() { action = [ex]() { return run_export(*ex); }; });
 
-  auto ee = std::make_shared<ExportArgs>();
-  auto* ema = convert->add_subcommand("export-ema", "export the EMA weights and config as one .safetensors file");
-  ema->add_option("ckpt", ee->ckpt, "checkpoint dir, checkpoints/latest or run dir")->required();
-  ema->add_option("--out", ee->out, "the .safetensors file to write")->required();
-  ema->add_option("--dtype", ee->dtype, "fp32 | bf16 | fp16 (float64 buffers such as sigmas stay float64)")
-      ->capture_default_str();
-  ema->callback([&action, ee]() { action = [ee]() { return run_export_ema(*ee); }; });
+auto ee = std::make_shared<ExportArgs>();
+auto* ema = convert->add_subcommand("export-ema", "export the EMA weights and config as one .safetensors file");
+ema->add_option("ckpt", ee->ckpt, "checkpoint dir, checkpoints/latest or run dir")->required();
+ema->add_option("--out", ee->out, "the .safetensors file to write")->required();
+ema->add_option("--dtype", ee->dtype, "fp32 | bf16 | fp16 (float64 buffers such as sigmas stay float64)")
+    ->capture_default_str();
+ema->callback([&action, ee]() { action = [ee]() { return run_export_ema(*ee); }; });
 
-  auto path = std::make_shared<std::string>();
-  auto* inspect = convert->add_subcommand("inspect", "list the tensors of a .pth, .safetensors or checkpoint dir");
-  inspect->add_option("file", *path, "torch.save file, safetensors file, checkpoint dir or run dir")->required();
-  inspect->callback([&action, path]() { action = [path]() { return run_convert_inspect(*path); }; });
+auto path = std::make_shared<std::string>();
+auto* inspect = convert->add_subcommand("inspect", "list the tensors of a .pth, .safetensors or checkpoint dir");
+inspect->add_option("file", *path, "torch.save file, safetensors file, checkpoint dir or run dir")->required();
+inspect->callback([&action, path]() { action = [path]() { return run_convert_inspect(*path); }; });
 }
 
 }  // namespace scorch::apps

@@ -44,16 +44,19 @@ std::string recognise(const py::Ref& root) {
     const auto state = opt->is_dict() ? opt->get("state") : nullptr;
     bool prefixed = model->is_dict() && !model->entries.empty();
     if (prefixed)
-      for (const auto& [k, v] : model->entries) prefixed = prefixed && k->kind == py::Kind::Str && k->s.rfind("module.", 0) == 0;
-    return fmt::format("score_sde_pytorch checkpoint: step {}, model {} entries{}, EMA {} shadow params, Adam state "
-                       "for {} parameters",
-                       root->get("step")->repr(), model->is_dict() ? model->entries.size() : 0,
-                       prefixed ? " (DataParallel 'module.' prefix)" : "", shadow ? shadow->items.size() : 0,
-                       state && state->is_dict() ? state->entries.size() : 0);
+      for (const auto& [k, v] : model->entries)
+        prefixed = prefixed && k->kind == py::Kind::Str && k->s.rfind("module.", 0) == 0;
+    return fmt::format(
+        "score_sde_pytorch checkpoint: step {}, model {} entries{}, EMA {} shadow params, Adam state "
+        "for {} parameters",
+        root->get("step")->repr(), model->is_dict() ? model->entries.size() : 0,
+        prefixed ? " (DataParallel 'module.' prefix)" : "", shadow ? shadow->items.size() : 0,
+        state && state->is_dict() ? state->entries.size() : 0);
   }
   if (root->is_dict() && !root->entries.empty()) {
     bool all_tensors = true;
-    for (const auto& [k, v] : root->entries) all_tensors = all_tensors && k->kind == py::Kind::Str && v->kind == py::Kind::Tensor;
+    for (const auto& [k, v] : root->entries)
+      all_tensors = all_tensors && k->kind == py::Kind::Str && v->kind == py::Kind::Tensor;
     if (all_tensors) return fmt::format("state_dict of {} tensors", root->entries.size());
   }
   return "pickled " + root->describe();
@@ -70,8 +73,10 @@ void inspect_torch(const std::string& path, TorchFileKind kind) {
   std::vector<std::pair<std::string, torch::Tensor>> tensors;
   std::vector<std::pair<std::string, std::string>> values;
   for (const auto& [name, v] : py::leaves(file.root)) {
-    if (v->kind == py::Kind::Tensor) tensors.emplace_back(name, v->tensor);
-    else values.emplace_back(name, v->repr());
+    if (v->kind == py::Kind::Tensor)
+      tensors.emplace_back(name, v->tensor);
+    else
+      values.emplace_back(name, v->repr());
   }
   print_tensors(tensors);
   if (values.empty()) return;
@@ -111,17 +116,19 @@ void inspect_checkpoint_dir(const std::string& path) {
   const auto config = checkpoint_config(meta, (fs::path(dir) / "meta.json").string());
   std::printf("format:  scorch checkpoint dir %s (format version %s)\n", dir.c_str(),
               meta.value("version", nlohmann::json()).dump().c_str());
-  std::printf("content: step %lld, model.name %s, image %lldx%lld\n", static_cast<long long>(meta["step"].get<int64_t>()),
-              config.get_string("model.name").c_str(), static_cast<long long>(config.get_int("data.image_size")),
+  std::printf("content: step %lld, model.name %s, image %lldx%lld\n",
+              static_cast<long long>(meta["step"].get<int64_t>()), config.get_string("model.name").c_str(),
+              static_cast<long long>(config.get_int("data.image_size")),
               static_cast<long long>(config.get_int("data.image_size")));
   if (meta.contains("source")) std::printf("source:  %s\n", meta["source"].dump().c_str());
   const auto t = read_checkpoint_tensors(dir, /*need_optimizer=*/false);
   std::printf("ema:     num_updates %lld, rate %g\n", static_cast<long long>(t.ema_num_updates), t.ema_rate);
   if (!t.optimizer.empty()) std::printf("adam:    step %lld\n", static_cast<long long>(t.optimizer_step));
   std::vector<std::pair<std::string, torch::Tensor>> tensors;
-  for (const auto& [file, part] : {std::pair<const char*, const std::map<std::string, torch::Tensor>*>{"model", &t.model},
-                                   {"ema", &t.ema},
-                                   {"optimizer", &t.optimizer}})
+  for (const auto& [file, part] :
+       {std::pair<const char*, const std::map<std::string, torch::Tensor>*>{"model", &t.model},
+        {"ema", &t.ema},
+        {"optimizer", &t.optimizer}})
     for (const auto& [name, tensor] : *part) tensors.emplace_back(std::string(file) + "/" + name, tensor);
   print_tensors(tensors);
 }
@@ -147,7 +154,8 @@ int run_convert_inspect(const std::string& path) {
     inspect_torch(path, kind);
     return 0;
   }
-  SCORCH_CHECK_HINT(looks_like_safetensors(path), "inspect reads torch.save files, safetensors files and checkpoint dirs",
+  SCORCH_CHECK_HINT(looks_like_safetensors(path),
+                    "inspect reads torch.save files, safetensors files and checkpoint dirs",
                     "'{}' is not a torch.save file, a safetensors file or a checkpoint dir", path);
   inspect_safetensors(path);
   return 0;

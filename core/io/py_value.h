@@ -20,12 +20,12 @@ struct Value {
   bool b = false;
   int64_t i = 0;
   double f = 0;
-  std::string s;                              // Str, Bytes; Global, Object: "module.qualname"
-  std::vector<Ref> items;                     // Tuple, List; Object: the constructor's arguments
-  std::vector<std::pair<Ref, Ref>> entries;   // Dict, in insertion order
-  bool ordered = false;                       // Dict: a collections.OrderedDict
-  torch::Tensor tensor;                       // Tensor; Storage: the flat storage (1-D)
-  Ref state;                                  // what BUILD set (an OrderedDict's _metadata, an object's state)
+  std::string s;                             // Str, Bytes; Global, Object: "module.qualname"
+  std::vector<Ref> items;                    // Tuple, List; Object: the constructor's arguments
+  std::vector<std::pair<Ref, Ref>> entries;  // Dict, in insertion order
+  bool ordered = false;                      // Dict: a collections.OrderedDict
+  torch::Tensor tensor;                      // Tensor; Storage: the flat storage (1-D)
+  Ref state;                                 // what BUILD set (an OrderedDict's _metadata, an object's state)
 
   // Dict lookup by str / int key; nullptr when absent.
   Ref get(const std::string& key) const;

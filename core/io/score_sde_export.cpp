@@ -15,10 +15,14 @@ torch::Tensor take(const std::map<std::string, torch::Tensor>& from, const std::
                    const std::string& source, const char* file) {
   auto it = from.find(key);
   SCORCH_CHECK(it != from.end(), "checkpoint '{}': {} has no tensor '{}'", source, file, key);
-  SCORCH_CHECK(it->second.sizes() == like.sizes(), "checkpoint '{}': {} tensor '{}' has shape [{}], the network of its "
-               "config has [{}]", source, file, key, fmt::join(it->second.sizes(), ", "), fmt::join(like.sizes(), ", "));
-  SCORCH_CHECK(it->second.scalar_type() == like.scalar_type(), "checkpoint '{}': {} tensor '{}' is {}, the network "
-               "has {}", source, file, key, py::dtype_name(it->second.scalar_type()), py::dtype_name(like.scalar_type()));
+  SCORCH_CHECK(it->second.sizes() == like.sizes(),
+               "checkpoint '{}': {} tensor '{}' has shape [{}], the network of its "
+               "config has [{}]",
+               source, file, key, fmt::join(it->second.sizes(), ", "), fmt::join(like.sizes(), ", "));
+  SCORCH_CHECK(it->second.scalar_type() == like.scalar_type(),
+               "checkpoint '{}': {} tensor '{}' is {}, the network "
+               "has {}",
+               source, file, key, py::dtype_name(it->second.scalar_type()), py::dtype_name(like.scalar_type()));
   return it->second;
 }
 
@@ -41,8 +45,7 @@ py::Ref to_score_sde(const CheckpointTensors& t, const Config& config, int64_t s
   auto adam_state = py::dict();
   const bool has_adam = !t.optimizer.empty();
   const bool amsgrad = config.get_bool("optim.amsgrad");
-  if (!has_adam)
-    spdlog::warn("checkpoint '{}' has no optimizer state; the export holds an empty Adam state", source);
+  if (!has_adam) spdlog::warn("checkpoint '{}' has no optimizer state; the export holds an empty Adam state", source);
   std::vector<py::Ref> ids;
   for (size_t i = 0; i < params.size(); ++i) {
     const auto& p = params[i];
@@ -55,12 +58,15 @@ py::Ref to_score_sde(const CheckpointTensors& t, const Config& config, int64_t s
     s->set(py::str("step"), py::integer(t.optimizer_step));
     for (const char* m : {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"}) {
       if (std::string(m) == "max_exp_avg_sq" && !amsgrad) continue;
-      s->set(py::str(m), py::tensor(take(t.optimizer, std::string(m) + "." + p.key(), p.value(), source, kOptimizerFile)));
+      s->set(py::str(m),
+             py::tensor(take(t.optimizer, std::string(m) + "." + p.key(), p.value(), source, kOptimizerFile)));
     }
     adam_state->set(py::integer(static_cast<int64_t>(i)), s);
   }
-  SCORCH_CHECK(t.ema.size() == shadow.size(), "checkpoint '{}': {} holds {} tensors, the network has {} trainable "
-               "parameters", source, kEmaFile, t.ema.size(), shadow.size());
+  SCORCH_CHECK(t.ema.size() == shadow.size(),
+               "checkpoint '{}': {} holds {} tensors, the network has {} trainable "
+               "parameters",
+               source, kEmaFile, t.ema.size(), shadow.size());
   const size_t moments = amsgrad ? 3 : 2;
   SCORCH_CHECK(!has_adam || t.optimizer.size() == moments * shadow.size(),
                "checkpoint '{}': {} holds {} tensors, expected {} ({} per trainable parameter)", source, kOptimizerFile,
@@ -77,7 +83,8 @@ py::Ref to_score_sde(const CheckpointTensors& t, const Config& config, int64_t s
                     (warmup > 0 ? std::min(static_cast<double>(std::max<int64_t>(step - 1, 0)) / warmup, 1.0) : 1.0);
   auto group = py::dict();
   group->set(py::str("lr"), py::real(lr));
-  group->set(py::str("betas"), py::tuple({py::real(config.get_float("optim.beta1")), py::real(config.get_float("optim.beta2"))}));
+  group->set(py::str("betas"),
+             py::tuple({py::real(config.get_float("optim.beta1")), py::real(config.get_float("optim.beta2"))}));
   group->set(py::str("eps"), py::real(config.get_float("optim.eps")));
   group->set(py::str("weight_decay"), py::real(config.get_float("optim.weight_decay")));
   group->set(py::str("amsgrad"), py::boolean(amsgrad));

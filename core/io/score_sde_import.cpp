@@ -27,7 +27,8 @@ std::string shape_of(const torch::Tensor& t) {
 // "a, b, c and 4 more"
 std::string some(const std::vector<std::string>& names) {
   constexpr size_t kShown = 6;
-  std::vector<std::string> shown(names.begin(), names.begin() + static_cast<std::ptrdiff_t>(std::min(kShown, names.size())));
+  std::vector<std::string> shown(names.begin(),
+                                 names.begin() + static_cast<std::ptrdiff_t>(std::min(kShown, names.size())));
   std::string s = fmt::format("{}", fmt::join(shown, ", "));
   return names.size() > kShown ? fmt::format("{} and {} more", s, names.size() - kShown) : s;
 }
@@ -53,10 +54,12 @@ class Problems {
   std::vector<std::string> missing_, extra_, wrong_;
 };
 
-py::Ref need(const py::Ref& d, const std::string& key, py::Kind kind, const std::string& path, const std::string& where) {
+py::Ref need(const py::Ref& d, const std::string& key, py::Kind kind, const std::string& path,
+             const std::string& where) {
   auto v = d->get(key);
   SCORCH_CHECK(v, "'{}': {} has no '{}'", path, where, key);
-  SCORCH_CHECK(v->kind == kind, "'{}': {}['{}'] is a {}, expected a {}", path, where, key, v->describe(), py::kind_name(kind));
+  SCORCH_CHECK(v->kind == kind, "'{}': {}['{}'] is a {}, expected a {}", path, where, key, v->describe(),
+               py::kind_name(kind));
   return v;
 }
 
@@ -72,7 +75,8 @@ int64_t whole_number(const py::Ref& v, const std::string& path, const std::strin
 }
 
 // Every key of `d` must be one of `known`; a checkpoint with more than score_sde writes is not silently trimmed.
-void only_keys(const py::Ref& d, const std::set<std::string>& known, const std::string& path, const std::string& where) {
+void only_keys(const py::Ref& d, const std::set<std::string>& known, const std::string& path,
+               const std::string& where) {
   std::vector<std::string> extra;
   for (const auto& [k, v] : d->entries)
     if (k->kind != py::Kind::Str || !known.count(k->s)) extra.push_back(k->key_text());
@@ -109,12 +113,15 @@ std::map<std::string, torch::Tensor> import_model(const py::Ref& m, const std::m
   Problems problems;
   for (const auto& [k, v] : m->entries) {
     const std::string name = *prefixed ? k->s.substr(7) : k->s;
-    SCORCH_CHECK(v->kind == py::Kind::Tensor, "'{}': model['{}'] is a {}, expected a tensor", path, k->s, v->describe());
+    SCORCH_CHECK(v->kind == py::Kind::Tensor, "'{}': model['{}'] is a {}, expected a tensor", path, k->s,
+                 v->describe());
     auto it = want.find(name);
-    if (it == want.end()) problems.extra(k->s);
+    if (it == want.end())
+      problems.extra(k->s);
     else if (v->tensor.sizes() != it->second.sizes() || v->tensor.scalar_type() != it->second.scalar_type())
       problems.wrong(k->s, v->tensor, it->second);
-    else out[name] = v->tensor.clone();
+    else
+      out[name] = v->tensor.clone();
   }
   for (const auto& [name, t] : want)
     if (!m->get(*prefixed ? "module." + name : name)) problems.missing(name);
@@ -147,16 +154,18 @@ void import_ema(const py::Ref& e, const std::vector<Param>& params, const Config
     const auto& v = shadow->items[i];
     const std::string where = fmt::format("ema.shadow_params[{}] ({})", i, trainable[i]->name);
     SCORCH_CHECK(v->kind == py::Kind::Tensor, "'{}': {} is a {}, expected a tensor", path, where, v->describe());
-    if (v->tensor.sizes() != trainable[i]->tensor.sizes() || v->tensor.scalar_type() != trainable[i]->tensor.scalar_type())
+    if (v->tensor.sizes() != trainable[i]->tensor.sizes() ||
+        v->tensor.scalar_type() != trainable[i]->tensor.scalar_type())
       problems.wrong(where, v->tensor, trainable[i]->tensor);
-    else out.tensors.ema[trainable[i]->name] = v->tensor.clone();
+    else
+      out.tensors.ema[trainable[i]->name] = v->tensor.clone();
   }
   problems.check(path, "'ema'");
   out.source["ema"] = {{"decay", out.tensors.ema_rate}, {"num_updates", out.tensors.ema_num_updates}};
 }
 
-void import_optimizer(const py::Ref& o, const std::vector<Param>& params, const Config& config,
-                      const std::string& path, ScoreSdeCheckpoint& out) {
+void import_optimizer(const py::Ref& o, const std::vector<Param>& params, const Config& config, const std::string& path,
+                      ScoreSdeCheckpoint& out) {
   SCORCH_CHECK(o->is_dict(), "'{}': 'optimizer' is a {}, expected an optimizer state_dict", path, o->describe());
   only_keys(o, {"state", "param_groups"}, path, "'optimizer'");
   const auto groups = need(o, "param_groups", py::Kind::List, path, "'optimizer'");
@@ -166,7 +175,8 @@ void import_optimizer(const py::Ref& o, const std::vector<Param>& params, const 
   const auto& g = groups->items[0];
   const auto ids = need(g, "params", py::Kind::List, path, "param_groups[0]");
   SCORCH_CHECK_HINT(ids->items.size() == params.size(), "pass the --config the checkpoint was trained with",
-                    "'{}': the optimizer covers {} parameters, the network has {}", path, ids->items.size(), params.size());
+                    "'{}': the optimizer covers {} parameters, the network has {}", path, ids->items.size(),
+                    params.size());
   for (size_t i = 0; i < ids->items.size(); ++i)
     SCORCH_CHECK(ids->items[i]->kind == py::Kind::Int && ids->items[i]->i == static_cast<int64_t>(i),
                  "'{}': param_groups[0]['params'][{}] is {}, expected {}", path, i, ids->items[i]->describe(), i);
@@ -179,12 +189,14 @@ void import_optimizer(const py::Ref& o, const std::vector<Param>& params, const 
     const auto v = g->get(key);
     return v ? number(v, path, fmt::format("param_groups[0]['{}']", key)) : fallback;
   };
-  SCORCH_CHECK(g->get("lr") && g->get("eps"), "'{}': param_groups[0] lacks 'lr' or 'eps': not an Adam state_dict", path);
-  nlohmann::json hyper = {{"lr", field("lr", 0)},
-                          {"betas", {number(betas->items[0], path, "betas[0]"), number(betas->items[1], path, "betas[1]")}},
-                          {"eps", field("eps", 0)},
-                          {"weight_decay", field("weight_decay", 0)},
-                          {"amsgrad", amsgrad}};
+  SCORCH_CHECK(g->get("lr") && g->get("eps"), "'{}': param_groups[0] lacks 'lr' or 'eps': not an Adam state_dict",
+               path);
+  nlohmann::json hyper = {
+      {"lr", field("lr", 0)},
+      {"betas", {number(betas->items[0], path, "betas[0]"), number(betas->items[1], path, "betas[1]")}},
+      {"eps", field("eps", 0)},
+      {"weight_decay", field("weight_decay", 0)},
+      {"amsgrad", amsgrad}};
   warn_if_differs("Adam beta1", hyper["betas"][0], config.get_float("optim.beta1"));
   warn_if_differs("Adam beta2", hyper["betas"][1], config.get_float("optim.beta2"));
   warn_if_differs("Adam eps", hyper["eps"], config.get_float("optim.eps"));

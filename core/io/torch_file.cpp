@@ -113,7 +113,8 @@ TorchFile read_legacy(const std::string& path) {
     SCORCH_CHECK(id.numel <= static_cast<int64_t>(data.size()), "{}: storage {} claims {} elements in a {}-byte file",
                  what, id.key, id.numel, data.size());
     auto it = roots.find(id.key);
-    if (it == roots.end()) it = roots.emplace(id.key, torch::empty({id.numel}, torch::TensorOptions().dtype(id.dtype))).first;
+    if (it == roots.end())
+      it = roots.emplace(id.key, torch::empty({id.numel}, torch::TensorOptions().dtype(id.dtype))).first;
     if (id.view->kind == py::Kind::None) return storage_value(it->second);
     const auto& v = id.view->items;
     SCORCH_CHECK(id.view->kind == py::Kind::Tuple && v.size() == 3 && v[1]->kind == py::Kind::Int &&
@@ -125,7 +126,8 @@ TorchFile read_legacy(const std::string& path) {
   const auto keys = py::unpickle(data, &pos, nullptr, what);
   SCORCH_CHECK(keys->kind == py::Kind::List, "{}: expected the list of storage keys, got {}", what, keys->describe());
   for (const auto& key : keys->items) {
-    SCORCH_CHECK(key->kind == py::Kind::Str && roots.count(key->s), "{}: unknown storage key {}", what, key->describe());
+    SCORCH_CHECK(key->kind == py::Kind::Str && roots.count(key->s), "{}: unknown storage key {}", what,
+                 key->describe());
     auto& flat = roots.at(key->s);
     SCORCH_CHECK(data.size() - pos >= 8, "{}: truncated before storage {}", what, key->s);
     int64_t numel;
@@ -162,17 +164,22 @@ TorchFileKind sniff_torch_file(const std::string& path) {
 
 const char* torch_file_kind_name(TorchFileKind kind) {
   switch (kind) {
-    case TorchFileKind::NotTorch: return "not a torch file";
-    case TorchFileKind::Zip: return "torch.save zip (torch >= 1.6)";
-    case TorchFileKind::Legacy: return "torch.save legacy stream (torch < 1.6)";
-    case TorchFileKind::TorchScript: return "TorchScript archive (torch.jit.save)";
+    case TorchFileKind::NotTorch:
+      return "not a torch file";
+    case TorchFileKind::Zip:
+      return "torch.save zip (torch >= 1.6)";
+    case TorchFileKind::Legacy:
+      return "torch.save legacy stream (torch < 1.6)";
+    case TorchFileKind::TorchScript:
+      return "TorchScript archive (torch.jit.save)";
   }
   return "?";
 }
 
 TorchFile read_torch_file(const std::string& path) {
   const auto kind = sniff_torch_file(path);
-  SCORCH_CHECK_HINT(kind != TorchFileKind::TorchScript, "load it with torch.jit.load in Python and torch.save its state_dict()",
+  SCORCH_CHECK_HINT(kind != TorchFileKind::TorchScript,
+                    "load it with torch.jit.load in Python and torch.save its state_dict()",
                     "'{}' is a TorchScript archive, not a torch.save file of tensors", path);
   SCORCH_CHECK(kind != TorchFileKind::NotTorch,
                "'{}' is not a torch.save file (neither a zip archive nor the legacy pickle stream)", path);
@@ -185,19 +192,19 @@ void write_torch_file(const std::string& path, const py::Ref& root) {
     SCORCH_CHECK(out, "cannot write '{}'", tmp);
     try {
       caffe2::serialize::PyTorchStreamWriter writer([&](const void* buf, size_t n) -> size_t {
-      out.write(static_cast<const char*>(buf), static_cast<std::streamsize>(n));
-      return out ? n : 0;
-    });
-    std::vector<std::pair<std::string, torch::Tensor>> storages;
-    const std::string pkl = py::pickle(root, [&](const torch::Tensor& t) {
-      storages.emplace_back(std::to_string(storages.size()), t);
-      return storages.back().first;
-    });
-    writer.writeRecord("data.pkl", pkl.data(), pkl.size());
-    writer.writeRecord("byteorder", "little", 6);
-    for (const auto& [key, t] : storages)
-      writer.writeRecord("data/" + key, t.data_ptr(), static_cast<size_t>(t.numel()) * t.element_size());
-    writer.writeEndOfFile();
+        out.write(static_cast<const char*>(buf), static_cast<std::streamsize>(n));
+        return out ? n : 0;
+      });
+      std::vector<std::pair<std::string, torch::Tensor>> storages;
+      const std::string pkl = py::pickle(root, [&](const torch::Tensor& t) {
+        storages.emplace_back(std::to_string(storages.size()), t);
+        return storages.back().first;
+      });
+      writer.writeRecord("data.pkl", pkl.data(), pkl.size());
+      writer.writeRecord("byteorder", "little", 6);
+      for (const auto& [key, t] : storages)
+        writer.writeRecord("data/" + key, t.data_ptr(), static_cast<size_t>(t.numel()) * t.element_size());
+      writer.writeEndOfFile();
     } catch (const c10::Error& e) {
       SCORCH_FAIL("writing '{}' failed: {}", path, e.what_without_backtrace());
     }

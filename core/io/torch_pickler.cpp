@@ -13,11 +13,11 @@ struct StorageType {
   torch::ScalarType dtype;
   const char* name;
 };
-constexpr StorageType kStorageTypes[] = {
-    {torch::kFloat64, "DoubleStorage"}, {torch::kFloat32, "FloatStorage"}, {torch::kFloat16, "HalfStorage"},
-    {torch::kBFloat16, "BFloat16Storage"}, {torch::kInt64, "LongStorage"}, {torch::kInt32, "IntStorage"},
-    {torch::kInt16, "ShortStorage"},     {torch::kInt8, "CharStorage"},     {torch::kUInt8, "ByteStorage"},
-    {torch::kBool, "BoolStorage"}};
+constexpr StorageType kStorageTypes[] = {{torch::kFloat64, "DoubleStorage"}, {torch::kFloat32, "FloatStorage"},
+                                         {torch::kFloat16, "HalfStorage"},   {torch::kBFloat16, "BFloat16Storage"},
+                                         {torch::kInt64, "LongStorage"},     {torch::kInt32, "IntStorage"},
+                                         {torch::kInt16, "ShortStorage"},    {torch::kInt8, "CharStorage"},
+                                         {torch::kUInt8, "ByteStorage"},     {torch::kBool, "BoolStorage"}};
 
 class Writer {
  public:
@@ -78,7 +78,7 @@ class Writer {
     integer(0);  // storage offset
     tuple_of_ints(c.sizes());
     tuple_of_ints(c.strides());
-    byte(0x89);  // requires_grad False
+    byte(0x89);                            // requires_grad False
     global("collections", "OrderedDict");  // backward hooks: empty
     byte(')');
     byte('R');
@@ -88,9 +88,15 @@ class Writer {
   void put(const Ref& v, int depth) {
     SCORCH_CHECK(depth < 64, "pickle: values nested deeper than 64 levels (a cycle?)");
     switch (v->kind) {
-      case Kind::None: byte('N'); break;
-      case Kind::Bool: byte(v->b ? 0x88 : 0x89); break;
-      case Kind::Int: integer(v->i); break;
+      case Kind::None:
+        byte('N');
+        break;
+      case Kind::Bool:
+        byte(v->b ? 0x88 : 0x89);
+        break;
+      case Kind::Int:
+        integer(v->i);
+        break;
       case Kind::Float: {
         uint64_t bits;
         std::memcpy(&bits, &v->f, 8);
@@ -98,7 +104,9 @@ class Writer {
         for (int k = 7; k >= 0; --k) byte(static_cast<unsigned char>(bits >> (8 * k)));  // big-endian
         break;
       }
-      case Kind::Str: text(v->s); break;
+      case Kind::Str:
+        text(v->s);
+        break;
       case Kind::Tuple:
         byte('(');
         for (const auto& x : v->items) put(x, depth + 1);
@@ -127,8 +135,11 @@ class Writer {
         }
         byte('u');
         break;
-      case Kind::Tensor: tensor(v->tensor); break;
-      default: SCORCH_FAIL("pickle: cannot write a {}", v->describe());
+      case Kind::Tensor:
+        tensor(v->tensor);
+        break;
+      default:
+        SCORCH_FAIL("pickle: cannot write a {}", v->describe());
     }
   }
 

@@ -1,37 +1,15 @@
-// A pickle virtual machine for torch.save data: the stack/memo opcodes of protocols 0-5, and the few
-// callables torch checkpoints use (OrderedDict, tensor rebuilds, numpy scalars, _codecs.encode for bytes).
+// A pickle virtual machine for torch.save data: the stack/memo opcodes of protocols 0-5; calls to globals
+// go to call_global (torch_pickle_calls.cpp).
 #include <cstring>
 #include <unordered_map>
 
 #include "core/error.h"
 #include "core/io/torch_pickle.h"
+#include "core/io/torch_pickle_calls.h"
 
 namespace scorch::py {
 
 namespace {
-
-Ref make_object(const std::string& name, std::vector<Ref> args) {
-  auto v = std::make_shared<Value>();
-  v->kind = Kind::Object;
-  v->s = name;
-  v->items = std::move(args);
-  return v;
-}
-
-// Python 3 pickles bytes at protocol 2 as _codecs.encode(text, 'latin1'): code points below 256 in UTF-8.
-std::string latin1_from_utf8(const std::string& s, const std::string& what) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      out.push_back(static_cast<char>(c));
-    } else {
-      SCORCH_CHECK((c & 0xE0) == 0xC0 && i + 1 < s.size() && c <= 0xC3, "{}: bytes object is not latin-1 text", what);
-      out.push_back(static_cast<char>(((c & 0x1F) << 6) | (static_cast<unsigned char>(s[++i]) & 0x3F)));
-    }
-  }
-  return out;
-}
 
 class Machine {
  public:
@@ -45,7 +23,8 @@ class Machine {
     SCORCH_FAIL("{}: malformed pickle at byte {}: {}", what_, op_at_, why);
   }
   const char* take(size_t n) {
-    if (n > d_.size() - pos_) SCORCH_FAIL("{}: truncated pickle (needs {} more bytes at byte {} of {})", what_, n, pos_, d_.size());
+    if (n > d_.size() - pos_)
+      SCORCH_FAIL("{}: truncated pickle (needs {} more bytes at byte {} of {})", what_, n, pos_, d_.size());
     const char* p = d_.data() + pos_;
     pos_ += n;
     return p;
@@ -101,8 +80,6 @@ class Machine {
     return g;
   }
   Ref call(const Ref& callable, const Ref& args);
-  Ref rebuild_tensor(const std::vector<Ref>& a);
-  Ref numpy_scalar(const std::vector<Ref>& a);
 
   const std::string& d_;
   size_t pos_, op_at_ = 0;
@@ -113,86 +90,14 @@ class Machine {
   std::unordered_map<int64_t, Ref> memo_;
 };
 
-Ref Machine::rebuild_tensor(const std::vector<Ref>& a) {
-  if (a.size() < 4 || a[0]->kind != Kind::Storage || a[1]->kind != Kind::Int || !a[2]->is_sequence() ||
-      !a[3]->is_sequence() || a[2]->items.size() != a[3]->items.size())
-    bad("tensor rebuild expects (storage, offset, size, stride, ...)");
-  std::vector<int64_t> size, stride;
-  int64_t last = a[1]->i;  // highest element index the view touches
-  bool empty = false;
-  for (size_t k = 0; k < a[2]->items.size(); ++k) {
-    const auto& sz = a[2]->items[k];
-    const auto& st = a[3]->items[k];
-    if (sz->kind != Kind::Int || st->kind != Kind::Int || sz->i < 0 || st->i < 0) bad("tensor size/stride must be non-negative ints");
-    size.push_back(sz->i);
-    stride.push_back(st->i);
-    empty = empty || sz->i == 0;
-    if (sz->i > 0) last += (sz->i - 1) * st->i;
-  }
-  const auto& storage = a[0]->tensor;
-  if (a[1]->i < 0 || (!empty && last >= storage.numel()))
-    SCORCH_FAIL("{}: a tensor view reaches element {} of a {}-element storage (corrupt or truncated file)", what_, last,
-                storage.numel());
-  return tensor(empty ? torch::empty(size, storage.options()) : storage.as_strided(size, stride, a[1]->i));
-}
-
-// numpy.core.multiarray.scalar(dtype, bytes): score_sde's warm-up stores the learning rate as numpy.float64.
-Ref Machine::numpy_scalar(const std::vector<Ref>& a) {
-  if (a.size() != 2 || a[0]->kind != Kind::Object || a[0]->s.find("numpy") != 0 || a[0]->items.empty() ||
-      a[0]->items[0]->kind != Kind::Str || a[1]->kind != Kind::Bytes)
-    bad("numpy scalar expects (numpy.dtype, bytes)");
-  const std::string code = a[0]->items[0]->s;
-  const auto& state = a[0]->state;
-  if (state && state->kind == Kind::Tuple && state->items.size() > 1 && state->items[1]->kind == Kind::Str &&
-      state->items[1]->s == ">")
-    SCORCH_FAIL("{}: big-endian numpy scalar of dtype {} is not supported", what_, code);
-  const std::string& raw = a[1]->s;
-  auto read = [&](auto tag) {
-    using T = decltype(tag);
-    if (raw.size() != sizeof(T)) bad("numpy scalar " + code + " has " + std::to_string(raw.size()) + " bytes");
-    T v;
-    std::memcpy(&v, raw.data(), sizeof(T));
-    return v;
-  };
-  if (code == "f8") return real(read(double{}));
-  if (code == "f4") return real(read(float{}));
-  if (code == "i8") return integer(read(int64_t{}));
-  if (code == "i4") return integer(read(int32_t{}));
-  if (code == "u8") return integer(static_cast<int64_t>(read(uint64_t{})));
-  if (code == "u4") return integer(read(uint32_t{}));
-  if (code == "b1") return boolean(read(bool{}));
-  SCORCH_FAIL("{}: numpy scalar of dtype '{}' is not supported", what_, code);
-}
-
 Ref Machine::call(const Ref& callable, const Ref& args) {
   if (callable->kind != Kind::Global) bad("REDUCE on a " + callable->describe());
   if (args->kind != Kind::Tuple) bad("REDUCE arguments are a " + args->describe());
-  const std::string& name = callable->s;
-  const auto& a = args->items;
-  if (name == "collections.OrderedDict" || name == "builtins.dict" || name == "__builtin__.dict") {
-    auto out = dict(name == "collections.OrderedDict");
-    if (!a.empty()) {
-      if (!a[0]->is_sequence()) bad(name + " expects a sequence of pairs");
-      for (const auto& kv : a[0]->items) {
-        if (!kv->is_sequence() || kv->items.size() != 2) bad(name + " expects (key, value) pairs");
-        out->set(kv->items[0], kv->items[1]);
-      }
-    }
-    return out;
-  }
-  if (name == "torch._utils._rebuild_tensor_v2" || name == "torch._utils._rebuild_tensor") return rebuild_tensor(a);
-  if (name == "torch._utils._rebuild_parameter" || name == "torch._utils._rebuild_parameter_with_state") {
-    if (a.empty() || a[0]->kind != Kind::Tensor) bad(name + " expects a tensor");
-    return a[0];
-  }
-  if (name == "_codecs.encode") {
-    if (a.empty() || a[0]->kind != Kind::Str) bad("_codecs.encode expects a str");
-    return bytes(latin1_from_utf8(a[0]->s, what_));
-  }
-  if (name == "numpy.core.multiarray.scalar" || name == "numpy._core.multiarray.scalar") return numpy_scalar(a);
-  return make_object(name, a);  // kept opaque; a consumer that needs it names it in its error
+  return call_global(callable->s, args->items, what_);
 }
 
+// One opcode per case, kept as a table (clang-format would spread each over three lines).
+// clang-format off
 Ref Machine::run(size_t* end) {
   for (;;) {
     op_at_ = pos_;
@@ -335,6 +240,7 @@ Ref Machine::run(size_t* end) {
     }
   }
 }
+// clang-format on
 
 }  // namespace
 

@@ -1,16 +1,17 @@
 // score_sde checkpoint mapping: the reference's parameter order (which names the EMA list and the Adam
 // state) equals scorch's, export/import are inverse, and every kind of mismatch is refused by name.
+#include "core/io/score_sde_checkpoint.h"
+
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "core/error.h"
 #include "core/io/atomic_file.h"
 #include "core/io/safetensors.h"
-#include "core/io/score_sde_checkpoint.h"
 #include "support/run.h"
 
 namespace scorch {
@@ -107,7 +108,8 @@ TEST(ScoreSdeCheckpoint, EveryMismatchIsNamed) {
   auto fresh = [&] { return to_score_sde(t, config, 42, "sample"); };
   auto erase = [](const py::Ref& d, const std::string& key) {
     auto& e = d->entries;
-    e.erase(std::remove_if(e.begin(), e.end(), [&](const auto& kv) { return kv.first->kind == py::Kind::Str && kv.first->s == key; }),
+    e.erase(std::remove_if(e.begin(), e.end(),
+                           [&](const auto& kv) { return kv.first->kind == py::Kind::Str && kv.first->s == key; }),
             e.end());
   };
 
@@ -124,12 +126,14 @@ TEST(ScoreSdeCheckpoint, EveryMismatchIsNamed) {
   r->get("model")->set(py::str("module.sigmas"), py::tensor(torch::ones({1000})));
   msg = import_error(r, config);
   EXPECT_TRUE(contains(msg, "2 mismatched")) << msg;
-  EXPECT_TRUE(contains(msg, "module.all_modules.3.weight is [1] float32, the network has [16, 3, 3, 3] float32")) << msg;
+  EXPECT_TRUE(contains(msg, "module.all_modules.3.weight is [1] float32, the network has [16, 3, 3, 3] float32"))
+      << msg;
   EXPECT_TRUE(contains(msg, "module.sigmas is [1000] float32, the network has [1000] float64")) << msg;
 
   r = fresh();
   r->get("ema")->get("shadow_params")->items.pop_back();
-  EXPECT_TRUE(contains(import_error(r, config), "has 155 tensors, the network has 156 trainable")) << import_error(r, config);
+  EXPECT_TRUE(contains(import_error(r, config), "has 155 tensors, the network has 156 trainable"))
+      << import_error(r, config);
 
   r = fresh();
   r->get("ema")->get("shadow_params")->items[1] = py::tensor(torch::ones({3}));
@@ -138,7 +142,8 @@ TEST(ScoreSdeCheckpoint, EveryMismatchIsNamed) {
 
   r = fresh();
   r->get("optimizer")->get("state")->set(py::integer(0), r->get("optimizer")->get("state")->get(int64_t{1}));
-  EXPECT_TRUE(contains(import_error(r, config), "optimizer.state[0] (all_modules.0.W) is frozen")) << import_error(r, config);
+  EXPECT_TRUE(contains(import_error(r, config), "optimizer.state[0] (all_modules.0.W) is frozen"))
+      << import_error(r, config);
 
   r = fresh();
   auto& state = r->get("optimizer")->get("state")->entries;
@@ -148,7 +153,8 @@ TEST(ScoreSdeCheckpoint, EveryMismatchIsNamed) {
 
   r = fresh();
   r->get("optimizer")->get("state")->get(int64_t{2})->set(py::str("step"), py::integer(39));
-  EXPECT_TRUE(contains(import_error(r, config), "(all_modules.1.bias) has step 39, other parameters have 40")) << import_error(r, config);
+  EXPECT_TRUE(contains(import_error(r, config), "(all_modules.1.bias) has step 39, other parameters have 40"))
+      << import_error(r, config);
 
   r = fresh();
   r->get("optimizer")->get("param_groups")->items[0]->set(py::str("amsgrad"), py::boolean(true));
@@ -168,7 +174,8 @@ TEST(ScoreSdeCheckpoint, EveryMismatchIsNamed) {
 
   r = fresh();
   r->get("ema")->set(py::str("collected_params"), py::list({py::tensor(torch::ones(2))}));
-  EXPECT_TRUE(contains(import_error(r, config), "unexpected keys in 'ema': collected_params")) << import_error(r, config);
+  EXPECT_TRUE(contains(import_error(r, config), "unexpected keys in 'ema': collected_params"))
+      << import_error(r, config);
 
   const auto wider = Config::resolve(fixture("parity/ve_ncsnpp_small.yaml"), {"model.nf=32"});
   msg = import_error(fresh(), wider);

@@ -1,5 +1,7 @@
 // torch.save files: scorch's reader on files Python torch wrote (zip and legacy), Python torch on files
 // scorch wrote, round trips, and truncated or foreign files refused with the file named.
+#include "core/io/torch_file.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -8,7 +10,6 @@
 #include "core/error.h"
 #include "core/io/atomic_file.h"
 #include "core/io/safetensors.h"
-#include "core/io/torch_file.h"
 #include "support/run.h"
 
 namespace scorch {
@@ -50,8 +51,17 @@ void expect_python_sample(const py::Ref& v) {
   ASSERT_TRUE(od->state && od->state->is_dict());  // BUILD carried the _metadata attribute
   EXPECT_TRUE(od->state->get("_metadata"));
 
-  const std::vector<int64_t> ints = {0, 255, 256, 65535, 65536, -1, -(int64_t{1} << 31), int64_t{1} << 31,
-                                     int64_t{1} << 40, -(int64_t{1} << 40), int64_t{1} << 62};
+  const std::vector<int64_t> ints = {0,
+                                     255,
+                                     256,
+                                     65535,
+                                     65536,
+                                     -1,
+                                     -(int64_t{1} << 31),
+                                     int64_t{1} << 31,
+                                     int64_t{1} << 40,
+                                     -(int64_t{1} << 40),
+                                     int64_t{1} << 62};
   const auto iv = at(v, "ints");
   ASSERT_EQ(iv->items.size(), ints.size());
   for (size_t i = 0; i < ints.size(); ++i) EXPECT_EQ(iv->items[i]->i, ints[i]) << i;
@@ -62,7 +72,9 @@ void expect_python_sample(const py::Ref& v) {
   EXPECT_EQ(at(v, "text")->s, "h\xc3\xa9llo");
   EXPECT_EQ(at(v, "none")->kind, py::Kind::None);
   EXPECT_TRUE(at(v, "flag")->b);
-  EXPECT_EQ(at(v, "raw")->s, std::string("\x00\xff" "ab", 4));
+  EXPECT_EQ(at(v, "raw")->s, std::string("\x00\xff"
+                                         "ab",
+                                         4));
   const auto np = at(v, "np");  // numpy scalars (score_sde's warm-up learning rate is a numpy.float64)
   EXPECT_EQ(at(np, "f8")->f, 0.25);
   EXPECT_EQ(at(np, "f4")->f, 1.5);
@@ -220,8 +232,9 @@ TEST(TorchFile, ForeignFilesAreRefused) {
   write_file_atomic(dir + "/fake.zip", std::string("PK\x03\x04", 4) + std::string(100, 'x'));
   expect_refused(dir + "/fake.zip", "truncated or corrupt");
   // A legacy header followed by an opcode no torch.save pickle contains.
-  write_file_atomic(dir + "/opcode.pth", std::string("\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19\x2e", 15) +
-                                             "\x80\x02M\xe9\x03.\x80\x02\xff.");
+  write_file_atomic(dir + "/opcode.pth",
+                    std::string("\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19\x2e", 15) +
+                        "\x80\x02M\xe9\x03.\x80\x02\xff.");
   expect_refused(dir + "/opcode.pth", "unsupported pickle opcode 0xff");
 }
 
