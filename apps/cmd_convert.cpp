@@ -57,6 +57,11 @@ int run_import(const ImportArgs& a) {
   ck.source["imported_by"] = fmt::format("scorch {} ({})", version_string(), git_commit());
   auto meta = checkpoint_meta(config, ck.step);
   meta["source"] = ck.source;
+  // What `scorch train` reads to resume. score_sde's tf.data position is not in its checkpoints, so the data
+  // stream starts afresh at the imported step.
+  const auto batch = config.get_int("training.batch_size");
+  meta["images_seen"] = ck.step * batch;
+  meta["data"] = {{"epoch", 0}, {"consumed", 0}, {"global_batch", batch}};
   // Imports never prune: other checkpoints already in the dir stay.
   CheckpointStore store(store_dir.string(), {std::numeric_limits<int64_t>::max(), 0});
   const auto dir =

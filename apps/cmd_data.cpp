@@ -9,6 +9,7 @@
 
 #include "apps/cmd_data_args.h"
 #include "apps/commands.h"
+#include "data/padded_source.h"
 #include "core/dist/communicator.h"
 #include "core/dist/process.h"
 #include "core/error.h"
@@ -72,6 +73,7 @@ int run_pack(const PackArgs& a) {
       SCORCH_FAIL("unknown --format '{}' (auto, folder, cifar10, idx, npy)", format);
     }
   }
+  if (a.pad > 0) source = std::make_unique<data::PaddedSource>(std::move(source), a.pad);
   const auto m = data::pack_source(*source, pack_command(a), w, *comm);
   if (comm->rank() == 0)
     spdlog::info("packed {} images {}x{}x{} into {} shards in {}", m.count, m.shape[0], m.shape[1], m.shape[2],

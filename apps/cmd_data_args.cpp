@@ -15,6 +15,7 @@ void add_pack_args(CLI::App* cmd, PackArgs& a) {
   cmd->add_option("--images-key", a.images_key, "array name in an .npz");
   cmd->add_option("--labels-key", a.labels_key, "labels array name in an .npz (used when present)");
   cmd->add_option("--resolution", a.resolution, "folder: centre-crop and resize to N x N (antialiased)");
+  cmd->add_option("--pad", a.pad, "centre every image on an N x N canvas of zeros (e.g. 28x28 digits to 32x32)");
   cmd->add_flag("--grayscale", a.grayscale, "folder: decode to one channel (default RGB)");
   cmd->add_flag("--skip-bad", a.skip_bad, "folder: leave out images that will not decode, and list them");
   cmd->add_option("--shard-size", a.shard_size, "images per shard (default: about 256 MiB per shard)");
@@ -47,6 +48,7 @@ std::string pack_command(const PackArgs& a) {
   if (!a.labels.empty()) s += " --labels " + a.labels;
   if (a.format == "npy" || a.format == "auto") s += fmt::format(" --images-key {} --labels-key {}", a.images_key, a.labels_key);
   if (a.resolution > 0) s += fmt::format(" --resolution {}", a.resolution);
+  if (a.pad > 0) s += fmt::format(" --pad {}", a.pad);
   if (a.grayscale) s += " --grayscale";
   if (a.skip_bad) s += " --skip-bad";
   if (a.shard_size > 0) s += fmt::format(" --shard-size {}", a.shard_size);

@@ -11,7 +11,7 @@ namespace scorch::apps {
 struct PackArgs {
   std::vector<std::string> inputs;
   std::string out, format = "auto", labels, images_key = "images", labels_key = "labels";
-  int resolution = 0;
+  int resolution = 0, pad = 0;
   bool grayscale = false, skip_bad = false, overwrite = false;
   int64_t shard_size = 0;
 };

@@ -1,6 +1,10 @@
 // Device selection by local rank (design.md "Distributed rules": one rank per GPU).
 #include "core/device.h"
 
+#include <algorithm>
+#include <cstdlib>
+#include <thread>
+
 #include "core/error.h"
 
 namespace scorch {
@@ -19,6 +23,14 @@ torch::Device select_device(const std::string& requested, int local_rank) {
     return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
   }
   SCORCH_FAIL("unknown device '{}': expected auto, cpu, cuda or cuda:N", requested);
+}
+
+int configure_cpu_threads(int local_world) {
+  if (const char* env = std::getenv("OMP_NUM_THREADS"); env && *env) return torch::get_num_threads();
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = std::max(1, cores / std::max(1, local_world));
+  torch::set_num_threads(threads);
+  return threads;
 }
 
 }  // namespace scorch

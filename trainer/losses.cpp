@@ -18,10 +18,6 @@ torch::Tensor reduce(const torch::Tensor& per_pixel, bool reduce_mean) {
 
 torch::Tensor bcast(const torch::Tensor& v) { return v.view({-1, 1, 1, 1}); }
 
-torch::Tensor random_labels(int64_t n, int64_t num_scales, torch::Generator& gen, const torch::Device& device) {
-  return torch::randint(num_scales, {n}, gen, torch::TensorOptions(torch::kLong).device(gen.device())).to(device);
-}
-
 }  // namespace
 
 DsmLoss::DsmLoss(std::shared_ptr<Sde> sde, bool reduce_mean, bool likelihood_weighting, double eps)
@@ -29,11 +25,11 @@ DsmLoss::DsmLoss(std::shared_ptr<Sde> sde, bool reduce_mean, bool likelihood_wei
   SCORCH_CHECK(eps > 0 && eps < sde_->T(), "training.eps must lie in (0, T), got {}", eps);
 }
 
-torch::Tensor DsmLoss::per_example(const ModelFn& model, const torch::Tensor& batch, torch::Generator& gen) const {
+torch::Tensor DsmLoss::per_example(const ModelFn& model, const torch::Tensor& batch, LossNoise& noise) const {
   const auto opts = batch.options();
   auto score_fn = make_score_fn(sde_, model, /*continuous=*/true);
-  auto t = rand_with({batch.size(0)}, gen, opts) * (sde_->T() - eps_) + eps_;  // (B,)
-  auto z = randn_with(batch.sizes(), gen, opts);                               // (B, C, H, W)
+  auto t = noise.uniform(batch.size(0), opts) * (sde_->T() - eps_) + eps_;  // (B,)
+  auto z = noise.normal(batch.sizes(), opts);                               // (B, C, H, W)
   auto [mean, std] = sde_->marginal_prob(batch, t);
   auto score = score_fn(mean + bcast(std) * z, t);
   if (!likelihood_weighting_) return reduce((score * bcast(std) + z).square(), reduce_mean_);
@@ -46,14 +42,14 @@ SmldLoss::SmldLoss(std::shared_ptr<Sde> sde, bool reduce_mean) : sde_(std::move(
                sde_name(sde_->kind()));
 }
 
-torch::Tensor SmldLoss::per_example(const ModelFn& model, const torch::Tensor& batch, torch::Generator& gen) const {
+torch::Tensor SmldLoss::per_example(const ModelFn& model, const torch::Tensor& batch, LossNoise& noise) const {
   const auto& ve = static_cast<const VESDE&>(*sde_);
-  auto labels = random_labels(batch.size(0), ve.N(), gen, batch.device());  // (B,)
+  auto labels = noise.labels(batch.size(0), ve.N(), batch.device());  // (B,)
   // Label 0 is sigma_max: the discrete models index a descending table.
   auto sigmas = ve.discrete_sigmas().flip(0).to(batch.device()).index({labels}).to(batch.dtype());
-  auto noise = randn_with(batch.sizes(), gen, batch.options()) * bcast(sigmas);
-  auto score = model(batch + noise, labels);
-  auto target = -noise / bcast(sigmas.square());
+  auto perturbation = noise.normal(batch.sizes(), batch.options()) * bcast(sigmas);
+  auto score = model(batch + perturbation, labels);
+  auto target = -perturbation / bcast(sigmas.square());
   return reduce((score - target).square(), reduce_mean_) * sigmas.square();
 }
 
@@ -62,14 +58,14 @@ DdpmLoss::DdpmLoss(std::shared_ptr<Sde> sde, bool reduce_mean) : sde_(std::move(
                sde_name(sde_->kind()));
 }
 
-torch::Tensor DdpmLoss::per_example(const ModelFn& model, const torch::Tensor& batch, torch::Generator& gen) const {
+torch::Tensor DdpmLoss::per_example(const ModelFn& model, const torch::Tensor& batch, LossNoise& noise) const {
   const auto& vp = static_cast<const VPSDE&>(*sde_);
-  auto labels = random_labels(batch.size(0), vp.N(), gen, batch.device());  // (B,)
+  auto labels = noise.labels(batch.size(0), vp.N(), batch.device());  // (B,)
   auto a = vp.sqrt_alphas_cumprod().to(batch.device()).index({labels}).to(batch.dtype());
   auto s = vp.sqrt_1m_alphas_cumprod().to(batch.device()).index({labels}).to(batch.dtype());
-  auto noise = randn_with(batch.sizes(), gen, batch.options());
-  auto out = model(bcast(a) * batch + bcast(s) * noise, labels);
-  return reduce((out - noise).square(), reduce_mean_);
+  auto z = noise.normal(batch.sizes(), batch.options());
+  auto out = model(bcast(a) * batch + bcast(s) * z, labels);
+  return reduce((out - z).square(), reduce_mean_);
 }
 
 std::unique_ptr<Loss> make_loss(const Config& config, std::shared_ptr<Sde> sde) {

@@ -5,19 +5,23 @@
 #include <memory>
 
 #include "core/sde/score_fn.h"
+#include "trainer/loss_noise.h"
 
 namespace scorch {
 
 class Config;
 
-// One objective. Randomness (times, labels, noise) comes only from `gen` (drawn on its device and moved
-// to the batch's), so a loss value depends on the seed alone, not on the device.
+// One objective. Randomness (times, labels, noise) comes only from `noise` (CPU streams moved to the
+// batch's device), so a loss value depends on the seed alone, not on the device.
 class Loss {
  public:
   virtual ~Loss() = default;
   // Per-example losses, (B,), for a batch (B, C, H, W) already scaled as the model expects.
-  virtual torch::Tensor per_example(const ModelFn& model, const torch::Tensor& batch,
-                                    torch::Generator& gen) const = 0;
+  virtual torch::Tensor per_example(const ModelFn& model, const torch::Tensor& batch, LossNoise& noise) const = 0;
+  torch::Tensor per_example(const ModelFn& model, const torch::Tensor& batch, torch::Generator& gen) const {
+    GeneratorNoise noise(gen);
+    return per_example(model, batch, noise);
+  }
   // The scalar that is minimised: the batch mean of per_example.
   torch::Tensor operator()(const ModelFn& model, const torch::Tensor& batch, torch::Generator& gen) const {
     return per_example(model, batch, gen).mean();
@@ -29,7 +33,8 @@ class Loss {
 class DsmLoss : public Loss {
  public:
   DsmLoss(std::shared_ptr<Sde> sde, bool reduce_mean, bool likelihood_weighting, double eps);
-  torch::Tensor per_example(const ModelFn& model, const torch::Tensor& batch, torch::Generator& gen) const override;
+  using Loss::per_example;
+  torch::Tensor per_example(const ModelFn& model, const torch::Tensor& batch, LossNoise& noise) const override;
 
  private:
   std::shared_ptr<Sde> sde_;
@@ -42,7 +47,8 @@ class DsmLoss : public Loss {
 class SmldLoss : public Loss {
  public:
   SmldLoss(std::shared_ptr<Sde> sde, bool reduce_mean);
-  torch::Tensor per_example(const ModelFn& model, const torch::Tensor& batch, torch::Generator& gen) const override;
+  using Loss::per_example;
+  torch::Tensor per_example(const ModelFn& model, const torch::Tensor& batch, LossNoise& noise) const override;
 
  private:
   std::shared_ptr<Sde> sde_;
@@ -54,7 +60,8 @@ class SmldLoss : public Loss {
 class DdpmLoss : public Loss {
  public:
   DdpmLoss(std::shared_ptr<Sde> sde, bool reduce_mean);
-  torch::Tensor per_example(const ModelFn& model, const torch::Tensor& batch, torch::Generator& gen) const override;
+  using Loss::per_example;
+  torch::Tensor per_example(const ModelFn& model, const torch::Tensor& batch, LossNoise& noise) const override;
 
  private:
   std::shared_ptr<Sde> sde_;

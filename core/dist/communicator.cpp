@@ -38,38 +38,39 @@ void check_cpu_contiguous(const torch::Tensor& t, const char* op) {
   SCORCH_CHECK(t.is_contiguous(), "MPI {} needs a contiguous tensor", op);
 }
 
-bool several_ranks() { return mpi_active() && info().world > 1; }
+// A communicator of one process (LocalCommunicator, even inside an MPI job) never touches MPI_COMM_WORLD.
+bool several_ranks(const Communicator& c) { return mpi_active() && c.world() > 1; }
 
 }  // namespace
 
 void Communicator::barrier() {
-  if (several_ranks()) check_mpi(MPI_Barrier(MPI_COMM_WORLD), "barrier");
+  if (several_ranks(*this)) check_mpi(MPI_Barrier(MPI_COMM_WORLD), "barrier");
 }
 
 int64_t Communicator::all_reduce_sum(int64_t x) {
-  if (several_ranks()) check_mpi(MPI_Allreduce(MPI_IN_PLACE, &x, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD), "allreduce");
+  if (several_ranks(*this)) check_mpi(MPI_Allreduce(MPI_IN_PLACE, &x, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD), "allreduce");
   return x;
 }
 
 int64_t Communicator::all_reduce_max(int64_t x) {
-  if (several_ranks()) check_mpi(MPI_Allreduce(MPI_IN_PLACE, &x, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD), "allreduce");
+  if (several_ranks(*this)) check_mpi(MPI_Allreduce(MPI_IN_PLACE, &x, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD), "allreduce");
   return x;
 }
 
 double Communicator::all_reduce_sum(double x) {
-  if (several_ranks()) check_mpi(MPI_Allreduce(MPI_IN_PLACE, &x, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD), "allreduce");
+  if (several_ranks(*this)) check_mpi(MPI_Allreduce(MPI_IN_PLACE, &x, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD), "allreduce");
   return x;
 }
 
 std::vector<int64_t> Communicator::all_gather(int64_t x) {
   std::vector<int64_t> out(world(), x);
-  if (several_ranks())
+  if (several_ranks(*this))
     check_mpi(MPI_Allgather(&x, 1, MPI_INT64_T, out.data(), 1, MPI_INT64_T, MPI_COMM_WORLD), "allgather");
   return out;
 }
 
 void Communicator::broadcast(std::string& bytes, int root) {
-  if (!several_ranks()) return;
+  if (!several_ranks(*this)) return;
   int64_t n = static_cast<int64_t>(bytes.size());
   check_mpi(MPI_Bcast(&n, 1, MPI_INT64_T, root, MPI_COMM_WORLD), "broadcast");
   bytes.resize(static_cast<size_t>(n));
@@ -77,7 +78,7 @@ void Communicator::broadcast(std::string& bytes, int root) {
 }
 
 std::vector<std::string> Communicator::all_gather(const std::string& bytes) {
-  if (!several_ranks()) return {bytes};
+  if (!several_ranks(*this)) return {bytes};
   int n = static_cast<int>(bytes.size());
   std::vector<int> counts(world()), offsets(world());
   check_mpi(MPI_Allgather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, MPI_COMM_WORLD), "allgather");

@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "core/io/image_io.h"
+#include "data/dataset.h"
 #include "data/format.h"
 #include "support/run.h"
 
@@ -34,6 +35,25 @@ TEST(DataCli, FashionMnistPackVerifyInfoExport) {
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_TRUE(fs::exists(dir + "/png/000009.png"));
   EXPECT_EQ(read_image(dir + "/png/grid.png", 0).channels, 1);
+}
+
+TEST(DataCli, PadCentresTheImagesOnAZeroCanvas) {
+  const std::string root = "/usr/share/datasets/fashion-mnist/";
+  if (!fs::exists(root + "t10k-images-idx3-ubyte.gz")) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  const auto dir = test::temp_dir("cli_pad");
+  auto r = scorch("data pack " + root + "t10k-images-idx3-ubyte.gz --out " + dir + "/raw");
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = scorch("data pack " + root + "t10k-images-idx3-ubyte.gz --out " + dir + "/pad --pad 32");
+  ASSERT_EQ(r.code, 0) << r.output;
+  Dataset raw(dir + "/raw"), pad(dir + "/pad");
+  EXPECT_EQ(pad.manifest().shape, (std::vector<int64_t>{32, 32, 1}));
+  auto a = raw.read_items({0, 9999}).view({2, 28, 28});
+  auto b = pad.read_items({0, 9999}).view({2, 32, 32});
+  EXPECT_TRUE(torch::equal(b.slice(1, 2, 30).slice(2, 2, 30), a));
+  EXPECT_EQ(b.sum().item<int64_t>(), a.sum().item<int64_t>());  // the border is all zeros
+  r = scorch("data pack " + root + "t10k-images-idx3-ubyte.gz --out " + dir + "/bad --pad 16");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("--pad 16 is smaller than the images (28x28)"), std::string::npos) << r.output;
 }
 
 TEST(DataCli, VerifyNamesTheBadShardAndFails) {

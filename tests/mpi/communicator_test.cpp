@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "core/dist/communicator.h"
+#include "core/dist/mpi_comm.h"
 #include "core/dist/process.h"
 
 namespace scorch::dist {
@@ -48,6 +49,22 @@ TEST(MpiComm, HostHelpers) {
   auto all = c->all_gather(std::string(c->rank() + 1, 'x'));
   ASSERT_EQ(static_cast<int>(all.size()), c->world());
   for (int r = 0; r < c->world(); ++r) EXPECT_EQ(all[r], std::string(r + 1, 'x'));
+}
+
+TEST(MpiComm, ALocalCommunicatorInsideTheJobStaysLocal) {
+  // Only rank 0 calls: if the local helpers reached MPI_COMM_WORLD this would hang (the watchdog-less
+  // deadlock the trainer tests once hit when rank 0 trained alone).
+  if (info().rank == 0) {
+    auto local = std::make_shared<LocalCommunicator>();
+    EXPECT_EQ(local->all_reduce_sum(int64_t{5}), 5);
+    EXPECT_EQ(local->all_reduce_max(int64_t{7}), 7);
+    EXPECT_DOUBLE_EQ(local->all_reduce_sum(2.5), 2.5);
+    local->barrier();
+    std::string s = "x";
+    local->broadcast(s, 0);
+    EXPECT_EQ(local->all_gather(s), std::vector<std::string>{"x"});
+  }
+  make_communicator("mpi", torch::Device(torch::kCPU))->barrier();
 }
 
 TEST(MpiComm, CudaTensorsAreRefusedByTheMpiBackend) {

@@ -12,6 +12,9 @@ int main(int argc, char** argv) {
   setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 0);
   setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 0);
   setenv("OMPI_MCA_rmaps_base_oversubscribe", "1", 0);
+  // ctest -j and mpirun -np 2 already fill the cores: one OpenMP thread per process (and per child
+  // process) avoids oversubscribed thread pools that spin and run an order of magnitude slower.
+  setenv("OMP_NUM_THREADS", "1", 0);
   ::testing::InitGoogleTest(&argc, argv);
   scorch::dist::init(&argc, &argv);
   scorch::init_logging(scorch::dist::info().rank, "warn");

@@ -1,0 +1,243 @@
+// `scorch sample`: the sampler farm, and `sample likelihood|inpaint|colorize` (see docs/sampling.md).
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "apps/commands.h"
+#include "apps/config_args.h"
+#include "core/device.h"
+#include "core/dist/communicator.h"
+#include "core/dist/process.h"
+#include "core/error.h"
+#include "core/io/atomic_file.h"
+#include "core/io/checkpoint_files.h"
+#include "data/dataset.h"
+#include "sampler/bpd_eval.h"
+#include "sampler/farm.h"
+#include "sampler/inverse.h"
+#include "sampler/model_fn.h"
+#include "sampler/pc_sampler.h"
+
+namespace scorch::apps {
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+struct SampleArgs {
+  std::string ckpt, weights = "ema", out, data, mask = "center", divergence = "rademacher", delay;
+  int64_t num = 0, batch = 0, grid = 64, repeats = 1, die_after = -1;
+  bool png = false, overwrite = false;
+  ConfigArgs config;
+  std::string command;
+};
+
+// The checkpoint's config with --config / --<key> / --set applied on top (sampling.* mostly).
+Config resolve_on(const Config& base, const ConfigArgs& a) {
+  Config c = base;
+  if (!a.file.empty()) c.merge_file(a.file);
+  for (const auto& kv : a.key_flags) c.set_assignment(kv, "--" + kv.substr(0, kv.find('=')));
+  for (const auto& kv : a.sets) c.set_assignment(kv, "--set");
+  return c;
+}
+
+// Everything a subcommand needs: the model on its device, the resolved config, the CPU communicator.
+struct Loaded {
+  InferenceModel inf;
+  Config config;
+  torch::Device device{torch::kCPU};
+  std::shared_ptr<dist::Communicator> comm;
+};
+
+std::unique_ptr<Loaded> load(const SampleArgs& a) {
+  SCORCH_CHECK_HINT(!a.ckpt.empty(), "pass --ckpt runs/NAME/checkpoints/latest (or a run dir, or an EMA export)",
+                    "scorch sample needs a checkpoint");
+  SCORCH_CHECK(a.weights == "ema" || a.weights == "model", "--weights must be ema or model, got '{}'", a.weights);
+  dist::check_world_size();
+  auto l = std::make_unique<Loaded>();
+  l->inf = load_inference_model(a.ckpt, a.weights, torch::Device(torch::kCPU));
+  l->config = resolve_on(l->inf.config, a.config);
+  l->device = select_device(l->config.get_string("device"), dist::info().local_rank);
+  if (l->device.is_cpu()) configure_cpu_threads(dist::info().local_world);
+  l->inf.model->to(l->device);
+  l->comm = dist::make_communicator("auto", torch::Device(torch::kCPU));
+  if (l->comm->rank() == 0)
+    spdlog::info("model: {} (step {}, {} weights) on {}; {} rank(s)", l->inf.source, l->inf.step, a.weights,
+                 l->device.str(), l->comm->world());
+  return l;
+}
+
+sampler::FarmOptions farm_options(const SampleArgs& a, const Loaded& l) {
+  sampler::FarmOptions o;
+  o.out = a.out;
+  o.num = a.num > 0 ? a.num : l.config.get_int("eval.num_samples");
+  o.batch = a.batch > 0 ? a.batch : l.config.get_int("eval.batch_size");
+  o.seed = static_cast<uint64_t>(l.config.get_int("seed"));
+  o.png = a.png;
+  o.grid = a.grid;
+  o.overwrite = a.overwrite;
+  o.model = {{"source", l.inf.source}, {"step", l.inf.step}, {"weights", l.inf.weights}};
+  o.command = a.command;
+  if (!a.delay.empty()) {
+    const auto colon = a.delay.find(':');
+    SCORCH_CHECK(colon != std::string::npos, "--test-delay takes RANK:MS, got '{}'", a.delay);
+    o.delay_rank = std::stoi(a.delay.substr(0, colon));
+    o.delay_ms = std::stoll(a.delay.substr(colon + 1));
+  }
+  o.die_after = a.die_after;
+  SCORCH_CHECK_HINT(!o.out.empty(), "pass --out DIR", "scorch sample needs an output directory");
+  return o;
+}
+
+void report_farm(const sampler::FarmReport& r, const sampler::FarmOptions& o, dist::Communicator& comm) {
+  const int64_t mine = r.mine, nfe = r.nfe_mine;
+  const auto counts = comm.all_gather(mine);
+  const int64_t batches_run = comm.all_reduce_sum(mine), nfe_all = comm.all_reduce_sum(nfe);
+  if (comm.rank() != 0) return;
+  if (r.already_complete) {
+    std::printf("%s is complete already (%lld images); nothing to do\n", o.out.c_str(), static_cast<long long>(o.num));
+    return;
+  }
+  std::string per_rank;
+  for (auto c : counts) per_rank += (per_rank.empty() ? "" : " ") + std::to_string(c);
+  std::printf("wrote %lld images in %lld batches of %lld to %s in %.1f s (%lld batches resumed; batches per rank: %s; "
+              "mean NFE per batch %.1f)\n",
+              static_cast<long long>(o.num), static_cast<long long>(r.batches), static_cast<long long>(o.batch),
+              o.out.c_str(), r.seconds, static_cast<long long>(r.resumed), per_rank.c_str(),
+              batches_run > 0 ? double(nfe_all) / double(batches_run) : 0.0);
+}
+
+int run_sample(const SampleArgs& a) {
+  auto l = load(a);
+  if (dry_run(a.config, l->config)) return 0;
+  sampler::BatchSampler bs(*l->inf.model, l->config, l->device);
+  auto o = farm_options(a, *l);
+  report_farm(sampler::run_farm(bs, l->config, o, *l->comm), o, *l->comm);
+  return 0;
+}
+
+// Inpainting / colorization of the first --num images of --data, one farm batch per data batch.
+int run_inverse(const SampleArgs& a, bool colorization) {
+  auto l = load(a);
+  if (dry_run(a.config, l->config)) return 0;
+  SCORCH_CHECK_HINT(!a.data.empty(), "pass --data DIR (a dataset from `scorch data pack`)",
+                    "scorch sample {} needs images to work on", colorization ? "colorize" : "inpaint");
+  sampler::BatchSampler bs(*l->inf.model, l->config, l->device);
+  data::Dataset ds(a.data);
+  const auto s = bs.image_shape();  // (C, H, W)
+  SCORCH_CHECK(ds.manifest().kind == "images" && ds.manifest().shape == std::vector<int64_t>({s[1], s[2], s[0]}),
+               "{} holds items of shape {}, the model makes {}x{}x{} images", a.data,
+               json(ds.manifest().shape).dump(), s[1], s[2], s[0]);
+  SCORCH_CHECK(!colorization || s[0] == 3, "colorization needs an RGB model, this one has {} channel(s)", s[0]);
+  auto o = farm_options(a, *l);
+  o.num = std::min(o.num, ds.size());
+  o.round_pixels = true;  // known 8-bit pixels come back as they went in
+  const auto& so = bs.options();
+  SCORCH_CHECK_HINT(so.method == "pc", "set --sampling.method pc", "inpainting and colorization use the PC sampler");
+  torch::Tensor mask;
+  if (!colorization) mask = sampler::make_mask(a.mask, s[1], s[2], o.seed).to(l->device);
+  auto inputs = [&](int64_t first, int64_t count) {
+    std::vector<int64_t> idx(count);
+    for (int64_t i = 0; i < count; ++i) idx[i] = first + i;
+    auto x = ds.read_items(idx).permute({0, 3, 1, 2}).to(l->device, torch::kFloat32) / 255.0;  // (n, C, H, W)
+    return colorization ? x.mean(1, true).expand({count, 3, s[1], s[2]}).contiguous() : x;
+  };
+  sampler::BatchProducer produce = [&](int64_t id, int64_t count, int64_t* nfe) {
+    auto gen = sampler::make_generator(l->device, o.seed, static_cast<uint64_t>(id));
+    sampler::PcSampler pc(bs.sde(), bs.pc_score(), so);
+    auto x = sampler::from_unit_range(inputs(id * o.batch, count), so.centered);
+    auto y = colorization ? sampler::colorize(pc, *bs.sde(), x, gen) : sampler::inpaint(pc, *bs.sde(), x, mask, gen);
+    *nfe = pc.nfe();
+    auto rgb = sampler::to_unit_range(y, so.centered);
+    return colorization ? sampler::fit_colours(rgb, sampler::to_unit_range(x, so.centered).mean(1, true))
+                        : rgb.clamp(0.0, 1.0);
+  };
+  report_farm(sampler::run_farm(produce, s, l->config, o, *l->comm), o, *l->comm);
+  if (l->comm->rank() == 0 && o.grid > 0) {
+    // What the model was given, next to grid.png: masked inputs (unknown pixels gray) or the gray images.
+    auto x = inputs(0, std::min(o.grid, o.num));
+    if (!colorization) x = x * mask + 0.5 * (1.0 - mask);
+    sampler::write_grid_png((fs::path(o.out) / "input-grid.png").string(), x);
+  }
+  return 0;
+}
+
+int run_likelihood(const SampleArgs& a) {
+  auto l = load(a);
+  if (dry_run(a.config, l->config)) return 0;
+  SCORCH_CHECK_HINT(!a.data.empty(), "pass --data DIR (a dataset from `scorch data pack`)",
+                    "scorch sample likelihood needs data");
+  sampler::BatchSampler bs(*l->inf.model, l->config, l->device);
+  sampler::BpdOptions o;
+  o.data = a.data;
+  o.num = a.num;
+  o.batch = a.batch > 0 ? a.batch : l->config.get_int("eval.batch_size");
+  o.repeats = a.repeats;
+  o.seed = static_cast<uint64_t>(l->config.get_int("seed"));
+  o.likelihood.divergence = a.divergence;
+  o.likelihood.solver = bs.options().ode_solver;
+  o.likelihood.rtol = bs.options().rtol;
+  o.likelihood.atol = bs.options().atol;
+  o.likelihood.steps = bs.options().ode_steps;
+  auto r = sampler::evaluate_bpd(bs, o, *l->comm);
+  if (l->comm->rank() != 0) return 0;
+  std::printf("bits/dim %.6f +- %.6f (standard error; %lld images x repeats, mean NFE per batch %.1f, %.1f s)\n",
+              r.mean, r.std_error, static_cast<long long>(r.count), r.mean_nfe, r.seconds);
+  if (!a.out.empty()) {
+    json j = {{"bpd", r.mean},         {"std_error", r.std_error}, {"count", r.count},
+              {"repeats", o.repeats},  {"batch", o.batch},         {"mean_nfe", r.mean_nfe},
+              {"divergence", a.divergence}, {"data", a.data},     {"model", {{"source", l->inf.source}, {"step", l->inf.step}, {"weights", l->inf.weights}}},
+              {"rtol", o.likelihood.rtol}, {"atol", o.likelihood.atol}, {"solver", o.likelihood.solver},
+              {"ranks", l->comm->world()}, {"seconds", r.seconds}};
+    write_file_atomic(a.out, j.dump(2) + "\n");
+    std::printf("wrote %s\n", a.out.c_str());
+  }
+  return 0;
+}
+
+void add_common(CLI::App* cmd, SampleArgs& a) {
+  cmd->add_option("--ckpt", a.ckpt, "checkpoint dir, checkpoints/latest, run dir, or EMA-only .safetensors export");
+  cmd->add_option("--weights", a.weights, "ema (default, as score_sde evaluates) | model")
+      ->check(CLI::IsMember({"ema", "model"}));
+  cmd->add_option("--num", a.num, "number of images (default: eval.num_samples)");
+  cmd->add_option("--batch", a.batch, "images per batch, the unit of work and noise (default: eval.batch_size)");
+  cmd->add_option("--out", a.out, "output directory (samples in the dataset format)");
+  cmd->add_option("--grid", a.grid, "images in OUT/grid.png (0: none)");
+  cmd->add_flag("--png", a.png, "also write every image as OUT/png/NNNNNN.png");
+  cmd->add_flag("--overwrite", a.overwrite, "discard what OUT holds and start over");
+  cmd->add_option("--test-delay", a.delay, "testing: RANK:MS sleeps before each batch on that rank")->group("");
+  cmd->add_option("--test-die-after", a.die_after, "testing: SIGKILL self after this many batches")->group("");
+  add_config_args(cmd, a.config);
+}
+
+}  // namespace
+
+void add_sample_command(CLI::App& app, Action& action) {
+  auto a = std::make_shared<SampleArgs>();
+  auto* cmd = app.add_subcommand("sample", "sample from a checkpoint (distributed, resumable farm)");
+  add_common(cmd, *a);
+  auto* lik = cmd->add_subcommand("likelihood", "bits/dim of a dataset via the probability-flow ODE");
+  lik->add_option("--data", a->data, "dataset directory")->required();
+  lik->add_option("--repeats", a->repeats, "passes with fresh dequantisation noise (score_sde: 5 on test)");
+  lik->add_option("--divergence", a->divergence, "rademacher | gaussian (Hutchinson) | exact")
+      ->check(CLI::IsMember({"rademacher", "gaussian", "exact"}));
+  auto* inp = cmd->add_subcommand("inpaint", "fill the masked part of dataset images");
+  inp->add_option("--data", a->data, "dataset directory")->required();
+  inp->add_option("--mask", a->mask, "left | right | top | bottom | center | checker | random | FILE.png (white = known)");
+  auto* col = cmd->add_subcommand("colorize", "colorize gray versions of dataset images");
+  col->add_option("--data", a->data, "dataset directory")->required();
+  for (auto* sub : {lik, inp, col}) sub->fallthrough();
+  cmd->callback([&action, a, lik, inp, col]() {
+    a->command = "scorch sample";
+    action = [a, lik, inp, col]() {
+      if (lik->parsed()) return run_likelihood(*a);
+      if (inp->parsed()) return run_inverse(*a, false);
+      if (col->parsed()) return run_inverse(*a, true);
+      return run_sample(*a);
+    };
+  });
+}
+
+}  // namespace scorch::apps

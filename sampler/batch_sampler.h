@@ -1,0 +1,58 @@
+// One model, its SDE and the configured sampler, ready to draw batches whose noise depends only on
+// (seed, batch id); sample_images for the trainer's snapshot hook; grid PNGs.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "core/config.h"
+#include "core/models/score_model.h"
+#include "core/sde/score_fn.h"
+#include "sampler/options.h"
+
+namespace scorch::sampler {
+
+class BatchSampler {
+ public:
+  // `model` must outlive this object; it is switched to eval mode (dropout off) for the sampler's lifetime
+  // and back to its previous mode by the destructor.
+  BatchSampler(ScoreModelImpl& model, const Config& config, const torch::Device& device);
+  ~BatchSampler();
+  BatchSampler(const BatchSampler&) = delete;
+  BatchSampler& operator=(const BatchSampler&) = delete;
+
+  // `size` images of batch `id`: every random number comes from make_generator(device, seed, id), so the
+  // result depends on (seed, id, size) only. Returns (size, C, H, W) float32 in [0, 1] on the device.
+  torch::Tensor sample(int64_t size, uint64_t seed, int64_t id);
+  int64_t last_nfe() const { return last_nfe_; }
+  const SamplingOptions& options() const { return o_; }
+  const std::shared_ptr<Sde>& sde() const { return sde_; }
+  // The score as the PC samplers see it (training.continuous labels) and as the ODE sees it (continuous).
+  const ScoreFn& pc_score() const { return pc_score_; }
+  const ScoreFn& ode_score() const { return ode_score_; }
+  const torch::Device& device() const { return device_; }
+  // (C, H, W) of one image.
+  std::vector<int64_t> image_shape() const { return {channels_, size_, size_}; }
+
+ private:
+  ScoreModelImpl& model_;
+  bool was_training_;
+  SamplingOptions o_;
+  torch::Device device_;
+  std::shared_ptr<Sde> sde_;
+  ScoreFn pc_score_, ode_score_;
+  int64_t channels_, size_;
+  int64_t last_nfe_ = 0;
+};
+
+// The trainer's snapshot hook: n images from one batch (id 0) of `seed` with the config's sampling.* settings.
+// Returns (n, C, H, W) float32 in [0, 1] on the CPU.
+torch::Tensor sample_images(ScoreModelImpl& model, const Config& config, int64_t n, uint64_t seed,
+                            const torch::Device& device);
+
+// [0, 1] (N, C, H, W) -> uint8 (N, H, W, C) on the CPU. Default as the reference stores samples: clip(255 x)
+// then truncation to an integer; `round` rounds to nearest instead (so 8-bit inputs survive a round trip).
+torch::Tensor to_uint8_nhwc(const torch::Tensor& images, bool round = false);
+// Writes (N, C, H, W) [0, 1] images as a square-ish grid PNG (atomically).
+void write_grid_png(const std::string& path, const torch::Tensor& images);
+
+}  // namespace scorch::sampler

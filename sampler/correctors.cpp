@@ -1,0 +1,81 @@
+// Langevin and annealed Langevin (ALD) correctors, and the identity.
+#include "sampler/correctors.h"
+
+#include "core/error.h"
+#include "core/sde/subvp_sde.h"
+#include "core/sde/vp_sde.h"
+
+namespace scorch::sampler {
+
+namespace {
+
+torch::Tensor per_sample(const torch::Tensor& v) { return v.view({-1, 1, 1, 1}); }
+
+// Batch mean of the per-example L2 norms, a 0-d tensor.
+torch::Tensor mean_norm(const torch::Tensor& v) { return v.flatten(1).norm(2, 1).mean(); }
+
+class Langevin : public Corrector {
+ public:
+  Langevin(std::shared_ptr<Sde> sde, ScoreFn score, double snr, int64_t n, bool annealed)
+      : sde_(std::move(sde)), score_(std::move(score)), snr_(snr), n_(n), annealed_(annealed) {}
+
+  Update update(const torch::Tensor& x0, const torch::Tensor& t, torch::Generator& gen) override {
+    auto alpha = corrector_alpha(*sde_, t);  // (B,)
+    torch::Tensor step_ald;
+    if (annealed_) {
+      auto std = sde_->marginal_prob(x0, t).std;
+      step_ald = (snr_ * std).square() * 2.0 * alpha;
+    }
+    torch::Tensor x = x0, x_mean = x0;
+    for (int64_t k = 0; k < n_; ++k) {
+      auto grad = score_(x, t);
+      auto noise = randn_with(x.sizes(), gen, x.options());
+      torch::Tensor step;  // (B,)
+      if (annealed_) {
+        step = step_ald;
+      } else {
+        step = (snr_ * mean_norm(noise) / mean_norm(grad)).square() * 2.0 * alpha;
+      }
+      x_mean = x + per_sample(step) * grad;
+      x = x_mean + per_sample((step * 2.0).sqrt()) * noise;
+    }
+    return {x, x_mean};
+  }
+
+ private:
+  std::shared_ptr<Sde> sde_;
+  ScoreFn score_;
+  double snr_;
+  int64_t n_;
+  bool annealed_;
+};
+
+class NoneCorrector : public Corrector {
+ public:
+  Update update(const torch::Tensor& x, const torch::Tensor&, torch::Generator&) override { return {x, x}; }
+};
+
+}  // namespace
+
+torch::Tensor corrector_alpha(const Sde& sde, const torch::Tensor& t) {
+  if (sde.kind() == SdeKind::VE) return torch::ones_like(t);
+  auto i = discrete_index(sde, t);
+  if (sde.kind() == SdeKind::VP) return static_cast<const VPSDE&>(sde).alphas().to(t.device()).index({i}).to(t.dtype());
+  // Sub-VP: the DDPM table of the same linear beta(t), built as VPSDE builds it (float32).
+  const auto& sub = static_cast<const SubVPSDE&>(sde);
+  const double n = static_cast<double>(sde.N());
+  auto betas = torch::linspace(sub.beta_min() / n, sub.beta_max() / n, sde.N(), torch::kFloat32).to(t.device());
+  return (1.0 - betas).index({i}).to(t.dtype());
+}
+
+std::unique_ptr<Corrector> make_corrector(const std::string& name, std::shared_ptr<Sde> sde, ScoreFn score, double snr,
+                                          int64_t n_steps) {
+  SCORCH_CHECK(sde != nullptr, "make_corrector needs an SDE");
+  SCORCH_CHECK(n_steps >= 1, "sampling.n_steps_each must be at least 1, got {}", n_steps);
+  if (name == "none") return std::make_unique<NoneCorrector>();
+  if (name == "langevin") return std::make_unique<Langevin>(std::move(sde), std::move(score), snr, n_steps, false);
+  if (name == "ald") return std::make_unique<Langevin>(std::move(sde), std::move(score), snr, n_steps, true);
+  SCORCH_FAIL("sampling.corrector: unknown corrector '{}' (expected langevin, ald or none)", name);
+}
+
+}  // namespace scorch::sampler

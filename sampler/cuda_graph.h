@@ -1,0 +1,16 @@
+// CUDA-graph replay of a network call for fixed input shapes (the sampler's batch shape never changes).
+#pragma once
+#include "core/sde/score_fn.h"
+
+namespace scorch::sampler {
+
+// Wraps `eager`: on CUDA inputs with grad mode off, the first call per (shape, dtype) warms up on a side
+// stream, captures one call into a CUDA graph with static input/output buffers, and later calls copy their
+// inputs in, replay and return a copy of the output. Other calls run eager. Without CUDA in this build it
+// returns `eager` unchanged.
+ModelFn graphed(ModelFn eager);
+
+// Whether this build can capture CUDA graphs.
+bool cuda_graphs_compiled();
+
+}  // namespace scorch::sampler

@@ -1,0 +1,223 @@
+// run_farm: resume scan and settings check on rank 0, dynamic batch hand-out through a shared counter,
+// one shard per batch, then the manifest (written last, so a partial directory never looks complete).
+#include "sampler/farm.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <filesystem>
+#include <set>
+#include <thread>
+
+#include "core/dist/communicator.h"
+#include "core/dist/work_counter.h"
+#include "core/error.h"
+#include "core/io/atomic_file.h"
+#include "core/io/image_io.h"
+#include "core/progress.h"
+#include "core/sha256.h"
+#include "data/dataset.h"
+#include "data/format.h"
+#include "data/shard.h"
+
+namespace scorch::sampler {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* kFarmFile = "farm.json";
+constexpr int kNextBatch = 0, kImagesDone = 1;  // work counter slots
+
+json farm_identity(const std::vector<int64_t>& s, const Config& config, const FarmOptions& o) {
+  return {{"format", "scorch-sample-farm"}, {"version", 1},       {"num", o.num},
+          {"batch", o.batch},               {"seed", o.seed},     {"image_shape", {s[1], s[2], s[0]}},
+          {"model", o.model},               {"config", config.to_yaml()}};
+}
+
+// The first top-level key whose value differs, for the refusal message.
+std::string first_difference(const json& a, const json& b) {
+  for (const auto& [key, value] : a.items())
+    if (!b.contains(key) || b.at(key) != value) return key;
+  for (const auto& [key, value] : b.items())
+    if (!a.contains(key)) return key;
+  return "";
+}
+
+bool is_batch_shard(const std::string& name, int64_t* id) {
+  if (name.size() != 14 || name.rfind("shard-", 0) != 0 || name.substr(11) != ".h5") return false;
+  try {
+    *id = std::stoll(name.substr(6, 5));
+  } catch (...) {
+    return false;
+  }
+  return true;
+}
+
+// Rank 0: clears or checks the directory and returns the batch ids still to sample ("done" when the
+// manifest says the farm already finished).
+json prepare(const std::vector<int64_t>& shape, const Config& config, const FarmOptions& o, int64_t batches) {
+  const fs::path out(o.out);
+  const json identity = farm_identity(shape, config, o);
+  fs::create_directories(out);
+  const fs::path farm_file = out / kFarmFile;
+  if (fs::exists(farm_file) && !o.overwrite) {
+    const json before = json::parse(read_file(farm_file.string()));
+    const std::string key = first_difference(before, identity);
+    SCORCH_CHECK_HINT(key.empty(), "use another --out, or --overwrite to discard what is there",
+                      "{} holds samples made with different settings ('{}' differs: was {}, now {}); resuming would "
+                      "mix two sample sets", o.out, key, before.value(key, json()).dump(), identity.value(key, json()).dump());
+    if (fs::exists(out / data::kManifestName)) return {{"done", true}};
+  } else {
+    const bool has_manifest = fs::exists(out / data::kManifestName);
+    SCORCH_CHECK_HINT(!has_manifest || o.overwrite, "use another --out, or --overwrite to replace it",
+                      "'{}' already holds a dataset that no farm.json describes", o.out);
+    fs::remove(out / data::kManifestName);
+    for (const auto& e : fs::directory_iterator(out)) {
+      int64_t id = 0;
+      if (is_batch_shard(e.path().filename().string(), &id)) fs::remove(e.path());
+    }
+    fs::remove_all(out / "png");
+    fs::remove(out / "grid.png");
+    write_file_atomic(farm_file.string(), identity.dump(2) + "\n");
+  }
+  std::set<int64_t> done;
+  for (const auto& e : fs::directory_iterator(out)) {
+    const std::string name = e.path().filename().string();
+    int64_t id = 0;
+    if (is_batch_shard(name, &id) && id < batches) done.insert(id);
+    // A write that was killed leaves its temporary file (atomic_file's ".NAME.tmp-PID") behind.
+    if (name.rfind(".shard-", 0) == 0 && name.find(".tmp-") != std::string::npos) fs::remove(e.path());
+  }
+  json todo = json::array();
+  for (int64_t k = 0; k < batches; ++k)
+    if (!done.count(k)) todo.push_back(k);
+  return {{"done", false}, {"todo", todo}, {"resumed", static_cast<int64_t>(done.size())}};
+}
+
+data::Manifest layout_of(const std::vector<int64_t>& s, int64_t count) {
+  data::Manifest m;
+  m.kind = "images";
+  m.dtype = "uint8";
+  m.shape = {s[1], s[2], s[0]};
+  m.count = count;
+  return m;
+}
+
+void write_manifest_and_grid(const std::vector<int64_t>& shape, const FarmOptions& o, int64_t batches) {
+  auto m = layout_of(shape, o.num);
+  for (int64_t k = 0; k < batches; ++k) {
+    const auto path = (fs::path(o.out) / batch_shard_name(k)).string();
+    SCORCH_CHECK(fs::exists(path), "sample farm: batch {} is missing from {} after all ranks finished", k, o.out);
+    m.shards.push_back({batch_shard_name(k), std::min(o.batch, o.num - k * o.batch), sha256_file(path)});
+  }
+  m.source = {{"type", "samples"}, {"model", o.model}, {"seed", o.seed}, {"batch", o.batch}};
+  m.command = o.command;
+  m.extra = {{"farm", kFarmFile}};  // the full settings, config included
+  data::write_manifest(o.out, m);
+  if (o.grid <= 0) return;
+  data::Dataset ds(o.out);
+  std::vector<int64_t> first(std::min(o.grid, o.num));
+  for (size_t i = 0; i < first.size(); ++i) first[i] = static_cast<int64_t>(i);
+  auto pixels = ds.read_items(first).contiguous();  // (n, H, W, C) uint8
+  write_png((fs::path(o.out) / "grid.png").string(),
+            make_grid(pixels.data_ptr<uint8_t>(), pixels.size(0), static_cast<int>(pixels.size(1)),
+                      static_cast<int>(pixels.size(2)), static_cast<int>(pixels.size(3)),
+                      static_cast<int>(std::ceil(std::sqrt(static_cast<double>(pixels.size(0)))))));
+}
+
+}  // namespace
+
+std::string batch_shard_name(int64_t id) { return data::shard_file_name(id); }
+
+FarmReport run_farm(BatchSampler& sampler, const Config& config, const FarmOptions& o, dist::Communicator& comm) {
+  BatchProducer produce = [&](int64_t id, int64_t count, int64_t* nfe) {
+    auto images = sampler.sample(o.batch, o.seed, id).slice(0, 0, count);
+    *nfe = sampler.last_nfe();
+    return images;
+  };
+  return run_farm(produce, sampler.image_shape(), config, o, comm);
+}
+
+FarmReport run_farm(const BatchProducer& produce, const std::vector<int64_t>& shape, const Config& config,
+                    const FarmOptions& o, dist::Communicator& comm) {
+  SCORCH_CHECK(shape.size() == 3, "run_farm: image shape must be (C, H, W)");
+  SCORCH_CHECK(!o.out.empty(), "the sample farm needs an output directory (--out)");
+  SCORCH_CHECK(o.num >= 1 && o.batch >= 1, "--num and --batch must be positive, got {} and {}", o.num, o.batch);
+  const int64_t batches = (o.num + o.batch - 1) / o.batch;
+  SCORCH_CHECK(batches <= 99999, "{} batches exceed the 5-digit shard numbering: use a larger --batch", batches);
+  const auto start = std::chrono::steady_clock::now();
+  FarmReport report;
+  report.batches = batches;
+
+  std::string plan_text;
+  if (comm.rank() == 0) {
+    // A failure here (e.g. a settings mismatch) is reported to every rank instead of leaving them waiting.
+    try {
+      plan_text = prepare(shape, config, o, batches).dump();
+    } catch (const std::exception& e) {
+      plan_text = json{{"error", e.what()}}.dump();
+    }
+  }
+  comm.broadcast(plan_text, 0);
+  const json plan = json::parse(plan_text);
+  SCORCH_CHECK(!plan.contains("error"), "{}", plan.value("error", std::string()));
+  if (plan.at("done").get<bool>()) {
+    report.already_complete = true;
+    report.resumed = batches;
+    return report;
+  }
+  const auto todo = plan.at("todo").get<std::vector<int64_t>>();
+  report.resumed = plan.at("resumed").get<int64_t>();
+  if (comm.rank() == 0 && report.resumed > 0)
+    spdlog::info("sample farm: resuming {}: {} of {} batches already done", o.out, report.resumed, batches);
+
+  int64_t remaining_images = 0;
+  for (auto k : todo) remaining_images += std::min(o.batch, o.num - k * o.batch);
+  auto counter = dist::make_work_counter(comm, 2);
+  Progress progress("sampling", remaining_images, "img", comm.rank() == 0);
+  int64_t shown = 0;
+  const auto layout_full = layout_of(shape, o.batch);
+  if (o.png) fs::create_directories(fs::path(o.out) / "png");
+  while (true) {
+    const int64_t j = counter->fetch_add(kNextBatch, 1);
+    if (j >= static_cast<int64_t>(todo.size())) break;
+    const int64_t k = todo[j];
+    if (comm.rank() == o.delay_rank && o.delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(o.delay_ms));
+    const int64_t n = std::min(o.batch, o.num - k * o.batch);
+    int64_t nfe = 0;
+    auto images = produce(k, n, &nfe);
+    SCORCH_CHECK(images.dim() == 4 && images.size(0) == n, "batch {}: the producer returned {} for {} images", k,
+                 c10::str(images.sizes()), n);
+    report.nfe_mine += nfe;
+    auto pixels = to_uint8_nhwc(images, o.round_pixels);  // (n, H, W, C)
+    auto layout = layout_full;
+    layout.count = n;
+    data::write_shard((fs::path(o.out) / batch_shard_name(k)).string(), layout, pixels.data_ptr(), n, nullptr);
+    if (o.png) {
+      for (int64_t i = 0; i < n; ++i) {
+        Image im{static_cast<int>(pixels.size(1)), static_cast<int>(pixels.size(2)), static_cast<int>(pixels.size(3)), {}};
+        const auto* p = pixels[i].data_ptr<uint8_t>();
+        im.pixels.assign(p, p + pixels[i].numel());
+        write_png((fs::path(o.out) / "png" / fmt::format("{:06}.png", k * o.batch + i)).string(), im);
+      }
+    }
+    ++report.mine;
+    const int64_t global = counter->fetch_add(kImagesDone, n) + n;
+    progress.add(global - shown);
+    shown = global;
+    if (o.die_after >= 0 && report.mine >= o.die_after) std::raise(SIGKILL);
+  }
+  progress.finish();
+  comm.barrier();    // every rank is past its last fetch ...
+  counter.reset();  // ... before the (collective) window is freed
+  if (comm.rank() == 0) write_manifest_and_grid(shape, o, batches);
+  comm.barrier();
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+}  // namespace scorch::sampler

@@ -1,0 +1,63 @@
+// The sampler farm: N images in fixed-size batches handed out dynamically to all ranks, each batch's noise
+// from (seed, batch id) only, written as dataset shards that a restarted job (any rank count) skips.
+#pragma once
+#include <cstdint>
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "sampler/batch_sampler.h"
+
+namespace scorch::dist {
+class Communicator;
+}
+
+namespace scorch::sampler {
+
+struct FarmOptions {
+  std::string out;        // samples directory (dataset format)
+  int64_t num = 0;        // images in total
+  int64_t batch = 0;      // images per batch (the unit of work and of the noise streams)
+  uint64_t seed = 0;
+  bool png = false;       // also every image as out/png/NNNNNN.png
+  int64_t grid = 64;      // the first `grid` images as out/grid.png (0: none)
+  bool overwrite = false; // start over in a directory that holds another farm's output
+  bool round_pixels = false;  // 8-bit conversion by rounding (inverse problems) instead of the reference's truncation
+  nlohmann::json model = nlohmann::json::object();  // identity of the weights (source, step, weights)
+  std::string command;    // recorded in the manifest
+  // Testing aids: this rank sleeps `delay_ms` before every batch (to show dynamic hand-out), and the
+  // process dies (as if killed) after writing `die_after` batches.
+  int delay_rank = -1;
+  int64_t delay_ms = 0;
+  int64_t die_after = -1;
+};
+
+struct FarmReport {
+  int64_t batches = 0;          // batches of the whole job
+  int64_t resumed = 0;          // batches found complete on disk at start
+  int64_t mine = 0;             // batches this rank sampled
+  int64_t nfe_mine = 0;         // score evaluations of this rank's batches
+  double seconds = 0;
+  bool already_complete = false;
+};
+
+// Makes the `count` images of batch `id` ((count, C, H, W) float in [0, 1]) from (seed, id) only, and says
+// how many score evaluations that took.
+using BatchProducer = std::function<torch::Tensor(int64_t id, int64_t count, int64_t* nfe)>;
+
+// Collective over `comm`. `config` is the model's config with the sampling overrides applied: the farm
+// records it in out/farm.json and refuses to resume a directory made with different settings.
+// `image_shape` is (C, H, W).
+FarmReport run_farm(const BatchProducer& produce, const std::vector<int64_t>& image_shape, const Config& config,
+                    const FarmOptions& o, dist::Communicator& comm);
+// Unconditional samples: every batch is sampled at the full batch size (and the last one cut), so a batch's
+// images do not depend on where `num` ends.
+FarmReport run_farm(BatchSampler& sampler, const Config& config, const FarmOptions& o, dist::Communicator& comm);
+
+// Name of the shard holding batch `id` (the id is the shard number, so a directory listing says what is done).
+std::string batch_shard_name(int64_t id);
+
+}  // namespace scorch::sampler

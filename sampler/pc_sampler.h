@@ -1,0 +1,44 @@
+// The predictor-corrector sampler: N noise levels from T down to eps, corrector then predictor at each.
+#pragma once
+#include <functional>
+#include <memory>
+
+#include "sampler/correctors.h"
+#include "sampler/options.h"
+#include "sampler/predictors.h"
+
+namespace scorch::sampler {
+
+// Called after every corrector and predictor update with the update and t (B,): inverse problems use it to
+// put the known part of the data back (inpainting, colorization).
+using Projection = std::function<Update(const Update& u, const torch::Tensor& t, torch::Generator& gen)>;
+
+// Counts the calls of a score function: the number of function evaluations (NFE) a sampler really made.
+struct CountedScore {
+  ScoreFn fn;
+  std::shared_ptr<int64_t> calls;
+};
+CountedScore count_calls(ScoreFn score);
+
+class PcSampler {
+ public:
+  // Uses o.predictor, o.corrector, o.snr, o.n_steps_each, o.probability_flow, o.noise_removal, o.eps.
+  PcSampler(std::shared_ptr<Sde> sde, ScoreFn score, const SamplingOptions& o);
+
+  // From x (B, C, H, W), a draw of the prior, to the sample in model space: the last predictor mean when
+  // noise_removal (no extra network call), else the last state. Noise comes from `gen` only.
+  torch::Tensor run(torch::Tensor x, torch::Generator& gen, const Projection& project = {});
+  // Score evaluations of the last run (per batch; 0 for predictor=none, corrector=none).
+  int64_t nfe() const { return last_nfe_; }
+
+ private:
+  std::shared_ptr<Sde> sde_;
+  CountedScore score_;
+  std::unique_ptr<Predictor> predictor_;
+  std::unique_ptr<Corrector> corrector_;
+  bool denoise_;
+  double eps_;
+  int64_t last_nfe_ = 0;
+};
+
+}  // namespace scorch::sampler

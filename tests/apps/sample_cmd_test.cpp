@@ -1,0 +1,162 @@
+// `scorch sample`: the farm's output is the same for 1, 2 and 3 ranks (dynamic hand-out, one slow rank),
+// a killed farm resumes to the uninterrupted result, settings mismatches are refused, outputs read as
+// datasets; likelihood, inpainting and colorization commands.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <sstream>
+#include <nlohmann/json.hpp>
+
+#include "core/io/atomic_file.h"
+#include "data/dataset.h"
+#include "support/run.h"
+#include "support/tiny_checkpoint.h"
+
+namespace scorch {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+class SampleCmd : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = test::temp_dir("samplecmd");
+    // 10 noise levels and nf 8: a batch samples in well under a second on one core.
+    run_ = test::write_tiny_run(dir_ + "/run", "ve_tiny.yaml", {"model.num_scales=10", "model.nf=8"});
+  }
+  static std::string sample(int ranks, const std::string& args) {
+    const std::string bin = test::scorch_bin() + " sample --ckpt " + run_ + " " + args;
+    // One torch thread per process: several ranks share this machine's cores.
+    const std::string env = "OMP_NUM_THREADS=1 ";
+    return ranks == 0 ? env + bin : env + "mpirun -np " + std::to_string(ranks) + " --oversubscribe " + bin;
+  }
+  static json manifest(const std::string& out) { return json::parse(read_file(out + "/manifest.json")); }
+  static std::vector<std::string> shard_sums(const std::string& out) {
+    std::vector<std::string> s;
+    const json m = manifest(out);
+    for (const auto& e : m.at("shards")) s.push_back(e.at("sha256").get<std::string>());
+    return s;
+  }
+  static std::string dir_, run_;
+};
+std::string SampleCmd::dir_, SampleCmd::run_;
+
+TEST_F(SampleCmd, SameImagesForOneTwoAndThreeRanks) {
+  const std::string common = "--num 11 --batch 2 --seed 5 --grid 16";
+  auto one = test::run(sample(0, common + " --out " + dir_ + "/s1"), 300);
+  ASSERT_EQ(one.code, 0) << one.output;
+  auto two = test::run(sample(2, common + " --out " + dir_ + "/s2"), 300);
+
+  ASSERT_EQ(two.code, 0) << two.output;
+  // Rank 1 sleeps 1.5 s before each batch: the others take its share instead of waiting for it.
+  auto three = test::run(sample(3, common + " --test-delay 1:1500 --out " + dir_ + "/s3"), 300);
+  ASSERT_EQ(three.code, 0) << three.output;
+  const auto pos = three.output.find("batches per rank: ");
+  ASSERT_NE(pos, std::string::npos) << three.output;
+  int r0 = 0, r1 = 0, r2 = 0;
+  std::istringstream(three.output.substr(pos + 18)) >> r0 >> r1 >> r2;
+  EXPECT_EQ(r0 + r1 + r2, 6);
+  EXPECT_LT(r1, r0 + r2 - 1) << "the slow rank should take fewer batches: " << three.output;
+
+  auto m = manifest(dir_ + "/s1");
+  EXPECT_EQ(m.at("count"), 11);
+  EXPECT_EQ(m.at("shards").size(), 6u);  // 5 x 2 + 1
+  EXPECT_EQ(m.at("shape"), json({16, 16, 3}));
+  const auto s1 = shard_sums(dir_ + "/s1"), s2 = shard_sums(dir_ + "/s2"), s3 = shard_sums(dir_ + "/s3");
+  EXPECT_EQ(s1.size(), 6u);
+  EXPECT_EQ(s1, s2);
+  EXPECT_EQ(s1, s3);
+  EXPECT_TRUE(fs::exists(dir_ + "/s1/grid.png"));
+  // A different seed gives different images.
+  auto other = test::run(sample(0, "--num 2 --batch 2 --seed 6 --grid 0 --out " + dir_ + "/s4"), 300);
+  ASSERT_EQ(other.code, 0) << other.output;
+  const auto s4 = shard_sums(dir_ + "/s4");
+  ASSERT_EQ(s4.size(), 1u);
+  EXPECT_NE(s4[0], s1[0]);
+  // The samples are a dataset: verify and export read them.
+  auto verify = test::run(test::scorch_bin() + " data verify " + dir_ + "/s2");
+  EXPECT_EQ(verify.code, 0) << verify.output;
+  auto exp = test::run(test::scorch_bin() + " data export " + dir_ + "/s2 --out " + dir_ + "/s2png");
+  EXPECT_EQ(exp.code, 0) << exp.output;
+  EXPECT_TRUE(fs::exists(dir_ + "/s2png/000010.png"));
+}
+
+TEST_F(SampleCmd, KilledFarmResumesToTheUninterruptedResult) {
+  const std::string common = "--num 10 --batch 2 --seed 9 --grid 0";
+  auto full = test::run(sample(0, common + " --out " + dir_ + "/full"), 300);
+  ASSERT_EQ(full.code, 0) << full.output;
+  // SIGKILL after two batches: no manifest, two complete shards.
+  auto killed = test::run(sample(0, common + " --test-die-after 2 --out " + dir_ + "/part"), 300);
+  EXPECT_NE(killed.code, 0);
+  EXPECT_FALSE(fs::exists(dir_ + "/part/manifest.json"));
+  EXPECT_TRUE(fs::exists(dir_ + "/part/shard-00001.h5"));
+  // A different setting is refused rather than mixed in.
+  auto mismatch = test::run(sample(0, "--num 10 --batch 2 --seed 10 --out " + dir_ + "/part"), 300);
+  EXPECT_NE(mismatch.code, 0);
+  EXPECT_NE(mismatch.output.find("different settings"), std::string::npos) << mismatch.output;
+  // Resumed on two ranks: the same bytes as the uninterrupted single-rank run.
+  auto resumed = test::run(sample(2, common + " --out " + dir_ + "/part"), 300);
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("(2 batches resumed"), std::string::npos) << resumed.output;
+  const auto part = shard_sums(dir_ + "/part"), whole = shard_sums(dir_ + "/full");
+  EXPECT_EQ(part.size(), 5u);
+  EXPECT_EQ(part, whole);
+  // Running a finished farm again does nothing.
+  auto again = test::run(sample(0, common + " --out " + dir_ + "/part"), 300);
+  EXPECT_EQ(again.code, 0) << again.output;
+  EXPECT_NE(again.output.find("complete already"), std::string::npos) << again.output;
+}
+
+TEST_F(SampleCmd, OdeMethodAndBadInput) {
+  auto ode = test::run(sample(0, "--num 2 --batch 2 --sampling.method ode --sampling.rtol 1e-3 --sampling.atol 1e-3 "
+                                 "--out " + dir_ + "/ode"), 300);
+  ASSERT_EQ(ode.code, 0) << ode.output;
+  EXPECT_NE(ode.output.find("mean NFE per batch"), std::string::npos) << ode.output;
+  auto no_ckpt = test::run(test::scorch_bin() + " sample --out " + dir_ + "/x");
+  EXPECT_NE(no_ckpt.code, 0);
+  EXPECT_NE(no_ckpt.output.find("needs a checkpoint"), std::string::npos) << no_ckpt.output;
+  auto bad = test::run(sample(0, "--num 2 --batch 2 --sampling.predictor heun --out " + dir_ + "/bad"));
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.output.find("sampling.predictor"), std::string::npos) << bad.output;
+  auto refused = test::run(sample(0, "--num 2 --batch 2 --sampling.predictor ancestral_sampling "
+                                     "--sampling.probability_flow true --out " + dir_ + "/bad2"));
+  EXPECT_NE(refused.code, 0);
+  EXPECT_NE(refused.output.find("no probability-flow form"), std::string::npos) << refused.output;
+}
+
+TEST_F(SampleCmd, LikelihoodInpaintingColorization) {
+  const std::string data = dir_ + "/shapes";
+  auto synth = test::run(test::scorch_bin() + " data synth shapes --out " + data +
+                         " --count 6 --resolution 16 --channels 3 --seed 1");
+  ASSERT_EQ(synth.code, 0) << synth.output;
+  auto lik = test::run(sample(2, "likelihood --data " + data + " --batch 3 --sampling.rtol 1e-3 --sampling.atol 1e-3 "
+                                 "--out " + dir_ + "/bpd.json"), 300);
+  ASSERT_EQ(lik.code, 0) << lik.output;
+  auto bpd = json::parse(read_file(dir_ + "/bpd.json"));
+  EXPECT_EQ(bpd.at("count"), 6);
+  EXPECT_TRUE(std::isfinite(bpd.at("bpd").get<double>()));
+  EXPECT_GT(bpd.at("std_error").get<double>(), 0.0);
+
+  auto inp = test::run(sample(0, "inpaint --data " + data + " --mask left --num 4 --batch 2 --out " + dir_ + "/inp"), 300);
+  ASSERT_EQ(inp.code, 0) << inp.output;
+  EXPECT_TRUE(fs::exists(dir_ + "/inp/input-grid.png"));
+  data::Dataset in(data), out(dir_ + "/inp");
+  auto a = in.read_items({0, 1, 2, 3}), b = out.read_items({0, 1, 2, 3});  // (4, 16, 16, 3)
+  using torch::indexing::Slice;
+  EXPECT_TRUE(torch::equal(a.index({Slice(), Slice(), Slice(0, 8)}), b.index({Slice(), Slice(), Slice(0, 8)})))
+      << "known pixels must be kept exactly";
+  EXPECT_FALSE(torch::equal(a, b));
+
+  auto col = test::run(sample(0, "colorize --data " + data + " --num 2 --batch 2 --out " + dir_ + "/col"), 300);
+  ASSERT_EQ(col.code, 0) << col.output;
+  auto gray_in = in.read_items({0, 1}).to(torch::kFloat).mean(3);
+  auto rgb_out = data::Dataset(dir_ + "/col").read_items({0, 1}).to(torch::kFloat);
+  // The gray is kept up to 8-bit rounding (half a level per channel): out-of-range colours are pulled in
+  // towards the gray rather than clipped.
+  EXPECT_LE((gray_in - rgb_out.mean(3)).abs().max().item<double>(), 0.5 + 1e-3);
+  EXPECT_GT((rgb_out - rgb_out.mean(3, true)).abs().max().item<double>(), 1.0) << "no colour was added";
+}
+
+}  // namespace
+}  // namespace scorch

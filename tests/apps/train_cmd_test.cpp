@@ -1,0 +1,105 @@
+// `scorch train` as a user runs it: the run dir it writes, SIGTERM -> checkpoint -> exit 3 -> resume, errors.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "support/run.h"
+
+namespace scorch {
+namespace {
+
+namespace fs = std::filesystem;
+using test::run;
+using test::scorch_bin;
+
+bool contains(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
+
+std::string fmt_step(int64_t step) {
+  char name[32];
+  std::snprintf(name, sizeof(name), "step-%09lld", static_cast<long long>(step));
+  return name;
+}
+
+// A tiny VE model on 8x8 grayscale shapes: milliseconds per step.
+std::string train_cmd(const std::string& root, const std::string& extra) {
+  return scorch_bin() + " train --config " + test::source_dir() + "/configs/small/ve_tiny.yaml --set data.path=" +
+         root + "/data --set data.image_size=8 --set data.num_channels=1 --set model.nf=8 " +
+         "--set model.attn_resolutions=[4] --set training.batch_size=8 --set training.log_freq=5 " +
+         "--set training.snapshot_freq=1000 --set training.snapshot_freq_for_preemption=1000 --workdir " + root +
+         "/run " + extra;
+}
+
+std::string make_data(const std::string& tag) {
+  const auto root = test::temp_dir(tag);
+  auto r = run(scorch_bin() + " data synth shapes --out " + root + "/data --count 64 --resolution 8 --channels 1");
+  EXPECT_EQ(r.code, 0) << r.output;
+  return root;
+}
+
+TEST(TrainCmd, WritesTheRunDirAndFinishes) {
+  const auto root = make_data("train_cmd");
+  auto r = run(train_cmd(root, "--set training.n_iters=10 --set training.snapshot_freq=10"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (const char* f : {"config.yaml", "metrics.jsonl", "metrics.png", "logs/rank-0.log", "checkpoints/latest/meta.json",
+                        "checkpoints/step-000000010/model.safetensors", "samples/step-000000010.png"})
+    EXPECT_TRUE(fs::exists(root + "/run/" + f)) << f;
+  std::ifstream metrics(root + "/run/metrics.jsonl");
+  int rows = 0;
+  for (std::string line; std::getline(metrics, line);) ++rows;
+  EXPECT_EQ(rows, 2);  // steps 5 and 10
+  EXPECT_TRUE(contains(r.output, "step 10/10 loss")) << r.output;
+  // Running it again is a no-op that says so.
+  r = run(train_cmd(root, "--set training.n_iters=10"));
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "nothing to train")) << r.output;
+}
+
+TEST(TrainCmd, SigtermCheckpointsExitsThreeAndResumes) {
+  const auto root = make_data("train_sigterm");
+  // Start a long run, wait for its first metrics row, then send SIGTERM and collect the exit code.
+  const auto script = train_cmd(root, "--set training.n_iters=100000 --set training.log_freq=1") + " > " + root +
+                      "/log1 2>&1 & pid=$!; for i in $(seq 600); do grep -q step " + root +
+                      "/run/metrics.jsonl 2>/dev/null && break; sleep 0.1; done; kill -TERM $pid; wait $pid; echo rc=$?";
+  auto r = run("sh -c '" + script + "'", 120);
+  ASSERT_TRUE(contains(r.output, "rc=3")) << r.output << std::ifstream(root + "/log1").rdbuf();
+  ASSERT_TRUE(fs::exists(root + "/run/checkpoints/latest/meta.json"));
+  const auto stopped = fs::read_symlink(root + "/run/checkpoints/latest").string();  // step-00000000N
+  const int64_t step = std::stoll(stopped.substr(5));
+  ASSERT_GT(step, 0);
+
+  r = run(train_cmd(root, "--set training.n_iters=" + std::to_string(step + 3)));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "resumed from")) << r.output;
+  EXPECT_TRUE(fs::exists(root + "/run/checkpoints/" + fmt_step(step + 3) + "/meta.json")) << r.output;
+}
+
+TEST(TrainCmd, ASecondSignalExitsAtOnce) {
+  const auto root = make_data("train_twice");
+  const auto script = train_cmd(root, "--set training.n_iters=100000 --set training.log_freq=1") +
+                      " > /dev/null 2>&1 & pid=$!; for i in $(seq 600); do grep -q step " + root +
+                      "/run/metrics.jsonl 2>/dev/null && break; sleep 0.1; done; kill -TERM $pid; kill -TERM $pid; "
+                      "wait $pid; echo rc=$?";
+  auto r = run("sh -c '" + script + "'", 120);
+  // Either the first signal's checkpoint finished before the second arrived (3) or the second ended it (143).
+  EXPECT_TRUE(contains(r.output, "rc=143") || contains(r.output, "rc=3")) << r.output;
+}
+
+TEST(TrainCmd, ClearErrors) {
+  const auto root = make_data("train_errors");
+  auto r = run(train_cmd(root, "--set training.batch_size=7 --set training.micro_batch=2"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.output, "training.micro_batch = 2 does not divide")) << r.output;
+  r = run(train_cmd(root, "--set data.image_size=16"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.output, "holds 8x8x1 images, the config wants 16x16x1")) << r.output;
+  r = run(scorch_bin() + " train --config " + test::source_dir() + "/configs/small/ve_tiny.yaml");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.output, "--workdir")) << r.output;
+  r = run(scorch_bin() + " train --config " + test::source_dir() + "/configs/small/ve_tiny.yaml --dry-run");
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "batch_size: 16")) << r.output;
+}
+
+}  // namespace
+}  // namespace scorch

@@ -1,0 +1,71 @@
+// Metric rows kept in memory and on disk; plots of loss, throughput and gradient norm against step.
+#include "trainer/metrics_log.h"
+
+#include <filesystem>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/io/atomic_file.h"
+#include "core/io/plot.h"
+
+namespace scorch {
+
+namespace fs = std::filesystem;
+
+MetricsLog::MetricsLog(const std::string& workdir, int64_t resume_step, bool enabled)
+    : jsonl_((fs::path(workdir) / "metrics.jsonl").string()),
+      png_((fs::path(workdir) / "metrics.png").string()),
+      enabled_(enabled) {
+  if (!enabled_) return;
+  if (fs::exists(jsonl_)) {
+    std::istringstream in(read_file(jsonl_));
+    std::string line, kept;
+    while (std::getline(in, line)) {
+      if (line.empty()) continue;
+      nlohmann::json row;
+      try {
+        row = nlohmann::json::parse(line);
+      } catch (const nlohmann::json::exception&) {
+        continue;  // a line cut short by a crash
+      }
+      if (!row.contains("step") || row["step"].get<int64_t>() > resume_step) continue;
+      kept += line + "\n";
+      rows_.push_back(std::move(row));
+    }
+    write_file_atomic(jsonl_, kept);
+  }
+  out_.open(jsonl_, std::ios::app);
+  SCORCH_CHECK(out_.good(), "cannot open {} for appending", jsonl_);
+}
+
+void MetricsLog::append(const nlohmann::json& row) {
+  if (!enabled_) return;
+  out_ << row.dump() << "\n";
+  out_.flush();
+  rows_.push_back(row);
+  const auto now = std::chrono::steady_clock::now();
+  if (std::chrono::duration<double>(now - last_plot_).count() >= plot_every_s_) plot();
+}
+
+void MetricsLog::plot() {
+  if (!enabled_ || rows_.empty()) return;
+  last_plot_ = std::chrono::steady_clock::now();
+  PlotSeries loss{"train loss", {}, {}}, eval_loss{"eval loss (EMA)", {}, {}}, speed{"images/s", {}, {}},
+      norm{"grad norm", {}, {}};
+  for (const auto& r : rows_) {
+    const double step = r["step"].get<double>();
+    auto add = [&](PlotSeries& s, const char* key) {
+      if (r.contains(key) && r[key].is_number()) s.x.push_back(step), s.y.push_back(r[key].get<double>());
+    };
+    add(loss, "loss");
+    add(eval_loss, "eval_loss");
+    add(speed, "images_per_s");
+    add(norm, "grad_norm");
+  }
+  std::vector<PlotSeries> losses{loss};
+  if (!eval_loss.x.empty()) losses.push_back(eval_loss);
+  write_line_plot(png_, {{"loss", "step", losses, true}, {"throughput", "step", {speed}, false},
+                         {"gradient norm (before clipping)", "step", {norm}, true}});
+}
+
+}  // namespace scorch

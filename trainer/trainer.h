@@ -1,0 +1,114 @@
+// The data-parallel training loop: one rank per device, bucketed gradient averaging, Adam + EMA, mixed
+// precision, non-finite step skipping, atomic checkpoints with exact resume, stop on preemption signals.
+#pragma once
+#include <torch/torch.h>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "core/config.h"
+#include "core/dist/communicator.h"
+#include "core/dist/watchdog.h"
+#include "core/error.h"
+#include "core/io/checkpoint_store.h"
+#include "core/models/score_model.h"
+#include "data/dataset.h"
+#include "data/loader.h"
+#include "trainer/adam.h"
+#include "trainer/ema.h"
+#include "trainer/grad_reducer.h"
+#include "trainer/losses.h"
+#include "trainer/metrics_log.h"
+#include "trainer/precision.h"
+
+namespace scorch {
+
+// A checkpoint written for a different network or objective: not a damaged file, so no older checkpoint is
+// tried in its place.
+class ResumeMismatch : public Error {
+ public:
+  using Error::Error;
+};
+
+struct TrainerHooks {
+  // Rank 0, every training.snapshot_freq steps when training.snapshot_sampling is on: the model holds the
+  // EMA weights and is in eval mode for the duration of the call (the sampler draws a grid with it).
+  std::function<void(int64_t step, ScoreModelImpl& ema_model)> on_snapshot;
+};
+
+struct TrainResult {
+  int64_t step = 0;        // completed steps
+  bool preempted = false;  // stopped early on a signal, after checkpointing
+  int64_t skipped_steps = 0;
+};
+
+class Trainer {
+ public:
+  // Builds the model, optimizer, EMA and data stream, and resumes from the newest complete checkpoint in
+  // <workdir>/checkpoints when there is one (all ranks of `comm` must construct together).
+  Trainer(Config config, std::string workdir, std::shared_ptr<dist::Communicator> comm, torch::Device device,
+          TrainerHooks hooks = {});
+  ~Trainer();
+
+  // Trains until training.n_iters steps are done or a stop signal arrives; checkpoints on the way and at the end.
+  TrainResult run();
+
+  int64_t step() const { return step_; }
+  ScoreModelImpl& model() { return *model_; }
+  const Ema& ema() const { return *ema_; }
+  const Adam& optimizer() const { return *adam_; }
+  // The step this run resumed from, if it did.
+  std::optional<int64_t> resumed_from() const { return resumed_from_; }
+
+ private:
+  struct StepStats;
+  void resume(const std::string& ckpt_dir);
+  void broadcast_state();
+  StepStats train_step();
+  void log_interval(double seconds, double eta_s);
+  void evaluate();
+  void save_checkpoint();
+  void snapshot();
+  void check_weights_agree();
+  bool agree_any(bool mine, const std::string& what);
+
+  Config config_;
+  std::string workdir_;
+  std::shared_ptr<dist::Communicator> comm_;
+  torch::Device device_;
+  TrainerHooks hooks_;
+  Precision precision_;
+  bool channels_last_ = false;
+  uint64_t seed_;
+  int64_t global_batch_, local_batch_, micro_batch_, n_iters_;
+
+  std::shared_ptr<ScoreModelImpl> model_;
+  std::vector<torch::Tensor> params_;  // trainable, registration order
+  std::shared_ptr<Sde> sde_;
+  std::unique_ptr<Loss> loss_;
+  std::unique_ptr<Adam> adam_;
+  std::unique_ptr<Ema> ema_;
+  std::unique_ptr<GradReducer> reducer_;
+  LossScaler scaler_;
+  std::unique_ptr<CheckpointStore> store_;
+  std::unique_ptr<dist::Watchdog> watchdog_;
+  std::unique_ptr<MetricsLog> metrics_;
+
+  std::shared_ptr<const data::Dataset> dataset_, eval_dataset_;
+  std::unique_ptr<data::Loader> loader_, eval_loader_;
+  data::SamplerState data_state_;
+
+  int64_t step_ = 0;
+  std::optional<int64_t> resumed_from_;
+  int64_t nonfinite_streak_ = 0, skipped_total_ = 0;
+
+  // Accumulated over the current log interval.
+  torch::Tensor interval_loss_sum_;  // (), on the device: no host sync per step
+  int64_t interval_steps_ = 0, interval_images_ = 0;
+  double interval_data_s_ = 0, interval_comm_s_ = 0, last_grad_norm_ = 0, last_lr_ = 0;
+  std::optional<double> pending_eval_loss_;
+};
+
+}  // namespace scorch

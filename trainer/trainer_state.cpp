@@ -1,0 +1,134 @@
+// The trainer's checkpoint side: what a checkpoint holds, resuming from one, and keeping ranks identical.
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+
+#include "core/dist/process.h"
+#include "core/dist/versions.h"
+#include "core/error.h"
+#include "core/io/checkpoint_files.h"
+#include "core/models/model_weights.h"
+#include "core/sha256.h"
+#include "core/version.h"
+#include "trainer/trainer.h"
+
+namespace scorch {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Keys that fix the network or the objective: a checkpoint trained with other values cannot continue.
+bool must_match(const std::string& key) {
+  return key.rfind("model.", 0) == 0 || key == "training.sde" || key == "training.continuous" ||
+         key == "data.image_size" || key == "data.num_channels" || key == "data.centered";
+}
+
+}  // namespace
+
+void Trainer::resume(const std::string& ckpt_dir) {
+  const auto meta = CheckpointStore::validate(ckpt_dir);
+  const auto saved = checkpoint_config(meta, (fs::path(ckpt_dir) / "meta.json").string());
+  for (const auto& o : option_table()) {
+    auto text = [&](const Config& c) -> std::string {
+      switch (o.type) {
+        case ValueType::Int: return std::to_string(c.get_int(o.key));
+        case ValueType::Float: return fmt::format("{:.17g}", c.get_float(o.key));
+        case ValueType::Bool: return c.get_bool(o.key) ? "true" : "false";
+        case ValueType::String: return c.get_string(o.key);
+        case ValueType::IntList: return fmt::format("{}", fmt::join(c.get_int_list(o.key), ","));
+        case ValueType::FloatList: return fmt::format("{}", fmt::join(c.get_float_list(o.key), ","));
+      }
+      return "";
+    };
+    const auto before = text(saved), now = text(config_);
+    if (before == now) continue;
+    if (must_match(o.key))
+      throw ResumeMismatch(__FILE__, __LINE__,
+                           fmt::format("{} = {} in this run, but the checkpoint {} was trained with {} = {}", o.key,
+                                       now, ckpt_dir, o.key, before),
+                           "use a new --workdir for a different model, or restore the old value");
+    spdlog::info("resume: {} changed from {} to {}", o.key, before, now);
+  }
+
+  auto tensors = read_checkpoint_tensors(ckpt_dir);
+  {
+    torch::NoGradGuard no_grad;
+    auto state = tensors.model;
+    models::load_reference_weights(*model_, state, (fs::path(ckpt_dir) / kModelFile).string());
+  }
+  for (auto& [name, t] : tensors.ema) t = t.to(device_);
+  ema_->load_state(tensors.ema_num_updates, tensors.ema);
+  for (auto& [name, t] : tensors.optimizer) t = t.to(device_);
+  adam_->load_state(tensors.optimizer, tensors.optimizer_step, (fs::path(ckpt_dir) / kOptimizerFile).string());
+
+  step_ = meta["step"].get<int64_t>();
+  const auto& d = meta.at("data");
+  data_state_.epoch = d.at("epoch").get<int64_t>();
+  data_state_.consumed = d.at("consumed").get<int64_t>();
+  const int64_t saved_batch = d.at("global_batch").get<int64_t>();
+  if (saved_batch != global_batch_)
+    spdlog::warn("resume: training.batch_size changed from {} to {}; the data stream continues at image {} of epoch {}",
+                 saved_batch, global_batch_, data_state_.consumed, data_state_.epoch);
+  if (meta.contains("loss_scale")) scaler_.load(meta["loss_scale"].get<double>(), meta["loss_scale_good_steps"].get<int64_t>());
+  skipped_total_ = meta.value("skipped_steps", int64_t{0});
+  const int saved_world = meta.value("world_size", 0);
+  resumed_from_ = step_;
+  spdlog::info("resumed from {} (step {}, {} images seen{})", ckpt_dir, step_, meta.value("images_seen", int64_t{0}),
+               saved_world != comm_->world() ? fmt::format(", written by {} ranks, now {}", saved_world, comm_->world())
+                                             : "");
+}
+
+void Trainer::broadcast_state() {
+  if (comm_->world() == 1) return;
+  auto guard = watchdog_->guard("broadcast of the initial weights from rank 0");
+  torch::NoGradGuard no_grad;
+  for (auto& t : model_->parameters()) comm_->broadcast(t, 0);
+  for (auto& t : model_->buffers()) comm_->broadcast(t, 0);
+}
+
+void Trainer::check_weights_agree() {
+  Sha256 h;
+  for (const auto& [name, t] : models::state_dict(*model_)) {
+    auto c = t.detach().to(torch::kCPU).contiguous();
+    h.update(name.data(), name.size());
+    h.update(c.data_ptr(), c.numel() * c.element_size());
+  }
+  const auto all = comm_->all_gather(h.hex_digest());
+  for (size_t r = 1; r < all.size(); ++r)
+    SCORCH_CHECK_HINT(all[r] == all[0], "a bug or a faulty device; please report it with the logs in <workdir>/logs",
+                      "step {}: rank {} holds different weights from rank 0 (dist.check_weights)", step_, r);
+  spdlog::info("step {}: weights identical on all {} ranks", step_, all.size());
+}
+
+void Trainer::save_checkpoint() {
+  if (config_.get_bool("dist.check_weights")) check_weights_agree();
+  if (comm_->rank() == 0) {
+    auto meta = checkpoint_meta(config_, step_);
+    meta["images_seen"] = step_ * global_batch_;
+    meta["world_size"] = comm_->world();
+    meta["data"] = {{"epoch", data_state_.epoch}, {"consumed", data_state_.consumed}, {"global_batch", global_batch_}};
+    // Every random stream is derived from (seed, step, rank, example index), so the seed and step are the
+    // whole RNG state of every rank, whatever the number of ranks that resumes.
+    meta["rng"] = {{"scheme", "derived from (seed, step, rank, example)"}, {"seed", seed_}};
+    meta["precision"] = precision_name(precision_);
+    if (scaler_.enabled()) meta["loss_scale"] = scaler_.scale(), meta["loss_scale_good_steps"] = scaler_.good_steps();
+    meta["skipped_steps"] = skipped_total_;
+    meta["versions"] = {{"scorch", version_string()}, {"torch", TORCH_VERSION}, {"mpi", dist::mpi_library_version()}};
+    CheckpointTensors t;
+    t.model = models::state_dict(*model_);
+    t.ema = ema_->shadow();
+    t.ema_num_updates = ema_->num_updates();
+    t.ema_rate = ema_->rate();
+    t.optimizer = adam_->state();
+    t.optimizer_step = adam_->step_count();
+    const auto dir = store_->save(step_, meta, [&](const std::string& tmp) { write_checkpoint_tensors(tmp, t); });
+    spdlog::info("checkpoint {}", dir);
+  }
+  // No rank runs ahead of a checkpoint that might fail: a failure on rank 0 aborts the job in main().
+  auto guard = watchdog_->guard(fmt::format("step {}: checkpoint barrier", step_));
+  comm_->barrier();
+}
+
+}  // namespace scorch
