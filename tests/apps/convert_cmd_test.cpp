@@ -276,6 +276,21 @@ TEST(ConvertCmd, InspectSaysWhatItRecognised) {
   EXPECT_TRUE(contains(r.output, "is not a torch.save file, a safetensors file or a checkpoint dir")) << r.output;
 }
 
+TEST(ConvertCmd, ScorchTrainResumesFromAnImport) {
+  const auto dir = test::temp_dir("convert");
+  auto r = run(scorch_bin() + " data synth shapes --out " + dir + "/data --count 32 --resolution 16 --channels 3");
+  ASSERT_EQ(r.code, 0) << r.output;
+  ASSERT_EQ(run(import_cmd(committed_source().pth, dir + "/run")).code, 0);
+  r = run(scorch_bin() + " train --config " + kConfig + " --set data.path=" + dir +
+          "/data --set training.batch_size=4 --set training.n_iters=5 --workdir " + dir + "/run");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "resumed from")) << r.output;
+  // Adam and the EMA continue the imported counts (3) for the two new steps.
+  const auto t = read_checkpoint_tensors(dir + "/run/checkpoints/step-000000005");
+  EXPECT_EQ(t.optimizer_step, 5);
+  EXPECT_EQ(t.ema_num_updates, 5);
+}
+
 // Every command in a ```sh block of docs/convert.md, run from the source tree with /tmp/scorch-convert
 // replaced by a temp dir and build/bin/scorch by the binary under test.
 TEST(ConvertCmd, DocsCommandsRunAsWritten) {
