@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/signals.h"
+#include "sampler/batch_sampler.h"
 #include "trainer/trainer.h"
 
 namespace scorch::apps {
@@ -35,7 +36,17 @@ int run_train(const TrainArgs& args) {
   const auto device = select_device(config.get_string("device"), me.local_rank);
   auto comm = dist::make_communicator(config.get_string("dist.backend"), device);
   install_stop_handlers();
-  Trainer trainer(config, args.workdir, comm, device);
+  // Snapshot grids (score_sde's samples/iter_N): 64 EMA samples with the config's sampling.* settings, the same
+  // noise (seed, batch 0) every time so successive grids show the model changing, not the noise.
+  TrainerHooks hooks;
+  hooks.on_snapshot = [&config, &args, device](int64_t step, ScoreModelImpl& ema_model) {
+    const auto dir = std::filesystem::path(args.workdir) / "samples";
+    std::filesystem::create_directories(dir);
+    const auto path = (dir / fmt::format("step-{}.png", step)).string();
+    sampler::write_grid_png(path, sampler::sample_images(ema_model, config, 64, config.get_int("seed"), device));
+    spdlog::info("snapshot samples: {}", path);
+  };
+  Trainer trainer(config, args.workdir, comm, device, hooks);
   const auto result = trainer.run();
   if (result.preempted) return kExitPreempted;
   spdlog::info("training done: {} steps in {}", result.step, args.workdir);
