@@ -139,9 +139,12 @@ int run_export(const ExportArgs& a) {
     progress.add(1);
   }
   progress.finish();
-  const int columns = static_cast<int>(std::ceil(std::sqrt(double(grid_n))));
-  write_png((fs::path(a.out) / "grid.png").string(), make_grid(grid_pixels.data(), grid_n, h, w, c, columns));
-  spdlog::info("exported {} images and grid.png to {}", a.grid_only ? 0 : n, a.out);
+  SCORCH_CHECK(grid_n > 0 || !a.grid_only, "--grid-only with --grid-size {} would write nothing", a.grid_size);
+  if (grid_n > 0) {
+    const int columns = static_cast<int>(std::ceil(std::sqrt(double(grid_n))));
+    write_png((fs::path(a.out) / "grid.png").string(), make_grid(grid_pixels.data(), grid_n, h, w, c, columns));
+  }
+  spdlog::info("exported {} images{} to {}", a.grid_only ? 0 : n, grid_n > 0 ? " and grid.png" : "", a.out);
   return 0;
 }
 

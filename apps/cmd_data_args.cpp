@@ -39,7 +39,7 @@ void add_export_args(CLI::App* cmd, ExportArgs& a) {
   cmd->add_option("dir", a.dir, "dataset directory")->required();
   cmd->add_option("--out", a.out, "folder for 000000.png … and grid.png")->required();
   cmd->add_option("--count", a.count, "export only the first N images (default all)");
-  cmd->add_option("--grid-size", a.grid_size, "images in grid.png");
+  cmd->add_option("--grid-size", a.grid_size, "images in grid.png (0: no grid, e.g. for a folder that feeds `scorch fid`)");
   cmd->add_flag("--grid-only", a.grid_only, "write only grid.png");
 }
 

@@ -1,6 +1,7 @@
 // `scorch train`: data-parallel training of a score model in a run dir, resuming from its checkpoints.
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <filesystem>
 
 #include "apps/commands.h"
@@ -11,6 +12,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/signals.h"
+#include "sampler/batch_sampler.h"
 #include "trainer/trainer.h"
 
 namespace scorch::apps {
@@ -35,7 +37,19 @@ int run_train(const TrainArgs& args) {
   const auto device = select_device(config.get_string("device"), me.local_rank);
   auto comm = dist::make_communicator(config.get_string("dist.backend"), device);
   install_stop_handlers();
-  Trainer trainer(config, args.workdir, comm, device);
+  TrainerHooks hooks;
+  hooks.on_snapshot = [config, workdir = args.workdir, device](int64_t step, ScoreModelImpl& model) {
+    // A grid big enough to judge, small enough not to stall the other ranks waiting at the next all-reduce.
+    const int64_t size = config.get_int("data.image_size");
+    const int64_t n = size <= 64 ? 64 : size <= 256 ? 16 : 4;
+    const auto path = (std::filesystem::path(workdir) / "samples" / fmt::format("step-{:09d}.png", step)).string();
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+    const auto t0 = std::chrono::steady_clock::now();
+    sampler::write_grid_png(path, sampler::sample_images(model, config, n, static_cast<uint64_t>(config.get_int("seed")), device));
+    spdlog::info("snapshot grid {} ({:.1f} s)", path,
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  };
+  Trainer trainer(config, args.workdir, comm, device, hooks);
   const auto result = trainer.run();
   if (result.preempted) return kExitPreempted;
   spdlog::info("training done: {} steps in {}", result.step, args.workdir);

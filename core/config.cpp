@@ -134,6 +134,13 @@ YAML::Node check_type(const OptionSpec& spec, const YAML::Node& n, const std::st
   throw bad();
 }
 
+// yaml-cpp nodes are handles: assigning to a map slot writes through to every Config copy sharing that node.
+// A fresh clone in a fresh slot keeps copies independent.
+void replace_value(std::map<std::string, YAML::Node>& values, const std::string& key, const YAML::Node& node) {
+  values.erase(key);
+  values.emplace(key, YAML::Clone(node));
+}
+
 }  // namespace
 
 const OptionSpec& require_option(const std::string& key, const std::string& source);
@@ -189,7 +196,7 @@ void Config::merge_yaml(const YAML::Node& root, const std::string& source) {
       if (kv.second.IsMap() && !find_option(key)) {
         walk(kv.second, key);
       } else {
-        values_[key] = check_type(require_option(key, source), kv.second, source);
+        replace_value(values_, key, check_type(require_option(key, source), kv.second, source));
         sources_[key] = source;
       }
     }
@@ -214,7 +221,7 @@ void Config::set(const std::string& key, const std::string& value_yaml, const st
   } catch (const YAML::Exception&) {
     n = YAML::Node(value_yaml);
   }
-  values_[key] = check_type(spec, n, source);
+  replace_value(values_, key, check_type(spec, n, source));
   sources_[key] = source;
 }
 

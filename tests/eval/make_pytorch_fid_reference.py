@@ -49,7 +49,7 @@ with torch.no_grad():
     net.fc.weight.normal_(0, 0.05)
     net.fc.bias.normal_(0, 0.05)
 
-state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+state = net.state_dict()  # an OrderedDict, as pytorch-fid's own weights file holds
 torch.save(state, f"{out}/weights.pth")
 try:
     from safetensors.torch import save_file

@@ -52,6 +52,26 @@ TEST(Trainer, MicroBatchesGiveTheFullBatchGradient) {
   test::expect_same_state(full, micro, 1e-5);
 }
 
+// bf16 and fp16 autocast on the CPU: the master weights, EMA and Adam state stay float32 and training runs.
+TEST(Trainer, MixedPrecisionKeepsFloat32MasterWeights) {
+  const auto root = test::temp_dir("precision");
+  const auto data = gaussian_dataset(root + "/data", 64);
+  for (const std::string p : {"bf16", "fp16"}) {
+    SCOPED_TRACE(p);
+    // fp16 starts at loss scale 2^16 and skips overflowing steps while it halves (~9 here, the VE loss is
+    // a sum over pixels of order 10^2), so it gets more steps.
+    const int steps = p == "fp16" ? 16 : 4;
+    Trainer t(tiny_train_config(data, {"training.n_iters=" + std::to_string(steps), "training.precision=" + p}),
+              root + "/" + p, local(), torch::kCPU);
+    auto r = t.run();
+    EXPECT_EQ(r.step, steps);
+    for (const auto& [name, v] : models::state_dict(t.model()))
+      if (v.is_floating_point() && name != "sigmas") EXPECT_EQ(v.scalar_type(), torch::kFloat32) << name;
+    for (const auto& [name, v] : t.ema().shadow()) EXPECT_EQ(v.scalar_type(), torch::kFloat32) << name;
+    EXPECT_GT(t.optimizer().step_count(), 0);
+  }
+}
+
 TEST(Trainer, RefusesBatchesThatDoNotSplit) {
   const auto root = test::temp_dir("split");
   const auto data = gaussian_dataset(root + "/data", 32);

@@ -1,0 +1,157 @@
+// `scorch convert import|export|export-ema|inspect`: score_sde_pytorch checkpoints <-> scorch checkpoint
+// dirs, EMA-only inference exports, and a listing of what a weights file holds.
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <limits>
+
+#include "apps/commands.h"
+#include "apps/config_args.h"
+#include "apps/convert_inspect.h"
+#include "core/error.h"
+#include "core/io/checkpoint_files.h"
+#include "core/io/checkpoint_store.h"
+#include "core/io/score_sde_checkpoint.h"
+#include "core/io/torch_file.h"
+#include "core/sha256.h"
+#include "core/version.h"
+
+namespace scorch::apps {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct ImportArgs {
+  ConfigArgs config;
+  std::string src, out;
+  bool force = false;
+};
+
+struct ExportArgs {
+  std::string ckpt, out, dtype = "fp32";
+};
+
+int run_import(const ImportArgs& a) {
+  Config config = resolve_config(a.config);
+  if (dry_run(a.config, config)) return 0;
+  SCORCH_CHECK_HINT(
+      !a.config.file.empty(),
+      "name the config the checkpoint was trained with, e.g. --config configs/ve/cifar10_ncsnpp_continuous.yaml",
+      "scorch convert import needs --config: it builds that network to check every tensor against");
+  torch::NoGradGuard no_grad;
+  const auto file = read_torch_file(a.src);
+  auto ck = from_score_sde(file.root, config, a.src);
+
+  // A run dir gets checkpoints/step-N; a path that is already a checkpoints/ dir is used as it is.
+  const fs::path out(a.out);
+  const auto store_dir = out.filename() == "checkpoints" ? out : out / "checkpoints";
+  const auto target = store_dir / CheckpointStore::step_name(ck.step);
+  SCORCH_CHECK_HINT(a.force || !fs::exists(target), "pass --force to replace it", "'{}' already exists",
+                    target.string());
+  ck.source["file"] = fs::absolute(a.src).string();
+  ck.source["container"] = torch_file_kind_name(file.kind);
+  ck.source["bytes"] = static_cast<int64_t>(fs::file_size(a.src));
+  ck.source["sha256"] = sha256_file(a.src);
+  ck.source["imported_by"] = fmt::format("scorch {} ({})", version_string(), git_commit());
+  auto meta = checkpoint_meta(config, ck.step);
+  meta["source"] = ck.source;
+  // What `scorch train` reads to resume. score_sde's tf.data position is not in its checkpoints, so the data
+  // stream starts afresh at the imported step.
+  const auto batch = config.get_int("training.batch_size");
+  meta["images_seen"] = ck.step * batch;
+  meta["data"] = {{"epoch", 0}, {"consumed", 0}, {"global_batch", batch}};
+  // Imports never prune: other checkpoints already in the dir stay.
+  CheckpointStore store(store_dir.string(), {std::numeric_limits<int64_t>::max(), 0});
+  const auto dir =
+      store.save(ck.step, meta, [&](const std::string& tmp) { write_checkpoint_tensors(tmp, ck.tensors); });
+  std::printf("imported step %lld: %zu model tensors, %zu EMA tensors, %zu Adam moments (Adam step %lld)\n -> %s\n",
+              static_cast<long long>(ck.step), ck.tensors.model.size(), ck.tensors.ema.size(),
+              ck.tensors.optimizer.size(), static_cast<long long>(ck.tensors.optimizer_step), dir.c_str());
+  return 0;
+}
+
+struct Loaded {
+  std::string dir;
+  Config config;
+  int64_t step = 0;
+  CheckpointTensors tensors;
+};
+
+Loaded load_checkpoint(const std::string& path) {
+  Loaded l;
+  l.dir = resolve_checkpoint_dir(path);
+  const auto meta = CheckpointStore::validate(l.dir);
+  l.config = checkpoint_config(meta, (fs::path(l.dir) / "meta.json").string());
+  l.step = meta["step"].get<int64_t>();
+  l.tensors = read_checkpoint_tensors(l.dir, /*need_optimizer=*/false);
+  return l;
+}
+
+int run_export(const ExportArgs& a) {
+  torch::NoGradGuard no_grad;
+  const auto ck = load_checkpoint(a.ckpt);
+  write_torch_file(a.out, to_score_sde(ck.tensors, ck.config, ck.step, ck.dir));
+  std::printf("exported step %lld of %s\n -> %s (score_sde_pytorch format)\n", static_cast<long long>(ck.step),
+              ck.dir.c_str(), a.out.c_str());
+  return 0;
+}
+
+torch::ScalarType parse_dtype(const std::string& s) {
+  if (s == "fp32" || s == "float32") return torch::kFloat32;
+  if (s == "bf16" || s == "bfloat16") return torch::kBFloat16;
+  if (s == "fp16" || s == "float16") return torch::kFloat16;
+  SCORCH_FAIL("--dtype '{}': expected fp32, bf16 or fp16", s);
+}
+
+int run_export_ema(const ExportArgs& a) {
+  const auto dtype = parse_dtype(a.dtype);
+  const auto ck = load_checkpoint(a.ckpt);
+  write_ema_export(a.out, ck.config, ck.step, ck.tensors, dtype);
+  std::printf("exported the EMA weights of step %lld of %s as %s\n -> %s\n", static_cast<long long>(ck.step),
+              ck.dir.c_str(), py::dtype_name(dtype).c_str(), a.out.c_str());
+  return 0;
+}
+
+}  // namespace
+
+void add_convert_command(CLI::App& app, Action& action) {
+  auto* convert = app.add_subcommand("convert", "convert checkpoints (score_sde_pytorch <-> scorch, EMA export)");
+  convert->require_subcommand(1);
+
+  auto im = std::make_shared<ImportArgs>();
+  auto* import =
+      convert->add_subcommand("import", "import a score_sde_pytorch checkpoint (.pth) into a checkpoint dir");
+  import->add_option("src", im->src, "score_sde_pytorch checkpoint (torch.save file)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  import->add_option("--out", im->out, "run dir (gets checkpoints/step-N) or a checkpoints/ dir")->required();
+  import->add_flag("--force", im->force, "replace an existing checkpoint of the same step");
+  add_config_args(import, im->config);
+  import->callback([&action, im]() { action = [im]() { return run_import(*im);
+};
+}  // namespace scorch::apps
+);
+
+auto ex = std::make_shared<ExportArgs>();
+auto* exp = convert->add_subcommand("export", "export a scorch checkpoint as a score_sde_pytorch .pth");
+exp->add_option("ckpt", ex->ckpt, "checkpoint dir, checkpoints/latest or run dir")->required();
+exp->add_option("--out", ex->out, "the .pth file to write")->required();
+exp->callback([&action, ex]() { action = [ex]() { return run_export(*ex); }; });
+
+auto ee = std::make_shared<ExportArgs>();
+auto* ema = convert->add_subcommand("export-ema", "export the EMA weights and config as one .safetensors file");
+ema->add_option("ckpt", ee->ckpt, "checkpoint dir, checkpoints/latest or run dir")->required();
+ema->add_option("--out", ee->out, "the .safetensors file to write")->required();
+ema->add_option("--dtype", ee->dtype, "fp32 | bf16 | fp16 (float64 buffers such as sigmas stay float64)")
+    ->capture_default_str();
+ema->callback([&action, ee]() { action = [ee]() { return run_export_ema(*ee); }; });
+
+auto path = std::make_shared<std::string>();
+auto* inspect = convert->add_subcommand("inspect", "list the tensors of a .pth, .safetensors or checkpoint dir");
+inspect->add_option("file", *path, "torch.save file, safetensors file, checkpoint dir or run dir")->required();
+inspect->callback([&action, path]() { action = [path]() { return run_convert_inspect(*path); }; });
+}
+
+}  // namespace scorch::apps

@@ -1,0 +1,106 @@
+// Adam against the textbook recurrence in double precision, warm-up, clipping, state checks, loss scaling.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/error.h"
+#include "trainer/adam.h"
+#include "trainer/precision.h"
+
+namespace scorch {
+namespace {
+
+TEST(Adam, MatchesTheTextbookRecurrence) {
+  for (bool amsgrad : {false, true}) {
+    SCOPED_TRACE(amsgrad ? "amsgrad" : "adam");
+    AdamOptions o;
+    o.lr = 0.01, o.beta1 = 0.8, o.beta2 = 0.9, o.eps = 1e-6, o.weight_decay = 0.1, o.amsgrad = amsgrad;
+    auto p = torch::tensor({0.5f, -1.0f, 2.0f});
+    Adam adam({{"w", p}}, o);
+    // Gradients chosen so that v shrinks at some step (AMSGrad's max then matters).
+    const std::vector<std::vector<double>> grads = {{1.0, -2.0, 0.1}, {0.1, 0.5, -3.0}, {-0.01, 0.02, 0.01}};
+    std::vector<double> w = {0.5, -1.0, 2.0}, m(3, 0.0), v(3, 0.0), vmax(3, 0.0);
+    for (size_t t = 1; t <= grads.size(); ++t) {
+      p.mutable_grad() = torch::tensor({float(grads[t - 1][0]), float(grads[t - 1][1]), float(grads[t - 1][2])});
+      adam.step(o.lr);
+      for (int i = 0; i < 3; ++i) {
+        const double g = grads[t - 1][i] + o.weight_decay * w[i];
+        m[i] = o.beta1 * m[i] + (1 - o.beta1) * g;
+        v[i] = o.beta2 * v[i] + (1 - o.beta2) * g * g;
+        vmax[i] = std::max(vmax[i], v[i]);
+        const double mhat = m[i] / (1 - std::pow(o.beta1, t));
+        const double vhat = (amsgrad ? vmax[i] : v[i]) / (1 - std::pow(o.beta2, t));
+        w[i] -= o.lr * mhat / (std::sqrt(vhat) + o.eps);
+      }
+    }
+    EXPECT_EQ(adam.step_count(), 3);
+    // float32 arithmetic against double: a few ulps of values of order 1.
+    for (int i = 0; i < 3; ++i) EXPECT_NEAR(p[i].item<double>(), w[i], 2e-6) << i;
+  }
+}
+
+TEST(Adam, WarmupStartsAtZeroAsTheReference) {
+  AdamOptions o;
+  o.lr = 2e-4, o.warmup = 5000;
+  EXPECT_EQ(warmup_lr(o, 0), 0.0);
+  EXPECT_DOUBLE_EQ(warmup_lr(o, 2500), 1e-4);
+  EXPECT_DOUBLE_EQ(warmup_lr(o, 5000), 2e-4);
+  EXPECT_DOUBLE_EQ(warmup_lr(o, 90000), 2e-4);
+  o.warmup = 0;
+  EXPECT_DOUBLE_EQ(warmup_lr(o, 0), 2e-4);
+}
+
+TEST(Adam, ClippingScalesToTheGlobalNorm) {
+  auto a = torch::zeros({2}), b = torch::zeros({1});
+  a.mutable_grad() = torch::tensor({3.0f, 0.0f});
+  b.mutable_grad() = torch::tensor({4.0f});
+  auto norm = grad_norm({a, b});
+  EXPECT_FLOAT_EQ(norm.item<float>(), 5.0f);
+  clip_grads({a, b}, norm, 1.0);
+  EXPECT_NEAR(a.grad()[0].item<double>(), 3.0 / (5.0 + 1e-6), 1e-7);
+  EXPECT_NEAR(b.grad()[0].item<double>(), 4.0 / (5.0 + 1e-6), 1e-7);
+  clip_grads({a, b}, grad_norm({a, b}), 10.0);  // below the bound: unchanged
+  EXPECT_NEAR(b.grad()[0].item<double>(), 4.0 / (5.0 + 1e-6), 1e-7);
+}
+
+TEST(Adam, StateRoundTripAndClearErrors) {
+  auto p = torch::ones({2, 3});
+  Adam adam({{"layer.weight", p}}, {});
+  p.mutable_grad() = torch::ones({2, 3});
+  adam.step(0.1);
+  auto state = adam.state();
+  ASSERT_EQ(state.size(), 2u);
+  Adam other({{"layer.weight", torch::ones({2, 3})}}, {});
+  other.load_state(state, 1, "test");
+  EXPECT_TRUE(torch::equal(other.state().at("exp_avg.layer.weight"), state.at("exp_avg.layer.weight")));
+  auto missing = state;
+  missing.erase("exp_avg_sq.layer.weight");
+  EXPECT_THROW(other.load_state(missing, 1, "test"), Error);
+  auto shaped = state;
+  shaped["exp_avg.layer.weight"] = torch::zeros({3, 2});
+  try {
+    other.load_state(shaped, 1, "ckpt/optimizer.safetensors");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(e.message().find("exp_avg.layer.weight' has shape 3x2, expected 2x3"), std::string::npos) << e.message();
+  }
+  auto extra = state;
+  extra["exp_avg.other"] = torch::zeros({1});
+  EXPECT_THROW(other.load_state(extra, 1, "test"), Error);
+}
+
+TEST(LossScaler, HalvesOnOverflowAndGrowsAfterCleanSteps) {
+  LossScaler s(true, 1024.0, 3);
+  s.update(false);
+  EXPECT_EQ(s.scale(), 512.0);
+  s.update(true), s.update(true);
+  EXPECT_EQ(s.scale(), 512.0);
+  s.update(true);
+  EXPECT_EQ(s.scale(), 1024.0);
+  LossScaler off(false);
+  off.update(false);
+  EXPECT_EQ(off.scale(), 1.0);
+}
+
+}  // namespace
+}  // namespace scorch
