@@ -50,6 +50,47 @@ void bench_frechet() {
               torch::get_num_threads());
 }
 
+// The machine's fp32 ceiling, measured: a 2048^3 sgemm (MKL) is the best multiply-add rate LibTorch reaches
+// on this CPU, so images/s x the network's FLOPs cannot go much above it.
+double sgemm_gflops() {
+  torch::InferenceMode guard;
+  auto a = torch::randn({2048, 2048}), b = torch::randn({2048, 2048});
+  a.mm(b);
+  double best = 1e9;
+  for (int rep = 0; rep < 5; ++rep) {
+    auto t = Clock::now();
+    a.mm(b);
+    best = std::min(best, seconds_since(t));
+  }
+  return 2.0 * 2048 * 2048 * 2048 / best / 1e9;
+}
+
+// Inception-v3 at 299x299: 5.71 G multiply-adds (torchvision's model table; the FID variant has the same
+// convolution shapes), i.e. 11.4 GFLOP per image.
+constexpr double kInceptionGflop = 2 * 5.71;
+
+// One way of running the network: the layout and the autograd guard are what the variants differ in.
+struct Variant {
+  const char* name;
+  bool fused;
+  c10::MemoryFormat format;
+  bool inference_mode;
+};
+
+void prepare(eval::InceptionV3& model, const Variant& v) {
+  model->unfuse();
+  if (v.fused) model->fuse(v.format);
+}
+
+torch::Tensor features(eval::InceptionV3& model, const Variant& v, const torch::Tensor& images) {
+  if (v.inference_mode) {
+    torch::InferenceMode guard;
+    return model->features(eval::preprocess(images, eval::Preprocessing::PytorchFid));
+  }
+  torch::NoGradGuard guard;
+  return model->features(eval::preprocess(images, eval::Preprocessing::PytorchFid));
+}
+
 void bench_features(int64_t n, int64_t batch) {
   const std::string py = std::getenv("SCORCH_PYTHON") ? std::getenv("SCORCH_PYTHON") : "";
   const std::string home = std::getenv("HOME") ? std::getenv("HOME") : "/tmp";
@@ -59,43 +100,72 @@ void bench_features(int64_t n, int64_t batch) {
   const std::string dir = std::filesystem::temp_directory_path() / "scorch-fid-bench";
   std::filesystem::create_directories(dir);
   const std::string env = "PYTHONPATH=" + fid_path + " " + py + " ";
+  const std::vector<Variant> variants = {
+      {"unfused, NoGradGuard, NCHW (timed before 2026-11-22 evening)", false, c10::MemoryFormat::Contiguous, false},
+      {"BN folded + oneDNN conv-ReLU, InferenceMode, NCHW", true, c10::MemoryFormat::Contiguous, true},
+      {"BN folded + oneDNN conv-ReLU, InferenceMode, channels_last (eval/extract.cpp)", true, c10::MemoryFormat::ChannelsLast, true}};
   eval::InceptionV3 model;
   std::string ref;
   if (!py.empty()) ref = run(env + src + "/tests/eval/make_pytorch_fid_reference.py " + dir);
   const bool have_ref = !ref.empty();
-  torch::NoGradGuard g;
-  if (have_ref) {  // validate on pytorch-fid's own random-weight features first
+  if (have_ref) {  // every variant validated on pytorch-fid's own random-weight features first
     eval::load_weights(model, dir + "/weights.pth");
     auto r = npz::read_npz(dir + "/reference.npz");
-    auto ours = model->features(eval::preprocess(r.at("images"), eval::Preprocessing::PytorchFid)).to(torch::kDouble);
-    const double rel = (ours - r.at("features")).abs().max().item<double>() / r.at("features").abs().max().item<double>();
-    std::printf("features validate vs pytorch-fid: max |diff| / max |feature| = %.2e (bar 1e-4)\n", rel);
+    const double scale = r.at("features").abs().max().item<double>();
+    for (const auto& v : variants) {
+      prepare(model, v);
+      auto ours = features(model, v, r.at("images")).to(torch::kDouble);
+      std::printf("features validate vs pytorch-fid [%s]: max |diff| / max |feature| = %.2e (bar 1e-4)\n", v.name,
+                  (ours - r.at("features")).abs().max().item<double>() / scale);
+    }
   } else {
-    model->fuse();
     std::printf("pytorch-fid not available (set SCORCH_PYTHON, SCORCH_PYTORCH_FID_PATH): timing scorch only\n");
   }
   torch::manual_seed(1);
   auto images = torch::randint(0, 256, {n, 32, 32, 3}).to(torch::kByte);
   npz::write_npz(dir + "/images.npz", {{"images", images}});
-  model->features(eval::preprocess(images.slice(0, 0, batch), eval::Preprocessing::PytorchFid));  // warm-up
-  double best = 1e9;
-  for (int rep = 0; rep < 2; ++rep) {
-    auto t = Clock::now();
-    for (int64_t i = 0; i < n; i += batch)
-      model->features(eval::preprocess(images.slice(0, i, std::min(n, i + batch)), eval::Preprocessing::PytorchFid));
-    best = std::min(best, seconds_since(t));
+  {
+    torch::InferenceMode guard;
+    double best = 1e9;
+    for (int rep = 0; rep < 3; ++rep) {
+      auto t = Clock::now();
+      for (int64_t i = 0; i < n; i += batch)
+        eval::preprocess(images.slice(0, i, std::min(n, i + batch)), eval::Preprocessing::PytorchFid);
+      best = std::min(best, seconds_since(t));
+    }
+    std::printf("preprocessing alone (uint8 32x32 -> float 299, pytorch-fid mode): %.1f images/s\n", n / best);
   }
-  const double ours = n / best;
-  std::printf("scorch features (fp32, BN folded, 32x32 -> 299, batch %lld): %.2f images/s\n",
-              static_cast<long long>(batch), ours);
+  std::vector<double> ours;
+  for (const auto& v : variants) {
+    prepare(model, v);
+    features(model, v, images.slice(0, 0, batch));  // warm-up (oneDNN primitive creation)
+    double best = 1e9;
+    for (int rep = 0; rep < 2; ++rep) {
+      auto t = Clock::now();
+      for (int64_t i = 0; i < n; i += batch) features(model, v, images.slice(0, i, std::min(n, i + batch)));
+      best = std::min(best, seconds_since(t));
+    }
+    ours.push_back(n / best);
+    std::printf("scorch features [%s], fp32, 32x32 -> 299, batch %lld: %.2f images/s\n", v.name,
+                static_cast<long long>(batch), ours.back());
+  }
+  const double ceiling = sgemm_gflops();
+  std::printf("machine ceiling: sgemm 2048^3 = %.1f GFLOP/s = %.2f Inception images/s at 11.4 GFLOP each\n",
+              ceiling, ceiling / kInceptionGflop);
+  for (size_t k = 0; k < variants.size(); ++k)
+    std::printf("scorch [%s]: %.1f GFLOP/s, %.0f%% of the sgemm rate\n", variants[k].name,
+                ours[k] * kInceptionGflop, 100 * ours[k] * kInceptionGflop / ceiling);
   if (!have_ref) return;
   const std::string out = run(env + src + "/bench/pytorch_fid_speed.py " + dir + "/weights.pth " + dir +
                               "/images.npz " + std::to_string(batch) + " 2");
   const auto at = out.find("images_per_s");
   if (at == std::string::npos) return (void)std::printf("pytorch-fid timing failed:\n%s\n", out.c_str());
   const double theirs = std::stod(out.substr(at + 13));
-  std::printf("pytorch-fid features (same images, same weights): %.2f images/s; ratio scorch / pytorch-fid = %.2f\n",
-              theirs, ours / theirs);
+  std::printf("pytorch-fid features (same images, same weights, torch.no_grad, NCHW): %.2f images/s = %.1f GFLOP/s; "
+              "2x of it would need %.0f%% of the sgemm rate\n",
+              theirs, theirs * kInceptionGflop, 200 * theirs * kInceptionGflop / ceiling);
+  for (size_t k = 0; k < variants.size(); ++k)
+    std::printf("ratio scorch / pytorch-fid [%s] = %.2f\n", variants[k].name, ours[k] / theirs);
 }
 
 }  // namespace

@@ -34,7 +34,8 @@ InceptionV3Impl::InceptionV3Impl(const InceptionV3Options& o) {
 torch::Tensor InceptionV3Impl::features(const torch::Tensor& input) {
   SCORCH_CHECK(input.dim() == 4 && input.size(1) == 3 && input.size(2) >= 75 && input.size(3) >= 75,
                "Inception input must be (B, 3, H>=75, W>=75), got {}", c10::str(input.sizes()));
-  auto x = stem_pool(Conv2d_2b_3x3(Conv2d_2a_3x3(Conv2d_1a_3x3(input))));  // (B, 64, 73, 73) at 299
+  auto x = input.contiguous(format_);
+  x = stem_pool(Conv2d_2b_3x3(Conv2d_2a_3x3(Conv2d_1a_3x3(x))));  // (B, 64, 73, 73) at 299
   x = stem_pool(Conv2d_4a_3x3(Conv2d_3b_1x1(x)));                           // (B, 192, 35, 35)
   x = Mixed_5d(Mixed_5c(Mixed_5b(x)));                                      // (B, 288, 35, 35)
   x = Mixed_6e(Mixed_6d(Mixed_6c(Mixed_6b(Mixed_6a(x)))));                  // (B, 768, 17, 17)
@@ -46,12 +47,14 @@ torch::Tensor InceptionV3Impl::logits(const torch::Tensor& features, bool with_b
   return with_bias ? fc(features) : features.matmul(fc->weight.t());
 }
 
-void InceptionV3Impl::fuse() {
+void InceptionV3Impl::fuse(c10::MemoryFormat format) {
+  format_ = format;
   for (auto& m : modules(/*include_self=*/false))
-    if (auto c = std::dynamic_pointer_cast<BasicConv2dImpl>(m)) c->fuse();
+    if (auto c = std::dynamic_pointer_cast<BasicConv2dImpl>(m)) c->fuse(format);
 }
 
 void InceptionV3Impl::unfuse() {
+  format_ = c10::MemoryFormat::Contiguous;
   for (auto& m : modules(/*include_self=*/false))
     if (auto c = std::dynamic_pointer_cast<BasicConv2dImpl>(m)) c->unfuse();
 }

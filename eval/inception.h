@@ -19,8 +19,9 @@ class InceptionV3Impl : public torch::nn::Module {
   torch::Tensor features(const torch::Tensor& x);
   // features (B, 2048) -> (B, num_classes); the Inception Score uses them without the bias.
   torch::Tensor logits(const torch::Tensor& features, bool with_bias = false);
-  // Folds every batch norm into its conv (BasicConv2dImpl::fuse); unfuse() undoes it.
-  void fuse();
+  // Folds every batch norm into its conv (BasicConv2dImpl::fuse); with ChannelsLast the weights and, in
+  // features(), the input are NHWC (the fastest layout of oneDNN's CPU convolutions). unfuse() undoes both.
+  void fuse(c10::MemoryFormat format = c10::MemoryFormat::Contiguous);
   void unfuse();
 
  private:
@@ -32,6 +33,7 @@ class InceptionV3Impl : public torch::nn::Module {
   InceptionD Mixed_7a{nullptr};
   InceptionE Mixed_7b{nullptr}, Mixed_7c{nullptr};
   torch::nn::Linear fc{nullptr};
+  c10::MemoryFormat format_ = c10::MemoryFormat::Contiguous;
 };
 TORCH_MODULE(InceptionV3);
 

@@ -1,6 +1,10 @@
 // BasicConv2d (with batch-norm folding) and the mixed blocks of the FID Inception-v3.
 #include "eval/inception_blocks.h"
 
+#include <ATen/core/dispatch/Dispatcher.h>
+
+#include <optional>
+
 namespace scorch::eval {
 
 namespace {
@@ -17,6 +21,21 @@ torch::Tensor pool_branch(const torch::Tensor& x, PoolKind kind) {
 
 torch::Tensor reduce_pool(const torch::Tensor& x) { return F::max_pool2d(x, F::MaxPool2dFuncOptions(3).stride(2)); }
 
+// oneDNN's convolution with the ReLU as a post-op (the op PyTorch's Inductor emits on CPU): one pass over
+// the output instead of two. Absent from LibTorch builds without oneDNN; then conv2d + relu_.
+using ConvPointwise = at::Tensor(const at::Tensor&, const at::Tensor&, const std::optional<at::Tensor>&,
+                                 c10::IntArrayRef, c10::IntArrayRef, c10::IntArrayRef, int64_t, c10::string_view,
+                                 c10::List<std::optional<at::Scalar>>, std::optional<c10::string_view>);
+
+const std::optional<c10::TypedOperatorHandle<ConvPointwise>>& conv_relu_op() {
+  static const auto op = []() -> std::optional<c10::TypedOperatorHandle<ConvPointwise>> {
+    auto handle = c10::Dispatcher::singleton().findSchema({"mkldnn::_convolution_pointwise", ""});
+    if (!handle) return std::nullopt;
+    return handle->typed<ConvPointwise>();
+  }();
+  return op;
+}
+
 }  // namespace
 
 BasicConv2dImpl::BasicConv2dImpl(const BasicConv2dOptions& o) : options_(o) {
@@ -28,10 +47,11 @@ BasicConv2dImpl::BasicConv2dImpl(const BasicConv2dOptions& o) : options_(o) {
   bn = register_module("bn", torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(o.out_channels()).eps(1e-3)));
 }
 
-void BasicConv2dImpl::fuse() {
+void BasicConv2dImpl::fuse(c10::MemoryFormat format) {
   torch::NoGradGuard no_grad;
   auto scale = bn->weight / torch::sqrt(bn->running_var + bn->options.eps());  // (C_out,)
-  fused_weight_ = conv->weight * scale.view({-1, 1, 1, 1});
+  fused_format_ = format;
+  fused_weight_ = (conv->weight * scale.view({-1, 1, 1, 1})).contiguous(format);
   fused_bias_ = bn->bias - bn->running_mean * scale;
 }
 
@@ -39,8 +59,11 @@ void BasicConv2dImpl::unfuse() { fused_weight_ = fused_bias_ = torch::Tensor(); 
 
 torch::Tensor BasicConv2dImpl::forward(const torch::Tensor& x) {
   if (fused_weight_.defined() && !is_training()) {
-    if (fused_weight_.device() != x.device()) fuse();  // the module moved since fuse()
-    return torch::relu(torch::conv2d(x, fused_weight_, fused_bias_, options_.stride(), options_.padding()));
+    if (fused_weight_.device() != x.device()) fuse(fused_format_);  // the module moved since fuse()
+    if (x.is_cpu() && x.scalar_type() == torch::kFloat && conv_relu_op())
+      return conv_relu_op()->call(x, fused_weight_, fused_bias_, *options_.padding(), *options_.stride(), {1, 1}, 1,
+                                  "relu", c10::List<std::optional<at::Scalar>>(), std::nullopt);
+    return torch::conv2d(x, fused_weight_, fused_bias_, options_.stride(), options_.padding()).relu_();
   }
   return torch::relu(bn->forward(conv->forward(x)));
 }

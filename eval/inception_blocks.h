@@ -20,8 +20,9 @@ class BasicConv2dImpl : public torch::nn::Module {
   explicit BasicConv2dImpl(const BasicConv2dOptions& o);
   torch::Tensor forward(const torch::Tensor& x);
   // Folds the frozen eval-mode batch norm into conv weight + bias (one op instead of two; equal to
-  // float32 round-off). Must be called again after new weights are loaded; unfuse() drops the fold.
-  void fuse();
+  // float32 round-off), the weight stored in `format` (ChannelsLast: oneDNN's fast NHWC kernels on CPU).
+  // Must be called again after new weights are loaded; unfuse() drops the fold.
+  void fuse(c10::MemoryFormat format = c10::MemoryFormat::Contiguous);
   void unfuse();
 
  private:
@@ -29,6 +30,7 @@ class BasicConv2dImpl : public torch::nn::Module {
   torch::nn::Conv2d conv{nullptr};
   torch::nn::BatchNorm2d bn{nullptr};
   torch::Tensor fused_weight_, fused_bias_;
+  c10::MemoryFormat fused_format_ = c10::MemoryFormat::Contiguous;
 };
 TORCH_MODULE(BasicConv2d);
 

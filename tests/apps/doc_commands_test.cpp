@@ -6,6 +6,8 @@
 #include <regex>
 #include <sstream>
 
+#include "core/error.h"
+#include "eval/inception_weights.h"
 #include "support/run.h"
 
 namespace scorch {
@@ -49,6 +51,14 @@ void run_doc(const std::string& doc) {
 
 TEST(DocCommands, Training) { run_doc("training.md"); }
 TEST(DocCommands, Cluster) { run_doc("cluster.md"); }
+TEST(DocCommands, Fid) {
+  try {
+    eval::default_weights_path();
+  } catch (const Error&) {
+    GTEST_SKIP() << "no FID Inception weights installed (launch/setup): scorch fid refuses to run without them";
+  }
+  run_doc("fid.md");
+}
 
 }  // namespace
 }  // namespace scorch

@@ -35,6 +35,12 @@ TEST(Inception, SmallInputGivesPoolFeaturesAndFoldedBatchNormAgrees) {
   auto fused = m->features(x);
   // Folding only reassociates float32 products: relative 1e-5 of the feature scale.
   EXPECT_LE((fused - plain).abs().max().item<double>(), 1e-5 * plain.abs().max().item<double>() + 1e-12);
+  // NHWC (the CPU production layout): other kernels, other summation order, the same bound.
+  m->fuse(c10::MemoryFormat::ChannelsLast);
+  auto nhwc = m->features(x);
+  EXPECT_LE((nhwc - plain).abs().max().item<double>(), 1e-5 * plain.abs().max().item<double>() + 1e-12);
+  m->unfuse();
+  EXPECT_TRUE(torch::equal(m->features(x), plain));
   EXPECT_THROW(m->features(torch::zeros({1, 3, 64, 64})), Error);
 }
 

@@ -11,9 +11,9 @@
 namespace scorch::test {
 
 std::string write_tiny_run(const std::string& run, const std::string& config_name,
-                           const std::vector<std::string>& overrides, int64_t step) {
+                           const std::vector<std::string>& overrides, int64_t step, uint64_t init_seed) {
   auto config = Config::resolve(source_dir() + "/configs/small/" + config_name, overrides);
-  torch::manual_seed(0);
+  torch::manual_seed(init_seed);
   auto model = make_model(config);
   CheckpointTensors t;
   t.model = models::state_dict(*model);

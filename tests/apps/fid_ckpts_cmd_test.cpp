@@ -1,0 +1,146 @@
+// `scorch fid --ckpts`: two tiny checkpoints -> a table of two rows and a plot; a rerun skips both; 1 and 2
+// ranks give the same samples and FIDs; sample sets made by `scorch sample` are reused; bad patterns are
+// refused. The Inception is a randomly initialised network written as safetensors (pytorch-fid names), so
+// the tests need no downloaded weights; the numbers are then not comparable with papers, only with each other.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "core/io/atomic_file.h"
+#include "core/io/safetensors.h"
+#include "eval/inception.h"
+#include "support/run.h"
+#include "support/tiny_checkpoint.h"
+
+namespace scorch {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+class FidCkptsCmd : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = test::temp_dir("fidckpts");
+    // 10 noise levels and nf 8: a batch samples in well under a second on one core.
+    // Two checkpoints with different weights, so that their FIDs differ.
+    for (int64_t step : {1, 2})
+      test::write_tiny_run(dir_ + "/run", "ve_tiny.yaml", {"model.num_scales=10", "model.nf=8"}, step, step);
+    // He-initialised convs keep the activations' scale through the 94 ReLU layers (torch's default init
+    // shrinks them to ~1e-6, and every FID to round-off).
+    torch::manual_seed(0);
+    eval::InceptionV3 net;
+    std::map<std::string, torch::Tensor> state;
+    for (const auto& p : net->named_parameters()) {
+      auto v = p.value().detach();
+      if (v.dim() == 4) v = torch::randn_like(v) * std::sqrt(2.0 / static_cast<double>(v[0].numel()));
+      state[p.key()] = v;
+    }
+    for (const auto& b : net->named_buffers()) state[b.key()] = b.value().detach();
+    write_safetensors(dir_ + "/inception.safetensors", state, {});
+    const auto r = test::run(test::scorch_bin() + " data synth shapes --out " + dir_ + "/ref --count 6 --resolution 16 --channels 3");
+    ASSERT_EQ(r.code, 0) << r.output;
+  }
+  // One torch thread per process: the ranks share this machine's cores.
+  static test::RunResult fid(int ranks, const std::string& args) {
+    const std::string bin = test::scorch_bin() + " fid --ref " + dir_ + "/ref --inception " + dir_ +
+                            "/inception.safetensors --batch-size 4 " + args;
+    const std::string launcher = ranks == 1 ? "" : "mpirun -np " + std::to_string(ranks) + " --oversubscribe ";
+    return test::run("OMP_NUM_THREADS=1 " + launcher + bin, 300);
+  }
+  static std::string all_ckpts() { return "--ckpts '" + dir_ + "/run/checkpoints/step-*' --num 4 --batch 2"; }
+  static json rows(const std::string& out) { return json::parse(read_file(out + "/fid.json")).at("rows"); }
+  static std::vector<std::string> shard_sums(const std::string& samples) {
+    std::vector<std::string> s;
+    for (const auto& e : json::parse(read_file(samples + "/manifest.json")).at("shards"))
+      s.push_back(e.at("sha256").get<std::string>());
+    return s;
+  }
+  static inline std::string dir_;
+};
+
+TEST_F(FidCkptsCmd, TableOfTwoCheckpointsThenRerunSkipsBoth) {
+  auto r = fid(1, all_ckpts());
+  ASSERT_EQ(r.code, 0) << r.output;
+  const std::string out = dir_ + "/run/fid";  // the default: next to checkpoints/
+  const json t = rows(out);
+  ASSERT_EQ(t.size(), 2u) << t.dump(2);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(t[i].at("step").get<int64_t>(), i + 1);
+    EXPECT_EQ(t[i].at("images").get<int64_t>(), 4);
+    EXPECT_TRUE(std::isfinite(t[i].at("fid").get<double>()) && t[i].at("fid").get<double>() > 0) << t[i].dump();
+    EXPECT_EQ(t[i].at("settings").at("weights"), "ema");
+    EXPECT_TRUE(fs::exists(out + "/samples/step-" + std::to_string(i + 1) + "/manifest.json"));
+  }
+  EXPECT_NE(t[0].at("fid"), t[1].at("fid"));
+  EXPECT_TRUE(fs::exists(out + "/fid_vs_step.png"));
+  const std::string csv = read_file(out + "/fid.csv");
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 3) << csv;
+  EXPECT_EQ(csv.rfind("step,fid,", 0), 0u) << csv;
+
+  // Rerun: both rows are found, nothing is sampled (the deleted sample sets stay deleted) or extracted.
+  fs::remove_all(out + "/samples");
+  r = fid(1, all_ckpts());
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("2 checkpoint(s): 0 scored, 2 already in the table (skipped)"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("extracting features"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(out + "/samples"));
+  EXPECT_EQ(rows(out), t);
+}
+
+// Same samples (bitwise, by shard checksum) and the same FID on 1 and 2 ranks. The FIDs agree to 1e-6
+// relative, not bitwise: the float64 feature sums are all-reduced in another order (~1e-15 relative), and
+// with 4 images the rank-deficient covariances amplify that through square roots of round-off eigenvalues.
+TEST_F(FidCkptsCmd, OneAndTwoRanksGiveTheSameSamplesAndFids) {
+  const std::string one = dir_ + "/np1", two = dir_ + "/np2";
+  auto r = fid(1, all_ckpts() + " --out " + one);
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = fid(2, all_ckpts() + " --out " + two);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const json a = rows(one), b = rows(two);
+  ASSERT_EQ(a.size(), 2u);
+  ASSERT_EQ(b.size(), 2u);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(b[i].at("ranks").get<int>(), 2);
+    const double fa = a[i].at("fid").get<double>(), fb = b[i].at("fid").get<double>();
+    EXPECT_NEAR(fa, fb, 1e-6 * fa) << "step " << i + 1;
+    const std::string s = "/samples/step-" + std::to_string(i + 1);
+    EXPECT_EQ(shard_sums(one + s), shard_sums(two + s));
+  }
+}
+
+// A complete set made by `scorch sample` with the same settings is scored as it is; --delete-samples
+// removes the set once scored; a single checkpoint dir works as the pattern (what a Slurm array task passes).
+TEST_F(FidCkptsCmd, ReusesSampleSetsOfScorchSampleAndTakesOneCheckpointDir) {
+  const std::string out = dir_ + "/reuse", ckpt = dir_ + "/run/checkpoints/step-000000002";
+  auto r = test::run("OMP_NUM_THREADS=1 " + test::scorch_bin() + " sample --ckpt " + ckpt + " --num 4 --batch 2 --out " +
+                     out + "/samples/step-2");
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = fid(1, "--ckpts " + ckpt + " --num 4 --batch 2 --out " + out + " --delete-samples");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("complete already"), std::string::npos) << r.output;
+  const json t = rows(out);
+  ASSERT_EQ(t.size(), 1u);
+  EXPECT_EQ(t[0].at("step").get<int64_t>(), 2);
+  EXPECT_FALSE(fs::exists(out + "/samples/step-2"));
+}
+
+TEST_F(FidCkptsCmd, BadPatternsAndOptionsAreRefusedClearly) {
+  auto r = fid(1, "--ckpts '" + dir_ + "/run/checkpoints/stp-*' --num 4");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("matches no checkpoint dir"), std::string::npos) << r.output;
+  r = fid(1, "--ckpts " + dir_ + "/run/no-such-dir --num 4");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("does not exist"), std::string::npos) << r.output;
+  r = fid(1, "--ckpts '" + dir_ + "/run/checkpoints/step-*' --weights " + dir_ + "/inception.safetensors");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("--weights"), std::string::npos) << r.output;
+  r = fid(1, "--ckpts '" + dir_ + "/run/checkpoints/step-*' --samples " + dir_ + "/ref");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("not both"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace scorch
