@@ -1,4 +1,4 @@
-// `scorch convert import|export|export-ema|inspect`: score_sde_pytorch checkpoints <-> scorch checkpoint
+// `scorch convert import|export|export-ema|inspect|inception`: score_sde_pytorch checkpoints <-> scorch checkpoint
 // dirs, EMA-only inference exports, and a listing of what a weights file holds.
 #include <spdlog/spdlog.h>
 
@@ -8,6 +8,7 @@
 
 #include "apps/commands.h"
 #include "apps/config_args.h"
+#include "apps/convert_inception.h"
 #include "apps/convert_inspect.h"
 #include "core/error.h"
 #include "core/io/checkpoint_files.h"
@@ -152,6 +153,16 @@ auto path = std::make_shared<std::string>();
 auto* inspect = convert->add_subcommand("inspect", "list the tensors of a .pth, .safetensors or checkpoint dir");
 inspect->add_option("file", *path, "torch.save file, safetensors file, checkpoint dir or run dir")->required();
 inspect->callback([&action, path]() { action = [path]() { return run_convert_inspect(*path); }; });
+
+auto inc = std::make_shared<ExportArgs>();
+auto* inception = convert->add_subcommand(
+    "inception",
+    "FID Inception weights (pytorch-fid .pth, NVIDIA .pt, fid-helper .pt) -> the .safetensors scorch fid uses");
+inception->add_option("src", inc->ckpt, "pt_inception-2015-12-05-6726825d.pth, inception-2015-12-05.pt, ...")
+    ->required()
+    ->check(CLI::ExistingFile);
+inception->add_option("--out", inc->out, "file to write (default ~/.cache/scorch/fid/inception.safetensors)");
+inception->callback([&action, inc]() { action = [inc]() { return run_convert_inception(inc->ckpt, inc->out); }; });
 }
 
 }  // namespace scorch::apps

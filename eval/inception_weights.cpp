@@ -26,32 +26,39 @@ const char* kHowToGet =
     "pt_inception-2015-12-05-6726825d.pth or NVIDIA's inception-2015-12-05.pt";
 
 // TF tower path inside a mixed block -> torchvision branch name, per block kind (A, B, C, D, E).
-const std::map<std::string, std::string> kTowerA = {
-    {"conv", "branch1x1"},           {"tower.conv", "branch5x5_1"},     {"tower.conv_1", "branch5x5_2"},
-    {"tower_1.conv", "branch3x3dbl_1"}, {"tower_1.conv_1", "branch3x3dbl_2"}, {"tower_1.conv_2", "branch3x3dbl_3"},
-    {"tower_2.conv", "branch_pool"}};
+const std::map<std::string, std::string> kTowerA = {{"conv", "branch1x1"},
+                                                    {"tower.conv", "branch5x5_1"},
+                                                    {"tower.conv_1", "branch5x5_2"},
+                                                    {"tower_1.conv", "branch3x3dbl_1"},
+                                                    {"tower_1.conv_1", "branch3x3dbl_2"},
+                                                    {"tower_1.conv_2", "branch3x3dbl_3"},
+                                                    {"tower_2.conv", "branch_pool"}};
 const std::map<std::string, std::string> kTowerB = {{"conv", "branch3x3"},
                                                     {"tower.conv", "branch3x3dbl_1"},
                                                     {"tower.conv_1", "branch3x3dbl_2"},
                                                     {"tower.conv_2", "branch3x3dbl_3"}};
-const std::map<std::string, std::string> kTowerC = {
-    {"conv", "branch1x1"},           {"tower.conv", "branch7x7_1"},       {"tower.conv_1", "branch7x7_2"},
-    {"tower.conv_2", "branch7x7_3"}, {"tower_1.conv", "branch7x7dbl_1"},  {"tower_1.conv_1", "branch7x7dbl_2"},
-    {"tower_1.conv_2", "branch7x7dbl_3"}, {"tower_1.conv_3", "branch7x7dbl_4"}, {"tower_1.conv_4", "branch7x7dbl_5"},
-    {"tower_2.conv", "branch_pool"}};
+const std::map<std::string, std::string> kTowerC = {{"conv", "branch1x1"},
+                                                    {"tower.conv", "branch7x7_1"},
+                                                    {"tower.conv_1", "branch7x7_2"},
+                                                    {"tower.conv_2", "branch7x7_3"},
+                                                    {"tower_1.conv", "branch7x7dbl_1"},
+                                                    {"tower_1.conv_1", "branch7x7dbl_2"},
+                                                    {"tower_1.conv_2", "branch7x7dbl_3"},
+                                                    {"tower_1.conv_3", "branch7x7dbl_4"},
+                                                    {"tower_1.conv_4", "branch7x7dbl_5"},
+                                                    {"tower_2.conv", "branch_pool"}};
 const std::map<std::string, std::string> kTowerD = {
-    {"tower.conv", "branch3x3_1"},     {"tower.conv_1", "branch3x3_2"},   {"tower_1.conv", "branch7x7x3_1"},
+    {"tower.conv", "branch3x3_1"},       {"tower.conv_1", "branch3x3_2"},     {"tower_1.conv", "branch7x7x3_1"},
     {"tower_1.conv_1", "branch7x7x3_2"}, {"tower_1.conv_2", "branch7x7x3_3"}, {"tower_1.conv_3", "branch7x7x3_4"}};
-const std::map<std::string, std::string> kTowerE = {
-    {"conv", "branch1x1"},
-    {"tower_conv", "branch3x3_1"},
-    {"tower_mixed_conv", "branch3x3_2a"},
-    {"tower_mixed_conv_1", "branch3x3_2b"},
-    {"tower_1_conv", "branch3x3dbl_1"},
-    {"tower_1_conv_1", "branch3x3dbl_2"},
-    {"tower_1_mixed_conv", "branch3x3dbl_3a"},
-    {"tower_1_mixed_conv_1", "branch3x3dbl_3b"},
-    {"tower_2_conv", "branch_pool"}};
+const std::map<std::string, std::string> kTowerE = {{"conv", "branch1x1"},
+                                                    {"tower_conv", "branch3x3_1"},
+                                                    {"tower_mixed_conv", "branch3x3_2a"},
+                                                    {"tower_mixed_conv_1", "branch3x3_2b"},
+                                                    {"tower_1_conv", "branch3x3dbl_1"},
+                                                    {"tower_1_conv_1", "branch3x3dbl_2"},
+                                                    {"tower_1_mixed_conv", "branch3x3dbl_3a"},
+                                                    {"tower_1_mixed_conv_1", "branch3x3dbl_3b"},
+                                                    {"tower_2_conv", "branch_pool"}};
 const char* kMixed[] = {"Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c",
                         "Mixed_6d", "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c"};
 const std::map<std::string, std::string> kStem = {{"conv", "Conv2d_1a_3x3"},
@@ -72,7 +79,11 @@ std::string pytorch_fid_name(const std::string& tf) {
   if (!std::regex_match(path, m, std::regex("mixed(?:_(\\d+))?\\.(.+)"))) return "";
   const int block = m[1].matched ? std::stoi(m[1]) : 0;
   if (block > 10) return "";
-  const auto& towers = block <= 2 ? kTowerA : block == 3 ? kTowerB : block <= 7 ? kTowerC : block == 8 ? kTowerD : kTowerE;
+  const auto& towers = block <= 2   ? kTowerA
+                       : block == 3 ? kTowerB
+                       : block <= 7 ? kTowerC
+                       : block == 8 ? kTowerD
+                                    : kTowerE;
   const auto it = towers.find(m[2]);
   return it == towers.end() ? "" : std::string(kMixed[block]) + "." + it->second + "." + leaf;
 }
@@ -143,7 +154,8 @@ TensorMap map_torchscript(const torch::jit::Module& m, const std::string& path) 
     // Only the part after "layers." (the network) or the "output." linear layer is meaningful.
     const auto at = full.find("layers.");
     std::string name;
-    if (at != std::string::npos) name = pytorch_fid_name(full.substr(at + 7));
+    if (at != std::string::npos)
+      name = pytorch_fid_name(full.substr(at + 7));
     else if (std::regex_search(full, std::regex("(^|\\.)output\\.(weight|bias)$")))
       name = "fc." + full.substr(full.rfind('.') + 1);
     if (name.empty()) return unknown.push_back(full);
@@ -192,15 +204,28 @@ WeightsInfo load_weights(InceptionV3& model, const std::string& path) {
   return info;
 }
 
+namespace {
+
+fs::path cache_dir() {
+  if (const char* c = std::getenv("SCORCH_CACHE"); c && *c) return c;
+  if (const char* home = std::getenv("HOME")) return fs::path(home) / ".cache" / "scorch";
+  return {};
+}
+
+}  // namespace
+
+std::string converted_weights_path() { return (cache_dir() / "fid" / "inception.safetensors").string(); }
+
 std::string default_weights_path() {
   if (const char* env = std::getenv("SCORCH_FID_WEIGHTS"); env && *env) return env;
-  fs::path cache;
-  if (const char* c = std::getenv("SCORCH_CACHE"); c && *c) cache = c;
-  else if (const char* home = std::getenv("HOME")) cache = fs::path(home) / ".cache" / "scorch";
-  for (const char* name : {"pt_inception-2015-12-05-6726825d.pth", "inception-2015-12-05.pt", "fid-helper-default_1.pt"})
+  const fs::path cache = cache_dir();
+  for (const char* name : {"inception.safetensors", "pt_inception-2015-12-05-6726825d.pth", "inception-2015-12-05.pt",
+                           "fid-helper-default_1.pt"})
     if (fs::is_regular_file(cache / "fid" / name)) return (cache / "fid" / name).string();
-  SCORCH_FAIL("no FID Inception weights found (looked in $SCORCH_FID_WEIGHTS and {}): refusing to compute FID with "
-              "random weights. To get them: {}", (cache / "fid").string(), kHowToGet);
+  SCORCH_FAIL(
+      "no FID Inception weights found (looked in $SCORCH_FID_WEIGHTS and {}): refusing to compute FID with "
+      "random weights. To get them: {}",
+      (cache / "fid").string(), kHowToGet);
 }
 
 }  // namespace scorch::eval

@@ -11,8 +11,8 @@ using TensorMap = std::map<std::string, torch::Tensor>;
 
 struct WeightsInfo {
   std::string path;
-  std::string format;    // "safetensors", "pth", "torchscript"
-  std::string identity;  // file name, size and CRC-32: what a result says it was computed with
+  std::string format;       // "safetensors", "pth", "torchscript"
+  std::string identity;     // file name, size and CRC-32: what a result says it was computed with
   bool has_logits = false;  // false for feature-only files: IS is then unavailable
 };
 
@@ -33,8 +33,11 @@ TensorMap read_torchscript(const std::string& path);
 // as a module, else a torch.save state_dict.
 WeightsInfo load_weights(InceptionV3& model, const std::string& path);
 // The weights scorch uses when none are given: $SCORCH_FID_WEIGHTS, else the first existing of
-// ~/.cache/scorch/fid/{pt_inception-2015-12-05-6726825d.pth, inception-2015-12-05.pt, fid-helper-default_1.pt}
-// (SCORCH_CACHE overrides ~/.cache/scorch). Throws, saying how to get them, when there are none.
+// ~/.cache/scorch/fid/{inception.safetensors (scorch convert inception), pt_inception-2015-12-05-6726825d.pth,
+// inception-2015-12-05.pt, fid-helper-default_1.pt} (SCORCH_CACHE overrides ~/.cache/scorch). Throws,
+// saying how to get them, when there are none.
 std::string default_weights_path();
+// Where `scorch convert inception` writes by default: ~/.cache/scorch/fid/inception.safetensors.
+std::string converted_weights_path();
 
 }  // namespace scorch::eval
