@@ -1,12 +1,16 @@
 // FID benchmark: Inception feature extraction (vs pytorch-fid in the same run) and the 2048-d Fréchet distance.
 // Usage: fid_bench [images=16] [batch=8]. Validates before timing; pytorch-fid is run through
 // $SCORCH_PYTHON with PYTHONPATH=$SCORCH_PYTORCH_FID_PATH (default ~/.cache/scorch/pytorch-fid-py).
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
 
+#include "core/error.h"
+#include "core/io/image_io.h"
 #include "core/io/npz.h"
 #include "eval/frechet.h"
 #include "eval/inception_weights.h"
@@ -95,7 +99,7 @@ void bench_features(int64_t n, int64_t batch) {
   const std::string py = std::getenv("SCORCH_PYTHON") ? std::getenv("SCORCH_PYTHON") : "";
   const std::string home = std::getenv("HOME") ? std::getenv("HOME") : "/tmp";
   const std::string fid_path = std::getenv("SCORCH_PYTORCH_FID_PATH") ? std::getenv("SCORCH_PYTORCH_FID_PATH")
-                                                                       : home + "/.cache/scorch/pytorch-fid-py";
+                                                                      : home + "/.cache/scorch/pytorch-fid-py";
   const std::string src = std::filesystem::path(__FILE__).parent_path().parent_path().string();
   const std::string dir = std::filesystem::temp_directory_path() / "scorch-fid-bench";
   std::filesystem::create_directories(dir);
@@ -103,7 +107,8 @@ void bench_features(int64_t n, int64_t batch) {
   const std::vector<Variant> variants = {
       {"unfused, NoGradGuard, NCHW (timed before 2026-11-22 evening)", false, c10::MemoryFormat::Contiguous, false},
       {"BN folded + oneDNN conv-ReLU, InferenceMode, NCHW", true, c10::MemoryFormat::Contiguous, true},
-      {"BN folded + oneDNN conv-ReLU, InferenceMode, channels_last (eval/extract.cpp)", true, c10::MemoryFormat::ChannelsLast, true}};
+      {"BN folded + oneDNN conv-ReLU, InferenceMode, channels_last (eval/extract.cpp)", true,
+       c10::MemoryFormat::ChannelsLast, true}};
   eval::InceptionV3 model;
   std::string ref;
   if (!py.empty()) ref = run(env + src + "/tests/eval/make_pytorch_fid_reference.py " + dir);
@@ -150,22 +155,81 @@ void bench_features(int64_t n, int64_t batch) {
                 static_cast<long long>(batch), ours.back());
   }
   const double ceiling = sgemm_gflops();
-  std::printf("machine ceiling: sgemm 2048^3 = %.1f GFLOP/s = %.2f Inception images/s at 11.4 GFLOP each\n",
-              ceiling, ceiling / kInceptionGflop);
+  std::printf("machine ceiling: sgemm 2048^3 = %.1f GFLOP/s = %.2f Inception images/s at 11.4 GFLOP each\n", ceiling,
+              ceiling / kInceptionGflop);
   for (size_t k = 0; k < variants.size(); ++k)
-    std::printf("scorch [%s]: %.1f GFLOP/s, %.0f%% of the sgemm rate\n", variants[k].name,
-                ours[k] * kInceptionGflop, 100 * ours[k] * kInceptionGflop / ceiling);
+    std::printf("scorch [%s]: %.1f GFLOP/s, %.0f%% of the sgemm rate\n", variants[k].name, ours[k] * kInceptionGflop,
+                100 * ours[k] * kInceptionGflop / ceiling);
   if (!have_ref) return;
   const std::string out = run(env + src + "/bench/pytorch_fid_speed.py " + dir + "/weights.pth " + dir +
                               "/images.npz " + std::to_string(batch) + " 2");
   const auto at = out.find("images_per_s");
   if (at == std::string::npos) return (void)std::printf("pytorch-fid timing failed:\n%s\n", out.c_str());
   const double theirs = std::stod(out.substr(at + 13));
-  std::printf("pytorch-fid features (same images, same weights, torch.no_grad, NCHW): %.2f images/s = %.1f GFLOP/s; "
-              "2x of it would need %.0f%% of the sgemm rate\n",
-              theirs, theirs * kInceptionGflop, 200 * theirs * kInceptionGflop / ceiling);
+  std::printf(
+      "pytorch-fid features (same images, same weights, torch.no_grad, NCHW): %.2f images/s = %.1f GFLOP/s; "
+      "2x of it would need %.0f%% of the sgemm rate\n",
+      theirs, theirs * kInceptionGflop, 200 * theirs * kInceptionGflop / ceiling);
   for (size_t k = 0; k < variants.size(); ++k)
     std::printf("ratio scorch / pytorch-fid [%s] = %.2f\n", variants[k].name, ours[k] / theirs);
+  const std::string cl = run(env + src + "/bench/pytorch_fid_speed.py " + dir + "/weights.pth " + dir + "/images.npz " +
+                             std::to_string(batch) + " 2 channels_last");
+  if (const auto c = cl.find("images_per_s"); c != std::string::npos)
+    std::printf("for comparison, pytorch-fid's model moved to channels_last in Python: %.2f images/s\n",
+                std::stod(cl.substr(c + 13)));
+
+  // End to end, as users run both tools: whole commands from a folder of PNGs to an .npz of statistics
+  // (process start, weights, decode, preprocessing, network, moments), alternated so both see the same load.
+  const std::string png_dir = dir + "/png";
+  std::filesystem::remove_all(png_dir);
+  std::filesystem::create_directories(png_dir);
+  for (int64_t i = 0; i < n; ++i) {
+    Image im{32, 32, 3, {}};
+    auto px = images[i].contiguous();
+    im.pixels.assign(px.data_ptr<uint8_t>(), px.data_ptr<uint8_t>() + px.numel());
+    write_png(fmt::format("{}/{:06d}.png", png_dir, i), im);
+  }
+  const std::string scorch = std::filesystem::read_symlink("/proc/self/exe").parent_path() / "scorch";
+  const std::string stats = scorch + " fid stats --data " + png_dir + " --inception " + dir +
+                            "/weights.pth --preprocessing pytorch-fid --batch-size " + std::to_string(batch) +
+                            " --out ";
+  const std::string mpirun =
+      std::string(geteuid() == 0 ? "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 " : "") + "mpirun -np 2 ";
+  const std::string python_cli = env + src + "/bench/pytorch_fid_speed.py " + dir + "/weights.pth " + dir +
+                                 "/images.npz " + std::to_string(batch) + " 1 cli " + png_dir + " ";
+  // Both tools refuse or skip an existing output file: each run starts without one.
+  auto timed = [&](const std::string& cmd, const std::string& out) {
+    std::filesystem::remove(out);
+    std::filesystem::remove(out + ".json");
+    const auto t = Clock::now();
+    return std::system((cmd + out + " > /dev/null 2>&1").c_str()) == 0 ? seconds_since(t) : -1.0;
+  };
+  double one = 1e9, two = 1e9, py_cli = 1e9;
+  for (int rep = 0; rep < 2; ++rep) {
+    const double t1 = timed(stats, dir + "/scorch1.npz"), t2 = timed(mpirun + stats, dir + "/scorch2.npz"),
+                 tp = timed(python_cli, dir + "/pytorch_fid.npz");
+    if (t1 < 0 || tp < 0)
+      return (void)std::printf("end-to-end commands failed: %s | %s\n", stats.c_str(), python_cli.c_str());
+    one = std::min(one, t1), py_cli = std::min(py_cli, tp);
+    if (t2 > 0) two = std::min(two, t2);
+  }
+  auto a = npz::read_npz(dir + "/scorch1.npz"), b = npz::read_npz(dir + "/pytorch_fid.npz");
+  const auto rel = [](const torch::Tensor& x, const torch::Tensor& y) {
+    return (x - y).abs().max().item<double>() / y.abs().max().item<double>();
+  };
+  std::printf(
+      "end-to-end validate: scorch fid stats vs pytorch-fid --save-stats, same PNGs: max |d mu| / max |mu| = "
+      "%.2e, max |d sigma| / max |sigma| = %.2e (bar 1e-4)\n",
+      rel(a.at("mu"), b.at("mu")), rel(a.at("sigma"), b.at("sigma")));
+  std::printf("end to end, %lld PNGs -> .npz, batch %lld, whole commands (best of 2, alternated):\n",
+              static_cast<long long>(n), static_cast<long long>(batch));
+  std::printf("  python -m pytorch_fid --save-stats (2 threads, its default workers): %.1f s = %.2f images/s\n", py_cli,
+              n / py_cli);
+  std::printf("  scorch fid stats, 1 rank x 2 threads: %.1f s = %.2f images/s, ratio %.2f\n", one, n / one,
+              py_cli / one);
+  if (two < 1e9)
+    std::printf("  mpirun -np 2 scorch fid stats, 2 ranks x 1 thread: %.1f s = %.2f images/s, ratio %.2f\n", two,
+                n / two, py_cli / two);
 }
 
 }  // namespace
