@@ -5,9 +5,11 @@
 #include "apps/commands.h"
 #include "core/dist/process.h"
 #include "core/error.h"
+#include "core/host_memory.h"
 
 int main(int argc, char** argv) {
   namespace dist = scorch::dist;
+  scorch::keep_freed_host_memory();
   try {
     dist::init(&argc, &argv);
   } catch (const std::exception& e) {

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/host_memory.h"
 #include "core/io/image_io.h"
 #include "core/io/npz.h"
 #include "eval/frechet.h"
@@ -177,6 +178,14 @@ void bench_features(int64_t n, int64_t batch) {
   if (const auto c = cl.find("images_per_s"); c != std::string::npos)
     std::printf("for comparison, pytorch-fid's model moved to channels_last in Python: %.2f images/s\n",
                 std::stod(cl.substr(c + 13)));
+  // The allocator policy scorch applies in-process (core/host_memory.h), given to Python from outside.
+  const std::string tuned = run("GLIBC_TUNABLES=glibc.malloc.mmap_threshold=1073741824:glibc.malloc.trim_threshold="
+                                "2147483647 " + env + src + "/bench/pytorch_fid_speed.py " + dir + "/weights.pth " +
+                                dir + "/images.npz " + std::to_string(batch) + " 2");
+  if (const auto c = tuned.find("images_per_s"); c != std::string::npos)
+    std::printf("for comparison, pytorch-fid with scorch's malloc thresholds set through GLIBC_TUNABLES: %.2f "
+                "images/s\n",
+                std::stod(tuned.substr(c + 13)));
 
   // End to end, as users run both tools: whole commands from a folder of PNGs to an .npz of statistics
   // (process start, weights, decode, preprocessing, network, moments), alternated so both see the same load.
@@ -236,7 +245,9 @@ void bench_features(int64_t n, int64_t batch) {
 
 int main(int argc, char** argv) {
   const int64_t n = argc > 1 ? std::atoll(argv[1]) : 16, batch = argc > 2 ? std::atoll(argv[2]) : 8;
-  std::printf("threads: %d\n", torch::get_num_threads());
+  // As in the scorch binary (apps/main.cpp): freed activations stay in the heap.
+  const bool kept = keep_freed_host_memory();
+  std::printf("threads: %d, host allocator keeps freed memory: %s\n", torch::get_num_threads(), kept ? "yes" : "no");
   bench_frechet();
   bench_features(n, batch);
   return 0;

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "core/config.h"
+#include "core/host_memory.h"
 #include "core/error.h"
 #include "core/io/checkpoint_files.h"
 #include "sampler/batch_sampler.h"
@@ -55,6 +56,7 @@ Row time_batch(ScoreModelImpl& model, const Config& config, int64_t batch, const
 }  // namespace
 
 int main(int argc, char** argv) {
+  keep_freed_host_memory();  // as the scorch binary does (apps/main.cpp)
   const std::string path = argc > 1 ? argv[1] : "configs/small/ve_tiny.yaml";
   const int64_t batch = argc > 2 ? std::stoll(argv[2]) : 16;
   const std::string n = argc > 3 ? argv[3] : "1000";

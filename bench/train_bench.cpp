@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "core/config.h"
+#include "core/host_memory.h"
 #include "core/device.h"
 #include "core/dist/communicator.h"
 #include "core/dist/mpi_comm.h"
@@ -65,6 +66,7 @@ Config bench_config(const std::string& path, int64_t steps, int64_t batch, const
 }  // namespace
 
 int main(int argc, char** argv) {
+  keep_freed_host_memory();  // as the scorch binary does (apps/main.cpp)
   dist::init(&argc, &argv);
   const auto& me = dist::info();
   init_logging(me.rank, "warn");
