@@ -30,6 +30,10 @@ struct ImportArgs {
   bool force = false;
 };
 
+struct InceptionArgs {
+  std::string src, out;
+};
+
 struct ExportArgs {
   std::string ckpt, out, dtype = "fp32";
 };
@@ -122,47 +126,43 @@ void add_convert_command(CLI::App& app, Action& action) {
   convert->require_subcommand(1);
 
   auto im = std::make_shared<ImportArgs>();
-  auto* import =
-      convert->add_subcommand("import", "import a score_sde_pytorch checkpoint (.pth) into a checkpoint dir");
-  import->add_option("src", im->src, "score_sde_pytorch checkpoint (torch.save file)")
+  auto* imp = convert->add_subcommand("import", "import a score_sde_pytorch checkpoint (.pth) into a checkpoint dir");
+  imp->add_option("src", im->src, "score_sde_pytorch checkpoint (torch.save file)")
       ->required()
       ->check(CLI::ExistingFile);
-  import->add_option("--out", im->out, "run dir (gets checkpoints/step-N) or a checkpoints/ dir")->required();
-  import->add_flag("--force", im->force, "replace an existing checkpoint of the same step");
-  add_config_args(import, im->config);
-  import->callback([&action, im]() { action = [im]() { return run_import(*im);
-};
-}  // namespace scorch::apps
-);
+  imp->add_option("--out", im->out, "run dir (gets checkpoints/step-N) or a checkpoints/ dir")->required();
+  imp->add_flag("--force", im->force, "replace an existing checkpoint of the same step");
+  add_config_args(imp, im->config);
+  imp->callback([&action, im]() { action = [im]() { return run_import(*im); }; });
 
-auto ex = std::make_shared<ExportArgs>();
-auto* exp = convert->add_subcommand("export", "export a scorch checkpoint as a score_sde_pytorch .pth");
-exp->add_option("ckpt", ex->ckpt, "checkpoint dir, checkpoints/latest or run dir")->required();
-exp->add_option("--out", ex->out, "the .pth file to write")->required();
-exp->callback([&action, ex]() { action = [ex]() { return run_export(*ex); }; });
+  auto ex = std::make_shared<ExportArgs>();
+  auto* exp = convert->add_subcommand("export", "export a scorch checkpoint as a score_sde_pytorch .pth");
+  exp->add_option("ckpt", ex->ckpt, "checkpoint dir, checkpoints/latest or run dir")->required();
+  exp->add_option("--out", ex->out, "the .pth file to write")->required();
+  exp->callback([&action, ex]() { action = [ex]() { return run_export(*ex); }; });
 
-auto ee = std::make_shared<ExportArgs>();
-auto* ema = convert->add_subcommand("export-ema", "export the EMA weights and config as one .safetensors file");
-ema->add_option("ckpt", ee->ckpt, "checkpoint dir, checkpoints/latest or run dir")->required();
-ema->add_option("--out", ee->out, "the .safetensors file to write")->required();
-ema->add_option("--dtype", ee->dtype, "fp32 | bf16 | fp16 (float64 buffers such as sigmas stay float64)")
-    ->capture_default_str();
-ema->callback([&action, ee]() { action = [ee]() { return run_export_ema(*ee); }; });
+  auto ee = std::make_shared<ExportArgs>();
+  auto* ema = convert->add_subcommand("export-ema", "export the EMA weights and config as one .safetensors file");
+  ema->add_option("ckpt", ee->ckpt, "checkpoint dir, checkpoints/latest or run dir")->required();
+  ema->add_option("--out", ee->out, "the .safetensors file to write")->required();
+  ema->add_option("--dtype", ee->dtype, "fp32 | bf16 | fp16 (float64 buffers such as sigmas stay float64)")
+      ->capture_default_str();
+  ema->callback([&action, ee]() { action = [ee]() { return run_export_ema(*ee); }; });
 
-auto path = std::make_shared<std::string>();
-auto* inspect = convert->add_subcommand("inspect", "list the tensors of a .pth, .safetensors or checkpoint dir");
-inspect->add_option("file", *path, "torch.save file, safetensors file, checkpoint dir or run dir")->required();
-inspect->callback([&action, path]() { action = [path]() { return run_convert_inspect(*path); }; });
+  auto path = std::make_shared<std::string>();
+  auto* inspect = convert->add_subcommand("inspect", "list the tensors of a .pth, .safetensors or checkpoint dir");
+  inspect->add_option("file", *path, "torch.save file, safetensors file, checkpoint dir or run dir")->required();
+  inspect->callback([&action, path]() { action = [path]() { return run_convert_inspect(*path); }; });
 
-auto inc = std::make_shared<ExportArgs>();
-auto* inception = convert->add_subcommand(
-    "inception",
-    "FID Inception weights (pytorch-fid .pth, NVIDIA .pt, fid-helper .pt) -> the .safetensors scorch fid uses");
-inception->add_option("src", inc->ckpt, "pt_inception-2015-12-05-6726825d.pth, inception-2015-12-05.pt, ...")
-    ->required()
-    ->check(CLI::ExistingFile);
-inception->add_option("--out", inc->out, "file to write (default ~/.cache/scorch/fid/inception.safetensors)");
-inception->callback([&action, inc]() { action = [inc]() { return run_convert_inception(inc->ckpt, inc->out); }; });
+  auto inc = std::make_shared<InceptionArgs>();
+  auto* inception = convert->add_subcommand(
+      "inception",
+      "FID Inception weights (pytorch-fid .pth, NVIDIA .pt, fid-helper .pt) -> the .safetensors scorch fid uses");
+  inception->add_option("src", inc->src, "pt_inception-2015-12-05-6726825d.pth, inception-2015-12-05.pt, ...")
+      ->required()
+      ->check(CLI::ExistingFile);
+  inception->add_option("--out", inc->out, "file to write (default ~/.cache/scorch/fid/inception.safetensors)");
+  inception->callback([&action, inc]() { action = [inc]() { return run_convert_inception(inc->src, inc->out); }; });
 }
 
 }  // namespace scorch::apps

@@ -64,15 +64,17 @@ void write_json(const std::string& path, const json& j) { write_file_atomic(path
 eval::Extracted read_reference(const std::string& path, const std::string& mode) {
   const auto arrays = npz::read_npz(path);
   const fs::path sidecar = path + ".json";
+  int64_t count = 0;  // pytorch-fid's .npz does not say how many images it summarises; scorch's sidecar does
   if (fs::exists(sidecar)) {
     const auto meta = json::parse(read_file(sidecar.string()));
     SCORCH_CHECK_HINT(meta.value("preprocessing", mode) == mode, "pass --preprocessing " + meta.value("preprocessing", ""),
                       "{} was computed with preprocessing '{}', this run uses '{}': the FID would mix two pipelines",
                       path, meta.value("preprocessing", ""), mode);
+    count = meta.value("images", int64_t{0});
   }
   eval::Extracted out;
   if (arrays.count("mu") && arrays.count("sigma")) {
-    out.stats = eval::checked_stats(arrays.at("mu"), arrays.at("sigma"), 0, path);
+    out.stats = eval::checked_stats(arrays.at("mu"), arrays.at("sigma"), count, path);
   } else if (arrays.count("pool_3")) {
     auto act = arrays.at("pool_3").to(torch::kDouble);
     if (act.dim() == 4) act = act.flatten(1);  // (N, 1, 1, 2048) as TF writes it

@@ -3,6 +3,7 @@
 #include <stb_image_write.h>
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "core/io/npz.h"
@@ -70,6 +71,11 @@ TEST(FidCommand, StatsThenFidOfAFolderAgainstItself) {
   const std::string json = test::run("cat " + root + "/r.json").output;
   EXPECT_NE(json.find("\"preprocessing\": \"tf\""), std::string::npos) << json;
   EXPECT_NE(json.find("\"images\": 3"), std::string::npos) << json;
+  // The reference's image count comes from scorch's sidecar ref.npz.json (the .npz itself has none).
+  const auto result = nlohmann::json::parse(json, nullptr, false);
+  ASSERT_TRUE(result.is_object()) << json;
+  EXPECT_EQ(result["ref"]["images"], 3) << json;
+  EXPECT_NE(r.output.find("3 and 3 images"), std::string::npos) << r.output;
   const auto at = json.find("\"fid\": ");
   ASSERT_NE(at, std::string::npos) << json;
   // 3 images: rank-2 covariances, so the eigh route takes square roots of ~2046 round-off eigenvalues;

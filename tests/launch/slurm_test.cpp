@@ -1,6 +1,7 @@
 // The Slurm recipes run for real on a private one-node cluster (launch/slurm/local-cluster): srun through
-// PMIx gives the ranks one world, and train.sbatch goes USR1 -> checkpoint -> exit 3 -> requeue -> resume
-// -> exit 0. Skipped, saying why, where slurm-wlm is not installed or its daemons cannot start.
+// PMIx gives the ranks one world, train.sbatch goes USR1 -> checkpoint -> exit 3 -> requeue -> resume
+// -> exit 0, and sample.sbatch goes USR1 -> requeue -> the remaining batches.
+// Skipped, saying why, where slurm-wlm is not installed or its daemons cannot start.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -227,6 +228,44 @@ TEST_F(LocalSlurm, SampleSbatchFarmsOverTwoRanks) {
   const auto manifest = nlohmann::json::parse(read_text(dir + "/samples/manifest.json"), nullptr, false);
   ASSERT_TRUE(manifest.is_object()) << out;
   EXPECT_EQ(manifest.value("count", 0), 8) << manifest.dump();
+}
+
+// The acceptance check of sample.sbatch's preemption path: USR1 (as from --signal=B:USR1@60) stops the
+// farm, the script requeues the job, and the requeued job writes only the batches not yet on disk.
+TEST_F(LocalSlurm, SampleSbatchStopsOnUsr1RequeuesAndFinishes) {
+  if (!has_option("sample", "--ckpt")) GTEST_SKIP() << "scorch sample has not landed";
+  REQUIRE_LOCAL_SLURM();
+  const std::string dir = temp_dir("slurm-sample-usr1"), log = dir + "/job.out", out_dir = dir + "/samples";
+  const std::string run_dir = train_directly(dir, 1);
+  // 12 batches of 200 noise levels (~3 s each here): the signal arrives while most batches remain.
+  const auto submit = slurm("SCORCH_BIN='" + scorch_bin() + "' SCORCH_SRUN_MPI=" + srun_mpi() +
+                            " sbatch --parsable --chdir='" + dir + "' --output='" + log +
+                            "' --nodes=1 --ntasks-per-node=2 --gres=none --cpus-per-task=1 --time=10 '" +
+                            source_dir() + "/launch/slurm/sample.sbatch' --ckpt '" + run_dir +
+                            "/checkpoints/latest' --num 24 --batch 2 --set model.num_scales=200 --out '" + out_dir +
+                            "'");
+  ASSERT_EQ(submit.code, 0) << submit.output;
+  const std::string job = std::regex_replace(submit.output, std::regex("\\s+"), "");
+  const bool sampling = wait_until([&] { return fs::exists(out_dir + "/shard-00000.h5"); }, 120);
+  ASSERT_TRUE(sampling) << read_text(log) << daemon_logs();
+  const auto signal = slurm("scancel --signal=USR1 --batch " + job);
+  ASSERT_EQ(signal.code, 0) << signal.output;
+
+  const JobInfo info = wait_for_job(job, 240);
+  const std::string out = read_text(log);
+  ASSERT_EQ(info.state, "COMPLETED") << out << daemon_logs();
+  EXPECT_EQ(info.exit_code, "0:0") << out;
+  EXPECT_EQ(info.restarts, 1) << out;
+  EXPECT_TRUE(contains(out, "USR1: stopping the farm")) << out;
+  EXPECT_TRUE(contains(out, "requeueing job " + job)) << out;
+  std::smatch resumed;
+  ASSERT_TRUE(std::regex_search(out, resumed, std::regex("(\\d+) of 12 batches already done"))) << out;
+  EXPECT_GE(std::stoi(resumed[1].str()), 1) << out;
+  EXPECT_LT(std::stoi(resumed[1].str()), 12) << out;
+  EXPECT_TRUE(contains(out, "sampling finished")) << out;
+  const auto manifest = nlohmann::json::parse(read_text(out_dir + "/manifest.json"), nullptr, false);
+  ASSERT_TRUE(manifest.is_object()) << out;
+  EXPECT_EQ(manifest.value("count", 0), 24) << manifest.dump();
 }
 
 }  // namespace
