@@ -14,6 +14,7 @@ namespace scorch {
 namespace {
 
 bool user_set_thresholds() {
+  if (const char* keep = std::getenv("SCORCH_KEEP_FREED_MEMORY"); keep && std::strcmp(keep, "0") == 0) return true;
   if (std::getenv("MALLOC_MMAP_THRESHOLD_") || std::getenv("MALLOC_TRIM_THRESHOLD_")) return true;
   const char* tunables = std::getenv("GLIBC_TUNABLES");
   return tunables && (std::strstr(tunables, "malloc.mmap_threshold") || std::strstr(tunables, "malloc.trim_threshold"));

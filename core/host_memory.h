@@ -7,8 +7,9 @@ namespace scorch {
 // them with munmap on free, so every CPU forward pass of a large network page-faults its activations in
 // again: measured on `scorch fid stats` (200 images, batch 50), 2.9 M minor faults, 18 s of system time and
 // half the wall time. This raises the mmap and trim thresholds so that such blocks are reused from the heap.
-// Call once at process start, before threads. A user's own GLIBC_TUNABLES / MALLOC_*_ settings of either
-// threshold win; with another allocator preloaded (jemalloc, tcmalloc) the call changes nothing.
+// Call once at process start, before threads. SCORCH_KEEP_FREED_MEMORY=0 keeps glibc's defaults, and a
+// user's own GLIBC_TUNABLES / MALLOC_*_ setting of either threshold wins; with another allocator preloaded
+// (jemalloc, tcmalloc) the call changes nothing.
 // Returns whether the policy was applied.
 bool keep_freed_host_memory();
 
