@@ -14,6 +14,7 @@
 #include "core/device.h"
 #include "core/dist/communicator.h"
 #include "core/dist/process.h"
+#include "core/host_memory.h"
 #include "core/dist/versions.h"
 #include "core/error.h"
 #include "core/version.h"
@@ -63,6 +64,7 @@ int run_info(const std::string& device_request) {
               dist::nccl_version().c_str());
   std::printf("MPI         %s\n", dist::mpi_library_version().c_str());
   std::printf("HDF5        %u.%u.%u\n", h5_major, h5_minor, h5_release);
+  std::printf("host memory %s\n", host_memory_policy());
   std::printf("GPUs        %d visible on rank 0's host%s\n", gpus, gpus == 0 ? " (CPU ranks)" : "");
   std::printf("launcher    %s, world size %d (promised: %s)\n", me.launcher.c_str(), me.world,
               dist::promised_world_size() ? std::to_string(dist::promised_world_size()).c_str() : "-");

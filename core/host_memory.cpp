@@ -13,25 +13,41 @@ namespace scorch {
 
 namespace {
 
-bool user_set_thresholds() {
-  if (const char* keep = std::getenv("SCORCH_KEEP_FREED_MEMORY"); keep && std::strcmp(keep, "0") == 0) return true;
-  if (std::getenv("MALLOC_MMAP_THRESHOLD_") || std::getenv("MALLOC_TRIM_THRESHOLD_")) return true;
+const char* g_policy = "glibc's defaults (scorch's policy not applied in this process)";
+
+// Why the policy must not be applied, or nullptr.
+const char* users_choice() {
+  if (const char* keep = std::getenv("SCORCH_KEEP_FREED_MEMORY"); keep && std::strcmp(keep, "0") == 0)
+    return "glibc's defaults (SCORCH_KEEP_FREED_MEMORY=0)";
+  if (std::getenv("MALLOC_MMAP_THRESHOLD_") || std::getenv("MALLOC_TRIM_THRESHOLD_"))
+    return "the user's thresholds (MALLOC_*_THRESHOLD_)";
   const char* tunables = std::getenv("GLIBC_TUNABLES");
-  return tunables && (std::strstr(tunables, "malloc.mmap_threshold") || std::strstr(tunables, "malloc.trim_threshold"));
+  if (tunables && (std::strstr(tunables, "malloc.mmap_threshold") || std::strstr(tunables, "malloc.trim_threshold")))
+    return "the user's thresholds (GLIBC_TUNABLES)";
+  return nullptr;
 }
 
 }  // namespace
 
 bool keep_freed_host_memory() {
 #if defined(__GLIBC__)
-  if (user_set_thresholds()) return false;
+  if (const char* why = users_choice()) {
+    g_policy = why;
+    return false;
+  }
   // 1 GiB: a batch's largest activation (50 x 64 x 147 x 147 floats = 277 MB for Inception at 299) stays in
   // the heap; a single block above it is rare enough to keep glibc's mmap. INT_MAX: free memory at the top
   // of the heap is kept up to 2 GiB, the peak working set of one step, instead of being trimmed each time.
-  return mallopt(M_MMAP_THRESHOLD, 1 << 30) == 1 && mallopt(M_TRIM_THRESHOLD, INT_MAX) == 1;
+  const bool applied = mallopt(M_MMAP_THRESHOLD, 1 << 30) == 1 && mallopt(M_TRIM_THRESHOLD, INT_MAX) == 1;
+  g_policy = applied ? "keeps freed memory (glibc mmap threshold 1 GiB, trim threshold 2 GiB)"
+                     : "glibc refused the thresholds (its defaults apply)";
+  return applied;
 #else
+  g_policy = "the C library's defaults (not glibc)";
   return false;
 #endif
 }
+
+const char* host_memory_policy() { return g_policy; }
 
 }  // namespace scorch

@@ -13,4 +13,7 @@ namespace scorch {
 // Returns whether the policy was applied.
 bool keep_freed_host_memory();
 
+// What the last keep_freed_host_memory() call did, in words (`scorch info` prints it).
+const char* host_memory_policy();
+
 }  // namespace scorch

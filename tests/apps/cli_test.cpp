@@ -71,6 +71,14 @@ TEST(Info, SingleProcess) {
     EXPECT_TRUE(contains(r.output, what)) << what << "\n" << r.output;
 }
 
+// main() applies the host allocator policy before anything else, unless the user opted out.
+TEST(Info, ReportsTheHostMemoryPolicy) {
+  auto r = run(scorch_bin() + " info");
+  EXPECT_TRUE(contains(r.output, "host memory keeps freed memory")) << r.output;
+  r = run("SCORCH_KEEP_FREED_MEMORY=0 " + scorch_bin() + " info");
+  EXPECT_TRUE(contains(r.output, "host memory glibc's defaults (SCORCH_KEEP_FREED_MEMORY=0)")) << r.output;
+}
+
 TEST(Info, TwoRanksUnderMpirun) {
   auto r = run("mpirun -np 2 " + scorch_bin() + " info");
   EXPECT_EQ(r.code, 0) << r.output;
