@@ -14,9 +14,9 @@
 #include "core/device.h"
 #include "core/dist/communicator.h"
 #include "core/dist/process.h"
-#include "core/host_memory.h"
 #include "core/dist/versions.h"
 #include "core/error.h"
+#include "core/host_memory.h"
 #include "core/version.h"
 
 namespace scorch::apps {

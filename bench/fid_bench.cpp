@@ -162,30 +162,33 @@ void bench_features(int64_t n, int64_t batch) {
     std::printf("scorch [%s]: %.1f GFLOP/s, %.0f%% of the sgemm rate\n", variants[k].name, ours[k] * kInceptionGflop,
                 100 * ours[k] * kInceptionGflop / ceiling);
   if (!have_ref) return;
-  const std::string out = run(env + src + "/bench/pytorch_fid_speed.py " + dir + "/weights.pth " + dir +
-                              "/images.npz " + std::to_string(batch) + " 2");
-  const auto at = out.find("images_per_s");
-  if (at == std::string::npos) return (void)std::printf("pytorch-fid timing failed:\n%s\n", out.c_str());
-  const double theirs = std::stod(out.substr(at + 13));
+  // pytorch_fid_speed.py on the same weights and images; `prefix` goes before the interpreter (environment),
+  // `tail` after the arguments. Returns its images/s, or -1 with its output printed.
+  const std::string speed_script = env + src + "/bench/pytorch_fid_speed.py " + dir + "/weights.pth " + dir +
+                                   "/images.npz " + std::to_string(batch);
+  auto python_rate = [&](const std::string& prefix, const std::string& tail) {
+    const std::string out = run(prefix + speed_script + tail);
+    const auto at = out.find("images_per_s");
+    if (at == std::string::npos) return std::printf("pytorch-fid timing failed:\n%s\n", out.c_str()), -1.0;
+    return std::stod(out.substr(at + 13));
+  };
+  const double theirs = python_rate("", " 2");
+  if (theirs < 0) return;
   std::printf(
       "pytorch-fid features (same images, same weights, torch.no_grad, NCHW): %.2f images/s = %.1f GFLOP/s; "
       "2x of it would need %.0f%% of the sgemm rate\n",
       theirs, theirs * kInceptionGflop, 200 * theirs * kInceptionGflop / ceiling);
   for (size_t k = 0; k < variants.size(); ++k)
     std::printf("ratio scorch / pytorch-fid [%s] = %.2f\n", variants[k].name, ours[k] / theirs);
-  const std::string cl = run(env + src + "/bench/pytorch_fid_speed.py " + dir + "/weights.pth " + dir + "/images.npz " +
-                             std::to_string(batch) + " 2 channels_last");
-  if (const auto c = cl.find("images_per_s"); c != std::string::npos)
-    std::printf("for comparison, pytorch-fid's model moved to channels_last in Python: %.2f images/s\n",
-                std::stod(cl.substr(c + 13)));
+  if (const double cl = python_rate("", " 2 channels_last"); cl > 0)
+    std::printf("for comparison, pytorch-fid's model moved to channels_last in Python: %.2f images/s\n", cl);
   // The allocator policy scorch applies in-process (core/host_memory.h), given to Python from outside.
-  const std::string tuned = run("GLIBC_TUNABLES=glibc.malloc.mmap_threshold=1073741824:glibc.malloc.trim_threshold="
-                                "2147483647 " + env + src + "/bench/pytorch_fid_speed.py " + dir + "/weights.pth " +
-                                dir + "/images.npz " + std::to_string(batch) + " 2");
-  if (const auto c = tuned.find("images_per_s"); c != std::string::npos)
+  const std::string tunables = fmt::format("GLIBC_TUNABLES=glibc.malloc.mmap_threshold={}:glibc.malloc.trim_threshold={} ",
+                                           kKeptMmapThreshold, kKeptTrimThreshold);
+  if (const double tuned = python_rate(tunables, " 2"); tuned > 0)
     std::printf("for comparison, pytorch-fid with scorch's malloc thresholds set through GLIBC_TUNABLES: %.2f "
                 "images/s\n",
-                std::stod(tuned.substr(c + 13)));
+                tuned);
 
   // End to end, as users run both tools: whole commands from a folder of PNGs to an .npz of statistics
   // (process start, weights, decode, preprocessing, network, moments), alternated so both see the same load.
@@ -204,8 +207,7 @@ void bench_features(int64_t n, int64_t batch) {
                             " --out ";
   const std::string mpirun =
       std::string(geteuid() == 0 ? "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 " : "") + "mpirun -np 2 ";
-  const std::string python_cli = env + src + "/bench/pytorch_fid_speed.py " + dir + "/weights.pth " + dir +
-                                 "/images.npz " + std::to_string(batch) + " 1 cli " + png_dir + " ";
+  const std::string python_cli = speed_script + " 1 cli " + png_dir + " ";
   // Both tools refuse or skip an existing output file: each run starts without one.
   auto timed = [&](const std::string& cmd, const std::string& out) {
     std::filesystem::remove(out);
@@ -246,8 +248,8 @@ void bench_features(int64_t n, int64_t batch) {
 int main(int argc, char** argv) {
   const int64_t n = argc > 1 ? std::atoll(argv[1]) : 16, batch = argc > 2 ? std::atoll(argv[2]) : 8;
   // As in the scorch binary (apps/main.cpp): freed activations stay in the heap.
-  const bool kept = keep_freed_host_memory();
-  std::printf("threads: %d, host allocator keeps freed memory: %s\n", torch::get_num_threads(), kept ? "yes" : "no");
+  keep_freed_host_memory();
+  std::printf("threads: %d, host memory: %s\n", torch::get_num_threads(), host_memory_policy());
   bench_frechet();
   bench_features(n, batch);
   return 0;

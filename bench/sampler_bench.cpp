@@ -10,8 +10,8 @@
 #include <string>
 
 #include "core/config.h"
-#include "core/host_memory.h"
 #include "core/error.h"
+#include "core/host_memory.h"
 #include "core/io/checkpoint_files.h"
 #include "sampler/batch_sampler.h"
 #include "sampler/ode_solver.h"

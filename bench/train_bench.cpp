@@ -12,11 +12,11 @@
 #include <fstream>
 
 #include "core/config.h"
-#include "core/host_memory.h"
 #include "core/device.h"
 #include "core/dist/communicator.h"
 #include "core/dist/mpi_comm.h"
 #include "core/dist/process.h"
+#include "core/host_memory.h"
 #include "core/log.h"
 #include "data/synth.h"
 #include "trainer/trainer.h"

@@ -1,7 +1,6 @@
 // Host allocator policy (see host_memory.h): raised glibc mmap / trim thresholds.
 #include "core/host_memory.h"
 
-#include <climits>
 #include <cstdlib>
 #include <cstring>
 
@@ -35,10 +34,8 @@ bool keep_freed_host_memory() {
     g_policy = why;
     return false;
   }
-  // 1 GiB: a batch's largest activation (50 x 64 x 147 x 147 floats = 277 MB for Inception at 299) stays in
-  // the heap; a single block above it is rare enough to keep glibc's mmap. INT_MAX: free memory at the top
-  // of the heap is kept up to 2 GiB, the peak working set of one step, instead of being trimmed each time.
-  const bool applied = mallopt(M_MMAP_THRESHOLD, 1 << 30) == 1 && mallopt(M_TRIM_THRESHOLD, INT_MAX) == 1;
+  const bool applied =
+      mallopt(M_MMAP_THRESHOLD, kKeptMmapThreshold) == 1 && mallopt(M_TRIM_THRESHOLD, kKeptTrimThreshold) == 1;
   g_policy = applied ? "keeps freed memory (glibc mmap threshold 1 GiB, trim threshold 2 GiB)"
                      : "glibc refused the thresholds (its defaults apply)";
   return applied;

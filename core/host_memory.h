@@ -1,7 +1,15 @@
 // Host allocator policy: keep freed memory in the process instead of handing it back to the kernel.
 #pragma once
+#include <climits>
 
 namespace scorch {
+
+// The thresholds the policy sets (bytes). 1 GiB: a batch's largest activation (50 x 64 x 147 x 147 floats =
+// 277 MB for Inception at 299) stays in the heap; a single block above it is rare enough to keep glibc's
+// mmap. INT_MAX: free memory at the top of the heap is kept up to 2 GiB, the peak working set of one step,
+// instead of being trimmed each time.
+constexpr int kKeptMmapThreshold = 1 << 30;
+constexpr int kKeptTrimThreshold = INT_MAX;
 
 // glibc serves blocks above its mmap threshold (at most 32 MiB, dynamically) with a fresh mmap and returns
 // them with munmap on free, so every CPU forward pass of a large network page-faults its activations in

@@ -113,6 +113,28 @@ TEST_F(LocalSlurm, SrunWithoutPmiNeverRunsSeparateWorlds) {
   EXPECT_FALSE(contains(r.output, "world size 1")) << r.output;
 }
 
+// The sbatch command line of one of launch/slurm's scripts on this one-node cluster, run from `dir`.
+std::string sbatch_command(const std::string& dir, const std::string& options, const std::string& script,
+                           const std::string& args) {
+  return "SCORCH_BIN='" + scorch_bin() + "' SCORCH_SRUN_MPI=" + srun_mpi() + " sbatch --chdir='" + dir +
+         "' --nodes=1 --gres=none --cpus-per-task=1 --time=10 " + options + " '" + source_dir() + "/launch/slurm/" +
+         script + "' " + args;
+}
+
+// sbatch --wait: submits, blocks until the job (every task of an array) has ended, exits with its status.
+RunResult sbatch_wait(const std::string& dir, const std::string& options, const std::string& script,
+                      const std::string& args, int timeout_s) {
+  return slurm(sbatch_command(dir, "--wait " + options, script, args), timeout_s);
+}
+
+// Submits `script args` on 2 tasks with its output in `log`; returns the job id ("" when sbatch failed).
+std::string sbatch_submit(const std::string& dir, const std::string& log, const std::string& script,
+                          const std::string& args) {
+  const auto r = slurm(sbatch_command(dir, "--parsable --ntasks-per-node=2 --output='" + log + "'", script, args));
+  EXPECT_EQ(r.code, 0) << r.output;
+  return r.code == 0 ? std::regex_replace(r.output, std::regex("\\s+"), "") : "";
+}
+
 // The acceptance check of train.sbatch: the job trains, gets USR1 (as from --signal=B:USR1@120), the ranks
 // checkpoint and exit 3, the script requeues the job, and the requeued job resumes from that checkpoint
 // and finishes n_iters with exit 0.
@@ -121,12 +143,8 @@ TEST_F(LocalSlurm, TrainSbatchCheckpointsOnUsr1RequeuesAndResumes) {
   const std::string dir = temp_dir("slurm-train"), data = dir + "/data", workdir = dir + "/run",
                     log = dir + "/job.out";
   ASSERT_EQ(make_tiny_dataset(data), "");
-  const auto submit = slurm("SCORCH_BIN='" + scorch_bin() + "' SCORCH_SRUN_MPI=" + srun_mpi() +
-                            " sbatch --parsable --chdir='" + dir + "' --output='" + log +
-                            "' --nodes=1 --ntasks-per-node=2 --gres=none --cpus-per-task=1 --time=10 '" +
-                            source_dir() + "/launch/slurm/train.sbatch' " + tiny_train_args(data, workdir, 40, 10));
-  ASSERT_EQ(submit.code, 0) << submit.output;
-  const std::string job = std::regex_replace(submit.output, std::regex("\\s+"), "");
+  const std::string job = sbatch_submit(dir, log, "train.sbatch", tiny_train_args(data, workdir, 40, 10));
+  ASSERT_FALSE(job.empty());
 
   // The first rolling checkpoint (step 10) shows training is under way; then the time-limit warning.
   const bool training = wait_until([&] { return fs::exists(workdir + "/checkpoints/latest"); }, 90);
@@ -168,15 +186,6 @@ std::string train_directly(const std::string& dir, int steps) {
   const auto r = run(scorch_bin() + " train " + tiny_train_args(dir + "/data", dir + "/run", steps, 1), 120);
   EXPECT_EQ(r.code, 0) << r.output;
   return dir + "/run";
-}
-
-// sbatch --wait: submits, blocks until the job (every task of an array) has ended, exits with its status.
-RunResult sbatch_wait(const std::string& dir, const std::string& options, const std::string& script,
-                      const std::string& args, int timeout_s) {
-  return slurm("SCORCH_BIN='" + scorch_bin() + "' SCORCH_SRUN_MPI=" + srun_mpi() + " sbatch --wait --chdir='" + dir +
-                   "' --nodes=1 --gres=none --cpus-per-task=1 --time=10 " + options + " '" + source_dir() +
-                   "/launch/slurm/" + script + "' " + args,
-               timeout_s);
 }
 
 // fid.sbatch passes its arguments to `scorch fid` on every rank: statistics of a folder over 2 ranks.
@@ -238,14 +247,10 @@ TEST_F(LocalSlurm, SampleSbatchStopsOnUsr1RequeuesAndFinishes) {
   const std::string dir = temp_dir("slurm-sample-usr1"), log = dir + "/job.out", out_dir = dir + "/samples";
   const std::string run_dir = train_directly(dir, 1);
   // 12 batches of 200 noise levels (~3 s each here): the signal arrives while most batches remain.
-  const auto submit = slurm("SCORCH_BIN='" + scorch_bin() + "' SCORCH_SRUN_MPI=" + srun_mpi() +
-                            " sbatch --parsable --chdir='" + dir + "' --output='" + log +
-                            "' --nodes=1 --ntasks-per-node=2 --gres=none --cpus-per-task=1 --time=10 '" +
-                            source_dir() + "/launch/slurm/sample.sbatch' --ckpt '" + run_dir +
-                            "/checkpoints/latest' --num 24 --batch 2 --set model.num_scales=200 --out '" + out_dir +
-                            "'");
-  ASSERT_EQ(submit.code, 0) << submit.output;
-  const std::string job = std::regex_replace(submit.output, std::regex("\\s+"), "");
+  const std::string job = sbatch_submit(dir, log, "sample.sbatch",
+                                       "--ckpt '" + run_dir + "/checkpoints/latest' --num 24 --batch 2 " +
+                                           "--set model.num_scales=200 --out '" + out_dir + "'");
+  ASSERT_FALSE(job.empty());
   const bool sampling = wait_until([&] { return fs::exists(out_dir + "/shard-00000.h5"); }, 120);
   ASSERT_TRUE(sampling) << read_text(log) << daemon_logs();
   const auto signal = slurm("scancel --signal=USR1 --batch " + job);
