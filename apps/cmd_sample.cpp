@@ -61,6 +61,7 @@ std::unique_ptr<Loaded> load(const SampleArgs& a) {
   l->config = resolve_on(l->inf.config, a.config);
   l->device = select_device(l->config.get_string("device"), dist::info().local_rank);
   if (l->device.is_cpu()) configure_cpu_threads(dist::info().local_world);
+  else set_tf32(l->config.get_bool("sampling.tf32"));
   l->inf.model->to(l->device);
   l->comm = dist::make_communicator("auto", torch::Device(torch::kCPU));
   if (l->comm->rank() == 0)

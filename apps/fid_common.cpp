@@ -26,8 +26,7 @@ Extractor::Extractor(const FidArgs& a) {
   SCORCH_CHECK(a.precision == "fp32" || a.precision == "tf32", "--precision must be fp32 or tf32, got '{}'",
                a.precision);
   // FID moves by more than its run-to-run noise under TF32 convolutions: off unless asked for.
-  at::globalContext().setAllowTF32CuBLAS(a.precision == "tf32");
-  at::globalContext().setAllowTF32CuDNN(a.precision == "tf32");
+  set_tf32(a.precision == "tf32");
   weights = eval::load_weights(model, a.inception.empty() ? eval::default_weights_path() : a.inception);
   spdlog::info("FID Inception weights: {} [{}], preprocessing {}, {} on {}", weights.identity, weights.format,
                a.preprocessing, a.precision, options.device.str());

@@ -46,6 +46,7 @@ const std::vector<OptionSpec>& option_table() {
       {"sampling.ode_steps", T::Int, "100", "steps of the fixed-step ODE solvers"},
       {"sampling.precision", T::String, "fp32", "fp32 | bf16"},
       {"sampling.cuda_graph", T::Bool, "true", "capture the sampler step in a CUDA graph on GPU"},
+      {"sampling.tf32", T::Bool, "false", "allow TF32 matmuls/convolutions in scorch sample on CUDA"},
       // eval
       {"eval.begin_ckpt", T::Int, "9", "first checkpoint index evaluated"},
       {"eval.end_ckpt", T::Int, "26", "last checkpoint index evaluated"},

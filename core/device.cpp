@@ -1,15 +1,27 @@
 // Device selection by local rank (design.md "Distributed rules": one rank per GPU).
 #include "core/device.h"
 
+#include <c10/core/impl/DeviceGuardImplInterface.h>
+#include <fmt/ranges.h>
+
 #include <algorithm>
 #include <cstdlib>
+#include <map>
 #include <thread>
 
+#include "core/dist/communicator.h"
+#include "core/dist/process.h"
 #include "core/error.h"
+
+#if SCORCH_WITH_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#endif
 
 namespace scorch {
 
-torch::Device select_device(const std::string& requested, int local_rank) {
+namespace {
+
+torch::Device choose(const std::string& requested, int local_rank) {
   const int gpus = static_cast<int>(torch::cuda::device_count());
   if (requested == "cpu" || (requested == "auto" && gpus == 0)) return torch::Device(torch::kCPU);
   if (requested == "auto" || requested == "cuda") {
@@ -18,11 +30,61 @@ torch::Device select_device(const std::string& requested, int local_rank) {
     return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank % gpus));
   }
   if (requested.rfind("cuda:", 0) == 0) {
-    int index = std::stoi(requested.substr(5));
+    int index = -1;
+    try {
+      index = std::stoi(requested.substr(5));
+    } catch (const std::exception&) {
+    }
     SCORCH_CHECK(index >= 0 && index < gpus, "device={} but only {} CUDA devices are visible", requested, gpus);
     return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
   }
   SCORCH_FAIL("unknown device '{}': expected auto, cpu, cuda or cuda:N", requested);
+}
+
+// The physical GPU behind a device index: its PCI address, which survives CUDA_VISIBLE_DEVICES renumbering.
+std::string gpu_identity(const torch::Device& device) {
+#if SCORCH_WITH_CUDA
+  const auto* p = at::cuda::getDeviceProperties(device.index());
+  return fmt::format("{}|{:04x}:{:02x}:{:02x}", dist::info().host, p->pciDomainID, p->pciBusID, p->pciDeviceID);
+#else
+  const char* visible = std::getenv("CUDA_VISIBLE_DEVICES");
+  return fmt::format("{}|{}|{}", dist::info().host, visible ? visible : "", device.index());
+#endif
+}
+
+}  // namespace
+
+torch::Device select_device(const std::string& requested, int local_rank) {
+  const auto device = choose(requested, local_rank);
+  if (device.is_cuda()) c10::impl::getDeviceGuardImpl(c10::DeviceType::CUDA)->setDevice(device);
+  if (dist::info().world > 1) {
+    auto comm = dist::make_communicator("mpi", torch::Device(torch::kCPU));
+    const auto report = shared_gpu_report(comm->all_gather(device.is_cuda() ? gpu_identity(device) : std::string()));
+    SCORCH_CHECK_HINT(report.empty(),
+                      "start one rank per GPU (mpirun -np <GPUs per node> per node, srun --gpus-per-task=1), or "
+                      "run on the CPU with device=cpu",
+                      "two ranks would share one GPU, which NCCL cannot serve: {}", report);
+  }
+  return device;
+}
+
+std::string shared_gpu_report(const std::vector<std::string>& gpu_of_rank) {
+  std::map<std::string, std::vector<size_t>> ranks_of;
+  for (size_t r = 0; r < gpu_of_rank.size(); ++r)
+    if (!gpu_of_rank[r].empty()) ranks_of[gpu_of_rank[r]].push_back(r);
+  std::string report;
+  for (const auto& [gpu, ranks] : ranks_of) {
+    if (ranks.size() < 2) continue;
+    const auto bar = gpu.find('|');
+    report += fmt::format("{}ranks {} on host {} all use GPU {}", report.empty() ? "" : "; ", fmt::join(ranks, ", "),
+                          gpu.substr(0, bar), bar == std::string::npos ? "?" : gpu.substr(bar + 1));
+  }
+  return report;
+}
+
+void set_tf32(bool allowed) {
+  at::globalContext().setAllowTF32CuBLAS(allowed);
+  at::globalContext().setAllowTF32CuDNN(allowed);
 }
 
 int configure_cpu_threads(int local_world) {

@@ -3,11 +3,22 @@
 #include <torch/torch.h>
 
 #include <string>
+#include <vector>
 
 namespace scorch {
 
-// `requested`: "auto", "cpu", "cuda" (the local rank's GPU) or "cuda:N".
+// `requested`: "auto", "cpu", "cuda" (the local rank's GPU) or "cuda:N". A CUDA choice becomes the process's
+// current device (so device-less CUDA calls and new streams land on it, not on GPU 0). Collective under MPI:
+// every rank calls it, and when two ranks on a host would share one GPU every rank throws, naming them.
 torch::Device select_device(const std::string& requested, int local_rank);
+
+// Given one "host|GPU identity" string per rank (rank order), a message naming the ranks that share a GPU,
+// or "" when none do. CPU ranks pass "" and never clash.
+std::string shared_gpu_report(const std::vector<std::string>& gpu_of_rank);
+
+// TF32 for CUDA matmuls and convolutions, on or off, for the whole process (PyTorch's defaults differ
+// between the two; scorch makes the choice explicit: training.tf32, sampling.tf32, fid --precision).
+void set_tf32(bool allowed);
 
 // CPU threads for torch's intra-op pool: OMP_NUM_THREADS when set, else the cores split evenly between the
 // ranks on this host (an oversubscribed OpenMP pool spins and runs many times slower). Returns the count.

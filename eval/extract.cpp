@@ -10,6 +10,25 @@
 
 namespace scorch::eval {
 
+namespace {
+
+// Images of one batch, each (H, W, C) uint8 on the CPU, as the network's (B, 3, S, S) input on the device.
+// Runs of equal-sized images travel together: one pinned host-to-device copy per run, not one per image.
+torch::Tensor to_network_input(const std::vector<torch::Tensor>& images, const ExtractOptions& options) {
+  std::vector<torch::Tensor> inputs;
+  for (size_t i = 0; i < images.size();) {
+    size_t j = i + 1;
+    while (j < images.size() && images[j].sizes() == images[i].sizes()) ++j;
+    auto run = torch::stack(std::vector<torch::Tensor>(images.begin() + i, images.begin() + j));  // (b, H, W, C)
+    if (options.device.is_cuda()) run = run.pin_memory().to(options.device, /*non_blocking=*/true);
+    inputs.push_back(preprocess(run, options.mode, options.input_size));
+    i = j;
+  }
+  return inputs.size() == 1 ? inputs.front() : torch::cat(inputs);
+}
+
+}  // namespace
+
 Extracted extract(ImageSource& source, InceptionV3& model, const ExtractOptions& options, dist::Communicator& comm,
                   dist::Communicator& cpu_comm) {
   SCORCH_CHECK(options.batch_size >= 1, "FID batch size must be >= 1, got {}", options.batch_size);
@@ -29,10 +48,7 @@ Extracted extract(ImageSource& source, InceptionV3& model, const ExtractOptions&
   int64_t done = 0;
   for (int64_t b = comm.rank(); b < batches; b += comm.world()) {
     const int64_t begin = b * bs, end = std::min(n, begin + bs);
-    std::vector<torch::Tensor> inputs;
-    for (auto& img : source.read(begin, end))
-      inputs.push_back(preprocess(img.to(options.device).unsqueeze(0), options.mode, options.input_size));
-    auto f = model->features(torch::cat(inputs));  // (B, 2048)
+    auto f = model->features(to_network_input(source.read(begin, end), options));  // (B, 2048)
     moments.add(f);
     if (options.logits) logits.push_back(model->logits(f).to(torch::kCPU, torch::kDouble));
     if (options.keep_features) feats.push_back(f.to(torch::kCPU, torch::kDouble));

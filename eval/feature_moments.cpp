@@ -22,8 +22,9 @@ void FeatureMoments::add(const torch::Tensor& features) {
 
 void FeatureMoments::all_reduce(dist::Communicator& comm) {
   if (!sum_.defined()) {  // a rank that got no images still takes part in the collectives
-    sum_ = torch::zeros({dim_}, torch::kDouble);
-    sum_outer_ = torch::zeros({dim_, dim_}, torch::kDouble);
+    const auto options = torch::TensorOptions(torch::kDouble).device(comm.device());
+    sum_ = torch::zeros({dim_}, options);
+    sum_outer_ = torch::zeros({dim_, dim_}, options);
   }
   comm.all_reduce_sum(sum_);
   comm.all_reduce_sum(sum_outer_);

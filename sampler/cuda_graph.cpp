@@ -1,18 +1,25 @@
-// CUDA graph capture of the score network (compiled when SCORCH_WITH_CUDA; not exercised on CPU machines).
+// CUDA graph capture of the score network (compiled when SCORCH_WITH_CUDA; run by tests/cuda on a GPU).
 #include "sampler/cuda_graph.h"
 
 #if SCORCH_WITH_CUDA
 #include <ATen/autocast_mode.h>
 #include <ATen/cuda/CUDAGraph.h>
-#include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
+#include <spdlog/spdlog.h>
 #endif
 
+#include <atomic>
 #include <map>
 #include <memory>
 
 namespace scorch::sampler {
+
+namespace {
+std::atomic<int64_t> g_captured{0}, g_fell_back{0};
+}  // namespace
+
+CudaGraphStats cuda_graph_stats() { return {g_captured.load(), g_fell_back.load()}; }
 
 #if SCORCH_WITH_CUDA
 
@@ -21,33 +28,59 @@ namespace {
 struct Captured {
   torch::Tensor x, labels, out;  // static buffers the graph reads and writes
   std::unique_ptr<at::cuda::CUDAGraph> graph;
+  bool eager = false;  // capture failed for this shape: run eager from now on
 };
 
 std::string key_of(const torch::Tensor& x, const torch::Tensor& labels) {
   return c10::str(x.sizes(), x.scalar_type(), labels.sizes(), labels.scalar_type(), x.device());
 }
 
+// Autocast's weight-cast cache would hold tensors allocated outside the graph's pool; it is switched off
+// for the capture and back on afterwards, whether or not the capture succeeds.
+class AutocastCacheOff {
+ public:
+  AutocastCacheOff() : was_(at::autocast::is_autocast_cache_enabled()) {
+    at::autocast::set_autocast_cache_enabled(false);
+  }
+  ~AutocastCacheOff() { at::autocast::set_autocast_cache_enabled(was_); }
+  AutocastCacheOff(const AutocastCacheOff&) = delete;
+  AutocastCacheOff& operator=(const AutocastCacheOff&) = delete;
+
+ private:
+  bool was_;
+};
+
 Captured capture(const ModelFn& eager, const torch::Tensor& x, const torch::Tensor& labels) {
   Captured c;
   c.x = x.clone();
   c.labels = labels.clone();
-  // Autocast's weight cast cache would hold tensors allocated outside the graph's pool.
-  const bool cache = at::autocast::is_autocast_cache_enabled();
-  at::autocast::set_autocast_cache_enabled(false);
-  auto side = c10::cuda::getStreamFromPool(false, x.device().index());
-  c10::cuda::device_synchronize();  // the inputs were written on the current stream
+  AutocastCacheOff no_cache;
+  const auto index = x.device().index();
+  auto current = c10::cuda::getCurrentCUDAStream(index);
+  auto side = c10::cuda::getStreamFromPool(false, index);
+  current.synchronize();  // the inputs were written on the current stream
   {
     c10::cuda::CUDAStreamGuard guard(side);
-    // Warm-up runs let cuDNN pick its algorithms and the allocator settle before capture.
+    // Warm-up runs let cuDNN pick its algorithms, fill lazily built constants (FIR kernels) and let the
+    // allocator settle before capture.
     for (int i = 0; i < 3; ++i) eager(c.x, c.labels);
     side.synchronize();
     c.graph = std::make_unique<at::cuda::CUDAGraph>();
-    c.graph->capture_begin();
-    c.out = eager(c.x, c.labels);
+    // Thread-local mode: CUDA calls of other threads (the loader's pinned allocations) neither break this
+    // capture nor fail themselves while it runs.
+    c.graph->capture_begin({0, 0}, cudaStreamCaptureModeThreadLocal);
+    try {
+      c.out = eager(c.x, c.labels);
+    } catch (...) {
+      try {
+        c.graph->capture_end();  // leaves capture mode and the graph's memory pool
+      } catch (...) {
+      }
+      throw;
+    }
     c.graph->capture_end();
   }
   side.synchronize();
-  at::autocast::set_autocast_cache_enabled(cache);
   return c;
 }
 
@@ -59,8 +92,24 @@ ModelFn graphed(ModelFn eager) {
     if (!x.is_cuda() || torch::GradMode::is_enabled()) return eager(x, labels);
     const auto key = key_of(x, labels);
     auto it = graphs->find(key);
-    if (it == graphs->end()) it = graphs->emplace(key, capture(eager, x, labels)).first;
+    if (it == graphs->end()) {
+      Captured c;
+      try {
+        c = capture(eager, x, labels);
+        ++g_captured;
+      } catch (const std::exception& e) {
+        spdlog::warn(
+            "CUDA graph capture of the score network failed for input {}; running eager from now on "
+            "(set sampling.cuda_graph=false to skip the attempt): {}",
+            key, e.what());
+        c = Captured();
+        c.eager = true;
+        ++g_fell_back;
+      }
+      it = graphs->emplace(key, std::move(c)).first;
+    }
     auto& c = it->second;
+    if (c.eager) return eager(x, labels);
     c.x.copy_(x);
     c.labels.copy_(labels);
     c.graph->replay();

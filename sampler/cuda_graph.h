@@ -6,11 +6,18 @@ namespace scorch::sampler {
 
 // Wraps `eager`: on CUDA inputs with grad mode off, the first call per (shape, dtype) warms up on a side
 // stream, captures one call into a CUDA graph with static input/output buffers, and later calls copy their
-// inputs in, replay and return a copy of the output. Other calls run eager. Without CUDA in this build it
+// inputs in, replay and return a copy of the output. Other calls run eager, and so does a shape whose capture
+// failed (with one warning). Without CUDA in this build it
 // returns `eager` unchanged.
 ModelFn graphed(ModelFn eager);
 
 // Whether this build can capture CUDA graphs.
 bool cuda_graphs_compiled();
+
+// Process-wide counts of captures that succeeded and of those that failed and fell back to eager calls.
+struct CudaGraphStats {
+  int64_t captured = 0, fell_back = 0;
+};
+CudaGraphStats cuda_graph_stats();
 
 }  // namespace scorch::sampler

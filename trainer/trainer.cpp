@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "core/device.h"
 #include "core/error.h"
 #include "core/io/checkpoint_files.h"
 #include "core/log.h"
@@ -84,11 +85,7 @@ Trainer::Trainer(Config config, std::string workdir, std::shared_ptr<dist::Commu
                     micro_batch_, local_batch_, global_batch_, world);
   SCORCH_CHECK(n_iters_ >= 0, "training.n_iters must be >= 0, got {}", n_iters_);
   channels_last_ = config_.get_bool("training.channels_last") && device_.is_cuda();
-  if (device_.is_cuda()) {
-    const bool tf32 = config_.get_bool("training.tf32");
-    at::globalContext().setAllowTF32CuBLAS(tf32);
-    at::globalContext().setAllowTF32CuDNN(tf32);
-  }
+  if (device_.is_cuda()) set_tf32(config_.get_bool("training.tf32"));
 
   fs::create_directories(workdir_);
   // Every rank builds the same initial weights from the seed; rank 0's are broadcast anyway.
@@ -255,8 +252,11 @@ Trainer::StepStats Trainer::train_step() {
     loss_sum += per_example.detach().sum().to(torch::kFloat64);
   }
   {
+    // NCCL queues the reduction on the GPU: wait for it here, under the watchdog and polling NCCL's own
+    // errors, rather than in the first blocking call below, where a dead peer would hang this rank forever.
     auto guard = watchdog_->guard(fmt::format("step {}: gradient all-reduce", step_));
     reducer_->finish();
+    comm_->synchronize();
   }
   interval_comm_s_ += reducer_->last_wait_seconds();
   if (scaler_.enabled()) {

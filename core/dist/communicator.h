@@ -21,6 +21,11 @@ class Communicator {
   virtual void broadcast(torch::Tensor& t, int root) = 0;
   // Returns (world, *t.shape): every rank's tensor, stacked in rank order.
   virtual torch::Tensor all_gather(const torch::Tensor& t) = 0;
+  // Where its tensor collectives run: CUDA for nccl, else the CPU.
+  virtual torch::Device device() const { return torch::Device(torch::kCPU); }
+  // Blocks until the collectives queued so far have finished, and throws if the backend reports an error
+  // meanwhile (NCCL's asynchronous errors: a dead peer). CPU backends return at once: their calls block.
+  virtual void synchronize() {}
 
   // Host-side helpers: always over MPI (or trivial with one process), whatever the tensor backend.
   virtual void barrier();

@@ -1,6 +1,10 @@
 // FIR resampling and the fused FIR convolution.
 #include "core/models/fir.h"
 
+#include <map>
+#include <mutex>
+#include <sstream>
+
 #include "core/error.h"
 #include "core/models/layers.h"
 
@@ -9,6 +13,47 @@ namespace scorch::models {
 namespace {
 // Python-style floor division: the padding formulas go negative for short kernels.
 int64_t floordiv2(int64_t a) { return a >= 0 ? a / 2 : -((-a + 1) / 2); }
+
+// The flipped depthwise weight (C, 1, n, n) of a FIR kernel, made once per (taps, gain, C, device, dtype).
+// Building it per call meant a blocking host-to-device copy per FIR op: a stream sync in eager mode, and
+// an error inside CUDA-graph capture. The cache is leaked on purpose: CUDA tensors must not be freed by
+// static destructors after the driver has shut down.
+torch::Tensor depthwise_fir_weight(const std::vector<int64_t>& k, double gain, int64_t channels,
+                                   const torch::TensorOptions& options) {
+  static auto* cache = new std::map<std::string, torch::Tensor>();
+  static auto* mu = new std::mutex();
+  std::ostringstream key;
+  for (auto tap : k) key << tap << ',';
+  key << gain << '|' << channels << '|' << options.device() << '|' << options.dtype();
+  std::lock_guard<std::mutex> lock(*mu);
+  auto it = cache->find(key.str());
+  if (it != cache->end()) return it->second;
+  auto kernel = fir_kernel_2d(k, gain);  // (n, n)
+  auto w = kernel.flip({0, 1}).expand({channels, 1, kernel.size(0), kernel.size(1)}).contiguous().to(options);
+  return cache->emplace(key.str(), w).first->second;
+}
+
+// Zero insertion, padding and the depthwise FIR correlation with an already flipped (C, 1, n, n) weight.
+torch::Tensor upfirdn2d_flipped(const torch::Tensor& x, const torch::Tensor& w, int64_t up, int64_t down, int64_t pad0,
+                                int64_t pad1) {
+  const auto B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  auto h = x;
+  if (up > 1) {
+    // Zero insertion: every input sample followed by up-1 zeros on both axes.
+    h = h.reshape({B, C, H, 1, W, 1});
+    h = torch::constant_pad_nd(h, {0, up - 1, 0, 0, 0, up - 1});
+    h = h.reshape({B, C, H * up, W * up});
+  }
+  h = torch::constant_pad_nd(h, {pad0, pad1, pad0, pad1});
+  return torch::conv2d(h, w, torch::Tensor(), at::IntArrayRef{down, down}, at::IntArrayRef{0, 0}, at::IntArrayRef{1, 1},
+                       C);
+}
+
+// upfirdn2d with the cached weight of the separable kernel `k`, in the input's dtype and device.
+torch::Tensor upfirdn2d_cached(const torch::Tensor& x, const std::vector<int64_t>& k, double gain, int64_t up,
+                               int64_t down, int64_t pad0, int64_t pad1) {
+  return upfirdn2d_flipped(x, depthwise_fir_weight(k, gain, x.size(1), x.options()), up, down, pad0, pad1);
+}
 }  // namespace
 
 torch::Tensor fir_kernel_2d(const std::vector<int64_t>& k, double gain) {
@@ -20,29 +65,19 @@ torch::Tensor fir_kernel_2d(const std::vector<int64_t>& k, double gain) {
 
 torch::Tensor upfirdn2d(const torch::Tensor& x, const torch::Tensor& kernel, int64_t up, int64_t down, int64_t pad0,
                         int64_t pad1) {
-  const auto B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
-  auto h = x;
-  if (up > 1) {
-    // Zero insertion: every input sample followed by up-1 zeros on both axes.
-    h = h.reshape({B, C, H, 1, W, 1});
-    h = torch::constant_pad_nd(h, {0, up - 1, 0, 0, 0, up - 1});
-    h = h.reshape({B, C, H * up, W * up});
-  }
-  h = torch::constant_pad_nd(h, {pad0, pad1, pad0, pad1});
   // conv2d correlates, so the kernel is flipped to convolve.
-  auto w = kernel.flip({0, 1}).to(h.options()).expand({C, 1, kernel.size(0), kernel.size(1)});
-  return torch::conv2d(h, w.contiguous(), torch::Tensor(), at::IntArrayRef{down, down}, at::IntArrayRef{0, 0},
-                       at::IntArrayRef{1, 1}, C);
+  auto w = kernel.flip({0, 1}).to(x.options()).expand({x.size(1), 1, kernel.size(0), kernel.size(1)});
+  return upfirdn2d_flipped(x, w.contiguous(), up, down, pad0, pad1);
 }
 
 torch::Tensor fir_upsample_2d(const torch::Tensor& x, const std::vector<int64_t>& k) {
   const int64_t p = static_cast<int64_t>(k.size()) - 2;
-  return upfirdn2d(x, fir_kernel_2d(k, 4.0), 2, 1, floordiv2(p + 1) + 1, floordiv2(p));
+  return upfirdn2d_cached(x, k, 4.0, 2, 1, floordiv2(p + 1) + 1, floordiv2(p));
 }
 
 torch::Tensor fir_downsample_2d(const torch::Tensor& x, const std::vector<int64_t>& k) {
   const int64_t p = static_cast<int64_t>(k.size()) - 2;
-  return upfirdn2d(x, fir_kernel_2d(k), 1, 2, floordiv2(p + 1), floordiv2(p));
+  return upfirdn2d_cached(x, k, 1.0, 1, 2, floordiv2(p + 1), floordiv2(p));
 }
 
 torch::Tensor naive_upsample_2d(const torch::Tensor& x) {
@@ -70,10 +105,10 @@ torch::Tensor FirConv2dImpl::forward(const torch::Tensor& x) {
     const int64_t p = (taps - 2) - (conv - 1);
     auto w = weight.flip({2, 3}).transpose(0, 1);  // (in, out, k, k) for conv_transpose2d
     h = torch::conv_transpose2d(x, w.to(x.scalar_type()), torch::Tensor(), at::IntArrayRef{2, 2});
-    h = upfirdn2d(h, fir_kernel_2d(rk, 4.0), 1, 1, floordiv2(p + 1) + 1, floordiv2(p) + 1);
+    h = upfirdn2d_cached(h, rk, 4.0, 1, 1, floordiv2(p + 1) + 1, floordiv2(p) + 1);
   } else if (options.down()) {
     const int64_t p = (taps - 2) + (conv - 1);
-    h = upfirdn2d(x, fir_kernel_2d(rk), 1, 1, floordiv2(p + 1), floordiv2(p));
+    h = upfirdn2d_cached(x, rk, 1.0, 1, 1, floordiv2(p + 1), floordiv2(p));
     h = torch::conv2d(h, weight.to(x.scalar_type()), torch::Tensor(), at::IntArrayRef{2, 2});
   } else {
     h = torch::conv2d(x, weight.to(x.scalar_type()), torch::Tensor(), at::IntArrayRef{1, 1},
