@@ -1,0 +1,55 @@
+// Helpers of the CUDA suite (ctest -L cuda): skip without a GPU, compare tensors across devices.
+#pragma once
+#include <ATen/Context.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <string>
+
+#include "core/config.h"
+#include "support/run.h"
+
+// Every CUDA test starts with this: on a machine without a visible GPU it skips with the reason.
+#define SCORCH_REQUIRE_CUDA()                                                                          \
+  do {                                                                                                 \
+    if (!torch::cuda::is_available())                                                                  \
+      GTEST_SKIP() << "no CUDA device is visible: the CUDA suite runs on a GPU machine (docs/gpu.md, " \
+                      "bench/device/run)";                                                             \
+  } while (0)
+
+namespace scorch::test {
+
+inline const torch::Device kCuda{torch::kCUDA, 0};
+
+// max |a - b| / max |b| in float64 on the CPU: relative to the scale of the reference, so near-zero entries
+// do not dominate.
+inline double max_rel(const torch::Tensor& a, const torch::Tensor& b) {
+  auto x = a.detach().to(torch::kCPU, torch::kFloat64), y = b.detach().to(torch::kCPU, torch::kFloat64);
+  return ((x - y).abs().max() / y.abs().max().clamp_min(1e-30)).item<double>();
+}
+
+// Plain fp32 on CUDA: TF32 would move results by ~1e-3, far above the tolerances the CUDA-vs-CPU tests state.
+class NoTf32 {
+ public:
+  NoTf32() : cublas_(at::globalContext().allowTF32CuBLAS()), cudnn_(at::globalContext().allowTF32CuDNN()) {
+    at::globalContext().setAllowTF32CuBLAS(false);
+    at::globalContext().setAllowTF32CuDNN(false);
+  }
+  ~NoTf32() {
+    at::globalContext().setAllowTF32CuBLAS(cublas_);
+    at::globalContext().setAllowTF32CuDNN(cudnn_);
+  }
+
+ private:
+  bool cublas_, cudnn_;
+};
+
+inline Config shipped_config(const std::string& name, const std::vector<std::string>& sets = {}) {
+  return Config::resolve(source_dir() + "/configs/" + name, sets);
+}
+
+// Peak bytes the caching allocator handed out on `device` since the last reset, in GiB.
+double peak_allocated_gib(const torch::Device& device);
+void reset_peak(const torch::Device& device);
+
+}  // namespace scorch::test
