@@ -1,4 +1,5 @@
-// Every shell script under launch/ (setup, test, demo, the mpirun and Slurm recipes) passes shellcheck.
+// Every shell script under launch/ (setup, test, demo, the mpirun and Slurm recipes) and bench/device (the
+// GPU kit) passes shellcheck.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -28,9 +29,10 @@ bool is_shell_script(const fs::path& p) {
 
 std::vector<std::string> launch_scripts() {
   std::vector<std::string> scripts;
-  const fs::path root = fs::path(source_dir()) / "launch";
-  for (const auto& e : fs::recursive_directory_iterator(root))
-    if (e.is_regular_file() && is_shell_script(e.path())) scripts.push_back(fs::relative(e.path(), source_dir()).string());
+  for (const char* dir : {"launch", "bench/device"})
+    for (const auto& e : fs::recursive_directory_iterator(fs::path(source_dir()) / dir))
+      if (e.is_regular_file() && is_shell_script(e.path()))
+        scripts.push_back(fs::relative(e.path(), source_dir()).string());
   std::sort(scripts.begin(), scripts.end());
   return scripts;
 }
@@ -42,7 +44,8 @@ TEST(Shellcheck, FindsEveryLaunchScript) {
   for (const char* expected : {"launch/setup", "launch/test", "launch/demo", "launch/mpirun/common.sh",
                                "launch/mpirun/train.sh", "launch/mpirun/sample.sh", "launch/mpirun/fid.sh",
                                "launch/slurm/train.sbatch", "launch/slurm/sample.sbatch",
-                               "launch/slurm/fid.sbatch", "launch/slurm/local-cluster"})
+                               "launch/slurm/fid.sbatch", "launch/slurm/local-cluster", "bench/device/run",
+                               "bench/device/pack", "bench/device/fetch_refs"})
     EXPECT_NE(std::find(scripts.begin(), scripts.end(), expected), scripts.end()) << expected << " not found";
 }
 

@@ -1,0 +1,66 @@
+"""Summarises a Kineto (chrome) trace of scorch training steps: GPU time per kernel, grouped by name.
+
+Usage: trace_summary.py TRACE.json [--top N] [--label TEXT]. Prints a table and one JSON row
+{"bench": "profile", ...} with the total kernel time, the GPU's busy share of the traced wall time, the
+share of the top kernels and of coarse groups (convolution, GEMM, normalisation, elementwise, copies), so
+that a later session without a GPU can see where a step's time goes.
+"""
+import argparse
+import collections
+import json
+import re
+
+GROUPS = [  # first match wins
+    ("convolution", re.compile(r"conv|cudnn|implicit_gemm|winograd|fft", re.I)),
+    ("gemm", re.compile(r"gemm|sm90_xmma|cutlass|matmul|nvjet", re.I)),
+    ("normalisation", re.compile(r"norm|welford", re.I)),
+    ("reduction", re.compile(r"reduce|sum_kernel|softmax", re.I)),
+    ("copy/cast", re.compile(r"copy|cast|to_dtype|memcpy|contiguous|permute|transpose", re.I)),
+    ("elementwise", re.compile(r"elementwise|vectorized|unrolled|foreach|pointwise", re.I)),
+]
+
+
+def group_of(name):
+    for group, pattern in GROUPS:
+        if pattern.search(name):
+            return group
+    return "other"
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("trace")
+    p.add_argument("--top", type=int, default=25)
+    p.add_argument("--label", default="")
+    a = p.parse_args()
+    events = json.load(open(a.trace)).get("traceEvents", [])
+    kernels = [e for e in events if e.get("cat") in ("kernel", "gpu_memcpy", "gpu_memset") and "dur" in e]
+    if not kernels:
+        print(json.dumps({"bench": "profile", "label": a.label, "error": "no GPU kernels in the trace"}))
+        return
+    by_name = collections.defaultdict(lambda: [0.0, 0])
+    by_group = collections.defaultdict(float)
+    for e in kernels:
+        by_name[e["name"]][0] += e["dur"]
+        by_name[e["name"]][1] += 1
+        by_group[group_of(e["name"])] += e["dur"]
+    total = sum(v[0] for v in by_name.values())
+    start = min(e["ts"] for e in kernels)
+    end = max(e["ts"] + e["dur"] for e in kernels)
+    top = sorted(by_name.items(), key=lambda kv: -kv[1][0])[: a.top]
+    print(f"GPU kernel time {total / 1e3:.1f} ms over {(end - start) / 1e3:.1f} ms of traced GPU activity "
+          f"({len(kernels)} kernels, {len(by_name)} distinct)")
+    for name, (us, n) in top:
+        print(f"{100 * us / total:6.2f}% {us / 1e3:9.2f} ms {n:6d}x  {name[:150]}")
+    for group, us in sorted(by_group.items(), key=lambda kv: -kv[1]):
+        print(f"group {group:14s} {100 * us / total:6.2f}%")
+    print(json.dumps({
+        "bench": "profile", "label": a.label, "kernel_ms": total / 1e3, "span_ms": (end - start) / 1e3,
+        "busy_share": total / max(end - start, 1e-9), "kernels": len(kernels),
+        "groups": {g: us / total for g, us in by_group.items()},
+        "top": [[name[:200], us / 1e3, n] for name, (us, n) in top],
+    }))
+
+
+if __name__ == "__main__":
+    main()
