@@ -1,9 +1,9 @@
 // make_model_fn: precision and CUDA-graph wrapping of a ScoreModelImpl; per-device noise generators.
 #include "sampler/model_fn.h"
 
-#include <ATen/autocast_mode.h>
 #include <ATen/detail/CUDAHooksInterface.h>
 
+#include "core/autocast.h"
 #include "core/rng.h"
 #include "sampler/cuda_graph.h"
 
@@ -14,21 +14,10 @@ ModelFn make_model_fn(ScoreModelImpl& model, const SamplingOptions& o, const tor
   if (o.precision == "bf16") {
     const auto type = device.type();
     fn = [&model, type](const torch::Tensor& x, const torch::Tensor& labels) {
-      const bool was = at::autocast::is_autocast_enabled(type);
-      const auto was_dtype = at::autocast::get_autocast_dtype(type);
-      at::autocast::set_autocast_enabled(type, true);
-      at::autocast::set_autocast_dtype(type, at::kBFloat16);
-      torch::Tensor out;
-      try {
-        out = model.forward(x, labels);
-      } catch (...) {
-        at::autocast::set_autocast_enabled(type, was);
-        at::autocast::set_autocast_dtype(type, was_dtype);
-        throw;
-      }
-      at::autocast::set_autocast_enabled(type, was);
-      at::autocast::set_autocast_dtype(type, was_dtype);
-      return out.to(x.scalar_type());
+      // A scope per call: the weights' bf16 casts go with it, so none is left for a later forward after
+      // the weights have changed in place (the trainer's snapshot samples with the EMA weights swapped in).
+      AutocastGuard autocast(type, true, at::kBFloat16);
+      return model.forward(x, labels).to(x.scalar_type());
     };
   } else {
     fn = [&model](const torch::Tensor& x, const torch::Tensor& labels) { return model.forward(x, labels); };

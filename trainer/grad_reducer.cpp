@@ -3,6 +3,9 @@
 
 #include <chrono>
 
+#include <torch/csrc/autograd/function_hook.h>
+#include <torch/csrc/autograd/variable.h>
+
 #include "core/dist/process.h"
 #include "core/error.h"
 
@@ -13,6 +16,21 @@
 #endif
 
 namespace scorch {
+
+namespace {
+
+// Runs `fn` after the accumulator it is added to; leaves the gradients it passes on as they are.
+struct AfterAccumulate : torch::autograd::FunctionPostHook {
+  explicit AfterAccumulate(std::function<void()> fn) : fn(std::move(fn)) {}
+  torch::autograd::variable_list operator()(const torch::autograd::variable_list& outputs,
+                                            const torch::autograd::variable_list&) override {
+    fn();
+    return outputs;
+  }
+  std::function<void()> fn;
+};
+
+}  // namespace
 
 #if SCORCH_WITH_CUDA
 struct GradReducer::CudaState {
@@ -34,6 +52,7 @@ GradReducer::GradReducer(std::shared_ptr<dist::Communicator> comm, std::vector<t
                  device.str());
     SCORCH_CHECK(p.scalar_type() == torch::kFloat32, "gradient buckets hold fp32 master gradients, got {}",
                  c10::toString(p.scalar_type()));
+    SCORCH_CHECK(p.requires_grad() && p.is_leaf(), "the reducer averages gradients of trainable leaf parameters");
   }
   // Gradients arrive roughly in reverse registration order, so buckets are filled from the back.
   const int64_t cap = std::max<int64_t>(1, static_cast<int64_t>(bucket_mb * (1 << 20) / sizeof(float)));
@@ -54,12 +73,12 @@ GradReducer::GradReducer(std::shared_ptr<dist::Communicator> comm, std::vector<t
       size = 0;
     }
   }
+  seen_.assign(params_.size(), false);
   for (size_t i = 0; i < params_.size(); ++i) {
     const auto index = static_cast<int64_t>(i);
-    hooks_.push_back(params_[i].register_hook([this, index](const torch::Tensor& grad) {
-      on_grad(index, grad);
-      return torch::Tensor();
-    }));
+    auto acc = torch::autograd::impl::grad_accumulator(params_[i]);
+    const auto key = acc->add_post_hook(std::make_unique<AfterAccumulate>([this, index] { on_accumulated(index); }));
+    hooks_.emplace_back(std::move(acc), key);
   }
   if (device.is_cuda()) {
 #if SCORCH_WITH_CUDA
@@ -74,7 +93,7 @@ GradReducer::GradReducer(std::shared_ptr<dist::Communicator> comm, std::vector<t
 }
 
 GradReducer::~GradReducer() {
-  for (size_t i = 0; i < hooks_.size(); ++i) params_[i].remove_hook(hooks_[i]);
+  for (auto& [acc, key] : hooks_) acc->del_post_hook(key);
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
@@ -91,19 +110,24 @@ void GradReducer::arm(bool last_micro_batch) {
   reduced_ = 0;
   queue_.clear();
   for (auto& b : buckets_) b.pending = static_cast<int64_t>(b.params.size()), b.launched = false;
+  seen_.assign(params_.size(), false);
 }
 
-void GradReducer::on_grad(int64_t i, const torch::Tensor& grad) {
+void GradReducer::on_accumulated(int64_t i) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!armed_) return;
-  auto& b = buckets_[bucket_of_[i]];
   const auto& p = params_[i];
+  // Only a backward run inside another backward's node (a reentrant checkpoint) runs an accumulator
+  // twice; the bucket may already be on the wire with the first sum.
+  SCORCH_CHECK(!seen_[i], "parameter {} ({} values) got its gradient accumulated twice in one backward; its "
+               "bucket may already have been reduced", i, p.numel());
+  seen_[i] = true;
+  auto& b = buckets_[bucket_of_[i]];
   auto slot = b.flat.narrow(0, b.offsets[slot_of_[i]], p.numel());
-  // The hook sees this backward's gradient before it is accumulated into .grad(): the bucket gets
-  // the rank's full sum over micro-batches.
   torch::NoGradGuard no_grad;
-  if (p.grad().defined()) slot.copy_(p.grad().reshape(-1)).add_(grad.reshape(-1));
-  else slot.copy_(grad.reshape(-1));
+  // .grad() now holds the rank's sum over micro-batches; an accumulator that got no gradient leaves it undefined.
+  if (p.grad().defined()) slot.copy_(p.grad().reshape(-1));
+  else slot.zero_();
   if (--b.pending == 0) launch_ready_in_order();
 }
 

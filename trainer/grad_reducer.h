@@ -1,5 +1,6 @@
 // Data-parallel gradient averaging in buckets that are all-reduced while backward is still running.
 #pragma once
+#include <torch/csrc/autograd/function.h>
 #include <torch/torch.h>
 
 #include <condition_variable>
@@ -19,6 +20,12 @@ namespace scorch {
 // collectives always match across ranks. CPU/MPI: a communication thread reduces ready buckets while the
 // autograd engine continues. CUDA/NCCL: buckets are reduced on a side stream after an event on the
 // compute stream. With one rank the reducer does nothing.
+//
+// A parameter joins its bucket when its gradient accumulator (AccumulateGrad) has run, reading .grad():
+// that node runs once per backward with the sum of all the parameter's uses, after earlier micro-batches'
+// sums. Tensor hooks would be wrong: a checkpointed block's recompute differentiates with respect to the
+// parameters (autograd::grad), which calls their tensor hooks with the block's share of the gradient as
+// well, and the accumulator then calls them again with the full sum.
 class GradReducer {
  public:
   GradReducer(std::shared_ptr<dist::Communicator> comm, std::vector<torch::Tensor> params, double bucket_mb);
@@ -43,7 +50,7 @@ class GradReducer {
     bool launched = false;
   };
 
-  void on_grad(int64_t param_index, const torch::Tensor& grad);
+  void on_accumulated(int64_t param_index);
   void launch_ready_in_order();  // caller holds mu_
   void launch(Bucket& b);        // caller holds mu_
   void worker_loop();
@@ -52,7 +59,9 @@ class GradReducer {
   std::vector<torch::Tensor> params_;
   std::vector<int64_t> bucket_of_;  // param -> bucket
   std::vector<int64_t> slot_of_;    // param -> position within its bucket
-  std::vector<unsigned> hooks_;
+  // Each parameter's accumulator, held so that every backward goes through this one node, and its hook's key.
+  std::vector<std::pair<std::shared_ptr<torch::autograd::Node>, uintptr_t>> hooks_;
+  std::vector<bool> seen_;  // param -> joined its bucket in the armed backward
   std::vector<Bucket> buckets_;
   bool armed_ = false;
   int64_t next_launch_ = 0;

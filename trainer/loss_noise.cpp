@@ -7,6 +7,15 @@
 
 namespace scorch {
 
+namespace {
+
+// Where PerExampleNoise draws: pinned for a CUDA target, so that the one copy per draw can be asynchronous.
+torch::Tensor host_buffer(torch::IntArrayRef shape, torch::ScalarType dtype, const torch::Device& target) {
+  return torch::empty(shape, torch::TensorOptions(dtype).pinned_memory(target.is_cuda()));
+}
+
+}  // namespace
+
 torch::Tensor GeneratorNoise::uniform(int64_t n, const torch::TensorOptions& options) {
   return rand_with({n}, gen_, options);
 }
@@ -29,26 +38,27 @@ void PerExampleNoise::check(int64_t n) const {
   SCORCH_CHECK(n == static_cast<int64_t>(gens_.size()), "loss noise for {} examples asked for {}", gens_.size(), n);
 }
 
+// Each example's row is filled by the same in-place op that torch::rand / randn / randint(..., gen) apply
+// to a fresh tensor of the row's shape, so an example's numbers are those of its stream alone.
 torch::Tensor PerExampleNoise::uniform(int64_t n, const torch::TensorOptions& options) {
   check(n);
-  auto out = torch::empty({n}, torch::kFloat32);  // (B,)
-  for (int64_t i = 0; i < n; ++i) out[i] = torch::rand({1}, gens_[i])[0];
-  return out.to(options.device(), options.dtype().toScalarType());
+  auto out = host_buffer({n}, torch::kFloat32, options.device());  // (B,)
+  for (int64_t i = 0; i < n; ++i) out.select(0, i).uniform_(0, 1, gens_[i]);
+  return out.to(options.device(), options.dtype().toScalarType(), /*non_blocking=*/true);
 }
 
 torch::Tensor PerExampleNoise::normal(torch::IntArrayRef shape, const torch::TensorOptions& options) {
   check(shape[0]);
-  auto out = torch::empty(shape, torch::kFloat32);  // (B, ...)
-  std::vector<int64_t> one(shape.begin() + 1, shape.end());
-  for (int64_t i = 0; i < shape[0]; ++i) out[i].copy_(torch::randn(one, gens_[i]));
-  return out.to(options.device(), options.dtype().toScalarType());
+  auto out = host_buffer(shape, torch::kFloat32, options.device());  // (B, ...)
+  for (int64_t i = 0; i < shape[0]; ++i) out.select(0, i).normal_(0, 1, gens_[i]);
+  return out.to(options.device(), options.dtype().toScalarType(), /*non_blocking=*/true);
 }
 
 torch::Tensor PerExampleNoise::labels(int64_t n, int64_t num_labels, const torch::Device& device) {
   check(n);
-  auto out = torch::empty({n}, torch::kLong);  // (B,)
-  for (int64_t i = 0; i < n; ++i) out[i] = torch::randint(num_labels, {1}, gens_[i])[0];
-  return out.to(device);
+  auto out = host_buffer({n}, torch::kLong, device);  // (B,)
+  for (int64_t i = 0; i < n; ++i) out.select(0, i).random_(0, num_labels, gens_[i]);
+  return out.to(device, torch::kLong, /*non_blocking=*/true);
 }
 
 }  // namespace scorch

@@ -31,7 +31,8 @@ class GeneratorNoise : public LossNoise {
 
 // Example i of the batch draws only from its own CPU stream (seed, step, first_index + i), so the noise an
 // example gets depends on its place in the global batch alone: 2 ranks x B, 1 rank x 2B and any micro-batch
-// split see exactly the same numbers.
+// split see exactly the same numbers. Each draw fills one host buffer (pinned for a CUDA target), example
+// by example, and reaches the device in one asynchronous copy.
 class PerExampleNoise : public LossNoise {
  public:
   PerExampleNoise(uint64_t seed, int64_t step, int64_t first_index, int64_t n);

@@ -1,8 +1,6 @@
 // Autocast scopes and the fp16 loss scale.
 #include "trainer/precision.h"
 
-#include <ATen/autocast_mode.h>
-
 #include "core/error.h"
 
 namespace scorch {
@@ -23,22 +21,9 @@ const char* precision_name(Precision p) {
   return "?";
 }
 
-AutocastScope::AutocastScope(Precision precision, const torch::Device& device) : type_(device.type()) {
-  if (precision == Precision::FP32) return;
-  active_ = true;
-  was_enabled_ = at::autocast::is_autocast_enabled(type_);
-  was_dtype_ = at::autocast::get_autocast_dtype(type_);
-  at::autocast::set_autocast_enabled(type_, true);
-  at::autocast::set_autocast_dtype(type_, precision == Precision::BF16 ? at::kBFloat16 : at::kHalf);
-  at::autocast::increment_nesting();
-}
-
-AutocastScope::~AutocastScope() {
-  if (!active_) return;
-  // Leaving the outermost scope drops autocast's cache of casted weights, which would otherwise pin stale copies.
-  if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-  at::autocast::set_autocast_enabled(type_, was_enabled_);
-  at::autocast::set_autocast_dtype(type_, was_dtype_);
+AutocastScope::AutocastScope(Precision precision, const torch::Device& device) {
+  if (precision != Precision::FP32)
+    guard_.emplace(device.type(), true, precision == Precision::BF16 ? at::kBFloat16 : at::kHalf);
 }
 
 LossScaler::LossScaler(bool enabled, double init_scale, int64_t growth_interval)

@@ -2,7 +2,10 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <optional>
 #include <string>
+
+#include "core/autocast.h"
 
 namespace scorch {
 
@@ -16,15 +19,9 @@ const char* precision_name(Precision p);
 class AutocastScope {
  public:
   AutocastScope(Precision precision, const torch::Device& device);
-  ~AutocastScope();
-  AutocastScope(const AutocastScope&) = delete;
-  AutocastScope& operator=(const AutocastScope&) = delete;
 
  private:
-  bool active_ = false;
-  c10::DeviceType type_;
-  bool was_enabled_ = false;
-  at::ScalarType was_dtype_;
+  std::optional<AutocastGuard> guard_;
 };
 
 // fp16 dynamic loss scaling as torch.cuda.amp.GradScaler: start at 2^16, halve on an overflow (the step is

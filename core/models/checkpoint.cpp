@@ -6,6 +6,8 @@
 
 #include <mutex>
 
+#include "core/autocast.h"
+
 namespace scorch::models {
 
 namespace {
@@ -85,15 +87,11 @@ struct CheckpointFunction : torch::autograd::Function<CheckpointFunction> {
     {
       const auto current = get_rng_state(replay->device);
       set_rng_state(replay->device, replay->rng_state);
-      const auto type = replay->device.type();
-      const bool was_autocast = at::autocast::is_autocast_enabled(type);
-      const auto was_dtype = at::autocast::get_autocast_dtype(type);
-      at::autocast::set_autocast_enabled(type, replay->autocast);
-      at::autocast::set_autocast_dtype(type, replay->autocast_dtype);
+      // Backward usually runs after the forward's autocast scope has ended: this guard is then the only
+      // scope around the recompute's weight casts, and drops them when it ends.
+      AutocastGuard autocast(replay->device.type(), replay->autocast, replay->autocast_dtype);
       torch::AutoGradMode grad_on(true);
       out = replay->fn(inputs);
-      at::autocast::set_autocast_enabled(type, was_autocast);
-      at::autocast::set_autocast_dtype(type, was_dtype);
       set_rng_state(replay->device, current);
     }
     variable_list grads(1 + saved.size() + params.size());  // slot 0: the capsule argument

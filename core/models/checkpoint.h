@@ -11,7 +11,9 @@ using BlockFn = std::function<torch::Tensor(const std::vector<torch::Tensor>& in
 
 // Returns fn(inputs). When grad mode is on, the activations inside fn are not stored: backward runs fn again
 // (same RNG state, so dropout masks repeat, and same autocast state) and differentiates it with respect to
-// `inputs` and `params` (the parameters fn reads; their gradients accumulate as usual, hooks included).
+// `inputs` and `params` (the parameters fn reads). The parameters' gradients leave through this node and
+// accumulate as usual, but the recompute's autograd::grad also calls their tensor hooks, with this block's
+// share of the gradient only: code that must see each parameter once per backward hooks its accumulator.
 // Undefined inputs are allowed (e.g. no time embedding).
 torch::Tensor checkpoint(const BlockFn& fn, const std::vector<torch::Tensor>& inputs,
                          const std::vector<torch::Tensor>& params);

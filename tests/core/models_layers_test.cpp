@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "core/autocast.h"
 #include "core/config.h"
 #include "core/models/checkpoint.h"
 #include "core/models/embeddings.h"
@@ -130,6 +131,27 @@ TEST(Checkpoint, RecomputesInBackwardAndGivesTheSameGradients) {
   EXPECT_TRUE(torch::equal(y, y2));
   EXPECT_TRUE(torch::allclose(gx, x.grad(), 0, 1e-6));  // same dropout mask replayed
   EXPECT_TRUE(torch::allclose(gw, w.grad(), 0, 1e-6));
+}
+
+// Backward usually runs after the forward's autocast scope has closed, so the recompute is the only autocast
+// scope around its casts: they must be dropped with it, or the next forward (after the optimizer has
+// changed the weights in place) would read the old bf16 copies.
+TEST(Checkpoint, RecomputeUnderAutocastLeavesNoCastWeightsBehind) {
+  auto x = torch::randn({4, 8});
+  auto w = torch::randn({8, 3}, torch::requires_grad());
+  BlockFn fn = [&](const std::vector<torch::Tensor>& in) { return torch::mm(in[0], w); };
+  torch::Tensor y;
+  {
+    AutocastGuard autocast(torch::kCPU, true, at::kBFloat16);
+    y = checkpoint(fn, {x}, {w});
+  }
+  y.to(torch::kFloat32).sum().backward();
+  {
+    torch::NoGradGuard no_grad;
+    w.mul_(2);
+  }
+  AutocastGuard autocast(torch::kCPU, true, at::kBFloat16);
+  EXPECT_TRUE(torch::equal(torch::mm(x, w), torch::mm(x.to(torch::kBFloat16), w.detach().to(torch::kBFloat16))));
 }
 
 Config tiny_config(bool checkpointing) {

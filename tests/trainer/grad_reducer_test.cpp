@@ -1,0 +1,122 @@
+// GradReducer in one process, with a stand-in for the second rank: which of backward's gradient events fill
+// the buckets when a block is checkpointed (its parameters' gradients then come from a recompute).
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "core/error.h"
+#include "core/models/checkpoint.h"
+#include "trainer/grad_reducer.h"
+
+namespace scorch {
+namespace {
+
+// Rank 0 of two whose partner holds the same gradients: each all-reduce doubles the bucket, so the
+// reducer's average must give back this process's own gradient sums, exactly (x2 and /2 are exact).
+class MirrorCommunicator : public dist::Communicator {
+ public:
+  MirrorCommunicator() : Communicator(0, 2) {}
+  std::string backend() const override { return "mirror"; }
+  void all_reduce_sum(torch::Tensor& t) override { t.mul_(2); }
+  void broadcast(torch::Tensor&, int) override {}
+  torch::Tensor all_gather(const torch::Tensor& t) override { return torch::stack({t, t}); }
+  using Communicator::all_gather;
+  using Communicator::all_reduce_sum;
+  using Communicator::broadcast;
+};
+
+// Identity whose backward takes a while: time for the communication thread to reduce a bucket that was
+// launched before all of its gradients were there, as it would be on the wire between two ranks.
+struct SlowBackward : torch::autograd::Function<SlowBackward> {
+  static torch::Tensor forward(torch::autograd::AutogradContext*, const torch::Tensor& x) { return x.clone(); }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext*,
+                                                 torch::autograd::variable_list grad) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    return grad;
+  }
+};
+
+// `b` runs as a checkpointed block, so in backward its parameters' gradients are computed by the recompute.
+// Its weight is read once more outside the block: its full gradient is the sum of both uses. `a`'s
+// gradients come last, after a pause.
+struct Net : torch::nn::Module {
+  Net() {
+    a = register_module("a", torch::nn::Linear(4, 8));
+    b = register_module("b", torch::nn::Linear(8, 8));
+    c = register_module("c", torch::nn::Linear(8, 2));
+  }
+  torch::Tensor loss(const torch::Tensor& x) {
+    auto h = SlowBackward::apply(torch::tanh(a(x)));  // (N, 8)
+    models::BlockFn block = [this](const std::vector<torch::Tensor>& in) { return torch::tanh(b(in[0])); };
+    h = models::checkpoint(block, {h}, b->parameters());  // (N, 8)
+    return c(h).pow(2).sum() + b->weight.square().sum();
+  }
+  torch::nn::Linear a{nullptr}, b{nullptr}, c{nullptr};
+};
+
+std::vector<torch::Tensor> grads(Net& net) {
+  std::vector<torch::Tensor> out;
+  for (auto& p : net.parameters()) out.push_back(p.grad().clone());
+  return out;
+}
+
+class GradReducerCheckpointTest : public ::testing::TestWithParam<double> {};
+
+TEST_P(GradReducerCheckpointTest, BucketsGetTheFullSumOfACheckpointedBlocksGradients) {
+  torch::manual_seed(0);
+  Net net;
+  const std::vector<torch::Tensor> xs = {torch::randn({5, 4}), torch::randn({5, 4})};  // two micro-batches
+  for (const auto& x : xs) net.loss(x).backward();
+  const auto want = grads(net);
+
+  GradReducer reducer(std::make_shared<MirrorCommunicator>(), net.parameters(), GetParam());
+  for (int step = 0; step < 2; ++step) {  // the second step starts from buckets holding the first one's sums
+    net.zero_grad();
+    for (size_t m = 0; m < xs.size(); ++m) {
+      reducer.arm(m + 1 == xs.size());
+      net.loss(xs[m]).backward();
+    }
+    reducer.finish();
+    const auto got = grads(net);
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      // Same backward on the same inputs, and the stand-in's x2 / 2 is exact: the sums must come back as
+      // they are; float32 round-off of a different summation order would still pass.
+      const double err = (got[i] - want[i]).abs().max().item<double>();
+      EXPECT_LE(err, 1e-6 * want[i].abs().max().item<double>()) << "step " << step << " parameter " << i;
+    }
+  }
+}
+
+// 1e-9 MiB: one parameter per bucket; 1 MiB: every parameter in one bucket.
+INSTANTIATE_TEST_SUITE_P(BucketSizes, GradReducerCheckpointTest, ::testing::Values(1e-9, 1.0));
+
+// A function whose backward runs a backward of its own into the weight (what a reentrant checkpoint does)
+// makes the weight's accumulator run twice in one pass; by then its bucket may be on the wire.
+struct NestedBackward : torch::autograd::Function<NestedBackward> {
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, torch::Tensor x,
+                                                torch::Tensor w) {
+    ctx->saved_data["w"] = w;
+    return {x.clone()};
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad) {
+    auto w = ctx->saved_data["w"].toTensor();
+    torch::AutoGradMode grad_on(true);
+    torch::autograd::backward({w.square().sum()});
+    return {grad[0], torch::Tensor()};
+  }
+};
+
+TEST(GradReducer, RefusesAParameterThatGetsItsGradientTwiceInOneBackward) {
+  auto w = torch::randn({3}, torch::requires_grad());
+  auto x = torch::randn({3}, torch::requires_grad());
+  GradReducer reducer(std::make_shared<MirrorCommunicator>(), {w}, 1.0);
+  reducer.arm(true);
+  auto y = NestedBackward::apply(x * w, w)[0];
+  EXPECT_THROW(y.sum().backward(), Error);
+}
+
+}  // namespace
+}  // namespace scorch
