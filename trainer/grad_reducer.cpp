@@ -109,7 +109,7 @@ void GradReducer::arm(bool last_micro_batch) {
   next_launch_ = 0;
   reduced_ = 0;
   queue_.clear();
-  for (auto& b : buckets_) b.pending = static_cast<int64_t>(b.params.size()), b.launched = false;
+  for (auto& b : buckets_) b.pending = static_cast<int64_t>(b.params.size());
   seen_.assign(params_.size(), false);
 }
 
@@ -136,7 +136,6 @@ void GradReducer::launch_ready_in_order() {
 }
 
 void GradReducer::launch(Bucket& b) {
-  b.launched = true;
   const int64_t index = &b - buckets_.data();
   if (cuda_) {
 #if SCORCH_WITH_CUDA

@@ -47,7 +47,6 @@ class GradReducer {
     std::vector<int64_t> offsets;  // element offset of each param in `flat`
     torch::Tensor flat;            // (numel,) float32 on the params' device
     int64_t pending = 0;
-    bool launched = false;
   };
 
   void on_accumulated(int64_t param_index);

@@ -17,6 +17,8 @@ using test::max_rel;
 struct Fixture {
   std::string dir, name;
 };
+// How GoogleTest and CTest print the parameter (instead of the struct's bytes).
+void PrintTo(const Fixture& f, std::ostream* os) { *os << f.dir << "/" << f.name; }
 
 class ParityOnCuda : public ::testing::TestWithParam<Fixture> {};
 
