@@ -6,6 +6,7 @@
 #include <ATen/cuda/CUDAGraph.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
+#include <cuda_runtime_api.h>
 #include <spdlog/spdlog.h>
 #endif
 
@@ -76,6 +77,7 @@ Captured capture(const ModelFn& eager, const torch::Tensor& x, const torch::Tens
         c.graph->capture_end();  // leaves capture mode and the graph's memory pool
       } catch (...) {
       }
+      (void)cudaGetLastError();  // the failed capture's error is not sticky: clear it for the next launch
       throw;
     }
     c.graph->capture_end();

@@ -62,6 +62,27 @@ TEST_P(GraphReplay, EqualsEagerForTwoBatchSizesOverThreeReplays) {
 INSTANTIATE_TEST_SUITE_P(TinyModels, GraphReplay, ::testing::Values("ve_tiny.yaml", "vp_tiny.yaml"),
                          [](const auto& info) { return info.param.substr(0, info.param.find('.')); });
 
+// A network call that cannot be captured (a host sync inside it) runs eager after one failed capture,
+// with the right result, and the next call does not try again.
+TEST(GraphReplay, FailedCaptureFallsBackToEager) {
+  SCORCH_REQUIRE_CUDA();
+  ModelFn syncing = [](const torch::Tensor& x, const torch::Tensor& t) {
+    const double scale = t.max().item<double>();  // a device-to-host copy: illegal while capturing
+    return x * scale;
+  };
+  auto graphed = sampler::graphed(syncing);
+  const auto before = sampler::cuda_graph_stats();
+  torch::NoGradGuard no_grad;
+  auto x = torch::randn({4, 3, 8, 8}, kCuda);
+  auto t = torch::full({4}, 2.0, kCuda);
+  for (int call = 0; call < 3; ++call) EXPECT_TRUE(torch::equal(graphed(x, t).cpu(), (x * 2.0).cpu()));
+  const auto after = sampler::cuda_graph_stats();
+  EXPECT_EQ(after.fell_back - before.fell_back, 1);
+  EXPECT_EQ(after.captured, before.captured);
+  // The stream left capture mode: ordinary work still runs.
+  EXPECT_TRUE(torch::allclose((x + 1).cpu(), x.cpu() + 1));
+}
+
 TEST(GraphSampling, GraphOnAndOffGiveTheSameImages) {
   SCORCH_REQUIRE_CUDA();
   test::NoTf32 fp32;
