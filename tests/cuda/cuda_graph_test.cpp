@@ -64,7 +64,7 @@ INSTANTIATE_TEST_SUITE_P(TinyModels, GraphReplay, ::testing::Values("ve_tiny.yam
 
 // A network call that cannot be captured (a host sync inside it) runs eager after one failed capture,
 // with the right result, and the next call does not try again.
-TEST(GraphReplay, FailedCaptureFallsBackToEager) {
+TEST(GraphCapture, FailedCaptureFallsBackToEager) {
   SCORCH_REQUIRE_CUDA();
   ModelFn syncing = [](const torch::Tensor& x, const torch::Tensor& t) {
     const double scale = t.max().item<double>();  // a device-to-host copy: illegal while capturing
