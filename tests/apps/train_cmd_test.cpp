@@ -23,8 +23,9 @@ std::string fmt_step(int64_t step) {
 
 // A tiny VE model on 8x8 grayscale shapes: milliseconds per step.
 std::string train_cmd(const std::string& root, const std::string& extra) {
-  return scorch_bin() + " train --config " + test::source_dir() + "/configs/small/ve_tiny.yaml --set data.path=" +
-         root + "/data --set data.image_size=8 --set data.num_channels=1 --set model.nf=8 " +
+  return scorch_bin() + " train --config " + test::source_dir() +
+         "/configs/small/ve_tiny.yaml --set data.path=" + root +
+         "/data --set data.image_size=8 --set data.num_channels=1 --set model.nf=8 " +
          "--set model.attn_resolutions=[4] --set training.batch_size=8 --set training.log_freq=5 " +
          "--set training.snapshot_freq=1000 --set training.snapshot_freq_for_preemption=1000 --workdir " + root +
          "/run " + extra;
@@ -50,8 +51,9 @@ TEST(TrainCmd, WritesTheRunDirAndFinishes) {
   const auto root = make_data("train_cmd");
   auto r = run(train_cmd(root, "--set training.n_iters=10 --set training.snapshot_freq=10"));
   ASSERT_EQ(r.code, 0) << r.output;
-  for (const char* f : {"config.yaml", "metrics.jsonl", "metrics.png", "logs/rank-0.log", "checkpoints/latest/meta.json",
-                        "checkpoints/step-000000010/model.safetensors", "samples/step-000000010.png"})
+  for (const char* f :
+       {"config.yaml", "metrics.jsonl", "metrics.png", "logs/rank-0.log", "checkpoints/latest/meta.json",
+        "checkpoints/step-000000010/model.safetensors", "samples/step-000000010.png"})
     EXPECT_TRUE(fs::exists(root + "/run/" + f)) << f;
   std::ifstream metrics(root + "/run/metrics.jsonl");
   int rows = 0;
@@ -67,9 +69,10 @@ TEST(TrainCmd, WritesTheRunDirAndFinishes) {
 TEST(TrainCmd, SigtermCheckpointsExitsThreeAndResumes) {
   const auto root = make_data("train_sigterm");
   // Start a long run, wait for its first metrics row, then send SIGTERM and collect the exit code.
-  const auto script = train_cmd(root, "--set training.n_iters=100000 --set training.log_freq=1") + " > " + root +
-                      "/log1 2>&1 & pid=$!; for i in $(seq 600); do grep -q step " + root +
-                      "/run/metrics.jsonl 2>/dev/null && break; sleep 0.1; done; kill -TERM $pid; wait $pid; echo rc=$?";
+  const auto script =
+      train_cmd(root, "--set training.n_iters=100000 --set training.log_freq=1") + " > " + root +
+      "/log1 2>&1 & pid=$!; for i in $(seq 600); do grep -q step " + root +
+      "/run/metrics.jsonl 2>/dev/null && break; sleep 0.1; done; kill -TERM $pid; wait $pid; echo rc=$?";
   auto r = run("sh -c '" + script + "'", 120);
   ASSERT_TRUE(contains(r.output, "rc=3")) << r.output << std::ifstream(root + "/log1").rdbuf();
   ASSERT_TRUE(fs::exists(root + "/run/checkpoints/latest/meta.json"));
@@ -83,15 +86,23 @@ TEST(TrainCmd, SigtermCheckpointsExitsThreeAndResumes) {
   EXPECT_TRUE(fs::exists(root + "/run/checkpoints/" + fmt_step(step + 3) + "/meta.json")) << r.output;
 }
 
+// Both signals arrive while the step-1 snapshot grid is being sampled (2000 noise levels: seconds), long
+// before the run can act on the first: the second must end the process at once (128 + SIGTERM) without a
+// stop checkpoint. A run that ignored the second signal would checkpoint after step 2 and exit 3.
 TEST(TrainCmd, ASecondSignalExitsAtOnce) {
   const auto root = make_data("train_twice");
-  const auto script = train_cmd(root, "--set training.n_iters=100000 --set training.log_freq=1") +
-                      " > /dev/null 2>&1 & pid=$!; for i in $(seq 600); do grep -q step " + root +
-                      "/run/metrics.jsonl 2>/dev/null && break; sleep 0.1; done; kill -TERM $pid; kill -TERM $pid; "
-                      "wait $pid; echo rc=$?";
+  const auto script = train_cmd(root,
+                                "--set training.n_iters=100000 --set training.log_freq=1 "
+                                "--set training.snapshot_freq=1 --set model.num_scales=2000") +
+                      " > " + root + "/log 2>&1 & pid=$!; for i in $(seq 600); do grep -q step " + root +
+                      "/run/metrics.jsonl 2>/dev/null && break; sleep 0.1; done; kill -TERM $pid; sleep 0.3; "
+                      "kill -TERM $pid; wait $pid; echo rc=$?";
   auto r = run("sh -c '" + script + "'", 120);
-  // Either the first signal's checkpoint finished before the second arrived (3) or the second ended it (143).
-  EXPECT_TRUE(contains(r.output, "rc=143") || contains(r.output, "rc=3")) << r.output;
+  std::ifstream log(root + "/log");
+  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_TRUE(contains(r.output, "rc=143")) << r.output << text;
+  EXPECT_TRUE(contains(text, "second stop signal, exiting now without a checkpoint")) << text;
+  EXPECT_FALSE(fs::exists(root + "/run/checkpoints/" + fmt_step(2))) << "a stop checkpoint was written";
 }
 
 TEST(TrainCmd, ClearErrors) {

@@ -1,10 +1,12 @@
 // Line plots: the PNG decodes to the requested size and the series are drawn in their colours.
+#include "core/io/plot.h"
+
 #include <gtest/gtest.h>
 #include <stb_image.h>
 
+#include <algorithm>
 #include <filesystem>
 
-#include "core/io/plot.h"
 #include "support/run.h"
 
 namespace scorch {
@@ -33,8 +35,34 @@ TEST(Plot, WritesADecodablePngWithTheSeriesDrawn) {
 
 TEST(Plot, EmptySeriesStillDrawsAxes) {
   auto dir = test::temp_dir("plot");
-  write_line_plot(dir + "/e.png", {PlotPanel{"nothing", "step", {{"x", {}, {}}}}});
-  EXPECT_TRUE(std::filesystem::exists(dir + "/e.png"));
+  write_line_plot(dir + "/e.png", {PlotPanel{"nothing", "step", {{"x", {}, {}}}}}, 300, 150);
+  int w = 0, h = 0, c = 0;
+  unsigned char* img = stbi_load((dir + "/e.png").c_str(), &w, &h, &c, 3);
+  ASSERT_NE(img, nullptr);
+  EXPECT_EQ(w, 300);
+  EXPECT_EQ(h, 150);
+  // The two axes are long runs of the axis grey (90, 90, 90): the longest row of them spans most of the
+  // width (x axis), the longest column most of the height (y axis). Nothing is drawn in a series colour.
+  auto axis = [&](int x, int y) {
+    const unsigned char* p = img + 3 * (static_cast<size_t>(y) * w + x);
+    return p[0] == 90 && p[1] == 90 && p[2] == 90;
+  };
+  int longest_row = 0, longest_col = 0, coloured = 0;
+  for (int y = 0; y < h; ++y) {
+    int n = 0;
+    for (int x = 0; x < w; ++x) n += axis(x, y);
+    longest_row = std::max(longest_row, n);
+  }
+  for (int x = 0; x < w; ++x) {
+    int n = 0;
+    for (int y = 0; y < h; ++y) n += axis(x, y);
+    longest_col = std::max(longest_col, n);
+  }
+  for (int i = 0; i < w * h; ++i) coloured += img[3 * i] == 31 && img[3 * i + 1] == 119 && img[3 * i + 2] == 180;
+  stbi_image_free(img);
+  EXPECT_GT(longest_row, w / 2);
+  EXPECT_GT(longest_col, h / 2);
+  EXPECT_EQ(coloured, 0);
   std::filesystem::remove_all(dir);
 }
 

@@ -44,5 +44,18 @@ TEST(NcclOneRank, AcceptsChannelsLastAndRefusesOverlappingViews) {
   EXPECT_THROW(comm->all_reduce_sum(cpu), Error);
 }
 
+// The MPI backend is for host memory: a CUDA tensor is refused by name, never handed to MPI as a pointer.
+TEST(MpiBackendOnCuda, RefusesCudaTensors) {
+  SCORCH_REQUIRE_CUDA();
+  auto comm = dist::make_communicator("mpi", torch::Device(torch::kCPU));
+  auto t = torch::zeros({4}, kCuda);
+  try {
+    comm->all_reduce_sum(t);
+    ADD_FAILURE() << "a CUDA tensor was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cuda"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace scorch

@@ -74,14 +74,15 @@ std::string start_local_slurm() {
                       "); `launch/slurm/local-cluster install` installs it (root or sudo)";
   const std::string dir = temp_dir("slurm");
   const auto r = run("'" + source_dir() + "/launch/slurm/local-cluster' start '" + dir + "'", 90);
-  if (r.code != 0) return g_skip = "could not start a local Slurm cluster (launch/slurm/local-cluster start):\n" + r.output;
+  if (r.code != 0)
+    return g_skip = "could not start a local Slurm cluster (launch/slurm/local-cluster start):\n" + r.output;
   g_cluster = dir;
   return "";
 }
 
-#define REQUIRE_LOCAL_SLURM()                                             \
-  if (const std::string why = start_local_slurm(); !why.empty()) {       \
-    GTEST_SKIP() << why;                                                  \
+#define REQUIRE_LOCAL_SLURM()                                      \
+  if (const std::string why = start_local_slurm(); !why.empty()) { \
+    GTEST_SKIP() << why;                                           \
   }
 
 // The cluster lives as long as the test binary's suite: stopped (its jobs cancelled) at the end.
@@ -140,8 +141,7 @@ std::string sbatch_submit(const std::string& dir, const std::string& log, const 
 // and finishes n_iters with exit 0.
 TEST_F(LocalSlurm, TrainSbatchCheckpointsOnUsr1RequeuesAndResumes) {
   REQUIRE_LOCAL_SLURM();
-  const std::string dir = temp_dir("slurm-train"), data = dir + "/data", workdir = dir + "/run",
-                    log = dir + "/job.out";
+  const std::string dir = temp_dir("slurm-train"), data = dir + "/data", workdir = dir + "/run", log = dir + "/job.out";
   ASSERT_EQ(make_tiny_dataset(data), "");
   const std::string job = sbatch_submit(dir, log, "train.sbatch", tiny_train_args(data, workdir, 40, 10));
   ASSERT_FALSE(job.empty());
@@ -175,11 +175,6 @@ TEST_F(LocalSlurm, TrainSbatchCheckpointsOnUsr1RequeuesAndResumes) {
   EXPECT_EQ(checkpoint_step(workdir + "/checkpoints/latest"), 40);
 }
 
-// True when `scorch SUBCOMMAND --help` lists `option` (a subcommand that has landed).
-bool has_option(const std::string& subcommand, const std::string& option) {
-  return contains(run(scorch_bin() + " " + subcommand + " --help").output, option);
-}
-
 // A checkpointed tiny run made without Slurm (1 process, `steps` steps, a checkpoint after every step).
 std::string train_directly(const std::string& dir, int steps) {
   EXPECT_EQ(make_tiny_dataset(dir + "/data"), "");
@@ -207,7 +202,6 @@ TEST_F(LocalSlurm, FidSbatchComputesStatisticsOverTwoRanks) {
 // As a job array, task i of fid.sbatch scores the i-th checkpoint matching --ckpts; tasks past the last
 // checkpoint do nothing.
 TEST_F(LocalSlurm, FidSbatchArrayTaskScoresItsCheckpoint) {
-  if (!has_option("fid", "--num")) GTEST_SKIP() << "scorch fid --ckpts (with --num) has not landed";
   REQUIRE_LOCAL_SLURM();
   const std::string dir = temp_dir("slurm-fid-array");
   const std::string run_dir = train_directly(dir, 2);
@@ -216,7 +210,8 @@ TEST_F(LocalSlurm, FidSbatchArrayTaskScoresItsCheckpoint) {
   EXPECT_EQ(r.code, 0) << r.output << read_text(dir + "/task-0.out") << daemon_logs();
   for (int task : {0, 1}) {
     const std::string out = read_text(dir + "/task-" + std::to_string(task) + ".out");
-    EXPECT_TRUE(contains(out, fmt::format("array task {}: {}/checkpoints/step-{:09d}", task, run_dir, task + 1))) << out;
+    EXPECT_TRUE(contains(out, fmt::format("array task {}: {}/checkpoints/step-{:09d}", task, run_dir, task + 1)))
+        << out;
   }
   const std::string last = read_text(dir + "/task-2.out");
   EXPECT_TRUE(contains(last, "array task 2: only 2 checkpoint(s) match")) << last;
@@ -224,13 +219,12 @@ TEST_F(LocalSlurm, FidSbatchArrayTaskScoresItsCheckpoint) {
 
 // sample.sbatch farms one sampling job over 2 ranks; the samples dir holds every image asked for.
 TEST_F(LocalSlurm, SampleSbatchFarmsOverTwoRanks) {
-  if (!has_option("sample", "--ckpt")) GTEST_SKIP() << "scorch sample has not landed";
   REQUIRE_LOCAL_SLURM();
   const std::string dir = temp_dir("slurm-sample"), log = dir + "/job.out";
   const std::string run_dir = train_directly(dir, 1);
-  const auto r = sbatch_wait(dir, "--ntasks-per-node=2 --output='" + log + "'", "sample.sbatch",
-                             "--ckpt '" + run_dir + "/checkpoints/latest' --num 8 --batch 4 --out '" + dir + "/samples'",
-                             300);
+  const auto r =
+      sbatch_wait(dir, "--ntasks-per-node=2 --output='" + log + "'", "sample.sbatch",
+                  "--ckpt '" + run_dir + "/checkpoints/latest' --num 8 --batch 4 --out '" + dir + "/samples'", 300);
   const std::string out = read_text(log);
   ASSERT_EQ(r.code, 0) << r.output << out << daemon_logs();
   EXPECT_TRUE(contains(out, "sampling finished")) << out;
@@ -242,14 +236,13 @@ TEST_F(LocalSlurm, SampleSbatchFarmsOverTwoRanks) {
 // The acceptance check of sample.sbatch's preemption path: USR1 (as from --signal=B:USR1@60) stops the
 // farm, the script requeues the job, and the requeued job writes only the batches not yet on disk.
 TEST_F(LocalSlurm, SampleSbatchStopsOnUsr1RequeuesAndFinishes) {
-  if (!has_option("sample", "--ckpt")) GTEST_SKIP() << "scorch sample has not landed";
   REQUIRE_LOCAL_SLURM();
   const std::string dir = temp_dir("slurm-sample-usr1"), log = dir + "/job.out", out_dir = dir + "/samples";
   const std::string run_dir = train_directly(dir, 1);
   // 12 batches of 200 noise levels (~3 s each here): the signal arrives while most batches remain.
   const std::string job = sbatch_submit(dir, log, "sample.sbatch",
-                                       "--ckpt '" + run_dir + "/checkpoints/latest' --num 24 --batch 2 " +
-                                           "--set model.num_scales=200 --out '" + out_dir + "'");
+                                        "--ckpt '" + run_dir + "/checkpoints/latest' --num 24 --batch 2 " +
+                                            "--set model.num_scales=200 --out '" + out_dir + "'");
   ASSERT_FALSE(job.empty());
   const bool sampling = wait_until([&] { return fs::exists(out_dir + "/shard-00000.h5"); }, 120);
   ASSERT_TRUE(sampling) << read_text(log) << daemon_logs();

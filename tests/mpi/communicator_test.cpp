@@ -1,7 +1,8 @@
 // Collectives of the MPI backend, run by CTest under `mpirun -np 2`: every rank checks its own results.
+#include "core/dist/communicator.h"
+
 #include <gtest/gtest.h>
 
-#include "core/dist/communicator.h"
 #include "core/dist/mpi_comm.h"
 #include "core/dist/process.h"
 
@@ -67,10 +68,21 @@ TEST(MpiComm, ALocalCommunicatorInsideTheJobStaysLocal) {
   make_communicator("mpi", torch::Device(torch::kCPU))->barrier();
 }
 
-TEST(MpiComm, CudaTensorsAreRefusedByTheMpiBackend) {
-  auto c = comm();
+// The MPI backend reads host memory: a tensor on any other device (meta here; CUDA in
+// tests/cuda/nccl_test.cpp) is refused by name, never handed to MPI as a pointer.
+TEST(MpiComm, NonCpuTensorsAreRefusedByTheMpiBackend) {
+  auto c = make_communicator("mpi", torch::Device(torch::kCPU));
   auto t = torch::zeros({2});
   EXPECT_NO_THROW(c->all_reduce_sum(t));
+  auto elsewhere = torch::zeros({2}, torch::Device(torch::kMeta));
+  try {
+    c->all_reduce_sum(elsewhere);
+    ADD_FAILURE() << "a meta-device tensor was accepted";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("meta"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(c->broadcast(elsewhere, 0), std::exception);
+  EXPECT_THROW(c->all_gather(elsewhere), std::exception);
   EXPECT_THROW(make_communicator("nccl", torch::Device(torch::kCPU)), std::exception);
 }
 
