@@ -38,6 +38,11 @@ std::string make_data(const std::string& tag) {
   return root;
 }
 
+std::string file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
 TEST(TrainCmd, SnapshotHookSamplesAGridWithTheEmaWeights) {
   const auto root = make_data("train_snapshot");
   // Snapshots at steps 4 and 8; 10 noise levels keep each 64-image grid to a second.
@@ -45,6 +50,15 @@ TEST(TrainCmd, SnapshotHookSamplesAGridWithTheEmaWeights) {
   ASSERT_EQ(r.code, 0) << r.output;
   for (const char* f : {"samples/step-000000004.png", "samples/step-000000008.png"})
     EXPECT_TRUE(std::filesystem::exists(root + "/run/" + f)) << f << "\n" << r.output;
+  // The grid is batch 0 of the run's seed: `scorch sample` draws the same 64 images from the step-4 checkpoint
+  // with its EMA weights (the same PNG, byte for byte), and other ones with the raw weights.
+  const auto grid = file_bytes(root + "/run/samples/step-000000004.png");
+  for (const std::string weights : {"ema", "model"}) {
+    r = run(scorch_bin() + " sample --ckpt " + root + "/run/checkpoints/" + fmt_step(4) + " --weights " + weights +
+            " --num 64 --batch 64 --out " + root + "/sample-" + weights);
+    ASSERT_EQ(r.code, 0) << r.output;
+    EXPECT_EQ(file_bytes(root + "/sample-" + weights + "/grid.png") == grid, weights == "ema") << weights;
+  }
 }
 
 TEST(TrainCmd, WritesTheRunDirAndFinishes) {
