@@ -265,21 +265,11 @@ int cmd_sample(Bench& b, int64_t batch, const std::string& num_scales, const std
   return 0;
 }
 
-// N random 32x32 RGB images held in memory and read in batches as from a folder.
-class RandomImages : public eval::ImageSource {
- public:
-  explicit RandomImages(int64_t n) : images_(torch::randint(0, 256, {n, 32, 32, 3}, torch::kUInt8)) {}
-  int64_t size() const override { return images_.size(0); }
-  std::vector<torch::Tensor> read(int64_t begin, int64_t end) override {
-    std::vector<torch::Tensor> out;
-    for (int64_t i = begin; i < end; ++i) out.push_back(images_[i]);
-    return out;
-  }
-  std::string describe() const override { return "random images"; }
-
- private:
-  torch::Tensor images_;
-};
+// N random 32x32 RGB images, read in batches as from a folder.
+std::unique_ptr<eval::ImageSource> random_images(int64_t n) {
+  return eval::tensor_image_source(torch::randint(0, 256, {n, 32, 32, 3}, torch::kUInt8),
+                                   fmt::format("{} random images", n));
+}
 
 int cmd_fid(Bench& b, int64_t n, int64_t batch) {
   torch::manual_seed(0);
@@ -298,25 +288,25 @@ int cmd_fid(Bench& b, int64_t n, int64_t batch) {
   o.keep_features = true;
   // Validation: the device's features of the first batch equal the CPU path's (fp32, TF32 off).
   set_tf32(false);
-  RandomImages check(std::min<int64_t>(batch, 32));
+  auto check = random_images(std::min<int64_t>(batch, 32));
   double rel = 0;
   if (b.device.is_cuda()) {
-    auto cpu = eval::extract(check, model, o, comm, comm).features;
+    auto cpu = eval::extract(*check, model, o, comm, comm).features;
     o.device = b.device;
-    auto dev = eval::extract(check, model, o, comm, comm).features;
+    auto dev = eval::extract(*check, model, o, comm, comm).features;
     rel = ((dev - cpu).abs().max() / cpu.abs().max()).item<double>();
     SCORCH_CHECK(rel <= 1e-4, "validation: FID features on {} differ from the CPU's by {} (relative)", b.device.str(),
                  rel);
   }
   o.keep_features = false;
-  RandomImages images(n);
+  auto images = random_images(n);
   for (const bool tf32 : {false, true}) {
     if (tf32 && !b.device.is_cuda()) continue;
     set_tf32(tf32);
-    eval::extract(check, model, o, comm, comm);  // warm-up: cuDNN's algorithm choice
+    eval::extract(*check, model, o, comm, comm);  // warm-up: cuDNN's algorithm choice
     synchronize(b.device);
     const auto t = Clock::now();
-    auto r = eval::extract(images, model, o, comm, comm);
+    auto r = eval::extract(*images, model, o, comm, comm);
     synchronize(b.device);
     const double s = seconds_since(t);
     SCORCH_CHECK(r.stats.count == n, "validation: {} of {} images", r.stats.count, n);
@@ -359,15 +349,21 @@ int cmd_profile(Bench& b, int64_t batch, const std::string& variant, const std::
   synchronize(b.device);
   const double s = seconds_since(t);
   prof::disableProfiler()->save(trace);
-  emit({{"bench", "profile_run"}, {"config", b.config_path}, {"variant", variant}, {"batch", batch}, {"steps", 2},
-        {"seconds", s}, {"trace", trace}});
+  emit({{"bench", "profile_run"},
+        {"config", b.config_path},
+        {"variant", variant},
+        {"batch", batch},
+        {"steps", 2},
+        {"seconds", s},
+        {"trace", trace}});
   return 0;
 }
 
 [[noreturn]] void usage(const std::string& why) {
   std::fprintf(stderr,
                "gpu_bench: %s\nusage: gpu_bench train CONFIG BATCH STEPS VARIANT... | max-batch CONFIG VARIANT START "
-               "LIMIT | sample CONFIG BATCH NUM_SCALES [--ckpt DIR] | fid IMAGES BATCH | profile CONFIG BATCH VARIANT TRACE; options --set key=value, "
+               "LIMIT | sample CONFIG BATCH NUM_SCALES [--ckpt DIR] | fid IMAGES BATCH | profile CONFIG BATCH VARIANT "
+               "TRACE; options --set key=value, "
                "--device D\n",
                why.c_str());
   std::exit(2);

@@ -63,11 +63,30 @@ class DatasetSource : public ImageSource {
   data::Dataset ds_;
 };
 
+class TensorSource : public ImageSource {
+ public:
+  TensorSource(torch::Tensor images, std::string description)
+      : images_(std::move(images)), description_(std::move(description)) {}
+  int64_t size() const override { return images_.size(0); }
+  std::string describe() const override { return description_; }
+  std::vector<torch::Tensor> read(int64_t begin, int64_t end) override {
+    std::vector<torch::Tensor> out;
+    for (int64_t i = begin; i < end; ++i) out.push_back(images_[i]);
+    return out;
+  }
+
+ private:
+  torch::Tensor images_;  // (N, H, W, C) uint8
+  std::string description_;
+};
+
 }  // namespace
 
 std::unique_ptr<ImageSource> open_image_source(const std::string& path) {
-  SCORCH_CHECK(fs::is_directory(path), "image source '{}' is not a directory (expected a folder of images or a "
-               "dataset/samples dir)", path);
+  SCORCH_CHECK(fs::is_directory(path),
+               "image source '{}' is not a directory (expected a folder of images or a "
+               "dataset/samples dir)",
+               path);
   if (fs::exists(fs::path(path) / "manifest.json")) return std::make_unique<DatasetSource>(path);
   std::vector<std::string> files;
   for (const auto& e : fs::directory_iterator(path)) {
@@ -80,6 +99,15 @@ std::unique_ptr<ImageSource> open_image_source(const std::string& path) {
   SCORCH_CHECK(!files.empty(), "{}: no images (.png .jpg .jpeg .bmp .tga .pgm .ppm) found", path);
   std::sort(files.begin(), files.end());
   return std::make_unique<FolderSource>(path, std::move(files));
+}
+
+std::unique_ptr<ImageSource> tensor_image_source(torch::Tensor images, std::string description) {
+  SCORCH_CHECK(images.dim() == 4 && images.scalar_type() == torch::kByte && images.is_cpu(),
+               "in-memory FID images must be (N, H, W, C) uint8 on the CPU, got {} {}", c10::str(images.sizes()),
+               c10::toString(images.scalar_type()));
+  const auto c = images.size(3);
+  SCORCH_CHECK(c == 1 || c == 3 || c == 4, "in-memory FID images must have 1, 3 or 4 channels, got {}", c);
+  return std::make_unique<TensorSource>(std::move(images), std::move(description));
 }
 
 }  // namespace scorch::eval

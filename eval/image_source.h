@@ -21,4 +21,7 @@ class ImageSource {
 // (manifest.json + shards). Throws naming the path when it is neither or holds no images.
 std::unique_ptr<ImageSource> open_image_source(const std::string& path);
 
+// Images already in memory, (N, H, W, C) uint8 with C in {1, 3, 4} (samples in hand, tests, benchmarks).
+std::unique_ptr<ImageSource> tensor_image_source(torch::Tensor images, std::string description);
+
 }  // namespace scorch::eval

@@ -6,29 +6,13 @@
 namespace scorch::eval {
 namespace {
 
-// 100 random 32x32 RGB images in memory; they are read in batches as from a folder.
-class RandomImages : public ImageSource {
- public:
-  RandomImages() : images_(torch::randint(0, 256, {100, 32, 32, 3}, torch::kUInt8)) {}
-  int64_t size() const override { return images_.size(0); }
-  std::vector<torch::Tensor> read(int64_t begin, int64_t end) override {
-    std::vector<torch::Tensor> out;
-    for (int64_t i = begin; i < end; ++i) out.push_back(images_[i]);
-    return out;
-  }
-  std::string describe() const override { return "100 random images"; }
-
- private:
-  torch::Tensor images_;
-};
-
 // The features' float32 round-off differs between cuDNN and oneDNN over 94 convolutions; 1e-4 of the
 // largest feature is the bound pytorch-fid's own CPU/GPU runs stay within.
 TEST(FidCuda, FeaturesMatchTheCpuOn100Images) {
   SCORCH_REQUIRE_CUDA();
   test::NoTf32 fp32;
   torch::manual_seed(0);
-  RandomImages images;
+  auto images = tensor_image_source(torch::randint(0, 256, {100, 32, 32, 3}, torch::kUInt8), "100 random images");
   dist::LocalCommunicator comm;
   Extracted got[2];
   for (int cuda = 0; cuda < 2; ++cuda) {
@@ -44,7 +28,7 @@ TEST(FidCuda, FeaturesMatchTheCpuOn100Images) {
     o.keep_features = true;
     o.logits = true;
     o.device = cuda ? test::kCuda : torch::Device(torch::kCPU);
-    got[cuda] = extract(images, model, o, comm, comm);
+    got[cuda] = extract(*images, model, o, comm, comm);
   }
   const double feat = test::max_rel(got[1].features, got[0].features);
   const double mu = test::max_rel(got[1].stats.mu, got[0].stats.mu);
