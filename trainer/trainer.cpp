@@ -344,37 +344,23 @@ void Trainer::evaluate() {
   torch::NoGradGuard no_grad;
   auto batch = eval_loader_->next();
   auto images = to_device(batch.images, device_, channels_last_);  // (B_local, C, H, W)
-  ema_->store(*model_);
-  ema_->copy_to(*model_);
-  model_->eval();
   ModelFn model_fn = [this](const torch::Tensor& x, const torch::Tensor& labels) { return model_->forward(x, labels); };
   PerExampleNoise noise(mix_seed(seed_, kEvalStream), step_, comm_->rank() * local_batch_, images.size(0));
   double sums[2];
   {
+    EmaSwap ema_weights(*ema_, *model_);
     AutocastScope autocast(precision_, device_);
     sums[0] = loss_->per_example(model_fn, images, noise).to(torch::kFloat64).sum().item<double>();
   }
   sums[1] = static_cast<double>(images.size(0));
-  ema_->restore(*model_);
-  model_->train();
   auto guard = watchdog_->guard(fmt::format("step {}: eval loss all-reduce", step_));
   pending_eval_loss_ = comm_->all_reduce_sum(sums[0]) / comm_->all_reduce_sum(sums[1]);
 }
 
 void Trainer::snapshot() {
   if (comm_->rank() != 0 || !hooks_.on_snapshot) return;
-  ema_->store(*model_);
-  ema_->copy_to(*model_);
-  model_->eval();
-  try {
-    hooks_.on_snapshot(step_, *model_);
-  } catch (...) {
-    ema_->restore(*model_);
-    model_->train();
-    throw;
-  }
-  ema_->restore(*model_);
-  model_->train();
+  EmaSwap ema_weights(*ema_, *model_);
+  hooks_.on_snapshot(step_, *model_);
 }
 
 }  // namespace scorch
