@@ -68,6 +68,13 @@ void Ema::load_state(int64_t num_updates, const std::map<std::string, torch::Ten
   num_updates_ = num_updates;
 }
 
+std::vector<torch::Tensor> Ema::shadow_tensors() {
+  std::vector<torch::Tensor> out;
+  out.reserve(names_.size());
+  for (const auto& name : names_) out.push_back(shadow_.at(name));
+  return out;
+}
+
 void Ema::to(const torch::Device& device) {
   for (auto& [name, t] : shadow_) t = t.to(device);
 }

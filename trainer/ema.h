@@ -30,6 +30,8 @@ class Ema {
   // and names the first difference.
   const std::map<std::string, torch::Tensor>& shadow() const { return shadow_; }
   void load_state(int64_t num_updates, const std::map<std::string, torch::Tensor>& shadow);
+  // The shadows themselves (not copies), in registration order, for a collective that overwrites them in place.
+  std::vector<torch::Tensor> shadow_tensors();
   void to(const torch::Device& device);
 
  private:

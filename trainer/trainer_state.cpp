@@ -87,6 +87,8 @@ void Trainer::broadcast_state() {
   torch::NoGradGuard no_grad;
   for (auto& t : model_->parameters()) comm_->broadcast(t, 0);
   for (auto& t : model_->buffers()) comm_->broadcast(t, 0);
+  // The EMA was built from this rank's own initial weights, before they were replaced by rank 0's.
+  for (auto& t : ema_->shadow_tensors()) comm_->broadcast(t, 0);
 }
 
 void Trainer::check_weights_agree() {
