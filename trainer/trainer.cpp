@@ -57,10 +57,6 @@ torch::Tensor to_device(const torch::Tensor& x, const torch::Device& device, boo
 
 }  // namespace
 
-struct Trainer::StepStats {
-  bool skipped = false;
-};
-
 Trainer::Trainer(Config config, std::string workdir, std::shared_ptr<dist::Communicator> comm, torch::Device device,
                  TrainerHooks hooks)
     : config_(std::move(config)),
@@ -167,7 +163,6 @@ Trainer::Trainer(Config config, std::string workdir, std::shared_ptr<dist::Commu
   }
   reducer_ = std::make_unique<GradReducer>(comm_, params_, config_.get_float("training.grad_bucket_mb"));
   metrics_ = std::make_unique<MetricsLog>(workdir_, step_, comm_->rank() == 0);
-  interval_loss_sum_ = torch::zeros({}, torch::TensorOptions(torch::kFloat64).device(device_));
   spdlog::info("model {}: {} parameters; {} ranks x {} images ({} per micro-batch), {} on {}, {} loss",
                config_.get_string("model.name"), models::count_parameters(*model_), comm_->world(), local_batch_,
                micro_batch_, precision_name(precision_), device_.str(), config_.get_string("training.sde"));
@@ -215,8 +210,7 @@ TrainResult Trainer::run() {
   return result;
 }
 
-Trainer::StepStats Trainer::train_step() {
-  StepStats stats;
+void Trainer::train_step() {
   const double lr = warmup_lr(adam_->options(), step_);
   data::Batch batch;
   {
@@ -266,15 +260,16 @@ Trainer::StepStats Trainer::train_step() {
     at::_foreach_mul_(grads, 1.0 / scaler_.scale());
   }
   auto norm = grad_norm(params_);  // ()
-  const bool finite_here = std::isfinite(norm.item<float>()) && std::isfinite(loss_sum.item<double>());
-  const bool nonfinite = agree_any(!finite_here, "non-finite check");
+  // Whether to skip is decided on the host, alike on every rank: one device-to-host copy for both values.
+  const auto host = torch::stack({norm.to(torch::kFloat64), loss_sum}).cpu();  // (2,): |g|, loss sum
+  const double norm_value = host[0].item<double>(), loss_value = host[1].item<double>();
+  const bool nonfinite = agree_any(!(std::isfinite(norm_value) && std::isfinite(loss_value)), "non-finite check");
   scaler_.update(!nonfinite);
   if (nonfinite) {
-    stats.skipped = true;
     ++skipped_total_;
     adam_->zero_grad();
     // With fp16 an overflow is the loss scale's business; only non-finite losses at any scale count.
-    const bool counts = !scaler_.enabled() || !std::isfinite(loss_sum.item<double>());
+    const bool counts = !scaler_.enabled() || !std::isfinite(loss_value);
     nonfinite_streak_ = counts ? nonfinite_streak_ + 1 : 0;
     if (counts)
       spdlog::warn("step {}: non-finite loss or gradients, step skipped on every rank ({} in a row)", step_,
@@ -289,22 +284,21 @@ Trainer::StepStats Trainer::train_step() {
                       nonfinite_streak_, limit, step_, store_->dir());
   } else {
     nonfinite_streak_ = 0;
-    last_grad_norm_ = norm.item<double>();
+    last_grad_norm_ = norm_value;
     const double clip = adam_->options().grad_clip;
     if (clip >= 0) clip_grads(params_, norm, clip);
     adam_->step(lr);
     ema_->update(*model_);
-    interval_loss_sum_ += loss_sum;
+    interval_loss_sum_ += loss_value;
     interval_images_ += local_batch_;
   }
   last_lr_ = lr;
   ++interval_steps_;
   ++step_;
-  return stats;
 }
 
 void Trainer::log_interval(double seconds, double eta_s) {
-  double totals[2] = {interval_loss_sum_.item<double>(), static_cast<double>(interval_images_)};
+  double totals[2] = {interval_loss_sum_, static_cast<double>(interval_images_)};
   {
     auto guard = watchdog_->guard(fmt::format("step {}: loss all-reduce", step_));
     totals[0] = comm_->all_reduce_sum(totals[0]);
@@ -334,9 +328,8 @@ void Trainer::log_interval(double seconds, double eta_s) {
                100.0 * interval_data_s_ / seconds, 100.0 * interval_comm_s_ / seconds,
                device_.is_cuda() ? fmt::format(" mem {:.1f} GiB", mem) : "",
                pending_eval_loss_ ? fmt::format(" eval {:.5g}", *pending_eval_loss_) : "", duration_text(eta_s));
-  interval_loss_sum_.zero_();
   interval_steps_ = interval_images_ = 0;
-  interval_data_s_ = interval_comm_s_ = 0;
+  interval_loss_sum_ = interval_data_s_ = interval_comm_s_ = 0;
   pending_eval_loss_.reset();
 }
 

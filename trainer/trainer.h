@@ -63,10 +63,12 @@ class Trainer {
   std::optional<int64_t> resumed_from() const { return resumed_from_; }
 
  private:
-  struct StepStats;
   void resume(const std::string& ckpt_dir);
   void broadcast_state();
-  StepStats train_step();
+  // Not free of host syncs: it waits on the host for the gradient reduction (under the watchdog, so that an
+  // NCCL error surfaces), copies the gradient norm and loss to the host, and agrees with the other ranks over
+  // MPI whether the step is skipped (run() adds one more host all-reduce: the stop-signal check).
+  void train_step();
   void log_interval(double seconds, double eta_s);
   void evaluate();
   void save_checkpoint();
@@ -105,9 +107,8 @@ class Trainer {
   int64_t nonfinite_streak_ = 0, skipped_total_ = 0;
 
   // Accumulated over the current log interval.
-  torch::Tensor interval_loss_sum_;  // (), on the device: no host sync per step
   int64_t interval_steps_ = 0, interval_images_ = 0;
-  double interval_data_s_ = 0, interval_comm_s_ = 0, last_grad_norm_ = 0, last_lr_ = 0;
+  double interval_loss_sum_ = 0, interval_data_s_ = 0, interval_comm_s_ = 0, last_grad_norm_ = 0, last_lr_ = 0;
   std::optional<double> pending_eval_loss_;
 };
 
