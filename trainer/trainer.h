@@ -22,6 +22,7 @@
 #include "trainer/losses.h"
 #include "trainer/metrics_log.h"
 #include "trainer/precision.h"
+#include "trainer/training_options.h"
 
 namespace scorch {
 
@@ -63,6 +64,11 @@ class Trainer {
   std::optional<int64_t> resumed_from() const { return resumed_from_; }
 
  private:
+  // Set-up, in the constructor's order (trainer_setup.cpp).
+  void build_model();
+  void resume_newest();
+  void open_data();
+  // Checkpoints (trainer_state.cpp).
   void resume(const std::string& ckpt_dir);
   void broadcast_state();
   // Not free of host syncs: it waits on the host for the gradient reduction (under the watchdog, so that an
@@ -81,10 +87,12 @@ class Trainer {
   std::shared_ptr<dist::Communicator> comm_;
   torch::Device device_;
   TrainerHooks hooks_;
-  Precision precision_;
-  bool channels_last_ = false;
-  uint64_t seed_;
-  int64_t global_batch_, local_batch_, micro_batch_, n_iters_;
+  TrainingOptions o_;
+  bool channels_last_ = false;  // training.channels_last on a CUDA device
+  int64_t local_batch_, micro_batch_;
+
+  // Stream ids under the run seed, so the loss noise, dropout and evaluation never share random numbers.
+  static constexpr uint64_t kLossStream = 1, kDropoutStream = 2, kEvalStream = 3;
 
   std::shared_ptr<ScoreModelImpl> model_;
   std::vector<torch::Tensor> params_;  // trainable, registration order
