@@ -1,4 +1,4 @@
-// Ema: warm-up decay, fused update over all tracked parameters, store/restore, validated state loading.
+// Ema: warm-up decay, fused update over all tracked parameters, validated state loading; EmaSwap.
 #include "trainer/ema.h"
 
 #include <algorithm>
@@ -53,22 +53,6 @@ void Ema::copy_to(torch::nn::Module& model) const {
   }
 }
 
-void Ema::store(const torch::nn::Module& model) {
-  stored_.clear();
-  for (const auto& p : model.named_parameters()) stored_[p.key()] = p.value().detach().clone();
-}
-
-void Ema::restore(torch::nn::Module& model) {
-  SCORCH_CHECK(!stored_.empty(), "EMA: restore() without a store() before it");
-  torch::NoGradGuard no_grad;
-  for (auto& p : model.named_parameters()) {
-    auto it = stored_.find(p.key());
-    SCORCH_CHECK(it != stored_.end(), "EMA: parameter '{}' was not stored", p.key());
-    p.value().copy_(it->second);
-  }
-  stored_.clear();
-}
-
 void Ema::load_state(int64_t num_updates, const std::map<std::string, torch::Tensor>& shadow) {
   SCORCH_CHECK(num_updates >= 0, "EMA state: num_updates must be >= 0, got {}", num_updates);
   for (const auto& [name, t] : shadow)
@@ -84,8 +68,30 @@ void Ema::load_state(int64_t num_updates, const std::map<std::string, torch::Ten
   num_updates_ = num_updates;
 }
 
+std::vector<torch::Tensor> Ema::shadow_tensors() {
+  std::vector<torch::Tensor> out;
+  out.reserve(names_.size());
+  for (const auto& name : names_) out.push_back(shadow_.at(name));
+  return out;
+}
+
 void Ema::to(const torch::Device& device) {
   for (auto& [name, t] : shadow_) t = t.to(device);
+}
+
+EmaSwap::EmaSwap(const Ema& ema, torch::nn::Module& model) : model_(model), was_training_(model.is_training()) {
+  for (const auto& p : model.named_parameters()) training_weights_[p.key()] = p.value().detach().clone();
+  ema.copy_to(model);
+  model.eval();
+}
+
+EmaSwap::~EmaSwap() {
+  torch::NoGradGuard no_grad;
+  for (auto& p : model_.named_parameters()) {
+    auto it = training_weights_.find(p.key());
+    if (it != training_weights_.end()) p.value().copy_(it->second);
+  }
+  model_.train(was_training_);
 }
 
 }  // namespace scorch

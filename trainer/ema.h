@@ -1,4 +1,5 @@
-// Exponential moving average of a model's trainable parameters, with score_sde's warm-up of the decay.
+// Exponential moving average of a model's trainable parameters, with score_sde's warm-up of the decay, and the
+// scope in which a model holds the averages.
 #pragma once
 #include <torch/torch.h>
 
@@ -24,14 +25,13 @@ class Ema {
   void update(const torch::nn::Module& model);
   // Writes the averages into the model's tracked parameters (cast to their dtype).
   void copy_to(torch::nn::Module& model) const;
-  // store() keeps a copy of every parameter, restore() puts it back: evaluate with EMA weights in between.
-  void store(const torch::nn::Module& model);
-  void restore(torch::nn::Module& model);
 
   // Checkpoint state. load_state checks that the names and shapes equal the tracked ones exactly
   // and names the first difference.
   const std::map<std::string, torch::Tensor>& shadow() const { return shadow_; }
   void load_state(int64_t num_updates, const std::map<std::string, torch::Tensor>& shadow);
+  // The shadows themselves (not copies), in registration order, for a collective that overwrites them in place.
+  std::vector<torch::Tensor> shadow_tensors();
   void to(const torch::Device& device);
 
  private:
@@ -39,7 +39,22 @@ class Ema {
   int64_t num_updates_ = 0;
   std::map<std::string, torch::Tensor> shadow_;
   std::vector<std::string> names_;  // tracked names, in the model's registration order
-  std::map<std::string, torch::Tensor> stored_;
+};
+
+// While alive, the model holds the EMA weights and is in eval mode (to evaluate or sample with them). The
+// destructor puts the training weights and the previous mode back, also when an exception leaves the scope:
+// a caller that catches it must not go on training from the averages.
+class EmaSwap {
+ public:
+  EmaSwap(const Ema& ema, torch::nn::Module& model);
+  ~EmaSwap();
+  EmaSwap(const EmaSwap&) = delete;
+  EmaSwap& operator=(const EmaSwap&) = delete;
+
+ private:
+  torch::nn::Module& model_;
+  bool was_training_;
+  std::map<std::string, torch::Tensor> training_weights_;  // every parameter, tracked by the EMA or not
 };
 
 }  // namespace scorch

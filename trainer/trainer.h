@@ -22,6 +22,7 @@
 #include "trainer/losses.h"
 #include "trainer/metrics_log.h"
 #include "trainer/precision.h"
+#include "trainer/training_options.h"
 
 namespace scorch {
 
@@ -63,10 +64,17 @@ class Trainer {
   std::optional<int64_t> resumed_from() const { return resumed_from_; }
 
  private:
-  struct StepStats;
+  // Set-up, in the constructor's order (trainer_setup.cpp).
+  void build_model();
+  void resume_newest();
+  void open_data();
+  // Checkpoints (trainer_state.cpp).
   void resume(const std::string& ckpt_dir);
   void broadcast_state();
-  StepStats train_step();
+  // Not free of host syncs: it waits on the host for the gradient reduction (under the watchdog, so that an
+  // NCCL error surfaces), copies the gradient norm and loss to the host, and agrees with the other ranks over
+  // MPI whether the step is skipped (run() adds one more host all-reduce: the stop-signal check).
+  void train_step();
   void log_interval(double seconds, double eta_s);
   void evaluate();
   void save_checkpoint();
@@ -79,10 +87,12 @@ class Trainer {
   std::shared_ptr<dist::Communicator> comm_;
   torch::Device device_;
   TrainerHooks hooks_;
-  Precision precision_;
-  bool channels_last_ = false;
-  uint64_t seed_;
-  int64_t global_batch_, local_batch_, micro_batch_, n_iters_;
+  TrainingOptions o_;
+  bool channels_last_ = false;  // training.channels_last on a CUDA device
+  int64_t local_batch_, micro_batch_;
+
+  // Stream ids under the run seed, so the loss noise, dropout and evaluation never share random numbers.
+  static constexpr uint64_t kLossStream = 1, kDropoutStream = 2, kEvalStream = 3;
 
   std::shared_ptr<ScoreModelImpl> model_;
   std::vector<torch::Tensor> params_;  // trainable, registration order
@@ -105,9 +115,8 @@ class Trainer {
   int64_t nonfinite_streak_ = 0, skipped_total_ = 0;
 
   // Accumulated over the current log interval.
-  torch::Tensor interval_loss_sum_;  // (), on the device: no host sync per step
   int64_t interval_steps_ = 0, interval_images_ = 0;
-  double interval_data_s_ = 0, interval_comm_s_ = 0, last_grad_norm_ = 0, last_lr_ = 0;
+  double interval_loss_sum_ = 0, interval_data_s_ = 0, interval_comm_s_ = 0, last_grad_norm_ = 0, last_lr_ = 0;
   std::optional<double> pending_eval_loss_;
 };
 

@@ -69,9 +69,9 @@ void Trainer::resume(const std::string& ckpt_dir) {
   data_state_.epoch = d.at("epoch").get<int64_t>();
   data_state_.consumed = d.at("consumed").get<int64_t>();
   const int64_t saved_batch = d.at("global_batch").get<int64_t>();
-  if (saved_batch != global_batch_)
+  if (saved_batch != o_.batch_size)
     spdlog::warn("resume: training.batch_size changed from {} to {}; the data stream continues at image {} of epoch {}",
-                 saved_batch, global_batch_, data_state_.consumed, data_state_.epoch);
+                 saved_batch, o_.batch_size, data_state_.consumed, data_state_.epoch);
   if (meta.contains("loss_scale")) scaler_.load(meta["loss_scale"].get<double>(), meta["loss_scale_good_steps"].get<int64_t>());
   skipped_total_ = meta.value("skipped_steps", int64_t{0});
   const int saved_world = meta.value("world_size", 0);
@@ -87,6 +87,8 @@ void Trainer::broadcast_state() {
   torch::NoGradGuard no_grad;
   for (auto& t : model_->parameters()) comm_->broadcast(t, 0);
   for (auto& t : model_->buffers()) comm_->broadcast(t, 0);
+  // The EMA was built from this rank's own initial weights, before they were replaced by rank 0's.
+  for (auto& t : ema_->shadow_tensors()) comm_->broadcast(t, 0);
 }
 
 void Trainer::check_weights_agree() {
@@ -104,16 +106,16 @@ void Trainer::check_weights_agree() {
 }
 
 void Trainer::save_checkpoint() {
-  if (config_.get_bool("dist.check_weights")) check_weights_agree();
+  if (o_.check_weights) check_weights_agree();
   if (comm_->rank() == 0) {
     auto meta = checkpoint_meta(config_, step_);
-    meta["images_seen"] = step_ * global_batch_;
+    meta["images_seen"] = step_ * o_.batch_size;
     meta["world_size"] = comm_->world();
-    meta["data"] = {{"epoch", data_state_.epoch}, {"consumed", data_state_.consumed}, {"global_batch", global_batch_}};
+    meta["data"] = {{"epoch", data_state_.epoch}, {"consumed", data_state_.consumed}, {"global_batch", o_.batch_size}};
     // Every random stream is derived from (seed, step, rank, example index), so the seed and step are the
     // whole RNG state of every rank, whatever the number of ranks that resumes.
-    meta["rng"] = {{"scheme", "derived from (seed, step, rank, example)"}, {"seed", seed_}};
-    meta["precision"] = precision_name(precision_);
+    meta["rng"] = {{"scheme", "derived from (seed, step, rank, example)"}, {"seed", o_.seed}};
+    meta["precision"] = precision_name(o_.precision);
     if (scaler_.enabled()) meta["loss_scale"] = scaler_.scale(), meta["loss_scale_good_steps"] = scaler_.good_steps();
     meta["skipped_steps"] = skipped_total_;
     meta["versions"] = {{"scorch", version_string()}, {"torch", TORCH_VERSION}, {"mpi", dist::mpi_library_version()}};

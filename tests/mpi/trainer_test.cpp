@@ -1,6 +1,6 @@
 // The trainer under mpirun -np 2: data parallelism equals one rank with the whole batch, gradient
-// checkpointing leaves the averaged gradients alone, exact resume with two ranks, and resuming a one-rank run
-// with two ranks.
+// checkpointing leaves the averaged gradients alone, exact resume with two ranks, resuming a one-rank run
+// with two ranks, and the EMA starting from rank 0's weights.
 #include <gtest/gtest.h>
 
 #include "core/dist/communicator.h"
@@ -104,6 +104,17 @@ TEST(TrainerMpi, OneRankRunResumesWithTwoRanks) {
     expect_same_state(straight, resumed, 1e-5);
   }
   comm->barrier();
+}
+
+// Ranks that built different initial weights (here from different seeds) all start from rank 0's, and so
+// must their EMAs: an average that began from a rank's own weights would differ between ranks forever.
+TEST(TrainerMpi, EmaStartsFromTheBroadcastWeights) {
+  auto comm = world();
+  const auto root = shared_root(*comm, "emastart");
+  const auto config = tiny_train_config(root + "/data", {"training.n_iters=0", "seed=" + std::to_string(comm->rank())});
+  Trainer t(config, root + "/run", comm, torch::kCPU);
+  auto params = t.model().named_parameters();
+  for (const auto& [name, shadow] : t.ema().shadow()) EXPECT_TRUE(torch::equal(shadow, params[name])) << name;
 }
 
 }  // namespace

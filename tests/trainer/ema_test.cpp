@@ -1,4 +1,4 @@
-// EMA: the update formula with score_sde's warm-up, frozen parameters left out, store/restore/copy_to, state.
+// EMA: the update formula with score_sde's warm-up, frozen parameters left out, copy_to, the EMA swap, state.
 #include <gtest/gtest.h>
 
 #include "core/error.h"
@@ -71,19 +71,29 @@ TEST(Ema, ShadowsStayFloat32ForLowPrecisionModels) {
   EXPECT_EQ(m.w.scalar_type(), torch::kFloat32);
 }
 
-TEST(Ema, StoreCopyToRestoreRoundTrip) {
+TEST(Ema, SwapHoldsTheAveragesInEvalModeAndPutsTheTrainingWeightsBack) {
   Toy m;
   Ema ema(m, 0.9);
   set_params(m, 3.0, 4.0, 7.0);
   ema.update(m);  // d = 2/11: shadow w = 1 - 9/11 (1 - 3) = 1 + 18/11
-  ema.store(m);
-  ema.copy_to(m);
-  EXPECT_NEAR(m.w[0][0].item<double>(), 1.0 + 18.0 / 11.0, 1e-6);
-  EXPECT_EQ(m.frozen[0].item<double>(), 7.0);  // not tracked, so not overwritten
-  ema.restore(m);
+  {
+    EmaSwap swap(ema, m);
+    EXPECT_NEAR(m.w[0][0].item<double>(), 1.0 + 18.0 / 11.0, 1e-6);
+    EXPECT_EQ(m.frozen[0].item<double>(), 7.0);  // not tracked, so not overwritten
+    EXPECT_FALSE(m.is_training());
+  }
   EXPECT_EQ(m.w[0][0].item<double>(), 3.0);
   EXPECT_EQ(m.b[0].item<double>(), 4.0);
-  EXPECT_THROW(ema.restore(m), Error);  // nothing stored any more
+  EXPECT_TRUE(m.is_training());
+  // An exception inside the scope restores them too, and a model in eval mode stays in eval mode.
+  m.eval();
+  try {
+    EmaSwap swap(ema, m);
+    throw Error(__FILE__, __LINE__, "inside the swap (test)");
+  } catch (const Error&) {
+  }
+  EXPECT_EQ(m.w[0][0].item<double>(), 3.0);
+  EXPECT_FALSE(m.is_training());
 }
 
 TEST(Ema, StateLoadsOnlyWhenNamesAndShapesMatch) {

@@ -1,7 +1,8 @@
-// The training loop in one process: exact resume, micro-batching, corrupt checkpoints, and learning the exact
-// score of Gaussian data.
+// The training loop in one process: exact resume, micro-batching, training weights back after a failure
+// under the EMA weights, corrupt checkpoints, and learning the exact score of Gaussian data.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -103,6 +104,52 @@ TEST(Trainer, Bf16WithGradCheckpointingTrainsAsWithout) {
   // The weights move 4e-3 (relative) in the 3 steps. Observed: 3.3e-8 (round-off in backward's order of
   // summation, now and then moving a bf16 rounding); with the recompute's casts left over, 4.6e-6.
   EXPECT_LE(relative_distance(*plain, *ckpt), 5e-7);
+}
+
+// `count` 8x8 images with three channels, all mid-grey: a set the tiny one-channel model cannot take.
+std::string three_channel_dataset(const std::string& out, int64_t count) {
+  data::Manifest layout;
+  layout.shape = {8, 8, 3};
+  layout.count = count;
+  layout.source = {{"type", "test-grey"}};
+  layout.command = "tests/trainer three_channel_dataset";
+  dist::LocalCommunicator comm;
+  data::write_dataset(layout, [](int64_t, uint8_t* dst) { std::memset(dst, 128, 8 * 8 * 3); }, {}, {out, 0, true},
+                      comm);
+  return out;
+}
+
+// Evaluation and the snapshot hook run with the EMA weights in the model. When either throws, the model must
+// hold the training weights again, in train mode: whoever catches the error must not go on from the averages.
+TEST(Trainer, ThrowingEvaluationOrSnapshotLeavesTheTrainingWeights) {
+  const auto root = test::temp_dir("emaswap");
+  const auto data = gaussian_dataset(root + "/data", 64);
+  Trainer reference(tiny_train_config(data, {"training.n_iters=2"}), root + "/reference", local(), torch::kCPU);
+  reference.run();
+  auto expect_training_weights = [&](Trainer& t) {
+    EXPECT_EQ(t.step(), 2);
+    EXPECT_TRUE(t.model().is_training());
+    test::expect_close(models::state_dict(t.model()), models::state_dict(reference.model()), 0.0, "model");
+  };
+  {
+    SCOPED_TRACE("evaluate");
+    // Evaluation images with three channels: the EMA model's forward pass throws inside evaluate().
+    const auto eval = three_channel_dataset(root + "/eval", 16);
+    Trainer t(tiny_train_config(data, {"training.n_iters=4", "training.eval_freq=2", "data.eval_path=" + eval}),
+              root + "/eval-run", local(), torch::kCPU);
+    EXPECT_ANY_THROW(t.run());
+    expect_training_weights(t);
+  }
+  {
+    SCOPED_TRACE("snapshot");
+    TrainerHooks hooks;
+    hooks.on_snapshot = [](int64_t, ScoreModelImpl&) { throw Error(__FILE__, __LINE__, "snapshot hook (test)"); };
+    Trainer t(tiny_train_config(data, {"training.n_iters=4", "training.snapshot_freq=2",
+                                       "training.snapshot_sampling=true"}),
+              root + "/snapshot-run", local(), torch::kCPU, hooks);
+    EXPECT_THROW(t.run(), Error);
+    expect_training_weights(t);
+  }
 }
 
 TEST(Trainer, RefusesBatchesThatDoNotSplit) {

@@ -1,0 +1,123 @@
+// The trainer's set-up: model, optimizer and EMA from the seed, resuming from the newest checkpoint that
+// loads, rank 0's state on every rank, and the data streams.
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <sstream>
+
+#include "core/device.h"
+#include "core/error.h"
+#include "core/rng.h"
+#include "core/sde/sde.h"
+#include "trainer/trainer.h"
+
+namespace scorch {
+
+namespace fs = std::filesystem;
+
+Trainer::Trainer(Config config, std::string workdir, std::shared_ptr<dist::Communicator> comm, torch::Device device,
+                 TrainerHooks hooks)
+    : config_(std::move(config)),
+      workdir_(std::move(workdir)),
+      comm_(std::move(comm)),
+      device_(device),
+      hooks_(std::move(hooks)),
+      o_(TrainingOptions::from(config_)),
+      channels_last_(o_.channels_last && device_.is_cuda()),
+      local_batch_(o_.local_batch(comm_->world())),
+      micro_batch_(o_.local_micro_batch(comm_->world())),
+      scaler_(o_.precision == Precision::FP16) {
+  if (device_.is_cuda()) set_tf32(o_.tf32);
+  fs::create_directories(workdir_);
+  build_model();
+  CheckpointRetention retention;
+  retention.keep_last = o_.keep_last;
+  retention.snapshot_every = o_.snapshot_freq;
+  store_ = std::make_unique<CheckpointStore>((fs::path(workdir_) / "checkpoints").string(), retention);
+  watchdog_ = std::make_unique<dist::Watchdog>(o_.timeout_s);
+  resume_newest();
+  broadcast_state();
+  open_data();
+  reducer_ = std::make_unique<GradReducer>(comm_, params_, o_.grad_bucket_mb);
+  metrics_ = std::make_unique<MetricsLog>(workdir_, step_, comm_->rank() == 0);
+  spdlog::info("model {}: {} parameters; {} ranks x {} images ({} per micro-batch), {} on {}, {} loss",
+               config_.get_string("model.name"), models::count_parameters(*model_), comm_->world(), local_batch_,
+               micro_batch_, precision_name(o_.precision), device_.str(), config_.get_string("training.sde"));
+}
+
+void Trainer::build_model() {
+  // Every rank builds the same initial weights from the seed; rank 0's are broadcast anyway.
+  torch::manual_seed(o_.seed);
+  model_ = make_model(config_);
+  model_->set_grad_checkpointing(o_.grad_checkpointing);
+  model_->to(device_);
+  if (channels_last_) {
+    torch::NoGradGuard no_grad;
+    for (auto& p : model_->parameters())
+      if (p.dim() == 4) p.set_data(p.data().contiguous(torch::MemoryFormat::ChannelsLast));
+  }
+  model_->train();
+  std::vector<std::pair<std::string, torch::Tensor>> named;
+  for (const auto& p : model_->named_parameters())
+    if (p.value().requires_grad()) {
+      named.emplace_back(p.key(), p.value());
+      params_.push_back(p.value());
+    }
+  sde_ = make_sde(config_);
+  sde_->to(device_);
+  loss_ = make_loss(config_, sde_);
+  adam_ = std::make_unique<Adam>(named, AdamOptions::from(config_));
+  ema_ = std::make_unique<Ema>(*model_, o_.ema_rate);
+}
+
+void Trainer::resume_newest() {
+  // Rank 0 lists the checkpoints, so ranks never disagree over a half-visible write. Newest first; one that
+  // fails to load (missing file, wrong shape) is reported and the next older one is tried, on all ranks alike.
+  std::string listing;
+  if (comm_->rank() == 0)
+    for (const auto& d : store_->list()) listing = d + "\n" + listing;
+  comm_->broadcast(listing, 0);
+  std::istringstream candidates(listing);
+  for (std::string dir; std::getline(candidates, dir);) {
+    std::string error;
+    try {
+      resume(dir);
+    } catch (const ResumeMismatch&) {
+      throw;
+    } catch (const Error& e) {
+      error = e.message();
+    }
+    if (!agree_any(!error.empty(), "resume")) break;
+    if (!error.empty()) spdlog::warn("cannot resume from {}: {}", dir, error);
+    step_ = 0;
+    resumed_from_.reset();
+  }
+  // Starting over would soon prune those checkpoints: refuse rather than lose them.
+  SCORCH_CHECK_HINT(resumed_from_ || listing.empty(),
+                    "repair or move the checkpoints (see the warnings above), or start in a new --workdir",
+                    "none of the checkpoints in {} can be loaded", store_->dir());
+}
+
+void Trainer::open_data() {
+  dataset_ = std::make_shared<data::Dataset>(o_.data_path);
+  const auto& shape = dataset_->manifest().shape;  // (H, W, C)
+  const int64_t size = o_.image_size, channels = o_.num_channels;
+  SCORCH_CHECK_HINT(
+      shape.size() == 3 && shape[0] == size && shape[1] == size && shape[2] == channels,
+      "repack the data at the model's size (scorch data pack --resolution/--pad) or change data.image_size",
+      "dataset {} holds {}x{}x{} images, the config wants {}x{}x{} (data.image_size, data.num_channels)", o_.data_path,
+      shape.size() > 0 ? shape[0] : 0, shape.size() > 1 ? shape[1] : 0, shape.size() > 2 ? shape[2] : 0, size, size,
+      channels);
+  loader_ = std::make_unique<data::Loader>(
+      dataset_, data::loader_options(config_, o_.batch_size, comm_->rank(), comm_->world(), device_), data_state_);
+  if (o_.eval_path.empty() || o_.eval_freq <= 0) return;
+  eval_dataset_ = std::make_shared<data::Dataset>(o_.eval_path);
+  auto opts = data::loader_options(config_, o_.batch_size, comm_->rank(), comm_->world(), device_);
+  opts.transform.random_flip = false;
+  opts.seed = mix_seed(o_.seed, kEvalStream);
+  eval_loader_ = std::make_unique<data::Loader>(eval_dataset_, opts);
+}
+
+Trainer::~Trainer() = default;
+
+}  // namespace scorch
