@@ -150,7 +150,7 @@ TEST_F(SampleCmd, NetworkKeysOfTheCheckpointCannotBeOverridden) {
                           "model.nf = 8"),
             std::string::npos)
       << r.output;
-  r = test::run(sample(0, "--num 2 --batch 2 --model.nf 8 --set model.num_scales=5 --out " + dir_ + "/net"), 300);
+  r = test::run(sample(0, "--num 2 --batch 2 --model.nf 8 --set model.num_scales=5 --out " + dir_ + "/net-same"), 300);
   EXPECT_EQ(r.code, 0) << r.output;
 }
 
