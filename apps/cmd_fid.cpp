@@ -98,7 +98,9 @@ void add_fid_command(CLI::App& app, Action& action) {
   series->add_option("--seed", a->seed, "sampling seed (default: the config's seed)");
   series->add_option("--weights", a->weights, "ema (default, as score_sde evaluates) | model")
       ->check(CLI::IsMember({"ema", "model"}));
-  series->add_option("--set", a->sets, "sampling config override, e.g. --set sampling.method=ode (repeatable)")
+  series->add_option("--set", a->sets,
+                     "override of each checkpoint's config, e.g. --set sampling.method=ode (repeatable; network keys "
+                     "refused; --set device=... places the sampler, default --device)")
       ->type_name("KEY=VALUE");
   series->add_flag("--delete-samples,!--keep-samples", a->delete_samples,
                    "delete OUT/samples/step-N once scored (--keep-samples, the default, keeps them)")

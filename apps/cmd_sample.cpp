@@ -30,17 +30,23 @@ struct SampleArgs {
   std::string ckpt, weights = "ema", out, data, mask = "center", divergence = "rademacher", delay;
   int64_t num = 0, batch = 0, grid = 64, repeats = 1, die_after = -1;
   bool png = false, overwrite = false;
+  const CLI::Option *num_flag = nullptr, *batch_flag = nullptr;  // given or not: absent takes the config's default
   ConfigArgs config;
   std::string command;
 };
 
-// The checkpoint's config with --config / --<key> / --set applied on top (sampling.* mostly).
-Config resolve_on(const Config& base, const ConfigArgs& a) {
-  Config c = base;
-  if (!a.file.empty()) c.merge_file(a.file);
-  for (const auto& kv : a.key_flags) c.set_assignment(kv, "--" + kv.substr(0, kv.find('=')));
-  for (const auto& kv : a.sets) c.set_assignment(kv, "--set");
-  return c;
+// --num N / --batch N: the value when the flag is given (a count, so it must be positive), else the config's
+// `key`. Only an absent flag takes the default: --num 0 used to mean "default" and started 50,000 images.
+int64_t count_or_default(const CLI::Option* flag, int64_t value, const Config& c, const std::string& key) {
+  if (flag->count() > 0) {
+    SCORCH_CHECK_HINT(value > 0, fmt::format("leave {} out to take {} ({})", flag->get_name(), key, c.get_int(key)),
+                      "{} must be a positive count, got {}", flag->get_name(), value);
+    return value;
+  }
+  const int64_t v = c.get_int(key);
+  SCORCH_CHECK_HINT(v > 0, fmt::format("pass {} N, or set {} to a positive count", flag->get_name(), key),
+                    "{} = {} (from {}) is not a positive count", key, v, c.source_of(key));
+  return v;
 }
 
 // Everything a subcommand needs: the model on its device, the resolved config, the CPU communicator.
@@ -58,7 +64,8 @@ std::unique_ptr<Loaded> load(const SampleArgs& a) {
   dist::check_world_size();
   auto l = std::make_unique<Loaded>();
   l->inf = load_inference_model(a.ckpt, a.weights, torch::Device(torch::kCPU));
-  l->config = resolve_on(l->inf.config, a.config);
+  l->config = resolve_config(l->inf.config, a.config);
+  check_network_unchanged(l->inf.config, l->config, "scorch sample");
   l->device = select_device(l->config.get_string("device"), dist::info().local_rank);
   if (l->device.is_cpu()) configure_cpu_threads(dist::info().local_world);
   else set_tf32(l->config.get_bool("sampling.tf32"));
@@ -73,8 +80,8 @@ std::unique_ptr<Loaded> load(const SampleArgs& a) {
 sampler::FarmOptions farm_options(const SampleArgs& a, const Loaded& l) {
   sampler::FarmOptions o;
   o.out = a.out;
-  o.num = a.num > 0 ? a.num : l.config.get_int("eval.num_samples");
-  o.batch = a.batch > 0 ? a.batch : l.config.get_int("eval.batch_size");
+  o.num = count_or_default(a.num_flag, a.num, l.config, "eval.num_samples");
+  o.batch = count_or_default(a.batch_flag, a.batch, l.config, "eval.batch_size");
   o.seed = static_cast<uint64_t>(l.config.get_int("seed"));
   o.png = a.png;
   o.grid = a.grid;
@@ -173,8 +180,10 @@ int run_likelihood(const SampleArgs& a) {
   sampler::BatchSampler bs(*l->inf.model, l->config, l->device);
   sampler::BpdOptions o;
   o.data = a.data;
-  o.num = a.num;
-  o.batch = a.batch > 0 ? a.batch : l->config.get_int("eval.batch_size");
+  // Without --num the likelihood covers the whole dataset, not eval.num_samples.
+  o.num = a.num_flag->count() > 0 ? count_or_default(a.num_flag, a.num, l->config, "eval.num_samples") : 0;
+  o.batch = count_or_default(a.batch_flag, a.batch, l->config, "eval.batch_size");
+  SCORCH_CHECK(a.repeats > 0, "--repeats must be a positive count, got {}", a.repeats);
   o.repeats = a.repeats;
   o.seed = static_cast<uint64_t>(l->config.get_int("seed"));
   o.likelihood.divergence = a.divergence;
@@ -202,8 +211,10 @@ void add_common(CLI::App* cmd, SampleArgs& a) {
   cmd->add_option("--ckpt", a.ckpt, "checkpoint dir, checkpoints/latest, run dir, or EMA-only .safetensors export");
   cmd->add_option("--weights", a.weights, "ema (default, as score_sde evaluates) | model")
       ->check(CLI::IsMember({"ema", "model"}));
-  cmd->add_option("--num", a.num, "number of images (default: eval.num_samples)");
-  cmd->add_option("--batch", a.batch, "images per batch, the unit of work and noise (default: eval.batch_size)");
+  a.num_flag = cmd->add_option("--num", a.num,
+                               "number of images, positive (default: eval.num_samples; likelihood: the whole dataset)");
+  a.batch_flag = cmd->add_option("--batch", a.batch,
+                                 "images per batch, the unit of work and noise, positive (default: eval.batch_size)");
   cmd->add_option("--out", a.out, "output directory (samples in the dataset format)");
   cmd->add_option("--grid", a.grid, "images in OUT/grid.png (0: none)");
   cmd->add_flag("--png", a.png, "also write every image as OUT/png/NNNNNN.png");

@@ -3,7 +3,27 @@
 
 #include <cstdio>
 
+#include "core/error.h"
+
 namespace scorch::apps {
+
+namespace {
+
+// --help lists the keys grouped by scope, so what a key decides (and that some are never read) is visible.
+std::string scope_group(Scope s) {
+  switch (s) {
+    case Scope::Network: return "Config keys, network (fixed by a checkpoint; also settable in the YAML file)";
+    case Scope::Objective: return "Config keys, objective (fixed for a resume; samplers may change them)";
+    case Scope::Training: return "Config keys, training (a resume may change them, with a warning)";
+    case Scope::Sampling: return "Config keys, sampling";
+    case Scope::Runtime: return "Config keys, runtime (free to change on a resume)";
+    case Scope::Informational:
+      return "Config keys, informational (accepted so score_sde configs load; scorch never reads them)";
+  }
+  return "Config keys";
+}
+
+}  // namespace
 
 void add_config_args(CLI::App* cmd, ConfigArgs& args) {
   cmd->add_option("-c,--config", args.file, "YAML config file (score_sde field names; see configs/)")
@@ -16,16 +36,31 @@ void add_config_args(CLI::App* cmd, ConfigArgs& args) {
     cmd->add_option_function<std::string>(
            "--" + key, [&args, key](const std::string& v) { args.key_flags.push_back(key + "=" + v); },
            o.help + " [" + o.default_yaml + "]")
-        ->group("Config keys (also settable in the YAML file)")
+        ->group(scope_group(o.scope))
         ->type_name("");
   }
 }
 
-Config resolve_config(const ConfigArgs& args) {
-  Config c = Config::resolve(args.file, {});
+Config resolve_config(const Config& base, const ConfigArgs& args) {
+  Config c = base;
+  if (!args.file.empty()) c.merge_file(args.file);
   for (const auto& a : args.key_flags) c.set_assignment(a, "--" + a.substr(0, a.find('=')));
   for (const auto& a : args.sets) c.set_assignment(a, "--set");
   return c;
+}
+
+Config resolve_config(const ConfigArgs& args) { return resolve_config(Config::defaults(), args); }
+
+void check_network_unchanged(const Config& trained, const Config& config, const std::string& command) {
+  for (const auto& o : option_table()) {
+    if (o.scope != Scope::Network) continue;
+    const std::string before = trained.value_text(o.key), now = config.value_text(o.key);
+    SCORCH_CHECK_HINT(before == now,
+                      "network keys are the checkpoint's architecture; train a new model to change them, or drop "
+                      "the override",
+                      "{}: {} = {} (from {}), but the checkpoint was trained with {} = {}", command, o.key, now,
+                      config.source_of(o.key), o.key, before);
+  }
 }
 
 bool dry_run(const ConfigArgs& args, const Config& config) {

@@ -9,6 +9,7 @@
 #include <ctime>
 #include <filesystem>
 
+#include "apps/config_args.h"
 #include "apps/fid_common.h"
 #include "core/device.h"
 #include "core/dist/process.h"
@@ -34,10 +35,16 @@ struct Checkpoint {
 
 bool has_glob_chars(const std::string& s) { return s.find_first_of("*?[") != std::string::npos; }
 
+// The checkpoint's config, then --device (the sampler runs where the extractor does unless --set device=
+// says otherwise), then --set, then --seed; layered as every command layers its config.
 Config sampling_config(const std::string& dir, const FidArgs& a) {
-  Config c = checkpoint_config(json::parse(read_file(dir + "/meta.json")), dir);
-  for (const auto& kv : a.sets) c.set_assignment(kv, "--set");
-  if (a.seed >= 0) c.set_assignment("seed=" + std::to_string(a.seed), "--seed");
+  const Config trained = checkpoint_config(json::parse(read_file(dir + "/meta.json")), dir);
+  ConfigArgs layers;
+  layers.key_flags = {"device=" + a.device};
+  layers.sets = a.sets;
+  if (a.seed >= 0) layers.sets.push_back("seed=" + std::to_string(a.seed));
+  Config c = resolve_config(trained, layers);
+  check_network_unchanged(trained, c, "scorch fid --ckpts");
   return c;
 }
 
@@ -134,7 +141,7 @@ int run_fid_ckpts(const FidArgs& a) {
     }
     const auto t0 = Clock::now();
     auto inf = load_inference_model(c.dir, a.weights, torch::Device(torch::kCPU));
-    const auto device = ex.options.device;
+    const auto device = select_device(c.config.get_string("device"), dist::info().local_rank);
     inf.model->to(device);
     sampler::BatchSampler bs(*inf.model, c.config, device);
     sampler::FarmOptions o;

@@ -1,6 +1,8 @@
 // Config: parsing, type checking and layering of the option table's keys.
 #include "core/config.h"
 
+#include <fmt/ranges.h>
+
 #include <algorithm>
 #include <fstream>
 #include <set>
@@ -19,6 +21,18 @@ const char* type_name(ValueType t) {
     case ValueType::String: return "a string";
     case ValueType::IntList: return "a list of integers, e.g. [1, 2, 2, 2]";
     case ValueType::FloatList: return "a list of numbers";
+  }
+  return "?";
+}
+
+const char* scope_name(Scope s) {
+  switch (s) {
+    case Scope::Network: return "network";
+    case Scope::Objective: return "objective";
+    case Scope::Training: return "training";
+    case Scope::Sampling: return "sampling";
+    case Scope::Runtime: return "runtime";
+    case Scope::Informational: return "informational";
   }
   return "?";
 }
@@ -255,6 +269,21 @@ std::vector<int64_t> Config::get_int_list(const std::string& key) const {
 std::vector<double> Config::get_float_list(const std::string& key) const {
   return value(key, ValueType::FloatList).as<std::vector<double>>();
 }
+
+std::string Config::value_text(const std::string& key) const {
+  const OptionSpec* spec = find_option(key);
+  SCORCH_CHECK(spec, "internal: config key '{}' is not in the option table", key);
+  switch (spec->type) {
+    case ValueType::Int: return std::to_string(get_int(key));
+    case ValueType::Float: return fmt::format("{}", get_float(key));  // shortest text that reads back exactly
+    case ValueType::Bool: return get_bool(key) ? "true" : "false";
+    case ValueType::String: return get_string(key);
+    case ValueType::IntList: return fmt::format("{}", fmt::join(get_int_list(key), ","));
+    case ValueType::FloatList: return fmt::format("{}", fmt::join(get_float_list(key), ","));
+  }
+  return "";
+}
+
 const std::string& Config::source_of(const std::string& key) const { return sources_.at(key); }
 
 std::string Config::to_yaml() const {

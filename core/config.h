@@ -12,12 +12,24 @@ namespace scorch {
 enum class ValueType { Int, Float, Bool, String, IntList, FloatList };
 const char* type_name(ValueType t);
 
+// What a key decides, and so where a change of it is allowed (docs/architecture.md "Config scopes"):
+//   Network       the weights' architecture: a resume or `scorch sample` with another value is refused.
+//   Objective     the SDE and data representation the network learns: a resume with another value is
+//                 refused; a sampler may change it (model.num_scales is also the number of sampling steps).
+//   Training      optimisation hyperparameters: a resume with another value continues, with a warning.
+//   Sampling      what scorch sample / fid --ckpts read.
+//   Runtime       how a run executes (device, precision, logging, memory): free to change on a resume.
+//   Informational accepted so score_sde configs load, never read.
+enum class Scope { Network, Objective, Training, Sampling, Runtime, Informational };
+const char* scope_name(Scope s);
+
 // One row of the option table: the same row is a config key and the CLI flag `--<key>`.
 struct OptionSpec {
   std::string key;            // score_sde field name, e.g. "training.batch_size"
   ValueType type;
   std::string default_yaml;   // default value as YAML text, e.g. "128", "[1, 2, 2, 2]", "vesde"
   std::string help;
+  Scope scope;
 };
 
 const std::vector<OptionSpec>& option_table();
@@ -44,6 +56,9 @@ class Config {
   std::string get_string(const std::string& key) const;
   std::vector<int64_t> get_int_list(const std::string& key) const;
   std::vector<double> get_float_list(const std::string& key) const;
+  // The value of `key` as canonical text ("3", "true", "1,2,2,2"): equal texts are equal values, however
+  // each was written (1e1 and 10.0, True and true).
+  std::string value_text(const std::string& key) const;
   // Where the value of `key` came from: "default", a file path, or "--set".
   const std::string& source_of(const std::string& key) const;
 

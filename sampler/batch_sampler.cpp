@@ -30,6 +30,16 @@ BatchSampler::BatchSampler(ScoreModelImpl& model, const Config& config, const to
 
 BatchSampler::~BatchSampler() { model_.train(was_training_); }
 
+void BatchSampler::report_progress(bool enabled) {
+  auto sde = sde_;
+  const auto device = device_;
+  auto noise_level = [sde, device](double t) {
+    const auto o = torch::TensorOptions().device(device).dtype(torch::kFloat32);
+    return sde->marginal_prob(torch::zeros({1, 1, 1, 1}, o), torch::full({1}, t, o)).std.item<double>();
+  };
+  progress_ = std::make_unique<BatchProgress>(noise_level, sde_->T(), o_.eps, enabled);
+}
+
 torch::Tensor BatchSampler::sample(int64_t size, uint64_t seed, int64_t id) {
   SCORCH_CHECK(size >= 1, "a sample batch needs at least one image, got {}", size);
   torch::NoGradGuard no_grad;
@@ -37,12 +47,19 @@ torch::Tensor BatchSampler::sample(int64_t size, uint64_t seed, int64_t id) {
   const auto options = torch::TensorOptions().device(device_).dtype(torch::kFloat32);
   auto prior = sde_->prior_sampling({size, channels_, size_, size_}, gen, options);
   torch::Tensor x;
+  TimeHook hook;
+  if (progress_) {
+    progress_->start(fmt::format("sampling batch {}", id));
+    hook = [this](double t) { progress_->at(t); };
+  }
   if (o_.method == "ode") {
     OdeSampler ode(sde_, ode_score_, o_);
+    ode.set_time_hook(hook);
     x = ode.sample(prior);
     last_nfe_ = ode.last().nfe;
   } else {
     PcSampler pc(sde_, pc_score_, o_);
+    pc.set_time_hook(hook);
     x = pc.run(prior, gen);
     last_nfe_ = pc.nfe();
   }

@@ -7,6 +7,7 @@
 #include "core/config.h"
 #include "core/models/score_model.h"
 #include "core/sde/score_fn.h"
+#include "sampler/batch_progress.h"
 #include "sampler/options.h"
 
 namespace scorch::sampler {
@@ -24,6 +25,9 @@ class BatchSampler {
   // result depends on (seed, id, size) only. Returns (size, C, H, W) float32 in [0, 1] on the device.
   torch::Tensor sample(int64_t size, uint64_t seed, int64_t id);
   int64_t last_nfe() const { return last_nfe_; }
+  // Logs progress inside each batch once it runs longer than a few seconds (docs/sampling.md); `enabled`
+  // false (ranks other than 0) keeps it silent.
+  void report_progress(bool enabled);
   const SamplingOptions& options() const { return o_; }
   const std::shared_ptr<Sde>& sde() const { return sde_; }
   // The score as the PC samplers see it (training.continuous labels) and as the ODE sees it (continuous).
@@ -42,6 +46,7 @@ class BatchSampler {
   ScoreFn pc_score_, ode_score_;
   int64_t channels_, size_;
   int64_t last_nfe_ = 0;
+  std::unique_ptr<BatchProgress> progress_;
 };
 
 // The trainer's snapshot hook: n images from one batch (id 0) of `seed` with the config's sampling.* settings.

@@ -17,7 +17,10 @@ torch::Tensor OdeSampler::solve(const torch::Tensor& x, double t0, double t1) {
   SCORCH_CHECK(x.dim() == 4, "the ODE sampler expects (B, C, H, W), got {}", c10::str(x.sizes()));
   torch::NoGradGuard no_grad;
   const auto dtype = x.scalar_type();
-  OdeFn f = [&](double t, const torch::Tensor& y) { return drift(y.to(dtype), t).to(torch::kDouble); };
+  OdeFn f = [&](double t, const torch::Tensor& y) {
+    if (time_hook_) time_hook_(t);
+    return drift(y.to(dtype), t).to(torch::kDouble);
+  };
   last_ = solve_ode(o_.ode_solver, f, x.to(torch::kDouble), t0, t1, o_.rtol, o_.atol, o_.ode_steps);
   return last_.y.to(dtype);
 }

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "core/sde/reverse_sde.h"
+#include "sampler/batch_progress.h"
 #include "sampler/ode_solver.h"
 #include "sampler/options.h"
 
@@ -21,6 +22,8 @@ class OdeSampler {
   // The same ODE forward from eps to T: the latent code of data x (model space).
   torch::Tensor encode(const torch::Tensor& x);
   const OdeResult& last() const { return last_; }  // NFE and steps of the last solve
+  // Called with the time of every drift evaluation (progress reporting).
+  void set_time_hook(TimeHook hook) { time_hook_ = std::move(hook); }
 
   // The probability-flow drift at scalar time t for x (B, C, H, W).
   torch::Tensor drift(const torch::Tensor& x, double t) const;
@@ -32,6 +35,7 @@ class OdeSampler {
   ReverseSde flow_;
   SamplingOptions o_;
   OdeResult last_;
+  TimeHook time_hook_;
 };
 
 }  // namespace scorch::sampler

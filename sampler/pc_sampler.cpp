@@ -1,6 +1,8 @@
 // PcSampler: the reference's get_pc_sampler loop, with NFE counted rather than assumed.
 #include "sampler/pc_sampler.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 
 namespace scorch::sampler {
@@ -29,8 +31,11 @@ torch::Tensor PcSampler::run(torch::Tensor x, torch::Generator& gen, const Proje
   auto ts = torch::linspace(sde_->T(), eps_, n, x.options().dtype(torch::kFloat32));
   auto ones = torch::ones({x.size(0)}, x.options().dtype(torch::kFloat32));
   Update u{x, x};
+  // ts[i] on the host for the time hook (reading ts would wait for the device).
+  const double dt_host = (eps_ - sde_->T()) / static_cast<double>(std::max<int64_t>(n - 1, 1));
   for (int64_t i = 0; i < n; ++i) {
     auto t = ones * ts[i];  // (B,)
+    if (time_hook_) time_hook_(sde_->T() + dt_host * static_cast<double>(i));
     u = corrector_->update(u.x, t, gen);
     if (project) u = project(u, t, gen);
     u = predictor_->update(u.x, t, gen);

@@ -3,6 +3,7 @@
 #include <functional>
 #include <memory>
 
+#include "sampler/batch_progress.h"
 #include "sampler/correctors.h"
 #include "sampler/options.h"
 #include "sampler/predictors.h"
@@ -30,6 +31,8 @@ class PcSampler {
   torch::Tensor run(torch::Tensor x, torch::Generator& gen, const Projection& project = {});
   // Score evaluations of the last run (per batch; 0 for predictor=none, corrector=none).
   int64_t nfe() const { return last_nfe_; }
+  // Called with each noise level's time before its updates (progress reporting).
+  void set_time_hook(TimeHook hook) { time_hook_ = std::move(hook); }
 
  private:
   std::shared_ptr<Sde> sde_;
@@ -39,6 +42,7 @@ class PcSampler {
   bool denoise_;
   double eps_;
   int64_t last_nfe_ = 0;
+  TimeHook time_hook_;
 };
 
 }  // namespace scorch::sampler

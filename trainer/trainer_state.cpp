@@ -1,5 +1,4 @@
 // The trainer's checkpoint side: what a checkpoint holds, resuming from one, and keeping ranks identical.
-#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
@@ -18,39 +17,23 @@ namespace scorch {
 
 namespace fs = std::filesystem;
 
-namespace {
-
-// Keys that fix the network or the objective: a checkpoint trained with other values cannot continue.
-bool must_match(const std::string& key) {
-  return key.rfind("model.", 0) == 0 || key == "training.sde" || key == "training.continuous" ||
-         key == "data.image_size" || key == "data.num_channels" || key == "data.centered";
-}
-
-}  // namespace
-
 void Trainer::resume(const std::string& ckpt_dir) {
   const auto meta = CheckpointStore::validate(ckpt_dir);
   const auto saved = checkpoint_config(meta, (fs::path(ckpt_dir) / "meta.json").string());
+  // What a changed key does to a resume follows from its scope (core/config.h): the network and the objective
+  // it learns must match; a training hyperparameter may change, but the run is then not the one it was.
   for (const auto& o : option_table()) {
-    auto text = [&](const Config& c) -> std::string {
-      switch (o.type) {
-        case ValueType::Int: return std::to_string(c.get_int(o.key));
-        case ValueType::Float: return fmt::format("{:.17g}", c.get_float(o.key));
-        case ValueType::Bool: return c.get_bool(o.key) ? "true" : "false";
-        case ValueType::String: return c.get_string(o.key);
-        case ValueType::IntList: return fmt::format("{}", fmt::join(c.get_int_list(o.key), ","));
-        case ValueType::FloatList: return fmt::format("{}", fmt::join(c.get_float_list(o.key), ","));
-      }
-      return "";
-    };
-    const auto before = text(saved), now = text(config_);
+    const auto before = saved.value_text(o.key), now = config_.value_text(o.key);
     if (before == now) continue;
-    if (must_match(o.key))
+    if (o.scope == Scope::Network || o.scope == Scope::Objective)
       throw ResumeMismatch(__FILE__, __LINE__,
-                           fmt::format("{} = {} in this run, but the checkpoint {} was trained with {} = {}", o.key,
-                                       now, ckpt_dir, o.key, before),
+                           fmt::format("{} = {} in this run, but the checkpoint {} was trained with {} = {} ({} key)",
+                                       o.key, now, ckpt_dir, o.key, before, scope_name(o.scope)),
                            "use a new --workdir for a different model, or restore the old value");
-    spdlog::info("resume: {} changed from {} to {}", o.key, before, now);
+    if (o.scope == Scope::Training)
+      spdlog::warn("resume: {} changed from {} to {}; the run continues with the new value", o.key, before, now);
+    else
+      spdlog::info("resume: {} changed from {} to {}", o.key, before, now);
   }
 
   auto tensors = read_checkpoint_tensors(ckpt_dir);

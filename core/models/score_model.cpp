@@ -7,7 +7,23 @@
 
 namespace scorch::models {
 
+namespace {
+
+// score_sde's configs carry these keys with one value each, the only one its networks (and so scorch's)
+// implement; any other value would silently train that one.
+void check_only_value(const Config& c, const std::string& key, const std::string& implemented) {
+  const std::string value = c.value_text(key);
+  SCORCH_CHECK_HINT(value == implemented, fmt::format("remove the key or set it to {}", implemented),
+                    "{} = {} (from {}) is not implemented: scorch's networks (as score_sde's) only have {} = {}", key,
+                    value, c.source_of(key), key, implemented);
+}
+
+}  // namespace
+
 ModelConfig ModelConfig::from(const Config& c) {
+  check_only_value(c, "model.conv_size", "3");
+  check_only_value(c, "model.normalization", "GroupNorm");
+  check_only_value(c, "model.attention_type", "ddpm");
   ModelConfig m;
   m.name = c.get_string("model.name");
   m.nf = c.get_int("model.nf");

@@ -142,5 +142,18 @@ TEST_F(FidCkptsCmd, BadPatternsAndOptionsAreRefusedClearly) {
   EXPECT_NE(r.output.find("not both"), std::string::npos) << r.output;
 }
 
+// The sampling config is the checkpoint's with --device, --set and --seed layered as every command layers its
+// config: --set device= decides where the sampler runs (it used to be ignored), a network key is refused.
+TEST_F(FidCkptsCmd, SetLayersOnTheCheckpointConfigAndNetworkKeysAreRefused) {
+  auto r = fid(1, all_ckpts() + " --set model.nf=16 --out " + dir_ + "/net");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("model.nf = 16 (from --set), but the checkpoint was trained with model.nf = 8"),
+            std::string::npos)
+      << r.output;
+  r = fid(1, all_ckpts() + " --device cpu --set device=cuda:99 --out " + dir_ + "/dev");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("device=cuda:99"), std::string::npos) << r.output;
+}
+
 }  // namespace
 }  // namespace scorch

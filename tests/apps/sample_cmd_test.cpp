@@ -125,6 +125,35 @@ TEST_F(SampleCmd, OdeMethodAndBadInput) {
   EXPECT_NE(refused.output.find("no probability-flow form"), std::string::npos) << refused.output;
 }
 
+// A count flag that is given must be positive (0 used to mean "default" and started eval.num_samples images);
+// only an absent flag takes the config's default.
+TEST_F(SampleCmd, NonPositiveCountsAreRefusedNamingTheFlag) {
+  for (const std::string& bad : {"--num 0 --batch 2", "--num 2 --batch -3", "--num -1 --batch 2"}) {
+    auto r = test::run(sample(0, bad + " --out " + dir_ + "/counts"), 120);
+    EXPECT_NE(r.code, 0) << bad;
+    const std::string flag = bad.find("-3") != std::string::npos ? "--batch" : "--num";
+    EXPECT_NE(r.output.find(flag + " must be a positive count"), std::string::npos) << r.output;
+  }
+  auto r = test::run(sample(0, "--num 2 --eval.batch_size 0 --out " + dir_ + "/counts"), 120);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("eval.batch_size = 0 (from --eval.batch_size) is not a positive count"), std::string::npos)
+      << r.output;
+  EXPECT_FALSE(fs::exists(dir_ + "/counts/manifest.json"));
+}
+
+// The checkpoint fixes the network: overriding a network key is refused, naming it; the same value is fine,
+// and objective keys (model.num_scales, the number of sampling steps) stay free.
+TEST_F(SampleCmd, NetworkKeysOfTheCheckpointCannotBeOverridden) {
+  auto r = test::run(sample(0, "--num 2 --batch 2 --model.nf 16 --out " + dir_ + "/net"), 120);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("scorch sample: model.nf = 16 (from --model.nf), but the checkpoint was trained with "
+                          "model.nf = 8"),
+            std::string::npos)
+      << r.output;
+  r = test::run(sample(0, "--num 2 --batch 2 --model.nf 8 --set model.num_scales=5 --out " + dir_ + "/net-same"), 300);
+  EXPECT_EQ(r.code, 0) << r.output;
+}
+
 TEST_F(SampleCmd, LikelihoodInpaintingColorization) {
   const std::string data = dir_ + "/shapes";
   auto synth = test::run(test::scorch_bin() + " data synth shapes --out " + data +

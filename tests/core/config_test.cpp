@@ -128,5 +128,15 @@ TEST(Config, CopiesAreIndependent) {
   EXPECT_EQ(b.get_int("training.batch_size"), 7);
 }
 
+// value_text is what resume and sample compare: equal values give equal texts, however they were written.
+TEST(Config, ValueTextIsCanonical) {
+  auto a = Config::resolve("", {"model.sigma_max=1e1", "model.fir=True", "model.ch_mult=(1, 2)"});
+  auto b = Config::resolve("", {"model.sigma_max=10.0", "model.fir=true", "model.ch_mult=[1,2]"});
+  for (const char* key : {"model.sigma_max", "model.fir", "model.ch_mult"})
+    EXPECT_EQ(a.value_text(key), b.value_text(key)) << key;
+  EXPECT_EQ(a.value_text("model.sigma_max"), "10");
+  EXPECT_EQ(Config::defaults().value_text("model.ema_rate"), "0.9999");
+}
+
 }  // namespace
 }  // namespace scorch

@@ -1,0 +1,85 @@
+// The resume check follows each key's scope: network and objective keys must match the checkpoint, a
+// training hyperparameter may change with a warning, a runtime setting (model.grad_checkpointing) freely.
+#include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+
+#include <sstream>
+
+#include "core/dist/mpi_comm.h"
+#include "core/error.h"
+#include "trainer/trainer_test_util.h"
+
+namespace scorch {
+namespace {
+
+using test::gaussian_dataset;
+using test::tiny_train_config;
+
+std::shared_ptr<dist::Communicator> local() { return std::make_shared<dist::LocalCommunicator>(); }
+
+// The log lines written while `f` runs, with their levels.
+std::string log_of(const std::function<void()>& f) {
+  std::ostringstream out;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out);
+  sink->set_pattern("[%l] %v");
+  auto logger = spdlog::default_logger();
+  const auto level = logger->level();  // the test runner may log warnings only
+  logger->set_level(spdlog::level::info);
+  logger->sinks().push_back(sink);
+  auto restore = [&] {
+    logger->sinks().pop_back();
+    logger->set_level(level);
+  };
+  try {
+    f();
+  } catch (...) {
+    restore();
+    throw;
+  }
+  restore();
+  return out.str();
+}
+
+class TrainerState : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = test::temp_dir("resumescope");
+    data_ = gaussian_dataset(root_ + "/data", 32);
+    Trainer(tiny_train_config(data_, {"training.n_iters=2"}), root_ + "/run", local(), torch::kCPU).run();
+  }
+  // Resumes the 2-step run with `changed` on top; returns the log.
+  std::string resume_with(const std::string& changed) {
+    return log_of([&] {
+      Trainer(tiny_train_config(data_, {"training.n_iters=4", changed}), root_ + "/run", local(), torch::kCPU);
+    });
+  }
+  std::string root_, data_;
+};
+
+TEST_F(TrainerState, RuntimeKeysChangeFreely) {
+  const auto log = resume_with("model.grad_checkpointing=true");
+  EXPECT_NE(log.find("[info] resume: model.grad_checkpointing changed from false to true"), std::string::npos) << log;
+}
+
+TEST_F(TrainerState, TrainingKeysChangeWithAWarning) {
+  auto log = resume_with("model.dropout=0.2");
+  EXPECT_NE(log.find("[warning] resume: model.dropout changed from 0 to 0.2"), std::string::npos) << log;
+  log = resume_with("model.ema_rate=0.99");
+  EXPECT_NE(log.find("[warning] resume: model.ema_rate changed from 0.999 to 0.99"), std::string::npos) << log;
+}
+
+TEST_F(TrainerState, NetworkAndObjectiveKeysMustMatch) {
+  for (const std::string& changed : {"model.nf=16", "model.sigma_max=20", "training.sde=vpsde"}) {
+    try {
+      resume_with(changed);
+      ADD_FAILURE() << "resumed with " << changed;
+    } catch (const ResumeMismatch& e) {
+      const std::string key = changed.substr(0, changed.find('='));
+      EXPECT_NE(e.message().find(key + " = " + changed.substr(changed.find('=') + 1)), std::string::npos)
+          << e.message();
+    }
+  }
+}
+
+}  // namespace
+}  // namespace scorch
