@@ -100,16 +100,16 @@ TEST(TrainCmd, SigtermCheckpointsExitsThreeAndResumes) {
   EXPECT_TRUE(fs::exists(root + "/run/checkpoints/" + fmt_step(step + 3) + "/meta.json")) << r.output;
 }
 
-// Both signals arrive while the step-1 snapshot grid is being sampled (2000 noise levels: seconds), long
-// before the run can act on the first: the second must end the process at once (128 + SIGTERM) without a
-// stop checkpoint. A run that ignored the second signal would checkpoint after step 2 and exit 3.
+// Both signals arrive while the step-1 snapshot grid is being sampled (2000 noise levels: seconds): the run
+// checks for a stop request before it checkpoints, so once the step-1 checkpoint exists it can act on the
+// first signal only after step 2. The second must end the process at once (128 + SIGTERM) without a stop
+// checkpoint; a run that ignored it would checkpoint after step 2 and exit 3.
 TEST(TrainCmd, ASecondSignalExitsAtOnce) {
   const auto root = make_data("train_twice");
-  const auto script = train_cmd(root,
-                                "--set training.n_iters=100000 --set training.log_freq=1 "
-                                "--set training.snapshot_freq=1 --set model.num_scales=2000") +
-                      " > " + root + "/log 2>&1 & pid=$!; for i in $(seq 600); do grep -q step " + root +
-                      "/run/metrics.jsonl 2>/dev/null && break; sleep 0.1; done; kill -TERM $pid; sleep 0.3; "
+  const auto script = train_cmd(root, "--set training.n_iters=100000 --set training.log_freq=1 "
+                                      "--set training.snapshot_freq=1 --set model.num_scales=2000") +
+                      " > " + root + "/log 2>&1 & pid=$!; for i in $(seq 1200); do test -e " + root +
+                      "/run/checkpoints/" + fmt_step(1) + " && break; sleep 0.05; done; kill -TERM $pid; sleep 0.3; "
                       "kill -TERM $pid; wait $pid; echo rc=$?";
   auto r = run("sh -c '" + script + "'", 120);
   std::ifstream log(root + "/log");
