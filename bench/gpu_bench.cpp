@@ -47,8 +47,9 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-void emit(json row) {
-  row["device"] = torch::cuda::is_available() ? "cuda" : "cpu";
+// One result row on stdout, tagged with the device the bench ran on.
+void emit(json row, const torch::Device& device) {
+  row["device"] = device.str();
   std::printf("%s\n", row.dump().c_str());
   std::fflush(stdout);
 }
@@ -110,6 +111,17 @@ struct Bench {
   }
 };
 
+// The variant's keys and what every bench run sets: the batch, no snapshots or evaluation, synthetic data.
+std::vector<std::string> run_sets(const Bench& b, const std::string& variant, int64_t batch) {
+  auto sets = variant_sets(variant);
+  for (const std::string& s :
+       std::vector<std::string>{"training.batch_size=" + std::to_string(batch), "training.snapshot_freq=0",
+                                "training.snapshot_freq_for_preemption=0", "training.snapshot_sampling=false",
+                                "training.eval_freq=0", "data.path=" + b.dataset(batch), "device=" + b.device.str()})
+    sets.push_back(s);
+  return sets;
+}
+
 struct StepFigures {
   double images_per_s = 0, step_ms = 0, peak_gib = 0;
   std::vector<double> losses;
@@ -119,13 +131,9 @@ struct StepFigures {
 // the run's metrics.jsonl: the second logged interval is the timed one.
 StepFigures train_steps(const Bench& b, const std::string& variant, int64_t batch, int64_t steps,
                         const std::string& workdir) {
-  auto sets = variant_sets(variant);
-  for (const std::string& s : std::vector<std::string>{
-           "training.batch_size=" + std::to_string(batch), "training.n_iters=" + std::to_string(2 * steps),
-           "training.log_freq=" + std::to_string(steps), "training.snapshot_freq=0",
-           "training.snapshot_freq_for_preemption=0", "training.snapshot_sampling=false", "training.eval_freq=0",
-           "data.path=" + b.dataset(batch), "device=" + b.device.str()})
-    sets.push_back(s);
+  auto sets = run_sets(b, variant, batch);
+  sets.push_back("training.n_iters=" + std::to_string(2 * steps));
+  sets.push_back("training.log_freq=" + std::to_string(steps));
   fs::remove_all(workdir);
   {
     Trainer trainer(b.config(sets), workdir, std::make_shared<dist::LocalCommunicator>(), b.device);
@@ -159,7 +167,8 @@ int cmd_train(Bench& b, int64_t batch, int64_t steps, const std::vector<std::str
           {"images_per_s", f.images_per_s},
           {"step_ms", f.step_ms},
           {"peak_mem_gib", f.peak_gib},
-          {"losses", f.losses}});
+          {"losses", f.losses}},
+         b.device);
   }
   return 0;
 }
@@ -179,7 +188,8 @@ int cmd_max_batch(Bench& b, const std::string& variant, int64_t start, int64_t l
             {"batch", batch},
             {"fits", true},
             {"images_per_s", f.images_per_s},
-            {"peak_mem_gib", f.peak_gib}});
+            {"peak_mem_gib", f.peak_gib}},
+           b.device);
       ok = batch;
       best = f;
       return true;
@@ -188,7 +198,8 @@ int cmd_max_batch(Bench& b, const std::string& variant, int64_t start, int64_t l
             {"config", b.config_path},
             {"variant", variant},
             {"batch", batch},
-            {"fits", false}});
+            {"fits", false}},
+           b.device);
       fail = batch;
       fs::remove_all(b.root + "/max-batch");
       release_cached_memory();
@@ -206,7 +217,8 @@ int cmd_max_batch(Bench& b, const std::string& variant, int64_t start, int64_t l
         {"first_failing_batch", fail},
         {"limit", limit},
         {"images_per_s", best.images_per_s},
-        {"peak_mem_gib", best.peak_gib}});
+        {"peak_mem_gib", best.peak_gib}},
+       b.device);
   return 0;
 }
 
@@ -260,7 +272,8 @@ int cmd_sample(Bench& b, int64_t batch, const std::string& num_scales, const std
           {"samples_per_s", batch / s},
           {"weights", ckpt.empty() ? "fresh" : ckpt},
           {"graphs_captured", sampler::cuda_graph_stats().captured},
-          {"graph_captures_failed", sampler::cuda_graph_stats().fell_back}});
+          {"graph_captures_failed", sampler::cuda_graph_stats().fell_back}},
+         b.device);
   }
   return 0;
 }
@@ -317,7 +330,8 @@ int cmd_fid(Bench& b, int64_t n, int64_t batch) {
           {"images_per_s", n / s},
           {"seconds", s},
           {"weights", weights},
-          {"validate_rel_diff_vs_cpu", rel}});
+          {"validate_rel_diff_vs_cpu", rel}},
+         b.device);
   }
   set_tf32(false);
   return 0;
@@ -325,12 +339,8 @@ int cmd_fid(Bench& b, int64_t n, int64_t batch) {
 
 int cmd_profile(Bench& b, int64_t batch, const std::string& variant, const std::string& trace) {
   namespace prof = torch::autograd::profiler;
-  auto sets = variant_sets(variant);
-  for (const std::string& s : std::vector<std::string>{
-           "training.batch_size=" + std::to_string(batch), "training.log_freq=2", "training.snapshot_freq=0",
-           "training.snapshot_freq_for_preemption=0", "training.snapshot_sampling=false", "training.eval_freq=0",
-           "data.path=" + b.dataset(batch), "device=" + b.device.str()})
-    sets.push_back(s);
+  auto sets = run_sets(b, variant, batch);
+  sets.push_back("training.log_freq=2");
   const auto workdir = b.root + "/profile";
   // Two warm steps (cuDNN's algorithm choice, the allocator), then the same run resumed for two more under
   // the profiler.
@@ -355,7 +365,8 @@ int cmd_profile(Bench& b, int64_t batch, const std::string& variant, const std::
         {"batch", batch},
         {"steps", 2},
         {"seconds", s},
-        {"trace", trace}});
+        {"trace", trace}},
+       b.device);
   return 0;
 }
 
