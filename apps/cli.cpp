@@ -2,7 +2,7 @@
 #include <cstdlib>
 
 #include "apps/commands.h"
-#include "core/device.h"
+#include "core/dist/device.h"
 #include "core/dist/process.h"
 #include "core/log.h"
 #include "core/version.h"
@@ -30,7 +30,7 @@ int run_cli(int argc, char** argv) {
     return app.exit(e);
   }
   init_logging(dist::info().rank, log_level);
-  configure_cpu_threads(dist::info().local_world);
+  dist::configure_cpu_threads(dist::info().local_world);
   return action ? action() : 0;
 }
 

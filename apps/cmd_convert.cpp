@@ -34,7 +34,7 @@ struct InceptionArgs {
   std::string src, out;
 };
 
-struct ExportArgs {
+struct CkptExportArgs {
   std::string ckpt, out, dtype = "fp32";
 };
 
@@ -46,21 +46,21 @@ int run_import(const ImportArgs& a) {
       "name the config the checkpoint was trained with, e.g. --config configs/ve/cifar10_ncsnpp_continuous.yaml",
       "scorch convert import needs --config: it builds that network to check every tensor against");
   torch::NoGradGuard no_grad;
-  const auto file = read_torch_file(a.src);
-  auto ck = from_score_sde(file.root, config, a.src);
+  const auto file = io::read_torch_file(a.src);
+  auto ck = io::from_score_sde(file.root, config, a.src);
 
   // A run dir gets checkpoints/step-N; a path that is already a checkpoints/ dir is used as it is.
   const fs::path out(a.out);
   const auto store_dir = out.filename() == "checkpoints" ? out : out / "checkpoints";
-  const auto target = store_dir / CheckpointStore::step_name(ck.step);
+  const auto target = store_dir / io::CheckpointStore::step_name(ck.step);
   SCORCH_CHECK_HINT(a.force || !fs::exists(target), "pass --force to replace it", "'{}' already exists",
                     target.string());
   ck.source["file"] = fs::absolute(a.src).string();
-  ck.source["container"] = torch_file_kind_name(file.kind);
+  ck.source["container"] = io::torch_file_kind_name(file.kind);
   ck.source["bytes"] = static_cast<int64_t>(fs::file_size(a.src));
   ck.source["sha256"] = sha256_file(a.src);
   ck.source["imported_by"] = fmt::format("scorch {} ({})", version_string(), git_commit());
-  auto meta = checkpoint_meta(config, ck.step);
+  auto meta = io::checkpoint_meta(config, ck.step);
   meta["source"] = ck.source;
   // What `scorch train` reads to resume. score_sde's tf.data position is not in its checkpoints, so the data
   // stream starts afresh at the imported step.
@@ -68,9 +68,9 @@ int run_import(const ImportArgs& a) {
   meta["images_seen"] = ck.step * batch;
   meta["data"] = {{"epoch", 0}, {"consumed", 0}, {"global_batch", batch}};
   // Imports never prune: other checkpoints already in the dir stay.
-  CheckpointStore store(store_dir.string(), {std::numeric_limits<int64_t>::max(), 0});
+  io::CheckpointStore store(store_dir.string(), {std::numeric_limits<int64_t>::max(), 0});
   const auto dir =
-      store.save(ck.step, meta, [&](const std::string& tmp) { write_checkpoint_tensors(tmp, ck.tensors); });
+      store.save(ck.step, meta, [&](const std::string& tmp) { io::write_checkpoint_tensors(tmp, ck.tensors); });
   std::printf("imported step %lld: %zu model tensors, %zu EMA tensors, %zu Adam moments (Adam step %lld)\n -> %s\n",
               static_cast<long long>(ck.step), ck.tensors.model.size(), ck.tensors.ema.size(),
               ck.tensors.optimizer.size(), static_cast<long long>(ck.tensors.optimizer_step), dir.c_str());
@@ -81,23 +81,23 @@ struct Loaded {
   std::string dir;
   Config config;
   int64_t step = 0;
-  CheckpointTensors tensors;
+  io::CheckpointTensors tensors;
 };
 
 Loaded load_checkpoint(const std::string& path) {
   Loaded l;
-  l.dir = resolve_checkpoint_dir(path);
-  const auto meta = CheckpointStore::validate(l.dir);
-  l.config = checkpoint_config(meta, (fs::path(l.dir) / "meta.json").string());
+  l.dir = io::resolve_checkpoint_dir(path);
+  const auto meta = io::CheckpointStore::validate(l.dir);
+  l.config = io::checkpoint_config(meta, (fs::path(l.dir) / "meta.json").string());
   l.step = meta["step"].get<int64_t>();
-  l.tensors = read_checkpoint_tensors(l.dir, /*need_optimizer=*/false);
+  l.tensors = io::read_checkpoint_tensors(l.dir, /*need_optimizer=*/false);
   return l;
 }
 
-int run_export(const ExportArgs& a) {
+int run_score_sde_export(const CkptExportArgs& a) {
   torch::NoGradGuard no_grad;
   const auto ck = load_checkpoint(a.ckpt);
-  write_torch_file(a.out, to_score_sde(ck.tensors, ck.config, ck.step, ck.dir));
+  io::write_torch_file(a.out, io::to_score_sde(ck.tensors, ck.config, ck.step, ck.dir));
   std::printf("exported step %lld of %s\n -> %s (score_sde_pytorch format)\n", static_cast<long long>(ck.step),
               ck.dir.c_str(), a.out.c_str());
   return 0;
@@ -110,12 +110,12 @@ torch::ScalarType parse_dtype(const std::string& s) {
   SCORCH_FAIL("--dtype '{}': expected fp32, bf16 or fp16", s);
 }
 
-int run_export_ema(const ExportArgs& a) {
+int run_export_ema(const CkptExportArgs& a) {
   const auto dtype = parse_dtype(a.dtype);
   const auto ck = load_checkpoint(a.ckpt);
-  write_ema_export(a.out, ck.config, ck.step, ck.tensors, dtype);
+  io::write_ema_export(a.out, ck.config, ck.step, ck.tensors, dtype);
   std::printf("exported the EMA weights of step %lld of %s as %s\n -> %s\n", static_cast<long long>(ck.step),
-              ck.dir.c_str(), py::dtype_name(dtype).c_str(), a.out.c_str());
+              ck.dir.c_str(), io::py::dtype_name(dtype).c_str(), a.out.c_str());
   return 0;
 }
 
@@ -135,13 +135,13 @@ void add_convert_command(CLI::App& app, Action& action) {
   add_config_args(imp, im->config);
   imp->callback([&action, im]() { action = [im]() { return run_import(*im); }; });
 
-  auto ex = std::make_shared<ExportArgs>();
+  auto ex = std::make_shared<CkptExportArgs>();
   auto* exp = convert->add_subcommand("export", "export a scorch checkpoint as a score_sde_pytorch .pth");
   exp->add_option("ckpt", ex->ckpt, "checkpoint dir, checkpoints/latest or run dir")->required();
   exp->add_option("--out", ex->out, "the .pth file to write")->required();
-  exp->callback([&action, ex]() { action = [ex]() { return run_export(*ex); }; });
+  exp->callback([&action, ex]() { action = [ex]() { return run_score_sde_export(*ex); }; });
 
-  auto ee = std::make_shared<ExportArgs>();
+  auto ee = std::make_shared<CkptExportArgs>();
   auto* ema = convert->add_subcommand("export-ema", "export the EMA weights and config as one .safetensors file");
   ema->add_option("ckpt", ee->ckpt, "checkpoint dir, checkpoints/latest or run dir")->required();
   ema->add_option("--out", ee->out, "the .safetensors file to write")->required();

@@ -30,12 +30,12 @@ void print_tensors(const std::vector<std::pair<std::string, torch::Tensor>>& ten
   if (tensors.empty()) return;
   std::printf("  %-*s  %-9s %s\n", static_cast<int>(width), "name", "dtype", "shape");
   for (const auto& [name, t] : tensors)
-    std::printf("  %-*s  %-9s [%s]\n", static_cast<int>(width), name.c_str(), py::dtype_name(t.scalar_type()).c_str(),
+    std::printf("  %-*s  %-9s [%s]\n", static_cast<int>(width), name.c_str(), io::py::dtype_name(t.scalar_type()).c_str(),
                 fmt::format("{}", fmt::join(t.sizes(), ", ")).c_str());
 }
 
 // One line saying what the unpickled object is.
-std::string recognise(const py::Ref& root) {
+std::string recognise(const io::py::Ref& root) {
   if (root->is_dict() && root->get("model") && root->get("ema") && root->get("optimizer") && root->get("step")) {
     const auto model = root->get("model");
     const auto ema = root->get("ema");
@@ -45,7 +45,7 @@ std::string recognise(const py::Ref& root) {
     bool prefixed = model->is_dict() && !model->entries.empty();
     if (prefixed)
       for (const auto& [k, v] : model->entries)
-        prefixed = prefixed && k->kind == py::Kind::Str && k->s.rfind("module.", 0) == 0;
+        prefixed = prefixed && k->kind == io::py::Kind::Str && k->s.rfind("module.", 0) == 0;
     return fmt::format(
         "score_sde_pytorch checkpoint: step {}, model {} entries{}, EMA {} shadow params, Adam state "
         "for {} parameters",
@@ -56,24 +56,24 @@ std::string recognise(const py::Ref& root) {
   if (root->is_dict() && !root->entries.empty()) {
     bool all_tensors = true;
     for (const auto& [k, v] : root->entries)
-      all_tensors = all_tensors && k->kind == py::Kind::Str && v->kind == py::Kind::Tensor;
+      all_tensors = all_tensors && k->kind == io::py::Kind::Str && v->kind == io::py::Kind::Tensor;
     if (all_tensors) return fmt::format("state_dict of {} tensors", root->entries.size());
   }
   return "pickled " + root->describe();
 }
 
-void inspect_torch(const std::string& path, TorchFileKind kind) {
-  std::printf("format:  %s\n", torch_file_kind_name(kind));
-  if (kind == TorchFileKind::TorchScript) {
+void inspect_torch(const std::string& path, io::TorchFileKind kind) {
+  std::printf("format:  %s\n", io::torch_file_kind_name(kind));
+  if (kind == io::TorchFileKind::TorchScript) {
     std::printf("content: a scripted module; scorch reads its tensors only for FID Inception weights\n");
     return;
   }
-  const auto file = read_torch_file(path);
+  const auto file = io::read_torch_file(path);
   std::printf("content: %s\n", recognise(file.root).c_str());
   std::vector<std::pair<std::string, torch::Tensor>> tensors;
   std::vector<std::pair<std::string, std::string>> values;
-  for (const auto& [name, v] : py::leaves(file.root)) {
-    if (v->kind == py::Kind::Tensor)
+  for (const auto& [name, v] : io::py::leaves(file.root)) {
+    if (v->kind == io::py::Kind::Tensor)
       tensors.emplace_back(name, v->tensor);
     else
       values.emplace_back(name, v->repr());
@@ -92,7 +92,7 @@ std::string one_line(std::string s) {
 }
 
 void inspect_safetensors(const std::string& path) {
-  const auto file = read_safetensors(path);
+  const auto file = io::read_safetensors(path);
   const auto meta = [&](const char* k) {
     auto it = file.metadata.find(k);
     return it == file.metadata.end() ? std::string() : it->second;
@@ -101,7 +101,7 @@ void inspect_safetensors(const std::string& path) {
   if (meta("scorch.format") == "scorch-ema-export")
     what = fmt::format("scorch EMA export (step {}, {}), loadable by scorch sample / fid", meta("scorch.step"),
                        meta("scorch.dtype"));
-  else if (meta("scorch.format") == kCheckpointFormat)
+  else if (meta("scorch.format") == io::kCheckpointFormat)
     what = "the model file of a scorch checkpoint";
   std::printf("format:  %s\n", what.c_str());
   print_tensors({file.tensors.begin(), file.tensors.end()});
@@ -111,9 +111,9 @@ void inspect_safetensors(const std::string& path) {
 }
 
 void inspect_checkpoint_dir(const std::string& path) {
-  const auto dir = resolve_checkpoint_dir(path);
-  const auto meta = CheckpointStore::validate(dir);
-  const auto config = checkpoint_config(meta, (fs::path(dir) / "meta.json").string());
+  const auto dir = io::resolve_checkpoint_dir(path);
+  const auto meta = io::CheckpointStore::validate(dir);
+  const auto config = io::checkpoint_config(meta, (fs::path(dir) / "meta.json").string());
   std::printf("format:  scorch checkpoint dir %s (format version %s)\n", dir.c_str(),
               meta.value("version", nlohmann::json()).dump().c_str());
   std::printf("content: step %lld, model.name %s, image %lldx%lld\n",
@@ -121,7 +121,7 @@ void inspect_checkpoint_dir(const std::string& path) {
               static_cast<long long>(config.get_int("data.image_size")),
               static_cast<long long>(config.get_int("data.image_size")));
   if (meta.contains("source")) std::printf("source:  %s\n", meta["source"].dump().c_str());
-  const auto t = read_checkpoint_tensors(dir, /*need_optimizer=*/false);
+  const auto t = io::read_checkpoint_tensors(dir, /*need_optimizer=*/false);
   std::printf("ema:     num_updates %lld, rate %g\n", static_cast<long long>(t.ema_num_updates), t.ema_rate);
   if (!t.optimizer.empty()) std::printf("adam:    step %lld\n", static_cast<long long>(t.optimizer_step));
   std::vector<std::pair<std::string, torch::Tensor>> tensors;
@@ -149,8 +149,8 @@ int run_convert_inspect(const std::string& path) {
     inspect_checkpoint_dir(path);
     return 0;
   }
-  const auto kind = sniff_torch_file(path);
-  if (kind != TorchFileKind::NotTorch) {
+  const auto kind = io::sniff_torch_file(path);
+  if (kind != io::TorchFileKind::NotTorch) {
     inspect_torch(path, kind);
     return 0;
   }

@@ -108,7 +108,7 @@ int run_verify(const std::string& dir) {
   return 0;
 }
 
-int run_info(const std::string& dir) {
+int run_dataset_info(const std::string& dir) {
   const auto m = data::read_manifest(dir);
   int64_t bytes = 0;
   for (const auto& s : m.shards) bytes += fs::exists(fs::path(dir) / s.file) ? fs::file_size(fs::path(dir) / s.file) : 0;
@@ -132,17 +132,17 @@ int run_export(const ExportArgs& a) {
   Progress progress("exporting", a.grid_only ? grid_n : n, "img");
   for (int64_t i = 0; i < n; ++i) {
     if (a.grid_only && i >= grid_n) break;
-    Image im{h, w, c, std::vector<uint8_t>(ds.item_bytes())};
+    io::Image im{h, w, c, std::vector<uint8_t>(ds.item_bytes())};
     ds.read(i, im.pixels.data());
     if (i < grid_n) grid_pixels.insert(grid_pixels.end(), im.pixels.begin(), im.pixels.end());
-    if (!a.grid_only) write_png((fs::path(a.out) / fmt::format("{:06}.png", i)).string(), im);
+    if (!a.grid_only) io::write_png((fs::path(a.out) / fmt::format("{:06}.png", i)).string(), im);
     progress.add(1);
   }
   progress.finish();
   SCORCH_CHECK(grid_n > 0 || !a.grid_only, "--grid-only with --grid-size {} would write nothing", a.grid_size);
   if (grid_n > 0) {
     const int columns = static_cast<int>(std::ceil(std::sqrt(double(grid_n))));
-    write_png((fs::path(a.out) / "grid.png").string(), make_grid(grid_pixels.data(), grid_n, h, w, c, columns));
+    io::write_png((fs::path(a.out) / "grid.png").string(), io::make_grid(grid_pixels.data(), grid_n, h, w, c, columns));
   }
   spdlog::info("exported {} images{} to {}", a.grid_only ? 0 : n, grid_n > 0 ? " and grid.png" : "", a.out);
   return 0;
@@ -170,7 +170,7 @@ void add_data_command(CLI::App& app, Action& action) {
       if (which == "pack") return run_pack(*pack);
       if (which == "synth") return run_synth(*synth);
       if (which == "verify") return run_verify(*dir);
-      if (which == "info") return run_info(*dir);
+      if (which == "info") return run_dataset_info(*dir);
       return run_export(*exp);
     };
   });

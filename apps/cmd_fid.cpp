@@ -26,7 +26,7 @@ int run_stats(const FidArgs& a) {
                                         : a.out;
   auto e = ex.run(a.data, false, false);
   if (ex.comm->rank() == 0) {
-    npz::write_npz(out, {{"mu", e.stats.mu}, {"sigma", e.stats.sigma}});
+    io::npz::write_npz(out, {{"mu", e.stats.mu}, {"sigma", e.stats.sigma}});
     auto meta = ex.identity(a);
     meta["images"] = e.stats.count;
     meta["source"] = a.data;

@@ -11,7 +11,7 @@
 #endif
 
 #include "apps/commands.h"
-#include "core/device.h"
+#include "core/dist/device.h"
 #include "core/dist/communicator.h"
 #include "core/dist/process.h"
 #include "core/dist/versions.h"
@@ -40,7 +40,7 @@ int run_info(const std::string& device_request) {
   const int gpus = static_cast<int>(torch::cuda::device_count());
   std::string device;
   try {
-    device = select_device(device_request, me.local_rank).str();
+    device = dist::select_device(device_request, me.local_rank).str();
   } catch (const std::exception& e) {
     device = std::string("unavailable (") + e.what() + ")";
   }

@@ -11,8 +11,8 @@
 #include "core/io/safetensors.h"
 #include "core/models/model_weights.h"
 #include "core/models/score_model.h"
-#include "core/sde/score_fn.h"
-#include "core/sde/sde.h"
+#include "core/sdes/score_fn.h"
+#include "core/sdes/sde.h"
 
 namespace scorch::apps {
 
@@ -27,7 +27,7 @@ int run_summary(const ConfigArgs& args) {
   Config config = resolve_config(args);
   if (dry_run(args, config)) return 0;
   torch::NoGradGuard no_grad;
-  auto model = make_model(config);
+  auto model = models::make_model(config);
   std::printf("%-6s %-60s %12s\n", "index", "module", "parameters");
   for (const auto& item : model->named_children()) {
     for (const auto& sub : item.value()->named_children()) {
@@ -50,12 +50,12 @@ int run_forward(const ForwardArgs& args) {
   Config config = resolve_config(args.config);
   if (dry_run(args.config, config)) return 0;
   torch::NoGradGuard no_grad;
-  auto model = make_model(config);
-  auto weights = read_safetensors(args.weights);
+  auto model = models::make_model(config);
+  auto weights = io::read_safetensors(args.weights);
   models::load_reference_weights(*model, weights.tensors, args.weights);
   model->eval();
 
-  auto inputs = read_safetensors(args.inputs);
+  auto inputs = io::read_safetensors(args.inputs);
   auto find = [&](const std::string& name) -> torch::Tensor {
     auto it = inputs.tensors.find(name);
     return it == inputs.tensors.end() ? torch::Tensor() : it->second;
@@ -65,20 +65,20 @@ int run_forward(const ForwardArgs& args) {
   const auto t = find("input/t");  // (B,)
   auto time_cond = find("input/time_cond");
   const bool continuous = config.get_bool("training.continuous");
-  auto sde = make_sde(config);
+  auto sde = sdes::make_sde(config);
   if (!time_cond.defined()) {
     SCORCH_CHECK(t.defined(), "model forward: {} has neither input/time_cond nor input/t", args.inputs);
-    time_cond = model_labels(*sde, t, continuous);
+    time_cond = sdes::model_labels(*sde, t, continuous);
   }
   std::map<std::string, torch::Tensor> out;
   out["output/model"] = model->forward(x, time_cond);
   if (t.defined()) {
-    ModelFn model_fn = [&](const torch::Tensor& xx, const torch::Tensor& labels) { return model->forward(xx, labels); };
-    out["output/score"] = make_score_fn(sde, model_fn, continuous)(x, t);
+    sdes::ModelFn model_fn = [&](const torch::Tensor& xx, const torch::Tensor& labels) { return model->forward(xx, labels); };
+    out["output/score"] = sdes::make_score_fn(sde, model_fn, continuous)(x, t);
   } else {
     spdlog::warn("model forward: {} has no input/t, so output/score is not written", args.inputs);
   }
-  write_safetensors(args.out, out, {{"config", args.config.file}, {"weights", args.weights}});
+  io::write_safetensors(args.out, out, {{"config", args.config.file}, {"weights", args.weights}});
   spdlog::info("wrote {}", args.out);
   return 0;
 }

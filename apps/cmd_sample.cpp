@@ -6,11 +6,11 @@
 
 #include "apps/commands.h"
 #include "apps/config_args.h"
-#include "core/device.h"
+#include "core/dist/device.h"
 #include "core/dist/communicator.h"
 #include "core/dist/process.h"
 #include "core/error.h"
-#include "core/io/atomic_file.h"
+#include "core/atomic_file.h"
 #include "core/io/checkpoint_files.h"
 #include "data/dataset.h"
 #include "sampler/bpd_eval.h"
@@ -51,7 +51,7 @@ int64_t count_or_default(const CLI::Option* flag, int64_t value, const Config& c
 
 // Everything a subcommand needs: the model on its device, the resolved config, the CPU communicator.
 struct Loaded {
-  InferenceModel inf;
+  io::InferenceModel inf;
   Config config;
   torch::Device device{torch::kCPU};
   std::shared_ptr<dist::Communicator> comm;
@@ -63,12 +63,12 @@ std::unique_ptr<Loaded> load(const SampleArgs& a) {
   SCORCH_CHECK(a.weights == "ema" || a.weights == "model", "--weights must be ema or model, got '{}'", a.weights);
   dist::check_world_size();
   auto l = std::make_unique<Loaded>();
-  l->inf = load_inference_model(a.ckpt, a.weights, torch::Device(torch::kCPU));
+  l->inf = io::load_inference_model(a.ckpt, a.weights, torch::Device(torch::kCPU));
   l->config = resolve_config(l->inf.config, a.config);
   check_network_unchanged(l->inf.config, l->config, "scorch sample");
-  l->device = select_device(l->config.get_string("device"), dist::info().local_rank);
-  if (l->device.is_cpu()) configure_cpu_threads(dist::info().local_world);
-  else set_tf32(l->config.get_bool("sampling.tf32"));
+  l->device = dist::select_device(l->config.get_string("device"), dist::info().local_rank);
+  if (l->device.is_cpu()) dist::configure_cpu_threads(dist::info().local_world);
+  else dist::set_tf32(l->config.get_bool("sampling.tf32"));
   l->inf.model->to(l->device);
   l->comm = dist::make_communicator("auto", torch::Device(torch::kCPU));
   if (l->comm->rank() == 0)

@@ -6,7 +6,7 @@
 
 #include "apps/commands.h"
 #include "apps/config_args.h"
-#include "core/device.h"
+#include "core/dist/device.h"
 #include "core/dist/communicator.h"
 #include "core/dist/process.h"
 #include "core/error.h"
@@ -34,11 +34,11 @@ int run_train(const TrainArgs& args) {
   log_to_run_dir(args.workdir);
   // The run dir keeps the config it ran with; a resumed run rewrites it with the values now in force.
   if (me.rank == 0) config.save((std::filesystem::path(args.workdir) / "config.yaml").string());
-  const auto device = select_device(config.get_string("device"), me.local_rank);
+  const auto device = dist::select_device(config.get_string("device"), me.local_rank);
   auto comm = dist::make_communicator(config.get_string("dist.backend"), device);
   install_stop_handlers();
-  TrainerHooks hooks;
-  hooks.on_snapshot = [config, workdir = args.workdir, device](int64_t step, ScoreModelImpl& model) {
+  trainer::TrainerHooks hooks;
+  hooks.on_snapshot = [config, workdir = args.workdir, device](int64_t step, models::ScoreModelImpl& model) {
     // A grid big enough to judge, small enough not to stall the other ranks waiting at the next all-reduce.
     const int64_t size = config.get_int("data.image_size");
     const int64_t n = size <= 64 ? 64 : size <= 256 ? 16 : 4;
@@ -49,7 +49,7 @@ int run_train(const TrainArgs& args) {
     spdlog::info("snapshot grid {} ({:.1f} s)", path,
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   };
-  Trainer trainer(config, args.workdir, comm, device, hooks);
+  trainer::Trainer trainer(config, args.workdir, comm, device, hooks);
   const auto result = trainer.run();
   if (result.preempted) return kExitPreempted;
   spdlog::info("training done: {} steps in {}", result.step, args.workdir);

@@ -23,7 +23,7 @@ int run_convert_inception(const std::string& src, const std::string& out_arg) {
   for (const auto& b : model->named_buffers())
     if (b.key().find("num_batches_tracked") == std::string::npos) tensors[b.key()] = b.value();
   std::filesystem::create_directories(std::filesystem::absolute(out).parent_path());
-  write_safetensors(out, tensors, {{"format", "pytorch-fid InceptionV3 state_dict"}, {"source", info.identity}});
+  io::write_safetensors(out, tensors, {{"format", "pytorch-fid InceptionV3 state_dict"}, {"source", info.identity}});
   // The written file must give the source's features exactly: same float32 values, same network.
   eval::InceptionV3 check;
   eval::load_weights(check, out);

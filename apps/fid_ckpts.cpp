@@ -11,10 +11,10 @@
 
 #include "apps/config_args.h"
 #include "apps/fid_common.h"
-#include "core/device.h"
+#include "core/dist/device.h"
 #include "core/dist/process.h"
 #include "core/error.h"
-#include "core/io/atomic_file.h"
+#include "core/atomic_file.h"
 #include "core/io/checkpoint_files.h"
 #include "eval/fid_table.h"
 #include "sampler/farm.h"
@@ -38,7 +38,7 @@ bool has_glob_chars(const std::string& s) { return s.find_first_of("*?[") != std
 // The checkpoint's config, then --device (the sampler runs where the extractor does unless --set device=
 // says otherwise), then --set, then --seed; layered as every command layers its config.
 Config sampling_config(const std::string& dir, const FidArgs& a) {
-  const Config trained = checkpoint_config(json::parse(read_file(dir + "/meta.json")), dir);
+  const Config trained = io::checkpoint_config(json::parse(read_file(dir + "/meta.json")), dir);
   ConfigArgs layers;
   layers.key_flags = {"device=" + a.device};
   layers.sets = a.sets;
@@ -55,7 +55,7 @@ std::vector<Checkpoint> match_checkpoints(const FidArgs& a) {
   if (!has_glob_chars(a.ckpts)) {
     SCORCH_CHECK_HINT(fs::exists(a.ckpts), "quote the pattern: --ckpts 'runs/NAME/checkpoints/step-*'",
                       "--ckpts '{}' does not exist", a.ckpts);
-    dirs.push_back(resolve_checkpoint_dir(a.ckpts));
+    dirs.push_back(io::resolve_checkpoint_dir(a.ckpts));
   } else {
     glob_t g{};
     const int rc = ::glob(a.ckpts.c_str(), 0, nullptr, &g);
@@ -140,8 +140,8 @@ int run_fid_ckpts(const FidArgs& a) {
       continue;
     }
     const auto t0 = Clock::now();
-    auto inf = load_inference_model(c.dir, a.weights, torch::Device(torch::kCPU));
-    const auto device = select_device(c.config.get_string("device"), dist::info().local_rank);
+    auto inf = io::load_inference_model(c.dir, a.weights, torch::Device(torch::kCPU));
+    const auto device = dist::select_device(c.config.get_string("device"), dist::info().local_rank);
     inf.model->to(device);
     sampler::BatchSampler bs(*inf.model, c.config, device);
     sampler::FarmOptions o;

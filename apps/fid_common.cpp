@@ -6,10 +6,10 @@
 
 #include <filesystem>
 
-#include "core/device.h"
+#include "core/dist/device.h"
 #include "core/dist/process.h"
 #include "core/error.h"
-#include "core/io/atomic_file.h"
+#include "core/atomic_file.h"
 #include "core/io/npz.h"
 #include "eval/scores.h"
 
@@ -21,12 +21,12 @@ using nlohmann::json;
 Extractor::Extractor(const FidArgs& a) {
   options.mode = eval::parse_preprocessing(a.preprocessing);
   options.batch_size = a.batch_size;
-  options.device = select_device(a.device, dist::info().local_rank);
-  if (options.device.is_cpu()) configure_cpu_threads(dist::info().local_world);
+  options.device = dist::select_device(a.device, dist::info().local_rank);
+  if (options.device.is_cpu()) dist::configure_cpu_threads(dist::info().local_world);
   SCORCH_CHECK(a.precision == "fp32" || a.precision == "tf32", "--precision must be fp32 or tf32, got '{}'",
                a.precision);
   // FID moves by more than its run-to-run noise under TF32 convolutions: off unless asked for.
-  set_tf32(a.precision == "tf32");
+  dist::set_tf32(a.precision == "tf32");
   weights = eval::load_weights(model, a.inception.empty() ? eval::default_weights_path() : a.inception);
   spdlog::info("FID Inception weights: {} [{}], preprocessing {}, {} on {}", weights.identity, weights.format,
                a.preprocessing, a.precision, options.device.str());
@@ -61,7 +61,7 @@ void Extractor::check_can_score_is(const FidArgs& a) const {
 void write_json(const std::string& path, const json& j) { write_file_atomic(path, j.dump(2) + "\n"); }
 
 eval::Extracted read_reference(const std::string& path, const std::string& mode) {
-  const auto arrays = npz::read_npz(path);
+  const auto arrays = io::npz::read_npz(path);
   const fs::path sidecar = path + ".json";
   int64_t count = 0;  // pytorch-fid's .npz does not say how many images it summarises; scorch's sidecar does
   if (fs::exists(sidecar)) {

@@ -116,7 +116,7 @@ void bench_features(int64_t n, int64_t batch) {
   const bool have_ref = !ref.empty();
   if (have_ref) {  // every variant validated on pytorch-fid's own random-weight features first
     eval::load_weights(model, dir + "/weights.pth");
-    auto r = npz::read_npz(dir + "/reference.npz");
+    auto r = io::npz::read_npz(dir + "/reference.npz");
     const double scale = r.at("features").abs().max().item<double>();
     for (const auto& v : variants) {
       prepare(model, v);
@@ -129,7 +129,7 @@ void bench_features(int64_t n, int64_t batch) {
   }
   torch::manual_seed(1);
   auto images = torch::randint(0, 256, {n, 32, 32, 3}).to(torch::kByte);
-  npz::write_npz(dir + "/images.npz", {{"images", images}});
+  io::npz::write_npz(dir + "/images.npz", {{"images", images}});
   {
     torch::InferenceMode guard;
     double best = 1e9;
@@ -196,10 +196,10 @@ void bench_features(int64_t n, int64_t batch) {
   std::filesystem::remove_all(png_dir);
   std::filesystem::create_directories(png_dir);
   for (int64_t i = 0; i < n; ++i) {
-    Image im{32, 32, 3, {}};
+    io::Image im{32, 32, 3, {}};
     auto px = images[i].contiguous();
     im.pixels.assign(px.data_ptr<uint8_t>(), px.data_ptr<uint8_t>() + px.numel());
-    write_png(fmt::format("{}/{:06d}.png", png_dir, i), im);
+    io::write_png(fmt::format("{}/{:06d}.png", png_dir, i), im);
   }
   const std::string scorch = std::filesystem::read_symlink("/proc/self/exe").parent_path() / "scorch";
   const std::string stats = scorch + " fid stats --data " + png_dir + " --inception " + dir +
@@ -224,7 +224,7 @@ void bench_features(int64_t n, int64_t batch) {
     one = std::min(one, t1), py_cli = std::min(py_cli, tp);
     if (t2 > 0) two = std::min(two, t2);
   }
-  auto a = npz::read_npz(dir + "/scorch1.npz"), b = npz::read_npz(dir + "/pytorch_fid.npz");
+  auto a = io::npz::read_npz(dir + "/scorch1.npz"), b = io::npz::read_npz(dir + "/pytorch_fid.npz");
   const auto rel = [](const torch::Tensor& x, const torch::Tensor& y) {
     return (x - y).abs().max().item<double>() / y.abs().max().item<double>();
   };

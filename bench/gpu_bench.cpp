@@ -20,7 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/config.h"
-#include "core/device.h"
+#include "core/dist/device.h"
 #include "core/dist/mpi_comm.h"
 #include "core/dist/process.h"
 #include "core/error.h"
@@ -136,7 +136,7 @@ StepFigures train_steps(const Bench& b, const std::string& variant, int64_t batc
   sets.push_back("training.log_freq=" + std::to_string(steps));
   fs::remove_all(workdir);
   {
-    Trainer trainer(b.config(sets), workdir, std::make_shared<dist::LocalCommunicator>(), b.device);
+    trainer::Trainer trainer(b.config(sets), workdir, std::make_shared<dist::LocalCommunicator>(), b.device);
     trainer.run();
   }
   std::ifstream in(workdir + "/metrics.jsonl");
@@ -224,12 +224,12 @@ int cmd_max_batch(Bench& b, const std::string& variant, int64_t start, int64_t l
 
 int cmd_sample(Bench& b, int64_t batch, const std::string& num_scales, const std::string& ckpt) {
   auto base = b.config({"model.num_scales=" + num_scales, "device=" + b.device.str()});
-  std::shared_ptr<ScoreModelImpl> model;
+  std::shared_ptr<models::ScoreModelImpl> model;
   if (!ckpt.empty()) {
-    model = load_inference_model(ckpt, "ema", b.device).model;
+    model = io::load_inference_model(ckpt, "ema", b.device).model;
   } else {
     torch::manual_seed(0);
-    model = make_model(base);
+    model = models::make_model(base);
     model->to(b.device);
   }
   struct Row {
@@ -300,7 +300,7 @@ int cmd_fid(Bench& b, int64_t n, int64_t batch) {
   o.batch_size = batch;
   o.keep_features = true;
   // Validation: the device's features of the first batch equal the CPU path's (fp32, TF32 off).
-  set_tf32(false);
+  dist::set_tf32(false);
   auto check = random_images(std::min<int64_t>(batch, 32));
   double rel = 0;
   if (b.device.is_cuda()) {
@@ -315,7 +315,7 @@ int cmd_fid(Bench& b, int64_t n, int64_t batch) {
   auto images = random_images(n);
   for (const bool tf32 : {false, true}) {
     if (tf32 && !b.device.is_cuda()) continue;
-    set_tf32(tf32);
+    dist::set_tf32(tf32);
     eval::extract(*check, model, o, comm, comm);  // warm-up: cuDNN's algorithm choice
     synchronize(b.device);
     const auto t = Clock::now();
@@ -333,7 +333,7 @@ int cmd_fid(Bench& b, int64_t n, int64_t batch) {
           {"validate_rel_diff_vs_cpu", rel}},
          b.device);
   }
-  set_tf32(false);
+  dist::set_tf32(false);
   return 0;
 }
 
@@ -347,8 +347,8 @@ int cmd_profile(Bench& b, int64_t batch, const std::string& variant, const std::
   auto warm = sets, timed = sets;
   warm.push_back("training.n_iters=2");
   timed.push_back("training.n_iters=4");
-  Trainer(b.config(warm), workdir, std::make_shared<dist::LocalCommunicator>(), b.device).run();
-  Trainer trainer(b.config(timed), workdir, std::make_shared<dist::LocalCommunicator>(), b.device);
+  trainer::Trainer(b.config(warm), workdir, std::make_shared<dist::LocalCommunicator>(), b.device).run();
+  trainer::Trainer trainer(b.config(timed), workdir, std::make_shared<dist::LocalCommunicator>(), b.device);
   const torch::profiler::impl::ProfilerConfig config(torch::profiler::impl::ProfilerState::KINETO);
   std::set<torch::profiler::impl::ActivityType> activities{torch::profiler::impl::ActivityType::CPU};
   if (b.device.is_cuda()) activities.insert(torch::profiler::impl::ActivityType::CUDA);
@@ -403,8 +403,8 @@ int main(int argc, char** argv) {
   }
   if (args.empty()) usage("no command");
   try {
-    b.device = select_device(device, 0);
-    if (b.device.is_cpu()) configure_cpu_threads(1);
+    b.device = dist::select_device(device, 0);
+    if (b.device.is_cpu()) dist::configure_cpu_threads(1);
     b.root = (fs::temp_directory_path() / ("scorch-gpu-bench-" + std::to_string(::getpid()))).string();
     fs::create_directories(b.root);
     int rc = 0;

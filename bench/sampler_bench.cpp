@@ -42,7 +42,7 @@ struct Row {
   int64_t nfe;
 };
 
-Row time_batch(ScoreModelImpl& model, const Config& config, int64_t batch, const torch::Device& device) {
+Row time_batch(models::ScoreModelImpl& model, const Config& config, int64_t batch, const torch::Device& device) {
   sampler::BatchSampler bs(model, config, device);
   if (device.is_cuda()) bs.sample(batch, 0, 0);  // warm-up and CUDA-graph capture
   const auto t = Clock::now();
@@ -65,12 +65,12 @@ int main(int argc, char** argv) {
   validate_rk45();
   torch::manual_seed(0);
   auto base = Config::resolve(path, {"model.num_scales=" + n, "device=" + device.str()});
-  std::shared_ptr<ScoreModelImpl> model;
+  std::shared_ptr<models::ScoreModelImpl> model;
   if (argc > 5) {
-    model = load_inference_model(argv[5], "ema", device).model;
+    model = io::load_inference_model(argv[5], "ema", device).model;
     std::printf("weights: EMA of %s\n", argv[5]);
   } else {
-    model = make_model(base);
+    model = models::make_model(base);
     model->to(device);
     std::printf("weights: fresh initialisation (no checkpoint given)\n");
   }

@@ -12,7 +12,7 @@
 #include <fstream>
 
 #include "core/config.h"
-#include "core/device.h"
+#include "core/dist/device.h"
 #include "core/dist/communicator.h"
 #include "core/dist/mpi_comm.h"
 #include "core/dist/process.h"
@@ -70,14 +70,14 @@ int main(int argc, char** argv) {
   dist::init(&argc, &argv);
   const auto& me = dist::info();
   init_logging(me.rank, "warn");
-  configure_cpu_threads(me.local_world);
+  dist::configure_cpu_threads(me.local_world);
   const std::string config_path = argc > 1 ? argv[1] : "configs/small/fashion_mnist_32.yaml";
   const int64_t steps = argc > 2 ? std::stoll(argv[2]) : 24;
   std::vector<std::string> extra(argv + std::min(argc, 3), argv + argc);
   try {
     auto world = dist::make_communicator("auto", torch::kCPU);
     auto probe = Config::resolve(config_path, extra);
-    const auto device = select_device(probe.get_string("device"), me.local_rank);
+    const auto device = dist::select_device(probe.get_string("device"), me.local_rank);
     if (device.is_cuda()) world = dist::make_communicator("auto", device);
     const int64_t batch = probe.get_int("training.batch_size");
 
@@ -94,11 +94,11 @@ int main(int argc, char** argv) {
 
     // Baseline: every rank alone with its share of the batch (no communication at all).
     const auto alone_dir = root + "/alone-" + std::to_string(me.rank);
-    Trainer(bench_config(config_path, steps, batch / me.world, root + "/data", extra), alone_dir,
+    trainer::Trainer(bench_config(config_path, steps, batch / me.world, root + "/data", extra), alone_dir,
             std::make_shared<dist::LocalCommunicator>(), device)
         .run();
     // Data parallel: all ranks, the whole batch; check_weights validates the ranks agree at the end.
-    Trainer(bench_config(config_path, steps, batch, root + "/data", extra), root + "/joint", world, device).run();
+    trainer::Trainer(bench_config(config_path, steps, batch, root + "/data", extra), root + "/joint", world, device).run();
 
     if (me.rank == 0) {
       const auto alone = read_figures(alone_dir, 1), joint = read_figures(root + "/joint", me.world);

@@ -1,17 +1,25 @@
-# scorch_library(NAME DIR DEPS...): one static library per part, sources globbed from DIR so that
-# adding a file needs no CMake edit. A part with no sources yet is an INTERFACE library.
+# scorch_library(NAME DIR DEPS...): one static library per folder, sources globbed from DIR (not its
+# subfolders, which are libraries of their own) so that adding a file needs no CMake edit. DEPS are the only
+# libraries whose headers NAME may include: a part that includes a header of a part it does not list fails
+# to compile, which is how the layering in docs/architecture.md is enforced.
 function(scorch_library name dir)
-  file(GLOB_RECURSE _srcs CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/${dir}/*.cpp)
-  if(NOT _srcs)
-    add_library(${name} INTERFACE)
-    target_include_directories(${name} INTERFACE ${CMAKE_SOURCE_DIR} ${CMAKE_BINARY_DIR}/generated)
-    target_link_libraries(${name} INTERFACE ${ARGN})
-    return()
-  endif()
+  file(GLOB _srcs CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/${dir}/*.cpp)
   add_library(${name} STATIC ${_srcs})
   target_include_directories(${name} PUBLIC ${CMAKE_SOURCE_DIR} ${CMAKE_BINARY_DIR}/generated)
   target_link_libraries(${name} PUBLIC ${ARGN})
   scorch_use_pch(${name})
+  scorch_use_unity(${name})
+endfunction()
+
+# Unity builds: SCORCH_UNITY_BATCH sources of one target compiled as one unit. Every unit pays for the
+# torch templates it instantiates (the PCH only saves parsing), so fewer, larger units build a clean tree
+# several times faster (docs/dev.md has the figures). 0 turns them off, e.g. to hunt an error in one file.
+set(SCORCH_UNITY_BATCH 8 CACHE STRING "Sources per unity-build unit (0: no unity build)")
+function(scorch_use_unity target)
+  if(SCORCH_UNITY_BATCH GREATER 0)
+    set_target_properties(${target} PROPERTIES UNITY_BUILD ON UNITY_BUILD_BATCH_SIZE ${SCORCH_UNITY_BATCH}
+                                               UNITY_BUILD_MODE BATCH)
+  endif()
 endfunction()
 
 # The torch headers cost ~20 s per unit on this machine; one PCH, shared by every target.

@@ -40,7 +40,7 @@ FolderSource::FolderSource(const std::string& root, FolderOptions options, dist:
                     comm.rank() == 0);
   for (size_t i = comm.rank(); i < all.size(); i += comm.world()) {
     try {
-      const Image im = read_image((fs::path(root) / all[i]).string(), channels);
+      const io::Image im = io::read_image((fs::path(root) / all[i]).string(), channels);
       const std::string key = fmt::format("{}x{}", im.height, im.width);
       if (!mine["sizes"].contains(key)) mine["sizes"][key] = all[i];
     } catch (const Error& e) {
@@ -82,8 +82,8 @@ FolderSource::FolderSource(const std::string& root, FolderOptions options, dist:
 
 void FolderSource::read(int64_t index, uint8_t* dst) const {
   const std::string path = (fs::path(root_) / files_.at(index)).string();
-  Image im = read_image(path, static_cast<int>(shape_[2]));
-  if (options_.resolution > 0) im = center_crop_resize(im, options_.resolution);
+  io::Image im = io::read_image(path, static_cast<int>(shape_[2]));
+  if (options_.resolution > 0) im = io::center_crop_resize(im, options_.resolution);
   SCORCH_CHECK(im.height == shape_[0] && im.width == shape_[1], "'{}' is {}x{}, expected {}x{}", path, im.height,
                im.width, shape_[0], shape_[1]);
   std::memcpy(dst, im.pixels.data(), im.pixels.size());

@@ -13,7 +13,7 @@
 #include <cstring>
 
 #include "core/error.h"
-#include "core/io/atomic_file.h"
+#include "core/atomic_file.h"
 
 namespace scorch::data {
 

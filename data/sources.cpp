@@ -144,7 +144,7 @@ std::unique_ptr<Source> open_numpy(const std::string& path, const std::string& i
   SCORCH_CHECK(fs::is_regular_file(path), "input file '{}' does not exist", path);
   nlohmann::json desc = {{"type", "numpy"}, {"file", path}};
   if (fs::path(path).extension() == ".npz") {
-    auto arrays = npz::read_npz(path);
+    auto arrays = io::npz::read_npz(path);
     auto it = arrays.find(images_key);
     SCORCH_CHECK_HINT(it != arrays.end(), "name the array with --images-key", "'{}' has no array '{}'", path, images_key);
     images = it->second;
@@ -156,7 +156,7 @@ std::unique_ptr<Source> open_numpy(const std::string& path, const std::string& i
       desc["labels_key"] = labels_key;
     }
   } else {
-    images = npz::parse_npy(read_maybe_gzip(path), path);
+    images = io::npz::parse_npy(read_maybe_gzip(path), path);
   }
   SCORCH_CHECK(images.scalar_type() == torch::kUInt8, "'{}': images must be uint8, got {}", path,
                std::string(c10::toString(images.scalar_type())));

@@ -11,7 +11,7 @@
 #include <filesystem>
 
 #include "core/error.h"
-#include "core/io/atomic_file.h"
+#include "core/atomic_file.h"
 #include "core/io/plot.h"
 
 namespace scorch::eval {
@@ -122,7 +122,7 @@ void FidTable::plot(const json& settings) const {
     TableLock lock(dir_);
     rows = read_rows();
   }
-  PlotSeries fid{"FID"}, is{"IS"}, kid{"KID"};
+  io::PlotSeries fid{"FID"}, is{"IS"}, kid{"KID"};
   for (const auto& r : rows) {
     if (r.at("settings") != settings) continue;
     const double step = static_cast<double>(r.at("step").get<int64_t>());
@@ -134,10 +134,10 @@ void FidTable::plot(const json& settings) const {
   if (fid.x.empty()) return;
   const std::string what = fmt::format("{} images, {} weights, {} preprocessing", settings.value("num", int64_t{0}),
                                        settings.value("weights", ""), settings.value("preprocessing", ""));
-  std::vector<PlotPanel> panels{{"FID vs step (" + what + ")", "step", {fid}}};
+  std::vector<io::PlotPanel> panels{{"FID vs step (" + what + ")", "step", {fid}}};
   if (!is.x.empty()) panels.push_back({"Inception Score", "step", {is}});
   if (!kid.x.empty()) panels.push_back({"KID", "step", {kid}});
-  write_line_plot(plot_path(), panels);
+  io::write_line_plot(plot_path(), panels);
 }
 
 }  // namespace scorch::eval

@@ -10,7 +10,7 @@
 #include <set>
 
 #include "core/error.h"
-#include "core/io/atomic_file.h"
+#include "core/atomic_file.h"
 #include "core/io/safetensors.h"
 #include "core/io/torch_file.h"
 
@@ -134,11 +134,11 @@ bool load_state(InceptionV3& model, const TensorMap& state, const std::string& w
 }
 
 TensorMap read_pth(const std::string& path) {
-  const auto root = read_torch_file(path).root;
+  const auto root = io::read_torch_file(path).root;
   SCORCH_CHECK(root->is_dict(), "{}: expected a dict of tensors (a state_dict), got {}", path, root->describe());
   TensorMap out;
   for (const auto& [k, v] : root->entries) {
-    SCORCH_CHECK(k->kind == py::Kind::Str && v->kind == py::Kind::Tensor,
+    SCORCH_CHECK(k->kind == io::py::Kind::Str && v->kind == io::py::Kind::Tensor,
                  "{}: entries must map names to tensors, found {} -> {}", path, k->describe(), v->describe());
     out[k->s] = v->tensor.contiguous();
   }
@@ -188,7 +188,7 @@ WeightsInfo load_weights(InceptionV3& model, const std::string& path) {
   // TorchScript archives and torch.save files are both zips; only the former load as a module.
   TensorMap state;
   if (fs::path(path).extension() == ".safetensors") {
-    state = read_safetensors(path).tensors;
+    state = io::read_safetensors(path).tensors;
     info.format = "safetensors";
   } else {
     try {

@@ -11,15 +11,15 @@
 
 namespace scorch::sampler {
 
-BatchSampler::BatchSampler(ScoreModelImpl& model, const Config& config, const torch::Device& device)
+BatchSampler::BatchSampler(models::ScoreModelImpl& model, const Config& config, const torch::Device& device)
     : model_(model), was_training_(model.is_training()), o_(SamplingOptions::from(config)), device_(device) {
-  sde_ = make_sde(config);
+  sde_ = sdes::make_sde(config);
   sde_->to(device);
   channels_ = config.get_int("data.num_channels");
   size_ = config.get_int("data.image_size");
   model_.eval();
   auto model_fn = make_model_fn(model_, o_, device);
-  pc_score_ = make_score_fn(sde_, model_fn, o_.continuous);
+  pc_score_ = sdes::make_score_fn(sde_, model_fn, o_.continuous);
   // The reference's ODE sampler and likelihood always build the score with continuous labels.
   ode_score_ = make_score_fn(sde_, model_fn, /*continuous=*/true);
   if (o_.method == "pc") {
@@ -66,7 +66,7 @@ torch::Tensor BatchSampler::sample(int64_t size, uint64_t seed, int64_t id) {
   return to_unit_range(x, o_.centered).clamp(0.0, 1.0);
 }
 
-torch::Tensor sample_images(ScoreModelImpl& model, const Config& config, int64_t n, uint64_t seed,
+torch::Tensor sample_images(models::ScoreModelImpl& model, const Config& config, int64_t n, uint64_t seed,
                             const torch::Device& device) {
   BatchSampler sampler(model, config, device);
   return sampler.sample(n, seed, 0).cpu();
@@ -87,7 +87,7 @@ void write_grid_png(const std::string& path, const torch::Tensor& images) {
   const int64_t n = pixels.size(0);
   SCORCH_CHECK(n >= 1, "write_grid_png '{}': no images", path);
   const int columns = static_cast<int>(std::ceil(std::sqrt(static_cast<double>(n))));
-  write_png(path, make_grid(pixels.data_ptr<uint8_t>(), n, static_cast<int>(pixels.size(1)),
+  io::write_png(path, io::make_grid(pixels.data_ptr<uint8_t>(), n, static_cast<int>(pixels.size(1)),
                             static_cast<int>(pixels.size(2)), static_cast<int>(pixels.size(3)), columns));
 }
 

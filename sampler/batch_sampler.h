@@ -6,7 +6,7 @@
 
 #include "core/config.h"
 #include "core/models/score_model.h"
-#include "core/sde/score_fn.h"
+#include "core/sdes/score_fn.h"
 #include "sampler/batch_progress.h"
 #include "sampler/options.h"
 
@@ -16,7 +16,7 @@ class BatchSampler {
  public:
   // `model` must outlive this object; it is switched to eval mode (dropout off) for the sampler's lifetime
   // and back to its previous mode by the destructor.
-  BatchSampler(ScoreModelImpl& model, const Config& config, const torch::Device& device);
+  BatchSampler(models::ScoreModelImpl& model, const Config& config, const torch::Device& device);
   ~BatchSampler();
   BatchSampler(const BatchSampler&) = delete;
   BatchSampler& operator=(const BatchSampler&) = delete;
@@ -29,21 +29,21 @@ class BatchSampler {
   // false (ranks other than 0) keeps it silent.
   void report_progress(bool enabled);
   const SamplingOptions& options() const { return o_; }
-  const std::shared_ptr<Sde>& sde() const { return sde_; }
+  const std::shared_ptr<sdes::Sde>& sde() const { return sde_; }
   // The score as the PC samplers see it (training.continuous labels) and as the ODE sees it (continuous).
-  const ScoreFn& pc_score() const { return pc_score_; }
-  const ScoreFn& ode_score() const { return ode_score_; }
+  const sdes::ScoreFn& pc_score() const { return pc_score_; }
+  const sdes::ScoreFn& ode_score() const { return ode_score_; }
   const torch::Device& device() const { return device_; }
   // (C, H, W) of one image.
   std::vector<int64_t> image_shape() const { return {channels_, size_, size_}; }
 
  private:
-  ScoreModelImpl& model_;
+  models::ScoreModelImpl& model_;
   bool was_training_;
   SamplingOptions o_;
   torch::Device device_;
-  std::shared_ptr<Sde> sde_;
-  ScoreFn pc_score_, ode_score_;
+  std::shared_ptr<sdes::Sde> sde_;
+  sdes::ScoreFn pc_score_, ode_score_;
   int64_t channels_, size_;
   int64_t last_nfe_ = 0;
   std::unique_ptr<BatchProgress> progress_;
@@ -51,7 +51,7 @@ class BatchSampler {
 
 // The trainer's snapshot hook: n images from one batch (id 0) of `seed` with the config's sampling.* settings.
 // Returns (n, C, H, W) float32 in [0, 1] on the CPU.
-torch::Tensor sample_images(ScoreModelImpl& model, const Config& config, int64_t n, uint64_t seed,
+torch::Tensor sample_images(models::ScoreModelImpl& model, const Config& config, int64_t n, uint64_t seed,
                             const torch::Device& device);
 
 // [0, 1] (N, C, H, W) -> uint8 (N, H, W, C) on the CPU. Default as the reference stores samples: clip(255 x)

@@ -2,21 +2,19 @@
 #include "sampler/correctors.h"
 
 #include "core/error.h"
-#include "core/sde/subvp_sde.h"
-#include "core/sde/vp_sde.h"
+#include "core/sdes/subvp_sde.h"
+#include "core/sdes/vp_sde.h"
 
 namespace scorch::sampler {
 
 namespace {
-
-torch::Tensor per_sample(const torch::Tensor& v) { return v.view({-1, 1, 1, 1}); }
 
 // Batch mean of the per-example L2 norms, a 0-d tensor.
 torch::Tensor mean_norm(const torch::Tensor& v) { return v.flatten(1).norm(2, 1).mean(); }
 
 class Langevin : public Corrector {
  public:
-  Langevin(std::shared_ptr<Sde> sde, ScoreFn score, double snr, int64_t n, bool annealed)
+  Langevin(std::shared_ptr<sdes::Sde> sde, sdes::ScoreFn score, double snr, int64_t n, bool annealed)
       : sde_(std::move(sde)), score_(std::move(score)), snr_(snr), n_(n), annealed_(annealed) {}
 
   Update update(const torch::Tensor& x0, const torch::Tensor& t, torch::Generator& gen) override {
@@ -29,22 +27,22 @@ class Langevin : public Corrector {
     torch::Tensor x = x0, x_mean = x0;
     for (int64_t k = 0; k < n_; ++k) {
       auto grad = score_(x, t);
-      auto noise = randn_with(x.sizes(), gen, x.options());
+      auto noise = sdes::randn_with(x.sizes(), gen, x.options());
       torch::Tensor step;  // (B,)
       if (annealed_) {
         step = step_ald;
       } else {
         step = (snr_ * mean_norm(noise) / mean_norm(grad)).square() * 2.0 * alpha;
       }
-      x_mean = x + per_sample(step) * grad;
-      x = x_mean + per_sample((step * 2.0).sqrt()) * noise;
+      x_mean = x + sdes::per_sample(step) * grad;
+      x = x_mean + sdes::per_sample((step * 2.0).sqrt()) * noise;
     }
     return {x, x_mean};
   }
 
  private:
-  std::shared_ptr<Sde> sde_;
-  ScoreFn score_;
+  std::shared_ptr<sdes::Sde> sde_;
+  sdes::ScoreFn score_;
   double snr_;
   int64_t n_;
   bool annealed_;
@@ -57,18 +55,18 @@ class NoneCorrector : public Corrector {
 
 }  // namespace
 
-torch::Tensor corrector_alpha(const Sde& sde, const torch::Tensor& t) {
-  if (sde.kind() == SdeKind::VE) return torch::ones_like(t);
+torch::Tensor corrector_alpha(const sdes::Sde& sde, const torch::Tensor& t) {
+  if (sde.kind() == sdes::SdeKind::VE) return torch::ones_like(t);
   auto i = discrete_index(sde, t);
-  if (sde.kind() == SdeKind::VP) return static_cast<const VPSDE&>(sde).alphas().to(t.device()).index({i}).to(t.dtype());
+  if (sde.kind() == sdes::SdeKind::VP) return static_cast<const sdes::VPSDE&>(sde).alphas().to(t.device()).index({i}).to(t.dtype());
   // Sub-VP: the DDPM table of the same linear beta(t), built as VPSDE builds it (float32).
-  const auto& sub = static_cast<const SubVPSDE&>(sde);
+  const auto& sub = static_cast<const sdes::SubVPSDE&>(sde);
   const double n = static_cast<double>(sde.N());
   auto betas = torch::linspace(sub.beta_min() / n, sub.beta_max() / n, sde.N(), torch::kFloat32).to(t.device());
   return (1.0 - betas).index({i}).to(t.dtype());
 }
 
-std::unique_ptr<Corrector> make_corrector(const std::string& name, std::shared_ptr<Sde> sde, ScoreFn score, double snr,
+std::unique_ptr<Corrector> make_corrector(const std::string& name, std::shared_ptr<sdes::Sde> sde, sdes::ScoreFn score, double snr,
                                           int64_t n_steps) {
   SCORCH_CHECK(sde != nullptr, "make_corrector needs an SDE");
   SCORCH_CHECK(n_steps >= 1, "sampling.n_steps_each must be at least 1, got {}", n_steps);

@@ -51,7 +51,7 @@ class AutocastCacheOff {
   bool was_;
 };
 
-Captured capture(const ModelFn& eager, const torch::Tensor& x, const torch::Tensor& labels) {
+Captured capture(const sdes::ModelFn& eager, const torch::Tensor& x, const torch::Tensor& labels) {
   Captured c;
   c.x = x.clone();
   c.labels = labels.clone();
@@ -88,7 +88,7 @@ Captured capture(const ModelFn& eager, const torch::Tensor& x, const torch::Tens
 
 }  // namespace
 
-ModelFn graphed(ModelFn eager) {
+sdes::ModelFn graphed(sdes::ModelFn eager) {
   auto graphs = std::make_shared<std::map<std::string, Captured>>();
   return [eager = std::move(eager), graphs](const torch::Tensor& x, const torch::Tensor& labels) {
     if (!x.is_cuda() || torch::GradMode::is_enabled()) return eager(x, labels);
@@ -123,7 +123,7 @@ bool cuda_graphs_compiled() { return true; }
 
 #else
 
-ModelFn graphed(ModelFn eager) { return eager; }
+sdes::ModelFn graphed(sdes::ModelFn eager) { return eager; }
 bool cuda_graphs_compiled() { return false; }
 
 #endif

@@ -1,6 +1,6 @@
 // CUDA-graph replay of a network call for fixed input shapes (the sampler's batch shape never changes).
 #pragma once
-#include "core/sde/score_fn.h"
+#include "core/sdes/score_fn.h"
 
 namespace scorch::sampler {
 
@@ -9,7 +9,7 @@ namespace scorch::sampler {
 // inputs in, replay and return a copy of the output. Other calls run eager, and so does a shape whose capture
 // failed (with one warning). Without CUDA in this build it
 // returns `eager` unchanged.
-ModelFn graphed(ModelFn eager);
+sdes::ModelFn graphed(sdes::ModelFn eager);
 
 // Whether this build can capture CUDA graphs.
 bool cuda_graphs_compiled();

@@ -14,7 +14,7 @@
 #include "core/dist/communicator.h"
 #include "core/dist/work_counter.h"
 #include "core/error.h"
-#include "core/io/atomic_file.h"
+#include "core/atomic_file.h"
 #include "core/io/image_io.h"
 #include "core/progress.h"
 #include "core/sha256.h"
@@ -123,8 +123,8 @@ void write_manifest_and_grid(const std::vector<int64_t>& shape, const FarmOption
   std::vector<int64_t> first(std::min(o.grid, o.num));
   for (size_t i = 0; i < first.size(); ++i) first[i] = static_cast<int64_t>(i);
   auto pixels = ds.read_items(first).contiguous();  // (n, H, W, C) uint8
-  write_png((fs::path(o.out) / "grid.png").string(),
-            make_grid(pixels.data_ptr<uint8_t>(), pixels.size(0), static_cast<int>(pixels.size(1)),
+  io::write_png((fs::path(o.out) / "grid.png").string(),
+            io::make_grid(pixels.data_ptr<uint8_t>(), pixels.size(0), static_cast<int>(pixels.size(1)),
                       static_cast<int>(pixels.size(2)), static_cast<int>(pixels.size(3)),
                       static_cast<int>(std::ceil(std::sqrt(static_cast<double>(pixels.size(0)))))));
 }
@@ -200,10 +200,10 @@ FarmReport run_farm(const BatchProducer& produce, const std::vector<int64_t>& sh
     data::write_shard((fs::path(o.out) / batch_shard_name(k)).string(), layout, pixels.data_ptr(), n, nullptr);
     if (o.png) {
       for (int64_t i = 0; i < n; ++i) {
-        Image im{static_cast<int>(pixels.size(1)), static_cast<int>(pixels.size(2)), static_cast<int>(pixels.size(3)), {}};
+        io::Image im{static_cast<int>(pixels.size(1)), static_cast<int>(pixels.size(2)), static_cast<int>(pixels.size(3)), {}};
         const auto* p = pixels[i].data_ptr<uint8_t>();
         im.pixels.assign(p, p + pixels[i].numel());
-        write_png((fs::path(o.out) / "png" / fmt::format("{:06}.png", k * o.batch + i)).string(), im);
+        io::write_png((fs::path(o.out) / "png" / fmt::format("{:06}.png", k * o.batch + i)).string(), im);
       }
     }
     ++report.mine;

@@ -11,20 +11,18 @@ namespace scorch::sampler {
 
 namespace {
 
-torch::Tensor per_sample(const torch::Tensor& v) { return v.view({-1, 1, 1, 1}); }
-
 // Replaces the known part (mask = 1) of u by a draw of p_t(. | known): x keeps the noisy draw, x_mean the
 // mean (unknown region: the update's own mean).
-Update project(const Update& u, const Sde& sde, const torch::Tensor& known, const torch::Tensor& mask,
+Update project(const Update& u, const sdes::Sde& sde, const torch::Tensor& known, const torch::Tensor& mask,
                const torch::Tensor& t, torch::Generator& gen) {
   auto ms = sde.marginal_prob(known, t);
-  auto draw = ms.mean + randn_with(u.x.sizes(), gen, u.x.options()) * per_sample(ms.std);
+  auto draw = ms.mean + sdes::randn_with(u.x.sizes(), gen, u.x.options()) * sdes::per_sample(ms.std);
   return {u.x * (1.0 - mask) + draw * mask, u.x_mean * (1.0 - mask) + ms.mean * mask};
 }
 
 }  // namespace
 
-torch::Tensor inpaint(PcSampler& pc, const Sde& sde, const torch::Tensor& data, const torch::Tensor& mask,
+torch::Tensor inpaint(PcSampler& pc, const sdes::Sde& sde, const torch::Tensor& data, const torch::Tensor& mask,
                       torch::Generator& gen) {
   SCORCH_CHECK(data.dim() == 4, "inpaint expects data (B, C, H, W), got {}", c10::str(data.sizes()));
   auto m = mask.to(data.options()).expand_as(data);
@@ -52,7 +50,7 @@ torch::Tensor couple(const torch::Tensor& y) {
   return torch::einsum("bihw,ij->bjhw", {y, inv.to(y.device(), y.scalar_type())});
 }
 
-torch::Tensor colorize(PcSampler& pc, const Sde& sde, const torch::Tensor& gray, torch::Generator& gen) {
+torch::Tensor colorize(PcSampler& pc, const sdes::Sde& sde, const torch::Tensor& gray, torch::Generator& gen) {
   SCORCH_CHECK(gray.dim() == 4 && gray.size(1) == 3, "colorize expects gray images as (B, 3, H, W), got {}",
                c10::str(gray.sizes()));
   auto mask = torch::zeros({1, 3, 1, 1}, gray.options());
@@ -102,7 +100,7 @@ torch::Tensor make_mask(const std::string& spec, int64_t h, int64_t w, uint64_t 
   } else {
     SCORCH_CHECK_HINT(std::filesystem::exists(spec), "built-in masks: left, right, top, bottom, center, checker, random",
                       "mask '{}' is neither a built-in mask nor an existing PNG file", spec);
-    auto im = read_image(spec, 1);
+    auto im = io::read_image(spec, 1);
     SCORCH_CHECK(im.height == h && im.width == w, "mask file {} is {}x{}, the images are {}x{}", spec, im.height,
                  im.width, h, w);
     auto t = torch::from_blob(im.pixels.data(), {1, 1, h, w}, torch::kUInt8);

@@ -13,13 +13,13 @@ namespace scorch::sampler {
 // (model space) whose known pixels equal `data` exactly: the reference's last projection leaves them at the
 // marginal mean at eps, which is data itself for VE and data * (1 - 5e-7) for VP at eps = 1e-5; scorch puts
 // the data back.
-torch::Tensor inpaint(PcSampler& pc, const Sde& sde, const torch::Tensor& data, const torch::Tensor& mask,
+torch::Tensor inpaint(PcSampler& pc, const sdes::Sde& sde, const torch::Tensor& data, const torch::Tensor& mask,
                       torch::Generator& gen);
 
 // Colorizes `gray` (B, 3, H, W, model space, R = G = B) in the decoupled basis y = M^T x where the first
 // channel is (R + G + B) / sqrt(3): that channel is known, the two others are sampled. Returns RGB whose
 // decoupled first channel equals the input's (to float rounding).
-torch::Tensor colorize(PcSampler& pc, const Sde& sde, const torch::Tensor& gray, torch::Generator& gen);
+torch::Tensor colorize(PcSampler& pc, const sdes::Sde& sde, const torch::Tensor& gray, torch::Generator& gen);
 
 // Colorized RGB (B, 3, H, W) brought into [0, 1] with each pixel's channel mean set to `gray` (B, 1, H, W):
 // the colour offset from the mean is scaled down just enough per pixel. Plain clipping (the reference's)

@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "core/error.h"
-#include "core/sde/reverse_sde.h"
+#include "core/sdes/reverse_sde.h"
 #include "sampler/ode_solver.h"
 
 namespace scorch::sampler {
@@ -14,7 +14,7 @@ namespace {
 // Drift (B, C, H, W) and its divergence (B,) at x. One forward pass serves both: the Hutchinson estimate
 // eps^T (d drift / dx) eps is the gradient of <drift, eps> dotted with eps; the exact trace takes one
 // backward pass per dimension.
-std::pair<torch::Tensor, torch::Tensor> drift_and_div(const ReverseSde& flow, const torch::Tensor& x0,
+std::pair<torch::Tensor, torch::Tensor> drift_and_div(const sdes::ReverseSde& flow, const torch::Tensor& x0,
                                                       const torch::Tensor& t, const torch::Tensor& probe,
                                                       bool exact) {
   torch::AutoGradMode grad(true);
@@ -38,7 +38,7 @@ std::pair<torch::Tensor, torch::Tensor> drift_and_div(const ReverseSde& flow, co
 
 }  // namespace
 
-LikelihoodResult bits_per_dim(const std::shared_ptr<Sde>& sde, const ScoreFn& score, const torch::Tensor& x,
+LikelihoodResult bits_per_dim(const std::shared_ptr<sdes::Sde>& sde, const sdes::ScoreFn& score, const torch::Tensor& x,
                               bool centered, const LikelihoodOptions& o, torch::Generator& gen) {
   SCORCH_CHECK(x.dim() == 4, "bits_per_dim expects (B, C, H, W), got {}", c10::str(x.sizes()));
   SCORCH_CHECK(o.divergence == "rademacher" || o.divergence == "gaussian" || o.divergence == "exact",
@@ -48,11 +48,11 @@ LikelihoodResult bits_per_dim(const std::shared_ptr<Sde>& sde, const ScoreFn& sc
   const auto dtype = x.scalar_type();
   torch::Tensor probe;
   if (o.divergence == "gaussian") {
-    probe = randn_with(shape, gen, x.options());
+    probe = sdes::randn_with(shape, gen, x.options());
   } else if (o.divergence == "rademacher") {
-    probe = (rand_with(shape, gen, x.options()) < 0.5).to(dtype) * 2.0 - 1.0;
+    probe = (sdes::rand_with(shape, gen, x.options()) < 0.5).to(dtype) * 2.0 - 1.0;
   }
-  ReverseSde flow(sde, score, /*probability_flow=*/true);
+  sdes::ReverseSde flow(sde, score, /*probability_flow=*/true);
   OdeFn f = [&](double t, const torch::Tensor& y) {
     auto xs = y.slice(0, 0, y.size(0) - b).view(shape).to(dtype);
     auto vec_t = torch::full({b}, t, x.options());
@@ -75,7 +75,7 @@ torch::Tensor dequantize(const torch::Tensor& pixels, torch::Generator& gen) {
                "dequantize expects uint8 (N, H, W, C), got {} {}", c10::toString(pixels.scalar_type()),
                c10::str(pixels.sizes()));
   auto x = pixels.permute({0, 3, 1, 2}).to(torch::kFloat32);  // (N, C, H, W) in 0..255
-  auto u = rand_with(x.sizes(), gen, x.options());
+  auto u = sdes::rand_with(x.sizes(), gen, x.options());
   return (u + x) / 256.0;
 }
 

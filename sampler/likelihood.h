@@ -4,7 +4,7 @@
 #include <memory>
 #include <string>
 
-#include "core/sde/score_fn.h"
+#include "core/sdes/score_fn.h"
 
 namespace scorch::sampler {
 
@@ -27,7 +27,7 @@ struct LikelihoodResult {
 // bpd = -(log p_T(z) + delta log p) / (D ln 2) + offset, offset = 7 for data in [-1, 1] (centered) and
 // 8 for [0, 1]: the reference's change of variables from 8-bit integers. The Hutchinson probe is drawn
 // once from `gen`. `score` with continuous labels (as the reference's likelihood builds it).
-LikelihoodResult bits_per_dim(const std::shared_ptr<Sde>& sde, const ScoreFn& score, const torch::Tensor& x,
+LikelihoodResult bits_per_dim(const std::shared_ptr<sdes::Sde>& sde, const sdes::ScoreFn& score, const torch::Tensor& x,
                               bool centered, const LikelihoodOptions& o, torch::Generator& gen);
 
 // Uniform dequantisation of 8-bit images (N, H, W, C) uint8 -> (N, C, H, W) float32 in [0, 1]:

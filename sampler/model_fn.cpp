@@ -1,4 +1,4 @@
-// make_model_fn: precision and CUDA-graph wrapping of a ScoreModelImpl; per-device noise generators.
+// make_model_fn: precision and CUDA-graph wrapping of a models::ScoreModelImpl; per-device noise generators.
 #include "sampler/model_fn.h"
 
 #include <ATen/detail/CUDAHooksInterface.h>
@@ -9,8 +9,8 @@
 
 namespace scorch::sampler {
 
-ModelFn make_model_fn(ScoreModelImpl& model, const SamplingOptions& o, const torch::Device& device) {
-  ModelFn fn;
+sdes::ModelFn make_model_fn(models::ScoreModelImpl& model, const SamplingOptions& o, const torch::Device& device) {
+  sdes::ModelFn fn;
   if (o.precision == "bf16") {
     const auto type = device.type();
     fn = [&model, type](const torch::Tensor& x, const torch::Tensor& labels) {

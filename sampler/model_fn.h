@@ -1,7 +1,7 @@
 // A score network as the samplers call it: eval mode, optional bf16 autocast, optional CUDA-graph replay.
 #pragma once
 #include "core/models/score_model.h"
-#include "core/sde/score_fn.h"
+#include "core/sdes/score_fn.h"
 #include "sampler/options.h"
 
 namespace scorch::sampler {
@@ -9,7 +9,7 @@ namespace scorch::sampler {
 // Calls `model` (which the caller keeps alive and in eval mode). With o.precision == "bf16" the forward
 // runs under autocast to bfloat16 and returns float32. With o.cuda_graph on a CUDA device, calls without
 // autograd are captured once per input shape into a CUDA graph and replayed (see cuda_graph.h).
-ModelFn make_model_fn(ScoreModelImpl& model, const SamplingOptions& o, const torch::Device& device);
+sdes::ModelFn make_model_fn(models::ScoreModelImpl& model, const SamplingOptions& o, const torch::Device& device);
 
 // A fresh generator for noise stream `stream` of `seed` on `device`: the CPU one of core/rng.h, or a CUDA
 // generator seeded with mix_seed(seed, stream) (same stream, different numbers from the CPU's).

@@ -5,7 +5,7 @@
 
 namespace scorch::sampler {
 
-OdeSampler::OdeSampler(std::shared_ptr<Sde> sde, ScoreFn score, const SamplingOptions& o)
+OdeSampler::OdeSampler(std::shared_ptr<sdes::Sde> sde, sdes::ScoreFn score, const SamplingOptions& o)
     : sde_(sde), score_(score), flow_(sde, score, /*probability_flow=*/true), o_(o) {}
 
 torch::Tensor OdeSampler::drift(const torch::Tensor& x, double t) const {
@@ -30,7 +30,7 @@ torch::Tensor OdeSampler::sample(const torch::Tensor& z) {
   if (!o_.noise_removal) return x;
   // Denoising = the mean of one reverse-diffusion step at eps (SDE form, not the ODE), one more score call.
   torch::NoGradGuard no_grad;
-  ReverseSde rsde(sde_, score_, /*probability_flow=*/false);
+  sdes::ReverseSde rsde(sde_, score_, /*probability_flow=*/false);
   auto vec_eps = torch::full({x.size(0)}, o_.eps, x.options());
   last_.nfe += 1;
   return x - rsde.discretize(x, vec_eps).drift;

@@ -2,7 +2,7 @@
 #pragma once
 #include <memory>
 
-#include "core/sde/reverse_sde.h"
+#include "core/sdes/reverse_sde.h"
 #include "sampler/batch_progress.h"
 #include "sampler/ode_solver.h"
 #include "sampler/options.h"
@@ -13,7 +13,7 @@ class OdeSampler {
  public:
   // `score` as the reference's ODE sampler builds it: continuous labels whatever training.continuous was.
   // Uses o.ode_solver, o.rtol, o.atol, o.ode_steps, o.eps, o.noise_removal.
-  OdeSampler(std::shared_ptr<Sde> sde, ScoreFn score, const SamplingOptions& o);
+  OdeSampler(std::shared_ptr<sdes::Sde> sde, sdes::ScoreFn score, const SamplingOptions& o);
 
   // Integrates dx/dt = f - g^2 score / 2 from T down to eps starting at z (B, C, H, W); with noise_removal,
   // then one noise-free reverse-diffusion step at eps. The solver state is float64 (as scipy's), the drift is
@@ -30,9 +30,9 @@ class OdeSampler {
 
  private:
   torch::Tensor solve(const torch::Tensor& x, double t0, double t1);
-  std::shared_ptr<Sde> sde_;
-  ScoreFn score_;
-  ReverseSde flow_;
+  std::shared_ptr<sdes::Sde> sde_;
+  sdes::ScoreFn score_;
+  sdes::ReverseSde flow_;
   SamplingOptions o_;
   OdeResult last_;
   TimeHook time_hook_;

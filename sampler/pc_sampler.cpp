@@ -7,7 +7,7 @@
 
 namespace scorch::sampler {
 
-CountedScore count_calls(ScoreFn score) {
+CountedScore count_calls(sdes::ScoreFn score) {
   auto calls = std::make_shared<int64_t>(0);
   return {[score = std::move(score), calls](const torch::Tensor& x, const torch::Tensor& t) {
             ++*calls;
@@ -16,7 +16,7 @@ CountedScore count_calls(ScoreFn score) {
           calls};
 }
 
-PcSampler::PcSampler(std::shared_ptr<Sde> sde, ScoreFn score, const SamplingOptions& o)
+PcSampler::PcSampler(std::shared_ptr<sdes::Sde> sde, sdes::ScoreFn score, const SamplingOptions& o)
     : sde_(std::move(sde)), score_(count_calls(std::move(score))), denoise_(o.noise_removal), eps_(o.eps) {
   predictor_ = make_predictor(o.predictor, sde_, score_.fn, o.probability_flow);
   corrector_ = make_corrector(o.corrector, sde_, score_.fn, o.snr, o.n_steps_each);

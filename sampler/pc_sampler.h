@@ -16,15 +16,15 @@ using Projection = std::function<Update(const Update& u, const torch::Tensor& t,
 
 // Counts the calls of a score function: the number of function evaluations (NFE) a sampler really made.
 struct CountedScore {
-  ScoreFn fn;
+  sdes::ScoreFn fn;
   std::shared_ptr<int64_t> calls;
 };
-CountedScore count_calls(ScoreFn score);
+CountedScore count_calls(sdes::ScoreFn score);
 
 class PcSampler {
  public:
   // Uses o.predictor, o.corrector, o.snr, o.n_steps_each, o.probability_flow, o.noise_removal, o.eps.
-  PcSampler(std::shared_ptr<Sde> sde, ScoreFn score, const SamplingOptions& o);
+  PcSampler(std::shared_ptr<sdes::Sde> sde, sdes::ScoreFn score, const SamplingOptions& o);
 
   // From x (B, C, H, W), a draw of the prior, to the sample in model space: the last predictor mean when
   // noise_removal (no extra network call), else the last state. Noise comes from `gen` only.
@@ -35,7 +35,7 @@ class PcSampler {
   void set_time_hook(TimeHook hook) { time_hook_ = std::move(hook); }
 
  private:
-  std::shared_ptr<Sde> sde_;
+  std::shared_ptr<sdes::Sde> sde_;
   CountedScore score_;
   std::unique_ptr<Predictor> predictor_;
   std::unique_ptr<Corrector> corrector_;

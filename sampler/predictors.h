@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include "core/sde/reverse_sde.h"
+#include "core/sdes/reverse_sde.h"
 
 namespace scorch::sampler {
 
@@ -25,10 +25,10 @@ class Predictor {
 // euler_maruyama | reverse_diffusion | ancestral_sampling | none. Euler-Maruyama and reverse diffusion also
 // follow the probability-flow ODE (then no noise is added); ancestral sampling has no ODE form and only
 // exists for VE and VP, so those combinations are refused with a message.
-std::unique_ptr<Predictor> make_predictor(const std::string& name, std::shared_ptr<Sde> sde, ScoreFn score,
+std::unique_ptr<Predictor> make_predictor(const std::string& name, std::shared_ptr<sdes::Sde> sde, sdes::ScoreFn score,
                                           bool probability_flow);
 
 // Index i = floor(t (N - 1) / T) of the discrete chain at time t, (B,) long.
-torch::Tensor discrete_index(const Sde& sde, const torch::Tensor& t);
+torch::Tensor discrete_index(const sdes::Sde& sde, const torch::Tensor& t);
 
 }  // namespace scorch::sampler

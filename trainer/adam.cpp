@@ -8,7 +8,7 @@
 #include "core/config.h"
 #include "core/error.h"
 
-namespace scorch {
+namespace scorch::trainer {
 
 AdamOptions AdamOptions::from(const Config& config) {
   SCORCH_CHECK(config.get_string("optim.optimizer") == "Adam", "optim.optimizer: only 'Adam' is supported, got '{}'",
@@ -123,4 +123,4 @@ void Adam::load_state(const std::map<std::string, torch::Tensor>& state, int64_t
   step_ = step;
 }
 
-}  // namespace scorch
+}  // namespace scorch::trainer

@@ -8,8 +8,10 @@
 #include <vector>
 
 namespace scorch {
-
 class Config;
+}  // namespace scorch
+
+namespace scorch::trainer {
 
 struct AdamOptions {
   double lr = 2e-4, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0;
@@ -56,4 +58,4 @@ class Adam {
   int64_t step_ = 0;
 };
 
-}  // namespace scorch
+}  // namespace scorch::trainer

@@ -5,7 +5,7 @@
 
 #include "core/error.h"
 
-namespace scorch {
+namespace scorch::trainer {
 
 namespace {
 std::string shape_str(const torch::Tensor& t) { return fmt::format("{}", fmt::join(t.sizes(), "x")); }
@@ -94,4 +94,4 @@ EmaSwap::~EmaSwap() {
   model_.train(was_training_);
 }
 
-}  // namespace scorch
+}  // namespace scorch::trainer

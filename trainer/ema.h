@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-namespace scorch {
+namespace scorch::trainer {
 
 // Shadow copies are float32 and keyed by parameter name; only parameters with requires_grad are tracked
 // (the frozen Fourier `W` is not, as in the reference). Each update uses
@@ -57,4 +57,4 @@ class EmaSwap {
   std::map<std::string, torch::Tensor> training_weights_;  // every parameter, tracked by the EMA or not
 };
 
-}  // namespace scorch
+}  // namespace scorch::trainer

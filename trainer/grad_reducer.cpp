@@ -15,7 +15,7 @@
 #include <c10/cuda/CUDAStream.h>
 #endif
 
-namespace scorch {
+namespace scorch::trainer {
 
 namespace {
 
@@ -223,4 +223,4 @@ void GradReducer::finish() {
   last_wait_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-}  // namespace scorch
+}  // namespace scorch::trainer

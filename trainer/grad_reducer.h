@@ -12,7 +12,7 @@
 
 #include "core/dist/communicator.h"
 
-namespace scorch {
+namespace scorch::trainer {
 
 // Usage per optimizer step: for each micro-batch, `arm(last)` then backward; after the last backward,
 // `finish()` leaves every parameter's .grad() averaged over ranks (the sum of the rank's micro-batch
@@ -77,4 +77,4 @@ class GradReducer {
   std::unique_ptr<CudaState> cuda_;
 };
 
-}  // namespace scorch
+}  // namespace scorch::trainer

@@ -3,9 +3,9 @@
 
 #include "core/error.h"
 #include "core/rng.h"
-#include "core/sde/sde.h"
+#include "core/sdes/sde.h"
 
-namespace scorch {
+namespace scorch::trainer {
 
 namespace {
 
@@ -17,11 +17,11 @@ torch::Tensor host_buffer(torch::IntArrayRef shape, torch::ScalarType dtype, con
 }  // namespace
 
 torch::Tensor GeneratorNoise::uniform(int64_t n, const torch::TensorOptions& options) {
-  return rand_with({n}, gen_, options);
+  return sdes::rand_with({n}, gen_, options);
 }
 
 torch::Tensor GeneratorNoise::normal(torch::IntArrayRef shape, const torch::TensorOptions& options) {
-  return randn_with(shape, gen_, options);
+  return sdes::randn_with(shape, gen_, options);
 }
 
 torch::Tensor GeneratorNoise::labels(int64_t n, int64_t num_labels, const torch::Device& device) {
@@ -61,4 +61,4 @@ torch::Tensor PerExampleNoise::labels(int64_t n, int64_t num_labels, const torch
   return out.to(device, torch::kLong, /*non_blocking=*/true);
 }
 
-}  // namespace scorch
+}  // namespace scorch::trainer

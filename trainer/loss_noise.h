@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace scorch {
+namespace scorch::trainer {
 
 // The three kinds of draws the objectives make, each returned on `options`' device and dtype.
 // Draws happen in the order the loss asks for them.
@@ -45,4 +45,4 @@ class PerExampleNoise : public LossNoise {
   std::vector<torch::Generator> gens_;
 };
 
-}  // namespace scorch
+}  // namespace scorch::trainer

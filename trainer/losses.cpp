@@ -3,10 +3,10 @@
 
 #include "core/config.h"
 #include "core/error.h"
-#include "core/sde/ve_sde.h"
-#include "core/sde/vp_sde.h"
+#include "core/sdes/ve_sde.h"
+#include "core/sdes/vp_sde.h"
 
-namespace scorch {
+namespace scorch::trainer {
 
 namespace {
 
@@ -20,14 +20,14 @@ torch::Tensor bcast(const torch::Tensor& v) { return v.view({-1, 1, 1, 1}); }
 
 }  // namespace
 
-DsmLoss::DsmLoss(std::shared_ptr<Sde> sde, bool reduce_mean, bool likelihood_weighting, double eps)
+DsmLoss::DsmLoss(std::shared_ptr<sdes::Sde> sde, bool reduce_mean, bool likelihood_weighting, double eps)
     : sde_(std::move(sde)), reduce_mean_(reduce_mean), likelihood_weighting_(likelihood_weighting), eps_(eps) {
   SCORCH_CHECK(eps > 0 && eps < sde_->T(), "training.eps must lie in (0, T), got {}", eps);
 }
 
-torch::Tensor DsmLoss::per_example(const ModelFn& model, const torch::Tensor& batch, LossNoise& noise) const {
+torch::Tensor DsmLoss::per_example(const sdes::ModelFn& model, const torch::Tensor& batch, LossNoise& noise) const {
   const auto opts = batch.options();
-  auto score_fn = make_score_fn(sde_, model, /*continuous=*/true);
+  auto score_fn = sdes::make_score_fn(sde_, model, /*continuous=*/true);
   auto t = noise.uniform(batch.size(0), opts) * (sde_->T() - eps_) + eps_;  // (B,)
   auto z = noise.normal(batch.sizes(), opts);                               // (B, C, H, W)
   auto [mean, std] = sde_->marginal_prob(batch, t);
@@ -37,13 +37,13 @@ torch::Tensor DsmLoss::per_example(const ModelFn& model, const torch::Tensor& ba
   return reduce((score + z / bcast(std)).square(), reduce_mean_) * g2;
 }
 
-SmldLoss::SmldLoss(std::shared_ptr<Sde> sde, bool reduce_mean) : sde_(std::move(sde)), reduce_mean_(reduce_mean) {
-  SCORCH_CHECK(sde_->kind() == SdeKind::VE, "SMLD (discrete VE) training needs training.sde=vesde, got {}",
-               sde_name(sde_->kind()));
+SmldLoss::SmldLoss(std::shared_ptr<sdes::Sde> sde, bool reduce_mean) : sde_(std::move(sde)), reduce_mean_(reduce_mean) {
+  SCORCH_CHECK(sde_->kind() == sdes::SdeKind::VE, "SMLD (discrete VE) training needs training.sde=vesde, got {}",
+               sdes::sde_name(sde_->kind()));
 }
 
-torch::Tensor SmldLoss::per_example(const ModelFn& model, const torch::Tensor& batch, LossNoise& noise) const {
-  const auto& ve = static_cast<const VESDE&>(*sde_);
+torch::Tensor SmldLoss::per_example(const sdes::ModelFn& model, const torch::Tensor& batch, LossNoise& noise) const {
+  const auto& ve = static_cast<const sdes::VESDE&>(*sde_);
   auto labels = noise.labels(batch.size(0), ve.N(), batch.device());  // (B,)
   // Label 0 is sigma_max: the discrete models index a descending table.
   auto sigmas = ve.discrete_sigmas().flip(0).to(batch.device()).index({labels}).to(batch.dtype());
@@ -53,13 +53,13 @@ torch::Tensor SmldLoss::per_example(const ModelFn& model, const torch::Tensor& b
   return reduce((score - target).square(), reduce_mean_) * sigmas.square();
 }
 
-DdpmLoss::DdpmLoss(std::shared_ptr<Sde> sde, bool reduce_mean) : sde_(std::move(sde)), reduce_mean_(reduce_mean) {
-  SCORCH_CHECK(sde_->kind() == SdeKind::VP, "DDPM (discrete VP) training needs training.sde=vpsde, got {}",
-               sde_name(sde_->kind()));
+DdpmLoss::DdpmLoss(std::shared_ptr<sdes::Sde> sde, bool reduce_mean) : sde_(std::move(sde)), reduce_mean_(reduce_mean) {
+  SCORCH_CHECK(sde_->kind() == sdes::SdeKind::VP, "DDPM (discrete VP) training needs training.sde=vpsde, got {}",
+               sdes::sde_name(sde_->kind()));
 }
 
-torch::Tensor DdpmLoss::per_example(const ModelFn& model, const torch::Tensor& batch, LossNoise& noise) const {
-  const auto& vp = static_cast<const VPSDE&>(*sde_);
+torch::Tensor DdpmLoss::per_example(const sdes::ModelFn& model, const torch::Tensor& batch, LossNoise& noise) const {
+  const auto& vp = static_cast<const sdes::VPSDE&>(*sde_);
   auto labels = noise.labels(batch.size(0), vp.N(), batch.device());  // (B,)
   auto a = vp.sqrt_alphas_cumprod().to(batch.device()).index({labels}).to(batch.dtype());
   auto s = vp.sqrt_1m_alphas_cumprod().to(batch.device()).index({labels}).to(batch.dtype());
@@ -68,7 +68,7 @@ torch::Tensor DdpmLoss::per_example(const ModelFn& model, const torch::Tensor& b
   return reduce((out - z).square(), reduce_mean_);
 }
 
-std::unique_ptr<Loss> make_loss(const Config& config, std::shared_ptr<Sde> sde) {
+std::unique_ptr<Loss> make_loss(const Config& config, std::shared_ptr<sdes::Sde> sde) {
   const bool reduce_mean = config.get_bool("training.reduce_mean");
   const bool weighting = config.get_bool("training.likelihood_weighting");
   if (config.get_bool("training.continuous"))
@@ -76,12 +76,12 @@ std::unique_ptr<Loss> make_loss(const Config& config, std::shared_ptr<Sde> sde) 
   SCORCH_CHECK_HINT(!weighting, "set training.likelihood_weighting: false or training.continuous: true",
                     "training.likelihood_weighting needs continuous training (the SMLD/DDPM losses have no g(t))");
   switch (sde->kind()) {
-    case SdeKind::VE: return std::make_unique<SmldLoss>(std::move(sde), reduce_mean);
-    case SdeKind::VP: return std::make_unique<DdpmLoss>(std::move(sde), reduce_mean);
-    case SdeKind::SubVP: break;
+    case sdes::SdeKind::VE: return std::make_unique<SmldLoss>(std::move(sde), reduce_mean);
+    case sdes::SdeKind::VP: return std::make_unique<DdpmLoss>(std::move(sde), reduce_mean);
+    case sdes::SdeKind::SubVP: break;
   }
   SCORCH_FAIL("training.sde=subvpsde with training.continuous=false: the sub-VP SDE has no discrete training "
               "objective; set training.continuous: true");
 }
 
-}  // namespace scorch
+}  // namespace scorch::trainer

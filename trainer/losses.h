@@ -4,12 +4,14 @@
 
 #include <memory>
 
-#include "core/sde/score_fn.h"
+#include "core/sdes/score_fn.h"
 #include "trainer/loss_noise.h"
 
 namespace scorch {
-
 class Config;
+}  // namespace scorch
+
+namespace scorch::trainer {
 
 // One objective. Randomness (times, labels, noise) comes only from `noise` (CPU streams moved to the
 // batch's device), so a loss value depends on the seed alone, not on the device.
@@ -17,13 +19,13 @@ class Loss {
  public:
   virtual ~Loss() = default;
   // Per-example losses, (B,), for a batch (B, C, H, W) already scaled as the model expects.
-  virtual torch::Tensor per_example(const ModelFn& model, const torch::Tensor& batch, LossNoise& noise) const = 0;
-  torch::Tensor per_example(const ModelFn& model, const torch::Tensor& batch, torch::Generator& gen) const {
+  virtual torch::Tensor per_example(const sdes::ModelFn& model, const torch::Tensor& batch, LossNoise& noise) const = 0;
+  torch::Tensor per_example(const sdes::ModelFn& model, const torch::Tensor& batch, torch::Generator& gen) const {
     GeneratorNoise noise(gen);
     return per_example(model, batch, noise);
   }
   // The scalar that is minimised: the batch mean of per_example.
-  torch::Tensor operator()(const ModelFn& model, const torch::Tensor& batch, torch::Generator& gen) const {
+  torch::Tensor operator()(const sdes::ModelFn& model, const torch::Tensor& batch, torch::Generator& gen) const {
     return per_example(model, batch, gen).mean();
   }
 };
@@ -32,12 +34,12 @@ class Loss {
 // likelihood weighting reduce((score + z / std)^2) g(t)^2. reduce = mean over pixels or 1/2 sum.
 class DsmLoss : public Loss {
  public:
-  DsmLoss(std::shared_ptr<Sde> sde, bool reduce_mean, bool likelihood_weighting, double eps);
+  DsmLoss(std::shared_ptr<sdes::Sde> sde, bool reduce_mean, bool likelihood_weighting, double eps);
   using Loss::per_example;
-  torch::Tensor per_example(const ModelFn& model, const torch::Tensor& batch, LossNoise& noise) const override;
+  torch::Tensor per_example(const sdes::ModelFn& model, const torch::Tensor& batch, LossNoise& noise) const override;
 
  private:
-  std::shared_ptr<Sde> sde_;
+  std::shared_ptr<sdes::Sde> sde_;
   bool reduce_mean_, likelihood_weighting_;
   double eps_;
 };
@@ -46,12 +48,12 @@ class DsmLoss : public Loss {
 // loss = reduce((model(x + sigma z, l) + z / sigma)^2) sigma^2.
 class SmldLoss : public Loss {
  public:
-  SmldLoss(std::shared_ptr<Sde> sde, bool reduce_mean);
+  SmldLoss(std::shared_ptr<sdes::Sde> sde, bool reduce_mean);
   using Loss::per_example;
-  torch::Tensor per_example(const ModelFn& model, const torch::Tensor& batch, LossNoise& noise) const override;
+  torch::Tensor per_example(const sdes::ModelFn& model, const torch::Tensor& batch, LossNoise& noise) const override;
 
  private:
-  std::shared_ptr<Sde> sde_;
+  std::shared_ptr<sdes::Sde> sde_;
   bool reduce_mean_;
 };
 
@@ -59,18 +61,18 @@ class SmldLoss : public Loss {
 // loss = reduce((model(x_l, l) - z)^2).
 class DdpmLoss : public Loss {
  public:
-  DdpmLoss(std::shared_ptr<Sde> sde, bool reduce_mean);
+  DdpmLoss(std::shared_ptr<sdes::Sde> sde, bool reduce_mean);
   using Loss::per_example;
-  torch::Tensor per_example(const ModelFn& model, const torch::Tensor& batch, LossNoise& noise) const override;
+  torch::Tensor per_example(const sdes::ModelFn& model, const torch::Tensor& batch, LossNoise& noise) const override;
 
  private:
-  std::shared_ptr<Sde> sde_;
+  std::shared_ptr<sdes::Sde> sde_;
   bool reduce_mean_;
 };
 
 // The objective the config asks for: training.continuous -> DsmLoss (training.reduce_mean,
 // likelihood_weighting, eps); otherwise SMLD for vesde, DDPM for vpsde; sub-VP discrete and likelihood
 // weighting with discrete training are refused.
-std::unique_ptr<Loss> make_loss(const Config& config, std::shared_ptr<Sde> sde);
+std::unique_ptr<Loss> make_loss(const Config& config, std::shared_ptr<sdes::Sde> sde);
 
-}  // namespace scorch
+}  // namespace scorch::trainer

@@ -5,10 +5,10 @@
 #include <sstream>
 
 #include "core/error.h"
-#include "core/io/atomic_file.h"
+#include "core/atomic_file.h"
 #include "core/io/plot.h"
 
-namespace scorch {
+namespace scorch::trainer {
 
 namespace fs = std::filesystem;
 
@@ -50,11 +50,11 @@ void MetricsLog::append(const nlohmann::json& row) {
 void MetricsLog::plot() {
   if (!enabled_ || rows_.empty()) return;
   last_plot_ = std::chrono::steady_clock::now();
-  PlotSeries loss{"train loss", {}, {}}, eval_loss{"eval loss (EMA)", {}, {}}, speed{"images/s", {}, {}},
+  io::PlotSeries loss{"train loss", {}, {}}, eval_loss{"eval loss (EMA)", {}, {}}, speed{"images/s", {}, {}},
       norm{"grad norm", {}, {}};
   for (const auto& r : rows_) {
     const double step = r["step"].get<double>();
-    auto add = [&](PlotSeries& s, const char* key) {
+    auto add = [&](io::PlotSeries& s, const char* key) {
       if (r.contains(key) && r[key].is_number()) s.x.push_back(step), s.y.push_back(r[key].get<double>());
     };
     add(loss, "loss");
@@ -62,10 +62,10 @@ void MetricsLog::plot() {
     add(speed, "images_per_s");
     add(norm, "grad_norm");
   }
-  std::vector<PlotSeries> losses{loss};
+  std::vector<io::PlotSeries> losses{loss};
   if (!eval_loss.x.empty()) losses.push_back(eval_loss);
-  write_line_plot(png_, {{"loss", "step", losses, true}, {"throughput", "step", {speed}, false},
+  io::write_line_plot(png_, {{"loss", "step", losses, true}, {"throughput", "step", {speed}, false},
                          {"gradient norm (before clipping)", "step", {norm}, true}});
 }
 
-}  // namespace scorch
+}  // namespace scorch::trainer

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-namespace scorch {
+namespace scorch::trainer {
 
 class MetricsLog {
  public:
@@ -31,4 +31,4 @@ class MetricsLog {
   double plot_every_s_ = 10.0;
 };
 
-}  // namespace scorch
+}  // namespace scorch::trainer

@@ -3,7 +3,7 @@
 
 #include "core/error.h"
 
-namespace scorch {
+namespace scorch::trainer {
 
 Precision parse_precision(const std::string& name, const std::string& key) {
   if (name == "fp32") return Precision::FP32;
@@ -51,4 +51,4 @@ void LossScaler::load(double scale, int64_t good_steps) {
   good_steps_ = good_steps;
 }
 
-}  // namespace scorch
+}  // namespace scorch::trainer

@@ -7,7 +7,7 @@
 
 #include "core/autocast.h"
 
-namespace scorch {
+namespace scorch::trainer {
 
 enum class Precision { FP32, BF16, FP16 };
 // "fp32" | "bf16" | "fp16"; `key` names the config key in the error.
@@ -43,4 +43,4 @@ class LossScaler {
   int64_t growth_interval_, good_steps_ = 0;
 };
 
-}  // namespace scorch
+}  // namespace scorch::trainer

@@ -24,7 +24,7 @@
 #include "trainer/precision.h"
 #include "trainer/training_options.h"
 
-namespace scorch {
+namespace scorch::trainer {
 
 // A checkpoint written for a different network or objective: not a damaged file, so no older checkpoint is
 // tried in its place.
@@ -36,7 +36,7 @@ class ResumeMismatch : public Error {
 struct TrainerHooks {
   // Rank 0, every training.snapshot_freq steps when training.snapshot_sampling is on: the model holds the
   // EMA weights and is in eval mode for the duration of the call (the sampler draws a grid with it).
-  std::function<void(int64_t step, ScoreModelImpl& ema_model)> on_snapshot;
+  std::function<void(int64_t step, models::ScoreModelImpl& ema_model)> on_snapshot;
 };
 
 struct TrainResult {
@@ -57,7 +57,7 @@ class Trainer {
   TrainResult run();
 
   int64_t step() const { return step_; }
-  ScoreModelImpl& model() { return *model_; }
+  models::ScoreModelImpl& model() { return *model_; }
   const Ema& ema() const { return *ema_; }
   const Adam& optimizer() const { return *adam_; }
   // The step this run resumed from, if it did.
@@ -94,15 +94,15 @@ class Trainer {
   // Stream ids under the run seed, so the loss noise, dropout and evaluation never share random numbers.
   static constexpr uint64_t kLossStream = 1, kDropoutStream = 2, kEvalStream = 3;
 
-  std::shared_ptr<ScoreModelImpl> model_;
+  std::shared_ptr<models::ScoreModelImpl> model_;
   std::vector<torch::Tensor> params_;  // trainable, registration order
-  std::shared_ptr<Sde> sde_;
+  std::shared_ptr<sdes::Sde> sde_;
   std::unique_ptr<Loss> loss_;
   std::unique_ptr<Adam> adam_;
   std::unique_ptr<Ema> ema_;
   std::unique_ptr<GradReducer> reducer_;
   LossScaler scaler_;
-  std::unique_ptr<CheckpointStore> store_;
+  std::unique_ptr<io::CheckpointStore> store_;
   std::unique_ptr<dist::Watchdog> watchdog_;
   std::unique_ptr<MetricsLog> metrics_;
 
@@ -120,4 +120,4 @@ class Trainer {
   std::optional<double> pending_eval_loss_;
 };
 
-}  // namespace scorch
+}  // namespace scorch::trainer

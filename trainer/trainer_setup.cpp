@@ -5,13 +5,13 @@
 #include <filesystem>
 #include <sstream>
 
-#include "core/device.h"
+#include "core/dist/device.h"
 #include "core/error.h"
 #include "core/rng.h"
-#include "core/sde/sde.h"
+#include "core/sdes/sde.h"
 #include "trainer/trainer.h"
 
-namespace scorch {
+namespace scorch::trainer {
 
 namespace fs = std::filesystem;
 
@@ -27,13 +27,13 @@ Trainer::Trainer(Config config, std::string workdir, std::shared_ptr<dist::Commu
       local_batch_(o_.local_batch(comm_->world())),
       micro_batch_(o_.local_micro_batch(comm_->world())),
       scaler_(o_.precision == Precision::FP16) {
-  if (device_.is_cuda()) set_tf32(o_.tf32);
+  if (device_.is_cuda()) dist::set_tf32(o_.tf32);
   fs::create_directories(workdir_);
   build_model();
-  CheckpointRetention retention;
+  io::CheckpointRetention retention;
   retention.keep_last = o_.keep_last;
   retention.snapshot_every = o_.snapshot_freq;
-  store_ = std::make_unique<CheckpointStore>((fs::path(workdir_) / "checkpoints").string(), retention);
+  store_ = std::make_unique<io::CheckpointStore>((fs::path(workdir_) / "checkpoints").string(), retention);
   watchdog_ = std::make_unique<dist::Watchdog>(o_.timeout_s);
   resume_newest();
   broadcast_state();
@@ -48,7 +48,7 @@ Trainer::Trainer(Config config, std::string workdir, std::shared_ptr<dist::Commu
 void Trainer::build_model() {
   // Every rank builds the same initial weights from the seed; rank 0's are broadcast anyway.
   torch::manual_seed(o_.seed);
-  model_ = make_model(config_);
+  model_ = models::make_model(config_);
   model_->set_grad_checkpointing(o_.grad_checkpointing);
   model_->to(device_);
   if (channels_last_) {
@@ -63,7 +63,7 @@ void Trainer::build_model() {
       named.emplace_back(p.key(), p.value());
       params_.push_back(p.value());
     }
-  sde_ = make_sde(config_);
+  sde_ = sdes::make_sde(config_);
   sde_->to(device_);
   loss_ = make_loss(config_, sde_);
   adam_ = std::make_unique<Adam>(named, AdamOptions::from(config_));
@@ -120,4 +120,4 @@ void Trainer::open_data() {
 
 Trainer::~Trainer() = default;
 
-}  // namespace scorch
+}  // namespace scorch::trainer

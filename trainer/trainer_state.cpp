@@ -13,13 +13,13 @@
 #include "core/version.h"
 #include "trainer/trainer.h"
 
-namespace scorch {
+namespace scorch::trainer {
 
 namespace fs = std::filesystem;
 
 void Trainer::resume(const std::string& ckpt_dir) {
-  const auto meta = CheckpointStore::validate(ckpt_dir);
-  const auto saved = checkpoint_config(meta, (fs::path(ckpt_dir) / "meta.json").string());
+  const auto meta = io::CheckpointStore::validate(ckpt_dir);
+  const auto saved = io::checkpoint_config(meta, (fs::path(ckpt_dir) / "meta.json").string());
   // What a changed key does to a resume follows from its scope (core/config.h): the network and the objective
   // it learns must match; a training hyperparameter may change, but the run is then not the one it was.
   for (const auto& o : option_table()) {
@@ -36,16 +36,16 @@ void Trainer::resume(const std::string& ckpt_dir) {
       spdlog::info("resume: {} changed from {} to {}", o.key, before, now);
   }
 
-  auto tensors = read_checkpoint_tensors(ckpt_dir);
+  auto tensors = io::read_checkpoint_tensors(ckpt_dir);
   {
     torch::NoGradGuard no_grad;
     auto state = tensors.model;
-    models::load_reference_weights(*model_, state, (fs::path(ckpt_dir) / kModelFile).string());
+    models::load_reference_weights(*model_, state, (fs::path(ckpt_dir) / io::kModelFile).string());
   }
   for (auto& [name, t] : tensors.ema) t = t.to(device_);
   ema_->load_state(tensors.ema_num_updates, tensors.ema);
   for (auto& [name, t] : tensors.optimizer) t = t.to(device_);
-  adam_->load_state(tensors.optimizer, tensors.optimizer_step, (fs::path(ckpt_dir) / kOptimizerFile).string());
+  adam_->load_state(tensors.optimizer, tensors.optimizer_step, (fs::path(ckpt_dir) / io::kOptimizerFile).string());
 
   step_ = meta["step"].get<int64_t>();
   const auto& d = meta.at("data");
@@ -91,7 +91,7 @@ void Trainer::check_weights_agree() {
 void Trainer::save_checkpoint() {
   if (o_.check_weights) check_weights_agree();
   if (comm_->rank() == 0) {
-    auto meta = checkpoint_meta(config_, step_);
+    auto meta = io::checkpoint_meta(config_, step_);
     meta["images_seen"] = step_ * o_.batch_size;
     meta["world_size"] = comm_->world();
     meta["data"] = {{"epoch", data_state_.epoch}, {"consumed", data_state_.consumed}, {"global_batch", o_.batch_size}};
@@ -102,14 +102,14 @@ void Trainer::save_checkpoint() {
     if (scaler_.enabled()) meta["loss_scale"] = scaler_.scale(), meta["loss_scale_good_steps"] = scaler_.good_steps();
     meta["skipped_steps"] = skipped_total_;
     meta["versions"] = {{"scorch", version_string()}, {"torch", TORCH_VERSION}, {"mpi", dist::mpi_library_version()}};
-    CheckpointTensors t;
+    io::CheckpointTensors t;
     t.model = models::state_dict(*model_);
     t.ema = ema_->shadow();
     t.ema_num_updates = ema_->num_updates();
     t.ema_rate = ema_->rate();
     t.optimizer = adam_->state();
     t.optimizer_step = adam_->step_count();
-    const auto dir = store_->save(step_, meta, [&](const std::string& tmp) { write_checkpoint_tensors(tmp, t); });
+    const auto dir = store_->save(step_, meta, [&](const std::string& tmp) { io::write_checkpoint_tensors(tmp, t); });
     spdlog::info("checkpoint {}", dir);
     if (stop_requested()) mark_stop_saved();
   }
@@ -119,4 +119,4 @@ void Trainer::save_checkpoint() {
   if (stop_requested()) mark_stop_saved();
 }
 
-}  // namespace scorch
+}  // namespace scorch::trainer

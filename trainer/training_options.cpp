@@ -5,7 +5,7 @@
 
 #include "core/error.h"
 
-namespace scorch {
+namespace scorch::trainer {
 
 TrainingOptions TrainingOptions::from(const Config& config) {
   TrainingOptions o;
@@ -58,4 +58,4 @@ int64_t TrainingOptions::local_micro_batch(int world) const {
   return micro_batch;
 }
 
-}  // namespace scorch
+}  // namespace scorch::trainer

@@ -7,7 +7,7 @@
 #include "core/config.h"
 #include "trainer/precision.h"
 
-namespace scorch {
+namespace scorch::trainer {
 
 struct TrainingOptions {
   uint64_t seed = 42;
@@ -42,4 +42,4 @@ struct TrainingOptions {
   int64_t local_micro_batch(int world) const;
 };
 
-}  // namespace scorch
+}  // namespace scorch::trainer

@@ -7,12 +7,12 @@
 #include <filesystem>
 
 #include "core/error.h"
-#include "core/io/atomic_file.h"
+#include "core/atomic_file.h"
 #include "core/io/checkpoint_store.h"
 #include "core/io/safetensors.h"
 #include "core/models/model_weights.h"
 
-namespace scorch {
+namespace scorch::io {
 
 namespace fs = std::filesystem;
 
@@ -148,7 +148,7 @@ InferenceModel load_inference_model(const std::string& path, const std::string& 
     auto t = read_checkpoint_tensors(out.source, /*need_optimizer=*/false);
     state = weights == "ema" ? with_ema(t.model, t.ema, out.source) : std::move(t.model);
   }
-  out.model = make_model(out.config);
+  out.model = models::make_model(out.config);
   // An export may hold bf16/fp16 weights; the network computes in its own dtypes.
   auto reference = models::state_dict(*out.model);
   for (auto& [name, tensor] : state) {
@@ -175,4 +175,4 @@ void write_ema_export(const std::string& path, const Config& config, int64_t ste
                      {"scorch.dtype", std::string(c10::toString(dtype))}});
 }
 
-}  // namespace scorch
+}  // namespace scorch::io

@@ -11,7 +11,7 @@
 #include "core/config.h"
 #include "core/models/score_model.h"
 
-namespace scorch {
+namespace scorch::io {
 
 inline constexpr const char* kModelFile = "model.safetensors";
 inline constexpr const char* kEmaFile = "ema.safetensors";
@@ -46,7 +46,7 @@ std::string resolve_checkpoint_dir(const std::string& path);
 
 struct InferenceModel {
   Config config;
-  std::shared_ptr<ScoreModelImpl> model;  // in eval mode, on the requested device
+  std::shared_ptr<models::ScoreModelImpl> model;  // in eval mode, on the requested device
   int64_t step = 0;
   std::string weights;  // "ema" or "model"
   std::string source;   // the resolved checkpoint dir or export file
@@ -63,4 +63,4 @@ InferenceModel load_inference_model(const std::string& path, const std::string& 
 void write_ema_export(const std::string& path, const Config& config, int64_t step, const CheckpointTensors& tensors,
                       torch::ScalarType dtype);
 
-}  // namespace scorch
+}  // namespace scorch::io

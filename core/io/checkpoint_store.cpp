@@ -8,9 +8,9 @@
 #include <filesystem>
 
 #include "core/error.h"
-#include "core/io/atomic_file.h"
+#include "core/atomic_file.h"
 
-namespace scorch {
+namespace scorch::io {
 
 namespace fs = std::filesystem;
 
@@ -129,4 +129,4 @@ void CheckpointStore::prune(int64_t newest_step) {
   for (int64_t i = 0; i < excess; ++i) fs::remove_all(rolling[i]);
 }
 
-}  // namespace scorch
+}  // namespace scorch::io

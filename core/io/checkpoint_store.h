@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-namespace scorch {
+namespace scorch::io {
 
 struct CheckpointRetention {
   int64_t keep_last = 3;         // newest rolling checkpoints kept
@@ -43,4 +43,4 @@ class CheckpointStore {
   CheckpointRetention retention_;
 };
 
-}  // namespace scorch
+}  // namespace scorch::io

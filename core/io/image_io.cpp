@@ -9,9 +9,9 @@
 #include <cstring>
 
 #include "core/error.h"
-#include "core/io/atomic_file.h"
+#include "core/atomic_file.h"
 
-namespace scorch {
+namespace scorch::io {
 
 Image read_image(const std::string& path, int channels) {
   SCORCH_CHECK(channels == 0 || channels == 1 || channels == 3, "read_image: channels must be 0, 1 or 3, got {}",
@@ -74,4 +74,4 @@ Image make_grid(const uint8_t* pixels, int64_t count, int height, int width, int
   return out;
 }
 
-}  // namespace scorch
+}  // namespace scorch::io

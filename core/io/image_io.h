@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-namespace scorch {
+namespace scorch::io {
 
 // Interleaved 8-bit pixels, row-major HWC.
 struct Image {
@@ -22,4 +22,4 @@ void write_png(const std::string& path, const Image& image);
 // Tiles `count` HWC images (contiguous in `pixels`) into a grid with `columns` columns and a 2-pixel gap.
 Image make_grid(const uint8_t* pixels, int64_t count, int height, int width, int channels, int columns);
 
-}  // namespace scorch
+}  // namespace scorch::io

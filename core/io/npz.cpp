@@ -7,9 +7,9 @@
 #include <regex>
 
 #include "core/error.h"
-#include "core/io/atomic_file.h"
+#include "core/atomic_file.h"
 
-namespace scorch::npz {
+namespace scorch::io::npz {
 
 namespace {
 
@@ -223,4 +223,4 @@ void write_npz(const std::string& path, const ArrayMap& arrays) {
   write_file_atomic(path, zip);
 }
 
-}  // namespace scorch::npz
+}  // namespace scorch::io::npz

@@ -5,7 +5,7 @@
 #include <map>
 #include <string>
 
-namespace scorch::npz {
+namespace scorch::io::npz {
 
 // Array name (without ".npy") -> CPU tensor with the file's dtype and shape.
 using ArrayMap = std::map<std::string, torch::Tensor>;
@@ -20,4 +20,4 @@ void write_npz(const std::string& path, const ArrayMap& arrays);
 torch::Tensor parse_npy(const std::string& bytes, const std::string& what);
 std::string format_npy(const torch::Tensor& tensor);
 
-}  // namespace scorch::npz
+}  // namespace scorch::io::npz

@@ -10,9 +10,9 @@
 #include <limits>
 
 #include "core/error.h"
-#include "core/io/atomic_file.h"
+#include "core/atomic_file.h"
 
-namespace scorch {
+namespace scorch::io {
 
 namespace {
 
@@ -105,4 +105,4 @@ void write_line_plot(const std::string& path, const std::vector<PlotPanel>& pane
   });
 }
 
-}  // namespace scorch
+}  // namespace scorch::io

@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-namespace scorch {
+namespace scorch::io {
 
 struct PlotSeries {
   std::string name;
@@ -21,4 +21,4 @@ struct PlotPanel {
 void write_line_plot(const std::string& path, const std::vector<PlotPanel>& panels, int width = 800,
                      int panel_height = 300);
 
-}  // namespace scorch
+}  // namespace scorch::io

@@ -8,7 +8,7 @@
 
 #include "core/error.h"
 
-namespace scorch::py {
+namespace scorch::io::py {
 
 namespace {
 
@@ -255,4 +255,4 @@ std::vector<std::pair<std::string, Ref>> leaves(const Ref& root) {
   return out;
 }
 
-}  // namespace scorch::py
+}  // namespace scorch::io::py

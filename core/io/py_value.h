@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-namespace scorch::py {
+namespace scorch::io::py {
 
 struct Value;
 using Ref = std::shared_ptr<Value>;  // shared: a pickle's memo may reference one container twice
@@ -62,4 +62,4 @@ std::string dtype_name(torch::ScalarType dtype);
 // Throws when nesting is deeper than 64 (a cyclic or hostile pickle).
 std::vector<std::pair<std::string, Ref>> leaves(const Ref& root);
 
-}  // namespace scorch::py
+}  // namespace scorch::io::py

@@ -8,9 +8,9 @@
 #include <fstream>
 
 #include "core/error.h"
-#include "core/io/atomic_file.h"
+#include "core/atomic_file.h"
 
-namespace scorch {
+namespace scorch::io {
 
 namespace {
 
@@ -140,4 +140,4 @@ void write_safetensors(const std::string& path, const std::map<std::string, torc
   });
 }
 
-}  // namespace scorch
+}  // namespace scorch::io

@@ -5,7 +5,7 @@
 #include <map>
 #include <string>
 
-namespace scorch {
+namespace scorch::io {
 
 struct SafetensorsFile {
   std::map<std::string, torch::Tensor> tensors;     // name -> CPU tensor (ordered by name)
@@ -21,4 +21,4 @@ SafetensorsFile read_safetensors(const std::string& path);
 void write_safetensors(const std::string& path, const std::map<std::string, torch::Tensor>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
 
-}  // namespace scorch
+}  // namespace scorch::io

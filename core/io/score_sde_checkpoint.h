@@ -10,7 +10,7 @@
 #include "core/io/checkpoint_files.h"
 #include "core/io/py_value.h"
 
-namespace scorch {
+namespace scorch::io {
 
 struct ScoreSdeCheckpoint {
   CheckpointTensors tensors;
@@ -29,4 +29,4 @@ ScoreSdeCheckpoint from_score_sde(const py::Ref& root, const Config& config, con
 // `source` names the checkpoint in messages.
 py::Ref to_score_sde(const CheckpointTensors& tensors, const Config& config, int64_t step, const std::string& source);
 
-}  // namespace scorch
+}  // namespace scorch::io

@@ -7,7 +7,7 @@
 #include "core/error.h"
 #include "core/io/score_sde_checkpoint.h"
 
-namespace scorch {
+namespace scorch::io {
 
 namespace {
 
@@ -29,7 +29,7 @@ torch::Tensor take(const std::map<std::string, torch::Tensor>& from, const std::
 }  // namespace
 
 py::Ref to_score_sde(const CheckpointTensors& t, const Config& config, int64_t step, const std::string& source) {
-  auto model = make_model(config);
+  auto model = models::make_model(config);
   const auto params = model->named_parameters();
   const auto buffers = model->named_buffers();
 
@@ -101,4 +101,4 @@ py::Ref to_score_sde(const CheckpointTensors& t, const Config& config, int64_t s
   return root;
 }
 
-}  // namespace scorch
+}  // namespace scorch::io

@@ -10,7 +10,7 @@
 #include "core/error.h"
 #include "core/io/score_sde_checkpoint.h"
 
-namespace scorch {
+namespace scorch::io {
 
 namespace {
 
@@ -256,7 +256,7 @@ ScoreSdeCheckpoint from_score_sde(const py::Ref& root, const Config& config, con
     SCORCH_CHECK_HINT(root->get(key), "`scorch convert inspect` lists what the file holds",
                       "'{}' has no '{}': not a score_sde_pytorch checkpoint", path, key);
 
-  auto model = make_model(config);
+  auto model = models::make_model(config);
   std::vector<Param> params;
   std::map<std::string, torch::Tensor> want;
   for (const auto& p : model->named_parameters()) {
@@ -278,4 +278,4 @@ ScoreSdeCheckpoint from_score_sde(const py::Ref& root, const Config& config, con
   return out;
 }
 
-}  // namespace scorch
+}  // namespace scorch::io

@@ -9,10 +9,10 @@
 #include <map>
 
 #include "core/error.h"
-#include "core/io/atomic_file.h"
+#include "core/atomic_file.h"
 #include "core/io/torch_pickle.h"
 
-namespace scorch {
+namespace scorch::io {
 
 namespace {
 
@@ -213,4 +213,4 @@ void write_torch_file(const std::string& path, const py::Ref& root) {
   });
 }
 
-}  // namespace scorch
+}  // namespace scorch::io

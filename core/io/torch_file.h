@@ -5,7 +5,7 @@
 
 #include "core/io/py_value.h"
 
-namespace scorch {
+namespace scorch::io {
 
 enum class TorchFileKind {
   NotTorch,     // neither: safetensors, text, anything else
@@ -30,4 +30,4 @@ TorchFile read_torch_file(const std::string& path);
 // Writes `root` (dicts, lists, tuples, numbers, strings, tensors) as a torch.save zip file, atomically.
 void write_torch_file(const std::string& path, const py::Ref& root);
 
-}  // namespace scorch
+}  // namespace scorch::io

@@ -10,7 +10,7 @@
 
 #include "core/io/py_value.h"
 
-namespace scorch::py {
+namespace scorch::io::py {
 
 // Resolves a persistent id (torch: ('storage', torch.FloatStorage, key, location, numel[, view])) to a
 // Storage value: a flat 1-D tensor of the storage's dtype.
@@ -30,4 +30,4 @@ torch::ScalarType storage_dtype(const std::string& type_name, const std::string&
 // (contiguous, on the CPU) and returns the storage key that the container stores its bytes under.
 std::string pickle(const Ref& root, const std::function<std::string(const torch::Tensor&)>& add_storage);
 
-}  // namespace scorch::py
+}  // namespace scorch::io::py

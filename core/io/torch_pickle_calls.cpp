@@ -6,7 +6,7 @@
 
 #include "core/error.h"
 
-namespace scorch::py {
+namespace scorch::io::py {
 
 namespace {
 
@@ -117,4 +117,4 @@ Ref call_global(const std::string& name, const std::vector<Ref>& a, const std::s
   return make_object(name, a);  // kept opaque; a consumer that needs it names it in its error
 }
 
-}  // namespace scorch::py
+}  // namespace scorch::io::py

@@ -5,7 +5,7 @@
 #include "core/error.h"
 #include "core/io/torch_pickle.h"
 
-namespace scorch::py {
+namespace scorch::io::py {
 
 namespace {
 
@@ -166,4 +166,4 @@ std::string pickle(const Ref& root, const std::function<std::string(const torch:
   return Writer(add_storage).finish(root);
 }
 
-}  // namespace scorch::py
+}  // namespace scorch::io::py

@@ -7,7 +7,7 @@
 #include "core/io/torch_pickle.h"
 #include "core/io/torch_pickle_calls.h"
 
-namespace scorch::py {
+namespace scorch::io::py {
 
 namespace {
 
@@ -255,4 +255,4 @@ Ref unpickle(const std::string& data, size_t* pos, const PersistentLoad& persist
   }
 }
 
-}  // namespace scorch::py
+}  // namespace scorch::io::py

@@ -28,6 +28,11 @@ inline torch::nn::Conv2d conv1x1(int64_t in, int64_t out, double init_scale = 1.
 // Linear layer with default_init(1) weight and zero bias.
 torch::nn::Linear make_linear(int64_t in, int64_t out);
 // NCSN++ GroupNorm: min(C/4, 32) groups; groups = 0 asks for that rule, otherwise a fixed count (DDPM: 32).
+// skip + h, divided by √2 when `rescale` (score_sde's skip_rescale keeps the sum's variance that of one input).
+inline torch::Tensor skip_join(const torch::Tensor& skip, const torch::Tensor& h, bool rescale) {
+  return rescale ? (skip + h) / std::sqrt(2.0) : skip + h;
+}
+
 torch::nn::GroupNorm make_group_norm(int64_t channels, int64_t groups = 0);
 
 // Network-in-network: a per-pixel linear map over channels with parameters W (in, out) and b (out,),

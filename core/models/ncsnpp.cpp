@@ -6,7 +6,7 @@
 
 #include "core/error.h"
 #include "core/models/attention.h"
-#include "core/models/checkpoint.h"
+#include "core/models/grad_checkpoint.h"
 #include "core/models/combine.h"
 #include "core/models/embeddings.h"
 #include "core/models/resample.h"
@@ -20,10 +20,6 @@ void check_choice(const std::string& key, const std::string& value, std::initial
   for (const char* a : allowed)
     if (value == a) return;
   SCORCH_FAIL("{} '{}' is not supported (allowed: {})", key, value, fmt::join(allowed, ", "));
-}
-
-torch::Tensor join(const torch::Tensor& a, const torch::Tensor& b, bool rescale) {
-  return rescale ? (a + b) / std::sqrt(2.0) : a + b;
 }
 
 }  // namespace
@@ -199,7 +195,7 @@ torch::Tensor NCSNppImpl::forward(const torch::Tensor& x_in, const torch::Tensor
       input_pyramid = c.fir ? fir_downsample_2d(input_pyramid, c.fir_kernel) : naive_downsample_2d(input_pyramid);
       h = all_modules->ptr(m++)->as<CombineImpl>()->forward(input_pyramid, h);
     } else if (c.progressive_input == "residual") {
-      input_pyramid = join(block(m, input_pyramid, temb), h, c.skip_rescale);
+      input_pyramid = skip_join(block(m, input_pyramid, temb), h, c.skip_rescale);
       h = input_pyramid;
     }
     hs.push_back(h);
@@ -224,7 +220,7 @@ torch::Tensor NCSNppImpl::forward(const torch::Tensor& x_in, const torch::Tensor
         pyramid = c.fir ? fir_upsample_2d(pyramid, c.fir_kernel) : naive_upsample_2d(pyramid);
         pyramid = pyramid + norm_conv(m, h);
       } else {
-        pyramid = join(block(m, pyramid, temb), h, c.skip_rescale);
+        pyramid = skip_join(block(m, pyramid, temb), h, c.skip_rescale);
         h = pyramid;
       }
     }

@@ -15,10 +15,6 @@ torch::Tensor add_time(const torch::Tensor& h, const torch::Tensor& temb, torch:
   return h + dense->forward(act(temb)).unsqueeze(-1).unsqueeze(-1);  // (B, C, 1, 1) broadcast
 }
 
-torch::Tensor join(const torch::Tensor& skip, const torch::Tensor& h, bool rescale) {
-  return rescale ? (skip + h) / std::sqrt(2.0) : skip + h;
-}
-
 }  // namespace
 
 ResnetBlockBigGANImpl::ResnetBlockBigGANImpl(const ResBlockOptions& options_)
@@ -46,7 +42,7 @@ torch::Tensor ResnetBlockBigGANImpl::forward(const torch::Tensor& x_in, const to
   h = add_time(Conv_0->forward(h), temb, Dense_0, act);
   h = Conv_1->forward(Dropout_0->forward(act(GroupNorm_1->forward(h))));
   if (!Conv_2.is_empty()) x = Conv_2->forward(x);
-  return join(x, h, options.skip_rescale());
+  return skip_join(x, h, options.skip_rescale());
 }
 
 ResnetBlockDDPMImpl::ResnetBlockDDPMImpl(const ResBlockOptions& options_)
@@ -67,7 +63,7 @@ torch::Tensor ResnetBlockDDPMImpl::forward(const torch::Tensor& x_in, const torc
   h = add_time(h, temb, Dense_0, act);
   h = Conv_1->forward(Dropout_0->forward(act(GroupNorm_1->forward(h))));
   if (!NIN_0.is_empty()) x = NIN_0->forward(x);
-  return join(x, h, options.skip_rescale());
+  return skip_join(x, h, options.skip_rescale());
 }
 
 }  // namespace scorch::models

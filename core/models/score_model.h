@@ -66,8 +66,3 @@ std::shared_ptr<ScoreModelImpl> make_model(const ModelConfig& config);
 int64_t count_parameters(const torch::nn::Module& model);
 
 }  // namespace scorch::models
-
-namespace scorch {
-using models::make_model;
-using models::ScoreModelImpl;
-}  // namespace scorch

@@ -4,14 +4,16 @@
 #include <chrono>
 
 #include "support/run.h"
+#include "support/checks.h"
 
 namespace scorch {
 namespace {
 
+using test::contains;
+
 using test::run;
 using test::scorch_bin;
 
-bool contains(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
 
 TEST(Cli, HelpListsEverySubcommand) {
   auto r = run(scorch_bin() + " --help");

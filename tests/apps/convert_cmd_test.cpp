@@ -9,20 +9,23 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 
-#include "core/io/atomic_file.h"
+#include "core/atomic_file.h"
 #include "core/io/checkpoint_files.h"
 #include "core/io/checkpoint_store.h"
 #include "core/io/safetensors.h"
 #include "support/run.h"
+#include "support/checks.h"
 
 namespace scorch {
 namespace {
+
+using test::contains;
+using test::max_rel;
 
 namespace fs = std::filesystem;
 using test::run;
 using test::scorch_bin;
 
-bool contains(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
 std::string src(const std::string& path) { return test::source_dir() + "/" + path; }
 const std::string kConfig = src("tests/fixtures/parity/ve_ncsnpp_small.yaml");
 const std::string kParity = src("tests/fixtures/parity/ve_ncsnpp_small.safetensors");
@@ -71,9 +74,6 @@ std::string import_cmd(const std::string& pth, const std::string& out) {
   return scorch_bin() + " convert import " + pth + " --config " + kConfig + " --out " + out;
 }
 
-double max_rel(const torch::Tensor& a, const torch::Tensor& b) {
-  return ((a - b).abs().max() / b.abs().max()).item<double>();
-}
 
 // [sum, sum |x|, first] in float64, as make_score_sde_checkpoint.py computes them.
 void expect_stats(const std::map<std::string, torch::Tensor>& got, const nlohmann::json& want,
@@ -97,7 +97,7 @@ TEST(ConvertCmd, ImportKeepsEverySourceTensor) {
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "imported step 3: 158 model tensors, 156 EMA tensors, 312 Adam moments")) << r.output;
   const auto ckpt = dir + "/run/checkpoints/step-000000003";
-  const auto t = read_checkpoint_tensors(ckpt);
+  const auto t = io::read_checkpoint_tensors(ckpt);
   const auto want = nlohmann::json::parse(read_file(source.expected));
   expect_stats(t.model, want["model"], "model");
   expect_stats(t.ema, want["ema"], "ema");
@@ -106,7 +106,7 @@ TEST(ConvertCmd, ImportKeepsEverySourceTensor) {
   EXPECT_EQ(t.ema_num_updates, want["num_updates"].get<int64_t>());
   EXPECT_EQ(t.ema_rate, want["decay"].get<double>());
   EXPECT_EQ(t.optimizer_step, want["adam_step"].get<int64_t>());
-  const auto meta = CheckpointStore::validate(ckpt);
+  const auto meta = io::CheckpointStore::validate(ckpt);
   EXPECT_EQ(meta["step"].get<int64_t>(), want["step"].get<int64_t>());
   EXPECT_EQ(meta["source"]["format"], "score_sde_pytorch");
   EXPECT_EQ(meta["source"]["sha256"].get<std::string>().size(), 64u);
@@ -131,8 +131,8 @@ TEST(ConvertCmd, ImportedEmaNetworkReproducesTheReferenceOutput) {
   ASSERT_EQ(r.code, 0) << r.output;
   r = run(forward(dir + "/ema.safetensors", dir + "/ema_out.safetensors"));
   ASSERT_EQ(r.code, 0) << r.output;
-  const auto ref = read_safetensors(kParity).tensors;
-  const auto ema = read_safetensors(dir + "/ema_out.safetensors").tensors;
+  const auto ref = io::read_safetensors(kParity).tensors;
+  const auto ema = io::read_safetensors(dir + "/ema_out.safetensors").tensors;
   // The EMA holds the weights score_sde_pytorch computed the parity output with; float32 CPU agreement as in
   // models_parity_test.cpp.
   EXPECT_LE(max_rel(ema.at("output/model"), ref.at("output/model")), 1e-5);
@@ -140,7 +140,7 @@ TEST(ConvertCmd, ImportedEmaNetworkReproducesTheReferenceOutput) {
   // The raw weights took three large Adam steps away from them: a mapping that mixed the two would show.
   r = run(forward(dir + "/run/checkpoints/latest/model.safetensors", dir + "/raw_out.safetensors"));
   ASSERT_EQ(r.code, 0) << r.output;
-  EXPECT_GE(max_rel(read_safetensors(dir + "/raw_out.safetensors").tensors.at("output/model"), ref.at("output/model")),
+  EXPECT_GE(max_rel(io::read_safetensors(dir + "/raw_out.safetensors").tensors.at("output/model"), ref.at("output/model")),
             1e-2);
 
   // Half-precision exports load through the inference loader and compute in float32: bf16 keeps 8 mantissa
@@ -149,7 +149,7 @@ TEST(ConvertCmd, ImportedEmaNetworkReproducesTheReferenceOutput) {
     const auto file = dir + "/ema-" + dtype + ".safetensors";
     r = run(scorch_bin() + " convert export-ema " + dir + "/run --dtype " + dtype + " --out " + file);
     ASSERT_EQ(r.code, 0) << r.output;
-    const auto m = load_inference_model(file, "ema", torch::kCPU);
+    const auto m = io::load_inference_model(file, "ema", torch::kCPU);
     torch::NoGradGuard no_grad;
     const auto out = m.model->forward(ref.at("input/x"), ref.at("input/time_cond"));
     const double err = max_rel(out, ref.at("output/model"));
@@ -180,15 +180,15 @@ TEST(ConvertCmd, ExportThenImportIsLossless) {
   ASSERT_EQ(r.code, 0) << r.output;
   r = run(import_cmd(dir + "/exported.pth", dir + "/b"));
   ASSERT_EQ(r.code, 0) << r.output;
-  const auto a = read_checkpoint_tensors(dir + "/a/checkpoints/latest");
-  const auto b = read_checkpoint_tensors(dir + "/b/checkpoints/latest");
+  const auto a = io::read_checkpoint_tensors(dir + "/a/checkpoints/latest");
+  const auto b = io::read_checkpoint_tensors(dir + "/b/checkpoints/latest");
   expect_same(a.model, b.model, "model");
   expect_same(a.ema, b.ema, "ema");
   expect_same(a.optimizer, b.optimizer, "optimizer");
   EXPECT_EQ(a.ema_num_updates, b.ema_num_updates);
   EXPECT_EQ(a.ema_rate, b.ema_rate);
   EXPECT_EQ(a.optimizer_step, b.optimizer_step);
-  EXPECT_EQ(CheckpointStore::validate(dir + "/b/checkpoints/latest")["step"], 3);
+  EXPECT_EQ(io::CheckpointStore::validate(dir + "/b/checkpoints/latest")["step"], 3);
 }
 
 TEST(ConvertCmd, ExportLoadsInScoreSdeRestoreCheckpoint) {
@@ -214,8 +214,8 @@ TEST(ConvertCmd, LegacyFormatImportsTheSameTensors) {
   auto r = run(import_cmd(legacy.pth, dir + "/legacy"));
   ASSERT_EQ(r.code, 0) << r.output;
   // Both were written from one seed: the same values whichever container holds them.
-  const auto a = read_checkpoint_tensors(dir + "/zip/checkpoints/latest");
-  const auto b = read_checkpoint_tensors(dir + "/legacy/checkpoints/latest");
+  const auto a = io::read_checkpoint_tensors(dir + "/zip/checkpoints/latest");
+  const auto b = io::read_checkpoint_tensors(dir + "/legacy/checkpoints/latest");
   expect_same(a.model, b.model, "model");
   expect_same(a.ema, b.ema, "ema");
   expect_same(a.optimizer, b.optimizer, "optimizer");
@@ -286,7 +286,7 @@ TEST(ConvertCmd, ScorchTrainResumesFromAnImport) {
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "resumed from")) << r.output;
   // Adam and the EMA continue the imported counts (3) for the two new steps.
-  const auto t = read_checkpoint_tensors(dir + "/run/checkpoints/step-000000005");
+  const auto t = io::read_checkpoint_tensors(dir + "/run/checkpoints/step-000000005");
   EXPECT_EQ(t.optimizer_step, 5);
   EXPECT_EQ(t.ema_num_updates, 5);
 }

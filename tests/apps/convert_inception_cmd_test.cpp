@@ -11,23 +11,25 @@
 #include "core/io/torch_file.h"
 #include "eval/inception_weights.h"
 #include "support/run.h"
+#include "support/checks.h"
 
 namespace scorch {
 namespace {
 
+using test::contains;
+
 namespace fs = std::filesystem;
 using test::run;
 
-bool contains(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
 
 // A pytorch-fid-style OrderedDict state_dict of `model` (num_batches_tracked included, as torch writes it).
 void write_state(const eval::InceptionV3& model, const std::string& path, bool with_fc, const std::string& extra = "") {
-  auto state = py::dict(/*ordered=*/true);
+  auto state = io::py::dict(/*ordered=*/true);
   for (auto& p : model->named_parameters())
-    if (with_fc || p.key().rfind("fc.", 0) != 0) state->set(py::str(p.key()), py::tensor(p.value().detach()));
-  for (auto& b : model->named_buffers()) state->set(py::str(b.key()), py::tensor(b.value().detach()));
-  if (!extra.empty()) state->set(py::str(extra), py::tensor(torch::zeros({3})));
-  write_torch_file(path, state);
+    if (with_fc || p.key().rfind("fc.", 0) != 0) state->set(io::py::str(p.key()), io::py::tensor(p.value().detach()));
+  for (auto& b : model->named_buffers()) state->set(io::py::str(b.key()), io::py::tensor(b.value().detach()));
+  if (!extra.empty()) state->set(io::py::str(extra), io::py::tensor(torch::zeros({3})));
+  io::write_torch_file(path, state);
 }
 
 TEST(ConvertInceptionCmd, WrittenFileGivesTheSourceFeaturesAndLogits) {
@@ -68,7 +70,7 @@ TEST(ConvertInceptionCmd, FeatureOnlySourceStaysFeatureOnlyAndBecomesTheDefault)
   EXPECT_TRUE(contains(r.output, "features only")) << r.output;
   const auto written = dir + "/cache/fid/inception.safetensors";
   ASSERT_TRUE(fs::exists(written)) << r.output;
-  for (const auto& [name, t] : read_safetensors(written).tensors) EXPECT_NE(name.rfind("fc.", 0), 0u) << name;
+  for (const auto& [name, t] : io::read_safetensors(written).tensors) EXPECT_NE(name.rfind("fc.", 0), 0u) << name;
 
   const char* old_cache = std::getenv("SCORCH_CACHE");
   const char* old_weights = std::getenv("SCORCH_FID_WEIGHTS");
@@ -89,11 +91,11 @@ TEST(ConvertInceptionCmd, IncompleteOrForeignSourcesAreRefusedByKeyAndWriteNothi
   EXPECT_NE(r.code, 0);
   EXPECT_TRUE(contains(r.output, "Mixed_8a.branch1x1.conv.weight")) << r.output;
 
-  auto state = py::dict(/*ordered=*/true);
+  auto state = io::py::dict(/*ordered=*/true);
   for (auto& p : source->named_parameters())
-    if (p.key() != "Mixed_7c.branch_pool.conv.weight") state->set(py::str(p.key()), py::tensor(p.value().detach()));
-  for (auto& b : source->named_buffers()) state->set(py::str(b.key()), py::tensor(b.value().detach()));
-  write_torch_file(dir + "/missing.pth", state);
+    if (p.key() != "Mixed_7c.branch_pool.conv.weight") state->set(io::py::str(p.key()), io::py::tensor(p.value().detach()));
+  for (auto& b : source->named_buffers()) state->set(io::py::str(b.key()), io::py::tensor(b.value().detach()));
+  io::write_torch_file(dir + "/missing.pth", state);
   r = run(test::scorch_bin() + " convert inception " + dir + "/missing.pth --out " + dir + "/out.safetensors");
   EXPECT_NE(r.code, 0);
   EXPECT_TRUE(contains(r.output, "Mixed_7c.branch_pool.conv.weight")) << r.output;

@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "core/io/atomic_file.h"
+#include "core/atomic_file.h"
 #include "core/io/safetensors.h"
 #include "eval/inception.h"
 #include "support/run.h"
@@ -39,7 +39,7 @@ class FidCkptsCmd : public ::testing::Test {
       state[p.key()] = v;
     }
     for (const auto& b : net->named_buffers()) state[b.key()] = b.value().detach();
-    write_safetensors(dir_ + "/inception.safetensors", state, {});
+    io::write_safetensors(dir_ + "/inception.safetensors", state, {});
     const auto r = test::run(test::scorch_bin() + " data synth shapes --out " + dir_ + "/ref --count 6 --resolution 16 --channels 3");
     ASSERT_EQ(r.code, 0) << r.output;
   }

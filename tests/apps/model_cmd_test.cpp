@@ -4,20 +4,20 @@
 
 #include "core/io/safetensors.h"
 #include "support/run.h"
+#include "support/checks.h"
 
 namespace scorch {
 namespace {
+
+using test::contains;
+using test::max_rel;
 
 using test::run;
 using test::scorch_bin;
 
 std::string parity(const std::string& file) { return test::source_dir() + "/tests/fixtures/parity/" + file; }
 
-bool contains(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
 
-double max_rel(const torch::Tensor& a, const torch::Tensor& b) {
-  return ((a - b).abs().max() / b.abs().max()).item<double>();
-}
 
 std::string forward_cmd(const std::string& name, const std::string& weights, const std::string& out) {
   return scorch_bin() + " model forward --config " + parity(name + ".yaml") + " --weights " + weights +
@@ -31,8 +31,8 @@ TEST(ModelCmd, ForwardReproducesBothParityFixtures) {
     const auto out = dir + "/" + name + ".safetensors";
     auto r = run(forward_cmd(name, parity(name + ".safetensors"), out));
     ASSERT_EQ(r.code, 0) << r.output;
-    auto got = read_safetensors(out).tensors;
-    auto ref = read_safetensors(parity(name + ".safetensors")).tensors;
+    auto got = io::read_safetensors(out).tensors;
+    auto ref = io::read_safetensors(parity(name + ".safetensors")).tensors;
     // Float32 on CPU, reductions ordered differently from the reference: see models_parity_test.cpp.
     EXPECT_LE(max_rel(got.at("output/model"), ref.at("output/model")), 1e-5);
     EXPECT_LE(max_rel(got.at("output/score"), ref.at("output/score")), 1e-5);
@@ -41,10 +41,10 @@ TEST(ModelCmd, ForwardReproducesBothParityFixtures) {
 
 TEST(ModelCmd, MisShapedOrMissingWeightsAreNamed) {
   const auto dir = test::temp_dir("model_cmd");
-  auto w = read_safetensors(parity("vp_ddpmpp_small.safetensors")).tensors;
+  auto w = io::read_safetensors(parity("vp_ddpmpp_small.safetensors")).tensors;
   auto bad = w;
   bad["param/all_modules.5.Conv_0.weight"] = torch::zeros({1});
-  write_safetensors(dir + "/shape.safetensors", bad);
+  io::write_safetensors(dir + "/shape.safetensors", bad);
   auto r = run(forward_cmd("vp_ddpmpp_small", dir + "/shape.safetensors", dir + "/o.safetensors"));
   EXPECT_NE(r.code, 0);
   EXPECT_TRUE(contains(r.output, "all_modules.5.Conv_0.weight")) << r.output;
@@ -52,7 +52,7 @@ TEST(ModelCmd, MisShapedOrMissingWeightsAreNamed) {
 
   auto missing = w;
   missing.erase("param/sigmas");
-  write_safetensors(dir + "/missing.safetensors", missing);
+  io::write_safetensors(dir + "/missing.safetensors", missing);
   r = run(forward_cmd("vp_ddpmpp_small", dir + "/missing.safetensors", dir + "/o.safetensors"));
   EXPECT_NE(r.code, 0);
   EXPECT_TRUE(contains(r.output, "missing tensor 'sigmas'")) << r.output;
@@ -63,7 +63,7 @@ TEST(ModelCmd, SummaryPrintsModulesAndTheCount) {
   ASSERT_EQ(r.code, 0) << r.output;
   // The fixture's parameters: every param/ tensor except the sigmas buffer.
   int64_t expected = 0;
-  for (const auto& [k, t] : read_safetensors(parity("ve_ncsnpp_small.safetensors")).tensors)
+  for (const auto& [k, t] : io::read_safetensors(parity("ve_ncsnpp_small.safetensors")).tensors)
     if (k.rfind("param/", 0) == 0 && k != "param/sigmas") expected += t.numel();
   EXPECT_TRUE(contains(r.output, std::to_string(expected) + " parameters")) << r.output;
   EXPECT_TRUE(contains(r.output, "ResnetBlockBigGAN")) << r.output;

@@ -7,7 +7,7 @@
 #include <sstream>
 #include <nlohmann/json.hpp>
 
-#include "core/io/atomic_file.h"
+#include "core/atomic_file.h"
 #include "data/dataset.h"
 #include "support/run.h"
 #include "support/tiny_checkpoint.h"
@@ -128,7 +128,7 @@ TEST_F(SampleCmd, OdeMethodAndBadInput) {
 // A count flag that is given must be positive (0 used to mean "default" and started eval.num_samples images);
 // only an absent flag takes the config's default.
 TEST_F(SampleCmd, NonPositiveCountsAreRefusedNamingTheFlag) {
-  for (const std::string& bad : {"--num 0 --batch 2", "--num 2 --batch -3", "--num -1 --batch 2"}) {
+  for (const std::string bad : {"--num 0 --batch 2", "--num 2 --batch -3", "--num -1 --batch 2"}) {
     auto r = test::run(sample(0, bad + " --out " + dir_ + "/counts"), 120);
     EXPECT_NE(r.code, 0) << bad;
     const std::string flag = bad.find("-3") != std::string::npos ? "--batch" : "--num";

@@ -5,15 +5,17 @@
 #include <fstream>
 
 #include "support/run.h"
+#include "support/checks.h"
 
 namespace scorch {
 namespace {
+
+using test::contains;
 
 namespace fs = std::filesystem;
 using test::run;
 using test::scorch_bin;
 
-bool contains(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
 
 std::string fmt_step(int64_t step) {
   char name[32];
@@ -100,16 +102,17 @@ TEST(TrainCmd, SigtermCheckpointsExitsThreeAndResumes) {
   EXPECT_TRUE(fs::exists(root + "/run/checkpoints/" + fmt_step(step + 3) + "/meta.json")) << r.output;
 }
 
-// Both signals arrive while the step-1 snapshot grid is being sampled (2000 noise levels: seconds): the run
-// checks for a stop request before it checkpoints, so once the step-1 checkpoint exists it can act on the
-// first signal only after step 2. The second must end the process at once (128 + SIGTERM) without a stop
-// checkpoint; a run that ignored it would checkpoint after step 2 and exit 3.
+// Both signals arrive while the step-1 snapshot grid is being sampled (2000 noise levels: seconds): the
+// snapshot hook creates run/samples/ after the step-1 checkpoint and its stop check, so from then on the run
+// can act on the first signal only after step 2. (Waiting for the checkpoint directory instead raced with
+// that stop check on a loaded machine.) The second signal must end the process at once (128 + SIGTERM)
+// without a stop checkpoint; a run that ignored it would checkpoint after step 2 and exit 3.
 TEST(TrainCmd, ASecondSignalExitsAtOnce) {
   const auto root = make_data("train_twice");
   const auto script = train_cmd(root, "--set training.n_iters=100000 --set training.log_freq=1 "
                                       "--set training.snapshot_freq=1 --set model.num_scales=2000") +
                       " > " + root + "/log 2>&1 & pid=$!; for i in $(seq 1200); do test -e " + root +
-                      "/run/checkpoints/" + fmt_step(1) + " && break; sleep 0.05; done; kill -TERM $pid; sleep 0.3; "
+                      "/run/samples && break; sleep 0.05; done; kill -TERM $pid; sleep 0.3; "
                       "kill -TERM $pid; wait $pid; echo rc=$?";
   auto r = run("sh -c '" + script + "'", 120);
   std::ifstream log(root + "/log");

@@ -17,9 +17,9 @@ namespace fs = std::filesystem;
 Config tiny_config() { return Config::resolve(test::source_dir() + "/configs/small/ve_tiny.yaml", {"model.nf=8"}); }
 
 // A checkpoint of a fresh tiny model whose EMA differs from the raw weights by +1 everywhere.
-CheckpointTensors make_tensors(const Config& config) {
-  auto model = make_model(config);
-  CheckpointTensors t;
+io::CheckpointTensors make_tensors(const Config& config) {
+  auto model = models::make_model(config);
+  io::CheckpointTensors t;
   t.model = models::state_dict(*model);
   for (const auto& p : model->named_parameters())
     if (p.value().requires_grad()) t.ema[p.key()] = p.value().detach() + 1.0;
@@ -32,9 +32,9 @@ CheckpointTensors make_tensors(const Config& config) {
   return t;
 }
 
-std::string save(const std::string& run, const Config& config, int64_t step, const CheckpointTensors& t) {
-  CheckpointStore store(run + "/checkpoints");
-  return store.save(step, checkpoint_meta(config, step), [&](const std::string& d) { write_checkpoint_tensors(d, t); });
+std::string save(const std::string& run, const Config& config, int64_t step, const io::CheckpointTensors& t) {
+  io::CheckpointStore store(run + "/checkpoints");
+  return store.save(step, io::checkpoint_meta(config, step), [&](const std::string& d) { io::write_checkpoint_tensors(d, t); });
 }
 
 TEST(CheckpointFiles, RoundTripIsExact) {
@@ -42,7 +42,7 @@ TEST(CheckpointFiles, RoundTripIsExact) {
   auto config = tiny_config();
   auto t = make_tensors(config);
   auto dir = save(run, config, 5, t);
-  auto back = read_checkpoint_tensors(dir);
+  auto back = io::read_checkpoint_tensors(dir);
   ASSERT_EQ(back.model.size(), t.model.size());
   for (const auto& [k, v] : t.model) {
     EXPECT_TRUE(torch::equal(back.model.at(k), v)) << k;
@@ -60,8 +60,8 @@ TEST(CheckpointFiles, LoadsEmaOrRawWeightsFromRunDirOrLatest) {
   auto config = tiny_config();
   auto t = make_tensors(config);
   save(run, config, 3, t);
-  auto ema = load_inference_model(run, "ema", torch::kCPU);
-  auto raw = load_inference_model(run + "/checkpoints/latest", "model", torch::kCPU);
+  auto ema = io::load_inference_model(run, "ema", torch::kCPU);
+  auto raw = io::load_inference_model(run + "/checkpoints/latest", "model", torch::kCPU);
   EXPECT_EQ(ema.step, 3);
   EXPECT_EQ(ema.config.get_int("model.nf"), 8);
   EXPECT_FALSE(ema.model->is_training());
@@ -81,8 +81,8 @@ TEST(CheckpointFiles, EmaExportLoadsBackWithinDtypeRounding) {
   auto t = make_tensors(config);
   for (auto dtype : {torch::kFloat32, torch::kBFloat16}) {
     const auto path = run + "/ema.safetensors";
-    write_ema_export(path, config, 11, t, dtype);
-    auto loaded = load_inference_model(path, "ema", torch::kCPU);
+    io::write_ema_export(path, config, 11, t, dtype);
+    auto loaded = io::load_inference_model(path, "ema", torch::kCPU);
     EXPECT_EQ(loaded.step, 11);
     auto state = models::state_dict(*loaded.model);
     for (const auto& [name, avg] : t.ema) {
@@ -92,25 +92,25 @@ TEST(CheckpointFiles, EmaExportLoadsBackWithinDtypeRounding) {
     }
     EXPECT_TRUE(torch::equal(state.at("sigmas"), t.model.at("sigmas")));
   }
-  EXPECT_THROW(load_inference_model(run + "/ema.safetensors", "model", torch::kCPU), Error);
+  EXPECT_THROW(io::load_inference_model(run + "/ema.safetensors", "model", torch::kCPU), Error);
 }
 
 TEST(CheckpointFiles, RefusesMissingOrForeignPaths) {
   auto run = test::temp_dir("ckbad");
-  EXPECT_THROW(resolve_checkpoint_dir(run + "/nope"), Error);
-  EXPECT_THROW(resolve_checkpoint_dir(run), Error);  // empty dir: no checkpoints
+  EXPECT_THROW(io::resolve_checkpoint_dir(run + "/nope"), Error);
+  EXPECT_THROW(io::resolve_checkpoint_dir(run), Error);  // empty dir: no checkpoints
   auto config = tiny_config();
   auto t = make_tensors(config);
   t.ema.begin()->second = torch::zeros({3});  // wrong shape
   auto dir = save(run, config, 1, t);
   try {
-    load_inference_model(dir, "ema", torch::kCPU);
+    io::load_inference_model(dir, "ema", torch::kCPU);
     FAIL() << "a mis-shaped EMA tensor was accepted";
   } catch (const Error& e) {
     EXPECT_NE(e.message().find(t.ema.begin()->first), std::string::npos) << e.message();
   }
-  fs::remove(fs::path(dir) / kModelFile);
-  EXPECT_THROW(load_inference_model(dir, "model", torch::kCPU), Error);
+  fs::remove(fs::path(dir) / io::kModelFile);
+  EXPECT_THROW(io::load_inference_model(dir, "model", torch::kCPU), Error);
 }
 
 }  // namespace

@@ -25,10 +25,10 @@ std::vector<std::string> names(const std::vector<std::string>& dirs) {
 
 TEST(CheckpointStore, SaveWritesFilesMetaAndLatest) {
   auto root = test::temp_dir("ckpt");
-  CheckpointStore store(root + "/checkpoints");
+  io::CheckpointStore store(root + "/checkpoints");
   auto dir = store.save(50, {{"images_seen", 6400}}, [](const std::string& d) { write_blob(d, "model.safetensors", 100); });
   EXPECT_EQ(fs::path(dir).filename(), "step-000000050");
-  auto meta = CheckpointStore::validate(dir);
+  auto meta = io::CheckpointStore::validate(dir);
   EXPECT_EQ(meta["step"], 50);
   EXPECT_EQ(meta["images_seen"], 6400);
   EXPECT_EQ(meta["files"]["model.safetensors"], 100);
@@ -39,7 +39,7 @@ TEST(CheckpointStore, SaveWritesFilesMetaAndLatest) {
 
 TEST(CheckpointStore, RetentionKeepsLastKAndSnapshots) {
   auto root = test::temp_dir("ckpt");
-  CheckpointStore store(root, {2, 10});
+  io::CheckpointStore store(root, {2, 10});
   for (int64_t step : {5, 10, 15, 20, 25}) store.save(step, {}, [](const std::string& d) { write_blob(d, "a", 1); });
   EXPECT_EQ(names(store.list()),
             (std::vector<std::string>{"step-000000010", "step-000000015", "step-000000020", "step-000000025"}));
@@ -48,7 +48,7 @@ TEST(CheckpointStore, RetentionKeepsLastKAndSnapshots) {
 
 TEST(CheckpointStore, TruncatedOrPartialCheckpointsAreSkipped) {
   auto root = test::temp_dir("ckpt");
-  CheckpointStore store(root, {5, 0});
+  io::CheckpointStore store(root, {5, 0});
   store.save(1, {}, [](const std::string& d) { write_blob(d, "model.safetensors", 64); });
   auto second = store.save(2, {}, [](const std::string& d) { write_blob(d, "model.safetensors", 64); });
   fs::resize_file(fs::path(second) / "model.safetensors", 10);
@@ -65,7 +65,7 @@ TEST(CheckpointStore, TruncatedOrPartialCheckpointsAreSkipped) {
 
 TEST(CheckpointStore, FailedWriteLeavesNoTraceAndKeepsLatest) {
   auto root = test::temp_dir("ckpt");
-  CheckpointStore store(root);
+  io::CheckpointStore store(root);
   store.save(1, {}, [](const std::string& d) { write_blob(d, "a", 1); });
   EXPECT_THROW(store.save(2, {}, [](const std::string& d) {
     write_blob(d, "a", 1);
@@ -81,7 +81,7 @@ TEST(CheckpointStore, FailedWriteLeavesNoTraceAndKeepsLatest) {
 }
 
 TEST(CheckpointStore, EmptyStoreHasNoLatest) {
-  CheckpointStore store("/nonexistent/checkpoints");
+  io::CheckpointStore store("/nonexistent/checkpoints");
   EXPECT_FALSE(store.latest_complete().has_value());
 }
 

@@ -1,12 +1,12 @@
 // Device choice: CPU fallbacks, bad requests, the one-rank-per-GPU rule, and the explicit TF32 switch.
-#include "core/device.h"
+#include "core/dist/device.h"
 
 #include <ATen/Context.h>
 #include <gtest/gtest.h>
 
 #include "core/error.h"
 
-namespace scorch {
+namespace scorch::dist {
 namespace {
 
 TEST(Device, CpuRequestsAndBadNames) {
@@ -39,4 +39,4 @@ TEST(Device, Tf32IsSetForMatmulsAndConvolutionsAlike) {
 }
 
 }  // namespace
-}  // namespace scorch
+}  // namespace scorch::dist

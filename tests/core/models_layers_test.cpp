@@ -7,19 +7,18 @@
 
 #include "core/autocast.h"
 #include "core/config.h"
-#include "core/models/checkpoint.h"
+#include "core/models/grad_checkpoint.h"
 #include "core/models/embeddings.h"
 #include "core/models/fir.h"
 #include "core/models/resblocks.h"
 #include "core/models/score_model.h"
 #include "support/run.h"
+#include "support/checks.h"
 
 namespace scorch::models {
 namespace {
 
-double max_rel(const torch::Tensor& a, const torch::Tensor& b) {
-  return ((a - b).abs().max() / b.abs().max()).item<double>();
-}
+using test::max_rel;
 
 // float32 convolutions summed in different orders: a few ulps relative to the output scale.
 constexpr double kFloatTol = 1e-5;
@@ -161,9 +160,9 @@ Config tiny_config(bool checkpointing) {
 
 TEST(Checkpoint, WholeNetworkGradientsMatchWithDropoutInTraining) {
   torch::manual_seed(11);
-  auto plain = make_model(tiny_config(false));
+  auto plain = models::make_model(tiny_config(false));
   torch::manual_seed(11);
-  auto ckpt = make_model(tiny_config(true));
+  auto ckpt = models::make_model(tiny_config(true));
   ASSERT_TRUE(ckpt->grad_checkpointing());
   auto x = torch::rand({2, 3, 16, 16});
   auto sigma = torch::tensor({0.5f, 3.0f});
@@ -205,7 +204,7 @@ TEST(Checkpoint, BlockOutputComesFromTheCheckpointNode) {
 
 TEST(Layout, ChannelsLastInputGivesTheSameOutput) {
   torch::NoGradGuard no_grad;
-  auto model = make_model(tiny_config(false));
+  auto model = models::make_model(tiny_config(false));
   model->eval();
   auto x = torch::rand({2, 3, 16, 16});
   auto sigma = torch::tensor({0.5f, 3.0f});

@@ -11,8 +11,8 @@
 #include "core/io/safetensors.h"
 #include "core/models/model_weights.h"
 #include "core/models/score_model.h"
-#include "core/sde/score_fn.h"
-#include "core/sde/sde.h"
+#include "core/sdes/score_fn.h"
+#include "core/sdes/sde.h"
 #include "support/run.h"
 
 namespace scorch {
@@ -34,16 +34,16 @@ struct Parity {
 
 Parity run_fixture(const std::string& name, const std::string& dir = "parity") {
   Config config = Config::resolve(fixture(name + ".yaml", dir), {});
-  auto f = read_safetensors(fixture(name + ".safetensors", dir));
+  auto f = io::read_safetensors(fixture(name + ".safetensors", dir));
   torch::NoGradGuard no_grad;
-  auto model = make_model(config);
+  auto model = models::make_model(config);
   models::load_reference_weights(*model, f.tensors, name);
   model->eval();
   const auto& x = f.tensors.at("input/x");
   auto out = model->forward(x, f.tensors.at("input/time_cond"));
-  auto sde = make_sde(config);
-  ModelFn fn = [&](const torch::Tensor& xx, const torch::Tensor& labels) { return model->forward(xx, labels); };
-  auto score = make_score_fn(sde, fn, config.get_bool("training.continuous"))(x, f.tensors.at("input/t"));
+  auto sde = sdes::make_sde(config);
+  sdes::ModelFn fn = [&](const torch::Tensor& xx, const torch::Tensor& labels) { return model->forward(xx, labels); };
+  auto score = sdes::make_score_fn(sde, fn, config.get_bool("training.continuous"))(x, f.tensors.at("input/t"));
   return {max_rel_error(out, f.tensors.at("output/model")), max_rel_error(score, f.tensors.at("output/score"))};
 }
 
@@ -95,8 +95,8 @@ TEST(NcsnppParity, StateDictNamesAndShapesMatchFixtureOneToOne) {
                                                                           {"ncsnpp_skip_small", "models"},
                                                                           {"ncsnpp_ddpmblocks_small", "models"}}) {
     SCOPED_TRACE(name);
-    auto model = make_model(Config::resolve(fixture(name + ".yaml", dir), {}));
-    auto f = read_safetensors(fixture(name + ".safetensors", dir));
+    auto model = models::make_model(Config::resolve(fixture(name + ".yaml", dir), {}));
+    auto f = io::read_safetensors(fixture(name + ".safetensors", dir));
     std::map<std::string, torch::Tensor> ref;
     for (const auto& [k, t] : f.tensors)
       if (k.rfind("param/", 0) == 0) ref[k.substr(6)] = t;
@@ -111,7 +111,7 @@ TEST(NcsnppParity, StateDictNamesAndShapesMatchFixtureOneToOne) {
 }
 
 TEST(NcsnppParity, FourierWIsFrozenAndSigmasAreDescendingFloat64) {
-  auto model = make_model(Config::resolve(fixture("ve_ncsnpp_small.yaml"), {}));
+  auto model = models::make_model(Config::resolve(fixture("ve_ncsnpp_small.yaml"), {}));
   auto params = model->named_parameters();
   ASSERT_TRUE(params.contains("all_modules.0.W"));
   EXPECT_FALSE(params["all_modules.0.W"].requires_grad());
@@ -126,8 +126,8 @@ TEST(NcsnppParity, FourierWIsFrozenAndSigmasAreDescendingFloat64) {
 }
 
 TEST(NcsnppParity, ReferenceNamedWeightsErrorsNameTheTensor) {
-  auto model = make_model(Config::resolve(fixture("vp_ddpmpp_small.yaml"), {}));
-  auto f = read_safetensors(fixture("vp_ddpmpp_small.safetensors"));
+  auto model = models::make_model(Config::resolve(fixture("vp_ddpmpp_small.yaml"), {}));
+  auto f = io::read_safetensors(fixture("vp_ddpmpp_small.safetensors"));
   auto expect_error = [&](std::map<std::string, torch::Tensor> w, const std::string& what) {
     try {
       models::load_reference_weights(*model, w, "w.safetensors");
@@ -207,7 +207,7 @@ TEST(NcsnppCounts, EveryShippedConfigHasTheReferenceParameterCount) {
     const auto key = architecture_key(mc);
     if (!built.count(key)) {
       torch::NoGradGuard no_grad;
-      built[key] = models::count_parameters(*make_model(mc));
+      built[key] = models::count_parameters(*models::make_model(mc));
     }
     EXPECT_EQ(built.at(key), it->second);
     ++checked;

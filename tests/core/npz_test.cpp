@@ -4,7 +4,7 @@
 #include <fstream>
 
 #include "core/error.h"
-#include "core/io/atomic_file.h"
+#include "core/atomic_file.h"
 #include "core/io/npz.h"
 #include "support/run.h"
 
@@ -13,14 +13,14 @@ namespace {
 
 TEST(Npz, RoundTripKeepsDtypesShapesAndValues) {
   auto dir = test::temp_dir("npz");
-  npz::ArrayMap in = {{"mu", torch::randn({7}, torch::kDouble)},
+  io::npz::ArrayMap in = {{"mu", torch::randn({7}, torch::kDouble)},
                       {"sigma", torch::randn({7, 7}, torch::kDouble)},
                       {"f32", torch::randn({2, 3, 4})},
                       {"u8", torch::randint(0, 255, {5, 4, 4, 3}).to(torch::kByte)},
                       {"i64", torch::arange(10)},
                       {"scalar", torch::tensor(3.5, torch::kDouble)}};
-  npz::write_npz(dir + "/a.npz", in);
-  auto out = npz::read_npz(dir + "/a.npz");
+  io::npz::write_npz(dir + "/a.npz", in);
+  auto out = io::npz::read_npz(dir + "/a.npz");
   ASSERT_EQ(out.size(), in.size());
   for (const auto& [k, v] : in) {
     ASSERT_TRUE(out.count(k)) << k;
@@ -32,12 +32,12 @@ TEST(Npz, RoundTripKeepsDtypesShapesAndValues) {
 
 TEST(Npz, RejectsTruncatedAndNonZipFiles) {
   auto dir = test::temp_dir("npz");
-  npz::write_npz(dir + "/a.npz", {{"mu", torch::zeros({2048}, torch::kDouble)}});
+  io::npz::write_npz(dir + "/a.npz", {{"mu", torch::zeros({2048}, torch::kDouble)}});
   std::string bytes = read_file(dir + "/a.npz");
   write_file_atomic(dir + "/cut.npz", bytes.substr(0, bytes.size() / 2));
-  EXPECT_THROW(npz::read_npz(dir + "/cut.npz"), Error);
+  EXPECT_THROW(io::npz::read_npz(dir + "/cut.npz"), Error);
   write_file_atomic(dir + "/text.npz", "hello");
-  EXPECT_THROW(npz::read_npz(dir + "/text.npz"), Error);
+  EXPECT_THROW(io::npz::read_npz(dir + "/text.npz"), Error);
 }
 
 // Files from numpy's np.savez (zip64 local headers) and np.savez_compressed (deflate), a Fortran-order
@@ -52,15 +52,15 @@ TEST(Npz, CompatibleWithNumpy) {
   ASSERT_EQ(r.code, 0) << r.output;
   auto expect = (torch::arange(12, torch::kDouble).reshape({3, 4}) / 7);
   for (const char* name : {"plain", "zipped"}) {
-    auto a = npz::read_npz(dir + "/" + name + ".npz");
+    auto a = io::npz::read_npz(dir + "/" + name + ".npz");
     EXPECT_TRUE(torch::equal(a.at("sigma"), expect)) << name;
     EXPECT_TRUE(torch::equal(a.at("mu"), expect[0])) << name;
   }
-  auto plain = npz::read_npz(dir + "/plain.npz");
+  auto plain = io::npz::read_npz(dir + "/plain.npz");
   EXPECT_TRUE(torch::equal(plain.at("f"), expect));
   EXPECT_TRUE(torch::equal(plain.at("s"), expect.to(torch::kFloat)));
 
-  npz::write_npz(dir + "/ours.npz", {{"mu", expect[1]}, {"sigma", expect}});
+  io::npz::write_npz(dir + "/ours.npz", {{"mu", expect[1]}, {"sigma", expect}});
   r = test::run(py + " -c \"\nimport numpy as np\nd = np.load('" + dir + "/ours.npz')\n"
                      "x = np.arange(12, dtype=np.float64).reshape(3, 4) / 7\n"
                      "assert sorted(d.files) == ['mu', 'sigma'], d.files\n"

@@ -14,9 +14,9 @@ namespace {
 
 TEST(Plot, WritesADecodablePngWithTheSeriesDrawn) {
   auto dir = test::temp_dir("plot");
-  PlotPanel loss{"loss", "step", {{"loss", {0, 1, 2, 3}, {4, 2, 1, 0.5}}}, true};
-  PlotPanel speed{"images/s", "step", {{"rank 0", {0, 1, 2, 3}, {10, 12, 11, 13}}, {"rank 1", {0, 1}, {9, 9}}}};
-  write_line_plot(dir + "/m.png", {loss, speed}, 400, 200);
+  io::PlotPanel loss{"loss", "step", {{"loss", {0, 1, 2, 3}, {4, 2, 1, 0.5}}}, true};
+  io::PlotPanel speed{"images/s", "step", {{"rank 0", {0, 1, 2, 3}, {10, 12, 11, 13}}, {"rank 1", {0, 1}, {9, 9}}}};
+  io::write_line_plot(dir + "/m.png", {loss, speed}, 400, 200);
   int w = 0, h = 0, c = 0;
   unsigned char* img = stbi_load((dir + "/m.png").c_str(), &w, &h, &c, 3);
   ASSERT_NE(img, nullptr);
@@ -35,7 +35,7 @@ TEST(Plot, WritesADecodablePngWithTheSeriesDrawn) {
 
 TEST(Plot, EmptySeriesStillDrawsAxes) {
   auto dir = test::temp_dir("plot");
-  write_line_plot(dir + "/e.png", {PlotPanel{"nothing", "step", {{"x", {}, {}}}}}, 300, 150);
+  io::write_line_plot(dir + "/e.png", {io::PlotPanel{"nothing", "step", {{"x", {}, {}}}}}, 300, 150);
   int w = 0, h = 0, c = 0;
   unsigned char* img = stbi_load((dir + "/e.png").c_str(), &w, &h, &c, 3);
   ASSERT_NE(img, nullptr);

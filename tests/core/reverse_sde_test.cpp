@@ -3,21 +3,23 @@
 
 #include <cmath>
 
-#include "core/sde/reverse_sde.h"
-#include "core/sde/subvp_sde.h"
-#include "core/sde/ve_sde.h"
-#include "core/sde/vp_sde.h"
+#include "core/sdes/reverse_sde.h"
+#include "core/sdes/subvp_sde.h"
+#include "core/sdes/ve_sde.h"
+#include "core/sdes/vp_sde.h"
+#include "support/checks.h"
 
 namespace scorch {
 namespace {
 
+using test::at;
+
 const auto kF64 = torch::TensorOptions(torch::kFloat64);
-double at(const torch::Tensor& t, int64_t i = 0) { return t.flatten()[i].item<double>(); }
 
 // Data N(mu, s^2 I): every marginal is N(a(t) mu, (a^2 s^2 + std^2) I) and its score is known exactly.
 struct Gaussian {
   double mu = 0.3, s = 0.5;
-  ScoreFn score(const std::shared_ptr<Sde>& sde) const {
+  sdes::ScoreFn score(const std::shared_ptr<sdes::Sde>& sde) const {
     return [sde, mu = mu, s = s](const torch::Tensor& x, const torch::Tensor& t) {
       auto ms = sde->marginal_prob(torch::ones({t.size(0), 1, 1, 1}, x.options()), t);
       auto a = ms.mean;                   // (B, 1, 1, 1): the mean coefficient
@@ -27,31 +29,31 @@ struct Gaussian {
   }
 };
 
-std::vector<std::shared_ptr<Sde>> all_sdes() {
-  return {std::make_shared<VESDE>(0.01, 50.0, 1000), std::make_shared<VPSDE>(0.1, 20.0, 1000),
-          std::make_shared<SubVPSDE>(0.1, 20.0, 1000)};
+std::vector<std::shared_ptr<sdes::Sde>> all_sdes() {
+  return {std::make_shared<sdes::VESDE>(0.01, 50.0, 1000), std::make_shared<sdes::VPSDE>(0.1, 20.0, 1000),
+          std::make_shared<sdes::SubVPSDE>(0.1, 20.0, 1000)};
 }
 
 TEST(ReverseSde, DriftAndDiffusionByHand) {
-  auto sde = std::make_shared<VPSDE>(0.1, 20.0, 1000);
-  ScoreFn constant = [](const torch::Tensor& x, const torch::Tensor&) { return torch::full_like(x, 2.0); };
+  auto sde = std::make_shared<sdes::VPSDE>(0.1, 20.0, 1000);
+  sdes::ScoreFn constant = [](const torch::Tensor& x, const torch::Tensor&) { return torch::full_like(x, 2.0); };
   auto x = torch::full({1, 1, 1, 1}, 0.5, kF64);
   auto t = torch::full({1}, 0.5, kF64);
   const double beta = 0.1 + 0.5 * 19.9;
-  auto rev = ReverseSde(sde, constant, false).sde(x, t);
+  auto rev = sdes::ReverseSde(sde, constant, false).sde(x, t);
   EXPECT_NEAR(at(rev.drift), -0.5 * beta * 0.5 - beta * 2.0, 1e-12);
   EXPECT_NEAR(at(rev.diffusion), std::sqrt(beta), 1e-12);
-  auto ode = ReverseSde(sde, constant, true).sde(x, t);
+  auto ode = sdes::ReverseSde(sde, constant, true).sde(x, t);
   EXPECT_NEAR(at(ode.drift), -0.5 * beta * 0.5 - 0.5 * beta * 2.0, 1e-12);
   // A tensor of zeros (B,), usable by Euler-Maruyama, where the reference returns a bare float.
   ASSERT_EQ(ode.diffusion.sizes(), torch::IntArrayRef({1}));
   EXPECT_EQ(at(ode.diffusion), 0.0);
   // Discretised: the DDPM chain's f and G at step i = floor(0.5 * 999) = 499 (float32 table: 1e-8).
   const double b499 = (0.1 + 19.9 * 499.0 / 999.0) / 1000.0;
-  auto d = ReverseSde(sde, constant, false).discretize(x, t);
+  auto d = sdes::ReverseSde(sde, constant, false).discretize(x, t);
   EXPECT_NEAR(at(d.drift), (std::sqrt(1 - b499) - 1) * 0.5 - b499 * 2.0, 1e-8);
   EXPECT_NEAR(at(d.diffusion), std::sqrt(b499), 1e-8);
-  auto dp = ReverseSde(sde, constant, true).discretize(x, t);
+  auto dp = sdes::ReverseSde(sde, constant, true).discretize(x, t);
   EXPECT_NEAR(at(dp.drift), (std::sqrt(1 - b499) - 1) * 0.5 - 0.5 * b499 * 2.0, 1e-8);
   EXPECT_EQ(at(dp.diffusion), 0.0);
 }
@@ -64,8 +66,8 @@ TEST(ReverseSde, ProbabilityFlowTransportsGaussianMarginalsSampleBySample) {
   const int64_t steps = 4000;
   const double eps = 1e-3;
   for (const auto& sde : all_sdes()) {
-    SCOPED_TRACE(sde_name(sde->kind()));
-    ReverseSde ode(sde, data.score(sde), true);
+    SCOPED_TRACE(sdes::sde_name(sde->kind()));
+    sdes::ReverseSde ode(sde, data.score(sde), true);
     auto zeta = torch::linspace(-2.5, 2.5, 11, kF64).view({-1, 1, 1, 1});
     auto ones = torch::ones({11, 1, 1, 1}, kF64);
     auto marg = [&](double t) {
@@ -91,9 +93,9 @@ TEST(ReverseSde, ReverseSdeRecoversTheDataDistribution) {
   const int64_t paths = 2000, steps = 1000;
   const double eps = 1e-3;
   for (const auto& sde : all_sdes()) {
-    SCOPED_TRACE(sde_name(sde->kind()));
+    SCOPED_TRACE(sdes::sde_name(sde->kind()));
     auto gen = at::make_generator<at::CPUGeneratorImpl>(11);
-    ReverseSde rsde(sde, data.score(sde), false);
+    sdes::ReverseSde rsde(sde, data.score(sde), false);
     auto one = torch::ones({1, 1, 1, 1}, kF64);
     auto m1 = sde->marginal_prob(one, torch::ones({1}, kF64));
     const double a1 = at(m1.mean), v1 = a1 * a1 * data.s * data.s + at(m1.std) * at(m1.std);

@@ -6,7 +6,7 @@
 #include <fstream>
 
 #include "core/error.h"
-#include "core/io/atomic_file.h"
+#include "core/atomic_file.h"
 #include "core/io/safetensors.h"
 #include "support/run.h"
 
@@ -36,8 +36,8 @@ TEST(Safetensors, RoundTripsEveryDtypeAndMetadata) {
       {"scalar", torch::tensor(2.5)},
       {"empty", torch::zeros({0, 3})},
   };
-  write_safetensors(path, in, {{"format", "pt"}, {"note", "héllo"}});
-  auto out = read_safetensors(path);
+  io::write_safetensors(path, in, {{"format", "pt"}, {"note", "héllo"}});
+  auto out = io::read_safetensors(path);
   ASSERT_EQ(out.tensors.size(), in.size());
   for (const auto& [name, t] : in) {
     SCOPED_TRACE(name);
@@ -52,7 +52,7 @@ TEST(Safetensors, RoundTripsEveryDtypeAndMetadata) {
 
 TEST(Safetensors, LayoutIsLengthHeaderThenData) {
   const auto path = test::temp_dir("st") + "/b.safetensors";
-  write_safetensors(path, {{"x", torch::tensor({1.0f, 2.0f})}});
+  io::write_safetensors(path, {{"x", torch::tensor({1.0f, 2.0f})}});
   const auto bytes = read_file(path);
   uint64_t len = 0;
   for (int i = 7; i >= 0; --i) len = (len << 8) | static_cast<unsigned char>(bytes[i]);
@@ -67,7 +67,7 @@ TEST(Safetensors, LayoutIsLengthHeaderThenData) {
 }
 
 TEST(Safetensors, ReadsTheParityFixture) {
-  auto f = read_safetensors(test::source_dir() + "/tests/fixtures/parity/ve_ncsnpp_small.safetensors");
+  auto f = io::read_safetensors(test::source_dir() + "/tests/fixtures/parity/ve_ncsnpp_small.safetensors");
   EXPECT_EQ(f.tensors.at("param/sigmas").scalar_type(), torch::kFloat64);
   EXPECT_EQ(f.tensors.at("input/x").sizes(), (std::vector<int64_t>{3, 3, 16, 16}));
   EXPECT_TRUE(torch::allclose(f.tensors.at("input/t"), torch::tensor({0.9f, 0.5f, 0.1f})));
@@ -76,34 +76,34 @@ TEST(Safetensors, ReadsTheParityFixture) {
 TEST(Safetensors, TruncatedAndCorruptFilesNameFileAndProblem) {
   const auto dir = test::temp_dir("st");
   const auto good = dir + "/good.safetensors";
-  write_safetensors(good, {{"x", torch::randn({16})}});
+  io::write_safetensors(good, {{"x", torch::randn({16})}});
   const auto bytes = read_file(good);
 
   const auto cut = dir + "/cut.safetensors";
   write_file_atomic(cut, bytes.substr(0, bytes.size() - 4));
-  auto msg = error_of([&] { read_safetensors(cut); });
+  auto msg = error_of([&] { io::read_safetensors(cut); });
   EXPECT_NE(msg.find(cut), std::string::npos) << msg;
   EXPECT_NE(msg.find("truncated"), std::string::npos) << msg;
 
   const auto tiny = dir + "/tiny.safetensors";
   write_file_atomic(tiny, "abc");
-  msg = error_of([&] { read_safetensors(tiny); });
+  msg = error_of([&] { io::read_safetensors(tiny); });
   EXPECT_NE(msg.find("truncated"), std::string::npos) << msg;
 
   const auto huge_len = dir + "/len.safetensors";
   write_file_atomic(huge_len, std::string("\xff\xff\x00\x00\x00\x00\x00\x00{}", 10));
-  msg = error_of([&] { read_safetensors(huge_len); });
+  msg = error_of([&] { io::read_safetensors(huge_len); });
   EXPECT_NE(msg.find("header length"), std::string::npos) << msg;
 
   auto corrupt = bytes;
   corrupt[9] = '#';  // inside the JSON
   const auto bad_json = dir + "/json.safetensors";
   write_file_atomic(bad_json, corrupt);
-  msg = error_of([&] { read_safetensors(bad_json); });
+  msg = error_of([&] { io::read_safetensors(bad_json); });
   EXPECT_NE(msg.find("JSON"), std::string::npos) << msg;
   EXPECT_NE(msg.find(bad_json), std::string::npos) << msg;
 
-  msg = error_of([&] { read_safetensors(dir + "/absent.safetensors"); });
+  msg = error_of([&] { io::read_safetensors(dir + "/absent.safetensors"); });
   EXPECT_NE(msg.find("cannot open"), std::string::npos) << msg;
 }
 

@@ -10,14 +10,15 @@
 #include <set>
 
 #include "core/error.h"
-#include "core/io/atomic_file.h"
+#include "core/atomic_file.h"
 #include "core/io/safetensors.h"
 #include "support/run.h"
+#include "support/checks.h"
 
 namespace scorch {
 namespace {
 
-bool contains(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
+using test::contains;
 
 std::string fixture(const std::string& path) { return test::source_dir() + "/tests/fixtures/" + path; }
 Config parity_config(const std::string& name) { return Config::resolve(fixture("parity/" + name + ".yaml"), {}); }
@@ -27,7 +28,7 @@ TEST(ScoreSdeCheckpoint, ScorchParameterOrderIsTheReferenceOrder) {
   for (const std::string name : {"ve_ncsnpp_small", "vp_ddpmpp_small"}) {
     SCOPED_TRACE(name);
     const auto order = nlohmann::json::parse(read_file(fixture("convert/" + name + "_order.json")));
-    auto model = make_model(parity_config(name));
+    auto model = models::make_model(parity_config(name));
     const auto params = model->named_parameters();
     ASSERT_EQ(params.size(), order["parameters"].size());
     for (size_t i = 0; i < params.size(); ++i) {
@@ -43,10 +44,10 @@ TEST(ScoreSdeCheckpoint, ScorchParameterOrderIsTheReferenceOrder) {
 }
 
 // A checkpoint with distinct values everywhere: model = parity weights, EMA = half of them, Adam moments random.
-CheckpointTensors sample_tensors(const Config& config) {
-  CheckpointTensors t;
-  auto weights = read_safetensors(fixture("parity/ve_ncsnpp_small.safetensors")).tensors;
-  auto model = make_model(config);
+io::CheckpointTensors sample_tensors(const Config& config) {
+  io::CheckpointTensors t;
+  auto weights = io::read_safetensors(fixture("parity/ve_ncsnpp_small.safetensors")).tensors;
+  auto model = models::make_model(config);
   torch::manual_seed(1);
   for (const auto& p : model->named_parameters()) {
     t.model[p.key()] = weights.at("param/" + p.key());
@@ -74,8 +75,8 @@ void expect_same(const std::map<std::string, torch::Tensor>& a, const std::map<s
 TEST(ScoreSdeCheckpoint, ExportThenImportIsTheIdentity) {
   const auto config = parity_config("ve_ncsnpp_small");
   const auto t = sample_tensors(config);
-  const auto root = to_score_sde(t, config, 42, "sample");
-  const auto back = from_score_sde(root, config, "sample.pth");
+  const auto root = io::to_score_sde(t, config, 42, "sample");
+  const auto back = io::from_score_sde(root, config, "sample.pth");
   expect_same(back.tensors.model, t.model);
   expect_same(back.tensors.ema, t.ema);
   expect_same(back.tensors.optimizer, t.optimizer);
@@ -93,9 +94,9 @@ TEST(ScoreSdeCheckpoint, ExportThenImportIsTheIdentity) {
   EXPECT_EQ(root->get("ema")->get("shadow_params")->items.size(), 156u);
 }
 
-std::string import_error(const py::Ref& root, const Config& config) {
+std::string import_error(const io::py::Ref& root, const Config& config) {
   try {
-    from_score_sde(root, config, "bad.pth");
+    io::from_score_sde(root, config, "bad.pth");
   } catch (const Error& e) {
     return e.message();
   }
@@ -105,25 +106,25 @@ std::string import_error(const py::Ref& root, const Config& config) {
 TEST(ScoreSdeCheckpoint, EveryMismatchIsNamed) {
   const auto config = parity_config("ve_ncsnpp_small");
   const auto t = sample_tensors(config);
-  auto fresh = [&] { return to_score_sde(t, config, 42, "sample"); };
-  auto erase = [](const py::Ref& d, const std::string& key) {
+  auto fresh = [&] { return io::to_score_sde(t, config, 42, "sample"); };
+  auto erase = [](const io::py::Ref& d, const std::string& key) {
     auto& e = d->entries;
     e.erase(std::remove_if(e.begin(), e.end(),
-                           [&](const auto& kv) { return kv.first->kind == py::Kind::Str && kv.first->s == key; }),
+                           [&](const auto& kv) { return kv.first->kind == io::py::Kind::Str && kv.first->s == key; }),
             e.end());
   };
 
   auto r = fresh();
   erase(r->get("model"), "module.all_modules.3.bias");
-  r->get("model")->set(py::str("module.extra.weight"), py::tensor(torch::ones(2)));
+  r->get("model")->set(io::py::str("module.extra.weight"), io::py::tensor(torch::ones(2)));
   auto msg = import_error(r, config);
   EXPECT_TRUE(contains(msg, "bad.pth")) << msg;
   EXPECT_TRUE(contains(msg, "1 missing: all_modules.3.bias")) << msg;
   EXPECT_TRUE(contains(msg, "1 not in the network: module.extra.weight")) << msg;
 
   r = fresh();
-  r->get("model")->set(py::str("module.all_modules.3.weight"), py::tensor(torch::ones({1})));
-  r->get("model")->set(py::str("module.sigmas"), py::tensor(torch::ones({1000})));
+  r->get("model")->set(io::py::str("module.all_modules.3.weight"), io::py::tensor(torch::ones({1})));
+  r->get("model")->set(io::py::str("module.sigmas"), io::py::tensor(torch::ones({1000})));
   msg = import_error(r, config);
   EXPECT_TRUE(contains(msg, "2 mismatched")) << msg;
   EXPECT_TRUE(contains(msg, "module.all_modules.3.weight is [1] float32, the network has [16, 3, 3, 3] float32"))
@@ -136,12 +137,12 @@ TEST(ScoreSdeCheckpoint, EveryMismatchIsNamed) {
       << import_error(r, config);
 
   r = fresh();
-  r->get("ema")->get("shadow_params")->items[1] = py::tensor(torch::ones({3}));
+  r->get("ema")->get("shadow_params")->items[1] = io::py::tensor(torch::ones({3}));
   msg = import_error(r, config);
   EXPECT_TRUE(contains(msg, "ema.shadow_params[1] (all_modules.1.bias) is [3] float32")) << msg;
 
   r = fresh();
-  r->get("optimizer")->get("state")->set(py::integer(0), r->get("optimizer")->get("state")->get(int64_t{1}));
+  r->get("optimizer")->get("state")->set(io::py::integer(0), r->get("optimizer")->get("state")->get(int64_t{1}));
   EXPECT_TRUE(contains(import_error(r, config), "optimizer.state[0] (all_modules.0.W) is frozen"))
       << import_error(r, config);
 
@@ -152,28 +153,28 @@ TEST(ScoreSdeCheckpoint, EveryMismatchIsNamed) {
   EXPECT_TRUE(contains(msg, "1 missing: optimizer.state[7] (all_modules.4.GroupNorm_0.weight)")) << msg;
 
   r = fresh();
-  r->get("optimizer")->get("state")->get(int64_t{2})->set(py::str("step"), py::integer(39));
+  r->get("optimizer")->get("state")->get(int64_t{2})->set(io::py::str("step"), io::py::integer(39));
   EXPECT_TRUE(contains(import_error(r, config), "(all_modules.1.bias) has step 39, other parameters have 40"))
       << import_error(r, config);
 
   r = fresh();
-  r->get("optimizer")->get("param_groups")->items[0]->set(py::str("amsgrad"), py::boolean(true));
+  r->get("optimizer")->get("param_groups")->items[0]->set(io::py::str("amsgrad"), io::py::boolean(true));
   msg = import_error(r, config);
   EXPECT_TRUE(contains(msg, "optimizer.state[1] (all_modules.1.weight)['max_exp_avg_sq']")) << msg;
 
   r = fresh();
-  r->get("model")->set(py::str("sigmas"), py::tensor(torch::ones(2)));
+  r->get("model")->set(io::py::str("sigmas"), io::py::tensor(torch::ones(2)));
   EXPECT_TRUE(contains(import_error(r, config), "only 158 of 159 'model' keys carry")) << import_error(r, config);
 
   r = fresh();
   erase(r, "ema");
-  r->set(py::str("epoch"), py::integer(3));
+  r->set(io::py::str("epoch"), io::py::integer(3));
   EXPECT_TRUE(contains(import_error(r, config), "unexpected keys in the top level: epoch")) << import_error(r, config);
   erase(r, "epoch");
   EXPECT_TRUE(contains(import_error(r, config), "has no 'ema'")) << import_error(r, config);
 
   r = fresh();
-  r->get("ema")->set(py::str("collected_params"), py::list({py::tensor(torch::ones(2))}));
+  r->get("ema")->set(io::py::str("collected_params"), io::py::list({io::py::tensor(torch::ones(2))}));
   EXPECT_TRUE(contains(import_error(r, config), "unexpected keys in 'ema': collected_params"))
       << import_error(r, config);
 
@@ -182,7 +183,7 @@ TEST(ScoreSdeCheckpoint, EveryMismatchIsNamed) {
   EXPECT_TRUE(contains(msg, "does not match the network of the config")) << msg;
   EXPECT_TRUE(contains(msg, "mismatched")) << msg;
 
-  EXPECT_TRUE(contains(import_error(py::list({}), config), "holds a list of 0, not a score_sde checkpoint"));
+  EXPECT_TRUE(contains(import_error(io::py::list({}), config), "holds a list of 0, not a score_sde checkpoint"));
 }
 
 }  // namespace

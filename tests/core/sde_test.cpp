@@ -5,22 +5,24 @@
 
 #include "core/config.h"
 #include "core/error.h"
-#include "core/sde/reverse_sde.h"
-#include "core/sde/subvp_sde.h"
-#include "core/sde/ve_sde.h"
-#include "core/sde/vp_sde.h"
+#include "core/sdes/reverse_sde.h"
+#include "core/sdes/subvp_sde.h"
+#include "core/sdes/ve_sde.h"
+#include "core/sdes/vp_sde.h"
+#include "support/checks.h"
 
 namespace scorch {
 namespace {
 
+using test::at;
+
 const auto kF64 = torch::TensorOptions(torch::kFloat64);
 
-std::vector<std::shared_ptr<Sde>> all_sdes(int64_t n = 1000) {
-  return {std::make_shared<VESDE>(0.01, 50.0, n), std::make_shared<VPSDE>(0.1, 20.0, n),
-          std::make_shared<SubVPSDE>(0.1, 20.0, n)};
+std::vector<std::shared_ptr<sdes::Sde>> all_sdes(int64_t n = 1000) {
+  return {std::make_shared<sdes::VESDE>(0.01, 50.0, n), std::make_shared<sdes::VPSDE>(0.1, 20.0, n),
+          std::make_shared<sdes::SubVPSDE>(0.1, 20.0, n)};
 }
 
-double at(const torch::Tensor& t, int64_t i = 0) { return t.flatten()[i].item<double>(); }
 
 // Integral of beta(t) = b0 + t (b1 - b0) from 0 to t, written out independently of the library.
 double int_beta(double t) { return 0.1 * t + 0.5 * 19.9 * t * t; }
@@ -28,9 +30,9 @@ double int_beta(double t) { return 0.1 * t + 0.5 * 19.9 * t * t; }
 TEST(Sde, ClosedFormsOfDriftDiffusionAndMarginal) {
   auto ts = torch::tensor({1e-5, 0.1, 0.5, 0.9, 1.0}, kF64);
   auto x = torch::full({5, 1, 1, 1}, 0.7, kF64);
-  VESDE ve(0.01, 50.0, 1000);
-  VPSDE vp(0.1, 20.0, 1000);
-  SubVPSDE svp(0.1, 20.0, 1000);
+  sdes::VESDE ve(0.01, 50.0, 1000);
+  sdes::VPSDE vp(0.1, 20.0, 1000);
+  sdes::SubVPSDE svp(0.1, 20.0, 1000);
   for (int64_t i = 0; i < 5; ++i) {
     const double t = at(ts, i);
     const double sigma = 0.01 * std::pow(5000.0, t);
@@ -54,7 +56,7 @@ TEST(Sde, ClosedFormsOfDriftDiffusionAndMarginal) {
 TEST(Sde, MarginalVarianceSolvesTheVarianceOde) {
   const double h = 1e-5;
   for (const auto& sde : all_sdes()) {
-    SCOPED_TRACE(sde_name(sde->kind()));
+    SCOPED_TRACE(sdes::sde_name(sde->kind()));
     for (double t : {0.05, 0.3, 0.7, 0.95}) {
       auto tt = torch::tensor({t - h, t, t + h}, kF64);
       auto x = torch::ones({3, 1, 1, 1}, kF64);
@@ -76,11 +78,11 @@ TEST(Sde, MarginalMatchesEulerMaruyamaSimulation) {
   const int64_t paths = 4000, steps = 1000;
   const double x0 = 0.7, dt = 1.0 / steps;
   for (const auto& sde : all_sdes()) {
-    SCOPED_TRACE(sde_name(sde->kind()));
+    SCOPED_TRACE(sdes::sde_name(sde->kind()));
     auto gen = at::make_generator<at::CPUGeneratorImpl>(7);
     auto x = torch::full({paths, 1, 2, 2}, x0, kF64);
     // The reference's VE marginal std is sigma(t), i.e. p_0 already carries sigma_min noise.
-    if (sde->kind() == SdeKind::VE) x = x + 0.01 * torch::randn(x.sizes(), gen, kF64);
+    if (sde->kind() == sdes::SdeKind::VE) x = x + 0.01 * torch::randn(x.sizes(), gen, kF64);
     for (int64_t k = 0; k < steps; ++k) {
       auto t = torch::full({paths}, k * dt, kF64);
       auto dd = sde->sde(x, t);
@@ -101,7 +103,7 @@ TEST(Sde, MarginalMatchesEulerMaruyamaSimulation) {
 TEST(Sde, DiscretizeAgreesWithTheSdeForSmallSteps) {
   const int64_t n = 20000;
   for (const auto& sde : all_sdes(n)) {
-    SCOPED_TRACE(sde_name(sde->kind()));
+    SCOPED_TRACE(sdes::sde_name(sde->kind()));
     auto t = torch::tensor({0.2, 0.5, 0.9}, kF64);
     auto x = torch::full({3, 1, 1, 1}, 0.7, kF64);
     auto fg = sde->discretize(x, t);
@@ -115,8 +117,8 @@ TEST(Sde, DiscretizeAgreesWithTheSdeForSmallSteps) {
 }
 
 TEST(Sde, SmldAndDdpmChainsUseTheReferenceTables) {
-  VESDE ve(0.01, 50.0, 1000);
-  VPSDE vp(0.1, 20.0, 1000);
+  sdes::VESDE ve(0.01, 50.0, 1000);
+  sdes::VPSDE vp(0.1, 20.0, 1000);
   auto x = torch::ones({2, 1, 1, 1});
   // t = 0 is step 0: sigma_{-1} = 0, so G = sigma_min; t = 1 is step 999.
   auto t = torch::tensor({0.0f, 1.0f});
@@ -133,8 +135,8 @@ TEST(Sde, SmldAndDdpmChainsUseTheReferenceTables) {
 TEST(Sde, PriorLogpIsTheGaussianDensity) {
   auto z = torch::randn({3, 2, 3, 4}, kF64) * 10;
   for (const auto& sde : all_sdes()) {
-    SCOPED_TRACE(sde_name(sde->kind()));
-    const double s = sde->kind() == SdeKind::VE ? 50.0 : 1.0;
+    SCOPED_TRACE(sdes::sde_name(sde->kind()));
+    const double s = sde->kind() == sdes::SdeKind::VE ? 50.0 : 1.0;
     auto logp = sde->prior_logp(z);
     ASSERT_EQ(logp.sizes(), torch::IntArrayRef({3}));
     for (int64_t b = 0; b < 3; ++b) {
@@ -150,7 +152,7 @@ TEST(Sde, PriorLogpIsTheGaussianDensity) {
 }
 
 TEST(Sde, PriorSamplingHasThePriorScaleAndIsDeviceIndependent) {
-  VESDE ve(0.01, 50.0, 1000);
+  sdes::VESDE ve(0.01, 50.0, 1000);
   auto g1 = at::make_generator<at::CPUGeneratorImpl>(3), g2 = at::make_generator<at::CPUGeneratorImpl>(3);
   auto a = ve.prior_sampling({1000, 1, 8, 8}, g1), b = ve.prior_sampling({1000, 1, 8, 8}, g2);
   EXPECT_TRUE(torch::equal(a, b));
@@ -160,13 +162,13 @@ TEST(Sde, PriorSamplingHasThePriorScaleAndIsDeviceIndependent) {
 
 TEST(Sde, FactoryReadsTheConfig) {
   auto c = Config::resolve("", {"training.sde=vpsde", "model.beta_max=10", "model.num_scales=500"});
-  auto sde = make_sde(c);
-  EXPECT_EQ(sde->kind(), SdeKind::VP);
+  auto sde = sdes::make_sde(c);
+  EXPECT_EQ(sde->kind(), sdes::SdeKind::VP);
   EXPECT_EQ(sde->N(), 500);
-  EXPECT_DOUBLE_EQ(static_cast<VPSDE&>(*sde).beta_max(), 10.0);
-  EXPECT_EQ(make_sde(Config::resolve("", {"training.sde=subvpsde"}))->kind(), SdeKind::SubVP);
-  EXPECT_DOUBLE_EQ(static_cast<VESDE&>(*make_sde(Config::defaults())).sigma_max(), 50.0);
-  EXPECT_THROW(make_sde(Config::resolve("", {"training.sde=edm"})), Error);
+  EXPECT_DOUBLE_EQ(static_cast<sdes::VPSDE&>(*sde).beta_max(), 10.0);
+  EXPECT_EQ(sdes::make_sde(Config::resolve("", {"training.sde=subvpsde"}))->kind(), sdes::SdeKind::SubVP);
+  EXPECT_DOUBLE_EQ(static_cast<sdes::VESDE&>(*sdes::make_sde(Config::defaults())).sigma_max(), 50.0);
+  EXPECT_THROW(sdes::make_sde(Config::resolve("", {"training.sde=edm"})), Error);
 }
 
 }  // namespace

@@ -8,16 +8,18 @@
 #include <filesystem>
 
 #include "core/error.h"
-#include "core/io/atomic_file.h"
+#include "core/atomic_file.h"
 #include "core/io/safetensors.h"
 #include "support/run.h"
+#include "support/checks.h"
 
 namespace scorch {
 namespace {
 
+using test::contains;
+
 namespace fs = std::filesystem;
 
-bool contains(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
 
 std::string python_torch() {
   const auto py = test::python();
@@ -27,7 +29,7 @@ std::string python_torch() {
 
 std::string interop_script() { return test::source_dir() + "/tests/core/torch_pickle_interop.py"; }
 
-py::Ref at(const py::Ref& d, const std::string& key) {
+io::py::Ref at(const io::py::Ref& d, const std::string& key) {
   auto v = d->get(key);
   if (!v) throw std::runtime_error("missing key " + key);
   return v;
@@ -40,7 +42,7 @@ const char* kDtypeNames[] = {"float64", "float32", "float16", "bfloat16", "int64
                              "int32",   "int16",   "int8",    "uint8",    "bool"};
 
 // The object torch_pickle_interop.py `write` saves, checked value by value.
-void expect_python_sample(const py::Ref& v) {
+void expect_python_sample(const io::py::Ref& v) {
   ASSERT_TRUE(v->is_dict());
   const auto od = at(v, "od");
   EXPECT_TRUE(od->ordered);  // collections.OrderedDict survives (LibTorch's unpickler turns it into None)
@@ -66,11 +68,11 @@ void expect_python_sample(const py::Ref& v) {
   ASSERT_EQ(iv->items.size(), ints.size());
   for (size_t i = 0; i < ints.size(); ++i) EXPECT_EQ(iv->items[i]->i, ints[i]) << i;
   const auto fv = at(v, "floats");
-  EXPECT_EQ(fv->kind, py::Kind::Tuple);
+  EXPECT_EQ(fv->kind, io::py::Kind::Tuple);
   EXPECT_EQ(fv->items[0]->f, 0.5);
   EXPECT_EQ(fv->items[1]->f, -1e300);
   EXPECT_EQ(at(v, "text")->s, "h\xc3\xa9llo");
-  EXPECT_EQ(at(v, "none")->kind, py::Kind::None);
+  EXPECT_EQ(at(v, "none")->kind, io::py::Kind::None);
   EXPECT_TRUE(at(v, "flag")->b);
   EXPECT_EQ(at(v, "raw")->s, std::string("\x00\xff"
                                          "ab",
@@ -114,44 +116,44 @@ TEST(TorchFile, ReadsWhatPythonTorchWroteInBothFormats) {
   const auto dir = test::temp_dir("torch_file");
   auto r = test::run(py + " " + interop_script() + " write " + dir + "/zip.pth " + dir + "/legacy.pth");
   ASSERT_EQ(r.code, 0) << r.output;
-  EXPECT_EQ(sniff_torch_file(dir + "/zip.pth"), TorchFileKind::Zip);
-  EXPECT_EQ(sniff_torch_file(dir + "/legacy.pth"), TorchFileKind::Legacy);
+  EXPECT_EQ(io::sniff_torch_file(dir + "/zip.pth"), io::TorchFileKind::Zip);
+  EXPECT_EQ(io::sniff_torch_file(dir + "/legacy.pth"), io::TorchFileKind::Legacy);
   for (const char* name : {"zip.pth", "legacy.pth"}) {
     SCOPED_TRACE(name);
-    expect_python_sample(read_torch_file(dir + "/" + name).root);
+    expect_python_sample(io::read_torch_file(dir + "/" + name).root);
   }
 }
 
-py::Ref scorch_sample() {
-  auto root = py::dict();
-  auto od = py::dict(/*ordered=*/true);
-  od->set(py::str("b"), py::tensor(torch::arange(3, torch::kFloat64)));
-  od->set(py::str("a"), py::tensor(torch::arange(12, torch::kFloat32).reshape({3, 4})));
-  root->set(py::str("od"), od);
-  std::vector<py::Ref> ints;
+io::py::Ref scorch_sample() {
+  auto root = io::py::dict();
+  auto od = io::py::dict(/*ordered=*/true);
+  od->set(io::py::str("b"), io::py::tensor(torch::arange(3, torch::kFloat64)));
+  od->set(io::py::str("a"), io::py::tensor(torch::arange(12, torch::kFloat32).reshape({3, 4})));
+  root->set(io::py::str("od"), od);
+  std::vector<io::py::Ref> ints;
   for (int64_t i : {int64_t{0}, int64_t{255}, int64_t{256}, int64_t{65535}, int64_t{65536}, int64_t{-1},
                     -(int64_t{1} << 31), int64_t{1} << 31, int64_t{1} << 40, -(int64_t{1} << 40), int64_t{1} << 62})
-    ints.push_back(py::integer(i));
-  root->set(py::str("ints"), py::list(ints));
-  root->set(py::str("floats"), py::tuple({py::real(0.5), py::real(-1e300), py::real(3.25)}));
-  root->set(py::str("text"), py::str("h\xc3\xa9llo"));
-  root->set(py::str("none"), py::none());
-  root->set(py::str("flag"), py::boolean(true));
-  root->set(py::str("off"), py::boolean(false));
-  auto plain = py::dict();
-  plain->set(py::integer(3), py::str("x"));
-  plain->set(py::integer(1), py::str("y"));
-  root->set(py::str("plain"), plain);
-  root->set(py::str("empty_list"), py::list({}));
-  root->set(py::str("empty_tuple"), py::tuple({}));
-  root->set(py::str("one"), py::tuple({py::integer(7)}));
-  auto dt = py::dict();
-  for (size_t i = 0; i < std::size(kDtypes); ++i) dt->set(py::str(kDtypeNames[i]), py::tensor(arange6(kDtypes[i])));
-  root->set(py::str("dtypes"), dt);
+    ints.push_back(io::py::integer(i));
+  root->set(io::py::str("ints"), io::py::list(ints));
+  root->set(io::py::str("floats"), io::py::tuple({io::py::real(0.5), io::py::real(-1e300), io::py::real(3.25)}));
+  root->set(io::py::str("text"), io::py::str("h\xc3\xa9llo"));
+  root->set(io::py::str("none"), io::py::none());
+  root->set(io::py::str("flag"), io::py::boolean(true));
+  root->set(io::py::str("off"), io::py::boolean(false));
+  auto plain = io::py::dict();
+  plain->set(io::py::integer(3), io::py::str("x"));
+  plain->set(io::py::integer(1), io::py::str("y"));
+  root->set(io::py::str("plain"), plain);
+  root->set(io::py::str("empty_list"), io::py::list({}));
+  root->set(io::py::str("empty_tuple"), io::py::tuple({}));
+  root->set(io::py::str("one"), io::py::tuple({io::py::integer(7)}));
+  auto dt = io::py::dict();
+  for (size_t i = 0; i < std::size(kDtypes); ++i) dt->set(io::py::str(kDtypeNames[i]), io::py::tensor(arange6(kDtypes[i])));
+  root->set(io::py::str("dtypes"), dt);
   // Non-contiguous on write: stored contiguous, read back equal.
-  root->set(py::str("transposed"), py::tensor(torch::arange(12, torch::kFloat32).reshape({3, 4}).t()));
-  root->set(py::str("scalar"), py::tensor(torch::tensor(3.5f)));
-  root->set(py::str("empty"), py::tensor(torch::zeros({0, 4})));
+  root->set(io::py::str("transposed"), io::py::tensor(torch::arange(12, torch::kFloat32).reshape({3, 4}).t()));
+  root->set(io::py::str("scalar"), io::py::tensor(torch::tensor(3.5f)));
+  root->set(io::py::str("empty"), io::py::tensor(torch::zeros({0, 4})));
   return root;
 }
 
@@ -159,7 +161,7 @@ TEST(TorchFile, PythonTorchLoadsWhatScorchWrote) {
   const auto py = python_torch();
   if (py.empty()) GTEST_SKIP() << "no Python with torch (SCORCH_PYTHON)";
   const auto path = test::temp_dir("torch_file") + "/scorch.pth";
-  write_torch_file(path, scorch_sample());
+  io::write_torch_file(path, scorch_sample());
   auto r = test::run(py + " " + interop_script() + " check " + path);
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "OK")) << r.output;
@@ -168,16 +170,16 @@ TEST(TorchFile, PythonTorchLoadsWhatScorchWrote) {
 TEST(TorchFile, RoundTripKeepsEveryValue) {
   const auto path = test::temp_dir("torch_file") + "/round.pth";
   const auto written = scorch_sample();
-  write_torch_file(path, written);
-  const auto back = read_torch_file(path);
-  EXPECT_EQ(back.kind, TorchFileKind::Zip);
-  const auto a = py::leaves(written), b = py::leaves(back.root);
+  io::write_torch_file(path, written);
+  const auto back = io::read_torch_file(path);
+  EXPECT_EQ(back.kind, io::TorchFileKind::Zip);
+  const auto a = io::py::leaves(written), b = io::py::leaves(back.root);
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) {
     SCOPED_TRACE(a[i].first);
     EXPECT_EQ(a[i].first, b[i].first);
     EXPECT_EQ(a[i].second->kind, b[i].second->kind);
-    if (a[i].second->kind == py::Kind::Tensor) {
+    if (a[i].second->kind == io::py::Kind::Tensor) {
       EXPECT_EQ(a[i].second->tensor.scalar_type(), b[i].second->tensor.scalar_type());
       EXPECT_TRUE(torch::equal(a[i].second->tensor, b[i].second->tensor));
     } else {
@@ -190,7 +192,7 @@ TEST(TorchFile, RoundTripKeepsEveryValue) {
 
 void expect_refused(const std::string& path, const std::string& why) {
   try {
-    read_torch_file(path);
+    io::read_torch_file(path);
     ADD_FAILURE() << path << " was read";
   } catch (const Error& e) {
     EXPECT_TRUE(contains(e.message(), path)) << e.message();
@@ -201,7 +203,7 @@ void expect_refused(const std::string& path, const std::string& why) {
 TEST(TorchFile, TruncatedFilesAreRefusedNamingTheFile) {
   const auto dir = test::temp_dir("torch_file");
   std::vector<std::string> files = {dir + "/ours.pth"};
-  write_torch_file(files[0], scorch_sample());
+  io::write_torch_file(files[0], scorch_sample());
   const auto py = python_torch();
   if (!py.empty()) {
     ASSERT_EQ(test::run(py + " " + interop_script() + " write " + dir + "/zip.pth " + dir + "/legacy.pth").code, 0);
@@ -227,7 +229,7 @@ TEST(TorchFile, ForeignFilesAreRefused) {
   expect_refused(dir + "/text.pth", "not a torch.save file");
   write_file_atomic(dir + "/empty.pth", "");
   expect_refused(dir + "/empty.pth", "not a torch.save file");
-  write_safetensors(dir + "/w.safetensors", {{"x", torch::ones(2)}});
+  io::write_safetensors(dir + "/w.safetensors", {{"x", torch::ones(2)}});
   expect_refused(dir + "/w.safetensors", "not a torch.save file");
   write_file_atomic(dir + "/fake.zip", std::string("PK\x03\x04", 4) + std::string(100, 'x'));
   expect_refused(dir + "/fake.zip", "truncated or corrupt");

@@ -13,9 +13,9 @@ namespace {
 using test::kCuda;
 
 // A tiny shipped config with weights moved off their (near-zero) initialisation, so outputs have scale.
-std::shared_ptr<ScoreModelImpl> perturbed_model(const Config& config) {
+std::shared_ptr<models::ScoreModelImpl> perturbed_model(const Config& config) {
   torch::manual_seed(0);
-  auto model = make_model(config);
+  auto model = models::make_model(config);
   torch::NoGradGuard no_grad;
   for (auto& p : model->parameters()) p.add_(torch::randn_like(p) * 0.05);
   model->to(kCuda);
@@ -66,7 +66,7 @@ INSTANTIATE_TEST_SUITE_P(TinyModels, GraphReplay, ::testing::Values("ve_tiny.yam
 // with the right result, and the next call does not try again.
 TEST(GraphCapture, FailedCaptureFallsBackToEager) {
   SCORCH_REQUIRE_CUDA();
-  ModelFn syncing = [](const torch::Tensor& x, const torch::Tensor& t) {
+  sdes::ModelFn syncing = [](const torch::Tensor& x, const torch::Tensor& t) {
     const double scale = t.max().item<double>();  // a device-to-host copy: illegal while capturing
     return x * scale;
   };

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/config.h"
+#include "support/checks.h"
 #include "support/run.h"
 
 // Every CUDA test starts with this: on a machine without a visible GPU it skips with the reason.
@@ -20,13 +21,6 @@
 namespace scorch::test {
 
 inline const torch::Device kCuda{torch::kCUDA, 0};
-
-// max |a - b| / max |b| in float64 on the CPU: relative to the scale of the reference, so near-zero entries
-// do not dominate.
-inline double max_rel(const torch::Tensor& a, const torch::Tensor& b) {
-  auto x = a.detach().to(torch::kCPU, torch::kFloat64), y = b.detach().to(torch::kCPU, torch::kFloat64);
-  return ((x - y).abs().max() / y.abs().max().clamp_min(1e-30)).item<double>();
-}
 
 // Plain fp32 on CUDA: TF32 would move results by ~1e-3, far above the tolerances the CUDA-vs-CPU tests state.
 class NoTf32 {

@@ -1,6 +1,6 @@
 // The GradReducer's CUDA path (side stream, events) on one GPU, through a fake two-rank communicator.
 #include "core/dist/communicator.h"
-#include "core/models/checkpoint.h"
+#include "core/models/grad_checkpoint.h"
 #include "cuda/cuda_test_util.h"
 #include "trainer/grad_reducer.h"
 
@@ -72,7 +72,7 @@ TEST_P(GradReducerCuda, AveragesAfterTheReductionStreamWithMicroBatches) {
   for (auto& p : net.parameters()) want.push_back(p.grad().defined() ? p.grad().clone() : torch::zeros_like(p));
 
   auto comm = std::make_shared<DoublingCudaComm>();
-  GradReducer reducer(comm, net.parameters(), bucket_mb);
+  trainer::GradReducer reducer(comm, net.parameters(), bucket_mb);
   for (int step = 0; step < 3; ++step) {
     net.zero_grad();
     for (size_t m = 0; m < xs.size(); ++m) {

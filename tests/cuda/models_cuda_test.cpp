@@ -5,7 +5,7 @@
 #include "core/io/safetensors.h"
 #include "core/models/model_weights.h"
 #include "core/models/score_model.h"
-#include "core/sde/sde.h"
+#include "core/sdes/sde.h"
 #include "cuda/cuda_test_util.h"
 
 namespace scorch {
@@ -30,9 +30,9 @@ TEST_P(ParityOnCuda, ForwardMatchesCpuAndReference) {
   const auto& fx = GetParam();
   const auto base = test::source_dir() + "/tests/fixtures/" + fx.dir + "/" + fx.name;
   Config config = Config::resolve(base + ".yaml", {});
-  auto f = read_safetensors(base + ".safetensors");
+  auto f = io::read_safetensors(base + ".safetensors");
   torch::NoGradGuard no_grad;
-  auto model = make_model(config);
+  auto model = models::make_model(config);
   models::load_reference_weights(*model, f.tensors, fx.name);
   model->eval();
   const auto& x = f.tensors.at("input/x");
@@ -62,7 +62,7 @@ TEST(Ffhq1024, ForwardBackwardWithAndWithoutCheckpointing) {
   for (int ckpt = 0; ckpt < 2; ++ckpt) {
     torch::manual_seed(0);
     auto config = test::shipped_config("ve/ffhq_ncsnpp_continuous.yaml");
-    auto model = make_model(config);
+    auto model = models::make_model(config);
     model->set_grad_checkpointing(ckpt == 1);
     model->to(kCuda);
     model->train();

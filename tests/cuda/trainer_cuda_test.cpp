@@ -7,15 +7,17 @@
 #include "core/dist/mpi_comm.h"
 #include "cuda/cuda_test_util.h"
 #include "trainer/trainer_test_util.h"
+#include "support/checks.h"
 
 namespace scorch {
 namespace {
+
+using test::local;
 
 using test::gaussian_dataset;
 using test::kCuda;
 using test::tiny_train_config;
 
-std::shared_ptr<dist::Communicator> local() { return std::make_shared<dist::LocalCommunicator>(); }
 
 std::vector<double> logged_losses(const std::string& workdir) {
   std::ifstream in(workdir + "/metrics.jsonl");
@@ -34,9 +36,9 @@ TEST(TrainerCuda, FiveStepsMatchTheCpu) {
   const auto root = test::temp_dir("cuda-vs-cpu");
   const auto data = gaussian_dataset(root + "/data", 64);
   const auto config = tiny_train_config(data, {"training.n_iters=5"});
-  Trainer cpu(config, root + "/cpu", local(), torch::kCPU);
+  trainer::Trainer cpu(config, root + "/cpu", local(), torch::kCPU);
   cpu.run();
-  Trainer gpu(config, root + "/cuda", local(), kCuda);
+  trainer::Trainer gpu(config, root + "/cuda", local(), kCuda);
   gpu.run();
   test::expect_same_state(cpu, gpu, 1e-4);
 }
@@ -48,7 +50,7 @@ TEST(TrainerCuda, HalfPrecisionLossesAreFiniteAndFall) {
   for (const std::string p : {"bf16", "fp16"}) {
     SCOPED_TRACE(p);
     const auto dir = root + "/" + p;
-    Trainer t(tiny_train_config(data, {"training.n_iters=60", "training.log_freq=10", "training.precision=" + p,
+    trainer::Trainer t(tiny_train_config(data, {"training.n_iters=60", "training.log_freq=10", "training.precision=" + p,
                                        "optim.lr=2e-3", "training.batch_size=32"}),
               dir, local(), kCuda);
     auto r = t.run();
@@ -66,9 +68,9 @@ TEST(TrainerCuda, ChannelsLastEqualsContiguous) {
   SCORCH_REQUIRE_CUDA();
   const auto root = test::temp_dir("cuda-channels-last");
   const auto data = gaussian_dataset(root + "/data", 64);
-  Trainer plain(tiny_train_config(data, {"training.n_iters=5"}), root + "/plain", local(), kCuda);
+  trainer::Trainer plain(tiny_train_config(data, {"training.n_iters=5"}), root + "/plain", local(), kCuda);
   plain.run();
-  Trainer nhwc(tiny_train_config(data, {"training.n_iters=5", "training.channels_last=true"}), root + "/nhwc", local(),
+  trainer::Trainer nhwc(tiny_train_config(data, {"training.n_iters=5", "training.channels_last=true"}), root + "/nhwc", local(),
                kCuda);
   nhwc.run();
   test::expect_same_state(plain, nhwc, 1e-4);
@@ -87,11 +89,11 @@ TEST(TrainerCuda, CheckpointsMoveBetweenCudaAndCpu) {
     const torch::Device b = cuda_first ? torch::Device(torch::kCPU) : kCuda;
     SCOPED_TRACE(a.str() + " then " + b.str());
     const auto dir = root + "/split-" + a.str();
-    Trainer(first, dir, local(), a).run();
-    Trainer resumed(all, dir, local(), b);
+    trainer::Trainer(first, dir, local(), a).run();
+    trainer::Trainer resumed(all, dir, local(), b);
     ASSERT_EQ(resumed.resumed_from(), 3);
     resumed.run();
-    Trainer straight(all, root + "/straight-" + a.str(), local(), b);
+    trainer::Trainer straight(all, root + "/straight-" + a.str(), local(), b);
     straight.run();
     test::expect_same_state(straight, resumed, 1e-4);
   }

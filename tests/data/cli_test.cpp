@@ -34,7 +34,7 @@ TEST(DataCli, FashionMnistPackVerifyInfoExport) {
   r = scorch("data export " + dir + "/fm --out " + dir + "/png --count 10");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_TRUE(fs::exists(dir + "/png/000009.png"));
-  EXPECT_EQ(read_image(dir + "/png/grid.png", 0).channels, 1);
+  EXPECT_EQ(io::read_image(dir + "/png/grid.png", 0).channels, 1);
 }
 
 TEST(DataCli, PadCentresTheImagesOnAZeroCanvas) {
@@ -69,8 +69,8 @@ TEST(DataCli, VerifyNamesTheBadShardAndFails) {
 TEST(DataCli, PngFolderPackAndMixedSizesError) {
   const auto dir = test::temp_dir("cli_png");
   fs::create_directories(dir + "/in");
-  for (int i = 0; i < 5; ++i) write_png(dir + fmt::format("/in/{}.png", i), Image{20, 30, 3, std::vector<uint8_t>(1800, uint8_t(i * 40))});
-  write_png(dir + "/in/odd.png", Image{16, 16, 3, std::vector<uint8_t>(768, 1)});
+  for (int i = 0; i < 5; ++i) io::write_png(dir + fmt::format("/in/{}.png", i), io::Image{20, 30, 3, std::vector<uint8_t>(1800, uint8_t(i * 40))});
+  io::write_png(dir + "/in/odd.png", io::Image{16, 16, 3, std::vector<uint8_t>(768, 1)});
   auto r = scorch("data pack " + dir + "/in --out " + dir + "/ds");
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("--resolution"), std::string::npos) << r.output;

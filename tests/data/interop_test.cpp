@@ -2,7 +2,7 @@
 // compressed) opens in scorch. Skipped when SCORCH_PYTHON has no h5py.
 #include <gtest/gtest.h>
 
-#include "core/io/atomic_file.h"
+#include "core/atomic_file.h"
 #include "data/dataset.h"
 #include "data_test_util.h"
 #include "support/run.h"

@@ -5,7 +5,7 @@
 #include <filesystem>
 
 #include "core/error.h"
-#include "core/io/atomic_file.h"
+#include "core/atomic_file.h"
 #include "core/io/image_io.h"
 #include "core/io/npz.h"
 #include "data/dataset.h"
@@ -95,12 +95,12 @@ TEST(Sources, Cifar10RoundTrip) {
 TEST(Sources, NpyAndNpzRoundTrip) {
   const auto dir = test::temp_dir("npy");
   const auto images = random_u8({11, 6, 5, 3}, 4);
-  write_file_atomic(dir + "/x.npy", npz::format_npy(images));
+  write_file_atomic(dir + "/x.npy", io::npz::format_npy(images));
   expect_round_trip(*open_numpy(dir + "/x.npy", "images", "labels"), images, {});
   const auto labels = torch::arange(11);
-  npz::write_npz(dir + "/x.npz", {{"images", images}, {"labels", labels}});
+  io::npz::write_npz(dir + "/x.npz", {{"images", images}, {"labels", labels}});
   expect_round_trip(*open_numpy(dir + "/x.npz", "images", "labels"), images, labels);
-  write_file_atomic(dir + "/f.npy", npz::format_npy(torch::zeros({2, 3, 3})));
+  write_file_atomic(dir + "/f.npy", io::npz::format_npy(torch::zeros({2, 3, 3})));
   EXPECT_THROW(open_numpy(dir + "/f.npy", "images", "labels"), Error);  // float32, not uint8
 }
 
@@ -109,14 +109,14 @@ TEST(Sources, PngFolderRoundTripAndErrors) {
   const auto images = random_u8({6, 9, 9, 3}, 5);
   fs::create_directories(dir + "/in/sub");
   for (int i = 0; i < 6; ++i) {
-    Image im{9, 9, 3, std::vector<uint8_t>(images[i].data_ptr<uint8_t>(), images[i].data_ptr<uint8_t>() + 243)};
-    write_png(dir + (i < 3 ? "/in/" : "/in/sub/") + fmt::format("{}.png", i), im);
+    io::Image im{9, 9, 3, std::vector<uint8_t>(images[i].data_ptr<uint8_t>(), images[i].data_ptr<uint8_t>() + 243)};
+    io::write_png(dir + (i < 3 ? "/in/" : "/in/sub/") + fmt::format("{}.png", i), im);
   }
   auto comm = test_util::local_comm();
   // Sorted by relative path: 0.png 1.png 2.png sub/3.png …
   expect_round_trip(FolderSource(dir + "/in", {}, *comm), images, {});
 
-  write_png(dir + "/in/big.png", Image{12, 10, 3, std::vector<uint8_t>(360, 7)});
+  io::write_png(dir + "/in/big.png", io::Image{12, 10, 3, std::vector<uint8_t>(360, 7)});
   try {
     FolderSource(dir + "/in", {}, *comm);
     FAIL() << "mixed sizes accepted";

@@ -38,12 +38,12 @@ TEST(FidCommand, WithoutWeightsItRefusesAndSaysHowToGetThem) {
 TEST(FidCommand, RejectsReferenceFilesWithWrongKeysOrShapes) {
   const auto root = test::temp_dir("fidcmd");
   const auto dir = image_dir(root, 2, 0);
-  npz::write_npz(root + "/bad.npz", {{"means", torch::zeros({2048}, torch::kDouble)}});
+  io::npz::write_npz(root + "/bad.npz", {{"means", torch::zeros({2048}, torch::kDouble)}});
   auto r = test::run(test::scorch_bin() + " fid --samples " + dir + " --ref " + root + "/bad.npz");
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("expected keys mu + sigma"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("means"), std::string::npos) << r.output;
-  npz::write_npz(root + "/shape.npz", {{"mu", torch::zeros({2048}, torch::kDouble)},
+  io::npz::write_npz(root + "/shape.npz", {{"mu", torch::zeros({2048}, torch::kDouble)},
                                        {"sigma", torch::zeros({2048, 2047}, torch::kDouble)}});
   r = test::run(test::scorch_bin() + " fid --samples " + dir + " --ref " + root + "/shape.npz");
   EXPECT_NE(r.code, 0);
@@ -62,7 +62,7 @@ TEST(FidCommand, StatsThenFidOfAFolderAgainstItself) {
   const auto dir = image_dir(root, 3, 1);
   auto r = test::run(test::scorch_bin() + " fid stats --data " + dir + " --out " + root + "/ref.npz", 600);
   ASSERT_EQ(r.code, 0) << r.output;
-  auto ref = npz::read_npz(root + "/ref.npz");
+  auto ref = io::npz::read_npz(root + "/ref.npz");
   EXPECT_EQ(ref.at("sigma").sizes(), (std::vector<int64_t>{2048, 2048}));
   EXPECT_EQ(ref.at("mu").scalar_type(), torch::kDouble);
   r = test::run(test::scorch_bin() + " fid --samples " + dir + " --ref " + root + "/ref.npz --out " + root + "/r.json",

@@ -85,7 +85,7 @@ TEST(Frechet, AgreesWithScipySqrtmToOneMillionth) {
   auto dir = test::temp_dir("frechet");
   auto s1 = stats_of(features(4000, 512, 0.3, 8));
   auto s2 = stats_of(features(4000, 512, 0.35, 9));
-  npz::write_npz(dir + "/s.npz", {{"mu1", s1.mu}, {"sigma1", s1.sigma}, {"mu2", s2.mu}, {"sigma2", s2.sigma}});
+  io::npz::write_npz(dir + "/s.npz", {{"mu1", s1.mu}, {"sigma1", s1.sigma}, {"mu2", s2.mu}, {"sigma2", s2.sigma}});
   auto r = test::run(py + " -c \"\nimport numpy as np, scipy.linalg\nd = np.load('" + dir + "/s.npz')\n"
                           "c, _ = scipy.linalg.sqrtm(d['sigma1'] @ d['sigma2'], disp=False)\n"
                           "m = ((d['mu1'] - d['mu2'])**2).sum()\n"

@@ -13,11 +13,11 @@ namespace {
 TEST(InceptionPth, OrderedDictStateDictLoadsIntoTheNetwork) {
   torch::manual_seed(3);
   InceptionV3 source;
-  auto state = py::dict(/*ordered=*/true);
-  for (auto& p : source->named_parameters()) state->set(py::str(p.key()), py::tensor(p.value().detach()));
-  for (auto& b : source->named_buffers()) state->set(py::str(b.key()), py::tensor(b.value().detach()));
+  auto state = io::py::dict(/*ordered=*/true);
+  for (auto& p : source->named_parameters()) state->set(io::py::str(p.key()), io::py::tensor(p.value().detach()));
+  for (auto& b : source->named_buffers()) state->set(io::py::str(b.key()), io::py::tensor(b.value().detach()));
   const auto path = test::temp_dir("inception_pth") + "/weights.pth";
-  write_torch_file(path, state);
+  io::write_torch_file(path, state);
 
   const auto read = read_pth(path);
   ASSERT_EQ(read.size(), state->entries.size());
@@ -27,9 +27,9 @@ TEST(InceptionPth, OrderedDictStateDictLoadsIntoTheNetwork) {
   EXPECT_EQ(info.format, "pth");
   EXPECT_TRUE(info.has_logits);
 
-  auto not_tensors = py::dict();
-  not_tensors->set(py::str("epoch"), py::integer(3));
-  write_torch_file(path, not_tensors);
+  auto not_tensors = io::py::dict();
+  not_tensors->set(io::py::str("epoch"), io::py::integer(3));
+  io::write_torch_file(path, not_tensors);
   EXPECT_THROW(read_pth(path), Error);
 }
 

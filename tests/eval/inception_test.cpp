@@ -97,7 +97,7 @@ TEST(Inception, FeaturesMatchPytorchFidOnTheSameRandomWeights) {
   auto info = load_weights(m, dir + "/weights.pth");
   EXPECT_EQ(info.format, "pth");
   EXPECT_TRUE(info.has_logits);
-  auto ref = npz::read_npz(dir + "/reference.npz");
+  auto ref = io::npz::read_npz(dir + "/reference.npz");
   torch::NoGradGuard g;
   auto ours = m->features(preprocess(ref.at("images"), Preprocessing::PytorchFid)).to(torch::kDouble);
   const auto& theirs = ref.at("features");

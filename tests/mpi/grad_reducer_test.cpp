@@ -49,7 +49,7 @@ TEST_P(GradReducerTest, MatchesDirectAveragingWithMicroBatches) {
   std::vector<torch::Tensor> xs = {torch::randn({5, 8}), torch::randn({5, 8}), torch::randn({5, 8})};
   auto want = reference_grads(net, *comm, xs);
 
-  GradReducer reducer(comm, net.parameters(), GetParam());
+  trainer::GradReducer reducer(comm, net.parameters(), GetParam());
   EXPECT_GE(reducer.num_buckets(), 1);
   for (int step = 0; step < 2; ++step) {  // the reducer is reusable across steps
     net.zero_grad();

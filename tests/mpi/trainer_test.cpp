@@ -5,15 +5,17 @@
 
 #include "core/dist/communicator.h"
 #include "trainer/trainer_test_util.h"
+#include "support/checks.h"
 
 namespace scorch {
 namespace {
+
+using test::local;
 
 using test::expect_same_state;
 using test::tiny_train_config;
 
 std::shared_ptr<dist::Communicator> world() { return dist::make_communicator("mpi", torch::kCPU); }
-std::shared_ptr<dist::Communicator> local() { return std::make_shared<dist::LocalCommunicator>(); }
 
 // A directory every rank sees (rank 0 makes it) holding a Gaussian dataset.
 std::string shared_root(dist::Communicator& comm, const std::string& tag) {
@@ -31,10 +33,10 @@ TEST(TrainerMpi, TwoRanksMatchOneRankWithTheWholeBatch) {
   ASSERT_EQ(comm->world(), 2);
   const auto root = shared_root(*comm, "dp");
   auto config = tiny_train_config(root + "/data", {"training.n_iters=4"});
-  Trainer two(config, root + "/two", comm, torch::kCPU);
+  trainer::Trainer two(config, root + "/two", comm, torch::kCPU);
   two.run();
   if (comm->rank() == 0) {
-    Trainer one(config, root + "/one", local(), torch::kCPU);
+    trainer::Trainer one(config, root + "/one", local(), torch::kCPU);
     one.run();
     // Same examples and per-example noise; the gradient mean is summed in another order (two halves
     // averaged vs one mean): float32 round-off, amplified by Adam's normalisation to ~1e-6 of the weights.
@@ -52,7 +54,7 @@ TEST(TrainerMpi, GradCheckpointingGivesTheSameAveragedGradients) {
   std::vector<std::vector<torch::Tensor>> grads;
   for (const std::string on : {"false", "true"}) {
     // Two micro-batches per rank: the buckets must get each rank's sum over both.
-    Trainer t(tiny_train_config(root + "/data", {"training.n_iters=1", "training.micro_batch=2",
+    trainer::Trainer t(tiny_train_config(root + "/data", {"training.n_iters=1", "training.micro_batch=2",
                                                  "model.grad_checkpointing=" + on}),
               root + "/ckpt-" + on, comm, torch::kCPU);
     t.run();
@@ -75,12 +77,12 @@ TEST(TrainerMpi, ResumeWithTwoRanksIsBitwiseIdentical) {
   auto comm = world();
   const auto root = shared_root(*comm, "resume2");
   auto config = tiny_train_config(root + "/data", {"model.dropout=0.1", "training.n_iters=6"});
-  Trainer straight(config, root + "/straight", comm, torch::kCPU);
+  trainer::Trainer straight(config, root + "/straight", comm, torch::kCPU);
   straight.run();
-  Trainer(tiny_train_config(root + "/data", {"model.dropout=0.1", "training.n_iters=3"}), root + "/split", comm,
+  trainer::Trainer(tiny_train_config(root + "/data", {"model.dropout=0.1", "training.n_iters=3"}), root + "/split", comm,
           torch::kCPU)
       .run();
-  Trainer resumed(config, root + "/split", comm, torch::kCPU);
+  trainer::Trainer resumed(config, root + "/split", comm, torch::kCPU);
   EXPECT_EQ(resumed.resumed_from(), 3);
   resumed.run();
   expect_same_state(straight, resumed, 0.0);
@@ -91,13 +93,13 @@ TEST(TrainerMpi, OneRankRunResumesWithTwoRanks) {
   const auto root = shared_root(*comm, "resumews");
   auto config = tiny_train_config(root + "/data", {"training.n_iters=6"});
   if (comm->rank() == 0)
-    Trainer(tiny_train_config(root + "/data", {"training.n_iters=3"}), root + "/run", local(), torch::kCPU).run();
+    trainer::Trainer(tiny_train_config(root + "/data", {"training.n_iters=3"}), root + "/run", local(), torch::kCPU).run();
   comm->barrier();
-  Trainer resumed(config, root + "/run", comm, torch::kCPU);
+  trainer::Trainer resumed(config, root + "/run", comm, torch::kCPU);
   EXPECT_EQ(resumed.resumed_from(), 3);
   resumed.run();
   if (comm->rank() == 0) {
-    Trainer straight(config, root + "/straight", local(), torch::kCPU);
+    trainer::Trainer straight(config, root + "/straight", local(), torch::kCPU);
     straight.run();
     // The data stream and every example's noise follow the global image count, so only the gradient's
     // summation order differs from the uninterrupted one-rank run (tolerance as above).
@@ -112,7 +114,7 @@ TEST(TrainerMpi, EmaStartsFromTheBroadcastWeights) {
   auto comm = world();
   const auto root = shared_root(*comm, "emastart");
   const auto config = tiny_train_config(root + "/data", {"training.n_iters=0", "seed=" + std::to_string(comm->rank())});
-  Trainer t(config, root + "/run", comm, torch::kCPU);
+  trainer::Trainer t(config, root + "/run", comm, torch::kCPU);
   auto params = t.model().named_parameters();
   for (const auto& [name, shadow] : t.ema().shadow()) EXPECT_TRUE(torch::equal(shadow, params[name])) << name;
 }

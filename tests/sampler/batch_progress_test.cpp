@@ -8,7 +8,7 @@
 
 #include "core/config.h"
 #include "core/rng.h"
-#include "core/sde/sde.h"
+#include "core/sdes/sde.h"
 #include "sampler/batch_progress.h"
 #include "sampler/ode_sampler.h"
 #include "sampler/pc_sampler.h"
@@ -57,12 +57,12 @@ TEST(BatchProgress, ShortBatchesAndOtherRanksStaySilentAndLinesAreThrottled) {
   EXPECT_EQ(std::count(log.begin(), log.end(), '\n'), 1) << log;
 }
 
-ScoreFn zero_score() {
+sdes::ScoreFn zero_score() {
   return [](const torch::Tensor& x, const torch::Tensor&) { return torch::zeros_like(x); };
 }
 
 TEST(BatchProgress, SamplersReportTheirTimesFromTDownToEps) {
-  const auto sde = make_sde(Config::resolve("", {"model.num_scales=5"}));
+  const auto sde = sdes::make_sde(Config::resolve("", {"model.num_scales=5"}));
   SamplingOptions o;
   o.corrector = "none";
   o.ode_solver = "euler";

@@ -5,9 +5,9 @@
 #include <cmath>
 
 #include "core/rng.h"
-#include "core/sde/subvp_sde.h"
-#include "core/sde/ve_sde.h"
-#include "core/sde/vp_sde.h"
+#include "core/sdes/subvp_sde.h"
+#include "core/sdes/ve_sde.h"
+#include "core/sdes/vp_sde.h"
 #include "sampler/ode_sampler.h"
 #include "sampler/pc_sampler.h"
 #include "support/gaussian.h"
@@ -22,16 +22,16 @@ constexpr int64_t kBatch = 2000;
 const std::vector<int64_t> kShape{kBatch, 1, 2, 2};
 
 struct Case {
-  std::shared_ptr<Sde> sde;
+  std::shared_ptr<sdes::Sde> sde;
   Gaussian data;
   double eps;
 };
 
 std::vector<Case> cases() {
   // VE data in [0, 1], VP / sub-VP data in [-1, 1], each with the reference's sampling eps. N = 500 levels.
-  return {{std::make_shared<VESDE>(0.01, 10.0, 500), {0.5, 0.2}, 1e-5},
-          {std::make_shared<VPSDE>(0.1, 20.0, 500), {0.3, 0.4}, 1e-3},
-          {std::make_shared<SubVPSDE>(0.1, 20.0, 500), {0.3, 0.4}, 1e-3}};
+  return {{std::make_shared<sdes::VESDE>(0.01, 10.0, 500), {0.5, 0.2}, 1e-5},
+          {std::make_shared<sdes::VPSDE>(0.1, 20.0, 500), {0.3, 0.4}, 1e-3},
+          {std::make_shared<sdes::SubVPSDE>(0.1, 20.0, 500), {0.3, 0.4}, 1e-3}};
 }
 
 struct Moments {
@@ -57,12 +57,12 @@ TEST(GaussianSampling, EveryPredictorCorrectorCombination) {
     for (std::string predictor : {"euler_maruyama", "reverse_diffusion", "ancestral_sampling", "none"}) {
       for (std::string corrector : {"langevin", "ald", "none"}) {
         if (predictor == "none" && corrector == "none") continue;
-        if (predictor == "ancestral_sampling" && c.sde->kind() == SdeKind::SubVP) continue;  // refused: tested below
+        if (predictor == "ancestral_sampling" && c.sde->kind() == sdes::SdeKind::SubVP) continue;  // refused: tested below
         // Corrector-only ALD cannot follow VP / sub-VP marginals: its step (snr std(t))^2 uses the noise std,
         // which near t = 0 is far below the data's std (0.4), so it would need thousands of steps per level to
         // mix. Not a sampler anyone uses (the paper does not); the reference behaves the same.
         const bool ald_only = predictor == "none" && corrector == "ald";
-        if (ald_only && c.sde->kind() != SdeKind::VE) continue;
+        if (ald_only && c.sde->kind() != sdes::SdeKind::VE) continue;
         SamplingOptions o;
         o.predictor = predictor;
         o.corrector = corrector;
@@ -72,7 +72,7 @@ TEST(GaussianSampling, EveryPredictorCorrectorCombination) {
         PcSampler pc(c.sde, c.data.score(c.sde), o);
         auto gen = cpu_generator(7, 0);
         auto x = pc.run(c.sde->prior_sampling(kShape, gen), gen);
-        const std::string what = fmt::format("{} {} + {}", sde_name(c.sde->kind()), predictor, corrector);
+        const std::string what = fmt::format("{} {} + {}", sdes::sde_name(c.sde->kind()), predictor, corrector);
         expect_matches(moments(x), mu, sd, x.numel(), what);
         const int64_t per_level = (predictor != "none") + (corrector != "none") * o.n_steps_each;
         EXPECT_EQ(pc.nfe(), c.sde->N() * per_level) << what;
@@ -85,7 +85,7 @@ TEST(GaussianSampling, ProbabilityFlowPredictors) {
   // The reference crashes on Euler-Maruyama + probability_flow; here both ODE predictors transport the prior.
   for (const auto& c : cases()) {
     // Deterministic transport keeps the prior's mismatch with p_T (scaled down), so that is the target.
-    const double prior_std = c.sde->kind() == SdeKind::VE ? 10.0 : 1.0;
+    const double prior_std = c.sde->kind() == sdes::SdeKind::VE ? 10.0 : 1.0;
     const auto [mu, sd] = c.data.flow_of_prior(*c.sde, c.eps, prior_std);
     for (std::string predictor : {"euler_maruyama", "reverse_diffusion"}) {
       SamplingOptions o;
@@ -96,14 +96,14 @@ TEST(GaussianSampling, ProbabilityFlowPredictors) {
       PcSampler pc(c.sde, c.data.score(c.sde), o);
       auto gen = cpu_generator(8, 0);
       auto x = pc.run(c.sde->prior_sampling(kShape, gen), gen);
-      expect_matches(moments(x), mu, sd, x.numel(), fmt::format("{} {} + PF", sde_name(c.sde->kind()), predictor));
+      expect_matches(moments(x), mu, sd, x.numel(), fmt::format("{} {} + PF", sdes::sde_name(c.sde->kind()), predictor));
     }
   }
 }
 
 TEST(GaussianSampling, OdeSamplerEverySolver) {
   for (const auto& c : cases()) {
-    const double prior_std = c.sde->kind() == SdeKind::VE ? 10.0 : 1.0;
+    const double prior_std = c.sde->kind() == sdes::SdeKind::VE ? 10.0 : 1.0;
     const auto [mu, sd] = c.data.flow_of_prior(*c.sde, c.eps, prior_std);
     for (std::string solver : {"rk45", "heun", "euler"}) {
       SamplingOptions o;
@@ -113,7 +113,7 @@ TEST(GaussianSampling, OdeSamplerEverySolver) {
       OdeSampler ode(c.sde, c.data.score(c.sde), o);
       auto gen = cpu_generator(9, 0);
       auto x = ode.sample(c.sde->prior_sampling(kShape, gen));
-      const std::string what = fmt::format("{} ODE {}", sde_name(c.sde->kind()), solver);
+      const std::string what = fmt::format("{} ODE {}", sdes::sde_name(c.sde->kind()), solver);
       expect_matches(moments(x), mu, sd, x.numel(), what);
       EXPECT_GT(ode.last().nfe, 10) << what;
     }
@@ -122,13 +122,13 @@ TEST(GaussianSampling, OdeSamplerEverySolver) {
 
 TEST(GaussianSampling, OdeEncodeThenDecodeIsTheIdentity) {
   // The flow is a bijection: encoding data and integrating back returns it (RK45 at 1e-5 tolerances: 1e-3).
-  auto sde = std::make_shared<VPSDE>(0.1, 20.0, 1000);
+  auto sde = std::make_shared<sdes::VPSDE>(0.1, 20.0, 1000);
   Gaussian data{0.3, 0.4};
   SamplingOptions o;
   o.noise_removal = false;
   OdeSampler ode(sde, data.score(sde), o);
   auto gen = cpu_generator(10, 0);
-  auto x = 0.3 + 0.4 * randn_with({16, 1, 2, 2}, gen, torch::kFloat32);
+  auto x = 0.3 + 0.4 * sdes::randn_with({16, 1, 2, 2}, gen, torch::kFloat32);
   auto z = ode.encode(x);
   // The latent of Gaussian data is its standardised value under p_T (the flow is affine here).
   auto back = ode.sample(z);
@@ -136,7 +136,7 @@ TEST(GaussianSampling, OdeEncodeThenDecodeIsTheIdentity) {
 }
 
 TEST(GaussianSampling, RefusedCombinationsSayWhy) {
-  auto subvp = std::make_shared<SubVPSDE>(0.1, 20.0, 100);
+  auto subvp = std::make_shared<sdes::SubVPSDE>(0.1, 20.0, 100);
   Gaussian data{0.0, 1.0};
   try {
     make_predictor("ancestral_sampling", subvp, data.score(subvp), false);
@@ -144,7 +144,7 @@ TEST(GaussianSampling, RefusedCombinationsSayWhy) {
   } catch (const std::exception& e) {
     EXPECT_NE(std::string(e.what()).find("subvpsde"), std::string::npos) << e.what();
   }
-  auto ve = std::make_shared<VESDE>(0.01, 10.0, 100);
+  auto ve = std::make_shared<sdes::VESDE>(0.01, 10.0, 100);
   EXPECT_THROW(make_predictor("ancestral_sampling", ve, data.score(ve), true), std::exception);
   EXPECT_THROW(make_predictor("heun", ve, data.score(ve), false), std::exception);
   EXPECT_THROW(make_corrector("hmc", ve, data.score(ve), 0.16, 1), std::exception);

@@ -3,8 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "core/rng.h"
-#include "core/sde/ve_sde.h"
-#include "core/sde/vp_sde.h"
+#include "core/sdes/ve_sde.h"
+#include "core/sdes/vp_sde.h"
 #include "sampler/inverse.h"
 #include "support/gaussian.h"
 
@@ -22,8 +22,8 @@ SamplingOptions small_pc() {
 }
 
 TEST(Inverse, InpaintingKeepsKnownPixelsAndFillsTheRest) {
-  for (auto sde : std::vector<std::shared_ptr<Sde>>{std::make_shared<VESDE>(0.01, 10.0, 200),
-                                                    std::make_shared<VPSDE>(0.1, 20.0, 200)}) {
+  for (auto sde : std::vector<std::shared_ptr<sdes::Sde>>{std::make_shared<sdes::VESDE>(0.01, 10.0, 200),
+                                                    std::make_shared<sdes::VPSDE>(0.1, 20.0, 200)}) {
     Gaussian g{0.4, 0.2};
     PcSampler pc(sde, g.score(sde), small_pc());
     auto gen = cpu_generator(4, 0);
@@ -31,7 +31,7 @@ TEST(Inverse, InpaintingKeepsKnownPixelsAndFillsTheRest) {
     auto mask = make_mask("left", 8, 8);
     auto out = inpaint(pc, *sde, data, mask, gen);
     auto known = mask.expand_as(out).to(torch::kBool);
-    EXPECT_TRUE(torch::equal(out.masked_select(known), data.masked_select(known))) << sde_name(sde->kind());
+    EXPECT_TRUE(torch::equal(out.masked_select(known), data.masked_select(known))) << sdes::sde_name(sde->kind());
     // The unknown half is a draw of the model (independent pixels): mean 0.4, std 0.2 (5 standard errors).
     auto fill = out.masked_select(~known).to(torch::kDouble);
     const double n = static_cast<double>(fill.numel());
@@ -41,7 +41,7 @@ TEST(Inverse, InpaintingKeepsKnownPixelsAndFillsTheRest) {
 }
 
 TEST(Inverse, ColorizationKeepsTheGrayChannel) {
-  auto sde = std::make_shared<VESDE>(0.01, 10.0, 200);
+  auto sde = std::make_shared<sdes::VESDE>(0.01, 10.0, 200);
   Gaussian g{0.5, 0.2};
   PcSampler pc(sde, g.score(sde), small_pc());
   auto gen = cpu_generator(5, 0);

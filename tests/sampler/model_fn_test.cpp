@@ -14,7 +14,7 @@ namespace {
 // sampling would stand in for the training weights in the next bf16 training forward.
 TEST(ModelFn, Bf16SamplingBetweenTrainingStepsChangesNothing) {
   torch::manual_seed(3);
-  auto model = make_model(Config::resolve(test::source_dir() + "/configs/small/ve_tiny.yaml", {}));
+  auto model = models::make_model(Config::resolve(test::source_dir() + "/configs/small/ve_tiny.yaml", {}));
   const auto x = torch::rand({2, 3, 16, 16});  // (B, C, H, W)
   const auto sigma = torch::tensor({0.5f, 3.0f});
   auto train_forward = [&] {

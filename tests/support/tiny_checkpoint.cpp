@@ -1,4 +1,4 @@
-// write_tiny_run: make_model + CheckpointStore + write_checkpoint_tensors.
+// write_tiny_run: models::make_model + CheckpointStore + write_checkpoint_tensors.
 #include "support/tiny_checkpoint.h"
 
 #include <torch/torch.h>
@@ -14,8 +14,8 @@ std::string write_tiny_run(const std::string& run, const std::string& config_nam
                            const std::vector<std::string>& overrides, int64_t step, uint64_t init_seed) {
   auto config = Config::resolve(source_dir() + "/configs/small/" + config_name, overrides);
   torch::manual_seed(init_seed);
-  auto model = make_model(config);
-  CheckpointTensors t;
+  auto model = models::make_model(config);
+  io::CheckpointTensors t;
   t.model = models::state_dict(*model);
   for (const auto& p : model->named_parameters())
     if (p.value().requires_grad()) t.ema[p.key()] = p.value().detach() * 1.01;
@@ -23,8 +23,8 @@ std::string write_tiny_run(const std::string& run, const std::string& config_nam
     t.optimizer["exp_avg." + name] = torch::zeros_like(avg);
     t.optimizer["exp_avg_sq." + name] = torch::zeros_like(avg);
   }
-  CheckpointStore store(run + "/checkpoints");
-  store.save(step, checkpoint_meta(config, step), [&](const std::string& d) { write_checkpoint_tensors(d, t); });
+  io::CheckpointStore store(run + "/checkpoints");
+  store.save(step, io::checkpoint_meta(config, step), [&](const std::string& d) { io::write_checkpoint_tensors(d, t); });
   return run;
 }
 

@@ -13,10 +13,10 @@ namespace {
 TEST(Adam, MatchesTheTextbookRecurrence) {
   for (bool amsgrad : {false, true}) {
     SCOPED_TRACE(amsgrad ? "amsgrad" : "adam");
-    AdamOptions o;
+    trainer::AdamOptions o;
     o.lr = 0.01, o.beta1 = 0.8, o.beta2 = 0.9, o.eps = 1e-6, o.weight_decay = 0.1, o.amsgrad = amsgrad;
     auto p = torch::tensor({0.5f, -1.0f, 2.0f});
-    Adam adam({{"w", p}}, o);
+    trainer::Adam adam({{"w", p}}, o);
     // Gradients chosen so that v shrinks at some step (AMSGrad's max then matters).
     const std::vector<std::vector<double>> grads = {{1.0, -2.0, 0.1}, {0.1, 0.5, -3.0}, {-0.01, 0.02, 0.01}};
     std::vector<double> w = {0.5, -1.0, 2.0}, m(3, 0.0), v(3, 0.0), vmax(3, 0.0);
@@ -40,37 +40,37 @@ TEST(Adam, MatchesTheTextbookRecurrence) {
 }
 
 TEST(Adam, WarmupStartsAtZeroAsTheReference) {
-  AdamOptions o;
+  trainer::AdamOptions o;
   o.lr = 2e-4, o.warmup = 5000;
-  EXPECT_EQ(warmup_lr(o, 0), 0.0);
-  EXPECT_DOUBLE_EQ(warmup_lr(o, 2500), 1e-4);
-  EXPECT_DOUBLE_EQ(warmup_lr(o, 5000), 2e-4);
-  EXPECT_DOUBLE_EQ(warmup_lr(o, 90000), 2e-4);
+  EXPECT_EQ(trainer::warmup_lr(o, 0), 0.0);
+  EXPECT_DOUBLE_EQ(trainer::warmup_lr(o, 2500), 1e-4);
+  EXPECT_DOUBLE_EQ(trainer::warmup_lr(o, 5000), 2e-4);
+  EXPECT_DOUBLE_EQ(trainer::warmup_lr(o, 90000), 2e-4);
   o.warmup = 0;
-  EXPECT_DOUBLE_EQ(warmup_lr(o, 0), 2e-4);
+  EXPECT_DOUBLE_EQ(trainer::warmup_lr(o, 0), 2e-4);
 }
 
 TEST(Adam, ClippingScalesToTheGlobalNorm) {
   auto a = torch::zeros({2}), b = torch::zeros({1});
   a.mutable_grad() = torch::tensor({3.0f, 0.0f});
   b.mutable_grad() = torch::tensor({4.0f});
-  auto norm = grad_norm({a, b});
+  auto norm = trainer::grad_norm({a, b});
   EXPECT_FLOAT_EQ(norm.item<float>(), 5.0f);
-  clip_grads({a, b}, norm, 1.0);
+  trainer::clip_grads({a, b}, norm, 1.0);
   EXPECT_NEAR(a.grad()[0].item<double>(), 3.0 / (5.0 + 1e-6), 1e-7);
   EXPECT_NEAR(b.grad()[0].item<double>(), 4.0 / (5.0 + 1e-6), 1e-7);
-  clip_grads({a, b}, grad_norm({a, b}), 10.0);  // below the bound: unchanged
+  trainer::clip_grads({a, b}, trainer::grad_norm({a, b}), 10.0);  // below the bound: unchanged
   EXPECT_NEAR(b.grad()[0].item<double>(), 4.0 / (5.0 + 1e-6), 1e-7);
 }
 
 TEST(Adam, StateRoundTripAndClearErrors) {
   auto p = torch::ones({2, 3});
-  Adam adam({{"layer.weight", p}}, {});
+  trainer::Adam adam({{"layer.weight", p}}, {});
   p.mutable_grad() = torch::ones({2, 3});
   adam.step(0.1);
   auto state = adam.state();
   ASSERT_EQ(state.size(), 2u);
-  Adam other({{"layer.weight", torch::ones({2, 3})}}, {});
+  trainer::Adam other({{"layer.weight", torch::ones({2, 3})}}, {});
   other.load_state(state, 1, "test");
   EXPECT_TRUE(torch::equal(other.state().at("exp_avg.layer.weight"), state.at("exp_avg.layer.weight")));
   auto missing = state;
@@ -90,14 +90,14 @@ TEST(Adam, StateRoundTripAndClearErrors) {
 }
 
 TEST(LossScaler, HalvesOnOverflowAndGrowsAfterCleanSteps) {
-  LossScaler s(true, 1024.0, 3);
+  trainer::LossScaler s(true, 1024.0, 3);
   s.update(false);
   EXPECT_EQ(s.scale(), 512.0);
   s.update(true), s.update(true);
   EXPECT_EQ(s.scale(), 512.0);
   s.update(true);
   EXPECT_EQ(s.scale(), 1024.0);
-  LossScaler off(false);
+  trainer::LossScaler off(false);
   off.update(false);
   EXPECT_EQ(off.scale(), 1.0);
 }

@@ -31,17 +31,17 @@ void set_params(Toy& m, double w, double b, double f) {
 }
 
 TEST(Ema, WarmUpDecayIsMinOfRateAndTheCountRatio) {
-  EXPECT_DOUBLE_EQ(Ema::decay_at(0.999, 1), 2.0 / 11.0);
-  EXPECT_DOUBLE_EQ(Ema::decay_at(0.999, 10), 11.0 / 20.0);
+  EXPECT_DOUBLE_EQ(trainer::Ema::decay_at(0.999, 1), 2.0 / 11.0);
+  EXPECT_DOUBLE_EQ(trainer::Ema::decay_at(0.999, 10), 11.0 / 20.0);
   // (1 + n)/(10 + n) reaches 0.999 at n = 8991.
-  EXPECT_DOUBLE_EQ(Ema::decay_at(0.999, 8990), 8991.0 / 9000.0);
-  EXPECT_DOUBLE_EQ(Ema::decay_at(0.999, 9000), 0.999);
-  EXPECT_DOUBLE_EQ(Ema::decay_at(0.9999, 1000000), 0.9999);
+  EXPECT_DOUBLE_EQ(trainer::Ema::decay_at(0.999, 8990), 8991.0 / 9000.0);
+  EXPECT_DOUBLE_EQ(trainer::Ema::decay_at(0.999, 9000), 0.999);
+  EXPECT_DOUBLE_EQ(trainer::Ema::decay_at(0.9999, 1000000), 0.9999);
 }
 
 TEST(Ema, UpdatesFollowTheFormulaAndSkipFrozenParameters) {
   Toy m;
-  Ema ema(m, 0.999);
+  trainer::Ema ema(m, 0.999);
   ASSERT_EQ(ema.shadow().size(), 2u);
   EXPECT_EQ(ema.shadow().count("fourier.W"), 0u);
   // Replay s <- s - (1 - d_n)(s - p_n) by hand in double for five updates with moving parameters.
@@ -63,7 +63,7 @@ TEST(Ema, UpdatesFollowTheFormulaAndSkipFrozenParameters) {
 TEST(Ema, ShadowsStayFloat32ForLowPrecisionModels) {
   Toy m;
   m.to(torch::kBFloat16);
-  Ema ema(m, 0.5);
+  trainer::Ema ema(m, 0.5);
   EXPECT_EQ(ema.shadow().at("w").scalar_type(), torch::kFloat32);
   ema.update(m);
   m.to(torch::kFloat32);
@@ -73,11 +73,11 @@ TEST(Ema, ShadowsStayFloat32ForLowPrecisionModels) {
 
 TEST(Ema, SwapHoldsTheAveragesInEvalModeAndPutsTheTrainingWeightsBack) {
   Toy m;
-  Ema ema(m, 0.9);
+  trainer::Ema ema(m, 0.9);
   set_params(m, 3.0, 4.0, 7.0);
   ema.update(m);  // d = 2/11: shadow w = 1 - 9/11 (1 - 3) = 1 + 18/11
   {
-    EmaSwap swap(ema, m);
+    trainer::EmaSwap swap(ema, m);
     EXPECT_NEAR(m.w[0][0].item<double>(), 1.0 + 18.0 / 11.0, 1e-6);
     EXPECT_EQ(m.frozen[0].item<double>(), 7.0);  // not tracked, so not overwritten
     EXPECT_FALSE(m.is_training());
@@ -88,7 +88,7 @@ TEST(Ema, SwapHoldsTheAveragesInEvalModeAndPutsTheTrainingWeightsBack) {
   // An exception inside the scope restores them too, and a model in eval mode stays in eval mode.
   m.eval();
   try {
-    EmaSwap swap(ema, m);
+    trainer::EmaSwap swap(ema, m);
     throw Error(__FILE__, __LINE__, "inside the swap (test)");
   } catch (const Error&) {
   }
@@ -98,7 +98,7 @@ TEST(Ema, SwapHoldsTheAveragesInEvalModeAndPutsTheTrainingWeightsBack) {
 
 TEST(Ema, StateLoadsOnlyWhenNamesAndShapesMatch) {
   Toy m;
-  Ema ema(m, 0.999);
+  trainer::Ema ema(m, 0.999);
   std::map<std::string, torch::Tensor> good = {{"w", torch::full({2, 3}, 9.0)}, {"b", torch::full({3}, 8.0)}};
   ema.load_state(123, good);
   EXPECT_EQ(ema.num_updates(), 123);

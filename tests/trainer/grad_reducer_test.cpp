@@ -6,7 +6,7 @@
 #include <thread>
 
 #include "core/error.h"
-#include "core/models/checkpoint.h"
+#include "core/models/grad_checkpoint.h"
 #include "trainer/grad_reducer.h"
 
 namespace scorch {
@@ -70,7 +70,7 @@ TEST_P(GradReducerCheckpointTest, BucketsGetTheFullSumOfACheckpointedBlocksGradi
   for (const auto& x : xs) net.loss(x).backward();
   const auto want = grads(net);
 
-  GradReducer reducer(std::make_shared<MirrorCommunicator>(), net.parameters(), GetParam());
+  trainer::GradReducer reducer(std::make_shared<MirrorCommunicator>(), net.parameters(), GetParam());
   for (int step = 0; step < 2; ++step) {  // the second step starts from buckets holding the first one's sums
     net.zero_grad();
     for (size_t m = 0; m < xs.size(); ++m) {
@@ -112,7 +112,7 @@ struct NestedBackward : torch::autograd::Function<NestedBackward> {
 TEST(GradReducer, RefusesAParameterThatGetsItsGradientTwiceInOneBackward) {
   auto w = torch::randn({3}, torch::requires_grad());
   auto x = torch::randn({3}, torch::requires_grad());
-  GradReducer reducer(std::make_shared<MirrorCommunicator>(), {w}, 1.0);
+  trainer::GradReducer reducer(std::make_shared<MirrorCommunicator>(), {w}, 1.0);
   reducer.arm(true);
   auto y = NestedBackward::apply(x * w, w)[0];
   EXPECT_THROW(y.sum().backward(), Error);

@@ -15,7 +15,7 @@ constexpr int64_t kStep = 7, kFirst = 5, kN = 3;
 struct Draws {
   torch::Tensor t, z_small, z_large, labels;
 };
-Draws draw(LossNoise& noise) {
+Draws draw(trainer::LossNoise& noise) {
   const auto opts = torch::TensorOptions(torch::kFloat32);
   Draws d;
   d.t = noise.uniform(kN, opts);                  // (B,)
@@ -26,7 +26,7 @@ Draws draw(LossNoise& noise) {
 }
 
 TEST(PerExampleNoise, EachExampleDrawsFromItsOwnStream) {
-  PerExampleNoise noise(kSeed, kStep, kFirst, kN);
+  trainer::PerExampleNoise noise(kSeed, kStep, kFirst, kN);
   const auto d = draw(noise);
   for (int64_t i = 0; i < kN; ++i) {
     SCOPED_TRACE(i);
@@ -49,7 +49,7 @@ TEST(PerExampleNoise, NumbersAreThoseOfEarlierVersions) {
                               {-0.330296129f, -0.15158169f}};  // elements 0 and 5
   const float z_large[][2] = {{0.0728237331f, 0.1790611f}, {-0.866812468f, 0.0481799431f},
                               {-1.24151361f, 0.509635091f}};  // elements 0 and 49
-  PerExampleNoise noise(kSeed, kStep, kFirst, kN);
+  trainer::PerExampleNoise noise(kSeed, kStep, kFirst, kN);
   const auto d = draw(noise);
   for (int64_t i = 0; i < kN; ++i) {
     SCOPED_TRACE(i);

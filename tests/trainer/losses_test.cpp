@@ -17,9 +17,9 @@
 
 #include "core/config.h"
 #include "core/error.h"
-#include "core/sde/subvp_sde.h"
-#include "core/sde/ve_sde.h"
-#include "core/sde/vp_sde.h"
+#include "core/sdes/subvp_sde.h"
+#include "core/sdes/ve_sde.h"
+#include "core/sdes/vp_sde.h"
 #include "trainer/losses.h"
 
 namespace scorch {
@@ -35,12 +35,12 @@ double ve_sigma(double t) { return 0.01 * std::pow(5000.0, t); }
 
 // (a, sd, g^2) of each SDE at time t.
 struct Level { double a, sd, g2; };
-Level level(SdeKind kind, double t) {
+Level level(sdes::SdeKind kind, double t) {
   const double a = std::exp(-0.5 * int_beta(t)), beta = 0.1 + 19.9 * t;
   switch (kind) {
-    case SdeKind::VE: return {1.0, ve_sigma(t), 2 * std::log(5000.0) * ve_sigma(t) * ve_sigma(t)};
-    case SdeKind::VP: return {a, std::sqrt(1 - a * a), beta};
-    case SdeKind::SubVP: return {a, 1 - a * a, beta * (1 - std::exp(-2 * int_beta(t)))};
+    case sdes::SdeKind::VE: return {1.0, ve_sigma(t), 2 * std::log(5000.0) * ve_sigma(t) * ve_sigma(t)};
+    case sdes::SdeKind::VP: return {a, std::sqrt(1 - a * a), beta};
+    case sdes::SdeKind::SubVP: return {a, 1 - a * a, beta * (1 - std::exp(-2 * int_beta(t)))};
   }
   return {};
 }
@@ -55,20 +55,20 @@ double simpson_mean(const std::function<double(double)>& f, double lo, double hi
 }
 
 // The exact score as a continuous-time network (what make_score_fn expects of it), optionally scaled.
-ModelFn exact_continuous_model(SdeKind kind, double scale = 1.0) {
+sdes::ModelFn exact_continuous_model(sdes::SdeKind kind, double scale = 1.0) {
   return [kind, scale](const torch::Tensor& x, const torch::Tensor& labels) {
     auto lab = labels.to(torch::kFloat64);
     // VE gets sigma(t); VP / sub-VP get 999 t.
-    auto t = kind == SdeKind::VE ? (lab / 0.01).log() / std::log(5000.0) : lab / 999.0;
+    auto t = kind == sdes::SdeKind::VE ? (lab / 0.01).log() / std::log(5000.0) : lab / 999.0;
     auto a = (-0.5 * (0.1 * t + 0.5 * 19.9 * t.square())).exp();
-    torch::Tensor sd = kind == SdeKind::VE ? 0.01 * torch::pow(5000.0, t)
-                       : kind == SdeKind::VP ? (1 - a.square()).sqrt() : 1 - a.square();
-    if (kind == SdeKind::VE) a = torch::ones_like(t);
+    torch::Tensor sd = kind == sdes::SdeKind::VE ? 0.01 * torch::pow(5000.0, t)
+                       : kind == sdes::SdeKind::VP ? (1 - a.square()).sqrt() : 1 - a.square();
+    if (kind == sdes::SdeKind::VE) a = torch::ones_like(t);
     auto v = a.square() * kS * kS + sd.square();
     auto col = [&](const torch::Tensor& u) { return u.to(x.dtype()).view({-1, 1, 1, 1}); };
     auto score = -(x - col(a) * kMu) / col(v);
     // VE networks output the score; VP / sub-VP networks output -score * std (the noise).
-    return (kind == SdeKind::VE ? score : -score * col(sd)) * scale;
+    return (kind == sdes::SdeKind::VE ? score : -score * col(sd)) * scale;
   };
 }
 
@@ -84,36 +84,36 @@ void expect_mean(const torch::Tensor& per_example, double expected, const std::s
   EXPECT_NEAR(mean, expected, 5 * se) << what << " (SE " << se << ")";
 }
 
-std::shared_ptr<Sde> sde_of(SdeKind k, int64_t n = 1000) {
-  if (k == SdeKind::VE) return std::make_shared<VESDE>(0.01, 50.0, n);
-  if (k == SdeKind::VP) return std::make_shared<VPSDE>(0.1, 20.0, n);
-  return std::make_shared<SubVPSDE>(0.1, 20.0, n);
+std::shared_ptr<sdes::Sde> sde_of(sdes::SdeKind k, int64_t n = 1000) {
+  if (k == sdes::SdeKind::VE) return std::make_shared<sdes::VESDE>(0.01, 50.0, n);
+  if (k == sdes::SdeKind::VP) return std::make_shared<sdes::VPSDE>(0.1, 20.0, n);
+  return std::make_shared<sdes::SubVPSDE>(0.1, 20.0, n);
 }
 
 TEST(Losses, DsmOfTheExactScoreEqualsItsAnalyticValue) {
-  for (auto kind : {SdeKind::VE, SdeKind::VP, SdeKind::SubVP}) {
-    SCOPED_TRACE(sde_name(kind));
+  for (auto kind : {sdes::SdeKind::VE, sdes::SdeKind::VP, sdes::SdeKind::SubVP}) {
+    SCOPED_TRACE(sdes::sde_name(kind));
     const double er = simpson_mean([&](double t) { auto l = level(kind, t); return r(l.a, l.sd); }, kEps, 1.0);
     const double ew = simpson_mean([&](double t) { auto l = level(kind, t); return r(l.a, l.sd) * l.g2 / (l.sd * l.sd); },
                                    kEps, 1.0);
     auto gen = at::make_generator<at::CPUGeneratorImpl>(5);
     auto batch = gaussian_batch(1);
     auto sde = sde_of(kind);
-    expect_mean(DsmLoss(sde, true, false, kEps).per_example(exact_continuous_model(kind), batch, gen), er, "mean");
-    expect_mean(DsmLoss(sde, false, false, kEps).per_example(exact_continuous_model(kind), batch, gen),
+    expect_mean(trainer::DsmLoss(sde, true, false, kEps).per_example(exact_continuous_model(kind), batch, gen), er, "mean");
+    expect_mean(trainer::DsmLoss(sde, false, false, kEps).per_example(exact_continuous_model(kind), batch, gen),
                 0.5 * kD * er, "half sum");
-    expect_mean(DsmLoss(sde, true, true, kEps).per_example(exact_continuous_model(kind), batch, gen), ew,
+    expect_mean(trainer::DsmLoss(sde, true, true, kEps).per_example(exact_continuous_model(kind), batch, gen), ew,
                 "likelihood weighting");
   }
 }
 
 TEST(Losses, TheAnalyticCheckRejectsAWrongScore) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(5);
-  for (auto kind : {SdeKind::VE, SdeKind::VP}) {
+  for (auto kind : {sdes::SdeKind::VE, sdes::SdeKind::VP}) {
     const double er = simpson_mean([&](double t) { auto l = level(kind, t); return r(l.a, l.sd); }, kEps, 1.0);
-    auto l = DsmLoss(sde_of(kind), true, false, kEps).per_example(exact_continuous_model(kind, 1.5), gaussian_batch(2), gen);
+    auto l = trainer::DsmLoss(sde_of(kind), true, false, kEps).per_example(exact_continuous_model(kind, 1.5), gaussian_batch(2), gen);
     const double se = l.std().item<double>() / std::sqrt(static_cast<double>(kBatch));
-    EXPECT_GT(std::abs(l.mean().item<double>() - er), 5 * se) << sde_name(kind);
+    EXPECT_GT(std::abs(l.mean().item<double>() - er), 5 * se) << sdes::sde_name(kind);
   }
 }
 
@@ -124,14 +124,14 @@ TEST(Losses, SmldOfTheExactScoreEqualsItsAnalyticValue) {
   };
   double er = 0;
   for (int64_t l = 0; l < n; ++l) er += r(1.0, sigma_of_label(l)) / n;
-  ModelFn model = [&](const torch::Tensor& x, const torch::Tensor& labels) {
+  sdes::ModelFn model = [&](const torch::Tensor& x, const torch::Tensor& labels) {
     EXPECT_EQ(labels.scalar_type(), torch::kLong);
     auto s = labels.to(torch::kFloat64).neg().add(n - 1).div(n - 1).mul(std::log(5000.0)).add(std::log(0.01)).exp();
     auto v = (kS * kS + s.square()).to(x.dtype()).view({-1, 1, 1, 1});
     return -(x - kMu) / v;
   };
   auto gen = at::make_generator<at::CPUGeneratorImpl>(9);
-  SmldLoss loss(sde_of(SdeKind::VE, n), false);
+  trainer::SmldLoss loss(sde_of(sdes::SdeKind::VE, n), false);
   expect_mean(loss.per_example(model, gaussian_batch(3), gen), 0.5 * kD * er, "SMLD half sum");
 }
 
@@ -143,34 +143,34 @@ TEST(Losses, DdpmOfTheExactNoisePredictorEqualsItsAnalyticValue) {
   double er = 0;
   for (int64_t l = 0; l < n; ++l) er += r(std::sqrt(abar[l]), std::sqrt(1 - abar[l])) / n;
   auto abar_t = torch::tensor(abar, torch::kFloat64);
-  ModelFn model = [&](const torch::Tensor& x, const torch::Tensor& labels) {
+  sdes::ModelFn model = [&](const torch::Tensor& x, const torch::Tensor& labels) {
     auto ab = abar_t.index({labels});
     auto a = ab.sqrt(), sd = (1 - ab).sqrt();
     auto col = [&](const torch::Tensor& u) { return u.to(x.dtype()).view({-1, 1, 1, 1}); };
     return col(sd) * (x - col(a) * kMu) / col(ab * kS * kS + sd.square());  // E[noise | x_t]
   };
   auto gen = at::make_generator<at::CPUGeneratorImpl>(13);
-  DdpmLoss loss(sde_of(SdeKind::VP, n), true);
+  trainer::DdpmLoss loss(sde_of(sdes::SdeKind::VP, n), true);
   expect_mean(loss.per_example(model, gaussian_batch(4), gen), er, "DDPM mean");
 }
 
 TEST(Losses, ConfigPicksTheObjectiveAndRefusesWhatTheReferenceRefuses) {
   auto pick = [](std::vector<std::string> o) {
     auto c = Config::resolve("", o);
-    return make_loss(c, make_sde(c));
+    return trainer::make_loss(c, sdes::make_sde(c));
   };
-  EXPECT_NE(dynamic_cast<DsmLoss*>(pick({"training.sde=subvpsde"}).get()), nullptr);
-  EXPECT_NE(dynamic_cast<SmldLoss*>(pick({"training.sde=vesde", "training.continuous=false"}).get()), nullptr);
-  EXPECT_NE(dynamic_cast<DdpmLoss*>(pick({"training.sde=vpsde", "training.continuous=false"}).get()), nullptr);
+  EXPECT_NE(dynamic_cast<trainer::DsmLoss*>(pick({"training.sde=subvpsde"}).get()), nullptr);
+  EXPECT_NE(dynamic_cast<trainer::SmldLoss*>(pick({"training.sde=vesde", "training.continuous=false"}).get()), nullptr);
+  EXPECT_NE(dynamic_cast<trainer::DdpmLoss*>(pick({"training.sde=vpsde", "training.continuous=false"}).get()), nullptr);
   EXPECT_THROW(pick({"training.sde=subvpsde", "training.continuous=false"}), Error);
   EXPECT_THROW(pick({"training.continuous=false", "training.likelihood_weighting=true"}), Error);
-  EXPECT_THROW(SmldLoss(sde_of(SdeKind::VP), false), Error);
-  EXPECT_THROW(DdpmLoss(sde_of(SdeKind::VE), true), Error);
+  EXPECT_THROW(trainer::SmldLoss(sde_of(sdes::SdeKind::VP), false), Error);
+  EXPECT_THROW(trainer::DdpmLoss(sde_of(sdes::SdeKind::VE), true), Error);
 }
 
 TEST(Losses, SameSeedSameLoss) {
-  auto model = exact_continuous_model(SdeKind::VP);
-  DsmLoss loss(sde_of(SdeKind::VP), true, false, kEps);
+  auto model = exact_continuous_model(sdes::SdeKind::VP);
+  trainer::DsmLoss loss(sde_of(sdes::SdeKind::VP), true, false, kEps);
   auto batch = gaussian_batch(6).slice(0, 0, 64);
   auto g1 = at::make_generator<at::CPUGeneratorImpl>(21), g2 = at::make_generator<at::CPUGeneratorImpl>(21);
   EXPECT_EQ(loss(model, batch, g1).item<float>(), loss(model, batch, g2).item<float>());

@@ -26,11 +26,11 @@ TEST(TrainerComm, WaitsForEachStepsReductionAndSurfacesItsErrors) {
   const auto root = test::temp_dir("trainer-sync");
   const auto data = test::gaussian_dataset(root + "/data", 32);
   auto counting = std::make_shared<FailingSyncComm>(0);
-  Trainer(test::tiny_train_config(data, {"training.n_iters=3"}), root + "/ok", counting, torch::kCPU).run();
+  trainer::Trainer(test::tiny_train_config(data, {"training.n_iters=3"}), root + "/ok", counting, torch::kCPU).run();
   EXPECT_EQ(counting->calls, 3);
 
   auto failing = std::make_shared<FailingSyncComm>(2);
-  Trainer t(test::tiny_train_config(data, {"training.n_iters=3"}), root + "/fail", failing, torch::kCPU);
+  trainer::Trainer t(test::tiny_train_config(data, {"training.n_iters=3"}), root + "/fail", failing, torch::kCPU);
   EXPECT_THROW(t.run(), Error);
   EXPECT_EQ(t.step(), 1);
 }

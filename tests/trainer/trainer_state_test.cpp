@@ -8,14 +8,16 @@
 #include "core/dist/mpi_comm.h"
 #include "core/error.h"
 #include "trainer/trainer_test_util.h"
+#include "support/checks.h"
 
 namespace scorch {
 namespace {
 
+using test::local;
+
 using test::gaussian_dataset;
 using test::tiny_train_config;
 
-std::shared_ptr<dist::Communicator> local() { return std::make_shared<dist::LocalCommunicator>(); }
 
 // The log lines written while `f` runs, with their levels.
 std::string log_of(const std::function<void()>& f) {
@@ -45,12 +47,12 @@ class TrainerState : public ::testing::Test {
   void SetUp() override {
     root_ = test::temp_dir("resumescope");
     data_ = gaussian_dataset(root_ + "/data", 32);
-    Trainer(tiny_train_config(data_, {"training.n_iters=2"}), root_ + "/run", local(), torch::kCPU).run();
+    trainer::Trainer(tiny_train_config(data_, {"training.n_iters=2"}), root_ + "/run", local(), torch::kCPU).run();
   }
   // Resumes the 2-step run with `changed` on top; returns the log.
   std::string resume_with(const std::string& changed) {
     return log_of([&] {
-      Trainer(tiny_train_config(data_, {"training.n_iters=4", changed}), root_ + "/run", local(), torch::kCPU);
+      trainer::Trainer(tiny_train_config(data_, {"training.n_iters=4", changed}), root_ + "/run", local(), torch::kCPU);
     });
   }
   std::string root_, data_;
@@ -69,11 +71,11 @@ TEST_F(TrainerState, TrainingKeysChangeWithAWarning) {
 }
 
 TEST_F(TrainerState, NetworkAndObjectiveKeysMustMatch) {
-  for (const std::string& changed : {"model.nf=16", "model.sigma_max=20", "training.sde=vpsde"}) {
+  for (const std::string changed : {"model.nf=16", "model.sigma_max=20", "training.sde=vpsde"}) {
     try {
       resume_with(changed);
       ADD_FAILURE() << "resumed with " << changed;
-    } catch (const ResumeMismatch& e) {
+    } catch (const trainer::ResumeMismatch& e) {
       const std::string key = changed.substr(0, changed.find('='));
       EXPECT_NE(e.message().find(key + " = " + changed.substr(changed.find('=') + 1)), std::string::npos)
           << e.message();

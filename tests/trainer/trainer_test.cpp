@@ -10,29 +10,31 @@
 #include "core/error.h"
 #include "core/io/checkpoint_files.h"
 #include "core/models/model_weights.h"
-#include "core/sde/score_fn.h"
+#include "core/sdes/score_fn.h"
 #include "trainer/trainer_test_util.h"
+#include "support/checks.h"
 
 namespace scorch {
 namespace {
+
+using test::local;
 
 namespace fs = std::filesystem;
 using test::gaussian_dataset;
 using test::tiny_train_config;
 
-std::shared_ptr<dist::Communicator> local() { return std::make_shared<dist::LocalCommunicator>(); }
 
 TEST(Trainer, ResumeIsBitwiseIdenticalToAnUninterruptedRun) {
   const auto root = test::temp_dir("resume");
   const auto data = gaussian_dataset(root + "/data", 64);
   // Dropout on: the per-step dropout stream must be reproduced on resume too.
   auto config = tiny_train_config(data, {"model.dropout=0.1", "training.n_iters=6"});
-  Trainer straight(config, root + "/straight", local(), torch::kCPU);
+  trainer::Trainer straight(config, root + "/straight", local(), torch::kCPU);
   straight.run();
 
   auto first = tiny_train_config(data, {"model.dropout=0.1", "training.n_iters=3"});
-  Trainer(first, root + "/split", local(), torch::kCPU).run();
-  Trainer resumed(config, root + "/split", local(), torch::kCPU);
+  trainer::Trainer(first, root + "/split", local(), torch::kCPU).run();
+  trainer::Trainer resumed(config, root + "/split", local(), torch::kCPU);
   ASSERT_EQ(resumed.resumed_from(), 3);
   resumed.run();
 
@@ -43,9 +45,9 @@ TEST(Trainer, ResumeIsBitwiseIdenticalToAnUninterruptedRun) {
 TEST(Trainer, MicroBatchesGiveTheFullBatchGradient) {
   const auto root = test::temp_dir("micro");
   const auto data = gaussian_dataset(root + "/data", 64);
-  Trainer full(tiny_train_config(data, {"training.n_iters=4"}), root + "/full", local(), torch::kCPU);
+  trainer::Trainer full(tiny_train_config(data, {"training.n_iters=4"}), root + "/full", local(), torch::kCPU);
   full.run();
-  Trainer micro(tiny_train_config(data, {"training.n_iters=4", "training.micro_batch=2"}), root + "/micro", local(),
+  trainer::Trainer micro(tiny_train_config(data, {"training.n_iters=4", "training.micro_batch=2"}), root + "/micro", local(),
                 torch::kCPU);
   micro.run();
   // Same examples, same noise; only the summation order of the gradient differs (float32 round-off, ~1e-7
@@ -62,19 +64,22 @@ TEST(Trainer, MixedPrecisionKeepsFloat32MasterWeights) {
     // fp16 starts at loss scale 2^16 and skips overflowing steps while it halves (~9 here, the VE loss is
     // a sum over pixels of order 10^2), so it gets more steps.
     const int steps = p == "fp16" ? 16 : 4;
-    Trainer t(tiny_train_config(data, {"training.n_iters=" + std::to_string(steps), "training.precision=" + p}),
+    trainer::Trainer t(tiny_train_config(data, {"training.n_iters=" + std::to_string(steps), "training.precision=" + p}),
               root + "/" + p, local(), torch::kCPU);
     auto r = t.run();
     EXPECT_EQ(r.step, steps);
-    for (const auto& [name, v] : models::state_dict(t.model()))
-      if (v.is_floating_point() && name != "sigmas") EXPECT_EQ(v.scalar_type(), torch::kFloat32) << name;
+    for (const auto& [name, v] : models::state_dict(t.model())) {
+      if (v.is_floating_point() && name != "sigmas") {
+        EXPECT_EQ(v.scalar_type(), torch::kFloat32) << name;
+      }
+    }
     for (const auto& [name, v] : t.ema().shadow()) EXPECT_EQ(v.scalar_type(), torch::kFloat32) << name;
     EXPECT_GT(t.optimizer().step_count(), 0);
   }
 }
 
 // Relative L2 distance of two trainers' parameters, all of them taken as one vector.
-double relative_distance(Trainer& a, Trainer& b) {
+double relative_distance(trainer::Trainer& a, trainer::Trainer& b) {
   double diff = 0, norm = 0;
   auto pb = b.model().named_parameters();
   for (const auto& item : a.model().named_parameters()) {
@@ -93,7 +98,7 @@ TEST(Trainer, Bf16WithGradCheckpointingTrainsAsWithout) {
   auto train = [&](const std::string& on) {
     // Adam made SGD-like (eps far above sqrt(v)): the weights follow the gradients instead of their signs,
     // which for gradients near zero flip with round-off.
-    auto t = std::make_unique<Trainer>(
+    auto t = std::make_unique<trainer::Trainer>(
         tiny_train_config(data, {"training.n_iters=3", "training.precision=bf16", "model.grad_checkpointing=" + on,
                                  "optim.lr=1", "optim.eps=1e3", "optim.warmup=0", "optim.grad_clip=-1"}),
         root + "/" + on, local(), torch::kCPU);
@@ -124,9 +129,9 @@ std::string three_channel_dataset(const std::string& out, int64_t count) {
 TEST(Trainer, ThrowingEvaluationOrSnapshotLeavesTheTrainingWeights) {
   const auto root = test::temp_dir("emaswap");
   const auto data = gaussian_dataset(root + "/data", 64);
-  Trainer reference(tiny_train_config(data, {"training.n_iters=2"}), root + "/reference", local(), torch::kCPU);
+  trainer::Trainer reference(tiny_train_config(data, {"training.n_iters=2"}), root + "/reference", local(), torch::kCPU);
   reference.run();
-  auto expect_training_weights = [&](Trainer& t) {
+  auto expect_training_weights = [&](trainer::Trainer& t) {
     EXPECT_EQ(t.step(), 2);
     EXPECT_TRUE(t.model().is_training());
     test::expect_close(models::state_dict(t.model()), models::state_dict(reference.model()), 0.0, "model");
@@ -135,16 +140,16 @@ TEST(Trainer, ThrowingEvaluationOrSnapshotLeavesTheTrainingWeights) {
     SCOPED_TRACE("evaluate");
     // Evaluation images with three channels: the EMA model's forward pass throws inside evaluate().
     const auto eval = three_channel_dataset(root + "/eval", 16);
-    Trainer t(tiny_train_config(data, {"training.n_iters=4", "training.eval_freq=2", "data.eval_path=" + eval}),
+    trainer::Trainer t(tiny_train_config(data, {"training.n_iters=4", "training.eval_freq=2", "data.eval_path=" + eval}),
               root + "/eval-run", local(), torch::kCPU);
     EXPECT_ANY_THROW(t.run());
     expect_training_weights(t);
   }
   {
     SCOPED_TRACE("snapshot");
-    TrainerHooks hooks;
-    hooks.on_snapshot = [](int64_t, ScoreModelImpl&) { throw Error(__FILE__, __LINE__, "snapshot hook (test)"); };
-    Trainer t(tiny_train_config(data, {"training.n_iters=4", "training.snapshot_freq=2",
+    trainer::TrainerHooks hooks;
+    hooks.on_snapshot = [](int64_t, models::ScoreModelImpl&) { throw Error(__FILE__, __LINE__, "snapshot hook (test)"); };
+    trainer::Trainer t(tiny_train_config(data, {"training.n_iters=4", "training.snapshot_freq=2",
                                        "training.snapshot_sampling=true"}),
               root + "/snapshot-run", local(), torch::kCPU, hooks);
     EXPECT_THROW(t.run(), Error);
@@ -155,44 +160,44 @@ TEST(Trainer, ThrowingEvaluationOrSnapshotLeavesTheTrainingWeights) {
 TEST(Trainer, RefusesBatchesThatDoNotSplit) {
   const auto root = test::temp_dir("split");
   const auto data = gaussian_dataset(root + "/data", 32);
-  EXPECT_THROW(Trainer(tiny_train_config(data, {"training.micro_batch=3"}), root + "/a", local(), torch::kCPU), Error);
-  EXPECT_THROW(Trainer(tiny_train_config(data, {"data.image_size=16"}), root + "/b", local(), torch::kCPU), Error);
+  EXPECT_THROW(trainer::Trainer(tiny_train_config(data, {"training.micro_batch=3"}), root + "/a", local(), torch::kCPU), Error);
+  EXPECT_THROW(trainer::Trainer(tiny_train_config(data, {"data.image_size=16"}), root + "/b", local(), torch::kCPU), Error);
 }
 
 TEST(Trainer, CorruptNewestCheckpointFallsBackToThePreviousOne) {
   const auto root = test::temp_dir("corrupt");
   const auto data = gaussian_dataset(root + "/data", 64);
   const auto run = root + "/run";
-  Trainer(tiny_train_config(data, {"training.n_iters=4", "training.snapshot_freq_for_preemption=2"}), run, local(),
+  trainer::Trainer(tiny_train_config(data, {"training.n_iters=4", "training.snapshot_freq_for_preemption=2"}), run, local(),
           torch::kCPU)
       .run();
   const auto newest = run + "/checkpoints/step-000000004";
   ASSERT_TRUE(fs::exists(newest));
 
   // Wrong shape with a consistent meta.json: refused when loading, step 2 is used instead.
-  auto tensors = read_checkpoint_tensors(newest);
+  auto tensors = io::read_checkpoint_tensors(newest);
   tensors.ema.begin()->second = torch::zeros({2, 2});
-  write_checkpoint_tensors(newest, tensors);
+  io::write_checkpoint_tensors(newest, tensors);
   auto meta = nlohmann::json::parse(std::ifstream(newest + "/meta.json"));
   for (auto& [name, size] : meta["files"].items()) size = static_cast<int64_t>(fs::file_size(newest + "/" + name));
   std::ofstream(newest + "/meta.json") << meta.dump();
   auto config = tiny_train_config(data, {"training.n_iters=6"});
   {
-    Trainer t(config, run, local(), torch::kCPU);
+    trainer::Trainer t(config, run, local(), torch::kCPU);
     EXPECT_EQ(t.resumed_from(), 2);
   }
   // A missing file: caught by the completeness check, step 2 again.
-  fs::remove(newest + "/" + kOptimizerFile);
+  fs::remove(newest + "/" + io::kOptimizerFile);
   {
-    Trainer t(config, run, local(), torch::kCPU);
+    trainer::Trainer t(config, run, local(), torch::kCPU);
     EXPECT_EQ(t.resumed_from(), 2);
   }
   // When nothing loads, the run refuses to start over (it would prune the checkpoints).
-  fs::remove(run + "/checkpoints/step-000000002/" + std::string(kModelFile));
+  fs::remove(run + "/checkpoints/step-000000002/" + std::string(io::kModelFile));
   fs::remove(run + "/checkpoints/step-000000002/meta.json");
   fs::remove(newest + "/meta.json");
   try {
-    Trainer t(config, run, local(), torch::kCPU);
+    trainer::Trainer t(config, run, local(), torch::kCPU);
     FAIL() << "started over although every checkpoint is broken";
   } catch (const Error& e) {
     EXPECT_NE(e.message().find("can be loaded"), std::string::npos) << e.message();
@@ -202,9 +207,9 @@ TEST(Trainer, CorruptNewestCheckpointFallsBackToThePreviousOne) {
 TEST(Trainer, ResumeRefusesADifferentModel) {
   const auto root = test::temp_dir("othermodel");
   const auto data = gaussian_dataset(root + "/data", 32);
-  Trainer(tiny_train_config(data, {"training.n_iters=2"}), root + "/run", local(), torch::kCPU).run();
+  trainer::Trainer(tiny_train_config(data, {"training.n_iters=2"}), root + "/run", local(), torch::kCPU).run();
   try {
-    Trainer(tiny_train_config(data, {"training.n_iters=4", "model.nf=16"}), root + "/run", local(), torch::kCPU);
+    trainer::Trainer(tiny_train_config(data, {"training.n_iters=4", "model.nf=16"}), root + "/run", local(), torch::kCPU);
     FAIL() << "resumed a checkpoint of a different model";
   } catch (const Error& e) {
     EXPECT_NE(e.message().find("model.nf = 16"), std::string::npos) << e.message();
@@ -219,14 +224,14 @@ TEST(Trainer, LearnsTheExactScoreOfGaussianData) {
   const auto data = gaussian_dataset(root + "/data", 512, mu, s);
   auto config = tiny_train_config(data, {"training.n_iters=150", "optim.lr=2e-3", "optim.warmup=10",
                                          "training.batch_size=32", "training.log_freq=50"});
-  Trainer trainer(config, root + "/run", local(), torch::kCPU);
+  trainer::Trainer trainer(config, root + "/run", local(), torch::kCPU);
 
-  auto sde = make_sde(config);
-  auto score_error = [&](ScoreModelImpl& model) {
+  auto sde = sdes::make_sde(config);
+  auto score_error = [&](models::ScoreModelImpl& model) {
     torch::NoGradGuard no_grad;
     model.eval();
-    ModelFn fn = [&](const torch::Tensor& x, const torch::Tensor& l) { return model.forward(x, l); };
-    auto score = make_score_fn(sde, fn, true);
+    sdes::ModelFn fn = [&](const torch::Tensor& x, const torch::Tensor& l) { return model.forward(x, l); };
+    auto score = sdes::make_score_fn(sde, fn, true);
     auto gen = cpu_generator(7, 0);
     double err = 0;
     for (double t : {0.05, 0.2, 0.5}) {

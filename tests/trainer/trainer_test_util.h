@@ -69,7 +69,7 @@ inline void expect_close(const std::map<std::string, torch::Tensor>& a, const st
 }
 
 // Model (parameters and buffers), EMA and Adam state of two trainers agree to `tol` (0: bitwise).
-inline void expect_same_state(Trainer& a, Trainer& b, double tol) {
+inline void expect_same_state(trainer::Trainer& a, trainer::Trainer& b, double tol) {
   EXPECT_EQ(a.step(), b.step());
   EXPECT_EQ(a.optimizer().step_count(), b.optimizer().step_count());
   EXPECT_EQ(a.ema().num_updates(), b.ema().num_updates());

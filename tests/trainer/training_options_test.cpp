@@ -28,7 +28,7 @@ std::string error_of(F f) {
 }
 
 TEST(TrainingOptions, ReadsEveryKeyFromTheConfig) {
-  const auto o = TrainingOptions::from(tiny({"seed=7",
+  const auto o = trainer::TrainingOptions::from(tiny({"seed=7",
                                              "training.batch_size=12",
                                              "training.micro_batch=3",
                                              "training.n_iters=40",
@@ -54,7 +54,7 @@ TEST(TrainingOptions, ReadsEveryKeyFromTheConfig) {
   EXPECT_EQ(o.batch_size, 12);
   EXPECT_EQ(o.micro_batch, 3);
   EXPECT_EQ(o.n_iters, 40);
-  EXPECT_EQ(o.precision, Precision::BF16);
+  EXPECT_EQ(o.precision, trainer::Precision::BF16);
   EXPECT_TRUE(o.tf32 && o.channels_last && o.grad_checkpointing && o.check_weights);
   EXPECT_FALSE(o.snapshot_sampling);
   EXPECT_EQ(o.ema_rate, 0.5);
@@ -76,20 +76,20 @@ TEST(TrainingOptions, OutOfRangeValuesFailNamingTheKey) {
   for (const std::string set : {"training.batch_size=0", "training.micro_batch=-1", "training.n_iters=-1",
                                 "training.precision=fp8", "data.path="}) {
     const auto key = set.substr(0, set.find('='));
-    const auto message = error_of([&] { TrainingOptions::from(tiny({set})); });
+    const auto message = error_of([&] { trainer::TrainingOptions::from(tiny({set})); });
     EXPECT_NE(message.find(key), std::string::npos) << set << ": '" << message << "'";
   }
 }
 
 TEST(TrainingOptions, TheBatchSplitsOverRanksOnlyWhenItDivides) {
-  const auto whole = TrainingOptions::from(tiny({"training.batch_size=8", "training.micro_batch=0"}));
+  const auto whole = trainer::TrainingOptions::from(tiny({"training.batch_size=8", "training.micro_batch=0"}));
   EXPECT_EQ(whole.local_batch(2), 4);
   EXPECT_EQ(whole.local_micro_batch(2), 4);  // 0: the rank's whole share
   EXPECT_NE(error_of([&] { whole.local_batch(3); }).find("training.batch_size = 8"), std::string::npos);
-  const auto micro = TrainingOptions::from(tiny({"training.batch_size=8", "training.micro_batch=2"}));
+  const auto micro = trainer::TrainingOptions::from(tiny({"training.batch_size=8", "training.micro_batch=2"}));
   EXPECT_EQ(micro.local_micro_batch(1), 2);
   EXPECT_EQ(micro.local_micro_batch(4), 2);
-  const auto odd = TrainingOptions::from(tiny({"training.batch_size=12", "training.micro_batch=4"}));
+  const auto odd = trainer::TrainingOptions::from(tiny({"training.batch_size=12", "training.micro_batch=4"}));
   EXPECT_EQ(odd.local_micro_batch(1), 4);
   EXPECT_NE(error_of([&] { odd.local_micro_batch(2); }).find("training.micro_batch = 4"), std::string::npos);
 }

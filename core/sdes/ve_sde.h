@@ -1,8 +1,8 @@
 // Variance-exploding SDE (SMLD/NCSN): dx = sqrt(d sigma^2/dt) dw with sigma(t) = smin (smax/smin)^t.
 #pragma once
-#include "core/sde/sde.h"
+#include "core/sdes/sde.h"
 
-namespace scorch {
+namespace scorch::sdes {
 
 class VESDE : public Sde {
  public:
@@ -31,4 +31,4 @@ class VESDE : public Sde {
   torch::Tensor discrete_sigmas_;  // (N,) float32
 };
 
-}  // namespace scorch
+}  // namespace scorch::sdes

@@ -1,5 +1,5 @@
 // Gradient checkpointing as a custom autograd function (LibTorch has no torch.utils.checkpoint).
-#include "core/models/checkpoint.h"
+#include "core/models/grad_checkpoint.h"
 
 #include <ATen/autocast_mode.h>
 #include <torch/csrc/autograd/custom_function.h>

@@ -1,9 +1,9 @@
 // ReverseSde: reverse-time drift/diffusion and the reversed discrete chains.
-#include "core/sde/reverse_sde.h"
+#include "core/sdes/reverse_sde.h"
 
 #include "core/error.h"
 
-namespace scorch {
+namespace scorch::sdes {
 
 ReverseSde::ReverseSde(std::shared_ptr<Sde> sde, ScoreFn score_fn, bool probability_flow)
     : sde_(std::move(sde)), score_fn_(std::move(score_fn)), probability_flow_(probability_flow) {
@@ -26,4 +26,4 @@ DriftDiffusion ReverseSde::discretize(const torch::Tensor& x, const torch::Tenso
   return {f, g};
 }
 
-}  // namespace scorch
+}  // namespace scorch::sdes

@@ -1,8 +1,8 @@
 // The reverse-time SDE of a forward SDE and a score, or its probability-flow ODE.
 #pragma once
-#include "core/sde/score_fn.h"
+#include "core/sdes/score_fn.h"
 
-namespace scorch {
+namespace scorch::sdes {
 
 // Reverse SDE:  dx = [f - g^2 score] dt + g dw̄;  probability flow:  dx = [f - g^2 score / 2] dt.
 // Time runs from T down to 0; samplers step with dt < 0.
@@ -27,4 +27,4 @@ class ReverseSde {
   bool probability_flow_;
 };
 
-}  // namespace scorch
+}  // namespace scorch::sdes

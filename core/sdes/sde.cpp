@@ -1,15 +1,15 @@
 // Sde base: Euler-Maruyama discretisation, the config factory and device-independent noise helpers.
-#include "core/sde/sde.h"
+#include "core/sdes/sde.h"
 
 #include <cmath>
 
 #include "core/config.h"
 #include "core/error.h"
-#include "core/sde/subvp_sde.h"
-#include "core/sde/ve_sde.h"
-#include "core/sde/vp_sde.h"
+#include "core/sdes/subvp_sde.h"
+#include "core/sdes/ve_sde.h"
+#include "core/sdes/vp_sde.h"
 
-namespace scorch {
+namespace scorch::sdes {
 
 const char* sde_name(SdeKind kind) {
   switch (kind) {
@@ -56,4 +56,4 @@ torch::Tensor rand_with(torch::IntArrayRef shape, torch::Generator& gen, const t
   return torch::rand(shape, gen, on_generator(gen, options)).to(options.device());
 }
 
-}  // namespace scorch
+}  // namespace scorch::sdes

@@ -5,9 +5,9 @@
 #include <functional>
 #include <memory>
 
-#include "core/sde/sde.h"
+#include "core/sdes/sde.h"
 
-namespace scorch {
+namespace scorch::sdes {
 
 // The network as a function: x (B, C, H, W), labels (B,) -> output (B, C, H, W). Train/eval mode is
 // the caller's business (set it on the module before wrapping).
@@ -26,4 +26,4 @@ torch::Tensor model_labels(const Sde& sde, const torch::Tensor& t, bool continuo
 // score = -output / std, std from marginal_prob (continuous) or sqrt(1 - alphas_cumprod[label]) (discrete VP).
 ScoreFn make_score_fn(const std::shared_ptr<Sde>& sde, ModelFn model, bool continuous);
 
-}  // namespace scorch
+}  // namespace scorch::sdes

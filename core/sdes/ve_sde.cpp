@@ -1,11 +1,11 @@
 // VESDE: closed forms of sigma(t), g(t), the marginal, the prior and the SMLD discretisation.
-#include "core/sde/ve_sde.h"
+#include "core/sdes/ve_sde.h"
 
 #include <cmath>
 
 #include "core/error.h"
 
-namespace scorch {
+namespace scorch::sdes {
 
 VESDE::VESDE(double sigma_min, double sigma_max, int64_t num_scales)
     : Sde(num_scales), sigma_min_(sigma_min), sigma_max_(sigma_max) {
@@ -53,4 +53,4 @@ DriftDiffusion VESDE::discretize(const torch::Tensor& x, const torch::Tensor& t)
 
 void VESDE::to(const torch::Device& device) { discrete_sigmas_ = discrete_sigmas_.to(device); }
 
-}  // namespace scorch
+}  // namespace scorch::sdes

@@ -1,11 +1,11 @@
 // VPSDE: closed forms of beta(t), the marginal, the N(0, I) prior and the DDPM discretisation.
-#include "core/sde/vp_sde.h"
+#include "core/sdes/vp_sde.h"
 
 #include <cmath>
 
 #include "core/error.h"
 
-namespace scorch {
+namespace scorch::sdes {
 
 VPSDE::VPSDE(double beta_min, double beta_max, int64_t num_scales)
     : Sde(num_scales), beta_0_(beta_min), beta_1_(beta_max) {
@@ -61,4 +61,4 @@ void VPSDE::to(const torch::Device& device) {
   sqrt_1m_alphas_cumprod_ = sqrt_1m_alphas_cumprod_.to(device);
 }
 
-}  // namespace scorch
+}  // namespace scorch::sdes

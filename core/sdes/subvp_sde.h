@@ -1,8 +1,8 @@
 // Sub-VP SDE: the VP drift with diffusion sqrt(beta(t) (1 - exp(-2 int_0^t beta))); variance below VP's.
 #pragma once
-#include "core/sde/vp_sde.h"
+#include "core/sdes/vp_sde.h"
 
-namespace scorch {
+namespace scorch::sdes {
 
 // Not a VPSDE subclass on purpose: it has no DDPM tables, and the reference gives it none either.
 class SubVPSDE : public Sde {
@@ -24,4 +24,4 @@ class SubVPSDE : public Sde {
   double beta_0_, beta_1_;
 };
 
-}  // namespace scorch
+}  // namespace scorch::sdes

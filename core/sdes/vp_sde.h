@@ -1,8 +1,8 @@
 // Variance-preserving SDE (DDPM): dx = -beta(t) x / 2 dt + sqrt(beta(t)) dw, beta linear in t.
 #pragma once
-#include "core/sde/sde.h"
+#include "core/sdes/sde.h"
 
-namespace scorch {
+namespace scorch::sdes {
 
 class VPSDE : public Sde {
  public:
@@ -38,4 +38,4 @@ class VPSDE : public Sde {
 // log N(z; 0, I) per example, shared by VP and sub-VP (both have a standard normal prior).
 torch::Tensor standard_normal_logp(const torch::Tensor& z);
 
-}  // namespace scorch
+}  // namespace scorch::sdes

@@ -1,11 +1,11 @@
 // Label mappings and output conversions of score_sde's get_score_fn, one branch per SDE kind.
-#include "core/sde/score_fn.h"
+#include "core/sdes/score_fn.h"
 
 #include "core/error.h"
-#include "core/sde/ve_sde.h"
-#include "core/sde/vp_sde.h"
+#include "core/sdes/ve_sde.h"
+#include "core/sdes/vp_sde.h"
 
-namespace scorch {
+namespace scorch::sdes {
 
 namespace {
 void refuse_discrete_subvp(const Sde& sde, bool continuous) {
@@ -49,4 +49,4 @@ ScoreFn make_score_fn(const std::shared_ptr<Sde>& sde, ModelFn model, bool conti
   };
 }
 
-}  // namespace scorch
+}  // namespace scorch::sdes

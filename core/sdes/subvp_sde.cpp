@@ -1,9 +1,9 @@
 // SubVPSDE: closed forms of the drift, diffusion and marginal; Euler-Maruyama discretisation.
-#include "core/sde/subvp_sde.h"
+#include "core/sdes/subvp_sde.h"
 
 #include "core/error.h"
 
-namespace scorch {
+namespace scorch::sdes {
 
 SubVPSDE::SubVPSDE(double beta_min, double beta_max, int64_t num_scales)
     : Sde(num_scales), beta_0_(beta_min), beta_1_(beta_max) {
@@ -29,4 +29,4 @@ torch::Tensor SubVPSDE::prior_sampling(torch::IntArrayRef shape, torch::Generato
 
 torch::Tensor SubVPSDE::prior_logp(const torch::Tensor& z) const { return standard_normal_logp(z); }
 
-}  // namespace scorch
+}  // namespace scorch::sdes

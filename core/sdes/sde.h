@@ -6,8 +6,10 @@
 #include <string>
 
 namespace scorch {
-
 class Config;
+}  // namespace scorch
+
+namespace scorch::sdes {
 
 enum class SdeKind { VE, VP, SubVP };
 const char* sde_name(SdeKind kind);
@@ -16,6 +18,9 @@ struct DriftDiffusion {
   torch::Tensor drift;      // (B, C, H, W)
   torch::Tensor diffusion;  // (B,)
 };
+
+// A per-sample (B,) quantity (σ(t), g(t), a step size) shaped (B, 1, 1, 1) to scale a batch of images.
+inline torch::Tensor per_sample(const torch::Tensor& v) { return v.view({-1, 1, 1, 1}); }
 
 struct MeanStd {
   torch::Tensor mean;  // (B, C, H, W)
@@ -63,4 +68,4 @@ torch::Tensor randn_with(torch::IntArrayRef shape, torch::Generator& gen, const 
 // Uniform [0, 1) noise, same device rule.
 torch::Tensor rand_with(torch::IntArrayRef shape, torch::Generator& gen, const torch::TensorOptions& options);
 
-}  // namespace scorch
+}  // namespace scorch::sdes

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-namespace scorch {
+namespace scorch::dist {
 
 // `requested`: "auto", "cpu", "cuda" (the local rank's GPU) or "cuda:N". A CUDA choice becomes the process's
 // current device (so device-less CUDA calls and new streams land on it, not on GPU 0). Collective under MPI:
@@ -24,4 +24,4 @@ void set_tf32(bool allowed);
 // ranks on this host (an oversubscribed OpenMP pool spins and runs many times slower). Returns the count.
 int configure_cpu_threads(int local_world);
 
-}  // namespace scorch
+}  // namespace scorch::dist

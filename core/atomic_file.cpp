@@ -1,5 +1,5 @@
 // Crash-safe file output (temporary name + fsync + rename) and whole-file reads with clear errors.
-#include "core/io/atomic_file.h"
+#include "core/atomic_file.h"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -1,5 +1,5 @@
 // Device selection by local rank (design.md "Distributed rules": one rank per GPU).
-#include "core/device.h"
+#include "core/dist/device.h"
 
 #include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <fmt/ranges.h>
@@ -17,7 +17,7 @@
 #include <ATen/cuda/CUDAContext.h>
 #endif
 
-namespace scorch {
+namespace scorch::dist {
 
 namespace {
 
@@ -95,4 +95,4 @@ int configure_cpu_threads(int local_world) {
   return threads;
 }
 
-}  // namespace scorch
+}  // namespace scorch::dist
