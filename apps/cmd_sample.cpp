@@ -120,9 +120,9 @@ void report_farm(const sampler::FarmReport& r, const sampler::FarmOptions& o, di
 int run_sample(const SampleArgs& a) {
   auto l = load(a);
   if (dry_run(a.config, l->config)) return 0;
-  sampler::BatchSampler bs(*l->inf.model, l->config, l->device);
+  sampler::DiffusionSampler diffusion(*l->inf.model, l->config, l->device);
   auto o = farm_options(a, *l);
-  report_farm(sampler::run_farm(bs, l->config, o, *l->comm), o, *l->comm);
+  report_farm(sampler::run_farm(diffusion, l->config, o, *l->comm), o, *l->comm);
   return 0;
 }
 
@@ -132,9 +132,9 @@ int run_inverse(const SampleArgs& a, bool colorization) {
   if (dry_run(a.config, l->config)) return 0;
   SCORCH_CHECK_HINT(!a.data.empty(), "pass --data DIR (a dataset from `scorch data pack`)",
                     "scorch sample {} needs images to work on", colorization ? "colorize" : "inpaint");
-  sampler::BatchSampler bs(*l->inf.model, l->config, l->device);
+  sampler::DiffusionSampler diffusion(*l->inf.model, l->config, l->device);
   data::Dataset ds(a.data);
-  const auto s = bs.image_shape();  // (C, H, W)
+  const auto s = diffusion.image_shape();  // (C, H, W)
   SCORCH_CHECK(ds.manifest().kind == "images" && ds.manifest().shape == std::vector<int64_t>({s[1], s[2], s[0]}),
                "{} holds items of shape {}, the model makes {}x{}x{} images", a.data,
                json(ds.manifest().shape).dump(), s[1], s[2], s[0]);
@@ -142,7 +142,7 @@ int run_inverse(const SampleArgs& a, bool colorization) {
   auto o = farm_options(a, *l);
   o.num = std::min(o.num, ds.size());
   o.round_pixels = true;  // known 8-bit pixels come back as they went in
-  const auto& so = bs.options();
+  const auto& so = diffusion.options();
   SCORCH_CHECK_HINT(so.method == "pc", "set --sampling.method pc", "inpainting and colorization use the PC sampler");
   torch::Tensor mask;
   if (!colorization) mask = sampler::make_mask(a.mask, s[1], s[2], o.seed).to(l->device);
@@ -154,9 +154,9 @@ int run_inverse(const SampleArgs& a, bool colorization) {
   };
   sampler::BatchProducer produce = [&](int64_t id, int64_t count, int64_t* nfe) {
     auto gen = sampler::make_generator(l->device, o.seed, static_cast<uint64_t>(id));
-    sampler::PcSampler pc(bs.sde(), bs.pc_score(), so);
+    sampler::PcSampler pc(diffusion.sde(), diffusion.pc_score(), so);
     auto x = sampler::from_unit_range(inputs(id * o.batch, count), so.centered);
-    auto y = colorization ? sampler::colorize(pc, *bs.sde(), x, gen) : sampler::inpaint(pc, *bs.sde(), x, mask, gen);
+    auto y = colorization ? sampler::colorize(pc, *diffusion.sde(), x, gen) : sampler::inpaint(pc, *diffusion.sde(), x, mask, gen);
     *nfe = pc.nfe();
     auto rgb = sampler::to_unit_range(y, so.centered);
     return colorization ? sampler::fit_colours(rgb, sampler::to_unit_range(x, so.centered).mean(1, true))
@@ -177,7 +177,7 @@ int run_likelihood(const SampleArgs& a) {
   if (dry_run(a.config, l->config)) return 0;
   SCORCH_CHECK_HINT(!a.data.empty(), "pass --data DIR (a dataset from `scorch data pack`)",
                     "scorch sample likelihood needs data");
-  sampler::BatchSampler bs(*l->inf.model, l->config, l->device);
+  sampler::DiffusionSampler diffusion(*l->inf.model, l->config, l->device);
   sampler::BpdOptions o;
   o.data = a.data;
   // Without --num the likelihood covers the whole dataset, not eval.num_samples.
@@ -187,11 +187,11 @@ int run_likelihood(const SampleArgs& a) {
   o.repeats = a.repeats;
   o.seed = static_cast<uint64_t>(l->config.get_int("seed"));
   o.likelihood.divergence = a.divergence;
-  o.likelihood.solver = bs.options().ode_solver;
-  o.likelihood.rtol = bs.options().rtol;
-  o.likelihood.atol = bs.options().atol;
-  o.likelihood.steps = bs.options().ode_steps;
-  auto r = sampler::evaluate_bpd(bs, o, *l->comm);
+  o.likelihood.solver = diffusion.options().ode_solver;
+  o.likelihood.rtol = diffusion.options().rtol;
+  o.likelihood.atol = diffusion.options().atol;
+  o.likelihood.steps = diffusion.options().ode_steps;
+  auto r = sampler::evaluate_bpd(diffusion, o, *l->comm);
   if (l->comm->rank() != 0) return 0;
   std::printf("bits/dim %.6f +- %.6f (standard error; %lld images x repeats, mean NFE per batch %.1f, %.1f s)\n",
               r.mean, r.std_error, static_cast<long long>(r.count), r.mean_nfe, r.seconds);

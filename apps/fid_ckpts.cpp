@@ -143,7 +143,7 @@ int run_fid_ckpts(const FidArgs& a) {
     auto inf = load_inference_model(c.dir, a.weights, torch::Device(torch::kCPU));
     const auto device = select_device(c.config.get_string("device"), dist::info().local_rank);
     inf.model->to(device);
-    sampler::BatchSampler bs(*inf.model, c.config, device);
+    sampler::DiffusionSampler diffusion(*inf.model, c.config, device);
     sampler::FarmOptions o;
     o.out = (fs::path(out) / "samples" / fmt::format("step-{}", c.step)).string();
     o.num = settings.at("num").get<int64_t>();
@@ -151,7 +151,7 @@ int run_fid_ckpts(const FidArgs& a) {
     o.seed = static_cast<uint64_t>(settings.at("seed").get<int64_t>());
     o.model = {{"source", inf.source}, {"step", inf.step}, {"weights", inf.weights}};
     o.command = "scorch fid --ckpts";
-    const auto farm = sampler::run_farm(bs, c.config, o, comm);
+    const auto farm = sampler::run_farm(diffusion, c.config, o, comm);
     const double sampling_s = std::chrono::duration<double>(Clock::now() - t0).count();
     if (comm.rank() == 0)
       spdlog::info("step {}: {} images in {} ({})", c.step, o.num, o.out,

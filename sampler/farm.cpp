@@ -133,7 +133,7 @@ void write_manifest_and_grid(const std::vector<int64_t>& shape, const FarmOption
 
 std::string batch_shard_name(int64_t id) { return data::shard_file_name(id); }
 
-FarmReport run_farm(BatchSampler& sampler, const Config& config, const FarmOptions& o, dist::Communicator& comm) {
+FarmReport run_farm(DiffusionSampler& sampler, const Config& config, const FarmOptions& o, dist::Communicator& comm) {
   sampler.report_progress(comm.rank() == 0);
   BatchProducer produce = [&](int64_t id, int64_t count, int64_t* nfe) {
     auto images = sampler.sample(o.batch, o.seed, id).slice(0, 0, count);

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "core/config.h"
-#include "sampler/batch_sampler.h"
+#include "sampler/diffusion_sampler.h"
 
 namespace scorch::dist {
 class Communicator;
@@ -55,7 +55,7 @@ FarmReport run_farm(const BatchProducer& produce, const std::vector<int64_t>& im
                     const FarmOptions& o, dist::Communicator& comm);
 // Unconditional samples: every batch is sampled at the full batch size (and the last one cut), so a batch's
 // images do not depend on where `num` ends.
-FarmReport run_farm(BatchSampler& sampler, const Config& config, const FarmOptions& o, dist::Communicator& comm);
+FarmReport run_farm(DiffusionSampler& sampler, const Config& config, const FarmOptions& o, dist::Communicator& comm);
 
 // Name of the shard holding batch `id` (the id is the shard number, so a directory listing says what is done).
 std::string batch_shard_name(int64_t id);
