@@ -1,8 +1,11 @@
 // `scorch sample`: the sampler farm, and `sample likelihood|inpaint|colorize` (see docs/sampling.md).
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "apps/commands.h"
 #include "apps/config_args.h"
@@ -77,6 +80,23 @@ std::unique_ptr<Loaded> load(const SampleArgs& a) {
   return l;
 }
 
+// The hidden test flags, through the farm's seams: --test-delay RANK:MS sleeps before each batch on that rank
+// (to show the dynamic hand-out), --test-die-after N kills the process once it has written N batches (to show
+// a resume).
+void install_test_hooks(const SampleArgs& a, const dist::Communicator& comm, sampler::FarmOptions& o) {
+  if (!a.delay.empty()) {
+    const auto colon = a.delay.find(':');
+    SCORCH_CHECK(colon != std::string::npos, "--test-delay takes RANK:MS, got '{}'", a.delay);
+    const auto ms = std::chrono::milliseconds(std::stoll(a.delay.substr(colon + 1)));
+    if (comm.rank() == std::stoi(a.delay.substr(0, colon)) && ms.count() > 0)
+      o.before_batch = [ms](int64_t) { std::this_thread::sleep_for(ms); };
+  }
+  if (a.die_after >= 0)
+    o.after_batch = [n = a.die_after](const sampler::FarmReport& r) {
+      if (r.mine >= n) std::raise(SIGKILL);
+    };
+}
+
 sampler::FarmOptions farm_options(const SampleArgs& a, const Loaded& l) {
   sampler::FarmOptions o;
   o.out = a.out;
@@ -88,13 +108,7 @@ sampler::FarmOptions farm_options(const SampleArgs& a, const Loaded& l) {
   o.overwrite = a.overwrite;
   o.model = {{"source", l.inf.source}, {"step", l.inf.step}, {"weights", l.inf.weights}};
   o.command = a.command;
-  if (!a.delay.empty()) {
-    const auto colon = a.delay.find(':');
-    SCORCH_CHECK(colon != std::string::npos, "--test-delay takes RANK:MS, got '{}'", a.delay);
-    o.delay_rank = std::stoi(a.delay.substr(0, colon));
-    o.delay_ms = std::stoll(a.delay.substr(colon + 1));
-  }
-  o.die_after = a.die_after;
+  install_test_hooks(a, *l.comm, o);
   SCORCH_CHECK_HINT(!o.out.empty(), "pass --out DIR", "scorch sample needs an output directory");
   return o;
 }

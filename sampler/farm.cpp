@@ -6,10 +6,8 @@
 
 #include <chrono>
 #include <cmath>
-#include <csignal>
 #include <filesystem>
 #include <set>
-#include <thread>
 
 #include "core/dist/communicator.h"
 #include "core/dist/work_counter.h"
@@ -187,7 +185,7 @@ FarmReport run_farm(const BatchProducer& produce, const std::vector<int64_t>& sh
     const int64_t j = counter->fetch_add(kNextBatch, 1);
     if (j >= static_cast<int64_t>(todo.size())) break;
     const int64_t k = todo[j];
-    if (comm.rank() == o.delay_rank && o.delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(o.delay_ms));
+    if (o.before_batch) o.before_batch(k);
     const int64_t n = std::min(o.batch, o.num - k * o.batch);
     int64_t nfe = 0;
     auto images = produce(k, n, &nfe);
@@ -210,7 +208,7 @@ FarmReport run_farm(const BatchProducer& produce, const std::vector<int64_t>& sh
     const int64_t global = counter->fetch_add(kImagesDone, n) + n;
     progress.add(global - shown);
     shown = global;
-    if (o.die_after >= 0 && report.mine >= o.die_after) std::raise(SIGKILL);
+    if (o.after_batch) o.after_batch(report);
   }
   progress.finish();
   comm.barrier();    // every rank is past its last fetch ...
