@@ -3,7 +3,6 @@
 
 #include <chrono>
 #include <csignal>
-#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -15,18 +14,14 @@
 #include "core/error.h"
 #include "core/io/atomic_file.h"
 #include "core/io/checkpoint_files.h"
-#include "data/dataset.h"
 #include "sampler/bpd_eval.h"
 #include "sampler/farm.h"
-#include "sampler/inverse.h"
-#include "sampler/model_fn.h"
-#include "sampler/pc_sampler.h"
+#include "sampler/inverse_farm.h"
 
 namespace scorch::apps {
 
 namespace {
 
-namespace fs = std::filesystem;
 using nlohmann::json;
 
 struct SampleArgs {
@@ -119,14 +114,15 @@ void report_farm(const sampler::FarmReport& r, const sampler::FarmOptions& o, di
   const int64_t batches_run = comm.all_reduce_sum(mine), nfe_all = comm.all_reduce_sum(nfe);
   if (comm.rank() != 0) return;
   if (r.already_complete) {
-    std::printf("%s is complete already (%lld images); nothing to do\n", o.out.c_str(), static_cast<long long>(o.num));
+    std::printf("%s is complete already (%lld images); nothing to do\n", o.out.c_str(),
+                static_cast<long long>(r.images));
     return;
   }
   std::string per_rank;
   for (auto c : counts) per_rank += (per_rank.empty() ? "" : " ") + std::to_string(c);
   std::printf("wrote %lld images in %lld batches of %lld to %s in %.1f s (%lld batches resumed; batches per rank: %s; "
               "mean NFE per batch %.1f)\n",
-              static_cast<long long>(o.num), static_cast<long long>(r.batches), static_cast<long long>(o.batch),
+              static_cast<long long>(r.images), static_cast<long long>(r.batches), static_cast<long long>(o.batch),
               o.out.c_str(), r.seconds, static_cast<long long>(r.resumed), per_rank.c_str(),
               batches_run > 0 ? double(nfe_all) / double(batches_run) : 0.0);
 }
@@ -140,49 +136,16 @@ int run_sample(const SampleArgs& a) {
   return 0;
 }
 
-// Inpainting / colorization of the first --num images of --data, one farm batch per data batch.
+// Inpainting / colorization of the first --num images of --data.
 int run_inverse(const SampleArgs& a, bool colorization) {
   auto l = load(a);
   if (dry_run(a.config, l->config)) return 0;
   SCORCH_CHECK_HINT(!a.data.empty(), "pass --data DIR (a dataset from `scorch data pack`)",
                     "scorch sample {} needs images to work on", colorization ? "colorize" : "inpaint");
   sampler::DiffusionSampler diffusion(*l->inf.model, l->config, l->device);
-  data::Dataset ds(a.data);
-  const auto s = diffusion.image_shape();  // (C, H, W)
-  SCORCH_CHECK(ds.manifest().kind == "images" && ds.manifest().shape == std::vector<int64_t>({s[1], s[2], s[0]}),
-               "{} holds items of shape {}, the model makes {}x{}x{} images", a.data,
-               json(ds.manifest().shape).dump(), s[1], s[2], s[0]);
-  SCORCH_CHECK(!colorization || s[0] == 3, "colorization needs an RGB model, this one has {} channel(s)", s[0]);
-  auto o = farm_options(a, *l);
-  o.num = std::min(o.num, ds.size());
-  o.round_pixels = true;  // known 8-bit pixels come back as they went in
-  const auto& so = diffusion.options();
-  SCORCH_CHECK_HINT(so.method == "pc", "set --sampling.method pc", "inpainting and colorization use the PC sampler");
-  torch::Tensor mask;
-  if (!colorization) mask = sampler::make_mask(a.mask, s[1], s[2], o.seed).to(l->device);
-  auto inputs = [&](int64_t first, int64_t count) {
-    std::vector<int64_t> idx(count);
-    for (int64_t i = 0; i < count; ++i) idx[i] = first + i;
-    auto x = ds.read_items(idx).permute({0, 3, 1, 2}).to(l->device, torch::kFloat32) / 255.0;  // (n, C, H, W)
-    return colorization ? x.mean(1, true).expand({count, 3, s[1], s[2]}).contiguous() : x;
-  };
-  sampler::BatchProducer produce = [&](int64_t id, int64_t count, int64_t* nfe) {
-    auto gen = sampler::make_generator(l->device, o.seed, static_cast<uint64_t>(id));
-    sampler::PcSampler pc(diffusion.sde(), diffusion.pc_score(), so);
-    auto x = sampler::from_unit_range(inputs(id * o.batch, count), so.centered);
-    auto y = colorization ? sampler::colorize(pc, *diffusion.sde(), x, gen) : sampler::inpaint(pc, *diffusion.sde(), x, mask, gen);
-    *nfe = pc.nfe();
-    auto rgb = sampler::to_unit_range(y, so.centered);
-    return colorization ? sampler::fit_colours(rgb, sampler::to_unit_range(x, so.centered).mean(1, true))
-                        : rgb.clamp(0.0, 1.0);
-  };
-  report_farm(sampler::run_farm(produce, s, l->config, o, *l->comm), o, *l->comm);
-  if (l->comm->rank() == 0 && o.grid > 0) {
-    // What the model was given, next to grid.png: masked inputs (unknown pixels gray) or the gray images.
-    auto x = inputs(0, std::min(o.grid, o.num));
-    if (!colorization) x = x * mask + 0.5 * (1.0 - mask);
-    sampler::write_grid_png((fs::path(o.out) / "input-grid.png").string(), x);
-  }
+  const auto o = farm_options(a, *l);
+  const sampler::InverseProblem problem{.data = a.data, .colorization = colorization, .mask = a.mask};
+  report_farm(sampler::run_inverse_farm(diffusion, problem, l->config, o, *l->comm), o, *l->comm);
   return 0;
 }
 

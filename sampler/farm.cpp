@@ -150,6 +150,7 @@ FarmReport run_farm(const BatchProducer& produce, const std::vector<int64_t>& sh
   SCORCH_CHECK(batches <= 99999, "{} batches exceed the 5-digit shard numbering: use a larger --batch", batches);
   const auto start = std::chrono::steady_clock::now();
   FarmReport report;
+  report.images = o.num;
   report.batches = batches;
 
   std::string plan_text;

@@ -18,6 +18,7 @@ class Communicator;
 namespace scorch::sampler {
 
 struct FarmReport {
+  int64_t images = 0;           // images of the whole job
   int64_t batches = 0;          // batches of the whole job
   int64_t resumed = 0;          // batches found complete on disk at start
   int64_t mine = 0;             // batches this rank sampled

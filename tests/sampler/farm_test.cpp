@@ -47,6 +47,7 @@ TEST(Farm, SeamsRunAroundEveryBatchOfThisRank) {
   const auto r = run_farm(batch_images, {1, 4, 4}, Config::defaults(), o, comm);
   EXPECT_EQ(before, (std::vector<int64_t>{0, 1, 2}));
   EXPECT_EQ(mine_after, (std::vector<int64_t>{1, 2, 3}));
+  EXPECT_EQ(r.images, 5);
   EXPECT_EQ(r.batches, 3);
   EXPECT_EQ(r.nfe_mine, 9);
   EXPECT_TRUE(fs::exists(dir + "/all/manifest.json"));
