@@ -24,9 +24,11 @@ using nlohmann::json;
 struct FidArgs {
   std::string samples, ref, data, out, ckpts;
   eval::FidOptions fid;
-  // Checkpoint series (--ckpts): sampling settings; 0 / -1 take each checkpoint config's eval.* and seed.
+  // Checkpoint series (--ckpts): sampling settings; absent --num / --batch and --seed -1 take each
+  // checkpoint config's eval.* and seed.
   std::string weights = "ema";
   int64_t num = 0, batch = 0, seed = -1;
+  const CLI::Option *num_flag = nullptr, *batch_flag = nullptr;
   bool delete_samples = false;
   std::vector<std::string> sets;  // KEY=VALUE config overrides for sampling
 };
@@ -66,8 +68,8 @@ int run_series(const FidArgs& a) {
   o.out = a.out;
   o.fid = a.fid;
   o.weights = a.weights;
-  if (a.num > 0) o.num = a.num;
-  if (a.batch > 0) o.batch = a.batch;
+  o.num = given_count(a.num_flag, a.num, "each checkpoint's eval.num_samples");
+  o.batch = given_count(a.batch_flag, a.batch, "each checkpoint's eval.batch_size");
   o.delete_samples = a.delete_samples;
   o.overrides = a.sets;
   // The checkpoint's config, then --device (the sampler runs where the extractor does unless --set device=
@@ -126,8 +128,10 @@ void add_fid_command(CLI::App& app, Action& action) {
                   "--samples: result JSON (default SAMPLES/fid-<preprocessing>.json); --ckpts: output dir "
                   "(default: RUN/fid next to RUN/checkpoints)");
   auto* series = cmd->add_option_group("Checkpoint series (--ckpts)");
-  series->add_option("--num", a->num, "images sampled per checkpoint (default: the config's eval.num_samples)");
-  series->add_option("--batch", a->batch, "sampling batch, the unit of work and noise (default: eval.batch_size)");
+  a->num_flag = series->add_option("--num", a->num,
+                                   "images sampled per checkpoint, positive (default: the config's eval.num_samples)");
+  a->batch_flag = series->add_option(
+      "--batch", a->batch, "sampling batch, the unit of work and noise, positive (default: eval.batch_size)");
   series->add_option("--seed", a->seed, "sampling seed (default: the config's seed)");
   series->add_option("--weights", a->weights, "ema (default, as score_sde evaluates) | model")
       ->check(CLI::IsMember({"ema", "model"}));

@@ -33,20 +33,6 @@ struct SampleArgs {
   std::string command;
 };
 
-// --num N / --batch N: the value when the flag is given (a count, so it must be positive), else the config's
-// `key`. Only an absent flag takes the default: --num 0 used to mean "default" and started 50,000 images.
-int64_t count_or_default(const CLI::Option* flag, int64_t value, const Config& c, const std::string& key) {
-  if (flag->count() > 0) {
-    SCORCH_CHECK_HINT(value > 0, fmt::format("leave {} out to take {} ({})", flag->get_name(), key, c.get_int(key)),
-                      "{} must be a positive count, got {}", flag->get_name(), value);
-    return value;
-  }
-  const int64_t v = c.get_int(key);
-  SCORCH_CHECK_HINT(v > 0, fmt::format("pass {} N, or set {} to a positive count", flag->get_name(), key),
-                    "{} = {} (from {}) is not a positive count", key, v, c.source_of(key));
-  return v;
-}
-
 // Everything a subcommand needs: the model on its device, the resolved config, the CPU communicator.
 struct Loaded {
   InferenceModel inf;
@@ -99,6 +85,8 @@ sampler::FarmOptions farm_options(const SampleArgs& a, const Loaded& l) {
   o.batch = count_or_default(a.batch_flag, a.batch, l.config, "eval.batch_size");
   o.seed = static_cast<uint64_t>(l.config.get_int("seed"));
   o.png = a.png;
+  SCORCH_CHECK_HINT(a.grid >= 0, "pass --grid 0 for no grid",
+                    "--grid must be a non-negative number of images for OUT/grid.png (0: none), got {}", a.grid);
   o.grid = a.grid;
   o.overwrite = a.overwrite;
   o.model = {{"source", l.inf.source}, {"step", l.inf.step}, {"weights", l.inf.weights}};
@@ -158,7 +146,7 @@ int run_likelihood(const SampleArgs& a) {
   sampler::BpdOptions o;
   o.data = a.data;
   // Without --num the likelihood covers the whole dataset, not eval.num_samples.
-  o.num = a.num_flag->count() > 0 ? count_or_default(a.num_flag, a.num, l->config, "eval.num_samples") : 0;
+  o.num = given_count(a.num_flag, a.num, "the whole dataset").value_or(0);
   o.batch = count_or_default(a.batch_flag, a.batch, l->config, "eval.batch_size");
   SCORCH_CHECK(a.repeats > 0, "--repeats must be a positive count, got {}", a.repeats);
   o.repeats = a.repeats;
@@ -193,7 +181,7 @@ void add_common(CLI::App* cmd, SampleArgs& a) {
   a.batch_flag = cmd->add_option("--batch", a.batch,
                                  "images per batch, the unit of work and noise, positive (default: eval.batch_size)");
   cmd->add_option("--out", a.out, "output directory (samples in the dataset format)");
-  cmd->add_option("--grid", a.grid, "images in OUT/grid.png (0: none)");
+  cmd->add_option("--grid", a.grid, "images in OUT/grid.png, non-negative (0: none)");
   cmd->add_flag("--png", a.png, "also write every image as OUT/png/NNNNNN.png");
   cmd->add_flag("--overwrite", a.overwrite, "discard what OUT holds and start over");
   cmd->add_option("--test-delay", a.delay, "testing: RANK:MS sleeps before each batch on that rank")->group("");
