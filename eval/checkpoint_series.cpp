@@ -29,7 +29,7 @@ using Clock = std::chrono::steady_clock;
 struct Checkpoint {
   std::string dir;  // the resolved step-N dir
   int64_t step = 0;
-  Config config;    // the sampling config (options.sampling_config)
+  Config config;    // from options.sampling_config
 };
 
 bool has_glob_chars(const std::string& s) { return s.find_first_of("*?[") != std::string::npos; }

@@ -11,8 +11,8 @@
 namespace scorch::eval {
 
 struct ScoreOptions {
-  bool is = false;   // Inception Score of the samples (needs weights with the 1008-class layer)
-  bool kid = false;  // Kernel Inception Distance (needs per-image features of the reference)
+  bool is = false;         // Inception Score of the samples (needs weights with the 1008-class layer)
+  bool kid = false;        // Kernel Inception Distance (needs per-image features of the reference)
   int64_t is_splits = 10;  // 10 as in Salimans et al.; score_sde used 1
   int64_t kid_subsets = 100;
   int64_t kid_subset_size = 1000;  // clamped to the smaller set

@@ -25,7 +25,8 @@ class InverseFarm : public ::testing::Test {
   void SetUp() override {
     dir_ = test::temp_dir("inversefarm");
     // 10 noise levels and nf 8: a batch takes well under a second on one core.
-    config_ = Config::resolve(test::source_dir() + "/configs/small/ve_tiny.yaml", {"model.num_scales=10", "model.nf=8"});
+    config_ =
+        Config::resolve(test::source_dir() + "/configs/small/ve_tiny.yaml", {"model.num_scales=10", "model.nf=8"});
     torch::manual_seed(0);
     model_ = make_model(config_);
     data::synth_shapes(3, 16, 3, 1, "test", {dir_ + "/shapes", 0, false}, comm_);
@@ -60,7 +61,8 @@ TEST_F(InverseFarm, InpaintingKeepsTheKnownPixelsOfEveryImage) {
 
 TEST_F(InverseFarm, ColorizationKeepsTheGray) {
   DiffusionSampler sampler(*model_, config_, torch::Device(torch::kCPU));
-  const auto r = run_inverse_farm(sampler, {.data = dir_ + "/shapes", .colorization = true}, config_, farm("col"), comm_);
+  const auto r =
+      run_inverse_farm(sampler, {.data = dir_ + "/shapes", .colorization = true}, config_, farm("col"), comm_);
   EXPECT_EQ(r.images, 3);
   const std::vector<int64_t> all{0, 1, 2};
   auto gray = data::Dataset(dir_ + "/shapes").read_items(all).to(torch::kFloat).mean(3);
