@@ -38,7 +38,8 @@ struct CheckpointSeriesOptions {
   std::vector<std::string> overrides;
   // The sampling config of a checkpoint from the one it was trained with (`trained`): the CLI layers its
   // flags here, as every command layers its config, and refuses network changes. Its `seed` seeds the farm
-  // and its `device` places the sampler. Called for every matching checkpoint before any work starts.
+  // and its `device` places the sampler. Called for every matching checkpoint before any work starts; unset,
+  // the trained config is used as it is.
   std::function<Config(const Config& trained)> sampling_config;
   std::function<void(const CheckpointScored&)> on_checkpoint;  // optional, rank 0
 };
