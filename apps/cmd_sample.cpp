@@ -1,8 +1,10 @@
 // `scorch sample`: the sampler farm, and `sample likelihood|inpaint|colorize` (see docs/sampling.md).
 #include <spdlog/spdlog.h>
 
-#include <filesystem>
+#include <chrono>
+#include <csignal>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "apps/commands.h"
 #include "apps/config_args.h"
@@ -12,18 +14,14 @@
 #include "core/error.h"
 #include "core/atomic_file.h"
 #include "core/io/checkpoint_files.h"
-#include "data/dataset.h"
 #include "sampler/bpd_eval.h"
 #include "sampler/farm.h"
-#include "sampler/inverse.h"
-#include "sampler/model_fn.h"
-#include "sampler/pc_sampler.h"
+#include "sampler/inverse_farm.h"
 
 namespace scorch::apps {
 
 namespace {
 
-namespace fs = std::filesystem;
 using nlohmann::json;
 
 struct SampleArgs {
@@ -34,20 +32,6 @@ struct SampleArgs {
   ConfigArgs config;
   std::string command;
 };
-
-// --num N / --batch N: the value when the flag is given (a count, so it must be positive), else the config's
-// `key`. Only an absent flag takes the default: --num 0 used to mean "default" and started 50,000 images.
-int64_t count_or_default(const CLI::Option* flag, int64_t value, const Config& c, const std::string& key) {
-  if (flag->count() > 0) {
-    SCORCH_CHECK_HINT(value > 0, fmt::format("leave {} out to take {} ({})", flag->get_name(), key, c.get_int(key)),
-                      "{} must be a positive count, got {}", flag->get_name(), value);
-    return value;
-  }
-  const int64_t v = c.get_int(key);
-  SCORCH_CHECK_HINT(v > 0, fmt::format("pass {} N, or set {} to a positive count", flag->get_name(), key),
-                    "{} = {} (from {}) is not a positive count", key, v, c.source_of(key));
-  return v;
-}
 
 // Everything a subcommand needs: the model on its device, the resolved config, the CPU communicator.
 struct Loaded {
@@ -77,6 +61,23 @@ std::unique_ptr<Loaded> load(const SampleArgs& a) {
   return l;
 }
 
+// The hidden test flags, through the farm's seams: --test-delay RANK:MS sleeps before each batch on that rank
+// (to show the dynamic hand-out), --test-die-after N kills the process once it has written N batches (to show
+// a resume).
+void install_test_hooks(const SampleArgs& a, const dist::Communicator& comm, sampler::FarmOptions& o) {
+  if (!a.delay.empty()) {
+    const auto colon = a.delay.find(':');
+    SCORCH_CHECK(colon != std::string::npos, "--test-delay takes RANK:MS, got '{}'", a.delay);
+    const auto ms = std::chrono::milliseconds(std::stoll(a.delay.substr(colon + 1)));
+    if (comm.rank() == std::stoi(a.delay.substr(0, colon)) && ms.count() > 0)
+      o.before_batch = [ms](int64_t) { std::this_thread::sleep_for(ms); };
+  }
+  if (a.die_after >= 0)
+    o.after_batch = [n = a.die_after](const sampler::FarmReport& r) {
+      if (r.mine >= n) std::raise(SIGKILL);
+    };
+}
+
 sampler::FarmOptions farm_options(const SampleArgs& a, const Loaded& l) {
   sampler::FarmOptions o;
   o.out = a.out;
@@ -84,17 +85,13 @@ sampler::FarmOptions farm_options(const SampleArgs& a, const Loaded& l) {
   o.batch = count_or_default(a.batch_flag, a.batch, l.config, "eval.batch_size");
   o.seed = static_cast<uint64_t>(l.config.get_int("seed"));
   o.png = a.png;
+  SCORCH_CHECK_HINT(a.grid >= 0, "pass --grid 0 for no grid",
+                    "--grid must be a non-negative number of images for OUT/grid.png (0: none), got {}", a.grid);
   o.grid = a.grid;
   o.overwrite = a.overwrite;
   o.model = {{"source", l.inf.source}, {"step", l.inf.step}, {"weights", l.inf.weights}};
   o.command = a.command;
-  if (!a.delay.empty()) {
-    const auto colon = a.delay.find(':');
-    SCORCH_CHECK(colon != std::string::npos, "--test-delay takes RANK:MS, got '{}'", a.delay);
-    o.delay_rank = std::stoi(a.delay.substr(0, colon));
-    o.delay_ms = std::stoll(a.delay.substr(colon + 1));
-  }
-  o.die_after = a.die_after;
+  install_test_hooks(a, *l.comm, o);
   SCORCH_CHECK_HINT(!o.out.empty(), "pass --out DIR", "scorch sample needs an output directory");
   return o;
 }
@@ -105,14 +102,15 @@ void report_farm(const sampler::FarmReport& r, const sampler::FarmOptions& o, di
   const int64_t batches_run = comm.all_reduce_sum(mine), nfe_all = comm.all_reduce_sum(nfe);
   if (comm.rank() != 0) return;
   if (r.already_complete) {
-    std::printf("%s is complete already (%lld images); nothing to do\n", o.out.c_str(), static_cast<long long>(o.num));
+    std::printf("%s is complete already (%lld images); nothing to do\n", o.out.c_str(),
+                static_cast<long long>(r.images));
     return;
   }
   std::string per_rank;
   for (auto c : counts) per_rank += (per_rank.empty() ? "" : " ") + std::to_string(c);
   std::printf("wrote %lld images in %lld batches of %lld to %s in %.1f s (%lld batches resumed; batches per rank: %s; "
               "mean NFE per batch %.1f)\n",
-              static_cast<long long>(o.num), static_cast<long long>(r.batches), static_cast<long long>(o.batch),
+              static_cast<long long>(r.images), static_cast<long long>(r.batches), static_cast<long long>(o.batch),
               o.out.c_str(), r.seconds, static_cast<long long>(r.resumed), per_rank.c_str(),
               batches_run > 0 ? double(nfe_all) / double(batches_run) : 0.0);
 }
@@ -120,55 +118,22 @@ void report_farm(const sampler::FarmReport& r, const sampler::FarmOptions& o, di
 int run_sample(const SampleArgs& a) {
   auto l = load(a);
   if (dry_run(a.config, l->config)) return 0;
-  sampler::BatchSampler bs(*l->inf.model, l->config, l->device);
+  sampler::DiffusionSampler diffusion(*l->inf.model, l->config, l->device);
   auto o = farm_options(a, *l);
-  report_farm(sampler::run_farm(bs, l->config, o, *l->comm), o, *l->comm);
+  report_farm(sampler::run_farm(diffusion, l->config, o, *l->comm), o, *l->comm);
   return 0;
 }
 
-// Inpainting / colorization of the first --num images of --data, one farm batch per data batch.
+// Inpainting / colorization of the first --num images of --data.
 int run_inverse(const SampleArgs& a, bool colorization) {
   auto l = load(a);
   if (dry_run(a.config, l->config)) return 0;
   SCORCH_CHECK_HINT(!a.data.empty(), "pass --data DIR (a dataset from `scorch data pack`)",
                     "scorch sample {} needs images to work on", colorization ? "colorize" : "inpaint");
-  sampler::BatchSampler bs(*l->inf.model, l->config, l->device);
-  data::Dataset ds(a.data);
-  const auto s = bs.image_shape();  // (C, H, W)
-  SCORCH_CHECK(ds.manifest().kind == "images" && ds.manifest().shape == std::vector<int64_t>({s[1], s[2], s[0]}),
-               "{} holds items of shape {}, the model makes {}x{}x{} images", a.data,
-               json(ds.manifest().shape).dump(), s[1], s[2], s[0]);
-  SCORCH_CHECK(!colorization || s[0] == 3, "colorization needs an RGB model, this one has {} channel(s)", s[0]);
-  auto o = farm_options(a, *l);
-  o.num = std::min(o.num, ds.size());
-  o.round_pixels = true;  // known 8-bit pixels come back as they went in
-  const auto& so = bs.options();
-  SCORCH_CHECK_HINT(so.method == "pc", "set --sampling.method pc", "inpainting and colorization use the PC sampler");
-  torch::Tensor mask;
-  if (!colorization) mask = sampler::make_mask(a.mask, s[1], s[2], o.seed).to(l->device);
-  auto inputs = [&](int64_t first, int64_t count) {
-    std::vector<int64_t> idx(count);
-    for (int64_t i = 0; i < count; ++i) idx[i] = first + i;
-    auto x = ds.read_items(idx).permute({0, 3, 1, 2}).to(l->device, torch::kFloat32) / 255.0;  // (n, C, H, W)
-    return colorization ? x.mean(1, true).expand({count, 3, s[1], s[2]}).contiguous() : x;
-  };
-  sampler::BatchProducer produce = [&](int64_t id, int64_t count, int64_t* nfe) {
-    auto gen = sampler::make_generator(l->device, o.seed, static_cast<uint64_t>(id));
-    sampler::PcSampler pc(bs.sde(), bs.pc_score(), so);
-    auto x = sampler::from_unit_range(inputs(id * o.batch, count), so.centered);
-    auto y = colorization ? sampler::colorize(pc, *bs.sde(), x, gen) : sampler::inpaint(pc, *bs.sde(), x, mask, gen);
-    *nfe = pc.nfe();
-    auto rgb = sampler::to_unit_range(y, so.centered);
-    return colorization ? sampler::fit_colours(rgb, sampler::to_unit_range(x, so.centered).mean(1, true))
-                        : rgb.clamp(0.0, 1.0);
-  };
-  report_farm(sampler::run_farm(produce, s, l->config, o, *l->comm), o, *l->comm);
-  if (l->comm->rank() == 0 && o.grid > 0) {
-    // What the model was given, next to grid.png: masked inputs (unknown pixels gray) or the gray images.
-    auto x = inputs(0, std::min(o.grid, o.num));
-    if (!colorization) x = x * mask + 0.5 * (1.0 - mask);
-    sampler::write_grid_png((fs::path(o.out) / "input-grid.png").string(), x);
-  }
+  sampler::DiffusionSampler diffusion(*l->inf.model, l->config, l->device);
+  const auto o = farm_options(a, *l);
+  const sampler::InverseProblem problem{.data = a.data, .colorization = colorization, .mask = a.mask};
+  report_farm(sampler::run_inverse_farm(diffusion, problem, l->config, o, *l->comm), o, *l->comm);
   return 0;
 }
 
@@ -177,21 +142,21 @@ int run_likelihood(const SampleArgs& a) {
   if (dry_run(a.config, l->config)) return 0;
   SCORCH_CHECK_HINT(!a.data.empty(), "pass --data DIR (a dataset from `scorch data pack`)",
                     "scorch sample likelihood needs data");
-  sampler::BatchSampler bs(*l->inf.model, l->config, l->device);
+  sampler::DiffusionSampler diffusion(*l->inf.model, l->config, l->device);
   sampler::BpdOptions o;
   o.data = a.data;
   // Without --num the likelihood covers the whole dataset, not eval.num_samples.
-  o.num = a.num_flag->count() > 0 ? count_or_default(a.num_flag, a.num, l->config, "eval.num_samples") : 0;
+  o.num = given_count(a.num_flag, a.num, "the whole dataset").value_or(0);
   o.batch = count_or_default(a.batch_flag, a.batch, l->config, "eval.batch_size");
   SCORCH_CHECK(a.repeats > 0, "--repeats must be a positive count, got {}", a.repeats);
   o.repeats = a.repeats;
   o.seed = static_cast<uint64_t>(l->config.get_int("seed"));
   o.likelihood.divergence = a.divergence;
-  o.likelihood.solver = bs.options().ode_solver;
-  o.likelihood.rtol = bs.options().rtol;
-  o.likelihood.atol = bs.options().atol;
-  o.likelihood.steps = bs.options().ode_steps;
-  auto r = sampler::evaluate_bpd(bs, o, *l->comm);
+  o.likelihood.solver = diffusion.options().ode_solver;
+  o.likelihood.rtol = diffusion.options().rtol;
+  o.likelihood.atol = diffusion.options().atol;
+  o.likelihood.steps = diffusion.options().ode_steps;
+  auto r = sampler::evaluate_bpd(diffusion, o, *l->comm);
   if (l->comm->rank() != 0) return 0;
   std::printf("bits/dim %.6f +- %.6f (standard error; %lld images x repeats, mean NFE per batch %.1f, %.1f s)\n",
               r.mean, r.std_error, static_cast<long long>(r.count), r.mean_nfe, r.seconds);
@@ -216,7 +181,7 @@ void add_common(CLI::App* cmd, SampleArgs& a) {
   a.batch_flag = cmd->add_option("--batch", a.batch,
                                  "images per batch, the unit of work and noise, positive (default: eval.batch_size)");
   cmd->add_option("--out", a.out, "output directory (samples in the dataset format)");
-  cmd->add_option("--grid", a.grid, "images in OUT/grid.png (0: none)");
+  cmd->add_option("--grid", a.grid, "images in OUT/grid.png, non-negative (0: none)");
   cmd->add_flag("--png", a.png, "also write every image as OUT/png/NNNNNN.png");
   cmd->add_flag("--overwrite", a.overwrite, "discard what OUT holds and start over");
   cmd->add_option("--test-delay", a.delay, "testing: RANK:MS sleeps before each batch on that rank")->group("");

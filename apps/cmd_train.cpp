@@ -12,7 +12,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/signals.h"
-#include "sampler/batch_sampler.h"
+#include "sampler/diffusion_sampler.h"
 #include "trainer/trainer.h"
 
 namespace scorch::apps {

@@ -1,4 +1,4 @@
-// Generates the config flags from the option table, so CLI and YAML accept exactly the same keys.
+// Generates the config flags from the option table, so CLI and YAML accept exactly the same keys; checks count flags.
 #include "apps/config_args.h"
 
 #include <cstdio>
@@ -67,6 +67,21 @@ bool dry_run(const ConfigArgs& args, const Config& config) {
   if (!args.dry_run) return false;
   std::fputs(config.to_yaml().c_str(), stdout);
   return true;
+}
+
+std::optional<int64_t> given_count(const CLI::Option* flag, int64_t value, const std::string& absent_takes) {
+  if (flag->count() == 0) return std::nullopt;
+  SCORCH_CHECK_HINT(value > 0, fmt::format("leave {} out to take {}", flag->get_name(), absent_takes),
+                    "{} must be a positive count, got {}", flag->get_name(), value);
+  return value;
+}
+
+int64_t count_or_default(const CLI::Option* flag, int64_t value, const Config& c, const std::string& key) {
+  if (auto n = given_count(flag, value, fmt::format("{} ({})", key, c.get_int(key)))) return *n;
+  const int64_t v = c.get_int(key);
+  SCORCH_CHECK_HINT(v > 0, fmt::format("pass {} N, or set {} to a positive count", flag->get_name(), key),
+                    "{} = {} (from {}) is not a positive count", key, v, c.source_of(key));
+  return v;
 }
 
 }  // namespace scorch::apps

@@ -1,7 +1,10 @@
-// CLI side of the option table: --config, --set, --dry-run and one --<key> flag per config key.
+// CLI side of the option table: --config, --set, --dry-run, one --<key> flag per config key, and the count
+// flags (--num, --batch) whose default is a config key.
 #pragma once
 #include <CLI/CLI.hpp>
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,5 +29,12 @@ Config resolve_config(const ConfigArgs& args);
 void check_network_unchanged(const Config& trained, const Config& config, const std::string& command);
 // With --dry-run: prints the resolved config as YAML to stdout and returns true.
 bool dry_run(const ConfigArgs& args, const Config& config);
+
+// A count flag (--num, --batch) whose absence means a default from the config: `value` when the flag is given
+// (refused unless positive; `absent_takes` says what leaving it out would take), else nullopt. Only an
+// absent flag takes the default: --num 0 used to mean "default" and started 50,000 images.
+std::optional<int64_t> given_count(const CLI::Option* flag, int64_t value, const std::string& absent_takes);
+// The count for one config: the flag's value when given, else the config's `key`, which must be positive too.
+int64_t count_or_default(const CLI::Option* flag, int64_t value, const Config& c, const std::string& key);
 
 }  // namespace scorch::apps

@@ -30,7 +30,7 @@
 #include "data/synth.h"
 #include "eval/extract.h"
 #include "eval/inception_weights.h"
-#include "sampler/batch_sampler.h"
+#include "sampler/diffusion_sampler.h"
 #include "sampler/cuda_graph.h"
 #include "trainer/trainer.h"
 
@@ -247,9 +247,9 @@ int cmd_sample(Bench& b, int64_t batch, const std::string& num_scales, const std
   for (const auto& row : rows) {
     Config c = base;
     for (const auto& kv : row.sets) c.set_assignment(kv, "gpu_bench");
-    sampler::BatchSampler bs(*model, c, b.device);
+    sampler::DiffusionSampler diffusion(*model, c, b.device);
     // Untimed first batch: cuDNN's algorithm choice and the CUDA-graph capture.
-    auto first = bs.sample(batch, 0, 0);
+    auto first = diffusion.sample(batch, 0, 0);
     synchronize(b.device);
     SCORCH_CHECK(torch::isfinite(first).all().item<bool>(), "validation: {}: non-finite samples", row.name);
     // The graphed fp32 sampler must draw the eager sampler's images (same seed, same batch).
@@ -259,7 +259,7 @@ int cmd_sample(Bench& b, int64_t batch, const std::string& num_scales, const std
       SCORCH_CHECK(diff <= 1e-4, "validation: CUDA-graph samples differ from eager ones by {}", diff);
     }
     const auto t = Clock::now();
-    auto x = bs.sample(batch, 0, 1);
+    auto x = diffusion.sample(batch, 0, 1);
     synchronize(b.device);
     const double s = seconds_since(t);
     emit({{"bench", "sample"},
@@ -268,7 +268,7 @@ int cmd_sample(Bench& b, int64_t batch, const std::string& num_scales, const std
           {"batch", batch},
           {"num_scales", num_scales},
           {"seconds", s},
-          {"nfe", bs.last_nfe()},
+          {"nfe", diffusion.last_nfe()},
           {"samples_per_s", batch / s},
           {"weights", ckpt.empty() ? "fresh" : ckpt},
           {"graphs_captured", sampler::cuda_graph_stats().captured},

@@ -13,7 +13,7 @@
 #include "core/error.h"
 #include "core/host_memory.h"
 #include "core/io/checkpoint_files.h"
-#include "sampler/batch_sampler.h"
+#include "sampler/diffusion_sampler.h"
 #include "sampler/ode_solver.h"
 
 namespace {
@@ -43,14 +43,14 @@ struct Row {
 };
 
 Row time_batch(models::ScoreModelImpl& model, const Config& config, int64_t batch, const torch::Device& device) {
-  sampler::BatchSampler bs(model, config, device);
-  if (device.is_cuda()) bs.sample(batch, 0, 0);  // warm-up and CUDA-graph capture
+  sampler::DiffusionSampler diffusion(model, config, device);
+  if (device.is_cuda()) diffusion.sample(batch, 0, 0);  // warm-up and CUDA-graph capture
   const auto t = Clock::now();
-  auto x = bs.sample(batch, 0, 1);
+  auto x = diffusion.sample(batch, 0, 1);
   if (device.is_cuda()) torch::cuda::synchronize();
   const double s = seconds_since(t);
   SCORCH_CHECK(torch::isfinite(x).all().item<bool>(), "non-finite samples");
-  return {s, bs.last_nfe()};
+  return {s, diffusion.last_nfe()};
 }
 
 }  // namespace

@@ -16,7 +16,7 @@
 
 namespace scorch::sampler {
 
-BpdReport evaluate_bpd(BatchSampler& sampler, const BpdOptions& o, dist::Communicator& comm) {
+BpdReport evaluate_bpd(DiffusionSampler& sampler, const BpdOptions& o, dist::Communicator& comm) {
   const auto start = std::chrono::steady_clock::now();
   data::Dataset ds(o.data);
   const auto& m = ds.manifest();

@@ -2,7 +2,7 @@
 #pragma once
 #include <string>
 
-#include "sampler/batch_sampler.h"
+#include "sampler/diffusion_sampler.h"
 #include "sampler/likelihood.h"
 
 namespace scorch::dist {
@@ -30,6 +30,6 @@ struct BpdReport {
 // Work unit u = (repeat, batch) with all its noise (dequantisation, Hutchinson probe) from (seed, u), handed
 // out dynamically; per-image results are gathered and summed in unit order, so the report does not depend on
 // the number of ranks. Collective over `comm`.
-BpdReport evaluate_bpd(BatchSampler& sampler, const BpdOptions& o, dist::Communicator& comm);
+BpdReport evaluate_bpd(DiffusionSampler& sampler, const BpdOptions& o, dist::Communicator& comm);
 
 }  // namespace scorch::sampler

@@ -6,10 +6,8 @@
 
 #include <chrono>
 #include <cmath>
-#include <csignal>
 #include <filesystem>
 #include <set>
-#include <thread>
 
 #include "core/dist/communicator.h"
 #include "core/dist/work_counter.h"
@@ -133,7 +131,7 @@ void write_manifest_and_grid(const std::vector<int64_t>& shape, const FarmOption
 
 std::string batch_shard_name(int64_t id) { return data::shard_file_name(id); }
 
-FarmReport run_farm(BatchSampler& sampler, const Config& config, const FarmOptions& o, dist::Communicator& comm) {
+FarmReport run_farm(DiffusionSampler& sampler, const Config& config, const FarmOptions& o, dist::Communicator& comm) {
   sampler.report_progress(comm.rank() == 0);
   BatchProducer produce = [&](int64_t id, int64_t count, int64_t* nfe) {
     auto images = sampler.sample(o.batch, o.seed, id).slice(0, 0, count);
@@ -152,6 +150,7 @@ FarmReport run_farm(const BatchProducer& produce, const std::vector<int64_t>& sh
   SCORCH_CHECK(batches <= 99999, "{} batches exceed the 5-digit shard numbering: use a larger --batch", batches);
   const auto start = std::chrono::steady_clock::now();
   FarmReport report;
+  report.images = o.num;
   report.batches = batches;
 
   std::string plan_text;
@@ -187,7 +186,7 @@ FarmReport run_farm(const BatchProducer& produce, const std::vector<int64_t>& sh
     const int64_t j = counter->fetch_add(kNextBatch, 1);
     if (j >= static_cast<int64_t>(todo.size())) break;
     const int64_t k = todo[j];
-    if (comm.rank() == o.delay_rank && o.delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(o.delay_ms));
+    if (o.before_batch) o.before_batch(k);
     const int64_t n = std::min(o.batch, o.num - k * o.batch);
     int64_t nfe = 0;
     auto images = produce(k, n, &nfe);
@@ -210,7 +209,7 @@ FarmReport run_farm(const BatchProducer& produce, const std::vector<int64_t>& sh
     const int64_t global = counter->fetch_add(kImagesDone, n) + n;
     progress.add(global - shown);
     shown = global;
-    if (o.die_after >= 0 && report.mine >= o.die_after) std::raise(SIGKILL);
+    if (o.after_batch) o.after_batch(report);
   }
   progress.finish();
   comm.barrier();    // every rank is past its last fetch ...

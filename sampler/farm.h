@@ -9,13 +9,23 @@
 #include <vector>
 
 #include "core/config.h"
-#include "sampler/batch_sampler.h"
+#include "sampler/diffusion_sampler.h"
 
 namespace scorch::dist {
 class Communicator;
 }
 
 namespace scorch::sampler {
+
+struct FarmReport {
+  int64_t images = 0;           // images of the whole job
+  int64_t batches = 0;          // batches of the whole job
+  int64_t resumed = 0;          // batches found complete on disk at start
+  int64_t mine = 0;             // batches this rank sampled
+  int64_t nfe_mine = 0;         // score evaluations of this rank's batches
+  double seconds = 0;
+  bool already_complete = false;
+};
 
 struct FarmOptions {
   std::string out;        // samples directory (dataset format)
@@ -28,20 +38,11 @@ struct FarmOptions {
   bool round_pixels = false;  // 8-bit conversion by rounding (inverse problems) instead of the reference's truncation
   nlohmann::json model = nlohmann::json::object();  // identity of the weights (source, step, weights)
   std::string command;    // recorded in the manifest
-  // Testing aids: this rank sleeps `delay_ms` before every batch (to show dynamic hand-out), and the
-  // process dies (as if killed) after writing `die_after` batches.
-  int delay_rank = -1;
-  int64_t delay_ms = 0;
-  int64_t die_after = -1;
-};
-
-struct FarmReport {
-  int64_t batches = 0;          // batches of the whole job
-  int64_t resumed = 0;          // batches found complete on disk at start
-  int64_t mine = 0;             // batches this rank sampled
-  int64_t nfe_mine = 0;         // score evaluations of this rank's batches
-  double seconds = 0;
-  bool already_complete = false;
+  // Seams for the tests, called on every rank when set: before batch `id` is produced, and after a batch's
+  // shard is written (with this rank's report so far). `scorch sample --test-delay` slows a rank down there
+  // to show the dynamic hand-out; `--test-die-after` kills the process to show a resume.
+  std::function<void(int64_t id)> before_batch;
+  std::function<void(const FarmReport& so_far)> after_batch;
 };
 
 // Makes the `count` images of batch `id` ((count, C, H, W) float in [0, 1]) from (seed, id) only, and says
@@ -55,7 +56,7 @@ FarmReport run_farm(const BatchProducer& produce, const std::vector<int64_t>& im
                     const FarmOptions& o, dist::Communicator& comm);
 // Unconditional samples: every batch is sampled at the full batch size (and the last one cut), so a batch's
 // images do not depend on where `num` ends.
-FarmReport run_farm(BatchSampler& sampler, const Config& config, const FarmOptions& o, dist::Communicator& comm);
+FarmReport run_farm(DiffusionSampler& sampler, const Config& config, const FarmOptions& o, dist::Communicator& comm);
 
 // Name of the shard holding batch `id` (the id is the shard number, so a directory listing says what is done).
 std::string batch_shard_name(int64_t id);

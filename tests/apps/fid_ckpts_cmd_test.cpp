@@ -155,5 +155,17 @@ TEST_F(FidCkptsCmd, SetLayersOnTheCheckpointConfigAndNetworkKeysAreRefused) {
   EXPECT_NE(r.output.find("device=cuda:99"), std::string::npos) << r.output;
 }
 
+// A count flag that is given must be positive (--num 0 used to mean "the config's eval.num_samples"); only an
+// absent flag takes each checkpoint's default. Refused before anything is sampled.
+TEST_F(FidCkptsCmd, NonPositiveCountsAreRefusedNamingTheFlag) {
+  for (const std::string bad : {"--num 0 --batch 2", "--num 4 --batch -2", "--num -1"}) {
+    auto r = fid(1, "--ckpts '" + dir_ + "/run/checkpoints/step-*' " + bad + " --out " + dir_ + "/counts");
+    EXPECT_NE(r.code, 0) << bad;
+    const std::string flag = bad.find("-2") != std::string::npos ? "--batch" : "--num";
+    EXPECT_NE(r.output.find(flag + " must be a positive count"), std::string::npos) << r.output;
+  }
+  EXPECT_FALSE(fs::exists(dir_ + "/counts"));
+}
+
 }  // namespace
 }  // namespace scorch

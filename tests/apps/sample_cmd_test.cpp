@@ -141,6 +141,17 @@ TEST_F(SampleCmd, NonPositiveCountsAreRefusedNamingTheFlag) {
   EXPECT_FALSE(fs::exists(dir_ + "/counts/manifest.json"));
 }
 
+// --grid is a number of images: a negative one is refused naming the flag (it used to mean "no grid", silently).
+TEST_F(SampleCmd, NegativeGridIsRefusedNamingTheFlag) {
+  auto r = test::run(sample(0, "--num 2 --batch 2 --grid -1 --out " + dir_ + "/grid"), 120);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("--grid must be a non-negative number of images"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir_ + "/grid/manifest.json"));
+  r = test::run(sample(0, "--num 2 --batch 2 --grid 0 --out " + dir_ + "/no-grid"), 300);
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_FALSE(fs::exists(dir_ + "/no-grid/grid.png"));
+}
+
 // The checkpoint fixes the network: overriding a network key is refused, naming it; the same value is fine,
 // and objective keys (model.num_scales, the number of sampling steps) stay free.
 TEST_F(SampleCmd, NetworkKeysOfTheCheckpointCannotBeOverridden) {

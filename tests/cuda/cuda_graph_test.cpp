@@ -4,7 +4,7 @@
 
 #include "core/models/score_model.h"
 #include "cuda/cuda_test_util.h"
-#include "sampler/batch_sampler.h"
+#include "sampler/diffusion_sampler.h"
 #include "sampler/model_fn.h"
 
 namespace scorch {
@@ -93,8 +93,8 @@ TEST(GraphSampling, GraphOnAndOffGiveTheSameImages) {
         test::shipped_config("small/ve_tiny.yaml",
                              {"model.num_scales=20", std::string("sampling.cuda_graph=") + (graph ? "true" : "false")});
     auto model = perturbed_model(config);
-    sampler::BatchSampler bs(*model, config, kCuda);
-    images[graph] = bs.sample(6, 7, 0).cpu();  // (6, 3, 16, 16)
+    sampler::DiffusionSampler diffusion(*model, config, kCuda);
+    images[graph] = diffusion.sample(6, 7, 0).cpu();  // (6, 3, 16, 16)
   }
   const double diff = (images[0] - images[1]).abs().max().item<double>();
   std::printf("PC sampling, 20 levels: graph on vs off max |diff| %.3g (bitwise equal: %s)\n", diff,

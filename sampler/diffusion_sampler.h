@@ -12,14 +12,15 @@
 
 namespace scorch::sampler {
 
-class BatchSampler {
+// Named for what it does, not "BatchSampler": in PyTorch that name picks data indices (data/sampler.h here).
+class DiffusionSampler {
  public:
   // `model` must outlive this object; it is switched to eval mode (dropout off) for the sampler's lifetime
   // and back to its previous mode by the destructor.
-  BatchSampler(models::ScoreModelImpl& model, const Config& config, const torch::Device& device);
-  ~BatchSampler();
-  BatchSampler(const BatchSampler&) = delete;
-  BatchSampler& operator=(const BatchSampler&) = delete;
+  DiffusionSampler(models::ScoreModelImpl& model, const Config& config, const torch::Device& device);
+  ~DiffusionSampler();
+  DiffusionSampler(const DiffusionSampler&) = delete;
+  DiffusionSampler& operator=(const DiffusionSampler&) = delete;
 
   // `size` images of batch `id`: every random number comes from make_generator(device, seed, id), so the
   // result depends on (seed, id, size) only. Returns (size, C, H, W) float32 in [0, 1] on the device.

@@ -1,5 +1,5 @@
-// BatchSampler: PC or ODE sampling of one batch from its own noise stream; the snapshot-hook entry point.
-#include "sampler/batch_sampler.h"
+// DiffusionSampler: PC or ODE sampling of one batch from its own noise stream; the snapshot-hook entry point.
+#include "sampler/diffusion_sampler.h"
 
 #include <cmath>
 
@@ -11,7 +11,7 @@
 
 namespace scorch::sampler {
 
-BatchSampler::BatchSampler(models::ScoreModelImpl& model, const Config& config, const torch::Device& device)
+DiffusionSampler::DiffusionSampler(models::ScoreModelImpl& model, const Config& config, const torch::Device& device)
     : model_(model), was_training_(model.is_training()), o_(SamplingOptions::from(config)), device_(device) {
   sde_ = sdes::make_sde(config);
   sde_->to(device);
@@ -28,9 +28,9 @@ BatchSampler::BatchSampler(models::ScoreModelImpl& model, const Config& config, 
   }
 }
 
-BatchSampler::~BatchSampler() { model_.train(was_training_); }
+DiffusionSampler::~DiffusionSampler() { model_.train(was_training_); }
 
-void BatchSampler::report_progress(bool enabled) {
+void DiffusionSampler::report_progress(bool enabled) {
   auto sde = sde_;
   const auto device = device_;
   auto noise_level = [sde, device](double t) {
@@ -40,7 +40,7 @@ void BatchSampler::report_progress(bool enabled) {
   progress_ = std::make_unique<BatchProgress>(noise_level, sde_->T(), o_.eps, enabled);
 }
 
-torch::Tensor BatchSampler::sample(int64_t size, uint64_t seed, int64_t id) {
+torch::Tensor DiffusionSampler::sample(int64_t size, uint64_t seed, int64_t id) {
   SCORCH_CHECK(size >= 1, "a sample batch needs at least one image, got {}", size);
   torch::NoGradGuard no_grad;
   auto gen = make_generator(device_, seed, static_cast<uint64_t>(id));
@@ -68,7 +68,7 @@ torch::Tensor BatchSampler::sample(int64_t size, uint64_t seed, int64_t id) {
 
 torch::Tensor sample_images(models::ScoreModelImpl& model, const Config& config, int64_t n, uint64_t seed,
                             const torch::Device& device) {
-  BatchSampler sampler(model, config, device);
+  DiffusionSampler sampler(model, config, device);
   return sampler.sample(n, seed, 0).cpu();
 }
 

@@ -1,0 +1,175 @@
+// evaluate_checkpoint_series: match and order the checkpoints, then per checkpoint ask the table (rank 0
+// decides, the others follow), sample with the farm, extract, score and add the row.
+#include "eval/checkpoint_series.h"
+
+#include <glob.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+
+#include "core/dist/device.h"
+#include "core/dist/process.h"
+#include "core/error.h"
+#include "core/atomic_file.h"
+#include "core/io/checkpoint_files.h"
+#include "eval/fid_table.h"
+#include "sampler/farm.h"
+
+namespace scorch::eval {
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+struct Checkpoint {
+  std::string dir;  // the resolved step-N dir
+  int64_t step = 0;
+  Config config;    // from options.sampling_config
+};
+
+bool has_glob_chars(const std::string& s) { return s.find_first_of("*?[") != std::string::npos; }
+
+// The checkpoint dirs the pattern names, sorted by step.
+std::vector<Checkpoint> match_checkpoints(const CheckpointSeriesOptions& o) {
+  std::vector<std::string> dirs;
+  if (!has_glob_chars(o.pattern)) {
+    SCORCH_CHECK_HINT(fs::exists(o.pattern), "quote the pattern: --ckpts 'runs/NAME/checkpoints/step-*'",
+                      "--ckpts '{}' does not exist", o.pattern);
+    dirs.push_back(io::resolve_checkpoint_dir(o.pattern));
+  } else {
+    glob_t g{};
+    const int rc = ::glob(o.pattern.c_str(), 0, nullptr, &g);
+    for (size_t i = 0; rc == 0 && i < g.gl_pathc; ++i)
+      if (fs::is_directory(g.gl_pathv[i]) && fs::exists(fs::path(g.gl_pathv[i]) / "meta.json"))
+        dirs.push_back(fs::canonical(g.gl_pathv[i]).string());
+    globfree(&g);
+    SCORCH_CHECK_HINT(!dirs.empty(), "expected something like 'runs/NAME/checkpoints/step-*' (quoted)",
+                      "--ckpts '{}' matches no checkpoint dir (a dir holding meta.json)", o.pattern);
+  }
+  std::sort(dirs.begin(), dirs.end());
+  dirs.erase(std::unique(dirs.begin(), dirs.end()), dirs.end());
+  std::vector<Checkpoint> out;
+  for (const auto& d : dirs) {
+    const auto meta = json::parse(read_file(d + "/meta.json"), nullptr, false);
+    SCORCH_CHECK(meta.is_object() && meta.contains("step"), "{}/meta.json has no step: not a scorch checkpoint", d);
+    const Config trained = io::checkpoint_config(meta, d);
+    out.push_back({d, meta.at("step").get<int64_t>(), o.sampling_config ? o.sampling_config(trained) : trained});
+  }
+  std::stable_sort(out.begin(), out.end(), [](const auto& x, const auto& y) { return x.step < y.step; });
+  return out;
+}
+
+// RUN/fid when the checkpoint sits in RUN/checkpoints, else a fid/ dir beside the checkpoint.
+std::string default_out(const std::string& ckpt_dir) {
+  const fs::path parent = fs::path(ckpt_dir).parent_path();
+  return ((parent.filename() == "checkpoints" ? parent.parent_path() : parent) / "fid").string();
+}
+
+std::string now_utc() {
+  const std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+// What makes two rows of the table comparable (and a checkpoint's row reusable).
+json settings_of(const Checkpoint& c, const CheckpointSeriesOptions& o, const FidExtractor& ex) {
+  return {{"num", o.num ? *o.num : c.config.get_int("eval.num_samples")},
+          {"batch", o.batch ? *o.batch : c.config.get_int("eval.batch_size")},
+          {"seed", c.config.get_int("seed")},
+          {"weights", o.weights},
+          {"overrides", o.overrides},
+          {"preprocessing", to_string(ex.mode())},
+          {"ref", fs::weakly_canonical(o.ref).string()},
+          {"inception", ex.weights().identity}};
+}
+
+bool row_has_what_is_asked(const json& row, const ScoreOptions& s) {
+  return !row.is_null() && (!s.is || row.contains("is_mean")) && (!s.kid || row.contains("kid_mean"));
+}
+
+// Samples checkpoint `c` into `dir` with the farm (reusing or resuming what is there).
+sampler::FarmReport sample_checkpoint(const Checkpoint& c, const CheckpointSeriesOptions& o, const json& settings,
+                                      const std::string& dir, dist::Communicator& comm) {
+  auto inf = io::load_inference_model(c.dir, o.weights, torch::Device(torch::kCPU));
+  const auto device = dist::select_device(c.config.get_string("device"), dist::info().local_rank);
+  inf.model->to(device);
+  sampler::DiffusionSampler diffusion(*inf.model, c.config, device);
+  sampler::FarmOptions f;
+  f.out = dir;
+  f.num = settings.at("num").get<int64_t>();
+  f.batch = settings.at("batch").get<int64_t>();
+  f.seed = static_cast<uint64_t>(settings.at("seed").get<int64_t>());
+  f.model = {{"source", inf.source}, {"step", inf.step}, {"weights", inf.weights}};
+  f.command = "scorch fid --ckpts";
+  return sampler::run_farm(diffusion, c.config, f, comm);
+}
+
+}  // namespace
+
+CheckpointSeriesReport evaluate_checkpoint_series(const CheckpointSeriesOptions& o) {
+  SCORCH_CHECK_HINT(!o.ref.empty(), "pass --ref ref.npz (from `scorch fid stats`) or an image folder",
+                    "scorch fid --ckpts needs a reference");
+  FidReference reference(o.ref, o.fid.extractor.preprocessing);
+  const auto ckpts = match_checkpoints(o);
+  FidExtractor ex(o.fid.extractor);
+  if (o.fid.scores.is) ex.check_can_score_is();
+  auto& comm = ex.cpu_comm();
+  const std::string out = o.out.empty() ? default_out(ckpts.front().dir) : o.out;
+  FidTable table(out);
+  if (comm.rank() == 0)
+    spdlog::info("FID of {} checkpoint(s) matching '{}' -> {}", ckpts.size(), o.pattern, table.json_path());
+  CheckpointSeriesReport report{.checkpoints = static_cast<int64_t>(ckpts.size()),
+                                .table_json = table.json_path(),
+                                .table_csv = table.csv_path(),
+                                .plot = table.plot_path()};
+  json last_settings;
+  for (const auto& c : ckpts) {
+    const json settings = settings_of(c, o, ex);
+    last_settings = settings;
+    // Rank 0 decides from the table (another job may be writing it) and tells the others.
+    std::string found = comm.rank() == 0 ? table.find(c.step, settings).dump() : std::string();
+    comm.broadcast(found, 0);
+    const json row_before = json::parse(found);
+    if (row_has_what_is_asked(row_before, o.fid.scores)) {
+      ++report.skipped;
+      if (comm.rank() == 0 && o.on_checkpoint) o.on_checkpoint({row_before, true, table.json_path()});
+      continue;
+    }
+    const auto t0 = Clock::now();
+    const std::string samples_dir = (fs::path(out) / "samples" / fmt::format("step-{}", c.step)).string();
+    const auto farm = sample_checkpoint(c, o, settings, samples_dir, comm);
+    const double sampling_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (comm.rank() == 0)
+      spdlog::info("step {}: {} images in {} ({})", c.step, settings.at("num").get<int64_t>(), samples_dir,
+                   farm.already_complete ? "complete already" : fmt::format("{} batches resumed", farm.resumed));
+    const auto t1 = Clock::now();
+    const auto samples = ex.run(samples_dir, o.fid.scores.is, o.fid.scores.kid);
+    const auto& ref = reference.get(ex, o.fid.scores.kid);
+    if (comm.rank() == 0) {
+      const json s = score_samples(samples, ref, o.fid.scores, o.ref);
+      json row = {{"step", c.step},         {"checkpoint", c.dir},       {"settings", settings},
+                  {"fid", s.at("fid")},     {"images", samples.stats.count},
+                  {"samples", o.delete_samples ? json(nullptr) : json(samples_dir)},
+                  {"seconds_sampling", sampling_s},
+                  {"seconds_fid", std::chrono::duration<double>(Clock::now() - t1).count()},
+                  {"ranks", comm.world()},  {"date", now_utc()}};
+      if (s.contains("is")) row["is_mean"] = s["is"]["mean"], row["is_std"] = s["is"]["std"];
+      if (s.contains("kid")) row["kid_mean"] = s["kid"]["mean"], row["kid_std"] = s["kid"]["std"];
+      table.add(row);
+      if (o.on_checkpoint) o.on_checkpoint({row, false, table.json_path()});
+      if (o.delete_samples) fs::remove_all(samples_dir);
+    }
+    comm.barrier();
+    ++report.scored;
+  }
+  if (comm.rank() == 0) table.plot(last_settings);
+  return report;
+}
+
+}  // namespace scorch::eval

@@ -1,0 +1,63 @@
+// eval::fid: reference first (a bad file fails fast), weights, samples, then the scores on rank 0.
+#include "eval/fid.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "core/error.h"
+#include "eval/fid_reference.h"
+#include "eval/frechet.h"
+#include "eval/scores.h"
+
+namespace scorch::eval {
+
+using nlohmann::json;
+
+FidReference::FidReference(std::string path, const std::string& preprocessing) : path_(std::move(path)) {
+  if (std::filesystem::is_directory(path_)) return;
+  extracted_ = read_reference_stats(path_, preprocessing);
+  have_ = true;
+}
+
+const Extracted& FidReference::get(FidExtractor& extractor, bool features) {
+  if (!have_) extracted_ = extractor.run(path_, false, features), have_ = true;
+  return extracted_;
+}
+
+json score_samples(const Extracted& samples, const Extracted& ref, const ScoreOptions& o, const std::string& ref_path) {
+  SCORCH_CHECK(!o.kid || ref.features.defined(),
+               "--kid needs per-image features of the reference: pass an image folder or a pool_3 npz, not {} "
+               "(mu/sigma only)",
+               ref_path);
+  const auto fd = frechet_distance(samples.stats, ref.stats);
+  json r;
+  r["fid"] = fd.fid;
+  r["frechet"] = {{"route", fd.route}, {"rank_deficient", fd.rank_deficient}, {"clamped_eigenvalues", fd.clamped}};
+  if (o.is) {
+    const auto is = inception_score(samples.logits, o.is_splits);
+    r["is"] = {{"mean", is.mean}, {"std", is.std}, {"splits", o.is_splits}};
+  }
+  if (o.kid) {
+    const auto kid = kernel_inception_distance(samples.features, ref.features,
+                                               {.subsets = o.kid_subsets, .subset_size = o.kid_subset_size});
+    r["kid"] = {{"mean", kid.mean}, {"std", kid.std}, {"subsets", o.kid_subsets},
+                {"subset_size", std::min({o.kid_subset_size, samples.stats.count, ref.features.size(0)})}};
+  }
+  return r;
+}
+
+json fid(const std::string& samples, const std::string& ref, const FidOptions& o) {
+  FidReference reference(ref, o.extractor.preprocessing);
+  FidExtractor extractor(o.extractor);
+  if (o.scores.is) extractor.check_can_score_is();
+  const auto s = extractor.run(samples, o.scores.is, o.scores.kid);
+  const auto& r = reference.get(extractor, o.scores.kid);
+  if (extractor.cpu_comm().rank() != 0) return nullptr;
+  json result = extractor.identity();
+  result.update(score_samples(s, r, o.scores, ref));
+  result["samples"] = {{"path", samples}, {"images", s.stats.count}};
+  result["ref"] = {{"path", ref}, {"images", r.stats.count > 0 ? json(r.stats.count) : json(nullptr)}};
+  return result;
+}
+
+}  // namespace scorch::eval

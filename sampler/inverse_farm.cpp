@@ -1,0 +1,58 @@
+// run_inverse_farm: checks the dataset against the model, then one farm batch per data batch, each solved
+// by a fresh PC sampler seeded from its batch id.
+#include "sampler/inverse_farm.h"
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "core/dist/communicator.h"
+#include "core/error.h"
+#include "data/dataset.h"
+#include "sampler/inverse.h"
+#include "sampler/model_fn.h"
+#include "sampler/options.h"
+#include "sampler/pc_sampler.h"
+
+namespace scorch::sampler {
+
+FarmReport run_inverse_farm(DiffusionSampler& sampler, const InverseProblem& p, const Config& config, FarmOptions o,
+                            dist::Communicator& comm) {
+  data::Dataset ds(p.data);
+  const auto s = sampler.image_shape();  // (C, H, W)
+  const auto device = sampler.device();
+  SCORCH_CHECK(ds.manifest().kind == "images" && ds.manifest().shape == std::vector<int64_t>({s[1], s[2], s[0]}),
+               "{} holds items of shape {}, the model makes {}x{}x{} images", p.data,
+               nlohmann::json(ds.manifest().shape).dump(), s[1], s[2], s[0]);
+  SCORCH_CHECK(!p.colorization || s[0] == 3, "colorization needs an RGB model, this one has {} channel(s)", s[0]);
+  o.num = std::min(o.num, ds.size());
+  o.round_pixels = true;
+  const auto& so = sampler.options();
+  SCORCH_CHECK_HINT(so.method == "pc", "set --sampling.method pc", "inpainting and colorization use the PC sampler");
+  torch::Tensor mask;  // (1, 1, H, W), 1 = known
+  if (!p.colorization) mask = make_mask(p.mask, s[1], s[2], o.seed).to(device);
+  // Images [first, first + count) in [0, 1], (count, C, H, W); colorization gets their gray as RGB.
+  auto inputs = [&](int64_t first, int64_t count) {
+    std::vector<int64_t> idx(count);
+    for (int64_t i = 0; i < count; ++i) idx[i] = first + i;
+    auto x = ds.read_items(idx).permute({0, 3, 1, 2}).to(device, torch::kFloat32) / 255.0;
+    return p.colorization ? x.mean(1, true).expand({count, 3, s[1], s[2]}).contiguous() : x;
+  };
+  BatchProducer produce = [&](int64_t id, int64_t count, int64_t* nfe) {
+    auto gen = make_generator(device, o.seed, static_cast<uint64_t>(id));
+    PcSampler pc(sampler.sde(), sampler.pc_score(), so);
+    auto x = from_unit_range(inputs(id * o.batch, count), so.centered);
+    auto y = p.colorization ? colorize(pc, *sampler.sde(), x, gen) : inpaint(pc, *sampler.sde(), x, mask, gen);
+    *nfe = pc.nfe();
+    auto rgb = to_unit_range(y, so.centered);
+    return p.colorization ? fit_colours(rgb, to_unit_range(x, so.centered).mean(1, true)) : rgb.clamp(0.0, 1.0);
+  };
+  const auto report = run_farm(produce, s, config, o, comm);
+  if (comm.rank() == 0 && o.grid > 0) {
+    auto x = inputs(0, std::min(o.grid, o.num));
+    if (!p.colorization) x = x * mask + 0.5 * (1.0 - mask);  // unknown pixels gray
+    write_grid_png((std::filesystem::path(o.out) / "input-grid.png").string(), x);
+  }
+  return report;
+}
+
+}  // namespace scorch::sampler

@@ -1,0 +1,111 @@
+// eval::fid and its scoring: FID, IS and KID from extracted features; KID needs the per-image features that
+// only a folder (or pool_3) has; reference statistics written from a folder, then the FID against them.
+// The Inception is randomly initialised (no downloaded weights), so the numbers only compare with each other.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "core/dist/mpi_comm.h"
+#include "core/error.h"
+#include "core/atomic_file.h"
+#include "core/io/npz.h"
+#include "core/io/safetensors.h"
+#include "data/pack.h"
+#include "data/synth.h"
+#include "eval/feature_moments.h"
+#include "eval/fid.h"
+#include "eval/fid_reference.h"
+#include "eval/inception.h"
+#include "eval/scores.h"
+#include "support/run.h"
+
+namespace scorch::eval {
+namespace {
+
+Extracted extracted(const torch::Tensor& features, const torch::Tensor& logits = {}) {
+  FeatureMoments m(features.size(1));
+  m.add(features);
+  return {m.stats(), logits, features};
+}
+
+TEST(ScoreSamples, FidIsAndKidAsAsked) {
+  torch::manual_seed(0);
+  const auto a = extracted(torch::randn({20, 8}, torch::kDouble), torch::randn({20, 1008}, torch::kDouble));
+  const auto b = extracted(torch::randn({30, 8}, torch::kDouble) + 0.5);
+  const auto plain = score_samples(a, b, {}, "ref");
+  EXPECT_DOUBLE_EQ(plain.at("fid").get<double>(), frechet_distance(a.stats, b.stats).fid);
+  EXPECT_FALSE(plain.contains("is") || plain.contains("kid")) << plain.dump();
+
+  const ScoreOptions o{.is = true, .kid = true, .is_splits = 2, .kid_subsets = 3};
+  const auto all = score_samples(a, b, o, "ref");
+  EXPECT_DOUBLE_EQ(all.at("is").at("mean").get<double>(), inception_score(a.logits, 2).mean);
+  EXPECT_EQ(all.at("is").at("splits"), 2);
+  EXPECT_EQ(all.at("kid").at("subsets"), 3);
+  EXPECT_EQ(all.at("kid").at("subset_size"), 20) << "clamped to the smaller set";
+}
+
+TEST(ScoreSamples, KidNeedsPerImageFeaturesOfTheReference) {
+  const auto a = extracted(torch::randn({10, 8}, torch::kDouble));
+  auto b = extracted(torch::randn({10, 8}, torch::kDouble));
+  b.features = torch::Tensor();  // a mu/sigma file
+  try {
+    score_samples(a, b, {.kid = true}, "ref.npz");
+    FAIL() << "KID against statistics alone was computed";
+  } catch (const Error& e) {
+    EXPECT_NE(e.message().find("--kid needs per-image features of the reference"), std::string::npos) << e.message();
+    EXPECT_NE(e.message().find("ref.npz"), std::string::npos) << e.message();
+  }
+}
+
+// Random Inception weights as safetensors (pytorch-fid names). He-initialised convs keep the activations'
+// scale through the ReLU layers (torch's default init shrinks them to ~1e-6, and every FID to round-off).
+std::string random_inception(const std::string& dir) {
+  torch::manual_seed(0);
+  InceptionV3 net;
+  std::map<std::string, torch::Tensor> state;
+  for (const auto& p : net->named_parameters()) {
+    auto v = p.value().detach();
+    if (v.dim() == 4) v = torch::randn_like(v) * std::sqrt(2.0 / static_cast<double>(v[0].numel()));
+    state[p.key()] = v;
+  }
+  for (const auto& b : net->named_buffers()) state[b.key()] = b.value().detach();
+  io::write_safetensors(dir + "/inception.safetensors", state, {});
+  return dir + "/inception.safetensors";
+}
+
+// `scorch fid stats` then `scorch fid` as library calls. One FID only: with 2048-d features on one core the
+// Frechet distance (eigh of 2048 x 2048 matrices) costs more than the small extractions.
+TEST(Fid, StatsOfAFolderThenTheFidOfSamplesAgainstThem) {
+  const auto dir = test::temp_dir("fid");
+  dist::LocalCommunicator comm;
+  data::synth_shapes(3, 16, 3, 1, "test", {dir + "/samples", 0, false}, comm);
+  data::synth_shapes(4, 16, 3, 2, "test", {dir + "/ref", 0, false}, comm);
+  FidOptions o;
+  o.extractor.inception = random_inception(dir);
+  o.extractor.device = "cpu";
+  o.extractor.batch_size = 4;
+  o.extractor.input_size = 80;  // a small network input keeps the test fast; the pipeline is the same
+
+  const auto written = write_reference_stats(dir + "/ref", dir + "/ref.npz", o.extractor);
+  EXPECT_EQ(written.path, dir + "/ref.npz");
+  EXPECT_EQ(written.images, 4);
+  const auto stats = io::npz::read_npz(dir + "/ref.npz");
+  EXPECT_EQ(stats.at("sigma").sizes(), (std::vector<int64_t>{2048, 2048}));
+  const auto sidecar = nlohmann::json::parse(read_file(dir + "/ref.npz.json"));
+  EXPECT_EQ(sidecar.at("images"), 4);
+  EXPECT_EQ(sidecar.at("preprocessing"), "tf");
+
+  const auto r = fid(dir + "/samples", dir + "/ref.npz", o);
+  const double f = r.at("fid").get<double>();
+  EXPECT_TRUE(std::isfinite(f) && f > 0) << r.dump(2);
+  EXPECT_EQ(r.at("samples").at("images"), 3);
+  EXPECT_EQ(r.at("ref").at("images"), 4) << "from the sidecar";
+  EXPECT_EQ(r.at("ref").at("path"), dir + "/ref.npz");
+  EXPECT_EQ(r.at("feature_extractor").at("path"), o.extractor.inception);
+  EXPECT_EQ(r.at("ranks"), 1);
+  EXPECT_FALSE(r.contains("is") || r.contains("kid"));
+}
+
+}  // namespace
+}  // namespace scorch::eval
