@@ -132,7 +132,10 @@ int run_inverse(const SampleArgs& a, bool colorization) {
                     "scorch sample {} needs images to work on", colorization ? "colorize" : "inpaint");
   sampler::DiffusionSampler diffusion(*l->inf.model, l->config, l->device);
   const auto o = farm_options(a, *l);
-  const sampler::InverseProblem problem{.data = a.data, .colorization = colorization, .mask = a.mask};
+  sampler::InverseProblem problem;
+  problem.data = a.data;
+  problem.colorization = colorization;
+  problem.mask = a.mask;
   report_farm(sampler::run_inverse_farm(diffusion, problem, l->config, o, *l->comm), o, *l->comm);
   return 0;
 }

@@ -124,10 +124,11 @@ CheckpointSeriesReport evaluate_checkpoint_series(const CheckpointSeriesOptions&
   FidTable table(out);
   if (comm.rank() == 0)
     spdlog::info("FID of {} checkpoint(s) matching '{}' -> {}", ckpts.size(), o.pattern, table.json_path());
-  CheckpointSeriesReport report{.checkpoints = static_cast<int64_t>(ckpts.size()),
-                                .table_json = table.json_path(),
-                                .table_csv = table.csv_path(),
-                                .plot = table.plot_path()};
+  CheckpointSeriesReport report;
+  report.checkpoints = static_cast<int64_t>(ckpts.size());
+  report.table_json = table.json_path();
+  report.table_csv = table.csv_path();
+  report.plot = table.plot_path();
   json last_settings;
   for (const auto& c : ckpts) {
     const json settings = settings_of(c, o, ex);

@@ -13,6 +13,7 @@
 #include "core/io/checkpoint_files.h"
 #include "core/io/checkpoint_store.h"
 #include "core/io/safetensors.h"
+#include "support/prerequisite.h"
 #include "support/run.h"
 #include "support/checks.h"
 
@@ -193,7 +194,7 @@ TEST(ConvertCmd, ExportThenImportIsLossless) {
 
 TEST(ConvertCmd, ExportLoadsInScoreSdeRestoreCheckpoint) {
   const auto py = python_torch();
-  if (py.empty()) GTEST_SKIP() << "no Python with torch to torch.load the export";
+  SCORCH_REQUIRE_PREREQUISITE(!py.empty(), "no Python with torch to torch.load the export");
   const auto dir = test::temp_dir("convert");
   const auto source = make_source();
   ASSERT_EQ(run(import_cmd(source.pth, dir + "/a")).code, 0);
@@ -209,7 +210,7 @@ TEST(ConvertCmd, LegacyFormatImportsTheSameTensors) {
   const auto dir = test::temp_dir("convert");
   const auto zip = make_source();
   const auto legacy = make_source(/*legacy=*/true);
-  if (legacy.pth.empty()) GTEST_SKIP() << "no Python with torch to write a legacy-format file";
+  SCORCH_REQUIRE_PREREQUISITE(!legacy.pth.empty(), "no Python with torch to write a legacy-format file");
   ASSERT_EQ(run(import_cmd(zip.pth, dir + "/zip")).code, 0);
   auto r = run(import_cmd(legacy.pth, dir + "/legacy"));
   ASSERT_EQ(r.code, 0) << r.output;

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "eval/inception_weights.h"
+#include "support/prerequisite.h"
 #include "support/run.h"
 
 namespace scorch {
@@ -55,7 +56,7 @@ TEST(DocCommands, Fid) {
   try {
     eval::default_weights_path();
   } catch (const Error&) {
-    GTEST_SKIP() << "no FID Inception weights installed (launch/setup): scorch fid refuses to run without them";
+    SCORCH_REQUIRE_PREREQUISITE(false, "no FID Inception weights installed (launch/setup): scorch fid refuses to run without them");
   }
   run_doc("fid.md");
 }

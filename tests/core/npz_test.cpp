@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/atomic_file.h"
 #include "core/io/npz.h"
+#include "support/prerequisite.h"
 #include "support/run.h"
 
 namespace scorch {
@@ -44,7 +45,7 @@ TEST(Npz, RejectsTruncatedAndNonZipFiles) {
 // array and a float32 one; and numpy reading what we wrote.
 TEST(Npz, CompatibleWithNumpy) {
   const std::string py = test::python();
-  if (py.empty() || test::run(py + " -c 'import numpy'").code != 0) GTEST_SKIP() << "no Python with numpy";
+  SCORCH_REQUIRE_PREREQUISITE(!py.empty() && test::run(py + " -c 'import numpy'").code == 0, "no Python with numpy");
   auto dir = test::temp_dir("npz");
   auto r = test::run(py + " -c \"\nimport numpy as np\nx = np.arange(12, dtype=np.float64).reshape(3, 4) / 7\n"
                           "np.savez('" + dir + "/plain.npz', mu=x[0], sigma=x, f=np.asfortranarray(x), s=x.astype(np.float32))\n"

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/atomic_file.h"
 #include "core/io/safetensors.h"
+#include "support/prerequisite.h"
 #include "support/run.h"
 #include "support/checks.h"
 
@@ -112,7 +113,7 @@ void expect_python_sample(const io::py::Ref& v) {
 
 TEST(TorchFile, ReadsWhatPythonTorchWroteInBothFormats) {
   const auto py = python_torch();
-  if (py.empty()) GTEST_SKIP() << "no Python with torch (SCORCH_PYTHON)";
+  SCORCH_REQUIRE_PREREQUISITE(!py.empty(), "no Python with torch (SCORCH_PYTHON)");
   const auto dir = test::temp_dir("torch_file");
   auto r = test::run(py + " " + interop_script() + " write " + dir + "/zip.pth " + dir + "/legacy.pth");
   ASSERT_EQ(r.code, 0) << r.output;
@@ -159,7 +160,7 @@ io::py::Ref scorch_sample() {
 
 TEST(TorchFile, PythonTorchLoadsWhatScorchWrote) {
   const auto py = python_torch();
-  if (py.empty()) GTEST_SKIP() << "no Python with torch (SCORCH_PYTHON)";
+  SCORCH_REQUIRE_PREREQUISITE(!py.empty(), "no Python with torch (SCORCH_PYTHON)");
   const auto path = test::temp_dir("torch_file") + "/scorch.pth";
   io::write_torch_file(path, scorch_sample());
   auto r = test::run(py + " " + interop_script() + " check " + path);

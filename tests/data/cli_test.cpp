@@ -7,6 +7,7 @@
 #include "core/io/image_io.h"
 #include "data/dataset.h"
 #include "data/format.h"
+#include "support/prerequisite.h"
 #include "support/run.h"
 
 namespace scorch::data {
@@ -18,7 +19,7 @@ test::RunResult scorch(const std::string& args) { return test::run(test::scorch_
 
 TEST(DataCli, FashionMnistPackVerifyInfoExport) {
   const std::string root = "/usr/share/datasets/fashion-mnist/";
-  if (!fs::exists(root + "train-images-idx3-ubyte.gz")) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  SCORCH_REQUIRE_PREREQUISITE(fs::exists(root + "train-images-idx3-ubyte.gz"), "dataset-fashion-mnist not installed");
   const auto dir = test::temp_dir("cli_fmnist");
   auto r = scorch("data pack " + root + "train-images-idx3-ubyte.gz --labels " + root +
                   "train-labels-idx1-ubyte.gz --out " + dir + "/fm --shard-size 20000");
@@ -39,7 +40,7 @@ TEST(DataCli, FashionMnistPackVerifyInfoExport) {
 
 TEST(DataCli, PadCentresTheImagesOnAZeroCanvas) {
   const std::string root = "/usr/share/datasets/fashion-mnist/";
-  if (!fs::exists(root + "t10k-images-idx3-ubyte.gz")) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  SCORCH_REQUIRE_PREREQUISITE(fs::exists(root + "t10k-images-idx3-ubyte.gz"), "dataset-fashion-mnist not installed");
   const auto dir = test::temp_dir("cli_pad");
   auto r = scorch("data pack " + root + "t10k-images-idx3-ubyte.gz --out " + dir + "/raw");
   ASSERT_EQ(r.code, 0) << r.output;

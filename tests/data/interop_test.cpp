@@ -5,6 +5,7 @@
 #include "core/atomic_file.h"
 #include "data/dataset.h"
 #include "data_test_util.h"
+#include "support/prerequisite.h"
 #include "support/run.h"
 
 namespace scorch::data {
@@ -15,7 +16,7 @@ bool have_h5py() {
 }
 
 TEST(Interop, OurShardOpensInH5py) {
-  if (!have_h5py()) GTEST_SKIP() << "no Python with h5py (SCORCH_PYTHON)";
+  SCORCH_REQUIRE_PREREQUISITE(have_h5py(), "no Python with h5py (SCORCH_PYTHON)");
   const auto dir = test::temp_dir("h5py_read");
   test_util::pack_random(dir, 12, 5, 4, 3, 0);
   Dataset ds(dir);
@@ -40,7 +41,7 @@ TEST(Interop, OurShardOpensInH5py) {
 }
 
 TEST(Interop, H5pyShardOpensInScorch) {
-  if (!have_h5py()) GTEST_SKIP() << "no Python with h5py (SCORCH_PYTHON)";
+  SCORCH_REQUIRE_PREREQUISITE(have_h5py(), "no Python with h5py (SCORCH_PYTHON)");
   const auto dir = test::temp_dir("h5py_write");
   // Three layouts: chunk per image, contiguous, gzip-compressed (the H5Dread fallback).
   const std::string script = dir + "/make.py";

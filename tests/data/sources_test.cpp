@@ -11,6 +11,7 @@
 #include "data/dataset.h"
 #include "data/folder_source.h"
 #include "data_test_util.h"
+#include "support/prerequisite.h"
 #include "support/run.h"
 
 namespace scorch::data {
@@ -140,7 +141,7 @@ TEST(Sources, PngFolderRoundTripAndErrors) {
 
 TEST(Sources, FashionMnistFromDebian) {
   const std::string root = "/usr/share/datasets/fashion-mnist/";
-  if (!fs::exists(root + "t10k-images-idx3-ubyte.gz")) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  SCORCH_REQUIRE_PREREQUISITE(fs::exists(root + "t10k-images-idx3-ubyte.gz"), "dataset-fashion-mnist not installed");
   auto src = open_idx(root + "t10k-images-idx3-ubyte.gz", root + "t10k-labels-idx1-ubyte.gz");
   ASSERT_EQ(src->count(), 10000);
   EXPECT_EQ(src->shape(), (std::vector<int64_t>{28, 28, 1}));

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/io/npz.h"
 #include "eval/inception_weights.h"
+#include "support/prerequisite.h"
 #include "support/run.h"
 
 namespace scorch::eval {
@@ -56,7 +57,7 @@ TEST(FidCommand, StatsThenFidOfAFolderAgainstItself) {
   try {
     default_weights_path();
   } catch (const Error&) {
-    GTEST_SKIP() << "no real FID weights installed (launch/setup)";
+    SCORCH_REQUIRE_PREREQUISITE(false, "no real FID weights installed (launch/setup)");
   }
   const auto root = test::temp_dir("fidcmd");
   const auto dir = image_dir(root, 3, 1);
@@ -94,7 +95,7 @@ TEST(FidCommand, ReadsHdf5DatasetDirs) {
   try {
     default_weights_path();
   } catch (const Error&) {
-    GTEST_SKIP() << "no real FID weights installed (launch/setup)";
+    SCORCH_REQUIRE_PREREQUISITE(false, "no real FID weights installed (launch/setup)");
   }
   const auto root = test::temp_dir("fidcmd");
   auto r = test::run(test::scorch_bin() + " data synth shapes --out " + root + "/ds --count 5 --resolution 32 " +

@@ -37,7 +37,10 @@ TEST(ScoreSamples, FidIsAndKidAsAsked) {
   EXPECT_DOUBLE_EQ(plain.at("fid").get<double>(), frechet_distance(a.stats, b.stats).fid);
   EXPECT_FALSE(plain.contains("is") || plain.contains("kid")) << plain.dump();
 
-  const ScoreOptions o{.is = true, .kid = true, .is_splits = 2, .kid_subsets = 3};
+  ScoreOptions o;
+  o.is = o.kid = true;
+  o.is_splits = 2;
+  o.kid_subsets = 3;
   const auto all = score_samples(a, b, o, "ref");
   EXPECT_DOUBLE_EQ(all.at("is").at("mean").get<double>(), inception_score(a.logits, 2).mean);
   EXPECT_EQ(all.at("is").at("splits"), 2);
@@ -50,7 +53,9 @@ TEST(ScoreSamples, KidNeedsPerImageFeaturesOfTheReference) {
   auto b = extracted(torch::randn({10, 8}, torch::kDouble));
   b.features = torch::Tensor();  // a mu/sigma file
   try {
-    score_samples(a, b, {.kid = true}, "ref.npz");
+    ScoreOptions kid;
+    kid.kid = true;
+    score_samples(a, b, kid, "ref.npz");
     FAIL() << "KID against statistics alone was computed";
   } catch (const Error& e) {
     EXPECT_NE(e.message().find("--kid needs per-image features of the reference"), std::string::npos) << e.message();

@@ -7,6 +7,7 @@
 #include "core/io/npz.h"
 #include "eval/feature_moments.h"
 #include "eval/frechet.h"
+#include "support/prerequisite.h"
 #include "support/run.h"
 
 namespace scorch::eval {
@@ -81,7 +82,8 @@ TEST(Frechet, RejectsMismatchedShapes) {
 // Independent computation: scipy.linalg.sqrtm of the non-symmetric product (pytorch-fid's formula).
 TEST(Frechet, AgreesWithScipySqrtmToOneMillionth) {
   const std::string py = test::python();
-  if (py.empty() || test::run(py + " -c 'import scipy.linalg, numpy'").code != 0) GTEST_SKIP() << "no Python scipy";
+  SCORCH_REQUIRE_PREREQUISITE(!py.empty() && test::run(py + " -c 'import scipy.linalg, numpy'").code == 0,
+                              "no Python scipy");
   auto dir = test::temp_dir("frechet");
   auto s1 = stats_of(features(4000, 512, 0.3, 8));
   auto s2 = stats_of(features(4000, 512, 0.35, 9));

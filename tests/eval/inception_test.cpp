@@ -9,6 +9,7 @@
 #include "core/io/npz.h"
 #include "eval/inception_weights.h"
 #include "eval/preprocess.h"
+#include "support/prerequisite.h"
 #include "support/run.h"
 
 namespace scorch::eval {
@@ -89,7 +90,7 @@ std::string pytorch_fid_python() {
 
 TEST(Inception, FeaturesMatchPytorchFidOnTheSameRandomWeights) {
   const std::string py = pytorch_fid_python();
-  if (py.empty()) GTEST_SKIP() << "pytorch-fid + torchvision not importable or installable";
+  SCORCH_REQUIRE_PREREQUISITE(!py.empty(), "pytorch-fid + torchvision not importable or installable");
   auto dir = test::temp_dir("inception");
   auto r = test::run(py + " " + test::source_dir() + "/tests/eval/make_pytorch_fid_reference.py " + dir, 600);
   ASSERT_EQ(r.code, 0) << r.output;
@@ -122,16 +123,16 @@ TEST(Inception, MappedTorchScriptWeightsReproduceTheScriptedNetwork) {
   try {
     path = default_weights_path();
   } catch (const Error&) {
-    GTEST_SKIP() << "no real FID weights installed";
+    SCORCH_REQUIRE_PREREQUISITE(false, "no real FID weights installed");
   }
   torch::jit::Module scripted;
   try {
     scripted = torch::jit::load(path, torch::kCPU);
   } catch (const c10::Error&) {
-    GTEST_SKIP() << path << " is not TorchScript";
+    SCORCH_REQUIRE_PREREQUISITE(false, path << " is not TorchScript");
   }
-  if (!scripted.find_method("forward") || path.find("default_1") == std::string::npos)
-    GTEST_SKIP() << "only the feature-only fid-helper file takes preprocessed input directly";
+  SCORCH_REQUIRE_PREREQUISITE(scripted.find_method("forward") && path.find("default_1") != std::string::npos,
+                              "only the feature-only fid-helper file takes preprocessed input directly");
   InceptionV3 m;
   auto info = load_weights(m, path);
   EXPECT_EQ(info.format, "torchscript");

@@ -50,7 +50,7 @@ TEST(Kid, MatchesTheUnbiasedMmdDefinition) {
       xy += k(x[i], y[j]);
     }
   const double expected = (xx + yy) / (n * (n - 1.0)) - 2 * xy / (n * n);
-  auto r = kernel_inception_distance(x, y, {.subsets = 3, .subset_size = 1000, .seed = 1});
+  auto r = kernel_inception_distance(x, y, KidOptions{3, 1000, 1});
   EXPECT_NEAR(r.mean, expected, 1e-10 * std::abs(expected));
   EXPECT_NEAR(r.std, 0.0, 1e-10 * std::abs(expected));
 }
@@ -58,8 +58,8 @@ TEST(Kid, MatchesTheUnbiasedMmdDefinition) {
 TEST(Kid, SameDistributionIsNearZeroAndShiftIsPositive) {
   torch::manual_seed(1);
   auto a = torch::randn({400, 32}, torch::kDouble), b = torch::randn({400, 32}, torch::kDouble);
-  auto same = kernel_inception_distance(a, b, {.subsets = 20, .subset_size = 200, .seed = 2});
-  auto shifted = kernel_inception_distance(a, b + 1.0, {.subsets = 20, .subset_size = 200, .seed = 2});
+  auto same = kernel_inception_distance(a, b, KidOptions{20, 200, 2});
+  auto shifted = kernel_inception_distance(a, b + 1.0, KidOptions{20, 200, 2});
   EXPECT_LT(std::abs(same.mean), 3 * same.std + 1e-3);
   EXPECT_GT(shifted.mean, 10 * std::abs(same.mean));
 }

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "launch/launch_test_util.h"
+#include "support/prerequisite.h"
 #include "support/run.h"
 
 namespace fs = std::filesystem;
@@ -82,7 +83,7 @@ std::string start_local_slurm() {
 
 #define REQUIRE_LOCAL_SLURM()                                      \
   if (const std::string why = start_local_slurm(); !why.empty()) { \
-    GTEST_SKIP() << why;                                           \
+    SCORCH_REQUIRE_PREREQUISITE(false, why);                       \
   }
 
 // The cluster lives as long as the test binary's suite: stopped (its jobs cancelled) at the end.
@@ -191,7 +192,7 @@ TEST_F(LocalSlurm, FidSbatchComputesStatisticsOverTwoRanks) {
   const auto r = sbatch_wait(dir, "--ntasks-per-node=2 --output='" + log + "'", "fid.sbatch",
                              "stats --data '" + dir + "/ref' --out '" + dir + "/ref.npz'", 180);
   const std::string out = read_text(log);
-  if (contains(out, "no FID Inception weights found")) GTEST_SKIP() << "no FID Inception weights (launch/setup)";
+  SCORCH_REQUIRE_PREREQUISITE(!contains(out, "no FID Inception weights found"), "no FID Inception weights (launch/setup)");
   ASSERT_EQ(r.code, 0) << r.output << out << daemon_logs();
   const auto stats = nlohmann::json::parse(read_text(dir + "/ref.npz.json"), nullptr, false);
   ASSERT_TRUE(stats.is_object()) << out;

@@ -48,7 +48,7 @@ class InverseFarm : public ::testing::Test {
 
 TEST_F(InverseFarm, InpaintingKeepsTheKnownPixelsOfEveryImage) {
   DiffusionSampler sampler(*model_, config_, torch::Device(torch::kCPU));
-  const auto r = run_inverse_farm(sampler, {.data = dir_ + "/shapes", .mask = "left"}, config_, farm("inp"), comm_);
+  const auto r = run_inverse_farm(sampler, InverseProblem{dir_ + "/shapes", false, "left"}, config_, farm("inp"), comm_);
   EXPECT_EQ(r.images, 3);
   EXPECT_EQ(r.batches, 2);
   EXPECT_TRUE(fs::exists(dir_ + "/inp/input-grid.png"));
@@ -61,8 +61,7 @@ TEST_F(InverseFarm, InpaintingKeepsTheKnownPixelsOfEveryImage) {
 
 TEST_F(InverseFarm, ColorizationKeepsTheGray) {
   DiffusionSampler sampler(*model_, config_, torch::Device(torch::kCPU));
-  const auto r =
-      run_inverse_farm(sampler, {.data = dir_ + "/shapes", .colorization = true}, config_, farm("col"), comm_);
+  const auto r = run_inverse_farm(sampler, InverseProblem{dir_ + "/shapes", true}, config_, farm("col"), comm_);
   EXPECT_EQ(r.images, 3);
   const std::vector<int64_t> all{0, 1, 2};
   auto gray = data::Dataset(dir_ + "/shapes").read_items(all).to(torch::kFloat).mean(3);
@@ -75,7 +74,7 @@ TEST_F(InverseFarm, RefusesADatasetOfAnotherShape) {
   data::synth_shapes(2, 8, 3, 1, "test", {dir_ + "/small", 0, false}, comm_);
   DiffusionSampler sampler(*model_, config_, torch::Device(torch::kCPU));
   try {
-    run_inverse_farm(sampler, {.data = dir_ + "/small"}, config_, farm("bad"), comm_);
+    run_inverse_farm(sampler, InverseProblem{dir_ + "/small"}, config_, farm("bad"), comm_);
     FAIL() << "an 8x8 dataset for a 16x16 model was accepted";
   } catch (const Error& e) {
     EXPECT_NE(e.message().find("the model makes 16x16x3 images"), std::string::npos) << e.message();
