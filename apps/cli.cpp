@@ -15,7 +15,8 @@ int run_cli(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();
   std::string log_level;
-  app.add_option("--log-level", log_level, "trace | debug | info | warn | error | off (default: $SCORCH_LOG_LEVEL or info)");
+  app.add_option("--log-level", log_level,
+                 "trace | debug | info | warn | error | off (default: $SCORCH_LOG_LEVEL or info)");
   Action action;
   add_train_command(app, action);
   add_sample_command(app, action);

@@ -30,8 +30,8 @@ void print_tensors(const std::vector<std::pair<std::string, torch::Tensor>>& ten
   if (tensors.empty()) return;
   std::printf("  %-*s  %-9s %s\n", static_cast<int>(width), "name", "dtype", "shape");
   for (const auto& [name, t] : tensors)
-    std::printf("  %-*s  %-9s [%s]\n", static_cast<int>(width), name.c_str(), io::py::dtype_name(t.scalar_type()).c_str(),
-                fmt::format("{}", fmt::join(t.sizes(), ", ")).c_str());
+    std::printf("  %-*s  %-9s [%s]\n", static_cast<int>(width), name.c_str(),
+                io::py::dtype_name(t.scalar_type()).c_str(), fmt::format("{}", fmt::join(t.sizes(), ", ")).c_str());
 }
 
 // One line saying what the unpickled object is.

@@ -9,7 +9,6 @@
 
 #include "apps/cmd_data_args.h"
 #include "apps/commands.h"
-#include "data/padded_source.h"
 #include "core/dist/communicator.h"
 #include "core/dist/process.h"
 #include "core/error.h"
@@ -18,6 +17,7 @@
 #include "data/dataset.h"
 #include "data/folder_source.h"
 #include "data/pack.h"
+#include "data/padded_source.h"
 #include "data/synth.h"
 #include "data/verify.h"
 
@@ -54,10 +54,13 @@ int run_pack(const PackArgs& a) {
   std::unique_ptr<data::Source> source;
   if (format == "folder") {
     SCORCH_CHECK(a.inputs.size() == 1, "pack --format folder takes one folder, got {} inputs", a.inputs.size());
-    auto folder = std::make_unique<data::FolderSource>(a.inputs[0], data::FolderOptions{a.resolution, a.grayscale, a.skip_bad}, *comm);
+    auto folder = std::make_unique<data::FolderSource>(
+        a.inputs[0], data::FolderOptions{a.resolution, a.grayscale, a.skip_bad}, *comm);
     if (comm->rank() == 0)
-      for (const auto& f : folder->skipped()) spdlog::warn("skipped (--skip-bad): {}", (fs::path(a.inputs[0]) / f).string());
-    if (comm->rank() == 0 && !folder->skipped().empty()) spdlog::warn("skipped {} bad images", folder->skipped().size());
+      for (const auto& f : folder->skipped())
+        spdlog::warn("skipped (--skip-bad): {}", (fs::path(a.inputs[0]) / f).string());
+    if (comm->rank() == 0 && !folder->skipped().empty())
+      spdlog::warn("skipped {} bad images", folder->skipped().size());
     source = std::move(folder);
   } else {
     SCORCH_CHECK(a.resolution == 0 && !a.grayscale, "--resolution and --grayscale apply to image folders only");
@@ -111,10 +114,12 @@ int run_verify(const std::string& dir) {
 int run_dataset_info(const std::string& dir) {
   const auto m = data::read_manifest(dir);
   int64_t bytes = 0;
-  for (const auto& s : m.shards) bytes += fs::exists(fs::path(dir) / s.file) ? fs::file_size(fs::path(dir) / s.file) : 0;
+  for (const auto& s : m.shards)
+    bytes += fs::exists(fs::path(dir) / s.file) ? fs::file_size(fs::path(dir) / s.file) : 0;
   std::printf("dataset   %s\nkind      %s\nitems     %lld\nshape     [%s] %s\nlabels    %s\nshards    %zu (%.1f MiB)\n",
-              dir.c_str(), m.kind.c_str(), static_cast<long long>(m.count), fmt::format("{}", fmt::join(m.shape, ", ")).c_str(),
-              m.dtype.c_str(), m.has_labels ? "yes" : "no", m.shards.size(), bytes / 1048576.0);
+              dir.c_str(), m.kind.c_str(), static_cast<long long>(m.count),
+              fmt::format("{}", fmt::join(m.shape, ", ")).c_str(), m.dtype.c_str(), m.has_labels ? "yes" : "no",
+              m.shards.size(), bytes / 1048576.0);
   std::printf("source    %s\ncommand   %s\n", m.source.dump().c_str(), m.command.c_str());
   if (!m.extra.empty()) std::printf("extra     %s\n", m.extra.dump().c_str());
   return 0;

@@ -39,14 +39,16 @@ void add_export_args(CLI::App* cmd, ExportArgs& a) {
   cmd->add_option("dir", a.dir, "dataset directory")->required();
   cmd->add_option("--out", a.out, "folder for 000000.png … and grid.png")->required();
   cmd->add_option("--count", a.count, "export only the first N images (default all)");
-  cmd->add_option("--grid-size", a.grid_size, "images in grid.png (0: no grid, e.g. for a folder that feeds `scorch fid`)");
+  cmd->add_option("--grid-size", a.grid_size,
+                  "images in grid.png (0: no grid, e.g. for a folder that feeds `scorch fid`)");
   cmd->add_flag("--grid-only", a.grid_only, "write only grid.png");
 }
 
 std::string pack_command(const PackArgs& a) {
   std::string s = fmt::format("scorch data pack {} --out {} --format {}", fmt::join(a.inputs, " "), a.out, a.format);
   if (!a.labels.empty()) s += " --labels " + a.labels;
-  if (a.format == "npy" || a.format == "auto") s += fmt::format(" --images-key {} --labels-key {}", a.images_key, a.labels_key);
+  if (a.format == "npy" || a.format == "auto")
+    s += fmt::format(" --images-key {} --labels-key {}", a.images_key, a.labels_key);
   if (a.resolution > 0) s += fmt::format(" --resolution {}", a.resolution);
   if (a.pad > 0) s += fmt::format(" --pad {}", a.pad);
   if (a.grayscale) s += " --grayscale";

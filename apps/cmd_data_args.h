@@ -1,7 +1,6 @@
 // Options of `scorch data` subcommands and the command lines recorded in manifests.
 #pragma once
 #include <CLI/CLI.hpp>
-
 #include <cstdint>
 #include <string>
 #include <vector>

@@ -7,9 +7,9 @@
 
 #include "apps/commands.h"
 #include "apps/config_args.h"
+#include "core/atomic_file.h"
 #include "core/dist/process.h"
 #include "core/error.h"
-#include "core/atomic_file.h"
 #include "eval/checkpoint_series.h"
 #include "eval/fid.h"
 #include "eval/fid_reference.h"
@@ -114,10 +114,12 @@ void add_extractor_flags(CLI::App* cmd, eval::ExtractorSettings& s) {
 void add_fid_command(CLI::App& app, Action& action) {
   auto a = std::make_shared<FidArgs>();
   auto& scores = a->fid.scores;
-  auto* cmd = app.add_subcommand("fid", "FID / IS / KID of samples, or of a series of checkpoints, against a reference");
+  auto* cmd =
+      app.add_subcommand("fid", "FID / IS / KID of samples, or of a series of checkpoints, against a reference");
   cmd->add_option("--samples", a->samples, "folder of sample images (or a samples/dataset dir)");
-  cmd->add_option("--ckpts", a->ckpts,
-                  "checkpoint glob ('runs/NAME/checkpoints/step-*') or one checkpoint dir: sample, score, tabulate each");
+  cmd->add_option(
+      "--ckpts", a->ckpts,
+      "checkpoint glob ('runs/NAME/checkpoints/step-*') or one checkpoint dir: sample, score, tabulate each");
   cmd->add_option("--ref", a->ref, "reference: stats .npz (mu/sigma or pool_3) or a folder of images");
   cmd->add_flag("--is", scores.is, "also the Inception Score (needs weights with the 1008-class layer)");
   cmd->add_flag("--kid", scores.kid, "also the Kernel Inception Distance");
@@ -130,17 +132,19 @@ void add_fid_command(CLI::App& app, Action& action) {
   auto* series = cmd->add_option_group("Checkpoint series (--ckpts)");
   a->num_flag = series->add_option("--num", a->num,
                                    "images sampled per checkpoint, positive (default: the config's eval.num_samples)");
-  a->batch_flag = series->add_option(
-      "--batch", a->batch, "sampling batch, the unit of work and noise, positive (default: eval.batch_size)");
+  a->batch_flag = series->add_option("--batch", a->batch,
+                                     "sampling batch, the unit of work and noise, positive (default: eval.batch_size)");
   series->add_option("--seed", a->seed, "sampling seed (default: the config's seed)");
   series->add_option("--weights", a->weights, "ema (default, as score_sde evaluates) | model")
       ->check(CLI::IsMember({"ema", "model"}));
-  series->add_option("--set", a->sets,
-                     "override of each checkpoint's config, e.g. --set sampling.method=ode (repeatable; network keys "
-                     "refused; --set device=... places the sampler, default --device)")
+  series
+      ->add_option("--set", a->sets,
+                   "override of each checkpoint's config, e.g. --set sampling.method=ode (repeatable; network keys "
+                   "refused; --set device=... places the sampler, default --device)")
       ->type_name("KEY=VALUE");
-  series->add_flag("--delete-samples,!--keep-samples", a->delete_samples,
-                   "delete OUT/samples/step-N once scored (--keep-samples, the default, keeps them)")
+  series
+      ->add_flag("--delete-samples,!--keep-samples", a->delete_samples,
+                 "delete OUT/samples/step-N once scored (--keep-samples, the default, keeps them)")
       ->default_val(false);
   add_extractor_flags(cmd, a->fid.extractor);
   auto* stats = cmd->add_subcommand("stats", "reference statistics (pytorch-fid .npz) of a folder of images");

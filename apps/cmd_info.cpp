@@ -11,8 +11,8 @@
 #endif
 
 #include "apps/commands.h"
-#include "core/dist/device.h"
 #include "core/dist/communicator.h"
+#include "core/dist/device.h"
 #include "core/dist/process.h"
 #include "core/dist/versions.h"
 #include "core/error.h"
@@ -57,9 +57,8 @@ int run_info(const std::string& device_request) {
   H5get_libversion(&h5_major, &h5_minor, &h5_release);
   const bool torch_cuda = hooks.hasCUDA() || hooks.versionCUDART() > 0;
   std::printf("scorch      %s (commit %s)\n", version_string(), git_commit());
-  std::printf("LibTorch    %s, CUDA build: %s (CUDA runtime %s, cuDNN %s)\n", TORCH_VERSION,
-              torch_cuda ? "yes" : "no", cuda_version_text(hooks.versionCUDART()).c_str(),
-              cudnn_version_text(hooks.versionCuDNN()).c_str());
+  std::printf("LibTorch    %s, CUDA build: %s (CUDA runtime %s, cuDNN %s)\n", TORCH_VERSION, torch_cuda ? "yes" : "no",
+              cuda_version_text(hooks.versionCUDART()).c_str(), cudnn_version_text(hooks.versionCuDNN()).c_str());
   std::printf("CUDA paths  %s (NCCL %s)\n", SCORCH_WITH_CUDA ? "compiled in" : "off (SCORCH_WITH_CUDA=OFF)",
               dist::nccl_version().c_str());
   std::printf("MPI         %s\n", dist::mpi_library_version().c_str());
@@ -87,7 +86,8 @@ void add_info_command(CLI::App& app, Action& action) {
     action = [device, fail_rank]() {
       dist::check_world_size();
       if (*fail_rank >= 0) {
-        if (dist::info().rank == *fail_rank) SCORCH_FAIL("--fail-on-rank {}: rank {} fails on purpose", *fail_rank, *fail_rank);
+        if (dist::info().rank == *fail_rank)
+          SCORCH_FAIL("--fail-on-rank {}: rank {} fails on purpose", *fail_rank, *fail_rank);
         dist::make_communicator("auto", torch::Device(torch::kCPU))->barrier();
       }
       return run_info(*device);

@@ -73,7 +73,9 @@ int run_forward(const ForwardArgs& args) {
   std::map<std::string, torch::Tensor> out;
   out["output/model"] = model->forward(x, time_cond);
   if (t.defined()) {
-    sdes::ModelFn model_fn = [&](const torch::Tensor& xx, const torch::Tensor& labels) { return model->forward(xx, labels); };
+    sdes::ModelFn model_fn = [&](const torch::Tensor& xx, const torch::Tensor& labels) {
+      return model->forward(xx, labels);
+    };
     out["output/score"] = sdes::make_score_fn(sde, model_fn, continuous)(x, t);
   } else {
     spdlog::warn("model forward: {} has no input/t, so output/score is not written", args.inputs);
@@ -98,7 +100,9 @@ void add_model_command(CLI::App& app, Action& action) {
   auto* forward = model->add_subcommand(
       "forward", "run the network (eval mode) and its score function on input/x, input/t [, input/time_cond]");
   add_config_args(forward, fwd->config);
-  forward->add_option("--weights", fwd->weights, "safetensors with reference state_dict names (a param/ prefix is accepted)")
+  forward
+      ->add_option("--weights", fwd->weights,
+                   "safetensors with reference state_dict names (a param/ prefix is accepted)")
       ->required();
   forward->add_option("--inputs", fwd->inputs, "safetensors with input/x, and input/t and/or input/time_cond")
       ->required();

@@ -8,11 +8,11 @@
 
 #include "apps/commands.h"
 #include "apps/config_args.h"
-#include "core/dist/device.h"
+#include "core/atomic_file.h"
 #include "core/dist/communicator.h"
+#include "core/dist/device.h"
 #include "core/dist/process.h"
 #include "core/error.h"
-#include "core/atomic_file.h"
 #include "core/io/checkpoint_files.h"
 #include "sampler/bpd_eval.h"
 #include "sampler/farm.h"
@@ -51,8 +51,10 @@ std::unique_ptr<Loaded> load(const SampleArgs& a) {
   l->config = resolve_config(l->inf.config, a.config);
   check_network_unchanged(l->inf.config, l->config, "scorch sample");
   l->device = dist::select_device(l->config.get_string("device"), dist::info().local_rank);
-  if (l->device.is_cpu()) dist::configure_cpu_threads(dist::info().local_world);
-  else dist::set_tf32(l->config.get_bool("sampling.tf32"));
+  if (l->device.is_cpu())
+    dist::configure_cpu_threads(dist::info().local_world);
+  else
+    dist::set_tf32(l->config.get_bool("sampling.tf32"));
   l->inf.model->to(l->device);
   l->comm = dist::make_communicator("auto", torch::Device(torch::kCPU));
   if (l->comm->rank() == 0)
@@ -108,11 +110,12 @@ void report_farm(const sampler::FarmReport& r, const sampler::FarmOptions& o, di
   }
   std::string per_rank;
   for (auto c : counts) per_rank += (per_rank.empty() ? "" : " ") + std::to_string(c);
-  std::printf("wrote %lld images in %lld batches of %lld to %s in %.1f s (%lld batches resumed; batches per rank: %s; "
-              "mean NFE per batch %.1f)\n",
-              static_cast<long long>(r.images), static_cast<long long>(r.batches), static_cast<long long>(o.batch),
-              o.out.c_str(), r.seconds, static_cast<long long>(r.resumed), per_rank.c_str(),
-              batches_run > 0 ? double(nfe_all) / double(batches_run) : 0.0);
+  std::printf(
+      "wrote %lld images in %lld batches of %lld to %s in %.1f s (%lld batches resumed; batches per rank: %s; "
+      "mean NFE per batch %.1f)\n",
+      static_cast<long long>(r.images), static_cast<long long>(r.batches), static_cast<long long>(o.batch),
+      o.out.c_str(), r.seconds, static_cast<long long>(r.resumed), per_rank.c_str(),
+      batches_run > 0 ? double(nfe_all) / double(batches_run) : 0.0);
 }
 
 int run_sample(const SampleArgs& a) {
@@ -164,11 +167,20 @@ int run_likelihood(const SampleArgs& a) {
   std::printf("bits/dim %.6f +- %.6f (standard error; %lld images x repeats, mean NFE per batch %.1f, %.1f s)\n",
               r.mean, r.std_error, static_cast<long long>(r.count), r.mean_nfe, r.seconds);
   if (!a.out.empty()) {
-    json j = {{"bpd", r.mean},         {"std_error", r.std_error}, {"count", r.count},
-              {"repeats", o.repeats},  {"batch", o.batch},         {"mean_nfe", r.mean_nfe},
-              {"divergence", a.divergence}, {"data", a.data},     {"model", {{"source", l->inf.source}, {"step", l->inf.step}, {"weights", l->inf.weights}}},
-              {"rtol", o.likelihood.rtol}, {"atol", o.likelihood.atol}, {"solver", o.likelihood.solver},
-              {"ranks", l->comm->world()}, {"seconds", r.seconds}};
+    json j = {{"bpd", r.mean},
+              {"std_error", r.std_error},
+              {"count", r.count},
+              {"repeats", o.repeats},
+              {"batch", o.batch},
+              {"mean_nfe", r.mean_nfe},
+              {"divergence", a.divergence},
+              {"data", a.data},
+              {"model", {{"source", l->inf.source}, {"step", l->inf.step}, {"weights", l->inf.weights}}},
+              {"rtol", o.likelihood.rtol},
+              {"atol", o.likelihood.atol},
+              {"solver", o.likelihood.solver},
+              {"ranks", l->comm->world()},
+              {"seconds", r.seconds}};
     write_file_atomic(a.out, j.dump(2) + "\n");
     std::printf("wrote %s\n", a.out.c_str());
   }
@@ -205,7 +217,8 @@ void add_sample_command(CLI::App& app, Action& action) {
       ->check(CLI::IsMember({"rademacher", "gaussian", "exact"}));
   auto* inp = cmd->add_subcommand("inpaint", "fill the masked part of dataset images");
   inp->add_option("--data", a->data, "dataset directory")->required();
-  inp->add_option("--mask", a->mask, "left | right | top | bottom | center | checker | random | FILE.png (white = known)");
+  inp->add_option("--mask", a->mask,
+                  "left | right | top | bottom | center | checker | random | FILE.png (white = known)");
   auto* col = cmd->add_subcommand("colorize", "colorize gray versions of dataset images");
   col->add_option("--data", a->data, "dataset directory")->required();
   for (auto* sub : {lik, inp, col}) sub->fallthrough();

@@ -6,8 +6,8 @@
 
 #include "apps/commands.h"
 #include "apps/config_args.h"
-#include "core/dist/device.h"
 #include "core/dist/communicator.h"
+#include "core/dist/device.h"
 #include "core/dist/process.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -45,7 +45,8 @@ int run_train(const TrainArgs& args) {
     const auto path = (std::filesystem::path(workdir) / "samples" / fmt::format("step-{:09d}.png", step)).string();
     std::filesystem::create_directories(std::filesystem::path(path).parent_path());
     const auto t0 = std::chrono::steady_clock::now();
-    sampler::write_grid_png(path, sampler::sample_images(model, config, n, static_cast<uint64_t>(config.get_int("seed")), device));
+    sampler::write_grid_png(
+        path, sampler::sample_images(model, config, n, static_cast<uint64_t>(config.get_int("seed")), device));
     spdlog::info("snapshot grid {} ({:.1f} s)", path,
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   };

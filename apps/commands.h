@@ -1,7 +1,6 @@
 // Registration of the subcommands: each adds itself to the CLI and sets the action main() runs.
 #pragma once
 #include <CLI/CLI.hpp>
-
 #include <functional>
 
 namespace scorch::apps {

@@ -2,7 +2,6 @@
 // flags (--num, --batch) whose default is a config key.
 #pragma once
 #include <CLI/CLI.hpp>
-
 #include <cstdint>
 #include <optional>
 #include <string>

@@ -85,8 +85,8 @@ int main(int argc, char** argv) {
     const double raw = raw_rate(*ds, c);
     for (int threads : {1, 2}) {
       const double rate = loader_rate(ds, c, threads);
-      std::printf("%-6s %-8d %14.0f %14.0f %12.2f %10.0f\n", (std::to_string(c.side) + "^2").c_str(), threads, rate, raw,
-                  rate / raw, rate * ds->item_bytes() / 1e6);
+      std::printf("%-6s %-8d %14.0f %14.0f %12.2f %10.0f\n", (std::to_string(c.side) + "^2").c_str(), threads, rate,
+                  raw, rate / raw, rate * ds->item_bytes() / 1e6);
     }
     std::filesystem::remove_all(dir);
   }

@@ -164,8 +164,8 @@ void bench_features(int64_t n, int64_t batch) {
   if (!have_ref) return;
   // pytorch_fid_speed.py on the same weights and images; `prefix` goes before the interpreter (environment),
   // `tail` after the arguments. Returns its images/s, or -1 with its output printed.
-  const std::string speed_script = env + src + "/bench/pytorch_fid_speed.py " + dir + "/weights.pth " + dir +
-                                   "/images.npz " + std::to_string(batch);
+  const std::string speed_script =
+      env + src + "/bench/pytorch_fid_speed.py " + dir + "/weights.pth " + dir + "/images.npz " + std::to_string(batch);
   auto python_rate = [&](const std::string& prefix, const std::string& tail) {
     const std::string out = run(prefix + speed_script + tail);
     const auto at = out.find("images_per_s");
@@ -183,12 +183,14 @@ void bench_features(int64_t n, int64_t batch) {
   if (const double cl = python_rate("", " 2 channels_last"); cl > 0)
     std::printf("for comparison, pytorch-fid's model moved to channels_last in Python: %.2f images/s\n", cl);
   // The allocator policy scorch applies in-process (core/host_memory.h), given to Python from outside.
-  const std::string tunables = fmt::format("GLIBC_TUNABLES=glibc.malloc.mmap_threshold={}:glibc.malloc.trim_threshold={} ",
-                                           kKeptMmapThreshold, kKeptTrimThreshold);
+  const std::string tunables =
+      fmt::format("GLIBC_TUNABLES=glibc.malloc.mmap_threshold={}:glibc.malloc.trim_threshold={} ", kKeptMmapThreshold,
+                  kKeptTrimThreshold);
   if (const double tuned = python_rate(tunables, " 2"); tuned > 0)
-    std::printf("for comparison, pytorch-fid with scorch's malloc thresholds set through GLIBC_TUNABLES: %.2f "
-                "images/s\n",
-                tuned);
+    std::printf(
+        "for comparison, pytorch-fid with scorch's malloc thresholds set through GLIBC_TUNABLES: %.2f "
+        "images/s\n",
+        tuned);
 
   // End to end, as users run both tools: whole commands from a folder of PNGs to an .npz of statistics
   // (process start, weights, decode, preprocessing, network, moments), alternated so both see the same load.

@@ -30,8 +30,8 @@
 #include "data/synth.h"
 #include "eval/extract.h"
 #include "eval/inception_weights.h"
-#include "sampler/diffusion_sampler.h"
 #include "sampler/cuda_graph.h"
+#include "sampler/diffusion_sampler.h"
 #include "trainer/trainer.h"
 
 #if SCORCH_WITH_CUDA

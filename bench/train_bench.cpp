@@ -12,8 +12,8 @@
 #include <fstream>
 
 #include "core/config.h"
-#include "core/dist/device.h"
 #include "core/dist/communicator.h"
+#include "core/dist/device.h"
 #include "core/dist/mpi_comm.h"
 #include "core/dist/process.h"
 #include "core/host_memory.h"
@@ -54,11 +54,15 @@ Figures read_figures(const std::string& workdir, int world) {
 
 Config bench_config(const std::string& path, int64_t steps, int64_t batch, const std::string& data,
                     const std::vector<std::string>& extra) {
-  std::vector<std::string> sets = {"data.path=" + data, "training.n_iters=" + std::to_string(steps),
+  std::vector<std::string> sets = {"data.path=" + data,
+                                   "training.n_iters=" + std::to_string(steps),
                                    "training.log_freq=" + std::to_string(std::max<int64_t>(steps / 4, 1)),
-                                   "training.batch_size=" + std::to_string(batch), "training.snapshot_freq=0",
-                                   "training.snapshot_freq_for_preemption=0", "training.snapshot_sampling=false",
-                                   "dist.check_weights=true", "optim.warmup=0"};
+                                   "training.batch_size=" + std::to_string(batch),
+                                   "training.snapshot_freq=0",
+                                   "training.snapshot_freq_for_preemption=0",
+                                   "training.snapshot_sampling=false",
+                                   "dist.check_weights=true",
+                                   "optim.warmup=0"};
   sets.insert(sets.end(), extra.begin(), extra.end());
   return Config::resolve(path, sets);
 }
@@ -87,18 +91,19 @@ int main(int argc, char** argv) {
       fs::create_directories(root);
       dist::LocalCommunicator local;
       data::synth_shapes(2048, static_cast<int>(probe.get_int("data.image_size")),
-                         static_cast<int>(probe.get_int("data.num_channels")), 0, "train_bench", {root + "/data", 0, true},
-                         local);
+                         static_cast<int>(probe.get_int("data.num_channels")), 0, "train_bench",
+                         {root + "/data", 0, true}, local);
     }
     world->broadcast(root, 0);
 
     // Baseline: every rank alone with its share of the batch (no communication at all).
     const auto alone_dir = root + "/alone-" + std::to_string(me.rank);
     trainer::Trainer(bench_config(config_path, steps, batch / me.world, root + "/data", extra), alone_dir,
-            std::make_shared<dist::LocalCommunicator>(), device)
+                     std::make_shared<dist::LocalCommunicator>(), device)
         .run();
     // Data parallel: all ranks, the whole batch; check_weights validates the ranks agree at the end.
-    trainer::Trainer(bench_config(config_path, steps, batch, root + "/data", extra), root + "/joint", world, device).run();
+    trainer::Trainer(bench_config(config_path, steps, batch, root + "/data", extra), root + "/joint", world, device)
+        .run();
 
     if (me.rank == 0) {
       const auto alone = read_figures(alone_dir, 1), joint = read_figures(root + "/joint", me.world);
@@ -117,9 +122,10 @@ int main(int argc, char** argv) {
                   alone.images_per_s_per_rank, alone.step_ms, 100 * alone.comm_share, 100 * alone.data_share);
       std::printf("%-34s %12.1f %10.1f %7.1f%% %7.1f%%\n", "data parallel, global batch", joint.images_per_s_per_rank,
                   joint.step_ms, 100 * joint.comm_share, 100 * joint.data_share);
-      std::printf("data-parallel efficiency %.2f (img/s per rank vs alone); peak RSS rank 0 %.0f MiB; loss %.4g -> %.4g\n",
-                  joint.images_per_s_per_rank / alone.images_per_s_per_rank, ru.ru_maxrss / 1024.0, joint.first_loss,
-                  joint.last_loss);
+      std::printf(
+          "data-parallel efficiency %.2f (img/s per rank vs alone); peak RSS rank 0 %.0f MiB; loss %.4g -> %.4g\n",
+          joint.images_per_s_per_rank / alone.images_per_s_per_rank, ru.ru_maxrss / 1024.0, joint.first_loss,
+          joint.last_loss);
       fs::remove_all(root);
     }
   } catch (const std::exception& e) {

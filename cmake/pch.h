@@ -1,7 +1,8 @@
 // Precompiled header: the heavy, stable third-party headers every part includes.
 #pragma once
-#include <torch/torch.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-#include <nlohmann/json.hpp>
+#include <torch/torch.h>
 #include <yaml-cpp/yaml.h>
+
+#include <nlohmann/json.hpp>

@@ -8,8 +8,8 @@
 #include <set>
 #include <sstream>
 
-#include "core/error.h"
 #include "core/atomic_file.h"
+#include "core/error.h"
 
 namespace scorch {
 
@@ -91,8 +91,10 @@ YAML::Node as_sequence(const YAML::Node& n) {
   if (n.IsSequence()) return n;
   if (n.IsScalar()) {
     std::string s = n.Scalar();
-    if (s.size() >= 2 && s.front() == '(' && s.back() == ')') s = s.substr(1, s.size() - 2);
-    else if (s.find(',') == std::string::npos) s = "";
+    if (s.size() >= 2 && s.front() == '(' && s.back() == ')')
+      s = s.substr(1, s.size() - 2);
+    else if (s.find(',') == std::string::npos)
+      s = "";
     if (!s.empty()) {
       try {
         YAML::Node parsed = YAML::Load("[" + s + "]");
@@ -108,8 +110,8 @@ YAML::Node as_sequence(const YAML::Node& n) {
 YAML::Node check_type(const OptionSpec& spec, const YAML::Node& n, const std::string& source) {
   auto bad = [&]() {
     return Error(__FILE__, __LINE__,
-                 fmt::format("config key '{}' (from {}) has value {}, expected {}", spec.key, source,
-                             render(n), type_name(spec.type)),
+                 fmt::format("config key '{}' (from {}) has value {}, expected {}", spec.key, source, render(n),
+                             type_name(spec.type)),
                  fmt::format("{}: {} (default {})", spec.key, spec.help, spec.default_yaml));
   };
   auto scalar_ok = [&](const YAML::Node& x, ValueType t) {
@@ -204,7 +206,7 @@ void Config::merge_file(const std::string& path) {
 void Config::merge_yaml(const YAML::Node& root, const std::string& source) {
   // Flatten nested maps into dotted keys; a map under a leaf key is a type error, not a new section.
   std::function<void(const YAML::Node&, const std::string&)> walk = [&](const YAML::Node& n,
-                                                                       const std::string& prefix) {
+                                                                        const std::string& prefix) {
     for (const auto& kv : n) {
       std::string key = prefix.empty() ? kv.first.as<std::string>() : prefix + "." + kv.first.as<std::string>();
       if (kv.second.IsMap() && !find_option(key)) {
@@ -249,8 +251,8 @@ void Config::set_assignment(const std::string& assignment, const std::string& so
 const YAML::Node& Config::value(const std::string& key, ValueType expected) const {
   const OptionSpec* spec = find_option(key);
   SCORCH_CHECK(spec, "internal: config key '{}' is not in the option table", key);
-  SCORCH_CHECK(spec->type == expected, "internal: config key '{}' read as {}, but it is {}", key,
-               type_name(expected), type_name(spec->type));
+  SCORCH_CHECK(spec->type == expected, "internal: config key '{}' read as {}, but it is {}", key, type_name(expected),
+               type_name(spec->type));
   return values_.at(key);
 }
 
@@ -260,9 +262,7 @@ bool Config::get_bool(const std::string& key) const {
   std::string s = value(key, ValueType::Bool).Scalar();
   return s == "true" || s == "True" || s == "TRUE";
 }
-std::string Config::get_string(const std::string& key) const {
-  return value(key, ValueType::String).as<std::string>();
-}
+std::string Config::get_string(const std::string& key) const { return value(key, ValueType::String).as<std::string>(); }
 std::vector<int64_t> Config::get_int_list(const std::string& key) const {
   return value(key, ValueType::IntList).as<std::vector<int64_t>>();
 }

@@ -25,9 +25,9 @@ const char* scope_name(Scope s);
 
 // One row of the option table: the same row is a config key and the CLI flag `--<key>`.
 struct OptionSpec {
-  std::string key;            // score_sde field name, e.g. "training.batch_size"
+  std::string key;  // score_sde field name, e.g. "training.batch_size"
   ValueType type;
-  std::string default_yaml;   // default value as YAML text, e.g. "128", "[1, 2, 2, 2]", "vesde"
+  std::string default_yaml;  // default value as YAML text, e.g. "128", "[1, 2, 2, 2]", "vesde"
   std::string help;
   Scope scope;
 };

@@ -24,11 +24,11 @@ class Error : public std::runtime_error {
 // SCORCH_FAIL("fmt", args...) throws; SCORCH_CHECK(cond, "fmt", args...) throws when cond is false.
 // SCORCH_CHECK_HINT adds a hint that tells the user what to do about it.
 #define SCORCH_FAIL(...) throw ::scorch::Error(__FILE__, __LINE__, ::fmt::format(__VA_ARGS__))
-#define SCORCH_CHECK(cond, ...)   \
-  do {                            \
+#define SCORCH_CHECK(cond, ...)            \
+  do {                                     \
     if (!(cond)) SCORCH_FAIL(__VA_ARGS__); \
   } while (0)
-#define SCORCH_CHECK_HINT(cond, hint, ...)                                          \
-  do {                                                                              \
+#define SCORCH_CHECK_HINT(cond, hint, ...)                                                    \
+  do {                                                                                        \
     if (!(cond)) throw ::scorch::Error(__FILE__, __LINE__, ::fmt::format(__VA_ARGS__), hint); \
   } while (0)

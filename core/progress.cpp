@@ -14,14 +14,20 @@ namespace {
 std::string format_seconds(double s) {
   if (s < 0 || s > 1e7) return "?";
   const auto t = static_cast<int64_t>(s + 0.5);
-  return t >= 3600 ? fmt::format("{}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60) : fmt::format("{:02}:{:02}", t / 60, t % 60);
+  return t >= 3600 ? fmt::format("{}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60)
+                   : fmt::format("{:02}:{:02}", t / 60, t % 60);
 }
 
 }  // namespace
 
 Progress::Progress(std::string label, int64_t total, std::string unit, bool enabled)
-    : label_(std::move(label)), unit_(std::move(unit)), total_(total), enabled_(enabled),
-      tty_(isatty(STDERR_FILENO) != 0), start_(std::chrono::steady_clock::now()), last_print_(start_) {}
+    : label_(std::move(label)),
+      unit_(std::move(unit)),
+      total_(total),
+      enabled_(enabled),
+      tty_(isatty(STDERR_FILENO) != 0),
+      start_(std::chrono::steady_clock::now()),
+      last_print_(start_) {}
 
 Progress::~Progress() {
   if (enabled_ && tty_ && !finished_ && done_ > 0) std::fputc('\n', stderr);
@@ -49,8 +55,8 @@ void Progress::print(bool final) {
   const double rate = elapsed > 0 ? done_ / elapsed : 0.0;
   std::string counts = total_ > 0 ? fmt::format("{}/{}", done_, total_) : fmt::format("{}", done_);
   std::string eta = total_ > 0 && rate > 0 && !final ? " ETA " + format_seconds((total_ - done_) / rate) : "";
-  std::string text = fmt::format("{} {} {} ({:.0f} {}/s, {}){}", label_, counts, unit_, rate, unit_,
-                                 format_seconds(elapsed), eta);
+  std::string text =
+      fmt::format("{} {} {} ({:.0f} {}/s, {}){}", label_, counts, unit_, rate, unit_, format_seconds(elapsed), eta);
   if (tty_) {
     std::string bar;
     if (total_ > 0) {

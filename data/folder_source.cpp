@@ -60,8 +60,10 @@ FolderSource::FolderSource(const std::string& root, FolderOptions options, dist:
   }
   std::sort(reasons.begin(), reasons.end());
   if (!reasons.empty() && !options.skip_bad)
-    throw Error(__FILE__, __LINE__, fmt::format("{} of {} images in '{}' cannot be used; first: {}", reasons.size(), all.size(), root, reasons[0]),
-                "pass --skip-bad to leave them out");
+    throw Error(
+        __FILE__, __LINE__,
+        fmt::format("{} of {} images in '{}' cannot be used; first: {}", reasons.size(), all.size(), root, reasons[0]),
+        "pass --skip-bad to leave them out");
   for (size_t i = 0; i < all.size(); ++i) (bad[i] ? skipped_ : files_).push_back(all[i]);
   SCORCH_CHECK(!files_.empty(), "no usable image in '{}'", root);
   if (options.resolution > 0) {
@@ -71,8 +73,10 @@ FolderSource::FolderSource(const std::string& root, FolderOptions options, dist:
       auto it = sizes.items().begin();
       const std::string a = it.key(), fa = it.value();
       ++it;
-      SCORCH_FAIL("images in '{}' have different sizes ({} e.g. '{}', {} e.g. '{}'); pass --resolution N to centre-crop "
-                  "and resize them all to N x N", root, a, fa, it.key(), it.value().get<std::string>());
+      SCORCH_FAIL(
+          "images in '{}' have different sizes ({} e.g. '{}', {} e.g. '{}'); pass --resolution N to centre-crop "
+          "and resize them all to N x N",
+          root, a, fa, it.key(), it.value().get<std::string>());
     }
     const std::string key = sizes.items().begin().key();
     const auto x = key.find('x');
@@ -90,8 +94,12 @@ void FolderSource::read(int64_t index, uint8_t* dst) const {
 }
 
 nlohmann::json FolderSource::describe() const {
-  return {{"type", "folder"},          {"root", root_},        {"resolution", options_.resolution},
-          {"grayscale", options_.grayscale}, {"files", files_.size()}, {"skipped", skipped_}};
+  return {{"type", "folder"},
+          {"root", root_},
+          {"resolution", options_.resolution},
+          {"grayscale", options_.grayscale},
+          {"files", files_.size()},
+          {"skipped", skipped_}};
 }
 
 }  // namespace scorch::data

@@ -12,7 +12,7 @@ class Communicator;
 namespace scorch::data {
 
 struct FolderOptions {
-  int resolution = 0;    // 0: keep the size, which must then be the same for every image
+  int resolution = 0;  // 0: keep the size, which must then be the same for every image
   bool grayscale = false;
   bool skip_bad = false;  // leave out images that will not decode (reported), instead of failing
 };

@@ -3,8 +3,8 @@
 
 #include <filesystem>
 
-#include "core/error.h"
 #include "core/atomic_file.h"
+#include "core/error.h"
 
 namespace scorch::data {
 
@@ -22,7 +22,7 @@ nlohmann::json to_json(const Manifest& m) {
   // nlohmann::json sorts object keys, so the text is the same for the same content.
   nlohmann::json shards = nlohmann::json::array();
   for (const auto& s : m.shards) shards.push_back({{"file", s.file}, {"count", s.count}, {"sha256", s.sha256}});
-  return {{"format", kFormatName}, {"version", kFormatVersion}, {"kind", m.kind},  {"shape", m.shape},
+  return {{"format", kFormatName}, {"version", kFormatVersion}, {"kind", m.kind},         {"shape", m.shape},
           {"dtype", m.dtype},      {"count", m.count},          {"labels", m.has_labels}, {"shards", shards},
           {"source", m.source},    {"command", m.command},      {"extra", m.extra}};
 }
@@ -46,7 +46,8 @@ Manifest manifest_from_json(const nlohmann::json& j, const std::string& what) {
     m.count = need("count").get<int64_t>();
     m.has_labels = need("labels").get<bool>();
     for (const auto& s : need("shards"))
-      m.shards.push_back({s.at("file").get<std::string>(), s.at("count").get<int64_t>(), s.at("sha256").get<std::string>()});
+      m.shards.push_back(
+          {s.at("file").get<std::string>(), s.at("count").get<int64_t>(), s.at("sha256").get<std::string>()});
     m.source = j.value("source", nlohmann::json::object());
     m.command = j.value("command", std::string());
     m.extra = j.value("extra", nlohmann::json::object());
@@ -55,8 +56,10 @@ Manifest manifest_from_json(const nlohmann::json& j, const std::string& what) {
   }
   const bool images = m.kind == "images" && m.dtype == "uint8" && m.shape.size() == 3;
   const bool points = m.kind == "points" && m.dtype == "float32" && m.shape.size() == 1;
-  SCORCH_CHECK(images || points, "{}: kind '{}' with dtype '{}' and shape rank {} is not a known layout "
-               "(images: uint8 [H,W,C]; points: float32 [D])", what, m.kind, m.dtype, m.shape.size());
+  SCORCH_CHECK(images || points,
+               "{}: kind '{}' with dtype '{}' and shape rank {} is not a known layout "
+               "(images: uint8 [H,W,C]; points: float32 [D])",
+               what, m.kind, m.dtype, m.shape.size());
   for (auto d : m.shape) SCORCH_CHECK(d > 0, "{}: shape has a non-positive dimension {}", what, d);
   if (images) SCORCH_CHECK(m.shape[2] == 1 || m.shape[2] == 3, "{}: channels must be 1 or 3, got {}", what, m.shape[2]);
   int64_t sum = 0;

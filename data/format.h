@@ -1,8 +1,7 @@
 // The dataset directory format: manifest.json + shard-00000.h5 … (see docs/data.md).
 #pragma once
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 

@@ -25,11 +25,14 @@ LoaderOptions loader_options(const Config& config, int64_t global_batch, int ran
 }
 
 Loader::Loader(std::shared_ptr<const Dataset> dataset, LoaderOptions options, SamplerState start)
-    : dataset_(std::move(dataset)), options_(std::move(options)),
-      sampler_(dataset_->size(), options_.global_batch, options_.seed, options_.rank, options_.world, options_.drop_last),
+    : dataset_(std::move(dataset)),
+      options_(std::move(options)),
+      sampler_(dataset_->size(), options_.global_batch, options_.seed, options_.rank, options_.world,
+               options_.drop_last),
       batches_per_epoch_(sampler_.batches_per_epoch()) {
   SCORCH_CHECK(options_.reader_threads >= 1, "data.reader_threads must be at least 1, got {}", options_.reader_threads);
-  SCORCH_CHECK(options_.prefetch_batches >= 1, "data.prefetch_batches must be at least 1, got {}", options_.prefetch_batches);
+  SCORCH_CHECK(options_.prefetch_batches >= 1, "data.prefetch_batches must be at least 1, got {}",
+               options_.prefetch_batches);
   sampler_.set_state(start);
   for (int i = 0; i < options_.reader_threads; ++i) threads_.emplace_back([this] { reader_loop(); });
 }

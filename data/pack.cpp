@@ -46,7 +46,8 @@ Manifest write_dataset(Manifest layout, const std::function<void(int64_t, uint8_
 
   nlohmann::json mine = nlohmann::json::array();
   int64_t my_items = 0;
-  for (int64_t s = comm.rank(); s < shards; s += comm.world()) my_items += std::min(per_shard, layout.count - s * per_shard);
+  for (int64_t s = comm.rank(); s < shards; s += comm.world())
+    my_items += std::min(per_shard, layout.count - s * per_shard);
   Progress progress("packing", my_items, "img", comm.rank() == 0);
   std::vector<uint8_t> buffer;
   std::vector<int64_t> labels;

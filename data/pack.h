@@ -14,9 +14,9 @@ class Communicator;
 namespace scorch::data {
 
 struct WriteOptions {
-  std::string out;          // dataset directory (created)
-  int64_t shard_size = 0;   // items per shard; 0 picks about 256 MiB per shard
-  bool overwrite = false;   // replace an existing dataset in `out`
+  std::string out;         // dataset directory (created)
+  int64_t shard_size = 0;  // items per shard; 0 picks about 256 MiB per shard
+  bool overwrite = false;  // replace an existing dataset in `out`
 };
 
 // Items 0..layout.count-1 are produced by `fill(index, dst)` (layout.item_bytes() bytes) and `label(index)`

@@ -29,13 +29,17 @@ std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch) 
   return perm;
 }
 
-DistributedSampler::DistributedSampler(int64_t n, int64_t global_batch, uint64_t seed, int rank, int world, bool drop_last)
+DistributedSampler::DistributedSampler(int64_t n, int64_t global_batch, uint64_t seed, int rank, int world,
+                                       bool drop_last)
     : n_(n), batch_(global_batch), seed_(seed), rank_(rank), world_(world), drop_last_(drop_last) {
   SCORCH_CHECK(world > 0 && rank >= 0 && rank < world, "sampler: rank {} is not in a world of {}", rank, world);
-  SCORCH_CHECK(global_batch > 0 && global_batch % world == 0, "sampler: the global batch size {} must be a positive "
-               "multiple of the number of ranks {}", global_batch, world);
+  SCORCH_CHECK(global_batch > 0 && global_batch % world == 0,
+               "sampler: the global batch size {} must be a positive "
+               "multiple of the number of ranks {}",
+               global_batch, world);
   SCORCH_CHECK_HINT(n >= global_batch || !drop_last, "use a smaller batch size or a bigger dataset",
-                    "sampler: the dataset has {} items, fewer than one global batch of {} (drop_last)", n, global_batch);
+                    "sampler: the dataset has {} items, fewer than one global batch of {} (drop_last)", n,
+                    global_batch);
   SCORCH_CHECK(n > 0, "sampler: the dataset is empty");
 }
 

@@ -12,8 +12,8 @@
 
 #include <cstring>
 
-#include "core/error.h"
 #include "core/atomic_file.h"
+#include "core/error.h"
 
 namespace scorch::data {
 
@@ -39,7 +39,9 @@ hid_t file_type(const Manifest& m) { return m.dtype == "float32" ? H5T_IEEE_F32L
 
 void put_attr(hid_t obj, const char* name, hid_t type, const void* value, hsize_t n) {
   H5Handle space{H5Screate_simple(1, &n, nullptr), H5Sclose};
-  H5Handle attr{H5Acreate2(obj, name, type == H5T_NATIVE_INT64 ? H5T_STD_I64LE : type, space.id, H5P_DEFAULT, H5P_DEFAULT), H5Aclose};
+  H5Handle attr{
+      H5Acreate2(obj, name, type == H5T_NATIVE_INT64 ? H5T_STD_I64LE : type, space.id, H5P_DEFAULT, H5P_DEFAULT),
+      H5Aclose};
   SCORCH_CHECK(attr.id >= 0 && H5Awrite(attr.id, type, value) >= 0, "cannot write HDF5 attribute '{}'", name);
 }
 
@@ -76,7 +78,8 @@ void write_shard(const std::string& path, const Manifest& layout, const void* it
     H5Pset_obj_track_times(dcpl.id, false);
     H5Pset_layout(dcpl.id, H5D_CONTIGUOUS);
     H5Handle dset{H5Dcreate2(file.id, ("/" + layout.kind).c_str(), file_type(layout), space.id, H5P_DEFAULT, dcpl.id,
-                             H5P_DEFAULT), H5Dclose};
+                             H5P_DEFAULT),
+                  H5Dclose};
     SCORCH_CHECK(dset.id >= 0 && H5Dwrite(dset.id, mem_type(layout), H5S_ALL, H5S_ALL, H5P_DEFAULT, items) >= 0,
                  "cannot write /{} to '{}'", layout.kind, tmp);
     // Attributes in a fixed order: format, version, kind, shape, count.
@@ -92,7 +95,8 @@ void write_shard(const std::string& path, const Manifest& layout, const void* it
       H5Handle lspace{H5Screate_simple(1, &n, nullptr), H5Sclose};
       H5Handle lcpl{H5Pcreate(H5P_DATASET_CREATE), H5Pclose};
       H5Pset_obj_track_times(lcpl.id, false);
-      H5Handle lset{H5Dcreate2(file.id, "/labels", H5T_STD_I64LE, lspace.id, H5P_DEFAULT, lcpl.id, H5P_DEFAULT), H5Dclose};
+      H5Handle lset{H5Dcreate2(file.id, "/labels", H5T_STD_I64LE, lspace.id, H5P_DEFAULT, lcpl.id, H5P_DEFAULT),
+                    H5Dclose};
       SCORCH_CHECK(lset.id >= 0 && H5Dwrite(lset.id, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, labels) >= 0,
                    "cannot write /labels to '{}'", tmp);
     }
@@ -115,7 +119,8 @@ ShardReader::ShardReader(const std::string& path, const Manifest& layout, int64_
   SCORCH_CHECK(dset_ >= 0, "cannot open {} in shard '{}'", name, path);
 
   H5Handle type{H5Dget_type(dset_), H5Tclose};
-  const bool is_u8 = H5Tget_class(type.id) == H5T_INTEGER && H5Tget_size(type.id) == 1 && H5Tget_sign(type.id) == H5T_SGN_NONE;
+  const bool is_u8 =
+      H5Tget_class(type.id) == H5T_INTEGER && H5Tget_size(type.id) == 1 && H5Tget_sign(type.id) == H5T_SGN_NONE;
   const bool is_f32 = H5Tget_class(type.id) == H5T_FLOAT && H5Tget_size(type.id) == 4;
   SCORCH_CHECK(layout.dtype == "float32" ? is_f32 : is_u8, "shard '{}': {} has the wrong dtype (expected {})", path,
                name, layout.dtype);
@@ -126,18 +131,22 @@ ShardReader::ShardReader(const std::string& path, const Manifest& layout, int64_
   dims_.resize(rank);
   H5Sget_simple_extent_dims(space.id, dims_.data(), nullptr);
   for (size_t i = 0; i < layout.shape.size(); ++i)
-    SCORCH_CHECK(static_cast<int64_t>(dims_[i + 1]) == layout.shape[i], "shard '{}': {} item dimension {} is {}, manifest says {}",
-                 path, name, i, dims_[i + 1], layout.shape[i]);
+    SCORCH_CHECK(static_cast<int64_t>(dims_[i + 1]) == layout.shape[i],
+                 "shard '{}': {} item dimension {} is {}, manifest says {}", path, name, i, dims_[i + 1],
+                 layout.shape[i]);
   count_ = static_cast<int64_t>(dims_[0]);
-  SCORCH_CHECK(count_ == expected_count, "shard '{}' holds {} items but the manifest says {}", path, count_, expected_count);
+  SCORCH_CHECK(count_ == expected_count, "shard '{}' holds {} items but the manifest says {}", path, count_,
+               expected_count);
 
   if (layout.has_labels) {
-    SCORCH_CHECK(H5Lexists(file_, "/labels", H5P_DEFAULT) > 0, "shard '{}' has no /labels but the manifest says it has", path);
+    SCORCH_CHECK(H5Lexists(file_, "/labels", H5P_DEFAULT) > 0, "shard '{}' has no /labels but the manifest says it has",
+                 path);
     H5Handle lset{H5Dopen2(file_, "/labels", H5P_DEFAULT), H5Dclose};
     H5Handle lspace{H5Dget_space(lset.id), H5Sclose};
     hsize_t n = 0;
     SCORCH_CHECK(H5Sget_simple_extent_ndims(lspace.id) == 1 && H5Sget_simple_extent_dims(lspace.id, &n, nullptr) == 1 &&
-                 static_cast<int64_t>(n) == count_, "shard '{}': /labels must be [{}]", path, count_);
+                     static_cast<int64_t>(n) == count_,
+                 "shard '{}': /labels must be [{}]", path, count_);
     labels_.resize(count_);
     SCORCH_CHECK(H5Dread(lset.id, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, labels_.data()) >= 0,
                  "cannot read /labels of shard '{}' (corrupted or truncated?)", path);
@@ -155,8 +164,8 @@ ShardReader::ShardReader(const std::string& path, const Manifest& layout, int64_
   if (!offsets.empty()) {
     int64_t end = 0;
     for (auto o : offsets) end = std::max(end, o + item_bytes_);
-    SCORCH_CHECK(end <= static_cast<int64_t>(st.st_size), "shard '{}' is truncated: {} bytes, items reach byte {}", path,
-                 st.st_size, end);
+    SCORCH_CHECK(end <= static_cast<int64_t>(st.st_size), "shard '{}' is truncated: {} bytes, items reach byte {}",
+                 path, st.st_size, end);
     fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     SCORCH_CHECK(fd_ >= 0, "cannot open shard '{}': {}", path, std::strerror(errno));
     offsets_ = std::move(offsets);
@@ -177,7 +186,8 @@ void ShardReader::read(int64_t index, void* dst) const {
     int64_t done = 0;
     while (done < item_bytes_) {
       const ssize_t n = ::pread(fd_, out + done, item_bytes_ - done, offsets_[index] + done);
-      SCORCH_CHECK(n > 0, "shard '{}': read of item {} failed ({})", path_, index, n == 0 ? "end of file" : std::strerror(errno));
+      SCORCH_CHECK(n > 0, "shard '{}': read of item {} failed ({})", path_, index,
+                   n == 0 ? "end of file" : std::strerror(errno));
       done += n;
     }
     return;

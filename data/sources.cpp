@@ -16,10 +16,12 @@ namespace scorch::data {
 namespace fs = std::filesystem;
 
 ArraySource::ArraySource(torch::Tensor images, torch::Tensor labels, nlohmann::json description)
-    : images_(images.contiguous()), labels_(labels.defined() ? labels.to(torch::kInt64).contiguous() : labels),
+    : images_(images.contiguous()),
+      labels_(labels.defined() ? labels.to(torch::kInt64).contiguous() : labels),
       description_(std::move(description)) {
   SCORCH_CHECK(images_.dim() == 4 && images_.scalar_type() == torch::kUInt8, "source images must be uint8 [N,H,W,C]");
-  SCORCH_CHECK(images_.size(3) == 1 || images_.size(3) == 3, "source images must have 1 or 3 channels, got {}", images_.size(3));
+  SCORCH_CHECK(images_.size(3) == 1 || images_.size(3) == 3, "source images must have 1 or 3 channels, got {}",
+               images_.size(3));
   if (labels_.defined())
     SCORCH_CHECK(labels_.dim() == 1 && labels_.size(0) == images_.size(0), "{} labels for {} images", labels_.numel(),
                  images_.size(0));
@@ -44,8 +46,8 @@ std::string read_maybe_gzip(const std::string& path) {
   const char* msg = gzerror(f, &err);
   const std::string reason = msg ? msg : "";
   gzclose(f);
-  SCORCH_CHECK(n == 0 && (err == Z_OK || err == Z_STREAM_END), "cannot read '{}': {} (truncated or corrupted gzip?)", path,
-               reason);
+  SCORCH_CHECK(n == 0 && (err == Z_OK || err == Z_STREAM_END), "cannot read '{}': {} (truncated or corrupted gzip?)",
+               path, reason);
   return out;
 }
 
@@ -139,20 +141,22 @@ std::unique_ptr<Source> open_cifar10(const std::vector<std::string>& paths) {
   return std::make_unique<ArraySource>(images, labels, nlohmann::json{{"type", "cifar10"}, {"files", files}});
 }
 
-std::unique_ptr<Source> open_numpy(const std::string& path, const std::string& images_key, const std::string& labels_key) {
+std::unique_ptr<Source> open_numpy(const std::string& path, const std::string& images_key,
+                                   const std::string& labels_key) {
   torch::Tensor images, labels;
   SCORCH_CHECK(fs::is_regular_file(path), "input file '{}' does not exist", path);
   nlohmann::json desc = {{"type", "numpy"}, {"file", path}};
   if (fs::path(path).extension() == ".npz") {
     auto arrays = io::npz::read_npz(path);
     auto it = arrays.find(images_key);
-    SCORCH_CHECK_HINT(it != arrays.end(), "name the array with --images-key", "'{}' has no array '{}'", path, images_key);
+    SCORCH_CHECK_HINT(it != arrays.end(), "name the array with --images-key", "'{}' has no array '{}'", path,
+                      images_key);
     images = it->second;
     desc["images_key"] = images_key;
     if (auto lt = arrays.find(labels_key); lt != arrays.end()) {
       labels = lt->second;
-      SCORCH_CHECK(labels.dim() == 1 && labels.is_floating_point() == false, "'{}': labels '{}' must be an integer [N] array",
-                   path, labels_key);
+      SCORCH_CHECK(labels.dim() == 1 && labels.is_floating_point() == false,
+                   "'{}': labels '{}' must be an integer [N] array", path, labels_key);
       desc["labels_key"] = labels_key;
     }
   } else {
@@ -160,13 +164,15 @@ std::unique_ptr<Source> open_numpy(const std::string& path, const std::string& i
   }
   SCORCH_CHECK(images.scalar_type() == torch::kUInt8, "'{}': images must be uint8, got {}", path,
                std::string(c10::toString(images.scalar_type())));
-  SCORCH_CHECK(images.dim() == 3 || images.dim() == 4, "'{}': images must be [N,H,W] or [N,H,W,C] (NHWC), got {} dimensions",
-               path, images.dim());
+  SCORCH_CHECK(images.dim() == 3 || images.dim() == 4,
+               "'{}': images must be [N,H,W] or [N,H,W,C] (NHWC), got {} dimensions", path, images.dim());
   if (images.dim() == 3) images = images.unsqueeze(3);
   SCORCH_CHECK(images.size(3) == 1 || images.size(3) == 3,
-               "'{}': the last dimension must be channels 1 or 3 (NHWC), got shape [{}]", path, fmt::join(images.sizes().vec(), ", "));
+               "'{}': the last dimension must be channels 1 or 3 (NHWC), got shape [{}]", path,
+               fmt::join(images.sizes().vec(), ", "));
   if (labels.defined())
-    SCORCH_CHECK(labels.size(0) == images.size(0), "'{}': {} labels for {} images", path, labels.size(0), images.size(0));
+    SCORCH_CHECK(labels.size(0) == images.size(0), "'{}': {} labels for {} images", path, labels.size(0),
+                 images.size(0));
   return std::make_unique<ArraySource>(images, labels, desc);
 }
 

@@ -2,9 +2,8 @@
 #pragma once
 #include <torch/torch.h>
 
-#include <nlohmann/json.hpp>
-
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -44,7 +43,8 @@ std::unique_ptr<Source> open_idx(const std::string& images_path, const std::stri
 // data_batch_*.bin files.
 std::unique_ptr<Source> open_cifar10(const std::vector<std::string>& paths);
 // .npy with uint8 [N,H,W] or [N,H,W,C]; .npz: arrays `images_key` and optional `labels_key` (integer [N]).
-std::unique_ptr<Source> open_numpy(const std::string& path, const std::string& images_key, const std::string& labels_key);
+std::unique_ptr<Source> open_numpy(const std::string& path, const std::string& images_key,
+                                   const std::string& labels_key);
 // Reads a whole file, inflating it when it is gzip (zlib reads plain files unchanged).
 std::string read_maybe_gzip(const std::string& path);
 

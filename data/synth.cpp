@@ -58,7 +58,8 @@ double Mixture::log_density(const std::vector<double>& x, std::vector<double>* s
 }
 
 Mixture make_mixture(int dim, int components, uint64_t seed) {
-  SCORCH_CHECK(dim >= 1 && components >= 1, "mixture: need dim >= 1 and components >= 1, got {} and {}", dim, components);
+  SCORCH_CHECK(dim >= 1 && components >= 1, "mixture: need dim >= 1 and components >= 1, got {} and {}", dim,
+               components);
   Mixture m;
   Draw draw(mix_seed(seed, 0x6d6978ULL));
   for (int c = 0; c < components; ++c) {
@@ -119,11 +120,14 @@ void draw_shape(uint64_t seed, int64_t index, int res, int channels, uint8_t* ds
       const double px = (x + 0.5) / res - cx, py = (y + 0.5) / res - cy, dist = std::sqrt(px * px + py * py);
       bool in = false;
       switch (cls) {
-        case 0: in = py <= r && py >= -r && std::abs(px) <= (py + r) / 2; break;                       // triangle
-        case 1: in = vertical ? std::abs(px) <= r / 4 && std::abs(py) <= r * 1.5 : std::abs(py) <= r / 4 && std::abs(px) <= r * 1.5; break;
-        case 2: in = dist <= r && std::fmod(dist / (r / 4), 2.0) < 1.0; break;                         // rings
-        case 3: in = dist <= r; break;                                                                 // disc
-        default: in = std::abs(px) <= r && std::abs(py) <= r; break;                                   // square
+        case 0: in = py <= r && py >= -r && std::abs(px) <= (py + r) / 2; break;  // triangle
+        case 1:
+          in = vertical ? std::abs(px) <= r / 4 && std::abs(py) <= r * 1.5
+                        : std::abs(py) <= r / 4 && std::abs(px) <= r * 1.5;
+          break;
+        case 2: in = dist <= r && std::fmod(dist / (r / 4), 2.0) < 1.0; break;  // rings
+        case 3: in = dist <= r; break;                                          // disc
+        default: in = std::abs(px) <= r && std::abs(py) <= r; break;            // square
       }
       for (int c = 0; c < channels; ++c) dst[(int64_t(y) * res + x) * channels + c] = in ? fg[c] : bg[c];
     }

@@ -1,8 +1,7 @@
 // Synthetic datasets: Gaussian mixtures (exact density and score known) and a "shapes" image set.
 #pragma once
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <vector>
 
 #include "data/format.h"

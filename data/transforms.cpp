@@ -50,8 +50,10 @@ void transform_image(const uint8_t* src, float* dst, int height, int width, int 
   if (!options.uniform_dequantization && (channels == 1 || channels == 3)) {
     float lut[256];
     for (int v = 0; v < 256; ++v) lut[v] = float(v) * scale + shift;
-    if (channels == 1) convert_lut<1>(src, dst, height, width, flip, lut);
-    else convert_lut<3>(src, dst, height, width, flip, lut);
+    if (channels == 1)
+      convert_lut<1>(src, dst, height, width, flip, lut);
+    else
+      convert_lut<3>(src, dst, height, width, flip, lut);
     return;
   }
   const int64_t plane = int64_t(height) * width;

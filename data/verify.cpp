@@ -23,7 +23,8 @@ VerifyReport verify_dataset(const std::string& dir, bool show_progress) {
     }
     const std::string sum = sha256_file(path);
     if (sum != s.sha256) {
-      report.problems.push_back(fmt::format("{}: sha256 {} differs from the manifest's {} (corrupted or replaced)", path, sum, s.sha256));
+      report.problems.push_back(
+          fmt::format("{}: sha256 {} differs from the manifest's {} (corrupted or replaced)", path, sum, s.sha256));
       continue;
     }
     try {

@@ -10,10 +10,10 @@
 #include <ctime>
 #include <filesystem>
 
+#include "core/atomic_file.h"
 #include "core/dist/device.h"
 #include "core/dist/process.h"
 #include "core/error.h"
-#include "core/atomic_file.h"
 #include "core/io/checkpoint_files.h"
 #include "eval/fid_table.h"
 #include "sampler/farm.h"
@@ -29,7 +29,7 @@ using Clock = std::chrono::steady_clock;
 struct Checkpoint {
   std::string dir;  // the resolved step-N dir
   int64_t step = 0;
-  Config config;    // from options.sampling_config
+  Config config;  // from options.sampling_config
 };
 
 bool has_glob_chars(const std::string& s) { return s.find_first_of("*?[") != std::string::npos; }
@@ -154,12 +154,16 @@ CheckpointSeriesReport evaluate_checkpoint_series(const CheckpointSeriesOptions&
     const auto& ref = reference.get(ex, o.fid.scores.kid);
     if (comm.rank() == 0) {
       const json s = score_samples(samples, ref, o.fid.scores, o.ref);
-      json row = {{"step", c.step},         {"checkpoint", c.dir},       {"settings", settings},
-                  {"fid", s.at("fid")},     {"images", samples.stats.count},
+      json row = {{"step", c.step},
+                  {"checkpoint", c.dir},
+                  {"settings", settings},
+                  {"fid", s.at("fid")},
+                  {"images", samples.stats.count},
                   {"samples", o.delete_samples ? json(nullptr) : json(samples_dir)},
                   {"seconds_sampling", sampling_s},
                   {"seconds_fid", std::chrono::duration<double>(Clock::now() - t1).count()},
-                  {"ranks", comm.world()},  {"date", now_utc()}};
+                  {"ranks", comm.world()},
+                  {"date", now_utc()}};
       if (s.contains("is")) row["is_mean"] = s["is"]["mean"], row["is_std"] = s["is"]["std"];
       if (s.contains("kid")) row["kid_mean"] = s["kid"]["mean"], row["kid_std"] = s["kid"]["std"];
       table.add(row);

@@ -42,7 +42,9 @@ json score_samples(const Extracted& samples, const Extracted& ref, const ScoreOp
     ko.subsets = o.kid_subsets;
     ko.subset_size = o.kid_subset_size;
     const auto kid = kernel_inception_distance(samples.features, ref.features, ko);
-    r["kid"] = {{"mean", kid.mean}, {"std", kid.std}, {"subsets", o.kid_subsets},
+    r["kid"] = {{"mean", kid.mean},
+                {"std", kid.std},
+                {"subsets", o.kid_subsets},
                 {"subset_size", std::min({o.kid_subset_size, samples.stats.count, ref.features.size(0)})}};
   }
   return r;

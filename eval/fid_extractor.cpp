@@ -44,10 +44,9 @@ nlohmann::json FidExtractor::identity() const {
 }
 
 void FidExtractor::check_can_score_is() const {
-  SCORCH_CHECK_HINT(weights_.has_logits,
-                    "use pytorch-fid's pt_inception-2015-12-05-6726825d.pth or NVIDIA's inception-2015-12-05.pt",
-                    "--is needs the 1008-class output layer, which {} does not contain (feature-only weights)",
-                    weights_.path);
+  SCORCH_CHECK_HINT(
+      weights_.has_logits, "use pytorch-fid's pt_inception-2015-12-05-6726825d.pth or NVIDIA's inception-2015-12-05.pt",
+      "--is needs the 1008-class output layer, which {} does not contain (feature-only weights)", weights_.path);
 }
 
 }  // namespace scorch::eval

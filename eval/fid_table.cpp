@@ -10,8 +10,8 @@
 #include <cstring>
 #include <filesystem>
 
-#include "core/error.h"
 #include "core/atomic_file.h"
+#include "core/error.h"
 #include "core/io/plot.h"
 
 namespace scorch::eval {
@@ -55,9 +55,10 @@ std::string csv_field(const json& row, const char* key) {
 }
 
 std::string to_csv(const json& rows) {
-  static const char* columns[] = {"step",  "fid",   "is_mean", "is_std",        "kid_mean", "kid_std",
-                                  "num",   "batch", "seed",    "weights",       "preprocessing", "ref",
-                                  "checkpoint", "samples", "seconds_sampling", "seconds_fid", "date"};
+  static const char* columns[] = {"step",          "fid", "is_mean",    "is_std",  "kid_mean",
+                                  "kid_std",       "num", "batch",      "seed",    "weights",
+                                  "preprocessing", "ref", "checkpoint", "samples", "seconds_sampling",
+                                  "seconds_fid",   "date"};
   std::string out;
   for (const char* c : columns) out += std::string(out.empty() ? "" : ",") + c;
   out += "\n";
@@ -109,8 +110,9 @@ void FidTable::add(const json& row) {
     for (const auto& r : read_rows())
       if (!(r.at("step") == row.at("step") && r.at("settings") == row.at("settings"))) rows.push_back(r);
     rows.push_back(row);
-    std::stable_sort(rows.begin(), rows.end(),
-                     [](const json& x, const json& y) { return x.at("step").get<int64_t>() < y.at("step").get<int64_t>(); });
+    std::stable_sort(rows.begin(), rows.end(), [](const json& x, const json& y) {
+      return x.at("step").get<int64_t>() < y.at("step").get<int64_t>();
+    });
     write_rows(rows);
   }
   plot(row.at("settings"));
@@ -122,7 +124,7 @@ void FidTable::plot(const json& settings) const {
     TableLock lock(dir_);
     rows = read_rows();
   }
-  io::PlotSeries fid{"FID"}, is{"IS"}, kid{"KID"};
+  io::PlotSeries fid{"FID", {}, {}}, is{"IS", {}, {}}, kid{"KID", {}, {}};
   for (const auto& r : rows) {
     if (r.at("settings") != settings) continue;
     const double step = static_cast<double>(r.at("step").get<int64_t>());

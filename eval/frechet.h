@@ -15,10 +15,10 @@ struct GaussianStats {
 
 struct FrechetResult {
   double fid = 0;
-  double mean_term = 0;      // ||mu1 - mu2||^2
-  double trace_sqrt = 0;     // Tr sqrt(Sigma1 Sigma2)
-  std::string route;         // "cholesky" or "eigh" (the robust route for singular covariances)
-  int64_t clamped = 0;       // negative eigenvalues set to zero (round-off of a singular product)
+  double mean_term = 0;   // ||mu1 - mu2||^2
+  double trace_sqrt = 0;  // Tr sqrt(Sigma1 Sigma2)
+  std::string route;      // "cholesky" or "eigh" (the robust route for singular covariances)
+  int64_t clamped = 0;    // negative eigenvalues set to zero (round-off of a singular product)
   bool rank_deficient = false;
 };
 

@@ -36,11 +36,11 @@ torch::Tensor InceptionV3Impl::features(const torch::Tensor& input) {
                "Inception input must be (B, 3, H>=75, W>=75), got {}", c10::str(input.sizes()));
   auto x = input.contiguous(format_);
   x = stem_pool(Conv2d_2b_3x3(Conv2d_2a_3x3(Conv2d_1a_3x3(x))));  // (B, 64, 73, 73) at 299
-  x = stem_pool(Conv2d_4a_3x3(Conv2d_3b_1x1(x)));                           // (B, 192, 35, 35)
-  x = Mixed_5d(Mixed_5c(Mixed_5b(x)));                                      // (B, 288, 35, 35)
-  x = Mixed_6e(Mixed_6d(Mixed_6c(Mixed_6b(Mixed_6a(x)))));                  // (B, 768, 17, 17)
-  x = Mixed_7c(Mixed_7b(Mixed_7a(x)));                                      // (B, 2048, 8, 8)
-  return x.mean({2, 3});                                                    // (B, 2048)
+  x = stem_pool(Conv2d_4a_3x3(Conv2d_3b_1x1(x)));                 // (B, 192, 35, 35)
+  x = Mixed_5d(Mixed_5c(Mixed_5b(x)));                            // (B, 288, 35, 35)
+  x = Mixed_6e(Mixed_6d(Mixed_6c(Mixed_6b(Mixed_6a(x)))));        // (B, 768, 17, 17)
+  x = Mixed_7c(Mixed_7b(Mixed_7a(x)));                            // (B, 2048, 8, 8)
+  return x.mean({2, 3});                                          // (B, 2048)
 }
 
 torch::Tensor InceptionV3Impl::logits(const torch::Tensor& features, bool with_bias) {

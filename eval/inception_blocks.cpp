@@ -39,11 +39,11 @@ const std::optional<c10::TypedOperatorHandle<ConvPointwise>>& conv_relu_op() {
 }  // namespace
 
 BasicConv2dImpl::BasicConv2dImpl(const BasicConv2dOptions& o) : options_(o) {
-  conv = register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(o.in_channels(), o.out_channels(),
-                                                                              o.kernel_size())
-                                                        .stride(o.stride())
-                                                        .padding(o.padding())
-                                                        .bias(false)));
+  conv = register_module("conv",
+                         torch::nn::Conv2d(torch::nn::Conv2dOptions(o.in_channels(), o.out_channels(), o.kernel_size())
+                                               .stride(o.stride())
+                                               .padding(o.padding())
+                                               .bias(false)));
   bn = register_module("bn", torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(o.out_channels()).eps(1e-3)));
 }
 

@@ -9,8 +9,8 @@
 #include <regex>
 #include <set>
 
-#include "core/error.h"
 #include "core/atomic_file.h"
+#include "core/error.h"
 #include "core/io/safetensors.h"
 #include "core/io/torch_file.h"
 

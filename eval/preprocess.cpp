@@ -65,9 +65,9 @@ torch::Tensor preprocess(const torch::Tensor& images, Preprocessing mode, int64_
     x = x / 255.0f;
     if (x.size(2) != size || x.size(3) != size)
       x = torch::nn::functional::interpolate(x, torch::nn::functional::InterpolateFuncOptions()
-                                                   .size(std::vector<int64_t>{size, size})
-                                                   .mode(torch::kBilinear)
-                                                   .align_corners(false));
+                                                    .size(std::vector<int64_t>{size, size})
+                                                    .mode(torch::kBilinear)
+                                                    .align_corners(false));
     return (2 * x - 1).contiguous();
   }
   x = x.contiguous();

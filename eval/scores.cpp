@@ -39,7 +39,8 @@ MeanStd inception_score(const torch::Tensor& logits, int64_t splits) {
 MeanStd kernel_inception_distance(const torch::Tensor& features_a, const torch::Tensor& features_b,
                                   const KidOptions& options) {
   SCORCH_CHECK(features_a.dim() == 2 && features_b.dim() == 2 && features_a.size(1) == features_b.size(1),
-               "KID: features must be (N, D) with equal D, got {} and {}", c10::str(features_a.sizes()), c10::str(features_b.sizes()));
+               "KID: features must be (N, D) with equal D, got {} and {}", c10::str(features_a.sizes()),
+               c10::str(features_b.sizes()));
   auto fa = features_a.to(torch::kCPU, torch::kDouble);
   auto fb = features_b.to(torch::kCPU, torch::kDouble);
   const int64_t m = std::min({options.subset_size, fa.size(0), fb.size(0)});
@@ -47,7 +48,9 @@ MeanStd kernel_inception_distance(const torch::Tensor& features_a, const torch::
                fb.size(0));
   const double d = static_cast<double>(fa.size(1));
   auto gen = at::make_generator<at::CPUGeneratorImpl>(options.seed);
-  auto kernel = [d](const torch::Tensor& x, const torch::Tensor& y) { return (x.matmul(y.transpose(0, 1)) / d + 1).pow(3); };
+  auto kernel = [d](const torch::Tensor& x, const torch::Tensor& y) {
+    return (x.matmul(y.transpose(0, 1)) / d + 1).pow(3);
+  };
   std::vector<double> mmd;
   for (int64_t s = 0; s < options.subsets; ++s) {
     auto x = fa.index({torch::randperm(fa.size(0), gen, torch::kLong).slice(0, 0, m)});

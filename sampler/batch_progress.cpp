@@ -19,8 +19,14 @@ std::string clock_text(double s) {
 
 BatchProgress::BatchProgress(std::function<double(double)> noise_level, double t_start, double t_end, bool enabled,
                              double quiet_s, double every_s)
-    : noise_level_(std::move(noise_level)), t_start_(t_start), t_end_(t_end), enabled_(enabled), quiet_s_(quiet_s),
-      every_s_(every_s), start_(Clock::now()), last_(start_) {}
+    : noise_level_(std::move(noise_level)),
+      t_start_(t_start),
+      t_end_(t_end),
+      enabled_(enabled),
+      quiet_s_(quiet_s),
+      every_s_(every_s),
+      start_(Clock::now()),
+      last_(start_) {}
 
 void BatchProgress::start(std::string label) {
   label_ = std::move(label);

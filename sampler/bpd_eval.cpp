@@ -1,11 +1,10 @@
 // evaluate_bpd: dataset batches -> dequantise -> bits_per_dim, gathered in unit order.
 #include "sampler/bpd_eval.h"
 
-#include <nlohmann/json.hpp>
-
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <nlohmann/json.hpp>
 
 #include "core/dist/communicator.h"
 #include "core/dist/work_counter.h"

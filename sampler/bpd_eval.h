@@ -12,10 +12,10 @@ class Communicator;
 namespace scorch::sampler {
 
 struct BpdOptions {
-  std::string data;      // dataset directory (scorch data pack)
-  int64_t num = 0;       // first `num` images (0: all)
-  int64_t batch = 64;    // images per ODE solve (one ODE per batch, as the reference)
-  int64_t repeats = 1;   // passes over the data with fresh dequantisation noise (the reference: 5 on test)
+  std::string data;     // dataset directory (scorch data pack)
+  int64_t num = 0;      // first `num` images (0: all)
+  int64_t batch = 64;   // images per ODE solve (one ODE per batch, as the reference)
+  int64_t repeats = 1;  // passes over the data with fresh dequantisation noise (the reference: 5 on test)
   uint64_t seed = 0;
   LikelihoodOptions likelihood;
 };
@@ -23,7 +23,7 @@ struct BpdOptions {
 struct BpdReport {
   double mean = 0, std_error = 0;  // over all images x repeats; std error = sample std / sqrt(count)
   int64_t count = 0;
-  double mean_nfe = 0;             // per batch
+  double mean_nfe = 0;  // per batch
   double seconds = 0;
 };
 

@@ -58,7 +58,8 @@ class NoneCorrector : public Corrector {
 torch::Tensor corrector_alpha(const sdes::Sde& sde, const torch::Tensor& t) {
   if (sde.kind() == sdes::SdeKind::VE) return torch::ones_like(t);
   auto i = discrete_index(sde, t);
-  if (sde.kind() == sdes::SdeKind::VP) return static_cast<const sdes::VPSDE&>(sde).alphas().to(t.device()).index({i}).to(t.dtype());
+  if (sde.kind() == sdes::SdeKind::VP)
+    return static_cast<const sdes::VPSDE&>(sde).alphas().to(t.device()).index({i}).to(t.dtype());
   // Sub-VP: the DDPM table of the same linear beta(t), built as VPSDE builds it (float32).
   const auto& sub = static_cast<const sdes::SubVPSDE&>(sde);
   const double n = static_cast<double>(sde.N());
@@ -66,8 +67,8 @@ torch::Tensor corrector_alpha(const sdes::Sde& sde, const torch::Tensor& t) {
   return (1.0 - betas).index({i}).to(t.dtype());
 }
 
-std::unique_ptr<Corrector> make_corrector(const std::string& name, std::shared_ptr<sdes::Sde> sde, sdes::ScoreFn score, double snr,
-                                          int64_t n_steps) {
+std::unique_ptr<Corrector> make_corrector(const std::string& name, std::shared_ptr<sdes::Sde> sde, sdes::ScoreFn score,
+                                          double snr, int64_t n_steps) {
   SCORCH_CHECK(sde != nullptr, "make_corrector needs an SDE");
   SCORCH_CHECK(n_steps >= 1, "sampling.n_steps_each must be at least 1, got {}", n_steps);
   if (name == "none") return std::make_unique<NoneCorrector>();

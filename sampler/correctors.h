@@ -18,8 +18,8 @@ class Corrector {
 // over the batch (so a batch, not a rank, is the unit that fixes the result); ALD's from snr and the
 // marginal std. Both scale by alpha_i = 1 - beta_i of the DDPM table for VP and sub-VP (the reference
 // crashes for sub-VP, which has no table; scorch uses the one its shared beta(t) defines), 1 for VE.
-std::unique_ptr<Corrector> make_corrector(const std::string& name, std::shared_ptr<sdes::Sde> sde, sdes::ScoreFn score, double snr,
-                                          int64_t n_steps);
+std::unique_ptr<Corrector> make_corrector(const std::string& name, std::shared_ptr<sdes::Sde> sde, sdes::ScoreFn score,
+                                          double snr, int64_t n_steps);
 
 // alpha_i at time t, (B,): see make_corrector.
 torch::Tensor corrector_alpha(const sdes::Sde& sde, const torch::Tensor& t);

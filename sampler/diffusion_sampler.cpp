@@ -76,10 +76,7 @@ torch::Tensor to_uint8_nhwc(const torch::Tensor& images, bool round) {
   SCORCH_CHECK(images.dim() == 4, "images must be (N, C, H, W), got {}", c10::str(images.sizes()));
   auto scaled = images.detach().to(torch::kCPU, torch::kFloat32) * 255.0;
   if (round) scaled = scaled.round();
-  return scaled.clamp(0.0, 255.0)
-      .to(torch::kUInt8)
-      .permute({0, 2, 3, 1})
-      .contiguous();
+  return scaled.clamp(0.0, 255.0).to(torch::kUInt8).permute({0, 2, 3, 1}).contiguous();
 }
 
 void write_grid_png(const std::string& path, const torch::Tensor& images) {
@@ -88,7 +85,7 @@ void write_grid_png(const std::string& path, const torch::Tensor& images) {
   SCORCH_CHECK(n >= 1, "write_grid_png '{}': no images", path);
   const int columns = static_cast<int>(std::ceil(std::sqrt(static_cast<double>(n))));
   io::write_png(path, io::make_grid(pixels.data_ptr<uint8_t>(), n, static_cast<int>(pixels.size(1)),
-                            static_cast<int>(pixels.size(2)), static_cast<int>(pixels.size(3)), columns));
+                                    static_cast<int>(pixels.size(2)), static_cast<int>(pixels.size(3)), columns));
 }
 
 }  // namespace scorch::sampler

@@ -9,10 +9,10 @@
 #include <filesystem>
 #include <set>
 
+#include "core/atomic_file.h"
 #include "core/dist/communicator.h"
 #include "core/dist/work_counter.h"
 #include "core/error.h"
-#include "core/atomic_file.h"
 #include "core/io/image_io.h"
 #include "core/progress.h"
 #include "core/sha256.h"
@@ -31,9 +31,14 @@ constexpr const char* kFarmFile = "farm.json";
 constexpr int kNextBatch = 0, kImagesDone = 1;  // work counter slots
 
 json farm_identity(const std::vector<int64_t>& s, const Config& config, const FarmOptions& o) {
-  return {{"format", "scorch-sample-farm"}, {"version", 1},       {"num", o.num},
-          {"batch", o.batch},               {"seed", o.seed},     {"image_shape", {s[1], s[2], s[0]}},
-          {"model", o.model},               {"config", config.to_yaml()}};
+  return {{"format", "scorch-sample-farm"},
+          {"version", 1},
+          {"num", o.num},
+          {"batch", o.batch},
+          {"seed", o.seed},
+          {"image_shape", {s[1], s[2], s[0]}},
+          {"model", o.model},
+          {"config", config.to_yaml()}};
 }
 
 // The first top-level key whose value differs, for the refusal message.
@@ -67,7 +72,8 @@ json prepare(const std::vector<int64_t>& shape, const Config& config, const Farm
     const std::string key = first_difference(before, identity);
     SCORCH_CHECK_HINT(key.empty(), "use another --out, or --overwrite to discard what is there",
                       "{} holds samples made with different settings ('{}' differs: was {}, now {}); resuming would "
-                      "mix two sample sets", o.out, key, before.value(key, json()).dump(), identity.value(key, json()).dump());
+                      "mix two sample sets",
+                      o.out, key, before.value(key, json()).dump(), identity.value(key, json()).dump());
     if (fs::exists(out / data::kManifestName)) return {{"done", true}};
   } else {
     const bool has_manifest = fs::exists(out / data::kManifestName);
@@ -122,9 +128,9 @@ void write_manifest_and_grid(const std::vector<int64_t>& shape, const FarmOption
   for (size_t i = 0; i < first.size(); ++i) first[i] = static_cast<int64_t>(i);
   auto pixels = ds.read_items(first).contiguous();  // (n, H, W, C) uint8
   io::write_png((fs::path(o.out) / "grid.png").string(),
-            io::make_grid(pixels.data_ptr<uint8_t>(), pixels.size(0), static_cast<int>(pixels.size(1)),
-                      static_cast<int>(pixels.size(2)), static_cast<int>(pixels.size(3)),
-                      static_cast<int>(std::ceil(std::sqrt(static_cast<double>(pixels.size(0)))))));
+                io::make_grid(pixels.data_ptr<uint8_t>(), pixels.size(0), static_cast<int>(pixels.size(1)),
+                              static_cast<int>(pixels.size(2)), static_cast<int>(pixels.size(3)),
+                              static_cast<int>(std::ceil(std::sqrt(static_cast<double>(pixels.size(0)))))));
 }
 
 }  // namespace
@@ -199,7 +205,8 @@ FarmReport run_farm(const BatchProducer& produce, const std::vector<int64_t>& sh
     data::write_shard((fs::path(o.out) / batch_shard_name(k)).string(), layout, pixels.data_ptr(), n, nullptr);
     if (o.png) {
       for (int64_t i = 0; i < n; ++i) {
-        io::Image im{static_cast<int>(pixels.size(1)), static_cast<int>(pixels.size(2)), static_cast<int>(pixels.size(3)), {}};
+        io::Image im{
+            static_cast<int>(pixels.size(1)), static_cast<int>(pixels.size(2)), static_cast<int>(pixels.size(3)), {}};
         const auto* p = pixels[i].data_ptr<uint8_t>();
         im.pixels.assign(p, p + pixels[i].numel());
         io::write_png((fs::path(o.out) / "png" / fmt::format("{:06}.png", k * o.batch + i)).string(), im);
@@ -212,7 +219,7 @@ FarmReport run_farm(const BatchProducer& produce, const std::vector<int64_t>& sh
     if (o.after_batch) o.after_batch(report);
   }
   progress.finish();
-  comm.barrier();    // every rank is past its last fetch ...
+  comm.barrier();   // every rank is past its last fetch ...
   counter.reset();  // ... before the (collective) window is freed
   if (comm.rank() == 0) write_manifest_and_grid(shape, o, batches);
   comm.barrier();

@@ -2,9 +2,8 @@
 // from (seed, batch id) only, written as dataset shards that a restarted job (any rank count) skips.
 #pragma once
 #include <cstdint>
-#include <nlohmann/json.hpp>
-
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -18,26 +17,26 @@ class Communicator;
 namespace scorch::sampler {
 
 struct FarmReport {
-  int64_t images = 0;           // images of the whole job
-  int64_t batches = 0;          // batches of the whole job
-  int64_t resumed = 0;          // batches found complete on disk at start
-  int64_t mine = 0;             // batches this rank sampled
-  int64_t nfe_mine = 0;         // score evaluations of this rank's batches
+  int64_t images = 0;    // images of the whole job
+  int64_t batches = 0;   // batches of the whole job
+  int64_t resumed = 0;   // batches found complete on disk at start
+  int64_t mine = 0;      // batches this rank sampled
+  int64_t nfe_mine = 0;  // score evaluations of this rank's batches
   double seconds = 0;
   bool already_complete = false;
 };
 
 struct FarmOptions {
-  std::string out;        // samples directory (dataset format)
-  int64_t num = 0;        // images in total
-  int64_t batch = 0;      // images per batch (the unit of work and of the noise streams)
+  std::string out;    // samples directory (dataset format)
+  int64_t num = 0;    // images in total
+  int64_t batch = 0;  // images per batch (the unit of work and of the noise streams)
   uint64_t seed = 0;
-  bool png = false;       // also every image as out/png/NNNNNN.png
-  int64_t grid = 64;      // the first `grid` images as out/grid.png (0: none)
-  bool overwrite = false; // start over in a directory that holds another farm's output
+  bool png = false;           // also every image as out/png/NNNNNN.png
+  int64_t grid = 64;          // the first `grid` images as out/grid.png (0: none)
+  bool overwrite = false;     // start over in a directory that holds another farm's output
   bool round_pixels = false;  // 8-bit conversion by rounding (inverse problems) instead of the reference's truncation
   nlohmann::json model = nlohmann::json::object();  // identity of the weights (source, step, weights)
-  std::string command;    // recorded in the manifest
+  std::string command;                              // recorded in the manifest
   // Seams for the tests, called on every rank when set: before batch `id` is produced, and after a batch's
   // shard is written (with this rank's report so far). `scorch sample --test-delay` slows a rank down there
   // to show the dynamic hand-out; `--test-die-after` kills the process to show a resume.

@@ -67,8 +67,8 @@ torch::Tensor colorize(PcSampler& pc, const sdes::Sde& sde, const torch::Tensor&
 }
 
 torch::Tensor fit_colours(const torch::Tensor& rgb, const torch::Tensor& gray_in) {
-  auto gray = gray_in.clamp(0.0, 1.0);     // (B, 1, H, W)
-  auto chroma = rgb - rgb.mean(1, true);   // (B, 3, H, W)
+  auto gray = gray_in.clamp(0.0, 1.0);    // (B, 1, H, W)
+  auto chroma = rgb - rgb.mean(1, true);  // (B, 3, H, W)
   // Largest scale <= 1 keeping gray + scale * chroma inside [0, 1] in every channel.
   auto room = torch::where(chroma > 0, (1.0 - gray) / chroma,
                            torch::where(chroma < 0, gray / -chroma, torch::full_like(chroma, 1.0)));
@@ -98,7 +98,8 @@ torch::Tensor make_mask(const std::string& spec, int64_t h, int64_t w, uint64_t 
     auto gen = cpu_generator(seed, 0);
     mask = (torch::rand({1, 1, h, w}, gen) < 0.5).to(torch::kFloat32);
   } else {
-    SCORCH_CHECK_HINT(std::filesystem::exists(spec), "built-in masks: left, right, top, bottom, center, checker, random",
+    SCORCH_CHECK_HINT(std::filesystem::exists(spec),
+                      "built-in masks: left, right, top, bottom, center, checker, random",
                       "mask '{}' is neither a built-in mask nor an existing PNG file", spec);
     auto im = io::read_image(spec, 1);
     SCORCH_CHECK(im.height == h && im.width == w, "mask file {} is {}x{}, the images are {}x{}", spec, im.height,

@@ -15,8 +15,7 @@ namespace {
 // eps^T (d drift / dx) eps is the gradient of <drift, eps> dotted with eps; the exact trace takes one
 // backward pass per dimension.
 std::pair<torch::Tensor, torch::Tensor> drift_and_div(const sdes::ReverseSde& flow, const torch::Tensor& x0,
-                                                      const torch::Tensor& t, const torch::Tensor& probe,
-                                                      bool exact) {
+                                                      const torch::Tensor& t, const torch::Tensor& probe, bool exact) {
   torch::AutoGradMode grad(true);
   auto x = x0.detach().requires_grad_(true);
   auto drift = flow.sde(x, t).drift;

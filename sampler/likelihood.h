@@ -12,8 +12,8 @@ struct LikelihoodOptions {
   std::string divergence = "rademacher";  // rademacher | gaussian (Hutchinson) | exact (D backward passes)
   std::string solver = "rk45";            // rk45 | euler | heun
   double rtol = 1e-5, atol = 1e-5;
-  int64_t steps = 100;                    // fixed-step solvers only
-  double eps = 1e-5;                      // integrate from eps to T (the reference's likelihood eps)
+  int64_t steps = 100;  // fixed-step solvers only
+  double eps = 1e-5;    // integrate from eps to T (the reference's likelihood eps)
 };
 
 struct LikelihoodResult {

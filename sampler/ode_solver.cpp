@@ -76,8 +76,10 @@ OdeResult solve_rk45(const OdeFn& f, const torch::Tensor& y0, double t0, double 
     h_abs = std::max(h_abs, min_step);
     bool rejected = false;
     while (true) {
-      SCORCH_CHECK(h_abs >= min_step, "RK45: step size underflow at t = {} (rtol {}, atol {}): the ODE is too stiff "
-                   "for these tolerances", t, rtol, atol);
+      SCORCH_CHECK(h_abs >= min_step,
+                   "RK45: step size underflow at t = {} (rtol {}, atol {}): the ODE is too stiff "
+                   "for these tolerances",
+                   t, rtol, atol);
       double t_new = t + h_abs * direction;
       if (direction * (t_new - t1) > 0) t_new = t1;
       const double h = t_new - t;

@@ -43,7 +43,8 @@ SamplingOptions SamplingOptions::from(const Config& config) {
   o.centered = config.get_bool("data.centered");
 
   check_member("sampling.method", o.method, {"pc", "ode"});
-  check_member("sampling.predictor", o.predictor, {"euler_maruyama", "reverse_diffusion", "ancestral_sampling", "none"});
+  check_member("sampling.predictor", o.predictor,
+               {"euler_maruyama", "reverse_diffusion", "ancestral_sampling", "none"});
   check_member("sampling.corrector", o.corrector, {"langevin", "ald", "none"});
   check_member("sampling.ode_solver", o.ode_solver, {"rk45", "euler", "heun"});
   check_member("sampling.precision", o.precision, {"fp32", "bf16"});

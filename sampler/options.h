@@ -20,10 +20,10 @@ struct SamplingOptions {
   double rtol = 1e-5, atol = 1e-5;
   std::string ode_solver = "rk45";  // rk45 | euler | heun
   int64_t ode_steps = 100;
-  std::string precision = "fp32";   // fp32 | bf16
+  std::string precision = "fp32";  // fp32 | bf16
   bool cuda_graph = true;
-  bool continuous = true;           // training.continuous: how the network was conditioned
-  bool centered = false;            // data.centered: model space [-1, 1] (true) or [0, 1]
+  bool continuous = true;  // training.continuous: how the network was conditioned
+  bool centered = false;   // data.centered: model space [-1, 1] (true) or [0, 1]
 
   // Reads sampling.*, training.continuous and data.centered; unknown names fail naming the key.
   static SamplingOptions from(const Config& config);

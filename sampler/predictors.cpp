@@ -19,7 +19,8 @@ torch::Tensor noise_like(const torch::Tensor& x, torch::Generator& gen) {
 // x <- x + drift dt + g sqrt(-dt) z with dt = -1/N: the reverse SDE (or ODE) integrated by Euler-Maruyama.
 class EulerMaruyama : public Predictor {
  public:
-  EulerMaruyama(std::shared_ptr<sdes::Sde> sde, sdes::ScoreFn score, bool pf) : rsde_(std::move(sde), std::move(score), pf) {}
+  EulerMaruyama(std::shared_ptr<sdes::Sde> sde, sdes::ScoreFn score, bool pf)
+      : rsde_(std::move(sde), std::move(score), pf) {}
   Update update(const torch::Tensor& x, const torch::Tensor& t, torch::Generator& gen) override {
     const double dt = -1.0 / static_cast<double>(rsde_.N());
     auto dd = rsde_.sde(x, t);
@@ -36,7 +37,8 @@ class EulerMaruyama : public Predictor {
 // x <- x - f + G z with (f, G) the reversed discrete forward chain (SMLD for VE, DDPM for VP, EM for sub-VP).
 class ReverseDiffusion : public Predictor {
  public:
-  ReverseDiffusion(std::shared_ptr<sdes::Sde> sde, sdes::ScoreFn score, bool pf) : rsde_(std::move(sde), std::move(score), pf) {}
+  ReverseDiffusion(std::shared_ptr<sdes::Sde> sde, sdes::ScoreFn score, bool pf)
+      : rsde_(std::move(sde), std::move(score), pf) {}
   Update update(const torch::Tensor& x, const torch::Tensor& t, torch::Generator& gen) override {
     auto fg = rsde_.discretize(x, t);
     auto x_mean = x - fg.drift;
@@ -90,20 +92,24 @@ std::unique_ptr<Predictor> make_predictor(const std::string& name, std::shared_p
                                           bool probability_flow) {
   SCORCH_CHECK(sde != nullptr, "make_predictor needs an SDE");
   if (name == "none") return std::make_unique<NonePredictor>();
-  if (name == "euler_maruyama") return std::make_unique<EulerMaruyama>(std::move(sde), std::move(score), probability_flow);
+  if (name == "euler_maruyama")
+    return std::make_unique<EulerMaruyama>(std::move(sde), std::move(score), probability_flow);
   if (name == "reverse_diffusion")
     return std::make_unique<ReverseDiffusion>(std::move(sde), std::move(score), probability_flow);
   if (name == "ancestral_sampling") {
     SCORCH_CHECK_HINT(!probability_flow, "use predictor reverse_diffusion or euler_maruyama with probability_flow",
                       "sampling.predictor=ancestral_sampling with sampling.probability_flow=true: ancestral sampling "
                       "draws from the discrete posterior and has no probability-flow form");
-    SCORCH_CHECK_HINT(sde->kind() != sdes::SdeKind::SubVP, "use predictor euler_maruyama or reverse_diffusion for sub-VP",
+    SCORCH_CHECK_HINT(sde->kind() != sdes::SdeKind::SubVP,
+                      "use predictor euler_maruyama or reverse_diffusion for sub-VP",
                       "sampling.predictor=ancestral_sampling with training.sde=subvpsde: ancestral sampling needs "
                       "the SMLD (VE) or DDPM (VP) chain, and the sub-VP SDE has neither");
     return std::make_unique<Ancestral>(std::move(sde), std::move(score));
   }
-  SCORCH_FAIL("sampling.predictor: unknown predictor '{}' (expected euler_maruyama, reverse_diffusion, "
-              "ancestral_sampling or none)", name);
+  SCORCH_FAIL(
+      "sampling.predictor: unknown predictor '{}' (expected euler_maruyama, reverse_diffusion, "
+      "ancestral_sampling or none)",
+      name);
 }
 
 }  // namespace scorch::sampler

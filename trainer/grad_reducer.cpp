@@ -1,10 +1,10 @@
 // Bucketed gradient all-reduce overlapped with backward (communication thread on CPU, side stream on CUDA).
 #include "trainer/grad_reducer.h"
 
-#include <chrono>
-
 #include <torch/csrc/autograd/function_hook.h>
 #include <torch/csrc/autograd/variable.h>
+
+#include <chrono>
 
 #include "core/dist/process.h"
 #include "core/error.h"
@@ -42,8 +42,7 @@ struct GradReducer::CudaState {
 struct GradReducer::CudaState {};
 #endif
 
-GradReducer::GradReducer(std::shared_ptr<dist::Communicator> comm, std::vector<torch::Tensor> params,
-                         double bucket_mb)
+GradReducer::GradReducer(std::shared_ptr<dist::Communicator> comm, std::vector<torch::Tensor> params, double bucket_mb)
     : comm_(std::move(comm)), params_(std::move(params)) {
   if (comm_->world() == 1 || params_.empty()) return;
   const auto device = params_.front().device();
@@ -119,15 +118,19 @@ void GradReducer::on_accumulated(int64_t i) {
   const auto& p = params_[i];
   // Only a backward run inside another backward's node (a reentrant checkpoint) runs an accumulator
   // twice; the bucket may already be on the wire with the first sum.
-  SCORCH_CHECK(!seen_[i], "parameter {} ({} values) got its gradient accumulated twice in one backward; its "
-               "bucket may already have been reduced", i, p.numel());
+  SCORCH_CHECK(!seen_[i],
+               "parameter {} ({} values) got its gradient accumulated twice in one backward; its "
+               "bucket may already have been reduced",
+               i, p.numel());
   seen_[i] = true;
   auto& b = buckets_[bucket_of_[i]];
   auto slot = b.flat.narrow(0, b.offsets[slot_of_[i]], p.numel());
   torch::NoGradGuard no_grad;
   // .grad() now holds the rank's sum over micro-batches; an accumulator that got no gradient leaves it undefined.
-  if (p.grad().defined()) slot.copy_(p.grad().reshape(-1));
-  else slot.zero_();
+  if (p.grad().defined())
+    slot.copy_(p.grad().reshape(-1));
+  else
+    slot.zero_();
   if (--b.pending == 0) launch_ready_in_order();
 }
 
@@ -188,8 +191,10 @@ void GradReducer::finish() {
     for (size_t k = 0; k < b.params.size(); ++k) {
       const auto& p = params_[b.params[k]];
       auto slot = b.flat.narrow(0, b.offsets[k], p.numel());
-      if (p.grad().defined()) slot.copy_(p.grad().reshape(-1));
-      else slot.zero_();
+      if (p.grad().defined())
+        slot.copy_(p.grad().reshape(-1));
+      else
+        slot.zero_();
     }
     b.pending = 0;
   }
@@ -216,8 +221,10 @@ void GradReducer::finish() {
     for (size_t k = 0; k < b.params.size(); ++k) {
       auto& p = params_[b.params[k]];
       auto avg = b.flat.narrow(0, b.offsets[k], p.numel()).view(p.sizes());
-      if (p.grad().defined()) p.mutable_grad().copy_(avg);
-      else p.mutable_grad() = avg.clone();
+      if (p.grad().defined())
+        p.mutable_grad().copy_(avg);
+      else
+        p.mutable_grad() = avg.clone();
     }
   }
   last_wait_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

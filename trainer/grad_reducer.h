@@ -68,8 +68,8 @@ class GradReducer {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<int64_t> queue_;   // CPU: buckets handed to the worker
-  int64_t reduced_ = 0;         // CPU: buckets the worker has finished
+  std::deque<int64_t> queue_;  // CPU: buckets handed to the worker
+  int64_t reduced_ = 0;        // CPU: buckets the worker has finished
   std::exception_ptr worker_error_;
   bool stop_ = false;
   std::thread worker_;

@@ -12,9 +12,9 @@ namespace scorch::trainer {
 class LossNoise {
  public:
   virtual ~LossNoise() = default;
-  virtual torch::Tensor uniform(int64_t n, const torch::TensorOptions& options) = 0;  // (n,) in [0, 1)
+  virtual torch::Tensor uniform(int64_t n, const torch::TensorOptions& options) = 0;                // (n,) in [0, 1)
   virtual torch::Tensor normal(torch::IntArrayRef shape, const torch::TensorOptions& options) = 0;  // shape[0] = n
-  virtual torch::Tensor labels(int64_t n, int64_t num_labels, const torch::Device& device) = 0;  // (n,) int64
+  virtual torch::Tensor labels(int64_t n, int64_t num_labels, const torch::Device& device) = 0;     // (n,) int64
 };
 
 // Every draw from one generator (drawn on its device, then moved): what a single-process run and the tests use.

@@ -80,8 +80,9 @@ std::unique_ptr<Loss> make_loss(const Config& config, std::shared_ptr<sdes::Sde>
     case sdes::SdeKind::VP: return std::make_unique<DdpmLoss>(std::move(sde), reduce_mean);
     case sdes::SdeKind::SubVP: break;
   }
-  SCORCH_FAIL("training.sde=subvpsde with training.continuous=false: the sub-VP SDE has no discrete training "
-              "objective; set training.continuous: true");
+  SCORCH_FAIL(
+      "training.sde=subvpsde with training.continuous=false: the sub-VP SDE has no discrete training "
+      "objective; set training.continuous: true");
 }
 
 }  // namespace scorch::trainer

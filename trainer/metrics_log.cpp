@@ -4,8 +4,8 @@
 #include <filesystem>
 #include <sstream>
 
-#include "core/error.h"
 #include "core/atomic_file.h"
+#include "core/error.h"
 #include "core/io/plot.h"
 
 namespace scorch::trainer {
@@ -64,8 +64,9 @@ void MetricsLog::plot() {
   }
   std::vector<io::PlotSeries> losses{loss};
   if (!eval_loss.x.empty()) losses.push_back(eval_loss);
-  io::write_line_plot(png_, {{"loss", "step", losses, true}, {"throughput", "step", {speed}, false},
-                         {"gradient norm (before clipping)", "step", {norm}, true}});
+  io::write_line_plot(png_, {{"loss", "step", losses, true},
+                             {"throughput", "step", {speed}, false},
+                             {"gradient norm (before clipping)", "step", {norm}, true}});
 }
 
 }  // namespace scorch::trainer

@@ -1,10 +1,9 @@
 // <workdir>/metrics.jsonl (one JSON object per log interval) and the metrics.png plot drawn from it.
 #pragma once
-#include <nlohmann/json.hpp>
-
 #include <chrono>
 #include <cstdint>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 

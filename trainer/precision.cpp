@@ -34,7 +34,8 @@ void LossScaler::update(bool finite) {
   if (!finite) {
     scale_ *= 0.5;
     good_steps_ = 0;
-    SCORCH_CHECK_HINT(scale_ >= 1e-8, "the model overflows fp16 at any scale; train with training.precision=bf16 or fp32",
+    SCORCH_CHECK_HINT(scale_ >= 1e-8,
+                      "the model overflows fp16 at any scale; train with training.precision=bf16 or fp32",
                       "fp16 loss scale fell to {:g}", scale_);
     return;
   }

@@ -99,7 +99,9 @@ void Trainer::train_step() {
   auto images = to_device(batch.images, device_, channels_last_);  // (B_local, C, H, W)
   SCORCH_CHECK(images.size(0) == local_batch_, "loader returned {} images, expected {}", images.size(0), local_batch_);
 
-  sdes::ModelFn model_fn = [this](const torch::Tensor& x, const torch::Tensor& labels) { return model_->forward(x, labels); };
+  sdes::ModelFn model_fn = [this](const torch::Tensor& x, const torch::Tensor& labels) {
+    return model_->forward(x, labels);
+  };
   adam_->zero_grad();
   const int64_t chunks = local_batch_ / micro_batch_;
   torch::Tensor loss_sum = torch::zeros({}, torch::TensorOptions(torch::kFloat64).device(device_));
@@ -214,7 +216,9 @@ void Trainer::evaluate() {
   torch::NoGradGuard no_grad;
   auto batch = eval_loader_->next();
   auto images = to_device(batch.images, device_, channels_last_);  // (B_local, C, H, W)
-  sdes::ModelFn model_fn = [this](const torch::Tensor& x, const torch::Tensor& labels) { return model_->forward(x, labels); };
+  sdes::ModelFn model_fn = [this](const torch::Tensor& x, const torch::Tensor& labels) {
+    return model_->forward(x, labels);
+  };
   PerExampleNoise noise(mix_seed(o_.seed, kEvalStream), step_, comm_->rank() * local_batch_, images.size(0));
   double sums[2];
   {

@@ -55,13 +55,14 @@ void Trainer::resume(const std::string& ckpt_dir) {
   if (saved_batch != o_.batch_size)
     spdlog::warn("resume: training.batch_size changed from {} to {}; the data stream continues at image {} of epoch {}",
                  saved_batch, o_.batch_size, data_state_.consumed, data_state_.epoch);
-  if (meta.contains("loss_scale")) scaler_.load(meta["loss_scale"].get<double>(), meta["loss_scale_good_steps"].get<int64_t>());
+  if (meta.contains("loss_scale"))
+    scaler_.load(meta["loss_scale"].get<double>(), meta["loss_scale_good_steps"].get<int64_t>());
   skipped_total_ = meta.value("skipped_steps", int64_t{0});
   const int saved_world = meta.value("world_size", 0);
   resumed_from_ = step_;
-  spdlog::info("resumed from {} (step {}, {} images seen{})", ckpt_dir, step_, meta.value("images_seen", int64_t{0}),
-               saved_world != comm_->world() ? fmt::format(", written by {} ranks, now {}", saved_world, comm_->world())
-                                             : "");
+  spdlog::info(
+      "resumed from {} (step {}, {} images seen{})", ckpt_dir, step_, meta.value("images_seen", int64_t{0}),
+      saved_world != comm_->world() ? fmt::format(", written by {} ranks, now {}", saved_world, comm_->world()) : "");
 }
 
 void Trainer::broadcast_state() {

@@ -48,17 +48,20 @@ void Communicator::barrier() {
 }
 
 int64_t Communicator::all_reduce_sum(int64_t x) {
-  if (several_ranks(*this)) check_mpi(MPI_Allreduce(MPI_IN_PLACE, &x, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD), "allreduce");
+  if (several_ranks(*this))
+    check_mpi(MPI_Allreduce(MPI_IN_PLACE, &x, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD), "allreduce");
   return x;
 }
 
 int64_t Communicator::all_reduce_max(int64_t x) {
-  if (several_ranks(*this)) check_mpi(MPI_Allreduce(MPI_IN_PLACE, &x, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD), "allreduce");
+  if (several_ranks(*this))
+    check_mpi(MPI_Allreduce(MPI_IN_PLACE, &x, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD), "allreduce");
   return x;
 }
 
 double Communicator::all_reduce_sum(double x) {
-  if (several_ranks(*this)) check_mpi(MPI_Allreduce(MPI_IN_PLACE, &x, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD), "allreduce");
+  if (several_ranks(*this))
+    check_mpi(MPI_Allreduce(MPI_IN_PLACE, &x, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD), "allreduce");
   return x;
 }
 
@@ -85,9 +88,9 @@ std::vector<std::string> Communicator::all_gather(const std::string& bytes) {
   int total = 0;
   for (int r = 0; r < world(); ++r) offsets[r] = total, total += counts[r];
   std::string all(static_cast<size_t>(total), '\0');
-  check_mpi(MPI_Allgatherv(bytes.data(), n, MPI_CHAR, all.data(), counts.data(), offsets.data(), MPI_CHAR,
-                           MPI_COMM_WORLD),
-            "allgatherv");
+  check_mpi(
+      MPI_Allgatherv(bytes.data(), n, MPI_CHAR, all.data(), counts.data(), offsets.data(), MPI_CHAR, MPI_COMM_WORLD),
+      "allgatherv");
   std::vector<std::string> out;
   for (int r = 0; r < world(); ++r) out.push_back(all.substr(offsets[r], counts[r]));
   return out;
@@ -97,9 +100,9 @@ MpiCommunicator::MpiCommunicator() : Communicator(info().rank, info().world) {}
 
 void MpiCommunicator::all_reduce_sum(torch::Tensor& t) {
   check_cpu_contiguous(t, "all_reduce");
-  check_mpi(MPI_Allreduce(MPI_IN_PLACE, t.data_ptr(), static_cast<int>(t.numel()), mpi_type(t), MPI_SUM,
-                          MPI_COMM_WORLD),
-            "allreduce");
+  check_mpi(
+      MPI_Allreduce(MPI_IN_PLACE, t.data_ptr(), static_cast<int>(t.numel()), mpi_type(t), MPI_SUM, MPI_COMM_WORLD),
+      "allreduce");
 }
 
 void MpiCommunicator::broadcast(torch::Tensor& t, int root) {

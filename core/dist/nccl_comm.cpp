@@ -29,22 +29,14 @@ void check_nccl(ncclResult_t rc, const char* what) {
 
 ncclDataType_t nccl_type(const torch::Tensor& t) {
   switch (t.scalar_type()) {
-    case torch::kFloat32:
-      return ncclFloat32;
-    case torch::kFloat64:
-      return ncclFloat64;
-    case torch::kFloat16:
-      return ncclFloat16;
-    case torch::kBFloat16:
-      return ncclBfloat16;
-    case torch::kInt32:
-      return ncclInt32;
-    case torch::kInt64:
-      return ncclInt64;
-    case torch::kUInt8:
-      return ncclUint8;
-    default:
-      break;
+    case torch::kFloat32: return ncclFloat32;
+    case torch::kFloat64: return ncclFloat64;
+    case torch::kFloat16: return ncclFloat16;
+    case torch::kBFloat16: return ncclBfloat16;
+    case torch::kInt32: return ncclInt32;
+    case torch::kInt64: return ncclInt64;
+    case torch::kUInt8: return ncclUint8;
+    default: break;
   }
   SCORCH_FAIL("the NCCL backend has no type for dtype {}", c10::toString(t.scalar_type()));
 }

@@ -47,10 +47,10 @@ void Watchdog::loop() {
     double age = std::chrono::duration<double>(std::chrono::steady_clock::now() - since_).count();
     if (age < timeout_s_) continue;
     fired_ = true;
-    std::string message =
-        fmt::format("rank {} stalled for {:.0f} s in {} (dist.timeout_s = {}); another rank probably died or "
-                    "hangs — see its log in <workdir>/logs/",
-                    info().rank, age, what_, timeout_s_);
+    std::string message = fmt::format(
+        "rank {} stalled for {:.0f} s in {} (dist.timeout_s = {}); another rank probably died or "
+        "hangs — see its log in <workdir>/logs/",
+        info().rank, age, what_, timeout_s_);
     lock.unlock();
     on_timeout_(message);
     lock.lock();

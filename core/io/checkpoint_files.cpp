@@ -6,8 +6,8 @@
 
 #include <filesystem>
 
-#include "core/error.h"
 #include "core/atomic_file.h"
+#include "core/error.h"
 #include "core/io/checkpoint_store.h"
 #include "core/io/safetensors.h"
 #include "core/models/model_weights.h"
@@ -42,8 +42,8 @@ std::map<std::string, torch::Tensor> with_ema(const std::map<std::string, torch:
   for (const auto& [name, avg] : ema) {
     auto it = out.find(name);
     SCORCH_CHECK(it != out.end(), "{}: EMA tensor '{}' is not a model parameter", source, name);
-    SCORCH_CHECK(it->second.sizes() == avg.sizes(), "{}: EMA tensor '{}' has shape {}, the model's is {}", source,
-                 name, fmt::join(avg.sizes(), "x"), fmt::join(it->second.sizes(), "x"));
+    SCORCH_CHECK(it->second.sizes() == avg.sizes(), "{}: EMA tensor '{}' has shape {}, the model's is {}", source, name,
+                 fmt::join(avg.sizes(), "x"), fmt::join(it->second.sizes(), "x"));
     it->second = avg.to(it->second.scalar_type());
   }
   return out;
@@ -105,7 +105,8 @@ Config checkpoint_config(const nlohmann::json& meta, const std::string& source) 
 }
 
 std::string resolve_checkpoint_dir(const std::string& path) {
-  SCORCH_CHECK_HINT(fs::exists(path), "pass a checkpoint dir (run/checkpoints/step-N or run/checkpoints/latest) or a run dir",
+  SCORCH_CHECK_HINT(fs::exists(path),
+                    "pass a checkpoint dir (run/checkpoints/step-N or run/checkpoints/latest) or a run dir",
                     "checkpoint path '{}' does not exist", path);
   if (fs::exists(fs::path(path) / "meta.json")) {
     const auto dir = fs::canonical(path).string();

@@ -1,11 +1,11 @@
 // The files inside one checkpoint dir (model, EMA, optimizer tensors + meta.json) and loading a network
 // from a checkpoint or an EMA-only export for inference. Shared by the trainer, sampler, eval and convert.
 #pragma once
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "core/config.h"

@@ -1,10 +1,9 @@
 // The checkpoints/ directory of a run: atomic step directories, the `latest` link, retention, and
 // finding the newest complete checkpoint (skipping partial or corrupt ones with a warning).
 #pragma once
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -12,8 +11,8 @@
 namespace scorch::io {
 
 struct CheckpointRetention {
-  int64_t keep_last = 3;         // newest rolling checkpoints kept
-  int64_t snapshot_every = 0;    // steps divisible by this are kept forever (0: none)
+  int64_t keep_last = 3;       // newest rolling checkpoints kept
+  int64_t snapshot_every = 0;  // steps divisible by this are kept forever (0: none)
 };
 
 class CheckpointStore {

@@ -8,8 +8,8 @@
 #include <algorithm>
 #include <cstring>
 
-#include "core/error.h"
 #include "core/atomic_file.h"
+#include "core/error.h"
 
 namespace scorch::io {
 
@@ -37,13 +37,14 @@ Image center_crop_resize(const Image& image, int size) {
   Image out{size, size, image.channels, std::vector<uint8_t>(size_t(size) * size * image.channels)};
   if (side == size) {
     for (int y = 0; y < size; ++y)
-      std::memcpy(out.pixels.data() + size_t(y) * size * image.channels, first + y * row, size_t(size) * image.channels);
+      std::memcpy(out.pixels.data() + size_t(y) * size * image.channels, first + y * row,
+                  size_t(size) * image.channels);
     return out;
   }
   // stb's resize reads the crop in place through the source stride; it filters over the whole footprint
   // of each output pixel when shrinking, which is the antialiasing.
-  const int ok = stbir_resize_uint8(first, side, side, static_cast<int>(row), out.pixels.data(), size, size, 0,
-                                    image.channels);
+  const int ok =
+      stbir_resize_uint8(first, side, side, static_cast<int>(row), out.pixels.data(), size, size, 0, image.channels);
   SCORCH_CHECK(ok != 0, "resize from {}x{} to {}x{} failed", side, side, size, size);
   return out;
 }
@@ -66,7 +67,8 @@ Image make_grid(const uint8_t* pixels, int64_t count, int height, int width, int
   out.pixels.assign(size_t(out.height) * out.width * channels, 0);
   const size_t item = size_t(height) * width * channels;
   for (int64_t i = 0; i < count; ++i) {
-    const int gy = gap + static_cast<int>(i / cols) * (height + gap), gx = gap + static_cast<int>(i % cols) * (width + gap);
+    const int gy = gap + static_cast<int>(i / cols) * (height + gap),
+              gx = gap + static_cast<int>(i % cols) * (width + gap);
     for (int y = 0; y < height; ++y)
       std::memcpy(out.pixels.data() + (size_t(gy + y) * out.width + gx) * channels,
                   pixels + i * item + size_t(y) * width * channels, size_t(width) * channels);

@@ -6,8 +6,8 @@
 #include <cstring>
 #include <regex>
 
-#include "core/error.h"
 #include "core/atomic_file.h"
+#include "core/error.h"
 
 namespace scorch::io::npz {
 
@@ -187,10 +187,10 @@ void write_npz(const std::string& path, const ArrayMap& arrays) {
     const uint32_t crc = crc_of(data);
     const uint64_t offset = zip.size();
     auto common = [&](std::string& h) {
-      put_le(h, 20, 2);  // version needed
-      put_le(h, 0, 2);   // flags
-      put_le(h, 0, 2);   // stored
-      put_le(h, 0, 2);   // time
+      put_le(h, 20, 2);    // version needed
+      put_le(h, 0, 2);     // flags
+      put_le(h, 0, 2);     // stored
+      put_le(h, 0, 2);     // time
       put_le(h, 0x21, 2);  // date 1980-01-01
       put_le(h, crc, 4);
       put_le(h, data.size(), 4);

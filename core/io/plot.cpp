@@ -9,8 +9,8 @@
 #include <cmath>
 #include <limits>
 
-#include "core/error.h"
 #include "core/atomic_file.h"
+#include "core/error.h"
 
 namespace scorch::io {
 
@@ -38,7 +38,8 @@ struct Canvas {
   void text(int x, int y, const std::string& s, Rgb c) {
     static char buf[60000];
     std::string copy = s;
-    int quads = stb_easy_font_print(static_cast<float>(x), static_cast<float>(y), copy.data(), nullptr, buf, sizeof(buf));
+    int quads =
+        stb_easy_font_print(static_cast<float>(x), static_cast<float>(y), copy.data(), nullptr, buf, sizeof(buf));
     // Each quad is 4 vertices of (x, y, z, color) = 16 bytes; fill its bounding box.
     for (int q = 0; q < quads; ++q) {
       const float* v = reinterpret_cast<const float*>(buf + q * 64);
@@ -89,7 +90,8 @@ void draw_panel(Canvas& cv, const PlotPanel& p, int top, int height) {
     const auto& s = p.series[si];
     Rgb c = kColors[si % kColors.size()];
     for (size_t i = 1; i < std::min(s.x.size(), s.y.size()); ++i)
-      if (std::isfinite(s.y[i - 1]) && std::isfinite(s.y[i])) cv.line(px(s.x[i - 1]), py(s.y[i - 1]), px(s.x[i]), py(s.y[i]), c);
+      if (std::isfinite(s.y[i - 1]) && std::isfinite(s.y[i]))
+        cv.line(px(s.x[i - 1]), py(s.y[i - 1]), px(s.x[i]), py(s.y[i]), c);
     cv.text(right - 150, ptop + 4 + 12 * static_cast<int>(si), s.name, c);
   }
 }
@@ -99,7 +101,8 @@ void draw_panel(Canvas& cv, const PlotPanel& p, int top, int height) {
 void write_line_plot(const std::string& path, const std::vector<PlotPanel>& panels, int width, int panel_height) {
   SCORCH_CHECK(!panels.empty() && width >= 200 && panel_height >= 100, "plot '{}' needs at least one panel", path);
   Canvas cv(width, panel_height * static_cast<int>(panels.size()));
-  for (size_t i = 0; i < panels.size(); ++i) draw_panel(cv, panels[i], static_cast<int>(i) * panel_height, panel_height);
+  for (size_t i = 0; i < panels.size(); ++i)
+    draw_panel(cv, panels[i], static_cast<int>(i) * panel_height, panel_height);
   write_path_atomic(path, [&](const std::string& tmp) {
     SCORCH_CHECK(stbi_write_png(tmp.c_str(), cv.w, cv.h, 3, cv.px.data(), cv.w * 3) != 0, "cannot write PNG '{}'", tmp);
   });

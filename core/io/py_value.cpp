@@ -48,8 +48,7 @@ void collect(const std::string& path, const Ref& v, std::vector<std::pair<std::s
     case Kind::Tuple:
       for (size_t i = 0; i < v->items.size(); ++i) collect(join(std::to_string(i)), v->items[i], out, depth + 1);
       break;
-    default:
-      out.emplace_back(path, v);
+    default: out.emplace_back(path, v);
   }
 }
 
@@ -78,50 +77,35 @@ void Value::set(Ref key, Ref value) {
 
 std::string Value::describe() const {
   switch (kind) {
-    case Kind::None:
-      return "None";
-    case Kind::Bool:
-      return b ? "bool True" : "bool False";
-    case Kind::Int:
-      return fmt::format("int {}", i);
-    case Kind::Float:
-      return fmt::format("float {}", f);
-    case Kind::Str:
-      return fmt::format("str '{}'", s.size() > 40 ? s.substr(0, 40) + "..." : s);
-    case Kind::Bytes:
-      return fmt::format("bytes ({} bytes)", s.size());
-    case Kind::Tuple:
-      return fmt::format("tuple of {}", items.size());
-    case Kind::List:
-      return fmt::format("list of {}", items.size());
-    case Kind::Dict:
-      return fmt::format("{} of {}", ordered ? "OrderedDict" : "dict", entries.size());
+    case Kind::None: return "None";
+    case Kind::Bool: return b ? "bool True" : "bool False";
+    case Kind::Int: return fmt::format("int {}", i);
+    case Kind::Float: return fmt::format("float {}", f);
+    case Kind::Str: return fmt::format("str '{}'", s.size() > 40 ? s.substr(0, 40) + "..." : s);
+    case Kind::Bytes: return fmt::format("bytes ({} bytes)", s.size());
+    case Kind::Tuple: return fmt::format("tuple of {}", items.size());
+    case Kind::List: return fmt::format("list of {}", items.size());
+    case Kind::Dict: return fmt::format("{} of {}", ordered ? "OrderedDict" : "dict", entries.size());
     case Kind::Tensor:
       return fmt::format("tensor {} [{}]", dtype_name(tensor.scalar_type()), fmt::join(tensor.sizes(), ", "));
     case Kind::Storage:
       return fmt::format("storage {} ({} elements)", dtype_name(tensor.scalar_type()), tensor.numel());
-    case Kind::Global:
-      return fmt::format("global {}", s);
-    case Kind::Object:
-      return fmt::format("object {}", s);
+    case Kind::Global: return fmt::format("global {}", s);
+    case Kind::Object: return fmt::format("object {}", s);
   }
   return "?";
 }
 
 std::string Value::repr() const {
   switch (kind) {
-    case Kind::None:
-      return "None";
-    case Kind::Bool:
-      return b ? "True" : "False";
-    case Kind::Int:
-      return std::to_string(i);
+    case Kind::None: return "None";
+    case Kind::Bool: return b ? "True" : "False";
+    case Kind::Int: return std::to_string(i);
     case Kind::Float: {
       auto text = fmt::format("{}", f);
       return text.find_first_of(".eEn") == std::string::npos ? text + ".0" : text;  // 0 -> 0.0, as Python
     }
-    case Kind::Str:
-      return "'" + s + "'";
+    case Kind::Str: return "'" + s + "'";
     case Kind::Tuple:
     case Kind::List: {
       constexpr size_t kShown = 8;
@@ -132,8 +116,7 @@ std::string Value::repr() const {
       const auto text = fmt::format(kind == Kind::Tuple ? "({}{})" : "[{}{}]", fmt::join(parts, ", "), one ? "," : "");
       return items.size() > kShown ? fmt::format("{} ({} items)", text, items.size()) : text;
     }
-    default:
-      return describe();
+    default: return describe();
   }
 }
 
@@ -192,60 +175,36 @@ Ref tensor(torch::Tensor t) {
 
 const char* kind_name(Kind kind) {
   switch (kind) {
-    case Kind::None:
-      return "None";
-    case Kind::Bool:
-      return "bool";
-    case Kind::Int:
-      return "int";
-    case Kind::Float:
-      return "float";
-    case Kind::Str:
-      return "str";
-    case Kind::Bytes:
-      return "bytes";
-    case Kind::Tuple:
-      return "tuple";
-    case Kind::List:
-      return "list";
-    case Kind::Dict:
-      return "dict";
-    case Kind::Tensor:
-      return "tensor";
-    case Kind::Storage:
-      return "storage";
-    case Kind::Global:
-      return "global";
-    case Kind::Object:
-      return "object";
+    case Kind::None: return "None";
+    case Kind::Bool: return "bool";
+    case Kind::Int: return "int";
+    case Kind::Float: return "float";
+    case Kind::Str: return "str";
+    case Kind::Bytes: return "bytes";
+    case Kind::Tuple: return "tuple";
+    case Kind::List: return "list";
+    case Kind::Dict: return "dict";
+    case Kind::Tensor: return "tensor";
+    case Kind::Storage: return "storage";
+    case Kind::Global: return "global";
+    case Kind::Object: return "object";
   }
   return "?";
 }
 
 std::string dtype_name(torch::ScalarType dtype) {
   switch (dtype) {
-    case torch::kFloat64:
-      return "float64";
-    case torch::kFloat32:
-      return "float32";
-    case torch::kFloat16:
-      return "float16";
-    case torch::kBFloat16:
-      return "bfloat16";
-    case torch::kInt64:
-      return "int64";
-    case torch::kInt32:
-      return "int32";
-    case torch::kInt16:
-      return "int16";
-    case torch::kInt8:
-      return "int8";
-    case torch::kUInt8:
-      return "uint8";
-    case torch::kBool:
-      return "bool";
-    default:
-      return c10::toString(dtype);
+    case torch::kFloat64: return "float64";
+    case torch::kFloat32: return "float32";
+    case torch::kFloat16: return "float16";
+    case torch::kBFloat16: return "bfloat16";
+    case torch::kInt64: return "int64";
+    case torch::kInt32: return "int32";
+    case torch::kInt16: return "int16";
+    case torch::kInt8: return "int8";
+    case torch::kUInt8: return "uint8";
+    case torch::kBool: return "bool";
+    default: return c10::toString(dtype);
   }
 }
 

@@ -1,14 +1,13 @@
 // safetensors reader and writer (format: huggingface/safetensors, little-endian only).
 #include "core/io/safetensors.h"
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
-#include "core/error.h"
 #include "core/atomic_file.h"
+#include "core/error.h"
 
 namespace scorch::io {
 
@@ -48,8 +47,8 @@ SafetensorsFile read_safetensors(const std::string& path) {
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | len_bytes[i];
   SCORCH_CHECK(header_len <= kMaxHeader && header_len <= file_size - 8,
-               "safetensors: {} is truncated or corrupt (header length {} but file has {} bytes)", path,
-               header_len, file_size);
+               "safetensors: {} is truncated or corrupt (header length {} but file has {} bytes)", path, header_len,
+               file_size);
   std::string header_text(header_len, '\0');
   in.read(header_text.data(), static_cast<std::streamsize>(header_len));
   nlohmann::json header;
@@ -80,8 +79,8 @@ SafetensorsFile read_safetensors(const std::string& path) {
       SCORCH_CHECK(dtype, "safetensors: {} tensor '{}' has unsupported dtype {}", path, name, dtype_text);
       std::vector<int64_t> shape = entry.at("shape").get<std::vector<int64_t>>();
       const auto offsets = entry.at("data_offsets").get<std::vector<uint64_t>>();
-      SCORCH_CHECK(offsets.size() == 2 && offsets[0] <= offsets[1],
-                   "safetensors: {} tensor '{}' has bad data_offsets", path, name);
+      SCORCH_CHECK(offsets.size() == 2 && offsets[0] <= offsets[1], "safetensors: {} tensor '{}' has bad data_offsets",
+                   path, name);
       int64_t numel = 1;
       for (auto s : shape) {
         SCORCH_CHECK(s >= 0, "safetensors: {} tensor '{}' has a negative dimension", path, name);
@@ -92,8 +91,8 @@ SafetensorsFile read_safetensors(const std::string& path) {
                    "safetensors: {} tensor '{}' has {} bytes of data but shape needs {}", path, name,
                    offsets[1] - offsets[0], bytes);
       SCORCH_CHECK(offsets[1] <= data_size,
-                   "safetensors: {} is truncated: tensor '{}' ends at byte {} of a {}-byte data section", path,
-                   name, offsets[1], data_size);
+                   "safetensors: {} is truncated: tensor '{}' ends at byte {} of a {}-byte data section", path, name,
+                   offsets[1], data_size);
       auto t = torch::empty(shape, torch::TensorOptions().dtype(dtype->type));
       in.seekg(static_cast<std::streamoff>(data_start + offsets[0]));
       in.read(static_cast<char*>(t.data_ptr()), static_cast<std::streamsize>(bytes));
@@ -117,9 +116,8 @@ void write_safetensors(const std::string& path, const std::map<std::string, torc
     SCORCH_CHECK(name != "__metadata__", "safetensors: a tensor may not be named __metadata__ ({})", path);
     auto c = t.detach().to(torch::kCPU).contiguous();
     const uint64_t bytes = c.numel() * c.element_size();
-    header[name] = {{"dtype", dtype_name(c.scalar_type())},
-                    {"shape", c.sizes().vec()},
-                    {"data_offsets", {offset, offset + bytes}}};
+    header[name] = {
+        {"dtype", dtype_name(c.scalar_type())}, {"shape", c.sizes().vec()}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
     cpu.push_back(std::move(c));
   }

@@ -8,8 +8,8 @@
 namespace scorch::io {
 
 struct SafetensorsFile {
-  std::map<std::string, torch::Tensor> tensors;     // name -> CPU tensor (ordered by name)
-  std::map<std::string, std::string> metadata;      // the optional "__metadata__" string map
+  std::map<std::string, torch::Tensor> tensors;  // name -> CPU tensor (ordered by name)
+  std::map<std::string, std::string> metadata;   // the optional "__metadata__" string map
 };
 
 // Reads every tensor of `path` onto the CPU. Throws scorch::Error naming the file and what is wrong

@@ -3,7 +3,6 @@
 // state_dict, 'step'} — mapped to and from scorch's CheckpointTensors through the network a config builds.
 #pragma once
 #include <nlohmann/json.hpp>
-
 #include <string>
 
 #include "core/config.h"

@@ -8,8 +8,8 @@
 #include <fstream>
 #include <map>
 
-#include "core/error.h"
 #include "core/atomic_file.h"
+#include "core/error.h"
 #include "core/io/torch_pickle.h"
 
 namespace scorch::io {
@@ -164,14 +164,10 @@ TorchFileKind sniff_torch_file(const std::string& path) {
 
 const char* torch_file_kind_name(TorchFileKind kind) {
   switch (kind) {
-    case TorchFileKind::NotTorch:
-      return "not a torch file";
-    case TorchFileKind::Zip:
-      return "torch.save zip (torch >= 1.6)";
-    case TorchFileKind::Legacy:
-      return "torch.save legacy stream (torch < 1.6)";
-    case TorchFileKind::TorchScript:
-      return "TorchScript archive (torch.jit.save)";
+    case TorchFileKind::NotTorch: return "not a torch file";
+    case TorchFileKind::Zip: return "torch.save zip (torch >= 1.6)";
+    case TorchFileKind::Legacy: return "torch.save legacy stream (torch < 1.6)";
+    case TorchFileKind::TorchScript: return "TorchScript archive (torch.jit.save)";
   }
   return "?";
 }

@@ -88,15 +88,9 @@ class Writer {
   void put(const Ref& v, int depth) {
     SCORCH_CHECK(depth < 64, "pickle: values nested deeper than 64 levels (a cycle?)");
     switch (v->kind) {
-      case Kind::None:
-        byte('N');
-        break;
-      case Kind::Bool:
-        byte(v->b ? 0x88 : 0x89);
-        break;
-      case Kind::Int:
-        integer(v->i);
-        break;
+      case Kind::None: byte('N'); break;
+      case Kind::Bool: byte(v->b ? 0x88 : 0x89); break;
+      case Kind::Int: integer(v->i); break;
       case Kind::Float: {
         uint64_t bits;
         std::memcpy(&bits, &v->f, 8);
@@ -104,9 +98,7 @@ class Writer {
         for (int k = 7; k >= 0; --k) byte(static_cast<unsigned char>(bits >> (8 * k)));  // big-endian
         break;
       }
-      case Kind::Str:
-        text(v->s);
-        break;
+      case Kind::Str: text(v->s); break;
       case Kind::Tuple:
         byte('(');
         for (const auto& x : v->items) put(x, depth + 1);
@@ -135,11 +127,8 @@ class Writer {
         }
         byte('u');
         break;
-      case Kind::Tensor:
-        tensor(v->tensor);
-        break;
-      default:
-        SCORCH_FAIL("pickle: cannot write a {}", v->describe());
+      case Kind::Tensor: tensor(v->tensor); break;
+      default: SCORCH_FAIL("pickle: cannot write a {}", v->describe());
     }
   }
 

@@ -17,9 +17,9 @@ AttnBlockImpl::AttnBlockImpl(const AttnBlockOptions& options_) : options(options
 torch::Tensor AttnBlockImpl::forward(const torch::Tensor& x, const torch::Tensor&) {
   const auto B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   auto h = GroupNorm_0->forward(x);
-  auto q = NIN_0->forward(h).reshape({B, C, H * W});  // (B, C, N)
-  auto k = NIN_1->forward(h).reshape({B, C, H * W});  // (B, C, N)
-  auto v = NIN_2->forward(h).reshape({B, C, H * W});  // (B, C, N)
+  auto q = NIN_0->forward(h).reshape({B, C, H * W});                                           // (B, C, N)
+  auto k = NIN_1->forward(h).reshape({B, C, H * W});                                           // (B, C, N)
+  auto v = NIN_2->forward(h).reshape({B, C, H * W});                                           // (B, C, N)
   auto logits = torch::bmm(q.transpose(1, 2), k) * (1.0 / std::sqrt(static_cast<double>(C)));  // (B, Nq, Nk)
   auto weights = torch::softmax(logits, -1);
   auto out = torch::bmm(v, weights.transpose(1, 2)).reshape({B, C, H, W});  // (B, C, H, W)

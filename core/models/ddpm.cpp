@@ -5,8 +5,8 @@
 
 #include "core/error.h"
 #include "core/models/attention.h"
-#include "core/models/grad_checkpoint.h"
 #include "core/models/embeddings.h"
+#include "core/models/grad_checkpoint.h"
 #include "core/models/resample.h"
 #include "core/models/resblocks.h"
 

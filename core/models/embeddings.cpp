@@ -22,9 +22,9 @@ torch::Tensor timestep_embedding(const torch::Tensor& timesteps, int64_t dim, do
   SCORCH_CHECK(half >= 2, "timestep_embedding needs dim >= 4, got {}", dim);
   const double step = std::log(max_positions) / static_cast<double>(half - 1);
   auto opts = torch::TensorOptions().dtype(torch::kFloat32).device(timesteps.device());
-  auto freqs = torch::exp(torch::arange(half, opts) * -step);                // (half,)
+  auto freqs = torch::exp(torch::arange(half, opts) * -step);                   // (half,)
   auto args = timesteps.to(torch::kFloat32).unsqueeze(1) * freqs.unsqueeze(0);  // (B, half)
-  auto emb = torch::cat({torch::sin(args), torch::cos(args)}, 1);             // (B, 2 half)
+  auto emb = torch::cat({torch::sin(args), torch::cos(args)}, 1);               // (B, 2 half)
   if (dim % 2 == 1) emb = torch::constant_pad_nd(emb, {0, 1});
   return emb;
 }

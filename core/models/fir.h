@@ -16,8 +16,8 @@ torch::Tensor upfirdn2d(const torch::Tensor& x, const torch::Tensor& kernel, int
 
 torch::Tensor fir_upsample_2d(const torch::Tensor& x, const std::vector<int64_t>& k);    // (B,C,H,W)->(B,C,2H,2W)
 torch::Tensor fir_downsample_2d(const torch::Tensor& x, const std::vector<int64_t>& k);  // -> (B,C,H/2,W/2)
-torch::Tensor naive_upsample_2d(const torch::Tensor& x);    // nearest neighbour ×2
-torch::Tensor naive_downsample_2d(const torch::Tensor& x);  // 2×2 mean
+torch::Tensor naive_upsample_2d(const torch::Tensor& x);                                 // nearest neighbour ×2
+torch::Tensor naive_downsample_2d(const torch::Tensor& x);                               // 2×2 mean
 
 struct FirConv2dOptions {
   FirConv2dOptions(int64_t in, int64_t out) : in_ch_(in), out_ch_(out) {}

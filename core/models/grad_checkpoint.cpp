@@ -27,9 +27,7 @@ struct Replay : torch::CustomClassHolder {
   at::ScalarType autocast_dtype = at::kBFloat16;
 };
 
-at::Generator generator_for(const torch::Device& device) {
-  return at::globalContext().defaultGenerator(device);
-}
+at::Generator generator_for(const torch::Device& device) { return at::globalContext().defaultGenerator(device); }
 
 torch::Tensor get_rng_state(const torch::Device& device) {
   auto gen = generator_for(device);
@@ -134,8 +132,8 @@ torch::Tensor checkpoint(const BlockFn& fn, const std::vector<torch::Tensor>& in
 
 namespace scorch::models {
 
-torch::Tensor run_block(const std::shared_ptr<TimedBlockImpl>& block, const torch::Tensor& x,
-                        const torch::Tensor& temb, bool checkpointing) {
+torch::Tensor run_block(const std::shared_ptr<TimedBlockImpl>& block, const torch::Tensor& x, const torch::Tensor& temb,
+                        bool checkpointing) {
   if (!checkpointing || !block->is_training() || !torch::GradMode::is_enabled()) return block->forward(x, temb);
   auto fn = [block](const std::vector<torch::Tensor>& in) { return block->forward(in[0], in[1]); };
   return checkpoint(fn, {x, temb}, block->parameters());

@@ -25,7 +25,7 @@ torch::Tensor checkpoint(const BlockFn& fn, const std::vector<torch::Tensor>& in
 namespace scorch::models {
 
 // block(x, temb), checkpointed when `checkpointing` is set, the block is training and grad mode is on.
-torch::Tensor run_block(const std::shared_ptr<TimedBlockImpl>& block, const torch::Tensor& x,
-                        const torch::Tensor& temb, bool checkpointing);
+torch::Tensor run_block(const std::shared_ptr<TimedBlockImpl>& block, const torch::Tensor& x, const torch::Tensor& temb,
+                        bool checkpointing);
 
 }  // namespace scorch::models

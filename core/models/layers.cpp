@@ -50,8 +50,7 @@ torch::nn::Linear make_linear(int64_t in, int64_t out) {
 
 torch::nn::GroupNorm make_group_norm(int64_t channels, int64_t groups) {
   if (groups <= 0) groups = std::min<int64_t>(channels / 4, 32);
-  SCORCH_CHECK(groups >= 1 && channels % groups == 0, "GroupNorm: {} channels cannot form {} groups", channels,
-               groups);
+  SCORCH_CHECK(groups >= 1 && channels % groups == 0, "GroupNorm: {} channels cannot form {} groups", channels, groups);
   return torch::nn::GroupNorm(torch::nn::GroupNormOptions(groups, channels).eps(1e-6));
 }
 

@@ -54,8 +54,9 @@ void load_reference_weights(torch::nn::Module& model, const std::map<std::string
     const auto& src = given.at(name);
     SCORCH_CHECK(src.sizes() == target.sizes(), "weights {}: tensor '{}' has shape {}, the network needs {}", source,
                  name, shape_text(src), shape_text(target));
-    SCORCH_CHECK(src.scalar_type() == target.scalar_type(), "weights {}: tensor '{}' has dtype {}, the network needs {}",
-                 source, name, c10::toString(src.scalar_type()), c10::toString(target.scalar_type()));
+    SCORCH_CHECK(src.scalar_type() == target.scalar_type(),
+                 "weights {}: tensor '{}' has dtype {}, the network needs {}", source, name,
+                 c10::toString(src.scalar_type()), c10::toString(target.scalar_type()));
   }
   torch::NoGradGuard no_grad;
   for (auto& [name, target] : own) target.copy_(given.at(name));

@@ -6,9 +6,9 @@
 
 #include "core/error.h"
 #include "core/models/attention.h"
-#include "core/models/grad_checkpoint.h"
 #include "core/models/combine.h"
 #include "core/models/embeddings.h"
+#include "core/models/grad_checkpoint.h"
 #include "core/models/resample.h"
 #include "core/models/resblocks.h"
 
@@ -64,7 +64,8 @@ NCSNppImpl::NCSNppImpl(const ModelConfig& config_) : config(config_) {
     }
     if (i == levels - 1) continue;
     if (c.resblock_type == "ddpm") {
-      mods->push_back(Downsample(ResampleOptions(in_ch).with_conv(c.resamp_with_conv).fir(c.fir).fir_kernel(c.fir_kernel)));
+      mods->push_back(
+          Downsample(ResampleOptions(in_ch).with_conv(c.resamp_with_conv).fir(c.fir).fir_kernel(c.fir_kernel)));
     } else {
       mods->push_back(make_resblock(in_ch, in_ch, false, true));
     }
@@ -109,7 +110,8 @@ NCSNppImpl::NCSNppImpl(const ModelConfig& config_) : config(config_) {
     }
     if (i != 0) {
       if (c.resblock_type == "ddpm") {
-        mods->push_back(Upsample(ResampleOptions(in_ch).with_conv(c.resamp_with_conv).fir(c.fir).fir_kernel(c.fir_kernel)));
+        mods->push_back(
+            Upsample(ResampleOptions(in_ch).with_conv(c.resamp_with_conv).fir(c.fir).fir_kernel(c.fir_kernel)));
       } else {
         mods->push_back(make_resblock(in_ch, in_ch, true, false));
       }

@@ -8,9 +8,9 @@ namespace scorch::models {
 UpsampleImpl::UpsampleImpl(const ResampleOptions& options_) : options(options_) {
   if (!options.with_conv()) return;
   if (options.fir()) {
-    Conv2d_0 = register_module("Conv2d_0", FirConv2d(FirConv2dOptions(options.in_ch(), options.out_ch())
-                                                         .up(true)
-                                                         .resample_kernel(options.fir_kernel())));
+    Conv2d_0 = register_module(
+        "Conv2d_0",
+        FirConv2d(FirConv2dOptions(options.in_ch(), options.out_ch()).up(true).resample_kernel(options.fir_kernel())));
   } else {
     Conv_0 = register_module("Conv_0", conv3x3(options.in_ch(), options.out_ch()));
   }
@@ -27,9 +27,10 @@ torch::Tensor UpsampleImpl::forward(const torch::Tensor& x, const torch::Tensor&
 DownsampleImpl::DownsampleImpl(const ResampleOptions& options_) : options(options_) {
   if (!options.with_conv()) return;
   if (options.fir()) {
-    Conv2d_0 = register_module("Conv2d_0", FirConv2d(FirConv2dOptions(options.in_ch(), options.out_ch())
-                                                         .down(true)
-                                                         .resample_kernel(options.fir_kernel())));
+    Conv2d_0 = register_module(
+        "Conv2d_0",
+        FirConv2d(
+            FirConv2dOptions(options.in_ch(), options.out_ch()).down(true).resample_kernel(options.fir_kernel())));
   } else {
     Conv_0 = register_module("Conv_0", make_conv(options.in_ch(), options.out_ch(), 3, 1.0, 2, 0));
   }

@@ -32,7 +32,8 @@ struct ResBlockOptions {
 class ResnetBlockBigGANImpl : public TimedBlockImpl {
  public:
   explicit ResnetBlockBigGANImpl(const ResBlockOptions& options);
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& temb) override;  // (B, in, H, W) -> (B, out, H', W')
+  torch::Tensor forward(const torch::Tensor& x,
+                        const torch::Tensor& temb) override;  // (B, in, H, W) -> (B, out, H', W')
   ResBlockOptions options;
   Activation act;
   torch::nn::GroupNorm GroupNorm_0{nullptr}, GroupNorm_1{nullptr};

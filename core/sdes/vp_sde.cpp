@@ -9,8 +9,8 @@ namespace scorch::sdes {
 
 VPSDE::VPSDE(double beta_min, double beta_max, int64_t num_scales)
     : Sde(num_scales), beta_0_(beta_min), beta_1_(beta_max) {
-  SCORCH_CHECK(beta_min > 0 && beta_max > beta_min,
-               "VP SDE needs 0 < model.beta_min < model.beta_max, got {} and {}", beta_min, beta_max);
+  SCORCH_CHECK(beta_min > 0 && beta_max > beta_min, "VP SDE needs 0 < model.beta_min < model.beta_max, got {} and {}",
+               beta_min, beta_max);
   const double n = static_cast<double>(num_scales);
   discrete_betas_ = torch::linspace(beta_min / n, beta_max / n, num_scales, torch::kFloat32);
   alphas_ = 1.0 - discrete_betas_;

@@ -3,8 +3,8 @@
 
 #include <chrono>
 
-#include "support/run.h"
 #include "support/checks.h"
+#include "support/run.h"
 
 namespace scorch {
 namespace {
@@ -14,11 +14,11 @@ using test::contains;
 using test::run;
 using test::scorch_bin;
 
-
 TEST(Cli, HelpListsEverySubcommand) {
   auto r = run(scorch_bin() + " --help");
   EXPECT_EQ(r.code, 0) << r.output;
-  for (const char* sub : {"train", "sample", "fid", "data", "convert", "info", "model"}) EXPECT_TRUE(contains(r.output, sub)) << sub;
+  for (const char* sub : {"train", "sample", "fid", "data", "convert", "info", "model"})
+    EXPECT_TRUE(contains(r.output, sub)) << sub;
 }
 
 TEST(Cli, UnknownSubcommandFails) {

@@ -1,10 +1,11 @@
 // The one config layering of every command: a base (defaults or a checkpoint's config) -> --config ->
 // --<key> -> --set; network keys of a checkpoint refused; --help grouped by scope.
+#include "apps/config_args.h"
+
 #include <gtest/gtest.h>
 
 #include <fstream>
 
-#include "apps/config_args.h"
 #include "core/error.h"
 #include "support/run.h"
 

@@ -13,9 +13,9 @@
 #include "core/io/checkpoint_files.h"
 #include "core/io/checkpoint_store.h"
 #include "core/io/safetensors.h"
+#include "support/checks.h"
 #include "support/prerequisite.h"
 #include "support/run.h"
-#include "support/checks.h"
 
 namespace scorch {
 namespace {
@@ -74,7 +74,6 @@ const Source& make_source(bool legacy = false) {
 std::string import_cmd(const std::string& pth, const std::string& out) {
   return scorch_bin() + " convert import " + pth + " --config " + kConfig + " --out " + out;
 }
-
 
 // [sum, sum |x|, first] in float64, as make_score_sde_checkpoint.py computes them.
 void expect_stats(const std::map<std::string, torch::Tensor>& got, const nlohmann::json& want,
@@ -141,8 +140,9 @@ TEST(ConvertCmd, ImportedEmaNetworkReproducesTheReferenceOutput) {
   // The raw weights took three large Adam steps away from them: a mapping that mixed the two would show.
   r = run(forward(dir + "/run/checkpoints/latest/model.safetensors", dir + "/raw_out.safetensors"));
   ASSERT_EQ(r.code, 0) << r.output;
-  EXPECT_GE(max_rel(io::read_safetensors(dir + "/raw_out.safetensors").tensors.at("output/model"), ref.at("output/model")),
-            1e-2);
+  EXPECT_GE(
+      max_rel(io::read_safetensors(dir + "/raw_out.safetensors").tensors.at("output/model"), ref.at("output/model")),
+      1e-2);
 
   // Half-precision exports load through the inference loader and compute in float32: bf16 keeps 8 mantissa
   // bits (relative rounding 2^-9 per weight), fp16 11 bits.

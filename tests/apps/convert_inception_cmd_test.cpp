@@ -10,8 +10,8 @@
 #include "core/io/safetensors.h"
 #include "core/io/torch_file.h"
 #include "eval/inception_weights.h"
-#include "support/run.h"
 #include "support/checks.h"
+#include "support/run.h"
 
 namespace scorch {
 namespace {
@@ -20,7 +20,6 @@ using test::contains;
 
 namespace fs = std::filesystem;
 using test::run;
-
 
 // A pytorch-fid-style OrderedDict state_dict of `model` (num_batches_tracked included, as torch writes it).
 void write_state(const eval::InceptionV3& model, const std::string& path, bool with_fc, const std::string& extra = "") {
@@ -93,7 +92,8 @@ TEST(ConvertInceptionCmd, IncompleteOrForeignSourcesAreRefusedByKeyAndWriteNothi
 
   auto state = io::py::dict(/*ordered=*/true);
   for (auto& p : source->named_parameters())
-    if (p.key() != "Mixed_7c.branch_pool.conv.weight") state->set(io::py::str(p.key()), io::py::tensor(p.value().detach()));
+    if (p.key() != "Mixed_7c.branch_pool.conv.weight")
+      state->set(io::py::str(p.key()), io::py::tensor(p.value().detach()));
   for (auto& b : source->named_buffers()) state->set(io::py::str(b.key()), io::py::tensor(b.value().detach()));
   io::write_torch_file(dir + "/missing.pth", state);
   r = run(test::scorch_bin() + " convert inception " + dir + "/missing.pth --out " + dir + "/out.safetensors");

@@ -56,7 +56,8 @@ TEST(DocCommands, Fid) {
   try {
     eval::default_weights_path();
   } catch (const Error&) {
-    SCORCH_REQUIRE_PREREQUISITE(false, "no FID Inception weights installed (launch/setup): scorch fid refuses to run without them");
+    SCORCH_REQUIRE_PREREQUISITE(
+        false, "no FID Inception weights installed (launch/setup): scorch fid refuses to run without them");
   }
   run_doc("fid.md");
 }

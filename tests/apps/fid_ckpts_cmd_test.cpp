@@ -40,7 +40,8 @@ class FidCkptsCmd : public ::testing::Test {
     }
     for (const auto& b : net->named_buffers()) state[b.key()] = b.value().detach();
     io::write_safetensors(dir_ + "/inception.safetensors", state, {});
-    const auto r = test::run(test::scorch_bin() + " data synth shapes --out " + dir_ + "/ref --count 6 --resolution 16 --channels 3");
+    const auto r = test::run(test::scorch_bin() + " data synth shapes --out " + dir_ +
+                             "/ref --count 6 --resolution 16 --channels 3");
     ASSERT_EQ(r.code, 0) << r.output;
   }
   // One torch thread per process: the ranks share this machine's cores.
@@ -84,7 +85,8 @@ TEST_F(FidCkptsCmd, TableOfTwoCheckpointsThenRerunSkipsBoth) {
   fs::remove_all(out + "/samples");
   r = fid(1, all_ckpts());
   ASSERT_EQ(r.code, 0) << r.output;
-  EXPECT_NE(r.output.find("2 checkpoint(s): 0 scored, 2 already in the table (skipped)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("2 checkpoint(s): 0 scored, 2 already in the table (skipped)"), std::string::npos)
+      << r.output;
   EXPECT_EQ(r.output.find("extracting features"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(out + "/samples"));
   EXPECT_EQ(rows(out), t);
@@ -115,8 +117,8 @@ TEST_F(FidCkptsCmd, OneAndTwoRanksGiveTheSameSamplesAndFids) {
 // removes the set once scored; a single checkpoint dir works as the pattern (what a Slurm array task passes).
 TEST_F(FidCkptsCmd, ReusesSampleSetsOfScorchSampleAndTakesOneCheckpointDir) {
   const std::string out = dir_ + "/reuse", ckpt = dir_ + "/run/checkpoints/step-000000002";
-  auto r = test::run("OMP_NUM_THREADS=1 " + test::scorch_bin() + " sample --ckpt " + ckpt + " --num 4 --batch 2 --out " +
-                     out + "/samples/step-2");
+  auto r = test::run("OMP_NUM_THREADS=1 " + test::scorch_bin() + " sample --ckpt " + ckpt +
+                     " --num 4 --batch 2 --out " + out + "/samples/step-2");
   ASSERT_EQ(r.code, 0) << r.output;
   r = fid(1, "--ckpts " + ckpt + " --num 4 --batch 2 --out " + out + " --delete-samples");
   ASSERT_EQ(r.code, 0) << r.output;

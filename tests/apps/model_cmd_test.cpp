@@ -3,8 +3,8 @@
 #include <torch/torch.h>
 
 #include "core/io/safetensors.h"
-#include "support/run.h"
 #include "support/checks.h"
+#include "support/run.h"
 
 namespace scorch {
 namespace {
@@ -17,11 +17,9 @@ using test::scorch_bin;
 
 std::string parity(const std::string& file) { return test::source_dir() + "/tests/fixtures/parity/" + file; }
 
-
-
 std::string forward_cmd(const std::string& name, const std::string& weights, const std::string& out) {
-  return scorch_bin() + " model forward --config " + parity(name + ".yaml") + " --weights " + weights +
-         " --inputs " + parity(name + ".safetensors") + " --out " + out;
+  return scorch_bin() + " model forward --config " + parity(name + ".yaml") + " --weights " + weights + " --inputs " +
+         parity(name + ".safetensors") + " --out " + out;
 }
 
 TEST(ModelCmd, ForwardReproducesBothParityFixtures) {

@@ -4,8 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <sstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "core/atomic_file.h"
 #include "data/dataset.h"
@@ -109,8 +109,11 @@ TEST_F(SampleCmd, KilledFarmResumesToTheUninterruptedResult) {
 }
 
 TEST_F(SampleCmd, OdeMethodAndBadInput) {
-  auto ode = test::run(sample(0, "--num 2 --batch 2 --sampling.method ode --sampling.rtol 1e-3 --sampling.atol 1e-3 "
-                                 "--out " + dir_ + "/ode"), 300);
+  auto ode = test::run(sample(0,
+                              "--num 2 --batch 2 --sampling.method ode --sampling.rtol 1e-3 --sampling.atol 1e-3 "
+                              "--out " +
+                                  dir_ + "/ode"),
+                       300);
   ASSERT_EQ(ode.code, 0) << ode.output;
   EXPECT_NE(ode.output.find("mean NFE per batch"), std::string::npos) << ode.output;
   auto no_ckpt = test::run(test::scorch_bin() + " sample --out " + dir_ + "/x");
@@ -119,8 +122,10 @@ TEST_F(SampleCmd, OdeMethodAndBadInput) {
   auto bad = test::run(sample(0, "--num 2 --batch 2 --sampling.predictor heun --out " + dir_ + "/bad"));
   EXPECT_NE(bad.code, 0);
   EXPECT_NE(bad.output.find("sampling.predictor"), std::string::npos) << bad.output;
-  auto refused = test::run(sample(0, "--num 2 --batch 2 --sampling.predictor ancestral_sampling "
-                                     "--sampling.probability_flow true --out " + dir_ + "/bad2"));
+  auto refused = test::run(sample(0,
+                                  "--num 2 --batch 2 --sampling.predictor ancestral_sampling "
+                                  "--sampling.probability_flow true --out " +
+                                      dir_ + "/bad2"));
   EXPECT_NE(refused.code, 0);
   EXPECT_NE(refused.output.find("no probability-flow form"), std::string::npos) << refused.output;
 }
@@ -170,15 +175,19 @@ TEST_F(SampleCmd, LikelihoodInpaintingColorization) {
   auto synth = test::run(test::scorch_bin() + " data synth shapes --out " + data +
                          " --count 6 --resolution 16 --channels 3 --seed 1");
   ASSERT_EQ(synth.code, 0) << synth.output;
-  auto lik = test::run(sample(2, "likelihood --data " + data + " --batch 3 --sampling.rtol 1e-3 --sampling.atol 1e-3 "
-                                 "--out " + dir_ + "/bpd.json"), 300);
+  auto lik = test::run(sample(2, "likelihood --data " + data +
+                                     " --batch 3 --sampling.rtol 1e-3 --sampling.atol 1e-3 "
+                                     "--out " +
+                                     dir_ + "/bpd.json"),
+                       300);
   ASSERT_EQ(lik.code, 0) << lik.output;
   auto bpd = json::parse(read_file(dir_ + "/bpd.json"));
   EXPECT_EQ(bpd.at("count"), 6);
   EXPECT_TRUE(std::isfinite(bpd.at("bpd").get<double>()));
   EXPECT_GT(bpd.at("std_error").get<double>(), 0.0);
 
-  auto inp = test::run(sample(0, "inpaint --data " + data + " --mask left --num 4 --batch 2 --out " + dir_ + "/inp"), 300);
+  auto inp =
+      test::run(sample(0, "inpaint --data " + data + " --mask left --num 4 --batch 2 --out " + dir_ + "/inp"), 300);
   ASSERT_EQ(inp.code, 0) << inp.output;
   EXPECT_TRUE(fs::exists(dir_ + "/inp/input-grid.png"));
   data::Dataset in(data), out(dir_ + "/inp");

@@ -4,8 +4,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "support/run.h"
 #include "support/checks.h"
+#include "support/run.h"
 
 namespace scorch {
 namespace {
@@ -15,7 +15,6 @@ using test::contains;
 namespace fs = std::filesystem;
 using test::run;
 using test::scorch_bin;
-
 
 std::string fmt_step(int64_t step) {
   char name[32];
@@ -109,8 +108,9 @@ TEST(TrainCmd, SigtermCheckpointsExitsThreeAndResumes) {
 // without a stop checkpoint; a run that ignored it would checkpoint after step 2 and exit 3.
 TEST(TrainCmd, ASecondSignalExitsAtOnce) {
   const auto root = make_data("train_twice");
-  const auto script = train_cmd(root, "--set training.n_iters=100000 --set training.log_freq=1 "
-                                      "--set training.snapshot_freq=1 --set model.num_scales=2000") +
+  const auto script = train_cmd(root,
+                                "--set training.n_iters=100000 --set training.log_freq=1 "
+                                "--set training.snapshot_freq=1 --set model.num_scales=2000") +
                       " > " + root + "/log 2>&1 & pid=$!; for i in $(seq 1200); do test -e " + root +
                       "/run/samples && break; sleep 0.05; done; kill -TERM $pid; sleep 0.3; "
                       "kill -TERM $pid; wait $pid; echo rc=$?";

@@ -1,10 +1,9 @@
 // AutocastGuard: sets and restores the autocast state, and no weight cast made under it outlives it.
-#include <gtest/gtest.h>
-#include <torch/torch.h>
+#include "core/autocast.h"
 
 #include <ATen/autocast_mode.h>
-
-#include "core/autocast.h"
+#include <gtest/gtest.h>
+#include <torch/torch.h>
 
 namespace scorch {
 namespace {

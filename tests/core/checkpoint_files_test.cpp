@@ -1,10 +1,11 @@
 // Checkpoint tensors + meta.json round trip, EMA vs raw weights at load time, EMA export, path resolution.
+#include "core/io/checkpoint_files.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 
 #include "core/error.h"
-#include "core/io/checkpoint_files.h"
 #include "core/io/checkpoint_store.h"
 #include "core/models/model_weights.h"
 #include "support/run.h"
@@ -34,7 +35,8 @@ io::CheckpointTensors make_tensors(const Config& config) {
 
 std::string save(const std::string& run, const Config& config, int64_t step, const io::CheckpointTensors& t) {
   io::CheckpointStore store(run + "/checkpoints");
-  return store.save(step, io::checkpoint_meta(config, step), [&](const std::string& d) { io::write_checkpoint_tensors(d, t); });
+  return store.save(step, io::checkpoint_meta(config, step),
+                    [&](const std::string& d) { io::write_checkpoint_tensors(d, t); });
 }
 
 TEST(CheckpointFiles, RoundTripIsExact) {
@@ -88,7 +90,8 @@ TEST(CheckpointFiles, EmaExportLoadsBackWithinDtypeRounding) {
     for (const auto& [name, avg] : t.ema) {
       // bf16 keeps 8 mantissa bits: relative rounding error at most 2^-8.
       const double tol = dtype == torch::kFloat32 ? 0.0 : 1.0 / 256;
-      EXPECT_LE((state.at(name) - avg).abs().max().item<double>(), tol * avg.abs().max().item<double>() + 1e-30) << name;
+      EXPECT_LE((state.at(name) - avg).abs().max().item<double>(), tol * avg.abs().max().item<double>() + 1e-30)
+          << name;
     }
     EXPECT_TRUE(torch::equal(state.at("sigmas"), t.model.at("sigmas")));
   }

@@ -1,11 +1,12 @@
 // CheckpointStore: atomic step directories, `latest`, retention, and skipping incomplete checkpoints.
+#include "core/io/checkpoint_store.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 
 #include "core/error.h"
-#include "core/io/checkpoint_store.h"
 #include "support/run.h"
 
 namespace scorch {
@@ -26,7 +27,8 @@ std::vector<std::string> names(const std::vector<std::string>& dirs) {
 TEST(CheckpointStore, SaveWritesFilesMetaAndLatest) {
   auto root = test::temp_dir("ckpt");
   io::CheckpointStore store(root + "/checkpoints");
-  auto dir = store.save(50, {{"images_seen", 6400}}, [](const std::string& d) { write_blob(d, "model.safetensors", 100); });
+  auto dir =
+      store.save(50, {{"images_seen", 6400}}, [](const std::string& d) { write_blob(d, "model.safetensors", 100); });
   EXPECT_EQ(fs::path(dir).filename(), "step-000000050");
   auto meta = io::CheckpointStore::validate(dir);
   EXPECT_EQ(meta["step"], 50);
@@ -67,10 +69,11 @@ TEST(CheckpointStore, FailedWriteLeavesNoTraceAndKeepsLatest) {
   auto root = test::temp_dir("ckpt");
   io::CheckpointStore store(root);
   store.save(1, {}, [](const std::string& d) { write_blob(d, "a", 1); });
-  EXPECT_THROW(store.save(2, {}, [](const std::string& d) {
-    write_blob(d, "a", 1);
-    SCORCH_FAIL("disk full");
-  }),
+  EXPECT_THROW(store.save(2, {},
+                          [](const std::string& d) {
+                            write_blob(d, "a", 1);
+                            SCORCH_FAIL("disk full");
+                          }),
                Error);
   EXPECT_EQ(names(store.list()), std::vector<std::string>{"step-000000001"});
   EXPECT_EQ(fs::read_symlink(root + "/latest"), "step-000000001");

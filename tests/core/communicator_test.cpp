@@ -1,7 +1,8 @@
 // The single-process communicator: collectives are identities, and backend names are checked.
+#include "core/dist/communicator.h"
+
 #include <gtest/gtest.h>
 
-#include "core/dist/communicator.h"
 #include "core/error.h"
 
 namespace scorch::dist {

@@ -40,9 +40,9 @@ TEST(ConfigOptions, InformationalKeysAreExactlyTheUnreadOnes) {
 }
 
 TEST(ConfigOptions, ScoreSdeEvaluationAndDatasetNamingKeysAreInformational) {
-  for (const char* key : {"eval.begin_ckpt", "eval.end_ckpt", "eval.enable_sampling", "eval.enable_loss",
-                          "eval.enable_bpd", "eval.bpd_dataset", "data.dataset", "data.category",
-                          "data.tfrecords_path"})
+  for (const char* key :
+       {"eval.begin_ckpt", "eval.end_ckpt", "eval.enable_sampling", "eval.enable_loss", "eval.enable_bpd",
+        "eval.bpd_dataset", "data.dataset", "data.category", "data.tfrecords_path"})
     EXPECT_EQ(find_option(key)->scope, Scope::Informational) << key;
   EXPECT_EQ(find_option("model.grad_checkpointing")->scope, Scope::Runtime);
   EXPECT_EQ(find_option("model.dropout")->scope, Scope::Training);

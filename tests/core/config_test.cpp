@@ -1,10 +1,11 @@
 // Config layering (defaults -> file -> overrides), type checks and unknown-key errors.
+#include "core/config.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 
-#include "core/config.h"
 #include "core/error.h"
 #include "support/run.h"
 

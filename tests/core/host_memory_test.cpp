@@ -1,11 +1,11 @@
 // Host allocator policy: with it, a large block freed and allocated again is not page-faulted in again;
 // SCORCH_KEEP_FREED_MEMORY=0 or a threshold the user set through the environment wins.
+#include "core/host_memory.h"
+
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 
 #include <cstdlib>
-
-#include "core/host_memory.h"
 
 #if defined(__GLIBC__)
 #include <malloc.h>

@@ -1,12 +1,13 @@
 // Logging: level names, the per-rank file in the run directory, and the rank/elapsed prefix.
+#include "core/log.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <filesystem>
 
-#include "core/error.h"
 #include "core/atomic_file.h"
-#include "core/log.h"
+#include "core/error.h"
 #include "support/run.h"
 
 namespace scorch {

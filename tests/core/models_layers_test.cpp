@@ -7,13 +7,13 @@
 
 #include "core/autocast.h"
 #include "core/config.h"
-#include "core/models/grad_checkpoint.h"
 #include "core/models/embeddings.h"
 #include "core/models/fir.h"
+#include "core/models/grad_checkpoint.h"
 #include "core/models/resblocks.h"
 #include "core/models/score_model.h"
-#include "support/run.h"
 #include "support/checks.h"
+#include "support/run.h"
 
 namespace scorch::models {
 namespace {
@@ -66,14 +66,15 @@ torch::Tensor naive_fused_up_conv(const torch::Tensor& x, const torch::Tensor& w
   y = torch::constant_pad_nd(y, {pad0, pad1, pad0, pad1});
   const auto O = y.size(1);
   auto blur = k.flip({0, 1}).view({1, 1, taps, taps}).expand({O, 1, taps, taps}).contiguous();
-  return torch::conv2d(y, blur, torch::Tensor(), at::IntArrayRef{1, 1}, at::IntArrayRef{0, 0}, at::IntArrayRef{1, 1}, O) +
+  return torch::conv2d(y, blur, torch::Tensor(), at::IntArrayRef{1, 1}, at::IntArrayRef{0, 0}, at::IntArrayRef{1, 1},
+                       O) +
          b.view({1, -1, 1, 1});
 }
 
 TEST(Fir, UpConvIsTheFusedUpsampleConv) {
   torch::manual_seed(3);
-  for (std::vector<int64_t> rk : {std::vector<int64_t>{1, 3, 3, 1}, std::vector<int64_t>{1, 1},
-                                  std::vector<int64_t>{1, 2, 1}}) {
+  for (std::vector<int64_t> rk :
+       {std::vector<int64_t>{1, 3, 3, 1}, std::vector<int64_t>{1, 1}, std::vector<int64_t>{1, 2, 1}}) {
     SCOPED_TRACE(rk.size());
     FirConv2d conv(FirConv2dOptions(4, 6).up(true).resample_kernel(rk));
     {
@@ -154,8 +155,9 @@ TEST(Checkpoint, RecomputeUnderAutocastLeavesNoCastWeightsBehind) {
 }
 
 Config tiny_config(bool checkpointing) {
-  return Config::resolve(test::source_dir() + "/configs/small/ve_tiny.yaml",
-                         {"model.dropout=0.3", std::string("model.grad_checkpointing=") + (checkpointing ? "true" : "false")});
+  return Config::resolve(
+      test::source_dir() + "/configs/small/ve_tiny.yaml",
+      {"model.dropout=0.3", std::string("model.grad_checkpointing=") + (checkpointing ? "true" : "false")});
 }
 
 TEST(Checkpoint, WholeNetworkGradientsMatchWithDropoutInTraining) {

@@ -1,10 +1,9 @@
 // Score networks against score_sde_pytorch: fixture outputs, state_dict names, parameter counts per config.
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <filesystem>
-
-#include <fmt/ranges.h>
 
 #include "core/config.h"
 #include "core/error.h"
@@ -90,10 +89,10 @@ TEST(NcsnppParity, DdpmBlocksFirResidualInputMatchesReference) {
 
 TEST(NcsnppParity, StateDictNamesAndShapesMatchFixtureOneToOne) {
   for (auto [name, dir] : std::vector<std::pair<std::string, std::string>>{{"ve_ncsnpp_small", "parity"},
-                                                                          {"vp_ddpmpp_small", "parity"},
-                                                                          {"ddpm_small", "models"},
-                                                                          {"ncsnpp_skip_small", "models"},
-                                                                          {"ncsnpp_ddpmblocks_small", "models"}}) {
+                                                                           {"vp_ddpmpp_small", "parity"},
+                                                                           {"ddpm_small", "models"},
+                                                                           {"ncsnpp_skip_small", "models"},
+                                                                           {"ncsnpp_ddpmblocks_small", "models"}}) {
     SCOPED_TRACE(name);
     auto model = models::make_model(Config::resolve(fixture(name + ".yaml", dir), {}));
     auto f = io::read_safetensors(fixture(name + ".safetensors", dir));

@@ -1,11 +1,12 @@
 // .npz files: round trip through our writer/reader, and files written/read by numpy itself.
+#include "core/io/npz.h"
+
 #include <gtest/gtest.h>
 
 #include <fstream>
 
-#include "core/error.h"
 #include "core/atomic_file.h"
-#include "core/io/npz.h"
+#include "core/error.h"
 #include "support/prerequisite.h"
 #include "support/run.h"
 
@@ -15,11 +16,11 @@ namespace {
 TEST(Npz, RoundTripKeepsDtypesShapesAndValues) {
   auto dir = test::temp_dir("npz");
   io::npz::ArrayMap in = {{"mu", torch::randn({7}, torch::kDouble)},
-                      {"sigma", torch::randn({7, 7}, torch::kDouble)},
-                      {"f32", torch::randn({2, 3, 4})},
-                      {"u8", torch::randint(0, 255, {5, 4, 4, 3}).to(torch::kByte)},
-                      {"i64", torch::arange(10)},
-                      {"scalar", torch::tensor(3.5, torch::kDouble)}};
+                          {"sigma", torch::randn({7, 7}, torch::kDouble)},
+                          {"f32", torch::randn({2, 3, 4})},
+                          {"u8", torch::randint(0, 255, {5, 4, 4, 3}).to(torch::kByte)},
+                          {"i64", torch::arange(10)},
+                          {"scalar", torch::tensor(3.5, torch::kDouble)}};
   io::npz::write_npz(dir + "/a.npz", in);
   auto out = io::npz::read_npz(dir + "/a.npz");
   ASSERT_EQ(out.size(), in.size());
@@ -47,9 +48,13 @@ TEST(Npz, CompatibleWithNumpy) {
   const std::string py = test::python();
   SCORCH_REQUIRE_PREREQUISITE(!py.empty() && test::run(py + " -c 'import numpy'").code == 0, "no Python with numpy");
   auto dir = test::temp_dir("npz");
-  auto r = test::run(py + " -c \"\nimport numpy as np\nx = np.arange(12, dtype=np.float64).reshape(3, 4) / 7\n"
-                          "np.savez('" + dir + "/plain.npz', mu=x[0], sigma=x, f=np.asfortranarray(x), s=x.astype(np.float32))\n"
-                          "np.savez_compressed('" + dir + "/zipped.npz', mu=x[0], sigma=x)\n\"");
+  auto r = test::run(py +
+                     " -c \"\nimport numpy as np\nx = np.arange(12, dtype=np.float64).reshape(3, 4) / 7\n"
+                     "np.savez('" +
+                     dir +
+                     "/plain.npz', mu=x[0], sigma=x, f=np.asfortranarray(x), s=x.astype(np.float32))\n"
+                     "np.savez_compressed('" +
+                     dir + "/zipped.npz', mu=x[0], sigma=x)\n\"");
   ASSERT_EQ(r.code, 0) << r.output;
   auto expect = (torch::arange(12, torch::kDouble).reshape({3, 4}) / 7);
   for (const char* name : {"plain", "zipped"}) {
@@ -62,10 +67,11 @@ TEST(Npz, CompatibleWithNumpy) {
   EXPECT_TRUE(torch::equal(plain.at("s"), expect.to(torch::kFloat)));
 
   io::npz::write_npz(dir + "/ours.npz", {{"mu", expect[1]}, {"sigma", expect}});
-  r = test::run(py + " -c \"\nimport numpy as np\nd = np.load('" + dir + "/ours.npz')\n"
-                     "x = np.arange(12, dtype=np.float64).reshape(3, 4) / 7\n"
-                     "assert sorted(d.files) == ['mu', 'sigma'], d.files\n"
-                     "assert d['sigma'].dtype == np.float64 and (d['sigma'] == x).all() and (d['mu'] == x[1]).all()\n\"");
+  r = test::run(py + " -c \"\nimport numpy as np\nd = np.load('" + dir +
+                "/ours.npz')\n"
+                "x = np.arange(12, dtype=np.float64).reshape(3, 4) / 7\n"
+                "assert sorted(d.files) == ['mu', 'sigma'], d.files\n"
+                "assert d['sigma'].dtype == np.float64 and (d['sigma'] == x).all() and (d['mu'] == x[1]).all()\n\"");
   EXPECT_EQ(r.code, 0) << r.output;
 }
 

@@ -1,9 +1,10 @@
 // Reverse SDE and probability-flow ODE: hand-computed steps, and transport of Gaussian data with its exact score.
+#include "core/sdes/reverse_sde.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 
-#include "core/sdes/reverse_sde.h"
 #include "core/sdes/subvp_sde.h"
 #include "core/sdes/ve_sde.h"
 #include "core/sdes/vp_sde.h"
@@ -22,7 +23,7 @@ struct Gaussian {
   sdes::ScoreFn score(const std::shared_ptr<sdes::Sde>& sde) const {
     return [sde, mu = mu, s = s](const torch::Tensor& x, const torch::Tensor& t) {
       auto ms = sde->marginal_prob(torch::ones({t.size(0), 1, 1, 1}, x.options()), t);
-      auto a = ms.mean;                   // (B, 1, 1, 1): the mean coefficient
+      auto a = ms.mean;  // (B, 1, 1, 1): the mean coefficient
       auto sd = ms.std.view({-1, 1, 1, 1});
       return -(x - a * mu) / (a.square() * s * s + sd.square());
     };
@@ -77,8 +78,7 @@ TEST(ReverseSde, ProbabilityFlowTransportsGaussianMarginalsSampleBySample) {
     auto [a1, sd1] = marg(1.0);
     auto x = a1 * data.mu + sd1 * zeta;
     const double dt = (1.0 - eps) / steps;
-    for (int64_t k = 0; k < steps; ++k)
-      x = x - ode.sde(x, torch::full({11}, 1.0 - k * dt, kF64)).drift * dt;
+    for (int64_t k = 0; k < steps; ++k) x = x - ode.sde(x, torch::full({11}, 1.0 - k * dt, kF64)).drift * dt;
     auto [ae, sde_] = marg(eps);
     auto expected = ae * data.mu + sde_ * zeta;
     EXPECT_LT((x - expected).abs().max().item<double>(), 0.01 * data.s * 2.5);

@@ -1,8 +1,9 @@
 // Streams from (seed, id) are reproducible and distinct; generator state survives a text round trip.
+#include "core/rng.h"
+
 #include <gtest/gtest.h>
 
 #include "core/error.h"
-#include "core/rng.h"
 
 namespace scorch {
 namespace {

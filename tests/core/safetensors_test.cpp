@@ -1,13 +1,14 @@
 // safetensors io: round trips of every dtype with metadata, the file layout, and clear errors on bad files.
+#include "core/io/safetensors.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <filesystem>
 #include <fstream>
 
-#include "core/error.h"
 #include "core/atomic_file.h"
-#include "core/io/safetensors.h"
+#include "core/error.h"
 #include "support/run.h"
 
 namespace scorch {

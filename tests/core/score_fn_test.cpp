@@ -1,10 +1,11 @@
 // Score functions: the labels each SDE hands the network and the output-to-score conversions, by hand.
+#include "core/sdes/score_fn.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 
 #include "core/error.h"
-#include "core/sdes/score_fn.h"
 #include "core/sdes/subvp_sde.h"
 #include "core/sdes/ve_sde.h"
 #include "core/sdes/vp_sde.h"

@@ -9,11 +9,11 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "core/error.h"
 #include "core/atomic_file.h"
+#include "core/error.h"
 #include "core/io/safetensors.h"
-#include "support/run.h"
 #include "support/checks.h"
+#include "support/run.h"
 
 namespace scorch {
 namespace {

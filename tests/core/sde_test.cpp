@@ -23,7 +23,6 @@ std::vector<std::shared_ptr<sdes::Sde>> all_sdes(int64_t n = 1000) {
           std::make_shared<sdes::SubVPSDE>(0.1, 20.0, n)};
 }
 
-
 // Integral of beta(t) = b0 + t (b1 - b0) from 0 to t, written out independently of the library.
 double int_beta(double t) { return 0.1 * t + 0.5 * 19.9 * t * t; }
 

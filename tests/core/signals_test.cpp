@@ -1,8 +1,8 @@
 // Stop signals: the first one sets the flag, the second ends the process with 128 + signal.
+#include "core/signals.h"
+
 #include <gtest/gtest.h>
 #include <signal.h>
-
-#include "core/signals.h"
 
 namespace scorch {
 namespace {

@@ -7,12 +7,12 @@
 
 #include <filesystem>
 
-#include "core/error.h"
 #include "core/atomic_file.h"
+#include "core/error.h"
 #include "core/io/safetensors.h"
+#include "support/checks.h"
 #include "support/prerequisite.h"
 #include "support/run.h"
-#include "support/checks.h"
 
 namespace scorch {
 namespace {
@@ -20,7 +20,6 @@ namespace {
 using test::contains;
 
 namespace fs = std::filesystem;
-
 
 std::string python_torch() {
   const auto py = test::python();
@@ -149,7 +148,8 @@ io::py::Ref scorch_sample() {
   root->set(io::py::str("empty_tuple"), io::py::tuple({}));
   root->set(io::py::str("one"), io::py::tuple({io::py::integer(7)}));
   auto dt = io::py::dict();
-  for (size_t i = 0; i < std::size(kDtypes); ++i) dt->set(io::py::str(kDtypeNames[i]), io::py::tensor(arange6(kDtypes[i])));
+  for (size_t i = 0; i < std::size(kDtypes); ++i)
+    dt->set(io::py::str(kDtypeNames[i]), io::py::tensor(arange6(kDtypes[i])));
   root->set(io::py::str("dtypes"), dt);
   // Non-contiguous on write: stored contiguous, read back equal.
   root->set(io::py::str("transposed"), io::py::tensor(torch::arange(12, torch::kFloat32).reshape({3, 4}).t()));

@@ -1,10 +1,10 @@
 // Watchdog: fires once for a section that outlives its timeout, never for short sections.
+#include "core/dist/watchdog.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <thread>
-
-#include "core/dist/watchdog.h"
 
 namespace scorch::dist {
 namespace {

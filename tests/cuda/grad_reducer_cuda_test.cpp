@@ -90,8 +90,7 @@ TEST_P(GradReducerCuda, AveragesAfterTheReductionStreamWithMicroBatches) {
 }
 
 INSTANTIATE_TEST_SUITE_P(CheckpointingAndBuckets, GradReducerCuda,
-                         ::testing::Combine(::testing::Bool(), ::testing::Values(1e-9, 1.0)),
-                         [](const auto& info) {
+                         ::testing::Combine(::testing::Bool(), ::testing::Values(1e-9, 1.0)), [](const auto& info) {
                            return std::string(std::get<0>(info.param) ? "checkpointed" : "plain") +
                                   (std::get<1>(info.param) < 1e-3 ? "_bucket_per_parameter" : "_one_bucket");
                          });

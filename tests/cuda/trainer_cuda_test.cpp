@@ -6,8 +6,8 @@
 
 #include "core/dist/mpi_comm.h"
 #include "cuda/cuda_test_util.h"
-#include "trainer/trainer_test_util.h"
 #include "support/checks.h"
+#include "trainer/trainer_test_util.h"
 
 namespace scorch {
 namespace {
@@ -17,7 +17,6 @@ using test::local;
 using test::gaussian_dataset;
 using test::kCuda;
 using test::tiny_train_config;
-
 
 std::vector<double> logged_losses(const std::string& workdir) {
   std::ifstream in(workdir + "/metrics.jsonl");
@@ -50,9 +49,9 @@ TEST(TrainerCuda, HalfPrecisionLossesAreFiniteAndFall) {
   for (const std::string p : {"bf16", "fp16"}) {
     SCOPED_TRACE(p);
     const auto dir = root + "/" + p;
-    trainer::Trainer t(tiny_train_config(data, {"training.n_iters=60", "training.log_freq=10", "training.precision=" + p,
-                                       "optim.lr=2e-3", "training.batch_size=32"}),
-              dir, local(), kCuda);
+    trainer::Trainer t(tiny_train_config(data, {"training.n_iters=60", "training.log_freq=10",
+                                                "training.precision=" + p, "optim.lr=2e-3", "training.batch_size=32"}),
+                       dir, local(), kCuda);
     auto r = t.run();
     EXPECT_EQ(r.step, 60);
     const auto losses = logged_losses(dir);
@@ -70,8 +69,8 @@ TEST(TrainerCuda, ChannelsLastEqualsContiguous) {
   const auto data = gaussian_dataset(root + "/data", 64);
   trainer::Trainer plain(tiny_train_config(data, {"training.n_iters=5"}), root + "/plain", local(), kCuda);
   plain.run();
-  trainer::Trainer nhwc(tiny_train_config(data, {"training.n_iters=5", "training.channels_last=true"}), root + "/nhwc", local(),
-               kCuda);
+  trainer::Trainer nhwc(tiny_train_config(data, {"training.n_iters=5", "training.channels_last=true"}), root + "/nhwc",
+                        local(), kCuda);
   nhwc.run();
   test::expect_same_state(plain, nhwc, 1e-4);
 }

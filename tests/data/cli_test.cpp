@@ -70,7 +70,9 @@ TEST(DataCli, VerifyNamesTheBadShardAndFails) {
 TEST(DataCli, PngFolderPackAndMixedSizesError) {
   const auto dir = test::temp_dir("cli_png");
   fs::create_directories(dir + "/in");
-  for (int i = 0; i < 5; ++i) io::write_png(dir + fmt::format("/in/{}.png", i), io::Image{20, 30, 3, std::vector<uint8_t>(1800, uint8_t(i * 40))});
+  for (int i = 0; i < 5; ++i)
+    io::write_png(dir + fmt::format("/in/{}.png", i),
+                  io::Image{20, 30, 3, std::vector<uint8_t>(1800, uint8_t(i * 40))});
   io::write_png(dir + "/in/odd.png", io::Image{16, 16, 3, std::vector<uint8_t>(768, 1)});
   auto r = scorch("data pack " + dir + "/in --out " + dir + "/ds");
   EXPECT_NE(r.code, 0);
@@ -86,8 +88,7 @@ TEST(DataCli, TwoRanksPackTheSameBytes) {
   const std::string args = " data synth shapes --count 40 --resolution 12 --shard-size 7 --seed 4 --out ";
   ASSERT_EQ(scorch(args + dir + "/one").code, 0);
   // test::run starts children without the test binary's own MPI singleton environment.
-  const auto r = test::run("mpirun -np 2 --oversubscribe " +
-                           test::scorch_bin() + args + dir + "/two 2>&1", 300);
+  const auto r = test::run("mpirun -np 2 --oversubscribe " + test::scorch_bin() + args + dir + "/two 2>&1", 300);
   ASSERT_EQ(r.code, 0) << r.output;
   const auto one = read_manifest(dir + "/one"), two = read_manifest(dir + "/two");
   ASSERT_EQ(one.shards.size(), 6u);

@@ -4,8 +4,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "core/error.h"
 #include "core/atomic_file.h"
+#include "core/error.h"
 #include "core/sha256.h"
 #include "data/dataset.h"
 #include "data/verify.h"
@@ -25,7 +25,8 @@ void expect_error(F&& f, std::initializer_list<std::string> parts) {
     f();
     FAIL() << "no error thrown";
   } catch (const Error& e) {
-    for (const auto& p : parts) EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what() << " lacks " << p;
+    for (const auto& p : parts)
+      EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what() << " lacks " << p;
   }
 }
 

@@ -11,9 +11,7 @@
 namespace scorch::data {
 namespace {
 
-bool have_h5py() {
-  return !test::python().empty() && test::run(test::python() + " -c 'import h5py, numpy'").code == 0;
-}
+bool have_h5py() { return !test::python().empty() && test::run(test::python() + " -c 'import h5py, numpy'").code == 0; }
 
 TEST(Interop, OurShardOpensInH5py) {
   SCORCH_REQUIRE_PREREQUISITE(have_h5py(), "no Python with h5py (SCORCH_PYTHON)");
@@ -25,17 +23,18 @@ TEST(Interop, OurShardOpensInH5py) {
   int64_t sum = 0;
   for (auto v : item) sum += v;
   const std::string script = dir + "/check.py";
-  write_file_atomic(script, fmt::format(
-      "import h5py, numpy as np\n"
-      "f = h5py.File('{}/shard-00000.h5', 'r')\n"
-      "x = f['images']\n"
-      "assert x.dtype == np.uint8 and x.shape == (12, 5, 4, 3), (x.dtype, x.shape)\n"
-      "assert x.chunks is None, x.chunks\n"
-      "assert int(x[11].astype(np.int64).sum()) == {}\n"
-      "assert list(f['labels'][:3]) == [0, 1, 2]\n"
-      "assert x.attrs['format'] == b'scorch-dataset' or x.attrs['format'] == 'scorch-dataset'\n"
-      "assert list(x.attrs['shape']) == [5, 4, 3]\n"
-      "print('ok')\n", dir, sum));
+  write_file_atomic(
+      script, fmt::format("import h5py, numpy as np\n"
+                          "f = h5py.File('{}/shard-00000.h5', 'r')\n"
+                          "x = f['images']\n"
+                          "assert x.dtype == np.uint8 and x.shape == (12, 5, 4, 3), (x.dtype, x.shape)\n"
+                          "assert x.chunks is None, x.chunks\n"
+                          "assert int(x[11].astype(np.int64).sum()) == {}\n"
+                          "assert list(f['labels'][:3]) == [0, 1, 2]\n"
+                          "assert x.attrs['format'] == b'scorch-dataset' or x.attrs['format'] == 'scorch-dataset'\n"
+                          "assert list(x.attrs['shape']) == [5, 4, 3]\n"
+                          "print('ok')\n",
+                          dir, sum));
   const auto r = test::run(test::python() + " " + script);
   EXPECT_EQ(r.code, 0) << r.output;
 }
@@ -45,19 +44,24 @@ TEST(Interop, H5pyShardOpensInScorch) {
   const auto dir = test::temp_dir("h5py_write");
   // Three layouts: chunk per image, contiguous, gzip-compressed (the H5Dread fallback).
   const std::string script = dir + "/make.py";
-  write_file_atomic(script, fmt::format(
-      "import h5py, numpy as np, hashlib, json\n"
-      "x = np.arange(10 * 6 * 6 * 3, dtype=np.int64).reshape(10, 6, 6, 3).astype(np.uint8)\n"
-      "shards = []\n"
-      "for i, kw in enumerate([dict(chunks=(1, 6, 6, 3)), dict(), dict(chunks=(2, 6, 6, 3), compression='gzip')]):\n"
-      "    name = 'shard-%05d.h5' % i\n"
-      "    with h5py.File('{0}/' + name, 'w') as f:\n"
-      "        f.create_dataset('images', data=x, **kw)\n"
-      "        f.create_dataset('labels', data=np.arange(10, dtype=np.int64))\n"
-      "    shards.append(dict(file=name, count=10, sha256=hashlib.sha256(open('{0}/' + name, 'rb').read()).hexdigest()))\n"
-      "m = dict(format='scorch-dataset', version=1, kind='images', shape=[6, 6, 3], dtype='uint8', count=30,\n"
-      "         labels=True, shards=shards, source={{}}, command='h5py')\n"
-      "json.dump(m, open('{0}/manifest.json', 'w'))\n", dir));
+  write_file_atomic(
+      script,
+      fmt::format(
+          "import h5py, numpy as np, hashlib, json\n"
+          "x = np.arange(10 * 6 * 6 * 3, dtype=np.int64).reshape(10, 6, 6, 3).astype(np.uint8)\n"
+          "shards = []\n"
+          "for i, kw in enumerate([dict(chunks=(1, 6, 6, 3)), dict(), dict(chunks=(2, 6, 6, 3), "
+          "compression='gzip')]):\n"
+          "    name = 'shard-%05d.h5' % i\n"
+          "    with h5py.File('{0}/' + name, 'w') as f:\n"
+          "        f.create_dataset('images', data=x, **kw)\n"
+          "        f.create_dataset('labels', data=np.arange(10, dtype=np.int64))\n"
+          "    shards.append(dict(file=name, count=10, sha256=hashlib.sha256(open('{0}/' + name, "
+          "'rb').read()).hexdigest()))\n"
+          "m = dict(format='scorch-dataset', version=1, kind='images', shape=[6, 6, 3], dtype='uint8', count=30,\n"
+          "         labels=True, shards=shards, source={{}}, command='h5py')\n"
+          "json.dump(m, open('{0}/manifest.json', 'w'))\n",
+          dir));
   const auto r = test::run(test::python() + " " + script);
   ASSERT_EQ(r.code, 0) << r.output;
   Dataset ds(dir);

@@ -1,10 +1,11 @@
 // Prefetching loader: exact values after the transforms, same stream for any thread count, errors surface.
+#include "data/loader.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 
 #include "core/error.h"
-#include "data/loader.h"
 #include "data/synth.h"
 #include "data_test_util.h"
 #include "support/run.h"
@@ -61,7 +62,8 @@ TEST(Loader, FlipAndNoiseDependOnlyOnTheStream) {
   const auto ref = unflipped.next().images;
   int flipped = 0;
   for (int i = 0; i < 16; ++i) {
-    const bool same = torch::allclose(one[i], ref[i], 0, 1.0 / 128), mirrored = torch::allclose(one[i], ref[i].flip({2}), 0, 1.0 / 128);
+    const bool same = torch::allclose(one[i], ref[i], 0, 1.0 / 128),
+               mirrored = torch::allclose(one[i], ref[i].flip({2}), 0, 1.0 / 128);
     EXPECT_TRUE(same || mirrored) << i;
     flipped += mirrored && !same;
   }

@@ -1,10 +1,11 @@
 // Distributed sampler: per-epoch permutations, identical global batches for W = 1, 2, 4, and resume.
+#include "data/sampler.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 
 #include "core/error.h"
-#include "data/sampler.h"
 
 namespace scorch::data {
 namespace {
@@ -83,8 +84,8 @@ TEST(Sampler, ResumeContinuesTheStreamAlsoWithAnotherWorldSize) {
 }
 
 TEST(Sampler, BadArgumentsAreErrors) {
-  EXPECT_THROW(DistributedSampler(100, 6, 0, 0, 4), Error);   // 6 not divisible by 4
-  EXPECT_THROW(DistributedSampler(3, 8, 0, 0, 1), Error);     // fewer items than a batch
+  EXPECT_THROW(DistributedSampler(100, 6, 0, 0, 4), Error);  // 6 not divisible by 4
+  EXPECT_THROW(DistributedSampler(3, 8, 0, 0, 1), Error);    // fewer items than a batch
   DistributedSampler s(100, 8, 0, 0, 1);
   EXPECT_THROW(s.set_state({0, 200}), Error);
 }

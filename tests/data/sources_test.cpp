@@ -4,8 +4,8 @@
 
 #include <filesystem>
 
-#include "core/error.h"
 #include "core/atomic_file.h"
+#include "core/error.h"
 #include "core/io/image_io.h"
 #include "core/io/npz.h"
 #include "data/dataset.h"

@@ -1,11 +1,12 @@
 // Synthetic sets: mixture points follow the stored mixture; shapes are deterministic from the seed.
+#include "data/synth.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 
 #include "core/sha256.h"
 #include "data/dataset.h"
-#include "data/synth.h"
 #include "data_test_util.h"
 #include "support/run.h"
 

@@ -45,7 +45,7 @@ TEST(FidCommand, RejectsReferenceFilesWithWrongKeysOrShapes) {
   EXPECT_NE(r.output.find("expected keys mu + sigma"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("means"), std::string::npos) << r.output;
   io::npz::write_npz(root + "/shape.npz", {{"mu", torch::zeros({2048}, torch::kDouble)},
-                                       {"sigma", torch::zeros({2048, 2047}, torch::kDouble)}});
+                                           {"sigma", torch::zeros({2048, 2047}, torch::kDouble)}});
   r = test::run(test::scorch_bin() + " fid --samples " + dir + " --ref " + root + "/shape.npz");
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("sigma must be (2048, 2048)"), std::string::npos) << r.output;
@@ -85,7 +85,8 @@ TEST(FidCommand, StatsThenFidOfAFolderAgainstItself) {
   const double variance = 2 * ref.at("sigma").trace().item<double>();
   EXPECT_NEAR(std::stod(json.substr(at + 7)), 0.0, 1e-5 * variance) << json;
   // A reference made with the other preprocessing is refused rather than mixed.
-  r = test::run(test::scorch_bin() + " fid --samples " + dir + " --ref " + root + "/ref.npz --preprocessing pytorch-fid");
+  r = test::run(test::scorch_bin() + " fid --samples " + dir + " --ref " + root +
+                "/ref.npz --preprocessing pytorch-fid");
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("mix two pipelines"), std::string::npos) << r.output;
 }

@@ -1,11 +1,12 @@
 // Reference .npz files: mu/sigma with scorch's sidecar (image count, preprocessing check), score_sde's raw
 // pool_3 activations (statistics and per-image features), statistics of the wrong dimension.
+#include "eval/fid_reference.h"
+
 #include <gtest/gtest.h>
 
-#include "core/error.h"
 #include "core/atomic_file.h"
+#include "core/error.h"
 #include "core/io/npz.h"
-#include "eval/fid_reference.h"
 #include "support/run.h"
 
 namespace scorch::eval {

@@ -1,20 +1,21 @@
 // eval::fid and its scoring: FID, IS and KID from extracted features; KID needs the per-image features that
 // only a folder (or pool_3) has; reference statistics written from a folder, then the FID against them.
 // The Inception is randomly initialised (no downloaded weights), so the numbers only compare with each other.
+#include "eval/fid.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <filesystem>
 
+#include "core/atomic_file.h"
 #include "core/dist/mpi_comm.h"
 #include "core/error.h"
-#include "core/atomic_file.h"
 #include "core/io/npz.h"
 #include "core/io/safetensors.h"
 #include "data/pack.h"
 #include "data/synth.h"
 #include "eval/feature_moments.h"
-#include "eval/fid.h"
 #include "eval/fid_reference.h"
 #include "eval/inception.h"
 #include "eval/scores.h"

@@ -1,4 +1,6 @@
 // Fréchet distance: zero for equal statistics, closed forms, order invariance, and scipy's sqrtm route.
+#include "eval/frechet.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -6,7 +8,6 @@
 #include "core/error.h"
 #include "core/io/npz.h"
 #include "eval/feature_moments.h"
-#include "eval/frechet.h"
 #include "support/prerequisite.h"
 #include "support/run.h"
 
@@ -60,7 +61,8 @@ TEST(Frechet, MatchesTheClosedFormForCommutingCovariances) {
   auto a = torch::rand({d}, torch::kDouble) * 2 + 0.01, b = torch::rand({d}, torch::kDouble) * 3 + 0.01;
   GaussianStats s1{torch::randn({d}, torch::kDouble), q.matmul(torch::diag(a)).matmul(q.t()), 0};
   GaussianStats s2{torch::randn({d}, torch::kDouble), q.matmul(torch::diag(b)).matmul(q.t()), 0};
-  const double expected = (s1.mu - s2.mu).pow(2).sum().item<double>() + (a + b - 2 * (a * b).sqrt()).sum().item<double>();
+  const double expected =
+      (s1.mu - s2.mu).pow(2).sum().item<double>() + (a + b - 2 * (a * b).sqrt()).sum().item<double>();
   EXPECT_NEAR(frechet_distance(s1, s2).fid, expected, 1e-10 * expected);
 }
 
@@ -88,11 +90,13 @@ TEST(Frechet, AgreesWithScipySqrtmToOneMillionth) {
   auto s1 = stats_of(features(4000, 512, 0.3, 8));
   auto s2 = stats_of(features(4000, 512, 0.35, 9));
   io::npz::write_npz(dir + "/s.npz", {{"mu1", s1.mu}, {"sigma1", s1.sigma}, {"mu2", s2.mu}, {"sigma2", s2.sigma}});
-  auto r = test::run(py + " -c \"\nimport numpy as np, scipy.linalg\nd = np.load('" + dir + "/s.npz')\n"
-                          "c, _ = scipy.linalg.sqrtm(d['sigma1'] @ d['sigma2'], disp=False)\n"
-                          "m = ((d['mu1'] - d['mu2'])**2).sum()\n"
-                          "print(repr(float(m + np.trace(d['sigma1']) + np.trace(d['sigma2']) - 2*np.trace(c.real))))\n\"",
-                     300);
+  auto r =
+      test::run(py + " -c \"\nimport numpy as np, scipy.linalg\nd = np.load('" + dir +
+                    "/s.npz')\n"
+                    "c, _ = scipy.linalg.sqrtm(d['sigma1'] @ d['sigma2'], disp=False)\n"
+                    "m = ((d['mu1'] - d['mu2'])**2).sum()\n"
+                    "print(repr(float(m + np.trace(d['sigma1']) + np.trace(d['sigma2']) - 2*np.trace(c.real))))\n\"",
+                300);
   ASSERT_EQ(r.code, 0) << r.output;
   const auto last = r.output.find_last_of("\n", r.output.size() - 2);  // warnings may precede the number
   const double scipy_fid = std::stod(r.output.substr(last == std::string::npos ? 0 : last + 1));

@@ -1,8 +1,9 @@
 // In-memory image sources: what they read back, and the inputs they refuse.
+#include "eval/image_source.h"
+
 #include <gtest/gtest.h>
 
 #include "core/error.h"
-#include "eval/image_source.h"
 
 namespace scorch::eval {
 namespace {

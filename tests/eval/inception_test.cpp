@@ -80,10 +80,12 @@ std::string pytorch_fid_python() {
   const std::string target = std::string(home ? home : "/tmp") + "/.cache/scorch/pytorch-fid-py";
   const std::string env = "PYTHONPATH=" + target + " ";
   if (test::run(env + py + " -c 'import pytorch_fid.inception, torchvision'").code == 0) return env + py;
-  const std::string tv = "torchvision==$(" + py + " -c 'import torch; v = torch.__version__.split(\"+\")[0].split(\".\"); "
+  const std::string tv = "torchvision==$(" + py +
+                         " -c 'import torch; v = torch.__version__.split(\"+\")[0].split(\".\"); "
                          "print(\"0.%d.%s\" % (int(v[1]) + 15, v[2]))')";
   auto r = test::run(py + " -m pip install -q --disable-pip-version-check --no-deps --target " + target +
-                         " pytorch-fid==0.3.0 pillow " + tv, 600);
+                         " pytorch-fid==0.3.0 pillow " + tv,
+                     600);
   if (r.code != 0) return "";
   return test::run(env + py + " -c 'import pytorch_fid.inception, torchvision'").code == 0 ? env + py : "";
 }
@@ -109,7 +111,8 @@ TEST(Inception, FeaturesMatchPytorchFidOnTheSameRandomWeights) {
   if (std::filesystem::exists(dir + "/weights.safetensors")) {  // same tensors through safetensors
     InceptionV3 s;
     EXPECT_EQ(load_weights(s, dir + "/weights.safetensors").format, "safetensors");
-    EXPECT_TRUE(torch::equal(s->features(preprocess(ref.at("images"), Preprocessing::PytorchFid)), ours.to(torch::kFloat)));
+    EXPECT_TRUE(
+        torch::equal(s->features(preprocess(ref.at("images"), Preprocessing::PytorchFid)), ours.to(torch::kFloat)));
   }
   const auto& their_logits = ref.at("logits");
   EXPECT_LE((m->logits(ours.to(torch::kFloat)).to(torch::kDouble) - their_logits).abs().max().item<double>(),

@@ -1,10 +1,11 @@
 // FID preprocessing: the TF1 legacy resize against its formula, input ranges, grayscale handling.
+#include "eval/preprocess.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 
 #include "core/error.h"
-#include "eval/preprocess.h"
 
 namespace scorch::eval {
 namespace {
@@ -56,7 +57,7 @@ TEST(Preprocess, PytorchFidModeIsHalfPixelBilinear) {
   // Upscaling 2 -> 4 with half-pixel centres: output centres at 0.25, 0.75, 1.25, 1.75 of the input
   // grid, clamped at the edges: [a, a + (b - a)/4, a + 3(b - a)/4, b].
   auto img = torch::tensor({0, 255, 0, 255}, torch::kByte).view({1, 2, 2, 1});  // each row: 0, 255
-  auto out = preprocess(img, Preprocessing::PytorchFid, 4)[0][0][0];  // first channel, first row
+  auto out = preprocess(img, Preprocessing::PytorchFid, 4)[0][0][0];            // first channel, first row
   const float a = -1, b = 1;
   EXPECT_NEAR(out[0].item<float>(), a, 1e-6);
   EXPECT_NEAR(out[1].item<float>(), a + (b - a) / 4, 1e-6);

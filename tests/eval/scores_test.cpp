@@ -1,10 +1,11 @@
 // Inception Score and KID: values that follow from their definitions.
+#include "eval/scores.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 
 #include "core/error.h"
-#include "eval/scores.h"
 
 namespace scorch::eval {
 namespace {

@@ -1,11 +1,10 @@
 // Helpers shared by the launch/ tests: text files, polling, and a tiny synthetic dataset for training.
 #pragma once
-#include <nlohmann/json.hpp>
-
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -43,7 +42,8 @@ inline std::string make_tiny_dataset(const std::string& dir) {
 // The `scorch train` arguments of a tiny CPU run: ve_tiny for `n_iters` steps, a rolling checkpoint every
 // `ckpt_every` steps, no sample grids.
 inline std::string tiny_train_args(const std::string& data, const std::string& workdir, int n_iters, int ckpt_every) {
-  return "--config '" + source_dir() + "/configs/small/ve_tiny.yaml' --set training.n_iters=" + std::to_string(n_iters) +
+  return "--config '" + source_dir() +
+         "/configs/small/ve_tiny.yaml' --set training.n_iters=" + std::to_string(n_iters) +
          " --set training.snapshot_freq_for_preemption=" + std::to_string(ckpt_every) +
          " --set training.snapshot_sampling=false --set data.path='" + data + "' --workdir '" + workdir + "'";
 }

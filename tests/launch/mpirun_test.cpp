@@ -14,8 +14,8 @@ namespace fs = std::filesystem;
 using namespace scorch::test;
 
 TEST(MpirunRecipes, PrintTheCommandWithBindingAndForwardedVariables) {
-  const auto r = run("SCORCH_DRY_RUN=1 SCORCH_NP=2 SCORCH_BIN='" + scorch_bin() + "' NCCL_DEBUG=WARN '" +
-                     source_dir() + "/launch/mpirun/fid.sh' --samples S --ref R");
+  const auto r = run("SCORCH_DRY_RUN=1 SCORCH_NP=2 SCORCH_BIN='" + scorch_bin() + "' NCCL_DEBUG=WARN '" + source_dir() +
+                     "/launch/mpirun/fid.sh' --samples S --ref R");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "mpirun -np 2 --map-by ppr:2:node")) << r.output;
   EXPECT_TRUE(contains(r.output, "-x NCCL_DEBUG")) << r.output;

@@ -22,14 +22,14 @@ bool is_shell_script(const fs::path& p) {
   std::ifstream in(p);
   std::string first;
   std::getline(in, first);
-  const bool shebang = first.rfind("#!", 0) == 0 && (first.find("bash") != std::string::npos ||
-                                                      first.find("/sh") != std::string::npos);
+  const bool shebang =
+      first.rfind("#!", 0) == 0 && (first.find("bash") != std::string::npos || first.find("/sh") != std::string::npos);
   return shebang || first.rfind("# shellcheck shell=", 0) == 0;
 }
 
 std::vector<std::string> launch_scripts() {
   std::vector<std::string> scripts;
-  for (const char* dir : {"launch", "bench/device"})
+  for (const char* dir : {"launch", "bench/device", ".ci"})
     for (const auto& e : fs::recursive_directory_iterator(fs::path(source_dir()) / dir))
       if (e.is_regular_file() && is_shell_script(e.path()))
         scripts.push_back(fs::relative(e.path(), source_dir()).string());
@@ -41,16 +41,17 @@ std::vector<std::string> launch_scripts() {
 
 TEST(Shellcheck, FindsEveryLaunchScript) {
   const auto scripts = launch_scripts();
-  for (const char* expected : {"launch/setup", "launch/test", "launch/demo", "launch/mpirun/common.sh",
-                               "launch/mpirun/train.sh", "launch/mpirun/sample.sh", "launch/mpirun/fid.sh",
-                               "launch/slurm/train.sbatch", "launch/slurm/sample.sbatch",
-                               "launch/slurm/fid.sbatch", "launch/slurm/local-cluster", "bench/device/run",
-                               "bench/device/pack", "bench/device/fetch_refs"})
+  for (const char* expected :
+       {"launch/setup", "launch/test", "launch/demo", "launch/mpirun/common.sh", "launch/mpirun/train.sh",
+        "launch/mpirun/sample.sh", "launch/mpirun/fid.sh", "launch/slurm/train.sbatch", "launch/slurm/sample.sbatch",
+        "launch/slurm/fid.sbatch", "launch/slurm/local-cluster", "bench/device/run", "bench/device/pack",
+        "bench/device/fetch_refs", ".ci/run", ".ci/check-format"})
     EXPECT_NE(std::find(scripts.begin(), scripts.end(), expected), scripts.end()) << expected << " not found";
 }
 
 TEST(Shellcheck, LaunchScriptsAreClean) {
-  ASSERT_EQ(run("command -v shellcheck").code, 0) << "shellcheck is not installed: run launch/setup (Debian package shellcheck)";
+  ASSERT_EQ(run("command -v shellcheck").code, 0)
+      << "shellcheck is not installed: run launch/setup (Debian package shellcheck)";
   std::string files;
   for (const auto& s : launch_scripts()) files += " '" + s + "'";
   // -x follows `source` lines (launch/.shellcheckrc resolves them next to the sourcing script); every

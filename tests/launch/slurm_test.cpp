@@ -192,7 +192,8 @@ TEST_F(LocalSlurm, FidSbatchComputesStatisticsOverTwoRanks) {
   const auto r = sbatch_wait(dir, "--ntasks-per-node=2 --output='" + log + "'", "fid.sbatch",
                              "stats --data '" + dir + "/ref' --out '" + dir + "/ref.npz'", 180);
   const std::string out = read_text(log);
-  SCORCH_REQUIRE_PREREQUISITE(!contains(out, "no FID Inception weights found"), "no FID Inception weights (launch/setup)");
+  SCORCH_REQUIRE_PREREQUISITE(!contains(out, "no FID Inception weights found"),
+                              "no FID Inception weights (launch/setup)");
   ASSERT_EQ(r.code, 0) << r.output << out << daemon_logs();
   const auto stats = nlohmann::json::parse(read_text(dir + "/ref.npz.json"), nullptr, false);
   ASSERT_TRUE(stats.is_object()) << out;

@@ -4,8 +4,8 @@
 #include <gtest/gtest.h>
 
 #include "core/dist/communicator.h"
-#include "trainer/trainer_test_util.h"
 #include "support/checks.h"
+#include "trainer/trainer_test_util.h"
 
 namespace scorch {
 namespace {
@@ -55,8 +55,8 @@ TEST(TrainerMpi, GradCheckpointingGivesTheSameAveragedGradients) {
   for (const std::string on : {"false", "true"}) {
     // Two micro-batches per rank: the buckets must get each rank's sum over both.
     trainer::Trainer t(tiny_train_config(root + "/data", {"training.n_iters=1", "training.micro_batch=2",
-                                                 "model.grad_checkpointing=" + on}),
-              root + "/ckpt-" + on, comm, torch::kCPU);
+                                                          "model.grad_checkpointing=" + on}),
+                       root + "/ckpt-" + on, comm, torch::kCPU);
     t.run();
     grads.emplace_back();
     for (const auto& p : t.model().parameters())
@@ -79,8 +79,8 @@ TEST(TrainerMpi, ResumeWithTwoRanksIsBitwiseIdentical) {
   auto config = tiny_train_config(root + "/data", {"model.dropout=0.1", "training.n_iters=6"});
   trainer::Trainer straight(config, root + "/straight", comm, torch::kCPU);
   straight.run();
-  trainer::Trainer(tiny_train_config(root + "/data", {"model.dropout=0.1", "training.n_iters=3"}), root + "/split", comm,
-          torch::kCPU)
+  trainer::Trainer(tiny_train_config(root + "/data", {"model.dropout=0.1", "training.n_iters=3"}), root + "/split",
+                   comm, torch::kCPU)
       .run();
   trainer::Trainer resumed(config, root + "/split", comm, torch::kCPU);
   EXPECT_EQ(resumed.resumed_from(), 3);
@@ -93,7 +93,8 @@ TEST(TrainerMpi, OneRankRunResumesWithTwoRanks) {
   const auto root = shared_root(*comm, "resumews");
   auto config = tiny_train_config(root + "/data", {"training.n_iters=6"});
   if (comm->rank() == 0)
-    trainer::Trainer(tiny_train_config(root + "/data", {"training.n_iters=3"}), root + "/run", local(), torch::kCPU).run();
+    trainer::Trainer(tiny_train_config(root + "/data", {"training.n_iters=3"}), root + "/run", local(), torch::kCPU)
+        .run();
   comm->barrier();
   trainer::Trainer resumed(config, root + "/run", comm, torch::kCPU);
   EXPECT_EQ(resumed.resumed_from(), 3);

@@ -1,5 +1,7 @@
 // Progress inside a sample batch: lines with t, the noise level and an ETA once a batch runs long, none for a
 // short batch or on other ranks; the PC and ODE samplers report their time steps from T down to eps.
+#include "sampler/batch_progress.h"
+
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ostream_sink.h>
 
@@ -9,7 +11,6 @@
 #include "core/config.h"
 #include "core/rng.h"
 #include "core/sdes/sde.h"
-#include "sampler/batch_progress.h"
 #include "sampler/ode_sampler.h"
 #include "sampler/pc_sampler.h"
 

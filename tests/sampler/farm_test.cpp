@@ -1,6 +1,8 @@
 // The farm's seams: before_batch / after_batch run around every batch of this rank, and a farm stopped from
 // after_batch (as `scorch sample --test-die-after` stops the process) leaves complete shards that a rerun
 // resumes to the uninterrupted result.
+#include "sampler/farm.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -9,7 +11,6 @@
 #include "core/config.h"
 #include "core/dist/mpi_comm.h"
 #include "data/dataset.h"
-#include "sampler/farm.h"
 #include "support/run.h"
 
 namespace scorch::sampler {

@@ -57,7 +57,8 @@ TEST(GaussianSampling, EveryPredictorCorrectorCombination) {
     for (std::string predictor : {"euler_maruyama", "reverse_diffusion", "ancestral_sampling", "none"}) {
       for (std::string corrector : {"langevin", "ald", "none"}) {
         if (predictor == "none" && corrector == "none") continue;
-        if (predictor == "ancestral_sampling" && c.sde->kind() == sdes::SdeKind::SubVP) continue;  // refused: tested below
+        if (predictor == "ancestral_sampling" && c.sde->kind() == sdes::SdeKind::SubVP)
+          continue;  // refused: tested below
         // Corrector-only ALD cannot follow VP / sub-VP marginals: its step (snr std(t))^2 uses the noise std,
         // which near t = 0 is far below the data's std (0.4), so it would need thousands of steps per level to
         // mix. Not a sampler anyone uses (the paper does not); the reference behaves the same.
@@ -96,7 +97,8 @@ TEST(GaussianSampling, ProbabilityFlowPredictors) {
       PcSampler pc(c.sde, c.data.score(c.sde), o);
       auto gen = cpu_generator(8, 0);
       auto x = pc.run(c.sde->prior_sampling(kShape, gen), gen);
-      expect_matches(moments(x), mu, sd, x.numel(), fmt::format("{} {} + PF", sdes::sde_name(c.sde->kind()), predictor));
+      expect_matches(moments(x), mu, sd, x.numel(),
+                     fmt::format("{} {} + PF", sdes::sde_name(c.sde->kind()), predictor));
     }
   }
 }

@@ -1,5 +1,7 @@
 // Inpainting and colorization over a dataset with the farm: known pixels come back exactly, the gray is
 // kept, --num is cut to the dataset, the input grid is written, and a dataset of another shape is refused.
+#include "sampler/inverse_farm.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -11,7 +13,6 @@
 #include "data/dataset.h"
 #include "data/pack.h"
 #include "data/synth.h"
-#include "sampler/inverse_farm.h"
 #include "support/run.h"
 
 namespace scorch::sampler {
@@ -48,7 +49,8 @@ class InverseFarm : public ::testing::Test {
 
 TEST_F(InverseFarm, InpaintingKeepsTheKnownPixelsOfEveryImage) {
   DiffusionSampler sampler(*model_, config_, torch::Device(torch::kCPU));
-  const auto r = run_inverse_farm(sampler, InverseProblem{dir_ + "/shapes", false, "left"}, config_, farm("inp"), comm_);
+  const auto r =
+      run_inverse_farm(sampler, InverseProblem{dir_ + "/shapes", false, "left"}, config_, farm("inp"), comm_);
   EXPECT_EQ(r.images, 3);
   EXPECT_EQ(r.batches, 2);
   EXPECT_TRUE(fs::exists(dir_ + "/inp/input-grid.png"));

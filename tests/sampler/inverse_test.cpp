@@ -1,11 +1,12 @@
 // Inpainting keeps the known pixels exactly and fills the rest from the model; colorization keeps the gray
 // channel; masks.
+#include "sampler/inverse.h"
+
 #include <gtest/gtest.h>
 
 #include "core/rng.h"
 #include "core/sdes/ve_sde.h"
 #include "core/sdes/vp_sde.h"
-#include "sampler/inverse.h"
 #include "support/gaussian.h"
 
 namespace scorch::sampler {
@@ -23,7 +24,7 @@ SamplingOptions small_pc() {
 
 TEST(Inverse, InpaintingKeepsKnownPixelsAndFillsTheRest) {
   for (auto sde : std::vector<std::shared_ptr<sdes::Sde>>{std::make_shared<sdes::VESDE>(0.01, 10.0, 200),
-                                                    std::make_shared<sdes::VPSDE>(0.1, 20.0, 200)}) {
+                                                          std::make_shared<sdes::VPSDE>(0.1, 20.0, 200)}) {
     Gaussian g{0.4, 0.2};
     PcSampler pc(sde, g.score(sde), small_pc());
     auto gen = cpu_generator(4, 0);

@@ -1,5 +1,7 @@
 // bits/dim through the probability-flow ODE against the analytic negative log-likelihood of Gaussian data
 // under the same model (exact score, the SDE's prior pushed through the exact affine flow).
+#include "sampler/likelihood.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -7,7 +9,6 @@
 #include "core/rng.h"
 #include "core/sdes/ve_sde.h"
 #include "core/sdes/vp_sde.h"
-#include "sampler/likelihood.h"
 #include "support/gaussian.h"
 
 namespace scorch::sampler {
@@ -32,7 +33,7 @@ torch::Tensor nll_from_bpd(const torch::Tensor& bpd, int64_t dims, bool centered
 TEST(Likelihood, ExactDivergenceMatchesTheAnalyticNllInLowDimension) {
   // D = 4: the exact trace (4 backward passes). ODE at rtol = atol = 1e-5: agreement to 1e-3 nats per example.
   for (auto sde : std::vector<std::shared_ptr<sdes::Sde>>{std::make_shared<sdes::VPSDE>(0.1, 20.0, 1000),
-                                                    std::make_shared<sdes::VESDE>(0.01, 10.0, 1000)}) {
+                                                          std::make_shared<sdes::VESDE>(0.01, 10.0, 1000)}) {
     const bool centered = sde->kind() != sdes::SdeKind::VE;
     Gaussian g{centered ? 0.3 : 0.5, 0.3};
     auto gen = cpu_generator(1, 0);
@@ -42,7 +43,8 @@ TEST(Likelihood, ExactDivergenceMatchesTheAnalyticNllInLowDimension) {
     auto r = bits_per_dim(sde, g.score(sde), x, centered, o, gen);
     auto nll = nll_from_bpd(r.bpd, 4, centered);
     auto expected = exact_nll(*sde, g, x, o.eps);
-    EXPECT_LT((nll - expected).abs().max().item<double>(), 1e-3) << sdes::sde_name(sde->kind()) << "\n" << nll << expected;
+    EXPECT_LT((nll - expected).abs().max().item<double>(), 1e-3) << sdes::sde_name(sde->kind()) << "\n"
+                                                                 << nll << expected;
     EXPECT_GT(r.nfe, 20);
   }
 }
@@ -72,7 +74,7 @@ TEST(Likelihood, HutchinsonMatchesTheAnalyticNllInHigherDimension) {
 TEST(Likelihood, DequantizationAndOffsets) {
   auto gen = cpu_generator(3, 0);
   auto pixels = torch::tensor({0, 255, 128}, torch::kUInt8).view({1, 1, 3, 1});  // (N, H, W, C)
-  auto x = dequantize(pixels, gen);                                               // (N, C, H, W)
+  auto x = dequantize(pixels, gen);                                              // (N, C, H, W)
   ASSERT_EQ(x.sizes(), torch::IntArrayRef({1, 1, 1, 3}));
   auto lo = torch::tensor({0.0, 255.0, 128.0}) / 256.0, hi = torch::tensor({1.0, 256.0, 129.0}) / 256.0;
   EXPECT_TRUE((x.flatten() >= lo).all().item<bool>() && (x.flatten() < hi).all().item<bool>());

@@ -1,9 +1,10 @@
 // make_model_fn: bf16 sampling leaves nothing behind that a later training forward could pick up.
+#include "sampler/model_fn.h"
+
 #include <gtest/gtest.h>
 
 #include "core/autocast.h"
 #include "core/config.h"
-#include "sampler/model_fn.h"
 #include "support/run.h"
 
 namespace scorch::sampler {

@@ -1,10 +1,10 @@
 // RK45 against closed-form ODE solutions, and its number of function evaluations against scipy's
 // solve_ivp(method='RK45') on the same problems and tolerances; Euler and Heun convergence orders.
+#include "sampler/ode_solver.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
-
-#include "sampler/ode_solver.h"
 
 namespace scorch::sampler {
 namespace {

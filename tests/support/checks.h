@@ -19,9 +19,7 @@ inline double max_rel(const torch::Tensor& a, const torch::Tensor& b) {
 }
 
 // Element i of the flattened tensor as a double.
-inline double at(const torch::Tensor& t, int64_t i = 0) {
-  return t.flatten()[i].to(torch::kFloat64).item<double>();
-}
+inline double at(const torch::Tensor& t, int64_t i = 0) { return t.flatten()[i].to(torch::kFloat64).item<double>(); }
 
 // A one-process communicator, for library code that takes one.
 inline std::shared_ptr<dist::Communicator> local() { return std::make_shared<dist::LocalCommunicator>(); }

@@ -3,8 +3,8 @@
 #pragma once
 #include <cmath>
 
-#include "core/sdes/sde.h"
 #include "core/sdes/score_fn.h"
+#include "core/sdes/sde.h"
 
 namespace scorch::test {
 

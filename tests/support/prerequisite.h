@@ -19,12 +19,11 @@ inline bool strict_prerequisites() {
 }  // namespace scorch::test
 
 // Skips the test (or fails it in strict mode) unless `have` holds; `why` may be a << chain.
-#define SCORCH_REQUIRE_PREREQUISITE(have, why)                                                    \
-  do {                                                                                            \
-    if (!(have)) {                                                                                \
-      if (::scorch::test::strict_prerequisites())                                                 \
-        FAIL() << "missing prerequisite (strict under CI=true or SCORCH_STRICT_PREREQUISITES=1): " \
-               << why;                                                                            \
-      GTEST_SKIP() << why;                                                                        \
-    }                                                                                             \
+#define SCORCH_REQUIRE_PREREQUISITE(have, why)                                                             \
+  do {                                                                                                     \
+    if (!(have)) {                                                                                         \
+      if (::scorch::test::strict_prerequisites())                                                          \
+        FAIL() << "missing prerequisite (strict under CI=true or SCORCH_STRICT_PREREQUISITES=1): " << why; \
+      GTEST_SKIP() << why;                                                                                 \
+    }                                                                                                      \
   } while (0)

@@ -1,8 +1,6 @@
 // Implementation of the test process helpers (popen with coreutils' timeout).
 #include "support/run.h"
 
-#include "test_paths.h"
-
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +10,8 @@
 #include <filesystem>
 #include <stdexcept>
 #include <vector>
+
+#include "test_paths.h"
 
 namespace scorch::test {
 

@@ -24,7 +24,8 @@ std::string write_tiny_run(const std::string& run, const std::string& config_nam
     t.optimizer["exp_avg_sq." + name] = torch::zeros_like(avg);
   }
   io::CheckpointStore store(run + "/checkpoints");
-  store.save(step, io::checkpoint_meta(config, step), [&](const std::string& d) { io::write_checkpoint_tensors(d, t); });
+  store.save(step, io::checkpoint_meta(config, step),
+             [&](const std::string& d) { io::write_checkpoint_tensors(d, t); });
   return run;
 }
 

@@ -1,10 +1,11 @@
 // Adam against the textbook recurrence in double precision, warm-up, clipping, state checks, loss scaling.
+#include "trainer/adam.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 
 #include "core/error.h"
-#include "trainer/adam.h"
 #include "trainer/precision.h"
 
 namespace scorch {

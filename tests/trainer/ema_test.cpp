@@ -1,8 +1,9 @@
 // EMA: the update formula with score_sde's warm-up, frozen parameters left out, copy_to, the EMA swap, state.
+#include "trainer/ema.h"
+
 #include <gtest/gtest.h>
 
 #include "core/error.h"
-#include "trainer/ema.h"
 
 namespace scorch {
 namespace {

@@ -1,5 +1,7 @@
 // GradReducer in one process, with a stand-in for the second rank: which of backward's gradient events fill
 // the buckets when a block is checkpointed (its parameters' gradients then come from a recompute).
+#include "trainer/grad_reducer.h"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -7,7 +9,6 @@
 
 #include "core/error.h"
 #include "core/models/grad_checkpoint.h"
-#include "trainer/grad_reducer.h"
 
 namespace scorch {
 namespace {

@@ -1,8 +1,9 @@
 // PerExampleNoise: each example's numbers come from its own stream (seed, step, global index) and nothing else.
+#include "trainer/loss_noise.h"
+
 #include <gtest/gtest.h>
 
 #include "core/rng.h"
-#include "trainer/loss_noise.h"
 
 namespace scorch {
 namespace {
@@ -18,9 +19,9 @@ struct Draws {
 Draws draw(trainer::LossNoise& noise) {
   const auto opts = torch::TensorOptions(torch::kFloat32);
   Draws d;
-  d.t = noise.uniform(kN, opts);                  // (B,)
-  d.z_small = noise.normal({kN, 1, 2, 3}, opts);  // (B, 1, 2, 3)
-  d.z_large = noise.normal({kN, 2, 5, 5}, opts);  // (B, 2, 5, 5)
+  d.t = noise.uniform(kN, opts);                   // (B,)
+  d.z_small = noise.normal({kN, 1, 2, 3}, opts);   // (B, 1, 2, 3)
+  d.z_large = noise.normal({kN, 2, 5, 5}, opts);   // (B, 2, 5, 5)
   d.labels = noise.labels(kN, 1000, torch::kCPU);  // (B,)
   return d;
 }
@@ -45,10 +46,11 @@ TEST(PerExampleNoise, EachExampleDrawsFromItsOwnStream) {
 TEST(PerExampleNoise, NumbersAreThoseOfEarlierVersions) {
   const float t[] = {0.108873129f, 0.494123459f, 0.0468698144f};
   const int64_t labels[] = {452, 884, 684};
-  const float z_small[][2] = {{-0.743113995f, 0.469463587f}, {-1.43028319f, -0.0802500844f},
+  const float z_small[][2] = {{-0.743113995f, 0.469463587f},
+                              {-1.43028319f, -0.0802500844f},
                               {-0.330296129f, -0.15158169f}};  // elements 0 and 5
-  const float z_large[][2] = {{0.0728237331f, 0.1790611f}, {-0.866812468f, 0.0481799431f},
-                              {-1.24151361f, 0.509635091f}};  // elements 0 and 49
+  const float z_large[][2] = {
+      {0.0728237331f, 0.1790611f}, {-0.866812468f, 0.0481799431f}, {-1.24151361f, 0.509635091f}};  // elements 0 and 49
   trainer::PerExampleNoise noise(kSeed, kStep, kFirst, kN);
   const auto d = draw(noise);
   for (int64_t i = 0; i < kN; ++i) {

@@ -10,6 +10,8 @@
 // Tolerance: 5 Monte-Carlo standard errors of the batch mean (fixed seed; 5 SE would be exceeded by chance
 // with probability ~6e-7), and a model 50% off must fail it (the test has power; the exact score minimises
 // the loss, so an error of c shows only as ~c^2 E[std^2/v], and 20000 examples resolve c ~ 0.15).
+#include "trainer/losses.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -20,7 +22,6 @@
 #include "core/sdes/subvp_sde.h"
 #include "core/sdes/ve_sde.h"
 #include "core/sdes/vp_sde.h"
-#include "trainer/losses.h"
 
 namespace scorch {
 namespace {
@@ -34,7 +35,9 @@ double int_beta(double t) { return 0.1 * t + 0.5 * 19.9 * t * t; }
 double ve_sigma(double t) { return 0.01 * std::pow(5000.0, t); }
 
 // (a, sd, g^2) of each SDE at time t.
-struct Level { double a, sd, g2; };
+struct Level {
+  double a, sd, g2;
+};
 Level level(sdes::SdeKind kind, double t) {
   const double a = std::exp(-0.5 * int_beta(t)), beta = 0.1 + 19.9 * t;
   switch (kind) {
@@ -61,8 +64,9 @@ sdes::ModelFn exact_continuous_model(sdes::SdeKind kind, double scale = 1.0) {
     // VE gets sigma(t); VP / sub-VP get 999 t.
     auto t = kind == sdes::SdeKind::VE ? (lab / 0.01).log() / std::log(5000.0) : lab / 999.0;
     auto a = (-0.5 * (0.1 * t + 0.5 * 19.9 * t.square())).exp();
-    torch::Tensor sd = kind == sdes::SdeKind::VE ? 0.01 * torch::pow(5000.0, t)
-                       : kind == sdes::SdeKind::VP ? (1 - a.square()).sqrt() : 1 - a.square();
+    torch::Tensor sd = kind == sdes::SdeKind::VE   ? 0.01 * torch::pow(5000.0, t)
+                       : kind == sdes::SdeKind::VP ? (1 - a.square()).sqrt()
+                                                   : 1 - a.square();
     if (kind == sdes::SdeKind::VE) a = torch::ones_like(t);
     auto v = a.square() * kS * kS + sd.square();
     auto col = [&](const torch::Tensor& u) { return u.to(x.dtype()).view({-1, 1, 1, 1}); };
@@ -93,13 +97,23 @@ std::shared_ptr<sdes::Sde> sde_of(sdes::SdeKind k, int64_t n = 1000) {
 TEST(Losses, DsmOfTheExactScoreEqualsItsAnalyticValue) {
   for (auto kind : {sdes::SdeKind::VE, sdes::SdeKind::VP, sdes::SdeKind::SubVP}) {
     SCOPED_TRACE(sdes::sde_name(kind));
-    const double er = simpson_mean([&](double t) { auto l = level(kind, t); return r(l.a, l.sd); }, kEps, 1.0);
-    const double ew = simpson_mean([&](double t) { auto l = level(kind, t); return r(l.a, l.sd) * l.g2 / (l.sd * l.sd); },
-                                   kEps, 1.0);
+    const double er = simpson_mean(
+        [&](double t) {
+          auto l = level(kind, t);
+          return r(l.a, l.sd);
+        },
+        kEps, 1.0);
+    const double ew = simpson_mean(
+        [&](double t) {
+          auto l = level(kind, t);
+          return r(l.a, l.sd) * l.g2 / (l.sd * l.sd);
+        },
+        kEps, 1.0);
     auto gen = at::make_generator<at::CPUGeneratorImpl>(5);
     auto batch = gaussian_batch(1);
     auto sde = sde_of(kind);
-    expect_mean(trainer::DsmLoss(sde, true, false, kEps).per_example(exact_continuous_model(kind), batch, gen), er, "mean");
+    expect_mean(trainer::DsmLoss(sde, true, false, kEps).per_example(exact_continuous_model(kind), batch, gen), er,
+                "mean");
     expect_mean(trainer::DsmLoss(sde, false, false, kEps).per_example(exact_continuous_model(kind), batch, gen),
                 0.5 * kD * er, "half sum");
     expect_mean(trainer::DsmLoss(sde, true, true, kEps).per_example(exact_continuous_model(kind), batch, gen), ew,
@@ -110,8 +124,14 @@ TEST(Losses, DsmOfTheExactScoreEqualsItsAnalyticValue) {
 TEST(Losses, TheAnalyticCheckRejectsAWrongScore) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(5);
   for (auto kind : {sdes::SdeKind::VE, sdes::SdeKind::VP}) {
-    const double er = simpson_mean([&](double t) { auto l = level(kind, t); return r(l.a, l.sd); }, kEps, 1.0);
-    auto l = trainer::DsmLoss(sde_of(kind), true, false, kEps).per_example(exact_continuous_model(kind, 1.5), gaussian_batch(2), gen);
+    const double er = simpson_mean(
+        [&](double t) {
+          auto l = level(kind, t);
+          return r(l.a, l.sd);
+        },
+        kEps, 1.0);
+    auto l = trainer::DsmLoss(sde_of(kind), true, false, kEps)
+                 .per_example(exact_continuous_model(kind, 1.5), gaussian_batch(2), gen);
     const double se = l.std().item<double>() / std::sqrt(static_cast<double>(kBatch));
     EXPECT_GT(std::abs(l.mean().item<double>() - er), 5 * se) << sdes::sde_name(kind);
   }

@@ -7,8 +7,8 @@
 
 #include "core/dist/mpi_comm.h"
 #include "core/error.h"
-#include "trainer/trainer_test_util.h"
 #include "support/checks.h"
+#include "trainer/trainer_test_util.h"
 
 namespace scorch {
 namespace {
@@ -17,7 +17,6 @@ using test::local;
 
 using test::gaussian_dataset;
 using test::tiny_train_config;
-
 
 // The log lines written while `f` runs, with their levels.
 std::string log_of(const std::function<void()>& f) {

@@ -11,8 +11,8 @@
 #include "core/io/checkpoint_files.h"
 #include "core/models/model_weights.h"
 #include "core/sdes/score_fn.h"
-#include "trainer/trainer_test_util.h"
 #include "support/checks.h"
+#include "trainer/trainer_test_util.h"
 
 namespace scorch {
 namespace {
@@ -22,7 +22,6 @@ using test::local;
 namespace fs = std::filesystem;
 using test::gaussian_dataset;
 using test::tiny_train_config;
-
 
 TEST(Trainer, ResumeIsBitwiseIdenticalToAnUninterruptedRun) {
   const auto root = test::temp_dir("resume");
@@ -47,8 +46,8 @@ TEST(Trainer, MicroBatchesGiveTheFullBatchGradient) {
   const auto data = gaussian_dataset(root + "/data", 64);
   trainer::Trainer full(tiny_train_config(data, {"training.n_iters=4"}), root + "/full", local(), torch::kCPU);
   full.run();
-  trainer::Trainer micro(tiny_train_config(data, {"training.n_iters=4", "training.micro_batch=2"}), root + "/micro", local(),
-                torch::kCPU);
+  trainer::Trainer micro(tiny_train_config(data, {"training.n_iters=4", "training.micro_batch=2"}), root + "/micro",
+                         local(), torch::kCPU);
   micro.run();
   // Same examples, same noise; only the summation order of the gradient differs (float32 round-off, ~1e-7
   // relative), which Adam's normalisation can amplify in the first steps to ~1e-6 of the weights.
@@ -64,8 +63,9 @@ TEST(Trainer, MixedPrecisionKeepsFloat32MasterWeights) {
     // fp16 starts at loss scale 2^16 and skips overflowing steps while it halves (~9 here, the VE loss is
     // a sum over pixels of order 10^2), so it gets more steps.
     const int steps = p == "fp16" ? 16 : 4;
-    trainer::Trainer t(tiny_train_config(data, {"training.n_iters=" + std::to_string(steps), "training.precision=" + p}),
-              root + "/" + p, local(), torch::kCPU);
+    trainer::Trainer t(
+        tiny_train_config(data, {"training.n_iters=" + std::to_string(steps), "training.precision=" + p}),
+        root + "/" + p, local(), torch::kCPU);
     auto r = t.run();
     EXPECT_EQ(r.step, steps);
     for (const auto& [name, v] : models::state_dict(t.model())) {
@@ -119,8 +119,8 @@ std::string three_channel_dataset(const std::string& out, int64_t count) {
   layout.source = {{"type", "test-grey"}};
   layout.command = "tests/trainer three_channel_dataset";
   dist::LocalCommunicator comm;
-  data::write_dataset(layout, [](int64_t, uint8_t* dst) { std::memset(dst, 128, 8 * 8 * 3); }, {}, {out, 0, true},
-                      comm);
+  data::write_dataset(
+      layout, [](int64_t, uint8_t* dst) { std::memset(dst, 128, 8 * 8 * 3); }, {}, {out, 0, true}, comm);
   return out;
 }
 
@@ -129,7 +129,8 @@ std::string three_channel_dataset(const std::string& out, int64_t count) {
 TEST(Trainer, ThrowingEvaluationOrSnapshotLeavesTheTrainingWeights) {
   const auto root = test::temp_dir("emaswap");
   const auto data = gaussian_dataset(root + "/data", 64);
-  trainer::Trainer reference(tiny_train_config(data, {"training.n_iters=2"}), root + "/reference", local(), torch::kCPU);
+  trainer::Trainer reference(tiny_train_config(data, {"training.n_iters=2"}), root + "/reference", local(),
+                             torch::kCPU);
   reference.run();
   auto expect_training_weights = [&](trainer::Trainer& t) {
     EXPECT_EQ(t.step(), 2);
@@ -140,18 +141,21 @@ TEST(Trainer, ThrowingEvaluationOrSnapshotLeavesTheTrainingWeights) {
     SCOPED_TRACE("evaluate");
     // Evaluation images with three channels: the EMA model's forward pass throws inside evaluate().
     const auto eval = three_channel_dataset(root + "/eval", 16);
-    trainer::Trainer t(tiny_train_config(data, {"training.n_iters=4", "training.eval_freq=2", "data.eval_path=" + eval}),
-              root + "/eval-run", local(), torch::kCPU);
+    trainer::Trainer t(
+        tiny_train_config(data, {"training.n_iters=4", "training.eval_freq=2", "data.eval_path=" + eval}),
+        root + "/eval-run", local(), torch::kCPU);
     EXPECT_ANY_THROW(t.run());
     expect_training_weights(t);
   }
   {
     SCOPED_TRACE("snapshot");
     trainer::TrainerHooks hooks;
-    hooks.on_snapshot = [](int64_t, models::ScoreModelImpl&) { throw Error(__FILE__, __LINE__, "snapshot hook (test)"); };
-    trainer::Trainer t(tiny_train_config(data, {"training.n_iters=4", "training.snapshot_freq=2",
-                                       "training.snapshot_sampling=true"}),
-              root + "/snapshot-run", local(), torch::kCPU, hooks);
+    hooks.on_snapshot = [](int64_t, models::ScoreModelImpl&) {
+      throw Error(__FILE__, __LINE__, "snapshot hook (test)");
+    };
+    trainer::Trainer t(
+        tiny_train_config(data, {"training.n_iters=4", "training.snapshot_freq=2", "training.snapshot_sampling=true"}),
+        root + "/snapshot-run", local(), torch::kCPU, hooks);
     EXPECT_THROW(t.run(), Error);
     expect_training_weights(t);
   }
@@ -160,16 +164,18 @@ TEST(Trainer, ThrowingEvaluationOrSnapshotLeavesTheTrainingWeights) {
 TEST(Trainer, RefusesBatchesThatDoNotSplit) {
   const auto root = test::temp_dir("split");
   const auto data = gaussian_dataset(root + "/data", 32);
-  EXPECT_THROW(trainer::Trainer(tiny_train_config(data, {"training.micro_batch=3"}), root + "/a", local(), torch::kCPU), Error);
-  EXPECT_THROW(trainer::Trainer(tiny_train_config(data, {"data.image_size=16"}), root + "/b", local(), torch::kCPU), Error);
+  EXPECT_THROW(trainer::Trainer(tiny_train_config(data, {"training.micro_batch=3"}), root + "/a", local(), torch::kCPU),
+               Error);
+  EXPECT_THROW(trainer::Trainer(tiny_train_config(data, {"data.image_size=16"}), root + "/b", local(), torch::kCPU),
+               Error);
 }
 
 TEST(Trainer, CorruptNewestCheckpointFallsBackToThePreviousOne) {
   const auto root = test::temp_dir("corrupt");
   const auto data = gaussian_dataset(root + "/data", 64);
   const auto run = root + "/run";
-  trainer::Trainer(tiny_train_config(data, {"training.n_iters=4", "training.snapshot_freq_for_preemption=2"}), run, local(),
-          torch::kCPU)
+  trainer::Trainer(tiny_train_config(data, {"training.n_iters=4", "training.snapshot_freq_for_preemption=2"}), run,
+                   local(), torch::kCPU)
       .run();
   const auto newest = run + "/checkpoints/step-000000004";
   ASSERT_TRUE(fs::exists(newest));
@@ -209,7 +215,8 @@ TEST(Trainer, ResumeRefusesADifferentModel) {
   const auto data = gaussian_dataset(root + "/data", 32);
   trainer::Trainer(tiny_train_config(data, {"training.n_iters=2"}), root + "/run", local(), torch::kCPU).run();
   try {
-    trainer::Trainer(tiny_train_config(data, {"training.n_iters=4", "model.nf=16"}), root + "/run", local(), torch::kCPU);
+    trainer::Trainer(tiny_train_config(data, {"training.n_iters=4", "model.nf=16"}), root + "/run", local(),
+                     torch::kCPU);
     FAIL() << "resumed a checkpoint of a different model";
   } catch (const Error& e) {
     EXPECT_NE(e.message().find("model.nf = 16"), std::string::npos) << e.message();
