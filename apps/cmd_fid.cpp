@@ -24,8 +24,8 @@ using nlohmann::json;
 struct FidArgs {
   std::string samples, ref, data, out, ckpts;
   eval::FidOptions fid;
-  // Checkpoint series (--ckpts): sampling settings; absent --num / --batch and --seed -1 take each
-  // checkpoint config's eval.* and seed.
+  // Checkpoint series (--ckpts): sampling settings; absent --num / --batch / --seed take each checkpoint
+  // config's eval.* and seed (-1 stands for an absent --seed, which refuses negative values).
   std::string weights = "ema";
   int64_t num = 0, batch = 0, seed = -1;
   const CLI::Option *num_flag = nullptr, *batch_flag = nullptr;
@@ -134,7 +134,10 @@ void add_fid_command(CLI::App& app, Action& action) {
                                    "images sampled per checkpoint, positive (default: the config's eval.num_samples)");
   a->batch_flag = series->add_option("--batch", a->batch,
                                      "sampling batch, the unit of work and noise, positive (default: eval.batch_size)");
-  series->add_option("--seed", a->seed, "sampling seed (default: the config's seed)");
+  series->add_option("--seed", a->seed, "sampling seed, non-negative (default: the config's seed)")
+      ->check([](const std::string& v) {
+        return !v.empty() && v[0] == '-' ? "expected a non-negative seed, got " + v : std::string();
+      });
   series->add_option("--weights", a->weights, "ema (default, as score_sde evaluates) | model")
       ->check(CLI::IsMember({"ema", "model"}));
   series

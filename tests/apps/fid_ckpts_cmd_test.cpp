@@ -169,5 +169,13 @@ TEST_F(FidCkptsCmd, NonPositiveCountsAreRefusedNamingTheFlag) {
   EXPECT_FALSE(fs::exists(dir_ + "/counts"));
 }
 
+// A negative --seed is refused rather than taken to mean "the config's seed".
+TEST_F(FidCkptsCmd, NegativeSeedIsRefusedNamingTheFlag) {
+  auto r = fid(1, all_ckpts() + " --seed -1 --out " + dir_ + "/seed");
+  EXPECT_NE(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("--seed: expected a non-negative seed, got -1"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir_ + "/seed"));
+}
+
 }  // namespace
 }  // namespace scorch
