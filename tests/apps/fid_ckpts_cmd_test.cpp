@@ -9,8 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/atomic_file.h"
-#include "core/io/safetensors.h"
-#include "eval/inception.h"
+#include "support/random_inception.h"
 #include "support/run.h"
 #include "support/tiny_checkpoint.h"
 
@@ -28,18 +27,7 @@ class FidCkptsCmd : public ::testing::Test {
     // Two checkpoints with different weights, so that their FIDs differ.
     for (int64_t step : {1, 2})
       test::write_tiny_run(dir_ + "/run", "ve_tiny.yaml", {"model.num_scales=10", "model.nf=8"}, step, step);
-    // He-initialised convs keep the activations' scale through the 94 ReLU layers (torch's default init
-    // shrinks them to ~1e-6, and every FID to round-off).
-    torch::manual_seed(0);
-    eval::InceptionV3 net;
-    std::map<std::string, torch::Tensor> state;
-    for (const auto& p : net->named_parameters()) {
-      auto v = p.value().detach();
-      if (v.dim() == 4) v = torch::randn_like(v) * std::sqrt(2.0 / static_cast<double>(v[0].numel()));
-      state[p.key()] = v;
-    }
-    for (const auto& b : net->named_buffers()) state[b.key()] = b.value().detach();
-    io::write_safetensors(dir_ + "/inception.safetensors", state, {});
+    test::write_random_inception(dir_);
     const auto r = test::run(test::scorch_bin() + " data synth shapes --out " + dir_ +
                              "/ref --count 6 --resolution 16 --channels 3");
     ASSERT_EQ(r.code, 0) << r.output;

@@ -12,13 +12,12 @@
 #include "core/dist/mpi_comm.h"
 #include "core/error.h"
 #include "core/io/npz.h"
-#include "core/io/safetensors.h"
 #include "data/pack.h"
 #include "data/synth.h"
 #include "eval/feature_moments.h"
 #include "eval/fid_reference.h"
-#include "eval/inception.h"
 #include "eval/scores.h"
+#include "support/random_inception.h"
 #include "support/run.h"
 
 namespace scorch::eval {
@@ -64,22 +63,6 @@ TEST(ScoreSamples, KidNeedsPerImageFeaturesOfTheReference) {
   }
 }
 
-// Random Inception weights as safetensors (pytorch-fid names). He-initialised convs keep the activations'
-// scale through the ReLU layers (torch's default init shrinks them to ~1e-6, and every FID to round-off).
-std::string random_inception(const std::string& dir) {
-  torch::manual_seed(0);
-  InceptionV3 net;
-  std::map<std::string, torch::Tensor> state;
-  for (const auto& p : net->named_parameters()) {
-    auto v = p.value().detach();
-    if (v.dim() == 4) v = torch::randn_like(v) * std::sqrt(2.0 / static_cast<double>(v[0].numel()));
-    state[p.key()] = v;
-  }
-  for (const auto& b : net->named_buffers()) state[b.key()] = b.value().detach();
-  io::write_safetensors(dir + "/inception.safetensors", state, {});
-  return dir + "/inception.safetensors";
-}
-
 // `scorch fid stats` then `scorch fid` as library calls. One FID only: with 2048-d features on one core the
 // Frechet distance (eigh of 2048 x 2048 matrices) costs more than the small extractions.
 TEST(Fid, StatsOfAFolderThenTheFidOfSamplesAgainstThem) {
@@ -88,7 +71,7 @@ TEST(Fid, StatsOfAFolderThenTheFidOfSamplesAgainstThem) {
   data::synth_shapes(3, 16, 3, 1, "test", {dir + "/samples", 0, false}, comm);
   data::synth_shapes(4, 16, 3, 2, "test", {dir + "/ref", 0, false}, comm);
   FidOptions o;
-  o.extractor.inception = random_inception(dir);
+  o.extractor.inception = test::write_random_inception(dir);
   o.extractor.device = "cpu";
   o.extractor.batch_size = 4;
   o.extractor.input_size = 80;  // a small network input keeps the test fast; the pipeline is the same
