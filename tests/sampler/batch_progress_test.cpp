@@ -3,41 +3,25 @@
 #include "sampler/batch_progress.h"
 
 #include <gtest/gtest.h>
-#include <spdlog/sinks/ostream_sink.h>
 
 #include <algorithm>
-#include <sstream>
 
 #include "core/config.h"
 #include "core/rng.h"
 #include "core/sdes/sde.h"
 #include "sampler/ode_sampler.h"
 #include "sampler/pc_sampler.h"
+#include "support/log_capture.h"
 
 namespace scorch::sampler {
 namespace {
-
-// The log lines written while `f` runs.
-std::string log_of(const std::function<void()>& f) {
-  std::ostringstream out;
-  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out);
-  sink->set_pattern("%v");
-  auto logger = spdlog::default_logger();
-  const auto level = logger->level();  // the test runner may log warnings only
-  logger->set_level(spdlog::level::info);
-  logger->sinks().push_back(sink);
-  f();
-  logger->sinks().pop_back();
-  logger->set_level(level);
-  return out.str();
-}
 
 double sigma(double t) { return 2.0 * t; }
 
 TEST(BatchProgress, LongBatchesLogTimeNoiseLevelAndEta) {
   BatchProgress p(sigma, 1.0, 0.0, /*enabled=*/true, /*quiet_s=*/0.0, /*every_s=*/0.0);
   p.start("sampling batch 3");
-  const auto log = log_of([&] { p.at(0.75); });
+  const auto log = test::log_of([&] { p.at(0.75); });
   EXPECT_NE(log.find("sampling batch 3: t = 0.75, noise level 1.5, 25% of the reverse process"), std::string::npos)
       << log;
   EXPECT_NE(log.find("batch ETA 0:00:00"), std::string::npos) << log;
@@ -46,13 +30,13 @@ TEST(BatchProgress, LongBatchesLogTimeNoiseLevelAndEta) {
 TEST(BatchProgress, ShortBatchesAndOtherRanksStaySilentAndLinesAreThrottled) {
   BatchProgress quiet(sigma, 1.0, 0.0, true, /*quiet_s=*/3600.0, 0.0);
   quiet.start("b");
-  EXPECT_EQ(log_of([&] { quiet.at(0.5); }), "");
+  EXPECT_EQ(test::log_of([&] { quiet.at(0.5); }), "");
   BatchProgress other_rank(sigma, 1.0, 0.0, /*enabled=*/false, 0.0, 0.0);
   other_rank.start("b");
-  EXPECT_EQ(log_of([&] { other_rank.at(0.5); }), "");
+  EXPECT_EQ(test::log_of([&] { other_rank.at(0.5); }), "");
   BatchProgress throttled(sigma, 1.0, 0.0, true, 0.0, /*every_s=*/3600.0);
   throttled.start("b");
-  const auto log = log_of([&] {
+  const auto log = test::log_of([&] {
     for (double t : {0.9, 0.8, 0.7}) throttled.at(t);
   });
   EXPECT_EQ(std::count(log.begin(), log.end(), '\n'), 1) << log;

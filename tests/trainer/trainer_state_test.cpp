@@ -1,13 +1,11 @@
 // The resume check follows each key's scope: network and objective keys must match the checkpoint, a
 // training hyperparameter may change with a warning, a runtime setting (model.grad_checkpointing) freely.
 #include <gtest/gtest.h>
-#include <spdlog/sinks/ostream_sink.h>
-
-#include <sstream>
 
 #include "core/dist/mpi_comm.h"
 #include "core/error.h"
 #include "support/checks.h"
+#include "support/log_capture.h"
 #include "trainer/trainer_test_util.h"
 
 namespace scorch {
@@ -18,29 +16,6 @@ using test::local;
 using test::gaussian_dataset;
 using test::tiny_train_config;
 
-// The log lines written while `f` runs, with their levels.
-std::string log_of(const std::function<void()>& f) {
-  std::ostringstream out;
-  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out);
-  sink->set_pattern("[%l] %v");
-  auto logger = spdlog::default_logger();
-  const auto level = logger->level();  // the test runner may log warnings only
-  logger->set_level(spdlog::level::info);
-  logger->sinks().push_back(sink);
-  auto restore = [&] {
-    logger->sinks().pop_back();
-    logger->set_level(level);
-  };
-  try {
-    f();
-  } catch (...) {
-    restore();
-    throw;
-  }
-  restore();
-  return out.str();
-}
-
 class TrainerState : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -50,9 +25,12 @@ class TrainerState : public ::testing::Test {
   }
   // Resumes the 2-step run with `changed` on top; returns the log.
   std::string resume_with(const std::string& changed) {
-    return log_of([&] {
-      trainer::Trainer(tiny_train_config(data_, {"training.n_iters=4", changed}), root_ + "/run", local(), torch::kCPU);
-    });
+    return test::log_of(
+        [&] {
+          trainer::Trainer(tiny_train_config(data_, {"training.n_iters=4", changed}), root_ + "/run", local(),
+                           torch::kCPU);
+        },
+        "[%l] %v");
   }
   std::string root_, data_;
 };
