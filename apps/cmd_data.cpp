@@ -19,6 +19,7 @@
 #include "data/pack.h"
 #include "data/padded_source.h"
 #include "data/synth.h"
+#include "data/tfrecord_source.h"
 #include "data/verify.h"
 
 namespace scorch::apps {
@@ -32,19 +33,26 @@ std::shared_ptr<dist::Communicator> cpu_comm() {
   return dist::make_communicator("auto", torch::Device(torch::kCPU));
 }
 
-// Guesses the input kind from the paths: a folder of images, CIFAR-10 .bin, IDX (…idx…[.gz]), .npy/.npz.
+// Guesses the input kind from the paths: a folder of images, CIFAR-10 .bin, IDX (…idx…[.gz]), .npy/.npz,
+// TFRecords (files or a folder of them).
 std::string detect_format(const std::vector<std::string>& inputs) {
   const std::string first = inputs.at(0), name = fs::path(first).filename().string();
+  const auto is_tfrecord = [](const fs::path& p) {
+    return p.extension() == ".tfrecords" || p.extension() == ".tfrecord";
+  };
   if (fs::is_directory(first)) {
-    for (const auto& e : fs::directory_iterator(first))
+    for (const auto& e : fs::directory_iterator(first)) {
       if (e.path().filename().string().rfind("data_batch_", 0) == 0) return "cifar10";
+      if (is_tfrecord(e.path())) return "tfrecord";
+    }
     return "folder";
   }
+  if (is_tfrecord(first)) return "tfrecord";
   const std::string ext = fs::path(first).extension().string();
   if (ext == ".npy" || ext == ".npz") return "npy";
   if (ext == ".bin") return "cifar10";
   if (name.find("idx") != std::string::npos || name.find("ubyte") != std::string::npos) return "idx";
-  SCORCH_FAIL("cannot tell the input format of '{}'; pass --format folder|cifar10|idx|npy", first);
+  SCORCH_FAIL("cannot tell the input format of '{}'; pass --format folder|cifar10|idx|npy|tfrecord", first);
 }
 
 int run_pack(const PackArgs& a) {
@@ -62,8 +70,11 @@ int run_pack(const PackArgs& a) {
     if (comm->rank() == 0 && !folder->skipped().empty())
       spdlog::warn("skipped {} bad images", folder->skipped().size());
     source = std::move(folder);
+  } else if (format == "tfrecord") {
+    source = data::open_tfrecords(a.inputs, data::TfrecordOptions{a.resolution, a.grayscale});
   } else {
-    SCORCH_CHECK(a.resolution == 0 && !a.grayscale, "--resolution and --grayscale apply to image folders only");
+    SCORCH_CHECK(a.resolution == 0 && !a.grayscale,
+                 "--resolution and --grayscale apply to image folders and TFRecords only");
     if (format == "idx") {
       SCORCH_CHECK(a.inputs.size() == 1, "pack --format idx takes one images file (labels with --labels)");
       source = data::open_idx(a.inputs[0], a.labels);
@@ -73,7 +84,7 @@ int run_pack(const PackArgs& a) {
       SCORCH_CHECK(a.inputs.size() == 1, "pack --format npy takes one .npy or .npz file");
       source = data::open_numpy(a.inputs[0], a.images_key, a.labels_key);
     } else {
-      SCORCH_FAIL("unknown --format '{}' (auto, folder, cifar10, idx, npy)", format);
+      SCORCH_FAIL("unknown --format '{}' (auto, folder, cifar10, idx, npy, tfrecord)", format);
     }
   }
   if (a.pad > 0) source = std::make_unique<data::PaddedSource>(std::move(source), a.pad);

@@ -7,16 +7,19 @@
 namespace scorch::apps {
 
 void add_pack_args(CLI::App* cmd, PackArgs& a) {
-  cmd->add_option("inputs", a.inputs, "image folder | CIFAR-10 .bin files or folder | IDX images file | .npy/.npz")
+  cmd->add_option(
+         "inputs", a.inputs,
+         "image folder | CIFAR-10 .bin files or folder | IDX images file | .npy/.npz | .tfrecords files or folder")
       ->required();
   cmd->add_option("--out", a.out, "dataset directory to write")->required();
-  cmd->add_option("--format", a.format, "auto | folder | cifar10 | idx | npy");
+  cmd->add_option("--format", a.format, "auto | folder | cifar10 | idx | npy | tfrecord");
   cmd->add_option("--labels", a.labels, "IDX labels file (idx)");
   cmd->add_option("--images-key", a.images_key, "array name in an .npz");
   cmd->add_option("--labels-key", a.labels_key, "labels array name in an .npz (used when present)");
-  cmd->add_option("--resolution", a.resolution, "folder: centre-crop and resize to N x N (antialiased)");
+  cmd->add_option("--resolution", a.resolution,
+                  "folder: centre-crop and resize to N x N (antialiased); tfrecord: the level of N x N images");
   cmd->add_option("--pad", a.pad, "centre every image on an N x N canvas of zeros (e.g. 28x28 digits to 32x32)");
-  cmd->add_flag("--grayscale", a.grayscale, "folder: decode to one channel (default RGB)");
+  cmd->add_flag("--grayscale", a.grayscale, "folder, tfrecord image/encoded: decode to one channel (default RGB)");
   cmd->add_flag("--skip-bad", a.skip_bad, "folder: leave out images that will not decode, and list them");
   cmd->add_option("--shard-size", a.shard_size, "images per shard (default: about 256 MiB per shard)");
   cmd->add_flag("--overwrite", a.overwrite, "replace a dataset already in --out");

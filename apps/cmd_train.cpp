@@ -45,10 +45,11 @@ int run_train(const TrainArgs& args) {
     const auto path = (std::filesystem::path(workdir) / "samples" / fmt::format("step-{:09d}.png", step)).string();
     std::filesystem::create_directories(std::filesystem::path(path).parent_path());
     const auto t0 = std::chrono::steady_clock::now();
-    sampler::write_grid_png(
+    auto grid = sampler::write_grid_png(
         path, sampler::sample_images(model, config, n, static_cast<uint64_t>(config.get_int("seed")), device));
     spdlog::info("snapshot grid {} ({:.1f} s)", path,
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    return grid;
   };
   trainer::Trainer trainer(config, args.workdir, comm, device, hooks);
   const auto result = trainer.run();

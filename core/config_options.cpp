@@ -20,6 +20,7 @@ const std::vector<OptionSpec>& option_table() {
       {"training.eval_freq", T::Int, "100", "steps between evaluation-loss batches", S::Runtime},
       {"training.snapshot_freq_for_preemption", T::Int, "10000", "steps between rolling checkpoints", S::Runtime},
       {"training.snapshot_sampling", T::Bool, "true", "sample a grid with EMA weights at each snapshot", S::Runtime},
+      {"training.tensorboard", T::Bool, "true", "TensorBoard event files in <workdir>/tb (rank 0)", S::Runtime},
       {"training.likelihood_weighting", T::Bool, "false", "weight the DSM loss by g(t)^2", S::Training},
       {"training.continuous", T::Bool, "true", "continuous-time training (false: discrete SMLD/DDPM losses)",
        S::Objective},

@@ -13,6 +13,7 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/io/plot.h"
+#include "core/io/tensorboard.h"
 
 namespace scorch::eval {
 
@@ -118,15 +119,43 @@ void FidTable::add(const json& row) {
   plot(row.at("settings"));
 }
 
-void FidTable::plot(const json& settings) const {
-  json rows;
+namespace {
+
+// One event file holding the whole curve replaces the previous one: appending only the newly scored steps
+// would put steps out of order whenever an older checkpoint is scored late, and TensorBoard then drops the
+// later points as orphans of a restart.
+void write_curves(const std::string& dir, const std::vector<json>& rows) {
+  const fs::path partial = fs::path(dir) / ".partial";
+  fs::remove_all(partial);
+  std::string written;
   {
-    TableLock lock(dir_);
-    rows = read_rows();
+    io::EventWriter events(partial.string());
+    for (const auto& r : rows) {
+      const int64_t step = r.at("step").get<int64_t>();
+      for (const char* key : {"fid", "is_mean", "is_std", "kid_mean", "kid_std"})
+        if (r.contains(key) && r.at(key).is_number()) events.scalar(key, step, r.at(key).get<double>());
+    }
+    events.flush();
+    written = fs::path(events.path()).filename().string();
   }
+  for (const auto& entry : fs::directory_iterator(dir))
+    if (entry.path().filename().string().find("tfevents") != std::string::npos) fs::remove(entry.path());
+  fs::rename(partial / written, fs::path(dir) / written);
+  fs::remove_all(partial);
+}
+
+}  // namespace
+
+void FidTable::plot(const json& settings) const {
+  TableLock lock(dir_);  // held while tb/ is rewritten, as concurrent jobs end at different times
+  std::vector<json> chosen;
+  for (const auto& r : read_rows())
+    if (r.at("settings") == settings) chosen.push_back(r);
+  std::sort(chosen.begin(), chosen.end(),
+            [](const json& a, const json& b) { return a.at("step").get<int64_t>() < b.at("step").get<int64_t>(); });
+  if (!chosen.empty()) write_curves(tensorboard_dir(), chosen);
   io::PlotSeries fid{"FID", {}, {}}, is{"IS", {}, {}}, kid{"KID", {}, {}};
-  for (const auto& r : rows) {
-    if (r.at("settings") != settings) continue;
+  for (const auto& r : chosen) {
     const double step = static_cast<double>(r.at("step").get<int64_t>());
     fid.x.push_back(step);
     fid.y.push_back(r.at("fid").get<double>());

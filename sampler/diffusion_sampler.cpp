@@ -79,13 +79,15 @@ torch::Tensor to_uint8_nhwc(const torch::Tensor& images, bool round) {
   return scaled.clamp(0.0, 255.0).to(torch::kUInt8).permute({0, 2, 3, 1}).contiguous();
 }
 
-void write_grid_png(const std::string& path, const torch::Tensor& images) {
+io::Image write_grid_png(const std::string& path, const torch::Tensor& images) {
   auto pixels = to_uint8_nhwc(images);  // (N, H, W, C)
   const int64_t n = pixels.size(0);
   SCORCH_CHECK(n >= 1, "write_grid_png '{}': no images", path);
   const int columns = static_cast<int>(std::ceil(std::sqrt(static_cast<double>(n))));
-  io::write_png(path, io::make_grid(pixels.data_ptr<uint8_t>(), n, static_cast<int>(pixels.size(1)),
-                                    static_cast<int>(pixels.size(2)), static_cast<int>(pixels.size(3)), columns));
+  auto grid = io::make_grid(pixels.data_ptr<uint8_t>(), n, static_cast<int>(pixels.size(1)),
+                            static_cast<int>(pixels.size(2)), static_cast<int>(pixels.size(3)), columns);
+  io::write_png(path, grid);
+  return grid;
 }
 
 }  // namespace scorch::sampler

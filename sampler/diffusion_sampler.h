@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/config.h"
+#include "core/io/image_io.h"
 #include "core/models/score_model.h"
 #include "core/sdes/score_fn.h"
 #include "sampler/batch_progress.h"
@@ -58,7 +59,7 @@ torch::Tensor sample_images(models::ScoreModelImpl& model, const Config& config,
 // [0, 1] (N, C, H, W) -> uint8 (N, H, W, C) on the CPU. Default as the reference stores samples: clip(255 x)
 // then truncation to an integer; `round` rounds to nearest instead (so 8-bit inputs survive a round trip).
 torch::Tensor to_uint8_nhwc(const torch::Tensor& images, bool round = false);
-// Writes (N, C, H, W) [0, 1] images as a square-ish grid PNG (atomically).
-void write_grid_png(const std::string& path, const torch::Tensor& images);
+// Writes (N, C, H, W) [0, 1] images as a square-ish grid PNG (atomically) and returns the grid.
+io::Image write_grid_png(const std::string& path, const torch::Tensor& images);
 
 }  // namespace scorch::sampler

@@ -12,7 +12,7 @@ namespace scorch::trainer {
 
 namespace fs = std::filesystem;
 
-MetricsLog::MetricsLog(const std::string& workdir, int64_t resume_step, bool enabled)
+MetricsLog::MetricsLog(const std::string& workdir, int64_t resume_step, bool enabled, bool tensorboard)
     : jsonl_((fs::path(workdir) / "metrics.jsonl").string()),
       png_((fs::path(workdir) / "metrics.png").string()),
       enabled_(enabled) {
@@ -36,6 +36,7 @@ MetricsLog::MetricsLog(const std::string& workdir, int64_t resume_step, bool ena
   }
   out_.open(jsonl_, std::ios::app);
   SCORCH_CHECK(out_.good(), "cannot open {} for appending", jsonl_);
+  if (tensorboard) events_ = std::make_unique<io::EventWriter>((fs::path(workdir) / "tb").string(), resume_step + 1);
 }
 
 void MetricsLog::append(const nlohmann::json& row) {
@@ -43,8 +44,20 @@ void MetricsLog::append(const nlohmann::json& row) {
   out_ << row.dump() << "\n";
   out_.flush();
   rows_.push_back(row);
+  if (events_) {
+    const int64_t step = row["step"].get<int64_t>();
+    for (const auto& [key, value] : row.items())
+      if (key != "step" && value.is_number()) events_->scalar(key, step, value.get<double>());
+    events_->flush();
+  }
   const auto now = std::chrono::steady_clock::now();
   if (std::chrono::duration<double>(now - last_plot_).count() >= plot_every_s_) plot();
+}
+
+void MetricsLog::image(const std::string& tag, int64_t step, const io::Image& image) {
+  if (!enabled_ || !events_ || image.pixels.empty()) return;
+  events_->image(tag, step, image);
+  events_->flush();
 }
 
 void MetricsLog::plot() {

@@ -234,7 +234,7 @@ void Trainer::evaluate() {
 void Trainer::snapshot() {
   if (comm_->rank() != 0 || !hooks_.on_snapshot) return;
   EmaSwap ema_weights(*ema_, *model_);
-  hooks_.on_snapshot(step_, *model_);
+  metrics_->image("samples", step_, hooks_.on_snapshot(step_, *model_));
 }
 
 }  // namespace scorch::trainer

@@ -13,6 +13,7 @@
 #include "core/dist/watchdog.h"
 #include "core/error.h"
 #include "core/io/checkpoint_store.h"
+#include "core/io/image_io.h"
 #include "core/models/score_model.h"
 #include "data/dataset.h"
 #include "data/loader.h"
@@ -35,8 +36,9 @@ class ResumeMismatch : public Error {
 
 struct TrainerHooks {
   // Rank 0, every training.snapshot_freq steps when training.snapshot_sampling is on: the model holds the
-  // EMA weights and is in eval mode for the duration of the call (the sampler draws a grid with it).
-  std::function<void(int64_t step, models::ScoreModelImpl& ema_model)> on_snapshot;
+  // EMA weights and is in eval mode for the duration of the call (the sampler draws a grid with it). The grid
+  // it returns goes to TensorBoard as the "samples" image.
+  std::function<io::Image(int64_t step, models::ScoreModelImpl& ema_model)> on_snapshot;
 };
 
 struct TrainResult {

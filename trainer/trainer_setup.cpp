@@ -39,7 +39,7 @@ Trainer::Trainer(Config config, std::string workdir, std::shared_ptr<dist::Commu
   broadcast_state();
   open_data();
   reducer_ = std::make_unique<GradReducer>(comm_, params_, o_.grad_bucket_mb);
-  metrics_ = std::make_unique<MetricsLog>(workdir_, step_, comm_->rank() == 0);
+  metrics_ = std::make_unique<MetricsLog>(workdir_, step_, comm_->rank() == 0, o_.tensorboard);
   spdlog::info("model {}: {} parameters; {} ranks x {} images ({} per micro-batch), {} on {}, {} loss",
                config_.get_string("model.name"), models::count_parameters(*model_), comm_->world(), local_batch_,
                micro_batch_, precision_name(o_.precision), device_.str(), config_.get_string("training.sde"));

@@ -26,6 +26,7 @@ TrainingOptions TrainingOptions::from(const Config& config) {
   o.snapshot_freq = config.get_int("training.snapshot_freq");
   o.snapshot_freq_for_preemption = config.get_int("training.snapshot_freq_for_preemption");
   o.snapshot_sampling = config.get_bool("training.snapshot_sampling");
+  o.tensorboard = config.get_bool("training.tensorboard");
   o.keep_last = config.get_int("training.keep_last");
   o.data_path = config.get_string("data.path");
   o.eval_path = config.get_string("data.eval_path");

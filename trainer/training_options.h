@@ -25,6 +25,7 @@ struct TrainingOptions {
   int64_t eval_freq = 100;                                              // <= 0: never
   int64_t snapshot_freq = 50000, snapshot_freq_for_preemption = 10000;  // <= 0: never
   bool snapshot_sampling = true;
+  bool tensorboard = true;
   int64_t keep_last = 3;
 
   std::string data_path, eval_path;  // eval_path empty: no evaluation loss

@@ -7,21 +7,28 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
 
 namespace scorch::io {
 
-Image read_image(const std::string& path, int channels) {
-  SCORCH_CHECK(channels == 0 || channels == 1 || channels == 3, "read_image: channels must be 0, 1 or 3, got {}",
+Image read_image(const std::string& path, int channels) { return decode_image(read_file(path), channels, path); }
+
+Image decode_image(const std::string& bytes, int channels, const std::string& what) {
+  SCORCH_CHECK(channels == 0 || channels == 1 || channels == 3, "decode_image: channels must be 0, 1 or 3, got {}",
                channels);
+  SCORCH_CHECK(bytes.size() <= static_cast<size_t>(std::numeric_limits<int>::max()),
+               "cannot decode image '{}': {} bytes is more than stb reads", what, bytes.size());
+  const auto* in = reinterpret_cast<const stbi_uc*>(bytes.data());
+  const int n = static_cast<int>(bytes.size());
   int w = 0, h = 0, file_channels = 0;
-  SCORCH_CHECK(stbi_info(path.c_str(), &w, &h, &file_channels) != 0, "cannot decode image '{}': {}", path,
+  SCORCH_CHECK(stbi_info_from_memory(in, n, &w, &h, &file_channels) != 0, "cannot decode image '{}': {}", what,
                stbi_failure_reason() ? stbi_failure_reason() : "unknown format");
   const int want = channels != 0 ? channels : (file_channels <= 2 ? 1 : 3);
-  uint8_t* data = stbi_load(path.c_str(), &w, &h, &file_channels, want);
-  SCORCH_CHECK(data != nullptr, "cannot decode image '{}': {}", path,
+  uint8_t* data = stbi_load_from_memory(in, n, &w, &h, &file_channels, want);
+  SCORCH_CHECK(data != nullptr, "cannot decode image '{}': {}", what,
                stbi_failure_reason() ? stbi_failure_reason() : "unknown error");
   Image out{h, w, want, std::vector<uint8_t>(data, data + size_t(w) * h * want)};
   stbi_image_free(data);
@@ -57,6 +64,19 @@ void write_png(const std::string& path, const Image& image) {
                                 image.width * image.channels) != 0,
                  "cannot write PNG '{}'", tmp);
   });
+}
+
+std::string encode_png(const Image& image) {
+  SCORCH_CHECK(image.channels == 1 || image.channels == 3, "encode_png: channels must be 1 or 3, got {}",
+               image.channels);
+  std::string out;
+  const auto append = [](void* context, void* data, int size) {
+    static_cast<std::string*>(context)->append(static_cast<const char*>(data), static_cast<size_t>(size));
+  };
+  SCORCH_CHECK(stbi_write_png_to_func(append, &out, image.width, image.height, image.channels, image.pixels.data(),
+                                      image.width * image.channels) != 0,
+               "cannot encode a {}x{} PNG", image.width, image.height);
+  return out;
 }
 
 Image make_grid(const uint8_t* pixels, int64_t count, int height, int width, int channels, int columns) {

@@ -1,4 +1,4 @@
-// PNG/JPEG decoding and PNG writing (stb), centre-crop + antialiased resize, and image grids.
+// PNG/JPEG decoding and PNG writing/encoding (stb), centre-crop + antialiased resize, and image grids.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -15,10 +15,14 @@ struct Image {
 // Decodes PNG/JPEG/BMP/… from `path` into `channels` channels (1 gray, 3 RGB; 0 keeps the file's, with
 // gray+alpha -> gray and RGBA -> RGB). Throws naming the file and stb's reason when it will not decode.
 Image read_image(const std::string& path, int channels);
+// The same for encoded bytes in memory; `what` names them in errors (a file and record).
+Image decode_image(const std::string& bytes, int channels, const std::string& what);
 // Largest centred square, then an antialiased (Mitchell filter) resize to size x size.
 Image center_crop_resize(const Image& image, int size);
 // Writes a PNG atomically; channels 1 or 3.
 void write_png(const std::string& path, const Image& image);
+// The PNG file's bytes, for embedding (TensorBoard image summaries); channels 1 or 3.
+std::string encode_png(const Image& image);
 // Tiles `count` HWC images (contiguous in `pixels`) into a grid with `columns` columns and a 2-pixel gap.
 Image make_grid(const uint8_t* pixels, int64_t count, int height, int width, int channels, int columns);
 

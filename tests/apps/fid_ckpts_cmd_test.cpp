@@ -9,8 +9,10 @@
 #include <nlohmann/json.hpp>
 
 #include "core/atomic_file.h"
+#include "support/prerequisite.h"
 #include "support/random_inception.h"
 #include "support/run.h"
+#include "support/tensorboard_read.h"
 #include "support/tiny_checkpoint.h"
 
 namespace scorch {
@@ -68,6 +70,20 @@ TEST_F(FidCkptsCmd, TableOfTwoCheckpointsThenRerunSkipsBoth) {
   const std::string csv = read_file(out + "/fid.csv");
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 3) << csv;
   EXPECT_EQ(csv.rfind("step,fid,", 0), 0u) << csv;
+  const auto tb_has_table_curve = [&] {
+    if (!test::have_tensorboard()) return;
+    const auto tb = test::read_tensorboard(out + "/tb");
+    ASSERT_FALSE(tb.is_null());
+    EXPECT_EQ(tb["files"], 1);  // the whole curve rewritten, not appended
+    ASSERT_EQ(tb["scalars"]["fid"].size(), 2u) << tb.dump();
+    for (int i = 0; i < 2; ++i) {
+      EXPECT_EQ(tb["scalars"]["fid"][i][0], i + 1);
+      const double fid = t[i].at("fid").get<double>();
+      EXPECT_NEAR(tb["scalars"]["fid"][i][1].get<double>(), fid, 1e-6 * fid);  // float32 in the event
+    }
+  };
+  SCORCH_REQUIRE_PREREQUISITE(test::have_tensorboard(), "the tensorboard package reads the FID curve");
+  tb_has_table_curve();
 
   // Rerun: both rows are found, nothing is sampled (the deleted sample sets stay deleted) or extracted.
   fs::remove_all(out + "/samples");
@@ -78,6 +94,7 @@ TEST_F(FidCkptsCmd, TableOfTwoCheckpointsThenRerunSkipsBoth) {
   EXPECT_EQ(r.output.find("extracting features"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(out + "/samples"));
   EXPECT_EQ(rows(out), t);
+  tb_has_table_curve();
 }
 
 // Same samples (bitwise, by shard checksum) and the same FID on 1 and 2 ranks. The FIDs agree to 1e-6

@@ -3,9 +3,13 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
 
 #include "support/checks.h"
+#include "support/prerequisite.h"
 #include "support/run.h"
+#include "support/tensorboard_read.h"
 
 namespace scorch {
 namespace {
@@ -79,6 +83,47 @@ TEST(TrainCmd, WritesTheRunDirAndFinishes) {
   r = run(train_cmd(root, "--set training.n_iters=10"));
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "nothing to train")) << r.output;
+}
+
+// TensorBoard shows exactly metrics.jsonl: every number of every row at its step (float32, as events store
+// them), nothing more, across a resumed run's second event file; and the snapshot grids as images.
+TEST(TrainCmd, TensorBoardEventsHoldEveryMetricAndTheSnapshotGrids) {
+  SCORCH_REQUIRE_PREREQUISITE(test::have_tensorboard(), "the tensorboard package reads the event files");
+  const auto root = make_data("train_tb");
+  const std::string common = "--set training.snapshot_freq=10 --set model.num_scales=10 ";
+  auto r = run(train_cmd(root, common + "--set training.n_iters=10"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = run(train_cmd(root, common + "--set training.n_iters=20"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  ASSERT_TRUE(contains(r.output, "resumed from")) << r.output;
+  const auto tb = test::read_tensorboard(root + "/run/tb");
+  ASSERT_FALSE(tb.is_null());
+  EXPECT_EQ(tb["files"], 2);
+  std::map<std::string, std::vector<std::pair<int64_t, double>>> expected;
+  std::ifstream metrics(root + "/run/metrics.jsonl");
+  for (std::string line; std::getline(metrics, line);) {
+    const auto row = nlohmann::json::parse(line);
+    for (const auto& [key, value] : row.items())
+      if (key != "step" && value.is_number())
+        expected[key].push_back({row["step"].get<int64_t>(), value.get<double>()});
+  }
+  ASSERT_EQ(expected["loss"].size(), 4u);  // steps 5, 10, 15, 20
+  ASSERT_EQ(tb["scalars"].size(), expected.size()) << tb["scalars"].dump();
+  for (const auto& [key, points] : expected) {
+    const auto& got = tb["scalars"][key];
+    ASSERT_EQ(got.size(), points.size()) << key;
+    for (size_t i = 0; i < points.size(); ++i) {
+      EXPECT_EQ(got[i][0].get<int64_t>(), points[i].first) << key;
+      EXPECT_NEAR(got[i][1].get<double>(), points[i].second, 1e-6 * std::abs(points[i].second) + 1e-30) << key;
+    }
+  }
+  ASSERT_EQ(tb["images"]["samples"].size(), 2u) << tb.dump();
+  EXPECT_EQ(tb["images"]["samples"][0][0], 10);
+  EXPECT_EQ(tb["images"]["samples"][1][0], 20);
+  // Switched off, no event file is written.
+  r = run(train_cmd(root, common + "--set training.n_iters=25 --set training.tensorboard=false"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(test::read_tensorboard(root + "/run/tb")["files"], 2);
 }
 
 TEST(TrainCmd, SigtermCheckpointsExitsThreeAndResumes) {

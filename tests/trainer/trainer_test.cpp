@@ -150,7 +150,7 @@ TEST(Trainer, ThrowingEvaluationOrSnapshotLeavesTheTrainingWeights) {
   {
     SCOPED_TRACE("snapshot");
     trainer::TrainerHooks hooks;
-    hooks.on_snapshot = [](int64_t, models::ScoreModelImpl&) {
+    hooks.on_snapshot = [](int64_t, models::ScoreModelImpl&) -> io::Image {
       throw Error(__FILE__, __LINE__, "snapshot hook (test)");
     };
     trainer::Trainer t(
