@@ -77,7 +77,7 @@ const std::vector<OptionSpec>& option_table() {
       {"data.uniform_dequantization", T::Bool, "false", "add uniform noise: (u + 255 x) / 256", S::Training},
       {"data.num_channels", T::Int, "3", "image channels", S::Network},
       {"data.category", T::String, "", "LSUN category", S::Informational},
-      {"data.tfrecords_path", T::String, "", "score_sde TFRecords path (pack it with scorch data pack first)",
+      {"data.tfrecords_path", T::String, "", "score_sde TFRecords path (scorch data pack DIR --resolution N packs it)",
        S::Informational},
       {"data.reader_threads", T::Int, "2", "background reader threads per rank", S::Runtime},
       {"data.prefetch_batches", T::Int, "4", "ready batches queued ahead of the trainer", S::Runtime},
