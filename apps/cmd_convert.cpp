@@ -1,5 +1,6 @@
-// `scorch convert import|export|export-ema|inspect|inception`: score_sde_pytorch checkpoints <-> scorch checkpoint
-// dirs, EMA-only inference exports, and a listing of what a weights file holds.
+// `scorch convert import|export|export-ema|export-diffusers|inspect|inception`: score_sde_pytorch checkpoints <->
+// scorch checkpoint dirs, EMA-only inference exports, diffusers pipeline folders, and a listing of what a weights
+// file holds.
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
@@ -13,6 +14,7 @@
 #include "core/error.h"
 #include "core/io/checkpoint_files.h"
 #include "core/io/checkpoint_store.h"
+#include "core/io/diffusers_export.h"
 #include "core/io/score_sde_checkpoint.h"
 #include "core/io/torch_file.h"
 #include "core/sha256.h"
@@ -36,6 +38,10 @@ struct InceptionArgs {
 
 struct CkptExportArgs {
   std::string ckpt, out, dtype = "fp32";
+};
+
+struct DiffusersArgs {
+  std::string ckpt, out, weights = "ema";
 };
 
 int run_import(const ImportArgs& a) {
@@ -119,6 +125,14 @@ int run_export_ema(const CkptExportArgs& a) {
   return 0;
 }
 
+int run_export_diffusers(const DiffusersArgs& a) {
+  const auto e = io::export_diffusers_pipeline(a.ckpt, a.weights, a.out);
+  std::printf(
+      "exported the %s weights of step %lld of %s as a diffusers ScoreSdeVePipeline (%zu UNet tensors)\n -> %s\n",
+      e.weights.c_str(), static_cast<long long>(e.step), e.source.c_str(), e.tensors, a.out.c_str());
+  return 0;
+}
+
 }  // namespace
 
 void add_convert_command(CLI::App& app, Action& action) {
@@ -148,6 +162,16 @@ void add_convert_command(CLI::App& app, Action& action) {
   ema->add_option("--dtype", ee->dtype, "fp32 | bf16 | fp16 (float64 buffers such as sigmas stay float64)")
       ->capture_default_str();
   ema->callback([&action, ee]() { action = [ee]() { return run_export_ema(*ee); }; });
+
+  auto di = std::make_shared<DiffusersArgs>();
+  auto* diff = convert->add_subcommand(
+      "export-diffusers", "export an NCSN++ VE network as a diffusers ScoreSdeVePipeline folder (unet/, scheduler/)");
+  diff->add_option("ckpt", di->ckpt, "checkpoint dir, checkpoints/latest, run dir or export-ema file")->required();
+  diff->add_option("--out", di->out, "the folder to write (ScoreSdeVePipeline.from_pretrained loads it)")->required();
+  diff->add_option("--weights", di->weights, "ema (the averaged weights score_sde samples with) | model (raw)")
+      ->check(CLI::IsMember({"ema", "model"}))
+      ->capture_default_str();
+  diff->callback([&action, di]() { action = [di]() { return run_export_diffusers(*di); }; });
 
   auto path = std::make_shared<std::string>();
   auto* inspect = convert->add_subcommand("inspect", "list the tensors of a .pth, .safetensors or checkpoint dir");
