@@ -4,6 +4,7 @@
 #include "core/error.h"
 #include "core/models/ddpm.h"
 #include "core/models/ncsnpp.h"
+#include "core/models/ncsnv2.h"
 
 namespace scorch::models {
 
@@ -20,12 +21,20 @@ void check_only_value(const Config& c, const std::string& key, const std::string
 
 }  // namespace
 
+bool is_refinenet(const std::string& name) {
+  return name == "ncsn" || name == "ncsnv2" || name == "ncsnv2_deeper" || name == "ncsnv2_deepest";
+}
+
 ModelConfig ModelConfig::from(const Config& c) {
-  check_only_value(c, "model.conv_size", "3");
-  check_only_value(c, "model.normalization", "GroupNorm");
-  check_only_value(c, "model.attention_type", "ddpm");
   ModelConfig m;
   m.name = c.get_string("model.name");
+  // score_sde's names for the three NCSNv2 depths.
+  if (m.name == "ncsnv2_64") m.name = "ncsnv2";
+  if (m.name == "ncsnv2_128") m.name = "ncsnv2_deeper";
+  if (m.name == "ncsnv2_256") m.name = "ncsnv2_deepest";
+  check_only_value(c, "model.conv_size", "3");
+  check_only_value(c, "model.normalization", is_refinenet(m.name) ? "InstanceNorm++" : "GroupNorm");
+  check_only_value(c, "model.attention_type", "ddpm");
   m.nf = c.get_int("model.nf");
   m.ch_mult = c.get_int_list("model.ch_mult");
   m.num_res_blocks = c.get_int("model.num_res_blocks");
@@ -66,8 +75,11 @@ std::shared_ptr<ScoreModelImpl> make_model(const ModelConfig& config) {
     model = std::make_shared<NCSNppImpl>(config);
   } else if (config.name == "ddpm") {
     model = std::make_shared<DDPMImpl>(config);
+  } else if (is_refinenet(config.name)) {
+    model = std::make_shared<NCSNv2Impl>(config);
   } else {
-    SCORCH_FAIL("model.name '{}' is not a known network (ncsnpp, ddpm)", config.name);
+    SCORCH_FAIL("model.name '{}' is not a known network (ncsnpp, ddpm, ncsn, ncsnv2, ncsnv2_deeper, ncsnv2_deepest)",
+                config.name);
   }
   model->set_grad_checkpointing(config.grad_checkpointing);
   return model;

@@ -12,7 +12,7 @@ namespace scorch::models {
 
 // Every model.* / data.* field the networks read (config keys of the same names).
 struct ModelConfig {
-  std::string name = "ncsnpp";  // ncsnpp | ddpm
+  std::string name = "ncsnpp";  // ncsnpp | ddpm | ncsn | ncsnv2 | ncsnv2_deeper | ncsnv2_deepest
   int64_t nf = 128;
   std::vector<int64_t> ch_mult{1, 2, 2, 2};
   int64_t num_res_blocks = 4;
@@ -57,6 +57,9 @@ class ScoreModelImpl : public torch::nn::Module {
  protected:
   bool grad_checkpointing_ = false;
 };
+
+// The RefineNet family (core/models/ncsnv2.h): InstanceNorm++ networks conditioned on a level index.
+bool is_refinenet(const std::string& name);
 
 // Builds the network named by model.name with its reference initialisation.
 std::shared_ptr<ScoreModelImpl> make_model(const Config& config);

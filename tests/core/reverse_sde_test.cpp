@@ -15,7 +15,7 @@ namespace {
 
 using test::at;
 
-const auto kF64 = torch::TensorOptions(torch::kFloat64);
+const auto kReverseF64 = torch::TensorOptions(torch::kFloat64);
 
 // Data N(mu, s^2 I): every marginal is N(a(t) mu, (a^2 s^2 + std^2) I) and its score is known exactly.
 struct Gaussian {
@@ -30,7 +30,7 @@ struct Gaussian {
   }
 };
 
-std::vector<std::shared_ptr<sdes::Sde>> all_sdes() {
+std::vector<std::shared_ptr<sdes::Sde>> reverse_test_sdes() {
   return {std::make_shared<sdes::VESDE>(0.01, 50.0, 1000), std::make_shared<sdes::VPSDE>(0.1, 20.0, 1000),
           std::make_shared<sdes::SubVPSDE>(0.1, 20.0, 1000)};
 }
@@ -38,8 +38,8 @@ std::vector<std::shared_ptr<sdes::Sde>> all_sdes() {
 TEST(ReverseSde, DriftAndDiffusionByHand) {
   auto sde = std::make_shared<sdes::VPSDE>(0.1, 20.0, 1000);
   sdes::ScoreFn constant = [](const torch::Tensor& x, const torch::Tensor&) { return torch::full_like(x, 2.0); };
-  auto x = torch::full({1, 1, 1, 1}, 0.5, kF64);
-  auto t = torch::full({1}, 0.5, kF64);
+  auto x = torch::full({1, 1, 1, 1}, 0.5, kReverseF64);
+  auto t = torch::full({1}, 0.5, kReverseF64);
   const double beta = 0.1 + 0.5 * 19.9;
   auto rev = sdes::ReverseSde(sde, constant, false).sde(x, t);
   EXPECT_NEAR(at(rev.drift), -0.5 * beta * 0.5 - beta * 2.0, 1e-12);
@@ -66,19 +66,19 @@ TEST(ReverseSde, ProbabilityFlowTransportsGaussianMarginalsSampleBySample) {
   Gaussian data;
   const int64_t steps = 4000;
   const double eps = 1e-3;
-  for (const auto& sde : all_sdes()) {
+  for (const auto& sde : reverse_test_sdes()) {
     SCOPED_TRACE(sdes::sde_name(sde->kind()));
     sdes::ReverseSde ode(sde, data.score(sde), true);
-    auto zeta = torch::linspace(-2.5, 2.5, 11, kF64).view({-1, 1, 1, 1});
-    auto ones = torch::ones({11, 1, 1, 1}, kF64);
+    auto zeta = torch::linspace(-2.5, 2.5, 11, kReverseF64).view({-1, 1, 1, 1});
+    auto ones = torch::ones({11, 1, 1, 1}, kReverseF64);
     auto marg = [&](double t) {
-      auto ms = sde->marginal_prob(ones, torch::full({11}, t, kF64));
+      auto ms = sde->marginal_prob(ones, torch::full({11}, t, kReverseF64));
       return std::make_pair(ms.mean, (ms.mean.square() * data.s * data.s + ms.std.square().view({-1, 1, 1, 1})).sqrt());
     };
     auto [a1, sd1] = marg(1.0);
     auto x = a1 * data.mu + sd1 * zeta;
     const double dt = (1.0 - eps) / steps;
-    for (int64_t k = 0; k < steps; ++k) x = x - ode.sde(x, torch::full({11}, 1.0 - k * dt, kF64)).drift * dt;
+    for (int64_t k = 0; k < steps; ++k) x = x - ode.sde(x, torch::full({11}, 1.0 - k * dt, kReverseF64)).drift * dt;
     auto [ae, sde_] = marg(eps);
     auto expected = ae * data.mu + sde_ * zeta;
     EXPECT_LT((x - expected).abs().max().item<double>(), 0.01 * data.s * 2.5);
@@ -92,20 +92,21 @@ TEST(ReverseSde, ReverseSdeRecoversTheDataDistribution) {
   Gaussian data;
   const int64_t paths = 2000, steps = 1000;
   const double eps = 1e-3;
-  for (const auto& sde : all_sdes()) {
+  for (const auto& sde : reverse_test_sdes()) {
     SCOPED_TRACE(sdes::sde_name(sde->kind()));
     auto gen = at::make_generator<at::CPUGeneratorImpl>(11);
     sdes::ReverseSde rsde(sde, data.score(sde), false);
-    auto one = torch::ones({1, 1, 1, 1}, kF64);
-    auto m1 = sde->marginal_prob(one, torch::ones({1}, kF64));
+    auto one = torch::ones({1, 1, 1, 1}, kReverseF64);
+    auto m1 = sde->marginal_prob(one, torch::ones({1}, kReverseF64));
     const double a1 = at(m1.mean), v1 = a1 * a1 * data.s * data.s + at(m1.std) * at(m1.std);
-    auto x = a1 * data.mu + std::sqrt(v1) * torch::randn({paths, 1, 2, 2}, gen, kF64);
+    auto x = a1 * data.mu + std::sqrt(v1) * torch::randn({paths, 1, 2, 2}, gen, kReverseF64);
     const double dt = (1.0 - eps) / steps;
     for (int64_t k = 0; k < steps; ++k) {
-      auto dd = rsde.sde(x, torch::full({paths}, 1.0 - k * dt, kF64));
-      x = x - dd.drift * dt + dd.diffusion.view({-1, 1, 1, 1}) * std::sqrt(dt) * torch::randn(x.sizes(), gen, kF64);
+      auto dd = rsde.sde(x, torch::full({paths}, 1.0 - k * dt, kReverseF64));
+      x = x - dd.drift * dt +
+          dd.diffusion.view({-1, 1, 1, 1}) * std::sqrt(dt) * torch::randn(x.sizes(), gen, kReverseF64);
     }
-    auto me = sde->marginal_prob(one, torch::full({1}, eps, kF64));
+    auto me = sde->marginal_prob(one, torch::full({1}, eps, kReverseF64));
     const double ae = at(me.mean), sd = std::sqrt(ae * ae * data.s * data.s + at(me.std) * at(me.std));
     const double n = static_cast<double>(x.numel());
     EXPECT_NEAR(x.mean().item<double>(), ae * data.mu, 5 * sd / std::sqrt(n) + 0.02 * sd);
