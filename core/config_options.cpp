@@ -37,7 +37,10 @@ const std::vector<OptionSpec>& option_table() {
       {"training.grad_bucket_mb", T::Float, "25", "gradient all-reduce bucket size in MiB", S::Runtime},
       {"training.eps", T::Float, "1e-5", "smallest time sampled by the continuous loss", S::Training},
       // sampling
-      {"sampling.method", T::String, "pc", "pc | ode", S::Sampling},
+      {"sampling.method", T::String, "pc",
+       "pc | ode | ald (NCSN/NCSNv2's annealed Langevin dynamics from uniform noise)", S::Sampling},
+      {"sampling.step_lr", T::Float, "2e-5", "ald: step size at the smallest noise level (the papers' epsilon)",
+       S::Sampling},
       {"sampling.predictor", T::String, "reverse_diffusion",
        "euler_maruyama | reverse_diffusion | ancestral_sampling | none", S::Sampling},
       {"sampling.corrector", T::String, "langevin", "langevin | ald | none", S::Sampling},

@@ -5,6 +5,8 @@
 
 #include "core/error.h"
 #include "core/io/image_io.h"
+#include "core/sdes/ve_sde.h"
+#include "sampler/ald_sampler.h"
 #include "sampler/model_fn.h"
 #include "sampler/ode_sampler.h"
 #include "sampler/pc_sampler.h"
@@ -19,6 +21,13 @@ DiffusionSampler::DiffusionSampler(models::ScoreModelImpl& model, const Config& 
   size_ = config.get_int("data.image_size");
   model_.eval();
   auto model_fn = make_model_fn(model_, o_, device);
+  model_fn_ = model_fn;
+  if (o_.method == "ald") {
+    const auto ve = std::dynamic_pointer_cast<sdes::VESDE>(sde_);
+    SCORCH_CHECK(ve != nullptr, "sampling.method ald walks a VE noise ladder; training.sde is {}",
+                 config.get_string("training.sde"));
+    ald_sigmas_ = ve->discrete_sigmas().flip(0);  // descending: index i is the network's label i
+  }
   pc_score_ = sdes::make_score_fn(sde_, model_fn, o_.continuous);
   // The reference's ODE sampler and likelihood always build the score with continuous labels.
   ode_score_ = make_score_fn(sde_, model_fn, /*continuous=*/true);
@@ -45,22 +54,28 @@ torch::Tensor DiffusionSampler::sample(int64_t size, uint64_t seed, int64_t id) 
   torch::NoGradGuard no_grad;
   auto gen = make_generator(device_, seed, static_cast<uint64_t>(id));
   const auto options = torch::TensorOptions().device(device_).dtype(torch::kFloat32);
-  auto prior = sde_->prior_sampling({size, channels_, size_, size_}, gen, options);
+  const std::vector<int64_t> shape{size, channels_, size_, size_};
   torch::Tensor x;
   TimeHook hook;
   if (progress_) {
     progress_->start(fmt::format("sampling batch {}", id));
     hook = [this](double t) { progress_->at(t); };
   }
-  if (o_.method == "ode") {
+  if (o_.method == "ald") {
+    AldSampler ald(model_fn_, ald_sigmas_, o_);
+    // The originals start from uniform noise on the data range, not from the Gaussian prior.
+    auto start = from_unit_range(torch::rand(shape, gen, options), o_.centered);
+    x = ald.run(start, [&gen](const torch::Tensor& like) { return torch::randn(like.sizes(), gen, like.options()); });
+    last_nfe_ = ald.nfe();
+  } else if (o_.method == "ode") {
     OdeSampler ode(sde_, ode_score_, o_);
     ode.set_time_hook(hook);
-    x = ode.sample(prior);
+    x = ode.sample(sde_->prior_sampling(shape, gen, options));
     last_nfe_ = ode.last().nfe;
   } else {
     PcSampler pc(sde_, pc_score_, o_);
     pc.set_time_hook(hook);
-    x = pc.run(prior, gen);
+    x = pc.run(sde_->prior_sampling(shape, gen, options), gen);
     last_nfe_ = pc.nfe();
   }
   return to_unit_range(x, o_.centered).clamp(0.0, 1.0);

@@ -46,6 +46,8 @@ class DiffusionSampler {
   torch::Device device_;
   std::shared_ptr<sdes::Sde> sde_;
   sdes::ScoreFn pc_score_, ode_score_;
+  sdes::ModelFn model_fn_;
+  torch::Tensor ald_sigmas_;  // (L,) descending, method ald only
   int64_t channels_, size_;
   int64_t last_nfe_ = 0;
   std::unique_ptr<BatchProgress> progress_;

@@ -32,6 +32,7 @@ SamplingOptions SamplingOptions::from(const Config& config) {
   o.noise_removal = config.get_bool("sampling.noise_removal");
   o.probability_flow = config.get_bool("sampling.probability_flow");
   o.snr = config.get_float("sampling.snr");
+  o.step_lr = config.get_float("sampling.step_lr");
   o.eps = config.get_float("sampling.eps");
   o.rtol = config.get_float("sampling.rtol");
   o.atol = config.get_float("sampling.atol");
@@ -42,7 +43,7 @@ SamplingOptions SamplingOptions::from(const Config& config) {
   o.continuous = config.get_bool("training.continuous");
   o.centered = config.get_bool("data.centered");
 
-  check_member("sampling.method", o.method, {"pc", "ode"});
+  check_member("sampling.method", o.method, {"pc", "ode", "ald"});
   check_member("sampling.predictor", o.predictor,
                {"euler_maruyama", "reverse_diffusion", "ancestral_sampling", "none"});
   check_member("sampling.corrector", o.corrector, {"langevin", "ald", "none"});
@@ -50,6 +51,7 @@ SamplingOptions SamplingOptions::from(const Config& config) {
   check_member("sampling.precision", o.precision, {"fp32", "bf16"});
   SCORCH_CHECK(o.n_steps_each >= 1, "sampling.n_steps_each must be at least 1, got {}", o.n_steps_each);
   SCORCH_CHECK(o.snr > 0, "sampling.snr must be positive, got {}", o.snr);
+  SCORCH_CHECK(o.step_lr > 0, "sampling.step_lr must be positive, got {}", o.step_lr);
   SCORCH_CHECK(o.eps > 0 && o.eps < 1, "sampling.eps must lie in (0, 1), got {}", o.eps);
   SCORCH_CHECK(o.rtol > 0 && o.atol > 0, "sampling.rtol and sampling.atol must be positive, got {} and {}", o.rtol,
                o.atol);

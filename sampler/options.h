@@ -9,13 +9,14 @@
 namespace scorch::sampler {
 
 struct SamplingOptions {
-  std::string method = "pc";  // pc | ode
+  std::string method = "pc";  // pc | ode | ald (NCSN/NCSNv2's annealed Langevin dynamics, ald_sampler.h)
   std::string predictor = "reverse_diffusion";
   std::string corrector = "langevin";
   int64_t n_steps_each = 1;
   bool noise_removal = true;
   bool probability_flow = false;
   double snr = 0.16;
+  double step_lr = 2e-5;  // ald: ε, the step at the smallest level
   double eps = 1e-3;
   double rtol = 1e-5, atol = 1e-5;
   std::string ode_solver = "rk45";  // rk45 | euler | heun
