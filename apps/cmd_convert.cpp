@@ -15,6 +15,7 @@
 #include "core/io/checkpoint_files.h"
 #include "core/io/checkpoint_store.h"
 #include "core/io/diffusers_export.h"
+#include "core/io/ncsn_checkpoint.h"
 #include "core/io/score_sde_checkpoint.h"
 #include "core/io/torch_file.h"
 #include "core/sha256.h"
@@ -53,7 +54,8 @@ int run_import(const ImportArgs& a) {
       "scorch convert import needs --config: it builds that network to check every tensor against");
   torch::NoGradGuard no_grad;
   const auto file = io::read_torch_file(a.src);
-  auto ck = io::from_score_sde(file.root, config, a.src);
+  auto ck = io::is_ncsn_checkpoint(file.root) ? io::from_ncsn(file.root, config, a.src)
+                                              : io::from_score_sde(file.root, config, a.src);
 
   // A run dir gets checkpoints/step-N; a path that is already a checkpoints/ dir is used as it is.
   const fs::path out(a.out);
@@ -140,7 +142,8 @@ void add_convert_command(CLI::App& app, Action& action) {
   convert->require_subcommand(1);
 
   auto im = std::make_shared<ImportArgs>();
-  auto* imp = convert->add_subcommand("import", "import a score_sde_pytorch checkpoint (.pth) into a checkpoint dir");
+  auto* imp = convert->add_subcommand(
+      "import", "import a score_sde_pytorch or NCSN/NCSNv2 checkpoint (.pth) into a checkpoint dir");
   imp->add_option("src", im->src, "score_sde_pytorch checkpoint (torch.save file)")
       ->required()
       ->check(CLI::ExistingFile);
