@@ -38,7 +38,7 @@ struct InceptionArgs {
 };
 
 struct CkptExportArgs {
-  std::string ckpt, out, dtype = "fp32";
+  std::string ckpt, out, dtype = "fp32", layout = "score_sde";
 };
 
 struct DiffusersArgs {
@@ -105,9 +105,17 @@ Loaded load_checkpoint(const std::string& path) {
 int run_score_sde_export(const CkptExportArgs& a) {
   torch::NoGradGuard no_grad;
   const auto ck = load_checkpoint(a.ckpt);
-  io::write_torch_file(a.out, io::to_score_sde(ck.tensors, ck.config, ck.step, ck.dir));
-  std::printf("exported step %lld of %s\n -> %s (score_sde_pytorch format)\n", static_cast<long long>(ck.step),
-              ck.dir.c_str(), a.out.c_str());
+  SCORCH_CHECK(a.layout == "score_sde" || a.layout == "ncsn", "--layout must be score_sde or ncsn, got '{}'", a.layout);
+  if (a.layout == "ncsn") {
+    // An imported original keeps its epoch in the meta's source; a scorch run has none to give.
+    const auto meta = io::CheckpointStore::validate(ck.dir);
+    const int64_t epoch = meta.contains("source") ? meta["source"].value("epoch", int64_t{0}) : 0;
+    io::write_torch_file(a.out, io::to_ncsn(ck.tensors, ck.config, ck.step, epoch, ck.dir));
+  } else {
+    io::write_torch_file(a.out, io::to_score_sde(ck.tensors, ck.config, ck.step, ck.dir));
+  }
+  std::printf("exported step %lld of %s\n -> %s (%s format)\n", static_cast<long long>(ck.step), ck.dir.c_str(),
+              a.out.c_str(), a.layout == "ncsn" ? "NCSN/NCSNv2" : "score_sde_pytorch");
   return 0;
 }
 
@@ -156,6 +164,10 @@ void add_convert_command(CLI::App& app, Action& action) {
   auto* exp = convert->add_subcommand("export", "export a scorch checkpoint as a score_sde_pytorch .pth");
   exp->add_option("ckpt", ex->ckpt, "checkpoint dir, checkpoints/latest or run dir")->required();
   exp->add_option("--out", ex->out, "the .pth file to write")->required();
+  exp->add_option("--layout", ex->layout,
+                  "score_sde (a dict, score_sde_pytorch's restore_checkpoint) | ncsn (the list ermongroup/ncsn and "
+                  "ncsnv2 save; NCSN/NCSNv2 networks only)")
+      ->capture_default_str();
   exp->callback([&action, ex]() { action = [ex]() { return run_score_sde_export(*ex); }; });
 
   auto ee = std::make_shared<CkptExportArgs>();

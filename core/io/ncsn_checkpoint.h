@@ -16,6 +16,11 @@ namespace scorch::io {
 // Adam step count stands in for it.
 ScoreSdeCheckpoint from_ncsn(const py::Ref& root, const Config& config, const std::string& path);
 
+// The inverse, for `scorch convert export --layout ncsn`: NCSN's 2-entry list or NCSNv2's 5-entry one (with
+// the EMA shadow; `epoch` is recorded as given, scorch counts steps, not epochs).
+py::Ref to_ncsn(const CheckpointTensors& tensors, const Config& config, int64_t step, int64_t epoch,
+                const std::string& source);
+
 // True when `root` has the list layout above (so `scorch convert import` can tell the two apart).
 bool is_ncsn_checkpoint(const py::Ref& root);
 

@@ -74,6 +74,25 @@ TEST(ConvertNcsnCmd, Ncsnv2ListImportsEveryTensorAndReproducesTheOriginal) {
   EXPECT_EQ(ck.ema_num_updates, 123);
   EXPECT_EQ(ck.optimizer.count("exp_avg.res1.0.conv1.weight"), 1u);
 
+  // Exported back in the original layout: torch.load sees ncsnv2's list (epoch and step kept), and importing
+  // the export gives the same tensors again.
+  r = test::run(test::scorch_bin() + " convert export " + dir + "/run --layout ncsn --out " + dir + "/back.pth");
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = test::run(test::python() + " -c \"import torch; c = torch.load('" + dir +
+                "/back.pth', weights_only=False); assert len(c) == 5 and c[2] == 7 and c[3] == 123, c[2:4]; "
+                "assert all(k.startswith('module.') for k in c[0]) and 'sigmas' not in c[4]; print('OK')\"");
+  EXPECT_TRUE(contains(r.output, "OK")) << r.output;
+  r = test::run(test::scorch_bin() + " convert import " + dir + "/back.pth " + ncsn_sets("ncsnv2", 8) + " --out " +
+                dir + "/again");
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto again = io::read_checkpoint_tensors(dir + "/again/checkpoints/latest");
+  for (const auto* pair : {&ck.model, &ck.ema, &ck.optimizer}) {
+    const auto& other = pair == &ck.model ? again.model : pair == &ck.ema ? again.ema : again.optimizer;
+    ASSERT_EQ(pair->size(), other.size());
+    for (const auto& [k, v] : *pair) EXPECT_TRUE(torch::equal(v, other.at(k))) << k;
+  }
+  EXPECT_EQ(again.optimizer_step, 3);
+
   // The same file read as NCSN v1 (conditional norms) names what does not fit.
   r = test::run(test::scorch_bin() + " convert import " + pth + " " + ncsn_sets("ncsn", 8) + " --out " + dir +
                 "/wrong");
