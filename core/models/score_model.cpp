@@ -35,6 +35,11 @@ ModelConfig ModelConfig::from(const Config& c) {
   check_only_value(c, "model.conv_size", "3");
   check_only_value(c, "model.normalization", is_refinenet(m.name) ? "InstanceNorm++" : "GroupNorm");
   check_only_value(c, "model.attention_type", "ddpm");
+  // The RefineNets take a level index; continuous training would feed them σ values, which they would round.
+  SCORCH_CHECK_HINT(!is_refinenet(m.name) || !c.get_bool("training.continuous"),
+                    "set training.continuous: false (the SMLD loss over the ladder, as the originals train)",
+                    "model.name {} is conditioned on a noise-level index, but training.continuous is true (from {})",
+                    m.name, c.source_of("training.continuous"));
   m.nf = c.get_int("model.nf");
   m.ch_mult = c.get_int_list("model.ch_mult");
   m.num_res_blocks = c.get_int("model.num_res_blocks");
