@@ -170,8 +170,9 @@ class TfrecordSource : public Source {
     } else {
       const auto& bytes = find(example, "image/encoded")->bytes;
       SCORCH_CHECK(bytes.size() == 1, "{}: image/encoded holds {} values, expected 1", what, bytes.size());
-      const auto image = io::decode_image(std::string(bytes[0]), options_.grayscale ? 1 : 3, what);
-      shape = {image.height, image.width, image.channels};
+      // The header gives the size; the pixels are decoded once, when packing.
+      const auto [h, w] = io::encoded_image_size(std::string(bytes[0]), what);
+      shape = {h, w, options_.grayscale ? 1 : 3};
       if (const auto* label = find(example, "image/class/label")) {
         SCORCH_CHECK(label->ints.size() == 1, "{}: image/class/label holds {} values, expected 1", what,
                      label->ints.size());

@@ -16,6 +16,16 @@ namespace scorch::io {
 
 Image read_image(const std::string& path, int channels) { return decode_image(read_file(path), channels, path); }
 
+std::pair<int, int> encoded_image_size(const std::string& bytes, const std::string& what) {
+  SCORCH_CHECK(bytes.size() <= static_cast<size_t>(std::numeric_limits<int>::max()),
+               "cannot decode image '{}': {} bytes is more than stb reads", what, bytes.size());
+  int w = 0, h = 0, file_channels = 0;
+  SCORCH_CHECK(stbi_info_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()), static_cast<int>(bytes.size()), &w,
+                                     &h, &file_channels) != 0,
+               "cannot decode image '{}': {}", what, stbi_failure_reason() ? stbi_failure_reason() : "unknown format");
+  return {h, w};
+}
+
 Image decode_image(const std::string& bytes, int channels, const std::string& what) {
   SCORCH_CHECK(channels == 0 || channels == 1 || channels == 3, "decode_image: channels must be 0, 1 or 3, got {}",
                channels);

@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace scorch::io {
@@ -17,6 +18,8 @@ struct Image {
 Image read_image(const std::string& path, int channels);
 // The same for encoded bytes in memory; `what` names them in errors (a file and record).
 Image decode_image(const std::string& bytes, int channels, const std::string& what);
+// Height and width from the header alone (no pixels decoded); throws like decode_image when unreadable.
+std::pair<int, int> encoded_image_size(const std::string& bytes, const std::string& what);
 // Largest centred square, then an antialiased (Mitchell filter) resize to size x size.
 Image center_crop_resize(const Image& image, int size);
 // Writes a PNG atomically; channels 1 or 3.

@@ -15,11 +15,13 @@ py::Ref to_ncsn(const CheckpointTensors& t, const Config& config, int64_t step, 
       name);
   const auto dict = to_score_sde(t, config, step, source);
   if (name == "ncsn") return py::list({dict->get("model"), dict->get("optimizer")});
-  // ncsnv2's EMAHelper keeps {parameter name: tensor}, names without DataParallel's prefix.
+  // ncsnv2's EMAHelper keeps {parameter name: tensor}, names without DataParallel's prefix, in the
+  // state_dict's order, which the exported model dict already has (to_score_sde checked every EMA tensor).
   auto shadow = py::dict(/*ordered=*/true);
-  auto model = models::make_model(config);
-  for (const auto& p : model->named_parameters())
-    if (p.value().requires_grad()) shadow->set(py::str(p.key()), py::tensor(t.ema.at(p.key())));
+  for (const auto& [key, value] : dict->get("model")->entries) {
+    const std::string name = key->s.substr(std::string("module.").size());
+    if (t.ema.count(name)) shadow->set(py::str(name), py::tensor(t.ema.at(name)));
+  }
   return py::list({dict->get("model"), dict->get("optimizer"), py::integer(epoch), py::integer(step), shadow});
 }
 
