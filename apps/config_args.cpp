@@ -35,7 +35,7 @@ void add_config_args(CLI::App* cmd, ConfigArgs& args) {
     const std::string key = o.key;
     cmd->add_option_function<std::string>(
            "--" + key, [&args, key](const std::string& v) { args.key_flags.push_back(key + "=" + v); },
-           o.help + " [" + o.default_yaml + "]")
+           o.help + (o.networks.empty() ? "" : " (" + o.networks + " only)") + " [" + o.default_yaml + "]")
         ->group(scope_group(o.scope))
         ->type_name("");
   }
@@ -46,6 +46,7 @@ Config resolve_config(const Config& base, const ConfigArgs& args) {
   if (!args.file.empty()) c.merge_file(args.file);
   for (const auto& a : args.key_flags) c.set_assignment(a, "--" + a.substr(0, a.find('=')));
   for (const auto& a : args.sets) c.set_assignment(a, "--set");
+  c.check_read_by_network(base);
   return c;
 }
 

@@ -286,11 +286,50 @@ std::string Config::value_text(const std::string& key) const {
 
 const std::string& Config::source_of(const std::string& key) const { return sources_.at(key); }
 
+std::string network_family(const std::string& model_name) {
+  if (model_name == "ncsnpp" || model_name == "ddpm") return model_name;
+  static const std::set<std::string> refinenets = {"ncsn",      "ncsnv2",     "ncsnv2_deeper", "ncsnv2_deepest",
+                                                   "ncsnv2_64", "ncsnv2_128", "ncsnv2_256"};
+  return refinenets.count(model_name) ? "refinenet" : "";
+}
+
+namespace {
+
+bool family_reads(const OptionSpec& spec, const std::string& family) {
+  if (spec.networks.empty() || family.empty()) return true;
+  std::istringstream words(spec.networks);
+  for (std::string w; words >> w;)
+    if (w == family) return true;
+  return false;
+}
+
+}  // namespace
+
+bool Config::read_by_network(const std::string& key) const {
+  const OptionSpec* spec = find_option(key);
+  SCORCH_CHECK(spec, "internal: config key '{}' is not in the option table", key);
+  return family_reads(*spec, network_family(get_string("model.name")));
+}
+
+void Config::check_read_by_network(const Config& base) const {
+  const std::string name = get_string("model.name");
+  for (const auto& o : option_table()) {
+    const bool set_here = source_of(o.key) != base.source_of(o.key);
+    SCORCH_CHECK_HINT(!set_here || read_by_network(o.key),
+                      fmt::format("remove {} (`--dry-run` prints the keys {} reads)", o.key, name),
+                      "{} = {} (from {}) is not an option of model.name {} (from {}): only {} read it, so the value "
+                      "would change nothing",
+                      o.key, value_text(o.key), source_of(o.key), name, source_of("model.name"), o.networks);
+  }
+}
+
 std::string Config::to_yaml() const {
   YAML::Emitter e;
   e << YAML::BeginMap;
   std::string open_section;
+  const std::string family = network_family(get_string("model.name"));
   for (const auto& o : option_table()) {
+    if (!family_reads(o, family)) continue;
     auto dot = o.key.find('.');
     std::string section = dot == std::string::npos ? "" : o.key.substr(0, dot);
     std::string name = dot == std::string::npos ? o.key : o.key.substr(dot + 1);

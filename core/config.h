@@ -30,12 +30,17 @@ struct OptionSpec {
   std::string default_yaml;  // default value as YAML text, e.g. "128", "[1, 2, 2, 2]", "vesde"
   std::string help;
   Scope scope;
+  // The network families that read the key ("ncsnpp ddpm"); empty: every network, or not a network key.
+  // Families: ncsnpp, ddpm, refinenet (ncsn and the ncsnv2 depths, score_sde's ncsnv2_64/128/256 included).
+  std::string networks = {};
 };
 
 const std::vector<OptionSpec>& option_table();
 const OptionSpec* find_option(const std::string& key);
 // The valid key nearest to `key` by edit distance, for "did you mean" messages.
 std::string closest_key(const std::string& key);
+// The family of a model.name (see OptionSpec::networks); "" for a name no network has.
+std::string network_family(const std::string& model_name);
 
 class Config {
  public:
@@ -61,8 +66,13 @@ class Config {
   std::string value_text(const std::string& key) const;
   // Where the value of `key` came from: "default", a file path, or "--set".
   const std::string& source_of(const std::string& key) const;
+  // Whether the network model.name names reads `key` (always true for keys that are not network options).
+  bool read_by_network(const std::string& key) const;
+  // Refuses a key that was set after `base` (by a file, --set or a --key flag) and that the chosen network
+  // does not read: such a value would otherwise change nothing, silently.
+  void check_read_by_network(const Config& base) const;
 
-  // The resolved configuration as nested YAML, in option-table order.
+  // The resolved configuration as nested YAML, in option-table order, without the keys the network ignores.
   std::string to_yaml() const;
   void save(const std::string& path) const;
 

@@ -37,7 +37,8 @@ torch::Tensor DsmLoss::per_example(const sdes::ModelFn& model, const torch::Tens
   return reduce((score + z / bcast(std)).square(), reduce_mean_) * g2;
 }
 
-SmldLoss::SmldLoss(std::shared_ptr<sdes::Sde> sde, bool reduce_mean) : sde_(std::move(sde)), reduce_mean_(reduce_mean) {
+SmldLoss::SmldLoss(std::shared_ptr<sdes::Sde> sde, bool reduce_mean, double anneal_power)
+    : sde_(std::move(sde)), reduce_mean_(reduce_mean), anneal_power_(anneal_power) {
   SCORCH_CHECK(sde_->kind() == sdes::SdeKind::VE, "SMLD (discrete VE) training needs training.sde=vesde, got {}",
                sdes::sde_name(sde_->kind()));
 }
@@ -50,7 +51,7 @@ torch::Tensor SmldLoss::per_example(const sdes::ModelFn& model, const torch::Ten
   auto perturbation = noise.normal(batch.sizes(), batch.options()) * bcast(sigmas);
   auto score = model(batch + perturbation, labels);
   auto target = -perturbation / bcast(sigmas.square());
-  return reduce((score - target).square(), reduce_mean_) * sigmas.square();
+  return reduce((score - target).square(), reduce_mean_) * sigmas.pow(anneal_power_);
 }
 
 DdpmLoss::DdpmLoss(std::shared_ptr<sdes::Sde> sde, bool reduce_mean) : sde_(std::move(sde)), reduce_mean_(reduce_mean) {
@@ -71,12 +72,20 @@ torch::Tensor DdpmLoss::per_example(const sdes::ModelFn& model, const torch::Ten
 std::unique_ptr<Loss> make_loss(const Config& config, std::shared_ptr<sdes::Sde> sde) {
   const bool reduce_mean = config.get_bool("training.reduce_mean");
   const bool weighting = config.get_bool("training.likelihood_weighting");
+  const double anneal_power = config.get_float("training.anneal_power");
+  const bool smld = !config.get_bool("training.continuous") && sde->kind() == sdes::SdeKind::VE;
+  SCORCH_CHECK_HINT(smld || anneal_power == 2.0,
+                    "remove training.anneal_power, or train discrete VE (training.continuous: false, sde: vesde)",
+                    "training.anneal_power = {} (from {}) weights only the discrete SMLD loss, but this run trains {} "
+                    "with training.continuous = {}",
+                    anneal_power, config.source_of("training.anneal_power"), sdes::sde_name(sde->kind()),
+                    config.get_bool("training.continuous"));
   if (config.get_bool("training.continuous"))
     return std::make_unique<DsmLoss>(std::move(sde), reduce_mean, weighting, config.get_float("training.eps"));
   SCORCH_CHECK_HINT(!weighting, "set training.likelihood_weighting: false or training.continuous: true",
                     "training.likelihood_weighting needs continuous training (the SMLD/DDPM losses have no g(t))");
   switch (sde->kind()) {
-    case sdes::SdeKind::VE: return std::make_unique<SmldLoss>(std::move(sde), reduce_mean);
+    case sdes::SdeKind::VE: return std::make_unique<SmldLoss>(std::move(sde), reduce_mean, anneal_power);
     case sdes::SdeKind::VP: return std::make_unique<DdpmLoss>(std::move(sde), reduce_mean);
     case sdes::SdeKind::SubVP: break;
   }

@@ -45,16 +45,18 @@ class DsmLoss : public Loss {
 };
 
 // Discrete SMLD (NCSN) for the VE SDE: label l ~ U{0..N-1}, sigma = sigma_max-first table[l],
-// loss = reduce((model(x + sigma z, l) + z / sigma)^2) sigma^2.
+// loss = reduce((model(x + sigma z, l) + z / sigma)^2) sigma^p. p = anneal_power: 2 is the papers'
+// lambda(sigma) = sigma^2 and every shipped config; ncsn/ncsnv2 expose p as `anneal_power`.
 class SmldLoss : public Loss {
  public:
-  SmldLoss(std::shared_ptr<sdes::Sde> sde, bool reduce_mean);
+  SmldLoss(std::shared_ptr<sdes::Sde> sde, bool reduce_mean, double anneal_power = 2.0);
   using Loss::per_example;
   torch::Tensor per_example(const sdes::ModelFn& model, const torch::Tensor& batch, LossNoise& noise) const override;
 
  private:
   std::shared_ptr<sdes::Sde> sde_;
   bool reduce_mean_;
+  double anneal_power_;
 };
 
 // Discrete DDPM for the VP SDE: label l ~ U{0..N-1}, x_l = sqrt(abar_l) x + sqrt(1 - abar_l) z,
@@ -71,8 +73,9 @@ class DdpmLoss : public Loss {
 };
 
 // The objective the config asks for: training.continuous -> DsmLoss (training.reduce_mean,
-// likelihood_weighting, eps); otherwise SMLD for vesde, DDPM for vpsde; sub-VP discrete and likelihood
-// weighting with discrete training are refused.
+// likelihood_weighting, eps); otherwise SMLD (training.anneal_power) for vesde, DDPM for vpsde; sub-VP
+// discrete, likelihood weighting with discrete training and an anneal_power other than 2 for any loss but
+// SMLD are refused.
 std::unique_ptr<Loss> make_loss(const Config& config, std::shared_ptr<sdes::Sde> sde);
 
 }  // namespace scorch::trainer

@@ -21,9 +21,7 @@ void check_only_value(const Config& c, const std::string& key, const std::string
 
 }  // namespace
 
-bool is_refinenet(const std::string& name) {
-  return name == "ncsn" || name == "ncsnv2" || name == "ncsnv2_deeper" || name == "ncsnv2_deepest";
-}
+bool is_refinenet(const std::string& name) { return network_family(name) == "refinenet"; }
 
 ModelConfig ModelConfig::from(const Config& c) {
   ModelConfig m;

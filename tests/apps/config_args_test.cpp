@@ -52,6 +52,55 @@ TEST(ConfigArgs, NetworkKeysThatDifferFromTheCheckpointAreRefused) {
   }
 }
 
+// Keys a network does not read are refused when the user sets them, wherever they come from, and left out of
+// the resolved YAML, so that --dry-run output and a run's config.yaml load back.
+TEST(ConfigArgs, KeysTheChosenNetworkDoesNotReadAreRefusedNamingTheKey) {
+  const std::string file = test::temp_dir("configargs-unread") + "/v2.yaml";
+  std::ofstream(file) << "model:\n  name: ncsnv2\n  fir: true\n";
+  ConfigArgs from_file, from_set, from_flag, read;
+  from_file.file = file;
+  from_set.sets = {"model.name=ncsnv2_64", "model.scale_by_sigma=true"};
+  from_flag.key_flags = {"model.name=ddpm", "model.progressive=output_skip"};
+  read.sets = {"model.name=ddpm", "model.dropout=0.2", "model.ch_mult=[1,2]"};
+  auto message = [](const ConfigArgs& a) {
+    try {
+      resolve_config(a);
+    } catch (const Error& e) {
+      return e.message();
+    }
+    return std::string("accepted");
+  };
+  EXPECT_NE(message(from_file).find("model.fir = true (from " + file + ") is not an option of model.name ncsnv2"),
+            std::string::npos)
+      << message(from_file);
+  EXPECT_NE(message(from_set).find("model.scale_by_sigma = true (from --set) is not an option of model.name "
+                                   "ncsnv2_64 (from --set): only ncsnpp ddpm read it"),
+            std::string::npos)
+      << message(from_set);
+  EXPECT_NE(message(from_flag).find("model.progressive = output_skip (from --model.progressive)"), std::string::npos)
+      << message(from_flag);
+  EXPECT_EQ(message(read), "accepted");
+
+  // A checkpoint's config (the base) is not re-checked: a user layer did not set those keys.
+  Config trained = Config::defaults();
+  trained.set("model.name", "ncsn", "checkpoint");
+  trained.set("model.fir", "false", "checkpoint");
+  EXPECT_NO_THROW(resolve_config(trained, ConfigArgs{}));
+
+  ConfigArgs v2;
+  v2.sets = {"model.name=ncsnv2"};
+  const Config resolved = resolve_config(v2);
+  const std::string yaml = resolved.to_yaml();
+  EXPECT_EQ(yaml.find("fir"), std::string::npos) << yaml;
+  EXPECT_EQ(yaml.find("dropout"), std::string::npos) << yaml;
+  EXPECT_NE(yaml.find("nonlinearity"), std::string::npos) << yaml;
+  const std::string dumped = test::temp_dir("configargs-unread") + "/dumped.yaml";
+  std::ofstream(dumped) << yaml;
+  ConfigArgs again;
+  again.file = dumped;
+  EXPECT_EQ(resolve_config(again).to_yaml(), yaml);
+}
+
 TEST(ConfigArgs, HelpGroupsKeysByScopeAndSaysWhichAreNeverRead) {
   CLI::App app;
   ConfigArgs a;
@@ -62,6 +111,7 @@ TEST(ConfigArgs, HelpGroupsKeysByScopeAndSaysWhichAreNeverRead) {
   EXPECT_NE(help.find("--data.dataset", info), std::string::npos) << help;
   EXPECT_NE(help.find("--eval.enable_sampling", info), std::string::npos) << help;
   EXPECT_NE(help.find("network (fixed by a checkpoint"), std::string::npos) << help;
+  EXPECT_NE(help.find("FIR up/down-sampling (ncsnpp only)"), std::string::npos) << help;
 }
 
 }  // namespace

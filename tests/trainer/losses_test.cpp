@@ -137,22 +137,25 @@ TEST(Losses, TheAnalyticCheckRejectsAWrongScore) {
   }
 }
 
-TEST(Losses, SmldOfTheExactScoreEqualsItsAnalyticValue) {
+// With anneal_power p the level-l term is weighted sigma_l^p instead of sigma_l^2: E = mean_l r_l sigma_l^(p-2).
+TEST(Losses, SmldOfTheExactScoreEqualsItsAnalyticValueForEachAnnealPower) {
   const int64_t n = 1000;
   auto sigma_of_label = [&](int64_t l) {  // label 0 is sigma_max
     return std::exp(std::log(0.01) + (n - 1 - l) / double(n - 1) * std::log(5000.0));
   };
-  double er = 0;
-  for (int64_t l = 0; l < n; ++l) er += r(1.0, sigma_of_label(l)) / n;
   sdes::ModelFn model = [&](const torch::Tensor& x, const torch::Tensor& labels) {
     EXPECT_EQ(labels.scalar_type(), torch::kLong);
     auto s = labels.to(torch::kFloat64).neg().add(n - 1).div(n - 1).mul(std::log(5000.0)).add(std::log(0.01)).exp();
     auto v = (kS * kS + s.square()).to(x.dtype()).view({-1, 1, 1, 1});
     return -(x - kMu) / v;
   };
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(9);
-  trainer::SmldLoss loss(sde_of(sdes::SdeKind::VE, n), false);
-  expect_mean(loss.per_example(model, gaussian_batch(3), gen), 0.5 * kD * er, "SMLD half sum");
+  for (double p : {2.0, 1.0}) {
+    double er = 0;
+    for (int64_t l = 0; l < n; ++l) er += r(1.0, sigma_of_label(l)) * std::pow(sigma_of_label(l), p - 2) / n;
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(9);
+    trainer::SmldLoss loss(sde_of(sdes::SdeKind::VE, n), false, p);
+    expect_mean(loss.per_example(model, gaussian_batch(3), gen), 0.5 * kD * er, fmt::format("SMLD half sum, p={}", p));
+  }
 }
 
 TEST(Losses, DdpmOfTheExactNoisePredictorEqualsItsAnalyticValue) {
@@ -184,6 +187,10 @@ TEST(Losses, ConfigPicksTheObjectiveAndRefusesWhatTheReferenceRefuses) {
   EXPECT_NE(dynamic_cast<trainer::DdpmLoss*>(pick({"training.sde=vpsde", "training.continuous=false"}).get()), nullptr);
   EXPECT_THROW(pick({"training.sde=subvpsde", "training.continuous=false"}), Error);
   EXPECT_THROW(pick({"training.continuous=false", "training.likelihood_weighting=true"}), Error);
+  EXPECT_NE(dynamic_cast<trainer::SmldLoss*>(pick({"training.continuous=false", "training.anneal_power=1"}).get()),
+            nullptr);
+  EXPECT_THROW(pick({"training.anneal_power=1"}), Error);  // continuous DSM has no sigma^p weight
+  EXPECT_THROW(pick({"training.sde=vpsde", "training.continuous=false", "training.anneal_power=1"}), Error);
   EXPECT_THROW(trainer::SmldLoss(sde_of(sdes::SdeKind::VP), false), Error);
   EXPECT_THROW(trainer::DdpmLoss(sde_of(sdes::SdeKind::VE), true), Error);
 }
