@@ -18,8 +18,6 @@ constexpr int64_t kGroups = 32;
 
 DDPMImpl::DDPMImpl(const ModelConfig& config_) : config(config_) {
   const auto& c = config;
-  // The reference builds its module list only inside `if conditional`, so an unconditional DDPM fails there.
-  SCORCH_CHECK(c.conditional, "model.conditional=false is not supported by the ddpm network");
   const int64_t levels = static_cast<int64_t>(c.ch_mult.size());
   SCORCH_CHECK(levels >= 1, "model.ch_mult is empty");
   sigmas = register_buffer("sigmas", ve_sigmas(c.sigma_min, c.sigma_max, c.num_scales));
@@ -38,8 +36,12 @@ DDPMImpl::DDPMImpl(const ModelConfig& config_) : config(config_) {
     return std::make_shared<AttnBlockImpl>(AttnBlockOptions(ch).skip_rescale(false).init_scale(0.0).groups(kGroups));
   };
 
-  mods->push_back(make_linear(nf, 4 * nf));
-  mods->push_back(make_linear(4 * nf, 4 * nf));
+  // Unconditional: no time-embedding MLP, so every later index moves down by two. The residual blocks keep
+  // their Dense_0 (never called without a time embedding), as the reference's do: its state_dicts have them.
+  if (c.conditional) {
+    mods->push_back(make_linear(nf, 4 * nf));
+    mods->push_back(make_linear(4 * nf, 4 * nf));
+  }
   mods->push_back(conv3x3(c.num_channels, nf));
   std::vector<int64_t> hs_c{nf};
   int64_t in_ch = nf;
@@ -73,6 +75,11 @@ DDPMImpl::DDPMImpl(const ModelConfig& config_) : config(config_) {
   mods->push_back(make_group_norm(in_ch, kGroups));
   mods->push_back(conv3x3(in_ch, c.num_channels, 0.0));
   register_module("all_modules", all_modules);
+  // The unused time projections never get a gradient: frozen, the optimiser and the gradient all-reduce skip
+  // them and they keep their initial values, as PyTorch's Adam leaves parameters whose grad is None.
+  if (!c.conditional)
+    for (auto& p : named_parameters())
+      if (p.key().find(".Dense_0.") != std::string::npos) p.value().requires_grad_(false);
 }
 
 bool DDPMImpl::has_attention(int64_t resolution) const {
@@ -91,9 +98,12 @@ torch::Tensor DDPMImpl::forward(const torch::Tensor& x, const torch::Tensor& lab
   const int64_t levels = static_cast<int64_t>(c.ch_mult.size());
   const auto act = make_activation(c.nonlinearity);
   size_t m = 0;
-  auto temb = timestep_embedding(labels, c.nf);  // (B, nf)
-  temb = all_modules->ptr(m++)->as<torch::nn::LinearImpl>()->forward(temb);
-  temb = all_modules->ptr(m++)->as<torch::nn::LinearImpl>()->forward(act(temb));  // (B, 4 nf)
+  torch::Tensor temb;  // undefined for an unconditional network: the blocks skip their time term
+  if (c.conditional) {
+    temb = timestep_embedding(labels, c.nf);  // (B, nf)
+    temb = all_modules->ptr(m++)->as<torch::nn::LinearImpl>()->forward(temb);
+    temb = all_modules->ptr(m++)->as<torch::nn::LinearImpl>()->forward(act(temb));  // (B, 4 nf)
+  }
 
   auto h = c.centered ? x : 2 * x - 1.0;  // (B, C, H, W) in [-1, 1]
   std::vector<torch::Tensor> hs{all_modules->ptr(m++)->as<torch::nn::Conv2dImpl>()->forward(h)};
