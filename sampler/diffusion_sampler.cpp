@@ -7,6 +7,7 @@
 #include "core/io/image_io.h"
 #include "core/sdes/ve_sde.h"
 #include "sampler/ald_sampler.h"
+#include "sampler/few_step.h"
 #include "sampler/model_fn.h"
 #include "sampler/ode_sampler.h"
 #include "sampler/pc_sampler.h"
@@ -31,6 +32,7 @@ DiffusionSampler::DiffusionSampler(models::ScoreModelImpl& model, const Config& 
   pc_score_ = sdes::make_score_fn(sde_, model_fn, o_.continuous);
   // The reference's ODE sampler and likelihood always build the score with continuous labels.
   ode_score_ = make_score_fn(sde_, model_fn, /*continuous=*/true);
+  if (is_few_step(o_.method)) FewStepSampler check(sde_, pc_score_, o_);
   if (o_.method == "pc") {
     // Build once so that refused predictor/corrector combinations fail before any work starts.
     PcSampler check(sde_, pc_score_, o_);
@@ -67,6 +69,11 @@ torch::Tensor DiffusionSampler::sample(int64_t size, uint64_t seed, int64_t id) 
     auto start = from_unit_range(torch::rand(shape, gen, options), o_.centered);
     x = ald.run(start, [&gen](const torch::Tensor& like) { return torch::randn(like.sizes(), gen, like.options()); });
     last_nfe_ = ald.nfe();
+  } else if (is_few_step(o_.method)) {
+    FewStepSampler few(sde_, pc_score_, o_);
+    few.set_time_hook(hook);
+    x = few.run(sde_->prior_sampling(shape, gen, options), gen);
+    last_nfe_ = few.nfe();
   } else if (o_.method == "ode") {
     OdeSampler ode(sde_, ode_score_, o_);
     ode.set_time_hook(hook);

@@ -40,10 +40,33 @@ SamplingOptions SamplingOptions::from(const Config& config) {
   o.ode_steps = config.get_int("sampling.ode_steps");
   o.precision = lower(config.get_string("sampling.precision"));
   o.cuda_graph = config.get_bool("sampling.cuda_graph");
+  o.steps = config.get_int("sampling.steps");
+  o.spacing = lower(config.get_string("sampling.spacing"));
+  o.solver_order = config.get_int("sampling.solver_order");
+  o.dpm_method = lower(config.get_string("sampling.dpm_method"));
+  o.edm_solver = lower(config.get_string("sampling.edm_solver"));
+  o.edm_rho = config.get_float("sampling.edm_rho");
+  o.edm_churn = config.get_float("sampling.edm_churn");
+  o.edm_s_min = config.get_float("sampling.edm_s_min");
+  o.edm_s_max = config.get_float("sampling.edm_s_max");
+  o.edm_s_noise = config.get_float("sampling.edm_s_noise");
+  o.ddim_eta = config.get_float("sampling.ddim_eta");
   o.continuous = config.get_bool("training.continuous");
   o.centered = config.get_bool("data.centered");
 
-  check_member("sampling.method", o.method, {"pc", "ode", "ald"});
+  check_member("sampling.method", o.method, {"pc", "ode", "ald", "dpm_solver", "edm", "ddim"});
+  check_member("sampling.spacing", o.spacing, {"auto", "time_uniform", "time_quadratic", "logsnr", "edm"});
+  if (o.spacing == "auto") o.spacing = o.method == "edm" ? "edm" : o.method == "ddim" ? "time_uniform" : "logsnr";
+  check_member("sampling.dpm_method", o.dpm_method, {"multistep", "singlestep"});
+  check_member("sampling.edm_solver", o.edm_solver, {"heun", "euler"});
+  SCORCH_CHECK(o.solver_order >= 1 && o.solver_order <= 3, "sampling.solver_order must be 1, 2 or 3, got {}",
+               o.solver_order);
+  SCORCH_CHECK(o.steps >= 1, "sampling.steps must be at least 1, got {}", o.steps);
+  SCORCH_CHECK(o.ddim_eta >= 0 && o.ddim_eta <= 1, "sampling.ddim_eta must lie in [0, 1], got {}", o.ddim_eta);
+  SCORCH_CHECK(o.edm_rho > 0, "sampling.edm_rho must be positive, got {}", o.edm_rho);
+  SCORCH_CHECK(o.edm_churn >= 0 && o.edm_s_noise > 0,
+               "sampling.edm_churn must be >= 0 and sampling.edm_s_noise > 0, got {} and {}", o.edm_churn,
+               o.edm_s_noise);
   check_member("sampling.predictor", o.predictor,
                {"euler_maruyama", "reverse_diffusion", "ancestral_sampling", "none"});
   check_member("sampling.corrector", o.corrector, {"langevin", "ald", "none"});

@@ -9,7 +9,9 @@
 namespace scorch::sampler {
 
 struct SamplingOptions {
-  std::string method = "pc";  // pc | ode | ald (NCSN/NCSNv2's annealed Langevin dynamics, ald_sampler.h)
+  // pc | ode | ald (NCSN/NCSNv2's annealed Langevin dynamics, ald_sampler.h) | dpm_solver | edm | ddim
+  // (the few-step samplers, few_step.h)
+  std::string method = "pc";
   std::string predictor = "reverse_diffusion";
   std::string corrector = "langevin";
   int64_t n_steps_each = 1;
@@ -21,6 +23,14 @@ struct SamplingOptions {
   double rtol = 1e-5, atol = 1e-5;
   std::string ode_solver = "rk45";  // rk45 | euler | heun
   int64_t ode_steps = 100;
+  // The few-step samplers: the budget in network evaluations, the time grid and each method's settings.
+  int64_t steps = 20;
+  std::string spacing = "logsnr";  // resolved from "auto" per method
+  int64_t solver_order = 2;
+  std::string dpm_method = "multistep";
+  std::string edm_solver = "heun";
+  double edm_rho = 7.0, edm_churn = 0.0, edm_s_min = 0.0, edm_s_max = 0.0, edm_s_noise = 1.0;
+  double ddim_eta = 0.0;
   std::string precision = "fp32";  // fp32 | bf16
   bool cuda_graph = true;
   bool continuous = true;  // training.continuous: how the network was conditioned

@@ -1,0 +1,37 @@
+// The few-step samplers chosen by sampling.method (dpm_solver | edm | ddim), with sampling.steps as the budget.
+#pragma once
+#include <torch/torch.h>
+
+#include <memory>
+
+#include "sampler/batch_progress.h"
+#include "sampler/noise_schedule.h"
+#include "sampler/options.h"
+
+namespace scorch::sampler {
+
+bool is_few_step(const std::string& method);
+
+// sampling.steps network evaluations per batch, exactly:
+//   dpm_solver, ddim   steps solver steps from T to sampling.eps, or steps - 1 and the final denoising
+//                      evaluation (the x_0 prediction at eps) when sampling.noise_removal is on;
+//   edm                (steps + 1) / 2 noise levels with heun (2 levels - 1 evaluations: 35 -> EDM's 18
+//                      levels), `steps` levels with euler; it always ends at sigma~ = 0.
+// The score is the one scorch sample's PC samplers use (training.continuous labels).
+class FewStepSampler {
+ public:
+  FewStepSampler(std::shared_ptr<sdes::Sde> sde, sdes::ScoreFn score, const SamplingOptions& options);
+  // x_T (B, C, H, W) from the SDE's prior -> the sample in model space. `gen` feeds edm churn and ddim eta.
+  torch::Tensor run(const torch::Tensor& x_T, torch::Generator& gen);
+  int64_t nfe() const { return nfe_; }
+  void set_time_hook(TimeHook hook) { hook_ = std::move(hook); }
+
+ private:
+  NoiseSchedule schedule_;
+  sdes::ScoreFn score_;
+  SamplingOptions o_;
+  TimeHook hook_;
+  int64_t nfe_ = 0;
+};
+
+}  // namespace scorch::sampler
