@@ -14,9 +14,11 @@
 #include "core/dist/process.h"
 #include "core/error.h"
 #include "core/io/checkpoint_files.h"
+#include "core/sha256.h"
 #include "sampler/bpd_eval.h"
 #include "sampler/farm.h"
 #include "sampler/inverse_farm.h"
+#include "sampler/latents.h"
 
 namespace scorch::apps {
 
@@ -25,7 +27,7 @@ namespace {
 using nlohmann::json;
 
 struct SampleArgs {
-  std::string ckpt, weights = "ema", out, data, mask = "center", divergence = "rademacher", delay;
+  std::string ckpt, weights = "ema", out, data, mask = "center", divergence = "rademacher", delay, latents;
   int64_t num = 0, batch = 0, grid = 64, repeats = 1, die_after = -1;
   bool png = false, overwrite = false;
   const CLI::Option *num_flag = nullptr, *batch_flag = nullptr;  // given or not: absent takes the config's default
@@ -122,8 +124,41 @@ int run_sample(const SampleArgs& a) {
   auto l = load(a);
   if (dry_run(a.config, l->config)) return 0;
   sampler::DiffusionSampler diffusion(*l->inf.model, l->config, l->device);
+  if (a.latents.empty()) {
+    auto o = farm_options(a, *l);
+    report_farm(sampler::run_farm(diffusion, l->config, o, *l->comm), o, *l->comm);
+    return 0;
+  }
+  // Given latents: image i starts from row i, so --num defaults to (and may not exceed) the rows there are.
+  const auto latents = sampler::read_latents(a.latents, diffusion.image_shape());
   auto o = farm_options(a, *l);
-  report_farm(sampler::run_farm(diffusion, l->config, o, *l->comm), o, *l->comm);
+  if (a.num_flag->count() == 0) o.num = latents.size(0);
+  SCORCH_CHECK_HINT(o.num <= latents.size(0), fmt::format("pass --num {} or fewer", latents.size(0)),
+                    "--num {} but {} holds {} latents", o.num, a.latents, latents.size(0));
+  o.model["latents"] = {{"file", a.latents}, {"sha256", sha256_file(a.latents)}};
+  sampler::BatchProducer produce = [&](int64_t id, int64_t count, int64_t* nfe) {
+    auto images = diffusion.sample_from(latents.slice(0, id * o.batch, id * o.batch + count), o.seed, id);
+    *nfe = diffusion.last_nfe();
+    return images;
+  };
+  diffusion.report_progress(l->comm->rank() == 0);
+  report_farm(sampler::run_farm(produce, diffusion.image_shape(), l->config, o, *l->comm), o, *l->comm);
+  return 0;
+}
+
+int run_encode(const SampleArgs& a) {
+  auto l = load(a);
+  if (dry_run(a.config, l->config)) return 0;
+  sampler::DiffusionSampler diffusion(*l->inf.model, l->config, l->device);
+  sampler::EncodeOptions o;
+  o.data = a.data;
+  o.out = a.out;
+  o.num = given_count(a.num_flag, a.num, "the whole dataset").value_or(0);
+  o.batch = count_or_default(a.batch_flag, a.batch, l->config, "eval.batch_size");
+  const auto r = sampler::encode_dataset(diffusion, o, *l->comm);
+  if (l->comm->rank() == 0)
+    std::printf("wrote the latents of %lld images to %s (mean NFE per batch %.1f, %.1f s)\n",
+                static_cast<long long>(r.count), o.out.c_str(), r.mean_nfe, r.seconds);
   return 0;
 }
 
@@ -199,6 +234,9 @@ void add_common(CLI::App* cmd, SampleArgs& a) {
   cmd->add_option("--grid", a.grid, "images in OUT/grid.png, non-negative (0: none)");
   cmd->add_flag("--png", a.png, "also write every image as OUT/png/NNNNNN.png");
   cmd->add_flag("--overwrite", a.overwrite, "discard what OUT holds and start over");
+  cmd->add_option("--latents", a.latents,
+                  "start from these x_T (FILE.npy / .safetensors, (N, C, H, W), e.g. from `sample encode`) instead "
+                  "of prior draws; deterministic samplers only");
   cmd->add_option("--test-delay", a.delay, "testing: RANK:MS sleeps before each batch on that rank")->group("");
   cmd->add_option("--test-die-after", a.die_after, "testing: SIGKILL self after this many batches")->group("");
   add_config_args(cmd, a.config);
@@ -221,10 +259,14 @@ void add_sample_command(CLI::App& app, Action& action) {
                   "left | right | top | bottom | center | checker | random | FILE.png (white = known)");
   auto* col = cmd->add_subcommand("colorize", "colorize gray versions of dataset images");
   col->add_option("--data", a->data, "dataset directory")->required();
-  for (auto* sub : {lik, inp, col}) sub->fallthrough();
-  cmd->callback([&action, a, lik, inp, col]() {
+  auto* enc =
+      cmd->add_subcommand("encode", "latents x_T of dataset images via the probability-flow ODE (--out FILE.npy)");
+  enc->add_option("--data", a->data, "dataset directory")->required();
+  for (auto* sub : {lik, inp, col, enc}) sub->fallthrough();
+  cmd->callback([&action, a, lik, inp, col, enc]() {
     a->command = "scorch sample";
-    action = [a, lik, inp, col]() {
+    action = [a, lik, inp, col, enc]() {
+      if (enc->parsed()) return run_encode(*a);
       if (lik->parsed()) return run_likelihood(*a);
       if (inp->parsed()) return run_inverse(*a, false);
       if (col->parsed()) return run_inverse(*a, true);

@@ -8,6 +8,7 @@
 #include "core/sdes/ve_sde.h"
 #include "sampler/ald_sampler.h"
 #include "sampler/few_step.h"
+#include "sampler/latents.h"
 #include "sampler/model_fn.h"
 #include "sampler/ode_sampler.h"
 #include "sampler/pc_sampler.h"
@@ -57,7 +58,27 @@ torch::Tensor DiffusionSampler::sample(int64_t size, uint64_t seed, int64_t id) 
   auto gen = make_generator(device_, seed, static_cast<uint64_t>(id));
   const auto options = torch::TensorOptions().device(device_).dtype(torch::kFloat32);
   const std::vector<int64_t> shape{size, channels_, size_, size_};
-  torch::Tensor x;
+  // The originals' ald starts from uniform noise on the data range, not from the Gaussian prior.
+  auto start = o_.method == "ald" ? from_unit_range(torch::rand(shape, gen, options), o_.centered)
+                                  : sde_->prior_sampling(shape, gen, options);
+  return run(start, gen, id);
+}
+
+torch::Tensor DiffusionSampler::sample_from(const torch::Tensor& x_T, uint64_t seed, int64_t id) {
+  SCORCH_CHECK_HINT(is_deterministic(o_), "use ode, dpm_solver, ddim with ddim_eta 0, or edm with edm_churn 0",
+                    "latents decide the samples only for a deterministic sampler; sampling.method {}{} draws noise",
+                    o_.method,
+                    o_.method == "ddim"  ? " with ddim_eta > 0"
+                    : o_.method == "edm" ? " with edm_churn > 0"
+                                         : "");
+  SCORCH_CHECK(x_T.dim() == 4 && x_T.size(1) == channels_ && x_T.size(2) == size_ && x_T.size(3) == size_,
+               "latents of shape {} for a model of {}x{}x{} images", c10::str(x_T.sizes()), channels_, size_, size_);
+  torch::NoGradGuard no_grad;
+  auto gen = make_generator(device_, seed, static_cast<uint64_t>(id));
+  return run(x_T.to(device_, torch::kFloat32), gen, id);
+}
+
+torch::Tensor DiffusionSampler::run(torch::Tensor x, torch::Generator& gen, int64_t id) {
   TimeHook hook;
   if (progress_) {
     progress_->start(fmt::format("sampling batch {}", id));
@@ -65,24 +86,22 @@ torch::Tensor DiffusionSampler::sample(int64_t size, uint64_t seed, int64_t id) 
   }
   if (o_.method == "ald") {
     AldSampler ald(model_fn_, ald_sigmas_, o_);
-    // The originals start from uniform noise on the data range, not from the Gaussian prior.
-    auto start = from_unit_range(torch::rand(shape, gen, options), o_.centered);
-    x = ald.run(start, [&gen](const torch::Tensor& like) { return torch::randn(like.sizes(), gen, like.options()); });
+    x = ald.run(x, [&gen](const torch::Tensor& like) { return torch::randn(like.sizes(), gen, like.options()); });
     last_nfe_ = ald.nfe();
   } else if (is_few_step(o_.method)) {
     FewStepSampler few(sde_, pc_score_, o_);
     few.set_time_hook(hook);
-    x = few.run(sde_->prior_sampling(shape, gen, options), gen);
+    x = few.run(x, gen);
     last_nfe_ = few.nfe();
   } else if (o_.method == "ode") {
     OdeSampler ode(sde_, ode_score_, o_);
     ode.set_time_hook(hook);
-    x = ode.sample(sde_->prior_sampling(shape, gen, options));
+    x = ode.sample(x);
     last_nfe_ = ode.last().nfe;
   } else {
     PcSampler pc(sde_, pc_score_, o_);
     pc.set_time_hook(hook);
-    x = pc.run(sde_->prior_sampling(shape, gen, options), gen);
+    x = pc.run(x, gen);
     last_nfe_ = pc.nfe();
   }
   return to_unit_range(x, o_.centered).clamp(0.0, 1.0);

@@ -1,0 +1,118 @@
+// Latents: file reading with shape checks, and the data -> latent ODE over a dataset, gathered in order.
+#include "sampler/latents.h"
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+
+#include "core/atomic_file.h"
+#include "core/dist/communicator.h"
+#include "core/dist/work_counter.h"
+#include "core/error.h"
+#include "core/io/npz.h"
+#include "core/io/safetensors.h"
+#include "core/progress.h"
+#include "data/dataset.h"
+#include "sampler/ode_sampler.h"
+
+namespace scorch::sampler {
+
+bool is_deterministic(const SamplingOptions& o) {
+  if (o.method == "ode" || o.method == "dpm_solver") return true;
+  if (o.method == "ddim") return o.ddim_eta == 0;
+  if (o.method == "edm") return o.edm_churn == 0;
+  return false;
+}
+
+torch::Tensor read_latents(const std::string& path, const std::vector<int64_t>& s) {
+  const std::string ext = std::filesystem::path(path).extension().string();
+  torch::Tensor t;
+  if (ext == ".npy") {
+    t = io::npz::parse_npy(read_file(path), path);
+  } else if (ext == ".safetensors") {
+    const auto tensors = io::read_safetensors(path).tensors;
+    if (tensors.size() == 1) {
+      t = tensors.begin()->second;
+    } else {
+      SCORCH_CHECK(tensors.count("latents"), "{} holds {} tensors and none is named 'latents'", path, tensors.size());
+      t = tensors.at("latents");
+    }
+  } else {
+    SCORCH_FAIL("--latents {}: expected a .npy or .safetensors file", path);
+  }
+  SCORCH_CHECK(t.dim() == 4 && t.size(1) == s[0] && t.size(2) == s[1] && t.size(3) == s[2],
+               "--latents {}: shape {} does not hold (N, {}, {}, {}) latents for this model", path, c10::str(t.sizes()),
+               s[0], s[1], s[2]);
+  SCORCH_CHECK(t.is_floating_point(), "--latents {}: dtype {} is not a floating-point type", path,
+               c10::toString(t.scalar_type()));
+  SCORCH_CHECK(torch::isfinite(t).all().item<bool>(), "--latents {}: holds NaN or infinite values", path);
+  return t.to(torch::kFloat32).contiguous();
+}
+
+EncodeReport encode_dataset(DiffusionSampler& sampler, const EncodeOptions& o, dist::Communicator& comm) {
+  const auto start = std::chrono::steady_clock::now();
+  data::Dataset ds(o.data);
+  const auto& m = ds.manifest();
+  const auto s = sampler.image_shape();  // (C, H, W)
+  SCORCH_CHECK(m.kind == "images" && m.shape == std::vector<int64_t>({s[1], s[2], s[0]}),
+               "{} holds {} items of shape {}, the model takes {}x{}x{} images", o.data, m.kind,
+               nlohmann::json(m.shape).dump(), s[1], s[2], s[0]);
+  SCORCH_CHECK(o.batch >= 1, "--batch must be positive, got {}", o.batch);
+  SCORCH_CHECK(!o.out.empty() && std::filesystem::path(o.out).extension() == ".npy",
+               "scorch sample encode writes FILE.npy; --out is '{}'", o.out);
+  const int64_t num = o.num > 0 ? std::min(o.num, ds.size()) : ds.size();
+  const int64_t batches = (num + o.batch - 1) / o.batch;
+  OdeSampler ode(sampler.sde(), sampler.ode_score(), sampler.options());
+  auto counter = dist::make_work_counter(comm, 1);
+  Progress progress("encoding", batches, "batch", comm.rank() == 0);
+  std::map<int64_t, torch::Tensor> mine;
+  int64_t nfe = 0;
+  while (true) {
+    const int64_t k = counter->fetch_add(0, 1);
+    if (k >= batches) break;
+    const int64_t first = k * o.batch, n = std::min(o.batch, num - first);
+    std::vector<int64_t> idx(n);
+    for (int64_t i = 0; i < n; ++i) idx[i] = first + i;
+    // (n, H, W, C) uint8 -> (n, C, H, W) in [0, 1] -> model space, as the trainer's data scaler.
+    auto x = ds.read_items(idx).permute({0, 3, 1, 2}).to(sampler.device(), torch::kFloat32) / 255.0;
+    mine[k] = ode.encode(from_unit_range(x, sampler.options().centered)).to(torch::kCPU, torch::kFloat32);
+    nfe += ode.last().nfe;
+    progress.add(1);
+  }
+  progress.finish();
+  comm.barrier();
+  counter.reset();
+  // Each rank's batches as one npy-encoded blob per batch, gathered and put back in dataset order.
+  nlohmann::json index = nlohmann::json::object();
+  std::string blob;
+  for (const auto& [k, t] : mine) {
+    const std::string bytes = io::npz::format_npy(t);
+    index[std::to_string(k)] = {blob.size(), bytes.size()};
+    blob += bytes;
+  }
+  const auto indices = comm.all_gather(index.dump());
+  const auto blobs = comm.all_gather(blob);
+  const int64_t nfe_all = comm.all_reduce_sum(nfe);
+  EncodeReport report;
+  report.count = num;
+  report.mean_nfe = double(nfe_all) / double(batches);
+  if (comm.rank() == 0) {
+    std::map<int64_t, torch::Tensor> all;
+    for (size_t r = 0; r < blobs.size(); ++r) {
+      const auto part = nlohmann::json::parse(indices[r]);  // items() would not keep a temporary alive
+      for (const auto& [key, where] : part.items())
+        all[std::stoll(key)] = io::npz::parse_npy(blobs[r].substr(where[0].get<size_t>(), where[1].get<size_t>()),
+                                                  "latents of batch " + key);
+    }
+    SCORCH_CHECK(static_cast<int64_t>(all.size()) == batches, "encode: {} of {} batches came back", all.size(),
+                 batches);
+    std::vector<torch::Tensor> parts;
+    for (auto& [k, t] : all) parts.push_back(t);
+    write_file_atomic(o.out, io::npz::format_npy(torch::cat(parts)));
+  }
+  comm.barrier();
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+}  // namespace scorch::sampler
