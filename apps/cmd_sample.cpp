@@ -29,7 +29,7 @@ using nlohmann::json;
 struct SampleArgs {
   std::string ckpt, weights = "ema", out, data, mask = "center", divergence = "rademacher", delay, latents;
   int64_t num = 0, batch = 0, grid = 64, repeats = 1, die_after = -1;
-  bool png = false, overwrite = false;
+  bool png = false, overwrite = false, float_samples = false;
   const CLI::Option *num_flag = nullptr, *batch_flag = nullptr;  // given or not: absent takes the config's default
   ConfigArgs config;
   std::string command;
@@ -89,6 +89,7 @@ sampler::FarmOptions farm_options(const SampleArgs& a, const Loaded& l) {
   o.batch = count_or_default(a.batch_flag, a.batch, l.config, "eval.batch_size");
   o.seed = static_cast<uint64_t>(l.config.get_int("seed"));
   o.png = a.png;
+  o.float_samples = a.float_samples;
   SCORCH_CHECK_HINT(a.grid >= 0, "pass --grid 0 for no grid",
                     "--grid must be a non-negative number of images for OUT/grid.png (0: none), got {}", a.grid);
   o.grid = a.grid;
@@ -137,7 +138,7 @@ int run_sample(const SampleArgs& a) {
                     "--num {} but {} holds {} latents", o.num, a.latents, latents.size(0));
   o.model["latents"] = {{"file", a.latents}, {"sha256", sha256_file(a.latents)}};
   sampler::BatchProducer produce = [&](int64_t id, int64_t count, int64_t* nfe) {
-    auto images = diffusion.sample_from(latents.slice(0, id * o.batch, id * o.batch + count), o.seed, id);
+    auto images = diffusion.sample_from(latents.slice(0, id * o.batch, id * o.batch + count), o.seed, id, false);
     *nfe = diffusion.last_nfe();
     return images;
   };
@@ -234,6 +235,8 @@ void add_common(CLI::App* cmd, SampleArgs& a) {
   cmd->add_option("--grid", a.grid, "images in OUT/grid.png, non-negative (0: none)");
   cmd->add_flag("--png", a.png, "also write every image as OUT/png/NNNNNN.png");
   cmd->add_flag("--overwrite", a.overwrite, "discard what OUT holds and start over");
+  cmd->add_flag("--float", a.float_samples,
+                "also OUT/float/shard-NNNNN.npy: each batch as float32 (n, C, H, W) before clipping and quantisation");
   cmd->add_option("--latents", a.latents,
                   "start from these x_T (FILE.npy / .safetensors, (N, C, H, W), e.g. from `sample encode`) instead "
                   "of prior draws; deterministic samplers only");

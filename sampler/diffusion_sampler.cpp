@@ -52,7 +52,7 @@ void DiffusionSampler::report_progress(bool enabled) {
   progress_ = std::make_unique<BatchProgress>(noise_level, sde_->T(), o_.eps, enabled);
 }
 
-torch::Tensor DiffusionSampler::sample(int64_t size, uint64_t seed, int64_t id) {
+torch::Tensor DiffusionSampler::sample(int64_t size, uint64_t seed, int64_t id, bool clip) {
   SCORCH_CHECK(size >= 1, "a sample batch needs at least one image, got {}", size);
   torch::NoGradGuard no_grad;
   auto gen = make_generator(device_, seed, static_cast<uint64_t>(id));
@@ -61,10 +61,10 @@ torch::Tensor DiffusionSampler::sample(int64_t size, uint64_t seed, int64_t id) 
   // The originals' ald starts from uniform noise on the data range, not from the Gaussian prior.
   auto start = o_.method == "ald" ? from_unit_range(torch::rand(shape, gen, options), o_.centered)
                                   : sde_->prior_sampling(shape, gen, options);
-  return run(start, gen, id);
+  return run(start, gen, id, clip);
 }
 
-torch::Tensor DiffusionSampler::sample_from(const torch::Tensor& x_T, uint64_t seed, int64_t id) {
+torch::Tensor DiffusionSampler::sample_from(const torch::Tensor& x_T, uint64_t seed, int64_t id, bool clip) {
   SCORCH_CHECK_HINT(is_deterministic(o_), "use ode, dpm_solver, ddim with ddim_eta 0, or edm with edm_churn 0",
                     "latents decide the samples only for a deterministic sampler; sampling.method {}{} draws noise",
                     o_.method,
@@ -75,10 +75,10 @@ torch::Tensor DiffusionSampler::sample_from(const torch::Tensor& x_T, uint64_t s
                "latents of shape {} for a model of {}x{}x{} images", c10::str(x_T.sizes()), channels_, size_, size_);
   torch::NoGradGuard no_grad;
   auto gen = make_generator(device_, seed, static_cast<uint64_t>(id));
-  return run(x_T.to(device_, torch::kFloat32), gen, id);
+  return run(x_T.to(device_, torch::kFloat32), gen, id, clip);
 }
 
-torch::Tensor DiffusionSampler::run(torch::Tensor x, torch::Generator& gen, int64_t id) {
+torch::Tensor DiffusionSampler::run(torch::Tensor x, torch::Generator& gen, int64_t id, bool clip) {
   TimeHook hook;
   if (progress_) {
     progress_->start(fmt::format("sampling batch {}", id));
@@ -104,7 +104,8 @@ torch::Tensor DiffusionSampler::run(torch::Tensor x, torch::Generator& gen, int6
     x = pc.run(x, gen);
     last_nfe_ = pc.nfe();
   }
-  return to_unit_range(x, o_.centered).clamp(0.0, 1.0);
+  x = to_unit_range(x, o_.centered);
+  return clip ? x.clamp(0.0, 1.0) : x;
 }
 
 torch::Tensor sample_images(models::ScoreModelImpl& model, const Config& config, int64_t n, uint64_t seed,

@@ -25,10 +25,11 @@ class DiffusionSampler {
 
   // `size` images of batch `id`: every random number comes from make_generator(device, seed, id), so the
   // result depends on (seed, id, size) only. Returns (size, C, H, W) float32 in [0, 1] on the device.
-  torch::Tensor sample(int64_t size, uint64_t seed, int64_t id);
+  // clip false: the same values before clipping to [0, 1] (samples of an under-trained model lie outside).
+  torch::Tensor sample(int64_t size, uint64_t seed, int64_t id, bool clip = true);
   // The same from given latents x_T (B, C, H, W) in model space instead of the prior draw; only for the
   // deterministic samplers (latents.h is_deterministic), others are refused naming sampling.method.
-  torch::Tensor sample_from(const torch::Tensor& x_T, uint64_t seed, int64_t id);
+  torch::Tensor sample_from(const torch::Tensor& x_T, uint64_t seed, int64_t id, bool clip = true);
   int64_t last_nfe() const { return last_nfe_; }
   // Logs progress inside each batch once it runs longer than a few seconds (docs/sampling.md); `enabled`
   // false (ranks other than 0) keeps it silent.
@@ -44,7 +45,7 @@ class DiffusionSampler {
 
  private:
   // Batch `id` from the start x (prior draw, or ald's uniform start), noise from `gen`; [0, 1] out.
-  torch::Tensor run(torch::Tensor x, torch::Generator& gen, int64_t id);
+  torch::Tensor run(torch::Tensor x, torch::Generator& gen, int64_t id, bool clip);
   models::ScoreModelImpl& model_;
   bool was_training_;
   SamplingOptions o_;

@@ -14,6 +14,7 @@
 #include "core/dist/work_counter.h"
 #include "core/error.h"
 #include "core/io/image_io.h"
+#include "core/io/npz.h"
 #include "core/progress.h"
 #include "core/sha256.h"
 #include "data/dataset.h"
@@ -31,14 +32,17 @@ constexpr const char* kFarmFile = "farm.json";
 constexpr int kNextBatch = 0, kImagesDone = 1;  // work counter slots
 
 json farm_identity(const std::vector<int64_t>& s, const Config& config, const FarmOptions& o) {
-  return {{"format", "scorch-sample-farm"},
-          {"version", 1},
-          {"num", o.num},
-          {"batch", o.batch},
-          {"seed", o.seed},
-          {"image_shape", {s[1], s[2], s[0]}},
-          {"model", o.model},
-          {"config", config.to_yaml()}};
+  json id = {{"format", "scorch-sample-farm"},
+             {"version", 1},
+             {"num", o.num},
+             {"batch", o.batch},
+             {"seed", o.seed},
+             {"image_shape", {s[1], s[2], s[0]}},
+             {"model", o.model},
+             {"config", config.to_yaml()}};
+  // Only when on, so that farms written before the flag existed still resume.
+  if (o.float_samples) id["float"] = true;
+  return id;
 }
 
 // The first top-level key whose value differs, for the refusal message.
@@ -85,6 +89,7 @@ json prepare(const std::vector<int64_t>& shape, const Config& config, const Farm
       if (is_batch_shard(e.path().filename().string(), &id)) fs::remove(e.path());
     }
     fs::remove_all(out / "png");
+    fs::remove_all(out / "float");
     fs::remove(out / "grid.png");
     write_file_atomic(farm_file.string(), identity.dump(2) + "\n");
   }
@@ -96,6 +101,11 @@ json prepare(const std::vector<int64_t>& shape, const Config& config, const Farm
     // A write that was killed leaves its temporary file (atomic_file's ".NAME.tmp-PID") behind.
     if (name.rfind(".shard-", 0) == 0 && name.find(".tmp-") != std::string::npos) fs::remove(e.path());
   }
+  if (fs::exists(out / "float"))
+    for (const auto& e : fs::directory_iterator(out / "float")) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind(".shard-", 0) == 0 && name.find(".tmp-") != std::string::npos) fs::remove(e.path());
+    }
   json todo = json::array();
   for (int64_t k = 0; k < batches; ++k)
     if (!done.count(k)) todo.push_back(k);
@@ -140,7 +150,7 @@ std::string batch_shard_name(int64_t id) { return data::shard_file_name(id); }
 FarmReport run_farm(DiffusionSampler& sampler, const Config& config, const FarmOptions& o, dist::Communicator& comm) {
   sampler.report_progress(comm.rank() == 0);
   BatchProducer produce = [&](int64_t id, int64_t count, int64_t* nfe) {
-    auto images = sampler.sample(o.batch, o.seed, id).slice(0, 0, count);
+    auto images = sampler.sample(o.batch, o.seed, id, /*clip=*/false).slice(0, 0, count);
     *nfe = sampler.last_nfe();
     return images;
   };
@@ -188,6 +198,7 @@ FarmReport run_farm(const BatchProducer& produce, const std::vector<int64_t>& sh
   int64_t shown = 0;
   const auto layout_full = layout_of(shape, o.batch);
   if (o.png) fs::create_directories(fs::path(o.out) / "png");
+  if (o.float_samples) fs::create_directories(fs::path(o.out) / "float");
   while (true) {
     const int64_t j = counter->fetch_add(kNextBatch, 1);
     if (j >= static_cast<int64_t>(todo.size())) break;
@@ -199,7 +210,10 @@ FarmReport run_farm(const BatchProducer& produce, const std::vector<int64_t>& sh
     SCORCH_CHECK(images.dim() == 4 && images.size(0) == n, "batch {}: the producer returned {} for {} images", k,
                  c10::str(images.sizes()), n);
     report.nfe_mine += nfe;
-    auto pixels = to_uint8_nhwc(images, o.round_pixels);  // (n, H, W, C)
+    if (o.float_samples)
+      write_file_atomic((fs::path(o.out) / "float" / (batch_shard_name(k).substr(0, 11) + ".npy")).string(),
+                        io::npz::format_npy(images.detach().to(torch::kCPU, torch::kFloat32).contiguous()));
+    auto pixels = to_uint8_nhwc(images, o.round_pixels);  // (n, H, W, C), clipped
     auto layout = layout_full;
     layout.count = n;
     data::write_shard((fs::path(o.out) / batch_shard_name(k)).string(), layout, pixels.data_ptr(), n, nullptr);

@@ -35,6 +35,9 @@ struct FarmOptions {
   int64_t grid = 64;          // the first `grid` images as out/grid.png (0: none)
   bool overwrite = false;     // start over in a directory that holds another farm's output
   bool round_pixels = false;  // 8-bit conversion by rounding (inverse problems) instead of the reference's truncation
+  // Also each batch's samples as float32 (n, C, H, W) in [0, 1] units before clipping and quantisation, as
+  // out/float/shard-NNNNN.npy (written before the batch's shard, so a finished batch always has it).
+  bool float_samples = false;
   nlohmann::json model = nlohmann::json::object();  // identity of the weights (source, step, weights)
   std::string command;                              // recorded in the manifest
   // Seams for the tests, called on every rank when set: before batch `id` is produced, and after a batch's
@@ -44,8 +47,8 @@ struct FarmOptions {
   std::function<void(const FarmReport& so_far)> after_batch;
 };
 
-// Makes the `count` images of batch `id` ((count, C, H, W) float in [0, 1]) from (seed, id) only, and says
-// how many score evaluations that took.
+// Makes the `count` images of batch `id` ((count, C, H, W) float, [0, 1] for the valid range; the farm clips)
+// from (seed, id) only, and says how many score evaluations that took.
 using BatchProducer = std::function<torch::Tensor(int64_t id, int64_t count, int64_t* nfe)>;
 
 // Collective over `comm`. `config` is the model's config with the sampling overrides applied: the farm
