@@ -216,7 +216,8 @@ int run_likelihood(const SampleArgs& a) {
               {"atol", o.likelihood.atol},
               {"solver", o.likelihood.solver},
               {"ranks", l->comm->world()},
-              {"seconds", r.seconds}};
+              {"seconds", r.seconds},
+              {"per_image", r.per_image}};
     write_file_atomic(a.out, j.dump(2) + "\n");
     std::printf("wrote %s\n", a.out.c_str());
   }

@@ -58,8 +58,12 @@ BpdReport evaluate_bpd(DiffusionSampler& sampler, const BpdOptions& o, dist::Com
   SCORCH_CHECK(static_cast<int64_t>(all.size()) == units, "bits/dim: {} of {} work units came back", all.size(), units);
   BpdReport report;
   double sum = 0, sumsq = 0, nfe = 0;
+  report.per_image.assign(o.repeats, {});
   for (const auto& [u, v] : all) {
+    // Units run repeat-major (u = repeat * batches + batch), so each repeat's images arrive in dataset order.
+    auto& row = report.per_image[u / nb];
     for (double b : v.at("bpd").get<std::vector<double>>()) {
+      row.push_back(b);
       sum += b;
       sumsq += b * b;
       ++report.count;

@@ -25,6 +25,8 @@ struct BpdReport {
   int64_t count = 0;
   double mean_nfe = 0;  // per batch
   double seconds = 0;
+  // bits/dim of every image: per_image[r][i] is image i (dataset order) in repeat r.
+  std::vector<std::vector<double>> per_image;
 };
 
 // Work unit u = (repeat, batch) with all its noise (dequantisation, Hutchinson probe) from (seed, u), handed

@@ -185,6 +185,14 @@ TEST_F(SampleCmd, LikelihoodInpaintingColorization) {
   EXPECT_EQ(bpd.at("count"), 6);
   EXPECT_TRUE(std::isfinite(bpd.at("bpd").get<double>()));
   EXPECT_GT(bpd.at("std_error").get<double>(), 0.0);
+  // Per image, in dataset order: one row per repeat whose mean is the reported figure.
+  const auto rows = bpd.at("per_image").get<std::vector<std::vector<double>>>();
+  ASSERT_EQ(rows.size(), 1u);
+  ASSERT_EQ(rows[0].size(), 6u);
+  double sum = 0;
+  for (double b : rows[0]) sum += b;
+  EXPECT_NEAR(sum / 6, bpd.at("bpd").get<double>(), 1e-9);
+  EXPECT_NE(rows[0][0], rows[0][1]);
 
   auto inp =
       test::run(sample(0, "inpaint --data " + data + " --mask left --num 4 --batch 2 --out " + dir_ + "/inp"), 300);
