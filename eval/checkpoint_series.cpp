@@ -15,6 +15,7 @@
 #include "core/dist/process.h"
 #include "core/error.h"
 #include "core/io/checkpoint_files.h"
+#include "core/sha256.h"
 #include "eval/fid_table.h"
 #include "sampler/farm.h"
 
@@ -143,7 +144,10 @@ CheckpointSeriesReport evaluate_checkpoint_series(const CheckpointSeriesOptions&
       continue;
     }
     const auto t0 = Clock::now();
-    const std::string samples_dir = (fs::path(out) / "samples" / fmt::format("step-{}", c.step)).string();
+    // Other overrides (a fast sampler, fewer levels) make another sample set: its own directory, named by
+    // them, so that it neither clashes with nor resumes the default one.
+    const std::string suffix = o.overrides.empty() ? "" : "-" + sha256_hex(json(o.overrides).dump()).substr(0, 8);
+    const std::string samples_dir = (fs::path(out) / "samples" / fmt::format("step-{}{}", c.step, suffix)).string();
     const auto farm = sample_checkpoint(c, o, settings, samples_dir, comm);
     const double sampling_s = std::chrono::duration<double>(Clock::now() - t0).count();
     if (comm.rank() == 0)

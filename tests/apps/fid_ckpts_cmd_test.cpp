@@ -118,6 +118,28 @@ TEST_F(FidCkptsCmd, OneAndTwoRanksGiveTheSameSamplesAndFids) {
   }
 }
 
+// A fast sampler through --set: rows of their own next to the default ones, samples in their own
+// directories, and the NFE the settings ask for.
+TEST_F(FidCkptsCmd, FastSamplerOverridesAddRowsNextToTheDefaultOnes) {
+  const std::string out = dir_ + "/fast";
+  auto r = fid(1, all_ckpts() + " --out " + out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = fid(1, all_ckpts() + " --out " + out + " --set sampling.method=dpm_solver --set sampling.steps=6");
+  ASSERT_EQ(r.code, 0) << r.output;
+  const json t = rows(out);
+  ASSERT_EQ(t.size(), 4u) << t.dump(2);
+  int fast = 0;
+  for (const auto& row : t) {
+    if (row.at("settings").at("overrides").empty()) continue;
+    ++fast;
+    const std::string samples = row.at("samples").get<std::string>();
+    EXPECT_NE(samples.find("step-" + std::to_string(row.at("step").get<int64_t>()) + "-"), std::string::npos);
+    const auto farm = json::parse(read_file(samples + "/farm.json"));
+    EXPECT_NE(farm.at("config").get<std::string>().find("method: \"dpm_solver\""), std::string::npos);
+  }
+  EXPECT_EQ(fast, 2);
+}
+
 // A complete set made by `scorch sample` with the same settings is scored as it is; --delete-samples
 // removes the set once scored; a single checkpoint dir works as the pattern (what a Slurm array task passes).
 TEST_F(FidCkptsCmd, ReusesSampleSetsOfScorchSampleAndTakesOneCheckpointDir) {
