@@ -53,7 +53,9 @@ std::unique_ptr<Loaded> load(const SampleArgs& a) {
   l->config = resolve_config(l->inf.config, a.config);
   check_network_unchanged(l->inf.config, l->config, "scorch sample");
   l->device = dist::select_device(l->config.get_string("device"), dist::info().local_rank);
-  if (l->device.is_cpu())
+  if (l->config.get_bool("sampling.deterministic"))
+    dist::set_deterministic(l->device, static_cast<int>(l->config.get_int("sampling.threads")));
+  else if (l->device.is_cpu())
     dist::configure_cpu_threads(dist::info().local_world);
   else
     dist::set_tf32(l->config.get_bool("sampling.tf32"));
@@ -95,6 +97,7 @@ sampler::FarmOptions farm_options(const SampleArgs& a, const Loaded& l) {
   o.grid = a.grid;
   o.overwrite = a.overwrite;
   o.model = {{"source", l.inf.source}, {"step", l.inf.step}, {"weights", l.inf.weights}};
+  o.execution = dist::execution_info_json(l.device);
   o.command = a.command;
   install_test_hooks(a, *l.comm, o);
   SCORCH_CHECK_HINT(!o.out.empty(), "pass --out DIR", "scorch sample needs an output directory");

@@ -74,6 +74,10 @@ const std::vector<OptionSpec>& option_table() {
       {"sampling.ode_steps", T::Int, "100", "steps of the fixed-step ODE solvers", S::Sampling},
       {"sampling.precision", T::String, "fp32", "fp32 | bf16", S::Sampling},
       {"sampling.cuda_graph", T::Bool, "true", "capture the sampler step in a CUDA graph on GPU", S::Sampling},
+      {"sampling.deterministic", T::Bool, "false",
+       "reproducible mode: sampling.threads per rank on CPU; deterministic cuDNN, no autotuning, no TF32 on GPU",
+       S::Sampling},
+      {"sampling.threads", T::Int, "1", "intra-op CPU threads per rank when sampling.deterministic", S::Sampling},
       {"sampling.tf32", T::Bool, "false", "allow TF32 matmuls/convolutions in scorch sample on CUDA", S::Sampling},
       // eval
       {"eval.begin_ckpt", T::Int, "9",

@@ -99,6 +99,8 @@ sampler::FarmReport sample_checkpoint(const Checkpoint& c, const CheckpointSerie
                                       const std::string& dir, dist::Communicator& comm) {
   auto inf = io::load_inference_model(c.dir, o.weights, torch::Device(torch::kCPU));
   const auto device = dist::select_device(c.config.get_string("device"), dist::info().local_rank);
+  if (c.config.get_bool("sampling.deterministic"))
+    dist::set_deterministic(device, static_cast<int>(c.config.get_int("sampling.threads")));
   inf.model->to(device);
   sampler::DiffusionSampler diffusion(*inf.model, c.config, device);
   sampler::FarmOptions f;
@@ -108,6 +110,7 @@ sampler::FarmReport sample_checkpoint(const Checkpoint& c, const CheckpointSerie
   f.seed = static_cast<uint64_t>(settings.at("seed").get<int64_t>());
   f.model = {{"source", inf.source}, {"step", inf.step}, {"weights", inf.weights}};
   f.command = "scorch fid --ckpts";
+  f.execution = dist::execution_info_json(device);
   return sampler::run_farm(diffusion, c.config, f, comm);
 }
 

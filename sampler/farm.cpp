@@ -90,6 +90,7 @@ json prepare(const std::vector<int64_t>& shape, const Config& config, const Farm
     }
     fs::remove_all(out / "png");
     fs::remove_all(out / "float");
+    fs::remove_all(out / "runinfo");
     fs::remove(out / "grid.png");
     write_file_atomic(farm_file.string(), identity.dump(2) + "\n");
   }
@@ -199,6 +200,7 @@ FarmReport run_farm(const BatchProducer& produce, const std::vector<int64_t>& sh
   const auto layout_full = layout_of(shape, o.batch);
   if (o.png) fs::create_directories(fs::path(o.out) / "png");
   if (o.float_samples) fs::create_directories(fs::path(o.out) / "float");
+  if (!o.execution.empty()) fs::create_directories(fs::path(o.out) / "runinfo");
   while (true) {
     const int64_t j = counter->fetch_add(kNextBatch, 1);
     if (j >= static_cast<int64_t>(todo.size())) break;
@@ -206,10 +208,20 @@ FarmReport run_farm(const BatchProducer& produce, const std::vector<int64_t>& sh
     if (o.before_batch) o.before_batch(k);
     const int64_t n = std::min(o.batch, o.num - k * o.batch);
     int64_t nfe = 0;
+    const auto batch_start = std::chrono::steady_clock::now();
     auto images = produce(k, n, &nfe);
     SCORCH_CHECK(images.dim() == 4 && images.size(0) == n, "batch {}: the producer returned {} for {} images", k,
                  c10::str(images.sizes()), n);
     report.nfe_mine += nfe;
+    if (!o.execution.empty()) {
+      auto info = json::parse(o.execution);
+      info["rank"] = comm.rank();
+      info["world"] = comm.world();
+      info["nfe"] = nfe;
+      info["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - batch_start).count();
+      write_file_atomic((fs::path(o.out) / "runinfo" / (batch_shard_name(k).substr(0, 11) + ".json")).string(),
+                        info.dump(2) + "\n");
+    }
     if (o.float_samples)
       write_file_atomic((fs::path(o.out) / "float" / (batch_shard_name(k).substr(0, 11) + ".npy")).string(),
                         io::npz::format_npy(images.detach().to(torch::kCPU, torch::kFloat32).contiguous()));

@@ -39,7 +39,10 @@ struct FarmOptions {
   // out/float/shard-NNNNN.npy (written before the batch's shard, so a finished batch always has it).
   bool float_samples = false;
   nlohmann::json model = nlohmann::json::object();  // identity of the weights (source, step, weights)
-  std::string command;                              // recorded in the manifest
+  // What this rank computes with (dist::execution_info_json), written per batch with the rank and seconds as
+  // out/runinfo/shard-NNNNN.json; empty: not written.
+  std::string execution;
+  std::string command;  // recorded in the manifest
   // Seams for the tests, called on every rank when set: before batch `id` is produced, and after a batch's
   // shard is written (with this rank's report so far). `scorch sample --test-delay` slows a rank down there
   // to show the dynamic hand-out; `--test-die-after` kills the process to show a resume.

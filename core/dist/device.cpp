@@ -3,10 +3,12 @@
 
 #include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <fmt/ranges.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "core/dist/communicator.h"
@@ -85,6 +87,34 @@ std::string shared_gpu_report(const std::vector<std::string>& gpu_of_rank) {
 void set_tf32(bool allowed) {
   at::globalContext().setAllowTF32CuBLAS(allowed);
   at::globalContext().setAllowTF32CuDNN(allowed);
+}
+
+void set_deterministic(const torch::Device& device, int cpu_threads) {
+  SCORCH_CHECK(cpu_threads >= 1, "sampling.threads must be at least 1, got {}", cpu_threads);
+  torch::set_num_threads(cpu_threads);
+  if (!device.is_cuda()) return;
+  setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", /*overwrite=*/0);
+  auto& ctx = at::globalContext();
+  ctx.setDeterministicCuDNN(true);
+  ctx.setBenchmarkCuDNN(false);
+  ctx.setDeterministicAlgorithms(true, /*warn_only=*/false);
+  set_tf32(false);
+}
+
+std::string execution_info_json(const torch::Device& device) {
+  auto& ctx = at::globalContext();
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  return nlohmann::json{{"device", device.str()},
+                        {"threads", torch::get_num_threads()},
+                        {"deterministic_algorithms", ctx.deterministicAlgorithms()},
+                        {"cudnn_deterministic", ctx.deterministicCuDNN()},
+                        {"cudnn_benchmark", ctx.benchmarkCuDNN()},
+                        {"tf32_cublas", ctx.allowTF32CuBLAS()},
+                        {"tf32_cudnn", ctx.allowTF32CuDNN()},
+                        {"torch", TORCH_VERSION},
+                        {"host", std::string(host)}}
+      .dump();
 }
 
 int configure_cpu_threads(int local_world) {

@@ -24,4 +24,14 @@ void set_tf32(bool allowed);
 // ranks on this host (an oversubscribed OpenMP pool spins and runs many times slower). Returns the count.
 int configure_cpu_threads(int local_world);
 
+// Reproducible mode for the whole process: on CPU exactly `cpu_threads` intra-op threads (results depend on
+// the thread count, so it must not follow the rank count); on CUDA deterministic cuDNN algorithms without
+// benchmark autotuning, deterministic torch algorithms, no TF32, and cuBLAS's fixed workspace
+// (CUBLAS_WORKSPACE_CONFIG=:4096:8 unless set). Call before the first CUDA computation.
+void set_deterministic(const torch::Device& device, int cpu_threads);
+
+// What this process computes with, for sample metadata: device, threads, the determinism and TF32 switches,
+// LibTorch version and host name.
+std::string execution_info_json(const torch::Device& device);
+
 }  // namespace scorch::dist
