@@ -46,7 +46,11 @@ LikelihoodResult bits_per_dim(const std::shared_ptr<sdes::Sde>& sde, const sdes:
   const auto shape = x.sizes().vec();
   const auto dtype = x.scalar_type();
   torch::Tensor probe;
-  if (o.divergence == "gaussian") {
+  if (o.probe.defined() && o.divergence != "exact") {
+    SCORCH_CHECK(o.probe.sizes() == x.sizes(), "likelihood probe of shape {} for data of shape {}",
+                 c10::str(o.probe.sizes()), c10::str(x.sizes()));
+    probe = o.probe.to(x.device(), dtype);
+  } else if (o.divergence == "gaussian") {
     probe = sdes::randn_with(shape, gen, x.options());
   } else if (o.divergence == "rademacher") {
     probe = (sdes::rand_with(shape, gen, x.options()) < 0.5).to(dtype) * 2.0 - 1.0;

@@ -14,6 +14,8 @@ struct LikelihoodOptions {
   double rtol = 1e-5, atol = 1e-5;
   int64_t steps = 100;  // fixed-step solvers only
   double eps = 1e-5;    // integrate from eps to T (the reference's likelihood eps)
+  // A given Hutchinson probe (B, C, H, W) instead of a draw from `gen` (repeatable numbers, comparisons).
+  torch::Tensor probe;
 };
 
 struct LikelihoodResult {
