@@ -28,6 +28,7 @@ using nlohmann::json;
 
 struct SampleArgs {
   std::string ckpt, weights = "ema", out, data, mask = "center", divergence = "rademacher", delay, latents;
+  std::string dequant, probes;  // likelihood: noise from files
   int64_t num = 0, batch = 0, grid = 64, repeats = 1, die_after = -1;
   bool png = false, overwrite = false, float_samples = false;
   const CLI::Option *num_flag = nullptr, *batch_flag = nullptr;  // given or not: absent takes the config's default
@@ -201,6 +202,8 @@ int run_likelihood(const SampleArgs& a) {
   o.likelihood.rtol = diffusion.options().rtol;
   o.likelihood.atol = diffusion.options().atol;
   o.likelihood.steps = diffusion.options().ode_steps;
+  if (!a.dequant.empty()) o.dequant = sampler::read_latents(a.dequant, diffusion.image_shape(), "--dequant");
+  if (!a.probes.empty()) o.probe = sampler::read_latents(a.probes, diffusion.image_shape(), "--probes");
   auto r = sampler::evaluate_bpd(diffusion, o, *l->comm);
   if (l->comm->rank() != 0) return 0;
   std::printf("bits/dim %.6f +- %.6f (standard error; %lld images x repeats, mean NFE per batch %.1f, %.1f s)\n",
@@ -260,6 +263,8 @@ void add_sample_command(CLI::App& app, Action& action) {
   lik->add_option("--repeats", a->repeats, "passes with fresh dequantisation noise (score_sde: 5 on test)");
   lik->add_option("--divergence", a->divergence, "rademacher | gaussian (Hutchinson) | exact")
       ->check(CLI::IsMember({"rademacher", "gaussian", "exact"}));
+  lik->add_option("--dequant", a->dequant, "FILE.npy (N, C, H, W) of U[0,1) dequantisation noise, row i for image i");
+  lik->add_option("--probes", a->probes, "FILE.npy (N, C, H, W) Hutchinson probes, row i for image i");
   auto* inp = cmd->add_subcommand("inpaint", "fill the masked part of dataset images");
   inp->add_option("--data", a->data, "dataset directory")->required();
   inp->add_option("--mask", a->mask,

@@ -25,6 +25,16 @@ BpdReport evaluate_bpd(DiffusionSampler& sampler, const BpdOptions& o, dist::Com
                nlohmann::json(m.shape).dump(), s[1], s[2], s[0]);
   SCORCH_CHECK(o.batch >= 1 && o.repeats >= 1, "--batch and --repeats must be positive");
   const int64_t num = o.num > 0 ? std::min(o.num, ds.size()) : ds.size();
+  for (const auto& [name, t] : {std::pair{"--dequant", o.dequant}, std::pair{"--probes", o.probe}}) {
+    if (!t.defined()) continue;
+    SCORCH_CHECK_HINT(o.repeats == 1, "drop --repeats", "{} fixes the noise of one pass; --repeats {} asks for more",
+                      name, o.repeats);
+    SCORCH_CHECK(t.dim() == 4 && t.size(0) >= num && t.size(1) == s[0] && t.size(2) == s[1] && t.size(3) == s[2],
+                 "{}: shape {} does not hold ({}+, {}, {}, {}) values for the {} images evaluated", name,
+                 c10::str(t.sizes()), num, s[0], s[1], s[2], num);
+  }
+  SCORCH_CHECK(!o.dequant.defined() || ((o.dequant >= 0) & (o.dequant < 1)).all().item<bool>(),
+               "--dequant: values must lie in [0, 1) (uniform dequantisation noise)");
   const int64_t nb = (num + o.batch - 1) / o.batch, units = nb * o.repeats;
   const bool centered = sampler.options().centered;
 
@@ -39,8 +49,14 @@ BpdReport evaluate_bpd(DiffusionSampler& sampler, const BpdOptions& o, dist::Com
     for (int64_t i = 0; i < n; ++i) idx[i] = first + i;
     auto gen = make_generator(sampler.device(), o.seed, static_cast<uint64_t>(u));
     auto pixels = ds.read_items(idx).to(sampler.device());
-    auto x = from_unit_range(dequantize(pixels, gen), centered);
-    auto r = bits_per_dim(sampler.sde(), sampler.ode_score(), x, centered, o.likelihood, gen);
+    auto x = o.dequant.defined() ? (pixels.permute({0, 3, 1, 2}).to(torch::kFloat32) +
+                                    o.dequant.slice(0, first, first + n).to(sampler.device(), torch::kFloat32)) /
+                                       256.0
+                                 : dequantize(pixels, gen);
+    x = from_unit_range(x, centered);
+    auto lo = o.likelihood;
+    if (o.probe.defined()) lo.probe = o.probe.slice(0, first, first + n);
+    auto r = bits_per_dim(sampler.sde(), sampler.ode_score(), x, centered, lo, gen);
     auto bpd = r.bpd.cpu().contiguous();
     mine[std::to_string(u)] = {{"bpd", std::vector<double>(bpd.data_ptr<double>(), bpd.data_ptr<double>() + n)},
                                {"nfe", r.nfe}};

@@ -18,6 +18,9 @@ struct BpdOptions {
   int64_t repeats = 1;  // passes over the data with fresh dequantisation noise (the reference: 5 on test)
   uint64_t seed = 0;
   LikelihoodOptions likelihood;
+  // Given noise instead of draws, row i for image i (repeats must be 1): the dequantisation u in [0, 1)
+  // and the Hutchinson probe, each (N, C, H, W) with N >= the images evaluated. Undefined: drawn.
+  torch::Tensor dequant, probe;
 };
 
 struct BpdReport {

@@ -24,7 +24,7 @@ bool is_deterministic(const SamplingOptions& o) {
   return false;
 }
 
-torch::Tensor read_latents(const std::string& path, const std::vector<int64_t>& s) {
+torch::Tensor read_latents(const std::string& path, const std::vector<int64_t>& s, const std::string& flag) {
   const std::string ext = std::filesystem::path(path).extension().string();
   torch::Tensor t;
   if (ext == ".npy") {
@@ -38,14 +38,14 @@ torch::Tensor read_latents(const std::string& path, const std::vector<int64_t>& 
       t = tensors.at("latents");
     }
   } else {
-    SCORCH_FAIL("--latents {}: expected a .npy or .safetensors file", path);
+    SCORCH_FAIL("{} {}: expected a .npy or .safetensors file", flag, path);
   }
   SCORCH_CHECK(t.dim() == 4 && t.size(1) == s[0] && t.size(2) == s[1] && t.size(3) == s[2],
-               "--latents {}: shape {} does not hold (N, {}, {}, {}) latents for this model", path, c10::str(t.sizes()),
+               "{} {}: shape {} does not hold (N, {}, {}, {}) arrays for this model", flag, path, c10::str(t.sizes()),
                s[0], s[1], s[2]);
-  SCORCH_CHECK(t.is_floating_point(), "--latents {}: dtype {} is not a floating-point type", path,
+  SCORCH_CHECK(t.is_floating_point(), "{} {}: dtype {} is not a floating-point type", flag, path,
                c10::toString(t.scalar_type()));
-  SCORCH_CHECK(torch::isfinite(t).all().item<bool>(), "--latents {}: holds NaN or infinite values", path);
+  SCORCH_CHECK(torch::isfinite(t).all().item<bool>(), "{} {}: holds NaN or infinite values", flag, path);
   return t.to(torch::kFloat32).contiguous();
 }
 
