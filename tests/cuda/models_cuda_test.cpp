@@ -49,7 +49,8 @@ TEST_P(ParityOnCuda, ForwardMatchesCpuAndReference) {
 INSTANTIATE_TEST_SUITE_P(Fixtures, ParityOnCuda,
                          ::testing::Values(Fixture{"parity", "ve_ncsnpp_small"}, Fixture{"parity", "vp_ddpmpp_small"},
                                            Fixture{"models", "ddpm_small"}, Fixture{"models", "ncsnpp_skip_small"},
-                                           Fixture{"models", "ncsnpp_ddpmblocks_small"}),
+                                           Fixture{"models", "ncsnpp_ddpmblocks_small"},
+                                           Fixture{"models", "ddpm_uncond_small"}),
                          [](const auto& info) { return info.param.name; });
 
 // The 1024² NCSN++ (ffhq_ncsnpp_continuous) at batch 1: one forward + backward of the training loss with
