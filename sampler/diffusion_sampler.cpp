@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/io/image_io.h"
+#include "core/models/score_model.h"
 #include "core/sdes/ve_sde.h"
 #include "sampler/ald_sampler.h"
 #include "sampler/few_step.h"
@@ -32,7 +33,10 @@ DiffusionSampler::DiffusionSampler(models::ScoreModelImpl& model, const Config& 
   }
   pc_score_ = sdes::make_score_fn(sde_, model_fn, o_.continuous);
   // The reference's ODE sampler and likelihood always build the score with continuous labels.
-  ode_score_ = make_score_fn(sde_, model_fn, /*continuous=*/true);
+  // The RefineNets (NCSN, NCSNv2) take a level index, never a time: a continuous label (σ for VE) would be
+  // read as an index. They get their own labels, the nearest level of the ladder, in the ODE too.
+  const bool index_conditioned = models::is_refinenet(config.get_string("model.name"));
+  ode_score_ = make_score_fn(sde_, model_fn, /*continuous=*/!index_conditioned);
   if (is_few_step(o_.method)) FewStepSampler check(sde_, pc_score_, o_);
   if (o_.method == "pc") {
     // Build once so that refused predictor/corrector combinations fail before any work starts.

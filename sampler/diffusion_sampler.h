@@ -36,7 +36,8 @@ class DiffusionSampler {
   void report_progress(bool enabled);
   const SamplingOptions& options() const { return o_; }
   const std::shared_ptr<sdes::Sde>& sde() const { return sde_; }
-  // The score as the PC samplers see it (training.continuous labels) and as the ODE sees it (continuous).
+  // The score as the PC samplers see it (training.continuous labels) and as the ODE sees it (continuous, as
+  // the reference's ODE and likelihood build it; the index-conditioned NCSN/NCSNv2 keep their level labels).
   const sdes::ScoreFn& pc_score() const { return pc_score_; }
   const sdes::ScoreFn& ode_score() const { return ode_score_; }
   const torch::Device& device() const { return device_; }
