@@ -135,7 +135,7 @@ int run_sample(const SampleArgs& a) {
     return 0;
   }
   // Given latents: image i starts from row i, so --num defaults to (and may not exceed) the rows there are.
-  const auto latents = sampler::read_latents(a.latents, diffusion.image_shape());
+  const auto latents = sampler::read_image_array(a.latents, diffusion.image_shape());
   auto o = farm_options(a, *l);
   if (a.num_flag->count() == 0) o.num = latents.size(0);
   SCORCH_CHECK_HINT(o.num <= latents.size(0), fmt::format("pass --num {} or fewer", latents.size(0)),
@@ -202,8 +202,8 @@ int run_likelihood(const SampleArgs& a) {
   o.likelihood.rtol = diffusion.options().rtol;
   o.likelihood.atol = diffusion.options().atol;
   o.likelihood.steps = diffusion.options().ode_steps;
-  if (!a.dequant.empty()) o.dequant = sampler::read_latents(a.dequant, diffusion.image_shape(), "--dequant");
-  if (!a.probes.empty()) o.probe = sampler::read_latents(a.probes, diffusion.image_shape(), "--probes");
+  if (!a.dequant.empty()) o.dequant = sampler::read_image_array(a.dequant, diffusion.image_shape(), "--dequant");
+  if (!a.probes.empty()) o.probe = sampler::read_image_array(a.probes, diffusion.image_shape(), "--probes");
   auto r = sampler::evaluate_bpd(diffusion, o, *l->comm);
   if (l->comm->rank() != 0) return 0;
   std::printf("bits/dim %.6f +- %.6f (standard error; %lld images x repeats, mean NFE per batch %.1f, %.1f s)\n",

@@ -305,17 +305,11 @@ bool family_reads(const OptionSpec& spec, const std::string& family) {
 
 }  // namespace
 
-bool Config::read_by_network(const std::string& key) const {
-  const OptionSpec* spec = find_option(key);
-  SCORCH_CHECK(spec, "internal: config key '{}' is not in the option table", key);
-  return family_reads(*spec, network_family(get_string("model.name")));
-}
-
 void Config::check_read_by_network(const Config& base) const {
-  const std::string name = get_string("model.name");
+  const std::string name = get_string("model.name"), family = network_family(name);
   for (const auto& o : option_table()) {
     const bool set_here = source_of(o.key) != base.source_of(o.key);
-    SCORCH_CHECK_HINT(!set_here || read_by_network(o.key),
+    SCORCH_CHECK_HINT(!set_here || family_reads(o, family),
                       fmt::format("remove {} (`--dry-run` prints the keys {} reads)", o.key, name),
                       "{} = {} (from {}) is not an option of model.name {} (from {}): only {} read it, so the value "
                       "would change nothing",

@@ -66,8 +66,6 @@ class Config {
   std::string value_text(const std::string& key) const;
   // Where the value of `key` came from: "default", a file path, or "--set".
   const std::string& source_of(const std::string& key) const;
-  // Whether the network model.name names reads `key` (always true for keys that are not network options).
-  bool read_by_network(const std::string& key) const;
   // Refuses a key that was set after `base` (by a file, --set or a --key flag) and that the chosen network
   // does not read: such a value would otherwise change nothing, silently.
   void check_read_by_network(const Config& base) const;

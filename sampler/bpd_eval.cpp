@@ -12,17 +12,15 @@
 #include "core/progress.h"
 #include "data/dataset.h"
 #include "sampler/model_fn.h"
+#include "sampler/model_images.h"
 
 namespace scorch::sampler {
 
 BpdReport evaluate_bpd(DiffusionSampler& sampler, const BpdOptions& o, dist::Communicator& comm) {
   const auto start = std::chrono::steady_clock::now();
   data::Dataset ds(o.data);
-  const auto& m = ds.manifest();
   const auto s = sampler.image_shape();  // (C, H, W)
-  SCORCH_CHECK(m.kind == "images" && m.shape == std::vector<int64_t>({s[1], s[2], s[0]}),
-               "{} holds {} items of shape {}, the model takes {}x{}x{} images", o.data, m.kind,
-               nlohmann::json(m.shape).dump(), s[1], s[2], s[0]);
+  check_model_images(ds, s);
   SCORCH_CHECK(o.batch >= 1 && o.repeats >= 1, "--batch and --repeats must be positive");
   const int64_t num = o.num > 0 ? std::min(o.num, ds.size()) : ds.size();
   for (const auto& [name, t] : {std::pair{"--dequant", o.dequant}, std::pair{"--probes", o.probe}}) {
@@ -45,13 +43,9 @@ BpdReport evaluate_bpd(DiffusionSampler& sampler, const BpdOptions& o, dist::Com
     const int64_t u = counter->fetch_add(0, 1);
     if (u >= units) break;
     const int64_t k = u % nb, first = k * o.batch, n = std::min(o.batch, num - first);
-    std::vector<int64_t> idx(n);
-    for (int64_t i = 0; i < n; ++i) idx[i] = first + i;
     auto gen = make_generator(sampler.device(), o.seed, static_cast<uint64_t>(u));
-    auto pixels = ds.read_items(idx).to(sampler.device());
-    auto x = o.dequant.defined() ? (pixels.permute({0, 3, 1, 2}).to(torch::kFloat32) +
-                                    o.dequant.slice(0, first, first + n).to(sampler.device(), torch::kFloat32)) /
-                                       256.0
+    auto pixels = read_pixels(ds, first, n).to(sampler.device());
+    auto x = o.dequant.defined() ? dequantize(pixels, o.dequant.slice(0, first, first + n).to(sampler.device()))
                                  : dequantize(pixels, gen);
     x = from_unit_range(x, centered);
     auto lo = o.likelihood;

@@ -213,17 +213,20 @@ FarmReport run_farm(const BatchProducer& produce, const std::vector<int64_t>& sh
     SCORCH_CHECK(images.dim() == 4 && images.size(0) == n, "batch {}: the producer returned {} for {} images", k,
                  c10::str(images.sizes()), n);
     report.nfe_mine += nfe;
+    // Files beside the shard, named as it is: float/shard-NNNNN.npy, runinfo/shard-NNNNN.json.
+    const auto side_file = [&](const char* dir, const char* ext) {
+      return (fs::path(o.out) / dir / (batch_shard_name(k).substr(0, 11) + ext)).string();
+    };
     if (!o.execution.empty()) {
       auto info = json::parse(o.execution);
       info["rank"] = comm.rank();
       info["world"] = comm.world();
       info["nfe"] = nfe;
       info["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - batch_start).count();
-      write_file_atomic((fs::path(o.out) / "runinfo" / (batch_shard_name(k).substr(0, 11) + ".json")).string(),
-                        info.dump(2) + "\n");
+      write_file_atomic(side_file("runinfo", ".json"), info.dump(2) + "\n");
     }
     if (o.float_samples)
-      write_file_atomic((fs::path(o.out) / "float" / (batch_shard_name(k).substr(0, 11) + ".npy")).string(),
+      write_file_atomic(side_file("float", ".npy"),
                         io::npz::format_npy(images.detach().to(torch::kCPU, torch::kFloat32).contiguous()));
     auto pixels = to_uint8_nhwc(images, o.round_pixels);  // (n, H, W, C), clipped
     auto layout = layout_full;

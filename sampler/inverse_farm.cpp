@@ -3,13 +3,13 @@
 #include "sampler/inverse_farm.h"
 
 #include <filesystem>
-#include <nlohmann/json.hpp>
 
 #include "core/dist/communicator.h"
 #include "core/error.h"
 #include "data/dataset.h"
 #include "sampler/inverse.h"
 #include "sampler/model_fn.h"
+#include "sampler/model_images.h"
 #include "sampler/options.h"
 #include "sampler/pc_sampler.h"
 
@@ -20,9 +20,7 @@ FarmReport run_inverse_farm(DiffusionSampler& sampler, const InverseProblem& p, 
   data::Dataset ds(p.data);
   const auto s = sampler.image_shape();  // (C, H, W)
   const auto device = sampler.device();
-  SCORCH_CHECK(ds.manifest().kind == "images" && ds.manifest().shape == std::vector<int64_t>({s[1], s[2], s[0]}),
-               "{} holds items of shape {}, the model makes {}x{}x{} images", p.data,
-               nlohmann::json(ds.manifest().shape).dump(), s[1], s[2], s[0]);
+  check_model_images(ds, s);
   SCORCH_CHECK(!p.colorization || s[0] == 3, "colorization needs an RGB model, this one has {} channel(s)", s[0]);
   o.num = std::min(o.num, ds.size());
   o.round_pixels = true;
@@ -32,9 +30,7 @@ FarmReport run_inverse_farm(DiffusionSampler& sampler, const InverseProblem& p, 
   if (!p.colorization) mask = make_mask(p.mask, s[1], s[2], o.seed).to(device);
   // Images [first, first + count) in [0, 1], (count, C, H, W); colorization gets their gray as RGB.
   auto inputs = [&](int64_t first, int64_t count) {
-    std::vector<int64_t> idx(count);
-    for (int64_t i = 0; i < count; ++i) idx[i] = first + i;
-    auto x = ds.read_items(idx).permute({0, 3, 1, 2}).to(device, torch::kFloat32) / 255.0;
+    auto x = read_unit_images(ds, first, count, device);
     return p.colorization ? x.mean(1, true).expand({count, 3, s[1], s[2]}).contiguous() : x;
   };
   BatchProducer produce = [&](int64_t id, int64_t count, int64_t* nfe) {

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 
 #include "core/atomic_file.h"
 #include "core/dist/communicator.h"
@@ -13,6 +14,7 @@
 #include "core/io/safetensors.h"
 #include "core/progress.h"
 #include "data/dataset.h"
+#include "sampler/model_images.h"
 #include "sampler/ode_sampler.h"
 
 namespace scorch::sampler {
@@ -24,7 +26,7 @@ bool is_deterministic(const SamplingOptions& o) {
   return false;
 }
 
-torch::Tensor read_latents(const std::string& path, const std::vector<int64_t>& s, const std::string& flag) {
+torch::Tensor read_image_array(const std::string& path, const std::vector<int64_t>& s, const std::string& flag) {
   const std::string ext = std::filesystem::path(path).extension().string();
   torch::Tensor t;
   if (ext == ".npy") {
@@ -52,11 +54,7 @@ torch::Tensor read_latents(const std::string& path, const std::vector<int64_t>& 
 EncodeReport encode_dataset(DiffusionSampler& sampler, const EncodeOptions& o, dist::Communicator& comm) {
   const auto start = std::chrono::steady_clock::now();
   data::Dataset ds(o.data);
-  const auto& m = ds.manifest();
-  const auto s = sampler.image_shape();  // (C, H, W)
-  SCORCH_CHECK(m.kind == "images" && m.shape == std::vector<int64_t>({s[1], s[2], s[0]}),
-               "{} holds {} items of shape {}, the model takes {}x{}x{} images", o.data, m.kind,
-               nlohmann::json(m.shape).dump(), s[1], s[2], s[0]);
+  check_model_images(ds, sampler.image_shape());
   SCORCH_CHECK(o.batch >= 1, "--batch must be positive, got {}", o.batch);
   SCORCH_CHECK(!o.out.empty() && std::filesystem::path(o.out).extension() == ".npy",
                "scorch sample encode writes FILE.npy; --out is '{}'", o.out);
@@ -71,11 +69,9 @@ EncodeReport encode_dataset(DiffusionSampler& sampler, const EncodeOptions& o, d
     const int64_t k = counter->fetch_add(0, 1);
     if (k >= batches) break;
     const int64_t first = k * o.batch, n = std::min(o.batch, num - first);
-    std::vector<int64_t> idx(n);
-    for (int64_t i = 0; i < n; ++i) idx[i] = first + i;
-    // (n, H, W, C) uint8 -> (n, C, H, W) in [0, 1] -> model space, as the trainer's data scaler.
-    auto x = ds.read_items(idx).permute({0, 3, 1, 2}).to(sampler.device(), torch::kFloat32) / 255.0;
-    mine[k] = ode.encode(from_unit_range(x, sampler.options().centered)).to(torch::kCPU, torch::kFloat32);
+    // [0, 1] -> model space, as the trainer's data scaler.
+    const auto x = from_unit_range(read_unit_images(ds, first, n, sampler.device()), sampler.options().centered);
+    mine[k] = ode.encode(x).to(torch::kCPU, torch::kFloat32);
     nfe += ode.last().nfe;
     progress.add(1);
   }

@@ -18,11 +18,11 @@ namespace scorch::sampler {
 // the result): ode; dpm_solver; ddim with eta 0; edm without churn.
 bool is_deterministic(const SamplingOptions& o);
 
-// (N, C, H, W) float32 latents from FILE.npy or FILE.safetensors (its one tensor, or the one named
-// "latents"), checked against the model's (C, H, W); errors name `flag`, the file and what was expected.
-// Also reads likelihood's --dequant and --probes files.
-torch::Tensor read_latents(const std::string& path, const std::vector<int64_t>& image_shape,
-                           const std::string& flag = "--latents");
+// An (N, C, H, W) float32 array from FILE.npy or FILE.safetensors (its one tensor, or the one named
+// "latents"), checked against the model's (C, H, W): --latents, and likelihood's --dequant and --probes.
+// Errors name `flag`, the file and what was expected.
+torch::Tensor read_image_array(const std::string& path, const std::vector<int64_t>& image_shape,
+                               const std::string& flag = "--latents");
 
 struct EncodeOptions {
   std::string data;  // dataset directory (scorch data pack)

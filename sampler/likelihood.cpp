@@ -73,13 +73,21 @@ LikelihoodResult bits_per_dim(const std::shared_ptr<sdes::Sde>& sde, const sdes:
   return {bpd + offset, z.to(dtype), r.nfe};
 }
 
-torch::Tensor dequantize(const torch::Tensor& pixels, torch::Generator& gen) {
+torch::Tensor dequantize(const torch::Tensor& pixels, const torch::Tensor& u) {
   SCORCH_CHECK(pixels.dim() == 4 && pixels.scalar_type() == torch::kUInt8,
                "dequantize expects uint8 (N, H, W, C), got {} {}", c10::toString(pixels.scalar_type()),
                c10::str(pixels.sizes()));
   auto x = pixels.permute({0, 3, 1, 2}).to(torch::kFloat32);  // (N, C, H, W) in 0..255
-  auto u = sdes::rand_with(x.sizes(), gen, x.options());
-  return (u + x) / 256.0;
+  SCORCH_CHECK(u.sizes() == x.sizes(), "dequantisation noise of shape {} for images of shape {}", c10::str(u.sizes()),
+               c10::str(x.sizes()));
+  return (u.to(x.options()) + x) / 256.0;
+}
+
+torch::Tensor dequantize(const torch::Tensor& pixels, torch::Generator& gen) {
+  SCORCH_CHECK(pixels.dim() == 4, "dequantize expects uint8 (N, H, W, C), got {}", c10::str(pixels.sizes()));
+  const auto& p = pixels.sizes();
+  return dequantize(pixels, sdes::rand_with({p[0], p[3], p[1], p[2]}, gen,
+                                            torch::TensorOptions().device(pixels.device()).dtype(torch::kFloat32)));
 }
 
 }  // namespace scorch::sampler

@@ -35,5 +35,7 @@ LikelihoodResult bits_per_dim(const std::shared_ptr<sdes::Sde>& sde, const sdes:
 // Uniform dequantisation of 8-bit images (N, H, W, C) uint8 -> (N, C, H, W) float32 in [0, 1]:
 // (u + 255 x) / 256 with u ~ U[0, 1) from `gen`, as the reference's bpd evaluation.
 torch::Tensor dequantize(const torch::Tensor& pixels, torch::Generator& gen);
+// The same with given noise u (N, C, H, W) in [0, 1): (u + 255 x) / 256.
+torch::Tensor dequantize(const torch::Tensor& pixels, const torch::Tensor& u);
 
 }  // namespace scorch::sampler

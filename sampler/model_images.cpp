@@ -1,0 +1,27 @@
+// check_model_images / read_pixels / read_unit_images: what encode, likelihood and the inverse problems share.
+#include "sampler/model_images.h"
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+
+namespace scorch::sampler {
+
+void check_model_images(const data::Dataset& ds, const std::vector<int64_t>& s) {
+  const auto& m = ds.manifest();
+  SCORCH_CHECK(m.kind == "images" && m.shape == std::vector<int64_t>({s[1], s[2], s[0]}),
+               "{} holds {} items of shape {}, the model makes {}x{}x{} images", ds.dir(), m.kind,
+               nlohmann::json(m.shape).dump(), s[1], s[2], s[0]);
+}
+
+torch::Tensor read_pixels(const data::Dataset& ds, int64_t first, int64_t n) {
+  std::vector<int64_t> idx(n);
+  for (int64_t i = 0; i < n; ++i) idx[i] = first + i;
+  return ds.read_items(idx);
+}
+
+torch::Tensor read_unit_images(const data::Dataset& ds, int64_t first, int64_t n, const torch::Device& device) {
+  return read_pixels(ds, first, n).permute({0, 3, 1, 2}).to(device, torch::kFloat32) / 255.0;
+}
+
+}  // namespace scorch::sampler

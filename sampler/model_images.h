@@ -1,0 +1,20 @@
+// Dataset images as a sampler's model takes them: the shape check, and contiguous batches.
+#pragma once
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "data/dataset.h"
+
+namespace scorch::sampler {
+
+// Throws, naming the directory, unless `ds` holds images of the model's (C, H, W) `image_shape`.
+void check_model_images(const data::Dataset& ds, const std::vector<int64_t>& image_shape);
+
+// Items [first, first + n) as uint8 (n, H, W, C), as stored.
+torch::Tensor read_pixels(const data::Dataset& ds, int64_t first, int64_t n);
+
+// The same as float32 (n, C, H, W) in [0, 1] on `device` (the trainer's data scaler before centering).
+torch::Tensor read_unit_images(const data::Dataset& ds, int64_t first, int64_t n, const torch::Device& device);
+
+}  // namespace scorch::sampler
