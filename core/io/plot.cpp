@@ -17,8 +17,8 @@ namespace scorch::io {
 namespace {
 
 using Rgb = std::array<unsigned char, 3>;
-const std::array<Rgb, 5> kColors = {Rgb{31, 119, 180}, Rgb{214, 39, 40}, Rgb{44, 160, 44}, Rgb{148, 103, 189},
-                                    Rgb{255, 127, 14}};
+const std::array<Rgb, 7> kColors = {Rgb{31, 119, 180}, Rgb{214, 39, 40},  Rgb{44, 160, 44}, Rgb{148, 103, 189},
+                                    Rgb{255, 127, 14}, Rgb{23, 190, 207}, Rgb{140, 86, 75}};
 
 struct Canvas {
   int w, h;
@@ -60,10 +60,11 @@ void draw_panel(Canvas& cv, const PlotPanel& p, int top, int height) {
   const int left = 70, right = cv.w - 20, ptop = top + 25, pbottom = top + height - 35;
   double xmin = std::numeric_limits<double>::infinity(), xmax = -xmin, ymin = xmin, ymax = -xmin;
   auto ty = [&](double y) { return p.log_y ? std::log10(std::max(y, 1e-30)) : y; };
+  auto tx = [&](double x) { return p.log_x ? std::log10(std::max(x, 1e-30)) : x; };
   for (const auto& s : p.series)
     for (size_t i = 0; i < std::min(s.x.size(), s.y.size()); ++i) {
       if (!std::isfinite(s.y[i])) continue;
-      xmin = std::min(xmin, s.x[i]), xmax = std::max(xmax, s.x[i]);
+      xmin = std::min(xmin, tx(s.x[i])), xmax = std::max(xmax, tx(s.x[i]));
       ymin = std::min(ymin, ty(s.y[i])), ymax = std::max(ymax, ty(s.y[i]));
     }
   cv.text(left, top + 6, p.title, {0, 0, 0});
@@ -76,14 +77,14 @@ void draw_panel(Canvas& cv, const PlotPanel& p, int top, int height) {
   }
   if (xmax == xmin) xmax = xmin + 1;
   if (ymax == ymin) ymax = ymin + 1;
-  auto px = [&](double x) { return left + (x - xmin) / (xmax - xmin) * (right - left); };
+  auto px = [&](double x) { return left + (tx(x) - xmin) / (xmax - xmin) * (right - left); };
   auto py = [&](double y) { return pbottom - (ty(y) - ymin) / (ymax - ymin) * (pbottom - ptop); };
   for (int k = 0; k <= 4; ++k) {
     double fy = ymin + (ymax - ymin) * k / 4.0, y = pbottom - (pbottom - ptop) * k / 4.0;
     cv.line(left + 1, y, right, y, grid);
     cv.text(4, static_cast<int>(y) - 3, tick_label(p.log_y ? std::pow(10.0, fy) : fy), axis);
     double fx = xmin + (xmax - xmin) * k / 4.0, x = left + (right - left) * k / 4.0;
-    cv.text(static_cast<int>(x) - 10, pbottom + 6, tick_label(fx), axis);
+    cv.text(static_cast<int>(x) - 10, pbottom + 6, tick_label(p.log_x ? std::pow(10.0, fx) : fx), axis);
   }
   cv.text((left + right) / 2 - 20, pbottom + 20, p.x_label, axis);
   for (size_t si = 0; si < p.series.size(); ++si) {
@@ -92,6 +93,10 @@ void draw_panel(Canvas& cv, const PlotPanel& p, int top, int height) {
     for (size_t i = 1; i < std::min(s.x.size(), s.y.size()); ++i)
       if (std::isfinite(s.y[i - 1]) && std::isfinite(s.y[i]))
         cv.line(px(s.x[i - 1]), py(s.y[i - 1]), px(s.x[i]), py(s.y[i]), c);
+    if (p.markers)
+      for (size_t i = 0; i < std::min(s.x.size(), s.y.size()); ++i)
+        if (std::isfinite(s.y[i]))
+          for (int d = -2; d <= 2; ++d) cv.line(px(s.x[i]) - 2, py(s.y[i]) + d, px(s.x[i]) + 2, py(s.y[i]) + d, c);
     cv.text(right - 150, ptop + 4 + 12 * static_cast<int>(si), s.name, c);
   }
 }

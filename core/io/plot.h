@@ -15,6 +15,10 @@ struct PlotPanel {
   std::string x_label;
   std::vector<PlotSeries> series;
   bool log_y = false;
+  bool log_x = false;
+  // A filled square at every point: sparse series (a benchmark's few budgets, a single-point sampler) are
+  // readable, where lines alone draw nothing for one point.
+  bool markers = false;
 };
 
 // Panels stacked vertically, each `width` x `panel_height` pixels; written atomically.

@@ -5,6 +5,7 @@
 #include <stb_image.h>
 
 #include <algorithm>
+#include <array>
 #include <filesystem>
 
 #include "support/run.h"
@@ -63,6 +64,40 @@ TEST(Plot, EmptySeriesStillDrawsAxes) {
   EXPECT_GT(longest_row, w / 2);
   EXPECT_GT(longest_col, h / 2);
   EXPECT_EQ(coloured, 0);
+  std::filesystem::remove_all(dir);
+}
+
+// Markers make one-point series visible, and log_x spaces 1, 10 and 100 evenly: the middle marker's centre
+// lies halfway between the others (a linear axis would put it at 9/99 of the way).
+TEST(Plot, MarkersOnALogarithmicXAxis) {
+  auto dir = test::temp_dir("plot");
+  io::PlotPanel p{"fid", "nfe", {{"", {1}, {5}}, {"", {10}, {6}}, {"", {100}, {7}}}};
+  p.log_x = p.markers = true;
+  io::write_line_plot(dir + "/l.png", {p}, 400, 200);
+  p.markers = false;
+  io::write_line_plot(dir + "/n.png", {p}, 400, 200);
+  auto centre_x = [&](const std::string& file, std::array<unsigned char, 3> rgb, int& count) {
+    int w = 0, h = 0, c = 0;
+    unsigned char* img = stbi_load(file.c_str(), &w, &h, &c, 3);
+    EXPECT_NE(img, nullptr);
+    double sum = 0;
+    count = 0;
+    for (int i = 0; img && i < w * h; ++i)
+      if (img[3 * i] == rgb[0] && img[3 * i + 1] == rgb[1] && img[3 * i + 2] == rgb[2]) sum += i % w, ++count;
+    stbi_image_free(img);
+    return count ? sum / count : -1.0;
+  };
+  int n_blue = 0, n_red = 0, n_green = 0, n_none = 0;
+  double blue = centre_x(dir + "/l.png", {31, 119, 180}, n_blue);
+  double red = centre_x(dir + "/l.png", {214, 39, 40}, n_red);
+  double green = centre_x(dir + "/l.png", {44, 160, 44}, n_green);
+  centre_x(dir + "/n.png", {214, 39, 40}, n_none);
+  EXPECT_EQ(n_blue, 25);
+  EXPECT_EQ(n_red, 25);
+  EXPECT_EQ(n_green, 25);
+  EXPECT_EQ(n_none, 0);
+  EXPECT_NEAR(red, (blue + green) / 2, 1.0);
+  EXPECT_GT(green - blue, 200);
   std::filesystem::remove_all(dir);
 }
 
