@@ -1,4 +1,5 @@
 // scorch entry point: starts MPI, runs the CLI, and turns any error into one message and a non-zero exit.
+#include <csignal>
 #include <cstdio>
 #include <exception>
 
@@ -10,6 +11,9 @@
 int main(int argc, char** argv) {
   namespace dist = scorch::dist;
   scorch::keep_freed_host_memory();
+  // A write past the file-size limit (ulimit -f, a cluster's quota) would kill the process with SIGXFSZ
+  // before it could say which file; ignored, the write fails with EFBIG and is reported like a full disk.
+  std::signal(SIGXFSZ, SIG_IGN);
   try {
     dist::init(&argc, &argv);
   } catch (const std::exception& e) {

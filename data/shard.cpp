@@ -23,15 +23,27 @@ namespace {
 struct H5Handle {
   hid_t id;
   herr_t (*close)(hid_t);
-  ~H5Handle() {
-    if (id >= 0) close(id);
+  // Closes now and says whether that worked: closing a file flushes its metadata, the write that fails on a
+  // full disk or at the file-size limit.
+  bool close_now() {
+    const bool ok = id < 0 || close(id) >= 0;
+    id = -1;
+    return ok;
   }
+  ~H5Handle() { close_now(); }
 };
 
-void silence_hdf5() {
-  // HDF5 prints its error stack to stderr by default; scorch reports its own message instead.
+// Runs before the first other HDF5 call of the process (every entry point below starts with it).
+void init_hdf5() {
   static std::once_flag once;
-  std::call_once(once, [] { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); });
+  std::call_once(once, [] {
+    // After a failed H5Fclose (a full disk) the file stays in HDF5's table half torn down, and the library's
+    // own exit handler then crashes closing it again; scorch has reported the error by then, so the
+    // handler is not installed.
+    H5dont_atexit();
+    // HDF5 prints its error stack to stderr by default; scorch reports its own message instead.
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  });
 }
 
 hid_t mem_type(const Manifest& m) { return m.dtype == "float32" ? H5T_NATIVE_FLOAT : H5T_NATIVE_UINT8; }
@@ -65,7 +77,7 @@ void write_shard(const std::string& path, const Manifest& layout, const void* it
   SCORCH_CHECK(count > 0, "write_shard '{}': no items", path);
   write_path_atomic(path, [&](const std::string& tmp) {
     std::lock_guard<std::mutex> lock(hdf5_mutex());
-    silence_hdf5();
+    init_hdf5();
     H5Handle fcpl{H5Pcreate(H5P_FILE_CREATE), H5Pclose};
     H5Pset_obj_track_times(fcpl.id, false);  // the root group carries no time stamps either
     H5Handle file{H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, fcpl.id, H5P_DEFAULT), H5Fclose};
@@ -100,13 +112,14 @@ void write_shard(const std::string& path, const Manifest& layout, const void* it
       SCORCH_CHECK(lset.id >= 0 && H5Dwrite(lset.id, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, labels) >= 0,
                    "cannot write /labels to '{}'", tmp);
     }
+    SCORCH_CHECK(dset.close_now() && file.close_now(), "writing '{}' failed when closing it (disk full?)", tmp);
   });
 }
 
 ShardReader::ShardReader(const std::string& path, const Manifest& layout, int64_t expected_count)
     : path_(path), item_bytes_(layout.item_bytes()) {
   std::lock_guard<std::mutex> lock(hdf5_mutex());
-  silence_hdf5();
+  init_hdf5();
   struct stat st {};
   SCORCH_CHECK_HINT(::stat(path.c_str(), &st) == 0, "run `scorch data verify` on the dataset directory",
                     "shard '{}' is missing", path);

@@ -43,6 +43,9 @@ void MetricsLog::append(const nlohmann::json& row) {
   if (!enabled_) return;
   out_ << row.dump() << "\n";
   out_.flush();
+  // A row that did not reach the disk ends the run here, with the last checkpoint intact, rather than
+  // leaving a gap in the curves (a line cut short is dropped on resume).
+  SCORCH_CHECK(out_.good(), "appending to {} failed (disk full?)", jsonl_);
   rows_.push_back(row);
   if (events_) {
     const int64_t step = row["step"].get<int64_t>();

@@ -69,11 +69,9 @@ Image center_crop_resize(const Image& image, int size) {
 void write_png(const std::string& path, const Image& image) {
   SCORCH_CHECK(image.channels == 1 || image.channels == 3, "write_png '{}': channels must be 1 or 3, got {}", path,
                image.channels);
-  write_path_atomic(path, [&](const std::string& tmp) {
-    SCORCH_CHECK(stbi_write_png(tmp.c_str(), image.width, image.height, image.channels, image.pixels.data(),
-                                image.width * image.channels) != 0,
-                 "cannot write PNG '{}'", tmp);
-  });
+  // Encoded in memory and written by write_file_atomic, which checks every write: stbi_write_png ignores
+  // fwrite's and fclose's errors, so on a full disk it would put an empty file in place of a good one.
+  write_file_atomic(path, encode_png(image));
 }
 
 std::string encode_png(const Image& image) {

@@ -2,15 +2,14 @@
 #include "core/io/plot.h"
 
 #include <stb_easy_font.h>
-#include <stb_image_write.h>
 
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <limits>
 
-#include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/io/image_io.h"
 
 namespace scorch::io {
 
@@ -108,9 +107,7 @@ void write_line_plot(const std::string& path, const std::vector<PlotPanel>& pane
   Canvas cv(width, panel_height * static_cast<int>(panels.size()));
   for (size_t i = 0; i < panels.size(); ++i)
     draw_panel(cv, panels[i], static_cast<int>(i) * panel_height, panel_height);
-  write_path_atomic(path, [&](const std::string& tmp) {
-    SCORCH_CHECK(stbi_write_png(tmp.c_str(), cv.w, cv.h, 3, cv.px.data(), cv.w * 3) != 0, "cannot write PNG '{}'", tmp);
-  });
+  write_png(path, Image{cv.h, cv.w, 3, std::move(cv.px)});
 }
 
 }  // namespace scorch::io
