@@ -165,9 +165,14 @@ ArrayMap read_npz(const std::string& path) {
     const std::string what = path + ":" + name;
     SCORCH_CHECK(get_le(b, local, 4, path) == 0x04034b50u, "{}: bad local header", what);
     const size_t data_at = local + 30 + get_le(b, local + 26, 2, path) + get_le(b, local + 28, 2, path);
-    SCORCH_CHECK(data_at + csize <= b.size(), "{}: entry runs past the end of the file", what);
+    SCORCH_CHECK(data_at <= b.size() && csize <= b.size() - data_at, "{}: entry runs past the end of the file", what);
     std::string raw = b.substr(data_at, csize);
     SCORCH_CHECK(method == 0 || method == 8, "{}: zip method {} (only stored and deflate are supported)", what, method);
+    // Deflate expands at most ~1032:1; a larger claim is a forged size, refused before it is allocated.
+    SCORCH_CHECK(method == 0 || usize <= 1032 * csize + 64,
+                 "{}: claims {} bytes inflated from {} compressed, more than deflate can produce (a zip bomb or a "
+                 "forged header)",
+                 what, usize, csize);
     if (method == 8) raw = inflate_raw(raw, usize, what);
     std::string key = name;
     if (key.size() > 4 && key.compare(key.size() - 4, 4, ".npy") == 0) key.resize(key.size() - 4);

@@ -1,6 +1,9 @@
 // safetensors reader and writer (format: huggingface/safetensors, little-endian only).
 #include "core/io/safetensors.h"
 
+#include <fmt/ranges.h>
+
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
@@ -62,6 +65,13 @@ SafetensorsFile read_safetensors(const std::string& path) {
   const uint64_t data_size = file_size - data_start;
 
   SafetensorsFile out;
+  struct Entry {
+    std::string name;
+    torch::ScalarType dtype;
+    std::vector<int64_t> shape;
+    uint64_t begin, end;
+  };
+  std::vector<Entry> entries;
   for (const auto& [name, entry] : header.items()) {
     if (name == "__metadata__") {
       SCORCH_CHECK(entry.is_object(), "safetensors: {} __metadata__ is not an object", path);
@@ -81,26 +91,50 @@ SafetensorsFile read_safetensors(const std::string& path) {
       const auto offsets = entry.at("data_offsets").get<std::vector<uint64_t>>();
       SCORCH_CHECK(offsets.size() == 2 && offsets[0] <= offsets[1], "safetensors: {} tensor '{}' has bad data_offsets",
                    path, name);
-      int64_t numel = 1;
-      for (auto s : shape) {
-        SCORCH_CHECK(s >= 0, "safetensors: {} tensor '{}' has a negative dimension", path, name);
-        numel *= s;
-      }
-      const uint64_t bytes = static_cast<uint64_t>(numel) * c10::elementSize(dtype->type);
-      SCORCH_CHECK(offsets[1] - offsets[0] == bytes,
-                   "safetensors: {} tensor '{}' has {} bytes of data but shape needs {}", path, name,
-                   offsets[1] - offsets[0], bytes);
       SCORCH_CHECK(offsets[1] <= data_size,
                    "safetensors: {} is truncated: tensor '{}' ends at byte {} of a {}-byte data section", path, name,
                    offsets[1], data_size);
-      auto t = torch::empty(shape, torch::TensorOptions().dtype(dtype->type));
-      in.seekg(static_cast<std::streamoff>(data_start + offsets[0]));
-      in.read(static_cast<char*>(t.data_ptr()), static_cast<std::streamsize>(bytes));
-      SCORCH_CHECK(in.good(), "safetensors: {} read failed for tensor '{}'", path, name);
-      out.tensors.emplace(name, std::move(t));
+      // Element counts are bounded by the data section before they are multiplied, so nothing overflows.
+      uint64_t numel = 1;
+      for (auto d : shape) {
+        SCORCH_CHECK(d >= 0, "safetensors: {} tensor '{}' has a negative dimension", path, name);
+        numel = d == 0 || numel == 0 ? 0 : (static_cast<uint64_t>(d) > data_size / numel ? data_size + 1 : numel * d);
+      }
+      const uint64_t elem = c10::elementSize(dtype->type);
+      SCORCH_CHECK(numel <= data_size && numel * elem == offsets[1] - offsets[0],
+                   "safetensors: {} tensor '{}' has {} bytes of data but its shape {} of {} needs {}", path, name,
+                   offsets[1] - offsets[0], fmt::join(shape, "x"), dtype_text,
+                   numel <= data_size ? fmt::to_string(numel * elem) : "more than the file holds");
+      entries.push_back({name, dtype->type, std::move(shape), offsets[0], offsets[1]});
     } catch (const nlohmann::json::exception& e) {
       SCORCH_FAIL("safetensors: {} tensor '{}' has a malformed header entry: {}", path, name, e.what());
     }
+  }
+  // As the format requires: the tensors tile the data section exactly, without overlaps or holes, so no
+  // two names share bytes and nothing hides between them (nor does a forged header make this reader
+  // allocate more than the file holds).
+  std::vector<const Entry*> by_offset;
+  for (const auto& e : entries) by_offset.push_back(&e);
+  std::sort(by_offset.begin(), by_offset.end(), [](const Entry* a, const Entry* b) {
+    return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
+  });
+  uint64_t covered = 0;
+  for (size_t i = 0; i < by_offset.size(); ++i) {
+    const Entry& e = *by_offset[i];
+    SCORCH_CHECK(e.begin >= covered, "safetensors: {} tensors '{}' and '{}' overlap (bytes {}..{} and from {})", path,
+                 by_offset[i - 1]->name, e.name, by_offset[i - 1]->begin, by_offset[i - 1]->end, e.begin);
+    SCORCH_CHECK(e.begin == covered, "safetensors: {} has {} unused bytes before tensor '{}' (at byte {})", path,
+                 e.begin - covered, e.name, covered);
+    covered = e.end;
+  }
+  SCORCH_CHECK(covered == data_size, "safetensors: {} has {} bytes after its last tensor that no tensor uses", path,
+               data_size - covered);
+  for (const auto& e : entries) {
+    auto t = torch::empty(e.shape, torch::TensorOptions().dtype(e.dtype));
+    in.seekg(static_cast<std::streamoff>(data_start + e.begin));
+    in.read(static_cast<char*>(t.data_ptr()), static_cast<std::streamsize>(e.end - e.begin));
+    SCORCH_CHECK(in.good(), "safetensors: {} read failed for tensor '{}'", path, e.name);
+    out.tensors.emplace(e.name, std::move(t));
   }
   return out;
 }

@@ -5,6 +5,7 @@
 #include <caffe2/serialize/inline_container.h>
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 
@@ -13,6 +14,8 @@
 #include "core/io/torch_pickle.h"
 
 namespace scorch::io {
+
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -61,14 +64,26 @@ TorchFile read_zip(const std::string& path) {
   } catch (const c10::Error& e) {
     SCORCH_FAIL("'{}' is not a readable torch.save zip (truncated or corrupt?): {}", path, e.what_without_backtrace());
   }
+  // torch.save stores its members uncompressed, so none can be larger than the file: a member that claims
+  // more is a compressed (zip-bomb) or forged archive, refused before anything is allocated for it.
+  const auto file_bytes = fs::file_size(path);
+  auto check_size = [&](const std::string& record) {
+    const size_t n = reader->getRecordSize(record);
+    SCORCH_CHECK(n <= file_bytes,
+                 "'{}': zip member {} claims {} bytes, more than the whole file ({} bytes); torch.save writes "
+                 "members uncompressed, so this archive is compressed or forged and is not read",
+                 path, record, n, file_bytes);
+  };
   try {
     if (reader->hasRecord("byteorder")) {
+      check_size("byteorder");
       auto [ptr, n] = reader->getRecord("byteorder");
       const std::string order(static_cast<const char*>(ptr.get()), n);
       SCORCH_CHECK(order == "little", "'{}' was saved on a {}-endian machine; only little-endian files are supported",
                    path, order);
     }
     SCORCH_CHECK(reader->hasRecord("data.pkl"), "'{}' is a zip file without data.pkl: not a torch.save file", path);
+    check_size("data.pkl");
     auto [pkl_ptr, pkl_n] = reader->getRecord("data.pkl");
     const std::string pkl(static_cast<const char*>(pkl_ptr.get()), pkl_n);
     std::map<std::string, py::Ref> storages;
@@ -78,6 +93,9 @@ TorchFile read_zip(const std::string& path) {
       if (it != storages.end()) return it->second;
       const std::string record = "data/" + id.key;
       SCORCH_CHECK(reader->hasRecord(record), "'{}': storage record {} is missing", path, record);
+      check_size(record);
+      SCORCH_CHECK(static_cast<uint64_t>(id.numel) <= file_bytes,
+                   "'{}': storage {} claims {} elements, more than the file holds", path, record, id.numel);
       const size_t bytes = static_cast<size_t>(id.numel) * c10::elementSize(id.dtype);
       SCORCH_CHECK(reader->getRecordSize(record) == bytes,
                    "'{}': storage record {} holds {} bytes, its tensors need {} ({} x {})", path, record,

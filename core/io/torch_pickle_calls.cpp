@@ -2,7 +2,10 @@
 // storages, numpy scalars (score_sde's warm-up learning rate), _codecs.encode (bytes at protocol 2).
 #include "core/io/torch_pickle_calls.h"
 
+#include <fmt/ranges.h>
+
 #include <cstring>
+#include <set>
 
 #include "core/error.h"
 
@@ -114,7 +117,16 @@ Ref call_global(const std::string& name, const std::vector<Ref>& a, const std::s
     return bytes(latin1_from_utf8(a[0]->s, what));
   }
   if (name == "numpy.core.multiarray.scalar" || name == "numpy._core.multiarray.scalar") return numpy_scalar(a, what);
-  return make_object(name, a);  // kept opaque; a consumer that needs it names it in its error
+  // Inert constructors a checkpoint may hold beside its tensors, kept opaque (a consumer that needs one names
+  // it in its error). Anything else would run code in Python's unpickler (os.system, builtins.eval,
+  // subprocess.Popen, ...): refused, as torch.load(weights_only=True) refuses it.
+  static const std::set<std::string> inert = {"numpy.dtype",  "torch.device",       "torch.Size",
+                                              "builtins.set", "builtins.frozenset", "collections.Counter"};
+  if (inert.count(name)) return make_object(name, a);
+  SCORCH_FAIL(
+      "{}: the pickle calls {}, which a checkpoint has no need of; scorch runs no code from a file and refuses "
+      "it (it reads tensors, dicts, lists, numbers, strings and {})",
+      what, name, fmt::join(inert, ", "));
 }
 
 }  // namespace scorch::io::py
