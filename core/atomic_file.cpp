@@ -57,6 +57,15 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
   });
 }
 
+void remove_atomic_leftovers(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.size() > 1 && name[0] == '.' && name.find(".tmp-") != std::string::npos) fs::remove(e.path(), ec);
+  }
+}
+
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   SCORCH_CHECK(in.good(), "cannot open '{}': {}", path, std::strerror(errno));

@@ -11,5 +11,8 @@ void write_file_atomic(const std::string& path, const std::string& bytes);
 void write_path_atomic(const std::string& path, const std::function<void(const std::string& tmp_path)>& write);
 void fsync_path(const std::string& path);
 std::string read_file(const std::string& path);
+// Removes the temporary files that writes killed mid-way left in `dir` (".NAME.tmp-PID"; not recursive).
+// Only for a directory no other process is writing into at the time.
+void remove_atomic_leftovers(const std::string& dir);
 
 }  // namespace scorch

@@ -99,14 +99,9 @@ json prepare(const std::vector<int64_t>& shape, const Config& config, const Farm
     const std::string name = e.path().filename().string();
     int64_t id = 0;
     if (is_batch_shard(name, &id) && id < batches) done.insert(id);
-    // A write that was killed leaves its temporary file (atomic_file's ".NAME.tmp-PID") behind.
-    if (name.rfind(".shard-", 0) == 0 && name.find(".tmp-") != std::string::npos) fs::remove(e.path());
   }
-  if (fs::exists(out / "float"))
-    for (const auto& e : fs::directory_iterator(out / "float")) {
-      const std::string name = e.path().filename().string();
-      if (name.rfind(".shard-", 0) == 0 && name.find(".tmp-") != std::string::npos) fs::remove(e.path());
-    }
+  // A write that was killed leaves its temporary file behind; the other ranks start writing only after this.
+  for (const char* sub : {"", "float", "runinfo", "png"}) remove_atomic_leftovers((out / sub).string());
   json todo = json::array();
   for (int64_t k = 0; k < batches; ++k)
     if (!done.count(k)) todo.push_back(k);

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "core/atomic_file.h"
 #include "core/dist/device.h"
 #include "core/error.h"
 #include "core/rng.h"
@@ -74,8 +75,11 @@ void Trainer::resume_newest() {
   // Rank 0 lists the checkpoints, so ranks never disagree over a half-visible write. Newest first; one that
   // fails to load (missing file, wrong shape) is reported and the next older one is tried, on all ranks alike.
   std::string listing;
-  if (comm_->rank() == 0)
+  if (comm_->rank() == 0) {
+    store_->remove_leftovers();
+    remove_atomic_leftovers(workdir_);
     for (const auto& d : store_->list()) listing = d + "\n" + listing;
+  }
   comm_->broadcast(listing, 0);
   std::istringstream candidates(listing);
   for (std::string dir; std::getline(candidates, dir);) {

@@ -70,6 +70,16 @@ std::string CheckpointStore::save(int64_t step, nlohmann::json meta,
   return final_dir.string();
 }
 
+void CheckpointStore::remove_leftovers() const {
+  std::error_code ec;
+  if (!fs::is_directory(dir_, ec)) return;
+  for (const auto& e : fs::directory_iterator(dir_, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind(".tmp-step-", 0) == 0 || name.rfind(".latest-", 0) == 0) fs::remove_all(e.path(), ec);
+  }
+  remove_atomic_leftovers(dir_);
+}
+
 std::vector<std::string> CheckpointStore::list() const {
   std::vector<std::pair<int64_t, std::string>> found;
   if (!fs::is_directory(dir_)) return {};

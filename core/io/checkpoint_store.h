@@ -28,6 +28,9 @@ class CheckpointStore {
   // Returns the final directory.
   std::string save(int64_t step, nlohmann::json meta, const std::function<void(const std::string&)>& write);
 
+  // Removes what saves killed mid-way left behind (a ".tmp-step-N-PID" directory, a ".latest-PID" link,
+  // files of write_file_atomic). Only while no save is running.
+  void remove_leftovers() const;
   // Step directories, oldest first.
   std::vector<std::string> list() const;
   // The newest checkpoint whose meta.json parses and whose files all exist with their recorded sizes;

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -80,6 +81,25 @@ TEST(CheckpointStore, FailedWriteLeavesNoTraceAndKeepsLatest) {
   int entries = 0;
   for (auto& e : fs::directory_iterator(root)) entries += 1, (void)e;
   EXPECT_EQ(entries, 2);  // step-000000001 and latest
+  fs::remove_all(root);
+}
+
+// A save killed mid-way leaves its temporary directory, link or file; removing them keeps every checkpoint.
+TEST(CheckpointStore, LeftoversOfKilledSavesAreRemovedAndCheckpointsKept) {
+  auto root = test::temp_dir("ckpt");
+  io::CheckpointStore store(root + "/checkpoints");
+  store.save(10, {}, [](const std::string& d) { write_blob(d, "model.safetensors", 10); });
+  const std::string c = root + "/checkpoints/";
+  fs::create_directories(c + ".tmp-step-000000020-4242");
+  write_blob(c + ".tmp-step-000000020-4242", "model.safetensors", 5);
+  fs::create_directory_symlink("step-000000010", c + ".latest-4242");
+  write_blob(c, ".notes.json.tmp-4242", 3);
+  store.remove_leftovers();
+  std::vector<std::string> left;
+  for (const auto& e : fs::directory_iterator(c)) left.push_back(e.path().filename().string());
+  std::sort(left.begin(), left.end());
+  EXPECT_EQ(left, (std::vector<std::string>{"latest", "step-000000010"}));
+  EXPECT_NO_THROW(io::CheckpointStore::validate(c + "step-000000010"));
   fs::remove_all(root);
 }
 

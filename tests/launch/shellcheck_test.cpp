@@ -1,5 +1,5 @@
-// Every shell script under launch/ (setup, test, demo, the mpirun and Slurm recipes) and bench/ (the
-// GPU kit, the sampler benchmark) passes shellcheck.
+// Every shell script under launch/ (setup, test, demo, the mpirun and Slurm recipes), bench/ (the GPU kit,
+// the sampler benchmark), .ci/ and tests/reliability/ (the kill campaigns) passes shellcheck.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -29,7 +29,7 @@ bool is_shell_script(const fs::path& p) {
 
 std::vector<std::string> launch_scripts() {
   std::vector<std::string> scripts;
-  for (const char* dir : {"launch", "bench", ".ci"})
+  for (const char* dir : {"launch", "bench", ".ci", "tests/reliability"})
     for (const auto& e : fs::recursive_directory_iterator(fs::path(source_dir()) / dir))
       if (e.is_regular_file() && is_shell_script(e.path()))
         scripts.push_back(fs::relative(e.path(), source_dir()).string());
@@ -45,7 +45,8 @@ TEST(Shellcheck, FindsEveryLaunchScript) {
        {"launch/setup", "launch/test", "launch/demo", "launch/mpirun/common.sh", "launch/mpirun/train.sh",
         "launch/mpirun/sample.sh", "launch/mpirun/fid.sh", "launch/slurm/train.sbatch", "launch/slurm/sample.sbatch",
         "launch/slurm/fid.sbatch", "launch/slurm/local-cluster", "bench/device/run", "bench/device/pack",
-        "bench/device/fetch_refs", "bench/fast_samplers.sh", ".ci/run", ".ci/check-format"})
+        "bench/device/fetch_refs", "bench/fast_samplers.sh", ".ci/run", ".ci/check-format",
+        "tests/reliability/kill_campaign.sh"})
     EXPECT_NE(std::find(scripts.begin(), scripts.end(), expected), scripts.end()) << expected << " not found";
 }
 

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "core/atomic_file.h"
 #include "core/config.h"
 #include "core/dist/mpi_comm.h"
 #include "data/dataset.h"
@@ -68,8 +69,16 @@ TEST(Farm, StoppedFromAfterBatchItResumesToTheUninterruptedResult) {
   EXPECT_FALSE(fs::exists(dir + "/part/" + batch_shard_name(2)));
   EXPECT_FALSE(fs::exists(dir + "/part/manifest.json"));
 
+  // What writes killed mid-way leave behind (write_path_atomic's ".NAME.tmp-PID") is removed on resume.
+  const std::vector<std::string> leftovers = {"/part/.shard-00002.h5.tmp-1", "/part/.manifest.json.tmp-1",
+                                              "/part/runinfo/.shard-00002.json.tmp-1", "/part/png/.000004.png.tmp-1"};
+  for (const auto& f : leftovers) {
+    fs::create_directories(fs::path(dir + f).parent_path());
+    write_file_atomic(dir + f, "partial");
+  }
   o.after_batch = nullptr;
   const auto r = run_farm(batch_images, {1, 4, 4}, Config::defaults(), o, comm);
+  for (const auto& f : leftovers) EXPECT_FALSE(fs::exists(dir + f)) << f;
   EXPECT_EQ(r.resumed, 2);
   EXPECT_EQ(r.mine, 1);
   const std::vector<int64_t> all{0, 1, 2, 3, 4};
