@@ -73,7 +73,7 @@ const std::vector<OptionSpec>& option_table() {
       {"sampling.ode_solver", T::String, "rk45", "rk45 | euler | heun", S::Sampling},
       {"sampling.ode_steps", T::Int, "100", "steps of the fixed-step ODE solvers", S::Sampling},
       {"sampling.precision", T::String, "fp32", "fp32 | bf16", S::Sampling},
-      {"sampling.cuda_graph", T::Bool, "true", "capture the sampler step in a CUDA graph on GPU", S::Sampling},
+      {"sampling.cuda_graph", T::Bool, "true", "replay the network call from a CUDA graph (CUDA only)", S::Sampling},
       {"sampling.deterministic", T::Bool, "false",
        "reproducible mode: sampling.threads per rank on CPU; deterministic cuDNN, no autotuning, no TF32 on GPU",
        S::Sampling},
