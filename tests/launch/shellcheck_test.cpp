@@ -46,7 +46,7 @@ TEST(Shellcheck, FindsEveryLaunchScript) {
         "launch/mpirun/sample.sh", "launch/mpirun/fid.sh", "launch/slurm/train.sbatch", "launch/slurm/sample.sbatch",
         "launch/slurm/fid.sbatch", "launch/slurm/local-cluster", "bench/device/run", "bench/device/pack",
         "bench/device/fetch_refs", "bench/fast_samplers.sh", ".ci/run", ".ci/check-format",
-        "tests/reliability/kill_campaign.sh"})
+        "tests/reliability/kill_campaign.sh", "tests/reliability/farm_load.sh"})
     EXPECT_NE(std::find(scripts.begin(), scripts.end(), expected), scripts.end()) << expected << " not found";
 }
 

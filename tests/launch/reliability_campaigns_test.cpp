@@ -1,0 +1,42 @@
+// The CI versions of tests/reliability/'s campaigns (docs/reliability.md). kill -9: a 2-rank training run
+// and a 2-rank sampler farm, each SIGKILLed 5 times at seeded random moments (the whole job or one rank) and
+// restarted, end bitwise equal to an uninterrupted run, with every checkpoint complete after every kill and
+// every restart resuming from the newest one. Load: 8 ranks on this machine's cores write 1,000 batches,
+// each once, equal to a 2-rank run, without growing in memory.
+#include <gtest/gtest.h>
+
+#include "support/run.h"
+
+namespace scorch {
+namespace kill_campaign {
+
+std::string campaign(const std::string& mode, int seed) {
+  const auto dir = test::temp_dir("kill_" + mode);
+  return "SCORCH='" + test::scorch_bin() + "' '" + test::source_dir() + "/tests/reliability/kill_campaign.sh' " + mode +
+         " 5 " + std::to_string(seed) + " '" + dir + "/c'";
+}
+
+TEST(KillCampaign, TrainingSurvivesFiveRandomKills) {
+  const auto r = test::run(campaign("train", 1), 400);
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("survived 5/5 kills (final result bitwise equal"), std::string::npos) << r.output;
+}
+
+TEST(KillCampaign, SamplerFarmSurvivesFiveRandomKills) {
+  const auto r = test::run(campaign("sample", 2), 400);
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("survived 5/5 kills (final result bitwise equal"), std::string::npos) << r.output;
+}
+
+TEST(FarmLoad, EightOversubscribedRanksWriteAThousandBatchesEachOnce) {
+  const auto dir = test::temp_dir("farm_load");
+  const auto r = test::run("SCORCH='" + test::scorch_bin() + "' '" + test::source_dir() +
+                               "/tests/reliability/farm_load.sh' 8 1000 '" + dir + "/l'",
+                           400);
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("1000 batches in"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("every batch once, equal to a 2-rank run"), std::string::npos) << r.output;
+}
+
+}  // namespace kill_campaign
+}  // namespace scorch

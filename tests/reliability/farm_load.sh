@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The sampler farm under load (docs/reliability.md): RANKS ranks oversubscribed on this machine's cores,
+# BATCHES batches of one image from a tiny model. Checks that every batch is there exactly once and that
+# the set equals a 2-rank run's bit for bit, and measures each rank's resident memory once the first batch
+# is written and again at the end. Fails if any rank grew by more than MAX_GROWTH_MB (default 20).
+# Usage: tests/reliability/farm_load.sh RANKS BATCHES DIR
+set -euo pipefail
+if [ $# -ne 3 ]; then
+  sed -n '2,6p' "$0"
+  exit 2
+fi
+RANKS=$1 BATCHES=$2 DIR=$3
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+SCORCH=${SCORCH:-$ROOT/build/bin/scorch}
+MAX_GROWTH_MB=${MAX_GROWTH_MB:-20}
+MPI=(mpirun --oversubscribe)
+[ "$(id -u)" -eq 0 ] && MPI+=(--allow-run-as-root)
+export OMP_NUM_THREADS=1
+rm -rf "$DIR"
+mkdir -p "$DIR"
+
+fail() {
+  echo "farm_load: FAILED: $*" >&2
+  exit 1
+}
+
+"$SCORCH" data synth shapes --out "$DIR/data" --count 64 --resolution 16 --channels 3 >/dev/null
+"$SCORCH" train --config "$ROOT/configs/small/ve_tiny.yaml" --set data.path="$DIR/data" --set model.nf=8 \
+  --set training.n_iters=1 --set training.snapshot_sampling=false --workdir "$DIR/model" >/dev/null 2>&1
+sample() {
+  "${MPI[@]}" -np "$1" "$SCORCH" sample --ckpt "$DIR/model/checkpoints/latest" --set model.num_scales=4 \
+    --num "$BATCHES" --batch 1 --seed 3 --grid 0 --out "$2"
+}
+
+descendants() {
+  local p
+  for p in $(pgrep -P "$1" || true); do
+    echo "$p"
+    descendants "$p"
+  done
+}
+# "rank pid rss_kb" for every rank of the job under $1.
+rss() {
+  local p r kb
+  for p in $(descendants "$1"); do
+    r=$( (tr '\0' '\n' <"/proc/$p/environ") 2>/dev/null | sed -n 's/^OMPI_COMM_WORLD_RANK=//p' || true)
+    kb=$( (awk '/^VmRSS/ { print $2 }' "/proc/$p/status") 2>/dev/null || true)
+    if [ -n "$r" ] && [ -n "$kb" ]; then echo "$r $p $kb"; fi
+  done | sort -n
+}
+
+start=$(date +%s)
+sample "$RANKS" "$DIR/load" >"$DIR/load.log" 2>&1 &
+job=$!
+while [ ! -e "$DIR/load/shard-00000.h5" ] && kill -0 "$job" 2>/dev/null; do sleep 0.2; done
+first=$(rss "$job")
+last=$first
+while kill -0 "$job" 2>/dev/null; do
+  now=$(rss "$job")
+  [ "$(wc -l <<<"$now")" -eq "$RANKS" ] && last=$now
+  sleep 1
+done
+wait "$job" || fail "the $RANKS-rank farm failed: $(tail -5 "$DIR/load.log")"
+took=$(($(date +%s) - start))
+
+[ "$(find "$DIR/load" -maxdepth 1 -name 'shard-*.h5' | wc -l)" -eq "$BATCHES" ] || fail "not $BATCHES shards"
+python3 - "$DIR/load/manifest.json" "$BATCHES" <<'PY' || fail "the manifest does not list every batch exactly once"
+import json, sys
+shards = [s["file"] for s in json.load(open(sys.argv[1]))["shards"]]
+assert len(shards) == int(sys.argv[2]) and len(set(shards)) == len(shards), (len(shards), len(set(shards)))
+PY
+sample 2 "$DIR/two" >"$DIR/two.log" 2>&1 || fail "the 2-rank farm failed: $(tail -5 "$DIR/two.log")"
+cmp -s "$DIR/load/manifest.json" "$DIR/two/manifest.json" || fail "the set differs from a 2-rank run's"
+
+echo "farm_load: $RANKS ranks, $BATCHES batches in $took s: every batch once, equal to a 2-rank run"
+echo "rank  RSS after the first batch  RSS at the end  (KiB)"
+join <(cut -d' ' -f1,3 <<<"$first") <(cut -d' ' -f1,3 <<<"$last") | while read -r rank a b; do
+  echo "$rank  $a  $b"
+  [ $((b - a)) -le $((MAX_GROWTH_MB * 1024)) ] || fail "rank $rank grew by $(((b - a) / 1024)) MiB"
+done
