@@ -1,8 +1,9 @@
 // The CI versions of tests/reliability/'s campaigns (docs/reliability.md). kill -9: a 2-rank training run
 // and a 2-rank sampler farm, each SIGKILLed 5 times at seeded random moments (the whole job or one rank) and
 // restarted, end bitwise equal to an uninterrupted run, with every checkpoint complete after every kill and
-// every restart resuming from the newest one. Load: 8 ranks on this machine's cores write 1,000 batches,
-// each once, equal to a 2-rank run, without growing in memory.
+// every restart resuming from the newest one. Stopped rank: the watchdog ends a training job whose rank 1
+// was SIGSTOPped. Load: 8 ranks on this machine's cores write 1,000 batches, each once, equal to a 2-rank
+// run, without growing in memory.
 #include <gtest/gtest.h>
 
 #include "support/run.h"
@@ -26,6 +27,21 @@ TEST(KillCampaign, SamplerFarmSurvivesFiveRandomKills) {
   const auto r = test::run(campaign("sample", 2), 400);
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("survived 5/5 kills (final result bitwise equal"), std::string::npos) << r.output;
+}
+
+// A rank that stops answering (SIGSTOP: a hung node, a debugger) in the middle of training: the others' watchdog
+// ends the whole job within dist.timeout_s, naming the section it stalled in, instead of hanging it.
+TEST(StoppedRank, TheWatchdogEndsTheJobWithinTheTimeout) {
+  const auto dir = test::temp_dir("stopped_rank");
+  const auto r = test::run("SCORCH='" + test::scorch_bin() + "' '" + test::source_dir() +
+                               "/tests/reliability/stopped_rank.sh' '" + dir + "/s' 3",
+                           120);
+  EXPECT_EQ(r.code, 0) << r.output;
+  const auto at = r.output.find(" s after rank 1 stopped");
+  ASSERT_NE(at, std::string::npos) << r.output;
+  const auto from = r.output.rfind(") ", at);
+  EXPECT_LE(std::stoi(r.output.substr(from + 2)), 20) << r.output;
+  EXPECT_NE(r.output.find("dist.timeout_s = 3"), std::string::npos) << r.output;
 }
 
 TEST(FarmLoad, EightOversubscribedRanksWriteAThousandBatchesEachOnce) {

@@ -41,12 +41,26 @@ std::vector<std::string> launch_scripts() {
 
 TEST(Shellcheck, FindsEveryLaunchScript) {
   const auto scripts = launch_scripts();
-  for (const char* expected :
-       {"launch/setup", "launch/test", "launch/demo", "launch/mpirun/common.sh", "launch/mpirun/train.sh",
-        "launch/mpirun/sample.sh", "launch/mpirun/fid.sh", "launch/slurm/train.sbatch", "launch/slurm/sample.sbatch",
-        "launch/slurm/fid.sbatch", "launch/slurm/local-cluster", "bench/device/run", "bench/device/pack",
-        "bench/device/fetch_refs", "bench/fast_samplers.sh", ".ci/run", ".ci/check-format",
-        "tests/reliability/kill_campaign.sh", "tests/reliability/farm_load.sh"})
+  for (const char* expected : {"launch/setup",
+                               "launch/test",
+                               "launch/demo",
+                               "launch/mpirun/common.sh",
+                               "launch/mpirun/train.sh",
+                               "launch/mpirun/sample.sh",
+                               "launch/mpirun/fid.sh",
+                               "launch/slurm/train.sbatch",
+                               "launch/slurm/sample.sbatch",
+                               "launch/slurm/fid.sbatch",
+                               "launch/slurm/local-cluster",
+                               "bench/device/run",
+                               "bench/device/pack",
+                               "bench/device/fetch_refs",
+                               "bench/fast_samplers.sh",
+                               ".ci/run",
+                               ".ci/check-format",
+                               "tests/reliability/kill_campaign.sh",
+                               "tests/reliability/farm_load.sh",
+                               "tests/reliability/stopped_rank.sh"})
     EXPECT_NE(std::find(scripts.begin(), scripts.end(), expected), scripts.end()) << expected << " not found";
 }
 
