@@ -27,8 +27,6 @@ std::vector<std::string> leftovers(const std::string& dir) {
   return found;
 }
 
-std::string bytes_of(const std::string& path) { return read_file(path); }
-
 // Runs `cmd` and, once `file` exists, caps every file it writes from then on at `bytes` (`prlimit --pid`):
 // past the cap write() fails with EFBIG, as on a full disk (scorch ignores SIGXFSZ, which would otherwise
 // kill it before it could name the file). The cap comes late because MPI's start-up itself writes
@@ -55,7 +53,7 @@ TEST(FailingWrites, ASampleShardPastTheFileSizeLimitIsAnErrorAndTheRerunComplete
   ASSERT_EQ(r.code, 0) << r.output;
   r = test::run(cmd + dir + "/whole");
   ASSERT_EQ(r.code, 0) << r.output;
-  EXPECT_EQ(bytes_of(dir + "/s/manifest.json"), bytes_of(dir + "/whole/manifest.json"));
+  EXPECT_EQ(read_file(dir + "/s/manifest.json"), read_file(dir + "/whole/manifest.json"));
 }
 
 // A tiny VE run on 8x8 grayscale shapes, checkpointing every 10 steps.
@@ -95,7 +93,7 @@ TEST(FailingWrites, ACheckpointPastTheFileSizeLimitKeepsLatestAndTheRerunEqualsA
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "resumed from " + ckpts + "/" + latest)) << r.output;
   for (const char* f : {"model.safetensors", "ema.safetensors", "optimizer.safetensors"})
-    EXPECT_EQ(bytes_of(ckpts + "/step-000000200/" + f), bytes_of(whole + f)) << f;
+    EXPECT_EQ(read_file(ckpts + "/step-000000200/" + f), read_file(whole + f)) << f;
 }
 
 }  // namespace failing_writes

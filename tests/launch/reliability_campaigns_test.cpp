@@ -11,20 +11,23 @@
 namespace scorch {
 namespace kill_campaign {
 
-std::string campaign(const std::string& mode, int seed) {
-  const auto dir = test::temp_dir("kill_" + mode);
-  return "SCORCH='" + test::scorch_bin() + "' '" + test::source_dir() + "/tests/reliability/kill_campaign.sh' " + mode +
-         " 5 " + std::to_string(seed) + " '" + dir + "/c'";
+// Runs tests/reliability/SCRIPT with `before`, a scratch directory named after `tag`, then `after`.
+test::RunResult campaign(const std::string& script, const std::string& tag, const std::string& before,
+                         const std::string& after, int timeout_s) {
+  const auto dir = test::temp_dir(tag);
+  return test::run("SCORCH='" + test::scorch_bin() + "' '" + test::source_dir() + "/tests/reliability/" + script +
+                       "' " + before + " '" + dir + "/c' " + after,
+                   timeout_s);
 }
 
 TEST(KillCampaign, TrainingSurvivesFiveRandomKills) {
-  const auto r = test::run(campaign("train", 1), 400);
+  const auto r = campaign("kill_campaign.sh", "kill_train", "train 5 1", "", 400);
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("survived 5/5 kills (final result bitwise equal"), std::string::npos) << r.output;
 }
 
 TEST(KillCampaign, SamplerFarmSurvivesFiveRandomKills) {
-  const auto r = test::run(campaign("sample", 2), 400);
+  const auto r = campaign("kill_campaign.sh", "kill_sample", "sample 5 2", "", 400);
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("survived 5/5 kills (final result bitwise equal"), std::string::npos) << r.output;
 }
@@ -32,10 +35,7 @@ TEST(KillCampaign, SamplerFarmSurvivesFiveRandomKills) {
 // A rank that stops answering (SIGSTOP: a hung node, a debugger) in the middle of training: the others' watchdog
 // ends the whole job within dist.timeout_s, naming the section it stalled in, instead of hanging it.
 TEST(StoppedRank, TheWatchdogEndsTheJobWithinTheTimeout) {
-  const auto dir = test::temp_dir("stopped_rank");
-  const auto r = test::run("SCORCH='" + test::scorch_bin() + "' '" + test::source_dir() +
-                               "/tests/reliability/stopped_rank.sh' '" + dir + "/s' 3",
-                           120);
+  const auto r = campaign("stopped_rank.sh", "stopped_rank", "", "3", 120);
   EXPECT_EQ(r.code, 0) << r.output;
   const auto at = r.output.find(" s after rank 1 stopped");
   ASSERT_NE(at, std::string::npos) << r.output;
@@ -45,10 +45,7 @@ TEST(StoppedRank, TheWatchdogEndsTheJobWithinTheTimeout) {
 }
 
 TEST(FarmLoad, EightOversubscribedRanksWriteAThousandBatchesEachOnce) {
-  const auto dir = test::temp_dir("farm_load");
-  const auto r = test::run("SCORCH='" + test::scorch_bin() + "' '" + test::source_dir() +
-                               "/tests/reliability/farm_load.sh' 8 1000 '" + dir + "/l'",
-                           400);
+  const auto r = campaign("farm_load.sh", "farm_load", "8 1000", "", 400);
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("1000 batches in"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("every batch once, equal to a 2-rank run"), std::string::npos) << r.output;

@@ -10,19 +10,12 @@ if [ $# -ne 3 ]; then
   exit 2
 fi
 RANKS=$1 BATCHES=$2 DIR=$3
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-SCORCH=${SCORCH:-$ROOT/build/bin/scorch}
+CAMPAIGN=farm_load
+# shellcheck source=tests/reliability/common.sh
+source "$(dirname "$0")/common.sh"
 MAX_GROWTH_MB=${MAX_GROWTH_MB:-20}
-MPI=(mpirun --oversubscribe)
-[ "$(id -u)" -eq 0 ] && MPI+=(--allow-run-as-root)
-export OMP_NUM_THREADS=1
 rm -rf "$DIR"
 mkdir -p "$DIR"
-
-fail() {
-  echo "farm_load: FAILED: $*" >&2
-  exit 1
-}
 
 "$SCORCH" data synth shapes --out "$DIR/data" --count 64 --resolution 16 --channels 3 >/dev/null
 "$SCORCH" train --config "$ROOT/configs/small/ve_tiny.yaml" --set data.path="$DIR/data" --set model.nf=8 \
@@ -32,18 +25,11 @@ sample() {
     --num "$BATCHES" --batch 1 --seed 3 --grid 0 --out "$2"
 }
 
-descendants() {
-  local p
-  for p in $(pgrep -P "$1" || true); do
-    echo "$p"
-    descendants "$p"
-  done
-}
 # "rank pid rss_kb" for every rank of the job under $1.
 rss() {
   local p r kb
   for p in $(descendants "$1"); do
-    r=$( (tr '\0' '\n' <"/proc/$p/environ") 2>/dev/null | sed -n 's/^OMPI_COMM_WORLD_RANK=//p' || true)
+    r=$(rank_of "$p")
     kb=$( (awk '/^VmRSS/ { print $2 }' "/proc/$p/status") 2>/dev/null || true)
     if [ -n "$r" ] && [ -n "$kb" ]; then echo "$r $p $kb"; fi
   done | sort -n

@@ -16,19 +16,14 @@ if [ $# -ne 4 ]; then
   exit 2
 fi
 MODE=$1 KILLS=$2 SEED=$3 DIR=$4
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-SCORCH=${SCORCH:-$ROOT/build/bin/scorch}
-MPI=(mpirun -np 2 --oversubscribe)
-[ "$(id -u)" -eq 0 ] && MPI+=(--allow-run-as-root)
-export OMP_NUM_THREADS=1 TRAIN_STEPS=${TRAIN_STEPS:-400} SAMPLE_IMAGES=${SAMPLE_IMAGES:-300}
+CAMPAIGN="kill_campaign $MODE seed $SEED"
+# shellcheck source=tests/reliability/common.sh
+source "$(dirname "$0")/common.sh"
+MPI+=(-np 2)
+export TRAIN_STEPS=${TRAIN_STEPS:-400} SAMPLE_IMAGES=${SAMPLE_IMAGES:-300}
 RANDOM=$SEED
 rm -rf "$DIR"
 mkdir -p "$DIR"
-
-fail() {
-  echo "kill_campaign $MODE seed $SEED: FAILED: $*" >&2
-  exit 1
-}
 
 case $MODE in
   train)
@@ -69,15 +64,6 @@ PY
   done
 }
 
-# Every process under $1 (children, their children, ...).
-descendants() {
-  local p
-  for p in $(pgrep -P "$1" || true); do
-    echo "$p"
-    descendants "$p"
-  done
-}
-
 newest_checkpoint() {
   local newest=""
   for d in "$DIR/run/checkpoints"/step-*; do [ -d "$d" ] && newest=$d; done
@@ -107,7 +93,6 @@ while [ "$landed" -lt "$KILLS" ]; do
     echo "attempt $attempt: finished before its kill at ${delay_ms} ms"
     break
   fi
-  # Open MPI starts each rank in a process group of its own, so the job is the process tree under $pid.
   job=$(descendants "$pid")
   if [ "$victim" -eq 0 ]; then
     # shellcheck disable=SC2086  # a list of pids
@@ -117,7 +102,7 @@ while [ "$landed" -lt "$KILLS" ]; do
     rank=$((victim - 1))
     target=""
     for p in $job; do
-      if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$rank"; then target=$p; fi
+      if [ "$(rank_of "$p")" = "$rank" ]; then target=$p; fi
     done
     if [ -n "$target" ]; then
       kill -9 "$target" 2>/dev/null || true

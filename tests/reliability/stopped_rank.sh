@@ -9,18 +9,12 @@ if [ $# -lt 1 ]; then
   exit 2
 fi
 DIR=$1 TIMEOUT=${2:-3}
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-SCORCH=${SCORCH:-$ROOT/build/bin/scorch}
-MPI=(mpirun --oversubscribe -np 2)
-[ "$(id -u)" -eq 0 ] && MPI+=(--allow-run-as-root)
-export OMP_NUM_THREADS=1
+CAMPAIGN=stopped_rank
+# shellcheck source=tests/reliability/common.sh
+source "$(dirname "$0")/common.sh"
+MPI+=(-np 2)
 rm -rf "$DIR"
 mkdir -p "$DIR"
-
-fail() {
-  echo "stopped_rank: FAILED: $*" >&2
-  exit 1
-}
 
 "$SCORCH" data synth shapes --out "$DIR/data" --count 64 --resolution 8 --channels 1 >/dev/null 2>&1
 "${MPI[@]}" "$SCORCH" train --config "$ROOT/configs/small/ve_tiny.yaml" --set data.path="$DIR/data" \
@@ -31,7 +25,7 @@ job=$!
 while [ ! -e "$DIR/run/checkpoints/step-000000020" ] && kill -0 "$job" 2>/dev/null; do sleep 0.1; done
 victim=""
 for p in $(pgrep -P "$job" || true); do
-  if (tr '\0' '\n' <"/proc/$p/environ") 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1; then victim=$p; fi
+  if [ "$(rank_of "$p")" = 1 ]; then victim=$p; fi
 done
 [ -n "$victim" ] || fail "rank 1 of the job was not found: $(tail -5 "$DIR/train.log")"
 kill -STOP "$victim"
