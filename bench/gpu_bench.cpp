@@ -68,7 +68,8 @@ std::vector<std::string> variant_sets(const std::string& variant) {
   std::vector<std::string> sets;
   const auto base = variant.substr(0, variant.find('+'));
   SCORCH_CHECK(base == "fp32" || base == "tf32" || base == "bf16" || base == "fp16",
-               "variant '{}': expected fp32, tf32, bf16 or fp16 with optional +cl, +ckpt", variant);
+               "variant '{}': expected fp32, tf32, bf16 or fp16 with optional +cl, +ckpt, +sync, +foreach, +bmm",
+               variant);
   sets.push_back("training.precision=" + (base == "tf32" ? std::string("fp32") : base));
   sets.push_back(std::string("training.tf32=") + (base == "tf32" ? "true" : "false"));
   for (size_t at = variant.find('+'); at != std::string::npos; at = variant.find('+', at + 1)) {
@@ -77,8 +78,14 @@ std::vector<std::string> variant_sets(const std::string& variant) {
       sets.push_back("training.channels_last=true");
     else if (flag == "ckpt")
       sets.push_back("model.grad_checkpointing=true");
+    else if (flag == "sync")  // the step reads loss and gradient norm on the host, as before issue 21
+      sets.push_back("training.sync_free=false");
+    else if (flag == "foreach")  // Adam as foreach ops instead of the fused kernel
+      sets.push_back("optim.fused=false");
+    else if (flag == "bmm")  // attention as bmm + softmax + bmm instead of scaled_dot_product_attention
+      sets.push_back("model.fused_attention=false");
     else
-      SCORCH_FAIL("variant '{}': unknown suffix '+{}' (expected +cl or +ckpt)", variant, flag);
+      SCORCH_FAIL("variant '{}': unknown suffix '+{}' (expected +cl, +ckpt, +sync, +foreach or +bmm)", variant, flag);
   }
   return sets;
 }
@@ -340,25 +347,33 @@ int cmd_fid(Bench& b, int64_t n, int64_t batch) {
 int cmd_profile(Bench& b, int64_t batch, const std::string& variant, const std::string& trace) {
   namespace prof = torch::autograd::profiler;
   auto sets = run_sets(b, variant, batch);
-  sets.push_back("training.log_freq=2");
+  // One log line at the end, outside the window: the window holds steps as they run between log intervals.
+  sets.push_back("training.log_freq=1000");
+  sets.push_back("training.n_iters=5");
   const auto workdir = b.root + "/profile";
-  // Two warm steps (cuDNN's algorithm choice, the allocator), then the same run resumed for two more under
-  // the profiler.
-  auto warm = sets, timed = sets;
-  warm.push_back("training.n_iters=2");
-  timed.push_back("training.n_iters=4");
-  trainer::Trainer(b.config(warm), workdir, std::make_shared<dist::LocalCommunicator>(), b.device).run();
-  trainer::Trainer trainer(b.config(timed), workdir, std::make_shared<dist::LocalCommunicator>(), b.device);
+  fs::remove_all(workdir);
+  // Steps 0 and 1 warm up (cuDNN's algorithm choice, the allocator). The window runs from step 2's gradient
+  // point to step 4's: two whole steps, without the start-up, the final log read or the checkpoint write.
   const torch::profiler::impl::ProfilerConfig config(torch::profiler::impl::ProfilerState::KINETO);
   std::set<torch::profiler::impl::ActivityType> activities{torch::profiler::impl::ActivityType::CPU};
   if (b.device.is_cuda()) activities.insert(torch::profiler::impl::ActivityType::CUDA);
   prof::prepareProfiler(config, activities);
-  prof::enableProfiler(config, activities);
-  const auto t = Clock::now();
-  trainer.run();
-  synchronize(b.device);
-  const double s = seconds_since(t);
-  prof::disableProfiler()->save(trace);
+  Clock::time_point t;
+  double s = 0;
+  trainer::TrainerHooks hooks;
+  hooks.on_gradients = [&](int64_t step, const std::vector<torch::Tensor>&) {
+    if (step == 2) {
+      synchronize(b.device);
+      prof::enableProfiler(config, activities);
+      t = Clock::now();
+    } else if (step == 4) {
+      synchronize(b.device);
+      s = seconds_since(t);
+      prof::disableProfiler()->save(trace);
+    }
+  };
+  trainer::Trainer(b.config(sets), workdir, std::make_shared<dist::LocalCommunicator>(), b.device, hooks).run();
+  fs::remove_all(workdir);
   emit({{"bench", "profile_run"},
         {"config", b.config_path},
         {"variant", variant},

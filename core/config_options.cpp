@@ -36,6 +36,10 @@ const std::vector<OptionSpec>& option_table() {
       {"training.channels_last", T::Bool, "false", "channels_last memory format on CUDA", S::Runtime},
       {"training.keep_last", T::Int, "3", "rolling checkpoints kept besides snapshots", S::Runtime},
       {"training.max_nonfinite_steps", T::Int, "20", "consecutive non-finite steps before the run stops", S::Runtime},
+      {"training.sync_free", T::Bool, "true",
+       "keep loss, gradient norm and the skip decision on the device; read them once per log interval (needs "
+       "optim.fused, not fp16)",
+       S::Runtime},
       {"training.grad_bucket_mb", T::Float, "25", "gradient all-reduce bucket size in MiB", S::Runtime},
       {"training.eps", T::Float, "1e-5", "smallest time sampled by the continuous loss", S::Training},
       // sampling
@@ -141,10 +145,17 @@ const std::vector<OptionSpec>& option_table() {
        "ncsnpp"},
       {"model.fourier_scale", T::Float, "16", "scale of the Gaussian Fourier features", S::Network, "ncsnpp"},
       {"model.conv_size", T::Int, "3", "convolution kernel size (3 is the only one implemented)", S::Network},
+      {"model.fused_attention", T::Bool, "false",
+       "attention through scaled_dot_product_attention (slower than bmm + softmax at NCSN++'s 16x16, one head of "
+       "256, on an H200: docs/benchmarks.md)",
+       S::Runtime, "ncsnpp ddpm"},
       {"model.grad_checkpointing", T::Bool, "false", "recompute each block in backward to save memory", S::Runtime,
        "ncsnpp ddpm"},
       // optim
       {"optim.optimizer", T::String, "Adam", "Adam", S::Training},
+      {"optim.fused", T::Bool, "true",
+       "one fused Adam kernel per step (torch's _fused_adam_; false: foreach ops, as score_sde's torch.optim.Adam)",
+       S::Runtime},
       {"optim.lr", T::Float, "2e-4", "learning rate", S::Training},
       {"optim.beta1", T::Float, "0.9", "Adam beta1", S::Training},
       {"optim.beta2", T::Float, "0.999", "Adam beta2", S::Training},

@@ -1,4 +1,4 @@
-// Adam with torch.optim.Adam's arithmetic, warm-up schedule and global-norm clipping.
+// Adam with torch.optim.Adam's arithmetic (foreach or fused), warm-up schedule and global-norm clipping.
 #include "trainer/adam.h"
 
 #include <fmt/ranges.h>
@@ -20,6 +20,7 @@ AdamOptions AdamOptions::from(const Config& config) {
   o.eps = config.get_float("optim.eps");
   o.weight_decay = config.get_float("optim.weight_decay");
   o.amsgrad = config.get_bool("optim.amsgrad");
+  o.fused = config.get_bool("optim.fused");
   o.warmup = config.get_int("optim.warmup");
   o.grad_clip = config.get_float("optim.grad_clip");
   SCORCH_CHECK(o.lr >= 0, "optim.lr must be >= 0, got {}", o.lr);
@@ -61,7 +62,13 @@ Adam::Adam(std::vector<std::pair<std::string, torch::Tensor>> params, AdamOption
     exp_avg_.push_back(zeros.clone());
     exp_avg_sq_.push_back(zeros.clone());
     if (options_.amsgrad) max_exp_avg_sq_.push_back(zeros.clone());
+    if (options_.fused) steps_.push_back(torch::zeros({}, torch::TensorOptions(torch::kFloat32).device(p.device())));
   }
+}
+
+int64_t Adam::step_count() const {
+  if (!options_.fused) return step_;
+  return steps_.empty() ? 0 : static_cast<int64_t>(steps_.front().item<float>());
 }
 
 void Adam::zero_grad() {
@@ -69,13 +76,24 @@ void Adam::zero_grad() {
     if (p.grad().defined()) p.mutable_grad() = torch::Tensor();
 }
 
-void Adam::step(double lr) {
+void Adam::step(double lr, const torch::Tensor& found_inf) {
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> grads;
   grads.reserve(params_.size());
   for (size_t i = 0; i < params_.size(); ++i) {
     SCORCH_CHECK(params_[i].grad().defined(), "Adam: parameter '{}' has no gradient (not used in forward?)", names_[i]);
     grads.push_back(params_[i].grad());
+  }
+  SCORCH_CHECK(!found_inf.defined() || options_.fused, "Adam: a device-side skip flag needs optim.fused = true");
+  if (options_.fused) {
+    // torch.optim.Adam(fused=True)'s sequence: count the step, run the kernel (it returns early when found_inf
+    // is 1), then take the count back.
+    at::_foreach_add_(steps_, 1.0);
+    at::_fused_adam_(params_, grads, exp_avg_, exp_avg_sq_, max_exp_avg_sq_, steps_, lr, options_.beta1, options_.beta2,
+                     options_.weight_decay, options_.eps, options_.amsgrad, /*maximize=*/false,
+                     /*grad_scale=*/std::nullopt, found_inf.defined() ? std::optional(found_inf) : std::nullopt);
+    if (found_inf.defined()) at::_foreach_sub_(steps_, std::vector<torch::Tensor>(steps_.size(), found_inf));
+    return;
   }
   ++step_;
   if (options_.weight_decay != 0) grads = at::_foreach_add(grads, params_, options_.weight_decay);
@@ -121,6 +139,7 @@ void Adam::load_state(const std::map<std::string, torch::Tensor>& state, int64_t
   torch::NoGradGuard no_grad;
   for (auto& [key, mine] : expected) mine.copy_(state.at(key));
   step_ = step;
+  for (auto& t : steps_) t.fill_(static_cast<double>(step));
 }
 
 }  // namespace scorch::trainer

@@ -16,6 +16,7 @@ namespace scorch::trainer {
 struct AdamOptions {
   double lr = 2e-4, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0;
   bool amsgrad = false;
+  bool fused = true;       // optim.fused: one at::_fused_adam_ call (CUDA and CPU kernels) instead of foreach ops
   int64_t warmup = 0;      // linear warm-up steps (0: none)
   double grad_clip = 1.0;  // global-norm clip (negative: off)
   static AdamOptions from(const Config& config);
@@ -39,10 +40,13 @@ class Adam {
 
   const AdamOptions& options() const { return options_; }
   const std::vector<torch::Tensor>& params() const { return params_; }
-  int64_t step_count() const { return step_; }
+  // Updates done. With the fused kernel the count lives on the device: reading it synchronises.
+  int64_t step_count() const;
 
-  // One update with learning rate `lr` from the parameters' current .grad().
-  void step(double lr);
+  // One update with learning rate `lr` from the parameters' current .grad(). `found_inf`, a float32 0-dim
+  // tensor on the parameters' device (fused only), skips the update and its step count on the device when it
+  // holds 1, so the caller need not read it.
+  void step(double lr, const torch::Tensor& found_inf = {});
   void zero_grad();
 
   // "exp_avg.<name>", "exp_avg_sq.<name>" (and "max_exp_avg_sq.<name>" with amsgrad).
@@ -55,7 +59,8 @@ class Adam {
   AdamOptions options_;
   std::vector<std::string> names_;
   std::vector<torch::Tensor> params_, exp_avg_, exp_avg_sq_, max_exp_avg_sq_;
-  int64_t step_ = 0;
+  std::vector<torch::Tensor> steps_;  // fused: a float32 0-dim step count per parameter, as torch.optim.Adam's
+  int64_t step_ = 0;                  // unfused
 };
 
 }  // namespace scorch::trainer

@@ -25,10 +25,12 @@ double Ema::decay_at(double rate, int64_t n) {
   return std::min(rate, (1.0 + static_cast<double>(n)) / (10.0 + static_cast<double>(n)));
 }
 
-void Ema::update(const torch::nn::Module& model) {
+int64_t Ema::num_updates() const {
+  return device_updates_.defined() ? static_cast<int64_t>(device_updates_.item<double>()) : num_updates_;
+}
+
+void Ema::update(const torch::nn::Module& model, const torch::Tensor& found_inf) {
   torch::NoGradGuard no_grad;
-  ++num_updates_;
-  const double decay = decay_at(rate_, num_updates_);
   auto params = model.named_parameters();
   std::vector<torch::Tensor> shadows, values;
   shadows.reserve(names_.size());
@@ -39,8 +41,26 @@ void Ema::update(const torch::nn::Module& model) {
     shadows.push_back(shadow_.at(name));
     values.push_back(p->detach().to(torch::kFloat32));
   }
-  // s + (1 - d)(p - s) equals the reference's s - (1 - d)(s - p) exactly in floating point.
-  if (!shadows.empty()) at::_foreach_lerp_(shadows, values, 1.0 - decay);
+  if (!found_inf.defined()) {
+    SCORCH_CHECK(!device_updates_.defined(), "EMA: a plain update after masked ones (the count is on the device)");
+    ++num_updates_;
+    const double decay = decay_at(rate_, num_updates_);
+    // s + (1 - d)(p - s) equals the reference's s - (1 - d)(s - p) exactly in floating point.
+    if (!shadows.empty()) at::_foreach_lerp_(shadows, values, 1.0 - decay);
+    return;
+  }
+  if (shadows.empty()) return;
+  if (!device_updates_.defined())
+    device_updates_ = torch::full({}, static_cast<double>(num_updates_),
+                                  torch::TensorOptions(torch::kFloat64).device(shadows.front().device()));
+  // decay_at's double arithmetic on the device, then the same rounding to float the scalar weight gets; a
+  // skipped step lerps by 0, which leaves every shadow bit as it was.
+  const auto keep = 1.0 - found_inf.to(torch::kFloat64);  // ()
+  device_updates_.add_(keep);
+  const auto n = device_updates_;
+  const auto decay = torch::clamp_max((1.0 + n) / (10.0 + n), rate_);  // ()
+  const auto weight = ((1.0 - decay) * keep).to(torch::kFloat32);      // ()
+  at::_foreach_lerp_(shadows, values, std::vector<torch::Tensor>(shadows.size(), weight));
 }
 
 void Ema::copy_to(torch::nn::Module& model) const {
@@ -66,6 +86,7 @@ void Ema::load_state(int64_t num_updates, const std::map<std::string, torch::Ten
   torch::NoGradGuard no_grad;
   for (auto& [name, mine] : shadow_) mine.copy_(shadow.at(name));
   num_updates_ = num_updates;
+  device_updates_ = torch::Tensor();
 }
 
 std::vector<torch::Tensor> Ema::shadow_tensors() {
@@ -77,6 +98,7 @@ std::vector<torch::Tensor> Ema::shadow_tensors() {
 
 void Ema::to(const torch::Device& device) {
   for (auto& [name, t] : shadow_) t = t.to(device);
+  if (device_updates_.defined()) device_updates_ = device_updates_.to(device);
 }
 
 EmaSwap::EmaSwap(const Ema& ema, torch::nn::Module& model) : model_(model), was_training_(model.is_training()) {

@@ -17,12 +17,15 @@ class Ema {
   Ema(const torch::nn::Module& model, double rate);
 
   double rate() const { return rate_; }
-  int64_t num_updates() const { return num_updates_; }
+  // After a masked update the count lives on the device: reading it then synchronises.
+  int64_t num_updates() const;
   // The decay the n-th update uses (n >= 1).
   static double decay_at(double rate, int64_t n);
 
-  // shadow <- shadow - (1 - decay)(shadow - param), after optimizer.step().
-  void update(const torch::nn::Module& model);
+  // shadow <- shadow - (1 - decay)(shadow - param), after optimizer.step(). `found_inf` (a float32 0-dim
+  // tensor on the shadows' device) masks the update on the device: when it holds 1 neither the shadows nor the
+  // count change, and the host never reads it. The masked and the plain update give bitwise equal shadows.
+  void update(const torch::nn::Module& model, const torch::Tensor& found_inf = {});
   // Writes the averages into the model's tracked parameters (cast to their dtype).
   void copy_to(torch::nn::Module& model) const;
 
@@ -37,6 +40,7 @@ class Ema {
  private:
   double rate_;
   int64_t num_updates_ = 0;
+  torch::Tensor device_updates_;  // float64 0-dim: the count, once a masked update has run (else undefined)
   std::map<std::string, torch::Tensor> shadow_;
   std::vector<std::string> names_;  // tracked names, in the model's registration order
 };

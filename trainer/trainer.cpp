@@ -124,7 +124,9 @@ void Trainer::train_step() {
     objective.backward();
     loss_sum += per_example.detach().sum().to(torch::kFloat64);
   }
-  {
+  if (sync_free_) {
+    reducer_->finish();  // queues the reduction and makes this stream wait for it; the host goes on
+  } else {
     // NCCL queues the reduction on the GPU: wait for it here, under the watchdog and polling NCCL's own
     // errors, rather than in the first blocking call below, where a dead peer would hang this rank forever.
     auto guard = watchdog_->guard(fmt::format("step {}: gradient all-reduce", step_));
@@ -138,9 +140,25 @@ void Trainer::train_step() {
       if (p.grad().defined()) grads.push_back(p.grad());
     at::_foreach_mul_(grads, 1.0 / scaler_.scale());
   }
+  if (hooks_.on_gradients) hooks_.on_gradients(step_, params_);
   auto norm = grad_norm(params_);  // ()
+  if (sync_free_)
+    finish_step_sync_free(norm, loss_sum, lr);
+  else
+    finish_step_synced(norm, loss_sum, lr);
+  last_lr_ = lr;
+  ++interval_steps_;
+  ++step_;
+}
+
+torch::Tensor Trainer::read_host(const torch::Tensor& t) {
+  ++host_reads_;
+  return t.cpu();
+}
+
+void Trainer::finish_step_synced(const torch::Tensor& norm, const torch::Tensor& loss_sum, double lr) {
   // Whether to skip is decided on the host, alike on every rank: one device-to-host copy for both values.
-  const auto host = torch::stack({norm.to(torch::kFloat64), loss_sum}).cpu();  // (2,): |g|, loss sum
+  const auto host = read_host(torch::stack({norm.to(torch::kFloat64), loss_sum}));  // (2,): |g|, loss sum
   const double norm_value = host[0].item<double>(), loss_value = host[1].item<double>();
   const bool nonfinite = agree_any(!(std::isfinite(norm_value) && std::isfinite(loss_value)), "non-finite check");
   scaler_.update(!nonfinite);
@@ -161,22 +179,71 @@ void Trainer::train_step() {
                       "{} non-finite steps in a row (training.max_nonfinite_steps = {}) at step {}; the last complete "
                       "checkpoint in {} is intact",
                       nonfinite_streak_, limit, step_, store_->dir());
-  } else {
-    nonfinite_streak_ = 0;
-    last_grad_norm_ = norm_value;
-    const double clip = adam_->options().grad_clip;
-    if (clip >= 0) clip_grads(params_, norm, clip);
-    adam_->step(lr);
-    ema_->update(*model_);
-    interval_loss_sum_ += loss_value;
-    interval_images_ += local_batch_;
+    return;
   }
-  last_lr_ = lr;
-  ++interval_steps_;
-  ++step_;
+  nonfinite_streak_ = 0;
+  last_grad_norm_ = norm_value;
+  const double clip = adam_->options().grad_clip;
+  if (clip >= 0) clip_grads(params_, norm, clip);
+  adam_->step(lr);
+  ema_->update(*model_);
+  interval_loss_sum_ += loss_value;
+  interval_images_ += local_batch_;
+}
+
+void Trainer::finish_step_sync_free(const torch::Tensor& norm, const torch::Tensor& loss_sum, double lr) {
+  // The gradients are already averaged, so their norm is the same on every rank; the loss is the rank's own,
+  // so its verdict is summed over the ranks (on the device, as the gradients were).
+  auto found_inf = torch::logical_not(torch::isfinite(norm) & torch::isfinite(loss_sum)).to(torch::kFloat32);  // ()
+  if (comm_->world() > 1) {
+    comm_->all_reduce_sum(found_inf);
+    found_inf = found_inf.clamp_max(1.0);
+  }
+  const double clip = adam_->options().grad_clip;
+  if (clip >= 0) clip_grads(params_, norm, clip);  // a non-finite norm poisons only gradients the update ignores
+  adam_->step(lr, found_inf);
+  ema_->update(*model_, found_inf);
+  const auto skipped = found_inf.to(torch::kFloat64), applied = 1.0 - skipped;  // ()
+  dev_.loss_sum.add_(torch::where(skipped > 0, torch::zeros_like(loss_sum), loss_sum));
+  dev_.images.add_(applied * static_cast<double>(local_batch_));
+  dev_.skipped.add_(skipped);
+  dev_.streak.add_(1.0).mul_(skipped);
+  torch::maximum_out(dev_.max_streak, dev_.max_streak, dev_.streak);
+  dev_.grad_norm.copy_(torch::where(skipped > 0, dev_.grad_norm, norm.to(torch::kFloat64)));
+}
+
+void Trainer::read_device_interval() {
+  std::vector<torch::Tensor> sums = {dev_.loss_sum,  dev_.images,   dev_.skipped,   dev_.max_streak,
+                                     dev_.grad_norm, dev_.eval_sum, dev_.eval_count};
+  torch::Tensor host;
+  {
+    // The one wait of the interval: under the watchdog, polling NCCL's errors, as the synced step's.
+    auto guard = watchdog_->guard(fmt::format("step {}: reading the interval's sums", step_));
+    comm_->synchronize();
+    host = read_host(torch::stack(sums));  // (7,)
+  }
+  const auto* v = host.data_ptr<double>();
+  interval_loss_sum_ += v[0];
+  interval_images_ += static_cast<int64_t>(v[1]);
+  const auto skipped = static_cast<int64_t>(v[2]), longest = static_cast<int64_t>(v[3]);
+  if (interval_images_ > 0) last_grad_norm_ = v[4];
+  skipped_total_ += skipped;
+  if (v[6] > 0) pending_eval_loss_ = v[5] / v[6];
+  for (const auto& t : {dev_.loss_sum, dev_.images, dev_.skipped, dev_.max_streak, dev_.eval_sum, dev_.eval_count})
+    t.zero_();
+  if (skipped > 0)
+    spdlog::warn("steps up to {}: {} with non-finite loss or gradients skipped on every rank (longest run {})", step_,
+                 skipped, longest);
+  const int64_t limit = o_.max_nonfinite_steps;
+  SCORCH_CHECK_HINT(
+      longest < limit, "lower optim.lr, raise optim.warmup, or try training.precision=fp32",
+      "{} non-finite steps in a row (training.max_nonfinite_steps = {}) before step {}; the last complete "
+      "checkpoint in {} is intact",
+      longest, limit, step_, store_->dir());
 }
 
 void Trainer::log_interval(double seconds, double eta_s) {
+  if (sync_free_) read_device_interval();
   double totals[2] = {interval_loss_sum_, static_cast<double>(interval_images_)};
   {
     auto guard = watchdog_->guard(fmt::format("step {}: loss all-reduce", step_));
@@ -220,15 +287,22 @@ void Trainer::evaluate() {
     return model_->forward(x, labels);
   };
   PerExampleNoise noise(mix_seed(o_.seed, kEvalStream), step_, comm_->rank() * local_batch_, images.size(0));
-  double sums[2];
+  torch::Tensor sum;  // (), float64
   {
     EmaSwap ema_weights(*ema_, *model_);
     AutocastScope autocast(o_.precision, device_);
-    sums[0] = loss_->per_example(model_fn, images, noise).to(torch::kFloat64).sum().item<double>();
+    sum = loss_->per_example(model_fn, images, noise).to(torch::kFloat64).sum();
   }
-  sums[1] = static_cast<double>(images.size(0));
+  if (sync_free_) {
+    // Summed over the ranks on the device; log_interval reads it with the interval's other sums.
+    if (comm_->world() > 1) comm_->all_reduce_sum(sum);
+    dev_.eval_sum.add_(sum);
+    dev_.eval_count.add_(static_cast<double>(images.size(0) * comm_->world()));
+    return;
+  }
+  const double mine = read_host(sum).item<double>(), count = static_cast<double>(images.size(0));
   auto guard = watchdog_->guard(fmt::format("step {}: eval loss all-reduce", step_));
-  pending_eval_loss_ = comm_->all_reduce_sum(sums[0]) / comm_->all_reduce_sum(sums[1]);
+  pending_eval_loss_ = comm_->all_reduce_sum(mine) / comm_->all_reduce_sum(count);
 }
 
 void Trainer::snapshot() {

@@ -39,6 +39,9 @@ struct TrainerHooks {
   // EMA weights and is in eval mode for the duration of the call (the sampler draws a grid with it). The grid
   // it returns goes to TensorBoard as the "samples" image.
   std::function<io::Image(int64_t step, models::ScoreModelImpl& ema_model)> on_snapshot;
+  // After each step's gradient reduction, before the skip decision, clipping and the update; `params` hold the
+  // averaged gradients (benches mark steps here, tests corrupt a gradient).
+  std::function<void(int64_t step, const std::vector<torch::Tensor>& params)> on_gradients;
 };
 
 struct TrainResult {
@@ -59,6 +62,10 @@ class Trainer {
   TrainResult run();
 
   int64_t step() const { return step_; }
+  // Device-to-host reads the train loop has made (every one is a host synchronisation on CUDA).
+  int64_t host_reads() const { return host_reads_; }
+  // Whether steps run without host reads (training.sync_free, and its conditions met).
+  bool sync_free() const { return sync_free_; }
   models::ScoreModelImpl& model() { return *model_; }
   const Ema& ema() const { return *ema_; }
   const Adam& optimizer() const { return *adam_; }
@@ -73,10 +80,17 @@ class Trainer {
   // Checkpoints (trainer_state.cpp).
   void resume(const std::string& ckpt_dir);
   void broadcast_state();
-  // Not free of host syncs: it waits on the host for the gradient reduction (under the watchdog, so that an
-  // NCCL error surfaces), copies the gradient norm and loss to the host, and agrees with the other ranks over
-  // MPI whether the step is skipped (run() adds one more host all-reduce: the stop-signal check).
+  // Synchronised (training.sync_free off, or fp16, or optim.fused off): waits on the host for the gradient
+  // reduction (under the watchdog, so that an NCCL error surfaces), copies the gradient norm and loss to the
+  // host, and agrees with the other ranks over MPI whether the step is skipped. Sync-free: the same decision
+  // is a device flag every rank computes alike, the update is masked by it, and log_interval reads the
+  // interval's sums once. run() adds one host all-reduce per step either way: the stop-signal check (MPI).
   void train_step();
+  void finish_step_synced(const torch::Tensor& norm, const torch::Tensor& loss_sum, double lr);
+  void finish_step_sync_free(const torch::Tensor& norm, const torch::Tensor& loss_sum, double lr);
+  // Sync-free: folds the device sums of the interval into the host figures, checks the non-finite streak.
+  void read_device_interval();
+  torch::Tensor read_host(const torch::Tensor& t);
   void log_interval(double seconds, double eta_s);
   void evaluate();
   void save_checkpoint();
@@ -114,6 +128,14 @@ class Trainer {
 
   int64_t step_ = 0;
   std::optional<int64_t> resumed_from_;
+  bool sync_free_ = false;
+  int64_t host_reads_ = 0;
+  // Sync-free sums over the current log interval, on the device (float64, 0-dim): loss, images, skipped
+  // steps, the current and the longest non-finite streak, the last applied gradient norm; evaluation sums.
+  struct DeviceInterval {
+    torch::Tensor loss_sum, images, skipped, streak, max_streak, grad_norm;
+    torch::Tensor eval_sum, eval_count;  // evaluation-loss sums over all ranks, since the last read
+  } dev_;
   int64_t nonfinite_streak_ = 0, skipped_total_ = 0;
 
   // Accumulated over the current log interval.

@@ -40,6 +40,13 @@ Trainer::Trainer(Config config, std::string workdir, std::shared_ptr<dist::Commu
   broadcast_state();
   open_data();
   reducer_ = std::make_unique<GradReducer>(comm_, params_, o_.grad_bucket_mb);
+  sync_free_ = o_.sync_free && adam_->options().fused && !scaler_.enabled();
+  if (o_.sync_free && !sync_free_)
+    spdlog::info("training.sync_free: off, because {}; each step reads its loss and gradient norm on the host",
+                 scaler_.enabled() ? "fp16's loss scale is adjusted on the host" : "optim.fused is false");
+  for (auto* t : {&dev_.loss_sum, &dev_.images, &dev_.skipped, &dev_.streak, &dev_.max_streak, &dev_.grad_norm,
+                  &dev_.eval_sum, &dev_.eval_count})
+    *t = torch::zeros({}, torch::TensorOptions(torch::kFloat64).device(device_));
   metrics_ = std::make_unique<MetricsLog>(workdir_, step_, comm_->rank() == 0, o_.tensorboard);
   spdlog::info("model {}: {} parameters; {} ranks x {} images ({} per micro-batch), {} on {}, {} loss",
                config_.get_string("model.name"), models::count_parameters(*model_), comm_->world(), local_batch_,

@@ -101,7 +101,8 @@ void Trainer::save_checkpoint() {
     meta["rng"] = {{"scheme", "derived from (seed, step, rank, example)"}, {"seed", o_.seed}};
     meta["precision"] = precision_name(o_.precision);
     if (scaler_.enabled()) meta["loss_scale"] = scaler_.scale(), meta["loss_scale_good_steps"] = scaler_.good_steps();
-    meta["skipped_steps"] = skipped_total_;
+    // Sync-free: the steps skipped since the last log interval are still on the device.
+    meta["skipped_steps"] = skipped_total_ + (sync_free_ ? static_cast<int64_t>(dev_.skipped.item<double>()) : 0);
     meta["versions"] = {{"scorch", version_string()}, {"torch", TORCH_VERSION}, {"mpi", dist::mpi_library_version()}};
     io::CheckpointTensors t;
     t.model = models::state_dict(*model_);

@@ -32,6 +32,7 @@ def main():
     p.add_argument("trace")
     p.add_argument("--top", type=int, default=25)
     p.add_argument("--label", default="")
+    p.add_argument("--steps", type=int, default=2, help="training steps in the traced window")
     a = p.parse_args()
     events = json.load(open(a.trace)).get("traceEvents", [])
     kernels = [e for e in events if e.get("cat") in ("kernel", "gpu_memcpy", "gpu_memset") and "dur" in e]
@@ -48,15 +49,20 @@ def main():
     start = min(e["ts"] for e in kernels)
     end = max(e["ts"] + e["dur"] for e in kernels)
     top = sorted(by_name.items(), key=lambda kv: -kv[1][0])[: a.top]
+    # Device-to-host copies are the host's reads, each one a synchronisation; launches count every kernel.
+    dtoh = sum(1 for e in kernels if "DtoH" in e["name"])
+    launches = sum(1 for e in kernels if e.get("cat") == "kernel")
     print(f"GPU kernel time {total / 1e3:.1f} ms over {(end - start) / 1e3:.1f} ms of traced GPU activity "
-          f"({len(kernels)} kernels, {len(by_name)} distinct)")
+          f"({len(kernels)} kernels, {len(by_name)} distinct); per step: {launches / a.steps:.0f} kernel launches, "
+          f"{dtoh / a.steps:.1f} device-to-host copies")
     for name, (us, n) in top:
         print(f"{100 * us / total:6.2f}% {us / 1e3:9.2f} ms {n:6d}x  {name[:150]}")
     for group, us in sorted(by_group.items(), key=lambda kv: -kv[1]):
         print(f"group {group:14s} {100 * us / total:6.2f}%")
     print(json.dumps({
         "bench": "profile", "label": a.label, "kernel_ms": total / 1e3, "span_ms": (end - start) / 1e3,
-        "busy_share": total / max(end - start, 1e-9), "kernels": len(kernels),
+        "busy_share": total / max(end - start, 1e-9), "kernels": len(kernels), "steps": a.steps,
+        "launches_per_step": launches / a.steps, "dtoh_per_step": dtoh / a.steps,
         "groups": {g: us / total for g, us in by_group.items()},
         "top": [[name[:200], us / 1e3, n] for name, (us, n) in top],
     }))

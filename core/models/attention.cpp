@@ -17,12 +17,22 @@ AttnBlockImpl::AttnBlockImpl(const AttnBlockOptions& options_) : options(options
 torch::Tensor AttnBlockImpl::forward(const torch::Tensor& x, const torch::Tensor&) {
   const auto B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   auto h = GroupNorm_0->forward(x);
-  auto q = NIN_0->forward(h).reshape({B, C, H * W});                                           // (B, C, N)
-  auto k = NIN_1->forward(h).reshape({B, C, H * W});                                           // (B, C, N)
-  auto v = NIN_2->forward(h).reshape({B, C, H * W});                                           // (B, C, N)
-  auto logits = torch::bmm(q.transpose(1, 2), k) * (1.0 / std::sqrt(static_cast<double>(C)));  // (B, Nq, Nk)
-  auto weights = torch::softmax(logits, -1);
-  auto out = torch::bmm(v, weights.transpose(1, 2)).reshape({B, C, H, W});  // (B, C, H, W)
+  auto q = NIN_0->forward(h), k = NIN_1->forward(h), v = NIN_2->forward(h);  // (B, C, H, W) each
+  torch::Tensor out;
+  if (options.fused()) {
+    // One head of width C over N = H W tokens. The permute is free for channels_last activations; the
+    // kernel's default scale 1/sqrt(C) is the reference's.
+    auto tokens = [&](const torch::Tensor& t) { return t.permute({0, 2, 3, 1}).reshape({B, 1, H * W, C}); };
+    out = at::scaled_dot_product_attention(tokens(q), tokens(k), tokens(v));  // (B, 1, N, C)
+    // Back in the input's layout: a channels_last result would switch every later layer of a contiguous
+    // network to channels_last kernels and mixed-layout additions.
+    out = out.reshape({B, H, W, C}).permute({0, 3, 1, 2}).contiguous(x.suggest_memory_format());  // (B, C, H, W)
+  } else {
+    auto qf = q.reshape({B, C, H * W}), kf = k.reshape({B, C, H * W}), vf = v.reshape({B, C, H * W});  // (B, C, N)
+    auto logits = torch::bmm(qf.transpose(1, 2), kf) * (1.0 / std::sqrt(static_cast<double>(C)));      // (B, Nq, Nk)
+    auto weights = torch::softmax(logits, -1);
+    out = torch::bmm(vf, weights.transpose(1, 2)).reshape({B, C, H, W});  // (B, C, H, W)
+  }
   out = NIN_3->forward(out);
   return options.skip_rescale() ? (x + out) / std::sqrt(2.0) : x + out;
 }

@@ -2,6 +2,7 @@
 #include "core/models/score_model.h"
 
 #include "core/error.h"
+#include "core/models/attention.h"
 #include "core/models/ddpm.h"
 #include "core/models/ncsnpp.h"
 #include "core/models/ncsnv2.h"
@@ -64,6 +65,7 @@ ModelConfig ModelConfig::from(const Config& c) {
   m.num_channels = c.get_int("data.num_channels");
   m.centered = c.get_bool("data.centered");
   m.grad_checkpointing = c.get_bool("model.grad_checkpointing");
+  m.fused_attention = c.get_bool("model.fused_attention");
   return m;
 }
 
@@ -85,6 +87,8 @@ std::shared_ptr<ScoreModelImpl> make_model(const ModelConfig& config) {
                 config.name);
   }
   model->set_grad_checkpointing(config.grad_checkpointing);
+  for (const auto& m : model->modules(/*include_self=*/false))
+    if (auto* attn = dynamic_cast<AttnBlockImpl*>(m.get())) attn->options.fused(config.fused_attention);
   return model;
 }
 

@@ -38,6 +38,7 @@ struct ModelConfig {
   int64_t num_channels = 3;
   bool centered = false;
   bool grad_checkpointing = false;
+  bool fused_attention = false;  // model.fused_attention: attention blocks call scaled_dot_product_attention
 
   static ModelConfig from(const Config& config);
 };

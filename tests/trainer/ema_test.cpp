@@ -61,6 +61,35 @@ TEST(Ema, UpdatesFollowTheFormulaAndSkipFrozenParameters) {
   EXPECT_EQ(ema.shadow().at("w").scalar_type(), torch::kFloat32);
 }
 
+// The device-masked update (the sync-free step's) against the plain one: bitwise equal shadows and count over
+// the warm-up, and a flagged step changes nothing.
+TEST(Ema, MaskedUpdateEqualsThePlainOneAndAFlaggedStepChangesNothing) {
+  Toy plain_model, masked_model;
+  trainer::Ema plain(plain_model, 0.999), masked(masked_model, 0.999);
+  auto gen = torch::make_generator<at::CPUGeneratorImpl>(5);
+  for (int n = 1; n <= 30; ++n) {
+    const auto w = torch::randn({2, 3}, gen), b = torch::randn({3}, gen);
+    for (auto* m : {&plain_model, &masked_model}) {
+      torch::NoGradGuard g;
+      m->w.copy_(w);
+      m->b.copy_(b);
+    }
+    plain.update(plain_model);
+    masked.update(masked_model, torch::zeros({}));
+    if (n % 7 == 0) {
+      const auto before = masked.shadow().at("w").clone();
+      {
+        torch::NoGradGuard g;
+        masked_model.w.fill_(1e6);
+      }
+      masked.update(masked_model, torch::ones({}));
+      EXPECT_TRUE(torch::equal(masked.shadow().at("w"), before)) << n;
+    }
+  }
+  EXPECT_EQ(masked.num_updates(), 30);
+  for (const auto& [name, t] : plain.shadow()) EXPECT_TRUE(torch::equal(masked.shadow().at(name), t)) << name;
+}
+
 TEST(Ema, ShadowsStayFloat32ForLowPrecisionModels) {
   Toy m;
   m.to(torch::kBFloat16);

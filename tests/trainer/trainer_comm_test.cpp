@@ -1,4 +1,5 @@
-// The trainer waits for each step's gradient reduction to finish under the watchdog (NCCL queues it).
+// The trainer waits for the gradient reductions NCCL queues under the watchdog: each step (synced) or each
+// log interval (sync-free).
 #include <gtest/gtest.h>
 
 #include "core/dist/mpi_comm.h"
@@ -25,14 +26,30 @@ class FailingSyncComm : public dist::LocalCommunicator {
 TEST(TrainerComm, WaitsForEachStepsReductionAndSurfacesItsErrors) {
   const auto root = test::temp_dir("trainer-sync");
   const auto data = test::gaussian_dataset(root + "/data", 32);
+  const std::vector<std::string> synced = {"training.n_iters=3", "training.sync_free=false"};
   auto counting = std::make_shared<FailingSyncComm>(0);
-  trainer::Trainer(test::tiny_train_config(data, {"training.n_iters=3"}), root + "/ok", counting, torch::kCPU).run();
+  trainer::Trainer(test::tiny_train_config(data, synced), root + "/ok", counting, torch::kCPU).run();
   EXPECT_EQ(counting->calls, 3);
 
   auto failing = std::make_shared<FailingSyncComm>(2);
-  trainer::Trainer t(test::tiny_train_config(data, {"training.n_iters=3"}), root + "/fail", failing, torch::kCPU);
+  trainer::Trainer t(test::tiny_train_config(data, synced), root + "/fail", failing, torch::kCPU);
   EXPECT_THROW(t.run(), Error);
   EXPECT_EQ(t.step(), 1);
+}
+
+// Sync-free, the host waits once per log interval (log_freq 2 here), and an error surfaces there.
+TEST(TrainerComm, SyncFreeWaitsOncePerLogIntervalAndSurfacesItsErrors) {
+  const auto root = test::temp_dir("trainer-syncfree");
+  const auto data = test::gaussian_dataset(root + "/data", 32);
+  const std::vector<std::string> sets = {"training.n_iters=5", "training.log_freq=2"};
+  auto counting = std::make_shared<FailingSyncComm>(0);
+  trainer::Trainer(test::tiny_train_config(data, sets), root + "/ok", counting, torch::kCPU).run();
+  EXPECT_EQ(counting->calls, 3);  // after steps 2, 4 and the last
+
+  auto failing = std::make_shared<FailingSyncComm>(1);
+  trainer::Trainer t(test::tiny_train_config(data, sets), root + "/fail", failing, torch::kCPU);
+  EXPECT_THROW(t.run(), Error);
+  EXPECT_EQ(t.step(), 2);
 }
 
 }  // namespace

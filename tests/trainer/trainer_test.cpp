@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "core/dist/mpi_comm.h"
 #include "core/error.h"
@@ -158,6 +159,66 @@ TEST(Trainer, ThrowingEvaluationOrSnapshotLeavesTheTrainingWeights) {
         root + "/snapshot-run", local(), torch::kCPU, hooks);
     EXPECT_THROW(t.run(), Error);
     expect_training_weights(t);
+  }
+}
+
+// One NaN gradient at step 2 among normal steps: the sync-free run (a device flag masks the update) ends in
+// the state the synced run (the host decides) reaches, bit for bit, logs the same figures, and reads the
+// host once per log interval instead of once per step.
+TEST(Trainer, SyncFreeStepsEqualSyncedStepsAroundASkippedStep) {
+  const auto root = test::temp_dir("syncfree");
+  const auto data = gaussian_dataset(root + "/data", 64);
+  trainer::TrainerHooks hooks;
+  hooks.on_gradients = [](int64_t step, const std::vector<torch::Tensor>& params) {
+    if (step == 2) params.front().grad().view(-1)[0].fill_(std::nan(""));
+  };
+  const std::vector<std::string> sets = {"training.n_iters=8", "training.log_freq=4", "optim.warmup=0"};
+  auto synced_sets = sets;
+  synced_sets.push_back("training.sync_free=false");
+  trainer::Trainer synced(tiny_train_config(data, synced_sets), root + "/synced", local(), torch::kCPU, hooks);
+  trainer::Trainer free(tiny_train_config(data, sets), root + "/free", local(), torch::kCPU, hooks);
+  ASSERT_FALSE(synced.sync_free());
+  ASSERT_TRUE(free.sync_free());
+  const auto a = synced.run(), b = free.run();
+  EXPECT_EQ(a.skipped_steps, 1);
+  EXPECT_EQ(b.skipped_steps, 1);
+  EXPECT_EQ(synced.optimizer().step_count(), 7);
+  EXPECT_EQ(synced.ema().num_updates(), 7);
+  test::expect_same_state(synced, free, 0.0);
+  EXPECT_EQ(synced.host_reads(), 8);
+  EXPECT_EQ(free.host_reads(), 2);
+  auto rows = [](const std::string& dir) {
+    std::vector<nlohmann::json> out;
+    std::ifstream in(dir + "/metrics.jsonl");
+    for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
+    return out;
+  };
+  const auto ra = rows(root + "/synced"), rb = rows(root + "/free");
+  ASSERT_EQ(ra.size(), 2u);
+  ASSERT_EQ(rb.size(), 2u);
+  for (size_t i = 0; i < ra.size(); ++i)
+    for (const char* key : {"step", "loss", "grad_norm", "lr", "skipped_steps"})
+      EXPECT_EQ(ra[i][key], rb[i][key]) << key;
+}
+
+// The non-finite streak is checked where the sync-free run reads the device: at the log interval.
+TEST(Trainer, SyncFreeStopsAtTheLogIntervalAfterTooManyNonFiniteSteps) {
+  const auto root = test::temp_dir("syncfree_streak");
+  const auto data = gaussian_dataset(root + "/data", 64);
+  trainer::TrainerHooks hooks;
+  hooks.on_gradients = [](int64_t step, const std::vector<torch::Tensor>& params) {
+    if (step >= 1) params.front().grad().view(-1)[0].fill_(std::nan(""));
+  };
+  trainer::Trainer t(
+      tiny_train_config(data, {"training.n_iters=12", "training.log_freq=4", "training.max_nonfinite_steps=3"}),
+      root + "/run", local(), torch::kCPU, hooks);
+  try {
+    t.run();
+    FAIL() << "a run whose every step from 1 on is non-finite went on";
+  } catch (const Error& e) {
+    EXPECT_TRUE(
+        test::contains(e.what(), "3 non-finite steps in a row (training.max_nonfinite_steps = 3) before step 4"))
+        << e.what();
   }
 }
 
