@@ -36,7 +36,15 @@ std::pair<size_t, int64_t> Dataset::locate(int64_t index) const {
 
 void Dataset::read(int64_t index, void* dst) const {
   const auto [s, local] = locate(index);
-  shard(s).read(local, dst);
+  try {
+    shard(s).read(local, dst);
+  } catch (const Error& e) {
+    // A shard truncated, replaced or unreadable after the run started: say which image of the whole set.
+    throw Error(__FILE__, __LINE__, fmt::format("dataset '{}', image {}: {}", dir_, index, e.message()),
+                e.hint().empty()
+                    ? fmt::format("run `scorch data verify {}`; checkpoints already written are intact", dir_)
+                    : e.hint());
+  }
 }
 
 int64_t Dataset::label(int64_t index) const {

@@ -222,6 +222,41 @@ TEST(Trainer, SyncFreeStopsAtTheLogIntervalAfterTooManyNonFiniteSteps) {
   }
 }
 
+// Campaign 7 of the reliability issue: a shard truncated while the run reads it. The run stops with an error
+// naming the dataset, the image's global index and the shard; once the shard is repaired, the same command
+// resumes from the newest checkpoint, which the failure did not touch.
+TEST(Trainer, ShardTruncatedMidRunStopsNamingTheImageAndShardAndKeepsTheCheckpoints) {
+  const auto root = test::temp_dir("truncated_shard");
+  const auto data = gaussian_dataset(root + "/data", 64);
+  std::string shard;
+  for (const auto& e : fs::directory_iterator(data))
+    if (e.path().extension() == ".h5") shard = e.path().string();
+  ASSERT_FALSE(shard.empty());
+  fs::copy_file(shard, root + "/shard.bak");
+  trainer::TrainerHooks hooks;
+  hooks.on_gradients = [&](int64_t step, const std::vector<torch::Tensor>&) {
+    if (step == 3) fs::resize_file(shard, fs::file_size(shard) / 2);
+  };
+  const auto config = tiny_train_config(data, {"training.n_iters=40", "training.snapshot_freq_for_preemption=2"});
+  trainer::Trainer t(config, root + "/run", local(), torch::kCPU, hooks);
+  try {
+    t.run();
+    FAIL() << "training went on over a truncated shard";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_TRUE(test::contains(what, "dataset '" + data + "', image ")) << what;
+    EXPECT_TRUE(test::contains(what, shard)) << what;
+    EXPECT_TRUE(test::contains(what, "end of file")) << what;
+    EXPECT_TRUE(test::contains(what, "scorch data verify")) << what;
+  }
+  const int64_t stopped = t.step();
+  EXPECT_GT(stopped, 3);
+  fs::copy_file(root + "/shard.bak", shard, fs::copy_options::overwrite_existing);
+  trainer::Trainer resumed(config, root + "/run", local(), torch::kCPU);
+  ASSERT_TRUE(resumed.resumed_from().has_value());
+  EXPECT_EQ(*resumed.resumed_from(), stopped - stopped % 2);
+}
+
 TEST(Trainer, RefusesBatchesThatDoNotSplit) {
   const auto root = test::temp_dir("split");
   const auto data = gaussian_dataset(root + "/data", 32);
