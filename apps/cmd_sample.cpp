@@ -100,6 +100,7 @@ sampler::FarmOptions farm_options(const SampleArgs& a, const Loaded& l) {
   o.model = {{"source", l.inf.source}, {"step", l.inf.step}, {"weights", l.inf.weights}};
   o.execution = dist::execution_info_json(l.device);
   o.command = a.command;
+  o.stall_timeout_s = l.config.get_float("dist.timeout_s");
   install_test_hooks(a, *l.comm, o);
   SCORCH_CHECK_HINT(!o.out.empty(), "pass --out DIR", "scorch sample needs an output directory");
   return o;

@@ -110,6 +110,7 @@ sampler::FarmReport sample_checkpoint(const Checkpoint& c, const CheckpointSerie
   f.seed = static_cast<uint64_t>(settings.at("seed").get<int64_t>());
   f.model = {{"source", inf.source}, {"step", inf.step}, {"weights", inf.weights}};
   f.command = "scorch fid --ckpts";
+  f.stall_timeout_s = c.config.get_float("dist.timeout_s");
   f.execution = dist::execution_info_json(device);
   return sampler::run_farm(diffusion, c.config, f, comm);
 }

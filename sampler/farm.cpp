@@ -29,7 +29,39 @@ using nlohmann::json;
 namespace {
 
 constexpr const char* kFarmFile = "farm.json";
-constexpr int kNextBatch = 0, kImagesDone = 1;  // work counter slots
+constexpr int kNextBatch = 0, kImagesDone = 1;  // work counter slots; then one per rank:
+constexpr int kBusySince = 2;                   // unix seconds its current batch began, 0 between, -1 done
+
+int64_t unix_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// The end of the farm for a rank with no batch left: waits for the others, and ends the job naming a rank
+// that stays on one batch (or between batches) far longer than batches take, instead of waiting forever for a
+// rank that hangs or was stopped.
+void wait_for_the_others(dist::Communicator& comm, dist::WorkCounter& counter, double timeout_s,
+                         double longest_batch_s) {
+  const double limit = timeout_s + 3.0 * longest_batch_s;
+  const auto entered = unix_seconds();
+  comm.barrier_polling(
+      [&] {
+        const auto now = unix_seconds();
+        for (int r = 0; r < comm.world(); ++r) {
+          const int64_t since = counter.fetch_add(kBusySince + r, 0);
+          if (since < 0) continue;
+          const int64_t busy = now - (since > 0 ? since : entered);
+          SCORCH_CHECK_HINT(
+              static_cast<double>(busy) <= limit,
+              "see rank " + std::to_string(r) +
+                  "'s log; the finished shards are kept, so the same command "
+                  "resumes (raise dist.timeout_s if batches are legitimately this slow)",
+              "sample farm: rank {} has been {} for {} s while rank {} waits to finish (dist.timeout_s = {:g} "
+              "plus 3x the longest batch here, {:.1f} s); it probably hangs or was stopped",
+              r, since > 0 ? "on one batch" : "between batches", busy, comm.rank(), timeout_s, longest_batch_s);
+        }
+      },
+      1.0);
+}
 
 json farm_identity(const std::vector<int64_t>& s, const Config& config, const FarmOptions& o) {
   json id = {{"format", "scorch-sample-farm"},
@@ -189,7 +221,13 @@ FarmReport run_farm(const BatchProducer& produce, const std::vector<int64_t>& sh
 
   int64_t remaining_images = 0;
   for (auto k : todo) remaining_images += std::min(o.batch, o.num - k * o.batch);
-  auto counter = dist::make_work_counter(comm, 2);
+  auto counter = dist::make_work_counter(comm, kBusySince + comm.world());
+  int64_t busy_since = 0;  // this rank's slot, mirrored
+  const auto mark_busy = [&](int64_t value) {
+    counter->fetch_add(kBusySince + comm.rank(), value - busy_since);
+    busy_since = value;
+  };
+  double longest_batch_s = 0;
   Progress progress("sampling", remaining_images, "img", comm.rank() == 0);
   int64_t shown = 0;
   const auto layout_full = layout_of(shape, o.batch);
@@ -197,6 +235,7 @@ FarmReport run_farm(const BatchProducer& produce, const std::vector<int64_t>& sh
   if (o.float_samples) fs::create_directories(fs::path(o.out) / "float");
   if (!o.execution.empty()) fs::create_directories(fs::path(o.out) / "runinfo");
   while (true) {
+    mark_busy(unix_seconds());
     const int64_t j = counter->fetch_add(kNextBatch, 1);
     if (j >= static_cast<int64_t>(todo.size())) break;
     const int64_t k = todo[j];
@@ -237,13 +276,16 @@ FarmReport run_farm(const BatchProducer& produce, const std::vector<int64_t>& sh
       }
     }
     ++report.mine;
+    longest_batch_s = std::max(longest_batch_s,
+                               std::chrono::duration<double>(std::chrono::steady_clock::now() - batch_start).count());
     const int64_t global = counter->fetch_add(kImagesDone, n) + n;
     progress.add(global - shown);
     shown = global;
     if (o.after_batch) o.after_batch(report);
   }
   progress.finish();
-  comm.barrier();   // every rank is past its last fetch ...
+  mark_busy(-1);
+  wait_for_the_others(comm, *counter, o.stall_timeout_s, longest_batch_s);  // every rank is past its last fetch ...
   counter.reset();  // ... before the (collective) window is freed
   if (comm.rank() == 0) write_manifest_and_grid(shape, o, batches);
   comm.barrier();

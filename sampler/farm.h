@@ -43,6 +43,10 @@ struct FarmOptions {
   // out/runinfo/shard-NNNNN.json; empty: not written.
   std::string execution;
   std::string command;  // recorded in the manifest
+  // A rank that has worked on one batch (or been between batches) for longer than this plus three times the
+  // longest batch of the rank watching it, while that rank waits at the end, is taken to hang: the job ends
+  // naming it (dist.timeout_s). Finished shards stay, so the same command resumes.
+  double stall_timeout_s = 600;
   // Seams for the tests, called on every rank when set: before batch `id` is produced, and after a batch's
   // shard is written (with this rank's report so far). `scorch sample --test-delay` slows a rank down there
   // to show the dynamic hand-out; `--test-die-after` kills the process to show a resume.

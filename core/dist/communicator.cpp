@@ -3,6 +3,9 @@
 
 #include <mpi.h>
 
+#include <chrono>
+#include <thread>
+
 #include "core/dist/mpi_comm.h"
 #include "core/dist/process.h"
 #include "core/error.h"
@@ -45,6 +48,23 @@ bool several_ranks(const Communicator& c) { return mpi_active() && c.world() > 1
 
 void Communicator::barrier() {
   if (several_ranks(*this)) check_mpi(MPI_Barrier(MPI_COMM_WORLD), "barrier");
+}
+
+void Communicator::barrier_polling(const std::function<void()>& poll, double period_s) {
+  if (!several_ranks(*this)) return;
+  MPI_Request request = MPI_REQUEST_NULL;
+  check_mpi(MPI_Ibarrier(MPI_COMM_WORLD, &request), "barrier");
+  const auto period = std::chrono::duration<double>(period_s);
+  auto next = std::chrono::steady_clock::now() + period;
+  for (int done = 0;;) {
+    check_mpi(MPI_Test(&request, &done, MPI_STATUS_IGNORE), "barrier");
+    if (done) return;
+    if (std::chrono::steady_clock::now() >= next) {
+      poll();
+      next = std::chrono::steady_clock::now() + period;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
 }
 
 int64_t Communicator::all_reduce_sum(int64_t x) {

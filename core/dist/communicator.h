@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -29,6 +30,9 @@ class Communicator {
 
   // Host-side helpers: always over MPI (or trivial with one process), whatever the tensor backend.
   virtual void barrier();
+  // A barrier that calls `poll` every `period_s` seconds while it waits (MPI_Ibarrier + MPI_Test), so that a
+  // rank can watch the others and throw instead of waiting forever for one that hangs.
+  void barrier_polling(const std::function<void()>& poll, double period_s);
   virtual int64_t all_reduce_sum(int64_t x);
   virtual int64_t all_reduce_max(int64_t x);
   virtual double all_reduce_sum(double x);

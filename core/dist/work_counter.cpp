@@ -3,6 +3,7 @@
 
 #include <mpi.h>
 
+#include <exception>
 #include <vector>
 
 #include "core/dist/communicator.h"
@@ -41,7 +42,11 @@ class MpiCounter : public WorkCounter {
     }
     MPI_Barrier(MPI_COMM_WORLD);  // nobody fetches before rank 0 has zeroed the counters
   }
-  ~MpiCounter() override { MPI_Win_free(&win_); }
+  // Freeing the window is collective: while an exception unwinds (a rank failed or saw another hang) the
+  // others may never come, so the window is left to MPI_Abort, which ends the job next.
+  ~MpiCounter() override {
+    if (std::uncaught_exceptions() == 0) MPI_Win_free(&win_);
+  }
 
   int64_t fetch_add(int slot, int64_t value) override {
     SCORCH_CHECK(slot >= 0 && slot < slots_, "work counter slot {} out of range", slot);

@@ -3,12 +3,14 @@
 // datasets; likelihood, inpainting and colorization commands.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "core/atomic_file.h"
 #include "data/dataset.h"
+#include "support/checks.h"
 #include "support/run.h"
 #include "support/tiny_checkpoint.h"
 
@@ -41,6 +43,23 @@ class SampleCmd : public ::testing::Test {
   static std::string dir_, run_;
 };
 std::string SampleCmd::dir_, SampleCmd::run_;
+
+// A rank that hangs on a batch (here it sleeps 60 s before each) while the other has done the rest: the job
+// ends within dist.timeout_s plus three of the other's batches, naming the rank, instead of waiting for it;
+// the finished shards stay, and the same command without the hang completes the set.
+TEST_F(SampleCmd, AHungRankEndsTheFarmNamingItAndTheRerunCompletes) {
+  const std::string common = "--num 8 --batch 2 --seed 5 --grid 0 --set dist.timeout_s=2 --out " + dir_ + "/hang";
+  const auto start = std::chrono::steady_clock::now();
+  auto r = test::run(sample(2, common + " --test-delay 1:60000"), 120);
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_NE(r.code, 0) << r.output;
+  EXPECT_TRUE(test::contains(r.output, "sample farm: rank 1 has been on one batch for")) << r.output;
+  EXPECT_TRUE(test::contains(r.output, "dist.timeout_s = 2")) << r.output;
+  EXPECT_LT(waited, 40.0) << "the job waited for the hung rank: " << r.output;
+  auto again = test::run(sample(2, common), 120);
+  ASSERT_EQ(again.code, 0) << again.output;
+  EXPECT_EQ(manifest(dir_ + "/hang").at("count"), 8);
+}
 
 TEST_F(SampleCmd, SameImagesForOneTwoAndThreeRanks) {
   const std::string common = "--num 11 --batch 2 --seed 5 --grid 16";
