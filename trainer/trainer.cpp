@@ -124,14 +124,13 @@ void Trainer::train_step() {
     objective.backward();
     loss_sum += per_example.detach().sum().to(torch::kFloat64);
   }
-  if (sync_free_) {
-    reducer_->finish();  // queues the reduction and makes this stream wait for it; the host goes on
-  } else {
-    // NCCL queues the reduction on the GPU: wait for it here, under the watchdog and polling NCCL's own
-    // errors, rather than in the first blocking call below, where a dead peer would hang this rank forever.
+  {
+    // Under the watchdog: with MPI the reduction blocks in finish(). NCCL only queues it; the synced step
+    // waits for it here, polling NCCL's own errors, rather than in the first blocking call below, where a
+    // dead peer would hang this rank forever; the sync-free step waits at the log interval instead.
     auto guard = watchdog_->guard(fmt::format("step {}: gradient all-reduce", step_));
     reducer_->finish();
-    comm_->synchronize();
+    if (!sync_free_) comm_->synchronize();
   }
   interval_comm_s_ += reducer_->last_wait_seconds();
   if (scaler_.enabled()) {
@@ -196,6 +195,7 @@ void Trainer::finish_step_sync_free(const torch::Tensor& norm, const torch::Tens
   // so its verdict is summed over the ranks (on the device, as the gradients were).
   auto found_inf = torch::logical_not(torch::isfinite(norm) & torch::isfinite(loss_sum)).to(torch::kFloat32);  // ()
   if (comm_->world() > 1) {
+    auto guard = watchdog_->guard(fmt::format("step {}: non-finite check", step_));
     comm_->all_reduce_sum(found_inf);
     found_inf = found_inf.clamp_max(1.0);
   }
@@ -295,7 +295,10 @@ void Trainer::evaluate() {
   }
   if (sync_free_) {
     // Summed over the ranks on the device; log_interval reads it with the interval's other sums.
-    if (comm_->world() > 1) comm_->all_reduce_sum(sum);
+    if (comm_->world() > 1) {
+      auto guard = watchdog_->guard(fmt::format("step {}: eval loss all-reduce", step_));
+      comm_->all_reduce_sum(sum);
+    }
     dev_.eval_sum.add_(sum);
     dev_.eval_count.add_(static_cast<double>(images.size(0) * comm_->world()));
     return;
