@@ -173,11 +173,7 @@ void Trainer::finish_step_synced(const torch::Tensor& norm, const torch::Tensor&
     else
       spdlog::info("step {}: fp16 gradients overflowed, step skipped on every rank; loss scale now {:g}", step_,
                    scaler_.scale());
-    const int64_t limit = o_.max_nonfinite_steps;
-    SCORCH_CHECK_HINT(nonfinite_streak_ < limit, "lower optim.lr, raise optim.warmup, or try training.precision=fp32",
-                      "{} non-finite steps in a row (training.max_nonfinite_steps = {}) at step {}; the last complete "
-                      "checkpoint in {} is intact",
-                      nonfinite_streak_, limit, step_, store_->dir());
+    check_nonfinite_streak(nonfinite_streak_, fmt::format("at step {}", step_));
     return;
   }
   nonfinite_streak_ = 0;
@@ -234,12 +230,15 @@ void Trainer::read_device_interval() {
   if (skipped > 0)
     spdlog::warn("steps up to {}: {} with non-finite loss or gradients skipped on every rank (longest run {})", step_,
                  skipped, longest);
+  check_nonfinite_streak(longest, fmt::format("before step {}", step_));
+}
+
+void Trainer::check_nonfinite_streak(int64_t streak, const std::string& when) const {
   const int64_t limit = o_.max_nonfinite_steps;
-  SCORCH_CHECK_HINT(
-      longest < limit, "lower optim.lr, raise optim.warmup, or try training.precision=fp32",
-      "{} non-finite steps in a row (training.max_nonfinite_steps = {}) before step {}; the last complete "
-      "checkpoint in {} is intact",
-      longest, limit, step_, store_->dir());
+  SCORCH_CHECK_HINT(streak < limit, "lower optim.lr, raise optim.warmup, or try training.precision=fp32",
+                    "{} non-finite steps in a row (training.max_nonfinite_steps = {}) {}; the last complete "
+                    "checkpoint in {} is intact",
+                    streak, limit, when, store_->dir());
 }
 
 void Trainer::log_interval(double seconds, double eta_s) {

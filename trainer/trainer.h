@@ -90,6 +90,8 @@ class Trainer {
   void finish_step_sync_free(const torch::Tensor& norm, const torch::Tensor& loss_sum, double lr);
   // Sync-free: folds the device sums of the interval into the host figures, checks the non-finite streak.
   void read_device_interval();
+  // Ends the run when `streak` non-finite steps in a row reach training.max_nonfinite_steps.
+  void check_nonfinite_streak(int64_t streak, const std::string& when) const;
   torch::Tensor read_host(const torch::Tensor& t);
   void log_interval(double seconds, double eta_s);
   void evaluate();

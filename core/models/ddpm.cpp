@@ -33,7 +33,8 @@ DDPMImpl::DDPMImpl(const ModelConfig& config_) : config(config_) {
                                                      .groups(kGroups));
   };
   auto attn = [&](int64_t ch) {
-    return std::make_shared<AttnBlockImpl>(AttnBlockOptions(ch).skip_rescale(false).init_scale(0.0).groups(kGroups));
+    return std::make_shared<AttnBlockImpl>(
+        AttnBlockOptions(ch).skip_rescale(false).init_scale(0.0).groups(kGroups).fused(c.fused_attention));
   };
 
   // Unconditional: no time-embedding MLP, so every later index moves down by two. The residual blocks keep

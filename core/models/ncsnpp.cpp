@@ -137,8 +137,10 @@ std::shared_ptr<TimedBlockImpl> NCSNppImpl::make_resblock(int64_t in, int64_t ou
 }
 
 std::shared_ptr<TimedBlockImpl> NCSNppImpl::make_attn(int64_t channels) const {
-  return std::make_shared<AttnBlockImpl>(
-      AttnBlockOptions(channels).skip_rescale(config.skip_rescale).init_scale(config.init_scale));
+  return std::make_shared<AttnBlockImpl>(AttnBlockOptions(channels)
+                                             .skip_rescale(config.skip_rescale)
+                                             .init_scale(config.init_scale)
+                                             .fused(config.fused_attention));
 }
 
 bool NCSNppImpl::has_attention(int64_t resolution) const {

@@ -2,7 +2,6 @@
 #include "core/models/score_model.h"
 
 #include "core/error.h"
-#include "core/models/attention.h"
 #include "core/models/ddpm.h"
 #include "core/models/ncsnpp.h"
 #include "core/models/ncsnv2.h"
@@ -87,8 +86,6 @@ std::shared_ptr<ScoreModelImpl> make_model(const ModelConfig& config) {
                 config.name);
   }
   model->set_grad_checkpointing(config.grad_checkpointing);
-  for (const auto& m : model->modules(/*include_self=*/false))
-    if (auto* attn = dynamic_cast<AttnBlockImpl*>(m.get())) attn->options.fused(config.fused_attention);
   return model;
 }
 
