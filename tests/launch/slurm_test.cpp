@@ -219,7 +219,7 @@ TEST_F(LocalSlurm, TrainSbatchRequeuesAfterAKilledRankAndResumes) {
   EXPECT_TRUE(contains(out, "task 1: Killed")) << out;
   std::smatch decision;
   ASSERT_TRUE(std::regex_search(out, decision,
-                                std::regex("rank killed by signal \\d+ \\(exit 1\\d\\d\\); requeueing job " + job +
+                                std::regex("rank killed \\(exit 1\\d\\d, signal \\d+\\); requeueing job " + job +
                                            " \\(failure 1 of at most 3\\), which resumes from step (\\d+)")))
       << out;
   const int k = std::stoi(decision[1].str());
@@ -368,7 +368,7 @@ TEST_F(LocalSlurm, SampleSbatchRequeuesAfterAKilledRankAndFinishes) {
   EXPECT_EQ(info.restarts, 1) << out;
   std::smatch decision;
   ASSERT_TRUE(std::regex_search(out, decision,
-                                std::regex("rank killed by signal \\d+ \\(exit 1\\d\\d\\); requeueing job " + job +
+                                std::regex("rank killed \\(exit 1\\d\\d, signal \\d+\\); requeueing job " + job +
                                            " \\(failure 1 of at most 3\\), which goes on after the (\\d+) batches")))
       << out;
   const int done = std::stoi(decision[1].str());
@@ -443,7 +443,7 @@ TEST_F(SbatchAfterAFailedStep, TrainRequeuesAKilledRankWhileFailuresMakeProgress
   EXPECT_EQ(r.code, 0) << r.log;
   EXPECT_TRUE(r.requeued) << r.log;
   EXPECT_TRUE(contains(r.log,
-                       "rank killed by signal 9 (exit 137); requeueing job 77 (failure 1 of at most 3), "
+                       "rank killed (exit 137, signal 9); requeueing job 77 (failure 1 of at most 3), "
                        "which starts over: no checkpoint yet"))
       << r.log;
   EXPECT_EQ(read_text(wd + "/.slurm-failures"), "77 1 0\n");
@@ -458,7 +458,7 @@ TEST_F(SbatchAfterAFailedStep, TrainRequeuesAKilledRankWhileFailuresMakeProgress
   EXPECT_EQ(r.code, 139) << r.log;
   EXPECT_FALSE(r.requeued) << r.log;
   EXPECT_TRUE(contains(r.log,
-                       "rank killed by signal 11 (exit 139); not requeued: no progress since the last failure "
+                       "rank killed (exit 139, signal 11); not requeued: no progress since the last failure "
                        "(newest checkpoint: step 10 then and now)"))
       << r.log;
 
@@ -501,7 +501,7 @@ TEST_F(SbatchAfterAFailedStep, SampleRequeuesAKilledRankWhileFailuresMakeProgres
   r = run_script("sample.sbatch", args, 137);
   EXPECT_TRUE(r.requeued) << r.log;
   EXPECT_TRUE(contains(r.log,
-                       "rank killed by signal 9 (exit 137); requeueing job 77 (failure 1 of at most 3), "
+                       "rank killed (exit 137, signal 9); requeueing job 77 (failure 1 of at most 3), "
                        "which goes on after the 1 batches on disk"))
       << r.log;
   r = run_script("sample.sbatch", args, 137, "77", 1);
