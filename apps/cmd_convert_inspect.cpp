@@ -72,7 +72,7 @@ void inspect_torch(const std::string& path, io::TorchFileKind kind) {
   std::printf("content: %s\n", recognise(file.root).c_str());
   std::vector<std::pair<std::string, torch::Tensor>> tensors;
   std::vector<std::pair<std::string, std::string>> values;
-  for (const auto& [name, v] : io::py::leaves(file.root)) {
+  for (const auto& [name, v] : io::py::leaves(file.root, path)) {
     if (v->kind == io::py::Kind::Tensor)
       tensors.emplace_back(name, v->tensor);
     else

@@ -208,7 +208,9 @@ void Config::merge_yaml(const YAML::Node& root, const std::string& source) {
   std::function<void(const YAML::Node&, const std::string&)> walk = [&](const YAML::Node& n,
                                                                         const std::string& prefix) {
     for (const auto& kv : n) {
-      std::string key = prefix.empty() ? kv.first.as<std::string>() : prefix + "." + kv.first.as<std::string>();
+      SCORCH_CHECK(kv.first.IsScalar(), "config '{}': a key under '{}' is not a name (line {})", source,
+                   prefix.empty() ? "the top level" : prefix, kv.first.Mark().line + 1);
+      std::string key = prefix.empty() ? kv.first.Scalar() : prefix + "." + kv.first.Scalar();
       if (kv.second.IsMap() && !find_option(key)) {
         walk(kv.second, key);
       } else {
@@ -217,14 +219,35 @@ void Config::merge_yaml(const YAML::Node& root, const std::string& source) {
       }
     }
   };
-  walk(root, "");
+  try {
+    walk(root, "");
+  } catch (const YAML::Exception& e) {
+    SCORCH_FAIL("config '{}': {}", source, e.what());
+  }
 }
+
+namespace {
+
+// A key as a message can show it: control bytes escaped, and cut short, since a damaged file can make a
+// whole paragraph (or binary) into one key.
+std::string printable_key(const std::string& key) {
+  constexpr size_t kShown = 80;
+  std::string out;
+  for (size_t i = 0; i < std::min(key.size(), kShown); ++i) {
+    const auto c = static_cast<unsigned char>(key[i]);
+    out += c >= 0x20 && c < 0x7f ? std::string(1, static_cast<char>(c)) : fmt::format("\\x{:02x}", c);
+  }
+  return key.size() > kShown ? out + fmt::format("... ({} bytes)", key.size()) : out;
+}
+
+}  // namespace
 
 const OptionSpec& require_option(const std::string& key, const std::string& source) {
   const OptionSpec* spec = find_option(key);
   if (!spec) {
-    throw Error(__FILE__, __LINE__, fmt::format("unknown config key '{}' (from {})", key, source),
-                fmt::format("did you mean '{}'? `scorch train --help` lists every key", closest_key(key)));
+    const std::string hint = key.size() <= 100 ? fmt::format("did you mean '{}'? ", closest_key(key)) : "";
+    throw Error(__FILE__, __LINE__, fmt::format("unknown config key '{}' (from {})", printable_key(key), source),
+                hint + "`scorch train --help` lists every key");
   }
   return *spec;
 }

@@ -64,12 +64,24 @@ std::vector<int64_t> idx_dims(const std::string& b, const std::string& path, siz
   SCORCH_CHECK(uint8_t(b[2]) == 0x08, "'{}': IDX element type 0x{:02x} is not unsigned byte", path, uint8_t(b[2]));
   const int nd = uint8_t(b[3]);
   SCORCH_CHECK(nd >= 1 && b.size() >= 4 + 4 * size_t(nd), "'{}': truncated IDX header", path);
-  std::vector<int64_t> dims;
-  int64_t total = 1;
-  for (int i = 0; i < nd; ++i) dims.push_back(be32(b, 4 + 4 * i)), total *= dims.back();
   *payload = 4 + 4 * size_t(nd);
-  SCORCH_CHECK(b.size() == *payload + size_t(total), "'{}': IDX payload has {} bytes, header promises {} (truncated?)",
-               path, b.size() - *payload, total);
+  // The product is bounded by the payload present before it is multiplied further, so nothing overflows.
+  const uint64_t have = b.size() - *payload;
+  std::vector<int64_t> dims;
+  uint64_t total = 1;
+  for (int i = 0; i < nd; ++i) {
+    const uint64_t d = be32(b, 4 + 4 * i);
+    dims.push_back(static_cast<int64_t>(d));
+    total = d == 0 || total == 0 ? 0 : (d > have / total ? have + 1 : total * d);
+  }
+  SCORCH_CHECK(total == have, "'{}': IDX payload has {} bytes, header promises {} (truncated?)", path, have,
+               total <= have ? fmt::to_string(total) : fmt::format("{}", fmt::join(dims, " x ")));
+  // An empty array says nothing about its other dimensions: bound them so that no shape overflows.
+  uint64_t item = 1;
+  for (int i = 1; i < nd; ++i)  // each factor < 2^32 and item <= 2^32: the product fits in 64 bits
+    item = std::min<uint64_t>(item * std::max<int64_t>(dims[i], 1), uint64_t{1} << 32);
+  SCORCH_CHECK(item < uint64_t{1} << 32, "'{}': IDX item shape {} is larger than any image", path,
+               fmt::join(dims.begin() + 1, dims.end(), " x "));
   return dims;
 }
 
@@ -83,7 +95,7 @@ std::unique_ptr<Source> open_idx(const std::string& images_path, const std::stri
                "'{}': IDX images must be [N,H,W] or [N,H,W,C], got {} dimensions", images_path, dims.size());
   if (dims.size() == 3) dims.push_back(1);
   auto images = torch::empty(dims, torch::kUInt8);
-  std::memcpy(images.data_ptr<uint8_t>(), b.data() + at, images.numel());
+  if (images.numel()) std::memcpy(images.data_ptr<uint8_t>(), b.data() + at, images.numel());
   torch::Tensor labels;
   nlohmann::json desc = {{"type", "idx"}, {"images", images_path}};
   if (!labels_path.empty()) {
@@ -93,7 +105,7 @@ std::unique_ptr<Source> open_idx(const std::string& images_path, const std::stri
     SCORCH_CHECK(ldims.size() == 1 && ldims[0] == dims[0], "'{}': labels must be [{}] to match '{}'", labels_path,
                  dims[0], images_path);
     labels = torch::empty({ldims[0]}, torch::kUInt8);
-    std::memcpy(labels.data_ptr<uint8_t>(), lb.data() + lat, ldims[0]);
+    if (ldims[0]) std::memcpy(labels.data_ptr<uint8_t>(), lb.data() + lat, ldims[0]);
     desc["labels"] = labels_path;
   }
   return std::make_unique<ArraySource>(images, labels, desc);

@@ -216,7 +216,7 @@ class TfrecordSource : public Source {
     if (labels.dim() == 2) labels = labels.argmax(1);
     SCORCH_CHECK(labels.dim() == 1 && !labels.is_floating_point() && labels.size(0) == count(),
                  "{}: expected {} class ids (or one-hot rows), got shape {}", label_file_, count(),
-                 fmt::format("{}", labels.sizes()));
+                 c10::str(labels.sizes()));
     labels = labels.to(torch::kInt64).contiguous();
     labels_.assign(labels.data_ptr<int64_t>(), labels.data_ptr<int64_t>() + labels.numel());
   }

@@ -13,6 +13,27 @@
 #include "core/error.h"
 
 namespace scorch::io {
+namespace {
+
+// stb reserves each PNG chunk's declared length before it reads the chunk, so a 100-byte file can ask for
+// gigabytes. Every chunk must fit in the bytes that follow it.
+void check_png_chunks(const std::string& bytes, const std::string& what) {
+  static const std::string kSignature("\x89PNG\r\n\x1a\n", 8);
+  if (bytes.compare(0, kSignature.size(), kSignature) != 0) return;
+  size_t at = kSignature.size();
+  while (bytes.size() - at >= 8) {
+    const auto* p = reinterpret_cast<const uint8_t*>(bytes.data() + at);
+    const uint64_t length = uint64_t(p[0]) << 24 | uint64_t(p[1]) << 16 | uint64_t(p[2]) << 8 | p[3];
+    SCORCH_CHECK(
+        length + 12 <= bytes.size() - at,
+        "cannot decode image '{}': PNG chunk '{}' at byte {} claims {} bytes, {} remain (truncated or damaged)", what,
+        bytes.substr(at + 4, 4), at, length, bytes.size() - at - 12);
+    if (bytes.compare(at + 4, 4, "IEND") == 0) return;
+    at += 12 + length;
+  }
+}
+
+}  // namespace
 
 Image read_image(const std::string& path, int channels) { return decode_image(read_file(path), channels, path); }
 
@@ -33,10 +54,17 @@ Image decode_image(const std::string& bytes, int channels, const std::string& wh
                "cannot decode image '{}': {} bytes is more than stb reads", what, bytes.size());
   const auto* in = reinterpret_cast<const stbi_uc*>(bytes.data());
   const int n = static_cast<int>(bytes.size());
+  check_png_chunks(bytes, what);
   int w = 0, h = 0, file_channels = 0;
   SCORCH_CHECK(stbi_info_from_memory(in, n, &w, &h, &file_channels) != 0, "cannot decode image '{}': {}", what,
                stbi_failure_reason() ? stbi_failure_reason() : "unknown format");
   const int want = channels != 0 ? channels : (file_channels <= 2 ? 1 : 3);
+  // stb allocates what the header claims. No format inflates much beyond deflate's 1032:1, so a claim past
+  // that ratio (beyond 64 MiB, which any real image may have) is a damaged or hostile header, not an image.
+  const uint64_t claimed = uint64_t(w) * uint64_t(h) * uint64_t(std::max(file_channels, want)) * 2;
+  SCORCH_CHECK(claimed <= std::max<uint64_t>(uint64_t{64} << 20, uint64_t{1100} * bytes.size()),
+               "cannot decode image '{}': its header claims {} x {} pixels in {} bytes (damaged or hostile)", what, w,
+               h, bytes.size());
   uint8_t* data = stbi_load_from_memory(in, n, &w, &h, &file_channels, want);
   SCORCH_CHECK(data != nullptr, "cannot decode image '{}': {}", what,
                stbi_failure_reason() ? stbi_failure_reason() : "unknown error");

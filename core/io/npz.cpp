@@ -76,7 +76,8 @@ torch::Tensor parse_npy(const std::string& b, const std::string& what) {
   if (descr.size() == 3 && descr[0] == '=') descr[0] = '<';  // native order on a little-endian host
   const DtypeCode* code = nullptr;
   for (const auto& d : kDtypes)
-    if (descr == d.descr || (descr.substr(1) == std::string(d.descr).substr(1) && d.descr[0] == '|')) code = &d;
+    if (descr == d.descr || (!descr.empty() && descr.substr(1) == std::string(d.descr).substr(1) && d.descr[0] == '|'))
+      code = &d;
   SCORCH_CHECK(code, "{}: unsupported dtype '{}' (expected little-endian f8/f4/f2/i8/i4/i2/i1/u1/b1)", what, descr);
   const bool fortran = std::regex_search(header, std::regex("'fortran_order':\\s*True"));
   SCORCH_CHECK(std::regex_search(header, m, std::regex("'shape':\\s*\\(([^)]*)\\)")), "{}: .npy header without shape",
@@ -84,19 +85,27 @@ torch::Tensor parse_npy(const std::string& b, const std::string& what) {
   std::vector<int64_t> shape;
   const std::string dims = m[1];
   const std::regex number("\\d+");
-  for (std::sregex_iterator it(dims.begin(), dims.end(), number), end; it != end; ++it)
-    shape.push_back(std::stoll(it->str()));
-
-  int64_t count = 1;
-  for (auto d : shape) count *= d;
-  const size_t nbytes = static_cast<size_t>(count) * c10::elementSize(code->type);
-  SCORCH_CHECK(b.size() - data_at == nbytes, "{}: .npy data holds {} bytes, shape {} of {} needs {}", what,
-               b.size() - data_at, dims, descr, nbytes);
+  // The element count is bounded by the bytes present before it is multiplied further, so nothing overflows.
+  const uint64_t have = b.size() - data_at;
+  uint64_t count = 1, nonzero = 1;  // an empty array's other dimensions must still make a shape
+  for (std::sregex_iterator it(dims.begin(), dims.end(), number), end; it != end; ++it) {
+    SCORCH_CHECK(it->str().size() <= 12, "{}: .npy shape ({}) is larger than any array", what, dims);
+    const uint64_t d = std::stoull(it->str());
+    shape.push_back(static_cast<int64_t>(d));
+    count = d == 0 || count == 0 ? 0 : (d > have / count ? have + 1 : count * d);
+    nonzero = std::max<uint64_t>(d, 1) > (uint64_t{1} << 40) / nonzero ? uint64_t{1} << 40
+                                                                       : nonzero * std::max<uint64_t>(d, 1);
+  }
+  SCORCH_CHECK(nonzero < uint64_t{1} << 40, "{}: .npy shape ({}) is larger than any array", what, dims);
+  const uint64_t elem = c10::elementSize(code->type);
+  SCORCH_CHECK(count <= have && count * elem == have, "{}: .npy data holds {} bytes, shape ({}) of {} needs {}", what,
+               have, dims, descr, count <= have ? fmt::to_string(count * elem) : "more than the file holds");
+  const size_t nbytes = static_cast<size_t>(count * elem);
   // Fortran order is C order of the reversed shape, transposed back.
   std::vector<int64_t> stored(shape);
   if (fortran) std::reverse(stored.begin(), stored.end());
   auto t = torch::empty(stored, torch::TensorOptions().dtype(code->type));
-  std::memcpy(t.data_ptr(), b.data() + data_at, nbytes);
+  if (nbytes) std::memcpy(t.data_ptr(), b.data() + data_at, nbytes);
   if (fortran && t.dim() > 1) {
     std::vector<int64_t> perm(t.dim());
     for (int64_t i = 0; i < t.dim(); ++i) perm[i] = t.dim() - 1 - i;

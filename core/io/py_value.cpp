@@ -32,8 +32,19 @@ bool is_plain(const Value& v) {
          v.kind == Kind::Str;
 }
 
-void collect(const std::string& path, const Ref& v, std::vector<std::pair<std::string, Ref>>& out, int depth) {
-  SCORCH_CHECK(depth < 64, "pickle: values nested deeper than 64 levels at '{}' (a cycle?)", path);
+// Shared references make a pickle a graph: a few hundred bytes can describe 2^60 paths. Walks stop at a
+// depth and a count no checkpoint comes near.
+struct Walk {
+  const std::string& what;
+  std::vector<std::pair<std::string, Ref>>& out;
+  size_t visits = 0;
+};
+
+void collect(const std::string& path, const Ref& v, Walk& walk, int depth) {
+  SCORCH_CHECK(depth < 64, "{}: values nested deeper than 64 levels at '{}'", walk.what, path);
+  SCORCH_CHECK(++walk.visits <= (size_t{1} << 20), "{}: more than a million values (shared references repeated?)",
+               walk.what);
+  auto& out = walk.out;
   if (v->is_sequence() && !v->items.empty() &&
       std::all_of(v->items.begin(), v->items.end(), [](const Ref& x) { return is_plain(*x); })) {
     out.emplace_back(path, v);
@@ -42,11 +53,11 @@ void collect(const std::string& path, const Ref& v, std::vector<std::pair<std::s
   auto join = [&](const std::string& key) { return path.empty() ? key : path + "." + key; };
   switch (v->kind) {
     case Kind::Dict:
-      for (const auto& [k, item] : v->entries) collect(join(k->key_text()), item, out, depth + 1);
+      for (const auto& [k, item] : v->entries) collect(join(k->key_text()), item, walk, depth + 1);
       break;
     case Kind::List:
     case Kind::Tuple:
-      for (size_t i = 0; i < v->items.size(); ++i) collect(join(std::to_string(i)), v->items[i], out, depth + 1);
+      for (size_t i = 0; i < v->items.size(); ++i) collect(join(std::to_string(i)), v->items[i], walk, depth + 1);
       break;
     default: out.emplace_back(path, v);
   }
@@ -96,7 +107,28 @@ std::string Value::describe() const {
   return "?";
 }
 
-std::string Value::repr() const {
+Value::~Value() {
+  // Each value whose last reference is here hands its children to this loop before it goes, so no destructor
+  // runs inside another.
+  std::vector<Ref> pending;
+  const auto take_children = [&pending](Value& v) {
+    for (auto& r : v.items) pending.push_back(std::move(r));
+    for (auto& [k, x] : v.entries) pending.push_back(std::move(k)), pending.push_back(std::move(x));
+    if (v.state) pending.push_back(std::move(v.state));
+    v.items.clear();
+    v.entries.clear();
+  };
+  take_children(*this);
+  while (!pending.empty()) {
+    Ref r = std::move(pending.back());
+    pending.pop_back();
+    if (r && r.use_count() == 1) take_children(*r);
+  }
+}
+
+std::string Value::repr() const { return repr_at(0); }
+
+std::string Value::repr_at(int depth) const {
   switch (kind) {
     case Kind::None: return "None";
     case Kind::Bool: return b ? "True" : "False";
@@ -109,8 +141,10 @@ std::string Value::repr() const {
     case Kind::Tuple:
     case Kind::List: {
       constexpr size_t kShown = 8;
+      constexpr int kDeepest = 4;
+      if (depth == kDeepest) return kind == Kind::Tuple ? "(...)" : "[...]";
       std::vector<std::string> parts;
-      for (size_t k = 0; k < std::min(kShown, items.size()); ++k) parts.push_back(items[k]->repr());
+      for (size_t k = 0; k < std::min(kShown, items.size()); ++k) parts.push_back(items[k]->repr_at(depth + 1));
       if (items.size() > kShown) parts.push_back("...");
       const bool one = kind == Kind::Tuple && items.size() == 1;
       const auto text = fmt::format(kind == Kind::Tuple ? "({}{})" : "[{}{}]", fmt::join(parts, ", "), one ? "," : "");
@@ -208,9 +242,10 @@ std::string dtype_name(torch::ScalarType dtype) {
   }
 }
 
-std::vector<std::pair<std::string, Ref>> leaves(const Ref& root) {
+std::vector<std::pair<std::string, Ref>> leaves(const Ref& root, const std::string& what) {
   std::vector<std::pair<std::string, Ref>> out;
-  collect("", root, out, 0);
+  Walk walk{what, out};
+  collect("", root, walk, 0);
   return out;
 }
 

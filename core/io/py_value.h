@@ -16,6 +16,13 @@ using Ref = std::shared_ptr<Value>;  // shared: a pickle's memo may reference on
 enum class Kind { None, Bool, Int, Float, Str, Bytes, Tuple, List, Dict, Tensor, Storage, Global, Object };
 
 struct Value {
+  Value() = default;
+  Value(const Value&) = default;
+  Value(Value&&) = default;
+  Value& operator=(const Value&) = default;
+  Value& operator=(Value&&) = default;
+  ~Value();  // frees nested values without recursion: a pickle may nest lists a million deep
+
   Kind kind = Kind::None;
   bool b = false;
   int64_t i = 0;
@@ -36,10 +43,14 @@ struct Value {
   bool is_sequence() const { return kind == Kind::List || kind == Kind::Tuple; }
   // A short description for messages: "int 7", "str 'cpu'", "list of 3", "tensor float32 [3, 4]".
   std::string describe() const;
-  // Python-like text of a leaf value: 7, 0.999, 'cpu', (0.9, 0.999), [0, 1, 2, ... 571 items], or describe().
+  // Python-like text of a leaf value: 7, 0.999, 'cpu', (0.9, 0.999), [0, 1, 2, ... 571 items], or describe();
+  // nesting deeper than a few levels shows as [...].
   std::string repr() const;
   // The dict key as text ("name" or "7"), for paths in messages and listings.
   std::string key_text() const;
+
+ private:
+  std::string repr_at(int depth) const;
 };
 
 Ref none();
@@ -59,7 +70,7 @@ std::string dtype_name(torch::ScalarType dtype);
 
 // Every leaf under `root` with its path ("model.module.sigmas", "ema.shadow_params.3"), in order: tensors,
 // numbers, strings, None, opaque objects, and lists/tuples of plain numbers or strings as one leaf.
-// Throws when nesting is deeper than 64 (a cyclic or hostile pickle).
-std::vector<std::pair<std::string, Ref>> leaves(const Ref& root);
+// Throws, naming `what`, when nesting is deeper than 64 or the walk passes a million values (a hostile pickle).
+std::vector<std::pair<std::string, Ref>> leaves(const Ref& root, const std::string& what);
 
 }  // namespace scorch::io::py

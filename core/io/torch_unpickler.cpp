@@ -2,6 +2,7 @@
 // go to call_global (torch_pickle_calls.cpp).
 #include <cstring>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "core/error.h"
 #include "core/io/torch_pickle.h"
@@ -14,7 +15,7 @@ namespace {
 class Machine {
  public:
   Machine(const std::string& data, size_t pos, const PersistentLoad& load, const std::string& what)
-      : d_(data), pos_(pos), load_(load), what_(what) {}
+      : d_(data), pos_(pos), load_(load), what_(what), walk_budget_(64 * data.size() + (size_t{1} << 20)) {}
 
   Ref run(size_t* end);
 
@@ -64,13 +65,34 @@ class Machine {
     if (it == memo_.end()) bad("memo key " + std::to_string(key) + " was never stored");
     return it->second;
   }
+  // Python can pickle a list that holds itself (DUP or the memo hand back the container being filled); torch
+  // checkpoints never do, and such a value would never be freed and would send every walk over it round
+  // forever. So `child` may not go inside `target` when target is reachable from child. The walk's total
+  // work is bounded by the input's size, so shared references cannot make reading quadratic.
+  void refuse_cycle(const Ref& target, const Ref& child) {
+    std::vector<const Value*> todo{child.get()};
+    std::unordered_set<const Value*> seen;
+    while (!todo.empty()) {
+      const Value* v = todo.back();
+      todo.pop_back();
+      if (v == target.get()) bad("a " + target->describe() + " that contains itself (a recursive structure)");
+      if (!seen.insert(v).second) continue;
+      if (walk_budget_ == 0) bad("more shared references than a pickle of this size can hold");
+      --walk_budget_;
+      for (const auto& r : v->items) todo.push_back(r.get());
+      for (const auto& [k, x] : v->entries) todo.push_back(k.get()), todo.push_back(x.get());
+      if (v->state) todo.push_back(v->state.get());
+    }
+  }
   void set_items(Ref& target, const std::vector<Ref>& kv) {
     if (target->kind != Kind::Dict) bad("SETITEM(S) on a " + target->describe());
     if (kv.size() % 2) bad("odd number of SETITEMS arguments");
+    for (const auto& x : kv) refuse_cycle(target, x);
     for (size_t i = 0; i < kv.size(); i += 2) target->set(kv[i], kv[i + 1]);
   }
   void append_items(Ref& target, const std::vector<Ref>& items) {
     if (target->kind != Kind::List) bad("APPEND(S) on a " + target->describe());
+    for (const auto& x : items) refuse_cycle(target, x);
     target->items.insert(target->items.end(), items.begin(), items.end());
   }
   Ref global(const std::string& module, const std::string& name) {
@@ -85,6 +107,7 @@ class Machine {
   size_t pos_, op_at_ = 0;
   const PersistentLoad& load_;
   const std::string& what_;
+  size_t walk_budget_;  // steps refuse_cycle may still take
   std::vector<Ref> stack_;
   std::vector<size_t> marks_;
   std::unordered_map<int64_t, Ref> memo_;
@@ -218,6 +241,7 @@ Ref Machine::run(size_t* end) {
       }
       case 'b': {  // BUILD
         Ref state = pop();
+        refuse_cycle(top(), state);
         top()->state = state;
         break;
       }

@@ -98,6 +98,20 @@ TEST(Config, MalformedFilesAreRefusedWithTheirPath) {
   EXPECT_NE(msg.find("has no '='"), std::string::npos) << msg;
 }
 
+// Found by tests/fuzz (yaml_config): a key that is not a name escaped as a yaml-cpp exception, and a key
+// holding a NUL byte cut the message before the file's name.
+TEST(Config, FuzzFoundKeysAreRefusedNamingTheFile) {
+  auto path = write_yaml("model: {[1, 2]: 8}\n");
+  auto msg = error_of([&] { Config::resolve(path, {}); });
+  EXPECT_NE(msg.find(path), std::string::npos) << msg;
+  EXPECT_NE(msg.find("not a name"), std::string::npos) << msg;
+  path = write_yaml(std::string("model:\n  \"n\\0f") + std::string(300, 'x') + "\": 8\n");
+  msg = error_of([&] { Config::resolve(path, {}); });
+  EXPECT_NE(msg.find(path), std::string::npos) << msg;
+  EXPECT_NE(msg.find("\\x00"), std::string::npos) << msg;
+  EXPECT_LT(msg.size(), 400u) << msg;
+}
+
 TEST(Config, ResolvedYamlRoundTrips) {
   Config c = Config::resolve("", {"model.nf=32", "training.sde=subvpsde", "model.attn_resolutions=[8, 4]"});
   auto path = write_yaml(c.to_yaml());

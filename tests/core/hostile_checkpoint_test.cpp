@@ -198,5 +198,37 @@ TEST(HostileCheckpoint, NpzMembersClaimingMoreThanDeflateCanProduceAreRefused) {
   EXPECT_NE(why.find("bomb.npz"), std::string::npos) << why;
 }
 
+// Found by tests/fuzz (pickle): a list that holds itself (DUP then APPEND, or the memo) is a reference
+// cycle that was never freed; it is refused. Fuzzed pickles could also nest values a million deep (their
+// destruction recursed once per level) and, through shared references, describe 2^40 paths.
+TEST(HostileCheckpoint, PicklesThatHoldThemselvesOrNestWithoutEndAreHandled) {
+  const auto read = [](const std::string& program) {
+    size_t pos = 0;
+    return io::py::unpickle(proto() + program, &pos, nullptr, "fuzzed.pkl");
+  };
+  const std::string kEmptyList = "]", kDup = "2", kAppend = "a", kMemoize = "\x94", kMemoGet0("h\x00", 2);
+  for (const auto& program : {kEmptyList + kDup + kAppend + kStop, kEmptyList + kMemoize + kMemoGet0 + kAppend + kStop,
+                              kEmptyList + kMemoize + kEmptyList + kMemoize + kMemoGet0 + kAppend + kAppend + kStop}) {
+    const auto why = refusal([&] { read(program); });
+    EXPECT_NE(why.find("fuzzed.pkl"), std::string::npos) << why;
+    EXPECT_NE(why.find("contains itself"), std::string::npos) << why;
+  }
+
+  const int kDeep = 1000000;
+  std::string deep = kEmptyList;
+  for (int i = 0; i < kDeep; ++i) deep += kTuple1;
+  auto root = read(deep + kStop);
+  EXPECT_EQ(root->repr(), "(((((...),),),),)");  // four levels, then elided
+  EXPECT_NE(refusal([&] { io::py::leaves(root, "deep.pkl"); }).find("deep.pkl: values nested deeper than 64"),
+            std::string::npos);
+  root.reset();  // a million nested tuples freed without a million nested destructor calls
+
+  std::string wide = kEmptyList;
+  for (int i = 0; i < 40; ++i) wide += kDup + "\x86";  // (t, t) of the one before: 2^40 paths, 41 values
+  root = read(wide + kStop);
+  EXPECT_NE(refusal([&] { io::py::leaves(root, "wide.pkl"); }).find("wide.pkl: more than a million values"),
+            std::string::npos);
+}
+
 }  // namespace hostile
 }  // namespace scorch

@@ -174,7 +174,7 @@ TEST(TorchFile, RoundTripKeepsEveryValue) {
   io::write_torch_file(path, written);
   const auto back = io::read_torch_file(path);
   EXPECT_EQ(back.kind, io::TorchFileKind::Zip);
-  const auto a = io::py::leaves(written), b = io::py::leaves(back.root);
+  const auto a = io::py::leaves(written, "written"), b = io::py::leaves(back.root, path);
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) {
     SCOPED_TRACE(a[i].first);

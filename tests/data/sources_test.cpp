@@ -61,6 +61,26 @@ TEST(Sources, IdxGzipRoundTrip) {
   expect_round_trip(*src, images.unsqueeze(3), labels);
 }
 
+// Found by tests/fuzz (idx): dimensions whose product overflowed int64, and an empty array with dimensions
+// no tensor can have; both must be refused naming the file.
+TEST(Sources, IdxHeadersClaimingImpossibleShapesAreNamed) {
+  const auto dir = test::temp_dir("idx_fuzzed");
+  const auto be = [](uint32_t v) {
+    return std::string{char(v >> 24), char(v >> 16 & 0xff), char(v >> 8 & 0xff), char(v & 0xff)};
+  };
+  const std::string magic("\x00\x00\x08\x03", 4);
+  write_file_atomic(dir + "/big-idx3-ubyte", magic + be(0xffffffff) + be(0xffffffff) + be(0xffffffff) + "abc");
+  write_file_atomic(dir + "/empty-idx3-ubyte", magic + be(0) + be(0xffffffff) + be(0xffffffff));
+  for (const char* name : {"big-idx3-ubyte", "empty-idx3-ubyte"}) {
+    try {
+      open_idx(dir + "/" + name, "");
+      ADD_FAILURE() << name << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(Sources, IdxTruncatedIsNamed) {
   const auto dir = test::temp_dir("idx_bad");
   auto bytes = idx_bytes(random_u8({3, 4, 4}, 1));
