@@ -29,7 +29,7 @@ bool is_shell_script(const fs::path& p) {
 
 std::vector<std::string> launch_scripts() {
   std::vector<std::string> scripts;
-  for (const char* dir : {"launch", "bench", ".ci", "tests/reliability"})
+  for (const char* dir : {"launch", "bench", ".ci", "tests/reliability", "tests/fuzz"})
     for (const auto& e : fs::recursive_directory_iterator(fs::path(source_dir()) / dir))
       if (e.is_regular_file() && is_shell_script(e.path()))
         scripts.push_back(fs::relative(e.path(), source_dir()).string());
@@ -60,7 +60,8 @@ TEST(Shellcheck, FindsEveryLaunchScript) {
                                ".ci/check-format",
                                "tests/reliability/kill_campaign.sh",
                                "tests/reliability/farm_load.sh",
-                               "tests/reliability/stopped_rank.sh"})
+                               "tests/reliability/stopped_rank.sh",
+                               "tests/fuzz/run.sh"})
     EXPECT_NE(std::find(scripts.begin(), scripts.end(), expected), scripts.end()) << expected << " not found";
 }
 
