@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <memory>
 
 #include "apps/cmd_data_args.h"
@@ -122,6 +123,20 @@ int run_verify(const std::string& dir) {
   return 0;
 }
 
+// One line per label: its count, share and name (from the manifest: folder names, synthetic shapes, CIFAR-10).
+void print_class_counts(const std::string& dir, const data::Manifest& m) {
+  const data::Dataset ds(dir);
+  std::map<int64_t, int64_t> counts;
+  for (int64_t i = 0; i < ds.size(); ++i) ++counts[ds.label(i)];
+  nlohmann::json names = m.extra.value("classes", m.source.value("classes", nlohmann::json::array()));
+  std::printf("classes   %zu\n", counts.size());
+  for (const auto& [label, n] : counts) {
+    const bool named = label >= 0 && label < static_cast<int64_t>(names.size()) && names[label].is_string();
+    std::printf("  %5lld  %8lld  %5.1f%%  %s\n", static_cast<long long>(label), static_cast<long long>(n),
+                100.0 * n / ds.size(), named ? names[label].get<std::string>().c_str() : "");
+  }
+}
+
 int run_dataset_info(const std::string& dir) {
   const auto m = data::read_manifest(dir);
   int64_t bytes = 0;
@@ -133,6 +148,7 @@ int run_dataset_info(const std::string& dir) {
               m.shards.size(), bytes / 1048576.0);
   std::printf("source    %s\ncommand   %s\n", m.source.dump().c_str(), m.command.c_str());
   if (!m.extra.empty()) std::printf("extra     %s\n", m.extra.dump().c_str());
+  if (m.has_labels) print_class_counts(dir, m);
   return 0;
 }
 

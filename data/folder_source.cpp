@@ -82,6 +82,21 @@ FolderSource::FolderSource(const std::string& root, FolderOptions options, dist:
     const auto x = key.find('x');
     shape_ = {std::stoll(key.substr(0, x)), std::stoll(key.substr(x + 1)), channels};
   }
+  label_by_folder();
+}
+
+void FolderSource::label_by_folder() {
+  std::vector<std::string> folder_of;
+  for (const auto& f : files_) {
+    const auto slash = f.find('/');
+    if (slash == std::string::npos) return;  // an image in the root: the folders are not classes
+    folder_of.push_back(f.substr(0, slash));
+  }
+  classes_ = folder_of;
+  std::sort(classes_.begin(), classes_.end());
+  classes_.erase(std::unique(classes_.begin(), classes_.end()), classes_.end());
+  for (const auto& c : folder_of)
+    labels_.push_back(std::lower_bound(classes_.begin(), classes_.end(), c) - classes_.begin());
 }
 
 void FolderSource::read(int64_t index, uint8_t* dst) const {
@@ -99,7 +114,8 @@ nlohmann::json FolderSource::describe() const {
           {"resolution", options_.resolution},
           {"grayscale", options_.grayscale},
           {"files", files_.size()},
-          {"skipped", skipped_}};
+          {"skipped", skipped_},
+          {"classes", classes_}};
 }
 
 }  // namespace scorch::data

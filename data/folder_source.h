@@ -1,4 +1,6 @@
-// A folder of PNG/JPEG images (recursive, sorted by path) as a pack source, decoded on demand.
+// A folder of PNG/JPEG images (recursive, sorted by path) as a pack source, decoded on demand. When every
+// image lies in a first-level sub-folder, those sub-folders are the classes (as torchvision's ImageFolder
+// reads them): label k is the k-th folder name in byte order.
 #pragma once
 #include <string>
 #include <vector>
@@ -24,9 +26,10 @@ class FolderSource : public Source {
   FolderSource(const std::string& root, FolderOptions options, dist::Communicator& comm);
   int64_t count() const override { return static_cast<int64_t>(files_.size()); }
   std::vector<int64_t> shape() const override { return shape_; }
-  bool has_labels() const override { return false; }
+  bool has_labels() const override { return !classes_.empty(); }
   void read(int64_t index, uint8_t* dst) const override;
-  int64_t label(int64_t) const override { return 0; }
+  int64_t label(int64_t index) const override { return labels_.at(index); }
+  const std::vector<std::string>& classes() const { return classes_; }
   nlohmann::json describe() const override;
   const std::vector<std::string>& skipped() const { return skipped_; }
 
@@ -35,6 +38,10 @@ class FolderSource : public Source {
   FolderOptions options_;
   std::vector<std::string> files_, skipped_;
   std::vector<int64_t> shape_;
+  std::vector<std::string> classes_;  // empty: no labels (some image lies directly in the root)
+  std::vector<int64_t> labels_;       // per file in files_
+
+  void label_by_folder();
 };
 
 // Files under `root` with an image extension (png, jpg, jpeg, bmp; any case), sorted by relative path.

@@ -150,7 +150,10 @@ std::unique_ptr<Source> open_cifar10(const std::vector<std::string>& paths) {
         for (int c = 0; c < 3; ++c) img[i * 3072 + p * 3 + c] = rec[1 + c * 1024 + p];
     }
   }
-  return std::make_unique<ArraySource>(images, labels, nlohmann::json{{"type", "cifar10"}, {"files", files}});
+  const nlohmann::json classes = {"airplane", "automobile", "bird",  "cat",  "deer",
+                                  "dog",      "frog",       "horse", "ship", "truck"};
+  return std::make_unique<ArraySource>(images, labels,
+                                       nlohmann::json{{"type", "cifar10"}, {"files", files}, {"classes", classes}});
 }
 
 std::unique_ptr<Source> open_numpy(const std::string& path, const std::string& images_key,

@@ -32,10 +32,39 @@ TEST(DataCli, FashionMnistPackVerifyInfoExport) {
   r = scorch("data info " + dir + "/fm");
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("[28, 28, 1]"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("classes   10\n"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("      9      6000   10.0%"), std::string::npos) << r.output;  // Fashion-MNIST is balanced
   r = scorch("data export " + dir + "/fm --out " + dir + "/png --count 10");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_TRUE(fs::exists(dir + "/png/000009.png"));
   EXPECT_EQ(io::read_image(dir + "/png/grid.png", 0).channels, 1);
+}
+
+// A folder with one sub-folder per class packs with labels (classes in byte order of their names), and
+// `data info` counts them by name.
+TEST(DataCli, FolderClassesBecomeLabelsThatInfoCounts) {
+  const auto dir = test::temp_dir("cli_classes");
+  const std::vector<std::pair<std::string, int>> classes = {{"dog", 3}, {"cat", 2}, {"zebra", 1}};
+  for (const auto& [name, n] : classes) {
+    fs::create_directories(dir + "/in/" + name);
+    for (int i = 0; i < n; ++i)
+      io::write_png(dir + "/in/" + name + "/" + std::to_string(i) + ".png",
+                    io::Image{4, 4, 3, std::vector<uint8_t>(48, static_cast<uint8_t>(40 * i))});
+  }
+  auto r = scorch("data pack " + dir + "/in --out " + dir + "/ds");
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = scorch("data info " + dir + "/ds");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("labels    yes"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("classes   3\n"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("      0         2   33.3%  cat\n"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("      1         3   50.0%  dog\n"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("      2         1   16.7%  zebra\n"), std::string::npos) << r.output;
+
+  io::write_png(dir + "/in/loose.png", io::Image{4, 4, 3, std::vector<uint8_t>(48, 0)});
+  r = scorch("data pack " + dir + "/in --out " + dir + "/mixed");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_FALSE(read_manifest(dir + "/mixed").has_labels);  // an image outside the class folders: no labels
 }
 
 TEST(DataCli, PadCentresTheImagesOnAZeroCanvas) {
