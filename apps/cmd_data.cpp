@@ -96,12 +96,24 @@ int run_pack(const PackArgs& a) {
   return 0;
 }
 
+data::Mixture mixture_of(const SynthArgs& a) {
+  if (!a.preset.empty()) {
+    SCORCH_CHECK(a.preset == "pitfall", "data synth: unknown --preset '{}' (expected pitfall)", a.preset);
+    SCORCH_CHECK(a.weights.empty() && a.means.empty() && a.stds.empty(),
+                 "data synth: --preset sets the mixture; leave out --weights, --means and --stds");
+    return data::pitfall_mixture();
+  }
+  if (!a.weights.empty() || !a.means.empty() || !a.stds.empty())
+    return data::mixture_from_lists(a.dim, a.weights, a.means, a.stds);
+  return data::make_mixture(a.dim, a.components, a.seed);
+}
+
 int run_synth(const SynthArgs& a) {
   auto comm = cpu_comm();
   data::WriteOptions w{a.out, a.shard_size, a.overwrite};
   const std::string cmd = synth_command(a);
   if (a.kind == "mixture") {
-    data::synth_mixture(data::make_mixture(a.dim, a.components, a.seed), a.count, a.seed, cmd, w, *comm);
+    data::synth_mixture(mixture_of(a), a.count, a.seed, cmd, w, *comm);
   } else if (a.kind == "shapes") {
     data::synth_shapes(a.count, a.resolution, a.channels, a.seed, cmd, w, *comm);
   } else {

@@ -32,6 +32,12 @@ void add_synth_args(CLI::App* cmd, SynthArgs& a) {
   cmd->add_option("--seed", a.seed, "seed; the set depends only on it and the options");
   cmd->add_option("--dim", a.dim, "mixture: dimension");
   cmd->add_option("--components", a.components, "mixture: number of Gaussians");
+  cmd->add_option("--weights", a.weights, "mixture: the components' weights (summing to 1), instead of --components")
+      ->delimiter(',');
+  cmd->add_option("--means", a.means, "mixture: with --weights, the means, D numbers per component")->delimiter(',');
+  cmd->add_option("--stds", a.stds, "mixture: with --weights, one std per component")->delimiter(',');
+  cmd->add_option("--preset", a.preset,
+                  "mixture: pitfall = 0.2 N((-5,-5), I) + 0.8 N((5,5), I) (Song & Ermon 2019), in 2-D");
   cmd->add_option("--resolution", a.resolution, "shapes: image side");
   cmd->add_option("--channels", a.channels, "shapes: 1 or 3");
   cmd->add_option("--shard-size", a.shard_size, "items per shard");
@@ -62,7 +68,14 @@ std::string pack_command(const PackArgs& a) {
 
 std::string synth_command(const SynthArgs& a) {
   std::string s = fmt::format("scorch data synth {} --out {} --count {} --seed {}", a.kind, a.out, a.count, a.seed);
-  if (a.kind == "mixture") s += fmt::format(" --dim {} --components {}", a.dim, a.components);
+  if (a.kind == "mixture" && !a.preset.empty()) {
+    s += " --preset " + a.preset;
+  } else if (a.kind == "mixture" && !a.weights.empty()) {
+    s += fmt::format(" --dim {} --weights {} --means {} --stds {}", a.dim, fmt::join(a.weights, ","),
+                     fmt::join(a.means, ","), fmt::join(a.stds, ","));
+  } else if (a.kind == "mixture") {
+    s += fmt::format(" --dim {} --components {}", a.dim, a.components);
+  }
   if (a.kind == "shapes") s += fmt::format(" --resolution {} --channels {}", a.resolution, a.channels);
   if (a.shard_size > 0) s += fmt::format(" --shard-size {}", a.shard_size);
   return s;

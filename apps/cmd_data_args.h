@@ -20,6 +20,8 @@ struct SynthArgs {
   int64_t count = 10000, shard_size = 0;
   uint64_t seed = 0;
   int dim = 2, components = 8, resolution = 32, channels = 3;
+  std::vector<double> weights, means, stds;  // mixture: explicit parameters instead of --components
+  std::string preset;                        // mixture: "pitfall"
   bool overwrite = false;
 };
 

@@ -76,6 +76,29 @@ Mixture make_mixture(int dim, int components, uint64_t seed) {
   return m;
 }
 
+Mixture mixture_from_lists(int dim, const std::vector<double>& weights, const std::vector<double>& means,
+                           const std::vector<double>& stds) {
+  const size_t k = weights.size();
+  SCORCH_CHECK(dim >= 1 && k >= 1, "mixture: need --dim >= 1 and at least one --weights entry");
+  SCORCH_CHECK(means.size() == k * dim, "mixture: --means holds {} numbers; {} components in {} dimensions need {}",
+               means.size(), k, dim, k * dim);
+  SCORCH_CHECK(stds.size() == k, "mixture: --stds holds {} numbers, --weights {}", stds.size(), k);
+  double total = 0;
+  for (const double w : weights) {
+    SCORCH_CHECK(w > 0, "mixture: --weights must be positive, got {}", w);
+    total += w;
+  }
+  SCORCH_CHECK(std::abs(total - 1) < 1e-6, "mixture: --weights sum to {}, not 1", total);
+  for (const double sd : stds) SCORCH_CHECK(sd > 0, "mixture: --stds must be positive, got {}", sd);
+  Mixture m;
+  m.weights = weights;
+  m.stds = stds;
+  for (size_t c = 0; c < k; ++c) m.means.emplace_back(means.begin() + c * dim, means.begin() + (c + 1) * dim);
+  return m;
+}
+
+Mixture pitfall_mixture() { return mixture_from_lists(2, {0.2, 0.8}, {-5, -5, 5, 5}, {1, 1}); }
+
 Manifest synth_mixture(const Mixture& mixture, int64_t count, uint64_t seed, const std::string& command,
                        const WriteOptions& options, dist::Communicator& comm) {
   const int dim = static_cast<int>(mixture.means.at(0).size());

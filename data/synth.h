@@ -23,6 +23,13 @@ struct Mixture {
 // dim 2: `components` means evenly on a circle of radius 4, std 0.5. dim > 2: means ~ N(0, 3^2 I) from the
 // seed, std 0.5. Equal weights.
 Mixture make_mixture(int dim, int components, uint64_t seed);
+// A mixture from its parameters: K weights (positive, summing to 1), K x D means (row after row) and K stds;
+// errors name the option each list came from (--weights, --means, --stds).
+Mixture mixture_from_lists(int dim, const std::vector<double>& weights, const std::vector<double>& means,
+                           const std::vector<double>& stds);
+// Song & Ermon (2019) §3.2: 0.2 N((-5,-5), I) + 0.8 N((5,5), I), on which plain Langevin dynamics gets the
+// weights wrong and annealed Langevin does not.
+Mixture pitfall_mixture();
 // Writes `count` points as a "points" dataset (float32 [D], labels = component).
 Manifest synth_mixture(const Mixture& mixture, int64_t count, uint64_t seed, const std::string& command,
                        const WriteOptions& options, dist::Communicator& comm);

@@ -67,6 +67,31 @@ TEST(DataCli, FolderClassesBecomeLabelsThatInfoCounts) {
   EXPECT_FALSE(read_manifest(dir + "/mixed").has_labels);  // an image outside the class folders: no labels
 }
 
+// `synth mixture --preset pitfall` and the same mixture spelled out write the same set, whose component
+// labels follow the weights 0.2 / 0.8 within sampling error (4 standard errors: sqrt(0.16 / 20000) = 0.0028).
+TEST(DataCli, MixtureFromItsParametersFollowsItsWeights) {
+  const auto dir = test::temp_dir("cli_mixture");
+  auto r = scorch("data synth mixture --preset pitfall --count 20000 --seed 4 --out " + dir + "/preset");
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = scorch("data synth mixture --dim 2 --weights 0.2,0.8 --means -5,-5,5,5 --stds 1,1 --count 20000 --seed 4 --out " +
+             dir + "/spelled");
+  ASSERT_EQ(r.code, 0) << r.output;
+  Dataset preset(dir + "/preset"), spelled(dir + "/spelled");
+  int64_t second = 0;
+  for (int64_t i = 0; i < preset.size(); ++i) second += preset.label(i);
+  EXPECT_NEAR(second / 20000.0, 0.8, 4 * 0.0028);
+  std::vector<int64_t> some = {0, 1, 2, 19999};
+  EXPECT_TRUE(torch::equal(preset.read_items(some), spelled.read_items(some)));
+  EXPECT_EQ(preset.manifest().extra["mixture"], spelled.manifest().extra["mixture"]);
+
+  r = scorch("data synth mixture --dim 2 --weights 0.5,0.6 --means 0,0,1,1 --stds 1,1 --out " + dir + "/bad");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("--weights sum to 1.1"), std::string::npos) << r.output;
+  r = scorch("data synth mixture --dim 2 --weights 0.5,0.5 --means 0,0,1 --stds 1,1 --out " + dir + "/bad");
+  EXPECT_NE(r.output.find("--means holds 3 numbers; 2 components in 2 dimensions need 4"), std::string::npos)
+      << r.output;
+}
+
 TEST(DataCli, PadCentresTheImagesOnAZeroCanvas) {
   const std::string root = "/usr/share/datasets/fashion-mnist/";
   SCORCH_REQUIRE_PREREQUISITE(fs::exists(root + "t10k-images-idx3-ubyte.gz"), "dataset-fashion-mnist not installed");
