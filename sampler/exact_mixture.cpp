@@ -1,0 +1,44 @@
+// Exact perturbed-mixture scores (exact_mixture.h): responsibilities by a float64 softmax, then the
+// responsibility-weighted score of each component.
+#include "sampler/exact_mixture.h"
+
+#include "core/error.h"
+
+namespace scorch::sampler {
+
+torch::Tensor perturbed_mixture_score(const data::Mixture& mixture, const torch::Tensor& x, const torch::Tensor& alpha,
+                                      const torch::Tensor& sigma) {
+  const int64_t k = static_cast<int64_t>(mixture.weights.size());
+  const int64_t d = static_cast<int64_t>(mixture.means.at(0).size());
+  SCORCH_CHECK(x.numel() == x.size(0) * d, "exact mixture score: x has shape {}, expected (B, {}) or (B, {}, 1, 1)",
+               c10::str(x.sizes()), d, d);
+  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  std::vector<double> flat_means;
+  for (const auto& mu : mixture.means) flat_means.insert(flat_means.end(), mu.begin(), mu.end());
+  const auto mu = torch::tensor(flat_means, f64).view({1, k, d});                                     // (1, K, D)
+  const auto s2 = torch::tensor(mixture.stds, f64).square().view({1, k});                             // (1, K)
+  const auto log_w = torch::tensor(mixture.weights, f64).log().view({1, k});                          // (1, K)
+  const auto a = alpha.to(torch::kCPU, torch::kFloat64).reshape({-1, 1});                             // (B, 1)
+  const auto v = a.square() * s2 + sigma.to(torch::kCPU, torch::kFloat64).reshape({-1, 1}).square();  // (B, K)
+  const auto diff = x.to(torch::kCPU, torch::kFloat64).reshape({-1, 1, d}) - a.unsqueeze(2) * mu;     // (B, K, D)
+  const auto r = torch::softmax(log_w - diff.square().sum(2) / (2 * v) - 0.5 * d * v.log(), 1);       // (B, K)
+  const auto score = -((r / v).unsqueeze(2) * diff).sum(1);                                           // (B, D)
+  return score.to(x.options()).view(x.sizes());
+}
+
+sdes::ScoreFn exact_mixture_score(const data::Mixture& mixture, std::shared_ptr<sdes::Sde> sde) {
+  return [mixture, sde](const torch::Tensor& x, const torch::Tensor& t) {
+    const auto ms = sde->marginal_prob(torch::ones({t.size(0), 1, 1, 1}, x.options()), t.to(x.dtype()));
+    return perturbed_mixture_score(mixture, x, ms.mean.flatten(), ms.std);
+  };
+}
+
+sdes::ModelFn exact_mixture_levels(const data::Mixture& mixture, torch::Tensor sigmas) {
+  sigmas = sigmas.to(torch::kCPU, torch::kFloat64);
+  return [mixture, sigmas](const torch::Tensor& x, const torch::Tensor& labels) {
+    const auto sigma = sigmas.index_select(0, labels.to(torch::kCPU, torch::kLong));
+    return perturbed_mixture_score(mixture, x, torch::ones_like(sigma), sigma);
+  };
+}
+
+}  // namespace scorch::sampler
