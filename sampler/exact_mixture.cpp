@@ -6,8 +6,16 @@
 
 namespace scorch::sampler {
 
-torch::Tensor perturbed_mixture_score(const data::Mixture& mixture, const torch::Tensor& x, const torch::Tensor& alpha,
-                                      const torch::Tensor& sigma) {
+namespace {
+
+// Each component's log-density at x, log w_k + log N(x; alpha mu_k, v_k I) up to a constant: logits (B, K),
+// with diff = x - alpha mu_k (B, K, D) and v_k (B, K) for the score. Differentiable in x.
+struct Components {
+  torch::Tensor logits, diff, v;
+};
+
+Components components(const data::Mixture& mixture, const torch::Tensor& x, const torch::Tensor& alpha,
+                      const torch::Tensor& sigma) {
   const int64_t k = static_cast<int64_t>(mixture.weights.size());
   const int64_t d = static_cast<int64_t>(mixture.means.at(0).size());
   SCORCH_CHECK(x.numel() == x.size(0) * d, "exact mixture score: x has shape {}, expected (B, {}) or (B, {}, 1, 1)",
@@ -21,8 +29,16 @@ torch::Tensor perturbed_mixture_score(const data::Mixture& mixture, const torch:
   const auto a = alpha.to(torch::kCPU, torch::kFloat64).reshape({-1, 1});                             // (B, 1)
   const auto v = a.square() * s2 + sigma.to(torch::kCPU, torch::kFloat64).reshape({-1, 1}).square();  // (B, K)
   const auto diff = x.to(torch::kCPU, torch::kFloat64).reshape({-1, 1, d}) - a.unsqueeze(2) * mu;     // (B, K, D)
-  const auto r = torch::softmax(log_w - diff.square().sum(2) / (2 * v) - 0.5 * d * v.log(), 1);       // (B, K)
-  const auto score = -((r / v).unsqueeze(2) * diff).sum(1);                                           // (B, D)
+  return {log_w - diff.square().sum(2) / (2 * v) - 0.5 * d * v.log(), diff, v};
+}
+
+}  // namespace
+
+torch::Tensor perturbed_mixture_score(const data::Mixture& mixture, const torch::Tensor& x, const torch::Tensor& alpha,
+                                      const torch::Tensor& sigma) {
+  const auto c = components(mixture, x, alpha, sigma);
+  const auto r = torch::softmax(c.logits, 1);                    // (B, K) responsibilities
+  const auto score = -((r / c.v).unsqueeze(2) * c.diff).sum(1);  // (B, D)
   return score.to(x.options()).view(x.sizes());
 }
 
@@ -38,6 +54,13 @@ sdes::ModelFn exact_mixture_levels(const data::Mixture& mixture, torch::Tensor s
   return [mixture, sigmas](const torch::Tensor& x, const torch::Tensor& labels) {
     const auto sigma = sigmas.index_select(0, labels.to(torch::kCPU, torch::kLong));
     return perturbed_mixture_score(mixture, x, torch::ones_like(sigma), sigma);
+  };
+}
+
+LogitFn exact_mixture_logits(const data::Mixture& mixture, std::shared_ptr<sdes::Sde> sde) {
+  return [mixture, sde](const torch::Tensor& x, const torch::Tensor& t) {
+    const auto ms = sde->marginal_prob(torch::ones({t.size(0), 1, 1, 1}, torch::kFloat64), t.to(torch::kFloat64));
+    return components(mixture, x, ms.mean.flatten(), ms.std).logits;
   };
 }
 

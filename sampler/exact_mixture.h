@@ -9,6 +9,7 @@
 #include "core/sdes/score_fn.h"
 #include "core/sdes/sde.h"
 #include "data/synth.h"
+#include "sampler/classifier_guidance.h"
 
 namespace scorch::sampler {
 
@@ -24,5 +25,10 @@ sdes::ScoreFn exact_mixture_score(const data::Mixture& mixture, std::shared_ptr<
 // A noise-conditional "network" for annealed Langevin: label i is the score of the mixture plus N(0, sigma_i^2 I),
 // sigmas (L,) in the order AldSampler expects (descending).
 sdes::ModelFn exact_mixture_levels(const data::Mixture& mixture, torch::Tensor sigmas);
+
+// The exact time-dependent classifier of the mixture's components: logits (B, K) whose softmax is
+// p_t(y = k | x) (log w_k + log N(x; alpha mu_k, v_k I)), differentiable in x. Its guidance gradient plus the
+// mixture's score is component k's own score, so guided sampling at scale 1 must return component k.
+LogitFn exact_mixture_logits(const data::Mixture& mixture, std::shared_ptr<sdes::Sde> sde);
 
 }  // namespace scorch::sampler

@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include "core/error.h"
 #include "core/rng.h"
 #include "core/sdes/subvp_sde.h"
 #include "core/sdes/ve_sde.h"
@@ -129,6 +130,47 @@ TEST(MixtureSampling, PlainLangevinGetsTheWeightsWrongAndAnnealedLangevinDoesNot
   const auto ald = recovered(annealed.run(uniform_start(14), noise_from(gen)));
   EXPECT_NEAR(ald.weight, 0.8, 0.03);
   EXPECT_GT(ald.weight - langevin.weight, 0.2);
+}
+
+// Guidance by the exact time-dependent classifier of a two-component mixture: at scale 1 its gradient turns
+// the mixture's score into the requested component's, so every example lands in its class, with the
+// component's mean and spread (5 standard errors), through PC and through the probability-flow ODE.
+TEST(MixtureSampling, ExactClassifierGuidanceSamplesTheRequestedComponent) {
+  const auto m = data::mixture_from_lists(2, {0.7, 0.3}, {-3, 0, 3, 0}, {1, 1});
+  auto sde = std::make_shared<sdes::VPSDE>(0.1, 20.0, 500);
+  const auto labels = torch::arange(kPoints) % 2;  // even examples ask for component 0, odd ones for 1
+  const auto guided = classifier_guided(exact_mixture_score(m, sde), exact_mixture_logits(m, sde), labels, 1.0);
+  SamplingOptions o;
+  o.predictor = "reverse_diffusion";
+  o.corrector = "langevin";
+  o.eps = 1e-3;
+  PcSampler pc(sde, guided, o);
+  OdeSampler ode(sde, guided, o);
+  auto gen = cpu_generator(15, 0);
+  const auto pc_x = pc.run(sde->prior_sampling({kPoints, 2, 1, 1}, gen), gen);
+  const auto ode_x = ode.sample(sde->prior_sampling({kPoints, 2, 1, 1}, gen));
+  for (const auto& [name, x] : {std::pair{"PC", pc_x}, std::pair{"ODE", ode_x}}) {
+    const auto p = x.to(torch::kFloat64).reshape({-1, 2});
+    const auto in_class = ((p.select(1, 0) > 0).to(torch::kLong) == labels).to(torch::kFloat64).mean();
+    // Component 0 at (-3, 0) and 1 at (3, 0) with unit spread overlap by Phi(-3) = 0.13 % across x1 = 0.
+    EXPECT_GT(in_class.item<double>(), 0.99) << name;
+    const double se = 5 / std::sqrt(kPoints / 2.0);
+    for (int64_t k = 0; k < 2; ++k) {
+      const auto mine = p.index({labels == k});
+      EXPECT_NEAR(mine.select(1, 0).mean().item<double>(), k == 0 ? -3.0 : 3.0, se + 0.02) << name << " class " << k;
+      EXPECT_NEAR(mine.select(1, 1).mean().item<double>(), 0.0, se + 0.02) << name << " class " << k;
+      EXPECT_NEAR(mine.std(0).mean().item<double>(), 1.0, 0.05) << name << " class " << k;
+    }
+  }
+
+  // Without guidance the same sampler follows the weights 0.7 / 0.3 whatever the labels say.
+  PcSampler plain(sde, exact_mixture_score(m, sde), o);
+  const auto x = plain.run(sde->prior_sampling({kPoints, 2, 1, 1}, gen), gen).reshape({-1, 2});
+  EXPECT_NEAR((x.select(1, 0) < 0).to(torch::kFloat64).mean().item<double>(), 0.7,
+              4 * std::sqrt(0.21 / kPoints) + 0.01);
+  EXPECT_THROW(classifier_guided(exact_mixture_score(m, sde), exact_mixture_logits(m, sde), labels + 5, 1.0)(
+                   x.view({-1, 2, 1, 1}), torch::full({kPoints}, 0.5)),
+               Error);
 }
 
 }  // namespace
