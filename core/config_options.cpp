@@ -28,6 +28,12 @@ const std::vector<OptionSpec>& option_table() {
       {"training.anneal_power", T::Float, "2",
        "discrete SMLD loss weight sigma^p (NCSN's anneal_power; the paper's lambda(sigma) = sigma^2)", S::Training},
       {"training.sde", T::String, "vesde", "vesde | vpsde | subvpsde", S::Objective},
+      {"training.loss", T::String, "dsm",
+       "dsm (denoising) | ssm | ssm_vr (sliced score matching, plain or variance-reduced; continuous only, about "
+       "3x a DSM step: docs/training.md)",
+       S::Objective},
+      {"training.ssm_projections", T::String, "rademacher",
+       "ssm, ssm_vr: the random projections, rademacher | gaussian", S::Training},
       // training (scorch)
       {"training.micro_batch", T::Int, "0", "per-rank micro-batch for gradient accumulation (0: whole share)",
        S::Runtime},

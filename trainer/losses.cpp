@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "core/sdes/ve_sde.h"
 #include "core/sdes/vp_sde.h"
+#include "trainer/ssm_loss.h"
 
 namespace scorch::trainer {
 
@@ -80,6 +81,24 @@ std::unique_ptr<Loss> make_loss(const Config& config, std::shared_ptr<sdes::Sde>
                     "with training.continuous = {}",
                     anneal_power, config.source_of("training.anneal_power"), sdes::sde_name(sde->kind()),
                     config.get_bool("training.continuous"));
+  const std::string loss = config.get_string("training.loss");
+  SCORCH_CHECK(loss == "dsm" || loss == "ssm" || loss == "ssm_vr",
+               "training.loss = '{}' (from {}): expected dsm, ssm or ssm_vr", loss, config.source_of("training.loss"));
+  if (loss != "dsm") {
+    SCORCH_CHECK_HINT(config.get_bool("training.continuous"), "set training.continuous: true",
+                      "training.loss = {} needs continuous training", loss);
+    // Both recompute or fuse the backward with kernels that have no second derivative.
+    for (const char* key : {"model.grad_checkpointing", "model.fused_attention"})
+      SCORCH_CHECK_HINT(!config.get_bool(key), fmt::format("set {}: false", key),
+                        "training.loss = {} takes a double backward, which {} = true does not support", loss, key);
+    const std::string projections = config.get_string("training.ssm_projections");
+    SCORCH_CHECK(projections == "rademacher" || projections == "gaussian",
+                 "training.ssm_projections = '{}' (from {}): expected rademacher or gaussian", projections,
+                 config.source_of("training.ssm_projections"));
+    return std::make_unique<SsmLoss>(std::move(sde), loss == "ssm_vr",
+                                     projections == "rademacher" ? SsmProjection::Rademacher : SsmProjection::Gaussian,
+                                     reduce_mean, weighting, config.get_float("training.eps"));
+  }
   if (config.get_bool("training.continuous"))
     return std::make_unique<DsmLoss>(std::move(sde), reduce_mean, weighting, config.get_float("training.eps"));
   SCORCH_CHECK_HINT(!weighting, "set training.likelihood_weighting: false or training.continuous: true",

@@ -80,7 +80,11 @@ void MetricsLog::plot() {
   }
   std::vector<io::PlotSeries> losses{loss};
   if (!eval_loss.x.empty()) losses.push_back(eval_loss);
-  io::write_line_plot(png_, {{"loss", "step", losses, true},
+  // Sliced score matching's loss is DSM's less a constant, so it goes negative: a log axis only when it can.
+  bool positive = true;
+  for (const auto& s : losses)
+    for (const double y : s.y) positive = positive && y > 0;
+  io::write_line_plot(png_, {{"loss", "step", losses, positive},
                              {"throughput", "step", {speed}, false},
                              {"gradient norm (before clipping)", "step", {norm}, true}});
 }
