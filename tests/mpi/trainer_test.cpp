@@ -45,6 +45,22 @@ TEST(TrainerMpi, TwoRanksMatchOneRankWithTheWholeBatch) {
   comm->barrier();
 }
 
+// Sliced score matching backpropagates through a graph built by autograd::grad with create_graph; the
+// parameters' gradient hooks of the bucketed all-reduce must still see each parameter once.
+TEST(TrainerMpi, SlicedScoreMatchingTwoRanksMatchOneRank) {
+  auto comm = world();
+  const auto root = shared_root(*comm, "ssm");
+  auto config = tiny_train_config(root + "/data", {"training.n_iters=3", "training.loss=ssm_vr"});
+  trainer::Trainer two(config, root + "/two", comm, torch::kCPU);
+  two.run();
+  if (comm->rank() == 0) {
+    trainer::Trainer one(config, root + "/one", local(), torch::kCPU);
+    one.run();
+    expect_same_state(one, two, 1e-5);  // as TwoRanksMatchOneRankWithTheWholeBatch
+  }
+  comm->barrier();
+}
+
 // The recompute of a checkpointed block differentiates with respect to the block's parameters, and LibTorch
 // hands those gradients to the parameters' tensor hooks as well; the bucketed all-reduce must count each
 // parameter once, with its full gradient, or it reduces buckets before they are filled.
