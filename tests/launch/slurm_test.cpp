@@ -3,8 +3,7 @@
 // -> exit 0, sample.sbatch goes USR1 -> requeue -> the remaining batches, and a rank killed with SIGKILL
 // requeues either job, which resumes, while scorch's own error (exit 1) is not requeued.
 // Skipped, saying why, where slurm-wlm is not installed or its daemons cannot start. The decision after a
-// failed step (requeue or not: signal or error, progress, limits) is also checked without Slurm, with a
-// stand-in srun and scontrol.
+// failed step is also checked without Slurm (sbatch_failed_step_test.cpp).
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/types.h>
@@ -12,7 +11,6 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <regex>
 #include <string>
 
@@ -182,13 +180,14 @@ TEST_F(LocalSlurm, TrainSbatchCheckpointsOnUsr1RequeuesAndResumes) {
   EXPECT_EQ(checkpoint_step(workdir + "/checkpoints/latest"), 40);
 }
 
-// The pid of rank `rank`'s scorch process in a job step whose command line names `dir` (0 when there is
-// none): srun's command line names the dir too, so the process must be scorch, with SLURM_PROCID=rank.
-int rank_pid(const std::string& dir, int rank) {
+// Sends SIGKILL to rank `rank`'s scorch process in a job step whose command line names `dir`, as the OOM
+// killer would; false when there is none. srun's command line names the dir too, so the process must be
+// scorch, with SLURM_PROCID=rank.
+bool kill_rank(const std::string& dir, int rank) {
   const auto r = run("for p in $(pgrep -f -- '" + dir + "'); do [ \"$(cat /proc/$p/comm)\" = scorch ] && " +
                      "tr '\\0' '\\n' </proc/$p/environ | grep -qx SLURM_PROCID=" + std::to_string(rank) +
                      " && echo $p; done 2>/dev/null");
-  return r.output.empty() ? 0 : std::stoi(r.output);
+  return !r.output.empty() && ::kill(std::stoi(r.output), SIGKILL) == 0;
 }
 
 // A rank killed with SIGKILL in the middle of training (as by the OOM killer): srun ends the step, the
@@ -204,9 +203,7 @@ TEST_F(LocalSlurm, TrainSbatchRequeuesAfterAKilledRankAndResumes) {
 
   const bool training = wait_until([&] { return fs::exists(workdir + "/checkpoints/latest"); }, 90);
   ASSERT_TRUE(training) << read_text(log) << daemon_logs();
-  const int pid = rank_pid(workdir, 1);
-  ASSERT_GT(pid, 0) << read_text(log);
-  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  ASSERT_TRUE(kill_rank(workdir, 1)) << read_text(log);
 
   const JobInfo info = wait_for_job(job, 180);
   const std::string out = read_text(log);
@@ -357,9 +354,7 @@ TEST_F(LocalSlurm, SampleSbatchRequeuesAfterAKilledRankAndFinishes) {
   ASSERT_FALSE(job.empty());
   const bool sampling = wait_until([&] { return fs::exists(out_dir + "/shard-00000.h5"); }, 120);
   ASSERT_TRUE(sampling) << read_text(log) << daemon_logs();
-  const int pid = rank_pid(out_dir, 1);
-  ASSERT_GT(pid, 0) << read_text(log);
-  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  ASSERT_TRUE(kill_rank(out_dir, 1)) << read_text(log);
 
   const JobInfo info = wait_for_job(job, 240);
   const std::string out = read_text(log);
@@ -379,144 +374,6 @@ TEST_F(LocalSlurm, SampleSbatchRequeuesAfterAKilledRankAndFinishes) {
   const auto manifest = nlohmann::json::parse(read_text(out_dir + "/manifest.json"), nullptr, false);
   ASSERT_TRUE(manifest.is_object()) << out;
   EXPECT_EQ(manifest.value("count", 0), 24) << manifest.dump();
-}
-
-// train.sbatch and sample.sbatch run by bash outside Slurm, with an srun that exits as the step would and
-// an scontrol that notes what it is asked: the decision after a failed step, in every case, in a second.
-class SbatchAfterAFailedStep : public ::testing::Test {
- protected:
-  struct Outcome {
-    int code;
-    std::string log;
-    bool requeued;
-  };
-
-  void SetUp() override {
-    dir_ = temp_dir("sbatch-failed-step");
-    fs::create_directories(dir_ + "/bin");
-    // `srun ... scorch info` succeeds; the job step exits with $FAKE_RC.
-    write_tool("srun", "for a in \"$@\"; do [ \"$a\" != info ] || exit 0; done\nexit \"$FAKE_RC\"\n");
-    write_tool("scontrol", "echo \"$*\" >>\"$FAKE_CALLS\"\n");
-    write_tool("scorch", "exit 0\n");
-  }
-
-  // Runs launch/slurm/SCRIPT with `args` as job `job` after `restarts` requeues, its step exiting `rc`.
-  Outcome run_script(const std::string& script, const std::string& args, int rc, const std::string& job = "77",
-                     int restarts = 0) {
-    const std::string calls = dir_ + "/scontrol.calls";
-    fs::remove(calls);
-    const auto r =
-        run("env -u SCORCH_MAX_FAILED_REQUEUES -u SCORCH_MAX_REQUEUES -u SLURM_CPUS_PER_TASK PATH='" + dir_ +
-            "/bin':\"$PATH\" SCORCH_BIN='" + dir_ + "/bin/scorch' FAKE_RC=" + std::to_string(rc) + " FAKE_CALLS='" +
-            calls + "' SLURM_JOB_ID=" + job + " SLURM_RESTART_COUNT=" + std::to_string(restarts) + " bash '" +
-            source_dir() + "/launch/slurm/" + script + "' " + args);
-    const std::string asked = read_text(calls);
-    EXPECT_TRUE(asked.empty() || asked == "requeue " + job + "\n") << asked;
-    return {r.code, r.output, asked == "requeue " + job + "\n"};
-  }
-
-  std::string dir_;
-
- private:
-  void write_tool(const std::string& name, const std::string& body) {
-    const std::string path = dir_ + "/bin/" + name;
-    std::ofstream(path) << "#!/usr/bin/env bash\n" << body;
-    fs::permissions(path, fs::perms::owner_all);
-  }
-};
-
-TEST_F(SbatchAfterAFailedStep, TrainRequeuesAKilledRankWhileFailuresMakeProgress) {
-  const std::string wd = dir_ + "/run", args = "--config x.yaml --workdir '" + wd + "'";
-  fs::create_directories(wd + "/checkpoints");
-  auto at_step = [&](int k) {
-    fs::remove(wd + "/checkpoints/latest");
-    fs::create_directory_symlink(fmt::format("step-{:09d}", k), wd + "/checkpoints/latest");
-  };
-
-  auto r = run_script("train.sbatch", args, 1);
-  EXPECT_EQ(r.code, 1) << r.log;
-  EXPECT_FALSE(r.requeued) << r.log;
-  EXPECT_TRUE(contains(r.log, "training failed (exit 1): scorch's own error, which a requeue would repeat")) << r.log;
-
-  // Killed before the first checkpoint: one try from the start.
-  r = run_script("train.sbatch", args, 137);
-  EXPECT_EQ(r.code, 0) << r.log;
-  EXPECT_TRUE(r.requeued) << r.log;
-  EXPECT_TRUE(contains(r.log,
-                       "rank killed (exit 137, signal 9); requeueing job 77 (failure 1 of at most 3), "
-                       "which starts over: no checkpoint yet"))
-      << r.log;
-  EXPECT_EQ(read_text(wd + "/.slurm-failures"), "77 1 0\n");
-
-  at_step(10);
-  r = run_script("train.sbatch", args, 137, "77", 1);
-  EXPECT_TRUE(r.requeued) << r.log;
-  EXPECT_TRUE(contains(r.log, "(failure 2 of at most 3), which resumes from step 10")) << r.log;
-
-  // Dead again at the same step: a crash loop, not requeued.
-  r = run_script("train.sbatch", args, 139, "77", 2);
-  EXPECT_EQ(r.code, 139) << r.log;
-  EXPECT_FALSE(r.requeued) << r.log;
-  EXPECT_TRUE(contains(r.log,
-                       "rank killed (exit 139, signal 11); not requeued: no progress since the last failure "
-                       "(newest checkpoint: step 10 then and now)"))
-      << r.log;
-
-  at_step(20);
-  r = run_script("train.sbatch", args, 137, "77", 2);
-  EXPECT_TRUE(r.requeued) << r.log;
-  EXPECT_TRUE(contains(r.log, "(failure 3 of at most 3), which resumes from step 20")) << r.log;
-  at_step(30);
-  r = run_script("train.sbatch", args, 137, "77", 3);
-  EXPECT_FALSE(r.requeued) << r.log;
-  EXPECT_TRUE(contains(r.log, "not requeued: already requeued 3 times after a failure (SCORCH_MAX_FAILED_REQUEUES=3)"))
-      << r.log;
-
-  // Another job keeps its own count; SCORCH_MAX_REQUEUES counts every requeue.
-  r = run_script("train.sbatch", args, 137, "78");
-  EXPECT_TRUE(r.requeued) << r.log;
-  EXPECT_TRUE(contains(r.log, "requeueing job 78 (failure 1 of at most 3), which resumes from step 30")) << r.log;
-  r = run_script("train.sbatch", args, 137, "79", 50);
-  EXPECT_FALSE(r.requeued) << r.log;
-  EXPECT_TRUE(contains(r.log, "not requeued: already requeued 50 times (SCORCH_MAX_REQUEUES)")) << r.log;
-
-  r = run_script("train.sbatch", args, 0, "79");
-  EXPECT_EQ(r.code, 0) << r.log;
-  EXPECT_FALSE(fs::exists(wd + "/.slurm-failures"));
-}
-
-TEST_F(SbatchAfterAFailedStep, SampleRequeuesAKilledRankWhileFailuresMakeProgress) {
-  const std::string out = dir_ + "/samples", args = "--ckpt run --num 8 --batch 2 --out='" + out + "'";
-  fs::create_directories(out);
-  auto finished = [&](int n) {
-    for (int i = 0; i < n; ++i) std::ofstream(fmt::format("{}/shard-{:05d}.h5", out, i));
-  };
-
-  auto r = run_script("sample.sbatch", args, 1);
-  EXPECT_EQ(r.code, 1) << r.log;
-  EXPECT_FALSE(r.requeued) << r.log;
-  EXPECT_TRUE(contains(r.log, "sampling failed (exit 1): scorch's own error, which a requeue would repeat")) << r.log;
-
-  finished(1);
-  r = run_script("sample.sbatch", args, 137);
-  EXPECT_TRUE(r.requeued) << r.log;
-  EXPECT_TRUE(contains(r.log,
-                       "rank killed (exit 137, signal 9); requeueing job 77 (failure 1 of at most 3), "
-                       "which goes on after the 1 batches on disk"))
-      << r.log;
-  r = run_script("sample.sbatch", args, 137, "77", 1);
-  EXPECT_EQ(r.code, 137) << r.log;
-  EXPECT_FALSE(r.requeued) << r.log;
-  EXPECT_TRUE(contains(r.log, "not requeued: no progress since the last failure (finished batches: 1 then and now)"))
-      << r.log;
-  finished(3);
-  r = run_script("sample.sbatch", args, 137, "77", 1);
-  EXPECT_TRUE(r.requeued) << r.log;
-  EXPECT_TRUE(contains(r.log, "(failure 2 of at most 3), which goes on after the 3 batches on disk")) << r.log;
-
-  r = run_script("sample.sbatch", args, 0);
-  EXPECT_EQ(r.code, 0) << r.log;
-  EXPECT_FALSE(fs::exists(out + "/.slurm-failures"));
 }
 
 }  // namespace

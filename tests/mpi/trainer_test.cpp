@@ -28,11 +28,12 @@ std::string shared_root(dist::Communicator& comm, const std::string& tag) {
   return root;
 }
 
-TEST(TrainerMpi, TwoRanksMatchOneRankWithTheWholeBatch) {
+// Trains `settings` on both ranks, then on rank 0 alone with the whole batch, and compares the states.
+void expect_two_ranks_match_one(const std::string& tag, const std::vector<std::string>& settings) {
   auto comm = world();
   ASSERT_EQ(comm->world(), 2);
-  const auto root = shared_root(*comm, "dp");
-  auto config = tiny_train_config(root + "/data", {"training.n_iters=4"});
+  const auto root = shared_root(*comm, tag);
+  auto config = tiny_train_config(root + "/data", settings);
   trainer::Trainer two(config, root + "/two", comm, torch::kCPU);
   two.run();
   if (comm->rank() == 0) {
@@ -45,20 +46,12 @@ TEST(TrainerMpi, TwoRanksMatchOneRankWithTheWholeBatch) {
   comm->barrier();
 }
 
+TEST(TrainerMpi, TwoRanksMatchOneRankWithTheWholeBatch) { expect_two_ranks_match_one("dp", {"training.n_iters=4"}); }
+
 // Sliced score matching backpropagates through a graph built by autograd::grad with create_graph; the
 // parameters' gradient hooks of the bucketed all-reduce must still see each parameter once.
 TEST(TrainerMpi, SlicedScoreMatchingTwoRanksMatchOneRank) {
-  auto comm = world();
-  const auto root = shared_root(*comm, "ssm");
-  auto config = tiny_train_config(root + "/data", {"training.n_iters=3", "training.loss=ssm_vr"});
-  trainer::Trainer two(config, root + "/two", comm, torch::kCPU);
-  two.run();
-  if (comm->rank() == 0) {
-    trainer::Trainer one(config, root + "/one", local(), torch::kCPU);
-    one.run();
-    expect_same_state(one, two, 1e-5);  // as TwoRanksMatchOneRankWithTheWholeBatch
-  }
-  comm->barrier();
+  expect_two_ranks_match_one("ssm", {"training.n_iters=3", "training.loss=ssm_vr"});
 }
 
 // The recompute of a checkpointed block differentiates with respect to the block's parameters, and LibTorch

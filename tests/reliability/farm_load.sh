@@ -42,13 +42,17 @@ job=$!
 # A rank's baseline is taken once it has a batch of its own on disk: on oversubscribed cores a rank may run
 # its first network call (which grows the heap by ~100 MiB of workspace) long after the job's first shard.
 declare -A first last
+baselines=0
 while kill -0 "$job" 2>/dev/null; do
-  seen=" $( (cat "$DIR"/load/runinfo/*.json 2>/dev/null || true) | sed -n 's/^ *"rank": \([0-9]*\).*/\1/p' |
-    sort -u | tr '\n' ' ')"
+  # The runinfo files are read only while some rank still waits for its baseline.
+  if [ "$baselines" -lt "$RANKS" ]; then
+    seen=" $( (cat "$DIR"/load/runinfo/*.json 2>/dev/null || true) | sed -n 's/^ *"rank": \([0-9]*\).*/\1/p' |
+      sort -u | tr '\n' ' ')"
+  fi
   now=$(rss "$job")
   if [ "$(wc -l <<<"$now")" -eq "$RANKS" ]; then
     while read -r r _ kb; do
-      if [ -z "${first[$r]:-}" ] && [[ $seen == *" $r "* ]]; then first[$r]=$kb; fi
+      if [ -z "${first[$r]:-}" ] && [[ $seen == *" $r "* ]]; then first[$r]=$kb baselines=$((baselines + 1)); fi
       last[$r]=$kb
     done <<<"$now"
   fi
