@@ -72,7 +72,7 @@ def compute(rows):
     out = {}
     ref_train = first(rows, bench="ref_train")
     ref_ips = ref_train.get("images_per_s") if ref_train else None
-    # Every 32² variant against score_sde_pytorch (the issue-21 ladder: +sync, +foreach and +bmm turn a
+    # Every 32² variant against score_sde_pytorch (the issue-21 ladder: +sync, +foreach and +eager turn a
     # switch off, so the suffix-free variants have all of them on).
     for r in rows:
         if r.get("bench") == "train" and "cifar10" in r.get("config", "cifar10"):
@@ -144,7 +144,7 @@ def markdown(mode, seconds, rows, derived, tests, parts_dir):
         lines += ["## Measurements", "", "| bench | what | figures |", "|---|---|---|"]
         for r in figures:
             what = r.get("variant") or r.get("sampler") or r.get("precision") or r.get("config", "")
-            keys = [k for k in ("batch", "images_per_s", "samples_per_s", "step_ms", "nfe", "ode_nfe", "peak_mem_gib", "train_flops_per_image",
+            keys = [k for k in ("batch", "images_per_s", "logged_images_per_s", "samples_per_s", "step_ms", "nfe", "ode_nfe", "peak_mem_gib", "train_flops_per_image",
                                 "bf16_peak_tflops", "fits") if k in r]
             text = ", ".join(f"{k} {fmt(r[k])}" for k in keys)
             for name, run in (r.get("samplers") or {}).items():
@@ -154,7 +154,8 @@ def markdown(mode, seconds, rows, derived, tests, parts_dir):
     if derived:
         lines += ["## Ratios and targets", "", "| figure | value | target |", "|---|---|---|"]
         target_of = {"train_fp32_vs_ref": TARGETS["train_fp32"], "train_tf32_vs_ref": TARGETS["train_fp32"],
-                     "train_bf16+cl_vs_ref": TARGETS["train_bf16_cl"], "mfu_256_bf16+cl": TARGETS["mfu_256"],
+                     "train_bf16+cl_vs_ref": TARGETS["train_bf16_cl"], "train_bf16_vs_ref": TARGETS["train_bf16_cl"],
+                     "mfu_256_bf16+cl": TARGETS["mfu_256"], "mfu_256_bf16": TARGETS["mfu_256"],
                      "images_per_80gb_1024": TARGETS["images_per_80gb_1024"],
                      "pc_fp32_graph_vs_ref": TARGETS["pc_vs_ref"], "pc_bf16_graph_vs_ref": TARGETS["pc_vs_ref"],
                      "graph_vs_eager_fp32": TARGETS["graph_vs_eager"],
@@ -172,11 +173,18 @@ def markdown(mode, seconds, rows, derived, tests, parts_dir):
                   f"GPU kernels {fmt(r['kernel_ms'])} ms in {fmt(r['span_ms'])} ms of traced GPU activity "
                   f"(busy {100 * r['busy_share']:.0f}%); {groups}. Per step: "
                   f"{r.get('launches_per_step', float('nan')):.0f} kernel launches, "
-                  f"{r.get('dtoh_per_step', float('nan')):.1f} device-to-host copies", "",
+                  f"{r.get('dtoh_per_step', float('nan')):.1f} device-to-host copies, "
+                  f"{r.get('host_launches_per_step', float('nan')):.0f} launch calls from the host "
+                  f"({r.get('graph_launches_per_step', float('nan')):.0f} of graphs)", "",
                   "| share | ms | calls | kernel |",
                   "|---|---|---|---|"]
         for name, ms, n in r["top"][:12]:
             lines.append(f"| {100 * ms / r['kernel_ms']:.1f}% | {ms:.2f} | {n} | `{name[:110]}` |")
+        if r.get("copy_sources"):
+            lines += ["", "Copy and cast kernels by the operators that launched them:", "",
+                      "| share | ms | kernels | operators (outermost first) |", "|---|---|---|---|"]
+            for chain, ms, n in r["copy_sources"]:
+                lines.append(f"| {100 * ms / r['kernel_ms']:.1f}% | {ms:.2f} | {n} | `{chain[:140]}` |")
         lines.append("")
     for name in sorted(os.listdir(parts_dir)) if os.path.isdir(parts_dir) else []:
         status = next((r["status"] for r in rows if r.get("bench") == "part" and r["part"] + ".log" == name), "ok")

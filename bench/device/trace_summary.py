@@ -27,6 +27,51 @@ def group_of(name):
     return "other"
 
 
+def parents_of(ops):
+    """The innermost enclosing CPU op of each op on the same thread (a sweep over ops sorted by start)."""
+    parent = {}
+    by_thread = collections.defaultdict(list)
+    for op in ops:
+        by_thread[(op.get("pid"), op.get("tid"))].append(op)
+    for thread_ops in by_thread.values():
+        thread_ops.sort(key=lambda e: (e["ts"], -e["dur"]))
+        stack = []
+        for op in thread_ops:
+            while stack and stack[-1]["ts"] + stack[-1]["dur"] < op["ts"] + op["dur"]:
+                stack.pop()
+            parent[id(op)] = stack[-1] if stack else None
+            stack.append(op)
+    return parent
+
+
+def copy_sources(events, kernels, top=12):
+    """Which operator chains launch the copy/cast kernels: a kernel's "External id" names the CPU op that
+    launched it; the ops enclosing that one (same thread) say whether it was a convolution's layout change,
+    autocast's weight cast or the loss's own .to()."""
+    ops = [e for e in events if e.get("cat") == "cpu_op" and "dur" in e]
+    by_ext = {}
+    for op in ops:
+        ext = op.get("args", {}).get("External id")
+        if ext is not None:
+            by_ext.setdefault(ext, op)
+    parent = parents_of(ops)
+    sums = collections.defaultdict(lambda: [0.0, 0])
+    for k in kernels:
+        if group_of(k["name"]) != "copy/cast":
+            continue
+        op = by_ext.get(k.get("args", {}).get("External id"))
+        names = []
+        while op is not None:
+            if not names or names[-1] != op["name"]:
+                names.append(op["name"])
+            op = parent.get(id(op))
+        names.reverse()  # outermost first
+        chain = " > ".join(names if len(names) <= 4 else names[:2] + ["..."] + names[-2:]) or "(no CPU op)"
+        sums[chain][0] += k["dur"]
+        sums[chain][1] += 1
+    return sorted(sums.items(), key=lambda kv: -kv[1][0])[:top]
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("trace")
@@ -52,19 +97,29 @@ def main():
     # Device-to-host copies are the host's reads, each one a synchronisation; launches count every kernel.
     dtoh = sum(1 for e in kernels if "DtoH" in e["name"])
     launches = sum(1 for e in kernels if e.get("cat") == "kernel")
+    # What the host called: a replayed CUDA graph runs all its kernels from one cudaGraphLaunch.
+    runtime = [e for e in events if e.get("cat") == "cuda_runtime"]
+    host_launches = sum(1 for e in runtime if "LaunchKernel" in e.get("name", "") or e.get("name") == "cudaGraphLaunch")
+    graph_launches = sum(1 for e in runtime if e.get("name") == "cudaGraphLaunch")
     print(f"GPU kernel time {total / 1e3:.1f} ms over {(end - start) / 1e3:.1f} ms of traced GPU activity "
           f"({len(kernels)} kernels, {len(by_name)} distinct); per step: {launches / a.steps:.0f} kernel launches, "
-          f"{dtoh / a.steps:.1f} device-to-host copies")
+          f"{dtoh / a.steps:.1f} device-to-host copies; host launch calls {host_launches / a.steps:.0f} "
+          f"({graph_launches / a.steps:.0f} graph launches)")
     for name, (us, n) in top:
         print(f"{100 * us / total:6.2f}% {us / 1e3:9.2f} ms {n:6d}x  {name[:150]}")
     for group, us in sorted(by_group.items(), key=lambda kv: -kv[1]):
         print(f"group {group:14s} {100 * us / total:6.2f}%")
+    sources = copy_sources(events, kernels)
+    for chain, (us, n) in sources:
+        print(f"copy/cast {100 * us / total:6.2f}% {us / 1e3:9.2f} ms {n:6d}x  from {chain}")
     print(json.dumps({
         "bench": "profile", "label": a.label, "kernel_ms": total / 1e3, "span_ms": (end - start) / 1e3,
         "busy_share": total / max(end - start, 1e-9), "kernels": len(kernels), "steps": a.steps,
         "launches_per_step": launches / a.steps, "dtoh_per_step": dtoh / a.steps,
+        "host_launches_per_step": host_launches / a.steps, "graph_launches_per_step": graph_launches / a.steps,
         "groups": {g: us / total for g, us in by_group.items()},
         "top": [[name[:200], us / 1e3, n] for name, (us, n) in top],
+        "copy_sources": [[chain, us / 1e3, n] for chain, (us, n) in sources],
     }))
 
 

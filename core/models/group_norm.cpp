@@ -1,0 +1,28 @@
+// GroupNorm in the autocast dtype with float32 statistics (see group_norm.h).
+#include "core/models/group_norm.h"
+
+#include <ATen/autocast_mode.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
+
+#include "core/error.h"
+
+namespace scorch::models {
+
+GroupNormImpl::GroupNormImpl(int64_t num_groups, int64_t num_channels, double eps)
+    : num_groups_(num_groups), eps_(eps) {
+  SCORCH_CHECK(num_groups >= 1 && num_channels % num_groups == 0, "GroupNorm: {} channels cannot form {} groups",
+               num_channels, num_groups);
+  weight = register_parameter("weight", torch::ones({num_channels}));
+  bias = register_parameter("bias", torch::zeros({num_channels}));
+}
+
+torch::Tensor GroupNormImpl::forward(const torch::Tensor& x) {
+  const auto device = x.device().type();
+  if (!at::autocast::is_autocast_enabled(device) || x.scalar_type() != at::autocast::get_autocast_dtype(device))
+    return torch::group_norm(x, num_groups_, weight, bias, eps_);
+  c10::impl::ExcludeDispatchKeyGuard no_autocast(at::autocast::get_autocast_dispatch_key_from_device_type(device));
+  const auto dtype = x.scalar_type();
+  return torch::group_norm(x, num_groups_, weight.to(dtype), bias.to(dtype), eps_);
+}
+
+}  // namespace scorch::models

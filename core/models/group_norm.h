@@ -1,0 +1,26 @@
+// GroupNorm with score_sde's parameter names (weight, bias) that keeps a 16-bit autocast input in its dtype.
+#pragma once
+#include <torch/torch.h>
+
+namespace scorch::models {
+
+// torch.nn.GroupNorm's arithmetic and state_dict. Under autocast to bf16/fp16, with an input already in
+// that dtype, the input is normalised as it is: GroupNorm's kernels accumulate the statistics in float32
+// for 16-bit inputs, so the mean and variance are float32's either way, while autocast's own rule (run
+// GroupNorm in float32) costs a float32 copy of every input, a float32 output, a cast back at the next
+// convolution, and the backward of all three (11 % of a bf16 NCSN++ step at 32² on an H200). The output is
+// in the input's dtype; the affine parameters are cast to it.
+class GroupNormImpl : public torch::nn::Module {
+ public:
+  GroupNormImpl(int64_t num_groups, int64_t num_channels, double eps);
+  torch::Tensor forward(const torch::Tensor& x);  // (B, C, H, W) -> (B, C, H, W)
+
+  torch::Tensor weight, bias;  // (C,), (C,)
+
+ private:
+  int64_t num_groups_;
+  double eps_;
+};
+TORCH_MODULE(GroupNorm);
+
+}  // namespace scorch::models
