@@ -22,7 +22,7 @@ class AttnBlockImpl : public TimedBlockImpl {
   explicit AttnBlockImpl(const AttnBlockOptions& options);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& temb = {}) override;  // (B, C, H, W)
   AttnBlockOptions options;
-  torch::nn::GroupNorm GroupNorm_0{nullptr};
+  GroupNorm GroupNorm_0{nullptr};
   NIN NIN_0{nullptr}, NIN_1{nullptr}, NIN_2{nullptr}, NIN_3{nullptr};
 };
 TORCH_MODULE(AttnBlock);

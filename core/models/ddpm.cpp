@@ -127,7 +127,7 @@ torch::Tensor DDPMImpl::forward(const torch::Tensor& x, const torch::Tensor& lab
     if (has_attention(c.image_size >> i)) h = block(m, h, temb);
     if (i != 0) h = block(m, h, temb);
   }
-  h = act(all_modules->ptr(m++)->as<torch::nn::GroupNormImpl>()->forward(h));
+  h = act(all_modules->ptr(m++)->as<GroupNormImpl>()->forward(h));
   h = all_modules->ptr(m++)->as<torch::nn::Conv2dImpl>()->forward(h);
   SCORCH_CHECK(m == all_modules->size(), "DDPM forward used {} of {} modules", m, all_modules->size());
   if (c.scale_by_sigma) {

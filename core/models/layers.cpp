@@ -48,10 +48,9 @@ torch::nn::Linear make_linear(int64_t in, int64_t out) {
   return linear;
 }
 
-torch::nn::GroupNorm make_group_norm(int64_t channels, int64_t groups) {
+GroupNorm make_group_norm(int64_t channels, int64_t groups) {
   if (groups <= 0) groups = std::min<int64_t>(channels / 4, 32);
-  SCORCH_CHECK(groups >= 1 && channels % groups == 0, "GroupNorm: {} channels cannot form {} groups", channels, groups);
-  return torch::nn::GroupNorm(torch::nn::GroupNormOptions(groups, channels).eps(1e-6));
+  return GroupNorm(groups, channels, 1e-6);
 }
 
 NINImpl::NINImpl(int64_t in_dim, int64_t num_units, double init_scale) {

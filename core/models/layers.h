@@ -4,6 +4,8 @@
 
 #include <functional>
 
+#include "core/models/group_norm.h"
+
 namespace scorch::models {
 
 using Activation = std::function<torch::Tensor(const torch::Tensor&)>;
@@ -33,7 +35,7 @@ inline torch::Tensor skip_join(const torch::Tensor& skip, const torch::Tensor& h
   return rescale ? (skip + h) / std::sqrt(2.0) : skip + h;
 }
 
-torch::nn::GroupNorm make_group_norm(int64_t channels, int64_t groups = 0);
+GroupNorm make_group_norm(int64_t channels, int64_t groups = 0);
 
 // Network-in-network: a per-pixel linear map over channels with parameters W (in, out) and b (out,),
 // the layout of the reference's state_dict.

@@ -156,7 +156,7 @@ torch::Tensor NCSNppImpl::block(size_t& m, const torch::Tensor& x, const torch::
 
 torch::Tensor NCSNppImpl::norm_conv(size_t& m, const torch::Tensor& h) {
   auto act = make_activation(config.nonlinearity);
-  auto y = act(all_modules->ptr(m++)->as<torch::nn::GroupNormImpl>()->forward(h));
+  auto y = act(all_modules->ptr(m++)->as<GroupNormImpl>()->forward(h));
   return all_modules->ptr(m++)->as<torch::nn::Conv2dImpl>()->forward(y);
 }
 

@@ -36,7 +36,7 @@ class ResnetBlockBigGANImpl : public TimedBlockImpl {
                         const torch::Tensor& temb) override;  // (B, in, H, W) -> (B, out, H', W')
   ResBlockOptions options;
   Activation act;
-  torch::nn::GroupNorm GroupNorm_0{nullptr}, GroupNorm_1{nullptr};
+  GroupNorm GroupNorm_0{nullptr}, GroupNorm_1{nullptr};
   torch::nn::Conv2d Conv_0{nullptr}, Conv_1{nullptr}, Conv_2{nullptr};
   torch::nn::Linear Dense_0{nullptr};
   torch::nn::Dropout Dropout_0{nullptr};
@@ -51,7 +51,7 @@ class ResnetBlockDDPMImpl : public TimedBlockImpl {
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& temb) override;  // (B, in, H, W) -> (B, out, H, W)
   ResBlockOptions options;
   Activation act;
-  torch::nn::GroupNorm GroupNorm_0{nullptr}, GroupNorm_1{nullptr};
+  GroupNorm GroupNorm_0{nullptr}, GroupNorm_1{nullptr};
   torch::nn::Conv2d Conv_0{nullptr}, Conv_1{nullptr};
   torch::nn::Linear Dense_0{nullptr};
   torch::nn::Dropout Dropout_0{nullptr};

@@ -96,6 +96,53 @@ TEST(Fir, UpConvIsTheFusedUpsampleConv) {
   }
 }
 
+// Against the textbook formula in float64: (x - mean) / sqrt(var + eps) per (example, group), then the
+// per-channel affine; float32 in, float32 out.
+TEST(GroupNorm, EqualsTheFormulaAndKeepsTheReferenceNames) {
+  torch::manual_seed(2);
+  GroupNorm gn(2, 6, 1e-6);
+  {
+    torch::NoGradGuard no_grad;
+    gn->weight.uniform_(0.5, 1.5);
+    gn->bias.uniform_(-1, 1);
+  }
+  auto x = torch::randn({3, 6, 4, 5}) * 3 + 1;  // (B, C, H, W)
+  auto g = x.to(torch::kFloat64).view({3, 2, -1});
+  auto mean = g.mean(-1, true), var = g.var(-1, /*unbiased=*/false, true);
+  auto ref = ((g - mean) / (var + 1e-6).sqrt()).view({3, 6, 4, 5}) * gn->weight.to(torch::kFloat64).view({1, 6, 1, 1}) +
+             gn->bias.to(torch::kFloat64).view({1, 6, 1, 1});
+  auto y = gn->forward(x);
+  EXPECT_EQ(y.scalar_type(), torch::kFloat32);
+  EXPECT_LE(max_rel(y, ref), kFloatTol);
+  std::vector<std::string> names;
+  for (const auto& p : gn->named_parameters()) names.push_back(p.key());
+  EXPECT_EQ(names, (std::vector<std::string>{"weight", "bias"}));
+}
+
+// Under bf16 autocast a bf16 input stays bf16 (autocast alone would run GroupNorm in float32 and return
+// float32), with float32 statistics: the output is the float32 normalisation of the same values rounded
+// once to bf16 (2^-8 relative, 4e-3 of the output scale), and the parameters' gradients are float32 and
+// agree to bf16 rounding. A float32 input under autocast keeps autocast's float32 rule.
+TEST(GroupNorm, KeepsA16BitAutocastInputIn16BitsWithFloat32Statistics) {
+  torch::manual_seed(3);
+  GroupNorm gn(4, 8, 1e-6), ref(4, 8, 1e-6);
+  auto x = (torch::randn({2, 8, 6, 6}) * 2 + 3).to(torch::kBFloat16);  // (B, C, H, W)
+  torch::Tensor y, y_ref = ref->forward(x.to(torch::kFloat32));
+  {
+    AutocastGuard autocast(torch::kCPU, true, torch::kBFloat16);
+    y = gn->forward(x);
+    EXPECT_EQ(gn->forward(x.to(torch::kFloat32)).scalar_type(), torch::kFloat32);
+  }
+  EXPECT_EQ(y.scalar_type(), torch::kBFloat16);
+  EXPECT_LE(max_rel(y, y_ref), 4e-3);
+  auto w = torch::randn(y.sizes());
+  (y.to(torch::kFloat32) * w).sum().backward();
+  (y_ref * w).sum().backward();
+  EXPECT_EQ(gn->weight.grad().scalar_type(), torch::kFloat32);
+  EXPECT_LE(max_rel(gn->weight.grad(), ref->weight.grad()), 2e-2);
+  EXPECT_LE(max_rel(gn->bias.grad(), ref->bias.grad()), 2e-2);
+}
+
 TEST(Embeddings, TimestepEmbeddingMatchesClosedForm) {
   auto t = torch::tensor({0.0f, 3.5f, 999.0f});
   const int64_t dim = 9, half = 4;
