@@ -67,9 +67,11 @@ void release_cached_memory() {
 std::vector<std::string> variant_sets(const std::string& variant) {
   std::vector<std::string> sets;
   const auto base = variant.substr(0, variant.find('+'));
-  SCORCH_CHECK(base == "fp32" || base == "tf32" || base == "bf16" || base == "fp16",
-               "variant '{}': expected fp32, tf32, bf16 or fp16 with optional +cl, +ckpt, +sync, +foreach, +bmm",
-               variant);
+  SCORCH_CHECK(
+      base == "fp32" || base == "tf32" || base == "bf16" || base == "fp16",
+      "variant '{}': expected fp32, tf32, bf16 or fp16 with optional +cl, +ckpt, +sync, +foreach, +bmm, +sdpa, "
+      "+eager",
+      variant);
   sets.push_back("training.precision=" + (base == "tf32" ? std::string("fp32") : base));
   sets.push_back(std::string("training.tf32=") + (base == "tf32" ? "true" : "false"));
   for (size_t at = variant.find('+'); at != std::string::npos; at = variant.find('+', at + 1)) {
@@ -84,8 +86,13 @@ std::vector<std::string> variant_sets(const std::string& variant) {
       sets.push_back("optim.fused=false");
     else if (flag == "bmm")  // attention as bmm + softmax + bmm instead of scaled_dot_product_attention
       sets.push_back("model.fused_attention=false");
+    else if (flag == "sdpa")  // attention through scaled_dot_product_attention
+      sets.push_back("model.fused_attention=true");
+    else if (flag == "eager")  // every step eager instead of replaying one captured CUDA graph
+      sets.push_back("training.cuda_graph=false");
     else
-      SCORCH_FAIL("variant '{}': unknown suffix '+{}' (expected +cl, +ckpt, +sync, +foreach or +bmm)", variant, flag);
+      SCORCH_FAIL("variant '{}': unknown suffix '+{}' (expected +cl, +ckpt, +sync, +foreach, +bmm, +sdpa or +eager)",
+                  variant, flag);
   }
   return sets;
 }
@@ -131,33 +138,48 @@ std::vector<std::string> run_sets(const Bench& b, const std::string& variant, in
 
 struct StepFigures {
   double images_per_s = 0, step_ms = 0, peak_gib = 0;
+  double logged_images_per_s = 0;  // the trainer's own figure for the timed interval
   std::vector<double> losses;
 };
 
-// warm steps (cuDNN's algorithm search, the allocator filling up), then `steps` timed ones, read back from
-// the run's metrics.jsonl: the second logged interval is the timed one.
+// warm steps (cuDNN's algorithm search, the allocator filling up, the CUDA-graph capture), then `steps` timed
+// ones between two device synchronisations, and one more so that the timed ones end at a log interval. The
+// run's own metrics.jsonl figure for the same interval is kept beside it: the two must agree.
 StepFigures train_steps(const Bench& b, const std::string& variant, int64_t batch, int64_t steps,
                         const std::string& workdir) {
   auto sets = run_sets(b, variant, batch);
-  sets.push_back("training.n_iters=" + std::to_string(2 * steps));
+  sets.push_back("training.n_iters=" + std::to_string(2 * steps + 1));
   sets.push_back("training.log_freq=" + std::to_string(steps));
   fs::remove_all(workdir);
+  Clock::time_point t0;
+  double seconds = 0;
+  trainer::TrainerHooks hooks;
+  hooks.on_step = [&](int64_t step) {
+    if (step != steps && step != 2 * steps) return;
+    synchronize(b.device);
+    if (step == steps)
+      t0 = Clock::now();
+    else
+      seconds = seconds_since(t0);
+  };
   {
-    trainer::Trainer trainer(b.config(sets), workdir, std::make_shared<dist::LocalCommunicator>(), b.device);
+    trainer::Trainer trainer(b.config(sets), workdir, std::make_shared<dist::LocalCommunicator>(), b.device, hooks);
     trainer.run();
   }
   std::ifstream in(workdir + "/metrics.jsonl");
   std::vector<json> rows;
   for (std::string line; std::getline(in, line);) rows.push_back(json::parse(line));
-  SCORCH_CHECK(rows.size() == 2, "{}: expected 2 metric rows, got {}", workdir, rows.size());
+  SCORCH_CHECK(rows.size() == 3, "{}: expected 3 metric rows, got {}", workdir, rows.size());
   StepFigures f;
-  for (const auto& r : rows) {
+  for (size_t i = 0; i < 2; ++i) {
+    const auto& r = rows[i];
     SCORCH_CHECK(r["loss"].is_number() && std::isfinite(r["loss"].get<double>()),
                  "validation: {} {} batch {}: non-finite loss {}", b.config_path, variant, batch, r["loss"].dump());
     f.losses.push_back(r["loss"].get<double>());
   }
-  f.images_per_s = rows[1]["images_per_s"].get<double>();
-  f.step_ms = rows[1]["step_ms"].get<double>();
+  f.images_per_s = static_cast<double>(steps * batch) / seconds;
+  f.step_ms = 1000.0 * seconds / static_cast<double>(steps);
+  f.logged_images_per_s = rows[1]["images_per_s"].get<double>();
   f.peak_gib = rows[1].value("peak_mem_gib", 0.0);
   fs::remove_all(workdir);
   return f;
@@ -172,6 +194,7 @@ int cmd_train(Bench& b, int64_t batch, int64_t steps, const std::vector<std::str
           {"batch", batch},
           {"steps", steps},
           {"images_per_s", f.images_per_s},
+          {"logged_images_per_s", f.logged_images_per_s},
           {"step_ms", f.step_ms},
           {"peak_mem_gib", f.peak_gib},
           {"losses", f.losses}},
@@ -349,11 +372,12 @@ int cmd_profile(Bench& b, int64_t batch, const std::string& variant, const std::
   auto sets = run_sets(b, variant, batch);
   // One log line at the end, outside the window: the window holds steps as they run between log intervals.
   sets.push_back("training.log_freq=1000");
-  sets.push_back("training.n_iters=5");
+  sets.push_back("training.n_iters=8");
   const auto workdir = b.root + "/profile";
   fs::remove_all(workdir);
-  // Steps 0 and 1 warm up (cuDNN's algorithm choice, the allocator). The window runs from step 2's gradient
-  // point to step 4's: two whole steps, without the start-up, the final log read or the checkpoint write.
+  // Steps 0-4 warm up (cuDNN's algorithm choice, the allocator, the CUDA-graph capture at step 3). The window
+  // runs from the start of step 5 to that of step 7: two whole steps, without the start-up, the capture, the
+  // final log read or the checkpoint write.
   const torch::profiler::impl::ProfilerConfig config(torch::profiler::impl::ProfilerState::KINETO);
   std::set<torch::profiler::impl::ActivityType> activities{torch::profiler::impl::ActivityType::CPU};
   if (b.device.is_cuda()) activities.insert(torch::profiler::impl::ActivityType::CUDA);
@@ -361,12 +385,12 @@ int cmd_profile(Bench& b, int64_t batch, const std::string& variant, const std::
   Clock::time_point t;
   double s = 0;
   trainer::TrainerHooks hooks;
-  hooks.on_gradients = [&](int64_t step, const std::vector<torch::Tensor>&) {
-    if (step == 2) {
+  hooks.on_step = [&](int64_t step) {
+    if (step == 5) {
       synchronize(b.device);
       prof::enableProfiler(config, activities);
       t = Clock::now();
-    } else if (step == 4) {
+    } else if (step == 7) {
       synchronize(b.device);
       s = seconds_since(t);
       prof::disableProfiler()->save(trace);

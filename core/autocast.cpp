@@ -1,4 +1,4 @@
-// AutocastGuard: set, nest and restore the autocast state of a device type.
+// AutocastGuard: set, nest and restore the autocast state of a device type; AutocastCacheOff.
 #include "core/autocast.h"
 
 #include <ATen/autocast_mode.h>
@@ -19,5 +19,11 @@ AutocastGuard::~AutocastGuard() {
   at::autocast::set_autocast_enabled(type_, was_enabled_);
   at::autocast::set_autocast_dtype(type_, was_dtype_);
 }
+
+AutocastCacheOff::AutocastCacheOff() : was_(at::autocast::is_autocast_cache_enabled()) {
+  at::autocast::set_autocast_cache_enabled(false);
+}
+
+AutocastCacheOff::~AutocastCacheOff() { at::autocast::set_autocast_cache_enabled(was_); }
 
 }  // namespace scorch

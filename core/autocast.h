@@ -24,4 +24,18 @@ class AutocastGuard {
   at::ScalarType was_dtype_;
 };
 
+// While alive, autocast keeps no cast copies. A CUDA-graph capture needs this: a weight cast cached before
+// the capture would be read by every replay without the cast being in the graph, so the replays would use
+// the weights of capture time.
+class AutocastCacheOff {
+ public:
+  AutocastCacheOff();
+  ~AutocastCacheOff();
+  AutocastCacheOff(const AutocastCacheOff&) = delete;
+  AutocastCacheOff& operator=(const AutocastCacheOff&) = delete;
+
+ private:
+  bool was_;
+};
+
 }  // namespace scorch

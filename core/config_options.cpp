@@ -46,6 +46,10 @@ const std::vector<OptionSpec>& option_table() {
        "keep loss, gradient norm and the skip decision on the device; read them once per log interval (needs "
        "optim.fused, not fp16)",
        S::Runtime},
+      {"training.cuda_graph", T::Bool, "true",
+       "on CUDA, capture the whole step (forward, backward, Adam, EMA) as one CUDA graph after 3 eager steps and "
+       "replay it (one rank, sync-free, no micro-batches)",
+       S::Runtime},
       {"training.grad_bucket_mb", T::Float, "25", "gradient all-reduce bucket size in MiB", S::Runtime},
       {"training.eps", T::Float, "1e-5", "smallest time sampled by the continuous loss", S::Training},
       // sampling

@@ -1,8 +1,9 @@
 // CUDA graph capture of the score network (compiled when SCORCH_WITH_CUDA; run by tests/cuda on a GPU).
 #include "sampler/cuda_graph.h"
 
+#include "core/autocast.h"
+
 #if SCORCH_WITH_CUDA
-#include <ATen/autocast_mode.h>
 #include <ATen/cuda/CUDAGraph.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
@@ -35,21 +36,6 @@ struct Captured {
 std::string key_of(const torch::Tensor& x, const torch::Tensor& labels) {
   return c10::str(x.sizes(), x.scalar_type(), labels.sizes(), labels.scalar_type(), x.device());
 }
-
-// Autocast's weight-cast cache would hold tensors allocated outside the graph's pool; it is switched off
-// for the capture and back on afterwards, whether or not the capture succeeds.
-class AutocastCacheOff {
- public:
-  AutocastCacheOff() : was_(at::autocast::is_autocast_cache_enabled()) {
-    at::autocast::set_autocast_cache_enabled(false);
-  }
-  ~AutocastCacheOff() { at::autocast::set_autocast_cache_enabled(was_); }
-  AutocastCacheOff(const AutocastCacheOff&) = delete;
-  AutocastCacheOff& operator=(const AutocastCacheOff&) = delete;
-
- private:
-  bool was_;
-};
 
 Captured capture(const sdes::ModelFn& eager, const torch::Tensor& x, const torch::Tensor& labels) {
   Captured c;

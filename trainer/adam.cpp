@@ -76,25 +76,45 @@ void Adam::zero_grad() {
     if (p.grad().defined()) p.mutable_grad() = torch::Tensor();
 }
 
-void Adam::step(double lr, const torch::Tensor& found_inf) {
-  torch::NoGradGuard no_grad;
+std::vector<torch::Tensor> Adam::grads_checked() const {
   std::vector<torch::Tensor> grads;
   grads.reserve(params_.size());
   for (size_t i = 0; i < params_.size(); ++i) {
     SCORCH_CHECK(params_[i].grad().defined(), "Adam: parameter '{}' has no gradient (not used in forward?)", names_[i]);
     grads.push_back(params_[i].grad());
   }
+  return grads;
+}
+
+template <typename Lr>
+void Adam::fused_step(const Lr& lr, const torch::Tensor& found_inf) {
+  torch::NoGradGuard no_grad;
+  const auto grads = grads_checked();
+  // torch.optim.Adam(fused=True)'s sequence: count the step, run the kernel (it returns early when found_inf
+  // is 1), then take the count back.
+  at::_foreach_add_(steps_, 1.0);
+  at::_fused_adam_(params_, grads, exp_avg_, exp_avg_sq_, max_exp_avg_sq_, steps_, lr, options_.beta1, options_.beta2,
+                   options_.weight_decay, options_.eps, options_.amsgrad, /*maximize=*/false,
+                   /*grad_scale=*/std::nullopt, found_inf.defined() ? std::optional(found_inf) : std::nullopt);
+  if (found_inf.defined()) at::_foreach_sub_(steps_, std::vector<torch::Tensor>(steps_.size(), found_inf));
+}
+
+void Adam::step(const torch::Tensor& lr, const torch::Tensor& found_inf) {
+  SCORCH_CHECK(options_.fused, "Adam: a learning rate on the device needs optim.fused = true");
+  SCORCH_CHECK(lr.dim() == 0 && lr.scalar_type() == torch::kFloat32,
+               "Adam: the learning rate tensor must be a float32 scalar, got {} of {} dimensions",
+               c10::toString(lr.scalar_type()), lr.dim());
+  fused_step(lr, found_inf);
+}
+
+void Adam::step(double lr, const torch::Tensor& found_inf) {
   SCORCH_CHECK(!found_inf.defined() || options_.fused, "Adam: a device-side skip flag needs optim.fused = true");
   if (options_.fused) {
-    // torch.optim.Adam(fused=True)'s sequence: count the step, run the kernel (it returns early when found_inf
-    // is 1), then take the count back.
-    at::_foreach_add_(steps_, 1.0);
-    at::_fused_adam_(params_, grads, exp_avg_, exp_avg_sq_, max_exp_avg_sq_, steps_, lr, options_.beta1, options_.beta2,
-                     options_.weight_decay, options_.eps, options_.amsgrad, /*maximize=*/false,
-                     /*grad_scale=*/std::nullopt, found_inf.defined() ? std::optional(found_inf) : std::nullopt);
-    if (found_inf.defined()) at::_foreach_sub_(steps_, std::vector<torch::Tensor>(steps_.size(), found_inf));
+    fused_step(lr, found_inf);
     return;
   }
+  torch::NoGradGuard no_grad;
+  auto grads = grads_checked();
   ++step_;
   if (options_.weight_decay != 0) grads = at::_foreach_add(grads, params_, options_.weight_decay);
   at::_foreach_lerp_(exp_avg_, grads, 1.0 - options_.beta1);

@@ -47,6 +47,9 @@ class Adam {
   // tensor on the parameters' device (fused only), skips the update and its step count on the device when it
   // holds 1, so the caller need not read it.
   void step(double lr, const torch::Tensor& found_inf = {});
+  // The same with the learning rate in a float32 0-dim tensor on the parameters' device (fused only): a
+  // captured CUDA graph reads it at every replay, so the warm-up schedule reaches the graph's updates.
+  void step(const torch::Tensor& lr, const torch::Tensor& found_inf = {});
   void zero_grad();
 
   // "exp_avg.<name>", "exp_avg_sq.<name>" (and "max_exp_avg_sq.<name>" with amsgrad).
@@ -56,6 +59,10 @@ class Adam {
   void load_state(const std::map<std::string, torch::Tensor>& state, int64_t step, const std::string& source);
 
  private:
+  std::vector<torch::Tensor> grads_checked() const;
+  template <typename Lr>
+  void fused_step(const Lr& lr, const torch::Tensor& found_inf);
+
   AdamOptions options_;
   std::vector<std::string> names_;
   std::vector<torch::Tensor> params_, exp_avg_, exp_avg_sq_, max_exp_avg_sq_;

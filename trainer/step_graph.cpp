@@ -56,12 +56,9 @@ class RecordingNoise : public LossNoise {
 // The same request, answered by the step's own noise source.
 torch::Tensor draw_again(const Draw& d, LossNoise& noise) {
   switch (d.kind) {
-    case Draw::Kind::Uniform:
-      return noise.uniform(d.shape[0], d.options);
-    case Draw::Kind::Normal:
-      return noise.normal(d.shape, d.options);
-    case Draw::Kind::Labels:
-      return noise.labels(d.shape[0], d.num_labels, d.options.device());
+    case Draw::Kind::Uniform: return noise.uniform(d.shape[0], d.options);
+    case Draw::Kind::Normal: return noise.normal(d.shape, d.options);
+    case Draw::Kind::Labels: return noise.labels(d.shape[0], d.num_labels, d.options.device());
   }
   SCORCH_FAIL("unknown draw kind");
 }

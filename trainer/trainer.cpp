@@ -66,6 +66,9 @@ TrainResult Trainer::run() {
     const bool log_now = step_ % log_freq == 0 || step_ == o_.n_iters;
     if (eval_loader_ && eval_freq > 0 && step_ % eval_freq == 0) evaluate();
     if (log_now) {
+      // The interval's one wait for the device comes first, so that its time counts in the interval: a
+      // sync-free or graphed host runs ahead of the GPU by up to the whole interval.
+      if (sync_free_) read_device_interval();
       const double per_step = seconds_since(run_start) / static_cast<double>(step_ - start);
       log_interval(seconds_since(interval_start), per_step * static_cast<double>(o_.n_iters - step_));
       interval_start = std::chrono::steady_clock::now();
@@ -88,6 +91,7 @@ TrainResult Trainer::run() {
 }
 
 void Trainer::train_step() {
+  if (hooks_.on_step) hooks_.on_step(step_);
   const double lr = warmup_lr(adam_->options(), step_);
   data::Batch batch;
   {
@@ -98,31 +102,49 @@ void Trainer::train_step() {
   data_state_ = batch.state;
   auto images = to_device(batch.images, device_, channels_last_);  // (B_local, C, H, W)
   SCORCH_CHECK(images.size(0) == local_batch_, "loader returned {} images, expected {}", images.size(0), local_batch_);
+  if (graph_wanted_ && steps_this_run_ >= kGraphWarmupSteps)
+    graph_step(images, lr);
+  else
+    eager_step(images, lr);
+  last_lr_ = lr;
+  ++interval_steps_;
+  ++step_;
+  ++steps_this_run_;
+}
 
+void Trainer::seed_dropout(int64_t j, int64_t chunks) const {
+  // Dropout masks come from a stream fixed by (seed, step, rank, micro-batch), so a resumed run repeats them.
+  torch::manual_seed(mix_seed(mix_seed(mix_seed(o_.seed, kDropoutStream), static_cast<uint64_t>(step_)),
+                              static_cast<uint64_t>(comm_->rank() * chunks + j)));
+}
+
+torch::Tensor Trainer::backward_micro_batch(const torch::Tensor& chunk, LossNoise& noise, bool last) {
   sdes::ModelFn model_fn = [this](const torch::Tensor& x, const torch::Tensor& labels) {
     return model_->forward(x, labels);
   };
+  reducer_->arm(last);
+  torch::Tensor per_example;
+  {
+    AutocastScope autocast(o_.precision, device_);
+    per_example = loss_->per_example(model_fn, chunk, noise).to(torch::kFloat32);  // (b,)
+  }
+  // Sum over micro-batches of sum/B_local is the rank's batch mean; the reducer then averages over ranks.
+  auto objective = per_example.sum() / static_cast<double>(local_batch_);
+  if (scaler_.enabled()) objective = objective * scaler_.scale();
+  objective.backward();
+  return per_example.detach().sum().to(torch::kFloat64);
+}
+
+void Trainer::eager_step(const torch::Tensor& images, double lr) {
   adam_->zero_grad();
   const int64_t chunks = local_batch_ / micro_batch_;
   torch::Tensor loss_sum = torch::zeros({}, torch::TensorOptions(torch::kFloat64).device(device_));
   for (int64_t j = 0; j < chunks; ++j) {
-    // Dropout masks come from a stream fixed by (seed, step, rank, micro-batch), so a resumed run repeats them.
-    torch::manual_seed(mix_seed(mix_seed(mix_seed(o_.seed, kDropoutStream), static_cast<uint64_t>(step_)),
-                                static_cast<uint64_t>(comm_->rank() * chunks + j)));
+    seed_dropout(j, chunks);
     auto chunk = images.narrow(0, j * micro_batch_, micro_batch_);  // (b, C, H, W)
     PerExampleNoise noise(mix_seed(o_.seed, kLossStream), step_, comm_->rank() * local_batch_ + j * micro_batch_,
                           micro_batch_);
-    reducer_->arm(j == chunks - 1);
-    torch::Tensor per_example;
-    {
-      AutocastScope autocast(o_.precision, device_);
-      per_example = loss_->per_example(model_fn, chunk, noise).to(torch::kFloat32);  // (b,)
-    }
-    // Sum over micro-batches of sum/B_local is the rank's batch mean; the reducer then averages over ranks.
-    auto objective = per_example.sum() / static_cast<double>(local_batch_);
-    if (scaler_.enabled()) objective = objective * scaler_.scale();
-    objective.backward();
-    loss_sum += per_example.detach().sum().to(torch::kFloat64);
+    loss_sum += backward_micro_batch(chunk, noise, j == chunks - 1);
   }
   {
     // Under the watchdog: with MPI the reduction blocks in finish(). NCCL only queues it; the synced step
@@ -145,9 +167,33 @@ void Trainer::train_step() {
     finish_step_sync_free(norm, loss_sum, lr);
   else
     finish_step_synced(norm, loss_sum, lr);
-  last_lr_ = lr;
-  ++interval_steps_;
-  ++step_;
+}
+
+void Trainer::graph_body(const torch::Tensor& images, LossNoise& noise, const torch::Tensor& lr) {
+  auto loss_sum = backward_micro_batch(images, noise, /*last=*/true);  // (), float64
+  reducer_->finish();
+  finish_step_sync_free(grad_norm(params_), loss_sum, 0.0, lr);
+}
+
+void Trainer::graph_step(const torch::Tensor& images, double lr) {
+  seed_dropout(0, 1);  // before capture and each replay: the graph reads the generator's seed when replayed
+  PerExampleNoise noise(mix_seed(o_.seed, kLossStream), step_, comm_->rank() * local_batch_, local_batch_);
+  if (!step_graph_) {
+    auto graph = std::make_unique<StepGraph>();
+    try {
+      graph->capture([this](const torch::Tensor& x, LossNoise& n, const torch::Tensor& l) { graph_body(x, n, l); },
+                     images, params_);
+    } catch (const Error& e) {
+      spdlog::warn("{}; training goes on with eager steps (training.cuda_graph=false skips the attempt)", e.what());
+      graph_wanted_ = false;
+      eager_step(images, lr);
+      return;
+    }
+    spdlog::info("step {}: the training step is captured as one CUDA graph and replayed from now on", step_);
+    step_graph_ = std::move(graph);
+  }
+  step_graph_->replay(images, noise, lr, params_);
+  ++graphed_steps_;
 }
 
 torch::Tensor Trainer::read_host(const torch::Tensor& t) {
@@ -186,7 +232,8 @@ void Trainer::finish_step_synced(const torch::Tensor& norm, const torch::Tensor&
   interval_images_ += local_batch_;
 }
 
-void Trainer::finish_step_sync_free(const torch::Tensor& norm, const torch::Tensor& loss_sum, double lr) {
+void Trainer::finish_step_sync_free(const torch::Tensor& norm, const torch::Tensor& loss_sum, double lr,
+                                    const torch::Tensor& lr_device) {
   // The gradients are already averaged, so their norm is the same on every rank; the loss is the rank's own,
   // so its verdict is summed over the ranks (on the device, as the gradients were).
   auto found_inf = torch::logical_not(torch::isfinite(norm) & torch::isfinite(loss_sum)).to(torch::kFloat32);  // ()
@@ -197,7 +244,10 @@ void Trainer::finish_step_sync_free(const torch::Tensor& norm, const torch::Tens
   }
   const double clip = adam_->options().grad_clip;
   if (clip >= 0) clip_grads(params_, norm, clip);  // a non-finite norm poisons only gradients the update ignores
-  adam_->step(lr, found_inf);
+  if (lr_device.defined())
+    adam_->step(lr_device, found_inf);
+  else
+    adam_->step(lr, found_inf);
   ema_->update(*model_, found_inf);
   const auto skipped = found_inf.to(torch::kFloat64), applied = 1.0 - skipped;  // ()
   dev_.loss_sum.add_(torch::where(skipped > 0, torch::zeros_like(loss_sum), loss_sum));
@@ -242,7 +292,6 @@ void Trainer::check_nonfinite_streak(int64_t streak, const std::string& when) co
 }
 
 void Trainer::log_interval(double seconds, double eta_s) {
-  if (sync_free_) read_device_interval();
   double totals[2] = {interval_loss_sum_, static_cast<double>(interval_images_)};
   {
     auto guard = watchdog_->guard(fmt::format("step {}: loss all-reduce", step_));
@@ -293,7 +342,7 @@ void Trainer::evaluate() {
     sum = loss_->per_example(model_fn, images, noise).to(torch::kFloat64).sum();
   }
   if (sync_free_) {
-    // Summed over the ranks on the device; log_interval reads it with the interval's other sums.
+    // Summed over the ranks on the device; read with the interval's other sums at the next log.
     if (comm_->world() > 1) {
       auto guard = watchdog_->guard(fmt::format("step {}: eval loss all-reduce", step_));
       comm_->all_reduce_sum(sum);

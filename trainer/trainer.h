@@ -23,6 +23,7 @@
 #include "trainer/losses.h"
 #include "trainer/metrics_log.h"
 #include "trainer/precision.h"
+#include "trainer/step_graph.h"
 #include "trainer/training_options.h"
 
 namespace scorch::trainer {
@@ -41,7 +42,10 @@ struct TrainerHooks {
   std::function<io::Image(int64_t step, models::ScoreModelImpl& ema_model)> on_snapshot;
   // After each step's gradient reduction, before the skip decision, clipping and the update; `params` hold the
   // averaged gradients (benches mark steps here, tests corrupt a gradient).
+  // With a CUDA-graphed step this hook cannot run inside it: setting it keeps the steps eager.
   std::function<void(int64_t step, const std::vector<torch::Tensor>& params)> on_gradients;
+  // Before each step, eager or graphed (benches open and close their timing windows here).
+  std::function<void(int64_t step)> on_step;
 };
 
 struct TrainResult {
@@ -66,6 +70,8 @@ class Trainer {
   int64_t host_reads() const { return host_reads_; }
   // Whether steps run without host reads (training.sync_free, and its conditions met).
   bool sync_free() const { return sync_free_; }
+  // Steps this run replayed from a captured CUDA graph (training.cuda_graph).
+  int64_t graphed_steps() const { return graphed_steps_; }
   models::ScoreModelImpl& model() { return *model_; }
   const Ema& ema() const { return *ema_; }
   const Adam& optimizer() const { return *adam_; }
@@ -83,11 +89,22 @@ class Trainer {
   // Synchronised (training.sync_free off, or fp16, or optim.fused off): waits on the host for the gradient
   // reduction (under the watchdog, so that an NCCL error surfaces), copies the gradient norm and loss to the
   // host, and agrees with the other ranks over MPI whether the step is skipped. Sync-free: the same decision
-  // is a device flag every rank computes alike, the update is masked by it, and log_interval reads the
+  // is a device flag every rank computes alike, the update is masked by it, and run() reads the
   // interval's sums once. run() adds one host all-reduce per step either way: the stop-signal check (MPI).
   void train_step();
+  void eager_step(const torch::Tensor& images, double lr);
+  // training.cuda_graph: after kGraphWarmupSteps eager steps, the step is captured once and replayed.
+  void graph_step(const torch::Tensor& images, double lr);
+  // The step inside the graph: one micro-batch, sync-free, the learning rate read from `lr` on the device.
+  void graph_body(const torch::Tensor& images, LossNoise& noise, const torch::Tensor& lr);
+  // Seeds dropout for micro-batch `j` of the current step.
+  void seed_dropout(int64_t j, int64_t chunks) const;
+  // Forward and backward of one micro-batch; its per-example losses summed, (), float64, detached.
+  torch::Tensor backward_micro_batch(const torch::Tensor& chunk, LossNoise& noise, bool last);
   void finish_step_synced(const torch::Tensor& norm, const torch::Tensor& loss_sum, double lr);
-  void finish_step_sync_free(const torch::Tensor& norm, const torch::Tensor& loss_sum, double lr);
+  // `lr_device`, when given, replaces `lr` (a float32 scalar a CUDA graph reads at each replay).
+  void finish_step_sync_free(const torch::Tensor& norm, const torch::Tensor& loss_sum, double lr,
+                             const torch::Tensor& lr_device = {});
   // Sync-free: folds the device sums of the interval into the host figures, checks the non-finite streak.
   void read_device_interval();
   // Ends the run when `streak` non-finite steps in a row reach training.max_nonfinite_steps.
@@ -119,6 +136,10 @@ class Trainer {
   std::unique_ptr<Adam> adam_;
   std::unique_ptr<Ema> ema_;
   std::unique_ptr<GradReducer> reducer_;
+  std::unique_ptr<StepGraph> step_graph_;
+  bool graph_wanted_ = false;  // training.cuda_graph, and its conditions met
+  static constexpr int64_t kGraphWarmupSteps = 3;
+  int64_t steps_this_run_ = 0, graphed_steps_ = 0;
   LossScaler scaler_;
   std::unique_ptr<io::CheckpointStore> store_;
   std::unique_ptr<dist::Watchdog> watchdog_;

@@ -44,6 +44,16 @@ Trainer::Trainer(Config config, std::string workdir, std::shared_ptr<dist::Commu
   if (o_.sync_free && !sync_free_)
     spdlog::info("training.sync_free: off, because {}; each step reads its loss and gradient norm on the host",
                  scaler_.enabled() ? "fp16's loss scale is adjusted on the host" : "optim.fused is false");
+  if (o_.cuda_graph && device_.is_cuda()) {
+    const char* why = !step_graphs_compiled()        ? "this build has no CUDA paths"
+                      : !sync_free_                  ? "the step is not sync-free (training.sync_free)"
+                      : comm_->world() > 1           ? "NCCL inside a captured step is not supported yet"
+                      : micro_batch_ != local_batch_ ? "micro-batches reseed dropout between them"
+                      : hooks_.on_gradients          ? "a gradient hook is set"
+                                                     : nullptr;
+    graph_wanted_ = why == nullptr;
+    if (why) spdlog::info("training.cuda_graph: off, because {}; steps run eager", why);
+  }
   for (auto* t : {&dev_.loss_sum, &dev_.images, &dev_.skipped, &dev_.streak, &dev_.max_streak, &dev_.grad_norm,
                   &dev_.eval_sum, &dev_.eval_count})
     *t = torch::zeros({}, torch::TensorOptions(torch::kFloat64).device(device_));

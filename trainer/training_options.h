@@ -20,7 +20,8 @@ struct TrainingOptions {
   double ema_rate = 0.9999;
   double grad_bucket_mb = 25;
   int64_t max_nonfinite_steps = 20;
-  bool sync_free = true;  // training.sync_free: no device-to-host read between log intervals
+  bool sync_free = true;   // training.sync_free: no device-to-host read between log intervals
+  bool cuda_graph = true;  // training.cuda_graph: the whole step replayed from one CUDA graph
 
   int64_t log_freq = 50;                                                // >= 1
   int64_t eval_freq = 100;                                              // <= 0: never

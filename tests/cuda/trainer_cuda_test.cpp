@@ -73,6 +73,54 @@ TEST(TrainerCuda, SyncFreeEqualsSyncedAroundASkippedStep) {
   EXPECT_EQ(free.host_reads(), 2);
 }
 
+// The whole step replayed from one CUDA graph against eager steps: 3 eager warm-up steps, the capture, 7
+// replays, under a warm-up learning rate (the graph reads it from the device at each replay) and dropout
+// (the generator reseeded before each replay). A graph that baked in its capture's rate, masks or noise
+// would be off by about the rate (1e-3) per step. fp32: 1e-4, as the sync-free test (CUDA's backward atomics
+// differ run to run). bf16 + channels_last: 1e-2; a 1e-7 change of a float32 weight can flip its bf16 copy's
+// last bit, a relative 4e-3, which the next steps carry on; the logged losses agree to 1 %.
+TEST(TrainerCuda, GraphedStepsEqualEagerSteps) {
+  SCORCH_REQUIRE_CUDA();
+  const auto root = test::temp_dir("cuda-step-graph");
+  const auto data = gaussian_dataset(root + "/data", 128);
+  for (const std::string variant : {"fp32", "fp32+cl", "bf16+cl"}) {
+    SCOPED_TRACE(variant);
+    std::vector<std::string> sets = {"training.n_iters=10", "training.log_freq=5", "optim.warmup=8", "optim.lr=1e-3",
+                                     "model.dropout=0.1"};
+    if (variant != "fp32") sets.push_back("training.channels_last=true");
+    if (variant == "bf16+cl") sets.push_back("training.precision=bf16");
+    auto eager_sets = sets;
+    eager_sets.push_back("training.cuda_graph=false");
+    const auto graph_dir = root + "/graph-" + variant, eager_dir = root + "/eager-" + variant;
+    trainer::Trainer graphed(tiny_train_config(data, sets), graph_dir, local(), kCuda);
+    trainer::Trainer eager(tiny_train_config(data, eager_sets), eager_dir, local(), kCuda);
+    graphed.run();
+    eager.run();
+    EXPECT_EQ(graphed.graphed_steps(), 7);
+    EXPECT_EQ(eager.graphed_steps(), 0);
+    EXPECT_EQ(graphed.host_reads(), 2);  // the two log intervals' reads, nothing inside the steps
+    test::expect_same_state(eager, graphed, variant == "bf16+cl" ? 1e-2 : 1e-4);
+    const auto a = logged_losses(graph_dir), b = logged_losses(eager_dir);
+    ASSERT_EQ(a.size(), 2u);
+    ASSERT_EQ(b.size(), 2u);
+    for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 0.01 * std::abs(b[i])) << i;
+    const auto diff = (graphed.model().parameters().front().cpu() - eager.model().parameters().front().cpu());
+    std::printf("%s: graphed vs eager, first parameter max |diff| %.3g; losses %.6g %.6g vs %.6g %.6g\n",
+                variant.c_str(), diff.abs().max().item<double>(), a[0], a[1], b[0], b[1]);
+  }
+}
+
+// A step one graph cannot hold stays eager: with micro-batches dropout is reseeded between them.
+TEST(TrainerCuda, MicroBatchedStepsStayEager) {
+  SCORCH_REQUIRE_CUDA();
+  const auto root = test::temp_dir("cuda-step-graph-micro");
+  const auto data = gaussian_dataset(root + "/data", 64);
+  trainer::Trainer t(tiny_train_config(data, {"training.n_iters=6", "training.micro_batch=4"}), root + "/run", local(),
+                     kCuda);
+  EXPECT_EQ(t.run().step, 6);
+  EXPECT_EQ(t.graphed_steps(), 0);
+}
+
 TEST(TrainerCuda, HalfPrecisionLossesAreFiniteAndFall) {
   SCORCH_REQUIRE_CUDA();
   const auto root = test::temp_dir("cuda-precision");

@@ -1,11 +1,13 @@
 // Small helpers the test files share (one definition, so that unity builds can batch the files together).
 #pragma once
+#include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <memory>
 #include <string>
 
 #include "core/dist/mpi_comm.h"
+#include "core/error.h"
 
 namespace scorch::test {
 
@@ -20,6 +22,17 @@ inline double max_rel(const torch::Tensor& a, const torch::Tensor& b) {
 
 // Element i of the flattened tensor as a double.
 inline double at(const torch::Tensor& t, int64_t i = 0) { return t.flatten()[i].to(torch::kFloat64).item<double>(); }
+
+// `f` throws scorch::Error whose message holds `part`.
+template <typename F>
+void expect_error_containing(F&& f, const std::string& part) {
+  try {
+    f();
+    ADD_FAILURE() << "no error thrown (expected one saying '" << part << "')";
+  } catch (const Error& e) {
+    EXPECT_TRUE(contains(e.what(), part)) << e.what() << "\n lacks: " << part;
+  }
+}
 
 // A one-process communicator, for library code that takes one.
 inline std::shared_ptr<dist::Communicator> local() { return std::make_shared<dist::LocalCommunicator>(); }

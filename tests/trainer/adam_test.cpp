@@ -77,6 +77,35 @@ TEST(Adam, FusedEqualsForeachOverTwentySteps) {
   }
 }
 
+// The learning rate as a float32 tensor (what a captured training step reads at each replay) under a
+// warm-up schedule, against the foreach update with the host's double. Compared on the displacement from
+// the start, 1e-4 relative: float32 rounding of weights near 1 moved by ~3e-3 in all, while a rate off by
+// 0.1 % would be 1e-3.
+TEST(Adam, DeviceLearningRateEqualsTheHostOneUnderWarmup) {
+  trainer::AdamOptions o;
+  o.lr = 2e-4, o.warmup = 12;
+  auto gen = torch::make_generator<at::CPUGeneratorImpl>(5);
+  const auto start = torch::randn({4, 6}, gen);
+  auto a = start.clone(), b = start.clone();
+  auto fused = o, plain = o;
+  plain.fused = false;
+  trainer::Adam fa({{"w", a}}, fused), pa({{"w", b}}, plain);
+  auto lr = torch::zeros({});
+  for (int step = 0; step < 20; ++step) {
+    auto g = torch::randn(a.sizes(), gen);
+    a.mutable_grad() = g.clone();
+    b.mutable_grad() = g.clone();
+    lr.fill_(trainer::warmup_lr(o, step));
+    fa.step(lr);
+    pa.step(trainer::warmup_lr(o, step));
+  }
+  const auto moved = (b - start).abs().max().item<double>();
+  EXPECT_GT(moved, 1e-3);
+  EXPECT_LE(((a - start) - (b - start)).abs().max().item<double>(), 1e-4 * moved);
+  EXPECT_THROW(pa.step(lr), Error);                                 // foreach Adam has no device rate
+  EXPECT_THROW(fa.step(torch::zeros({}, torch::kFloat64)), Error);  // the kernel reads float32
+}
+
 TEST(Adam, FusedSkipsOnTheDeviceFlagAndCountsOnlyAppliedSteps) {
   trainer::AdamOptions o;
   o.amsgrad = true;

@@ -1,9 +1,10 @@
 // The training-step graph's refusals on the CPU (capture and replay run in tests/cuda on a GPU).
+#include "trainer/step_graph.h"
+
 #include <gtest/gtest.h>
 
 #include "core/error.h"
 #include "support/checks.h"
-#include "trainer/step_graph.h"
 
 namespace scorch {
 namespace {
@@ -14,13 +15,14 @@ TEST(StepGraph, RefusesCpuImagesAndAReplayBeforeCapture) {
   bool ran = false;
   auto body = [&](const torch::Tensor&, trainer::LossNoise&, const torch::Tensor&) { ran = true; };
   test::expect_error_containing(
-      [&] { graph.capture(body, torch::zeros({1, 1, 4, 4}), params); },
+      [&] {
+        graph.capture(body, torch::zeros({1, 1, 4, 4}), params);
+      },
       trainer::step_graphs_compiled() ? "needs CUDA images, got them on cpu" : "this build has no CUDA paths");
   EXPECT_FALSE(ran);
   EXPECT_FALSE(graph.captured());
   trainer::PerExampleNoise noise(1, 0, 0, 1);
-  test::expect_error_containing([&] { graph.replay(torch::zeros({1, 1, 4, 4}), noise, 1e-3, params); },
-                                "not captured");
+  test::expect_error_containing([&] { graph.replay(torch::zeros({1, 1, 4, 4}), noise, 1e-3, params); }, "not captured");
 }
 
 }  // namespace
