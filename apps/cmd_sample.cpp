@@ -96,6 +96,7 @@ sampler::FarmOptions farm_options(const SampleArgs& a, const Loaded& l) {
   SCORCH_CHECK_HINT(a.grid >= 0, "pass --grid 0 for no grid",
                     "--grid must be a non-negative number of images for OUT/grid.png (0: none), got {}", a.grid);
   o.grid = a.grid;
+  o.points = l.config.get_int("data.image_size") == 1;  // a points model (model.name mlp)
   o.overwrite = a.overwrite;
   o.model = {{"source", l.inf.source}, {"step", l.inf.step}, {"weights", l.inf.weights}};
   o.execution = dist::execution_info_json(l.device);

@@ -2,6 +2,7 @@
 // one shard per batch, then the manifest (written last, so a partial directory never looks complete).
 #include "sampler/farm.h"
 
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -72,8 +73,9 @@ json farm_identity(const std::vector<int64_t>& s, const Config& config, const Fa
              {"image_shape", {s[1], s[2], s[0]}},
              {"model", o.model},
              {"config", config.to_yaml()}};
-  // Only when on, so that farms written before the flag existed still resume.
+  // Only when on, so that farms written before the flags existed still resume.
   if (o.float_samples) id["float"] = true;
+  if (o.points) id["points"] = true;
   return id;
 }
 
@@ -140,17 +142,17 @@ json prepare(const std::vector<int64_t>& shape, const Config& config, const Farm
   return {{"done", false}, {"todo", todo}, {"resumed", static_cast<int64_t>(done.size())}};
 }
 
-data::Manifest layout_of(const std::vector<int64_t>& s, int64_t count) {
+data::Manifest layout_of(const std::vector<int64_t>& s, int64_t count, bool points) {
   data::Manifest m;
-  m.kind = "images";
-  m.dtype = "uint8";
-  m.shape = {s[1], s[2], s[0]};
+  m.kind = points ? "points" : "images";
+  m.dtype = points ? "float32" : "uint8";
+  m.shape = points ? std::vector<int64_t>{s[0]} : std::vector<int64_t>{s[1], s[2], s[0]};
   m.count = count;
   return m;
 }
 
 void write_manifest_and_grid(const std::vector<int64_t>& shape, const FarmOptions& o, int64_t batches) {
-  auto m = layout_of(shape, o.num);
+  auto m = layout_of(shape, o.num, o.points);
   for (int64_t k = 0; k < batches; ++k) {
     const auto path = (fs::path(o.out) / batch_shard_name(k)).string();
     SCORCH_CHECK(fs::exists(path), "sample farm: batch {} is missing from {} after all ranks finished", k, o.out);
@@ -160,7 +162,7 @@ void write_manifest_and_grid(const std::vector<int64_t>& shape, const FarmOption
   m.command = o.command;
   m.extra = {{"farm", kFarmFile}};  // the full settings, config included
   data::write_manifest(o.out, m);
-  if (o.grid <= 0) return;
+  if (o.grid <= 0 || o.points) return;
   data::Dataset ds(o.out);
   std::vector<int64_t> first(std::min(o.grid, o.num));
   for (size_t i = 0; i < first.size(); ++i) first[i] = static_cast<int64_t>(i);
@@ -188,6 +190,9 @@ FarmReport run_farm(DiffusionSampler& sampler, const Config& config, const FarmO
 FarmReport run_farm(const BatchProducer& produce, const std::vector<int64_t>& shape, const Config& config,
                     const FarmOptions& o, dist::Communicator& comm) {
   SCORCH_CHECK(shape.size() == 3, "run_farm: image shape must be (C, H, W)");
+  SCORCH_CHECK(!o.points || (shape[1] == 1 && shape[2] == 1), "run_farm: points need the shape (D, 1, 1), got ({})",
+               fmt::join(shape, ", "));
+  SCORCH_CHECK_HINT(!o.points || !o.png, "drop --png", "the samples are points: there are no images to write as PNG");
   SCORCH_CHECK(!o.out.empty(), "the sample farm needs an output directory (--out)");
   SCORCH_CHECK(o.num >= 1 && o.batch >= 1, "--num and --batch must be positive, got {} and {}", o.num, o.batch);
   const int64_t batches = (o.num + o.batch - 1) / o.batch;
@@ -230,7 +235,7 @@ FarmReport run_farm(const BatchProducer& produce, const std::vector<int64_t>& sh
   double longest_batch_s = 0;
   Progress progress("sampling", remaining_images, "img", comm.rank() == 0);
   int64_t shown = 0;
-  const auto layout_full = layout_of(shape, o.batch);
+  const auto layout_full = layout_of(shape, o.batch, o.points);
   if (o.png) fs::create_directories(fs::path(o.out) / "png");
   if (o.float_samples) fs::create_directories(fs::path(o.out) / "float");
   if (!o.execution.empty()) fs::create_directories(fs::path(o.out) / "runinfo");
@@ -262,9 +267,10 @@ FarmReport run_farm(const BatchProducer& produce, const std::vector<int64_t>& sh
     if (o.float_samples)
       write_file_atomic(side_file("float", ".npy"),
                         io::npz::format_npy(images.detach().to(torch::kCPU, torch::kFloat32).contiguous()));
-    auto pixels = to_uint8_nhwc(images, o.round_pixels);  // (n, H, W, C), clipped
     auto layout = layout_full;
     layout.count = n;
+    auto pixels = o.points ? images.detach().to(torch::kCPU, torch::kFloat32).reshape({n, shape[0]}).contiguous()
+                           : to_uint8_nhwc(images, o.round_pixels);  // (n, D) as they are, or (n, H, W, C) clipped
     data::write_shard((fs::path(o.out) / batch_shard_name(k)).string(), layout, pixels.data_ptr(), n, nullptr);
     if (o.png) {
       for (int64_t i = 0; i < n; ++i) {

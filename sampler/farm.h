@@ -38,6 +38,9 @@ struct FarmOptions {
   // Also each batch's samples as float32 (n, C, H, W) in [0, 1] units before clipping and quantisation, as
   // out/float/shard-NNNNN.npy (written before the batch's shard, so a finished batch always has it).
   bool float_samples = false;
+  // The samples are D-dimensional points (a model of data.image_size 1): each (n, D, 1, 1) batch is written
+  // as float32 [D] items, unclipped, the dataset kind of `scorch data synth mixture`; no PNGs or grid.
+  bool points = false;
   nlohmann::json model = nlohmann::json::object();  // identity of the weights (source, step, weights)
   // What this rank computes with (dist::execution_info_json), written per batch with the rank and seconds as
   // out/runinfo/shard-NNNNN.json; empty: not written.

@@ -41,7 +41,9 @@ double device_peak_gib(const torch::Device& device) {
   return 0.0;
 }
 
-torch::Tensor to_device(const torch::Tensor& x, const torch::Device& device, bool channels_last) {
+// A loader batch as the model takes it: images (B, C, H, W) as they are, points (B, D) as (B, D, 1, 1).
+torch::Tensor to_device(const torch::Tensor& batch, const torch::Device& device, bool channels_last) {
+  const auto x = batch.dim() == 2 ? batch.view({batch.size(0), batch.size(1), 1, 1}) : batch;
   auto y = x.to(device, /*non_blocking=*/true);
   return channels_last ? y.contiguous(torch::MemoryFormat::ChannelsLast) : y;
 }

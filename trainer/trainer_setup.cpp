@@ -121,14 +121,29 @@ void Trainer::resume_newest() {
 
 void Trainer::open_data() {
   dataset_ = std::make_shared<data::Dataset>(o_.data_path);
-  const auto& shape = dataset_->manifest().shape;  // (H, W, C)
+  const auto& manifest = dataset_->manifest();
+  const auto& shape = manifest.shape;  // (H, W, C), or (D) for points
   const int64_t size = o_.image_size, channels = o_.num_channels;
-  SCORCH_CHECK_HINT(
-      shape.size() == 3 && shape[0] == size && shape[1] == size && shape[2] == channels,
-      "repack the data at the model's size (scorch data pack --resolution/--pad) or change data.image_size",
-      "dataset {} holds {}x{}x{} images, the config wants {}x{}x{} (data.image_size, data.num_channels)", o_.data_path,
-      shape.size() > 0 ? shape[0] : 0, shape.size() > 1 ? shape[1] : 0, shape.size() > 2 ? shape[2] : 0, size, size,
-      channels);
+  if (manifest.kind == "points") {
+    // Points train as (B, D, 1, 1): one-pixel images of D channels, with none of the image transforms.
+    SCORCH_CHECK_HINT(size == 1 && shape.size() == 1 && shape[0] == channels,
+                      fmt::format("set data.image_size: 1 and data.num_channels: {} (and model.name: mlp)",
+                                  shape.empty() ? 0 : shape[0]),
+                      "dataset {} holds {}-dimensional points, the config wants {}x{}x{} images (data.image_size, "
+                      "data.num_channels)",
+                      o_.data_path, shape.empty() ? 0 : shape[0], size, size, channels);
+    for (const char* key : {"data.random_flip", "data.centered", "data.uniform_dequantization"})
+      SCORCH_CHECK_HINT(!config_.get_bool(key), fmt::format("set {}: false", key),
+                        "{} is true (from {}), but dataset {} holds points, which it does not apply to", key,
+                        config_.source_of(key), o_.data_path);
+  } else {
+    SCORCH_CHECK_HINT(
+        shape.size() == 3 && shape[0] == size && shape[1] == size && shape[2] == channels,
+        "repack the data at the model's size (scorch data pack --resolution/--pad) or change data.image_size",
+        "dataset {} holds {}x{}x{} images, the config wants {}x{}x{} (data.image_size, data.num_channels)",
+        o_.data_path, shape.size() > 0 ? shape[0] : 0, shape.size() > 1 ? shape[1] : 0, shape.size() > 2 ? shape[2] : 0,
+        size, size, channels);
+  }
   loader_ = std::make_unique<data::Loader>(
       dataset_, data::loader_options(config_, o_.batch_size, comm_->rank(), comm_->world(), device_), data_state_);
   if (o_.eval_path.empty() || o_.eval_freq <= 0) return;

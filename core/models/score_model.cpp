@@ -3,6 +3,7 @@
 
 #include "core/error.h"
 #include "core/models/ddpm.h"
+#include "core/models/mlp.h"
 #include "core/models/ncsnpp.h"
 #include "core/models/ncsnv2.h"
 
@@ -81,9 +82,12 @@ std::shared_ptr<ScoreModelImpl> make_model(const ModelConfig& config) {
     model = std::make_shared<DDPMImpl>(config);
   } else if (is_refinenet(config.name)) {
     model = std::make_shared<NCSNv2Impl>(config);
+  } else if (config.name == "mlp") {
+    model = std::make_shared<MLPImpl>(config);
   } else {
-    SCORCH_FAIL("model.name '{}' is not a known network (ncsnpp, ddpm, ncsn, ncsnv2, ncsnv2_deeper, ncsnv2_deepest)",
-                config.name);
+    SCORCH_FAIL(
+        "model.name '{}' is not a known network (ncsnpp, ddpm, ncsn, ncsnv2, ncsnv2_deeper, ncsnv2_deepest, mlp)",
+        config.name);
   }
   model->set_grad_checkpointing(config.grad_checkpointing);
   return model;

@@ -53,6 +53,7 @@ void run_doc(const std::string& doc) {
 TEST(DocCommands, Training) { run_doc("training.md"); }
 TEST(DocCommands, Cluster) { run_doc("cluster.md"); }
 TEST(DocCommands, FromScoreSde) { run_doc("from-score-sde.md"); }
+TEST(DocCommands, Models) { run_doc("models.md"); }
 TEST(DocCommands, Fid) {
   try {
     eval::default_weights_path();
