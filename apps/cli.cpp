@@ -24,6 +24,7 @@ int run_cli(int argc, char** argv) {
   add_data_command(app, action);
   add_convert_command(app, action);
   add_model_command(app, action);
+  add_lab_command(app, action);
   add_info_command(app, action);
   try {
     app.parse(argc, argv);

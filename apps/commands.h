@@ -14,6 +14,7 @@ void add_fid_command(CLI::App& app, Action& action);
 void add_data_command(CLI::App& app, Action& action);
 void add_convert_command(CLI::App& app, Action& action);
 void add_model_command(CLI::App& app, Action& action);
+void add_lab_command(CLI::App& app, Action& action);
 
 // Builds the whole CLI, parses argv and runs the chosen subcommand; returns its exit code.
 int run_cli(int argc, char** argv);

@@ -54,6 +54,7 @@ TEST(DocCommands, Training) { run_doc("training.md"); }
 TEST(DocCommands, Cluster) { run_doc("cluster.md"); }
 TEST(DocCommands, FromScoreSde) { run_doc("from-score-sde.md"); }
 TEST(DocCommands, Models) { run_doc("models.md"); }
+TEST(DocCommands, ScoreMatching) { run_doc("score-matching.md"); }
 TEST(DocCommands, Fid) {
   try {
     eval::default_weights_path();
