@@ -38,19 +38,21 @@ int run_train(const TrainArgs& args) {
   auto comm = dist::make_communicator(config.get_string("dist.backend"), device);
   install_stop_handlers();
   trainer::TrainerHooks hooks;
-  hooks.on_snapshot = [config, workdir = args.workdir, device](int64_t step, models::ScoreModelImpl& model) {
-    // A grid big enough to judge, small enough not to stall the other ranks waiting at the next all-reduce.
-    const int64_t size = config.get_int("data.image_size");
-    const int64_t n = size <= 64 ? 64 : size <= 256 ? 16 : 4;
-    const auto path = (std::filesystem::path(workdir) / "samples" / fmt::format("step-{:09d}.png", step)).string();
-    std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-    const auto t0 = std::chrono::steady_clock::now();
-    auto grid = sampler::write_grid_png(
-        path, sampler::sample_images(model, config, n, static_cast<uint64_t>(config.get_int("seed")), device));
-    spdlog::info("snapshot grid {} ({:.1f} s)", path,
-                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    return grid;
-  };
+  // Snapshot grids are drawn by image score models; a classifier or a points model has none to draw.
+  if (config.get_string("training.task") == "score" && config.get_int("data.image_size") > 1)
+    hooks.on_snapshot = [config, workdir = args.workdir, device](int64_t step, models::ScoreModelImpl& model) {
+      // A grid big enough to judge, small enough not to stall the other ranks waiting at the next all-reduce.
+      const int64_t size = config.get_int("data.image_size");
+      const int64_t n = size <= 64 ? 64 : size <= 256 ? 16 : 4;
+      const auto path = (std::filesystem::path(workdir) / "samples" / fmt::format("step-{:09d}.png", step)).string();
+      std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+      const auto t0 = std::chrono::steady_clock::now();
+      auto grid = sampler::write_grid_png(
+          path, sampler::sample_images(model, config, n, static_cast<uint64_t>(config.get_int("seed")), device));
+      spdlog::info("snapshot grid {} ({:.1f} s)", path,
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      return grid;
+    };
   trainer::Trainer trainer(config, args.workdir, comm, device, hooks);
   const auto result = trainer.run();
   if (result.preempted) return kExitPreempted;

@@ -311,6 +311,7 @@ const std::string& Config::source_of(const std::string& key) const { return sour
 
 std::string network_family(const std::string& model_name) {
   if (model_name == "ncsnpp" || model_name == "ddpm" || model_name == "mlp") return model_name;
+  if (model_name == "wideresnet_noise_conditional") return "wideresnet";
   static const std::set<std::string> refinenets = {"ncsn",      "ncsnv2",     "ncsnv2_deeper", "ncsnv2_deepest",
                                                    "ncsnv2_64", "ncsnv2_128", "ncsnv2_256"};
   return refinenets.count(model_name) ? "refinenet" : "";

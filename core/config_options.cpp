@@ -28,6 +28,10 @@ const std::vector<OptionSpec>& option_table() {
       {"training.anneal_power", T::Float, "2",
        "discrete SMLD loss weight sigma^p (NCSN's anneal_power; the paper's lambda(sigma) = sigma^2)", S::Training},
       {"training.sde", T::String, "vesde", "vesde | vpsde | subvpsde", S::Objective},
+      {"training.task", T::String, "score",
+       "score | classifier: a score model, or the noise-conditional classifier (model.name "
+       "wideresnet_noise_conditional) on cross-entropy at perturbed inputs",
+       S::Objective},
       {"training.loss", T::String, "dsm",
        "dsm (denoising) | ssm | ssm_vr (sliced score matching, plain or variance-reduced; continuous only, about "
        "3x a DSM step: docs/training.md)",
@@ -124,7 +128,7 @@ const std::vector<OptionSpec>& option_table() {
       // model
       {"model.name", T::String, "ncsnpp",
        "ncsnpp | ddpm | ncsn | ncsnv2 (ncsnv2_64) | ncsnv2_deeper (ncsnv2_128) | ncsnv2_deepest (ncsnv2_256) | mlp "
-       "(points)",
+       "(points) | wideresnet_noise_conditional (a classifier)",
        S::Network},
       {"model.sigma_min", T::Float, "0.01", "VE smallest noise scale", S::Objective},
       {"model.sigma_max", T::Float, "50", "VE largest noise scale", S::Objective},
@@ -164,6 +168,15 @@ const std::vector<OptionSpec>& option_table() {
        S::Runtime, "ncsnpp ddpm"},
       {"model.grad_checkpointing", T::Bool, "false", "recompute each block in backward to save memory", S::Runtime,
        "ncsnpp ddpm"},
+      {"model.num_classes", T::Int, "10", "classes the classifier tells apart", S::Network, "wideresnet"},
+      {"model.blocks_per_group", T::Int, "4", "Wide-ResNet blocks per group (WRN-28-10: 4)", S::Network, "wideresnet"},
+      {"model.channel_multiplier", T::Int, "10", "Wide-ResNet width k: groups of 16k, 32k, 64k channels", S::Network,
+       "wideresnet"},
+      {"model.input_mean", T::FloatList, "[0.49139968, 0.48215841, 0.44653091]",
+       "per-channel mean the classifier subtracts from its [0, 1] input (CIFAR-10's, as score_sde)", S::Network,
+       "wideresnet"},
+      {"model.input_std", T::FloatList, "[0.24703223, 0.24348513, 0.26158784]",
+       "per-channel std the classifier divides its input by (CIFAR-10's, as score_sde)", S::Network, "wideresnet"},
       // optim
       {"optim.optimizer", T::String, "Adam", "Adam", S::Training},
       {"optim.fused", T::Bool, "true",

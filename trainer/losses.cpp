@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "core/sdes/ve_sde.h"
 #include "core/sdes/vp_sde.h"
+#include "trainer/classifier_loss.h"
 #include "trainer/ssm_loss.h"
 
 namespace scorch::trainer {
@@ -81,6 +82,24 @@ std::unique_ptr<Loss> make_loss(const Config& config, std::shared_ptr<sdes::Sde>
                     "with training.continuous = {}",
                     anneal_power, config.source_of("training.anneal_power"), sdes::sde_name(sde->kind()),
                     config.get_bool("training.continuous"));
+  const std::string task = config.get_string("training.task"), model = config.get_string("model.name");
+  SCORCH_CHECK(task == "score" || task == "classifier", "training.task = '{}' (from {}): expected score or classifier",
+               task, config.source_of("training.task"));
+  const bool classifier_net = model == "wideresnet_noise_conditional";
+  SCORCH_CHECK_HINT((task == "classifier") == classifier_net,
+                    classifier_net ? "set training.task: classifier" : "set model.name: wideresnet_noise_conditional",
+                    "training.task = {} (from {}) with model.name = {} (from {}): the classifier network trains only "
+                    "as the classifier task, and the classifier task only trains it",
+                    task, config.source_of("training.task"), model, config.source_of("model.name"));
+  if (task == "classifier") {
+    SCORCH_CHECK_HINT(config.get_bool("training.continuous"), "set training.continuous: true",
+                      "training.task = classifier samples continuous times, as the continuous score loss");
+    SCORCH_CHECK_HINT(config.get_string("training.loss") == "dsm", "remove training.loss",
+                      "training.loss = {} (from {}) is a score model's objective; the classifier trains on "
+                      "cross-entropy",
+                      config.get_string("training.loss"), config.source_of("training.loss"));
+    return std::make_unique<ClassifierLoss>(std::move(sde), config.get_float("training.eps"));
+  }
   const std::string loss = config.get_string("training.loss");
   SCORCH_CHECK(loss == "dsm" || loss == "ssm" || loss == "ssm_vr",
                "training.loss = '{}' (from {}): expected dsm, ssm or ssm_vr", loss, config.source_of("training.loss"));

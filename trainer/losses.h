@@ -20,6 +20,12 @@ class Loss {
   virtual ~Loss() = default;
   // Per-example losses, (B,), for a batch (B, C, H, W) already scaled as the model expects.
   virtual torch::Tensor per_example(const sdes::ModelFn& model, const torch::Tensor& batch, LossNoise& noise) const = 0;
+  // The same with the examples' class labels (B,) int64, which only a classifier's objective reads.
+  virtual bool needs_labels() const { return false; }
+  virtual torch::Tensor per_example(const sdes::ModelFn& model, const torch::Tensor& batch, const torch::Tensor& labels,
+                                    LossNoise& noise) const {
+    return per_example(model, batch, noise);
+  }
   torch::Tensor per_example(const sdes::ModelFn& model, const torch::Tensor& batch, torch::Generator& gen) const {
     GeneratorNoise noise(gen);
     return per_example(model, batch, noise);

@@ -1,4 +1,5 @@
-// Metric rows kept in memory and on disk; plots of loss, throughput and gradient norm against step.
+// Metric rows kept in memory and on disk; plots of loss, throughput, gradient norm (and a classifier's
+// accuracy by noise band) against step.
 #include "trainer/metrics_log.h"
 
 #include <filesystem>
@@ -84,9 +85,22 @@ void MetricsLog::plot() {
   bool positive = true;
   for (const auto& s : losses)
     for (const double y : s.y) positive = positive && y > 0;
-  io::write_line_plot(png_, {{"loss", "step", losses, positive},
-                             {"throughput", "step", {speed}, false},
-                             {"gradient norm (before clipping)", "step", {norm}, true}});
+  std::vector<io::PlotPanel> panels = {{"loss", "step", losses, positive},
+                                       {"throughput", "step", {speed}, false},
+                                       {"gradient norm (before clipping)", "step", {norm}, true}};
+  // The classifier task: accuracy per noise band (band 0 the least noise).
+  std::vector<io::PlotSeries> bands;
+  for (int b = 0;; ++b) {
+    const auto key = fmt::format("eval_acc_band{}", b);
+    io::PlotSeries s{fmt::format("noise band {}", b), {}, {}};
+    for (const auto& r : rows_)
+      if (r.contains(key) && r[key].is_number())
+        s.x.push_back(r["step"].get<double>()), s.y.push_back(r[key].get<double>());
+    if (s.x.empty()) break;
+    bands.push_back(std::move(s));
+  }
+  if (!bands.empty()) panels.push_back({"eval accuracy by noise band (EMA)", "step", bands, false, false, true});
+  io::write_line_plot(png_, panels);
 }
 
 }  // namespace scorch::trainer

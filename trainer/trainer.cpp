@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "core/rng.h"
 #include "core/signals.h"
+#include "trainer/classifier_loss.h"
 #include "trainer/loss_noise.h"
 
 #if SCORCH_WITH_CUDA
@@ -107,7 +108,7 @@ void Trainer::train_step() {
   if (graph_wanted_ && steps_this_run_ >= kGraphWarmupSteps)
     graph_step(images, lr);
   else
-    eager_step(images, lr);
+    eager_step(images, labels_for_loss(batch), lr);
   last_lr_ = lr;
   ++interval_steps_;
   ++step_;
@@ -120,7 +121,19 @@ void Trainer::seed_dropout(int64_t j, int64_t chunks) const {
                               static_cast<uint64_t>(comm_->rank() * chunks + j)));
 }
 
-torch::Tensor Trainer::backward_micro_batch(const torch::Tensor& chunk, LossNoise& noise, bool last) {
+torch::Tensor Trainer::labels_for_loss(const data::Batch& batch) const {
+  if (!loss_->needs_labels()) return {};
+  SCORCH_CHECK(batch.labels.defined(), "the batch has no labels, which training.task = classifier needs");
+  const int64_t classes = config_.get_int("model.num_classes");
+  SCORCH_CHECK_HINT(batch.labels.numel() == 0 ||
+                        (batch.labels.min().item<int64_t>() >= 0 && batch.labels.max().item<int64_t>() < classes),
+                    "set model.num_classes to the dataset's number of classes (scorch data info lists them)",
+                    "a label of the batch lies outside [0, model.num_classes = {})", classes);
+  return batch.labels.to(device_, /*non_blocking=*/true);  // (B_local,)
+}
+
+torch::Tensor Trainer::backward_micro_batch(const torch::Tensor& chunk, const torch::Tensor& labels, LossNoise& noise,
+                                            bool last) {
   sdes::ModelFn model_fn = [this](const torch::Tensor& x, const torch::Tensor& labels) {
     return model_->forward(x, labels);
   };
@@ -128,7 +141,7 @@ torch::Tensor Trainer::backward_micro_batch(const torch::Tensor& chunk, LossNois
   torch::Tensor per_example;
   {
     AutocastScope autocast(o_.precision, device_);
-    per_example = loss_->per_example(model_fn, chunk, noise).to(torch::kFloat32);  // (b,)
+    per_example = loss_->per_example(model_fn, chunk, labels, noise).to(torch::kFloat32);  // (b,)
   }
   // Sum over micro-batches of sum/B_local is the rank's batch mean; the reducer then averages over ranks.
   auto objective = per_example.sum() / static_cast<double>(local_batch_);
@@ -137,7 +150,7 @@ torch::Tensor Trainer::backward_micro_batch(const torch::Tensor& chunk, LossNois
   return per_example.detach().sum().to(torch::kFloat64);
 }
 
-void Trainer::eager_step(const torch::Tensor& images, double lr) {
+void Trainer::eager_step(const torch::Tensor& images, const torch::Tensor& labels, double lr) {
   adam_->zero_grad();
   const int64_t chunks = local_batch_ / micro_batch_;
   torch::Tensor loss_sum = torch::zeros({}, torch::TensorOptions(torch::kFloat64).device(device_));
@@ -146,7 +159,8 @@ void Trainer::eager_step(const torch::Tensor& images, double lr) {
     auto chunk = images.narrow(0, j * micro_batch_, micro_batch_);  // (b, C, H, W)
     PerExampleNoise noise(mix_seed(o_.seed, kLossStream), step_, comm_->rank() * local_batch_ + j * micro_batch_,
                           micro_batch_);
-    loss_sum += backward_micro_batch(chunk, noise, j == chunks - 1);
+    const auto chunk_labels = labels.defined() ? labels.narrow(0, j * micro_batch_, micro_batch_) : labels;  // (b,)
+    loss_sum += backward_micro_batch(chunk, chunk_labels, noise, j == chunks - 1);
   }
   {
     // Under the watchdog: with MPI the reduction blocks in finish(). NCCL only queues it; the synced step
@@ -172,7 +186,7 @@ void Trainer::eager_step(const torch::Tensor& images, double lr) {
 }
 
 void Trainer::graph_body(const torch::Tensor& images, LossNoise& noise, const torch::Tensor& lr) {
-  auto loss_sum = backward_micro_batch(images, noise, /*last=*/true);  // (), float64
+  auto loss_sum = backward_micro_batch(images, {}, noise, /*last=*/true);  // (), float64
   reducer_->finish();
   finish_step_sync_free(grad_norm(params_), loss_sum, 0.0, lr);
 }
@@ -188,7 +202,7 @@ void Trainer::graph_step(const torch::Tensor& images, double lr) {
     } catch (const Error& e) {
       spdlog::warn("{}; training goes on with eager steps (training.cuda_graph=false skips the attempt)", e.what());
       graph_wanted_ = false;
-      eager_step(images, lr);
+      eager_step(images, {}, lr);
       return;
     }
     spdlog::info("step {}: the training step is captured as one CUDA graph and replayed from now on", step_);
@@ -318,6 +332,23 @@ void Trainer::log_interval(double seconds, double eta_s) {
   const double mem = device_peak_gib(device_);
   if (device_.is_cuda()) row["peak_mem_gib"] = mem;
   if (pending_eval_loss_) row["eval_loss"] = *pending_eval_loss_;
+  if (!pending_eval_accuracy_.empty()) {
+    double right = 0, total = 0;
+    for (int64_t b = 0; b < kAccuracyBands; ++b) {
+      const double r = pending_eval_accuracy_[b], n = pending_eval_accuracy_[kAccuracyBands + b];
+      row[fmt::format("eval_acc_band{}", b)] = n > 0 ? nlohmann::json(r / n) : nlohmann::json(nullptr);
+      right += r, total += n;
+    }
+    row["eval_acc"] = total > 0 ? nlohmann::json(right / total) : nlohmann::json(nullptr);
+    spdlog::info("step {}: eval accuracy {:.3f} (by noise band, lowest first: {})", step_, right / total, [&] {
+      std::string s;
+      for (int64_t b = 0; b < kAccuracyBands; ++b)
+        s += fmt::format("{}{:.3f}", b ? ", " : "",
+                         pending_eval_accuracy_[b] / std::max(pending_eval_accuracy_[kAccuracyBands + b], 1.0));
+      return s;
+    }());
+    pending_eval_accuracy_.clear();
+  }
   metrics_->append(row);
   spdlog::info(
       "step {}/{} loss {:.5g} lr {:.2e} |g| {:.3g} {:.0f} img/s {:.1f} ms/step data {:.0f}% comm {:.0f}%{}{} ETA {}",
@@ -337,11 +368,21 @@ void Trainer::evaluate() {
     return model_->forward(x, labels);
   };
   PerExampleNoise noise(mix_seed(o_.seed, kEvalStream), step_, comm_->rank() * local_batch_, images.size(0));
-  torch::Tensor sum;  // (), float64
+  const auto labels = labels_for_loss(batch);  // (B_local,), or undefined for a score model
+  torch::Tensor sum;                           // (), float64
   {
     EmaSwap ema_weights(*ema_, *model_);
     AutocastScope autocast(o_.precision, device_);
-    sum = loss_->per_example(model_fn, images, noise).to(torch::kFloat64).sum();
+    sum = loss_->per_example(model_fn, images, labels, noise).to(torch::kFloat64).sum();
+    if (const auto* classifier = dynamic_cast<const ClassifierLoss*>(loss_.get())) {
+      // One host read per evaluation: the accuracy by noise band, summed over the ranks.
+      auto [right, total] = classifier->band_accuracy(model_fn, images, labels, noise, kAccuracyBands);
+      const auto host = read_host(torch::cat({right, total}));  // (2 bands,) float64
+      std::vector<double> sums(host.data_ptr<double>(), host.data_ptr<double>() + host.numel());
+      auto guard = watchdog_->guard(fmt::format("step {}: eval accuracy all-reduce", step_));
+      for (auto& v : sums) v = comm_->all_reduce_sum(v);
+      pending_eval_accuracy_ = sums;
+    }
   }
   if (sync_free_) {
     // Summed over the ranks on the device; read with the interval's other sums at the next log.

@@ -92,7 +92,10 @@ class Trainer {
   // is a device flag every rank computes alike, the update is masked by it, and run() reads the
   // interval's sums once. run() adds one host all-reduce per step either way: the stop-signal check (MPI).
   void train_step();
-  void eager_step(const torch::Tensor& images, double lr);
+  void eager_step(const torch::Tensor& images, const torch::Tensor& labels, double lr);
+  // The batch's labels on the device when the objective reads them (the classifier task), checked against
+  // model.num_classes; undefined otherwise.
+  torch::Tensor labels_for_loss(const data::Batch& batch) const;
   // training.cuda_graph: after kGraphWarmupSteps eager steps, the step is captured once and replayed.
   void graph_step(const torch::Tensor& images, double lr);
   // The step inside the graph: one micro-batch, sync-free, the learning rate read from `lr` on the device.
@@ -100,7 +103,8 @@ class Trainer {
   // Seeds dropout for micro-batch `j` of the current step.
   void seed_dropout(int64_t j, int64_t chunks) const;
   // Forward and backward of one micro-batch; its per-example losses summed, (), float64, detached.
-  torch::Tensor backward_micro_batch(const torch::Tensor& chunk, LossNoise& noise, bool last);
+  torch::Tensor backward_micro_batch(const torch::Tensor& chunk, const torch::Tensor& labels, LossNoise& noise,
+                                     bool last);
   void finish_step_synced(const torch::Tensor& norm, const torch::Tensor& loss_sum, double lr);
   // `lr_device`, when given, replaces `lr` (a float32 scalar a CUDA graph reads at each replay).
   void finish_step_sync_free(const torch::Tensor& norm, const torch::Tensor& loss_sum, double lr,
@@ -165,6 +169,9 @@ class Trainer {
   int64_t interval_steps_ = 0, interval_images_ = 0;
   double interval_loss_sum_ = 0, interval_data_s_ = 0, interval_comm_s_ = 0, last_grad_norm_ = 0, last_lr_ = 0;
   std::optional<double> pending_eval_loss_;
+  // The classifier task's evaluation: correct then total per noise band, summed over the ranks.
+  static constexpr int64_t kAccuracyBands = 4;
+  std::vector<double> pending_eval_accuracy_;
 };
 
 }  // namespace scorch::trainer

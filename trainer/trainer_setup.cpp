@@ -50,6 +50,7 @@ Trainer::Trainer(Config config, std::string workdir, std::shared_ptr<dist::Commu
                       : comm_->world() > 1           ? "NCCL inside a captured step is not supported yet"
                       : micro_batch_ != local_batch_ ? "micro-batches reseed dropout between them"
                       : hooks_.on_gradients          ? "a gradient hook is set"
+                      : loss_->needs_labels()        ? "the classifier task's labels are not graph inputs"
                                                      : nullptr;
     graph_wanted_ = why == nullptr;
     if (why) spdlog::info("training.cuda_graph: off, because {}; steps run eager", why);
@@ -144,10 +145,16 @@ void Trainer::open_data() {
         o_.data_path, shape.size() > 0 ? shape[0] : 0, shape.size() > 1 ? shape[1] : 0, shape.size() > 2 ? shape[2] : 0,
         size, size, channels);
   }
+  SCORCH_CHECK_HINT(!loss_->needs_labels() || manifest.has_labels,
+                    "pack the data with labels (class folders, CIFAR-10, --labels FILE; scorch data synth shapes)",
+                    "training.task = classifier needs labels, and dataset {} has none", o_.data_path);
   loader_ = std::make_unique<data::Loader>(
       dataset_, data::loader_options(config_, o_.batch_size, comm_->rank(), comm_->world(), device_), data_state_);
   if (o_.eval_path.empty() || o_.eval_freq <= 0) return;
   eval_dataset_ = std::make_shared<data::Dataset>(o_.eval_path);
+  SCORCH_CHECK_HINT(!loss_->needs_labels() || eval_dataset_->manifest().has_labels,
+                    "pack the evaluation data with labels, or set training.eval_freq: 0",
+                    "training.task = classifier evaluates accuracy, and dataset {} has no labels", o_.eval_path);
   auto opts = data::loader_options(config_, o_.batch_size, comm_->rank(), comm_->world(), device_);
   opts.transform.random_flip = false;
   opts.seed = mix_seed(o_.seed, kEvalStream);

@@ -6,6 +6,7 @@
 #include "core/models/mlp.h"
 #include "core/models/ncsnpp.h"
 #include "core/models/ncsnv2.h"
+#include "core/models/wideresnet.h"
 
 namespace scorch::models {
 
@@ -66,6 +67,11 @@ ModelConfig ModelConfig::from(const Config& c) {
   m.centered = c.get_bool("data.centered");
   m.grad_checkpointing = c.get_bool("model.grad_checkpointing");
   m.fused_attention = c.get_bool("model.fused_attention");
+  m.num_classes = c.get_int("model.num_classes");
+  m.blocks_per_group = c.get_int("model.blocks_per_group");
+  m.channel_multiplier = c.get_int("model.channel_multiplier");
+  m.input_mean = c.get_float_list("model.input_mean");
+  m.input_std = c.get_float_list("model.input_std");
   return m;
 }
 
@@ -84,9 +90,12 @@ std::shared_ptr<ScoreModelImpl> make_model(const ModelConfig& config) {
     model = std::make_shared<NCSNv2Impl>(config);
   } else if (config.name == "mlp") {
     model = std::make_shared<MLPImpl>(config);
+  } else if (config.name == "wideresnet_noise_conditional") {
+    model = std::make_shared<WideResnetNoiseConditionalImpl>(config);
   } else {
     SCORCH_FAIL(
-        "model.name '{}' is not a known network (ncsnpp, ddpm, ncsn, ncsnv2, ncsnv2_deeper, ncsnv2_deepest, mlp)",
+        "model.name '{}' is not a known network (ncsnpp, ddpm, ncsn, ncsnv2, ncsnv2_deeper, ncsnv2_deepest, mlp, "
+        "wideresnet_noise_conditional)",
         config.name);
   }
   model->set_grad_checkpointing(config.grad_checkpointing);

@@ -39,6 +39,9 @@ struct ModelConfig {
   bool centered = false;
   bool grad_checkpointing = false;
   bool fused_attention = false;  // model.fused_attention: attention blocks call scaled_dot_product_attention
+  // wideresnet_noise_conditional (the classifier)
+  int64_t num_classes = 10, blocks_per_group = 4, channel_multiplier = 10;
+  std::vector<double> input_mean{0.49139968, 0.48215841, 0.44653091}, input_std{0.24703223, 0.24348513, 0.26158784};
 
   static ModelConfig from(const Config& config);
 };
@@ -49,7 +52,7 @@ torch::Tensor ve_sigmas(double sigma_min, double sigma_max, int64_t num_scales);
 class ScoreModelImpl : public torch::nn::Module {
  public:
   // x (B, C, H, W); time_cond (B,): σ(t) for Fourier embeddings, a (fractional) timestep label otherwise.
-  // Returns (B, C, H, W).
+  // Returns (B, C, H, W); a classifier (wideresnet_noise_conditional) returns logits (B, num_classes).
   virtual torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& time_cond) = 0;
   // Recompute each block in backward instead of storing its activations (training memory for compute).
   void set_grad_checkpointing(bool on) { grad_checkpointing_ = on; }

@@ -74,7 +74,7 @@ TEST(ConfigArgs, KeysTheChosenNetworkDoesNotReadAreRefusedNamingTheKey) {
             std::string::npos)
       << message(from_file);
   EXPECT_NE(message(from_set).find("model.scale_by_sigma = true (from --set) is not an option of model.name "
-                                   "ncsnv2_64 (from --set): only ncsnpp ddpm read it"),
+                                   "ncsnv2_64 (from --set): only ncsnpp ddpm mlp read it"),
             std::string::npos)
       << message(from_set);
   EXPECT_NE(message(from_flag).find("model.progressive = output_skip (from --model.progressive)"), std::string::npos)

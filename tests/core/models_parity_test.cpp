@@ -204,6 +204,12 @@ const std::map<std::string, int64_t> kReferenceCounts = {
     // scorch's own config: the count of scorch's NCSNv2 at nf 16, 1 channel (its layout is checked against
     // the reference's state_dict at cifar10 in ncsnv2_parity_test).
     {"small/ncsnv2_fashion_mnist.yaml", 465873},
+    // scorch's points model, counted by hand: W 128, Linear 256->128, 128->128 and 2->128, three hidden layers
+    // of two Linear 128->128, Linear 128->2.
+    {"small/mixture_mlp.yaml", 149250},
+    // score_sde's classifier at k = 1, one block per group, 1 channel, 5 classes, counted by hand from the Flax
+    // module's shapes (tests/core/wideresnet_test.cpp checks WRN-28-10's 38,913,242 the same way).
+    {"small/shapes_classifier.yaml", 526501},
     {"small/subvp_tiny.yaml", 189347},
     {"small/ve_tiny.yaml", 190835},
     {"small/vp_tiny.yaml", 189347},
