@@ -16,6 +16,7 @@
 #include "core/io/checkpoint_files.h"
 #include "core/sha256.h"
 #include "sampler/bpd_eval.h"
+#include "sampler/classifier_guidance.h"
 #include "sampler/farm.h"
 #include "sampler/inverse_farm.h"
 #include "sampler/latents.h"
@@ -30,6 +31,10 @@ struct SampleArgs {
   std::string ckpt, weights = "ema", out, data, mask = "center", divergence = "rademacher", delay, latents;
   std::string dequant, probes;  // likelihood: noise from files
   int64_t num = 0, batch = 0, grid = 64, repeats = 1, die_after = -1;
+  // Class-conditional sampling: a classifier checkpoint (training.task: classifier) and the classes asked for.
+  std::string classifier, classifier_weights = "ema";
+  std::vector<int64_t> classes;
+  double classifier_scale = 1.0;
   bool png = false, overwrite = false, float_samples = false;
   const CLI::Option *num_flag = nullptr, *batch_flag = nullptr;  // given or not: absent takes the config's default
   ConfigArgs config;
@@ -127,12 +132,55 @@ void report_farm(const sampler::FarmReport& r, const sampler::FarmOptions& o, di
       batches_run > 0 ? double(nfe_all) / double(batches_run) : 0.0);
 }
 
+// --class / --classifier belong to the sampling farm; elsewhere they would be ignored, so they are refused.
+void refuse_guidance(const SampleArgs& a, const char* what) {
+  SCORCH_CHECK_HINT(a.classifier.empty() && a.classes.empty(), "drop --class and --classifier",
+                    "{} does not take class-conditional guidance (--class, --classifier): only `scorch sample` does",
+                    what);
+}
+
+// The classifier must have been trained on the score model's noise: the same SDE and parameters, the same
+// image shape and data range. Each difference is named.
+void check_classifier(const Config& score, const io::InferenceModel& cls) {
+  SCORCH_CHECK_HINT(cls.config.get_string("training.task") == "classifier",
+                    "pass a checkpoint trained with training.task: classifier",
+                    "--classifier {} is a checkpoint of training.task {}, not a classifier", cls.source,
+                    cls.config.get_string("training.task"));
+  for (const char* key : {"training.sde", "model.sigma_min", "model.sigma_max", "model.beta_min", "model.beta_max",
+                          "data.image_size", "data.num_channels", "data.centered"})
+    SCORCH_CHECK_HINT(score.value_text(key) == cls.config.value_text(key),
+                      "train the classifier with the score model's SDE, noise levels and data settings",
+                      "--classifier {} has {} = {}, the score model {}: it was trained on other noise or data",
+                      cls.source, key, cls.config.value_text(key), score.value_text(key));
+}
+
 int run_sample(const SampleArgs& a) {
   auto l = load(a);
   if (dry_run(a.config, l->config)) return 0;
   sampler::DiffusionSampler diffusion(*l->inf.model, l->config, l->device);
+  SCORCH_CHECK_HINT(a.classes.empty() == a.classifier.empty(), "pass both --class and --classifier, or neither",
+                    "class-conditional sampling needs the classes (--class) and the classifier (--classifier)");
+  io::InferenceModel classifier;
+  if (!a.classifier.empty()) {
+    SCORCH_CHECK_HINT(a.latents.empty(), "drop --latents or the class guidance",
+                      "--latents with --class is not supported: latents already decide deterministic samples");
+    classifier = io::load_inference_model(a.classifier, a.classifier_weights, l->device);
+    check_classifier(l->config, classifier);
+    const int64_t k = classifier.config.get_int("model.num_classes");
+    for (auto c : a.classes)
+      SCORCH_CHECK(c >= 0 && c < k, "--class {}: the classifier {} has classes 0 to {}", c, classifier.source, k - 1);
+    SCORCH_CHECK(a.classifier_scale >= 0, "--classifier-scale must be >= 0, got {}", a.classifier_scale);
+    diffusion.set_guidance(sampler::classifier_logits(*classifier.model, diffusion.sde()), a.classifier_scale);
+  }
   if (a.latents.empty()) {
     auto o = farm_options(a, *l);
+    if (!a.classifier.empty()) {
+      o.classes = a.classes;
+      o.model["classifier"] = {{"source", classifier.source},
+                               {"step", classifier.step},
+                               {"weights", classifier.weights},
+                               {"scale", a.classifier_scale}};
+    }
     report_farm(sampler::run_farm(diffusion, l->config, o, *l->comm), o, *l->comm);
     return 0;
   }
@@ -154,6 +202,7 @@ int run_sample(const SampleArgs& a) {
 }
 
 int run_encode(const SampleArgs& a) {
+  refuse_guidance(a, "scorch sample encode");
   auto l = load(a);
   if (dry_run(a.config, l->config)) return 0;
   sampler::DiffusionSampler diffusion(*l->inf.model, l->config, l->device);
@@ -171,6 +220,7 @@ int run_encode(const SampleArgs& a) {
 
 // Inpainting / colorization of the first --num images of --data.
 int run_inverse(const SampleArgs& a, bool colorization) {
+  refuse_guidance(a, "scorch sample inpaint/colorize");
   auto l = load(a);
   if (dry_run(a.config, l->config)) return 0;
   SCORCH_CHECK_HINT(!a.data.empty(), "pass --data DIR (a dataset from `scorch data pack`)",
@@ -186,6 +236,7 @@ int run_inverse(const SampleArgs& a, bool colorization) {
 }
 
 int run_likelihood(const SampleArgs& a) {
+  refuse_guidance(a, "scorch sample likelihood");
   auto l = load(a);
   if (dry_run(a.config, l->config)) return 0;
   SCORCH_CHECK_HINT(!a.data.empty(), "pass --data DIR (a dataset from `scorch data pack`)",
@@ -260,6 +311,15 @@ void add_sample_command(CLI::App& app, Action& action) {
   auto a = std::make_shared<SampleArgs>();
   auto* cmd = app.add_subcommand("sample", "sample from a checkpoint (distributed, resumable farm)");
   add_common(cmd, *a);
+  cmd->add_option("--class", a->classes,
+                  "class-conditional: image i asks for the i-th of these class ids, cyclically (e.g. --class 1,3)")
+      ->delimiter(',');
+  cmd->add_option("--classifier", a->classifier,
+                  "the noise-conditional classifier's checkpoint (training.task: classifier) that guides the samples");
+  cmd->add_option("--classifier-scale", a->classifier_scale,
+                  "guidance scale: s + scale grad log p_t(y | x) (1, the default, is Bayes' rule, as score_sde)");
+  cmd->add_option("--classifier-weights", a->classifier_weights, "ema (default) | model")
+      ->check(CLI::IsMember({"ema", "model"}));
   auto* lik = cmd->add_subcommand("likelihood", "bits/dim of a dataset via the probability-flow ODE");
   lik->add_option("--data", a->data, "dataset directory")->required();
   lik->add_option("--repeats", a->repeats, "passes with fresh dequantisation noise (score_sde: 5 on test)");

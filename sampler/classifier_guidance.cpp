@@ -40,4 +40,11 @@ sdes::ScoreFn classifier_guided(sdes::ScoreFn score, LogitFn logits, torch::Tens
   };
 }
 
+LogitFn classifier_logits(models::ScoreModelImpl& classifier, std::shared_ptr<sdes::Sde> sde) {
+  return [&classifier, sde = std::move(sde)](const torch::Tensor& x, const torch::Tensor& t) {
+    const auto std = sde->marginal_prob(torch::zeros_like(x), t).std;  // (B,)
+    return classifier.forward(x, std.to(x.dtype()));
+  };
+}
+
 }  // namespace scorch::sampler

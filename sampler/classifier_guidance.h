@@ -7,7 +7,9 @@
 
 #include <functional>
 
+#include "core/models/score_model.h"
 #include "core/sdes/score_fn.h"
+#include "core/sdes/sde.h"
 
 namespace scorch::sampler {
 
@@ -18,5 +20,10 @@ using LogitFn = std::function<torch::Tensor(const torch::Tensor& x, const torch:
 // the sampler passes. The gradient of the batch's summed log-probabilities is each example's own, since
 // nothing in a classifier mixes examples. scale 1 is Bayes' rule; larger values sharpen p(y | x)^scale.
 sdes::ScoreFn classifier_guided(sdes::ScoreFn score, LogitFn logits, torch::Tensor labels, double scale);
+
+// A trained noise-conditional classifier (training.task: classifier) as a LogitFn: the network sees x and the
+// marginal std of `sde` at t, as it was trained and as score_sde's guided sampler calls it. `classifier` must
+// outlive the function.
+LogitFn classifier_logits(models::ScoreModelImpl& classifier, std::shared_ptr<sdes::Sde> sde);
 
 }  // namespace scorch::sampler

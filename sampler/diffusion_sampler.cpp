@@ -46,6 +46,24 @@ DiffusionSampler::DiffusionSampler(models::ScoreModelImpl& model, const Config& 
 
 DiffusionSampler::~DiffusionSampler() { model_.train(was_training_); }
 
+void DiffusionSampler::set_guidance(LogitFn logits, double scale) {
+  SCORCH_CHECK_HINT(o_.method == "pc" || o_.method == "ode", "set sampling.method to pc or ode",
+                    "class-conditional sampling guides the PC samplers and the probability-flow ODE, not "
+                    "sampling.method {}",
+                    o_.method);
+  auto labels = class_labels_;
+  const auto guide = [logits, scale, labels](sdes::ScoreFn base) -> sdes::ScoreFn {
+    return [base = std::move(base), logits, scale, labels](const torch::Tensor& x, const torch::Tensor& t) {
+      SCORCH_CHECK(labels->defined(), "class-conditional sampling: no class labels were set for this batch");
+      return classifier_guided(base, logits, *labels, scale)(x, t);
+    };
+  };
+  pc_score_ = guide(pc_score_);
+  ode_score_ = guide(ode_score_);
+}
+
+void DiffusionSampler::set_class_labels(torch::Tensor labels) { *class_labels_ = std::move(labels); }
+
 void DiffusionSampler::report_progress(bool enabled) {
   auto sde = sde_;
   const auto device = device_;

@@ -9,6 +9,7 @@
 #include "core/models/score_model.h"
 #include "core/sdes/score_fn.h"
 #include "sampler/batch_progress.h"
+#include "sampler/classifier_guidance.h"
 #include "sampler/options.h"
 
 namespace scorch::sampler {
@@ -31,6 +32,10 @@ class DiffusionSampler {
   // deterministic samplers (latents.h is_deterministic), others are refused naming sampling.method.
   torch::Tensor sample_from(const torch::Tensor& x_T, uint64_t seed, int64_t id, bool clip = true);
   int64_t last_nfe() const { return last_nfe_; }
+  // Class-conditional sampling (sampling.method pc or ode): from now on both scores are
+  // s + scale grad_x log p_t(y | x) with `logits`, y the labels of set_class_labels, one per image of each batch.
+  void set_guidance(LogitFn logits, double scale);
+  void set_class_labels(torch::Tensor labels);  // (B,) int64 for the next batches
   // Logs progress inside each batch once it runs longer than a few seconds (docs/sampling.md); `enabled`
   // false (ranks other than 0) keeps it silent.
   void report_progress(bool enabled);
@@ -54,7 +59,8 @@ class DiffusionSampler {
   std::shared_ptr<sdes::Sde> sde_;
   sdes::ScoreFn pc_score_, ode_score_;
   sdes::ModelFn model_fn_;
-  torch::Tensor ald_sigmas_;  // (L,) descending, method ald only
+  torch::Tensor ald_sigmas_;                                                         // (L,) descending, method ald only
+  std::shared_ptr<torch::Tensor> class_labels_ = std::make_shared<torch::Tensor>();  // read by the guided scores
   int64_t channels_, size_;
   int64_t last_nfe_ = 0;
   std::unique_ptr<BatchProgress> progress_;

@@ -76,6 +76,7 @@ json farm_identity(const std::vector<int64_t>& s, const Config& config, const Fa
   // Only when on, so that farms written before the flags existed still resume.
   if (o.float_samples) id["float"] = true;
   if (o.points) id["points"] = true;
+  if (!o.classes.empty()) id["classes"] = o.classes;
   return id;
 }
 
@@ -153,6 +154,7 @@ data::Manifest layout_of(const std::vector<int64_t>& s, int64_t count, bool poin
 
 void write_manifest_and_grid(const std::vector<int64_t>& shape, const FarmOptions& o, int64_t batches) {
   auto m = layout_of(shape, o.num, o.points);
+  m.has_labels = !o.classes.empty();
   for (int64_t k = 0; k < batches; ++k) {
     const auto path = (fs::path(o.out) / batch_shard_name(k)).string();
     SCORCH_CHECK(fs::exists(path), "sample farm: batch {} is missing from {} after all ranks finished", k, o.out);
@@ -177,9 +179,18 @@ void write_manifest_and_grid(const std::vector<int64_t>& shape, const FarmOption
 
 std::string batch_shard_name(int64_t id) { return data::shard_file_name(id); }
 
+torch::Tensor farm_labels(const FarmOptions& o, int64_t id, int64_t count) {
+  SCORCH_CHECK(!o.classes.empty(), "farm_labels of an unconditional farm");
+  const auto k = static_cast<int64_t>(o.classes.size());
+  auto out = torch::empty({count}, torch::kInt64);
+  for (int64_t i = 0; i < count; ++i) out[i] = o.classes[static_cast<size_t>((id * o.batch + i) % k)];
+  return out;
+}
+
 FarmReport run_farm(DiffusionSampler& sampler, const Config& config, const FarmOptions& o, dist::Communicator& comm) {
   sampler.report_progress(comm.rank() == 0);
   BatchProducer produce = [&](int64_t id, int64_t count, int64_t* nfe) {
+    if (!o.classes.empty()) sampler.set_class_labels(farm_labels(o, id, o.batch));
     auto images = sampler.sample(o.batch, o.seed, id, /*clip=*/false).slice(0, 0, count);
     *nfe = sampler.last_nfe();
     return images;
@@ -271,7 +282,10 @@ FarmReport run_farm(const BatchProducer& produce, const std::vector<int64_t>& sh
     layout.count = n;
     auto pixels = o.points ? images.detach().to(torch::kCPU, torch::kFloat32).reshape({n, shape[0]}).contiguous()
                            : to_uint8_nhwc(images, o.round_pixels);  // (n, D) as they are, or (n, H, W, C) clipped
-    data::write_shard((fs::path(o.out) / batch_shard_name(k)).string(), layout, pixels.data_ptr(), n, nullptr);
+    const auto labels = o.classes.empty() ? torch::Tensor() : farm_labels(o, k, n);  // (n,)
+    layout.has_labels = labels.defined();
+    data::write_shard((fs::path(o.out) / batch_shard_name(k)).string(), layout, pixels.data_ptr(), n,
+                      labels.defined() ? labels.data_ptr<int64_t>() : nullptr);
     if (o.png) {
       for (int64_t i = 0; i < n; ++i) {
         io::Image im{

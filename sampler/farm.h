@@ -41,6 +41,9 @@ struct FarmOptions {
   // The samples are D-dimensional points (a model of data.image_size 1): each (n, D, 1, 1) batch is written
   // as float32 [D] items, unclipped, the dataset kind of `scorch data synth mixture`; no PNGs or grid.
   bool points = false;
+  // Class-conditional: image i of the farm asks for classes[i mod K] (the sampler must be guided); the labels
+  // are written with the samples. Empty: unconditional.
+  std::vector<int64_t> classes;
   nlohmann::json model = nlohmann::json::object();  // identity of the weights (source, step, weights)
   // What this rank computes with (dist::execution_info_json), written per batch with the rank and seconds as
   // out/runinfo/shard-NNNNN.json; empty: not written.
@@ -69,6 +72,9 @@ FarmReport run_farm(const BatchProducer& produce, const std::vector<int64_t>& im
 // Unconditional samples: every batch is sampled at the full batch size (and the last one cut), so a batch's
 // images do not depend on where `num` ends.
 FarmReport run_farm(DiffusionSampler& sampler, const Config& config, const FarmOptions& o, dist::Communicator& comm);
+
+// The class labels (count,) int64 of batch `id` of a class-conditional farm: image i asks for classes[i mod K].
+torch::Tensor farm_labels(const FarmOptions& o, int64_t id, int64_t count);
 
 // Name of the shard holding batch `id` (the id is the shard number, so a directory listing says what is done).
 std::string batch_shard_name(int64_t id);
