@@ -37,6 +37,8 @@ DiffusionSampler::DiffusionSampler(models::ScoreModelImpl& model, const Config& 
   // read as an index. They get their own labels, the nearest level of the ladder, in the ODE too.
   const bool index_conditioned = models::is_refinenet(config.get_string("model.name"));
   ode_score_ = make_score_fn(sde_, model_fn, /*continuous=*/!index_conditioned);
+  unguided_pc_score_ = pc_score_;
+  unguided_ode_score_ = ode_score_;
   if (is_few_step(o_.method)) FewStepSampler check(sde_, pc_score_, o_);
   if (o_.method == "pc") {
     // Build once so that refused predictor/corrector combinations fail before any work starts.
@@ -58,8 +60,8 @@ void DiffusionSampler::set_guidance(LogitFn logits, double scale) {
       return classifier_guided(base, logits, *labels, scale)(x, t);
     };
   };
-  pc_score_ = guide(pc_score_);
-  ode_score_ = guide(ode_score_);
+  pc_score_ = guide(unguided_pc_score_);
+  ode_score_ = guide(unguided_ode_score_);
 }
 
 void DiffusionSampler::set_class_labels(torch::Tensor labels) { *class_labels_ = std::move(labels); }

@@ -34,6 +34,7 @@ class DiffusionSampler {
   int64_t last_nfe() const { return last_nfe_; }
   // Class-conditional sampling (sampling.method pc or ode): from now on both scores are
   // s + scale grad_x log p_t(y | x) with `logits`, y the labels of set_class_labels, one per image of each batch.
+  // A second call replaces the first (scale 0 samples unguided).
   void set_guidance(LogitFn logits, double scale);
   void set_class_labels(torch::Tensor labels);  // (B,) int64 for the next batches
   // Logs progress inside each batch once it runs longer than a few seconds (docs/sampling.md); `enabled`
@@ -58,6 +59,7 @@ class DiffusionSampler {
   torch::Device device_;
   std::shared_ptr<sdes::Sde> sde_;
   sdes::ScoreFn pc_score_, ode_score_;
+  sdes::ScoreFn unguided_pc_score_, unguided_ode_score_;  // what set_guidance wraps, so a second call replaces
   sdes::ModelFn model_fn_;
   torch::Tensor ald_sigmas_;                                                         // (L,) descending, method ald only
   std::shared_ptr<torch::Tensor> class_labels_ = std::make_shared<torch::Tensor>();  // read by the guided scores

@@ -11,10 +11,8 @@ namespace scorch {
 namespace sample_class_test {
 
 // A classifier for ve_tiny's noise and images: 16x16 RGB, sigma 0.01-28, 100 levels, 5 classes.
-const std::vector<std::string> kClassifierSets = {"data.num_channels=3",
-                                                  "model.input_mean=[0.5, 0.5, 0.5]",
-                                                  "model.input_std=[0.25, 0.25, 0.25]",
-                                                  "model.sigma_max=28.0"};
+const std::vector<std::string> kClassifierSets = {"data.num_channels=3", "model.input_mean=[0.5, 0.5, 0.5]",
+                                                  "model.input_std=[0.25, 0.25, 0.25]", "model.sigma_max=28.0"};
 
 TEST(SampleClass, GuidedFarmsStoreTheirLabelsAndResumeOnlyAlike) {
   const auto dir = test::temp_dir("sample-class");
