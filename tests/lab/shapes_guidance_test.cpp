@@ -61,8 +61,8 @@ TEST(ShapesGuidance, GuidedSamplesAreOfTheRequestedClass) {
   std::fflush(stdout);
   ASSERT_GE(judge_accuracy, 0.95) << "the judge must tell the shapes apart, or its verdict means nothing";
 
-  auto classifier = train("shapes_classifier.yaml", root + "/classifier",
-                          with({"training.n_iters=3000", "training.batch_size=64"}));
+  auto classifier =
+      train("shapes_classifier.yaml", root + "/classifier", with({"training.n_iters=3000", "training.batch_size=64"}));
   auto score = train("ve_tiny.yaml", root + "/score",
                      with({"data.num_channels=1", "model.sigma_max=16.0", "training.n_iters=3000",
                            "training.batch_size=32", "data.random_flip=false"}));
@@ -76,12 +76,15 @@ TEST(ShapesGuidance, GuidedSamplesAreOfTheRequestedClass) {
   std::map<double, double> rate;  // guidance scale -> share of samples judged of the requested class
   for (double scale : {0.0, 1.0, 2.0, 4.0, 8.0}) {
     diffusion.set_guidance(sampler::classifier_logits(classifier->model(), diffusion.sde()), scale);
-    const auto right = (judge(*judge_run, diffusion.sample(n, 7, 0)) == wanted).to(torch::kFloat64);  // (n,)
+    const auto samples = diffusion.sample(n, 7, 0);                                 // (n, 1, 16, 16)
+    const auto right = (judge(*judge_run, samples) == wanted).to(torch::kFloat64);  // (n,)
+    // Rows of the grid are the five classes in turn (triangle, bar, circles, disc, square, then again).
+    sampler::write_grid_png(fmt::format("{}/guided-scale{:g}.png", root, scale), samples);
     rate[scale] = right.mean().item<double>();
     std::printf("scale %g: samples judged of the requested class %.2f (by class:", scale, rate[scale]);
     for (int64_t k = 0; k < data::kShapeClasses; ++k)
       std::printf(" %lld: %.2f", static_cast<long long>(k), right.index({wanted == k}).mean().item<double>());
-    std::printf(")\n");
+    std::printf(") grid %s/guided-scale%g.png\n", root.c_str(), scale);
     std::fflush(stdout);
   }
   EXPECT_LT(rate[0.0], 0.4);  // unguided: the shapes come in their training proportions, 0.2 per class

@@ -3,8 +3,13 @@
 // with two ranks, and the EMA starting from rank 0's weights.
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "core/dist/communicator.h"
+#include "core/dist/mpi_comm.h"
+#include "data/synth.h"
 #include "support/checks.h"
+#include "support/run.h"
 #include "trainer/trainer_test_util.h"
 
 namespace scorch {
@@ -17,23 +22,25 @@ using test::tiny_train_config;
 
 std::shared_ptr<dist::Communicator> world() { return dist::make_communicator("mpi", torch::kCPU); }
 
-// A directory every rank sees (rank 0 makes it) holding a Gaussian dataset.
-std::string shared_root(dist::Communicator& comm, const std::string& tag) {
+// A directory every rank sees (rank 0 makes it and its data with `prepare`).
+std::string shared_root(dist::Communicator& comm, const std::string& tag,
+                        const std::function<void(const std::string&)>& prepare) {
   std::string root;
   if (comm.rank() == 0) {
     root = test::temp_dir(tag);
-    test::gaussian_dataset(root + "/data", 64);
+    prepare(root);
   }
   comm.broadcast(root, 0);
   return root;
 }
 
-// Trains `settings` on both ranks, then on rank 0 alone with the whole batch, and compares the states.
-void expect_two_ranks_match_one(const std::string& tag, const std::vector<std::string>& settings) {
-  auto comm = world();
-  ASSERT_EQ(comm->world(), 2);
-  const auto root = shared_root(*comm, tag);
-  auto config = tiny_train_config(root + "/data", settings);
+std::string shared_root(dist::Communicator& comm, const std::string& tag) {
+  return shared_root(comm, tag, [](const std::string& root) { test::gaussian_dataset(root + "/data", 64); });
+}
+
+// Trains `config` on both ranks, then on rank 0 alone with the whole batch, and compares the states.
+void expect_two_ranks_match_one(const std::shared_ptr<dist::Communicator>& comm, const std::string& root,
+                                const Config& config) {
   trainer::Trainer two(config, root + "/two", comm, torch::kCPU);
   two.run();
   if (comm->rank() == 0) {
@@ -46,12 +53,35 @@ void expect_two_ranks_match_one(const std::string& tag, const std::vector<std::s
   comm->barrier();
 }
 
+void expect_two_ranks_match_one(const std::string& tag, const std::vector<std::string>& settings) {
+  auto comm = world();
+  ASSERT_EQ(comm->world(), 2);
+  const auto root = shared_root(*comm, tag);
+  expect_two_ranks_match_one(comm, root, tiny_train_config(root + "/data", settings));
+}
+
 TEST(TrainerMpi, TwoRanksMatchOneRankWithTheWholeBatch) { expect_two_ranks_match_one("dp", {"training.n_iters=4"}); }
 
 // Sliced score matching backpropagates through a graph built by autograd::grad with create_graph; the
 // parameters' gradient hooks of the bucketed all-reduce must still see each parameter once.
 TEST(TrainerMpi, SlicedScoreMatchingTwoRanksMatchOneRank) {
   expect_two_ranks_match_one("ssm", {"training.n_iters=3", "training.loss=ssm_vr"});
+}
+
+// The classifier task is data-parallel as the score model is: labels travel with their images to each rank,
+// and two ranks' averaged cross-entropy gradients equal one rank's over the whole batch.
+TEST(TrainerMpi, ClassifierTaskTwoRanksMatchOneRank) {
+  auto comm = world();
+  ASSERT_EQ(comm->world(), 2);
+  const auto root = shared_root(*comm, "classifier", [](const std::string& r) {
+    dist::LocalCommunicator one;
+    data::synth_shapes(64, 16, 1, 0, "test", {r + "/shapes", 0, true}, one);
+  });
+  expect_two_ranks_match_one(
+      comm, root,
+      Config::resolve(test::source_dir() + "/configs/small/shapes_classifier.yaml",
+                      {"data.path=" + root + "/shapes", "training.n_iters=3", "training.batch_size=8",
+                       "training.eval_freq=0", "data.reader_threads=1"}));
 }
 
 // The recompute of a checkpointed block differentiates with respect to the block's parameters, and LibTorch
