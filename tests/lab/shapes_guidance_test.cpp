@@ -78,7 +78,7 @@ TEST(ShapesGuidance, GuidedSamplesAreOfTheRequestedClass) {
     diffusion.set_guidance(sampler::classifier_logits(classifier->model(), diffusion.sde()), scale);
     const auto samples = diffusion.sample(n, 7, 0);                                 // (n, 1, 16, 16)
     const auto right = (judge(*judge_run, samples) == wanted).to(torch::kFloat64);  // (n,)
-    // Rows of the grid are the five classes in turn (triangle, bar, circles, disc, square, then again).
+    // Image i asks for class i mod 5: each row of the 10x10 grid holds triangle, bar, circles, disc, square twice.
     sampler::write_grid_png(fmt::format("{}/guided-scale{:g}.png", root, scale), samples);
     rate[scale] = right.mean().item<double>();
     std::printf("scale %g: samples judged of the requested class %.2f (by class:", scale, rate[scale]);
