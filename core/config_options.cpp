@@ -168,6 +168,10 @@ const std::vector<OptionSpec>& option_table() {
        S::Runtime, "ncsnpp ddpm"},
       {"model.grad_checkpointing", T::Bool, "false", "recompute each block in backward to save memory", S::Runtime,
        "ncsnpp ddpm"},
+      {"model.grad_checkpointing_min_resolution", T::Int, "0",
+       "with model.grad_checkpointing, recompute only the stages at least this many pixels wide (0: every stage); "
+       "the widest stages hold most of the activations",
+       S::Runtime, "ncsnpp ddpm"},
       {"model.num_classes", T::Int, "10", "classes the classifier tells apart", S::Network, "wideresnet"},
       {"model.blocks_per_group", T::Int, "4", "Wide-ResNet blocks per group (WRN-28-10: 4)", S::Network, "wideresnet"},
       {"model.channel_multiplier", T::Int, "10", "Wide-ResNet width k: groups of 16k, 32k, 64k channels", S::Network,

@@ -91,7 +91,7 @@ bool DDPMImpl::has_attention(int64_t resolution) const {
 torch::Tensor DDPMImpl::block(size_t& m, const torch::Tensor& x, const torch::Tensor& temb) {
   auto blk = std::dynamic_pointer_cast<TimedBlockImpl>(all_modules->ptr(m++));
   SCORCH_CHECK(blk, "DDPM: all_modules.{} is not a block", m - 1);
-  return run_block(blk, x, temb, grad_checkpointing_);
+  return run_block(blk, x, temb, checkpoints(x.size(-1)));
 }
 
 torch::Tensor DDPMImpl::forward(const torch::Tensor& x, const torch::Tensor& labels) {
@@ -121,14 +121,17 @@ torch::Tensor DDPMImpl::forward(const torch::Tensor& x, const torch::Tensor& lab
   h = block(m, h, temb);
   for (int64_t i = levels - 1; i >= 0; --i) {
     for (int64_t b = 0; b < c.num_res_blocks + 1; ++b) {
-      h = block(m, torch::cat({h, hs.back()}, 1), temb);
+      auto blk = std::dynamic_pointer_cast<TimedBlockImpl>(all_modules->ptr(m++));
+      SCORCH_CHECK(blk, "DDPM: all_modules.{} is not a block", m - 1);
+      h = run_block_cat(blk, h, hs.back(), temb, checkpoints(h.size(-1)));
       hs.pop_back();
     }
     if (has_attention(c.image_size >> i)) h = block(m, h, temb);
     if (i != 0) h = block(m, h, temb);
   }
-  h = act(all_modules->ptr(m++)->as<GroupNormImpl>()->forward(h));
-  h = all_modules->ptr(m++)->as<torch::nn::Conv2dImpl>()->forward(h);
+  auto* norm = all_modules->ptr(m++)->as<GroupNormImpl>();
+  auto* conv = all_modules->ptr(m++)->as<torch::nn::Conv2dImpl>();
+  h = run_norm_act_conv(*norm, act, *conv, h, checkpoints(h.size(-1)));
   SCORCH_CHECK(m == all_modules->size(), "DDPM forward used {} of {} modules", m, all_modules->size());
   if (c.scale_by_sigma) {
     auto used = sigmas.index({labels.to(torch::kLong)}).to(h.scalar_type());  // (B,)

@@ -143,4 +143,25 @@ torch::Tensor run_block(const std::shared_ptr<TimedBlockImpl>& block, const torc
   return checkpoint(fn, {x, temb}, block->parameters());
 }
 
+torch::Tensor run_block_cat(const std::shared_ptr<TimedBlockImpl>& block, const torch::Tensor& h,
+                            const torch::Tensor& skip, const torch::Tensor& temb, bool checkpointing) {
+  if (!checkpointing || !block->is_training() || !torch::GradMode::is_enabled())
+    return block->forward(torch::cat({h, skip}, 1), temb);
+  auto fn = [block](const std::vector<torch::Tensor>& in) {
+    return block->forward(torch::cat({in[0], in[1]}, 1), in[2]);
+  };
+  return checkpoint(fn, {h, skip, temb}, block->parameters());
+}
+
+torch::Tensor run_norm_act_conv(GroupNormImpl& norm, const Activation& act, torch::nn::Conv2dImpl& conv,
+                                const torch::Tensor& h, bool checkpointing) {
+  if (!checkpointing || !torch::GradMode::is_enabled()) return conv.forward(act(norm.forward(h)));
+  auto fn = [&norm, act, &conv](const std::vector<torch::Tensor>& in) {
+    return conv.forward(act(norm.forward(in[0])));
+  };
+  auto params = norm.parameters();
+  for (const auto& p : conv.parameters()) params.push_back(p);
+  return checkpoint(fn, {h}, params);
+}
+
 }  // namespace scorch::models

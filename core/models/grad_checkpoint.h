@@ -21,11 +21,24 @@ torch::Tensor checkpoint(const BlockFn& fn, const std::vector<torch::Tensor>& in
 }  // namespace scorch::models
 
 #include "core/models/block.h"
+#include "core/models/group_norm.h"
+#include "core/models/layers.h"
 
 namespace scorch::models {
 
 // block(x, temb), checkpointed when `checkpointing` is set, the block is training and grad mode is on.
 torch::Tensor run_block(const std::shared_ptr<TimedBlockImpl>& block, const torch::Tensor& x, const torch::Tensor& temb,
                         bool checkpointing);
+
+// block(cat(h, skip), temb) for a U-Net's way up. Checkpointed, the concatenation happens inside the
+// recompute, so backward holds h and the skip (which the way down keeps anyway), not a third tensor the
+// size of both: at the widest stage that is most of what a checkpointed block would still keep.
+torch::Tensor run_block_cat(const std::shared_ptr<TimedBlockImpl>& block, const torch::Tensor& h,
+                            const torch::Tensor& skip, const torch::Tensor& temb, bool checkpointing);
+
+// conv(act(norm(h))), a U-Net's output head (and NCSN++'s output-skip heads at every stage). Checkpointed,
+// backward keeps only h instead of h, norm(h) and act(norm(h)).
+torch::Tensor run_norm_act_conv(GroupNormImpl& norm, const Activation& act, torch::nn::Conv2dImpl& conv,
+                                const torch::Tensor& h, bool checkpointing);
 
 }  // namespace scorch::models

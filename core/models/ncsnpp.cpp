@@ -151,13 +151,20 @@ bool NCSNppImpl::has_attention(int64_t resolution) const {
 torch::Tensor NCSNppImpl::block(size_t& m, const torch::Tensor& x, const torch::Tensor& temb) {
   auto blk = std::dynamic_pointer_cast<TimedBlockImpl>(all_modules->ptr(m++));
   SCORCH_CHECK(blk, "NCSN++: all_modules.{} is not a block", m - 1);
-  return run_block(blk, x, temb, grad_checkpointing_);
+  return run_block(blk, x, temb, checkpoints(x.size(-1)));
+}
+
+torch::Tensor NCSNppImpl::block_cat(size_t& m, const torch::Tensor& h, const torch::Tensor& skip,
+                                    const torch::Tensor& temb) {
+  auto blk = std::dynamic_pointer_cast<TimedBlockImpl>(all_modules->ptr(m++));
+  SCORCH_CHECK(blk, "NCSN++: all_modules.{} is not a block", m - 1);
+  return run_block_cat(blk, h, skip, temb, checkpoints(h.size(-1)));
 }
 
 torch::Tensor NCSNppImpl::norm_conv(size_t& m, const torch::Tensor& h) {
-  auto act = make_activation(config.nonlinearity);
-  auto y = act(all_modules->ptr(m++)->as<GroupNormImpl>()->forward(h));
-  return all_modules->ptr(m++)->as<torch::nn::Conv2dImpl>()->forward(y);
+  auto* norm = all_modules->ptr(m++)->as<GroupNormImpl>();
+  auto* conv = all_modules->ptr(m++)->as<torch::nn::Conv2dImpl>();
+  return run_norm_act_conv(*norm, make_activation(config.nonlinearity), *conv, h, checkpoints(h.size(-1)));
 }
 
 torch::Tensor NCSNppImpl::forward(const torch::Tensor& x_in, const torch::Tensor& time_cond) {
@@ -213,7 +220,7 @@ torch::Tensor NCSNppImpl::forward(const torch::Tensor& x_in, const torch::Tensor
   for (int64_t i = levels - 1; i >= 0; --i) {
     const int64_t res = c.image_size >> i;
     for (int64_t b = 0; b < c.num_res_blocks + 1; ++b) {
-      h = block(m, torch::cat({h, hs.back()}, 1), temb);
+      h = block_cat(m, h, hs.back(), temb);
       hs.pop_back();
     }
     if (has_attention(res)) h = block(m, h, temb);

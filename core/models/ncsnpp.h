@@ -23,6 +23,7 @@ class NCSNppImpl : public ScoreModelImpl {
   std::shared_ptr<TimedBlockImpl> make_attn(int64_t channels) const;
   bool has_attention(int64_t resolution) const;
   torch::Tensor block(size_t& m, const torch::Tensor& x, const torch::Tensor& temb);
+  torch::Tensor block_cat(size_t& m, const torch::Tensor& h, const torch::Tensor& skip, const torch::Tensor& temb);
   torch::Tensor norm_conv(size_t& m, const torch::Tensor& h);
 };
 

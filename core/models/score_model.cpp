@@ -66,6 +66,11 @@ ModelConfig ModelConfig::from(const Config& c) {
   m.num_channels = c.get_int("data.num_channels");
   m.centered = c.get_bool("data.centered");
   m.grad_checkpointing = c.get_bool("model.grad_checkpointing");
+  m.grad_checkpointing_min_resolution = c.get_int("model.grad_checkpointing_min_resolution");
+  SCORCH_CHECK(
+      m.grad_checkpointing_min_resolution >= 0,
+      "model.grad_checkpointing_min_resolution = {} (from {}): expected a width in pixels >= 0 (0: every block)",
+      m.grad_checkpointing_min_resolution, c.source_of("model.grad_checkpointing_min_resolution"));
   m.fused_attention = c.get_bool("model.fused_attention");
   m.num_classes = c.get_int("model.num_classes");
   m.blocks_per_group = c.get_int("model.blocks_per_group");
@@ -98,7 +103,7 @@ std::shared_ptr<ScoreModelImpl> make_model(const ModelConfig& config) {
         "wideresnet_noise_conditional)",
         config.name);
   }
-  model->set_grad_checkpointing(config.grad_checkpointing);
+  model->set_grad_checkpointing(config.grad_checkpointing, config.grad_checkpointing_min_resolution);
   return model;
 }
 

@@ -38,6 +38,7 @@ struct ModelConfig {
   int64_t num_channels = 3;
   bool centered = false;
   bool grad_checkpointing = false;
+  int64_t grad_checkpointing_min_resolution = 0;  // with grad_checkpointing: the narrowest input recomputed
   bool fused_attention = false;  // model.fused_attention: attention blocks call scaled_dot_product_attention
   // wideresnet_noise_conditional (the classifier)
   int64_t num_classes = 10, blocks_per_group = 4, channel_multiplier = 10;
@@ -54,12 +55,23 @@ class ScoreModelImpl : public torch::nn::Module {
   // x (B, C, H, W); time_cond (B,): σ(t) for Fourier embeddings, a (fractional) timestep label otherwise.
   // Returns (B, C, H, W); a classifier (wideresnet_noise_conditional) returns logits (B, num_classes).
   virtual torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& time_cond) = 0;
-  // Recompute each block in backward instead of storing its activations (training memory for compute).
-  void set_grad_checkpointing(bool on) { grad_checkpointing_ = on; }
+  // Recompute blocks in backward instead of storing their activations (training memory for compute): those
+  // whose input is at least `min_resolution` pixels wide, every block for 0. A U-Net stage's activations
+  // shrink by half per stage down while its recompute costs about the same, so the widest stages give
+  // most of the saving (docs/benchmarks.md "Activation memory by stage").
+  void set_grad_checkpointing(bool on, int64_t min_resolution = 0) {
+    grad_checkpointing_ = on;
+    checkpoint_min_resolution_ = min_resolution;
+  }
   bool grad_checkpointing() const { return grad_checkpointing_; }
+  // Whether the part of the forward whose input is `width` pixels wide is recomputed in backward.
+  bool checkpoints(int64_t width) const {
+    return grad_checkpointing_ && width >= checkpoint_min_resolution_ && is_training();
+  }
 
  protected:
   bool grad_checkpointing_ = false;
+  int64_t checkpoint_min_resolution_ = 0;
 };
 
 // The RefineNet family (core/models/ncsnv2.h): InstanceNorm++ networks conditioned on a level index.
