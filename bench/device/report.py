@@ -144,7 +144,10 @@ def markdown(mode, seconds, rows, derived, tests, parts_dir):
         lines += ["## Measurements", "", "| bench | what | figures |", "|---|---|---|"]
         for r in figures:
             what = r.get("variant") or r.get("sampler") or r.get("precision") or r.get("config", "")
-            keys = [k for k in ("batch", "images_per_s", "logged_images_per_s", "samples_per_s", "step_ms", "nfe", "ode_nfe", "peak_mem_gib", "train_flops_per_image",
+            if "checkpointed_from_px" in r:
+                px = r["checkpointed_from_px"]
+                what += ", checkpointing off" if px < 0 else f", checkpointed from {px} px"
+            keys = [k for k in ("batch", "images_per_s", "kept_mib_per_image", "peak_mib_per_image", "images_per_80gb", "logged_images_per_s", "samples_per_s", "step_ms", "step_s", "nfe", "ode_nfe", "peak_mem_gib", "train_flops_per_image",
                                 "bf16_peak_tflops", "fits") if k in r]
             text = ", ".join(f"{k} {fmt(r[k])}" for k in keys)
             for name, run in (r.get("samplers") or {}).items():

@@ -33,5 +33,10 @@ TEST(ScoreModel, ImplementedValuesOfThoseKeysAreAccepted) {
   EXPECT_EQ(error_of({"model.conv_size=3", "model.normalization=GroupNorm", "model.attention_type=ddpm"}), "");
 }
 
+TEST(ScoreModel, NegativeCheckpointingResolutionIsRefusedNamingTheKey) {
+  const auto msg = error_of({"model.grad_checkpointing=true", "model.grad_checkpointing_min_resolution=-3"});
+  EXPECT_NE(msg.find("model.grad_checkpointing_min_resolution = -3 (from --set)"), std::string::npos) << msg;
+}
+
 }  // namespace
 }  // namespace scorch
