@@ -93,16 +93,11 @@ Row measure(const Config& config, int64_t batch, int64_t min_resolution, const D
   auto t = torch::ones({batch}, torch::TensorOptions().device(mem.device));
   const bool autocast = precision != "fp32";
   const auto dtype = precision == "fp16" ? at::kHalf : at::kBFloat16;
-  auto step = [&] {
-    torch::Tensor loss;
-    {
-      AutocastGuard guard(mem.device.type(), autocast, dtype);
-      auto y = model->forward(x, t);  // (B, C, H, W)
-      loss = y.to(torch::kFloat32).square().mean();
-    }
-    loss.backward();
+  auto forward_loss = [&] {
+    AutocastGuard guard(mem.device.type(), autocast, dtype);
+    return model->forward(x, t).to(torch::kFloat32).square().mean();  // forward (B, C, H, W)
   };
-  step();  // the gradients now exist: they belong to the fixed state, as in training
+  forward_loss().backward();  // the gradients now exist: they belong to the fixed state, as in training
   for (auto& p : model->parameters())
     if (p.grad().defined()) p.mutable_grad().zero_();
 
@@ -115,12 +110,7 @@ Row measure(const Config& config, int64_t batch, int64_t min_resolution, const D
   const int64_t before = mem.current();
   mem.reset_peak();
   const auto t0 = std::chrono::steady_clock::now();
-  torch::Tensor loss;
-  {
-    AutocastGuard guard(mem.device.type(), autocast, dtype);
-    auto y = model->forward(x, t);
-    loss = y.to(torch::kFloat32).square().mean();
-  }
+  auto loss = forward_loss();
   mem.sync();
   r.kept_per_image = static_cast<double>(mem.current() - before) / static_cast<double>(batch);
   loss.backward();

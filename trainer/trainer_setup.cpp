@@ -68,7 +68,6 @@ void Trainer::build_model() {
   // Every rank builds the same initial weights from the seed; rank 0's are broadcast anyway.
   torch::manual_seed(o_.seed);
   model_ = models::make_model(config_);
-  model_->set_grad_checkpointing(o_.grad_checkpointing, o_.grad_checkpointing_min_resolution);
   model_->to(device_);
   if (channels_last_) {
     torch::NoGradGuard no_grad;

@@ -17,7 +17,6 @@ TrainingOptions TrainingOptions::from(const Config& config) {
   o.tf32 = config.get_bool("training.tf32");
   o.channels_last = config.get_bool("training.channels_last");
   o.grad_checkpointing = config.get_bool("model.grad_checkpointing");
-  o.grad_checkpointing_min_resolution = config.get_int("model.grad_checkpointing_min_resolution");
   o.ema_rate = config.get_float("model.ema_rate");
   o.grad_bucket_mb = config.get_float("training.grad_bucket_mb");
   o.max_nonfinite_steps = config.get_int("training.max_nonfinite_steps");

@@ -17,7 +17,6 @@ struct TrainingOptions {
   Precision precision = Precision::FP32;
   bool tf32 = false, channels_last = false;  // CUDA only
   bool grad_checkpointing = false;
-  int64_t grad_checkpointing_min_resolution = 0;
   double ema_rate = 0.9999;
   double grad_bucket_mb = 25;
   int64_t max_nonfinite_steps = 20;

@@ -94,6 +94,13 @@ torch::Tensor DDPMImpl::block(size_t& m, const torch::Tensor& x, const torch::Te
   return run_block(blk, x, temb, checkpoints(x.size(-1)));
 }
 
+torch::Tensor DDPMImpl::block_cat(size_t& m, const torch::Tensor& h, const torch::Tensor& skip,
+                                  const torch::Tensor& temb) {
+  auto blk = std::dynamic_pointer_cast<TimedBlockImpl>(all_modules->ptr(m++));
+  SCORCH_CHECK(blk, "DDPM: all_modules.{} is not a block", m - 1);
+  return run_block_cat(blk, h, skip, temb, checkpoints(h.size(-1)));
+}
+
 torch::Tensor DDPMImpl::forward(const torch::Tensor& x, const torch::Tensor& labels) {
   const auto& c = config;
   const int64_t levels = static_cast<int64_t>(c.ch_mult.size());
@@ -121,9 +128,7 @@ torch::Tensor DDPMImpl::forward(const torch::Tensor& x, const torch::Tensor& lab
   h = block(m, h, temb);
   for (int64_t i = levels - 1; i >= 0; --i) {
     for (int64_t b = 0; b < c.num_res_blocks + 1; ++b) {
-      auto blk = std::dynamic_pointer_cast<TimedBlockImpl>(all_modules->ptr(m++));
-      SCORCH_CHECK(blk, "DDPM: all_modules.{} is not a block", m - 1);
-      h = run_block_cat(blk, h, hs.back(), temb, checkpoints(h.size(-1)));
+      h = block_cat(m, h, hs.back(), temb);
       hs.pop_back();
     }
     if (has_attention(c.image_size >> i)) h = block(m, h, temb);

@@ -21,6 +21,7 @@ class DDPMImpl : public ScoreModelImpl {
  private:
   bool has_attention(int64_t resolution) const;
   torch::Tensor block(size_t& m, const torch::Tensor& x, const torch::Tensor& temb);
+  torch::Tensor block_cat(size_t& m, const torch::Tensor& h, const torch::Tensor& skip, const torch::Tensor& temb);
 };
 
 }  // namespace scorch::models

@@ -135,10 +135,7 @@ namespace scorch::models {
 torch::Tensor run_block(const std::shared_ptr<TimedBlockImpl>& block, const torch::Tensor& x, const torch::Tensor& temb,
                         bool checkpointing) {
   if (!checkpointing || !block->is_training() || !torch::GradMode::is_enabled()) return block->forward(x, temb);
-  if (!temb.defined()) {  // an unconditional network: nothing to recompute the time term from
-    auto fn = [block](const std::vector<torch::Tensor>& in) { return block->forward(in[0], torch::Tensor()); };
-    return checkpoint(fn, {x}, block->parameters());
-  }
+  // temb is undefined for an unconditional network; checkpoint() passes it through as undefined.
   auto fn = [block](const std::vector<torch::Tensor>& in) { return block->forward(in[0], in[1]); };
   return checkpoint(fn, {x, temb}, block->parameters());
 }
