@@ -196,11 +196,19 @@ void Trainer::graph_step(const torch::Tensor& images, double lr) {
   PerExampleNoise noise(mix_seed(o_.seed, kLossStream), step_, comm_->rank() * local_batch_, local_batch_);
   if (!step_graph_) {
     auto graph = std::make_unique<StepGraph>();
+    std::string failure;
     try {
       graph->capture([this](const torch::Tensor& x, LossNoise& n, const torch::Tensor& l) { graph_body(x, n, l); },
                      images, params_);
     } catch (const Error& e) {
-      spdlog::warn("{}; training goes on with eager steps (training.cuda_graph=false skips the attempt)", e.what());
+      failure = e.what();
+    }
+    // All ranks replay or none: the gradient all-reduces are inside the graph, and a rank that stepped eagerly
+    // beside graphed peers would rest on NCCL matching captured and eager collectives after a failed capture.
+    const bool failed_somewhere = agree_any(!failure.empty(), "CUDA graph capture");
+    if (failed_somewhere) {
+      spdlog::warn("{}; training goes on with eager steps (training.cuda_graph=false skips the attempt)",
+                   failure.empty() ? "the training step's CUDA graph capture failed on another rank" : failure);
       graph_wanted_ = false;
       eager_step(images, {}, lr);
       return;

@@ -47,7 +47,6 @@ Trainer::Trainer(Config config, std::string workdir, std::shared_ptr<dist::Commu
   if (o_.cuda_graph && device_.is_cuda()) {
     const char* why = !step_graphs_compiled()        ? "this build has no CUDA paths"
                       : !sync_free_                  ? "the step is not sync-free (training.sync_free)"
-                      : comm_->world() > 1           ? "NCCL inside a captured step is not supported yet"
                       : micro_batch_ != local_batch_ ? "micro-batches reseed dropout between them"
                       : hooks_.on_gradients          ? "a gradient hook is set"
                       : loss_->needs_labels()        ? "the classifier task's labels are not graph inputs"

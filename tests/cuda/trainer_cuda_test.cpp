@@ -4,6 +4,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "core/dist/communicator.h"
 #include "core/dist/mpi_comm.h"
 #include "cuda/cuda_test_util.h"
 #include "support/checks.h"
@@ -108,6 +109,60 @@ TEST(TrainerCuda, GraphedStepsEqualEagerSteps) {
     std::printf("%s: graphed vs eager, first parameter max |diff| %.3g; losses %.6g %.6g vs %.6g %.6g\n",
                 variant.c_str(), diff.abs().max().item<double>(), a[0], a[1], b[0], b[1]);
   }
+}
+
+// Rank 0 of 2 on one GPU: each reduction is a real (one-rank) NCCL all-reduce on the current stream, then a
+// doubling, as if the peer held the same values. Counts the host's calls, which a replayed graph makes none of.
+class NcclAsTwoRanks : public dist::Communicator {
+ public:
+  NcclAsTwoRanks() : Communicator(0, 2), nccl_(dist::make_communicator("nccl", kCuda)) {}
+  std::string backend() const override { return "nccl-as-2"; }
+  torch::Device device() const override { return kCuda; }
+  void all_reduce_sum(torch::Tensor& t) override {
+    nccl_->all_reduce_sum(t);
+    t.mul_(2);
+    ++reductions;
+  }
+  void broadcast(torch::Tensor& t, int root) override { nccl_->broadcast(t, root); }
+  torch::Tensor all_gather(const torch::Tensor& t) override { return torch::stack({t, t}); }
+  void synchronize() override { nccl_->synchronize(); }
+  using Communicator::all_gather;
+  using Communicator::all_reduce_sum;
+  using Communicator::broadcast;
+  int64_t reductions = 0;
+
+ private:
+  std::shared_ptr<dist::Communicator> nccl_;
+};
+
+// With several ranks the graph holds the gradient buckets' all-reduces on the reducer's own stream and the
+// non-finite verdict's: replayed steps equal eager ones, and the host reduces nothing after the capture. Were
+// the doubling left out of the replays the gradients would be halved and the states would part.
+TEST(TrainerCuda, GraphedStepsWithGradientAllReducesEqualEagerSteps) {
+  SCORCH_REQUIRE_CUDA();
+  const auto root = test::temp_dir("cuda-step-graph-ranks");
+  const auto data = gaussian_dataset(root + "/data", 128);
+  const std::vector<std::string> sets = {"training.n_iters=10", "training.log_freq=5", "optim.lr=1e-3",
+                                         "training.grad_bucket_mb=0.01", "model.dropout=0.1"};
+  auto eager_sets = sets;
+  eager_sets.push_back("training.cuda_graph=false");
+  auto graph_comm = std::make_shared<NcclAsTwoRanks>(), eager_comm = std::make_shared<NcclAsTwoRanks>();
+  trainer::Trainer graphed(tiny_train_config(data, sets), root + "/graph", graph_comm, kCuda);
+  trainer::Trainer eager(tiny_train_config(data, eager_sets), root + "/eager", eager_comm, kCuda);
+  const auto graph_before = graph_comm->reductions, eager_before = eager_comm->reductions;
+  graphed.run();
+  eager.run();
+  EXPECT_EQ(graphed.graphed_steps(), 7);
+  EXPECT_EQ(graphed.host_reads(), 2);
+  const int64_t per_step = (eager_comm->reductions - eager_before) / 10;
+  EXPECT_GT(per_step, 2) << "the small buckets should give several reductions per step";
+  EXPECT_EQ(eager_comm->reductions - eager_before, 10 * per_step);
+  EXPECT_EQ(graph_comm->reductions - graph_before, 4 * per_step) << "3 eager steps and the capture; replays call none";
+  test::expect_same_state(eager, graphed, 1e-4);
+  const auto a = logged_losses(root + "/graph"), b = logged_losses(root + "/eager");
+  ASSERT_EQ(a.size(), 2u);
+  ASSERT_EQ(b.size(), 2u);
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-5 * std::abs(b[i])) << i;
 }
 
 // A step one graph cannot hold stays eager: with micro-batches dropout is reseeded between them.
