@@ -288,7 +288,10 @@ void Trainer::read_device_interval() {
   torch::Tensor host;
   {
     // The one wait of the interval: under the watchdog, polling NCCL's errors, as the synced step's.
-    auto guard = watchdog_->guard(fmt::format("step {}: reading the interval's sums", step_));
+    // A graphed step's collectives are the graph's: should they ever hang, the message says how to step eagerly.
+    auto guard = watchdog_->guard(fmt::format(
+        "step {}: reading the interval's sums{}", step_,
+        step_graph_ ? " (the steps replay a CUDA graph; training.cuda_graph=false runs them eagerly)" : ""));
     comm_->synchronize();
     host = read_host(torch::stack(sums));  // (7,)
   }
