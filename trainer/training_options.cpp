@@ -16,7 +16,6 @@ TrainingOptions TrainingOptions::from(const Config& config) {
   o.precision = parse_precision(config.get_string("training.precision"), "training.precision");
   o.tf32 = config.get_bool("training.tf32");
   o.channels_last = config.get_bool("training.channels_last");
-  o.grad_checkpointing = config.get_bool("model.grad_checkpointing");
   o.ema_rate = config.get_float("model.ema_rate");
   o.grad_bucket_mb = config.get_float("training.grad_bucket_mb");
   o.max_nonfinite_steps = config.get_int("training.max_nonfinite_steps");

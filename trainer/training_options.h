@@ -16,7 +16,6 @@ struct TrainingOptions {
   int64_t n_iters = 0;
   Precision precision = Precision::FP32;
   bool tf32 = false, channels_last = false;  // CUDA only
-  bool grad_checkpointing = false;
   double ema_rate = 0.9999;
   double grad_bucket_mb = 25;
   int64_t max_nonfinite_steps = 20;

@@ -49,8 +49,11 @@ TEST(MixtureLab, TheTableShowsThePitfallAndItsCure) {
   }
   EXPECT_LT(std::abs(r.mmd2_baseline), 0.005);
   ASSERT_FALSE(r.score_error.empty());
-  for (const auto& [sigma, e] : r.score_error)
-    if (sigma >= 0.5) EXPECT_LT(e, 0.2) << "sigma " << sigma;
+  for (const auto& [sigma, e] : r.score_error) {
+    if (sigma >= 0.5) {
+      EXPECT_LT(e, 0.2) << "sigma " << sigma;
+    }
+  }
 }
 
 TEST(MixtureLab, RefusesAMissingConfigAndADiscreteOne) {

@@ -35,7 +35,6 @@ TEST(TrainingOptions, ReadsEveryKeyFromTheConfig) {
                                                       "training.precision=bf16",
                                                       "training.tf32=true",
                                                       "training.channels_last=true",
-                                                      "model.grad_checkpointing=true",
                                                       "model.ema_rate=0.5",
                                                       "training.grad_bucket_mb=2.5",
                                                       "training.max_nonfinite_steps=4",
@@ -55,7 +54,7 @@ TEST(TrainingOptions, ReadsEveryKeyFromTheConfig) {
   EXPECT_EQ(o.micro_batch, 3);
   EXPECT_EQ(o.n_iters, 40);
   EXPECT_EQ(o.precision, trainer::Precision::BF16);
-  EXPECT_TRUE(o.tf32 && o.channels_last && o.grad_checkpointing && o.check_weights);
+  EXPECT_TRUE(o.tf32 && o.channels_last && o.check_weights);
   EXPECT_FALSE(o.snapshot_sampling);
   EXPECT_EQ(o.ema_rate, 0.5);
   EXPECT_EQ(o.grad_bucket_mb, 2.5);
