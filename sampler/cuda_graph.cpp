@@ -2,13 +2,15 @@
 #include "sampler/cuda_graph.h"
 
 #include "core/autocast.h"
+#include "core/error.h"
 
 #if SCORCH_WITH_CUDA
 #include <ATen/cuda/CUDAGraph.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
-#include <cuda_runtime_api.h>
 #include <spdlog/spdlog.h>
+
+#include "core/cuda_graph_capture.h"
 #endif
 
 #include <atomic>
@@ -53,20 +55,8 @@ Captured capture(const sdes::ModelFn& eager, const torch::Tensor& x, const torch
     for (int i = 0; i < 3; ++i) eager(c.x, c.labels);
     side.synchronize();
     c.graph = std::make_unique<at::cuda::CUDAGraph>();
-    // Thread-local mode: CUDA calls of other threads (the loader's pinned allocations) neither break this
-    // capture nor fail themselves while it runs.
-    c.graph->capture_begin({0, 0}, cudaStreamCaptureModeThreadLocal);
-    try {
-      c.out = eager(c.x, c.labels);
-    } catch (...) {
-      try {
-        c.graph->capture_end();  // leaves capture mode and the graph's memory pool
-      } catch (...) {
-      }
-      (void)cudaGetLastError();  // the failed capture's error is not sticky: clear it for the next launch
-      throw;
-    }
-    c.graph->capture_end();
+    const auto failure = capture_cuda_graph(*c.graph, [&] { c.out = eager(c.x, c.labels); });
+    SCORCH_CHECK(failure.empty(), "{}", failure);
   }
   side.synchronize();
   return c;

@@ -73,12 +73,7 @@ GradReducer::GradReducer(std::shared_ptr<dist::Communicator> comm, std::vector<t
     }
   }
   seen_.assign(params_.size(), false);
-  for (size_t i = 0; i < params_.size(); ++i) {
-    const auto index = static_cast<int64_t>(i);
-    auto acc = torch::autograd::impl::grad_accumulator(params_[i]);
-    const auto key = acc->add_post_hook(std::make_unique<AfterAccumulate>([this, index] { on_accumulated(index); }));
-    hooks_.emplace_back(std::move(acc), key);
-  }
+  attach_hooks();
   if (device.is_cuda()) {
 #if SCORCH_WITH_CUDA
     cuda_ = std::make_unique<CudaState>(device);
@@ -91,8 +86,40 @@ GradReducer::GradReducer(std::shared_ptr<dist::Communicator> comm, std::vector<t
   }
 }
 
-GradReducer::~GradReducer() {
+void GradReducer::attach_hooks() {
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const auto index = static_cast<int64_t>(i);
+    auto acc = torch::autograd::impl::grad_accumulator(params_[i]);
+    const auto key = acc->add_post_hook(std::make_unique<AfterAccumulate>([this, index] { on_accumulated(index); }));
+    hooks_.emplace_back(std::move(acc), key);
+  }
+}
+
+void GradReducer::detach_hooks() {
   for (auto& [acc, key] : hooks_) acc->del_post_hook(key);
+  hooks_.clear();
+}
+
+void GradReducer::reattach_on_current_stream() {
+  if (hooks_.empty()) return;
+  detach_hooks();
+  attach_hooks();
+#if SCORCH_WITH_CUDA
+  if (cuda_) {
+    const c10::Stream current = c10::cuda::getCurrentCUDAStream(params_.front().device().index());
+    for (size_t i = 0; i < hooks_.size(); ++i) {
+      const auto stream = hooks_[i].first->stream();
+      SCORCH_CHECK(stream && *stream == current,
+                   "the gradient accumulator of parameter {} stayed on stream {} instead of the current {}: "
+                   "something still holds the old one (an autograd graph kept alive?)",
+                   i, stream ? c10::str(*stream) : "(none)", c10::str(current));
+    }
+  }
+#endif
+}
+
+GradReducer::~GradReducer() {
+  detach_hooks();
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;

@@ -37,6 +37,11 @@ class GradReducer {
   void arm(bool last_micro_batch);
   void finish();
 
+  // The parameters' gradient accumulators, which this reducer holds, run on the stream that was current when
+  // they were made; one on the default stream breaks a CUDA-graph capture on a side stream. The step graph
+  // calls this on its capture stream (and again on the old stream if the capture fails).
+  void reattach_on_current_stream();
+
   int64_t num_buckets() const { return static_cast<int64_t>(buckets_.size()); }
   // Seconds finish() spent waiting for communication after backward ended (the exposed share).
   double last_wait_seconds() const { return last_wait_s_; }
@@ -49,6 +54,8 @@ class GradReducer {
     int64_t pending = 0;
   };
 
+  void attach_hooks();
+  void detach_hooks();
   void on_accumulated(int64_t param_index);
   void launch_ready_in_order();  // caller holds mu_
   void launch(Bucket& b);        // caller holds mu_

@@ -10,9 +10,9 @@
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
-#include <cuda_runtime_api.h>
 
 #include "core/autocast.h"
+#include "core/cuda_graph_capture.h"
 #endif
 
 namespace scorch::trainer {
@@ -98,22 +98,12 @@ void StepGraph::capture(const Body& body, const torch::Tensor& images, const std
   std::string failure;
   {
     c10::cuda::CUDAStreamGuard guard(side);
-    // Thread-local mode: the loader's threads (pinned allocations) neither break the capture nor fail.
-    st->graph->capture_begin({0, 0}, cudaStreamCaptureModeThreadLocal);
-    try {
+    failure = capture_cuda_graph(*st->graph, [&] {
       graph_noise::RecordingNoise noise(st->draws);
       body(st->images, noise, st->lr);
-    } catch (const std::exception& e) {
-      failure = e.what();
-    }
-    try {
-      st->graph->capture_end();  // also after a failure: leaves capture mode and the graph's memory pool
-    } catch (const std::exception& e) {
-      if (failure.empty()) failure = e.what();
-    }
+    });
   }
   if (!failure.empty()) {
-    (void)cudaGetLastError();  // a failed capture's error is not sticky: clear it for the eager steps
     for (const auto& p : params) p.mutable_grad() = torch::Tensor();
     SCORCH_FAIL("capturing the training step as a CUDA graph failed: {}", failure);
   }

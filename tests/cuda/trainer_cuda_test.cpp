@@ -111,16 +111,18 @@ TEST(TrainerCuda, GraphedStepsEqualEagerSteps) {
   }
 }
 
-// Rank 0 of 2 on one GPU: each reduction is a real (one-rank) NCCL all-reduce on the current stream, then a
-// doubling, as if the peer held the same values. Counts the host's calls, which a replayed graph makes none of.
+// Rank 0 of 2 on one GPU: each reduction goes through a real (one-rank) NCCL communicator on the current
+// stream, then doubles, as if the peer held the same values. Out of place (an all-gather), because one-rank
+// NCCL enqueues nothing for an in-place sum and the graph would hold no NCCL work; out of place it copies.
+// Counts the host's calls, which a replayed graph makes none of.
 class NcclAsTwoRanks : public dist::Communicator {
  public:
   NcclAsTwoRanks() : Communicator(0, 2), nccl_(dist::make_communicator("nccl", kCuda)) {}
   std::string backend() const override { return "nccl-as-2"; }
   torch::Device device() const override { return kCuda; }
   void all_reduce_sum(torch::Tensor& t) override {
-    nccl_->all_reduce_sum(t);
-    t.mul_(2);
+    const auto gathered = nccl_->all_gather(t);  // (1, *t.shape)
+    t.copy_(gathered[0]).mul_(2);
     ++reductions;
   }
   void broadcast(torch::Tensor& t, int root) override { nccl_->broadcast(t, root); }

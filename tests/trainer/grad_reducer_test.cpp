@@ -119,5 +119,32 @@ TEST(GradReducer, RefusesAParameterThatGetsItsGradientTwiceInOneBackward) {
   EXPECT_THROW(y.sum().backward(), Error);
 }
 
+// Before a CUDA-graph capture the reducer makes the parameters' accumulators anew (on the capture's stream):
+// the old ones are let go of (only then does autograd make new ones), each new one carries the reducer's one
+// hook, and the buckets average as before.
+TEST(GradReducer, ReattachedAccumulatorsCarryTheHooksAndStillAverage) {
+  torch::manual_seed(0);
+  Net net;
+  const auto x = torch::randn({5, 4});
+  net.loss(x).backward();
+  const auto want = grads(net);
+  auto params = net.parameters();
+  trainer::GradReducer reducer(std::make_shared<MirrorCommunicator>(), params, 1e-9);
+  std::vector<std::weak_ptr<torch::autograd::Node>> before;
+  for (const auto& p : params) before.push_back(torch::autograd::impl::grad_accumulator(p));
+  reducer.reattach_on_current_stream();
+  for (size_t i = 0; i < params.size(); ++i) {
+    EXPECT_TRUE(before[i].expired()) << "parameter " << i << " kept its accumulator";
+    EXPECT_EQ(torch::autograd::impl::grad_accumulator(params[i])->post_hooks().size(), 1u) << "parameter " << i;
+  }
+  net.zero_grad();
+  reducer.arm(true);
+  net.loss(x).backward();
+  reducer.finish();
+  const auto got = grads(net);
+  for (size_t i = 0; i < got.size(); ++i)
+    EXPECT_LE((got[i] - want[i]).abs().max().item<double>(), 1e-6 * want[i].abs().max().item<double>()) << i;
+}
+
 }  // namespace
 }  // namespace scorch

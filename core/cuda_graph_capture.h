@@ -1,0 +1,19 @@
+// Capturing a CUDA graph so that a failure leaves the device as it was (the trainer's step, the sampler's net).
+#pragma once
+#include <functional>
+#include <string>
+
+#if SCORCH_WITH_CUDA
+#include <ATen/cuda/CUDAGraph.h>
+
+namespace scorch {
+
+// Captures what `body` enqueues into `graph`, on the current stream (never the default one), in thread-local
+// mode (other threads' CUDA calls, such as the loader's pinned allocations, neither break the capture nor fail)
+// and in a memory pool of the graph's own. Returns "" on success, else the reason (body's exception or CUDA's
+// verdict on the capture). After a failure the stream has left capture mode, the caching allocators no longer
+// route allocations to the graph's pool, and CUDA's error state is cleared: eager work goes on as before.
+std::string capture_cuda_graph(at::cuda::CUDAGraph& graph, const std::function<void()>& body);
+
+}  // namespace scorch
+#endif
