@@ -5,7 +5,6 @@
 #include "core/error.h"
 
 #if SCORCH_WITH_CUDA
-#include <ATen/cuda/CUDAGraph.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <spdlog/spdlog.h>
@@ -31,7 +30,7 @@ namespace {
 
 struct Captured {
   torch::Tensor x, labels, out;  // static buffers the graph reads and writes
-  std::unique_ptr<at::cuda::CUDAGraph> graph;
+  std::unique_ptr<CudaGraph> graph;
   bool eager = false;  // capture failed for this shape: run eager from now on
 };
 
@@ -54,7 +53,7 @@ Captured capture(const sdes::ModelFn& eager, const torch::Tensor& x, const torch
     // allocator settle before capture.
     for (int i = 0; i < 3; ++i) eager(c.x, c.labels);
     side.synchronize();
-    c.graph = std::make_unique<at::cuda::CUDAGraph>();
+    c.graph = std::make_unique<CudaGraph>();
     const auto failure = capture_cuda_graph(*c.graph, [&] { c.out = eager(c.x, c.labels); });
     SCORCH_CHECK(failure.empty(), "{}", failure);
   }

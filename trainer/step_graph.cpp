@@ -6,7 +6,6 @@
 #include "core/error.h"
 
 #if SCORCH_WITH_CUDA
-#include <ATen/cuda/CUDAGraph.h>
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
@@ -71,7 +70,7 @@ struct StepGraph::State {
   torch::Tensor images, lr;  // (B, C, H, W) in the caller's layout; () float32
   std::vector<Draw> draws;
   std::vector<torch::Tensor> grads;  // the graph's gradient tensors, in the order of `params`
-  std::unique_ptr<at::cuda::CUDAGraph> graph;
+  std::unique_ptr<CudaGraph> graph;
 };
 
 StepGraph::StepGraph() : s_(std::make_unique<State>()) {}
@@ -94,7 +93,7 @@ void StepGraph::capture(const Body& body, const torch::Tensor& images, const std
   // The eager steps' cached blocks go back to the device: the graph keeps its activations in a pool of its
   // own, and with both held the peak would be twice a step's.
   c10::cuda::CUDACachingAllocator::emptyCache();
-  st->graph = std::make_unique<at::cuda::CUDAGraph>();
+  st->graph = std::make_unique<CudaGraph>();
   std::string failure;
   {
     c10::cuda::CUDAStreamGuard guard(side);

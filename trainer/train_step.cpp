@@ -99,14 +99,14 @@ void Trainer::graph_step(const torch::Tensor& images, double lr) {
       auto guard = watchdog_->guard(fmt::format("step {}: capturing the training step as a CUDA graph", step_));
       graph->capture([this](const torch::Tensor& x, LossNoise& n, const torch::Tensor& l) { graph_body(x, n, l); },
                      images, params_);
-    } catch (const Error& e) {
+    } catch (const std::exception& e) {  // also LibTorch's own errors (out of memory while preparing)
       failure = e.what();
-      reducer_->reattach_on_current_stream();
     }
     // All ranks replay or none: the gradient all-reduces are inside the graph, and a rank that stepped eagerly
     // beside graphed peers would rest on NCCL matching captured and eager collectives after a failed capture.
     const bool failed_somewhere = agree_any(!failure.empty(), "CUDA graph capture");
     if (failed_somewhere) {
+      reducer_->reattach_on_current_stream();  // back from the capture's stream, for the eager steps
       spdlog::warn("{}; training goes on with eager steps (training.cuda_graph=false skips the attempt)",
                    failure.empty() ? "the training step's CUDA graph capture failed on another rank" : failure);
       graph_wanted_ = false;

@@ -19,15 +19,18 @@ using test::gaussian_dataset;
 using test::kCuda;
 using test::tiny_train_config;
 
-std::vector<double> logged_losses(const std::string& workdir) {
+// One figure of every training row of <workdir>/metrics.jsonl.
+std::vector<double> logged(const std::string& workdir, const std::string& key = "loss") {
   std::ifstream in(workdir + "/metrics.jsonl");
-  std::vector<double> losses;
+  std::vector<double> values;
   for (std::string line; std::getline(in, line);) {
     auto row = nlohmann::json::parse(line);
-    if (row.contains("loss") && row["loss"].is_number()) losses.push_back(row["loss"].get<double>());
+    if (row.contains(key) && row[key].is_number()) values.push_back(row[key].get<double>());
   }
-  return losses;
+  return values;
 }
+
+std::vector<double> logged_losses(const std::string& workdir) { return logged(workdir); }
 
 // Same examples, same per-example noise (drawn on the CPU for both), TF32 off (training.tf32 default):
 // cuDNN and oneDNN differ by float32 round-off, which Adam's first steps amplify to ~1e-5 of the weights.
@@ -139,7 +142,8 @@ class NcclAsTwoRanks : public dist::Communicator {
 
 // With several ranks the graph holds the gradient buckets' all-reduces on the reducer's own stream and the
 // non-finite verdict's: replayed steps equal eager ones, and the host reduces nothing after the capture. Were
-// the doubling left out of the replays the gradients would be halved and the states would part.
+// a reduction left out of the replays, its gradients would be halved: the logged norms (before clipping) would
+// part even where clipping and Adam's scale invariance keep the weights close.
 TEST(TrainerCuda, GraphedStepsWithGradientAllReducesEqualEagerSteps) {
   SCORCH_REQUIRE_CUDA();
   const auto root = test::temp_dir("cuda-step-graph-ranks");
@@ -165,6 +169,10 @@ TEST(TrainerCuda, GraphedStepsWithGradientAllReducesEqualEagerSteps) {
   ASSERT_EQ(a.size(), 2u);
   ASSERT_EQ(b.size(), 2u);
   for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-5 * std::abs(b[i])) << i;
+  const auto na = logged(root + "/graph", "grad_norm"), nb = logged(root + "/eager", "grad_norm");
+  ASSERT_EQ(na.size(), 2u);
+  ASSERT_EQ(nb.size(), 2u);
+  for (size_t i = 0; i < na.size(); ++i) EXPECT_NEAR(na[i], nb[i], 1e-5 * nb[i]) << "gradient norm, interval " << i;
 }
 
 // A step one graph cannot hold stays eager: with micro-batches dropout is reseeded between them.
