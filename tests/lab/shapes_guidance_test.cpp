@@ -3,8 +3,8 @@
 // by a separately trained near-clean classifier. Measured (docs/sampling.md): 0.14 unguided, 0.61 / 0.67 /
 // 0.85 / 0.92 at scales 1 / 2 / 4 / 8 in one build; 0.15, 0.53 / 0.66 / 0.81 / 0.87 in a fresh build on a
 // re-provisioned machine (CPU training is not bit-reproducible across builds and processors). The check is
-// that some scale reaches 0.8 and that unguided samples stay near chance (0.2). 6-9 minutes of CPU alone,
-// most of it training: it starts first, under a longer limit (tests/CMakeLists.txt).
+// that some scale reaches 0.8 and that unguided samples stay near chance (0.2). 4.5-6 minutes of CPU, most
+// of it training: it runs alone (tests/CMakeLists.txt).
 #include <gtest/gtest.h>
 
 #include <algorithm>
