@@ -30,8 +30,6 @@ std::vector<double> logged(const std::string& workdir, const std::string& key = 
   return values;
 }
 
-std::vector<double> logged_losses(const std::string& workdir) { return logged(workdir); }
-
 // Same examples, same per-example noise (drawn on the CPU for both), TF32 off (training.tf32 default):
 // cuDNN and oneDNN differ by float32 round-off, which Adam's first steps amplify to ~1e-5 of the weights.
 TEST(TrainerCuda, FiveStepsMatchTheCpu) {
@@ -104,7 +102,7 @@ TEST(TrainerCuda, GraphedStepsEqualEagerSteps) {
     EXPECT_EQ(eager.graphed_steps(), 0);
     EXPECT_EQ(graphed.host_reads(), 2);  // the two log intervals' reads, nothing inside the steps
     test::expect_same_state(eager, graphed, variant == "bf16+cl" ? 1e-2 : 1e-4);
-    const auto a = logged_losses(graph_dir), b = logged_losses(eager_dir);
+    const auto a = logged(graph_dir), b = logged(eager_dir);
     ASSERT_EQ(a.size(), 2u);
     ASSERT_EQ(b.size(), 2u);
     for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 0.01 * std::abs(b[i])) << i;
@@ -165,7 +163,7 @@ TEST(TrainerCuda, GraphedStepsWithGradientAllReducesEqualEagerSteps) {
   EXPECT_EQ(eager_comm->reductions - eager_before, 10 * per_step);
   EXPECT_EQ(graph_comm->reductions - graph_before, 4 * per_step) << "3 eager steps and the capture; replays call none";
   test::expect_same_state(eager, graphed, 1e-4);
-  const auto a = logged_losses(root + "/graph"), b = logged_losses(root + "/eager");
+  const auto a = logged(root + "/graph"), b = logged(root + "/eager");
   ASSERT_EQ(a.size(), 2u);
   ASSERT_EQ(b.size(), 2u);
   for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-5 * std::abs(b[i])) << i;
@@ -198,7 +196,7 @@ TEST(TrainerCuda, HalfPrecisionLossesAreFiniteAndFall) {
                        dir, local(), kCuda);
     auto r = t.run();
     EXPECT_EQ(r.step, 60);
-    const auto losses = logged_losses(dir);
+    const auto losses = logged(dir);
     ASSERT_GE(losses.size(), 3u);
     std::printf("%s on CUDA: loss %.4g -> %.4g over %zu intervals, %lld skipped steps\n", p.c_str(), losses.front(),
                 losses.back(), losses.size(), static_cast<long long>(r.skipped_steps));
