@@ -15,10 +15,22 @@ torch::Tensor mean_norm(const torch::Tensor& v) { return v.flatten(1).norm(2, 1)
 class Langevin : public Corrector {
  public:
   Langevin(std::shared_ptr<sdes::Sde> sde, sdes::ScoreFn score, double snr, int64_t n, bool annealed)
-      : sde_(std::move(sde)), score_(std::move(score)), snr_(snr), n_(n), annealed_(annealed) {}
+      : sde_(std::move(sde)),
+        score_(std::move(score)),
+        snr_(snr),
+        n_(n),
+        annealed_(annealed),
+        alphas_(corrector_alphas(*sde_)) {}
 
   Update update(const torch::Tensor& x0, const torch::Tensor& t, torch::Generator& gen) override {
-    auto alpha = corrector_alpha(*sde_, t);  // (B,)
+    torch::Tensor alpha;  // (B,)
+    if (alphas_.defined()) {
+      // Moved once, by the first (eager) call: a copy from the host cannot be captured in a CUDA graph.
+      if (alphas_.device() != t.device()) alphas_ = alphas_.to(t.device());
+      alpha = alphas_.index({discrete_index(*sde_, t)}).to(t.dtype());
+    } else {
+      alpha = torch::ones_like(t);
+    }
     torch::Tensor step_ald;
     if (annealed_) {
       auto std = sde_->marginal_prob(x0, t).std;
@@ -46,6 +58,7 @@ class Langevin : public Corrector {
   double snr_;
   int64_t n_;
   bool annealed_;
+  torch::Tensor alphas_;  // (N,) float32; undefined for VE
 };
 
 class NoneCorrector : public Corrector {
@@ -55,16 +68,13 @@ class NoneCorrector : public Corrector {
 
 }  // namespace
 
-torch::Tensor corrector_alpha(const sdes::Sde& sde, const torch::Tensor& t) {
-  if (sde.kind() == sdes::SdeKind::VE) return torch::ones_like(t);
-  auto i = discrete_index(sde, t);
-  if (sde.kind() == sdes::SdeKind::VP)
-    return static_cast<const sdes::VPSDE&>(sde).alphas().to(t.device()).index({i}).to(t.dtype());
+torch::Tensor corrector_alphas(const sdes::Sde& sde) {
+  if (sde.kind() == sdes::SdeKind::VE) return {};
+  if (sde.kind() == sdes::SdeKind::VP) return static_cast<const sdes::VPSDE&>(sde).alphas();
   // Sub-VP: the DDPM table of the same linear beta(t), built as VPSDE builds it (float32).
   const auto& sub = static_cast<const sdes::SubVPSDE&>(sde);
   const double n = static_cast<double>(sde.N());
-  auto betas = torch::linspace(sub.beta_min() / n, sub.beta_max() / n, sde.N(), torch::kFloat32).to(t.device());
-  return (1.0 - betas).index({i}).to(t.dtype());
+  return 1.0 - torch::linspace(sub.beta_min() / n, sub.beta_max() / n, sde.N(), torch::kFloat32);
 }
 
 std::unique_ptr<Corrector> make_corrector(const std::string& name, std::shared_ptr<sdes::Sde> sde, sdes::ScoreFn score,

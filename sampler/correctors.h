@@ -21,7 +21,8 @@ class Corrector {
 std::unique_ptr<Corrector> make_corrector(const std::string& name, std::shared_ptr<sdes::Sde> sde, sdes::ScoreFn score,
                                           double snr, int64_t n_steps);
 
-// alpha_i at time t, (B,): see make_corrector.
-torch::Tensor corrector_alpha(const sdes::Sde& sde, const torch::Tensor& t);
+// The table alpha_i (N,) float32 of make_corrector's note, on the SDE's device for VP and on the CPU for
+// sub-VP; undefined for VE, whose alpha is 1.
+torch::Tensor corrector_alphas(const sdes::Sde& sde);
 
 }  // namespace scorch::sampler

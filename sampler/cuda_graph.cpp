@@ -20,9 +20,13 @@ namespace scorch::sampler {
 
 namespace {
 std::atomic<int64_t> g_captured{0}, g_fell_back{0};
+thread_local bool g_network_graphs_off = false;
 }  // namespace
 
 CudaGraphStats cuda_graph_stats() { return {g_captured.load(), g_fell_back.load()}; }
+
+NetworkGraphsOff::NetworkGraphsOff() : was_off_(g_network_graphs_off) { g_network_graphs_off = true; }
+NetworkGraphsOff::~NetworkGraphsOff() { g_network_graphs_off = was_off_; }
 
 #if SCORCH_WITH_CUDA
 
@@ -66,7 +70,7 @@ Captured capture(const sdes::ModelFn& eager, const torch::Tensor& x, const torch
 sdes::ModelFn graphed(sdes::ModelFn eager) {
   auto graphs = std::make_shared<std::map<std::string, Captured>>();
   return [eager = std::move(eager), graphs](const torch::Tensor& x, const torch::Tensor& labels) {
-    if (!x.is_cuda() || torch::GradMode::is_enabled()) return eager(x, labels);
+    if (!x.is_cuda() || torch::GradMode::is_enabled() || g_network_graphs_off) return eager(x, labels);
     const auto key = key_of(x, labels);
     auto it = graphs->find(key);
     if (it == graphs->end()) {

@@ -11,6 +11,19 @@ namespace scorch::sampler {
 // returns `eager` unchanged.
 sdes::ModelFn graphed(sdes::ModelFn eager);
 
+// While one is alive on this thread, graphed() calls run eager: an enclosing graph (the PC sampler's whole
+// step, pc_step_graph.h) warms the network up and captures it with the rest of the step.
+class NetworkGraphsOff {
+ public:
+  NetworkGraphsOff();
+  ~NetworkGraphsOff();
+  NetworkGraphsOff(const NetworkGraphsOff&) = delete;
+  NetworkGraphsOff& operator=(const NetworkGraphsOff&) = delete;
+
+ private:
+  bool was_off_;
+};
+
 // Whether this build can capture CUDA graphs.
 bool cuda_graphs_compiled();
 

@@ -43,6 +43,7 @@ DiffusionSampler::DiffusionSampler(models::ScoreModelImpl& model, const Config& 
   if (o_.method == "pc") {
     // Build once so that refused predictor/corrector combinations fail before any work starts.
     PcSampler check(sde_, pc_score_, o_);
+    if (o_.cuda_graph && device_.is_cuda()) step_graphs_ = std::make_shared<PcStepGraphs>();
   }
 }
 
@@ -62,6 +63,7 @@ void DiffusionSampler::set_guidance(LogitFn logits, double scale) {
   };
   pc_score_ = guide(unguided_pc_score_);
   ode_score_ = guide(unguided_ode_score_);
+  guided_ = true;
 }
 
 void DiffusionSampler::set_class_labels(torch::Tensor labels) { *class_labels_ = std::move(labels); }
@@ -125,6 +127,7 @@ torch::Tensor DiffusionSampler::run(torch::Tensor x, torch::Generator& gen, int6
   } else {
     PcSampler pc(sde_, pc_score_, o_);
     pc.set_time_hook(hook);
+    if (step_graphs_ && !guided_) pc.set_step_graphs(step_graphs_);
     x = pc.run(x, gen);
     last_nfe_ = pc.nfe();
   }

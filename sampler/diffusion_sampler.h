@@ -11,6 +11,7 @@
 #include "sampler/batch_progress.h"
 #include "sampler/classifier_guidance.h"
 #include "sampler/options.h"
+#include "sampler/pc_step_graph.h"
 
 namespace scorch::sampler {
 
@@ -66,6 +67,10 @@ class DiffusionSampler {
   int64_t channels_, size_;
   int64_t last_nfe_ = 0;
   std::unique_ptr<BatchProgress> progress_;
+  // The PC sampler's whole-step graphs (sampling.cuda_graph on CUDA), kept across batches; not with guidance,
+  // whose gradient of the classifier is not captured.
+  std::shared_ptr<PcStepGraphs> step_graphs_;
+  bool guided_ = false;
 };
 
 // The trainer's snapshot hook: n images from one batch (id 0) of `seed` with the config's sampling.* settings.

@@ -6,6 +6,7 @@
 #include "sampler/batch_progress.h"
 #include "sampler/correctors.h"
 #include "sampler/options.h"
+#include "sampler/pc_step_graph.h"
 #include "sampler/predictors.h"
 
 namespace scorch::sampler {
@@ -33,12 +34,17 @@ class PcSampler {
   int64_t nfe() const { return last_nfe_; }
   // Called with each noise level's time before its updates (progress reporting).
   void set_time_hook(TimeHook hook) { time_hook_ = std::move(hook); }
+  // Replays whole steps from `graphs` (shared by the batches of one sampler) when x is on CUDA and run has no
+  // projection; a shape whose capture failed steps eagerly.
+  void set_step_graphs(std::shared_ptr<PcStepGraphs> graphs) { graphs_ = std::move(graphs); }
 
  private:
   std::shared_ptr<sdes::Sde> sde_;
   CountedScore score_;
-  std::unique_ptr<Predictor> predictor_;
-  std::unique_ptr<Corrector> corrector_;
+  // Shared with a captured step, which must keep what its graph reads alive.
+  std::shared_ptr<Predictor> predictor_;
+  std::shared_ptr<Corrector> corrector_;
+  std::shared_ptr<PcStepGraphs> graphs_;
   bool denoise_;
   double eps_;
   int64_t last_nfe_ = 0;

@@ -1,4 +1,4 @@
-// Allocator statistics for the CUDA suite (compiled only where the CUDA paths are).
+// Shared helpers of the CUDA suite: a tiny model with scale on the GPU, allocator statistics.
 #include "cuda/cuda_test_util.h"
 
 #if SCORCH_WITH_CUDA
@@ -6,6 +6,16 @@
 #endif
 
 namespace scorch::test {
+
+std::shared_ptr<models::ScoreModelImpl> perturbed_model(const Config& config) {
+  torch::manual_seed(0);
+  auto model = models::make_model(config);
+  torch::NoGradGuard no_grad;
+  for (auto& p : model->parameters()) p.add_(torch::randn_like(p) * 0.05);
+  model->to(kCuda);
+  model->eval();
+  return model;
+}
 
 double peak_allocated_gib(const torch::Device& device) {
 #if SCORCH_WITH_CUDA

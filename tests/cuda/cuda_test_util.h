@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/config.h"
+#include "core/models/score_model.h"
 #include "support/checks.h"
 #include "support/run.h"
 
@@ -41,6 +42,10 @@ class NoTf32 {
 inline Config shipped_config(const std::string& name, const std::vector<std::string>& sets = {}) {
   return Config::resolve(source_dir() + "/configs/" + name, sets);
 }
+
+// The model of `config` on the GPU in eval mode, its weights moved off their (near-zero) initialisation so
+// that outputs have scale; seeded, so every call gives the same weights.
+std::shared_ptr<models::ScoreModelImpl> perturbed_model(const Config& config);
 
 // Peak bytes the caching allocator handed out on `device` since the last reset, in GiB.
 double peak_allocated_gib(const torch::Device& device);

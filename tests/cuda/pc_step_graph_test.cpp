@@ -1,0 +1,125 @@
+// Whole-step CUDA graphs of the PC sampler: replayed steps equal eager ones over batches, generators, SDEs,
+// predictors and correctors, and a step that cannot be captured runs eager with the right NFE.
+#include "sampler/pc_step_graph.h"
+
+#include "cuda/cuda_test_util.h"
+#include "sampler/diffusion_sampler.h"
+#include "sampler/model_fn.h"
+#include "sampler/pc_sampler.h"
+
+namespace scorch {
+namespace {
+
+using test::kCuda;
+
+struct Case {
+  std::string name, config;
+  std::vector<std::string> sets;
+  int64_t nfe_per_level;  // corrector steps + predictor call
+};
+
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+
+class PcStepGraph : public ::testing::TestWithParam<Case> {};
+
+// fp32, TF32 off. A replay runs the captured step's kernels and draws its noise at the offsets the eager step
+// draws at, so only cuDNN choosing other algorithms between capture and eager could move the images; 1e-6
+// bounds that, as for the network graph (cuda_graph_test.cpp).
+TEST_P(PcStepGraph, SamplesEqualEagerStepsOverBatchesAndSizes) {
+  SCORCH_REQUIRE_CUDA();
+  test::NoTf32 fp32;
+  const int64_t levels = 40;  // the DDPM chain needs beta_max / N < 1
+  // Batches 0 and 1 of 5 images (the second replays the first's capture with its own generator: replays that
+  // drew from the capture's seed would leave it unequal to eager), then a batch of 3 (a second capture).
+  const std::vector<std::pair<int64_t, int64_t>> batches{{5, 0}, {5, 1}, {3, 2}};
+  torch::Tensor images[2][3];
+  int64_t nfe[2][3];
+  const auto steps_before = sampler::pc_step_graph_stats();
+  const auto network_before = sampler::cuda_graph_stats();
+  for (int graph = 0; graph < 2; ++graph) {
+    auto sets = GetParam().sets;
+    sets.push_back("model.num_scales=" + std::to_string(levels));
+    sets.push_back(std::string("sampling.cuda_graph=") + (graph ? "true" : "false"));
+    const auto config = test::shipped_config(GetParam().config, sets);
+    auto model = test::perturbed_model(config);
+    sampler::DiffusionSampler diffusion(*model, config, kCuda);
+    for (size_t b = 0; b < batches.size(); ++b) {
+      images[graph][b] = diffusion.sample(batches[b].first, 7, batches[b].second).cpu();  // (B, 3, 16, 16)
+      nfe[graph][b] = diffusion.last_nfe();
+    }
+  }
+  for (size_t b = 0; b < batches.size(); ++b) {
+    const double diff = (images[0][b] - images[1][b]).abs().max().item<double>();
+    std::printf("%s batch %zu: whole-step graph vs eager max |diff| %.3g (bitwise equal: %s)\n",
+                GetParam().name.c_str(), b, diff, torch::equal(images[0][b], images[1][b]) ? "yes" : "no");
+    EXPECT_LE(diff, 1e-6) << "batch " << b;
+    EXPECT_EQ(nfe[0][b], levels * GetParam().nfe_per_level) << "eager, batch " << b;
+    EXPECT_EQ(nfe[1][b], nfe[0][b]) << "graphed, batch " << b;
+  }
+  // Equal images alone would also come from captures that failed and stepped eagerly.
+  const auto steps_after = sampler::pc_step_graph_stats();
+  EXPECT_EQ(steps_after.captured - steps_before.captured, 2) << "one capture per batch size";
+  EXPECT_EQ(steps_after.fell_back, steps_before.fell_back);
+  EXPECT_EQ(sampler::cuda_graph_stats().captured, network_before.captured) << "the network is inside the step's graph";
+}
+
+INSTANTIATE_TEST_SUITE_P(Samplers, PcStepGraph,
+                         ::testing::Values(
+                             // FIR resampling, the SMLD chain, Langevin's step from the batch's norms.
+                             Case{"ve_reverse_diffusion_langevin", "small/ve_tiny.yaml", {}, 2},
+                             Case{"ve_ancestral_ald",
+                                  "small/ve_tiny.yaml",
+                                  {"sampling.predictor=ancestral_sampling", "sampling.corrector=ald"},
+                                  2},
+                             // Two Langevin steps per level; the DDPM alpha table.
+                             Case{"vp_euler_maruyama_langevin2",
+                                  "small/vp_tiny.yaml",
+                                  {"sampling.corrector=langevin", "sampling.n_steps_each=2"},
+                                  3},
+                             // The sub-VP corrector's own alpha table (built on the host, moved before capture).
+                             Case{"subvp_reverse_diffusion_langevin",
+                                  "small/vp_tiny.yaml",
+                                  {"training.sde=subvpsde", "sampling.predictor=reverse_diffusion",
+                                   "sampling.corrector=langevin"},
+                                  2},
+                             // No noise at all in the step.
+                             Case{"vp_probability_flow",
+                                  "small/vp_tiny.yaml",
+                                  {"sampling.predictor=reverse_diffusion", "sampling.probability_flow=true"},
+                                  1}),
+                         [](const auto& info) { return info.param.name; });
+
+// A score with a host read inside cannot be captured: the step runs eager after one failed capture, with the
+// eager step's images and NFE (the warm-up and capture calls are not counted), and no second attempt.
+TEST(PcStepGraphFallback, AStepThatCannotBeCapturedRunsEager) {
+  SCORCH_REQUIRE_CUDA();
+  const auto config = test::shipped_config("small/ve_tiny.yaml", {"model.num_scales=6"});
+  const auto o = sampler::SamplingOptions::from(config);
+  auto sde = sdes::make_sde(config);
+  sde->to(kCuda);
+  sdes::ScoreFn syncing = [](const torch::Tensor& x, const torch::Tensor& t) {
+    const double scale = t.max().item<double>();  // a device-to-host copy: illegal while capturing
+    return -x / (1.0 + scale);
+  };
+  torch::NoGradGuard no_grad;
+  const auto before = sampler::pc_step_graph_stats();
+  torch::Tensor out[2];
+  int64_t nfe[2];
+  for (int graph = 0; graph < 2; ++graph) {
+    sampler::PcSampler pc(sde, syncing, o);
+    if (graph) pc.set_step_graphs(std::make_shared<sampler::PcStepGraphs>());
+    auto gen = sampler::make_generator(kCuda, 3, 0);
+    auto x = sde->prior_sampling({4, 3, 8, 8}, gen, torch::TensorOptions().device(kCuda));
+    out[graph] = pc.run(x, gen).cpu();
+    nfe[graph] = pc.nfe();
+  }
+  EXPECT_TRUE(torch::equal(out[0], out[1]));
+  EXPECT_EQ(nfe[1], nfe[0]);
+  EXPECT_EQ(nfe[0], 6 * 2);
+  const auto after = sampler::pc_step_graph_stats();
+  EXPECT_EQ(after.fell_back - before.fell_back, 1);
+  EXPECT_EQ(after.captured, before.captured);
+}
+
+}  // namespace
+}  // namespace scorch
