@@ -32,6 +32,7 @@
 #include "eval/inception_weights.h"
 #include "sampler/cuda_graph.h"
 #include "sampler/diffusion_sampler.h"
+#include "sampler/pc_step_graph.h"
 #include "trainer/trainer.h"
 
 #if SCORCH_WITH_CUDA
@@ -278,7 +279,8 @@ int cmd_sample(Bench& b, int64_t batch, const std::string& num_scales, const std
     Config c = base;
     for (const auto& kv : row.sets) c.set_assignment(kv, "gpu_bench");
     sampler::DiffusionSampler diffusion(*model, c, b.device);
-    // Untimed first batch: cuDNN's algorithm choice and the CUDA-graph capture.
+    // Untimed first batch: cuDNN's algorithm choice and the CUDA-graph capture (the PC rows capture whole
+    // steps; the counts of network-call graphs and of whole-step graphs are reported apart).
     auto first = diffusion.sample(batch, 0, 0);
     synchronize(b.device);
     SCORCH_CHECK(torch::isfinite(first).all().item<bool>(), "validation: {}: non-finite samples", row.name);
@@ -302,7 +304,9 @@ int cmd_sample(Bench& b, int64_t batch, const std::string& num_scales, const std
           {"samples_per_s", batch / s},
           {"weights", ckpt.empty() ? "fresh" : ckpt},
           {"graphs_captured", sampler::cuda_graph_stats().captured},
-          {"graph_captures_failed", sampler::cuda_graph_stats().fell_back}},
+          {"graph_captures_failed", sampler::cuda_graph_stats().fell_back},
+          {"step_graphs_captured", sampler::pc_step_graph_stats().captured},
+          {"step_graph_captures_failed", sampler::pc_step_graph_stats().fell_back}},
          b.device);
   }
   return 0;
