@@ -55,6 +55,8 @@ void PcStepGraphs::Entry::capture(Step captured, const torch::Tensor& x0, const 
   t = t0.clone();
   const auto index = x0.device().index();
   gen = at::detail::getCUDAHooks().getNewGenerator(index);
+  // Autograd nodes recorded in the warm-up or the capture would keep the graph's tensors alive.
+  torch::NoGradGuard no_grad;
   AutocastCacheOff no_cache;
   NetworkGraphsOff network_in_this_graph;
   auto current = c10::cuda::getCurrentCUDAStream(index);
