@@ -127,9 +127,13 @@ TEST(PcStepGraphFallback, AStepThatCannotBeCapturedRunsEager) {
 // one more draw after them; with noise in the step and without (probability flow: the graph draws nothing).
 TEST(PcStepGraphGenerator, LeavesTheCallersGeneratorWhereEagerStepsLeaveIt) {
   SCORCH_REQUIRE_CUDA();
-  for (const char* predictor : {"sampling.probability_flow=false", "sampling.probability_flow=true"}) {
-    SCOPED_TRACE(predictor);
-    const auto config = test::shipped_config("small/ve_tiny.yaml", {"model.num_scales=6", predictor});
+  const std::vector<std::vector<std::string>> cases{
+      {}, {"sampling.probability_flow=true", "sampling.corrector=none"}};  // Langevin + reverse diffusion; an ODE
+  for (const auto& sets : cases) {
+    SCOPED_TRACE(sets.empty() ? "with noise" : "without noise");
+    auto all = sets;
+    all.push_back("model.num_scales=6");
+    const auto config = test::shipped_config("small/ve_tiny.yaml", all);
     const auto o = sampler::SamplingOptions::from(config);
     auto sde = sdes::make_sde(config);
     sde->to(kCuda);
