@@ -19,10 +19,10 @@ class CudaGraph : public at::cuda::CUDAGraph {
 // Captures what `body` enqueues into `graph`, on the current stream (never the default one), in thread-local
 // mode (other threads' CUDA calls, such as the loader's pinned allocations, neither break the capture nor fail;
 // but a draw from the default CUDA generator on another thread would throw, as that generator is in capture
-// mode until the capture ends) and in a memory pool of the graph's own. Returns "" on success, else the reason (body's
-// exception or CUDA's verdict on the capture). After a failure the stream has left capture mode, the caching allocators
-// no longer route allocations to the graph's pool and have let go of it, the generators draw eagerly again, and CUDA's
-// error state is cleared: eager work goes on as before.
+// mode until the capture ends) and in a memory pool of the graph's own. Returns "" on success, else the reason
+// (body's exception or CUDA's verdict on the capture). After a failure the stream has left capture mode, the
+// caching allocators no longer route allocations to the graph's pool and have let go of it, the generators draw
+// eagerly again, and CUDA's error state is cleared: eager work goes on as before.
 std::string capture_cuda_graph(CudaGraph& graph, const std::function<void()>& body);
 
 }  // namespace scorch

@@ -44,7 +44,7 @@ sample "$RANKS" "$DIR/load" >"$DIR/load.log" 2>&1 &
 job=$!
 # A rank's baseline is taken once it has a batch of its own on disk: on oversubscribed cores a rank may run
 # its first network call (which grows the heap by ~100 MiB of workspace) long after the job's first shard.
-declare -A first series
+declare -A series
 baselines=0
 while kill -0 "$job" 2>/dev/null; do
   # The runinfo files are read only while some rank still waits for its baseline.
@@ -55,8 +55,11 @@ while kill -0 "$job" 2>/dev/null; do
   now=$(rss "$job")
   if [ "$(wc -l <<<"$now")" -eq "$RANKS" ]; then
     while read -r r _ kb; do
-      if [ -z "${first[$r]:-}" ] && [[ $seen == *" $r "* ]]; then first[$r]=$kb baselines=$((baselines + 1)); fi
-      if [ -n "${first[$r]:-}" ]; then series[$r]+="$kb "; fi
+      # Runinfo files only accumulate: once a rank is seen, it stays seen.
+      if [[ $seen == *" $r "* ]]; then
+        [ -n "${series[$r]:-}" ] || baselines=$((baselines + 1))
+        series[$r]+="$kb "
+      fi
     done <<<"$now"
   fi
   sleep 1
@@ -76,13 +79,13 @@ cmp -s "$DIR/load/manifest.json" "$DIR/two/manifest.json" || fail "the set diffe
 echo "farm_load: $RANKS ranks, $BATCHES batches in $took s: every batch once, equal to a 2-rank run"
 echo "rank  RSS after its first batch  halfway  at the end  (KiB)"
 for r in $(seq 0 $((RANKS - 1))); do
-  [ -n "${first[$r]:-}" ] || fail "rank $r never wrote a batch while it was watched"
+  [ -n "${series[$r]:-}" ] || fail "rank $r never wrote a batch while it was watched"
   read -r -a s <<<"${series[$r]}"
-  mid=${s[$((${#s[@]} / 2))]} end=${s[-1]}
-  echo "$r  ${first[$r]}  $mid  $end"
-  early=$(((mid - first[$r]) / 1024)) late=$(((end - mid) / 1024))
+  first=${s[0]} mid=${s[$((${#s[@]} / 2))]} end=${s[-1]}
+  echo "$r  $first  $mid  $end"
+  early=$(((mid - first) / 1024)) late=$(((end - mid) / 1024))
   if [ "$early" -gt $((MAX_GROWTH_MB / 2)) ] && [ "$late" -gt $((MAX_GROWTH_MB / 2)) ]; then
     fail "rank $r grew in both halves of its run ($early MiB, then $late MiB): a leak"
   fi
-  [ $((end - first[$r])) -le $((STEP_MB * 1024)) ] || fail "rank $r grew by $(((end - first[$r]) / 1024)) MiB"
+  [ $((end - first)) -le $((STEP_MB * 1024)) ] || fail "rank $r grew by $(((end - first) / 1024)) MiB"
 done
