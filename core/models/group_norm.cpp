@@ -5,6 +5,7 @@
 #include <c10/core/impl/LocalDispatchKeySet.h>
 
 #include "core/error.h"
+#include "core/models/group_norm_nhwc.h"
 
 namespace scorch::models {
 
@@ -17,6 +18,9 @@ GroupNormImpl::GroupNormImpl(int64_t num_groups, int64_t num_channels, double ep
 }
 
 torch::Tensor GroupNormImpl::forward(const torch::Tensor& x) {
+  // A (B, C, 1, 1) or (B, 1, H, W) tensor is contiguous in both layouts: LibTorch's kernels copy nothing.
+  if (nhwc_ && x.is_cuda() && x.dim() == 4 && !x.is_contiguous() && x.is_contiguous(at::MemoryFormat::ChannelsLast))
+    return group_norm_nhwc(x, num_groups_, weight, bias, eps_);
   const auto device = x.device().type();
   if (!at::autocast::is_autocast_enabled(device) || x.scalar_type() != at::autocast::get_autocast_dtype(device))
     return torch::group_norm(x, num_groups_, weight, bias, eps_);

@@ -10,16 +10,21 @@ namespace scorch::models {
 // GroupNorm in float32) costs a float32 copy of every input, a float32 output, a cast back at the next
 // convolution, and the backward of all three (11 % of a bf16 NCSN++ step at 32² on an H200). The output is
 // in the input's dtype; the affine parameters are cast to it.
+//
+// With set_nhwc(true) (model.nhwc_group_norm), a channels_last input on CUDA goes through group_norm_nhwc
+// instead of LibTorch's kernels, which copy it to NCHW and back.
 class GroupNormImpl : public torch::nn::Module {
  public:
   GroupNormImpl(int64_t num_groups, int64_t num_channels, double eps);
   torch::Tensor forward(const torch::Tensor& x);  // (B, C, H, W) -> (B, C, H, W)
+  void set_nhwc(bool on) { nhwc_ = on; }
 
   torch::Tensor weight, bias;  // (C,), (C,)
 
  private:
   int64_t num_groups_;
   double eps_;
+  bool nhwc_ = false;
 };
 TORCH_MODULE(GroupNorm);
 

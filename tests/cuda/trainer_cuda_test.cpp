@@ -85,12 +85,13 @@ TEST(TrainerCuda, GraphedStepsEqualEagerSteps) {
   SCORCH_REQUIRE_CUDA();
   const auto root = test::temp_dir("cuda-step-graph");
   const auto data = gaussian_dataset(root + "/data", 128);
-  for (const std::string variant : {"fp32", "fp32+cl", "bf16+cl"}) {
+  for (const std::string variant : {"fp32", "fp32+cl", "bf16+cl", "bf16+cl+nhwc"}) {
     SCOPED_TRACE(variant);
     std::vector<std::string> sets = {"training.n_iters=10", "training.log_freq=5", "optim.warmup=8", "optim.lr=1e-3",
                                      "model.dropout=0.1"};
     if (variant != "fp32") sets.push_back("training.channels_last=true");
-    if (variant == "bf16+cl") sets.push_back("training.precision=bf16");
+    if (variant.rfind("bf16", 0) == 0) sets.push_back("training.precision=bf16");
+    if (variant == "bf16+cl+nhwc") sets.push_back("model.nhwc_group_norm=true");
     auto eager_sets = sets;
     eager_sets.push_back("training.cuda_graph=false");
     const auto graph_dir = root + "/graph-" + variant, eager_dir = root + "/eager-" + variant;
@@ -101,7 +102,7 @@ TEST(TrainerCuda, GraphedStepsEqualEagerSteps) {
     EXPECT_EQ(graphed.graphed_steps(), 7);
     EXPECT_EQ(eager.graphed_steps(), 0);
     EXPECT_EQ(graphed.host_reads(), 2);  // the two log intervals' reads, nothing inside the steps
-    test::expect_same_state(eager, graphed, variant == "bf16+cl" ? 1e-2 : 1e-4);
+    test::expect_same_state(eager, graphed, variant.rfind("bf16", 0) == 0 ? 1e-2 : 1e-4);
     const auto a = logged(graph_dir), b = logged(eager_dir);
     ASSERT_EQ(a.size(), 2u);
     ASSERT_EQ(b.size(), 2u);
@@ -211,10 +212,15 @@ TEST(TrainerCuda, ChannelsLastEqualsContiguous) {
   const auto data = gaussian_dataset(root + "/data", 64);
   trainer::Trainer plain(tiny_train_config(data, {"training.n_iters=5"}), root + "/plain", local(), kCuda);
   plain.run();
-  trainer::Trainer nhwc(tiny_train_config(data, {"training.n_iters=5", "training.channels_last=true"}), root + "/nhwc",
-                        local(), kCuda);
-  nhwc.run();
-  test::expect_same_state(plain, nhwc, 1e-4);
+  // GroupNorm through LibTorch's kernels (which copy to NCHW and back), then through scorch's NHWC ones.
+  for (const std::string on : {"false", "true"}) {
+    SCOPED_TRACE("model.nhwc_group_norm=" + on);
+    trainer::Trainer nhwc(
+        tiny_train_config(data, {"training.n_iters=5", "training.channels_last=true", "model.nhwc_group_norm=" + on}),
+        root + "/nhwc-" + on, local(), kCuda);
+    nhwc.run();
+    test::expect_same_state(plain, nhwc, 1e-4);
+  }
 }
 
 // A checkpoint holds CPU tensors whatever device wrote it: 3 steps on one device, 3 more on the other,

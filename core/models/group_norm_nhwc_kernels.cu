@@ -1,0 +1,131 @@
+// CUDA kernels of GroupNorm on channels_last tensors: per-channel partial sums and the per-channel affine map.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+#include "core/models/group_norm_nhwc_kernels.h"
+
+namespace scorch::models::nhwc_kernels {
+namespace {
+
+constexpr int kWarp = 32;
+constexpr int kRowsPerBlock = 8;  // a block is 32 channels × 8 rows; its threads walk the chunk's rows by 8
+
+__device__ __forceinline__ float load(const float* p, int64_t i) { return p[i]; }
+__device__ __forceinline__ float load(const __nv_bfloat16* p, int64_t i) { return __bfloat162float(p[i]); }
+__device__ __forceinline__ float load(const __half* p, int64_t i) { return __half2float(p[i]); }
+__device__ __forceinline__ void store(float* p, int64_t i, float v) { p[i] = v; }
+__device__ __forceinline__ void store(__nv_bfloat16* p, int64_t i, float v) { p[i] = __float2bfloat16(v); }
+__device__ __forceinline__ void store(__half* p, int64_t i, float v) { p[i] = __float2half(v); }
+
+// grid (ceil(C / 32), chunks, N), block (32, 8).
+template <typename T>
+__global__ void channel_sums_kernel(const T* a, const T* x, bool shift_a, int64_t hw, int64_t c, int64_t rows,
+                                    float* sum1, float* sum2) {
+  __shared__ float part1[kRowsPerBlock][kWarp], part2[kRowsPerBlock][kWarp];
+  const int64_t ch = static_cast<int64_t>(blockIdx.x) * kWarp + threadIdx.x;
+  const int64_t chunk = blockIdx.y, img = blockIdx.z;
+  float s1 = 0.f, s2 = 0.f;
+  if (ch < c) {
+    const int64_t base = img * hw * c + ch;
+    const float shift = load(x, base);
+    const float shift_of_a = shift_a ? shift : 0.f;
+    const int64_t end = (chunk + 1) * rows < hw ? (chunk + 1) * rows : hw;
+    for (int64_t r = chunk * rows + threadIdx.y; r < end; r += kRowsPerBlock) {
+      const int64_t i = base + r * c;
+      const float u = load(a, i) - shift_of_a;
+      s1 += u;
+      s2 += u * (load(x, i) - shift);
+    }
+  }
+  part1[threadIdx.y][threadIdx.x] = s1;
+  part2[threadIdx.y][threadIdx.x] = s2;
+  __syncthreads();
+  if (threadIdx.y != 0 || ch >= c) return;
+  for (int j = 1; j < kRowsPerBlock; ++j) {
+    s1 += part1[j][threadIdx.x];
+    s2 += part2[j][threadIdx.x];
+  }
+  const int64_t o = (img * gridDim.y + chunk) * c + ch;
+  sum1[o] = s1;
+  sum2[o] = s2;
+}
+
+// Grid-stride over the N·HW·C elements; I is the index type (32-bit when it fits: the two divisions per
+// element are most of the arithmetic of this memory-bound kernel).
+template <typename T, typename I>
+__global__ void affine_kernel(const T* x, const T* dy, const float* scale_x, const float* scale_dy, const float* offset,
+                              T* out, I hw_c, I c, I total) {
+  for (I i = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += static_cast<I>(blockDim.x) * gridDim.x) {
+    const I j = i / hw_c * c + i % c;
+    float v = load(x, i) * scale_x[j] + offset[j];
+    if (dy != nullptr) v += load(dy, i) * scale_dy[j];
+    store(out, i, v);
+  }
+}
+
+void check_launch(const char* what) {
+  const cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess)
+    throw std::runtime_error(std::string("GroupNorm NHWC kernel ") + what + ": " + cudaGetErrorString(e));
+}
+
+template <typename F>
+void dispatch(Dtype t, F&& f) {
+  switch (t) {
+    case Dtype::kFloat32: return f(static_cast<float*>(nullptr));
+    case Dtype::kBFloat16: return f(static_cast<__nv_bfloat16*>(nullptr));
+    case Dtype::kFloat16: return f(static_cast<__half*>(nullptr));
+  }
+}
+
+}  // namespace
+
+int64_t rows_per_chunk(int64_t n, int64_t hw, int64_t c) {
+  constexpr int64_t kBlocks = 2048;  // ~15 per SM of an H100/H200: enough to hide the loads' latency
+  const int64_t channel_blocks = (c + kWarp - 1) / kWarp;
+  const int64_t chunks = std::clamp<int64_t>(kBlocks / std::max<int64_t>(1, n * channel_blocks), 1, 65535);
+  return std::max<int64_t>(kRowsPerBlock, (hw + chunks - 1) / chunks);
+}
+
+void channel_sums(Dtype t, const void* a, const void* x, bool shift_a, int64_t n, int64_t hw, int64_t c, int64_t rows,
+                  float* sum1, float* sum2, void* stream) {
+  const dim3 grid((c + kWarp - 1) / kWarp, (hw + rows - 1) / rows, n), block(kWarp, kRowsPerBlock);
+  dispatch(t, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    channel_sums_kernel<T><<<grid, block, 0, static_cast<cudaStream_t>(stream)>>>(
+        static_cast<const T*>(a), static_cast<const T*>(x), shift_a, hw, c, rows, sum1, sum2);
+  });
+  check_launch("channel_sums");
+}
+
+void affine(Dtype t, const void* x, const void* dy, const float* scale_x, const float* scale_dy, const float* offset,
+            void* out, int64_t n, int64_t hw, int64_t c, void* stream) {
+  const int64_t total = n * hw * c;
+  if (total == 0) return;
+  constexpr int kThreads = 256;
+  const auto blocks = static_cast<unsigned>(std::min<int64_t>((total + kThreads - 1) / kThreads, 8192));
+  dispatch(t, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    auto launch = [&](auto index) {
+      using I = decltype(index);
+      affine_kernel<T, I><<<blocks, kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+          static_cast<const T*>(x), static_cast<const T*>(dy), scale_x, scale_dy, offset, static_cast<T*>(out),
+          static_cast<I>(hw * c), static_cast<I>(c), static_cast<I>(total));
+    };
+    if (total < std::numeric_limits<uint32_t>::max() / 2)
+      launch(uint32_t{0});
+    else
+      launch(int64_t{0});
+  });
+  check_launch("affine");
+}
+
+}  // namespace scorch::models::nhwc_kernels

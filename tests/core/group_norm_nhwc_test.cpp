@@ -1,0 +1,117 @@
+// group_norm_nhwc's arithmetic (the ATen path the CPU runs; tests/cuda runs the kernels) against
+// torch::group_norm: outputs and the gradients of input, weight and bias, in channels_last.
+//
+// Tolerances: float64 1e-10 (both are exact formulas; what differs is the order of the sums); float32 2e-5
+// relative to the largest value (LibTorch's CPU kernel and ours accumulate in float32 in other orders). A wrong
+// mean, variance, group boundary or gradient term is off by 1e-2 or more.
+#include "core/models/group_norm_nhwc.h"
+
+#include <gtest/gtest.h>
+
+#include "core/models/group_norm.h"
+
+namespace scorch::models {
+namespace {
+
+struct Case {
+  int64_t n, c, h, w, groups;
+};
+void PrintTo(const Case& s, std::ostream* os) {
+  *os << s.n << "x" << s.c << "x" << s.h << "x" << s.w << "/" << s.groups;
+}
+
+struct Result {
+  torch::Tensor y, dx, dweight, dbias;
+};
+
+// y = GroupNorm(x) and the gradients of Σ y·probe, with x in channels_last for `nhwc`.
+Result run(const torch::Tensor& x0, const torch::Tensor& weight0, const torch::Tensor& bias0,
+           const torch::Tensor& probe, int64_t groups, bool nhwc) {
+  auto x = (nhwc ? x0.contiguous(at::MemoryFormat::ChannelsLast) : x0.contiguous()).detach().requires_grad_(true);
+  auto weight = weight0.detach().clone().requires_grad_(true), bias = bias0.detach().clone().requires_grad_(true);
+  const auto y =
+      nhwc ? group_norm_nhwc(x, groups, weight, bias, 1e-6) : torch::group_norm(x, groups, weight, bias, 1e-6);
+  (y * probe).sum().backward();
+  return {y.detach(), x.grad(), weight.grad(), bias.grad()};
+}
+
+double rel_err(const torch::Tensor& got, const torch::Tensor& want) {
+  return ((got.to(torch::kFloat64) - want.to(torch::kFloat64)).abs().max() /
+          want.to(torch::kFloat64).abs().max().clamp_min(1e-30))
+      .item<double>();
+}
+
+class GroupNormNhwc : public ::testing::TestWithParam<Case> {};
+
+TEST_P(GroupNormNhwc, EqualsGroupNormForwardAndBackward) {
+  const auto p = GetParam();
+  torch::manual_seed(p.c * 7 + p.groups);
+  for (auto dtype : {torch::kFloat64, torch::kFloat32}) {
+    SCOPED_TRACE(c10::toString(dtype));
+    const auto o = torch::TensorOptions().dtype(dtype);
+    // Per-channel offsets of a few units and one channel far off: groups mix channels of unlike means.
+    auto x = torch::randn({p.n, p.c, p.h, p.w}, o) * 2 + torch::randn({1, p.c, 1, 1}, o) * 3;
+    const auto weight = torch::randn({p.c}, o), bias = torch::randn({p.c}, o), probe = torch::randn_like(x);
+    const auto want = run(x, weight, bias, probe, p.groups, false);
+    const auto got = run(x, weight, bias, probe, p.groups, true);
+    EXPECT_TRUE(got.y.is_contiguous(at::MemoryFormat::ChannelsLast));
+    EXPECT_TRUE(got.dx.is_contiguous(at::MemoryFormat::ChannelsLast));
+    const double tol = dtype == torch::kFloat64 ? 1e-10 : 2e-5;
+    EXPECT_LE(rel_err(got.y, want.y), tol);
+    EXPECT_LE(rel_err(got.dx, want.dx), tol);
+    EXPECT_LE(rel_err(got.dweight, want.dweight), tol);
+    EXPECT_LE(rel_err(got.dbias, want.dbias), tol);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, GroupNormNhwc,
+                         ::testing::Values(Case{2, 8, 4, 4, 2},     // NCSN++'s min(C/4, 32) groups
+                                           Case{3, 12, 5, 3, 1},    // one group: LayerNorm over C, H, W
+                                           Case{2, 6, 3, 7, 6},     // a group per channel: InstanceNorm
+                                           Case{1, 64, 16, 16, 32}  // DDPM's 32 groups of 2
+                                           ));
+
+// The mean is 1e4 standard deviations: summed around each channel's first element, the variance keeps its
+// digits in float32 where Σx² - (Σx)²/n would lose them all (a relative 1e4² · 6e-8 = 6 of the variance).
+TEST(GroupNormNhwcStatistics, ALargeMeanDoesNotCancelTheVariance) {
+  torch::manual_seed(3);
+  const auto x64 = torch::randn({2, 8, 8, 8}, torch::kFloat64) + 1e4;
+  const auto weight = torch::ones({8}, torch::kFloat64), bias = torch::zeros({8}, torch::kFloat64);
+  const auto want = torch::group_norm(x64, 2, weight, bias, 1e-6);
+  const auto got = group_norm_nhwc(x64.to(torch::kFloat32).contiguous(at::MemoryFormat::ChannelsLast), 2,
+                                   weight.to(torch::kFloat32), bias.to(torch::kFloat32), 1e-6);
+  // float32 holds 1e4 + x to 1e-3: the normalised values inherit that, not a cancelled variance.
+  EXPECT_LE((got.to(torch::kFloat64) - want).abs().max().item<double>(), 5e-3);
+}
+
+// Under bf16 autocast the input stays bf16 and the statistics are float32's: within bf16's rounding of the
+// output (2^-8 relative) of the float64 result.
+TEST(GroupNormNhwcStatistics, BFloat16InputHasFloatStatistics) {
+  torch::manual_seed(4);
+  const auto x = torch::randn({2, 16, 6, 6}, torch::kFloat64) * 3 + 5;
+  const auto weight = torch::randn({16}, torch::kFloat32), bias = torch::randn({16}, torch::kFloat32);
+  const auto x16 = x.to(torch::kBFloat16);
+  const auto want =
+      torch::group_norm(x16.to(torch::kFloat64), 4, weight.to(torch::kFloat64), bias.to(torch::kFloat64), 1e-6);
+  const auto got = group_norm_nhwc(x16.contiguous(at::MemoryFormat::ChannelsLast), 4, weight, bias, 1e-6);
+  EXPECT_EQ(got.scalar_type(), torch::kBFloat16);
+  EXPECT_LE(rel_err(got, want), 1.0 / 128);
+}
+
+TEST(GroupNormNhwcStatistics, RefusesChannelsThatDoNotFormTheGroups) {
+  const auto x = torch::zeros({1, 6, 2, 2}).contiguous(at::MemoryFormat::ChannelsLast);
+  EXPECT_THROW(group_norm_nhwc(x, 4, torch::ones({6}), torch::zeros({6}), 1e-6), std::exception);
+  EXPECT_THROW(group_norm_nhwc(x, 3, torch::ones({5}), torch::zeros({5}), 1e-6), std::exception);
+}
+
+// The module keeps LibTorch's kernels on the CPU (whose GroupNorm reads channels_last as it is) with the
+// switch on: the NHWC path is for CUDA, where LibTorch's copies.
+TEST(GroupNormNhwcStatistics, TheModuleUsesItOnlyOnCuda) {
+  GroupNorm norm(2, 8, 1e-6);
+  norm->set_nhwc(true);
+  const auto x = torch::randn({2, 8, 4, 4}).contiguous(at::MemoryFormat::ChannelsLast);
+  EXPECT_TRUE(torch::equal(norm->forward(x), torch::group_norm(x, 2, norm->weight, norm->bias, 1e-6)));
+}
+
+}  // namespace
+}  // namespace scorch::models
