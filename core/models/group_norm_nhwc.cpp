@@ -25,11 +25,11 @@ bool use_kernels(const Tensor& x) {
   return x.is_cuda() && (t == at::kFloat || t == at::kBFloat16 || t == at::kHalf);
 }
 
-nhwc_kernels::Dtype kernel_dtype(const Tensor& x) {
+nhwc_norm::Dtype kernel_dtype(const Tensor& x) {
   switch (x.scalar_type()) {
-    case at::kBFloat16: return nhwc_kernels::Dtype::kBFloat16;
-    case at::kHalf: return nhwc_kernels::Dtype::kFloat16;
-    default: return nhwc_kernels::Dtype::kFloat32;
+    case at::kBFloat16: return nhwc_norm::Dtype::kBFloat16;
+    case at::kHalf: return nhwc_norm::Dtype::kFloat16;
+    default: return nhwc_norm::Dtype::kFloat32;
   }
 }
 #endif
@@ -44,13 +44,13 @@ std::pair<Tensor, Tensor> channel_sums(const Tensor& a, const Tensor& x, bool sh
   if (use_kernels(x)) {
     const c10::cuda::CUDAGuard guard(x.device());
     const int64_t n = x.size(0), c = x.size(1), hw = x.size(2) * x.size(3);
-    const int64_t rows = nhwc_kernels::rows_per_chunk(n, hw, c);
+    const int64_t rows = nhwc_norm::rows_per_chunk(n, hw, c);
     const int64_t chunks = (hw + rows - 1) / rows;
     auto part1 = torch::empty({n, chunks, c}, x.options().dtype(at::kFloat));  // (N, chunks, C)
     auto part2 = torch::empty_like(part1);
-    nhwc_kernels::channel_sums(kernel_dtype(x), a.data_ptr(), x.data_ptr(), shift_a, n, hw, c, rows,
-                               part1.data_ptr<float>(), part2.data_ptr<float>(),
-                               c10::cuda::getCurrentCUDAStream().stream());
+    nhwc_norm::channel_sums(kernel_dtype(x), a.data_ptr(), x.data_ptr(), shift_a, n, hw, c, rows,
+                            part1.data_ptr<float>(), part2.data_ptr<float>(),
+                            c10::cuda::getCurrentCUDAStream().stream());
     return {part1.sum(1), part2.sum(1)};
   }
 #endif
@@ -69,9 +69,9 @@ Tensor affine(const Tensor& x, const Tensor& dy, const Tensor& scale_x, const Te
     auto out = torch::empty_like(x, x.options(), kNhwc);
     const auto sx = scale_x.to(at::kFloat).contiguous(), off = offset.to(at::kFloat).contiguous();
     const auto sdy = dy.defined() ? scale_dy.to(at::kFloat).contiguous() : Tensor();
-    nhwc_kernels::affine(kernel_dtype(x), x.data_ptr(), dy.defined() ? dy.data_ptr() : nullptr, sx.data_ptr<float>(),
-                         dy.defined() ? sdy.data_ptr<float>() : nullptr, off.data_ptr<float>(), out.data_ptr(),
-                         x.size(0), x.size(2) * x.size(3), x.size(1), c10::cuda::getCurrentCUDAStream().stream());
+    nhwc_norm::affine(kernel_dtype(x), x.data_ptr(), dy.defined() ? dy.data_ptr() : nullptr, sx.data_ptr<float>(),
+                      dy.defined() ? sdy.data_ptr<float>() : nullptr, off.data_ptr<float>(), out.data_ptr(), x.size(0),
+                      x.size(2) * x.size(3), x.size(1), c10::cuda::getCurrentCUDAStream().stream());
     return out;
   }
 #endif

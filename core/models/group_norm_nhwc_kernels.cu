@@ -11,7 +11,7 @@
 
 #include "core/models/group_norm_nhwc_kernels.h"
 
-namespace scorch::models::nhwc_kernels {
+namespace scorch::models::nhwc_norm {
 namespace {
 
 constexpr int kWarp = 32;
@@ -128,4 +128,4 @@ void affine(Dtype t, const void* x, const void* dy, const float* scale_x, const 
   check_launch("affine");
 }
 
-}  // namespace scorch::models::nhwc_kernels
+}  // namespace scorch::models::nhwc_norm

@@ -4,7 +4,8 @@
 #pragma once
 #include <cstdint>
 
-namespace scorch::models::nhwc_kernels {
+// "norm" in the namespace puts the kernels' names in bench/device/trace_summary.py's normalisation group.
+namespace scorch::models::nhwc_norm {
 
 enum class Dtype { kFloat32, kBFloat16, kFloat16 };
 
@@ -24,4 +25,4 @@ void channel_sums(Dtype t, const void* a, const void* x, bool shift_a, int64_t n
 void affine(Dtype t, const void* x, const void* dy, const float* scale_x, const float* scale_dy, const float* offset,
             void* out, int64_t n, int64_t hw, int64_t c, void* stream);
 
-}  // namespace scorch::models::nhwc_kernels
+}  // namespace scorch::models::nhwc_norm
