@@ -116,6 +116,11 @@ class GroupNormNhwcFunction : public torch::autograd::Function<GroupNormNhwcFunc
 
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grads) {
+    // Grad mode is on in a backward only under create_graph: the kernels' results have no graph of their own
+    // (and the statistics were taken without one), so a second derivative would silently miss this layer.
+    SCORCH_CHECK(!torch::GradMode::is_enabled(),
+                 "GroupNorm (NHWC) has no second derivative: set model.nhwc_group_norm: false for a double backward "
+                 "(sliced score matching, create_graph)");
     const auto saved = ctx->get_saved_variables();
     const auto &x = saved[0], &weight = saved[1], &bias = saved[2], &mean = saved[3], &rstd = saved[4],
                &shift = saved[5];
@@ -146,10 +151,12 @@ torch::Tensor group_norm_nhwc(const torch::Tensor& x, int64_t groups, const torc
   SCORCH_CHECK(x.dim() == 4, "GroupNorm (NHWC): input of shape {}, expected (N, C, H, W)", c10::str(x.sizes()));
   SCORCH_CHECK(groups >= 1 && x.size(1) % groups == 0, "GroupNorm (NHWC): {} channels cannot form {} groups", x.size(1),
                groups);
-  SCORCH_CHECK(weight.numel() == x.size(1) && bias.numel() == x.size(1),
-               "GroupNorm (NHWC): weight and bias of {} and {} elements for {} channels", weight.numel(), bias.numel(),
-               x.size(1));
-  SCORCH_CHECK(x.size(0) <= 65535, "GroupNorm (NHWC): a batch of {} images, at most 65535 per call", x.size(0));
+  SCORCH_CHECK(weight.dim() == 1 && bias.dim() == 1 && weight.numel() == x.size(1) && bias.numel() == x.size(1),
+               "GroupNorm (NHWC): weight and bias of shapes {} and {} for {} channels, expected ({},)",
+               c10::str(weight.sizes()), c10::str(bias.sizes()), x.size(1), x.size(1));
+  SCORCH_CHECK(x.numel() > 0 && x.size(0) <= kMaxImages,
+               "GroupNorm (NHWC): input of shape {}, expected 1 to {} images of at least one element",
+               c10::str(x.sizes()), kMaxImages);
   return GroupNormNhwcFunction::apply(x, weight, bias, groups, eps);
 }
 

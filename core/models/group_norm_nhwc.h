@@ -17,7 +17,10 @@ namespace scorch::models {
 // and combine over a group's channels as mean of variances plus variance of means, so a large mean does not
 // cancel the variance. The sums are added in a fixed order: the result is the same on every call.
 // weight, bias: (C,) in float32 (or x's dtype); their gradients come in their dtype.
+// Once differentiable: a backward under create_graph throws. N ≤ kMaxImages (a CUDA grid dimension).
 torch::Tensor group_norm_nhwc(const torch::Tensor& x, int64_t groups, const torch::Tensor& weight,
                               const torch::Tensor& bias, double eps);  // (N, C, H, W) -> (N, C, H, W)
+
+inline constexpr int64_t kMaxImages = 65535;
 
 }  // namespace scorch::models

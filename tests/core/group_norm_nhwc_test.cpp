@@ -102,6 +102,18 @@ TEST(GroupNormNhwcStatistics, RefusesChannelsThatDoNotFormTheGroups) {
   const auto x = torch::zeros({1, 6, 2, 2}).contiguous(at::MemoryFormat::ChannelsLast);
   EXPECT_THROW(group_norm_nhwc(x, 4, torch::ones({6}), torch::zeros({6}), 1e-6), std::exception);
   EXPECT_THROW(group_norm_nhwc(x, 3, torch::ones({5}), torch::zeros({5}), 1e-6), std::exception);
+  EXPECT_THROW(group_norm_nhwc(x, 3, torch::ones({1, 6}), torch::zeros({1, 6}), 1e-6), std::exception);
+  EXPECT_THROW(group_norm_nhwc(torch::zeros({0, 6, 2, 2}), 3, torch::ones({6}), torch::zeros({6}), 1e-6),
+               std::exception);
+}
+
+// Its backward is not itself differentiable; under create_graph (sliced score matching's double backward) it
+// must refuse rather than hand back a gradient with this layer's second-order terms missing.
+TEST(GroupNormNhwcStatistics, RefusesADoubleBackward) {
+  const auto x = torch::randn({2, 8, 4, 4}).contiguous(at::MemoryFormat::ChannelsLast).requires_grad_(true);
+  const auto y = group_norm_nhwc(x, 2, torch::ones({8}), torch::zeros({8}), 1e-6);
+  EXPECT_THROW(torch::autograd::grad({y.square().sum()}, {x}, {}, true, /*create_graph=*/true), std::exception);
+  EXPECT_NO_THROW(torch::autograd::grad({y.square().sum()}, {x}));
 }
 
 // The module keeps LibTorch's kernels on the CPU (whose GroupNorm reads channels_last as it is) with the
