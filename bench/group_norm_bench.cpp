@@ -57,8 +57,8 @@ double max_rel(const torch::Tensor& got, const torch::Tensor& want) {
 
 Shape parse_shape(const std::string& text) {
   Shape s{};
-  SCORCH_CHECK(std::sscanf(text.c_str(), "%ld,%ld,%ld,%ld,%ld", &s.n, &s.c, &s.h, &s.w, &s.groups) == 5 &&
-                   s.n > 0 && s.c > 0 && s.h > 0 && s.w > 0 && s.groups > 0 && s.c % s.groups == 0,
+  SCORCH_CHECK(std::sscanf(text.c_str(), "%ld,%ld,%ld,%ld,%ld", &s.n, &s.c, &s.h, &s.w, &s.groups) == 5 && s.n > 0 &&
+                   s.c > 0 && s.h > 0 && s.w > 0 && s.groups > 0 && s.c % s.groups == 0,
                "shape '{}': expected N,C,H,W,G with positive sizes and C a multiple of G", text);
   return s;
 }
@@ -97,16 +97,11 @@ void bench(const Shape& s, const torch::Device& device, torch::ScalarType dtype,
     if (way == Way::kNchw) nchw_ms = ms;
     if (way == Way::kChannelsLast) channels_last_ms = ms;
     const double bytes = 8.0 * static_cast<double>(x0.numel() * x0.element_size());
-    nlohmann::json row = {{"bench", "group_norm"},
-                          {"way", name(way)},
-                          {"shape", {s.n, s.c, s.h, s.w}},
-                          {"groups", s.groups},
-                          {"dtype", c10::toString(dtype)},
-                          {"device", device.str()},
-                          {"ms_forward_backward", ms},
-                          {"traffic_GBps_at_8_passes", bytes / ms / 1e6},
-                          {"max_rel_err_y", err_y},
-                          {"max_rel_err_dx", err_dx}};
+    nlohmann::json row = {{"bench", "group_norm"},         {"way", name(way)},
+                          {"shape", {s.n, s.c, s.h, s.w}}, {"groups", s.groups},
+                          {"dtype", c10::toString(dtype)}, {"device", device.str()},
+                          {"ms_forward_backward", ms},     {"traffic_GBps_at_8_passes", bytes / ms / 1e6},
+                          {"max_rel_err_y", err_y},        {"max_rel_err_dx", err_dx}};
     if (way == Way::kNhwcKernels) {
       row["speedup_vs_libtorch_channels_last"] = channels_last_ms / ms;
       row["speedup_vs_libtorch_nchw"] = nchw_ms / ms;
