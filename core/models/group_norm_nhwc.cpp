@@ -2,6 +2,7 @@
 #include "core/models/group_norm_nhwc.h"
 
 #include "core/error.h"
+#include "core/models/group_norm_nhwc_math.h"
 
 #if SCORCH_WITH_CUDA
 #include <c10/cuda/CUDAGuard.h>
@@ -20,10 +21,7 @@ constexpr auto kNhwc = at::MemoryFormat::ChannelsLast;
 at::ScalarType table_dtype(const Tensor& x) { return x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat; }
 
 #if SCORCH_WITH_CUDA
-bool use_kernels(const Tensor& x) {
-  const auto t = x.scalar_type();
-  return x.is_cuda() && (t == at::kFloat || t == at::kBFloat16 || t == at::kHalf);
-}
+bool use_kernels(const Tensor& x) { return x.is_cuda() && nhwc_kernel_dtype(x.scalar_type()); }
 
 nhwc_norm::Dtype kernel_dtype(const Tensor& x) {
   switch (x.scalar_type()) {
@@ -37,28 +35,27 @@ nhwc_norm::Dtype kernel_dtype(const Tensor& x) {
 // (N, C, H, W) channels_last -> (N, HW, C), a view.
 Tensor rows_of(const Tensor& x) { return x.permute({0, 2, 3, 1}).reshape({x.size(0), -1, x.size(1)}); }
 
-// Per image and channel, over its HW rows, with s = x[n, 0, c]: Σ (a - s·shift_a) and Σ (a - s·shift_a)(x - s);
-// each (N, C) in table_dtype(x).
-std::pair<Tensor, Tensor> channel_sums(const Tensor& a, const Tensor& x, bool shift_a) {
+// Per image, chunk of rows and channel, with s = x[n, 0, c]: Σ (a - s·shift_a) and Σ (a - s·shift_a)(x - s);
+// each (N, chunks, C) in table_dtype(x). One chunk on the CPU.
+std::pair<Tensor, Tensor> partial_sums(const Tensor& a, const Tensor& x, bool shift_a) {
 #if SCORCH_WITH_CUDA
   if (use_kernels(x)) {
     const c10::cuda::CUDAGuard guard(x.device());
     const int64_t n = x.size(0), c = x.size(1), hw = x.size(2) * x.size(3);
     const int64_t rows = nhwc_norm::rows_per_chunk(n, hw, c);
-    const int64_t chunks = (hw + rows - 1) / rows;
-    auto part1 = torch::empty({n, chunks, c}, x.options().dtype(at::kFloat));  // (N, chunks, C)
+    auto part1 = torch::empty({n, (hw + rows - 1) / rows, c}, x.options().dtype(at::kFloat));
     auto part2 = torch::empty_like(part1);
     nhwc_norm::channel_sums(kernel_dtype(x), a.data_ptr(), x.data_ptr(), shift_a, n, hw, c, rows,
                             part1.data_ptr<float>(), part2.data_ptr<float>(),
                             c10::cuda::getCurrentCUDAStream().stream());
-    return {part1.sum(1), part2.sum(1)};
+    return {part1, part2};
   }
 #endif
   const auto dtype = table_dtype(x);
   const auto x3 = rows_of(x).to(dtype), a3 = rows_of(a).to(dtype);  // (N, HW, C)
   const auto shift = x3.narrow(1, 0, 1);                            // (N, 1, C)
   const auto u = shift_a ? a3 - shift : a3;
-  return {u.sum(1), (u * (x3 - shift)).sum(1)};
+  return {u.sum(1, /*keepdim=*/true), (u * (x3 - shift)).sum(1, /*keepdim=*/true)};
 }
 
 // x·scale_x + offset (+ dy·scale_dy) with (N, C) tables, in x's dtype and channels_last.
@@ -67,11 +64,9 @@ Tensor affine(const Tensor& x, const Tensor& dy, const Tensor& scale_x, const Te
   if (use_kernels(x)) {
     const c10::cuda::CUDAGuard guard(x.device());
     auto out = torch::empty_like(x, x.options(), kNhwc);
-    const auto sx = scale_x.to(at::kFloat).contiguous(), off = offset.to(at::kFloat).contiguous();
-    const auto sdy = dy.defined() ? scale_dy.to(at::kFloat).contiguous() : Tensor();
-    nhwc_norm::affine(kernel_dtype(x), x.data_ptr(), dy.defined() ? dy.data_ptr() : nullptr, sx.data_ptr<float>(),
-                      dy.defined() ? sdy.data_ptr<float>() : nullptr, off.data_ptr<float>(), out.data_ptr(), x.size(0),
-                      x.size(2) * x.size(3), x.size(1), c10::cuda::getCurrentCUDAStream().stream());
+    nhwc_norm::affine(kernel_dtype(x), x.data_ptr(), dy.defined() ? dy.data_ptr() : nullptr, scale_x.data_ptr<float>(),
+                      dy.defined() ? scale_dy.data_ptr<float>() : nullptr, offset.data_ptr<float>(), out.data_ptr(),
+                      x.size(0), x.size(2) * x.size(3), x.size(1), c10::cuda::getCurrentCUDAStream().stream());
     return out;
   }
 #endif
@@ -82,33 +77,63 @@ Tensor affine(const Tensor& x, const Tensor& dy, const Tensor& scale_x, const Te
   return out.to(x.scalar_type()).contiguous(kNhwc);
 }
 
-// (N, G) -> (N, C): each group's value repeated over its channels.
-Tensor per_channel(const Tensor& t, int64_t c) {
-  const int64_t n = t.size(0), g = t.size(1);
-  return t.unsqueeze(2).expand({n, g, c / g}).reshape({n, c});
+// The per-group arithmetic of group_norm_nhwc_math.h over every image and group (every channel): the kernels on
+// CUDA, a loop over the same functions on the CPU. All tables contiguous, in one dtype (float32 on CUDA).
+template <typename T>
+void statistics_on_cpu(const nhwc_norm::Dims& d, const Tensor& sum1, const Tensor& sum2, const Tensor& shift,
+                       const Tensor& w, const Tensor& b, double eps, Tensor& mean, Tensor& rstd, Tensor& scale,
+                       Tensor& offset) {
+  for (int64_t img = 0; img < d.n; ++img)
+    for (int64_t g = 0; g < d.groups; ++g)
+      nhwc_norm::group_statistics<T>(d, img, g, sum1.data_ptr<T>(), sum2.data_ptr<T>(), shift.data_ptr<T>(),
+                                     w.data_ptr<T>(), b.data_ptr<T>(), static_cast<T>(eps), mean.data_ptr<T>(),
+                                     rstd.data_ptr<T>(), scale.data_ptr<T>(), offset.data_ptr<T>());
 }
 
-// (N, C) -> (N, G): the sum over each group's channels.
-Tensor group_sum(const Tensor& t, int64_t g) { return t.view({t.size(0), g, -1}).sum(2); }
+template <typename T>
+void gradients_on_cpu(const nhwc_norm::Dims& d, const Tensor& sum_dy, const Tensor& sum_dy_xs, const Tensor& shift,
+                      const Tensor& w, const Tensor& mean, const Tensor& rstd, Tensor& dy_total, Tensor& dy_xc,
+                      Tensor& scale_dy, Tensor& scale_x, Tensor& offset, Tensor& dweight, Tensor& dbias) {
+  for (int64_t img = 0; img < d.n; ++img)
+    for (int64_t g = 0; g < d.groups; ++g)
+      nhwc_norm::group_input_gradient<T>(d, img, g, sum_dy.data_ptr<T>(), sum_dy_xs.data_ptr<T>(), shift.data_ptr<T>(),
+                                         w.data_ptr<T>(), mean.data_ptr<T>(), rstd.data_ptr<T>(),
+                                         dy_total.data_ptr<T>(), dy_xc.data_ptr<T>(), scale_dy.data_ptr<T>(),
+                                         scale_x.data_ptr<T>(), offset.data_ptr<T>());
+  for (int64_t ch = 0; ch < d.c; ++ch)
+    nhwc_norm::parameter_gradients<T>(d, ch, dy_total.data_ptr<T>(), dy_xc.data_ptr<T>(), rstd.data_ptr<T>(),
+                                      dweight.data_ptr<T>(), dbias.data_ptr<T>());
+}
+
+nhwc_norm::Dims dims_of(const Tensor& x, int64_t groups, const Tensor& partial) {
+  return {x.size(0), x.size(1), groups, x.size(2) * x.size(3), partial.size(1)};
+}
 
 class GroupNormNhwcFunction : public torch::autograd::Function<GroupNormNhwcFunction> {
  public:
   static Tensor forward(torch::autograd::AutogradContext* ctx, const Tensor& input, const Tensor& weight,
                         const Tensor& bias, int64_t groups, double eps) {
-    const auto x = input.contiguous(kNhwc);  // (N, C, H, W)
-    const int64_t c = x.size(1), hw = x.size(2) * x.size(3);
-    const auto [sum1, sum2] = channel_sums(x, x, /*shift_a=*/true);  // (N, C): Σ (x - s), Σ (x - s)²
-    const auto dtype = sum1.scalar_type();
-    const auto shift = rows_of(x).select(1, 0).to(dtype);  // (N, C)
-    const auto shifted_mean = sum1 / hw;
-    const auto mean_c = shift + shifted_mean;                             // (N, C)
-    const auto var_c = (sum2 / hw - shifted_mean.square()).clamp_min(0);  // (N, C)
-    const auto mean = group_sum(mean_c, groups) / (c / groups);           // (N, G)
-    const auto spread = group_sum((mean_c - per_channel(mean, c)).square(), groups);
-    const auto var = (group_sum(var_c, groups) + spread) / (c / groups);  // (N, G)
-    const auto rstd = (var + eps).rsqrt();                                // (N, G)
-    const auto scale = per_channel(rstd, c) * weight.to(dtype);           // (N, C)
-    const auto offset = bias.to(dtype) - per_channel(mean, c) * scale;    // (N, C)
+    const auto x = input.contiguous(kNhwc);                          // (N, C, H, W)
+    const auto [sum1, sum2] = partial_sums(x, x, /*shift_a=*/true);  // (N, chunks, C): Σ (x - s), Σ (x - s)²
+    const auto d = dims_of(x, groups, sum1);
+    const auto t = sum1.options();
+    const auto shift = rows_of(x).select(1, 0).to(t.dtype()).contiguous();  // (N, C)
+    const auto w = weight.to(t.dtype()).contiguous(), b = bias.to(t.dtype()).contiguous();
+    auto mean = torch::empty({d.n, d.groups}, t), rstd = torch::empty_like(mean);  // (N, G)
+    auto scale = torch::empty({d.n, d.c}, t), offset = torch::empty_like(scale);   // (N, C)
+#if SCORCH_WITH_CUDA
+    if (use_kernels(x)) {
+      const c10::cuda::CUDAGuard guard(x.device());
+      nhwc_norm::launch_group_statistics(d, sum1.data_ptr<float>(), sum2.data_ptr<float>(), shift.data_ptr<float>(),
+                                         w.data_ptr<float>(), b.data_ptr<float>(), static_cast<float>(eps),
+                                         mean.data_ptr<float>(), rstd.data_ptr<float>(), scale.data_ptr<float>(),
+                                         offset.data_ptr<float>(), c10::cuda::getCurrentCUDAStream().stream());
+    } else
+#endif
+        if (t.dtype() == at::kDouble)
+      statistics_on_cpu<double>(d, sum1, sum2, shift, w, b, eps, mean, rstd, scale, offset);
+    else
+      statistics_on_cpu<float>(d, sum1, sum2, shift, w, b, eps, mean, rstd, scale, offset);
     ctx->save_for_backward({x, weight, bias, mean, rstd, shift});
     ctx->saved_data["groups"] = groups;
     return affine(x, Tensor(), scale, Tensor(), offset);
@@ -124,23 +149,36 @@ class GroupNormNhwcFunction : public torch::autograd::Function<GroupNormNhwcFunc
     const auto saved = ctx->get_saved_variables();
     const auto &x = saved[0], &weight = saved[1], &bias = saved[2], &mean = saved[3], &rstd = saved[4],
                &shift = saved[5];
-    const int64_t groups = ctx->saved_data["groups"].toInt();
-    const int64_t c = x.size(1), count = x.size(2) * x.size(3) * (c / groups);  // elements per group
-    const auto dy = grads[0].to(x.scalar_type()).contiguous(kNhwc);             // (N, C, H, W)
-    const auto [sum_dy, sum_dy_xs] = channel_sums(dy, x, /*shift_a=*/false);    // (N, C): Σ dy, Σ dy (x - s)
-    const auto dtype = sum_dy.scalar_type();
-    const auto mean_c = per_channel(mean, c), rstd_c = per_channel(rstd, c);  // (N, C)
-    const auto sum_dy_xc = sum_dy_xs + (shift - mean_c) * sum_dy;             // Σ dy (x - mean)
-    const auto w = weight.to(dtype);                                          // (C,)
-    // d/dx of (x - mean)·rstd·w: rstd·(w·dy - mean of w·dy - x̂·mean of w·dy·x̂), the means over a group.
-    const auto m1 = group_sum(w * sum_dy, groups) / count;              // (N, G)
-    const auto m2 = group_sum(w * rstd_c * sum_dy_xc, groups) / count;  // (N, G)
-    const auto scale_x = -rstd.square() * m2;                           // (N, G)
-    const auto offset = -rstd * m1 - mean * scale_x;                    // (N, G)
-    const auto dx = affine(x, dy, per_channel(scale_x, c), rstd_c * w, per_channel(offset, c));
-    const auto dweight = (rstd_c * sum_dy_xc).sum(0).to(weight.scalar_type());  // (C,)
-    const auto dbias = sum_dy.sum(0).to(bias.scalar_type());                    // (C,)
-    return {dx, dweight, dbias, Tensor(), Tensor()};
+    const auto dy = grads[0].to(x.scalar_type()).contiguous(kNhwc);           // (N, C, H, W)
+    const auto [sum_dy, sum_dy_xs] = partial_sums(dy, x, /*shift_a=*/false);  // (N, chunks, C): Σ dy, Σ dy (x - s)
+    const auto d = dims_of(x, ctx->saved_data["groups"].toInt(), sum_dy);
+    const auto t = sum_dy.options();
+    const auto w = weight.to(t.dtype()).contiguous();
+    auto dy_total = torch::empty({d.n, d.c}, t), dy_xc = torch::empty_like(dy_total);  // (N, C)
+    auto scale_dy = torch::empty_like(dy_total), scale_x = torch::empty_like(dy_total),
+         offset = torch::empty_like(dy_total);
+    auto dweight = torch::empty({d.c}, t), dbias = torch::empty_like(dweight);  // (C,)
+#if SCORCH_WITH_CUDA
+    if (use_kernels(x)) {
+      const c10::cuda::CUDAGuard guard(x.device());
+      const auto stream = c10::cuda::getCurrentCUDAStream().stream();
+      nhwc_norm::launch_group_input_gradient(
+          d, sum_dy.data_ptr<float>(), sum_dy_xs.data_ptr<float>(), shift.data_ptr<float>(), w.data_ptr<float>(),
+          mean.data_ptr<float>(), rstd.data_ptr<float>(), dy_total.data_ptr<float>(), dy_xc.data_ptr<float>(),
+          scale_dy.data_ptr<float>(), scale_x.data_ptr<float>(), offset.data_ptr<float>(), stream);
+      nhwc_norm::launch_parameter_gradients(d, dy_total.data_ptr<float>(), dy_xc.data_ptr<float>(),
+                                            rstd.data_ptr<float>(), dweight.data_ptr<float>(), dbias.data_ptr<float>(),
+                                            stream);
+    } else
+#endif
+        if (t.dtype() == at::kDouble)
+      gradients_on_cpu<double>(d, sum_dy, sum_dy_xs, shift, w, mean, rstd, dy_total, dy_xc, scale_dy, scale_x, offset,
+                               dweight, dbias);
+    else
+      gradients_on_cpu<float>(d, sum_dy, sum_dy_xs, shift, w, mean, rstd, dy_total, dy_xc, scale_dy, scale_x, offset,
+                              dweight, dbias);
+    const auto dx = affine(x, dy, scale_x, scale_dy, offset);
+    return {dx, dweight.to(weight.scalar_type()), dbias.to(bias.scalar_type()), Tensor(), Tensor()};
   }
 };
 
@@ -157,6 +195,12 @@ torch::Tensor group_norm_nhwc(const torch::Tensor& x, int64_t groups, const torc
   SCORCH_CHECK(x.numel() > 0 && x.size(0) <= kMaxImages,
                "GroupNorm (NHWC): input of shape {}, expected 1 to {} images of at least one element",
                c10::str(x.sizes()), kMaxImages);
+  // The CPU path's loops read the tables' memory: on a GPU only the kernels may run.
+  SCORCH_CHECK(
+      !x.is_cuda() || (SCORCH_WITH_CUDA && nhwc_kernel_dtype(x.scalar_type())),
+      "GroupNorm (NHWC): a CUDA tensor of {} in a build {}: expected float32, bfloat16 or float16 with the CUDA "
+      "paths compiled in",
+      c10::toString(x.scalar_type()), SCORCH_WITH_CUDA ? "with the CUDA kernels" : "without CUDA paths");
   return GroupNormNhwcFunction::apply(x, weight, bias, groups, eps);
 }
 

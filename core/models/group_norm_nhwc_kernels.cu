@@ -72,6 +72,33 @@ __global__ void affine_kernel(const T* x, const T* dy, const float* scale_x, con
   }
 }
 
+// The per-group arithmetic, a thread per image and group (per channel for the parameters' gradients).
+__global__ void group_statistics_kernel(Dims d, const float* sum1, const float* sum2, const float* shift,
+                                        const float* weight, const float* bias, float eps, float* mean, float* rstd,
+                                        float* scale, float* offset) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < d.n * d.groups)
+    group_statistics(d, i / d.groups, i % d.groups, sum1, sum2, shift, weight, bias, eps, mean, rstd, scale, offset);
+}
+
+__global__ void group_input_gradient_kernel(Dims d, const float* sum_dy, const float* sum_dy_xs, const float* shift,
+                                            const float* weight, const float* mean, const float* rstd, float* dy_total,
+                                            float* dy_xc, float* scale_dy, float* scale_x, float* offset) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < d.n * d.groups)
+    group_input_gradient(d, i / d.groups, i % d.groups, sum_dy, sum_dy_xs, shift, weight, mean, rstd, dy_total, dy_xc,
+                         scale_dy, scale_x, offset);
+}
+
+__global__ void parameter_gradients_kernel(Dims d, const float* dy_total, const float* dy_xc, const float* rstd,
+                                           float* dweight, float* dbias) {
+  const int64_t ch = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (ch < d.c) parameter_gradients(d, ch, dy_total, dy_xc, rstd, dweight, dbias);
+}
+
+constexpr int kTableThreads = 128;
+unsigned table_blocks(int64_t count) { return static_cast<unsigned>((count + kTableThreads - 1) / kTableThreads); }
+
 void check_launch(const char* what) {
   const cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess)
@@ -105,6 +132,29 @@ void channel_sums(Dtype t, const void* a, const void* x, bool shift_a, int64_t n
         static_cast<const T*>(a), static_cast<const T*>(x), shift_a, hw, c, rows, sum1, sum2);
   });
   check_launch("channel_sums");
+}
+
+void launch_group_statistics(const Dims& d, const float* sum1, const float* sum2, const float* shift,
+                             const float* weight, const float* bias, float eps, float* mean, float* rstd, float* scale,
+                             float* offset, void* stream) {
+  group_statistics_kernel<<<table_blocks(d.n * d.groups), kTableThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+      d, sum1, sum2, shift, weight, bias, eps, mean, rstd, scale, offset);
+  check_launch("group_statistics");
+}
+
+void launch_group_input_gradient(const Dims& d, const float* sum_dy, const float* sum_dy_xs, const float* shift,
+                                 const float* weight, const float* mean, const float* rstd, float* dy_total,
+                                 float* dy_xc, float* scale_dy, float* scale_x, float* offset, void* stream) {
+  group_input_gradient_kernel<<<table_blocks(d.n * d.groups), kTableThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+      d, sum_dy, sum_dy_xs, shift, weight, mean, rstd, dy_total, dy_xc, scale_dy, scale_x, offset);
+  check_launch("group_input_gradient");
+}
+
+void launch_parameter_gradients(const Dims& d, const float* dy_total, const float* dy_xc, const float* rstd,
+                                float* dweight, float* dbias, void* stream) {
+  parameter_gradients_kernel<<<table_blocks(d.c), kTableThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+      d, dy_total, dy_xc, rstd, dweight, dbias);
+  check_launch("parameter_gradients");
 }
 
 void affine(Dtype t, const void* x, const void* dy, const float* scale_x, const float* scale_dy, const float* offset,

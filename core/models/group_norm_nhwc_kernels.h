@@ -4,7 +4,8 @@
 #pragma once
 #include <cstdint>
 
-// "norm" in the namespace puts the kernels' names in bench/device/trace_summary.py's normalisation group.
+#include "core/models/group_norm_nhwc_math.h"
+
 namespace scorch::models::nhwc_norm {
 
 enum class Dtype { kFloat32, kBFloat16, kFloat16 };
@@ -20,6 +21,17 @@ int64_t rows_per_chunk(int64_t n, int64_t hw, int64_t c);
 // shift_a = false (Σ dy, Σ dy·(x-s)).
 void channel_sums(Dtype t, const void* a, const void* x, bool shift_a, int64_t n, int64_t hw, int64_t c, int64_t rows,
                   float* sum1, float* sum2, void* stream);
+
+// group_norm_nhwc_math.h's group_statistics and group_input_gradient, a thread per image and group, and
+// parameter_gradients, a thread per channel; float32 tables, d.chunks chunks of partial sums.
+void launch_group_statistics(const Dims& d, const float* sum1, const float* sum2, const float* shift,
+                             const float* weight, const float* bias, float eps, float* mean, float* rstd, float* scale,
+                             float* offset, void* stream);
+void launch_group_input_gradient(const Dims& d, const float* sum_dy, const float* sum_dy_xs, const float* shift,
+                                 const float* weight, const float* mean, const float* rstd, float* dy_total,
+                                 float* dy_xc, float* scale_dy, float* scale_x, float* offset, void* stream);
+void launch_parameter_gradients(const Dims& d, const float* dy_total, const float* dy_xc, const float* rstd,
+                                float* dweight, float* dbias, void* stream);
 
 // out = x·scale_x[n, c] + offset[n, c], plus dy·scale_dy[n, c] when dy is not null; out has x's layout and dtype.
 void affine(Dtype t, const void* x, const void* dy, const float* scale_x, const float* scale_dy, const float* offset,
