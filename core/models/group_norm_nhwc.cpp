@@ -35,9 +35,14 @@ nhwc_norm::Dtype kernel_dtype(const Tensor& x) {
 // (N, C, H, W) channels_last -> (N, HW, C), a view.
 Tensor rows_of(const Tensor& x) { return x.permute({0, 2, 3, 1}).reshape({x.size(0), -1, x.size(1)}); }
 
-// Per image, chunk of rows and channel, with s = x[n, 0, c]: Σ (a - s·shift_a) and Σ (a - s·shift_a)(x - s);
-// each (N, chunks, C) in table_dtype(x). One chunk on the CPU.
-std::pair<Tensor, Tensor> partial_sums(const Tensor& a, const Tensor& x, bool shift_a) {
+struct PartialSums {
+  Tensor sum1, sum2;  // (N, chunks, C)
+  Tensor shift;       // (N, C): s (with shift_a; on the CPU always)
+};
+
+// Per image, chunk of rows and channel, with s = x[n, 0, c]: Σ (a - s·shift_a) and Σ (a - s·shift_a)(x - s),
+// in table_dtype(x). One chunk on the CPU.
+PartialSums partial_sums(const Tensor& a, const Tensor& x, bool shift_a) {
 #if SCORCH_WITH_CUDA
   if (use_kernels(x)) {
     const c10::cuda::CUDAGuard guard(x.device());
@@ -45,17 +50,18 @@ std::pair<Tensor, Tensor> partial_sums(const Tensor& a, const Tensor& x, bool sh
     const int64_t rows = nhwc_norm::rows_per_chunk(n, hw, c);
     auto part1 = torch::empty({n, (hw + rows - 1) / rows, c}, x.options().dtype(at::kFloat));
     auto part2 = torch::empty_like(part1);
+    auto shift = shift_a ? torch::empty({n, c}, part1.options()) : Tensor();  // the backward has it saved
     nhwc_norm::channel_sums(kernel_dtype(x), a.data_ptr(), x.data_ptr(), shift_a, n, hw, c, rows,
                             part1.data_ptr<float>(), part2.data_ptr<float>(),
-                            c10::cuda::getCurrentCUDAStream().stream());
-    return {part1, part2};
+                            shift_a ? shift.data_ptr<float>() : nullptr, c10::cuda::getCurrentCUDAStream().stream());
+    return {part1, part2, shift};
   }
 #endif
   const auto dtype = table_dtype(x);
   const auto x3 = rows_of(x).to(dtype), a3 = rows_of(a).to(dtype);  // (N, HW, C)
   const auto shift = x3.narrow(1, 0, 1);                            // (N, 1, C)
   const auto u = shift_a ? a3 - shift : a3;
-  return {u.sum(1, /*keepdim=*/true), (u * (x3 - shift)).sum(1, /*keepdim=*/true)};
+  return {u.sum(1, /*keepdim=*/true), (u * (x3 - shift)).sum(1, /*keepdim=*/true), shift.squeeze(1).contiguous()};
 }
 
 // x·scale_x + offset (+ dy·scale_dy) with (N, C) tables, in x's dtype and channels_last.
@@ -113,11 +119,10 @@ class GroupNormNhwcFunction : public torch::autograd::Function<GroupNormNhwcFunc
  public:
   static Tensor forward(torch::autograd::AutogradContext* ctx, const Tensor& input, const Tensor& weight,
                         const Tensor& bias, int64_t groups, double eps) {
-    const auto x = input.contiguous(kNhwc);                          // (N, C, H, W)
-    const auto [sum1, sum2] = partial_sums(x, x, /*shift_a=*/true);  // (N, chunks, C): Σ (x - s), Σ (x - s)²
+    const auto x = input.contiguous(kNhwc);                                 // (N, C, H, W)
+    const auto [sum1, sum2, shift] = partial_sums(x, x, /*shift_a=*/true);  // Σ (x - s), Σ (x - s)², s
     const auto d = dims_of(x, groups, sum1);
     const auto t = sum1.options();
-    const auto shift = rows_of(x).select(1, 0).to(t.dtype()).contiguous();  // (N, C)
     const auto w = weight.to(t.dtype()).contiguous(), b = bias.to(t.dtype()).contiguous();
     auto mean = torch::empty({d.n, d.groups}, t), rstd = torch::empty_like(mean);  // (N, G)
     auto scale = torch::empty({d.n, d.c}, t), offset = torch::empty_like(scale);   // (N, C)
@@ -149,8 +154,9 @@ class GroupNormNhwcFunction : public torch::autograd::Function<GroupNormNhwcFunc
     const auto saved = ctx->get_saved_variables();
     const auto &x = saved[0], &weight = saved[1], &bias = saved[2], &mean = saved[3], &rstd = saved[4],
                &shift = saved[5];
-    const auto dy = grads[0].to(x.scalar_type()).contiguous(kNhwc);           // (N, C, H, W)
-    const auto [sum_dy, sum_dy_xs] = partial_sums(dy, x, /*shift_a=*/false);  // (N, chunks, C): Σ dy, Σ dy (x - s)
+    const auto dy = grads[0].to(x.scalar_type()).contiguous(kNhwc);  // (N, C, H, W)
+    const auto sums = partial_sums(dy, x, /*shift_a=*/false);        // Σ dy, Σ dy (x - s): (N, chunks, C)
+    const auto &sum_dy = sums.sum1, &sum_dy_xs = sums.sum2;
     const auto d = dims_of(x, ctx->saved_data["groups"].toInt(), sum_dy);
     const auto t = sum_dy.options();
     const auto w = weight.to(t.dtype()).contiguous();

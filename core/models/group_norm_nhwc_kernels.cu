@@ -28,7 +28,7 @@ __device__ __forceinline__ void store(__half* p, int64_t i, float v) { p[i] = __
 // grid (ceil(C / 32), chunks, N), block (32, 8).
 template <typename T>
 __global__ void channel_sums_kernel(const T* a, const T* x, bool shift_a, int64_t hw, int64_t c, int64_t rows,
-                                    float* sum1, float* sum2) {
+                                    float* sum1, float* sum2, float* shift_out) {
   __shared__ float part1[kRowsPerBlock][kWarp], part2[kRowsPerBlock][kWarp];
   const int64_t ch = static_cast<int64_t>(blockIdx.x) * kWarp + threadIdx.x;
   const int64_t chunk = blockIdx.y, img = blockIdx.z;
@@ -36,6 +36,7 @@ __global__ void channel_sums_kernel(const T* a, const T* x, bool shift_a, int64_
   if (ch < c) {
     const int64_t base = img * hw * c + ch;
     const float shift = load(x, base);
+    if (shift_out != nullptr && chunk == 0 && threadIdx.y == 0) shift_out[img * c + ch] = shift;
     const float shift_of_a = shift_a ? shift : 0.f;
     const int64_t end = (chunk + 1) * rows < hw ? (chunk + 1) * rows : hw;
     for (int64_t r = chunk * rows + threadIdx.y; r < end; r += kRowsPerBlock) {
@@ -124,12 +125,12 @@ int64_t rows_per_chunk(int64_t n, int64_t hw, int64_t c) {
 }
 
 void channel_sums(Dtype t, const void* a, const void* x, bool shift_a, int64_t n, int64_t hw, int64_t c, int64_t rows,
-                  float* sum1, float* sum2, void* stream) {
+                  float* sum1, float* sum2, float* shift, void* stream) {
   const dim3 grid((c + kWarp - 1) / kWarp, (hw + rows - 1) / rows, n), block(kWarp, kRowsPerBlock);
   dispatch(t, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     channel_sums_kernel<T><<<grid, block, 0, static_cast<cudaStream_t>(stream)>>>(
-        static_cast<const T*>(a), static_cast<const T*>(x), shift_a, hw, c, rows, sum1, sum2);
+        static_cast<const T*>(a), static_cast<const T*>(x), shift_a, hw, c, rows, sum1, sum2, shift);
   });
   check_launch("channel_sums");
 }

@@ -18,9 +18,9 @@ int64_t rows_per_chunk(int64_t n, int64_t hw, int64_t c);
 // For each image n, chunk k of `rows` rows and channel c, with s = x[n, 0, c] (a shift, so that a large mean
 // does not cancel the variance): sum1 = Σ (a - s·shift_a) and sum2 = Σ (a - s·shift_a)·(x - s), written to
 // (N, chunks, C) float32 tables. Statistics: a = x, shift_a = true (Σ (x-s), Σ (x-s)²); backward: a = dy,
-// shift_a = false (Σ dy, Σ dy·(x-s)).
+// shift_a = false (Σ dy, Σ dy·(x-s)). When `shift` is not null, s goes there too, an (N, C) float32 table.
 void channel_sums(Dtype t, const void* a, const void* x, bool shift_a, int64_t n, int64_t hw, int64_t c, int64_t rows,
-                  float* sum1, float* sum2, void* stream);
+                  float* sum1, float* sum2, float* shift, void* stream);
 
 // group_norm_nhwc_math.h's group_statistics and group_input_gradient, a thread per image and group, and
 // parameter_gradients, a thread per channel; float32 tables, d.chunks chunks of partial sums.
