@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/models/grad_checkpoint.h"
 #include "core/models/group_norm.h"
 
 namespace scorch::models {
@@ -114,6 +115,24 @@ TEST(GroupNormNhwcStatistics, RefusesADoubleBackward) {
   const auto y = group_norm_nhwc(x, 2, torch::ones({8}), torch::zeros({8}), 1e-6);
   EXPECT_THROW(torch::autograd::grad({y.square().sum()}, {x}, {}, true, /*create_graph=*/true), std::exception);
   EXPECT_NO_THROW(torch::autograd::grad({y.square().sum()}, {x}));
+}
+
+// Gradient checkpointing recomputes the block in its backward and differentiates it there once (no
+// create_graph): the layer must give the plain gradients, not mistake that for a double backward.
+TEST(GroupNormNhwcStatistics, WorksInsideACheckpointedBlock) {
+  torch::manual_seed(5);
+  const auto x0 = torch::randn({2, 8, 4, 4}).contiguous(at::MemoryFormat::ChannelsLast);
+  const auto weight = torch::randn({8}).requires_grad_(true), bias = torch::randn({8}).requires_grad_(true);
+  auto block = [&](const std::vector<torch::Tensor>& in) {
+    return torch::silu(group_norm_nhwc(in[0], 2, weight, bias, 1e-6));
+  };
+  std::vector<torch::Tensor> grads[2];
+  for (int checkpointed = 0; checkpointed < 2; ++checkpointed) {
+    const auto x = x0.detach().requires_grad_(true);
+    const auto y = checkpointed ? checkpoint(block, {x}, {weight, bias}) : block({x});
+    grads[checkpointed] = torch::autograd::grad({y.square().sum()}, {x, weight, bias});
+  }
+  for (size_t k = 0; k < 3; ++k) EXPECT_TRUE(torch::allclose(grads[1][k], grads[0][k], 1e-6, 1e-7)) << k;
 }
 
 // The module keeps LibTorch's kernels on the CPU (whose GroupNorm reads channels_last as it is) with the
