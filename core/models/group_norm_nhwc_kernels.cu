@@ -1,4 +1,5 @@
-// CUDA kernels of GroupNorm on channels_last tensors: per-channel partial sums and the per-channel affine map.
+// CUDA kernels of GroupNorm on channels_last tensors: per-channel partial sums, the per-group tables
+// (group_norm_nhwc_math.h) and the per-channel affine map.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -120,7 +121,8 @@ void dispatch(Dtype t, F&& f) {
 int64_t rows_per_chunk(int64_t n, int64_t hw, int64_t c) {
   constexpr int64_t kBlocks = 2048;  // ~15 per SM of an H100/H200: enough to hide the loads' latency
   const int64_t channel_blocks = (c + kWarp - 1) / kWarp;
-  const int64_t chunks = std::clamp<int64_t>(kBlocks / std::max<int64_t>(1, n * channel_blocks), 1, 65535);
+  // A small batch would otherwise get thousands of chunks, each a serial load in the table kernels.
+  const int64_t chunks = std::clamp<int64_t>(kBlocks / std::max<int64_t>(1, n * channel_blocks), 1, 64);
   return std::max<int64_t>(kRowsPerBlock, (hw + chunks - 1) / chunks);
 }
 

@@ -1,5 +1,5 @@
-// The two CUDA kernels behind group_norm_nhwc.cpp, declared without torch headers so that nvcc compiles them
-// alone (core/CMakeLists.txt). Tensors are raw pointers to channels_last (N, C, H, W) data: N × HW × C elements
+// The CUDA kernels behind group_norm_nhwc.cpp, declared without torch headers so that nvcc compiles them alone
+// (core/CMakeLists.txt). Tensors are raw pointers to channels_last (N, C, H, W) data: N × HW × C elements
 // with the channel fastest; per-channel tables are (N, C) float32, row-major.
 #pragma once
 #include <cstdint>
@@ -10,9 +10,9 @@ namespace scorch::models::nhwc_norm {
 
 enum class Dtype { kFloat32, kBFloat16, kFloat16 };
 
-// Rows (of C channels) per chunk of `channel_sums` and the chunk count for N images of HW rows each: enough
-// blocks to fill a GPU, and the partial sums of the chunks are added by the caller in a fixed order, so the
-// result does not depend on scheduling (a graphed step must equal an eager one bit for bit).
+// Rows (of C channels) per chunk of `channel_sums` for N images of HW rows each: enough blocks to fill a GPU,
+// but at most 64 chunks, which the table kernels add one thread per image and group. Every sum runs in a fixed
+// order, so the result does not depend on scheduling (a graphed step must equal an eager one bit for bit).
 int64_t rows_per_chunk(int64_t n, int64_t hw, int64_t c);
 
 // For each image n, chunk k of `rows` rows and channel c, with s = x[n, 0, c] (a shift, so that a large mean

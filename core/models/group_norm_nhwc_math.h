@@ -5,10 +5,12 @@
 #include <cmath>
 #include <cstdint>
 
+#ifndef SCORCH_HOST_DEVICE
 #ifdef __CUDACC__
 #define SCORCH_HOST_DEVICE __host__ __device__
 #else
 #define SCORCH_HOST_DEVICE
+#endif
 #endif
 
 // "norm" in the namespace puts the kernels' names in bench/device/trace_summary.py's normalisation group.

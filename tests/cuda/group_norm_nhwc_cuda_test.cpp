@@ -39,7 +39,7 @@ class GroupNormNhwcCuda : public ::testing::TestWithParam<Shape> {};
 
 // float32: within 2e-5 of the largest value of float64's result, as LibTorch's own kernels are (their sums run
 // in other orders). bfloat16 inputs, output and gradients: within 2^-7 (twice bf16's rounding) of float64 on
-// the same bf16 inputs. A wrong channel index, chunk boundary or group is off by 1e-1 or more.
+// the same bf16 inputs, and as much for float16. A wrong channel index, chunk boundary or group is off by 1e-1 or more.
 TEST_P(GroupNormNhwcCuda, EqualsFloat64GroupNormAndLibTorchs) {
   SCORCH_REQUIRE_CUDA();
   const auto s = GetParam();
@@ -61,26 +61,30 @@ TEST_P(GroupNormNhwcCuda, EqualsFloat64GroupNormAndLibTorchs) {
   std::printf("fp32: y %.2g, dx %.2g (LibTorch's %.2g), dweight %.2g, dbias %.2g\n", errs[0].second, errs[1].second,
               errs[4].second, errs[2].second, errs[3].second);
 
-  const auto x16 = x.to(torch::kBFloat16), probe16 = probe.to(torch::kBFloat16);
-  const auto exact16 = run(x16.to(torch::kFloat64), weight.to(torch::kFloat64), bias.to(torch::kFloat64),
-                           probe16.to(torch::kFloat64), s.groups, false);
-  const auto ours16 = run(x16.to(kCuda), weight.to(kCuda), bias.to(kCuda), probe16.to(kCuda), s.groups, true);
-  EXPECT_EQ(ours16.y.scalar_type(), torch::kBFloat16);
-  EXPECT_EQ(ours16.dweight.scalar_type(), torch::kFloat32);
-  EXPECT_LE(rel_err(ours16.y, exact16.y), 1.0 / 128);
-  EXPECT_LE(rel_err(ours16.dx, exact16.dx), 1.0 / 128);
-  EXPECT_LE(rel_err(ours16.dweight, exact16.dweight), 1e-4);  // float32 sums of bf16 products
-  EXPECT_LE(rel_err(ours16.dbias, exact16.dbias), 1e-4);
+  for (auto half : {torch::kBFloat16, torch::kHalf}) {
+    SCOPED_TRACE(c10::toString(half));
+    const auto x16 = x.to(half), probe16 = probe.to(half);
+    const auto exact16 = run(x16.to(torch::kFloat64), weight.to(torch::kFloat64), bias.to(torch::kFloat64),
+                             probe16.to(torch::kFloat64), s.groups, false);
+    const auto ours16 = run(x16.to(kCuda), weight.to(kCuda), bias.to(kCuda), probe16.to(kCuda), s.groups, true);
+    EXPECT_EQ(ours16.y.scalar_type(), half);
+    EXPECT_EQ(ours16.dweight.scalar_type(), torch::kFloat32);
+    EXPECT_LE(rel_err(ours16.y, exact16.y), 1.0 / 128);
+    EXPECT_LE(rel_err(ours16.dx, exact16.dx), 1.0 / 128);
+    EXPECT_LE(rel_err(ours16.dweight, exact16.dweight), 1e-4);  // float32 sums of 16-bit products
+    EXPECT_LE(rel_err(ours16.dbias, exact16.dbias), 1e-4);
+  }
 
   const auto again = run(x.to(kCuda), weight.to(kCuda), bias.to(kCuda), probe.to(kCuda), s.groups, true);
   EXPECT_TRUE(torch::equal(again.y, ours.y) && torch::equal(again.dx, ours.dx) &&
-              torch::equal(again.dweight, ours.dweight))
+              torch::equal(again.dweight, ours.dweight) && torch::equal(again.dbias, ours.dbias))
       << "the partial sums are added in a fixed order: every call gives the same bits";
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, GroupNormNhwcCuda,
                          ::testing::Values(Shape{4, 64, 8, 8, 16},       // NCSN++ at 8², one chunk per image
                                            Shape{2, 48, 5, 7, 12},       // channels not a multiple of 32
+                                           Shape{32, 80, 13, 13, 16},    // chunks of 9 rows, a last one of 7
                                            Shape{3, 512, 4, 4, 32},      // 16 blocks of channels
                                            Shape{128, 128, 32, 32, 32},  // NCSN++ CIFAR-10's first stage
                                            Shape{2, 128, 64, 64, 32},    // many chunks per image
