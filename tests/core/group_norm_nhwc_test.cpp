@@ -10,39 +10,17 @@
 
 #include "core/models/grad_checkpoint.h"
 #include "core/models/group_norm.h"
+#include "support/checks.h"
+#include "support/group_norm_runs.h"
 
 namespace scorch::models {
 namespace {
 
-struct Case {
-  int64_t n, c, h, w, groups;
-};
-void PrintTo(const Case& s, std::ostream* os) {
-  *os << s.n << "x" << s.c << "x" << s.h << "x" << s.w << "/" << s.groups;
-}
+using test::GroupNormShape;
+using test::max_rel;
+using test::run_group_norm;
 
-struct Result {
-  torch::Tensor y, dx, dweight, dbias;
-};
-
-// y = GroupNorm(x) and the gradients of Σ y·probe, with x in channels_last for `nhwc`.
-Result run(const torch::Tensor& x0, const torch::Tensor& weight0, const torch::Tensor& bias0,
-           const torch::Tensor& probe, int64_t groups, bool nhwc) {
-  auto x = (nhwc ? x0.contiguous(at::MemoryFormat::ChannelsLast) : x0.contiguous()).detach().requires_grad_(true);
-  auto weight = weight0.detach().clone().requires_grad_(true), bias = bias0.detach().clone().requires_grad_(true);
-  const auto y =
-      nhwc ? group_norm_nhwc(x, groups, weight, bias, 1e-6) : torch::group_norm(x, groups, weight, bias, 1e-6);
-  (y * probe).sum().backward();
-  return {y.detach(), x.grad(), weight.grad(), bias.grad()};
-}
-
-double rel_err(const torch::Tensor& got, const torch::Tensor& want) {
-  return ((got.to(torch::kFloat64) - want.to(torch::kFloat64)).abs().max() /
-          want.to(torch::kFloat64).abs().max().clamp_min(1e-30))
-      .item<double>();
-}
-
-class GroupNormNhwc : public ::testing::TestWithParam<Case> {};
+class GroupNormNhwc : public ::testing::TestWithParam<GroupNormShape> {};
 
 TEST_P(GroupNormNhwc, EqualsGroupNormForwardAndBackward) {
   const auto p = GetParam();
@@ -53,23 +31,23 @@ TEST_P(GroupNormNhwc, EqualsGroupNormForwardAndBackward) {
     // Per-channel offsets of a few units and one channel far off: groups mix channels of unlike means.
     auto x = torch::randn({p.n, p.c, p.h, p.w}, o) * 2 + torch::randn({1, p.c, 1, 1}, o) * 3;
     const auto weight = torch::randn({p.c}, o), bias = torch::randn({p.c}, o), probe = torch::randn_like(x);
-    const auto want = run(x, weight, bias, probe, p.groups, false);
-    const auto got = run(x, weight, bias, probe, p.groups, true);
+    const auto want = run_group_norm(x, weight, bias, probe, p.groups, false);
+    const auto got = run_group_norm(x, weight, bias, probe, p.groups, true);
     EXPECT_TRUE(got.y.is_contiguous(at::MemoryFormat::ChannelsLast));
     EXPECT_TRUE(got.dx.is_contiguous(at::MemoryFormat::ChannelsLast));
     const double tol = dtype == torch::kFloat64 ? 1e-10 : 2e-5;
-    EXPECT_LE(rel_err(got.y, want.y), tol);
-    EXPECT_LE(rel_err(got.dx, want.dx), tol);
-    EXPECT_LE(rel_err(got.dweight, want.dweight), tol);
-    EXPECT_LE(rel_err(got.dbias, want.dbias), tol);
+    EXPECT_LE(max_rel(got.y, want.y), tol);
+    EXPECT_LE(max_rel(got.dx, want.dx), tol);
+    EXPECT_LE(max_rel(got.dweight, want.dweight), tol);
+    EXPECT_LE(max_rel(got.dbias, want.dbias), tol);
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, GroupNormNhwc,
-                         ::testing::Values(Case{2, 8, 4, 4, 2},     // NCSN++'s min(C/4, 32) groups
-                                           Case{3, 12, 5, 3, 1},    // one group: LayerNorm over C, H, W
-                                           Case{2, 6, 3, 7, 6},     // a group per channel: InstanceNorm
-                                           Case{1, 64, 16, 16, 32}  // DDPM's 32 groups of 2
+                         ::testing::Values(GroupNormShape{2, 8, 4, 4, 2},     // NCSN++'s min(C/4, 32) groups
+                                           GroupNormShape{3, 12, 5, 3, 1},    // one group: LayerNorm over C, H, W
+                                           GroupNormShape{2, 6, 3, 7, 6},     // a group per channel: InstanceNorm
+                                           GroupNormShape{1, 64, 16, 16, 32}  // DDPM's 32 groups of 2
                                            ));
 
 // The mean is 1e4 standard deviations: summed around each channel's first element, the variance keeps its
@@ -96,7 +74,7 @@ TEST(GroupNormNhwcStatistics, BFloat16InputHasFloatStatistics) {
       torch::group_norm(x16.to(torch::kFloat64), 4, weight.to(torch::kFloat64), bias.to(torch::kFloat64), 1e-6);
   const auto got = group_norm_nhwc(x16.contiguous(at::MemoryFormat::ChannelsLast), 4, weight, bias, 1e-6);
   EXPECT_EQ(got.scalar_type(), torch::kBFloat16);
-  EXPECT_LE(rel_err(got, want), 1.0 / 128);
+  EXPECT_LE(max_rel(got, want), 1.0 / 128);
 }
 
 TEST(GroupNormNhwcStatistics, RefusesChannelsThatDoNotFormTheGroups) {

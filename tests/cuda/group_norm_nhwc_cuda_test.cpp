@@ -2,40 +2,18 @@
 // gradients of input, weight and bias, at shapes that reach the kernels' edges, and the same bits on every call.
 #include "core/models/group_norm_nhwc.h"
 #include "cuda/cuda_test_util.h"
+#include "support/group_norm_runs.h"
 
 namespace scorch {
 namespace {
 
 using test::kCuda;
 
-struct Shape {
-  int64_t n, c, h, w, groups;
-};
-void PrintTo(const Shape& s, std::ostream* os) {
-  *os << s.n << "x" << s.c << "x" << s.h << "x" << s.w << "/" << s.groups;
-}
+using test::GroupNormShape;
+using test::max_rel;
+using test::run_group_norm;
 
-struct Result {
-  torch::Tensor y, dx, dweight, dbias;
-};
-
-// GroupNorm(x) and the gradients of Σ y·probe; x in channels_last and through group_norm_nhwc for `nhwc`.
-Result run(const torch::Tensor& x0, const torch::Tensor& weight0, const torch::Tensor& bias0,
-           const torch::Tensor& probe, int64_t groups, bool nhwc) {
-  auto x = (nhwc ? x0.contiguous(at::MemoryFormat::ChannelsLast) : x0.contiguous()).detach().requires_grad_(true);
-  auto weight = weight0.detach().clone().requires_grad_(true), bias = bias0.detach().clone().requires_grad_(true);
-  const auto y =
-      nhwc ? models::group_norm_nhwc(x, groups, weight, bias, 1e-6) : torch::group_norm(x, groups, weight, bias, 1e-6);
-  (y * probe.to(y.scalar_type())).sum().backward();
-  return {y.detach(), x.grad(), weight.grad(), bias.grad()};
-}
-
-double rel_err(const torch::Tensor& got, const torch::Tensor& want) {
-  const auto g = got.cpu().to(torch::kFloat64), w = want.cpu().to(torch::kFloat64);
-  return ((g - w).abs().max() / w.abs().max().clamp_min(1e-30)).item<double>();
-}
-
-class GroupNormNhwcCuda : public ::testing::TestWithParam<Shape> {};
+class GroupNormNhwcCuda : public ::testing::TestWithParam<GroupNormShape> {};
 
 // float32: within 2e-5 of the largest value of float64's result, as LibTorch's own kernels are (their sums run
 // in other orders). bfloat16 inputs, output and gradients: within 2^-7 (twice bf16's rounding) of float64 on
@@ -46,17 +24,17 @@ TEST_P(GroupNormNhwcCuda, EqualsFloat64GroupNormAndLibTorchs) {
   torch::manual_seed(s.c + s.h);
   const auto x = torch::randn({s.n, s.c, s.h, s.w}) * 2 + torch::randn({1, s.c, 1, 1}) * 3;
   const auto weight = torch::randn({s.c}), bias = torch::randn({s.c}), probe = torch::randn_like(x);
-  const auto exact = run(x.to(torch::kFloat64), weight.to(torch::kFloat64), bias.to(torch::kFloat64),
-                         probe.to(torch::kFloat64), s.groups, false);
-  const auto libtorch = run(x.to(kCuda), weight.to(kCuda), bias.to(kCuda), probe.to(kCuda), s.groups, false);
-  const auto ours = run(x.to(kCuda), weight.to(kCuda), bias.to(kCuda), probe.to(kCuda), s.groups, true);
+  const auto exact = run_group_norm(x.to(torch::kFloat64), weight.to(torch::kFloat64), bias.to(torch::kFloat64),
+                                    probe.to(torch::kFloat64), s.groups, false);
+  const auto libtorch = run_group_norm(x.to(kCuda), weight.to(kCuda), bias.to(kCuda), probe.to(kCuda), s.groups, false);
+  const auto ours = run_group_norm(x.to(kCuda), weight.to(kCuda), bias.to(kCuda), probe.to(kCuda), s.groups, true);
   EXPECT_TRUE(ours.y.is_contiguous(at::MemoryFormat::ChannelsLast));
   EXPECT_TRUE(ours.dx.is_contiguous(at::MemoryFormat::ChannelsLast));
-  const std::pair<const char*, double> errs[] = {{"y", rel_err(ours.y, exact.y)},
-                                                 {"dx", rel_err(ours.dx, exact.dx)},
-                                                 {"dweight", rel_err(ours.dweight, exact.dweight)},
-                                                 {"dbias", rel_err(ours.dbias, exact.dbias)},
-                                                 {"LibTorch's dx", rel_err(libtorch.dx, exact.dx)}};
+  const std::pair<const char*, double> errs[] = {{"y", max_rel(ours.y, exact.y)},
+                                                 {"dx", max_rel(ours.dx, exact.dx)},
+                                                 {"dweight", max_rel(ours.dweight, exact.dweight)},
+                                                 {"dbias", max_rel(ours.dbias, exact.dbias)},
+                                                 {"LibTorch's dx", max_rel(libtorch.dx, exact.dx)}};
   for (const auto& [what, err] : errs) EXPECT_LE(err, 2e-5) << what;
   std::printf("fp32: y %.2g, dx %.2g (LibTorch's %.2g), dweight %.2g, dbias %.2g\n", errs[0].second, errs[1].second,
               errs[4].second, errs[2].second, errs[3].second);
@@ -64,31 +42,32 @@ TEST_P(GroupNormNhwcCuda, EqualsFloat64GroupNormAndLibTorchs) {
   for (auto half : {torch::kBFloat16, torch::kHalf}) {
     SCOPED_TRACE(c10::toString(half));
     const auto x16 = x.to(half), probe16 = probe.to(half);
-    const auto exact16 = run(x16.to(torch::kFloat64), weight.to(torch::kFloat64), bias.to(torch::kFloat64),
-                             probe16.to(torch::kFloat64), s.groups, false);
-    const auto ours16 = run(x16.to(kCuda), weight.to(kCuda), bias.to(kCuda), probe16.to(kCuda), s.groups, true);
+    const auto exact16 = run_group_norm(x16.to(torch::kFloat64), weight.to(torch::kFloat64), bias.to(torch::kFloat64),
+                                        probe16.to(torch::kFloat64), s.groups, false);
+    const auto ours16 =
+        run_group_norm(x16.to(kCuda), weight.to(kCuda), bias.to(kCuda), probe16.to(kCuda), s.groups, true);
     EXPECT_EQ(ours16.y.scalar_type(), half);
     EXPECT_EQ(ours16.dweight.scalar_type(), torch::kFloat32);
-    EXPECT_LE(rel_err(ours16.y, exact16.y), 1.0 / 128);
-    EXPECT_LE(rel_err(ours16.dx, exact16.dx), 1.0 / 128);
-    EXPECT_LE(rel_err(ours16.dweight, exact16.dweight), 1e-4);  // float32 sums of 16-bit products
-    EXPECT_LE(rel_err(ours16.dbias, exact16.dbias), 1e-4);
+    EXPECT_LE(max_rel(ours16.y, exact16.y), 1.0 / 128);
+    EXPECT_LE(max_rel(ours16.dx, exact16.dx), 1.0 / 128);
+    EXPECT_LE(max_rel(ours16.dweight, exact16.dweight), 1e-4);  // float32 sums of 16-bit products
+    EXPECT_LE(max_rel(ours16.dbias, exact16.dbias), 1e-4);
   }
 
-  const auto again = run(x.to(kCuda), weight.to(kCuda), bias.to(kCuda), probe.to(kCuda), s.groups, true);
+  const auto again = run_group_norm(x.to(kCuda), weight.to(kCuda), bias.to(kCuda), probe.to(kCuda), s.groups, true);
   EXPECT_TRUE(torch::equal(again.y, ours.y) && torch::equal(again.dx, ours.dx) &&
               torch::equal(again.dweight, ours.dweight) && torch::equal(again.dbias, ours.dbias))
       << "the partial sums are added in a fixed order: every call gives the same bits";
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, GroupNormNhwcCuda,
-                         ::testing::Values(Shape{4, 64, 8, 8, 16},       // NCSN++ at 8², one chunk per image
-                                           Shape{2, 48, 5, 7, 12},       // channels not a multiple of 32
-                                           Shape{32, 80, 13, 13, 16},    // chunks of 9 rows, a last one of 7
-                                           Shape{3, 512, 4, 4, 32},      // 16 blocks of channels
-                                           Shape{128, 128, 32, 32, 32},  // NCSN++ CIFAR-10's first stage
-                                           Shape{2, 128, 64, 64, 32},    // many chunks per image
-                                           Shape{1, 32, 256, 256, 8}),   // one image, 256² rows, long chunks
+                         ::testing::Values(GroupNormShape{4, 64, 8, 8, 16},       // NCSN++ at 8², one chunk per image
+                                           GroupNormShape{2, 48, 5, 7, 12},       // channels not a multiple of 32
+                                           GroupNormShape{32, 80, 13, 13, 16},    // chunks of 9 rows, a last one of 7
+                                           GroupNormShape{3, 512, 4, 4, 32},      // 16 blocks of channels
+                                           GroupNormShape{128, 128, 32, 32, 32},  // NCSN++ CIFAR-10's first stage
+                                           GroupNormShape{2, 128, 64, 64, 32},    // many chunks per image
+                                           GroupNormShape{1, 32, 256, 256, 8}),   // one image, 256² rows, long chunks
                          [](const auto& info) {
                            const auto& s = info.param;
                            return fmt::format("n{}_c{}_{}x{}_g{}", s.n, s.c, s.h, s.w, s.groups);
