@@ -3,12 +3,13 @@
 // by a separately trained near-clean classifier. Measured (docs/sampling.md): 0.14 unguided, 0.61 / 0.67 /
 // 0.85 / 0.92 at scales 1 / 2 / 4 / 8 in one build; 0.15, 0.53 / 0.66 / 0.81 / 0.87 in a fresh build on a
 // re-provisioned machine (CPU training is not bit-reproducible across builds and processors). The check is
-// that some scale reaches 0.8 and that unguided samples stay near chance (0.2). 4.5-6 minutes of CPU, most
-// of it training: it runs alone (tests/CMakeLists.txt).
+// that some scale reaches 0.8 and that unguided samples stay near chance (0.2). Minutes of CPU, most of it
+// training: it runs alone (tests/CMakeLists.txt), so it takes every core the test main left to one thread.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <map>
+#include <thread>
 
 #include "core/dist/mpi_comm.h"
 #include "data/dataset.h"
@@ -38,6 +39,7 @@ torch::Tensor judge(trainer::Trainer& judge, const torch::Tensor& images) {
 }
 
 TEST(ShapesGuidance, GuidedSamplesAreOfTheRequestedClass) {
+  at::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   const auto root = test::temp_dir("shapes-guidance");
   dist::LocalCommunicator comm;
   data::synth_shapes(4000, 16, 1, 0, "test", {root + "/train", 0, true}, comm);
