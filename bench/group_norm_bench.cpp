@@ -3,10 +3,11 @@
 // channels_last (model.nhwc_group_norm). Each way is validated against the NCHW result, then timed; one JSON
 // row per shape and way, with the speed-up over LibTorch in channels_last and in NCHW.
 //
-//   group_norm_bench DEVICE DTYPE REPEATS [N,C,H,W,G]...
-// DEVICE cpu | cuda; DTYPE fp32 | bf16. Without shapes: NCSN++'s first two stages at 32² (cifar10, batch 128)
-// and at 256² (celebahq, batch 32). The traffic column counts the 8 passes over the tensor that one forward
-// and backward need at the least (statistics, normalisation; the backward's sums and input gradient).
+//   group_norm_bench DEVICE DTYPE[+silu] REPEATS [N,C,H,W,G]...
+// DEVICE cpu | cuda; DTYPE fp32 | bf16; +silu times SiLU(GroupNorm(x)), as the residual blocks run it: LibTorch's
+// two layers against group_norm_nhwc with the SiLU fused in (still 8 passes). Without shapes: NCSN++'s first two stages
+// at 32² (cifar10, batch 128) and at 256² (celebahq, batch 32). The traffic column counts the 8 passes over the tensor
+// that one forward and backward need at the least (statistics, normalisation; the backward's sums and input gradient).
 #include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -38,14 +39,15 @@ struct Pass {
 
 // One forward and backward; the leaves' gradients are cleared first so repeats do not accumulate.
 Pass step(Way way, const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
-          const torch::Tensor& dy, int64_t groups) {
+          const torch::Tensor& dy, int64_t groups, bool silu) {
   x.mutable_grad() = torch::Tensor();
   weight.mutable_grad() = torch::Tensor();
   bias.mutable_grad() = torch::Tensor();
   // LibTorch's kernels get the parameters in x's dtype, as the GroupNorm module passes them under autocast.
-  const auto y = way == Way::kNhwcKernels
-                     ? models::group_norm_nhwc(x, groups, weight, bias, 1e-6)
-                     : torch::group_norm(x, groups, weight.to(x.scalar_type()), bias.to(x.scalar_type()), 1e-6);
+  auto y = way == Way::kNhwcKernels
+               ? models::group_norm_nhwc(x, groups, weight, bias, 1e-6, silu)
+               : torch::group_norm(x, groups, weight.to(x.scalar_type()), bias.to(x.scalar_type()), 1e-6);
+  if (silu && way != Way::kNhwcKernels) y = torch::silu(y);
   y.backward(dy);
   return {y, x.grad()};
 }
@@ -63,7 +65,7 @@ Shape parse_shape(const std::string& text) {
   return s;
 }
 
-void bench(const Shape& s, const torch::Device& device, torch::ScalarType dtype, int64_t repeats) {
+void bench(const Shape& s, const torch::Device& device, torch::ScalarType dtype, bool silu, int64_t repeats) {
   torch::manual_seed(0);
   const auto o = torch::TensorOptions().device(device);
   const auto x0 = (torch::randn({s.n, s.c, s.h, s.w}, o) * 2 + 1).to(dtype);
@@ -76,7 +78,7 @@ void bench(const Shape& s, const torch::Device& device, torch::ScalarType dtype,
   for (Way way : {Way::kNchw, Way::kChannelsLast, Way::kNhwcKernels}) {
     const auto format = way == Way::kNchw ? at::MemoryFormat::Contiguous : at::MemoryFormat::ChannelsLast;
     const auto x = x0.contiguous(format).detach().requires_grad_(true), dy = dy0.contiguous(format);
-    const auto first = step(way, x, weight, bias, dy, s.groups);
+    const auto first = step(way, x, weight, bias, dy, s.groups, silu);
     double err_y = 0, err_dx = 0;
     if (way == Way::kNchw) {
       want = {first.y.detach().clone(), first.dx.clone()};
@@ -88,20 +90,26 @@ void bench(const Shape& s, const torch::Device& device, torch::ScalarType dtype,
                    "largest value; tolerance {:g})",
                    name(way), s.n, s.c, s.h, s.w, s.groups, err_y, err_dx, tol);
     }
-    for (int i = 0; i < 2; ++i) step(way, x, weight, bias, dy, s.groups);
+    for (int i = 0; i < 2; ++i) step(way, x, weight, bias, dy, s.groups, silu);
     synchronize(device);
     const auto t0 = Clock::now();
-    for (int64_t i = 0; i < repeats; ++i) step(way, x, weight, bias, dy, s.groups);
+    for (int64_t i = 0; i < repeats; ++i) step(way, x, weight, bias, dy, s.groups, silu);
     synchronize(device);
     const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count() / repeats;
     if (way == Way::kNchw) nchw_ms = ms;
     if (way == Way::kChannelsLast) channels_last_ms = ms;
     const double bytes = 8.0 * static_cast<double>(x0.numel() * x0.element_size());
-    nlohmann::json row = {{"bench", "group_norm"},         {"way", name(way)},
-                          {"shape", {s.n, s.c, s.h, s.w}}, {"groups", s.groups},
-                          {"dtype", c10::toString(dtype)}, {"device", device.str()},
-                          {"ms_forward_backward", ms},     {"traffic_GBps_at_8_passes", bytes / ms / 1e6},
-                          {"max_rel_err_y", err_y},        {"max_rel_err_dx", err_dx}};
+    nlohmann::json row = {{"bench", "group_norm"},
+                          {"way", name(way)},
+                          {"shape", {s.n, s.c, s.h, s.w}},
+                          {"groups", s.groups},
+                          {"dtype", c10::toString(dtype)},
+                          {"silu", silu},
+                          {"device", device.str()},
+                          {"ms_forward_backward", ms},
+                          {"traffic_GBps_at_8_passes", bytes / ms / 1e6},
+                          {"max_rel_err_y", err_y},
+                          {"max_rel_err_dx", err_dx}};
     if (way == Way::kNhwcKernels) {
       row["speedup_vs_libtorch_channels_last"] = channels_last_ms / ms;
       row["speedup_vs_libtorch_nchw"] = nchw_ms / ms;
@@ -115,10 +123,13 @@ void bench(const Shape& s, const torch::Device& device, torch::ScalarType dtype,
 
 int main(int argc, char** argv) {
   try {
-    SCORCH_CHECK(argc >= 4, "usage: group_norm_bench DEVICE DTYPE REPEATS [N,C,H,W,G]...");
+    SCORCH_CHECK(argc >= 4, "usage: group_norm_bench DEVICE DTYPE[+silu] REPEATS [N,C,H,W,G]...");
     const torch::Device device(argv[1]);
-    const std::string dtype_name = argv[2];
-    SCORCH_CHECK(dtype_name == "fp32" || dtype_name == "bf16", "DTYPE '{}': expected fp32 or bf16", dtype_name);
+    std::string dtype_name = argv[2];
+    const bool silu = dtype_name.size() > 5 && dtype_name.substr(dtype_name.size() - 5) == "+silu";
+    if (silu) dtype_name.resize(dtype_name.size() - 5);
+    SCORCH_CHECK(dtype_name == "fp32" || dtype_name == "bf16", "DTYPE '{}': expected fp32 or bf16, with +silu or not",
+                 argv[2]);
     const auto dtype = dtype_name == "fp32" ? torch::kFloat32 : torch::kBFloat16;
     const int64_t repeats = std::stoll(argv[3]);
     SCORCH_CHECK(repeats >= 1, "REPEATS {}: expected at least 1", repeats);
@@ -126,7 +137,7 @@ int main(int argc, char** argv) {
     for (int i = 4; i < argc; ++i) shapes.push_back(parse_shape(argv[i]));
     if (shapes.empty())
       shapes = {{128, 128, 32, 32, 32}, {128, 256, 16, 16, 32}, {32, 128, 256, 256, 32}, {32, 128, 128, 128, 32}};
-    for (const auto& s : shapes) bench(s, device, dtype, repeats);
+    for (const auto& s : shapes) bench(s, device, dtype, silu, repeats);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "group_norm_bench: %s\n", e.what());
     return 1;

@@ -152,9 +152,9 @@ torch::Tensor run_block_cat(const std::shared_ptr<TimedBlockImpl>& block, const 
 
 torch::Tensor run_norm_act_conv(GroupNormImpl& norm, const Activation& act, torch::nn::Conv2dImpl& conv,
                                 const torch::Tensor& h, bool checkpointing) {
-  if (!checkpointing || !torch::GradMode::is_enabled()) return conv.forward(act(norm.forward(h)));
+  if (!checkpointing || !torch::GradMode::is_enabled()) return conv.forward(norm_act(norm, act, h));
   auto fn = [&norm, act, &conv](const std::vector<torch::Tensor>& in) {
-    return conv.forward(act(norm.forward(in[0])));
+    return conv.forward(norm_act(norm, act, in[0]));
   };
   auto params = norm.parameters();
   for (const auto& p : conv.parameters()) params.push_back(p);

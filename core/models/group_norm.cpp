@@ -17,11 +17,20 @@ GroupNormImpl::GroupNormImpl(int64_t num_groups, int64_t num_channels, double ep
   bias = register_parameter("bias", torch::zeros({num_channels}));
 }
 
-torch::Tensor GroupNormImpl::forward(const torch::Tensor& x) {
+bool GroupNormImpl::takes_nhwc_path(const torch::Tensor& x) const {
   // A (B, C, 1, 1) or (B, 1, H, W) tensor is contiguous in both layouts: LibTorch's kernels copy nothing.
-  if (nhwc_ && x.is_cuda() && x.dim() == 4 && !x.is_contiguous() && x.is_contiguous(at::MemoryFormat::ChannelsLast) &&
-      x.size(0) <= kMaxImages && nhwc_kernel_dtype(x.scalar_type()) && SCORCH_WITH_CUDA)
-    return group_norm_nhwc(x, num_groups_, weight, bias, eps_);
+  return nhwc_ && x.is_cuda() && x.dim() == 4 && !x.is_contiguous() &&
+         x.is_contiguous(at::MemoryFormat::ChannelsLast) && x.size(0) <= kMaxImages &&
+         nhwc_kernel_dtype(x.scalar_type()) && SCORCH_WITH_CUDA;
+}
+
+torch::Tensor GroupNormImpl::forward_silu(const torch::Tensor& x) {
+  if (takes_nhwc_path(x)) return group_norm_nhwc(x, num_groups_, weight, bias, eps_, /*silu=*/true);
+  return torch::silu(forward(x));
+}
+
+torch::Tensor GroupNormImpl::forward(const torch::Tensor& x) {
+  if (takes_nhwc_path(x)) return group_norm_nhwc(x, num_groups_, weight, bias, eps_);
   const auto device = x.device().type();
   if (!at::autocast::is_autocast_enabled(device) || x.scalar_type() != at::autocast::get_autocast_dtype(device))
     return torch::group_norm(x, num_groups_, weight, bias, eps_);

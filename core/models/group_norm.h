@@ -12,16 +12,19 @@ namespace scorch::models {
 // in the input's dtype; the affine parameters are cast to it.
 //
 // With set_nhwc(true) (model.nhwc_group_norm), a channels_last input on CUDA goes through group_norm_nhwc
-// instead of LibTorch's kernels, which copy it to NCHW and back.
+// instead of LibTorch's kernels, which copy it to NCHW and back; forward_silu then fuses the SiLU in.
 class GroupNormImpl : public torch::nn::Module {
  public:
   GroupNormImpl(int64_t num_groups, int64_t num_channels, double eps);
-  torch::Tensor forward(const torch::Tensor& x);  // (B, C, H, W) -> (B, C, H, W)
+  torch::Tensor forward(const torch::Tensor& x);       // (B, C, H, W) -> (B, C, H, W)
+  torch::Tensor forward_silu(const torch::Tensor& x);  // torch::silu(forward(x))
   void set_nhwc(bool on) { nhwc_ = on; }
 
   torch::Tensor weight, bias;  // (C,), (C,)
 
  private:
+  bool takes_nhwc_path(const torch::Tensor& x) const;
+
   int64_t num_groups_;
   double eps_;
   bool nhwc_ = false;

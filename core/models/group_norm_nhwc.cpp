@@ -35,14 +35,34 @@ nhwc_norm::Dtype kernel_dtype(const Tensor& x) {
 // (N, C, H, W) channels_last -> (N, HW, C), a view.
 Tensor rows_of(const Tensor& x) { return x.permute({0, 2, 3, 1}).reshape({x.size(0), -1, x.size(1)}); }
 
+// (N, C) table -> (N, C, 1, 1), a view.
+Tensor per_channel(const Tensor& t) { return t.view({t.size(0), t.size(1), 1, 1}); }
+
+// The forward's (N, C) tables when a SiLU follows the GroupNorm (see nhwc_norm::Silu); undefined otherwise.
+struct SiluTables {
+  Tensor scale, offset;
+  bool on() const { return scale.defined(); }
+#if SCORCH_WITH_CUDA
+  nhwc_norm::Silu raw() const {
+    return on() ? nhwc_norm::Silu{scale.data_ptr<float>(), offset.data_ptr<float>()} : nhwc_norm::Silu{};
+  }
+#endif
+};
+
+// dz·silu'(x·scale + offset) in table_dtype(x): what the kernels compute as they read dz, as a tensor.
+Tensor silu_gradient(const Tensor& dz, const Tensor& x, const SiluTables& silu) {
+  const auto dtype = table_dtype(x);
+  return torch::silu_backward(dz.to(dtype), x.to(dtype) * per_channel(silu.scale) + per_channel(silu.offset));
+}
+
 struct PartialSums {
   Tensor sum1, sum2;  // (N, chunks, C)
   Tensor shift;       // (N, C): s (with shift_a; on the CPU always)
 };
 
 // Per image, chunk of rows and channel, with s = x[n, 0, c]: Σ (a - s·shift_a) and Σ (a - s·shift_a)(x - s),
-// in table_dtype(x). One chunk on the CPU.
-PartialSums partial_sums(const Tensor& a, const Tensor& x, bool shift_a) {
+// in table_dtype(x), where a is taken through SiLU's derivative first with `silu`. One chunk on the CPU.
+PartialSums partial_sums(const Tensor& a, const Tensor& x, bool shift_a, const SiluTables& silu = {}) {
 #if SCORCH_WITH_CUDA
   if (use_kernels(x)) {
     const c10::cuda::CUDAGuard guard(x.device());
@@ -51,35 +71,39 @@ PartialSums partial_sums(const Tensor& a, const Tensor& x, bool shift_a) {
     auto part1 = torch::empty({n, (hw + rows - 1) / rows, c}, x.options().dtype(at::kFloat));
     auto part2 = torch::empty_like(part1);
     auto shift = shift_a ? torch::empty({n, c}, part1.options()) : Tensor();  // the backward has it saved
-    nhwc_norm::channel_sums(kernel_dtype(x), a.data_ptr(), x.data_ptr(), shift_a, n, hw, c, rows,
+    nhwc_norm::channel_sums(kernel_dtype(x), a.data_ptr(), x.data_ptr(), shift_a, silu.raw(), n, hw, c, rows,
                             part1.data_ptr<float>(), part2.data_ptr<float>(),
                             shift_a ? shift.data_ptr<float>() : nullptr, c10::cuda::getCurrentCUDAStream().stream());
     return {part1, part2, shift};
   }
 #endif
   const auto dtype = table_dtype(x);
-  const auto x3 = rows_of(x).to(dtype), a3 = rows_of(a).to(dtype);  // (N, HW, C)
-  const auto shift = x3.narrow(1, 0, 1);                            // (N, 1, C)
+  const auto x3 = rows_of(x).to(dtype);                                          // (N, HW, C)
+  const auto a3 = rows_of(silu.on() ? silu_gradient(a, x, silu) : a).to(dtype);  // (N, HW, C)
+  const auto shift = x3.narrow(1, 0, 1);                                         // (N, 1, C)
   const auto u = shift_a ? a3 - shift : a3;
   return {u.sum(1, /*keepdim=*/true), (u * (x3 - shift)).sum(1, /*keepdim=*/true), shift.squeeze(1).contiguous()};
 }
 
-// x·scale_x + offset (+ dy·scale_dy) with (N, C) tables, in x's dtype and channels_last.
-Tensor affine(const Tensor& x, const Tensor& dy, const Tensor& scale_x, const Tensor& scale_dy, const Tensor& offset) {
+// x·scale_x + offset (+ dy·scale_dy) with (N, C) tables, in x's dtype and channels_last; SiLU of that with
+// silu_out, and dy taken through SiLU's derivative first with `silu`.
+Tensor affine(const Tensor& x, const Tensor& dy, const Tensor& scale_x, const Tensor& scale_dy, const Tensor& offset,
+              bool silu_out, const SiluTables& silu = {}) {
 #if SCORCH_WITH_CUDA
   if (use_kernels(x)) {
     const c10::cuda::CUDAGuard guard(x.device());
     auto out = torch::empty_like(x, x.options(), kNhwc);
     nhwc_norm::affine(kernel_dtype(x), x.data_ptr(), dy.defined() ? dy.data_ptr() : nullptr, scale_x.data_ptr<float>(),
-                      dy.defined() ? scale_dy.data_ptr<float>() : nullptr, offset.data_ptr<float>(), out.data_ptr(),
-                      x.size(0), x.size(2) * x.size(3), x.size(1), c10::cuda::getCurrentCUDAStream().stream());
+                      dy.defined() ? scale_dy.data_ptr<float>() : nullptr, offset.data_ptr<float>(), silu_out,
+                      silu.raw(), out.data_ptr(), x.size(0), x.size(2) * x.size(3), x.size(1),
+                      c10::cuda::getCurrentCUDAStream().stream());
     return out;
   }
 #endif
   const auto dtype = table_dtype(x);
-  auto per_channel = [&](const Tensor& t) { return t.view({x.size(0), x.size(1), 1, 1}); };  // (N, C, 1, 1)
   auto out = x.to(dtype) * per_channel(scale_x) + per_channel(offset);
-  if (dy.defined()) out = out + dy.to(dtype) * per_channel(scale_dy);
+  if (dy.defined()) out = out + (silu.on() ? silu_gradient(dy, x, silu) : dy.to(dtype)) * per_channel(scale_dy);
+  if (silu_out) out = torch::silu(out);
   return out.to(x.scalar_type()).contiguous(kNhwc);
 }
 
@@ -118,7 +142,7 @@ nhwc_norm::Dims dims_of(const Tensor& x, int64_t groups, const Tensor& partial) 
 class GroupNormNhwcFunction : public torch::autograd::Function<GroupNormNhwcFunction> {
  public:
   static Tensor forward(torch::autograd::AutogradContext* ctx, const Tensor& input, const Tensor& weight,
-                        const Tensor& bias, int64_t groups, double eps) {
+                        const Tensor& bias, int64_t groups, double eps, bool silu) {
     const auto x = input.contiguous(kNhwc);                                 // (N, C, H, W)
     const auto [sum1, sum2, shift] = partial_sums(x, x, /*shift_a=*/true);  // Σ (x - s), Σ (x - s)², s
     const auto d = dims_of(x, groups, sum1);
@@ -139,9 +163,10 @@ class GroupNormNhwcFunction : public torch::autograd::Function<GroupNormNhwcFunc
       statistics_on_cpu<double>(d, sum1, sum2, shift, w, b, eps, mean, rstd, scale, offset);
     else
       statistics_on_cpu<float>(d, sum1, sum2, shift, w, b, eps, mean, rstd, scale, offset);
-    ctx->save_for_backward({x, weight, bias, mean, rstd, shift});
+    // With the SiLU, its input is recomputed in the backward from x and these (N, C) tables, not stored.
+    ctx->save_for_backward({x, weight, bias, mean, rstd, shift, silu ? scale : Tensor(), silu ? offset : Tensor()});
     ctx->saved_data["groups"] = groups;
-    return affine(x, Tensor(), scale, Tensor(), offset);
+    return affine(x, Tensor(), scale, Tensor(), offset, silu);
   }
 
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
@@ -154,8 +179,10 @@ class GroupNormNhwcFunction : public torch::autograd::Function<GroupNormNhwcFunc
     const auto saved = ctx->get_saved_variables();
     const auto &x = saved[0], &weight = saved[1], &bias = saved[2], &mean = saved[3], &rstd = saved[4],
                &shift = saved[5];
+    const SiluTables silu{saved[6], saved[7]};
+    // The gradient of the output: of SiLU's with `silu`, which the two passes below take back through it.
     const auto dy = grads[0].to(x.scalar_type()).contiguous(kNhwc);  // (N, C, H, W)
-    const auto sums = partial_sums(dy, x, /*shift_a=*/false);        // Σ dy, Σ dy (x - s): (N, chunks, C)
+    const auto sums = partial_sums(dy, x, /*shift_a=*/false, silu);  // Σ dy, Σ dy (x - s): (N, chunks, C)
     const auto &sum_dy = sums.sum1, &sum_dy_xs = sums.sum2;
     const auto d = dims_of(x, ctx->saved_data["groups"].toInt(), sum_dy);
     const auto t = sum_dy.options();
@@ -183,15 +210,15 @@ class GroupNormNhwcFunction : public torch::autograd::Function<GroupNormNhwcFunc
     else
       gradients_on_cpu<float>(d, sum_dy, sum_dy_xs, shift, w, mean, rstd, dy_total, dy_xc, scale_dy, scale_x, offset,
                               dweight, dbias);
-    const auto dx = affine(x, dy, scale_x, scale_dy, offset);
-    return {dx, dweight.to(weight.scalar_type()), dbias.to(bias.scalar_type()), Tensor(), Tensor()};
+    const auto dx = affine(x, dy, scale_x, scale_dy, offset, /*silu_out=*/false, silu);
+    return {dx, dweight.to(weight.scalar_type()), dbias.to(bias.scalar_type()), Tensor(), Tensor(), Tensor()};
   }
 };
 
 }  // namespace
 
 torch::Tensor group_norm_nhwc(const torch::Tensor& x, int64_t groups, const torch::Tensor& weight,
-                              const torch::Tensor& bias, double eps) {
+                              const torch::Tensor& bias, double eps, bool silu) {
   SCORCH_CHECK(x.dim() == 4, "GroupNorm (NHWC): input of shape {}, expected (N, C, H, W)", c10::str(x.sizes()));
   SCORCH_CHECK(groups >= 1 && x.size(1) % groups == 0, "GroupNorm (NHWC): {} channels cannot form {} groups", x.size(1),
                groups);
@@ -207,7 +234,7 @@ torch::Tensor group_norm_nhwc(const torch::Tensor& x, int64_t groups, const torc
       "GroupNorm (NHWC): a CUDA tensor of {} in a build {}: expected float32, bfloat16 or float16 with the CUDA "
       "paths compiled in",
       c10::toString(x.scalar_type()), SCORCH_WITH_CUDA ? "with the CUDA kernels" : "without CUDA paths");
-  return GroupNormNhwcFunction::apply(x, weight, bias, groups, eps);
+  return GroupNormNhwcFunction::apply(x, weight, bias, groups, eps, silu);
 }
 
 }  // namespace scorch::models

@@ -20,8 +20,14 @@ namespace scorch::models {
 // cancel the variance. Every sum runs in a fixed order: the result is the same bits on every call.
 // weight, bias: (C,) in float32 (or x's dtype); their gradients come in their dtype.
 // Once differentiable: a backward under create_graph throws. N ≤ kMaxImages (a CUDA grid dimension).
+//
+// With `silu`, torch::silu of that, fused: the forward applies it as it writes the output, and the backward
+// recomputes SiLU's input from x and two (N, C) tables as it reads the incoming gradient. That saves the
+// activation's own passes (a read and a write forward, two reads and a write backward) and the tensor autograd
+// would keep for SiLU's backward: every GroupNorm of NCSN++, DDPM++ and DDPM but the attention blocks' is one.
 torch::Tensor group_norm_nhwc(const torch::Tensor& x, int64_t groups, const torch::Tensor& weight,
-                              const torch::Tensor& bias, double eps);  // (N, C, H, W) -> (N, C, H, W)
+                              const torch::Tensor& bias, double eps,
+                              bool silu = false);  // (N, C, H, W) -> (N, C, H, W)
 
 inline constexpr int64_t kMaxImages = 65535;
 

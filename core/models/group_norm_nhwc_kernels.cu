@@ -1,5 +1,5 @@
 // CUDA kernels of GroupNorm on channels_last tensors: per-channel partial sums, the per-group tables
-// (group_norm_nhwc_math.h) and the per-channel affine map.
+// (group_norm_nhwc_math.h) and the per-channel affine map, each with an optional SiLU fused in.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -26,10 +26,18 @@ __device__ __forceinline__ void store(float* p, int64_t i, float v) { p[i] = v; 
 __device__ __forceinline__ void store(__nv_bfloat16* p, int64_t i, float v) { p[i] = __float2bfloat16(v); }
 __device__ __forceinline__ void store(__half* p, int64_t i, float v) { p[i] = __float2half(v); }
 
+__device__ __forceinline__ float sigmoid(float y) { return 1.f / (1.f + expf(-y)); }
+__device__ __forceinline__ float apply_silu(float y) { return y * sigmoid(y); }
+// dz·d silu(y)/dy, as LibTorch's silu_backward computes it.
+__device__ __forceinline__ float silu_grad(float dz, float y) {
+  const float s = sigmoid(y);
+  return dz * s * (1.f + y * (1.f - s));
+}
+
 // grid (ceil(C / 32), chunks, N), block (32, 8).
 template <typename T>
-__global__ void channel_sums_kernel(const T* a, const T* x, bool shift_a, int64_t hw, int64_t c, int64_t rows,
-                                    float* sum1, float* sum2, float* shift_out) {
+__global__ void channel_sums_kernel(const T* a, const T* x, bool shift_a, Silu silu, int64_t hw, int64_t c,
+                                    int64_t rows, float* sum1, float* sum2, float* shift_out) {
   __shared__ float part1[kRowsPerBlock][kWarp], part2[kRowsPerBlock][kWarp];
   const int64_t ch = static_cast<int64_t>(blockIdx.x) * kWarp + threadIdx.x;
   const int64_t chunk = blockIdx.y, img = blockIdx.z;
@@ -39,12 +47,17 @@ __global__ void channel_sums_kernel(const T* a, const T* x, bool shift_a, int64_
     const float shift = load(x, base);
     if (shift_out != nullptr && chunk == 0 && threadIdx.y == 0) shift_out[img * c + ch] = shift;
     const float shift_of_a = shift_a ? shift : 0.f;
+    const float silu_scale = silu.scale != nullptr ? silu.scale[img * c + ch] : 0.f;
+    const float silu_offset = silu.scale != nullptr ? silu.offset[img * c + ch] : 0.f;
     const int64_t end = (chunk + 1) * rows < hw ? (chunk + 1) * rows : hw;
     for (int64_t r = chunk * rows + threadIdx.y; r < end; r += kRowsPerBlock) {
       const int64_t i = base + r * c;
-      const float u = load(a, i) - shift_of_a;
+      const float xi = load(x, i);
+      float ai = load(a, i);
+      if (silu.scale != nullptr) ai = silu_grad(ai, xi * silu_scale + silu_offset);
+      const float u = ai - shift_of_a;
       s1 += u;
-      s2 += u * (load(x, i) - shift);
+      s2 += u * (xi - shift);
     }
   }
   part1[threadIdx.y][threadIdx.x] = s1;
@@ -64,13 +77,18 @@ __global__ void channel_sums_kernel(const T* a, const T* x, bool shift_a, int64_
 // element are most of the arithmetic of this memory-bound kernel).
 template <typename T, typename I>
 __global__ void affine_kernel(const T* x, const T* dy, const float* scale_x, const float* scale_dy, const float* offset,
-                              T* out, I hw_c, I c, I total) {
+                              bool silu_out, Silu silu, T* out, I hw_c, I c, I total) {
   for (I i = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
        i += static_cast<I>(blockDim.x) * gridDim.x) {
     const I j = i / hw_c * c + i % c;
-    float v = load(x, i) * scale_x[j] + offset[j];
-    if (dy != nullptr) v += load(dy, i) * scale_dy[j];
-    store(out, i, v);
+    const float xi = load(x, i);
+    float v = xi * scale_x[j] + offset[j];
+    if (dy != nullptr) {
+      float g = load(dy, i);
+      if (silu.scale != nullptr) g = silu_grad(g, xi * silu.scale[j] + silu.offset[j]);
+      v += g * scale_dy[j];
+    }
+    store(out, i, silu_out ? apply_silu(v) : v);
   }
 }
 
@@ -126,13 +144,13 @@ int64_t rows_per_chunk(int64_t n, int64_t hw, int64_t c) {
   return std::max<int64_t>(kRowsPerBlock, (hw + chunks - 1) / chunks);
 }
 
-void channel_sums(Dtype t, const void* a, const void* x, bool shift_a, int64_t n, int64_t hw, int64_t c, int64_t rows,
-                  float* sum1, float* sum2, float* shift, void* stream) {
+void channel_sums(Dtype t, const void* a, const void* x, bool shift_a, const Silu& silu, int64_t n, int64_t hw,
+                  int64_t c, int64_t rows, float* sum1, float* sum2, float* shift, void* stream) {
   const dim3 grid((c + kWarp - 1) / kWarp, (hw + rows - 1) / rows, n), block(kWarp, kRowsPerBlock);
   dispatch(t, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     channel_sums_kernel<T><<<grid, block, 0, static_cast<cudaStream_t>(stream)>>>(
-        static_cast<const T*>(a), static_cast<const T*>(x), shift_a, hw, c, rows, sum1, sum2, shift);
+        static_cast<const T*>(a), static_cast<const T*>(x), shift_a, silu, hw, c, rows, sum1, sum2, shift);
   });
   check_launch("channel_sums");
 }
@@ -161,7 +179,7 @@ void launch_parameter_gradients(const Dims& d, const float* dy_total, const floa
 }
 
 void affine(Dtype t, const void* x, const void* dy, const float* scale_x, const float* scale_dy, const float* offset,
-            void* out, int64_t n, int64_t hw, int64_t c, void* stream) {
+            bool silu_out, const Silu& silu, void* out, int64_t n, int64_t hw, int64_t c, void* stream) {
   const int64_t total = n * hw * c;
   if (total == 0) return;
   constexpr int kThreads = 256;
@@ -171,8 +189,8 @@ void affine(Dtype t, const void* x, const void* dy, const float* scale_x, const 
     auto launch = [&](auto index) {
       using I = decltype(index);
       affine_kernel<T, I><<<blocks, kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
-          static_cast<const T*>(x), static_cast<const T*>(dy), scale_x, scale_dy, offset, static_cast<T*>(out),
-          static_cast<I>(hw * c), static_cast<I>(c), static_cast<I>(total));
+          static_cast<const T*>(x), static_cast<const T*>(dy), scale_x, scale_dy, offset, silu_out, silu,
+          static_cast<T*>(out), static_cast<I>(hw * c), static_cast<I>(c), static_cast<I>(total));
     };
     if (total < std::numeric_limits<uint32_t>::max() / 2)
       launch(uint32_t{0});

@@ -10,6 +10,14 @@ namespace scorch::models::nhwc_norm {
 
 enum class Dtype { kFloat32, kBFloat16, kFloat16 };
 
+// A SiLU fused after the GroupNorm: the forward's (N, C) tables scale and offset give the SiLU's input
+// y = x·scale + offset again, so the backward takes an incoming dz = dL/dsilu(y) through SiLU's derivative
+// (dy = dz·silu'(y)) as it reads it, and nothing between the two layers is stored or passed over.
+struct Silu {
+  const float* scale = nullptr;  // null: no SiLU
+  const float* offset = nullptr;
+};
+
 // Rows (of C channels) per chunk of `channel_sums` for N images of HW rows each: enough blocks to fill a GPU,
 // but at most 64 chunks, which the table kernels add one thread per image and group. Every sum runs in a fixed
 // order, so the result does not depend on scheduling (a graphed step must equal an eager one bit for bit).
@@ -19,8 +27,9 @@ int64_t rows_per_chunk(int64_t n, int64_t hw, int64_t c);
 // does not cancel the variance): sum1 = Σ (a - s·shift_a) and sum2 = Σ (a - s·shift_a)·(x - s), written to
 // (N, chunks, C) float32 tables. Statistics: a = x, shift_a = true (Σ (x-s), Σ (x-s)²); backward: a = dy,
 // shift_a = false (Σ dy, Σ dy·(x-s)). When `shift` is not null, s goes there too, an (N, C) float32 table.
-void channel_sums(Dtype t, const void* a, const void* x, bool shift_a, int64_t n, int64_t hw, int64_t c, int64_t rows,
-                  float* sum1, float* sum2, float* shift, void* stream);
+// With `silu` (backward only), a is dz and dy = dz·silu'(x·silu.scale + silu.offset) is what is summed.
+void channel_sums(Dtype t, const void* a, const void* x, bool shift_a, const Silu& silu, int64_t n, int64_t hw,
+                  int64_t c, int64_t rows, float* sum1, float* sum2, float* shift, void* stream);
 
 // group_norm_nhwc_math.h's group_statistics and group_input_gradient, a thread per image and group, and
 // parameter_gradients, a thread per channel; float32 tables, d.chunks chunks of partial sums.
@@ -34,7 +43,8 @@ void launch_parameter_gradients(const Dims& d, const float* dy_total, const floa
                                 float* dweight, float* dbias, void* stream);
 
 // out = x·scale_x[n, c] + offset[n, c], plus dy·scale_dy[n, c] when dy is not null; out has x's layout and dtype.
+// silu_out (a forward): out = silu(that). With `silu` (a backward), dy is dz, taken through SiLU's derivative.
 void affine(Dtype t, const void* x, const void* dy, const float* scale_x, const float* scale_dy, const float* offset,
-            void* out, int64_t n, int64_t hw, int64_t c, void* stream);
+            bool silu_out, const Silu& silu, void* out, int64_t n, int64_t hw, int64_t c, void* stream);
 
 }  // namespace scorch::models::nhwc_norm

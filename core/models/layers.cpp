@@ -7,12 +7,25 @@
 
 namespace scorch::models {
 
+namespace {
+
+// A named function rather than a lambda, so that norm_act can recognise it inside an Activation.
+torch::Tensor silu(const torch::Tensor& x) { return torch::silu(x); }
+
+}  // namespace
+
 Activation make_activation(const std::string& name) {
-  if (name == "swish" || name == "silu") return [](const torch::Tensor& x) { return torch::silu(x); };
+  if (name == "swish" || name == "silu") return &silu;
   if (name == "elu") return [](const torch::Tensor& x) { return torch::elu(x); };
   if (name == "relu") return [](const torch::Tensor& x) { return torch::relu(x); };
   if (name == "lrelu") return [](const torch::Tensor& x) { return torch::leaky_relu(x, 0.2); };
   SCORCH_FAIL("model.nonlinearity '{}' is not one of swish, elu, relu, lrelu", name);
+}
+
+torch::Tensor norm_act(GroupNormImpl& norm, const Activation& act, const torch::Tensor& x) {
+  using Fn = torch::Tensor (*)(const torch::Tensor&);
+  const auto* fn = act.target<Fn>();
+  return fn != nullptr && *fn == &silu ? norm.forward_silu(x) : act(norm.forward(x));
 }
 
 torch::Tensor default_init(torch::IntArrayRef shape, double scale) {

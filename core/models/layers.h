@@ -12,6 +12,10 @@ using Activation = std::function<torch::Tensor(const torch::Tensor&)>;
 // "swish" (SiLU), "elu", "relu", "lrelu" (slope 0.2), as config model.nonlinearity names them.
 Activation make_activation(const std::string& name);
 
+// act(norm(x)), the pair that opens every residual block; with make_activation's SiLU the GroupNorm applies it
+// itself (GroupNormImpl::forward_silu), which fuses it into the NHWC kernels when they run.
+torch::Tensor norm_act(GroupNormImpl& norm, const Activation& act, const torch::Tensor& x);
+
 // Fan-average uniform variance scaling (the JAX/DDPM default): U(-a, a), a = sqrt(3 scale / fan_avg), with
 // fans counted on dims 1 (in) and 0 (out) times the receptive field. scale 0 means 1e-10, as the reference
 // does, so "zero" layers are tiny but not exactly zero.

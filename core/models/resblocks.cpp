@@ -31,7 +31,7 @@ ResnetBlockBigGANImpl::ResnetBlockBigGANImpl(const ResBlockOptions& options_)
 
 torch::Tensor ResnetBlockBigGANImpl::forward(const torch::Tensor& x_in, const torch::Tensor& temb) {
   auto x = x_in;
-  auto h = act(GroupNorm_0->forward(x));
+  auto h = norm_act(*GroupNorm_0, act, x);
   if (options.up()) {
     h = options.fir() ? fir_upsample_2d(h, options.fir_kernel()) : naive_upsample_2d(h);
     x = options.fir() ? fir_upsample_2d(x, options.fir_kernel()) : naive_upsample_2d(x);
@@ -40,7 +40,7 @@ torch::Tensor ResnetBlockBigGANImpl::forward(const torch::Tensor& x_in, const to
     x = options.fir() ? fir_downsample_2d(x, options.fir_kernel()) : naive_downsample_2d(x);
   }
   h = add_time(Conv_0->forward(h), temb, Dense_0, act);
-  h = Conv_1->forward(Dropout_0->forward(act(GroupNorm_1->forward(h))));
+  h = Conv_1->forward(Dropout_0->forward(norm_act(*GroupNorm_1, act, h)));
   if (!Conv_2.is_empty()) x = Conv_2->forward(x);
   return skip_join(x, h, options.skip_rescale());
 }
@@ -59,9 +59,9 @@ ResnetBlockDDPMImpl::ResnetBlockDDPMImpl(const ResBlockOptions& options_)
 
 torch::Tensor ResnetBlockDDPMImpl::forward(const torch::Tensor& x_in, const torch::Tensor& temb) {
   auto x = x_in;
-  auto h = Conv_0->forward(act(GroupNorm_0->forward(x)));
+  auto h = Conv_0->forward(norm_act(*GroupNorm_0, act, x));
   h = add_time(h, temb, Dense_0, act);
-  h = Conv_1->forward(Dropout_0->forward(act(GroupNorm_1->forward(h))));
+  h = Conv_1->forward(Dropout_0->forward(norm_act(*GroupNorm_1, act, h)));
   if (!NIN_0.is_empty()) x = NIN_0->forward(x);
   return skip_join(x, h, options.skip_rescale());
 }

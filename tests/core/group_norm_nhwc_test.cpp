@@ -10,6 +10,7 @@
 
 #include "core/models/grad_checkpoint.h"
 #include "core/models/group_norm.h"
+#include "core/models/layers.h"
 #include "support/checks.h"
 #include "support/group_norm_runs.h"
 
@@ -22,17 +23,20 @@ using test::run_group_norm;
 
 class GroupNormNhwc : public ::testing::TestWithParam<GroupNormShape> {};
 
+// With the SiLU fused in, against torch::silu after torch::group_norm at the same tolerances: a SiLU derivative
+// taken at the wrong point (the normalised value without the affine map, say) is off by 1e-1.
 TEST_P(GroupNormNhwc, EqualsGroupNormForwardAndBackward) {
   const auto p = GetParam();
   torch::manual_seed(p.c * 7 + p.groups);
-  for (auto dtype : {torch::kFloat64, torch::kFloat32}) {
-    SCOPED_TRACE(c10::toString(dtype));
+  for (auto [dtype, silu] : {std::pair{torch::kFloat64, false}, std::pair{torch::kFloat32, false},
+                             std::pair{torch::kFloat64, true}, std::pair{torch::kFloat32, true}}) {
+    SCOPED_TRACE(fmt::format("{}{}", c10::toString(dtype), silu ? " + SiLU" : ""));
     const auto o = torch::TensorOptions().dtype(dtype);
     // Per-channel offsets of a few units and one channel far off: groups mix channels of unlike means.
     auto x = torch::randn({p.n, p.c, p.h, p.w}, o) * 2 + torch::randn({1, p.c, 1, 1}, o) * 3;
     const auto weight = torch::randn({p.c}, o), bias = torch::randn({p.c}, o), probe = torch::randn_like(x);
-    const auto want = run_group_norm(x, weight, bias, probe, p.groups, false);
-    const auto got = run_group_norm(x, weight, bias, probe, p.groups, true);
+    const auto want = run_group_norm(x, weight, bias, probe, p.groups, false, silu);
+    const auto got = run_group_norm(x, weight, bias, probe, p.groups, true, silu);
     EXPECT_TRUE(got.y.is_contiguous(at::MemoryFormat::ChannelsLast));
     EXPECT_TRUE(got.dx.is_contiguous(at::MemoryFormat::ChannelsLast));
     const double tol = dtype == torch::kFloat64 ? 1e-10 : 2e-5;
@@ -119,7 +123,26 @@ TEST(GroupNormNhwcStatistics, TheModuleUsesItOnlyOnCuda) {
   GroupNorm norm(2, 8, 1e-6);
   norm->set_nhwc(true);
   const auto x = torch::randn({2, 8, 4, 4}).contiguous(at::MemoryFormat::ChannelsLast);
-  EXPECT_TRUE(torch::equal(norm->forward(x), torch::group_norm(x, 2, norm->weight, norm->bias, 1e-6)));
+  const auto want = torch::group_norm(x, 2, norm->weight, norm->bias, 1e-6);
+  EXPECT_TRUE(torch::equal(norm->forward(x), want));
+  EXPECT_TRUE(torch::equal(norm->forward_silu(x), torch::silu(want)));
+}
+
+// The residual blocks' act(GroupNorm(x)) goes to forward_silu for make_activation's SiLU only: another
+// activation must not be replaced by a SiLU.
+TEST(GroupNormNhwcStatistics, NormActFusesOnlyTheSilu) {
+  torch::manual_seed(6);
+  GroupNorm norm(2, 8, 1e-6);
+  norm->bias.data().normal_();  // negative inputs, where ELU, ReLU and SiLU differ
+  const auto x = torch::randn({2, 8, 4, 4});
+  const auto normed = norm->forward(x);
+  for (const std::string name : {"swish", "silu", "elu", "relu", "lrelu"}) {
+    SCOPED_TRACE(name);
+    const auto act = make_activation(name);
+    EXPECT_TRUE(torch::equal(norm_act(*norm, act, x), act(normed)));
+  }
+  const Activation custom = [](const torch::Tensor& t) { return torch::tanh(t); };
+  EXPECT_TRUE(torch::equal(norm_act(*norm, custom, x), torch::tanh(normed)));
 }
 
 }  // namespace

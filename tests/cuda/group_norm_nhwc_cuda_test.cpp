@@ -1,6 +1,7 @@
 // group_norm_nhwc's CUDA kernels against float64 GroupNorm on the CPU and LibTorch's on the GPU: forward and the
 // gradients of input, weight and bias, at shapes that reach the kernels' edges, and the same bits on every call.
 #include "core/models/group_norm_nhwc.h"
+#include "core/models/layers.h"
 #include "cuda/cuda_test_util.h"
 #include "support/group_norm_runs.h"
 
@@ -15,6 +16,7 @@ using test::run_group_norm;
 
 class GroupNormNhwcCuda : public ::testing::TestWithParam<GroupNormShape> {};
 
+// Each with a SiLU fused in too, against torch::silu after the GroupNorm.
 // float32: within 2e-5 of the largest value of float64's result, as LibTorch's own kernels are (their sums run
 // in other orders). bfloat16 inputs, output and gradients: within 2^-7 (twice bf16's rounding) of float64 on
 // the same bf16 inputs, and as much for float16. A wrong channel index, chunk boundary or group is off by 1e-1 or more.
@@ -24,40 +26,46 @@ TEST_P(GroupNormNhwcCuda, EqualsFloat64GroupNormAndLibTorchs) {
   torch::manual_seed(s.c + s.h);
   const auto x = torch::randn({s.n, s.c, s.h, s.w}) * 2 + torch::randn({1, s.c, 1, 1}) * 3;
   const auto weight = torch::randn({s.c}), bias = torch::randn({s.c}), probe = torch::randn_like(x);
-  const auto exact = run_group_norm(x.to(torch::kFloat64), weight.to(torch::kFloat64), bias.to(torch::kFloat64),
-                                    probe.to(torch::kFloat64), s.groups, false);
-  const auto libtorch = run_group_norm(x.to(kCuda), weight.to(kCuda), bias.to(kCuda), probe.to(kCuda), s.groups, false);
-  const auto ours = run_group_norm(x.to(kCuda), weight.to(kCuda), bias.to(kCuda), probe.to(kCuda), s.groups, true);
-  EXPECT_TRUE(ours.y.is_contiguous(at::MemoryFormat::ChannelsLast));
-  EXPECT_TRUE(ours.dx.is_contiguous(at::MemoryFormat::ChannelsLast));
-  const std::pair<const char*, double> errs[] = {{"y", max_rel(ours.y, exact.y)},
-                                                 {"dx", max_rel(ours.dx, exact.dx)},
-                                                 {"dweight", max_rel(ours.dweight, exact.dweight)},
-                                                 {"dbias", max_rel(ours.dbias, exact.dbias)},
-                                                 {"LibTorch's dx", max_rel(libtorch.dx, exact.dx)}};
-  for (const auto& [what, err] : errs) EXPECT_LE(err, 2e-5) << what;
-  std::printf("fp32: y %.2g, dx %.2g (LibTorch's %.2g), dweight %.2g, dbias %.2g\n", errs[0].second, errs[1].second,
-              errs[4].second, errs[2].second, errs[3].second);
+  for (bool silu : {false, true}) {
+    SCOPED_TRACE(silu ? "with the SiLU fused" : "GroupNorm alone");
+    const auto exact = run_group_norm(x.to(torch::kFloat64), weight.to(torch::kFloat64), bias.to(torch::kFloat64),
+                                      probe.to(torch::kFloat64), s.groups, false, silu);
+    const auto libtorch =
+        run_group_norm(x.to(kCuda), weight.to(kCuda), bias.to(kCuda), probe.to(kCuda), s.groups, false, silu);
+    const auto ours =
+        run_group_norm(x.to(kCuda), weight.to(kCuda), bias.to(kCuda), probe.to(kCuda), s.groups, true, silu);
+    EXPECT_TRUE(ours.y.is_contiguous(at::MemoryFormat::ChannelsLast));
+    EXPECT_TRUE(ours.dx.is_contiguous(at::MemoryFormat::ChannelsLast));
+    const std::pair<const char*, double> errs[] = {{"y", max_rel(ours.y, exact.y)},
+                                                   {"dx", max_rel(ours.dx, exact.dx)},
+                                                   {"dweight", max_rel(ours.dweight, exact.dweight)},
+                                                   {"dbias", max_rel(ours.dbias, exact.dbias)},
+                                                   {"LibTorch's dx", max_rel(libtorch.dx, exact.dx)}};
+    for (const auto& [what, err] : errs) EXPECT_LE(err, 2e-5) << what;
+    std::printf("fp32%s: y %.2g, dx %.2g (LibTorch's %.2g), dweight %.2g, dbias %.2g\n", silu ? " + SiLU" : "",
+                errs[0].second, errs[1].second, errs[4].second, errs[2].second, errs[3].second);
 
-  for (auto half : {torch::kBFloat16, torch::kHalf}) {
-    SCOPED_TRACE(c10::toString(half));
-    const auto x16 = x.to(half), probe16 = probe.to(half);
-    const auto exact16 = run_group_norm(x16.to(torch::kFloat64), weight.to(torch::kFloat64), bias.to(torch::kFloat64),
-                                        probe16.to(torch::kFloat64), s.groups, false);
-    const auto ours16 =
-        run_group_norm(x16.to(kCuda), weight.to(kCuda), bias.to(kCuda), probe16.to(kCuda), s.groups, true);
-    EXPECT_EQ(ours16.y.scalar_type(), half);
-    EXPECT_EQ(ours16.dweight.scalar_type(), torch::kFloat32);
-    EXPECT_LE(max_rel(ours16.y, exact16.y), 1.0 / 128);
-    EXPECT_LE(max_rel(ours16.dx, exact16.dx), 1.0 / 128);
-    EXPECT_LE(max_rel(ours16.dweight, exact16.dweight), 1e-4);  // float32 sums of 16-bit products
-    EXPECT_LE(max_rel(ours16.dbias, exact16.dbias), 1e-4);
+    for (auto half : {torch::kBFloat16, torch::kHalf}) {
+      SCOPED_TRACE(c10::toString(half));
+      const auto x16 = x.to(half), probe16 = probe.to(half);
+      const auto exact16 = run_group_norm(x16.to(torch::kFloat64), weight.to(torch::kFloat64), bias.to(torch::kFloat64),
+                                          probe16.to(torch::kFloat64), s.groups, false, silu);
+      const auto ours16 =
+          run_group_norm(x16.to(kCuda), weight.to(kCuda), bias.to(kCuda), probe16.to(kCuda), s.groups, true, silu);
+      EXPECT_EQ(ours16.y.scalar_type(), half);
+      EXPECT_EQ(ours16.dweight.scalar_type(), torch::kFloat32);
+      EXPECT_LE(max_rel(ours16.y, exact16.y), 1.0 / 128);
+      EXPECT_LE(max_rel(ours16.dx, exact16.dx), 1.0 / 128);
+      EXPECT_LE(max_rel(ours16.dweight, exact16.dweight), 1e-4);  // float32 sums of 16-bit products
+      EXPECT_LE(max_rel(ours16.dbias, exact16.dbias), 1e-4);
+    }
+
+    const auto again =
+        run_group_norm(x.to(kCuda), weight.to(kCuda), bias.to(kCuda), probe.to(kCuda), s.groups, true, silu);
+    EXPECT_TRUE(torch::equal(again.y, ours.y) && torch::equal(again.dx, ours.dx) &&
+                torch::equal(again.dweight, ours.dweight) && torch::equal(again.dbias, ours.dbias))
+        << "the partial sums are added in a fixed order: every call gives the same bits";
   }
-
-  const auto again = run_group_norm(x.to(kCuda), weight.to(kCuda), bias.to(kCuda), probe.to(kCuda), s.groups, true);
-  EXPECT_TRUE(torch::equal(again.y, ours.y) && torch::equal(again.dx, ours.dx) &&
-              torch::equal(again.dweight, ours.dweight) && torch::equal(again.dbias, ours.dbias))
-      << "the partial sums are added in a fixed order: every call gives the same bits";
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, GroupNormNhwcCuda,
@@ -72,6 +80,25 @@ INSTANTIATE_TEST_SUITE_P(Shapes, GroupNormNhwcCuda,
                            const auto& s = info.param;
                            return fmt::format("n{}_c{}_{}x{}_g{}", s.n, s.c, s.h, s.w, s.groups);
                          });
+
+// The residual blocks' act(GroupNorm(x)) reaches the fused kernels: with model.nhwc_group_norm a SiLU after the
+// module leaves no SiLU of its own in the autograd graph, in bf16 as training runs it, and the values agree.
+TEST(GroupNormNhwcCudaModule, NormActFusesTheSilu) {
+  SCORCH_REQUIRE_CUDA();
+  models::GroupNorm norm(8, 64, 1e-6);
+  norm->to(kCuda);
+  norm->set_nhwc(true);
+  const auto x = torch::randn({4, 64, 8, 8}, kCuda)
+                     .to(torch::kBFloat16)
+                     .contiguous(at::MemoryFormat::ChannelsLast)
+                     .requires_grad_(true);
+  const auto y = models::norm_act(*norm, models::make_activation("swish"), x);
+  ASSERT_TRUE(y.grad_fn());
+  EXPECT_EQ(y.grad_fn()->name().find("Silu"), std::string::npos) << y.grad_fn()->name();
+  EXPECT_TRUE(y.is_contiguous(at::MemoryFormat::ChannelsLast));
+  const auto unfused = torch::silu(norm->forward(x));
+  EXPECT_LE(max_rel(y.detach().to(torch::kFloat32), unfused.detach().to(torch::kFloat32)), 1.0 / 64);
+}
 
 }  // namespace
 }  // namespace scorch
