@@ -146,6 +146,9 @@ def markdown(mode, seconds, rows, derived, tests, parts_dir):
             what = r.get("variant") or r.get("sampler") or r.get("precision") or r.get("config", "")
             if r.get("bench") == "group_norm":
                 what = f"{r['way']}, {'x'.join(map(str, r['shape']))} / {r['groups']} groups, {r['dtype']}"
+                what += " + SiLU" if r.get("silu") else ""
+            if r.get("nhwc_group_norm"):
+                what += ", NHWC GroupNorm"
             if "checkpointed_from_px" in r:
                 px = r["checkpointed_from_px"]
                 what += ", checkpointing off" if px < 0 else f", checkpointed from {px} px"
