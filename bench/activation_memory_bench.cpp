@@ -158,11 +158,11 @@ int main(int argc, char** argv) {
       }
     }
     const bool channels_last = config.get_bool("training.channels_last");
-    const bool nhwc = config.get_bool("model.nhwc_group_norm");
+    const bool fused_norm = config.get_bool("model.fused_group_norm");
     std::printf("config %s, %s, %s%s%s, batch %lld; fixed state (weights, gradients, Adam, EMA) %.0f MiB\n",
                 config_path.c_str(), mem.device.str().c_str(), config.get_string("training.precision").c_str(),
-                channels_last ? " + channels_last" : "", nhwc ? " + NHWC GroupNorm" : "", static_cast<long long>(batch),
-                rows[0].fixed / kMiB);
+                channels_last ? " + channels_last" : "", fused_norm ? " + fused GroupNorm" : "",
+                static_cast<long long>(batch), rows[0].fixed / kMiB);
     std::printf("%-26s %16s %16s %12s %10s %18s\n", "checkpointed", "kept MiB/image", "peak MiB/image", "stage share",
                 "step s", "images per 80 GB");
     std::vector<nlohmann::json> json_rows;
@@ -179,7 +179,7 @@ int main(int argc, char** argv) {
                            {"batch", batch},
                            {"precision", config.get_string("training.precision")},
                            {"channels_last", channels_last},
-                           {"nhwc_group_norm", nhwc},
+                           {"fused_group_norm", fused_norm},
                            {"checkpointed_from_px", r.min_resolution},
                            {"kept_mib_per_image", r.kept_per_image / kMiB},
                            {"peak_mib_per_image", r.peak_per_image / kMiB},

@@ -8,7 +8,7 @@
 //   gpu_bench fid IMAGES BATCH
 //   gpu_bench profile CONFIG BATCH VARIANT TRACE.json   (a Kineto trace of 2 training steps after 2 warm ones)
 // VARIANT: fp32 (TF32 off) | tf32 (training.tf32: TF32 convolutions and matmuls) | bf16 | fp16, with
-// suffixes +cl (training.channels_last), +ckpt (model.grad_checkpointing), +nhwc (model.nhwc_group_norm) and
+// suffixes +cl (training.channels_last), +ckpt (model.grad_checkpointing), +gn (model.fused_group_norm) and
 // those that turn a speed switch off or on (variant_sets below), e.g. bf16+cl+ckpt.
 #include <c10/util/Exception.h>
 #include <torch/csrc/autograd/profiler_kineto.h>
@@ -72,7 +72,7 @@ std::vector<std::string> variant_sets(const std::string& variant) {
   SCORCH_CHECK(
       base == "fp32" || base == "tf32" || base == "bf16" || base == "fp16",
       "variant '{}': expected fp32, tf32, bf16 or fp16 with optional +cl, +ckpt, +sync, +foreach, +bmm, +sdpa, "
-      "+eager, +nhwc",
+      "+eager, +gn",
       variant);
   sets.push_back("training.precision=" + (base == "tf32" ? std::string("fp32") : base));
   sets.push_back(std::string("training.tf32=") + (base == "tf32" ? "true" : "false"));
@@ -92,11 +92,11 @@ std::vector<std::string> variant_sets(const std::string& variant) {
       sets.push_back("model.fused_attention=true");
     else if (flag == "eager")  // every step eager instead of replaying one captured CUDA graph
       sets.push_back("training.cuda_graph=false");
-    else if (flag == "nhwc")  // with +cl: GroupNorm through scorch's NHWC kernels instead of LibTorch's copies
-      sets.push_back("model.nhwc_group_norm=true");
+    else if (flag == "gn")  // GroupNorm (+ SiLU) through scorch's kernels in the step's layout instead of LibTorch's
+      sets.push_back("model.fused_group_norm=true");
     else
       SCORCH_FAIL(
-          "variant '{}': unknown suffix '+{}' (expected +cl, +ckpt, +sync, +foreach, +bmm, +sdpa, +eager or +nhwc)",
+          "variant '{}': unknown suffix '+{}' (expected +cl, +ckpt, +sync, +foreach, +bmm, +sdpa, +eager or +gn)",
           variant, flag);
   }
   return sets;

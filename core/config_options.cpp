@@ -166,9 +166,9 @@ const std::vector<OptionSpec>& option_table() {
        "attention through scaled_dot_product_attention (slower than bmm + softmax at NCSN++'s 16x16, one head of "
        "256, on an H200: docs/benchmarks.md)",
        S::Runtime, "ncsnpp ddpm"},
-      {"model.nhwc_group_norm", T::Bool, "false",
-       "on CUDA, GroupNorm of a channels_last input runs scorch's NHWC kernels instead of LibTorch's, which copy "
-       "to NCHW and back (not yet timed on a GPU: docs/gpu.md)",
+      {"model.fused_group_norm", T::Bool, "false",
+       "on CUDA, GroupNorm (and the SiLU after it) runs scorch's kernels in the input's layout instead of "
+       "LibTorch's, which copy channels_last to NCHW and back (not yet timed on a GPU: docs/gpu.md)",
        S::Runtime, "ncsnpp ddpm wideresnet"},
       {"model.grad_checkpointing", T::Bool, "false", "recompute each block in backward to save memory", S::Runtime,
        "ncsnpp ddpm"},

@@ -107,7 +107,7 @@ std::unique_ptr<Loss> make_loss(const Config& config, std::shared_ptr<sdes::Sde>
     SCORCH_CHECK_HINT(config.get_bool("training.continuous"), "set training.continuous: true",
                       "training.loss = {} needs continuous training", loss);
     // Each recomputes or fuses the backward with kernels that have no second derivative.
-    for (const char* key : {"model.grad_checkpointing", "model.fused_attention", "model.nhwc_group_norm"})
+    for (const char* key : {"model.grad_checkpointing", "model.fused_attention", "model.fused_group_norm"})
       SCORCH_CHECK_HINT(!config.get_bool(key), fmt::format("set {}: false", key),
                         "training.loss = {} takes a double backward, which {} = true does not support", loss, key);
     const std::string projections = config.get_string("training.ssm_projections");

@@ -147,14 +147,14 @@ def markdown(mode, seconds, rows, derived, tests, parts_dir):
             if r.get("bench") == "group_norm":
                 what = f"{r['way']}, {'x'.join(map(str, r['shape']))} / {r['groups']} groups, {r['dtype']}"
                 what += " + SiLU" if r.get("silu") else ""
-            if r.get("nhwc_group_norm"):
-                what += ", NHWC GroupNorm"
+            if r.get("fused_group_norm"):
+                what += ", fused GroupNorm"
             if "checkpointed_from_px" in r:
                 px = r["checkpointed_from_px"]
                 what += ", checkpointing off" if px < 0 else f", checkpointed from {px} px"
             keys = [k for k in ("batch", "images_per_s", "kept_mib_per_image", "peak_mib_per_image", "images_per_80gb", "logged_images_per_s", "samples_per_s", "step_ms", "step_s", "nfe", "ode_nfe", "peak_mem_gib", "train_flops_per_image",
                                 "bf16_peak_tflops", "fits", "ms_forward_backward", "traffic_GBps_at_8_passes",
-                                "speedup_vs_libtorch_channels_last", "speedup_vs_libtorch_nchw") if k in r]
+                                "speedup_vs_libtorch_same_layout", "speedup_vs_libtorch_nchw") if k in r]
             text = ", ".join(f"{k} {fmt(r[k])}" for k in keys)
             for name, run in (r.get("samplers") or {}).items():
                 text += f"; {name}: " + ", ".join(f"{k} {fmt(run.get(k))}" for k in ("samples_per_s", "nfe") if k in run)
@@ -164,9 +164,10 @@ def markdown(mode, seconds, rows, derived, tests, parts_dir):
         lines += ["## Ratios and targets", "", "| figure | value | target |", "|---|---|---|"]
         target_of = {"train_fp32_vs_ref": TARGETS["train_fp32"], "train_tf32_vs_ref": TARGETS["train_fp32"],
                      "train_bf16+cl_vs_ref": TARGETS["train_bf16_cl"], "train_bf16_vs_ref": TARGETS["train_bf16_cl"],
-                     "train_bf16+cl+nhwc_vs_ref": TARGETS["train_bf16_cl"],
+                     "train_bf16+gn_vs_ref": TARGETS["train_bf16_cl"],
+                     "train_bf16+cl+gn_vs_ref": TARGETS["train_bf16_cl"],
                      "mfu_256_bf16+cl": TARGETS["mfu_256"], "mfu_256_bf16": TARGETS["mfu_256"],
-                     "mfu_256_bf16+cl+nhwc": TARGETS["mfu_256"],
+                     "mfu_256_bf16+gn": TARGETS["mfu_256"], "mfu_256_bf16+cl+gn": TARGETS["mfu_256"],
                      "images_per_80gb_1024": TARGETS["images_per_80gb_1024"],
                      "pc_fp32_graph_vs_ref": TARGETS["pc_vs_ref"], "pc_bf16_graph_vs_ref": TARGETS["pc_vs_ref"],
                      "graph_vs_eager_fp32": TARGETS["graph_vs_eager"],

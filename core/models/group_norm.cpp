@@ -5,7 +5,7 @@
 #include <c10/core/impl/LocalDispatchKeySet.h>
 
 #include "core/error.h"
-#include "core/models/group_norm_nhwc.h"
+#include "core/models/fused_group_norm.h"
 
 namespace scorch::models {
 
@@ -17,20 +17,18 @@ GroupNormImpl::GroupNormImpl(int64_t num_groups, int64_t num_channels, double ep
   bias = register_parameter("bias", torch::zeros({num_channels}));
 }
 
-bool GroupNormImpl::takes_nhwc_path(const torch::Tensor& x) const {
-  // A (B, C, 1, 1) or (B, 1, H, W) tensor is contiguous in both layouts: LibTorch's kernels copy nothing.
-  return nhwc_ && x.is_cuda() && x.dim() == 4 && !x.is_contiguous() &&
-         x.is_contiguous(at::MemoryFormat::ChannelsLast) && x.size(0) <= kMaxImages &&
-         nhwc_kernel_dtype(x.scalar_type()) && SCORCH_WITH_CUDA;
+bool GroupNormImpl::takes_fused_path(const torch::Tensor& x) const {
+  return fused_ && x.is_cuda() && x.dim() == 4 && x.size(0) <= kMaxImages && fused_norm_dtype(x.scalar_type()) &&
+         SCORCH_WITH_CUDA;
 }
 
 torch::Tensor GroupNormImpl::forward_silu(const torch::Tensor& x) {
-  if (takes_nhwc_path(x)) return group_norm_nhwc(x, num_groups_, weight, bias, eps_, /*silu=*/true);
+  if (takes_fused_path(x)) return fused_group_norm(x, num_groups_, weight, bias, eps_, /*silu=*/true);
   return torch::silu(forward(x));
 }
 
 torch::Tensor GroupNormImpl::forward(const torch::Tensor& x) {
-  if (takes_nhwc_path(x)) return group_norm_nhwc(x, num_groups_, weight, bias, eps_);
+  if (takes_fused_path(x)) return fused_group_norm(x, num_groups_, weight, bias, eps_);
   const auto device = x.device().type();
   if (!at::autocast::is_autocast_enabled(device) || x.scalar_type() != at::autocast::get_autocast_dtype(device))
     return torch::group_norm(x, num_groups_, weight, bias, eps_);

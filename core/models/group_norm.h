@@ -11,23 +11,23 @@ namespace scorch::models {
 // convolution, and the backward of all three (11 % of a bf16 NCSN++ step at 32² on an H200). The output is
 // in the input's dtype; the affine parameters are cast to it.
 //
-// With set_nhwc(true) (model.nhwc_group_norm), a channels_last input on CUDA goes through group_norm_nhwc
-// instead of LibTorch's kernels, which copy it to NCHW and back; forward_silu then fuses the SiLU in.
+// With set_fused(true) (model.fused_group_norm), a CUDA input goes through fused_group_norm, scorch's kernels
+// in either layout, instead of LibTorch's; forward_silu then fuses the SiLU in.
 class GroupNormImpl : public torch::nn::Module {
  public:
   GroupNormImpl(int64_t num_groups, int64_t num_channels, double eps);
   torch::Tensor forward(const torch::Tensor& x);       // (B, C, H, W) -> (B, C, H, W)
   torch::Tensor forward_silu(const torch::Tensor& x);  // torch::silu(forward(x))
-  void set_nhwc(bool on) { nhwc_ = on; }
+  void set_fused(bool on) { fused_ = on; }
 
   torch::Tensor weight, bias;  // (C,), (C,)
 
  private:
-  bool takes_nhwc_path(const torch::Tensor& x) const;
+  bool takes_fused_path(const torch::Tensor& x) const;
 
   int64_t num_groups_;
   double eps_;
-  bool nhwc_ = false;
+  bool fused_ = false;
 };
 TORCH_MODULE(GroupNorm);
 

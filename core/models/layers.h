@@ -13,7 +13,7 @@ using Activation = std::function<torch::Tensor(const torch::Tensor&)>;
 Activation make_activation(const std::string& name);
 
 // act(norm(x)), the pair that opens every residual block; with make_activation's SiLU the GroupNorm applies it
-// itself (GroupNormImpl::forward_silu), which fuses it into the NHWC kernels when they run.
+// itself (GroupNormImpl::forward_silu), which fuses it into scorch's GroupNorm kernels when they run.
 torch::Tensor norm_act(GroupNormImpl& norm, const Activation& act, const torch::Tensor& x);
 
 // Fan-average uniform variance scaling (the JAX/DDPM default): U(-a, a), a = sqrt(3 scale / fan_avg), with

@@ -72,7 +72,7 @@ ModelConfig ModelConfig::from(const Config& c) {
       "model.grad_checkpointing_min_resolution = {} (from {}): expected a width in pixels >= 0 (0: every block)",
       m.grad_checkpointing_min_resolution, c.source_of("model.grad_checkpointing_min_resolution"));
   m.fused_attention = c.get_bool("model.fused_attention");
-  m.nhwc_group_norm = c.get_bool("model.nhwc_group_norm");
+  m.fused_group_norm = c.get_bool("model.fused_group_norm");
   m.num_classes = c.get_int("model.num_classes");
   m.blocks_per_group = c.get_int("model.blocks_per_group");
   m.channel_multiplier = c.get_int("model.channel_multiplier");
@@ -106,7 +106,7 @@ std::shared_ptr<ScoreModelImpl> make_model(const ModelConfig& config) {
   }
   model->set_grad_checkpointing(config.grad_checkpointing, config.grad_checkpointing_min_resolution);
   for (const auto& m : model->modules())
-    if (auto* norm = m->as<GroupNormImpl>()) norm->set_nhwc(config.nhwc_group_norm);
+    if (auto* norm = m->as<GroupNormImpl>()) norm->set_fused(config.fused_group_norm);
   return model;
 }
 

@@ -85,13 +85,13 @@ TEST(TrainerCuda, GraphedStepsEqualEagerSteps) {
   SCORCH_REQUIRE_CUDA();
   const auto root = test::temp_dir("cuda-step-graph");
   const auto data = gaussian_dataset(root + "/data", 128);
-  for (const std::string variant : {"fp32", "fp32+cl", "bf16+cl", "bf16+cl+nhwc"}) {
+  for (const std::string variant : {"fp32", "fp32+cl", "bf16+cl", "bf16+gn", "bf16+cl+gn"}) {
     SCOPED_TRACE(variant);
     std::vector<std::string> sets = {"training.n_iters=10", "training.log_freq=5", "optim.warmup=8", "optim.lr=1e-3",
                                      "model.dropout=0.1"};
-    if (variant != "fp32") sets.push_back("training.channels_last=true");
+    if (variant.find("+cl") != std::string::npos) sets.push_back("training.channels_last=true");
     if (variant.rfind("bf16", 0) == 0) sets.push_back("training.precision=bf16");
-    if (variant == "bf16+cl+nhwc") sets.push_back("model.nhwc_group_norm=true");
+    if (variant.find("+gn") != std::string::npos) sets.push_back("model.fused_group_norm=true");
     auto eager_sets = sets;
     eager_sets.push_back("training.cuda_graph=false");
     const auto graph_dir = root + "/graph-" + variant, eager_dir = root + "/eager-" + variant;
@@ -212,14 +212,17 @@ TEST(TrainerCuda, ChannelsLastEqualsContiguous) {
   const auto data = gaussian_dataset(root + "/data", 64);
   trainer::Trainer plain(tiny_train_config(data, {"training.n_iters=5"}), root + "/plain", local(), kCuda);
   plain.run();
-  // GroupNorm through LibTorch's kernels (which copy to NCHW and back), then through scorch's NHWC ones.
-  for (const std::string on : {"false", "true"}) {
-    SCOPED_TRACE("model.nhwc_group_norm=" + on);
-    trainer::Trainer nhwc(
-        tiny_train_config(data, {"training.n_iters=5", "training.channels_last=true", "model.nhwc_group_norm=" + on}),
-        root + "/nhwc-" + on, local(), kCuda);
-    nhwc.run();
-    test::expect_same_state(plain, nhwc, 1e-4);
+  // channels_last through LibTorch's GroupNorm (which copies to NCHW and back), then scorch's fused GroupNorm
+  // in either layout.
+  for (const auto& [channels_last, fused] : {std::pair{"true", "false"}, {"false", "true"}, {"true", "true"}}) {
+    const std::string name = fmt::format("channels_last={}, fused_group_norm={}", channels_last, fused);
+    SCOPED_TRACE(name);
+    trainer::Trainer other(
+        tiny_train_config(data, {"training.n_iters=5", fmt::format("training.channels_last={}", channels_last),
+                                 fmt::format("model.fused_group_norm={}", fused)}),
+        root + "/" + channels_last + "-" + fused, local(), kCuda);
+    other.run();
+    test::expect_same_state(plain, other, 1e-4);
   }
 }
 

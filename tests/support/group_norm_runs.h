@@ -1,10 +1,10 @@
-// One GroupNorm forward + backward for the NHWC GroupNorm tests (tests/core on the CPU, tests/cuda on a GPU).
+// One GroupNorm forward + backward for the fused GroupNorm tests (tests/core on the CPU, tests/cuda on a GPU).
 #pragma once
 #include <torch/torch.h>
 
 #include <ostream>
 
-#include "core/models/group_norm_nhwc.h"
+#include "core/models/fused_group_norm.h"
 
 namespace scorch::test {
 
@@ -19,18 +19,36 @@ struct GroupNormRun {
   torch::Tensor y, dx, dweight, dbias;
 };
 
-// y = GroupNorm(x) (SiLU(GroupNorm(x)) with `silu`) and the gradients of Σ y·probe: x in channels_last through
-// models::group_norm_nhwc, with its SiLU fused, for `nhwc`; in NCHW through torch::group_norm (and torch::silu)
-// otherwise.
+// Which GroupNorm a run goes through: LibTorch's on NCHW (the reference), or models::fused_group_norm on x in
+// NCHW or channels_last.
+enum class GroupNormPath { kLibTorch, kFusedNchw, kFusedChannelsLast };
+inline const char* name_of(GroupNormPath p) {
+  return p == GroupNormPath::kLibTorch    ? "LibTorch"
+         : p == GroupNormPath::kFusedNchw ? "fused NCHW"
+                                          : "fused channels_last";
+}
+inline constexpr GroupNormPath kFusedPaths[] = {GroupNormPath::kFusedNchw, GroupNormPath::kFusedChannelsLast};
+
+// y = GroupNorm(x) (SiLU(GroupNorm(x)) with `silu`, fused into the layer on the fused paths) and the gradients
+// of Σ y·probe.
 inline GroupNormRun run_group_norm(const torch::Tensor& x0, const torch::Tensor& weight0, const torch::Tensor& bias0,
-                                   const torch::Tensor& probe, int64_t groups, bool nhwc, bool silu = false) {
-  auto x = (nhwc ? x0.contiguous(at::MemoryFormat::ChannelsLast) : x0.contiguous()).detach().requires_grad_(true);
+                                   const torch::Tensor& probe, int64_t groups, GroupNormPath path, bool silu = false) {
+  const bool channels_last = path == GroupNormPath::kFusedChannelsLast;
+  auto x =
+      (channels_last ? x0.contiguous(at::MemoryFormat::ChannelsLast) : x0.contiguous()).detach().requires_grad_(true);
   auto weight = weight0.detach().clone().requires_grad_(true), bias = bias0.detach().clone().requires_grad_(true);
-  auto y = nhwc ? models::group_norm_nhwc(x, groups, weight, bias, 1e-6, silu)
-                : torch::group_norm(x, groups, weight, bias, 1e-6);
-  if (silu && !nhwc) y = torch::silu(y);
+  const bool fused = path != GroupNormPath::kLibTorch;
+  auto y = fused ? models::fused_group_norm(x, groups, weight, bias, 1e-6, silu)
+                 : torch::group_norm(x, groups, weight, bias, 1e-6);
+  if (silu && !fused) y = torch::silu(y);
   (y * probe.to(y.scalar_type())).sum().backward();
   return {y.detach(), x.grad(), weight.grad(), bias.grad()};
+}
+
+// Whether t is stored in `path`'s layout (LibTorch's: NCHW).
+inline bool in_layout(const torch::Tensor& t, GroupNormPath path) {
+  return path == GroupNormPath::kFusedChannelsLast ? t.is_contiguous(at::MemoryFormat::ChannelsLast)
+                                                   : t.is_contiguous();
 }
 
 }  // namespace scorch::test

@@ -115,7 +115,7 @@ TEST(SsmLoss, TheConfigChoosesItAndRefusesWhatHasNoDoubleBackward) {
   for (const auto& bad :
        std::vector<std::vector<std::string>>{{"training.loss=ssm", "training.continuous=false"},
                                              {"training.loss=ssm", "model.grad_checkpointing=true"},
-                                             {"training.loss=ssm_vr", "model.nhwc_group_norm=true"},
+                                             {"training.loss=ssm_vr", "model.fused_group_norm=true"},
                                              {"training.loss=ssm_vr", "training.ssm_projections=sphere"},
                                              {"training.loss=nce"}}) {
     try {

@@ -1,14 +1,14 @@
-// GroupNorm of a channels_last tensor that stays channels_last (see group_norm_nhwc.h).
-#include "core/models/group_norm_nhwc.h"
+// GroupNorm (+ SiLU) through scorch's kernels, in the input's layout (see fused_group_norm.h).
+#include "core/models/fused_group_norm.h"
 
 #include "core/error.h"
-#include "core/models/group_norm_nhwc_math.h"
+#include "core/models/fused_group_norm_math.h"
 
 #if SCORCH_WITH_CUDA
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 
-#include "core/models/group_norm_nhwc_kernels.h"
+#include "core/models/fused_group_norm_kernels.h"
 #endif
 
 namespace scorch::models {
@@ -17,34 +17,44 @@ namespace {
 using torch::Tensor;
 constexpr auto kNhwc = at::MemoryFormat::ChannelsLast;
 
+// The layout the layer works in: channels_last for a tensor stored so, NCHW for every other (a tensor contiguous
+// in both, (N, C, 1, 1) or (N, 1, H, W), is NCHW).
+at::MemoryFormat layout_of(const Tensor& x) {
+  return !x.is_contiguous() && x.is_contiguous(kNhwc) ? kNhwc : at::MemoryFormat::Contiguous;
+}
+
 // The accumulation dtype of x's statistics and of the per-channel tables.
 at::ScalarType table_dtype(const Tensor& x) { return x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat; }
 
 #if SCORCH_WITH_CUDA
-bool use_kernels(const Tensor& x) { return x.is_cuda() && nhwc_kernel_dtype(x.scalar_type()); }
+bool use_kernels(const Tensor& x) { return x.is_cuda() && fused_norm_dtype(x.scalar_type()); }
 
-nhwc_norm::Dtype kernel_dtype(const Tensor& x) {
+fused_norm::Dtype kernel_dtype(const Tensor& x) {
   switch (x.scalar_type()) {
-    case at::kBFloat16: return nhwc_norm::Dtype::kBFloat16;
-    case at::kHalf: return nhwc_norm::Dtype::kFloat16;
-    default: return nhwc_norm::Dtype::kFloat32;
+    case at::kBFloat16: return fused_norm::Dtype::kBFloat16;
+    case at::kHalf: return fused_norm::Dtype::kFloat16;
+    default: return fused_norm::Dtype::kFloat32;
   }
+}
+
+fused_norm::Layout kernel_layout(at::MemoryFormat format) {
+  return format == kNhwc ? fused_norm::Layout::kNhwc : fused_norm::Layout::kNchw;
 }
 #endif
 
-// (N, C, H, W) channels_last -> (N, HW, C), a view.
+// (N, C, H, W) -> (N, HW, C): a view of channels_last, a copy of NCHW (the CPU path only).
 Tensor rows_of(const Tensor& x) { return x.permute({0, 2, 3, 1}).reshape({x.size(0), -1, x.size(1)}); }
 
 // (N, C) table -> (N, C, 1, 1), a view.
 Tensor per_channel(const Tensor& t) { return t.view({t.size(0), t.size(1), 1, 1}); }
 
-// The forward's (N, C) tables when a SiLU follows the GroupNorm (see nhwc_norm::Silu); undefined otherwise.
+// The forward's (N, C) tables when a SiLU follows the GroupNorm (see fused_norm::Silu); undefined otherwise.
 struct SiluTables {
   Tensor scale, offset;
   bool on() const { return scale.defined(); }
 #if SCORCH_WITH_CUDA
-  nhwc_norm::Silu raw() const {
-    return on() ? nhwc_norm::Silu{scale.data_ptr<float>(), offset.data_ptr<float>()} : nhwc_norm::Silu{};
+  fused_norm::Silu raw() const {
+    return on() ? fused_norm::Silu{scale.data_ptr<float>(), offset.data_ptr<float>()} : fused_norm::Silu{};
   }
 #endif
 };
@@ -60,20 +70,23 @@ struct PartialSums {
   Tensor shift;       // (N, C): s (with shift_a; on the CPU always)
 };
 
-// Per image, chunk of rows and channel, with s = x[n, 0, c]: Σ (a - s·shift_a) and Σ (a - s·shift_a)(x - s),
-// in table_dtype(x), where a is taken through SiLU's derivative first with `silu`. One chunk on the CPU.
-PartialSums partial_sums(const Tensor& a, const Tensor& x, bool shift_a, const SiluTables& silu = {}) {
+// Per image, chunk of pixels and channel, with s = x[n, c, 0, 0]: Σ (a - s·shift_a) and Σ (a - s·shift_a)(x - s),
+// in table_dtype(x), where a is taken through SiLU's derivative first with `silu`. a and x are both in
+// `format`. One chunk on the CPU.
+PartialSums partial_sums(const Tensor& a, const Tensor& x, at::MemoryFormat format, bool shift_a,
+                         const SiluTables& silu = {}) {
 #if SCORCH_WITH_CUDA
   if (use_kernels(x)) {
     const c10::cuda::CUDAGuard guard(x.device());
     const int64_t n = x.size(0), c = x.size(1), hw = x.size(2) * x.size(3);
-    const int64_t rows = nhwc_norm::rows_per_chunk(n, hw, c);
-    auto part1 = torch::empty({n, (hw + rows - 1) / rows, c}, x.options().dtype(at::kFloat));
+    const auto layout = kernel_layout(format);
+    const int64_t pixels = fused_norm::pixels_per_chunk(layout, n, hw, c);
+    auto part1 = torch::empty({n, (hw + pixels - 1) / pixels, c}, x.options().dtype(at::kFloat));
     auto part2 = torch::empty_like(part1);
     auto shift = shift_a ? torch::empty({n, c}, part1.options()) : Tensor();  // the backward has it saved
-    nhwc_norm::channel_sums(kernel_dtype(x), a.data_ptr(), x.data_ptr(), shift_a, silu.raw(), n, hw, c, rows,
-                            part1.data_ptr<float>(), part2.data_ptr<float>(),
-                            shift_a ? shift.data_ptr<float>() : nullptr, c10::cuda::getCurrentCUDAStream().stream());
+    fused_norm::channel_sums(kernel_dtype(x), layout, a.data_ptr(), x.data_ptr(), shift_a, silu.raw(), n, hw, c, pixels,
+                             part1.data_ptr<float>(), part2.data_ptr<float>(),
+                             shift_a ? shift.data_ptr<float>() : nullptr, c10::cuda::getCurrentCUDAStream().stream());
     return {part1, part2, shift};
   }
 #endif
@@ -85,18 +98,18 @@ PartialSums partial_sums(const Tensor& a, const Tensor& x, bool shift_a, const S
   return {u.sum(1, /*keepdim=*/true), (u * (x3 - shift)).sum(1, /*keepdim=*/true), shift.squeeze(1).contiguous()};
 }
 
-// x·scale_x + offset (+ dy·scale_dy) with (N, C) tables, in x's dtype and channels_last; SiLU of that with
-// silu_out, and dy taken through SiLU's derivative first with `silu`.
-Tensor affine(const Tensor& x, const Tensor& dy, const Tensor& scale_x, const Tensor& scale_dy, const Tensor& offset,
-              bool silu_out, const SiluTables& silu = {}) {
+// x·scale_x + offset (+ dy·scale_dy) with (N, C) tables, in x's dtype and `format` (x's and dy's); SiLU of
+// that with silu_out, and dy taken through SiLU's derivative first with `silu`.
+Tensor affine(const Tensor& x, const Tensor& dy, at::MemoryFormat format, const Tensor& scale_x, const Tensor& scale_dy,
+              const Tensor& offset, bool silu_out, const SiluTables& silu = {}) {
 #if SCORCH_WITH_CUDA
   if (use_kernels(x)) {
     const c10::cuda::CUDAGuard guard(x.device());
-    auto out = torch::empty_like(x, x.options(), kNhwc);
-    nhwc_norm::affine(kernel_dtype(x), x.data_ptr(), dy.defined() ? dy.data_ptr() : nullptr, scale_x.data_ptr<float>(),
-                      dy.defined() ? scale_dy.data_ptr<float>() : nullptr, offset.data_ptr<float>(), silu_out,
-                      silu.raw(), out.data_ptr(), x.size(0), x.size(2) * x.size(3), x.size(1),
-                      c10::cuda::getCurrentCUDAStream().stream());
+    auto out = torch::empty_like(x, x.options(), format);
+    fused_norm::affine(kernel_dtype(x), kernel_layout(format), x.data_ptr(), dy.defined() ? dy.data_ptr() : nullptr,
+                       scale_x.data_ptr<float>(), dy.defined() ? scale_dy.data_ptr<float>() : nullptr,
+                       offset.data_ptr<float>(), silu_out, silu.raw(), out.data_ptr(), x.size(0), x.size(2) * x.size(3),
+                       x.size(1), c10::cuda::getCurrentCUDAStream().stream());
     return out;
   }
 #endif
@@ -104,47 +117,48 @@ Tensor affine(const Tensor& x, const Tensor& dy, const Tensor& scale_x, const Te
   auto out = x.to(dtype) * per_channel(scale_x) + per_channel(offset);
   if (dy.defined()) out = out + (silu.on() ? silu_gradient(dy, x, silu) : dy.to(dtype)) * per_channel(scale_dy);
   if (silu_out) out = torch::silu(out);
-  return out.to(x.scalar_type()).contiguous(kNhwc);
+  return out.to(x.scalar_type()).contiguous(format);
 }
 
-// The per-group arithmetic of group_norm_nhwc_math.h over every image and group (every channel): the kernels on
+// The per-group arithmetic of fused_group_norm_math.h over every image and group (every channel): the kernels on
 // CUDA, a loop over the same functions on the CPU. All tables contiguous, in one dtype (float32 on CUDA).
 template <typename T>
-void statistics_on_cpu(const nhwc_norm::Dims& d, const Tensor& sum1, const Tensor& sum2, const Tensor& shift,
+void statistics_on_cpu(const fused_norm::Dims& d, const Tensor& sum1, const Tensor& sum2, const Tensor& shift,
                        const Tensor& w, const Tensor& b, double eps, Tensor& mean, Tensor& rstd, Tensor& scale,
                        Tensor& offset) {
   for (int64_t img = 0; img < d.n; ++img)
     for (int64_t g = 0; g < d.groups; ++g)
-      nhwc_norm::group_statistics<T>(d, img, g, sum1.data_ptr<T>(), sum2.data_ptr<T>(), shift.data_ptr<T>(),
-                                     w.data_ptr<T>(), b.data_ptr<T>(), static_cast<T>(eps), mean.data_ptr<T>(),
-                                     rstd.data_ptr<T>(), scale.data_ptr<T>(), offset.data_ptr<T>());
+      fused_norm::group_statistics<T>(d, img, g, sum1.data_ptr<T>(), sum2.data_ptr<T>(), shift.data_ptr<T>(),
+                                      w.data_ptr<T>(), b.data_ptr<T>(), static_cast<T>(eps), mean.data_ptr<T>(),
+                                      rstd.data_ptr<T>(), scale.data_ptr<T>(), offset.data_ptr<T>());
 }
 
 template <typename T>
-void gradients_on_cpu(const nhwc_norm::Dims& d, const Tensor& sum_dy, const Tensor& sum_dy_xs, const Tensor& shift,
+void gradients_on_cpu(const fused_norm::Dims& d, const Tensor& sum_dy, const Tensor& sum_dy_xs, const Tensor& shift,
                       const Tensor& w, const Tensor& mean, const Tensor& rstd, Tensor& dy_total, Tensor& dy_xc,
                       Tensor& scale_dy, Tensor& scale_x, Tensor& offset, Tensor& dweight, Tensor& dbias) {
   for (int64_t img = 0; img < d.n; ++img)
     for (int64_t g = 0; g < d.groups; ++g)
-      nhwc_norm::group_input_gradient<T>(d, img, g, sum_dy.data_ptr<T>(), sum_dy_xs.data_ptr<T>(), shift.data_ptr<T>(),
-                                         w.data_ptr<T>(), mean.data_ptr<T>(), rstd.data_ptr<T>(),
-                                         dy_total.data_ptr<T>(), dy_xc.data_ptr<T>(), scale_dy.data_ptr<T>(),
-                                         scale_x.data_ptr<T>(), offset.data_ptr<T>());
+      fused_norm::group_input_gradient<T>(d, img, g, sum_dy.data_ptr<T>(), sum_dy_xs.data_ptr<T>(), shift.data_ptr<T>(),
+                                          w.data_ptr<T>(), mean.data_ptr<T>(), rstd.data_ptr<T>(),
+                                          dy_total.data_ptr<T>(), dy_xc.data_ptr<T>(), scale_dy.data_ptr<T>(),
+                                          scale_x.data_ptr<T>(), offset.data_ptr<T>());
   for (int64_t ch = 0; ch < d.c; ++ch)
-    nhwc_norm::parameter_gradients<T>(d, ch, dy_total.data_ptr<T>(), dy_xc.data_ptr<T>(), rstd.data_ptr<T>(),
-                                      dweight.data_ptr<T>(), dbias.data_ptr<T>());
+    fused_norm::parameter_gradients<T>(d, ch, dy_total.data_ptr<T>(), dy_xc.data_ptr<T>(), rstd.data_ptr<T>(),
+                                       dweight.data_ptr<T>(), dbias.data_ptr<T>());
 }
 
-nhwc_norm::Dims dims_of(const Tensor& x, int64_t groups, const Tensor& partial) {
+fused_norm::Dims dims_of(const Tensor& x, int64_t groups, const Tensor& partial) {
   return {x.size(0), x.size(1), groups, x.size(2) * x.size(3), partial.size(1)};
 }
 
-class GroupNormNhwcFunction : public torch::autograd::Function<GroupNormNhwcFunction> {
+class FusedGroupNormFunction : public torch::autograd::Function<FusedGroupNormFunction> {
  public:
   static Tensor forward(torch::autograd::AutogradContext* ctx, const Tensor& input, const Tensor& weight,
                         const Tensor& bias, int64_t groups, double eps, bool silu) {
-    const auto x = input.contiguous(kNhwc);                                 // (N, C, H, W)
-    const auto [sum1, sum2, shift] = partial_sums(x, x, /*shift_a=*/true);  // Σ (x - s), Σ (x - s)², s
+    const auto format = layout_of(input);
+    const auto x = input.contiguous(format);                                        // (N, C, H, W)
+    const auto [sum1, sum2, shift] = partial_sums(x, x, format, /*shift_a=*/true);  // Σ (x - s), Σ (x - s)², s
     const auto d = dims_of(x, groups, sum1);
     const auto t = sum1.options();
     const auto w = weight.to(t.dtype()).contiguous(), b = bias.to(t.dtype()).contiguous();
@@ -153,10 +167,10 @@ class GroupNormNhwcFunction : public torch::autograd::Function<GroupNormNhwcFunc
 #if SCORCH_WITH_CUDA
     if (use_kernels(x)) {
       const c10::cuda::CUDAGuard guard(x.device());
-      nhwc_norm::launch_group_statistics(d, sum1.data_ptr<float>(), sum2.data_ptr<float>(), shift.data_ptr<float>(),
-                                         w.data_ptr<float>(), b.data_ptr<float>(), static_cast<float>(eps),
-                                         mean.data_ptr<float>(), rstd.data_ptr<float>(), scale.data_ptr<float>(),
-                                         offset.data_ptr<float>(), c10::cuda::getCurrentCUDAStream().stream());
+      fused_norm::launch_group_statistics(d, sum1.data_ptr<float>(), sum2.data_ptr<float>(), shift.data_ptr<float>(),
+                                          w.data_ptr<float>(), b.data_ptr<float>(), static_cast<float>(eps),
+                                          mean.data_ptr<float>(), rstd.data_ptr<float>(), scale.data_ptr<float>(),
+                                          offset.data_ptr<float>(), c10::cuda::getCurrentCUDAStream().stream());
     } else
 #endif
         if (t.dtype() == at::kDouble)
@@ -166,7 +180,8 @@ class GroupNormNhwcFunction : public torch::autograd::Function<GroupNormNhwcFunc
     // With the SiLU, its input is recomputed in the backward from x and these (N, C) tables, not stored.
     ctx->save_for_backward({x, weight, bias, mean, rstd, shift, silu ? scale : Tensor(), silu ? offset : Tensor()});
     ctx->saved_data["groups"] = groups;
-    return affine(x, Tensor(), scale, Tensor(), offset, silu);
+    ctx->saved_data["channels_last"] = format == kNhwc;
+    return affine(x, Tensor(), format, scale, Tensor(), offset, silu);
   }
 
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
@@ -174,15 +189,16 @@ class GroupNormNhwcFunction : public torch::autograd::Function<GroupNormNhwcFunc
     // Grad mode is on in a backward only under create_graph: the kernels' results have no graph of their own
     // (and the statistics were taken without one), so a second derivative would silently miss this layer.
     SCORCH_CHECK(!torch::GradMode::is_enabled(),
-                 "GroupNorm (NHWC) has no second derivative: set model.nhwc_group_norm: false for a double backward "
+                 "GroupNorm (fused) has no second derivative: set model.fused_group_norm: false for a double backward "
                  "(sliced score matching, create_graph)");
     const auto saved = ctx->get_saved_variables();
     const auto &x = saved[0], &weight = saved[1], &bias = saved[2], &mean = saved[3], &rstd = saved[4],
                &shift = saved[5];
     const SiluTables silu{saved[6], saved[7]};
     // The gradient of the output: of SiLU's with `silu`, which the two passes below take back through it.
-    const auto dy = grads[0].to(x.scalar_type()).contiguous(kNhwc);  // (N, C, H, W)
-    const auto sums = partial_sums(dy, x, /*shift_a=*/false, silu);  // Σ dy, Σ dy (x - s): (N, chunks, C)
+    const auto format = ctx->saved_data["channels_last"].toBool() ? kNhwc : at::MemoryFormat::Contiguous;
+    const auto dy = grads[0].to(x.scalar_type()).contiguous(format);         // (N, C, H, W)
+    const auto sums = partial_sums(dy, x, format, /*shift_a=*/false, silu);  // Σ dy, Σ dy (x - s): (N, chunks, C)
     const auto &sum_dy = sums.sum1, &sum_dy_xs = sums.sum2;
     const auto d = dims_of(x, ctx->saved_data["groups"].toInt(), sum_dy);
     const auto t = sum_dy.options();
@@ -195,13 +211,13 @@ class GroupNormNhwcFunction : public torch::autograd::Function<GroupNormNhwcFunc
     if (use_kernels(x)) {
       const c10::cuda::CUDAGuard guard(x.device());
       const auto stream = c10::cuda::getCurrentCUDAStream().stream();
-      nhwc_norm::launch_group_input_gradient(
+      fused_norm::launch_group_input_gradient(
           d, sum_dy.data_ptr<float>(), sum_dy_xs.data_ptr<float>(), shift.data_ptr<float>(), w.data_ptr<float>(),
           mean.data_ptr<float>(), rstd.data_ptr<float>(), dy_total.data_ptr<float>(), dy_xc.data_ptr<float>(),
           scale_dy.data_ptr<float>(), scale_x.data_ptr<float>(), offset.data_ptr<float>(), stream);
-      nhwc_norm::launch_parameter_gradients(d, dy_total.data_ptr<float>(), dy_xc.data_ptr<float>(),
-                                            rstd.data_ptr<float>(), dweight.data_ptr<float>(), dbias.data_ptr<float>(),
-                                            stream);
+      fused_norm::launch_parameter_gradients(d, dy_total.data_ptr<float>(), dy_xc.data_ptr<float>(),
+                                             rstd.data_ptr<float>(), dweight.data_ptr<float>(), dbias.data_ptr<float>(),
+                                             stream);
     } else
 #endif
         if (t.dtype() == at::kDouble)
@@ -210,31 +226,31 @@ class GroupNormNhwcFunction : public torch::autograd::Function<GroupNormNhwcFunc
     else
       gradients_on_cpu<float>(d, sum_dy, sum_dy_xs, shift, w, mean, rstd, dy_total, dy_xc, scale_dy, scale_x, offset,
                               dweight, dbias);
-    const auto dx = affine(x, dy, scale_x, scale_dy, offset, /*silu_out=*/false, silu);
+    const auto dx = affine(x, dy, format, scale_x, scale_dy, offset, /*silu_out=*/false, silu);
     return {dx, dweight.to(weight.scalar_type()), dbias.to(bias.scalar_type()), Tensor(), Tensor(), Tensor()};
   }
 };
 
 }  // namespace
 
-torch::Tensor group_norm_nhwc(const torch::Tensor& x, int64_t groups, const torch::Tensor& weight,
-                              const torch::Tensor& bias, double eps, bool silu) {
-  SCORCH_CHECK(x.dim() == 4, "GroupNorm (NHWC): input of shape {}, expected (N, C, H, W)", c10::str(x.sizes()));
-  SCORCH_CHECK(groups >= 1 && x.size(1) % groups == 0, "GroupNorm (NHWC): {} channels cannot form {} groups", x.size(1),
-               groups);
+torch::Tensor fused_group_norm(const torch::Tensor& x, int64_t groups, const torch::Tensor& weight,
+                               const torch::Tensor& bias, double eps, bool silu) {
+  SCORCH_CHECK(x.dim() == 4, "GroupNorm (fused): input of shape {}, expected (N, C, H, W)", c10::str(x.sizes()));
+  SCORCH_CHECK(groups >= 1 && x.size(1) % groups == 0, "GroupNorm (fused): {} channels cannot form {} groups",
+               x.size(1), groups);
   SCORCH_CHECK(weight.dim() == 1 && bias.dim() == 1 && weight.numel() == x.size(1) && bias.numel() == x.size(1),
-               "GroupNorm (NHWC): weight and bias of shapes {} and {} for {} channels, expected ({},)",
+               "GroupNorm (fused): weight and bias of shapes {} and {} for {} channels, expected ({},)",
                c10::str(weight.sizes()), c10::str(bias.sizes()), x.size(1), x.size(1));
   SCORCH_CHECK(x.numel() > 0 && x.size(0) <= kMaxImages,
-               "GroupNorm (NHWC): input of shape {}, expected 1 to {} images of at least one element",
+               "GroupNorm (fused): input of shape {}, expected 1 to {} images of at least one element",
                c10::str(x.sizes()), kMaxImages);
   // The CPU path's loops read the tables' memory: on a GPU only the kernels may run.
   SCORCH_CHECK(
-      !x.is_cuda() || (SCORCH_WITH_CUDA && nhwc_kernel_dtype(x.scalar_type())),
-      "GroupNorm (NHWC): a CUDA tensor of {} in a build {}: expected float32, bfloat16 or float16 with the CUDA "
+      !x.is_cuda() || (SCORCH_WITH_CUDA && fused_norm_dtype(x.scalar_type())),
+      "GroupNorm (fused): a CUDA tensor of {} in a build {}: expected float32, bfloat16 or float16 with the CUDA "
       "paths compiled in",
       c10::toString(x.scalar_type()), SCORCH_WITH_CUDA ? "with the CUDA kernels" : "without CUDA paths");
-  return GroupNormNhwcFunction::apply(x, weight, bias, groups, eps, silu);
+  return FusedGroupNormFunction::apply(x, weight, bias, groups, eps, silu);
 }
 
 }  // namespace scorch::models

@@ -1,5 +1,5 @@
 // GroupNorm's per-group arithmetic on per-channel partial sums, compiled for the GPU (one thread per image and
-// group, group_norm_nhwc_kernels.cu) and for the CPU (a loop, group_norm_nhwc.cpp): the CPU tests check the
+// group, fused_group_norm_kernels.cu) and for the CPU (a loop, fused_group_norm.cpp): the CPU tests check the
 // arithmetic the kernels run. Tables are row-major; (N, chunks, C) partial sums, (N, C) and (N, G) results.
 #pragma once
 #include <cmath>
@@ -14,7 +14,7 @@
 #endif
 
 // "norm" in the namespace puts the kernels' names in bench/device/trace_summary.py's normalisation group.
-namespace scorch::models::nhwc_norm {
+namespace scorch::models::fused_norm {
 
 struct Dims {
   int64_t n, c, groups, hw, chunks;  // images, channels, groups, rows (H·W) per image, chunks of the sums
@@ -115,4 +115,4 @@ SCORCH_HOST_DEVICE inline void parameter_gradients(const Dims& d, int64_t ch, co
   dbias[ch] = db;
 }
 
-}  // namespace scorch::models::nhwc_norm
+}  // namespace scorch::models::fused_norm

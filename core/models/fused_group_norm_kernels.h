@@ -1,14 +1,16 @@
-// The CUDA kernels behind group_norm_nhwc.cpp, declared without torch headers so that nvcc compiles them alone
-// (core/CMakeLists.txt). Tensors are raw pointers to channels_last (N, C, H, W) data: N × HW × C elements
-// with the channel fastest; per-channel tables are (N, C) float32, row-major.
+// The CUDA kernels behind fused_group_norm.cpp, declared without torch headers so that nvcc compiles them alone
+// (core/CMakeLists.txt). Tensors are raw pointers to (N, C, H, W) data in one of two layouts: channels_last,
+// N × HW × C elements with the channel fastest, or NCHW, N × C × HW; per-channel tables are (N, C) float32,
+// row-major.
 #pragma once
 #include <cstdint>
 
-#include "core/models/group_norm_nhwc_math.h"
+#include "core/models/fused_group_norm_math.h"
 
-namespace scorch::models::nhwc_norm {
+namespace scorch::models::fused_norm {
 
 enum class Dtype { kFloat32, kBFloat16, kFloat16 };
+enum class Layout { kNhwc, kNchw };
 
 // A SiLU fused after the GroupNorm: the forward's (N, C) tables scale and offset give the SiLU's input
 // y = x·scale + offset again, so the backward takes an incoming dz = dL/dsilu(y) through SiLU's derivative
@@ -18,20 +20,20 @@ struct Silu {
   const float* offset = nullptr;
 };
 
-// Rows (of C channels) per chunk of `channel_sums` for N images of HW rows each: enough blocks to fill a GPU,
-// but at most 64 chunks, which the table kernels add one thread per image and group. Every sum runs in a fixed
-// order, so the result does not depend on scheduling (a graphed step must equal an eager one bit for bit).
-int64_t rows_per_chunk(int64_t n, int64_t hw, int64_t c);
+// Pixels (of HW per image and channel) per chunk of `channel_sums`: enough blocks to fill a GPU, but at most 64
+// chunks, which the table kernels add one thread per image and group. Every sum runs in a fixed order, so the
+// result does not depend on scheduling (a graphed step must equal an eager one bit for bit).
+int64_t pixels_per_chunk(Layout layout, int64_t n, int64_t hw, int64_t c);
 
-// For each image n, chunk k of `rows` rows and channel c, with s = x[n, 0, c] (a shift, so that a large mean
-// does not cancel the variance): sum1 = Σ (a - s·shift_a) and sum2 = Σ (a - s·shift_a)·(x - s), written to
+// For each image n, chunk k of `pixels` pixels and channel c, with s = x[n, c, 0, 0] (a shift, so that a large
+// mean does not cancel the variance): sum1 = Σ (a - s·shift_a) and sum2 = Σ (a - s·shift_a)·(x - s), written to
 // (N, chunks, C) float32 tables. Statistics: a = x, shift_a = true (Σ (x-s), Σ (x-s)²); backward: a = dy,
 // shift_a = false (Σ dy, Σ dy·(x-s)). When `shift` is not null, s goes there too, an (N, C) float32 table.
 // With `silu` (backward only), a is dz and dy = dz·silu'(x·silu.scale + silu.offset) is what is summed.
-void channel_sums(Dtype t, const void* a, const void* x, bool shift_a, const Silu& silu, int64_t n, int64_t hw,
-                  int64_t c, int64_t rows, float* sum1, float* sum2, float* shift, void* stream);
+void channel_sums(Dtype t, Layout layout, const void* a, const void* x, bool shift_a, const Silu& silu, int64_t n,
+                  int64_t hw, int64_t c, int64_t pixels, float* sum1, float* sum2, float* shift, void* stream);
 
-// group_norm_nhwc_math.h's group_statistics and group_input_gradient, a thread per image and group, and
+// fused_group_norm_math.h's group_statistics and group_input_gradient, a thread per image and group, and
 // parameter_gradients, a thread per channel; float32 tables, d.chunks chunks of partial sums.
 void launch_group_statistics(const Dims& d, const float* sum1, const float* sum2, const float* shift,
                              const float* weight, const float* bias, float eps, float* mean, float* rstd, float* scale,
@@ -44,7 +46,8 @@ void launch_parameter_gradients(const Dims& d, const float* dy_total, const floa
 
 // out = x·scale_x[n, c] + offset[n, c], plus dy·scale_dy[n, c] when dy is not null; out has x's layout and dtype.
 // silu_out (a forward): out = silu(that). With `silu` (a backward), dy is dz, taken through SiLU's derivative.
-void affine(Dtype t, const void* x, const void* dy, const float* scale_x, const float* scale_dy, const float* offset,
-            bool silu_out, const Silu& silu, void* out, int64_t n, int64_t hw, int64_t c, void* stream);
+void affine(Dtype t, Layout layout, const void* x, const void* dy, const float* scale_x, const float* scale_dy,
+            const float* offset, bool silu_out, const Silu& silu, void* out, int64_t n, int64_t hw, int64_t c,
+            void* stream);
 
-}  // namespace scorch::models::nhwc_norm
+}  // namespace scorch::models::fused_norm

@@ -1,10 +1,10 @@
-// group_norm_nhwc's arithmetic (the ATen path the CPU runs; tests/cuda runs the kernels) against
-// torch::group_norm: outputs and the gradients of input, weight and bias, in channels_last.
+// fused_group_norm's arithmetic (the ATen path the CPU runs; tests/cuda runs the kernels) against
+// torch::group_norm: outputs and the gradients of input, weight and bias, in NCHW and in channels_last.
 //
 // Tolerances: float64 1e-10 (both are exact formulas; what differs is the order of the sums); float32 2e-5
 // relative to the largest value (LibTorch's CPU kernel and ours accumulate in float32 in other orders). A wrong
 // mean, variance, group boundary or gradient term is off by 1e-2 or more.
-#include "core/models/group_norm_nhwc.h"
+#include "core/models/fused_group_norm.h"
 
 #include <gtest/gtest.h>
 
@@ -17,15 +17,16 @@
 namespace scorch::models {
 namespace {
 
+using test::GroupNormPath;
 using test::GroupNormShape;
 using test::max_rel;
 using test::run_group_norm;
 
-class GroupNormNhwc : public ::testing::TestWithParam<GroupNormShape> {};
+class FusedGroupNorm : public ::testing::TestWithParam<GroupNormShape> {};
 
 // With the SiLU fused in, against torch::silu after torch::group_norm at the same tolerances: a SiLU derivative
 // taken at the wrong point (the normalised value without the affine map, say) is off by 1e-1.
-TEST_P(GroupNormNhwc, EqualsGroupNormForwardAndBackward) {
+TEST_P(FusedGroupNorm, EqualsGroupNormForwardAndBackward) {
   const auto p = GetParam();
   torch::manual_seed(p.c * 7 + p.groups);
   for (auto [dtype, silu] : {std::pair{torch::kFloat64, false}, std::pair{torch::kFloat32, false},
@@ -35,78 +36,84 @@ TEST_P(GroupNormNhwc, EqualsGroupNormForwardAndBackward) {
     // Per-channel offsets of a few units and one channel far off: groups mix channels of unlike means.
     auto x = torch::randn({p.n, p.c, p.h, p.w}, o) * 2 + torch::randn({1, p.c, 1, 1}, o) * 3;
     const auto weight = torch::randn({p.c}, o), bias = torch::randn({p.c}, o), probe = torch::randn_like(x);
-    const auto want = run_group_norm(x, weight, bias, probe, p.groups, false, silu);
-    const auto got = run_group_norm(x, weight, bias, probe, p.groups, true, silu);
-    EXPECT_TRUE(got.y.is_contiguous(at::MemoryFormat::ChannelsLast));
-    EXPECT_TRUE(got.dx.is_contiguous(at::MemoryFormat::ChannelsLast));
-    const double tol = dtype == torch::kFloat64 ? 1e-10 : 2e-5;
-    EXPECT_LE(max_rel(got.y, want.y), tol);
-    EXPECT_LE(max_rel(got.dx, want.dx), tol);
-    EXPECT_LE(max_rel(got.dweight, want.dweight), tol);
-    EXPECT_LE(max_rel(got.dbias, want.dbias), tol);
+    const auto want = run_group_norm(x, weight, bias, probe, p.groups, GroupNormPath::kLibTorch, silu);
+    for (const auto path : test::kFusedPaths) {
+      SCOPED_TRACE(test::name_of(path));
+      const auto got = run_group_norm(x, weight, bias, probe, p.groups, path, silu);
+      EXPECT_TRUE(test::in_layout(got.y, path));
+      EXPECT_TRUE(test::in_layout(got.dx, path));
+      const double tol = dtype == torch::kFloat64 ? 1e-10 : 2e-5;
+      EXPECT_LE(max_rel(got.y, want.y), tol);
+      EXPECT_LE(max_rel(got.dx, want.dx), tol);
+      EXPECT_LE(max_rel(got.dweight, want.dweight), tol);
+      EXPECT_LE(max_rel(got.dbias, want.dbias), tol);
+    }
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Shapes, GroupNormNhwc,
-                         ::testing::Values(GroupNormShape{2, 8, 4, 4, 2},     // NCSN++'s min(C/4, 32) groups
-                                           GroupNormShape{3, 12, 5, 3, 1},    // one group: LayerNorm over C, H, W
-                                           GroupNormShape{2, 6, 3, 7, 6},     // a group per channel: InstanceNorm
-                                           GroupNormShape{1, 64, 16, 16, 32}  // DDPM's 32 groups of 2
+INSTANTIATE_TEST_SUITE_P(Shapes, FusedGroupNorm,
+                         ::testing::Values(GroupNormShape{2, 8, 4, 4, 2},      // NCSN++'s min(C/4, 32) groups
+                                           GroupNormShape{3, 12, 5, 3, 1},     // one group: LayerNorm over C, H, W
+                                           GroupNormShape{2, 6, 3, 7, 6},      // a group per channel: InstanceNorm
+                                           GroupNormShape{1, 64, 16, 16, 32},  // DDPM's 32 groups of 2
+                                           GroupNormShape{3, 8, 1, 1, 2}       // 1×1: contiguous in both layouts
                                            ));
 
 // The mean is 1e4 standard deviations: summed around each channel's first element, the variance keeps its
 // digits in float32 where Σx² - (Σx)²/n would lose them all (a relative 1e4² · 6e-8 = 6 of the variance).
-TEST(GroupNormNhwcStatistics, ALargeMeanDoesNotCancelTheVariance) {
+TEST(FusedGroupNormStatistics, ALargeMeanDoesNotCancelTheVariance) {
   torch::manual_seed(3);
   const auto x64 = torch::randn({2, 8, 8, 8}, torch::kFloat64) + 1e4;
   const auto weight = torch::ones({8}, torch::kFloat64), bias = torch::zeros({8}, torch::kFloat64);
   const auto want = torch::group_norm(x64, 2, weight, bias, 1e-6);
-  const auto got = group_norm_nhwc(x64.to(torch::kFloat32).contiguous(at::MemoryFormat::ChannelsLast), 2,
-                                   weight.to(torch::kFloat32), bias.to(torch::kFloat32), 1e-6);
-  // float32 holds 1e4 + x to 1e-3: the normalised values inherit that, not a cancelled variance.
-  EXPECT_LE((got.to(torch::kFloat64) - want).abs().max().item<double>(), 5e-3);
+  for (const auto format : {at::MemoryFormat::Contiguous, at::MemoryFormat::ChannelsLast}) {
+    const auto got = fused_group_norm(x64.to(torch::kFloat32).contiguous(format), 2, weight.to(torch::kFloat32),
+                                      bias.to(torch::kFloat32), 1e-6);
+    // float32 holds 1e4 + x to 1e-3: the normalised values inherit that, not a cancelled variance.
+    EXPECT_LE((got.to(torch::kFloat64) - want).abs().max().item<double>(), 5e-3) << format;
+  }
 }
 
 // Under bf16 autocast the input stays bf16 and the statistics are float32's: within bf16's rounding of the
 // output (2^-8 relative) of the float64 result.
-TEST(GroupNormNhwcStatistics, BFloat16InputHasFloatStatistics) {
+TEST(FusedGroupNormStatistics, BFloat16InputHasFloatStatistics) {
   torch::manual_seed(4);
   const auto x = torch::randn({2, 16, 6, 6}, torch::kFloat64) * 3 + 5;
   const auto weight = torch::randn({16}, torch::kFloat32), bias = torch::randn({16}, torch::kFloat32);
   const auto x16 = x.to(torch::kBFloat16);
   const auto want =
       torch::group_norm(x16.to(torch::kFloat64), 4, weight.to(torch::kFloat64), bias.to(torch::kFloat64), 1e-6);
-  const auto got = group_norm_nhwc(x16.contiguous(at::MemoryFormat::ChannelsLast), 4, weight, bias, 1e-6);
+  const auto got = fused_group_norm(x16.contiguous(at::MemoryFormat::ChannelsLast), 4, weight, bias, 1e-6);
   EXPECT_EQ(got.scalar_type(), torch::kBFloat16);
   EXPECT_LE(max_rel(got, want), 1.0 / 128);
 }
 
-TEST(GroupNormNhwcStatistics, RefusesChannelsThatDoNotFormTheGroups) {
+TEST(FusedGroupNormStatistics, RefusesChannelsThatDoNotFormTheGroups) {
   const auto x = torch::zeros({1, 6, 2, 2}).contiguous(at::MemoryFormat::ChannelsLast);
-  EXPECT_THROW(group_norm_nhwc(x, 4, torch::ones({6}), torch::zeros({6}), 1e-6), std::exception);
-  EXPECT_THROW(group_norm_nhwc(x, 3, torch::ones({5}), torch::zeros({5}), 1e-6), std::exception);
-  EXPECT_THROW(group_norm_nhwc(x, 3, torch::ones({1, 6}), torch::zeros({1, 6}), 1e-6), std::exception);
-  EXPECT_THROW(group_norm_nhwc(torch::zeros({0, 6, 2, 2}), 3, torch::ones({6}), torch::zeros({6}), 1e-6),
+  EXPECT_THROW(fused_group_norm(x, 4, torch::ones({6}), torch::zeros({6}), 1e-6), std::exception);
+  EXPECT_THROW(fused_group_norm(x, 3, torch::ones({5}), torch::zeros({5}), 1e-6), std::exception);
+  EXPECT_THROW(fused_group_norm(x, 3, torch::ones({1, 6}), torch::zeros({1, 6}), 1e-6), std::exception);
+  EXPECT_THROW(fused_group_norm(torch::zeros({0, 6, 2, 2}), 3, torch::ones({6}), torch::zeros({6}), 1e-6),
                std::exception);
 }
 
 // Its backward is not itself differentiable; under create_graph (sliced score matching's double backward) it
 // must refuse rather than hand back a gradient with this layer's second-order terms missing.
-TEST(GroupNormNhwcStatistics, RefusesADoubleBackward) {
+TEST(FusedGroupNormStatistics, RefusesADoubleBackward) {
   const auto x = torch::randn({2, 8, 4, 4}).contiguous(at::MemoryFormat::ChannelsLast).requires_grad_(true);
-  const auto y = group_norm_nhwc(x, 2, torch::ones({8}), torch::zeros({8}), 1e-6);
+  const auto y = fused_group_norm(x, 2, torch::ones({8}), torch::zeros({8}), 1e-6);
   EXPECT_THROW(torch::autograd::grad({y.square().sum()}, {x}, {}, true, /*create_graph=*/true), std::exception);
   EXPECT_NO_THROW(torch::autograd::grad({y.square().sum()}, {x}));
 }
 
 // Gradient checkpointing recomputes the block in its backward and differentiates it there once (no
 // create_graph): the layer must give the plain gradients, not mistake that for a double backward.
-TEST(GroupNormNhwcStatistics, WorksInsideACheckpointedBlock) {
+TEST(FusedGroupNormStatistics, WorksInsideACheckpointedBlock) {
   torch::manual_seed(5);
   const auto x0 = torch::randn({2, 8, 4, 4}).contiguous(at::MemoryFormat::ChannelsLast);
   const auto weight = torch::randn({8}).requires_grad_(true), bias = torch::randn({8}).requires_grad_(true);
   auto block = [&](const std::vector<torch::Tensor>& in) {
-    return torch::silu(group_norm_nhwc(in[0], 2, weight, bias, 1e-6));
+    return torch::silu(fused_group_norm(in[0], 2, weight, bias, 1e-6));
   };
   std::vector<torch::Tensor> grads[2];
   for (int checkpointed = 0; checkpointed < 2; ++checkpointed) {
@@ -118,19 +125,21 @@ TEST(GroupNormNhwcStatistics, WorksInsideACheckpointedBlock) {
 }
 
 // The module keeps LibTorch's kernels on the CPU (whose GroupNorm reads channels_last as it is) with the
-// switch on: the NHWC path is for CUDA, where LibTorch's copies.
-TEST(GroupNormNhwcStatistics, TheModuleUsesItOnlyOnCuda) {
+// switch on: the fused path is for CUDA, where the kernels are.
+TEST(FusedGroupNormStatistics, TheModuleUsesItOnlyOnCuda) {
   GroupNorm norm(2, 8, 1e-6);
-  norm->set_nhwc(true);
-  const auto x = torch::randn({2, 8, 4, 4}).contiguous(at::MemoryFormat::ChannelsLast);
-  const auto want = torch::group_norm(x, 2, norm->weight, norm->bias, 1e-6);
-  EXPECT_TRUE(torch::equal(norm->forward(x), want));
-  EXPECT_TRUE(torch::equal(norm->forward_silu(x), torch::silu(want)));
+  norm->set_fused(true);
+  for (const auto format : {at::MemoryFormat::Contiguous, at::MemoryFormat::ChannelsLast}) {
+    const auto x = torch::randn({2, 8, 4, 4}).contiguous(format);
+    const auto want = torch::group_norm(x, 2, norm->weight, norm->bias, 1e-6);
+    EXPECT_TRUE(torch::equal(norm->forward(x), want)) << format;
+    EXPECT_TRUE(torch::equal(norm->forward_silu(x), torch::silu(want))) << format;
+  }
 }
 
 // The residual blocks' act(GroupNorm(x)) goes to forward_silu for make_activation's SiLU only: another
 // activation must not be replaced by a SiLU.
-TEST(GroupNormNhwcStatistics, NormActFusesOnlyTheSilu) {
+TEST(FusedGroupNormStatistics, NormActFusesOnlyTheSilu) {
   torch::manual_seed(6);
   GroupNorm norm(2, 8, 1e-6);
   norm->bias.data().normal_();  // negative inputs, where ELU, ReLU and SiLU differ

@@ -1,5 +1,5 @@
-// CUDA kernels of GroupNorm on channels_last tensors: per-channel partial sums, the per-group tables
-// (group_norm_nhwc_math.h) and the per-channel affine map, each with an optional SiLU fused in.
+// CUDA kernels of GroupNorm on channels_last or NCHW tensors: per-channel partial sums, the per-group tables
+// (fused_group_norm_math.h) and the per-channel affine map, each with an optional SiLU fused in.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -11,13 +11,14 @@
 #include <string>
 #include <type_traits>
 
-#include "core/models/group_norm_nhwc_kernels.h"
+#include "core/models/fused_group_norm_kernels.h"
 
-namespace scorch::models::nhwc_norm {
+namespace scorch::models::fused_norm {
 namespace {
 
 constexpr int kWarp = 32;
-constexpr int kRowsPerBlock = 8;  // a block is 32 channels × 8 rows; its threads walk the chunk's rows by 8
+constexpr int kRowsPerBlock = 8;   // channels_last: a block is 32 channels × 8 rows; its threads walk the rows by 8
+constexpr int kWarpsPerBlock = 8;  // NCHW: a block is 8 warps, each one image and channel
 
 __device__ __forceinline__ float load(const float* p, int64_t i) { return p[i]; }
 __device__ __forceinline__ float load(const __nv_bfloat16* p, int64_t i) { return __bfloat162float(p[i]); }
@@ -34,10 +35,10 @@ __device__ __forceinline__ float silu_grad(float dz, float y) {
   return dz * s * (1.f + y * (1.f - s));
 }
 
-// grid (ceil(C / 32), chunks, N), block (32, 8).
+// Channels_last: grid (ceil(C / 32), chunks, N), block (32, 8); a thread per channel and row of the chunk.
 template <typename T>
-__global__ void channel_sums_kernel(const T* a, const T* x, bool shift_a, Silu silu, int64_t hw, int64_t c,
-                                    int64_t rows, float* sum1, float* sum2, float* shift_out) {
+__global__ void channel_sums_nhwc_kernel(const T* a, const T* x, bool shift_a, Silu silu, int64_t hw, int64_t c,
+                                         int64_t rows, float* sum1, float* sum2, float* shift_out) {
   __shared__ float part1[kRowsPerBlock][kWarp], part2[kRowsPerBlock][kWarp];
   const int64_t ch = static_cast<int64_t>(blockIdx.x) * kWarp + threadIdx.x;
   const int64_t chunk = blockIdx.y, img = blockIdx.z;
@@ -73,14 +74,49 @@ __global__ void channel_sums_kernel(const T* a, const T* x, bool shift_a, Silu s
   sum2[o] = s2;
 }
 
-// Grid-stride over the N·HW·C elements; I is the index type (32-bit when it fits: the two divisions per
-// element are most of the arithmetic of this memory-bound kernel).
-template <typename T, typename I>
+// NCHW: grid (ceil(N·C / 8), chunks), block 8 warps; a warp per image and channel, whose HW pixels lie in a
+// row: its lanes stride the chunk's pixels (coalesced), then add their sums in a fixed tree.
+template <typename T>
+__global__ void channel_sums_nchw_kernel(const T* a, const T* x, bool shift_a, Silu silu, int64_t planes, int64_t hw,
+                                         int64_t c, int64_t pixels, float* sum1, float* sum2, float* shift_out) {
+  const int lane = threadIdx.x % kWarp;
+  const int64_t plane = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / kWarp;  // n·C + c
+  if (plane >= planes) return;  // the whole warp: the shuffles below see full warps only
+  const int64_t chunk = blockIdx.y, base = plane * hw;
+  const float shift = load(x, base);
+  if (shift_out != nullptr && chunk == 0 && lane == 0) shift_out[plane] = shift;
+  const float shift_of_a = shift_a ? shift : 0.f;
+  const float silu_scale = silu.scale != nullptr ? silu.scale[plane] : 0.f;
+  const float silu_offset = silu.scale != nullptr ? silu.offset[plane] : 0.f;
+  float s1 = 0.f, s2 = 0.f;
+  const int64_t end = (chunk + 1) * pixels < hw ? (chunk + 1) * pixels : hw;
+  for (int64_t p = chunk * pixels + lane; p < end; p += kWarp) {
+    const float xi = load(x, base + p);
+    float ai = load(a, base + p);
+    if (silu.scale != nullptr) ai = silu_grad(ai, xi * silu_scale + silu_offset);
+    const float u = ai - shift_of_a;
+    s1 += u;
+    s2 += u * (xi - shift);
+  }
+  for (int offset = kWarp / 2; offset > 0; offset /= 2) {
+    s1 += __shfl_down_sync(0xffffffffu, s1, offset);
+    s2 += __shfl_down_sync(0xffffffffu, s2, offset);
+  }
+  if (lane != 0) return;
+  const int64_t o = (plane / c * gridDim.y + chunk) * c + plane % c;
+  sum1[o] = s1;
+  sum2[o] = s2;
+}
+
+// Grid-stride over the N·HW·C elements; I is the index type (32-bit when it fits: the divisions per element
+// are most of the arithmetic of this memory-bound kernel). The (N, C) table entry of element i is i / HW in
+// NCHW, and image i / (HW·C), channel i % C in channels_last.
+template <typename T, typename I, bool kNchw>
 __global__ void affine_kernel(const T* x, const T* dy, const float* scale_x, const float* scale_dy, const float* offset,
-                              bool silu_out, Silu silu, T* out, I hw_c, I c, I total) {
+                              bool silu_out, Silu silu, T* out, I hw, I hw_c, I c, I total) {
   for (I i = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
        i += static_cast<I>(blockDim.x) * gridDim.x) {
-    const I j = i / hw_c * c + i % c;
+    const I j = kNchw ? i / hw : i / hw_c * c + i % c;
     const float xi = load(x, i);
     float v = xi * scale_x[j] + offset[j];
     if (dy != nullptr) {
@@ -122,7 +158,7 @@ unsigned table_blocks(int64_t count) { return static_cast<unsigned>((count + kTa
 void check_launch(const char* what) {
   const cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess)
-    throw std::runtime_error(std::string("GroupNorm NHWC kernel ") + what + ": " + cudaGetErrorString(e));
+    throw std::runtime_error(std::string("GroupNorm (fused) kernel ") + what + ": " + cudaGetErrorString(e));
 }
 
 template <typename F>
@@ -136,21 +172,37 @@ void dispatch(Dtype t, F&& f) {
 
 }  // namespace
 
-int64_t rows_per_chunk(int64_t n, int64_t hw, int64_t c) {
-  constexpr int64_t kBlocks = 2048;  // ~15 per SM of an H100/H200: enough to hide the loads' latency
+int64_t pixels_per_chunk(Layout layout, int64_t n, int64_t hw, int64_t c) {
+  // ~15 blocks per SM of an H100/H200 (channels_last), a warp per chunk of a plane at the same occupancy (NCHW):
+  // enough to hide the loads' latency. A small batch would otherwise get thousands of chunks, each a serial load
+  // in the table kernels.
+  if (layout == Layout::kNchw) {
+    constexpr int64_t kWarps = 2048 * kWarpsPerBlock;
+    const int64_t chunks = std::clamp<int64_t>(kWarps / std::max<int64_t>(1, n * c), 1, 64);
+    return std::max<int64_t>(kWarp, (hw + chunks - 1) / chunks);
+  }
+  constexpr int64_t kBlocks = 2048;
   const int64_t channel_blocks = (c + kWarp - 1) / kWarp;
-  // A small batch would otherwise get thousands of chunks, each a serial load in the table kernels.
   const int64_t chunks = std::clamp<int64_t>(kBlocks / std::max<int64_t>(1, n * channel_blocks), 1, 64);
   return std::max<int64_t>(kRowsPerBlock, (hw + chunks - 1) / chunks);
 }
 
-void channel_sums(Dtype t, const void* a, const void* x, bool shift_a, const Silu& silu, int64_t n, int64_t hw,
-                  int64_t c, int64_t rows, float* sum1, float* sum2, float* shift, void* stream) {
-  const dim3 grid((c + kWarp - 1) / kWarp, (hw + rows - 1) / rows, n), block(kWarp, kRowsPerBlock);
+void channel_sums(Dtype t, Layout layout, const void* a, const void* x, bool shift_a, const Silu& silu, int64_t n,
+                  int64_t hw, int64_t c, int64_t pixels, float* sum1, float* sum2, float* shift, void* stream) {
+  const auto chunks = static_cast<unsigned>((hw + pixels - 1) / pixels);
+  const auto s = static_cast<cudaStream_t>(stream);
   dispatch(t, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    channel_sums_kernel<T><<<grid, block, 0, static_cast<cudaStream_t>(stream)>>>(
-        static_cast<const T*>(a), static_cast<const T*>(x), shift_a, silu, hw, c, rows, sum1, sum2, shift);
+    const auto* a_t = static_cast<const T*>(a);
+    const auto* x_t = static_cast<const T*>(x);
+    if (layout == Layout::kNchw) {
+      const auto blocks = static_cast<unsigned>((n * c + kWarpsPerBlock - 1) / kWarpsPerBlock);
+      channel_sums_nchw_kernel<T><<<dim3(blocks, chunks), kWarp * kWarpsPerBlock, 0, s>>>(
+          a_t, x_t, shift_a, silu, n * c, hw, c, pixels, sum1, sum2, shift);
+    } else {
+      const dim3 grid((c + kWarp - 1) / kWarp, chunks, n), block(kWarp, kRowsPerBlock);
+      channel_sums_nhwc_kernel<T><<<grid, block, 0, s>>>(a_t, x_t, shift_a, silu, hw, c, pixels, sum1, sum2, shift);
+    }
   });
   check_launch("channel_sums");
 }
@@ -178,26 +230,33 @@ void launch_parameter_gradients(const Dims& d, const float* dy_total, const floa
   check_launch("parameter_gradients");
 }
 
-void affine(Dtype t, const void* x, const void* dy, const float* scale_x, const float* scale_dy, const float* offset,
-            bool silu_out, const Silu& silu, void* out, int64_t n, int64_t hw, int64_t c, void* stream) {
+void affine(Dtype t, Layout layout, const void* x, const void* dy, const float* scale_x, const float* scale_dy,
+            const float* offset, bool silu_out, const Silu& silu, void* out, int64_t n, int64_t hw, int64_t c,
+            void* stream) {
   const int64_t total = n * hw * c;
   if (total == 0) return;
   constexpr int kThreads = 256;
   const auto blocks = static_cast<unsigned>(std::min<int64_t>((total + kThreads - 1) / kThreads, 8192));
   dispatch(t, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    auto launch = [&](auto index) {
+    auto launch = [&](auto index, auto nchw) {
       using I = decltype(index);
-      affine_kernel<T, I><<<blocks, kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+      affine_kernel<T, I, decltype(nchw)::value><<<blocks, kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
           static_cast<const T*>(x), static_cast<const T*>(dy), scale_x, scale_dy, offset, silu_out, silu,
-          static_cast<T*>(out), static_cast<I>(hw * c), static_cast<I>(c), static_cast<I>(total));
+          static_cast<T*>(out), static_cast<I>(hw), static_cast<I>(hw * c), static_cast<I>(c), static_cast<I>(total));
     };
-    if (total < std::numeric_limits<uint32_t>::max() / 2)
-      launch(uint32_t{0});
+    auto with_index = [&](auto nchw) {
+      if (total < std::numeric_limits<uint32_t>::max() / 2)
+        launch(uint32_t{0}, nchw);
+      else
+        launch(int64_t{0}, nchw);
+    };
+    if (layout == Layout::kNchw)
+      with_index(std::true_type{});
     else
-      launch(int64_t{0});
+      with_index(std::false_type{});
   });
   check_launch("affine");
 }
 
-}  // namespace scorch::models::nhwc_norm
+}  // namespace scorch::models::fused_norm

@@ -1,0 +1,38 @@
+// GroupNorm (+ SiLU) through scorch's own kernels, in the input's layout, forward and backward.
+#pragma once
+#include <torch/torch.h>
+
+namespace scorch::models {
+
+// torch::group_norm(x, groups, weight, bias, eps) for x (N, C, H, W), channels_last or NCHW, with the output and
+// the input's gradient in x's layout. Why not LibTorch's: its CUDA GroupNorm (2.11) has no NHWC kernel, so on a
+// channels_last tensor it copies the input, the incoming gradient and (by the next layer) the output between the
+// layouts (43-53 % of the kernel time of a channels_last NCSN++ step on an H200, docs/benchmarks.md); and in
+// NCHW its backward's weight and bias gradient kernel (GammaBetaBackward) alone took 8 % of a bf16 step's kernel
+// time at 32², with the SiLU after every GroupNorm another pass each way. Here a forward is three kernels on
+// CUDA (per-channel partial sums over chunks of pixels, the per-group statistics, the normalisation) and a
+// backward four (the two sums, the per-group gradient tables, the parameters' gradients, the input's gradient),
+// in either layout (fused_group_norm_kernels.cu). On the CPU, and for float64, the partial sums are ATen
+// reductions and the per-group arithmetic runs the same functions in a loop (fused_group_norm_math.h), which is
+// how the CPU tests check it.
+//
+// Statistics accumulate in float32 (float64 for float64 input) from each channel's first element as a shift,
+// and combine over a group's channels as mean of variances plus variance of means, so a large mean does not
+// cancel the variance. Every sum runs in a fixed order: the result is the same bits on every call.
+// weight, bias: (C,) in float32 (or x's dtype); their gradients come in their dtype.
+// Once differentiable: a backward under create_graph throws. N ≤ kMaxImages (a CUDA grid dimension).
+//
+// With `silu`, torch::silu of that, fused: the forward applies it as it writes the output, and the backward
+// recomputes SiLU's input from x and two (N, C) tables as it reads the incoming gradient. That saves the
+// activation's own passes (a read and a write forward, two reads and a write backward) and the tensor autograd
+// would keep for SiLU's backward: every GroupNorm of NCSN++, DDPM++ and DDPM but the attention blocks' is one.
+torch::Tensor fused_group_norm(const torch::Tensor& x, int64_t groups, const torch::Tensor& weight,
+                               const torch::Tensor& bias, double eps,
+                               bool silu = false);  // (N, C, H, W) -> (N, C, H, W), same layout
+
+inline constexpr int64_t kMaxImages = 65535;
+
+// The dtypes the CUDA kernels take (the CPU path takes float64 too).
+inline bool fused_norm_dtype(at::ScalarType t) { return t == at::kFloat || t == at::kBFloat16 || t == at::kHalf; }
+
+}  // namespace scorch::models

@@ -1,0 +1,110 @@
+// fused_group_norm's CUDA kernels against float64 GroupNorm on the CPU and LibTorch's on the GPU: forward and the
+// gradients of input, weight and bias, at shapes that reach the kernels' edges, and the same bits on every call.
+#include "core/models/fused_group_norm.h"
+#include "core/models/layers.h"
+#include "cuda/cuda_test_util.h"
+#include "support/group_norm_runs.h"
+
+namespace scorch {
+namespace {
+
+using test::kCuda;
+
+using test::GroupNormPath;
+using test::GroupNormShape;
+using test::max_rel;
+using test::run_group_norm;
+
+class FusedGroupNormCuda : public ::testing::TestWithParam<GroupNormShape> {};
+
+// In NCHW and in channels_last, each with a SiLU fused in too, against torch::silu after the GroupNorm.
+// float32: within 2e-5 of the largest value of float64's result, as LibTorch's own kernels are (their sums run
+// in other orders). bfloat16 inputs, output and gradients: within 2^-7 (twice bf16's rounding) of float64 on
+// the same bf16 inputs, and as much for float16. A wrong channel index, chunk boundary or group is off by 1e-1 or more.
+TEST_P(FusedGroupNormCuda, EqualsFloat64GroupNormAndLibTorchs) {
+  SCORCH_REQUIRE_CUDA();
+  const auto s = GetParam();
+  torch::manual_seed(s.c + s.h);
+  const auto x = torch::randn({s.n, s.c, s.h, s.w}) * 2 + torch::randn({1, s.c, 1, 1}) * 3;
+  const auto weight = torch::randn({s.c}), bias = torch::randn({s.c}), probe = torch::randn_like(x);
+  for (const auto path : test::kFusedPaths)
+    for (bool silu : {false, true}) {
+      SCOPED_TRACE(fmt::format("{}, {}", test::name_of(path), silu ? "with the SiLU fused" : "GroupNorm alone"));
+      const auto exact = run_group_norm(x.to(torch::kFloat64), weight.to(torch::kFloat64), bias.to(torch::kFloat64),
+                                        probe.to(torch::kFloat64), s.groups, GroupNormPath::kLibTorch, silu);
+      const auto libtorch = run_group_norm(x.to(kCuda), weight.to(kCuda), bias.to(kCuda), probe.to(kCuda), s.groups,
+                                           GroupNormPath::kLibTorch, silu);
+      const auto ours =
+          run_group_norm(x.to(kCuda), weight.to(kCuda), bias.to(kCuda), probe.to(kCuda), s.groups, path, silu);
+      EXPECT_TRUE(test::in_layout(ours.y, path));
+      EXPECT_TRUE(test::in_layout(ours.dx, path));
+      const std::pair<const char*, double> errs[] = {{"y", max_rel(ours.y, exact.y)},
+                                                     {"dx", max_rel(ours.dx, exact.dx)},
+                                                     {"dweight", max_rel(ours.dweight, exact.dweight)},
+                                                     {"dbias", max_rel(ours.dbias, exact.dbias)},
+                                                     {"LibTorch's dx", max_rel(libtorch.dx, exact.dx)}};
+      for (const auto& [what, err] : errs) EXPECT_LE(err, 2e-5) << what;
+      std::printf("fp32 %s%s: y %.2g, dx %.2g (LibTorch's %.2g), dweight %.2g, dbias %.2g\n", test::name_of(path),
+                  silu ? " + SiLU" : "", errs[0].second, errs[1].second, errs[4].second, errs[2].second,
+                  errs[3].second);
+
+      for (auto half : {torch::kBFloat16, torch::kHalf}) {
+        SCOPED_TRACE(c10::toString(half));
+        const auto x16 = x.to(half), probe16 = probe.to(half);
+        const auto exact16 =
+            run_group_norm(x16.to(torch::kFloat64), weight.to(torch::kFloat64), bias.to(torch::kFloat64),
+                           probe16.to(torch::kFloat64), s.groups, GroupNormPath::kLibTorch, silu);
+        const auto ours16 =
+            run_group_norm(x16.to(kCuda), weight.to(kCuda), bias.to(kCuda), probe16.to(kCuda), s.groups, path, silu);
+        EXPECT_EQ(ours16.y.scalar_type(), half);
+        EXPECT_EQ(ours16.dweight.scalar_type(), torch::kFloat32);
+        EXPECT_LE(max_rel(ours16.y, exact16.y), 1.0 / 128);
+        EXPECT_LE(max_rel(ours16.dx, exact16.dx), 1.0 / 128);
+        EXPECT_LE(max_rel(ours16.dweight, exact16.dweight), 1e-4);  // float32 sums of 16-bit products
+        EXPECT_LE(max_rel(ours16.dbias, exact16.dbias), 1e-4);
+      }
+
+      const auto again =
+          run_group_norm(x.to(kCuda), weight.to(kCuda), bias.to(kCuda), probe.to(kCuda), s.groups, path, silu);
+      EXPECT_TRUE(torch::equal(again.y, ours.y) && torch::equal(again.dx, ours.dx) &&
+                  torch::equal(again.dweight, ours.dweight) && torch::equal(again.dbias, ours.dbias))
+          << "the partial sums are added in a fixed order: every call gives the same bits";
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, FusedGroupNormCuda,
+                         ::testing::Values(GroupNormShape{4, 64, 8, 8, 16},       // NCSN++ at 8², one chunk per image
+                                           GroupNormShape{2, 48, 5, 7, 12},       // channels not a multiple of 32
+                                           GroupNormShape{32, 80, 13, 13, 16},    // chunks of 9 rows, a last one of 7
+                                           GroupNormShape{3, 512, 4, 4, 32},      // 16 blocks of channels
+                                           GroupNormShape{128, 128, 32, 32, 32},  // NCSN++ CIFAR-10's first stage
+                                           GroupNormShape{2, 128, 64, 64, 32},    // many chunks per image
+                                           GroupNormShape{1, 32, 256, 256, 8},    // one image, 256² rows, long chunks
+                                           GroupNormShape{3, 24, 1, 1, 6}),       // 1×1: a warp per pixel (NCHW)
+                         [](const auto& info) {
+                           const auto& s = info.param;
+                           return fmt::format("n{}_c{}_{}x{}_g{}", s.n, s.c, s.h, s.w, s.groups);
+                         });
+
+// The residual blocks' act(GroupNorm(x)) reaches the fused kernels: with model.fused_group_norm a SiLU after the
+// module leaves no SiLU of its own in the autograd graph, in bf16 as training runs it, in both layouts, and the
+// values agree.
+TEST(FusedGroupNormCudaModule, NormActFusesTheSilu) {
+  SCORCH_REQUIRE_CUDA();
+  models::GroupNorm norm(8, 64, 1e-6);
+  norm->to(kCuda);
+  norm->set_fused(true);
+  for (const auto format : {at::MemoryFormat::Contiguous, at::MemoryFormat::ChannelsLast}) {
+    SCOPED_TRACE(c10::str(format));
+    const auto x = torch::randn({4, 64, 8, 8}, kCuda).to(torch::kBFloat16).contiguous(format).requires_grad_(true);
+    const auto y = models::norm_act(*norm, models::make_activation("swish"), x);
+    ASSERT_TRUE(y.grad_fn());
+    EXPECT_EQ(y.grad_fn()->name().find("Silu"), std::string::npos) << y.grad_fn()->name();
+    EXPECT_TRUE(y.is_contiguous(format));
+    const auto unfused = torch::silu(torch::group_norm(x.to(torch::kFloat32), 8, norm->weight, norm->bias, 1e-6));
+    EXPECT_LE(max_rel(y.detach().to(torch::kFloat32), unfused.detach()), 1.0 / 64);
+  }
+}
+
+}  // namespace
+}  // namespace scorch
