@@ -1,0 +1,96 @@
+// gpu_bench's shared pieces (bench.h): rows, device synchronisation, variants, the synthetic data set.
+#include "bench/gpu_bench/bench.h"
+
+#include <cstdio>
+#include <filesystem>
+
+#include "core/dist/mpi_comm.h"
+#include "core/error.h"
+#include "data/synth.h"
+
+#if SCORCH_WITH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
+
+namespace scorch::gpu_bench {
+
+namespace fs = std::filesystem;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+void emit(nlohmann::json row, const torch::Device& device) {
+  row["device"] = device.str();
+  std::printf("%s\n", row.dump().c_str());
+  std::fflush(stdout);
+}
+
+void synchronize(const torch::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize();
+}
+
+void release_cached_memory() {
+#if SCORCH_WITH_CUDA
+  if (torch::cuda::is_available()) c10::cuda::CUDACachingAllocator::emptyCache();
+#endif
+}
+
+std::vector<std::string> variant_sets(const std::string& variant) {
+  std::vector<std::string> sets;
+  const auto base = variant.substr(0, variant.find('+'));
+  SCORCH_CHECK(
+      base == "fp32" || base == "tf32" || base == "bf16" || base == "fp16",
+      "variant '{}': expected fp32, tf32, bf16 or fp16 with optional +cl, +ckpt, +sync, +foreach, +bmm, +sdpa, "
+      "+eager, +gn",
+      variant);
+  sets.push_back("training.precision=" + (base == "tf32" ? std::string("fp32") : base));
+  sets.push_back(std::string("training.tf32=") + (base == "tf32" ? "true" : "false"));
+  for (size_t at = variant.find('+'); at != std::string::npos; at = variant.find('+', at + 1)) {
+    const auto flag = variant.substr(at + 1, variant.find('+', at + 1) - at - 1);
+    if (flag == "cl")
+      sets.push_back("training.channels_last=true");
+    else if (flag == "ckpt")
+      sets.push_back("model.grad_checkpointing=true");
+    else if (flag == "sync")  // the step reads loss and gradient norm on the host, as before issue 21
+      sets.push_back("training.sync_free=false");
+    else if (flag == "foreach")  // Adam as foreach ops instead of the fused kernel
+      sets.push_back("optim.fused=false");
+    else if (flag == "bmm")  // attention as bmm + softmax + bmm instead of scaled_dot_product_attention
+      sets.push_back("model.fused_attention=false");
+    else if (flag == "sdpa")  // attention through scaled_dot_product_attention
+      sets.push_back("model.fused_attention=true");
+    else if (flag == "eager")  // every step eager instead of replaying one captured CUDA graph
+      sets.push_back("training.cuda_graph=false");
+    else if (flag == "gn")  // GroupNorm (+ SiLU) through scorch's kernels in the step's layout instead of LibTorch's
+      sets.push_back("model.fused_group_norm=true");
+    else
+      SCORCH_FAIL(
+          "variant '{}': unknown suffix '+{}' (expected +cl, +ckpt, +sync, +foreach, +bmm, +sdpa, +eager or +gn)",
+          variant, flag);
+  }
+  return sets;
+}
+
+std::string Bench::dataset(int64_t batch) const {
+  const auto probe = config({});
+  const int64_t size = probe.get_int("data.image_size"), channels = probe.get_int("data.num_channels");
+  const int64_t count = std::max({batch, min_images, std::min<int64_t>(256, (64 << 20) / (size * size * channels))});
+  const auto dir = fmt::format("{}/shapes-{}-{}", root, size, count);
+  if (!fs::exists(dir + "/manifest.json")) {
+    dist::LocalCommunicator local;
+    data::synth_shapes(count, static_cast<int>(size), static_cast<int>(channels), 0, "gpu_bench", {dir, 0, true},
+                       local);
+  }
+  return dir;
+}
+
+std::vector<std::string> run_sets(const Bench& b, const std::string& variant, int64_t batch) {
+  auto sets = variant_sets(variant);
+  for (const std::string& s :
+       std::vector<std::string>{"training.batch_size=" + std::to_string(batch), "training.snapshot_freq=0",
+                                "training.snapshot_freq_for_preemption=0", "training.snapshot_sampling=false",
+                                "training.eval_freq=0", "data.path=" + b.dataset(batch), "device=" + b.device.str()})
+    sets.push_back(s);
+  return sets;
+}
+
+}  // namespace scorch::gpu_bench

@@ -1,0 +1,56 @@
+// What gpu_bench's commands share: the bench's arguments (config, overrides, device, scratch folder), the
+// variant names (fp32, bf16+cl+gn, ...) as config keys, and the rows printed on stdout.
+#pragma once
+#include <torch/torch.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+
+namespace scorch::gpu_bench {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t);
+
+// One result row on stdout, tagged with the device the bench ran on.
+void emit(nlohmann::json row, const torch::Device& device);
+
+void synchronize(const torch::Device& device);
+void release_cached_memory();
+
+// VARIANT: fp32 (TF32 off) | tf32 (training.tf32: TF32 convolutions and matmuls) | bf16 | fp16, with
+// suffixes +cl (training.channels_last), +ckpt (model.grad_checkpointing), +gn (model.fused_group_norm) and
+// those that turn a speed switch off or on, e.g. bf16+cl+ckpt: the config assignments it stands for.
+std::vector<std::string> variant_sets(const std::string& variant);
+
+struct Bench {
+  std::string config_path;
+  std::vector<std::string> sets;  // --set overrides, applied last
+  torch::Device device{torch::kCPU};
+  std::string root;
+  int64_t min_images = 0;  // the synthetic set holds at least this many images (max-batch: its limit)
+
+  Config config(std::vector<std::string> extra) const {
+    extra.insert(extra.end(), sets.begin(), sets.end());
+    return Config::resolve(config_path, extra);
+  }
+
+  // A synthetic "shapes" set at the config's resolution with at least `batch` images (up to 256, but no more
+  // than ~64 MiB of pixels beyond that), made once per size.
+  std::string dataset(int64_t batch) const;
+};
+
+// The variant's keys and what every bench run sets: the batch, no snapshots or evaluation, synthetic data.
+std::vector<std::string> run_sets(const Bench& b, const std::string& variant, int64_t batch);
+
+// The commands (main.cpp parses their arguments); each returns the process's exit status.
+int cmd_train(Bench& b, int64_t batch, int64_t steps, const std::vector<std::string>& variants);
+int cmd_max_batch(Bench& b, const std::string& variant, int64_t start, int64_t limit);
+int cmd_sample(Bench& b, int64_t batch, const std::string& num_scales, const std::string& ckpt);
+int cmd_fid(Bench& b, int64_t n, int64_t batch);
+int cmd_profile(Bench& b, int64_t batch, const std::string& variant, const std::string& trace);
+
+}  // namespace scorch::gpu_bench

@@ -1,0 +1,137 @@
+// gpu_bench train and max-batch: timed training steps per variant, and the largest batch that trains.
+#include <c10/util/Exception.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "bench/gpu_bench/bench.h"
+#include "core/dist/mpi_comm.h"
+#include "core/error.h"
+#include "trainer/trainer.h"
+
+namespace scorch::gpu_bench {
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+struct StepFigures {
+  double images_per_s = 0, step_ms = 0, peak_gib = 0;
+  double logged_images_per_s = 0;  // the trainer's own figure for the timed interval
+  std::vector<double> losses;
+};
+
+// warm steps (cuDNN's algorithm search, the allocator filling up, the CUDA-graph capture), then `steps` timed
+// ones between two device synchronisations, and one more so that the timed ones end at a log interval. The
+// run's own metrics.jsonl figure for the same interval is kept beside it: the two must agree.
+StepFigures train_steps(const Bench& b, const std::string& variant, int64_t batch, int64_t steps,
+                        const std::string& workdir) {
+  auto sets = run_sets(b, variant, batch);
+  sets.push_back("training.n_iters=" + std::to_string(2 * steps + 1));
+  sets.push_back("training.log_freq=" + std::to_string(steps));
+  fs::remove_all(workdir);
+  Clock::time_point t0;
+  double seconds = 0;
+  trainer::TrainerHooks hooks;
+  hooks.on_step = [&](int64_t step) {
+    if (step != steps && step != 2 * steps) return;
+    synchronize(b.device);
+    if (step == steps)
+      t0 = Clock::now();
+    else
+      seconds = seconds_since(t0);
+  };
+  {
+    trainer::Trainer trainer(b.config(sets), workdir, std::make_shared<dist::LocalCommunicator>(), b.device, hooks);
+    trainer.run();
+  }
+  std::ifstream in(workdir + "/metrics.jsonl");
+  std::vector<json> rows;
+  for (std::string line; std::getline(in, line);) rows.push_back(json::parse(line));
+  SCORCH_CHECK(rows.size() == 3, "{}: expected 3 metric rows, got {}", workdir, rows.size());
+  StepFigures f;
+  for (size_t i = 0; i < 2; ++i) {
+    const auto& r = rows[i];
+    SCORCH_CHECK(r["loss"].is_number() && std::isfinite(r["loss"].get<double>()),
+                 "validation: {} {} batch {}: non-finite loss {}", b.config_path, variant, batch, r["loss"].dump());
+    f.losses.push_back(r["loss"].get<double>());
+  }
+  f.images_per_s = static_cast<double>(steps * batch) / seconds;
+  f.step_ms = 1000.0 * seconds / static_cast<double>(steps);
+  f.logged_images_per_s = rows[1]["images_per_s"].get<double>();
+  f.peak_gib = rows[1].value("peak_mem_gib", 0.0);
+  fs::remove_all(workdir);
+  return f;
+}
+
+}  // namespace
+
+int cmd_train(Bench& b, int64_t batch, int64_t steps, const std::vector<std::string>& variants) {
+  for (const auto& v : variants) {
+    const auto f = train_steps(b, v, batch, steps, b.root + "/train");
+    emit({{"bench", "train"},
+          {"config", b.config_path},
+          {"variant", v},
+          {"batch", batch},
+          {"steps", steps},
+          {"images_per_s", f.images_per_s},
+          {"logged_images_per_s", f.logged_images_per_s},
+          {"step_ms", f.step_ms},
+          {"peak_mem_gib", f.peak_gib},
+          {"losses", f.losses}},
+         b.device);
+  }
+  return 0;
+}
+
+// Doubles the batch from `start` until a step runs out of memory or `limit` is reached, then bisects to
+// within an eighth; reports the largest batch that trained and its speed.
+int cmd_max_batch(Bench& b, const std::string& variant, int64_t start, int64_t limit) {
+  b.min_images = limit;
+  int64_t ok = 0, fail = 0;
+  StepFigures best;
+  auto attempt = [&](int64_t batch) {
+    try {
+      auto f = train_steps(b, variant, batch, 2, b.root + "/max-batch");
+      emit({{"bench", "max_batch_try"},
+            {"config", b.config_path},
+            {"variant", variant},
+            {"batch", batch},
+            {"fits", true},
+            {"images_per_s", f.images_per_s},
+            {"peak_mem_gib", f.peak_gib}},
+           b.device);
+      ok = batch;
+      best = f;
+      return true;
+    } catch (const c10::OutOfMemoryError&) {
+      emit({{"bench", "max_batch_try"},
+            {"config", b.config_path},
+            {"variant", variant},
+            {"batch", batch},
+            {"fits", false}},
+           b.device);
+      fail = batch;
+      fs::remove_all(b.root + "/max-batch");
+      release_cached_memory();
+      return false;
+    }
+  };
+  for (int64_t batch = start; batch <= limit && attempt(batch); batch *= 2) {
+  }
+  while (fail > 0 && ok > 0 && fail - ok > std::max<int64_t>(1, ok / 8)) attempt((ok + fail) / 2);
+  SCORCH_CHECK(ok > 0, "validation: {} {} does not train even at batch {}", b.config_path, variant, start);
+  emit({{"bench", "max_batch"},
+        {"config", b.config_path},
+        {"variant", variant},
+        {"batch", ok},
+        {"first_failing_batch", fail},
+        {"limit", limit},
+        {"images_per_s", best.images_per_s},
+        {"peak_mem_gib", best.peak_gib}},
+       b.device);
+  return 0;
+}
+
+}  // namespace scorch::gpu_bench
