@@ -5,6 +5,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/json_numbers.h"
 
 namespace scorch::data {
 
@@ -35,19 +36,19 @@ Manifest manifest_from_json(const nlohmann::json& j, const std::string& what) {
   };
   SCORCH_CHECK(need("format") == kFormatName, "{}: format is {}, expected \"{}\"", what, need("format").dump(),
                kFormatName);
-  SCORCH_CHECK(need("version").is_number_integer() && need("version").get<int>() == kFormatVersion,
+  SCORCH_CHECK(need("version").is_number_integer() && need("version") == kFormatVersion,
                "{}: format version {} is not supported (this scorch reads version {})", what, need("version").dump(),
                kFormatVersion);
   Manifest m;
   try {
     m.kind = need("kind").get<std::string>();
-    m.shape = need("shape").get<std::vector<int64_t>>();
+    m.shape = json_int64_list(need("shape"), what + ": shape");
     m.dtype = need("dtype").get<std::string>();
-    m.count = need("count").get<int64_t>();
+    m.count = json_int64(need("count"), what + ": count");
     m.has_labels = need("labels").get<bool>();
     for (const auto& s : need("shards"))
-      m.shards.push_back(
-          {s.at("file").get<std::string>(), s.at("count").get<int64_t>(), s.at("sha256").get<std::string>()});
+      m.shards.push_back({s.at("file").get<std::string>(), json_int64(s.at("count"), what + ": shard count"),
+                          s.at("sha256").get<std::string>()});
     m.source = j.value("source", nlohmann::json::object());
     m.command = j.value("command", std::string());
     m.extra = j.value("extra", nlohmann::json::object());

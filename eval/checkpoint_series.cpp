@@ -15,6 +15,7 @@
 #include "core/dist/process.h"
 #include "core/error.h"
 #include "core/io/checkpoint_files.h"
+#include "core/json_numbers.h"
 #include "core/sha256.h"
 #include "eval/fid_table.h"
 #include "sampler/farm.h"
@@ -59,7 +60,8 @@ std::vector<Checkpoint> match_checkpoints(const CheckpointSeriesOptions& o) {
     const auto meta = json::parse(read_file(d + "/meta.json"), nullptr, false);
     SCORCH_CHECK(meta.is_object() && meta.contains("step"), "{}/meta.json has no step: not a scorch checkpoint", d);
     const Config trained = io::checkpoint_config(meta, d);
-    out.push_back({d, meta.at("step").get<int64_t>(), o.sampling_config ? o.sampling_config(trained) : trained});
+    out.push_back({d, json_int64(meta.at("step"), d + "/meta.json: step"),
+                   o.sampling_config ? o.sampling_config(trained) : trained});
   }
   std::stable_sort(out.begin(), out.end(), [](const auto& x, const auto& y) { return x.step < y.step; });
   return out;

@@ -7,6 +7,7 @@
 #include "core/dist/versions.h"
 #include "core/error.h"
 #include "core/io/checkpoint_files.h"
+#include "core/json_numbers.h"
 #include "core/models/model_weights.h"
 #include "core/sha256.h"
 #include "core/signals.h"
@@ -47,16 +48,18 @@ void Trainer::resume(const std::string& ckpt_dir) {
   for (auto& [name, t] : tensors.optimizer) t = t.to(device_);
   adam_->load_state(tensors.optimizer, tensors.optimizer_step, (fs::path(ckpt_dir) / io::kOptimizerFile).string());
 
-  step_ = meta["step"].get<int64_t>();
+  const auto meta_path = (fs::path(ckpt_dir) / "meta.json").string();
+  step_ = json_int64(meta["step"], meta_path + ": step");
   const auto& d = meta.at("data");
-  data_state_.epoch = d.at("epoch").get<int64_t>();
-  data_state_.consumed = d.at("consumed").get<int64_t>();
-  const int64_t saved_batch = d.at("global_batch").get<int64_t>();
+  data_state_.epoch = json_int64(d.at("epoch"), meta_path + ": data.epoch");
+  data_state_.consumed = json_int64(d.at("consumed"), meta_path + ": data.consumed");
+  const int64_t saved_batch = json_int64(d.at("global_batch"), meta_path + ": data.global_batch");
   if (saved_batch != o_.batch_size)
     spdlog::warn("resume: training.batch_size changed from {} to {}; the data stream continues at image {} of epoch {}",
                  saved_batch, o_.batch_size, data_state_.consumed, data_state_.epoch);
   if (meta.contains("loss_scale"))
-    scaler_.load(meta["loss_scale"].get<double>(), meta["loss_scale_good_steps"].get<int64_t>());
+    scaler_.load(meta["loss_scale"].get<double>(),
+                 json_int64(meta["loss_scale_good_steps"], meta_path + ": loss_scale_good_steps"));
   skipped_total_ = meta.value("skipped_steps", int64_t{0});
   const int saved_world = meta.value("world_size", 0);
   resumed_from_ = step_;

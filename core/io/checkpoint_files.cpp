@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/io/checkpoint_store.h"
 #include "core/io/safetensors.h"
+#include "core/json_numbers.h"
 #include "core/models/model_weights.h"
 
 namespace scorch::io {
@@ -145,7 +146,7 @@ InferenceModel load_inference_model(const std::string& path, const std::string& 
     out.source = resolve_checkpoint_dir(path);
     const auto meta = CheckpointStore::validate(out.source);
     out.config = checkpoint_config(meta, (fs::path(out.source) / "meta.json").string());
-    out.step = meta["step"].get<int64_t>();
+    out.step = json_int64(meta["step"], out.source + ": meta.json step");
     auto t = read_checkpoint_tensors(out.source, /*need_optimizer=*/false);
     state = weights == "ema" ? with_ema(t.model, t.ema, out.source) : std::move(t.model);
   }

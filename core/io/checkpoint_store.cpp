@@ -9,6 +9,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/json_numbers.h"
 
 namespace scorch::io {
 
@@ -104,12 +105,15 @@ nlohmann::json CheckpointStore::validate(const std::string& ckpt_dir) {
   }
   SCORCH_CHECK(meta.contains("files") && meta["files"].is_object() && meta.contains("step"),
                "checkpoint '{}': meta.json lacks 'step' or 'files'", ckpt_dir);
+  SCORCH_CHECK(json_int64(meta["step"], fmt::format("checkpoint '{}': meta.json step", ckpt_dir)) >= 0,
+               "checkpoint '{}': meta.json step is {}, expected a step count (0 or more)", ckpt_dir,
+               meta["step"].dump());
   for (const auto& [name, size] : meta["files"].items()) {
     const fs::path p = fs::path(ckpt_dir) / name;
     SCORCH_CHECK(fs::exists(p), "checkpoint '{}' is missing {}", ckpt_dir, name);
-    SCORCH_CHECK(static_cast<int64_t>(fs::file_size(p)) == size.get<int64_t>(),
-                 "checkpoint '{}': {} has {} bytes, meta.json records {} (truncated?)", ckpt_dir, name,
-                 fs::file_size(p), size.get<int64_t>());
+    const auto recorded = json_uint64(size, fmt::format("checkpoint '{}': meta.json files.{}", ckpt_dir, name));
+    SCORCH_CHECK(fs::file_size(p) == recorded, "checkpoint '{}': {} has {} bytes, meta.json records {} (truncated?)",
+                 ckpt_dir, name, fs::file_size(p), recorded);
   }
   return meta;
 }

@@ -11,6 +11,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/json_numbers.h"
 
 namespace scorch::io {
 
@@ -87,8 +88,9 @@ SafetensorsFile read_safetensors(const std::string& path) {
       for (const auto& d : kDtypes)
         if (dtype_text == d.name) dtype = &d;
       SCORCH_CHECK(dtype, "safetensors: {} tensor '{}' has unsupported dtype {}", path, name, dtype_text);
-      std::vector<int64_t> shape = entry.at("shape").get<std::vector<int64_t>>();
-      const auto offsets = entry.at("data_offsets").get<std::vector<uint64_t>>();
+      const auto where = fmt::format("safetensors: {} tensor '{}'", path, name);
+      std::vector<int64_t> shape = json_int64_list(entry.at("shape"), where + " shape");
+      const auto offsets = json_uint64_list(entry.at("data_offsets"), where + " data_offsets");
       SCORCH_CHECK(offsets.size() == 2 && offsets[0] <= offsets[1], "safetensors: {} tensor '{}' has bad data_offsets",
                    path, name);
       SCORCH_CHECK(offsets[1] <= data_size,

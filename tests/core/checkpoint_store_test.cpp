@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "support/run.h"
 
@@ -63,6 +64,39 @@ TEST(CheckpointStore, TruncatedOrPartialCheckpointsAreSkipped) {
   ASSERT_EQ(why.size(), 2u);
   EXPECT_NE(why[0].find("no meta.json"), std::string::npos) << why[0];
   EXPECT_NE(why[1].find("truncated"), std::string::npos) << why[1];
+  fs::remove_all(root);
+}
+
+// A meta.json whose step or file size is not an integer in range (a float, a negative size, 1e300, which a
+// plain cast would turn into anything) is refused naming the field, and the checkpoint before it is resumed.
+TEST(CheckpointStore, MetaNumbersThatAreNotIntegersAreRefusedNamingTheField) {
+  auto root = test::temp_dir("ckpt");
+  io::CheckpointStore store(root, {5, 0});
+  store.save(1, {}, [](const std::string& d) { write_blob(d, "model.safetensors", 64); });
+  const auto second = store.save(2, {}, [](const std::string& d) { write_blob(d, "model.safetensors", 64); });
+  const auto meta_path = (fs::path(second) / "meta.json").string();
+  const auto good = nlohmann::json::parse(read_file(meta_path));
+  struct Forged {
+    std::string field, value, shown;
+  };
+  for (const auto& [field, value, shown] : std::vector<Forged>{{"step", "1e300", "1e+300"},
+                                                               {"step", "2.5", "2.5"},
+                                                               {"step", "-2", "-2"},
+                                                               {"files.model.safetensors", "-64", "-64"}}) {
+    auto j = good;
+    if (field == "step")
+      j["step"] = nlohmann::json::parse(value);
+    else
+      j["files"]["model.safetensors"] = nlohmann::json::parse(value);
+    write_file_atomic(meta_path, j.dump());
+    std::vector<std::string> why;
+    const auto best = store.latest_complete(&why);
+    ASSERT_TRUE(best.has_value());
+    EXPECT_EQ(fs::path(*best).filename(), "step-000000001") << field << " " << value;
+    ASSERT_EQ(why.size(), 1u);
+    EXPECT_NE(why[0].find(field), std::string::npos) << why[0];
+    EXPECT_NE(why[0].find(shown), std::string::npos) << why[0];
+  }
   fs::remove_all(root);
 }
 

@@ -179,6 +179,11 @@ TEST(HostileCheckpoint, SafetensorsHeadersThatOverlapLeaveHolesOrOverflowAreRefu
   EXPECT_NE(wrap.find("needs more than the file holds"), std::string::npos) << wrap;
   auto range = why(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,18446744073709551615]}})", 8);
   EXPECT_NE(range.find("truncated"), std::string::npos) << range;
+  // Dimensions and offsets that are not integers in range: named, not cast.
+  auto huge = why(R"({"a":{"dtype":"F32","shape":[1e300],"data_offsets":[0,8]}})", 8);
+  EXPECT_NE(huge.find("tensor 'a' shape is 1e+300"), std::string::npos) << huge;
+  auto negative = why(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[-8,8]}})", 8);
+  EXPECT_NE(negative.find("data_offsets is -8"), std::string::npos) << negative;
 }
 
 TEST(HostileCheckpoint, NpzMembersClaimingMoreThanDeflateCanProduceAreRefused) {

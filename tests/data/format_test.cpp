@@ -113,6 +113,28 @@ TEST(Shards, MissingShardAndBadManifestAreNamed) {
   expect_error([&] { Dataset{dir + "/nope"}; }, {"manifest.json is missing"});
 }
 
+// Numbers that are not integers in range (a fuzzer's 118-digit dimension, which nlohmann would have cast to
+// int64_t undefined) are refused naming the field, never truncated or wrapped.
+TEST(Shards, ManifestNumbersThatAreNotIntegersAreNamed) {
+  const auto dir = test::temp_dir("numbers");
+  pack_random(dir, 6, 4, 4, 3, 0);
+  const auto manifest = dir + "/manifest.json";
+  const auto good = nlohmann::json::parse(read_file(manifest));
+  auto forged = [&](const char* key, const std::string& value) {
+    auto j = good;
+    j[key] = nlohmann::json::parse(value);
+    write_file_atomic(manifest, j.dump());
+  };
+  forged("shape", "[" + std::string(118, '8') + ", 4, 3]");
+  expect_error([&] { Dataset{dir}; }, {manifest, "shape is 8.8", "expected an integer"});
+  forged("shape", "[4.5, 4, 3]");
+  expect_error([&] { Dataset{dir}; }, {manifest, "shape is 4.5"});
+  forged("count", "6.0");
+  expect_error([&] { Dataset{dir}; }, {manifest, "count is 6.0"});
+  forged("count", "6");
+  EXPECT_EQ(Dataset{dir}.manifest().count, 6);
+}
+
 TEST(Shards, ManifestShapeDisagreeingWithShardIsNamed) {
   const auto dir = test::temp_dir("shape");
   pack_random(dir, 6, 4, 4, 3, 0);
