@@ -180,7 +180,6 @@ class FusedGroupNormFunction : public torch::autograd::Function<FusedGroupNormFu
     // With the SiLU, its input is recomputed in the backward from x and these (N, C) tables, not stored.
     ctx->save_for_backward({x, weight, bias, mean, rstd, shift, silu ? scale : Tensor(), silu ? offset : Tensor()});
     ctx->saved_data["groups"] = groups;
-    ctx->saved_data["channels_last"] = format == kNhwc;
     return affine(x, Tensor(), format, scale, Tensor(), offset, silu);
   }
 
@@ -196,7 +195,7 @@ class FusedGroupNormFunction : public torch::autograd::Function<FusedGroupNormFu
                &shift = saved[5];
     const SiluTables silu{saved[6], saved[7]};
     // The gradient of the output: of SiLU's with `silu`, which the two passes below take back through it.
-    const auto format = ctx->saved_data["channels_last"].toBool() ? kNhwc : at::MemoryFormat::Contiguous;
+    const auto format = layout_of(x);                                        // x was saved in the forward's layout
     const auto dy = grads[0].to(x.scalar_type()).contiguous(format);         // (N, C, H, W)
     const auto sums = partial_sums(dy, x, format, /*shift_a=*/false, silu);  // Σ dy, Σ dy (x - s): (N, chunks, C)
     const auto &sum_dy = sums.sum1, &sum_dy_xs = sums.sum2;
