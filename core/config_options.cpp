@@ -170,6 +170,10 @@ const std::vector<OptionSpec>& option_table() {
        "on CUDA, GroupNorm (and the SiLU after it) runs scorch's kernels in the input's layout instead of "
        "LibTorch's, which copy channels_last to NCHW and back (not yet timed on a GPU: docs/gpu.md)",
        S::Runtime, "ncsnpp ddpm wideresnet"},
+      {"model.fused_fir", T::Bool, "false",
+       "FIR up/down-sampling (model.fir) through scorch's kernel, one pass in the input's layout, instead of zero "
+       "insertion, padding and LibTorch's depthwise convolution (not yet timed on a GPU: docs/gpu.md)",
+       S::Runtime, "ncsnpp"},
       {"model.grad_checkpointing", T::Bool, "false", "recompute each block in backward to save memory", S::Runtime,
        "ncsnpp ddpm"},
       {"model.grad_checkpointing_min_resolution", T::Int, "0",

@@ -40,7 +40,7 @@ std::vector<std::string> variant_sets(const std::string& variant) {
   SCORCH_CHECK(
       base == "fp32" || base == "tf32" || base == "bf16" || base == "fp16",
       "variant '{}': expected fp32, tf32, bf16 or fp16 with optional +cl, +ckpt, +sync, +foreach, +bmm, +sdpa, "
-      "+eager, +gn",
+      "+eager, +gn, +fir",
       variant);
   sets.push_back("training.precision=" + (base == "tf32" ? std::string("fp32") : base));
   sets.push_back(std::string("training.tf32=") + (base == "tf32" ? "true" : "false"));
@@ -62,9 +62,11 @@ std::vector<std::string> variant_sets(const std::string& variant) {
       sets.push_back("training.cuda_graph=false");
     else if (flag == "gn")  // GroupNorm (+ SiLU) through scorch's kernels in the step's layout instead of LibTorch's
       sets.push_back("model.fused_group_norm=true");
+    else if (flag == "fir")  // FIR resampling through scorch's kernel instead of LibTorch's depthwise convolution
+      sets.push_back("model.fused_fir=true");
     else
       SCORCH_FAIL(
-          "variant '{}': unknown suffix '+{}' (expected +cl, +ckpt, +sync, +foreach, +bmm, +sdpa, +eager or +gn)",
+          "variant '{}': unknown suffix '+{}' (expected +cl, +ckpt, +sync, +foreach, +bmm, +sdpa, +eager, +gn or +fir)",
           variant, flag);
   }
   return sets;

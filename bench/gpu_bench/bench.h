@@ -22,7 +22,8 @@ void synchronize(const torch::Device& device);
 void release_cached_memory();
 
 // VARIANT: fp32 (TF32 off) | tf32 (training.tf32: TF32 convolutions and matmuls) | bf16 | fp16, with
-// suffixes +cl (training.channels_last), +ckpt (model.grad_checkpointing), +gn (model.fused_group_norm) and
+// suffixes +cl (training.channels_last), +ckpt (model.grad_checkpointing), +gn (model.fused_group_norm), +fir
+// (model.fused_fir) and
 // those that turn a speed switch off or on, e.g. bf16+cl+ckpt: the config assignments it stands for.
 std::vector<std::string> variant_sets(const std::string& variant);
 

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/models/fused_fir.h"
 #include "core/models/layers.h"
 
 namespace scorch::models {
@@ -49,9 +50,11 @@ torch::Tensor upfirdn2d_flipped(const torch::Tensor& x, const torch::Tensor& w, 
                        C);
 }
 
-// upfirdn2d with the cached weight of the separable kernel `k`, in the input's dtype and device.
-torch::Tensor upfirdn2d_cached(const torch::Tensor& x, const std::vector<int64_t>& k, double gain, int64_t up,
-                               int64_t down, int64_t pad0, int64_t pad1) {
+// upfirdn2d of the separable kernel `k`: through scorch's kernel when `fused`, else with the cached depthwise
+// weight in the input's dtype and device.
+torch::Tensor upfirdn2d_of(const torch::Tensor& x, const std::vector<int64_t>& k, double gain, int64_t up, int64_t down,
+                           int64_t pad0, int64_t pad1, bool fused) {
+  if (fused) return fused_upfirdn2d(x, k, gain, up, down, pad0, pad1);
   return upfirdn2d_flipped(x, depthwise_fir_weight(k, gain, x.size(1), x.options()), up, down, pad0, pad1);
 }
 }  // namespace
@@ -70,14 +73,14 @@ torch::Tensor upfirdn2d(const torch::Tensor& x, const torch::Tensor& kernel, int
   return upfirdn2d_flipped(x, w.contiguous(), up, down, pad0, pad1);
 }
 
-torch::Tensor fir_upsample_2d(const torch::Tensor& x, const std::vector<int64_t>& k) {
+torch::Tensor fir_upsample_2d(const torch::Tensor& x, const std::vector<int64_t>& k, bool fused) {
   const int64_t p = static_cast<int64_t>(k.size()) - 2;
-  return upfirdn2d_cached(x, k, 4.0, 2, 1, floordiv2(p + 1) + 1, floordiv2(p));
+  return upfirdn2d_of(x, k, 4.0, 2, 1, floordiv2(p + 1) + 1, floordiv2(p), fused);
 }
 
-torch::Tensor fir_downsample_2d(const torch::Tensor& x, const std::vector<int64_t>& k) {
+torch::Tensor fir_downsample_2d(const torch::Tensor& x, const std::vector<int64_t>& k, bool fused) {
   const int64_t p = static_cast<int64_t>(k.size()) - 2;
-  return upfirdn2d_cached(x, k, 1.0, 1, 2, floordiv2(p + 1), floordiv2(p));
+  return upfirdn2d_of(x, k, 1.0, 1, 2, floordiv2(p + 1), floordiv2(p), fused);
 }
 
 torch::Tensor naive_upsample_2d(const torch::Tensor& x) {
@@ -105,10 +108,10 @@ torch::Tensor FirConv2dImpl::forward(const torch::Tensor& x) {
     const int64_t p = (taps - 2) - (conv - 1);
     auto w = weight.flip({2, 3}).transpose(0, 1);  // (in, out, k, k) for conv_transpose2d
     h = torch::conv_transpose2d(x, w.to(x.scalar_type()), torch::Tensor(), at::IntArrayRef{2, 2});
-    h = upfirdn2d_cached(h, rk, 4.0, 1, 1, floordiv2(p + 1) + 1, floordiv2(p) + 1);
+    h = upfirdn2d_of(h, rk, 4.0, 1, 1, floordiv2(p + 1) + 1, floordiv2(p) + 1, options.fused_fir());
   } else if (options.down()) {
     const int64_t p = (taps - 2) + (conv - 1);
-    h = upfirdn2d_cached(x, rk, 1.0, 1, 1, floordiv2(p + 1), floordiv2(p));
+    h = upfirdn2d_of(x, rk, 1.0, 1, 1, floordiv2(p + 1), floordiv2(p), options.fused_fir());
     h = torch::conv2d(h, weight.to(x.scalar_type()), torch::Tensor(), at::IntArrayRef{2, 2});
   } else {
     h = torch::conv2d(x, weight.to(x.scalar_type()), torch::Tensor(), at::IntArrayRef{1, 1},

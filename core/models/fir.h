@@ -14,10 +14,14 @@ torch::Tensor fir_kernel_2d(const std::vector<int64_t>& k, double gain = 1.0);
 torch::Tensor upfirdn2d(const torch::Tensor& x, const torch::Tensor& kernel, int64_t up, int64_t down, int64_t pad0,
                         int64_t pad1);  // (B, C, H, W) -> (B, C, H', W')
 
-torch::Tensor fir_upsample_2d(const torch::Tensor& x, const std::vector<int64_t>& k);    // (B,C,H,W)->(B,C,2H,2W)
-torch::Tensor fir_downsample_2d(const torch::Tensor& x, const std::vector<int64_t>& k);  // -> (B,C,H/2,W/2)
-torch::Tensor naive_upsample_2d(const torch::Tensor& x);                                 // nearest neighbour ×2
-torch::Tensor naive_downsample_2d(const torch::Tensor& x);                               // 2×2 mean
+// With `fused` (model.fused_fir), through fused_upfirdn2d (fused_fir.h), scorch's kernel; else through zero
+// insertion, padding and LibTorch's depthwise convolution.
+torch::Tensor fir_upsample_2d(const torch::Tensor& x, const std::vector<int64_t>& k,
+                              bool fused);  // (B, C, H, W) -> (B, C, 2H, 2W)
+torch::Tensor fir_downsample_2d(const torch::Tensor& x, const std::vector<int64_t>& k,
+                                bool fused);                // (B, C, H, W) -> (B, C, H/2, W/2)
+torch::Tensor naive_upsample_2d(const torch::Tensor& x);    // nearest neighbour ×2
+torch::Tensor naive_downsample_2d(const torch::Tensor& x);  // 2×2 mean
 
 struct FirConv2dOptions {
   FirConv2dOptions(int64_t in, int64_t out) : in_ch_(in), out_ch_(out) {}
@@ -27,6 +31,7 @@ struct FirConv2dOptions {
   TORCH_ARG(bool, up) = false;
   TORCH_ARG(bool, down) = false;
   TORCH_ARG(std::vector<int64_t>, resample_kernel) = std::vector<int64_t>{1, 3, 3, 1};
+  TORCH_ARG(bool, fused_fir) = false;  // the FIR pass through scorch's kernel (fir_upsample_2d's `fused`)
 };
 
 // A k×k convolution whose input is FIR-upsampled ×2 first (up) or whose output is FIR-downsampled ×2 (down),

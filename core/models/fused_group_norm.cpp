@@ -3,6 +3,7 @@
 
 #include "core/error.h"
 #include "core/models/fused_group_norm_math.h"
+#include "core/models/kernel_tensors.h"
 
 #if SCORCH_WITH_CUDA
 #include <c10/cuda/CUDAGuard.h>
@@ -15,31 +16,12 @@ namespace scorch::models {
 namespace {
 
 using torch::Tensor;
-constexpr auto kNhwc = at::MemoryFormat::ChannelsLast;
-
-// The layout the layer works in: channels_last for a tensor stored so, NCHW for every other (a tensor contiguous
-// in both, (N, C, 1, 1) or (N, 1, H, W), is NCHW).
-at::MemoryFormat layout_of(const Tensor& x) {
-  return !x.is_contiguous() && x.is_contiguous(kNhwc) ? kNhwc : at::MemoryFormat::Contiguous;
-}
 
 // The accumulation dtype of x's statistics and of the per-channel tables.
 at::ScalarType table_dtype(const Tensor& x) { return x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat; }
 
 #if SCORCH_WITH_CUDA
-bool use_kernels(const Tensor& x) { return x.is_cuda() && fused_norm_dtype(x.scalar_type()); }
-
-fused_norm::Dtype kernel_dtype(const Tensor& x) {
-  switch (x.scalar_type()) {
-    case at::kBFloat16: return fused_norm::Dtype::kBFloat16;
-    case at::kHalf: return fused_norm::Dtype::kFloat16;
-    default: return fused_norm::Dtype::kFloat32;
-  }
-}
-
-fused_norm::Layout kernel_layout(at::MemoryFormat format) {
-  return format == kNhwc ? fused_norm::Layout::kNhwc : fused_norm::Layout::kNchw;
-}
+bool use_kernels(const Tensor& x) { return x.is_cuda() && kernel_dtype_supported(x.scalar_type()); }
 #endif
 
 // (N, C, H, W) -> (N, HW, C): a view of channels_last, a copy of NCHW (the CPU path only).
@@ -84,8 +66,8 @@ PartialSums partial_sums(const Tensor& a, const Tensor& x, at::MemoryFormat form
     auto part1 = torch::empty({n, (hw + pixels - 1) / pixels, c}, x.options().dtype(at::kFloat));
     auto part2 = torch::empty_like(part1);
     auto shift = shift_a ? torch::empty({n, c}, part1.options()) : Tensor();  // the backward has it saved
-    fused_norm::channel_sums(kernel_dtype(x), layout, a.data_ptr(), x.data_ptr(), shift_a, silu.raw(), n, hw, c, pixels,
-                             part1.data_ptr<float>(), part2.data_ptr<float>(),
+    fused_norm::channel_sums(kernel_dtype(x.scalar_type()), layout, a.data_ptr(), x.data_ptr(), shift_a, silu.raw(), n,
+                             hw, c, pixels, part1.data_ptr<float>(), part2.data_ptr<float>(),
                              shift_a ? shift.data_ptr<float>() : nullptr, c10::cuda::getCurrentCUDAStream().stream());
     return {part1, part2, shift};
   }
@@ -106,10 +88,11 @@ Tensor affine(const Tensor& x, const Tensor& dy, at::MemoryFormat format, const 
   if (use_kernels(x)) {
     const c10::cuda::CUDAGuard guard(x.device());
     auto out = torch::empty_like(x, x.options(), format);
-    fused_norm::affine(kernel_dtype(x), kernel_layout(format), x.data_ptr(), dy.defined() ? dy.data_ptr() : nullptr,
-                       scale_x.data_ptr<float>(), dy.defined() ? scale_dy.data_ptr<float>() : nullptr,
-                       offset.data_ptr<float>(), silu_out, silu.raw(), out.data_ptr(), x.size(0), x.size(2) * x.size(3),
-                       x.size(1), c10::cuda::getCurrentCUDAStream().stream());
+    fused_norm::affine(kernel_dtype(x.scalar_type()), kernel_layout(format), x.data_ptr(),
+                       dy.defined() ? dy.data_ptr() : nullptr, scale_x.data_ptr<float>(),
+                       dy.defined() ? scale_dy.data_ptr<float>() : nullptr, offset.data_ptr<float>(), silu_out,
+                       silu.raw(), out.data_ptr(), x.size(0), x.size(2) * x.size(3), x.size(1),
+                       c10::cuda::getCurrentCUDAStream().stream());
     return out;
   }
 #endif
@@ -245,7 +228,7 @@ torch::Tensor fused_group_norm(const torch::Tensor& x, int64_t groups, const tor
                c10::str(x.sizes()), kMaxImages);
   // The CPU path's loops read the tables' memory: on a GPU only the kernels may run.
   SCORCH_CHECK(
-      !x.is_cuda() || (SCORCH_WITH_CUDA && fused_norm_dtype(x.scalar_type())),
+      !x.is_cuda() || (SCORCH_WITH_CUDA && kernel_dtype_supported(x.scalar_type())),
       "GroupNorm (fused): a CUDA tensor of {} in a build {}: expected float32, bfloat16 or float16 with the CUDA "
       "paths compiled in",
       c10::toString(x.scalar_type()), SCORCH_WITH_CUDA ? "with the CUDA kernels" : "without CUDA paths");

@@ -32,7 +32,4 @@ torch::Tensor fused_group_norm(const torch::Tensor& x, int64_t groups, const tor
 
 inline constexpr int64_t kMaxImages = 65535;
 
-// The dtypes the CUDA kernels take (the CPU path takes float64 too).
-inline bool fused_norm_dtype(at::ScalarType t) { return t == at::kFloat || t == at::kBFloat16 || t == at::kHalf; }
-
 }  // namespace scorch::models

@@ -1,7 +1,5 @@
 // CUDA kernels of GroupNorm on channels_last or NCHW tensors: per-channel partial sums, the per-group tables
 // (fused_group_norm_math.h) and the per-channel affine map, each with an optional SiLU fused in.
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -12,20 +10,18 @@
 #include <type_traits>
 
 #include "core/models/fused_group_norm_kernels.h"
+#include "core/models/kernel_scalars.cuh"
 
 namespace scorch::models::fused_norm {
 namespace {
 
+using kernels::dispatch;
+using kernels::load;
+using kernels::store;
+
 constexpr int kWarp = 32;
 constexpr int kRowsPerBlock = 8;   // channels_last: a block is 32 channels × 8 rows; its threads walk the rows by 8
 constexpr int kWarpsPerBlock = 8;  // NCHW: a block is 8 warps, each one image and channel
-
-__device__ __forceinline__ float load(const float* p, int64_t i) { return p[i]; }
-__device__ __forceinline__ float load(const __nv_bfloat16* p, int64_t i) { return __bfloat162float(p[i]); }
-__device__ __forceinline__ float load(const __half* p, int64_t i) { return __half2float(p[i]); }
-__device__ __forceinline__ void store(float* p, int64_t i, float v) { p[i] = v; }
-__device__ __forceinline__ void store(__nv_bfloat16* p, int64_t i, float v) { p[i] = __float2bfloat16(v); }
-__device__ __forceinline__ void store(__half* p, int64_t i, float v) { p[i] = __float2half(v); }
 
 __device__ __forceinline__ float sigmoid(float y) { return 1.f / (1.f + expf(-y)); }
 __device__ __forceinline__ float apply_silu(float y) { return y * sigmoid(y); }
@@ -159,15 +155,6 @@ void check_launch(const char* what) {
   const cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess)
     throw std::runtime_error(std::string("GroupNorm (fused) kernel ") + what + ": " + cudaGetErrorString(e));
-}
-
-template <typename F>
-void dispatch(Dtype t, F&& f) {
-  switch (t) {
-    case Dtype::kFloat32: return f(static_cast<float*>(nullptr));
-    case Dtype::kBFloat16: return f(static_cast<__nv_bfloat16*>(nullptr));
-    case Dtype::kFloat16: return f(static_cast<__half*>(nullptr));
-  }
 }
 
 }  // namespace

@@ -6,11 +6,12 @@
 #include <cstdint>
 
 #include "core/models/fused_group_norm_math.h"
+#include "core/models/kernel_types.h"
 
 namespace scorch::models::fused_norm {
 
-enum class Dtype { kFloat32, kBFloat16, kFloat16 };
-enum class Layout { kNhwc, kNchw };
+using Dtype = KernelDtype;
+using Layout = KernelLayout;
 
 // A SiLU fused after the GroupNorm: the forward's (N, C) tables scale and offset give the SiLU's input
 // y = x·scale + offset again, so the backward takes an incoming dz = dL/dsilu(y) through SiLU's derivative

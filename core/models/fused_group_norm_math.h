@@ -5,13 +5,7 @@
 #include <cmath>
 #include <cstdint>
 
-#ifndef SCORCH_HOST_DEVICE
-#ifdef __CUDACC__
-#define SCORCH_HOST_DEVICE __host__ __device__
-#else
-#define SCORCH_HOST_DEVICE
-#endif
-#endif
+#include "core/models/kernel_types.h"
 
 // "norm" in the namespace puts the kernels' names in bench/device/trace_summary.py's normalisation group.
 namespace scorch::models::fused_norm {

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/models/fused_group_norm.h"
+#include "core/models/kernel_tensors.h"
 
 namespace scorch::models {
 
@@ -18,7 +19,7 @@ GroupNormImpl::GroupNormImpl(int64_t num_groups, int64_t num_channels, double ep
 }
 
 bool GroupNormImpl::takes_fused_path(const torch::Tensor& x) const {
-  return fused_ && x.is_cuda() && x.dim() == 4 && x.size(0) <= kMaxImages && fused_norm_dtype(x.scalar_type()) &&
+  return fused_ && x.is_cuda() && x.dim() == 4 && x.size(0) <= kMaxImages && kernel_dtype_supported(x.scalar_type()) &&
          SCORCH_WITH_CUDA;
 }
 

@@ -64,8 +64,11 @@ NCSNppImpl::NCSNppImpl(const ModelConfig& config_) : config(config_) {
     }
     if (i == levels - 1) continue;
     if (c.resblock_type == "ddpm") {
-      mods->push_back(
-          Downsample(ResampleOptions(in_ch).with_conv(c.resamp_with_conv).fir(c.fir).fir_kernel(c.fir_kernel)));
+      mods->push_back(Downsample(ResampleOptions(in_ch)
+                                     .with_conv(c.resamp_with_conv)
+                                     .fir(c.fir)
+                                     .fir_kernel(c.fir_kernel)
+                                     .fused_fir(c.fused_fir)));
     } else {
       mods->push_back(make_resblock(in_ch, in_ch, false, true));
     }
@@ -73,8 +76,11 @@ NCSNppImpl::NCSNppImpl(const ModelConfig& config_) : config(config_) {
       mods->push_back(Combine(pyramid_ch, in_ch, c.progressive_combine));
       if (c.progressive_combine == "cat") in_ch *= 2;
     } else if (c.progressive_input == "residual") {
-      mods->push_back(
-          Downsample(ResampleOptions(pyramid_ch, in_ch).with_conv(true).fir(c.fir).fir_kernel(c.fir_kernel)));
+      mods->push_back(Downsample(ResampleOptions(pyramid_ch, in_ch)
+                                     .with_conv(true)
+                                     .fir(c.fir)
+                                     .fir_kernel(c.fir_kernel)
+                                     .fused_fir(c.fused_fir)));
       pyramid_ch = in_ch;
     }
     hs_c.push_back(in_ch);
@@ -103,15 +109,21 @@ NCSNppImpl::NCSNppImpl(const ModelConfig& config_) : config(config_) {
         mods->push_back(conv3x3(in_ch, head_out, c.progressive == "output_skip" ? c.init_scale : 1.0));
         pyramid_ch = head_out;
       } else {
-        mods->push_back(
-            Upsample(ResampleOptions(pyramid_ch, in_ch).with_conv(true).fir(c.fir).fir_kernel(c.fir_kernel)));
+        mods->push_back(Upsample(ResampleOptions(pyramid_ch, in_ch)
+                                     .with_conv(true)
+                                     .fir(c.fir)
+                                     .fir_kernel(c.fir_kernel)
+                                     .fused_fir(c.fused_fir)));
         pyramid_ch = in_ch;
       }
     }
     if (i != 0) {
       if (c.resblock_type == "ddpm") {
-        mods->push_back(
-            Upsample(ResampleOptions(in_ch).with_conv(c.resamp_with_conv).fir(c.fir).fir_kernel(c.fir_kernel)));
+        mods->push_back(Upsample(ResampleOptions(in_ch)
+                                     .with_conv(c.resamp_with_conv)
+                                     .fir(c.fir)
+                                     .fir_kernel(c.fir_kernel)
+                                     .fused_fir(c.fused_fir)));
       } else {
         mods->push_back(make_resblock(in_ch, in_ch, true, false));
       }
@@ -133,7 +145,8 @@ std::shared_ptr<TimedBlockImpl> NCSNppImpl::make_resblock(int64_t in, int64_t ou
                .init_scale(config.init_scale)
                .act(config.nonlinearity);
   if (config.resblock_type == "ddpm") return std::make_shared<ResnetBlockDDPMImpl>(o);
-  return std::make_shared<ResnetBlockBigGANImpl>(o.up(up).down(down).fir(config.fir).fir_kernel(config.fir_kernel));
+  return std::make_shared<ResnetBlockBigGANImpl>(
+      o.up(up).down(down).fir(config.fir).fir_kernel(config.fir_kernel).fused_fir(config.fused_fir));
 }
 
 std::shared_ptr<TimedBlockImpl> NCSNppImpl::make_attn(int64_t channels) const {
@@ -203,7 +216,8 @@ torch::Tensor NCSNppImpl::forward(const torch::Tensor& x_in, const torch::Tensor
     if (i == levels - 1) continue;
     auto h = block(m, hs.back(), temb);
     if (c.progressive_input == "input_skip") {
-      input_pyramid = c.fir ? fir_downsample_2d(input_pyramid, c.fir_kernel) : naive_downsample_2d(input_pyramid);
+      input_pyramid =
+          c.fir ? fir_downsample_2d(input_pyramid, c.fir_kernel, c.fused_fir) : naive_downsample_2d(input_pyramid);
       h = all_modules->ptr(m++)->as<CombineImpl>()->forward(input_pyramid, h);
     } else if (c.progressive_input == "residual") {
       input_pyramid = skip_join(block(m, input_pyramid, temb), h, c.skip_rescale);
@@ -228,7 +242,7 @@ torch::Tensor NCSNppImpl::forward(const torch::Tensor& x_in, const torch::Tensor
       if (i == levels - 1) {
         pyramid = norm_conv(m, h);
       } else if (c.progressive == "output_skip") {
-        pyramid = c.fir ? fir_upsample_2d(pyramid, c.fir_kernel) : naive_upsample_2d(pyramid);
+        pyramid = c.fir ? fir_upsample_2d(pyramid, c.fir_kernel, c.fused_fir) : naive_upsample_2d(pyramid);
         pyramid = pyramid + norm_conv(m, h);
       } else {
         pyramid = skip_join(block(m, pyramid, temb), h, c.skip_rescale);

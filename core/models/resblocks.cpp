@@ -33,11 +33,11 @@ torch::Tensor ResnetBlockBigGANImpl::forward(const torch::Tensor& x_in, const to
   auto x = x_in;
   auto h = norm_act(*GroupNorm_0, act, x);
   if (options.up()) {
-    h = options.fir() ? fir_upsample_2d(h, options.fir_kernel()) : naive_upsample_2d(h);
-    x = options.fir() ? fir_upsample_2d(x, options.fir_kernel()) : naive_upsample_2d(x);
+    h = options.fir() ? fir_upsample_2d(h, options.fir_kernel(), options.fused_fir()) : naive_upsample_2d(h);
+    x = options.fir() ? fir_upsample_2d(x, options.fir_kernel(), options.fused_fir()) : naive_upsample_2d(x);
   } else if (options.down()) {
-    h = options.fir() ? fir_downsample_2d(h, options.fir_kernel()) : naive_downsample_2d(h);
-    x = options.fir() ? fir_downsample_2d(x, options.fir_kernel()) : naive_downsample_2d(x);
+    h = options.fir() ? fir_downsample_2d(h, options.fir_kernel(), options.fused_fir()) : naive_downsample_2d(h);
+    x = options.fir() ? fir_downsample_2d(x, options.fir_kernel(), options.fused_fir()) : naive_downsample_2d(x);
   }
   h = add_time(Conv_0->forward(h), temb, Dense_0, act);
   h = Conv_1->forward(Dropout_0->forward(norm_act(*GroupNorm_1, act, h)));

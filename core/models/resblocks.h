@@ -25,6 +25,7 @@ struct ResBlockOptions {
   TORCH_ARG(bool, down) = false;
   TORCH_ARG(bool, fir) = false;
   TORCH_ARG(std::vector<int64_t>, fir_kernel) = std::vector<int64_t>{1, 3, 3, 1};
+  TORCH_ARG(bool, fused_fir) = false;  // model.fused_fir
 };
 
 // h = Conv_1(Dropout(act(GN_1(Conv_0(resample(act(GN_0(x)))) + Dense_0(act(temb)))))); skip = Conv_2(resample(x))

@@ -32,12 +32,12 @@ TEST(Fir, UpsampleEqualsDepthwiseTransposedConvAndZeroPadsBorders) {
   auto x = torch::randn({2, 3, 8, 8});
   auto k = fir_kernel_2d({1, 3, 3, 1}, 4.0).view({1, 1, 4, 4}).expand({3, 1, 4, 4}).contiguous();
   auto ref = torch::conv_transpose2d(x, k, {}, 2, 1, 0, 3);
-  EXPECT_LE(max_rel(fir_upsample_2d(x, {1, 3, 3, 1}), ref), kFloatTol);
+  EXPECT_LE(max_rel(fir_upsample_2d(x, {1, 3, 3, 1}, /*fused=*/false), ref), kFloatTol);
   // Constant image: the corner sees 3/4 of the kernel on each axis -> 0.75² = 0.5625; the interior is 1.
-  auto up = fir_upsample_2d(torch::ones({1, 1, 4, 4}), {1, 3, 3, 1});
+  auto up = fir_upsample_2d(torch::ones({1, 1, 4, 4}), {1, 3, 3, 1}, /*fused=*/false);
   EXPECT_NEAR(up[0][0][0][0].item<float>(), 0.5625f, 1e-6);
   EXPECT_NEAR(up[0][0][3][3].item<float>(), 1.0f, 1e-6);
-  auto down = fir_downsample_2d(torch::ones({1, 1, 8, 8}), {1, 3, 3, 1});
+  auto down = fir_downsample_2d(torch::ones({1, 1, 8, 8}), {1, 3, 3, 1}, /*fused=*/false);
   EXPECT_EQ(down.sizes(), (std::vector<int64_t>{1, 1, 4, 4}));
   EXPECT_NEAR(down[0][0][0][0].item<float>(), 0.765625f, 1e-6);  // (7/8)² of the kernel mass
   EXPECT_NEAR(down[0][0][2][2].item<float>(), 1.0f, 1e-6);
@@ -48,7 +48,7 @@ TEST(Fir, DownsampleEqualsStridedDepthwiseConv) {
   auto x = torch::randn({2, 3, 8, 8});
   auto k = fir_kernel_2d({1, 3, 3, 1}).view({1, 1, 4, 4}).expand({3, 1, 4, 4}).contiguous();
   auto ref = torch::conv2d(x, k, {}, 2, 1, 1, 3);
-  EXPECT_LE(max_rel(fir_downsample_2d(x, {1, 3, 3, 1}), ref), kFloatTol);
+  EXPECT_LE(max_rel(fir_downsample_2d(x, {1, 3, 3, 1}, /*fused=*/false), ref), kFloatTol);
 }
 
 // The reference's Conv2d(up=True) crashes; it is StyleGAN2's fused "upsample, then 3×3 conv" (as the JAX
@@ -91,7 +91,7 @@ TEST(Fir, UpConvIsTheFusedUpsampleConv) {
     EXPECT_LE(max_rel(fused, naive_fused_up_conv(x, conv->weight, conv->bias, rk)), kFloatTol);
     // Away from the border (where the fused op keeps the conv's full support) it is exactly
     // FIR upsampling followed by a "same" 3×3 convolution.
-    auto naive = torch::conv2d(fir_upsample_2d(x, rk), conv->weight, conv->bias, 1, 1);
+    auto naive = torch::conv2d(fir_upsample_2d(x, rk, /*fused=*/false), conv->weight, conv->bias, 1, 1);
     using torch::indexing::Slice;
     auto inner = Slice(3, -3);
     EXPECT_LE(max_rel(fused.index({Slice(), Slice(), inner, inner}), naive.index({Slice(), Slice(), inner, inner})),

@@ -85,13 +85,14 @@ TEST(TrainerCuda, GraphedStepsEqualEagerSteps) {
   SCORCH_REQUIRE_CUDA();
   const auto root = test::temp_dir("cuda-step-graph");
   const auto data = gaussian_dataset(root + "/data", 128);
-  for (const std::string variant : {"fp32", "fp32+cl", "bf16+cl", "bf16+gn", "bf16+cl+gn"}) {
+  for (const std::string variant : {"fp32", "fp32+cl", "bf16+cl", "bf16+gn", "bf16+fir", "bf16+cl+gn+fir"}) {
     SCOPED_TRACE(variant);
     std::vector<std::string> sets = {"training.n_iters=10", "training.log_freq=5", "optim.warmup=8", "optim.lr=1e-3",
                                      "model.dropout=0.1"};
     if (variant.find("+cl") != std::string::npos) sets.push_back("training.channels_last=true");
     if (variant.rfind("bf16", 0) == 0) sets.push_back("training.precision=bf16");
     if (variant.find("+gn") != std::string::npos) sets.push_back("model.fused_group_norm=true");
+    if (variant.find("+fir") != std::string::npos) sets.push_back("model.fused_fir=true");
     auto eager_sets = sets;
     eager_sets.push_back("training.cuda_graph=false");
     const auto graph_dir = root + "/graph-" + variant, eager_dir = root + "/eager-" + variant;
@@ -213,14 +214,21 @@ TEST(TrainerCuda, ChannelsLastEqualsContiguous) {
   trainer::Trainer plain(tiny_train_config(data, {"training.n_iters=5"}), root + "/plain", local(), kCuda);
   plain.run();
   // channels_last through LibTorch's GroupNorm (which copies to NCHW and back), then scorch's fused GroupNorm
-  // in either layout.
-  for (const auto& [channels_last, fused] : {std::pair{"true", "false"}, {"false", "true"}, {"true", "true"}}) {
-    const std::string name = fmt::format("channels_last={}, fused_group_norm={}", channels_last, fused);
+  // and FIR kernels in either layout.
+  struct Setting {
+    const char *channels_last, *fused_norm, *fused_fir;
+  };
+  for (const auto& [channels_last, fused_norm, fused_fir] :
+       {Setting{"true", "false", "false"}, Setting{"false", "true", "false"}, Setting{"true", "true", "false"},
+        Setting{"false", "false", "true"}, Setting{"true", "true", "true"}}) {
+    const std::string name =
+        fmt::format("channels_last={}, fused_group_norm={}, fused_fir={}", channels_last, fused_norm, fused_fir);
     SCOPED_TRACE(name);
     trainer::Trainer other(
-        tiny_train_config(data, {"training.n_iters=5", fmt::format("training.channels_last={}", channels_last),
-                                 fmt::format("model.fused_group_norm={}", fused)}),
-        root + "/" + channels_last + "-" + fused, local(), kCuda);
+        tiny_train_config(
+            data, {"training.n_iters=5", fmt::format("training.channels_last={}", channels_last),
+                   fmt::format("model.fused_group_norm={}", fused_norm), fmt::format("model.fused_fir={}", fused_fir)}),
+        root + "/" + channels_last + "-" + fused_norm + "-" + fused_fir, local(), kCuda);
     other.run();
     test::expect_same_state(plain, other, 1e-4);
   }

@@ -1,0 +1,95 @@
+// CUDA kernel of FIR resampling (upfirdn2d) on NCHW or channels_last tensors: a thread per output sample.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+
+#include "core/models/fused_fir_kernels.h"
+#include "core/models/kernel_scalars.cuh"
+
+namespace scorch::models::fused_fir {
+namespace {
+
+using kernels::dispatch;
+using kernels::load;
+using kernels::store;
+
+constexpr int kThreads = 256;
+
+// Output index i in the output's layout: NCHW walks (n, c, oy, ox), ox fastest, so neighbouring threads read
+// neighbouring pixels of one plane; channels_last walks (n, oy, ox, c), c fastest, so they read neighbouring
+// channels of one pixel. Either way the loads of a warp coalesce and the taps' overlap stays in L1. Index is
+// uint32_t when every index fits (int64 division costs several times more), int64_t otherwise.
+template <typename T, bool kNhwc, typename Index>
+__global__ void upfirdn2d_kernel(const T* x, T* out, Filter f, Index c, int h, int w, int oh, int ow, Index total) {
+  const Index stride = static_cast<Index>(gridDim.x) * blockDim.x;
+  for (Index i = static_cast<Index>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
+    Index rest = i;
+    Index ch = 0;
+    if (kNhwc) {
+      ch = rest % c;
+      rest /= c;
+    }
+    const int ox = static_cast<int>(rest % ow);
+    rest /= ow;
+    const int oy = static_cast<int>(rest % oh);
+    rest /= oh;
+    if (!kNhwc) {
+      ch = rest % c;
+      rest /= c;
+    }
+    const int64_t img = rest;
+    float v;
+    if (kNhwc) {
+      const T* pixel0 = x + (img * h * w) * static_cast<int64_t>(c) + ch;
+      const int64_t cs = c;
+      v = output_sample<float>(f, h, w, oy, ox,
+                               [&](int iy, int ix) { return load(pixel0, (static_cast<int64_t>(iy) * w + ix) * cs); });
+    } else {
+      const T* plane = x + (img * static_cast<int64_t>(c) + ch) * h * w;
+      v = output_sample<float>(f, h, w, oy, ox, [&](int iy, int ix) { return load(plane, iy * w + ix); });
+    }
+    store(out, static_cast<int64_t>(i), v);
+  }
+}
+
+template <typename T, typename Index>
+void launch(bool nhwc, const T* x, T* out, const Filter& f, int64_t c, int64_t h, int64_t w, int64_t oh, int64_t ow,
+            int64_t total, cudaStream_t s) {
+  // Grid-stride: at most 2^20 blocks, which is 2^28 threads, a few per sample beyond that.
+  const auto blocks = static_cast<unsigned>(std::min<int64_t>((total + kThreads - 1) / kThreads, int64_t{1} << 20));
+  const auto ci = static_cast<Index>(c), all = static_cast<Index>(total);
+  const int hi = static_cast<int>(h), wi = static_cast<int>(w), ohi = static_cast<int>(oh), owi = static_cast<int>(ow);
+  if (nhwc)
+    upfirdn2d_kernel<T, true, Index><<<blocks, kThreads, 0, s>>>(x, out, f, ci, hi, wi, ohi, owi, all);
+  else
+    upfirdn2d_kernel<T, false, Index><<<blocks, kThreads, 0, s>>>(x, out, f, ci, hi, wi, ohi, owi, all);
+}
+
+}  // namespace
+
+void upfirdn2d(Dtype t, Layout layout, const void* x, void* out, const Filter& f, int64_t n, int64_t c, int64_t h,
+               int64_t w, int64_t oh, int64_t ow, void* stream) {
+  const int64_t total = n * c * oh * ow;
+  if (total == 0) return;
+  const auto s = static_cast<cudaStream_t>(stream);
+  // The index plus one grid stride must not wrap: 2^31 leaves room for 2^28 threads.
+  const bool narrow = total < (int64_t{1} << 31);
+  dispatch(t, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    const auto* x_t = static_cast<const T*>(x);
+    auto* out_t = static_cast<T*>(out);
+    if (narrow)
+      launch<T, uint32_t>(layout == Layout::kNhwc, x_t, out_t, f, c, h, w, oh, ow, total, s);
+    else
+      launch<T, int64_t>(layout == Layout::kNhwc, x_t, out_t, f, c, h, w, oh, ow, total, s);
+  });
+  const cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess)
+    throw std::runtime_error(std::string("FIR resampling (fused) kernel: ") + cudaGetErrorString(e));
+}
+
+}  // namespace scorch::models::fused_fir

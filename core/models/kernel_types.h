@@ -1,0 +1,19 @@
+// What scorch's own CUDA kernels (GroupNorm, FIR resampling) and their callers share without torch or CUDA headers:
+// the element types and memory layouts they take, and the qualifier of functions compiled for both GPU and CPU.
+#pragma once
+
+#ifndef SCORCH_HOST_DEVICE
+#ifdef __CUDACC__
+#define SCORCH_HOST_DEVICE __host__ __device__
+#else
+#define SCORCH_HOST_DEVICE
+#endif
+#endif
+
+namespace scorch::models {
+
+enum class KernelDtype { kFloat32, kBFloat16, kFloat16 };
+// (N, C, H, W) data as N × HW × C elements with the channel fastest (channels_last), or N × C × HW (NCHW).
+enum class KernelLayout { kNhwc, kNchw };
+
+}  // namespace scorch::models
