@@ -1,4 +1,4 @@
-// Ema: warm-up decay, fused update over all tracked parameters, validated state loading; EmaSwap.
+// Ema: warm-up decay, multi-tensor update over all tracked parameters, validated state loading; EmaSwap.
 #include "trainer/ema.h"
 
 #include <algorithm>
@@ -29,6 +29,19 @@ int64_t Ema::num_updates() const {
   return device_updates_.defined() ? static_cast<int64_t>(device_updates_.item<double>()) : num_updates_;
 }
 
+namespace {
+// s <- s + w (p - s) as three multi-tensor passes: p - s, times w, added to s. That is the reference's
+// s - (1 - d)(s - p) bit for bit (negating the difference and the product is exact), where a lerp rounds once
+// through a fused multiply-add and differs in the last bit. With w a 0-dim device tensor every pass keeps
+// CUDA's multi-tensor route; a lerp with tensor weights falls back to one kernel per parameter.
+template <typename Weight>
+void move_towards(std::vector<torch::Tensor>& shadows, const std::vector<torch::Tensor>& values, const Weight& w) {
+  auto steps = at::_foreach_sub(values, shadows);
+  at::_foreach_mul_(steps, w);
+  at::_foreach_add_(shadows, steps);
+}
+}  // namespace
+
 void Ema::update(const torch::nn::Module& model, const torch::Tensor& found_inf) {
   torch::NoGradGuard no_grad;
   auto params = model.named_parameters();
@@ -44,23 +57,20 @@ void Ema::update(const torch::nn::Module& model, const torch::Tensor& found_inf)
   if (!found_inf.defined()) {
     SCORCH_CHECK(!device_updates_.defined(), "EMA: a plain update after masked ones (the count is on the device)");
     ++num_updates_;
-    const double decay = decay_at(rate_, num_updates_);
-    // s + (1 - d)(p - s) equals the reference's s - (1 - d)(s - p) exactly in floating point.
-    if (!shadows.empty()) at::_foreach_lerp_(shadows, values, 1.0 - decay);
+    if (!shadows.empty()) move_towards(shadows, values, torch::Scalar(1.0 - decay_at(rate_, num_updates_)));
     return;
   }
   if (shadows.empty()) return;
   if (!device_updates_.defined())
     device_updates_ = torch::full({}, static_cast<double>(num_updates_),
                                   torch::TensorOptions(torch::kFloat64).device(shadows.front().device()));
-  // decay_at's double arithmetic on the device, then the same rounding to float the scalar weight gets; a
-  // skipped step lerps by 0, which leaves every shadow bit as it was.
+  // decay_at's double arithmetic on the device, then the same rounding to float the plain update's scalar
+  // gets; a skipped step moves by 0, which leaves every shadow as it was.
   const auto keep = 1.0 - found_inf.to(torch::kFloat64);  // ()
   device_updates_.add_(keep);
   const auto n = device_updates_;
   const auto decay = torch::clamp_max((1.0 + n) / (10.0 + n), rate_);  // ()
-  const auto weight = ((1.0 - decay) * keep).to(torch::kFloat32);      // ()
-  at::_foreach_lerp_(shadows, values, std::vector<torch::Tensor>(shadows.size(), weight));
+  move_towards(shadows, values, ((1.0 - decay) * keep).to(torch::kFloat32));
 }
 
 void Ema::copy_to(torch::nn::Module& model) const {

@@ -22,7 +22,8 @@ class Ema {
   // The decay the n-th update uses (n >= 1).
   static double decay_at(double rate, int64_t n);
 
-  // shadow <- shadow - (1 - decay)(shadow - param), after optimizer.step(). `found_inf` (a float32 0-dim
+  // shadow <- shadow - (1 - decay)(shadow - param), after optimizer.step(), rounded as the reference's float32
+  // arithmetic rounds it (no fused multiply-add). `found_inf` (a float32 0-dim
   // tensor on the shadows' device) masks the update on the device: when it holds 1 neither the shadows nor the
   // count change, and the host never reads it. The masked and the plain update give bitwise equal shadows.
   void update(const torch::nn::Module& model, const torch::Tensor& found_inf = {});

@@ -90,6 +90,39 @@ TEST(Ema, MaskedUpdateEqualsThePlainOneAndAFlaggedStepChangesNothing) {
   for (const auto& [name, t] : plain.shadow()) EXPECT_TRUE(torch::equal(masked.shadow().at(name), t)) << name;
 }
 
+// score_sde's update, s.sub_((1 - d) * (s - p)) on float32 tensors, is the truth bit for bit: the plain and the
+// masked update reproduce its roundings over parameters long enough that a fused multiply-add (what a lerp
+// does) would round hundreds of elements differently.
+TEST(Ema, UpdatesRoundAsTheReferenceDoes) {
+  struct Wide : torch::nn::Module {
+    torch::Tensor w;
+    Wide() { w = register_parameter("w", torch::randn({64, 257})); }
+  };
+  auto gen = torch::make_generator<at::CPUGeneratorImpl>(11);
+  Wide plain_model, masked_model;
+  {
+    torch::NoGradGuard g;
+    const auto w0 = torch::randn({64, 257}, gen);
+    plain_model.w.copy_(w0);
+    masked_model.w.copy_(w0);
+  }
+  trainer::Ema plain(plain_model, 0.999), masked(masked_model, 0.999);
+  auto reference = plain_model.w.detach().clone();
+  for (int n = 1; n <= 40; ++n) {
+    const auto p = torch::randn({64, 257}, gen);
+    {
+      torch::NoGradGuard g;
+      plain_model.w.copy_(p);
+      masked_model.w.copy_(p);
+    }
+    plain.update(plain_model);
+    masked.update(masked_model, torch::zeros({}));
+    reference.sub_((1.0 - trainer::Ema::decay_at(0.999, n)) * (reference - p));
+    ASSERT_TRUE(torch::equal(plain.shadow().at("w"), reference)) << "plain, update " << n;
+    ASSERT_TRUE(torch::equal(masked.shadow().at("w"), reference)) << "masked, update " << n;
+  }
+}
+
 TEST(Ema, ShadowsStayFloat32ForLowPrecisionModels) {
   Toy m;
   m.to(torch::kBFloat16);
