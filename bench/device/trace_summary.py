@@ -11,11 +11,17 @@ import json
 import re
 
 GROUPS = [  # first match wins
+    # cuDNN's layout conversions around its NHWC kernels are copies, not convolution.
+    ("copy/cast", re.compile(r"nchwToNhwc|nhwcToNchw", re.I)),
+    # NCSN++'s FIR up/downsampling: LibTorch's depthwise convolutions or scorch's kernel.
+    ("resampling", re.compile(r"conv_depthwise2d|upfirdn2d", re.I)),
     ("convolution", re.compile(r"conv|cudnn|implicit_gemm|winograd|fft", re.I)),
     ("gemm", re.compile(r"gemm|sm90_xmma|cutlass|matmul|nvjet", re.I)),
-    ("normalisation", re.compile(r"norm|welford", re.I)),
+    # LibTorch's GroupNorm kernels do not say "norm" in their names.
+    ("normalisation", re.compile(r"norm|welford|RowwiseMoments|GammaBeta|InternalGradients|ComputeFusedParams", re.I)),
     ("reduction", re.compile(r"reduce|sum_kernel|softmax", re.I)),
-    ("copy/cast", re.compile(r"copy|cast|to_dtype|memcpy|contiguous|permute|transpose", re.I)),
+    # Every TensorIterator kernel is a gpu_kernel_impl_nocast or a LoadWithCast one: "nocast" is no cast.
+    ("copy/cast", re.compile(r"copy|(?<!no)cast|to_dtype|memcpy|contiguous|permute|transpose", re.I)),
     ("elementwise", re.compile(r"elementwise|vectorized|unrolled|foreach|pointwise", re.I)),
 ]
 
