@@ -8,51 +8,19 @@
 // [1, 3, 3, 1] (fir_upsample_2d, fir_downsample_2d). Without shapes: the BigGAN blocks' resamplings of NCSN++ at
 // 32² (cifar10, batch 128: 128 and 256 channels) and at 256² (celebahq, batch 32). The traffic column counts the
 // least a forward and backward move: the input and the output once each way.
-#include <chrono>
 #include <cstdio>
-#include <nlohmann/json.hpp>
 
+#include "bench/layer_ways.h"
 #include "core/error.h"
 #include "core/models/fir.h"
 
 namespace {
 
 using namespace scorch;
-using Clock = std::chrono::steady_clock;
 
 struct Shape {
   int64_t n, c, h, w;
 };
-
-struct Way {
-  const char* name;
-  bool fused, channels_last;
-};
-constexpr Way kWays[] = {{"libtorch_nchw", false, false},
-                         {"libtorch_channels_last", false, true},
-                         {"scorch_nchw", true, false},
-                         {"scorch_channels_last", true, true}};
-
-void synchronize(const torch::Device& device) {
-  if (device.is_cuda()) torch::cuda::synchronize();
-}
-
-struct Pass {
-  torch::Tensor y, dx;
-};
-
-Pass step(const Way& way, bool up, const torch::Tensor& x, const torch::Tensor& dy) {
-  x.mutable_grad() = torch::Tensor();
-  const std::vector<int64_t> k{1, 3, 3, 1};
-  auto y = up ? models::fir_upsample_2d(x, k, way.fused) : models::fir_downsample_2d(x, k, way.fused);
-  y.backward(dy);
-  return {y, x.grad()};
-}
-
-double max_rel(const torch::Tensor& got, const torch::Tensor& want) {
-  const auto g = got.to(torch::kFloat64), w = want.to(torch::kFloat64);
-  return ((g - w).abs().max() / w.abs().max().clamp_min(1e-30)).item<double>();
-}
 
 Shape parse_shape(const std::string& text) {
   Shape s{};
@@ -62,7 +30,7 @@ Shape parse_shape(const std::string& text) {
   return s;
 }
 
-void bench(const Shape& s, bool up, const torch::Device& device, torch::ScalarType dtype, int64_t repeats) {
+void run_case(const Shape& s, bool up, const torch::Device& device, torch::ScalarType dtype, int64_t repeats) {
   torch::manual_seed(0);
   const auto o = torch::TensorOptions().device(device);
   const auto x0 = torch::randn({s.n, s.c, s.h, s.w}, o).to(dtype);
@@ -70,45 +38,23 @@ void bench(const Shape& s, bool up, const torch::Device& device, torch::ScalarTy
   const auto dy0 = torch::randn({s.n, s.c, oh, ow}, o).to(dtype);
   // Both round float32 sums of the same products once; bf16's rounding is 2^-8 of a value.
   const double tol = dtype == torch::kFloat32 ? 1e-5 : 2e-2;
-  Pass want;
-  double ms_of[2] = {0, 0};  // LibTorch's, per layout
-  for (const auto& way : kWays) {
+  const nlohmann::json row = {{"bench", "fir"},
+                              {"resampling", up ? "up" : "down"},
+                              {"shape", {s.n, s.c, s.h, s.w}},
+                              {"dtype", c10::toString(dtype)}};
+  const double bytes = 2.0 * static_cast<double>((x0.numel() + dy0.numel()) * x0.element_size());
+  const auto what = fmt::format("{} at {}x{}x{}x{}", up ? "up" : "down", s.n, s.c, s.h, s.w);
+  bench::compare_ways(device, repeats, tol, what, row, "traffic_GBps_at_least", bytes, [&](const bench::Way& way) {
     const auto format = way.channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
     const auto x = x0.contiguous(format).detach().requires_grad_(true), dy = dy0.contiguous(format);
-    const auto first = step(way, up, x, dy);
-    double err_y = 0, err_dx = 0;
-    if (&way == &kWays[0]) {
-      want = {first.y.detach().clone(), first.dx.clone()};
-    } else {
-      err_y = max_rel(first.y, want.y);
-      err_dx = max_rel(first.dx, want.dx);
-      SCORCH_CHECK(err_y <= tol && err_dx <= tol,
-                   "validation: {} {} at {}x{}x{}x{}: output off by {:g}, input gradient by {:g} (relative to the "
-                   "largest value; tolerance {:g})",
-                   way.name, up ? "up" : "down", s.n, s.c, s.h, s.w, err_y, err_dx, tol);
-    }
-    for (int i = 0; i < 2; ++i) step(way, up, x, dy);
-    synchronize(device);
-    const auto t0 = Clock::now();
-    for (int64_t i = 0; i < repeats; ++i) step(way, up, x, dy);
-    synchronize(device);
-    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count() / repeats;
-    if (!way.fused) ms_of[way.channels_last] = ms;
-    const double bytes = 2.0 * static_cast<double>((x0.numel() + dy0.numel()) * x0.element_size());
-    nlohmann::json row = {{"bench", "fir"},
-                          {"way", way.name},
-                          {"resampling", up ? "up" : "down"},
-                          {"shape", {s.n, s.c, s.h, s.w}},
-                          {"dtype", c10::toString(dtype)},
-                          {"device", device.str()},
-                          {"ms_forward_backward", ms},
-                          {"traffic_GBps_at_least", bytes / ms / 1e6},
-                          {"max_rel_err_y", err_y},
-                          {"max_rel_err_dx", err_dx}};
-    if (way.fused) row["speedup_vs_libtorch_same_layout"] = ms_of[way.channels_last] / ms;
-    std::printf("%s\n", row.dump().c_str());
-    std::fflush(stdout);
-  }
+    return std::function<bench::Pass()>([x, dy, up, fused = way.fused] {
+      x.mutable_grad() = torch::Tensor();
+      const std::vector<int64_t> k{1, 3, 3, 1};
+      auto y = up ? models::fir_upsample_2d(x, k, fused) : models::fir_downsample_2d(x, k, fused);
+      y.backward(dy);
+      return bench::Pass{y, x.grad()};
+    });
+  });
 }
 
 }  // namespace
@@ -126,7 +72,7 @@ int main(int argc, char** argv) {
     for (int i = 4; i < argc; ++i) shapes.push_back(parse_shape(argv[i]));
     if (shapes.empty()) shapes = {{128, 128, 32, 32}, {128, 256, 16, 16}, {32, 128, 256, 256}, {32, 256, 64, 64}};
     for (const auto& s : shapes)
-      for (bool up : {false, true}) bench(s, up, device, dtype, repeats);
+      for (bool up : {false, true}) run_case(s, up, device, dtype, repeats);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "fir_bench: %s\n", e.what());
     return 1;

@@ -9,62 +9,19 @@
 // stages at 32² (cifar10, batch 128) and at 256² (celebahq, batch 32). The traffic column counts the 8 passes over the
 // tensor that one forward and backward need at the least (statistics, normalisation; the backward's sums and input
 // gradient).
-#include <chrono>
 #include <cstdio>
-#include <nlohmann/json.hpp>
 
+#include "bench/layer_ways.h"
 #include "core/error.h"
 #include "core/models/fused_group_norm.h"
 
 namespace {
 
 using namespace scorch;
-using Clock = std::chrono::steady_clock;
 
 struct Shape {
   int64_t n, c, h, w, groups;
 };
-
-enum class Way { kNchw, kChannelsLast, kFusedNchw, kFusedChannelsLast };
-constexpr Way kWays[] = {Way::kNchw, Way::kChannelsLast, Way::kFusedNchw, Way::kFusedChannelsLast};
-const char* name(Way w) {
-  switch (w) {
-    case Way::kNchw: return "libtorch_nchw";
-    case Way::kChannelsLast: return "libtorch_channels_last";
-    case Way::kFusedNchw: return "scorch_nchw";
-    case Way::kFusedChannelsLast: return "scorch_channels_last";
-  }
-  return "";
-}
-bool fused(Way w) { return w == Way::kFusedNchw || w == Way::kFusedChannelsLast; }
-bool channels_last(Way w) { return w == Way::kChannelsLast || w == Way::kFusedChannelsLast; }
-
-void synchronize(const torch::Device& device) {
-  if (device.is_cuda()) torch::cuda::synchronize();
-}
-
-struct Pass {
-  torch::Tensor y, dx;
-};
-
-// One forward and backward; the leaves' gradients are cleared first so repeats do not accumulate.
-Pass step(Way way, const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
-          const torch::Tensor& dy, int64_t groups, bool silu) {
-  x.mutable_grad() = torch::Tensor();
-  weight.mutable_grad() = torch::Tensor();
-  bias.mutable_grad() = torch::Tensor();
-  // LibTorch's kernels get the parameters in x's dtype, as the GroupNorm module passes them under autocast.
-  auto y = fused(way) ? models::fused_group_norm(x, groups, weight, bias, 1e-6, silu)
-                      : torch::group_norm(x, groups, weight.to(x.scalar_type()), bias.to(x.scalar_type()), 1e-6);
-  if (silu && !fused(way)) y = torch::silu(y);
-  y.backward(dy);
-  return {y, x.grad()};
-}
-
-double max_rel(const torch::Tensor& got, const torch::Tensor& want) {
-  const auto g = got.to(torch::kFloat64), w = want.to(torch::kFloat64);
-  return ((g - w).abs().max() / w.abs().max().clamp_min(1e-30)).item<double>();
-}
 
 Shape parse_shape(const std::string& text) {
   Shape s{};
@@ -74,7 +31,7 @@ Shape parse_shape(const std::string& text) {
   return s;
 }
 
-void bench(const Shape& s, const torch::Device& device, torch::ScalarType dtype, bool silu, int64_t repeats) {
+void run_case(const Shape& s, const torch::Device& device, torch::ScalarType dtype, bool silu, int64_t repeats) {
   torch::manual_seed(0);
   const auto o = torch::TensorOptions().device(device);
   const auto x0 = (torch::randn({s.n, s.c, s.h, s.w}, o) * 2 + 1).to(dtype);
@@ -82,48 +39,29 @@ void bench(const Shape& s, const torch::Device& device, torch::ScalarType dtype,
   const auto weight = torch::randn({s.c}, o).requires_grad_(true), bias = torch::randn({s.c}, o).requires_grad_(true);
   // bf16's output rounding is 2^-8 of a value; LibTorch and scorch round differently summed statistics.
   const double tol = dtype == torch::kFloat32 ? 1e-4 : 2e-2;
-  Pass want;
-  double nchw_ms = 0, channels_last_ms = 0;
-  for (Way way : kWays) {
-    const auto format = channels_last(way) ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+  const nlohmann::json row = {{"bench", "group_norm"},
+                              {"shape", {s.n, s.c, s.h, s.w}},
+                              {"groups", s.groups},
+                              {"dtype", c10::toString(dtype)},
+                              {"silu", silu}};
+  const double bytes = 8.0 * static_cast<double>(x0.numel() * x0.element_size());
+  const auto what = fmt::format("at {}x{}x{}x{}/{}", s.n, s.c, s.h, s.w, s.groups);
+  bench::compare_ways(device, repeats, tol, what, row, "traffic_GBps_at_8_passes", bytes, [&](const bench::Way& way) {
+    const auto format = way.channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
     const auto x = x0.contiguous(format).detach().requires_grad_(true), dy = dy0.contiguous(format);
-    const auto first = step(way, x, weight, bias, dy, s.groups, silu);
-    double err_y = 0, err_dx = 0;
-    if (way == Way::kNchw) {
-      want = {first.y.detach().clone(), first.dx.clone()};
-    } else {
-      err_y = max_rel(first.y, want.y);
-      err_dx = max_rel(first.dx, want.dx);
-      SCORCH_CHECK(err_y <= tol && err_dx <= tol,
-                   "validation: {} at {}x{}x{}x{}/{}: output off by {:g}, input gradient by {:g} (relative to the "
-                   "largest value; tolerance {:g})",
-                   name(way), s.n, s.c, s.h, s.w, s.groups, err_y, err_dx, tol);
-    }
-    for (int i = 0; i < 2; ++i) step(way, x, weight, bias, dy, s.groups, silu);
-    synchronize(device);
-    const auto t0 = Clock::now();
-    for (int64_t i = 0; i < repeats; ++i) step(way, x, weight, bias, dy, s.groups, silu);
-    synchronize(device);
-    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count() / repeats;
-    if (way == Way::kNchw) nchw_ms = ms;
-    if (way == Way::kChannelsLast) channels_last_ms = ms;
-    const double bytes = 8.0 * static_cast<double>(x0.numel() * x0.element_size());
-    nlohmann::json row = {{"bench", "group_norm"},
-                          {"way", name(way)},
-                          {"shape", {s.n, s.c, s.h, s.w}},
-                          {"groups", s.groups},
-                          {"dtype", c10::toString(dtype)},
-                          {"silu", silu},
-                          {"device", device.str()},
-                          {"ms_forward_backward", ms},
-                          {"traffic_GBps_at_8_passes", bytes / ms / 1e6},
-                          {"max_rel_err_y", err_y},
-                          {"max_rel_err_dx", err_dx}};
-    if (fused(way)) row["speedup_vs_libtorch_same_layout"] = (channels_last(way) ? channels_last_ms : nchw_ms) / ms;
-    if (way == Way::kFusedChannelsLast) row["speedup_vs_libtorch_nchw"] = nchw_ms / ms;
-    std::printf("%s\n", row.dump().c_str());
-    std::fflush(stdout);
-  }
+    const int64_t groups = s.groups;
+    return std::function<bench::Pass()>([x, dy, weight, bias, groups, silu, fused = way.fused] {
+      x.mutable_grad() = torch::Tensor();
+      weight.mutable_grad() = torch::Tensor();
+      bias.mutable_grad() = torch::Tensor();
+      // LibTorch's kernels get the parameters in x's dtype, as the GroupNorm module passes them under autocast.
+      auto y = fused ? models::fused_group_norm(x, groups, weight, bias, 1e-6, silu)
+                     : torch::group_norm(x, groups, weight.to(x.scalar_type()), bias.to(x.scalar_type()), 1e-6);
+      if (silu && !fused) y = torch::silu(y);
+      y.backward(dy);
+      return bench::Pass{y, x.grad()};
+    });
+  });
 }
 
 }  // namespace
@@ -144,7 +82,7 @@ int main(int argc, char** argv) {
     for (int i = 4; i < argc; ++i) shapes.push_back(parse_shape(argv[i]));
     if (shapes.empty())
       shapes = {{128, 128, 32, 32, 32}, {128, 256, 16, 16, 32}, {32, 128, 256, 256, 32}, {32, 128, 128, 128, 32}};
-    for (const auto& s : shapes) bench(s, device, dtype, silu, repeats);
+    for (const auto& s : shapes) run_case(s, device, dtype, silu, repeats);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "group_norm_bench: %s\n", e.what());
     return 1;

@@ -144,16 +144,18 @@ def markdown(mode, seconds, rows, derived, tests, parts_dir):
         lines += ["## Measurements", "", "| bench | what | figures |", "|---|---|---|"]
         for r in figures:
             what = r.get("variant") or r.get("sampler") or r.get("precision") or r.get("config", "")
-            if r.get("bench") == "group_norm":
-                what = f"{r['way']}, {'x'.join(map(str, r['shape']))} / {r['groups']} groups, {r['dtype']}"
-                what += " + SiLU" if r.get("silu") else ""
+            if r.get("bench") in ("group_norm", "fir"):
+                what = f"{r['way']}, {'x'.join(map(str, r['shape']))}"
+                what += f" / {r['groups']} groups" if "groups" in r else ""
+                what += f", {r['resampling']}sampling" if "resampling" in r else ""
+                what += f", {r['dtype']}" + (" + SiLU" if r.get("silu") else "")
             if r.get("fused_group_norm"):
                 what += ", fused GroupNorm"
             if "checkpointed_from_px" in r:
                 px = r["checkpointed_from_px"]
                 what += ", checkpointing off" if px < 0 else f", checkpointed from {px} px"
             keys = [k for k in ("batch", "images_per_s", "kept_mib_per_image", "peak_mib_per_image", "images_per_80gb", "logged_images_per_s", "samples_per_s", "step_ms", "step_s", "nfe", "ode_nfe", "peak_mem_gib", "train_flops_per_image",
-                                "bf16_peak_tflops", "fits", "ms_forward_backward", "traffic_GBps_at_8_passes",
+                                "bf16_peak_tflops", "fits", "ms_forward_backward", "traffic_GBps_at_8_passes", "traffic_GBps_at_least",
                                 "speedup_vs_libtorch_same_layout", "speedup_vs_libtorch_nchw") if k in r]
             text = ", ".join(f"{k} {fmt(r[k])}" for k in keys)
             for name, run in (r.get("samplers") or {}).items():
@@ -166,8 +168,11 @@ def markdown(mode, seconds, rows, derived, tests, parts_dir):
                      "train_bf16+cl_vs_ref": TARGETS["train_bf16_cl"], "train_bf16_vs_ref": TARGETS["train_bf16_cl"],
                      "train_bf16+gn_vs_ref": TARGETS["train_bf16_cl"],
                      "train_bf16+cl+gn_vs_ref": TARGETS["train_bf16_cl"],
+                     "train_bf16+gn+fir_vs_ref": TARGETS["train_bf16_cl"],
+                     "train_bf16+cl+gn+fir_vs_ref": TARGETS["train_bf16_cl"],
                      "mfu_256_bf16+cl": TARGETS["mfu_256"], "mfu_256_bf16": TARGETS["mfu_256"],
                      "mfu_256_bf16+gn": TARGETS["mfu_256"], "mfu_256_bf16+cl+gn": TARGETS["mfu_256"],
+                     "mfu_256_bf16+gn+fir": TARGETS["mfu_256"], "mfu_256_bf16+cl+gn+fir": TARGETS["mfu_256"],
                      "images_per_80gb_1024": TARGETS["images_per_80gb_1024"],
                      "pc_fp32_graph_vs_ref": TARGETS["pc_vs_ref"], "pc_bf16_graph_vs_ref": TARGETS["pc_vs_ref"],
                      "graph_vs_eager_fp32": TARGETS["graph_vs_eager"],

@@ -1,0 +1,83 @@
+// The harness the layer benches share: a layer's forward + backward four ways (LibTorch or scorch's kernel, on
+// NCHW or channels_last), each validated against LibTorch on NCHW, warmed up, timed, one JSON row per way.
+#pragma once
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "core/error.h"
+
+namespace scorch::bench {
+
+struct Way {
+  const char* name;
+  bool fused, channels_last;
+};
+inline constexpr Way kWays[] = {{"libtorch_nchw", false, false},
+                                {"libtorch_channels_last", false, true},
+                                {"scorch_nchw", true, false},
+                                {"scorch_channels_last", true, true}};
+
+// What one forward and backward gives: the output and the input's gradient.
+struct Pass {
+  torch::Tensor y, dx;
+};
+// Makes a way's inputs (in its layout) and returns its step; the step clears the leaves' gradients itself.
+using Prepare = std::function<std::function<Pass()>(const Way&)>;
+
+inline double max_rel(const torch::Tensor& got, const torch::Tensor& want) {
+  const auto g = got.to(torch::kFloat64), w = want.to(torch::kFloat64);
+  return ((g - w).abs().max() / w.abs().max().clamp_min(1e-30)).item<double>();
+}
+
+// `row` holds the fields every way's row shares (bench, shape, dtype...), `what` names the case in a validation
+// error; `traffic_key` gets `traffic_bytes` per timed step in GB/s.
+inline void compare_ways(const torch::Device& device, int64_t repeats, double tol, const std::string& what,
+                         const nlohmann::json& row, const std::string& traffic_key, double traffic_bytes,
+                         const Prepare& prepare) {
+  const auto synchronize = [&] {
+    if (device.is_cuda()) torch::cuda::synchronize();
+  };
+  Pass want;
+  double libtorch_ms[2] = {0, 0};  // per layout: NCHW, channels_last
+  for (const auto& way : kWays) {
+    const auto step = prepare(way);
+    const auto first = step();
+    double err_y = 0, err_dx = 0;
+    if (&way == &kWays[0]) {
+      want = {first.y.detach().clone(), first.dx.clone()};
+    } else {
+      err_y = max_rel(first.y, want.y);
+      err_dx = max_rel(first.dx, want.dx);
+      SCORCH_CHECK(err_y <= tol && err_dx <= tol,
+                   "validation: {} {}: output off by {:g}, input gradient by {:g} (relative to the largest value; "
+                   "tolerance {:g})",
+                   way.name, what, err_y, err_dx, tol);
+    }
+    for (int i = 0; i < 2; ++i) step();
+    synchronize();
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int64_t i = 0; i < repeats; ++i) step();
+    synchronize();
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() /
+                      static_cast<double>(repeats);
+    if (!way.fused) libtorch_ms[way.channels_last] = ms;
+    auto out = row;
+    out["way"] = way.name;
+    out["device"] = device.str();
+    out["ms_forward_backward"] = ms;
+    out[traffic_key] = traffic_bytes / ms / 1e6;
+    out["max_rel_err_y"] = err_y;
+    out["max_rel_err_dx"] = err_dx;
+    if (way.fused) out["speedup_vs_libtorch_same_layout"] = libtorch_ms[way.channels_last] / ms;
+    if (way.fused && way.channels_last) out["speedup_vs_libtorch_nchw"] = libtorch_ms[0] / ms;
+    std::printf("%s\n", out.dump().c_str());
+    std::fflush(stdout);
+  }
+}
+
+}  // namespace scorch::bench
