@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/io/plot.h"
 #include "core/io/tensorboard.h"
+#include "core/json_numbers.h"
 
 namespace scorch::eval {
 
@@ -87,7 +88,19 @@ json FidTable::read_rows() const {
   SCORCH_CHECK_HINT(j.is_object() && j.value("format", "") == kFormat && j.contains("rows") && j.at("rows").is_array(),
                     "move it away to start a new table", "{} is not a FID table (expected format '{}' with rows)",
                     json_path(), kFormat);
-  return j.at("rows");
+  // Every later read of a row (sorting by step, the plot, the CSV) relies on these.
+  const json& rows = j.at("rows");
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const json& r = rows[i];
+    const auto where = fmt::format("{}: rows[{}]", json_path(), i);
+    SCORCH_CHECK_HINT(r.is_object() && r.contains("step") && r.contains("settings") && r.at("settings").is_object() &&
+                          r.contains("fid") && r.at("fid").is_number(),
+                      "move it away to start a new table, or mend the row",
+                      "{} is not a FID row (expected an object with step, settings and a numeric fid): {}", where,
+                      r.dump());
+    json_int64(r.at("step"), where + ".step");
+  }
+  return rows;
 }
 
 void FidTable::write_rows(const json& rows) const {

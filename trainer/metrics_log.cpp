@@ -8,6 +8,7 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/io/plot.h"
+#include "core/json_numbers.h"
 
 namespace scorch::trainer {
 
@@ -29,7 +30,7 @@ MetricsLog::MetricsLog(const std::string& workdir, int64_t resume_step, bool ena
       } catch (const nlohmann::json::exception&) {
         continue;  // a line cut short by a crash
       }
-      if (!row.contains("step") || row["step"].get<int64_t>() > resume_step) continue;
+      if (!row.contains("step") || json_int64(row["step"], jsonl_ + ": step") > resume_step) continue;
       kept += line + "\n";
       rows_.push_back(std::move(row));
     }

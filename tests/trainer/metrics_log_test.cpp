@@ -1,10 +1,12 @@
 // The metrics log on a full disk: a row that cannot be appended is an error naming metrics.jsonl, and a
-// resumed log keeps the complete rows and drops the one cut short.
+// resumed log keeps the complete rows and drops the one cut short; a row whose step is no integer is an error.
 #include "trainer/metrics_log.h"
 
 #include <gtest/gtest.h>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
+#include "support/checks.h"
 #include "support/file_size_limit.h"
 #include "support/run.h"
 
@@ -31,6 +33,16 @@ TEST(MetricsLog, ARowThatDoesNotReachTheDiskIsAnErrorAndResumeKeepsTheCompleteRo
   ASSERT_FALSE(resumed.rows().empty());
   for (size_t i = 0; i < resumed.rows().size(); ++i) EXPECT_EQ(resumed.rows()[i]["step"], static_cast<int>(i) + 1);
   EXPECT_EQ(resumed.rows().size(), 11u);
+}
+
+// A step that is not an integer (a hand edit, a forged file) names the file and the key instead of reaching
+// nlohmann's conversion, which truncates 2.5 and is undefined for 1e300.
+TEST(MetricsLog, AResumedLogRefusesARowWhoseStepIsNoInteger) {
+  for (const std::string step : {"2.5", "1e300", "\"3\"", "18446744073709551615"}) {
+    const auto dir = test::temp_dir("metrics_log_bad_step");
+    write_file_atomic(dir + "/metrics.jsonl", "{\"step\": 1, \"loss\": 0.5}\n{\"step\": " + step + "}\n");
+    test::expect_error_containing([&] { trainer::MetricsLog log(dir, 10, true, false); }, "metrics.jsonl: step");
+  }
 }
 
 }  // namespace metrics_log
