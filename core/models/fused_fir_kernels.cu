@@ -50,7 +50,8 @@ __global__ void upfirdn2d_kernel(const T* x, T* out, Filter f, Index c, int h, i
                                [&](int iy, int ix) { return load(pixel0, (static_cast<int64_t>(iy) * w + ix) * cs); });
     } else {
       const T* plane = x + (img * static_cast<int64_t>(c) + ch) * h * w;
-      v = output_sample<float>(f, h, w, oy, ox, [&](int iy, int ix) { return load(plane, iy * w + ix); });
+      v = output_sample<float>(f, h, w, oy, ox,
+                               [&](int iy, int ix) { return load(plane, static_cast<int64_t>(iy) * w + ix); });
     }
     store(out, static_cast<int64_t>(i), v);
   }

@@ -27,7 +27,8 @@ SCORCH_HOST_DEVICE inline int first_tap(int b, int up) { return ((-b % up) + up)
 // Output sample (oy, ox) of one image's channel: Σ_i Σ_j gain·taps[i]·taps[j]·u(oy·down + i − pad0, ox·down + j −
 // pad0), where u is the h × w input `at(iy, ix)` with up − 1 zeros after every sample on both axes (and zeros outside).
 // Only the taps that meet input samples are visited, so neither the inserted zeros nor the padding cost a read.
-// Coordinates are 32-bit (fused_fir.cpp bounds h·up and w·up); Acc is the accumulation type.
+// Coordinates are 32-bit (fused_fir.cpp bounds h·up and w·up), while `at` must form its offset into the input in 64
+// bits: one plane may hold more than 2^31 samples. Acc is the accumulation type.
 template <typename Acc, typename At>
 SCORCH_HOST_DEVICE inline Acc output_sample(const Filter& f, int h, int w, int oy, int ox, At at) {
   const int by = oy * f.down - f.pad0, bx = ox * f.down - f.pad0;  // tap 0's upsampled coordinates

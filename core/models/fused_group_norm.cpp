@@ -223,6 +223,10 @@ torch::Tensor fused_group_norm(const torch::Tensor& x, int64_t groups, const tor
   SCORCH_CHECK(weight.dim() == 1 && bias.dim() == 1 && weight.numel() == x.size(1) && bias.numel() == x.size(1),
                "GroupNorm (fused): weight and bias of shapes {} and {} for {} channels, expected ({},)",
                c10::str(weight.sizes()), c10::str(bias.sizes()), x.size(1), x.size(1));
+  // The kernels and the CPU loops read the parameters' memory directly: they must live where x does.
+  SCORCH_CHECK(weight.device() == x.device() && bias.device() == x.device(),
+               "GroupNorm (fused): weight on {}, bias on {}, input on {}: expected all three on one device",
+               weight.device().str(), bias.device().str(), x.device().str());
   SCORCH_CHECK(x.numel() > 0 && x.size(0) <= kMaxImages,
                "GroupNorm (fused): input of shape {}, expected 1 to {} images of at least one element",
                c10::str(x.sizes()), kMaxImages);

@@ -97,6 +97,17 @@ TEST(FusedGroupNormStatistics, RefusesChannelsThatDoNotFormTheGroups) {
                std::exception);
 }
 
+// The parameters' memory is read directly, so parameters on another device than the input are refused by name
+// (a CPU weight with a CUDA input would hand the kernels a host pointer; here a meta-device one stands in).
+TEST(FusedGroupNormStatistics, RefusesParametersOnAnotherDevice) {
+  const auto x = torch::randn({1, 6, 2, 2});
+  const auto meta = torch::TensorOptions().device(torch::kMeta);
+  test::expect_error_containing([&] { fused_group_norm(x, 3, torch::ones({6}, meta), torch::zeros({6}), 1e-6); },
+                                "weight on meta, bias on cpu, input on cpu");
+  test::expect_error_containing([&] { fused_group_norm(x, 3, torch::ones({6}), torch::zeros({6}, meta), 1e-6); },
+                                "expected all three on one device");
+}
+
 // Its backward is not itself differentiable; under create_graph (sliced score matching's double backward) it
 // must refuse rather than hand back a gradient with this layer's second-order terms missing.
 TEST(FusedGroupNormStatistics, RefusesADoubleBackward) {

@@ -65,7 +65,7 @@ TEST_P(FusedFirCuda, EqualsFloat64OnTheCpu) {
 
 INSTANTIATE_TEST_SUITE_P(Shapes, FusedFirCuda,
                          ::testing::Values(Shape{2, 3, 5, 7},        // odd and not square
-                                           Shape{3, 5, 1, 1},        // one pixel
+                                           Shape{3, 5, 2, 2},        // the least every resampling fits
                                            Shape{16, 128, 32, 32},   // NCSN++ CIFAR-10's first stage
                                            Shape{2, 64, 256, 256}),  // a 256² stage
                          [](const auto& info) {
@@ -84,6 +84,27 @@ TEST(FusedFirCudaLarge, GridStrideCoversEveryOutputSample) {
   const auto theirs = test::reference_fir(x, blur);
   ASSERT_GT(ours.numel(), int64_t{1} << 28);
   EXPECT_LE(max_rel(ours, theirs), std::ldexp(1.0, -7));
+}
+
+// One plane of more than 2^31 samples (46342²): offsets into the input must be formed in 64 bits, or the last
+// rows are read from outside the tensor. The output's last rows against the same downsampling of the input's last
+// 64 rows alone, whose first output row sees the padding instead of the row above (hence compared from the second).
+TEST(FusedFirCudaLarge, APlaneOfMoreThan2To31Samples) {
+  SCORCH_REQUIRE_CUDA();
+  const FirCase down{"downsample [1,3,3,1]", {1, 3, 3, 1}, 1.0, 1, 2, 1, 1};
+  const int64_t side = 46342, tail = 64;
+  ASSERT_GT(side * side, int64_t{1} << 31);
+  torch::manual_seed(6);
+  const auto x = torch::randn({1, 1, side, side}, torch::TensorOptions().device(kCuda).dtype(torch::kHalf));
+  const auto out = test::fused_fir(x, down);                                             // (1, 1, side/2, side/2)
+  const auto last = test::fused_fir(x.narrow(2, side - tail, tail).contiguous(), down);  // (1, 1, tail/2, side/2)
+  const auto from_full = out.narrow(2, (side - tail) / 2 + 1, tail / 2 - 1);
+  EXPECT_TRUE(torch::equal(from_full, last.narrow(2, 1, tail / 2 - 1)))
+      << "max |difference| "
+      << (from_full.to(torch::kFloat32) - last.narrow(2, 1, tail / 2 - 1).to(torch::kFloat32))
+             .abs()
+             .max()
+             .item<float>();
 }
 
 }  // namespace
