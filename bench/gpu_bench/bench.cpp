@@ -64,9 +64,12 @@ std::vector<std::string> variant_sets(const std::string& variant) {
       sets.push_back("model.fused_group_norm=true");
     else if (flag == "fir")  // FIR resampling through scorch's kernel instead of LibTorch's depthwise convolution
       sets.push_back("model.fused_fir=true");
+    else if (flag == "fold")  // Conv_0's bias and the time embedding added in one pass instead of two
+      sets.push_back("model.fold_time_bias=true");
     else
       SCORCH_FAIL(
-          "variant '{}': unknown suffix '+{}' (expected +cl, +ckpt, +sync, +foreach, +bmm, +sdpa, +eager, +gn or +fir)",
+          "variant '{}': unknown suffix '+{}' (expected +cl, +ckpt, +sync, +foreach, +bmm, +sdpa, +eager, +gn, +fir "
+          "or +fold)",
           variant, flag);
   }
   return sets;

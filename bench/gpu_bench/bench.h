@@ -23,8 +23,8 @@ void release_cached_memory();
 
 // VARIANT: fp32 (TF32 off) | tf32 (training.tf32: TF32 convolutions and matmuls) | bf16 | fp16, with
 // suffixes +cl (training.channels_last), +ckpt (model.grad_checkpointing), +gn (model.fused_group_norm), +fir
-// (model.fused_fir) and
-// those that turn a speed switch off or on, e.g. bf16+cl+ckpt: the config assignments it stands for.
+// (model.fused_fir), +fold (model.fold_time_bias) and those that turn a speed switch off or on, e.g. bf16+cl+ckpt: the
+// config assignments it stands for.
 std::vector<std::string> variant_sets(const std::string& variant);
 
 struct Bench {

@@ -30,7 +30,8 @@ DDPMImpl::DDPMImpl(const ModelConfig& config_) : config(config_) {
                                                      .skip_rescale(false)
                                                      .init_scale(0.0)
                                                      .act(c.nonlinearity)
-                                                     .groups(kGroups));
+                                                     .groups(kGroups)
+                                                     .fold_time_bias(c.fold_time_bias));
   };
   auto attn = [&](int64_t ch) {
     return std::make_shared<AttnBlockImpl>(

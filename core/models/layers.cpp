@@ -54,6 +54,14 @@ torch::nn::Conv2d make_conv(int64_t in, int64_t out, int64_t kernel, double init
   return conv;
 }
 
+torch::Tensor conv_without_bias(const torch::nn::Conv2dImpl& conv, const torch::Tensor& x) {
+  const auto& o = conv.options;
+  const auto* padding = std::get_if<torch::ExpandingArray<2>>(&o.padding());
+  SCORCH_CHECK(padding != nullptr && std::holds_alternative<torch::enumtype::kZeros>(o.padding_mode()),
+               "conv_without_bias: a convolution with numeric zero padding expected");
+  return torch::conv2d(x, conv.weight, {}, o.stride(), *padding, o.dilation(), o.groups());  // (B, C_out, H', W')
+}
+
 torch::nn::Linear make_linear(int64_t in, int64_t out) {
   torch::nn::Linear linear(in, out);
   default_init_(linear->weight, 1.0);

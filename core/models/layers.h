@@ -28,6 +28,8 @@ torch::nn::Conv2d make_conv(int64_t in, int64_t out, int64_t kernel, double init
 inline torch::nn::Conv2d conv3x3(int64_t in, int64_t out, double init_scale = 1.0) {
   return make_conv(in, out, 3, init_scale);
 }
+// conv's convolution alone, its bias left out (for a caller that adds the bias with something else).
+torch::Tensor conv_without_bias(const torch::nn::Conv2dImpl& conv, const torch::Tensor& x);
 inline torch::nn::Conv2d conv1x1(int64_t in, int64_t out, double init_scale = 1.0) {
   return make_conv(in, out, 1, init_scale);
 }

@@ -143,7 +143,8 @@ std::shared_ptr<TimedBlockImpl> NCSNppImpl::make_resblock(int64_t in, int64_t ou
                .dropout(config.dropout)
                .skip_rescale(config.skip_rescale)
                .init_scale(config.init_scale)
-               .act(config.nonlinearity);
+               .act(config.nonlinearity)
+               .fold_time_bias(config.fold_time_bias);
   if (config.resblock_type == "ddpm") return std::make_shared<ResnetBlockDDPMImpl>(o);
   return std::make_shared<ResnetBlockBigGANImpl>(
       o.up(up).down(down).fir(config.fir).fir_kernel(config.fir_kernel).fused_fir(config.fused_fir));

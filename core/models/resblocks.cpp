@@ -9,10 +9,17 @@ namespace scorch::models {
 
 namespace {
 
-torch::Tensor add_time(const torch::Tensor& h, const torch::Tensor& temb, torch::nn::Linear& dense,
-                       const Activation& act) {
-  if (!temb.defined() || dense.is_empty()) return h;
-  return h + dense->forward(act(temb)).unsqueeze(-1).unsqueeze(-1);  // (B, C, 1, 1) broadcast
+// Conv_0(h) + Dense_0(act(temb)). Folded, Conv_0 runs without its bias and bias + Dense_0(act(temb)), a (B, C)
+// shift, is added in one pass: on CUDA LibTorch adds a convolution's bias in a pass of its own and reduces the
+// gradient over (B, H, W) for it, besides the time embedding's pass and reduction over (H, W).
+torch::Tensor conv_add_time(torch::nn::Conv2dImpl& conv, const torch::Tensor& h, const torch::Tensor& temb,
+                            torch::nn::Linear& dense, const Activation& act, bool fold) {
+  if (!temb.defined() || dense.is_empty()) return conv.forward(h);
+  if (!fold) return conv.forward(h) + dense->forward(act(temb)).unsqueeze(-1).unsqueeze(-1);  // (B, C, 1, 1)
+  const auto out = conv_without_bias(conv, h);                                                // (B, C, H, W)
+  const auto shift = conv.bias + dense->forward(act(temb));                                   // (B, C)
+  // In the activations' dtype: a float32 shift would promote a bf16 activation to float32.
+  return out + shift.to(out.scalar_type()).unsqueeze(-1).unsqueeze(-1);
 }
 
 }  // namespace
@@ -39,7 +46,7 @@ torch::Tensor ResnetBlockBigGANImpl::forward(const torch::Tensor& x_in, const to
     h = options.fir() ? fir_downsample_2d(h, options.fir_kernel(), options.fused_fir()) : naive_downsample_2d(h);
     x = options.fir() ? fir_downsample_2d(x, options.fir_kernel(), options.fused_fir()) : naive_downsample_2d(x);
   }
-  h = add_time(Conv_0->forward(h), temb, Dense_0, act);
+  h = conv_add_time(*Conv_0, h, temb, Dense_0, act, options.fold_time_bias());
   h = Conv_1->forward(Dropout_0->forward(norm_act(*GroupNorm_1, act, h)));
   if (!Conv_2.is_empty()) x = Conv_2->forward(x);
   return skip_join(x, h, options.skip_rescale());
@@ -59,8 +66,7 @@ ResnetBlockDDPMImpl::ResnetBlockDDPMImpl(const ResBlockOptions& options_)
 
 torch::Tensor ResnetBlockDDPMImpl::forward(const torch::Tensor& x_in, const torch::Tensor& temb) {
   auto x = x_in;
-  auto h = Conv_0->forward(norm_act(*GroupNorm_0, act, x));
-  h = add_time(h, temb, Dense_0, act);
+  auto h = conv_add_time(*Conv_0, norm_act(*GroupNorm_0, act, x), temb, Dense_0, act, options.fold_time_bias());
   h = Conv_1->forward(Dropout_0->forward(norm_act(*GroupNorm_1, act, h)));
   if (!NIN_0.is_empty()) x = NIN_0->forward(x);
   return skip_join(x, h, options.skip_rescale());

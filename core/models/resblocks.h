@@ -19,7 +19,8 @@ struct ResBlockOptions {
   TORCH_ARG(bool, skip_rescale) = false;
   TORCH_ARG(double, init_scale) = 0.0;  // of Conv_1
   TORCH_ARG(std::string, act) = "swish";
-  TORCH_ARG(int64_t, groups) = 0;  // GroupNorm groups; 0: min(C/4, 32)
+  TORCH_ARG(int64_t, groups) = 0;           // GroupNorm groups; 0: min(C/4, 32)
+  TORCH_ARG(bool, fold_time_bias) = false;  // model.fold_time_bias
   // BigGAN only:
   TORCH_ARG(bool, up) = false;
   TORCH_ARG(bool, down) = false;

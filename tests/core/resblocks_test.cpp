@@ -1,0 +1,129 @@
+// The residual blocks' model.fold_time_bias: Conv_0 runs without its bias in every block, and the networks' outputs
+// and gradients equal the unfolded networks' in float64.
+#include "core/models/resblocks.h"
+
+#include <ATen/record_function.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+
+#include "core/autocast.h"
+#include "core/config.h"
+#include "core/models/score_model.h"
+#include "support/checks.h"
+#include "support/run.h"
+
+namespace scorch::models {
+namespace {
+
+std::atomic<int> convolutions_without_bias{0};
+
+// Counts the convolutions called without a bias while alive (aten::convolution's third argument is None).
+class CountConvolutionsWithoutBias {
+ public:
+  CountConvolutionsWithoutBias() {
+    convolutions_without_bias = 0;
+    handle_ = at::addThreadLocalCallback(
+        at::RecordFunctionCallback([](const at::RecordFunction& fn) -> std::unique_ptr<at::ObserverContext> {
+          const auto inputs = fn.inputs();
+          if (std::string(fn.name()) == "aten::convolution" && inputs.size() > 2 &&
+              (inputs[2].isNone() || (inputs[2].isTensor() && !inputs[2].toTensor().defined())))
+            ++convolutions_without_bias;
+          return nullptr;
+        }).needsInputs(true));
+  }
+  ~CountConvolutionsWithoutBias() { at::removeCallback(handle_); }
+  CountConvolutionsWithoutBias(const CountConvolutionsWithoutBias&) = delete;
+  CountConvolutionsWithoutBias& operator=(const CountConvolutionsWithoutBias&) = delete;
+
+ private:
+  at::CallbackHandle handle_;
+};
+
+struct NetworkCase {
+  const char* what;
+  std::vector<std::string> sets;
+  torch::ScalarType dtype;
+  double tol_output, tol_grads;
+};
+
+// In float64, the same sums in another order agree to rounding. The DDPM U-Net runs in float32, since its
+// timestep embedding is float32 as the reference's is; there one rounding of the folded sum moves the output by
+// about 1e-7 of its scale and gradients a little more.
+const NetworkCase kNetworks[] = {
+    {"ncsnpp, biggan blocks", {}, torch::kFloat64, 1e-12, 1e-10},
+    {"ncsnpp, ddpm blocks", {"model.resblock_type=ddpm"}, torch::kFloat64, 1e-12, 1e-10},
+    {"ddpm", {"model.name=ddpm", "model.nf=32", "model.scale_by_sigma=false"}, torch::kFloat32, 1e-5, 1e-4},
+};
+
+// The residual blocks with a time embedding, counted from the network's modules.
+int blocks_with_time(torch::nn::Module& model) {
+  int n = 0;
+  for (const auto& m : model.modules()) {
+    if (const auto* b = dynamic_cast<ResnetBlockBigGANImpl*>(m.get())) n += b->Dense_0.is_empty() ? 0 : 1;
+    if (const auto* b = dynamic_cast<ResnetBlockDDPMImpl*>(m.get())) n += b->Dense_0.is_empty() ? 0 : 1;
+  }
+  return n;
+}
+
+TEST(FoldTimeBias, EveryBlocksConv0RunsWithoutBiasAndTheNetworkIsUnchanged) {
+  for (const auto& net : kNetworks) {
+    SCOPED_TRACE(net.what);
+    std::vector<torch::Tensor> outputs, grads;
+    int without_bias[2] = {0, 0};  // off, on: the FIR blurs' depthwise convolutions have none either
+    int blocks = 0;
+    for (bool on : {false, true}) {
+      auto sets = net.sets;
+      sets.push_back(std::string("model.fold_time_bias=") + (on ? "true" : "false"));
+      const auto config = Config::resolve(test::source_dir() + "/configs/small/ve_tiny.yaml", sets);
+      torch::manual_seed(3);
+      auto model = make_model(config);
+      model->to(net.dtype);
+      blocks = blocks_with_time(*model);
+      torch::manual_seed(4);
+      for (auto& p : model->parameters()) p.data().add_(torch::randn_like(p) * 0.05);  // non-zero biases
+      const auto x = torch::rand({2, 3, 16, 16}, net.dtype);
+      const auto t = torch::full({2}, 0.5, net.dtype);
+      torch::Tensor y;
+      {
+        CountConvolutionsWithoutBias count;
+        y = model->forward(x, t);
+        without_bias[on] = convolutions_without_bias.load();
+      }
+      y.pow(2).sum().backward();
+      outputs.push_back(y.detach());
+      std::vector<torch::Tensor> g;
+      for (const auto& p : model->parameters())
+        if (p.grad().defined()) g.push_back(p.grad().flatten());
+      grads.push_back(torch::cat(g));
+    }
+    EXPECT_GE(blocks, 8);
+    EXPECT_EQ(without_bias[1] - without_bias[0], blocks);
+    EXPECT_LE(test::max_rel(outputs[1], outputs[0]), net.tol_output);
+    EXPECT_LE(test::max_rel(grads[1], grads[0]), net.tol_grads);
+  }
+}
+
+// Under bf16 autocast the folded shift is added in the activations' dtype (a float32 shift would promote them),
+// and the result stays within bf16 rounding of the unfolded block's.
+TEST(FoldTimeBias, KeepsTheActivationsDtypeUnderAutocast) {
+  std::vector<torch::Tensor> outputs;
+  for (bool on : {false, true}) {
+    torch::manual_seed(5);
+    ResnetBlockBigGAN block(ResBlockOptions(8, 16).temb_dim(12).dropout(0.0).fold_time_bias(on));
+    torch::manual_seed(6);
+    for (auto& p : block->parameters()) p.data().add_(torch::randn_like(p) * 0.05);
+    const auto x = torch::randn({2, 8, 8, 8}), temb = torch::randn({2, 12});
+    torch::Tensor h;
+    {
+      AutocastGuard autocast(c10::DeviceType::CPU, true, at::kBFloat16);
+      h = block->forward(x, temb);
+    }
+    EXPECT_EQ(h.scalar_type(), torch::kBFloat16);
+    outputs.push_back(h.to(torch::kFloat32));
+  }
+  EXPECT_LE(test::max_rel(outputs[1], outputs[0]), 1.0 / 64);
+}
+
+}  // namespace
+}  // namespace scorch::models
