@@ -176,7 +176,8 @@ const std::vector<OptionSpec>& option_table() {
        S::Runtime, "ncsnpp"},
       {"model.fold_time_bias", T::Bool, "false",
        "residual blocks add Conv_0's bias and the time embedding to Conv_0's output as one (B, C) shift, one pass "
-       "instead of two (on CUDA LibTorch adds a convolution's bias in a pass of its own; not yet timed on a GPU)",
+       "instead of two, none with model.fused_group_norm (on CUDA LibTorch adds a convolution's bias in a pass of "
+       "its own; not yet timed on a GPU)",
        S::Runtime, "ncsnpp ddpm"},
       {"model.grad_checkpointing", T::Bool, "false", "recompute each block in backward to save memory", S::Runtime,
        "ncsnpp ddpm"},

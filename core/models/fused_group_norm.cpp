@@ -105,27 +105,40 @@ Tensor affine(const Tensor& x, const Tensor& dy, at::MemoryFormat format, const 
 
 // The per-group arithmetic of fused_group_norm_math.h over every image and group (every channel): the kernels on
 // CUDA, a loop over the same functions on the CPU. All tables contiguous, in one dtype (float32 on CUDA).
+// The input shift's tables (all undefined without one) as the per-group arithmetic takes them.
+struct PreTables {
+  Tensor pre, sum_x, dpre;  // (N, C) each, in the tables' dtype
+  template <typename T>
+  fused_norm::PreShift<T> raw(bool forward) const {
+    if (!pre.defined()) return {};
+    return forward ? fused_norm::PreShift<T>{pre.data_ptr<T>(), sum_x.data_ptr<T>(), nullptr, nullptr}
+                   : fused_norm::PreShift<T>{pre.data_ptr<T>(), nullptr, sum_x.data_ptr<T>(), dpre.data_ptr<T>()};
+  }
+};
+
 template <typename T>
 void statistics_on_cpu(const fused_norm::Dims& d, const Tensor& sum1, const Tensor& sum2, const Tensor& shift,
                        const Tensor& w, const Tensor& b, double eps, Tensor& mean, Tensor& rstd, Tensor& scale,
-                       Tensor& offset) {
+                       Tensor& offset, const PreTables& pre) {
   for (int64_t img = 0; img < d.n; ++img)
     for (int64_t g = 0; g < d.groups; ++g)
       fused_norm::group_statistics<T>(d, img, g, sum1.data_ptr<T>(), sum2.data_ptr<T>(), shift.data_ptr<T>(),
                                       w.data_ptr<T>(), b.data_ptr<T>(), static_cast<T>(eps), mean.data_ptr<T>(),
-                                      rstd.data_ptr<T>(), scale.data_ptr<T>(), offset.data_ptr<T>());
+                                      rstd.data_ptr<T>(), scale.data_ptr<T>(), offset.data_ptr<T>(),
+                                      pre.raw<T>(/*forward=*/true));
 }
 
 template <typename T>
 void gradients_on_cpu(const fused_norm::Dims& d, const Tensor& sum_dy, const Tensor& sum_dy_xs, const Tensor& shift,
                       const Tensor& w, const Tensor& mean, const Tensor& rstd, Tensor& dy_total, Tensor& dy_xc,
-                      Tensor& scale_dy, Tensor& scale_x, Tensor& offset, Tensor& dweight, Tensor& dbias) {
+                      Tensor& scale_dy, Tensor& scale_x, Tensor& offset, Tensor& dweight, Tensor& dbias,
+                      const PreTables& pre) {
   for (int64_t img = 0; img < d.n; ++img)
     for (int64_t g = 0; g < d.groups; ++g)
       fused_norm::group_input_gradient<T>(d, img, g, sum_dy.data_ptr<T>(), sum_dy_xs.data_ptr<T>(), shift.data_ptr<T>(),
                                           w.data_ptr<T>(), mean.data_ptr<T>(), rstd.data_ptr<T>(),
                                           dy_total.data_ptr<T>(), dy_xc.data_ptr<T>(), scale_dy.data_ptr<T>(),
-                                          scale_x.data_ptr<T>(), offset.data_ptr<T>());
+                                          scale_x.data_ptr<T>(), offset.data_ptr<T>(), pre.raw<T>(/*forward=*/false));
   for (int64_t ch = 0; ch < d.c; ++ch)
     fused_norm::parameter_gradients<T>(d, ch, dy_total.data_ptr<T>(), dy_xc.data_ptr<T>(), rstd.data_ptr<T>(),
                                        dweight.data_ptr<T>(), dbias.data_ptr<T>());
@@ -138,7 +151,7 @@ fused_norm::Dims dims_of(const Tensor& x, int64_t groups, const Tensor& partial)
 class FusedGroupNormFunction : public torch::autograd::Function<FusedGroupNormFunction> {
  public:
   static Tensor forward(torch::autograd::AutogradContext* ctx, const Tensor& input, const Tensor& weight,
-                        const Tensor& bias, int64_t groups, double eps, bool silu) {
+                        const Tensor& bias, const Tensor& pre_shift, int64_t groups, double eps, bool silu) {
     const auto format = layout_of(input);
     const auto x = input.contiguous(format);                                        // (N, C, H, W)
     const auto [sum1, sum2, shift] = partial_sums(x, x, format, /*shift_a=*/true);  // Σ (x - s), Σ (x - s)², s
@@ -147,22 +160,27 @@ class FusedGroupNormFunction : public torch::autograd::Function<FusedGroupNormFu
     const auto w = weight.to(t.dtype()).contiguous(), b = bias.to(t.dtype()).contiguous();
     auto mean = torch::empty({d.n, d.groups}, t), rstd = torch::empty_like(mean);  // (N, G)
     auto scale = torch::empty({d.n, d.c}, t), offset = torch::empty_like(scale);   // (N, C)
+    PreTables pre;
+    if (pre_shift.numel() > 0) pre = {pre_shift.to(t.dtype()).contiguous(), torch::empty_like(scale), Tensor()};
 #if SCORCH_WITH_CUDA
     if (use_kernels(x)) {
       const c10::cuda::CUDAGuard guard(x.device());
       fused_norm::launch_group_statistics(d, sum1.data_ptr<float>(), sum2.data_ptr<float>(), shift.data_ptr<float>(),
                                           w.data_ptr<float>(), b.data_ptr<float>(), static_cast<float>(eps),
                                           mean.data_ptr<float>(), rstd.data_ptr<float>(), scale.data_ptr<float>(),
-                                          offset.data_ptr<float>(), c10::cuda::getCurrentCUDAStream().stream());
+                                          offset.data_ptr<float>(), pre.raw<float>(/*forward=*/true),
+                                          c10::cuda::getCurrentCUDAStream().stream());
     } else
 #endif
         if (t.dtype() == at::kDouble)
-      statistics_on_cpu<double>(d, sum1, sum2, shift, w, b, eps, mean, rstd, scale, offset);
+      statistics_on_cpu<double>(d, sum1, sum2, shift, w, b, eps, mean, rstd, scale, offset, pre);
     else
-      statistics_on_cpu<float>(d, sum1, sum2, shift, w, b, eps, mean, rstd, scale, offset);
+      statistics_on_cpu<float>(d, sum1, sum2, shift, w, b, eps, mean, rstd, scale, offset, pre);
     // With the SiLU, its input is recomputed in the backward from x and these (N, C) tables, not stored.
-    ctx->save_for_backward({x, weight, bias, mean, rstd, shift, silu ? scale : Tensor(), silu ? offset : Tensor()});
+    ctx->save_for_backward(
+        {x, weight, bias, mean, rstd, shift, silu ? scale : Tensor(), silu ? offset : Tensor(), pre.pre, pre.sum_x});
     ctx->saved_data["groups"] = groups;
+    ctx->saved_data["pre_dtype"] = pre_shift.scalar_type();
     return affine(x, Tensor(), format, scale, Tensor(), offset, silu);
   }
 
@@ -177,6 +195,7 @@ class FusedGroupNormFunction : public torch::autograd::Function<FusedGroupNormFu
     const auto &x = saved[0], &weight = saved[1], &bias = saved[2], &mean = saved[3], &rstd = saved[4],
                &shift = saved[5];
     const SiluTables silu{saved[6], saved[7]};
+    PreTables pre{saved[8], saved[9], Tensor()};
     // The gradient of the output: of SiLU's with `silu`, which the two passes below take back through it.
     const auto format = layout_of(x);                                        // x was saved in the forward's layout
     const auto dy = grads[0].to(x.scalar_type()).contiguous(format);         // (N, C, H, W)
@@ -189,6 +208,7 @@ class FusedGroupNormFunction : public torch::autograd::Function<FusedGroupNormFu
     auto scale_dy = torch::empty_like(dy_total), scale_x = torch::empty_like(dy_total),
          offset = torch::empty_like(dy_total);
     auto dweight = torch::empty({d.c}, t), dbias = torch::empty_like(dweight);  // (C,)
+    if (pre.pre.defined()) pre.dpre = torch::empty_like(dy_total);              // (N, C)
 #if SCORCH_WITH_CUDA
     if (use_kernels(x)) {
       const c10::cuda::CUDAGuard guard(x.device());
@@ -196,7 +216,8 @@ class FusedGroupNormFunction : public torch::autograd::Function<FusedGroupNormFu
       fused_norm::launch_group_input_gradient(
           d, sum_dy.data_ptr<float>(), sum_dy_xs.data_ptr<float>(), shift.data_ptr<float>(), w.data_ptr<float>(),
           mean.data_ptr<float>(), rstd.data_ptr<float>(), dy_total.data_ptr<float>(), dy_xc.data_ptr<float>(),
-          scale_dy.data_ptr<float>(), scale_x.data_ptr<float>(), offset.data_ptr<float>(), stream);
+          scale_dy.data_ptr<float>(), scale_x.data_ptr<float>(), offset.data_ptr<float>(),
+          pre.raw<float>(/*forward=*/false), stream);
       fused_norm::launch_parameter_gradients(d, dy_total.data_ptr<float>(), dy_xc.data_ptr<float>(),
                                              rstd.data_ptr<float>(), dweight.data_ptr<float>(), dbias.data_ptr<float>(),
                                              stream);
@@ -204,19 +225,21 @@ class FusedGroupNormFunction : public torch::autograd::Function<FusedGroupNormFu
 #endif
         if (t.dtype() == at::kDouble)
       gradients_on_cpu<double>(d, sum_dy, sum_dy_xs, shift, w, mean, rstd, dy_total, dy_xc, scale_dy, scale_x, offset,
-                               dweight, dbias);
+                               dweight, dbias, pre);
     else
       gradients_on_cpu<float>(d, sum_dy, sum_dy_xs, shift, w, mean, rstd, dy_total, dy_xc, scale_dy, scale_x, offset,
-                              dweight, dbias);
+                              dweight, dbias, pre);
     const auto dx = affine(x, dy, format, scale_x, scale_dy, offset, /*silu_out=*/false, silu);
-    return {dx, dweight.to(weight.scalar_type()), dbias.to(bias.scalar_type()), Tensor(), Tensor(), Tensor()};
+    const auto dpre =
+        pre.dpre.defined() ? pre.dpre.to(ctx->saved_data["pre_dtype"].toScalarType()) : Tensor();  // (N, C)
+    return {dx, dweight.to(weight.scalar_type()), dbias.to(bias.scalar_type()), dpre, Tensor(), Tensor(), Tensor()};
   }
 };
 
 }  // namespace
 
 torch::Tensor fused_group_norm(const torch::Tensor& x, int64_t groups, const torch::Tensor& weight,
-                               const torch::Tensor& bias, double eps, bool silu) {
+                               const torch::Tensor& bias, double eps, bool silu, const torch::Tensor& pre) {
   SCORCH_CHECK(x.dim() == 4, "GroupNorm (fused): input of shape {}, expected (N, C, H, W)", c10::str(x.sizes()));
   SCORCH_CHECK(groups >= 1 && x.size(1) % groups == 0, "GroupNorm (fused): {} channels cannot form {} groups",
                x.size(1), groups);
@@ -227,6 +250,11 @@ torch::Tensor fused_group_norm(const torch::Tensor& x, int64_t groups, const tor
   SCORCH_CHECK(weight.device() == x.device() && bias.device() == x.device(),
                "GroupNorm (fused): weight on {}, bias on {}, input on {}: expected all three on one device",
                weight.device().str(), bias.device().str(), x.device().str());
+  SCORCH_CHECK(!pre.defined() || (pre.dim() == 2 && pre.size(0) == x.size(0) && pre.size(1) == x.size(1) &&
+                                  pre.device() == x.device() && pre.is_floating_point()),
+               "GroupNorm (fused): a shift of shape {} on {} for an input of shape {} on {}: expected (N, C), floating "
+               "point, on the input's device",
+               c10::str(pre.sizes()), pre.device().str(), c10::str(x.sizes()), x.device().str());
   SCORCH_CHECK(x.numel() > 0 && x.size(0) <= kMaxImages,
                "GroupNorm (fused): input of shape {}, expected 1 to {} images of at least one element",
                c10::str(x.sizes()), kMaxImages);
@@ -236,7 +264,9 @@ torch::Tensor fused_group_norm(const torch::Tensor& x, int64_t groups, const tor
       "GroupNorm (fused): a CUDA tensor of {} in a build {}: expected float32, bfloat16 or float16 with the CUDA "
       "paths compiled in",
       c10::toString(x.scalar_type()), SCORCH_WITH_CUDA ? "with the CUDA kernels" : "without CUDA paths");
-  return FusedGroupNormFunction::apply(x, weight, bias, groups, eps, silu);
+  // No shift is an empty tensor: the autograd function's inputs must be defined tensors.
+  const auto none = pre.defined() ? pre : torch::empty({0}, x.options().dtype(at::kFloat));
+  return FusedGroupNormFunction::apply(x, weight, bias, none, groups, eps, silu);
 }
 
 }  // namespace scorch::models

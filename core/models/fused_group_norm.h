@@ -7,7 +7,8 @@ namespace scorch::models {
 // torch::group_norm(x, groups, weight, bias, eps) for x (N, C, H, W), channels_last or NCHW, with the output and
 // the input's gradient in x's layout. Why not LibTorch's: its CUDA GroupNorm (2.11) has no NHWC kernel, so on a
 // channels_last tensor it copies the input, the incoming gradient and (by the next layer) the output between the
-// layouts (43-53 % of the kernel time of a channels_last NCSN++ step on an H200, docs/benchmarks.md); and in
+// layouts (LibTorch's copy kernel alone took 24-37 % of the kernel time of a channels_last NCSN++ step on an H200,
+// docs/benchmarks.md); and in
 // NCHW its backward's weight and bias gradient kernel (GammaBetaBackward) alone took 8 % of a bf16 step's kernel
 // time at 32², with the SiLU after every GroupNorm another pass each way. Here a forward is three kernels on
 // CUDA (per-channel partial sums over chunks of pixels, the per-group statistics, the normalisation) and a
@@ -26,9 +27,13 @@ namespace scorch::models {
 // recomputes SiLU's input from x and two (N, C) tables as it reads the incoming gradient. That saves the
 // activation's own passes (a read and a write forward, two reads and a write backward) and the tensor autograd
 // would keep for SiLU's backward: every GroupNorm of NCSN++, DDPM++ and DDPM but the attention blocks' is one.
+//
+// With `pre` (N, C), of x + pre[:, :, None, None] (model.fold_time_bias: a residual block's Conv_0 bias and time
+// embedding): the shift enters only the per-group arithmetic, so x + pre is never written, and its gradient (N, C)
+// comes from the backward's tables, not from a pass of its own.
 torch::Tensor fused_group_norm(const torch::Tensor& x, int64_t groups, const torch::Tensor& weight,
-                               const torch::Tensor& bias, double eps,
-                               bool silu = false);  // (N, C, H, W) -> (N, C, H, W), same layout
+                               const torch::Tensor& bias, double eps, bool silu = false,
+                               const torch::Tensor& pre = {});  // (N, C, H, W) -> (N, C, H, W), same layout
 
 inline constexpr int64_t kMaxImages = 65535;
 

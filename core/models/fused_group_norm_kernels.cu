@@ -127,19 +127,21 @@ __global__ void affine_kernel(const T* x, const T* dy, const float* scale_x, con
 // The per-group arithmetic, a thread per image and group (per channel for the parameters' gradients).
 __global__ void group_statistics_kernel(Dims d, const float* sum1, const float* sum2, const float* shift,
                                         const float* weight, const float* bias, float eps, float* mean, float* rstd,
-                                        float* scale, float* offset) {
+                                        float* scale, float* offset, PreShift<float> pre) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < d.n * d.groups)
-    group_statistics(d, i / d.groups, i % d.groups, sum1, sum2, shift, weight, bias, eps, mean, rstd, scale, offset);
+    group_statistics(d, i / d.groups, i % d.groups, sum1, sum2, shift, weight, bias, eps, mean, rstd, scale, offset,
+                     pre);
 }
 
 __global__ void group_input_gradient_kernel(Dims d, const float* sum_dy, const float* sum_dy_xs, const float* shift,
                                             const float* weight, const float* mean, const float* rstd, float* dy_total,
-                                            float* dy_xc, float* scale_dy, float* scale_x, float* offset) {
+                                            float* dy_xc, float* scale_dy, float* scale_x, float* offset,
+                                            PreShift<float> pre) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < d.n * d.groups)
     group_input_gradient(d, i / d.groups, i % d.groups, sum_dy, sum_dy_xs, shift, weight, mean, rstd, dy_total, dy_xc,
-                         scale_dy, scale_x, offset);
+                         scale_dy, scale_x, offset, pre);
 }
 
 __global__ void parameter_gradients_kernel(Dims d, const float* dy_total, const float* dy_xc, const float* rstd,
@@ -196,17 +198,18 @@ void channel_sums(Dtype t, Layout layout, const void* a, const void* x, bool shi
 
 void launch_group_statistics(const Dims& d, const float* sum1, const float* sum2, const float* shift,
                              const float* weight, const float* bias, float eps, float* mean, float* rstd, float* scale,
-                             float* offset, void* stream) {
+                             float* offset, const PreShift<float>& pre, void* stream) {
   group_statistics_kernel<<<table_blocks(d.n * d.groups), kTableThreads, 0, static_cast<cudaStream_t>(stream)>>>(
-      d, sum1, sum2, shift, weight, bias, eps, mean, rstd, scale, offset);
+      d, sum1, sum2, shift, weight, bias, eps, mean, rstd, scale, offset, pre);
   check_launch("group_statistics");
 }
 
 void launch_group_input_gradient(const Dims& d, const float* sum_dy, const float* sum_dy_xs, const float* shift,
                                  const float* weight, const float* mean, const float* rstd, float* dy_total,
-                                 float* dy_xc, float* scale_dy, float* scale_x, float* offset, void* stream) {
+                                 float* dy_xc, float* scale_dy, float* scale_x, float* offset,
+                                 const PreShift<float>& pre, void* stream) {
   group_input_gradient_kernel<<<table_blocks(d.n * d.groups), kTableThreads, 0, static_cast<cudaStream_t>(stream)>>>(
-      d, sum_dy, sum_dy_xs, shift, weight, mean, rstd, dy_total, dy_xc, scale_dy, scale_x, offset);
+      d, sum_dy, sum_dy_xs, shift, weight, mean, rstd, dy_total, dy_xc, scale_dy, scale_x, offset, pre);
   check_launch("group_input_gradient");
 }
 

@@ -35,13 +35,15 @@ void channel_sums(Dtype t, Layout layout, const void* a, const void* x, bool shi
                   int64_t hw, int64_t c, int64_t pixels, float* sum1, float* sum2, float* shift, void* stream);
 
 // fused_group_norm_math.h's group_statistics and group_input_gradient, a thread per image and group, and
-// parameter_gradients, a thread per channel; float32 tables, d.chunks chunks of partial sums.
+// parameter_gradients, a thread per channel; float32 tables, d.chunks chunks of partial sums. `pre`: an input
+// shift (GroupNorm(x + pre)), or none.
 void launch_group_statistics(const Dims& d, const float* sum1, const float* sum2, const float* shift,
                              const float* weight, const float* bias, float eps, float* mean, float* rstd, float* scale,
-                             float* offset, void* stream);
+                             float* offset, const PreShift<float>& pre, void* stream);
 void launch_group_input_gradient(const Dims& d, const float* sum_dy, const float* sum_dy_xs, const float* shift,
                                  const float* weight, const float* mean, const float* rstd, float* dy_total,
-                                 float* dy_xc, float* scale_dy, float* scale_x, float* offset, void* stream);
+                                 float* dy_xc, float* scale_dy, float* scale_x, float* offset,
+                                 const PreShift<float>& pre, void* stream);
 void launch_parameter_gradients(const Dims& d, const float* dy_total, const float* dy_xc, const float* rstd,
                                 float* dweight, float* dbias, void* stream);
 

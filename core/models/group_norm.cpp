@@ -28,6 +28,13 @@ torch::Tensor GroupNormImpl::forward_silu(const torch::Tensor& x) {
   return torch::silu(forward(x));
 }
 
+torch::Tensor GroupNormImpl::forward_shifted(const torch::Tensor& x, const torch::Tensor& pre, bool silu) {
+  if (takes_fused_path(x)) return fused_group_norm(x, num_groups_, weight, bias, eps_, silu, pre);
+  // In x's dtype: a float32 shift would promote a 16-bit activation to float32.
+  const auto shifted = x + pre.to(x.scalar_type()).view({pre.size(0), pre.size(1), 1, 1});  // (B, C, H, W)
+  return silu ? forward_silu(shifted) : forward(shifted);
+}
+
 torch::Tensor GroupNormImpl::forward(const torch::Tensor& x) {
   if (takes_fused_path(x)) return fused_group_norm(x, num_groups_, weight, bias, eps_);
   const auto device = x.device().type();

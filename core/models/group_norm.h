@@ -18,6 +18,9 @@ class GroupNormImpl : public torch::nn::Module {
   GroupNormImpl(int64_t num_groups, int64_t num_channels, double eps);
   torch::Tensor forward(const torch::Tensor& x);       // (B, C, H, W) -> (B, C, H, W)
   torch::Tensor forward_silu(const torch::Tensor& x);  // torch::silu(forward(x))
+  // forward(x + pre[:, :, None, None]) (forward_silu of it with `silu`), pre (B, C): on the fused path the kernels
+  // take pre into their statistics and x + pre is never formed; otherwise one add in x's dtype first.
+  torch::Tensor forward_shifted(const torch::Tensor& x, const torch::Tensor& pre, bool silu);
   void set_fused(bool on) { fused_ = on; }
 
   torch::Tensor weight, bias;  // (C,), (C,)

@@ -22,10 +22,12 @@ Activation make_activation(const std::string& name) {
   SCORCH_FAIL("model.nonlinearity '{}' is not one of swish, elu, relu, lrelu", name);
 }
 
-torch::Tensor norm_act(GroupNormImpl& norm, const Activation& act, const torch::Tensor& x) {
+torch::Tensor norm_act(GroupNormImpl& norm, const Activation& act, const torch::Tensor& x, const torch::Tensor& pre) {
   using Fn = torch::Tensor (*)(const torch::Tensor&);
   const auto* fn = act.target<Fn>();
-  return fn != nullptr && *fn == &silu ? norm.forward_silu(x) : act(norm.forward(x));
+  const bool fuse_silu = fn != nullptr && *fn == &silu;
+  if (pre.defined()) return fuse_silu ? norm.forward_shifted(x, pre, true) : act(norm.forward_shifted(x, pre, false));
+  return fuse_silu ? norm.forward_silu(x) : act(norm.forward(x));
 }
 
 torch::Tensor default_init(torch::IntArrayRef shape, double scale) {

@@ -13,8 +13,10 @@ using Activation = std::function<torch::Tensor(const torch::Tensor&)>;
 Activation make_activation(const std::string& name);
 
 // act(norm(x)), the pair that opens every residual block; with make_activation's SiLU the GroupNorm applies it
-// itself (GroupNormImpl::forward_silu), which fuses it into scorch's GroupNorm kernels when they run.
-torch::Tensor norm_act(GroupNormImpl& norm, const Activation& act, const torch::Tensor& x);
+// itself (GroupNormImpl::forward_silu), which fuses it into scorch's GroupNorm kernels when they run. With `pre`
+// (B, C), of x + pre[:, :, None, None] (GroupNormImpl::forward_shifted).
+torch::Tensor norm_act(GroupNormImpl& norm, const Activation& act, const torch::Tensor& x,
+                       const torch::Tensor& pre = {});
 
 // Fan-average uniform variance scaling (the JAX/DDPM default): U(-a, a), a = sqrt(3 scale / fan_avg), with
 // fans counted on dims 1 (in) and 0 (out) times the receptive field. scale 0 means 1e-10, as the reference

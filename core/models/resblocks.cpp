@@ -9,17 +9,18 @@ namespace scorch::models {
 
 namespace {
 
-// Conv_0(h) + Dense_0(act(temb)). Folded, Conv_0 runs without its bias and bias + Dense_0(act(temb)), a (B, C)
-// shift, is added in one pass: on CUDA LibTorch adds a convolution's bias in a pass of its own and reduces the
-// gradient over (B, H, W) for it, besides the time embedding's pass and reduction over (H, W).
-torch::Tensor conv_add_time(torch::nn::Conv2dImpl& conv, const torch::Tensor& h, const torch::Tensor& temb,
-                            torch::nn::Linear& dense, const Activation& act, bool fold) {
-  if (!temb.defined() || dense.is_empty()) return conv.forward(h);
-  if (!fold) return conv.forward(h) + dense->forward(act(temb)).unsqueeze(-1).unsqueeze(-1);  // (B, C, 1, 1)
-  const auto out = conv_without_bias(conv, h);                                                // (B, C, H, W)
-  const auto shift = conv.bias + dense->forward(act(temb));                                   // (B, C)
-  // In the activations' dtype: a float32 shift would promote a bf16 activation to float32.
-  return out + shift.to(out.scalar_type()).unsqueeze(-1).unsqueeze(-1);
+// Conv_0(h) and what the time embedding adds to it before GroupNorm_1: their sum, or, folded, Conv_0 without its
+// bias and shift = bias + Dense_0(act(temb)) (B, C), which GroupNorm_1 takes in: scorch's kernels into their
+// statistics, LibTorch's GroupNorm after one add. On CUDA LibTorch adds a convolution's bias in a pass of its own and
+// reduces the gradient over (B, H, W) for it, besides the time embedding's pass and reduction over (H, W).
+struct ConvTime {
+  torch::Tensor h, shift;  // (B, C, H, W); (B, C) or undefined
+};
+ConvTime conv_time(torch::nn::Conv2dImpl& conv, const torch::Tensor& h, const torch::Tensor& temb,
+                   torch::nn::Linear& dense, const Activation& act, bool fold) {
+  if (!temb.defined() || dense.is_empty()) return {conv.forward(h), {}};
+  if (!fold) return {conv.forward(h) + dense->forward(act(temb)).unsqueeze(-1).unsqueeze(-1), {}};  // (B, C, 1, 1)
+  return {conv_without_bias(conv, h), conv.bias + dense->forward(act(temb))};
 }
 
 }  // namespace
@@ -46,8 +47,8 @@ torch::Tensor ResnetBlockBigGANImpl::forward(const torch::Tensor& x_in, const to
     h = options.fir() ? fir_downsample_2d(h, options.fir_kernel(), options.fused_fir()) : naive_downsample_2d(h);
     x = options.fir() ? fir_downsample_2d(x, options.fir_kernel(), options.fused_fir()) : naive_downsample_2d(x);
   }
-  h = conv_add_time(*Conv_0, h, temb, Dense_0, act, options.fold_time_bias());
-  h = Conv_1->forward(Dropout_0->forward(norm_act(*GroupNorm_1, act, h)));
+  const auto c0 = conv_time(*Conv_0, h, temb, Dense_0, act, options.fold_time_bias());
+  h = Conv_1->forward(Dropout_0->forward(norm_act(*GroupNorm_1, act, c0.h, c0.shift)));
   if (!Conv_2.is_empty()) x = Conv_2->forward(x);
   return skip_join(x, h, options.skip_rescale());
 }
@@ -66,8 +67,8 @@ ResnetBlockDDPMImpl::ResnetBlockDDPMImpl(const ResBlockOptions& options_)
 
 torch::Tensor ResnetBlockDDPMImpl::forward(const torch::Tensor& x_in, const torch::Tensor& temb) {
   auto x = x_in;
-  auto h = conv_add_time(*Conv_0, norm_act(*GroupNorm_0, act, x), temb, Dense_0, act, options.fold_time_bias());
-  h = Conv_1->forward(Dropout_0->forward(norm_act(*GroupNorm_1, act, h)));
+  const auto c0 = conv_time(*Conv_0, norm_act(*GroupNorm_0, act, x), temb, Dense_0, act, options.fold_time_bias());
+  auto h = Conv_1->forward(Dropout_0->forward(norm_act(*GroupNorm_1, act, c0.h, c0.shift)));
   if (!NIN_0.is_empty()) x = NIN_0->forward(x);
   return skip_join(x, h, options.skip_rescale());
 }

@@ -25,30 +25,42 @@ using test::run_group_norm;
 class FusedGroupNorm : public ::testing::TestWithParam<GroupNormShape> {};
 
 // With the SiLU fused in, against torch::silu after torch::group_norm at the same tolerances: a SiLU derivative
-// taken at the wrong point (the normalised value without the affine map, say) is off by 1e-1.
+// taken at the wrong point (the normalised value without the affine map, say) is off by 1e-1. With a shift
+// (model.fold_time_bias's (N, C) bias + time embedding), against torch::group_norm of x + shift, its gradient too.
 TEST_P(FusedGroupNorm, EqualsGroupNormForwardAndBackward) {
   const auto p = GetParam();
   torch::manual_seed(p.c * 7 + p.groups);
-  for (auto [dtype, silu] : {std::pair{torch::kFloat64, false}, std::pair{torch::kFloat32, false},
-                             std::pair{torch::kFloat64, true}, std::pair{torch::kFloat32, true}}) {
-    SCOPED_TRACE(fmt::format("{}{}", c10::toString(dtype), silu ? " + SiLU" : ""));
-    const auto o = torch::TensorOptions().dtype(dtype);
-    // Per-channel offsets of a few units and one channel far off: groups mix channels of unlike means.
-    auto x = torch::randn({p.n, p.c, p.h, p.w}, o) * 2 + torch::randn({1, p.c, 1, 1}, o) * 3;
-    const auto weight = torch::randn({p.c}, o), bias = torch::randn({p.c}, o), probe = torch::randn_like(x);
-    const auto want = run_group_norm(x, weight, bias, probe, p.groups, GroupNormPath::kLibTorch, silu);
-    for (const auto path : test::kFusedPaths) {
-      SCOPED_TRACE(test::name_of(path));
-      const auto got = run_group_norm(x, weight, bias, probe, p.groups, path, silu);
-      EXPECT_TRUE(test::in_layout(got.y, path));
-      EXPECT_TRUE(test::in_layout(got.dx, path));
-      const double tol = dtype == torch::kFloat64 ? 1e-10 : 2e-5;
-      EXPECT_LE(max_rel(got.y, want.y), tol);
-      EXPECT_LE(max_rel(got.dx, want.dx), tol);
-      EXPECT_LE(max_rel(got.dweight, want.dweight), tol);
-      EXPECT_LE(max_rel(got.dbias, want.dbias), tol);
+  for (bool shifted : {false, true})
+    for (auto [dtype, silu] : {std::pair{torch::kFloat64, false}, std::pair{torch::kFloat32, false},
+                               std::pair{torch::kFloat64, true}, std::pair{torch::kFloat32, true}}) {
+      SCOPED_TRACE(fmt::format("{}{}{}", c10::toString(dtype), silu ? " + SiLU" : "", shifted ? ", shifted" : ""));
+      const auto o = torch::TensorOptions().dtype(dtype);
+      // Per-channel offsets of a few units and one channel far off: groups mix channels of unlike means.
+      auto x = torch::randn({p.n, p.c, p.h, p.w}, o) * 2 + torch::randn({1, p.c, 1, 1}, o) * 3;
+      const auto weight = torch::randn({p.c}, o), bias = torch::randn({p.c}, o), probe = torch::randn_like(x);
+      // Unlike per image and channel, a few units: the shift moves channels apart within a group.
+      const auto pre = shifted ? torch::randn({p.n, p.c}, o) * 4 : torch::Tensor();
+      const auto want = run_group_norm(x, weight, bias, probe, p.groups, GroupNormPath::kLibTorch, silu, pre);
+      for (const auto path : test::kFusedPaths) {
+        SCOPED_TRACE(test::name_of(path));
+        const auto got = run_group_norm(x, weight, bias, probe, p.groups, path, silu, pre);
+        EXPECT_TRUE(test::in_layout(got.y, path));
+        EXPECT_TRUE(test::in_layout(got.dx, path));
+        const double tol = dtype == torch::kFloat64 ? 1e-10 : 2e-5;
+        EXPECT_LE(max_rel(got.y, want.y), tol);
+        EXPECT_LE(max_rel(got.dx, want.dx), tol);
+        EXPECT_LE(max_rel(got.dweight, want.dweight), tol);
+        EXPECT_LE(max_rel(got.dbias, want.dbias), tol);
+        if (shifted) {
+          ASSERT_TRUE(got.dpre.defined());
+          EXPECT_EQ(got.dpre.scalar_type(), dtype);
+          // Relative to the channels' largest Σ |dx|: with a group per channel (InstanceNorm) a shift changes
+          // nothing and dpre is rounding noise on both sides.
+          const auto scale = want.dx.abs().sum({2, 3}).max();
+          EXPECT_LE(((got.dpre - want.dpre).abs().max() / scale).item<double>(), tol);
+        }
+      }
     }
-  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, FusedGroupNorm,

@@ -72,6 +72,36 @@ TEST_P(FusedGroupNormCuda, EqualsFloat64GroupNormAndLibTorchs) {
     }
 }
 
+// With a shift (model.fold_time_bias's (N, C) bias + time embedding), against float64 GroupNorm of x + shift: the
+// kernels take it into the per-group tables only. Tolerances as above; the shift's gradient relative to the
+// channels' largest Σ |dx| (with one channel per group it is rounding noise on both sides).
+TEST_P(FusedGroupNormCuda, ShiftedEqualsFloat64GroupNormOfTheSum) {
+  SCORCH_REQUIRE_CUDA();
+  const auto s = GetParam();
+  torch::manual_seed(s.c + s.h + 1);
+  const auto x = torch::randn({s.n, s.c, s.h, s.w}) * 2;
+  const auto weight = torch::randn({s.c}), bias = torch::randn({s.c}), probe = torch::randn_like(x);
+  const auto pre = torch::randn({s.n, s.c}) * 4;
+  const auto f64 = [](const torch::Tensor& t) { return t.to(torch::kFloat64); };
+  for (const auto path : test::kFusedPaths)
+    for (bool silu : {false, true})
+      for (auto dtype : {torch::kFloat32, torch::kBFloat16}) {
+        SCOPED_TRACE(fmt::format("{}, {}, {}", test::name_of(path), silu ? "+ SiLU" : "alone", c10::toString(dtype)));
+        const auto xd = x.to(dtype), probed = probe.to(dtype);
+        const auto exact = run_group_norm(f64(xd), f64(weight), f64(bias), f64(probed), s.groups,
+                                          GroupNormPath::kLibTorch, silu, f64(pre));
+        const auto ours = run_group_norm(xd.to(kCuda), weight.to(kCuda), bias.to(kCuda), probed.to(kCuda), s.groups,
+                                         path, silu, pre.to(kCuda));
+        const double tol = dtype == torch::kFloat32 ? 2e-5 : 1.0 / 128;
+        EXPECT_LE(max_rel(ours.y, exact.y), tol);
+        EXPECT_LE(max_rel(ours.dx, exact.dx), tol);
+        EXPECT_LE(max_rel(ours.dweight, exact.dweight), dtype == torch::kFloat32 ? 2e-5 : 1e-4);
+        const auto scale = exact.dx.abs().sum({2, 3}).max();
+        EXPECT_LE(((ours.dpre.cpu().to(torch::kFloat64) - exact.dpre).abs().max() / scale).item<double>(),
+                  dtype == torch::kFloat32 ? 2e-5 : 1e-4);
+      }
+}
+
 INSTANTIATE_TEST_SUITE_P(Shapes, FusedGroupNormCuda,
                          ::testing::Values(GroupNormShape{4, 64, 8, 8, 16},       // NCSN++ at 8², one chunk per image
                                            GroupNormShape{2, 48, 5, 7, 12},       // channels not a multiple of 32

@@ -16,7 +16,7 @@ inline void PrintTo(const GroupNormShape& s, std::ostream* os) {
 }
 
 struct GroupNormRun {
-  torch::Tensor y, dx, dweight, dbias;
+  torch::Tensor y, dx, dweight, dbias, dpre;  // dpre: with a shift only
 };
 
 // Which GroupNorm a run goes through: LibTorch's on NCHW (the reference), or models::fused_group_norm on x in
@@ -30,19 +30,22 @@ inline const char* name_of(GroupNormPath p) {
 inline constexpr GroupNormPath kFusedPaths[] = {GroupNormPath::kFusedNchw, GroupNormPath::kFusedChannelsLast};
 
 // y = GroupNorm(x) (SiLU(GroupNorm(x)) with `silu`, fused into the layer on the fused paths) and the gradients
-// of Σ y·probe.
+// of Σ y·probe. With `pre0` (N, C), of x + pre0: LibTorch's adds it first, the fused paths take it as their shift.
 inline GroupNormRun run_group_norm(const torch::Tensor& x0, const torch::Tensor& weight0, const torch::Tensor& bias0,
-                                   const torch::Tensor& probe, int64_t groups, GroupNormPath path, bool silu = false) {
+                                   const torch::Tensor& probe, int64_t groups, GroupNormPath path, bool silu = false,
+                                   const torch::Tensor& pre0 = {}) {
   const bool channels_last = path == GroupNormPath::kFusedChannelsLast;
   auto x =
       (channels_last ? x0.contiguous(at::MemoryFormat::ChannelsLast) : x0.contiguous()).detach().requires_grad_(true);
   auto weight = weight0.detach().clone().requires_grad_(true), bias = bias0.detach().clone().requires_grad_(true);
+  const auto pre = pre0.defined() ? pre0.detach().clone().requires_grad_(true) : torch::Tensor();
   const bool fused = path != GroupNormPath::kLibTorch;
-  auto y = fused ? models::fused_group_norm(x, groups, weight, bias, 1e-6, silu)
-                 : torch::group_norm(x, groups, weight, bias, 1e-6);
+  auto y = fused ? models::fused_group_norm(x, groups, weight, bias, 1e-6, silu, pre)
+                 : torch::group_norm(pre.defined() ? x + pre.view({pre.size(0), pre.size(1), 1, 1}) : x, groups, weight,
+                                     bias, 1e-6);
   if (silu && !fused) y = torch::silu(y);
   (y * probe.to(y.scalar_type())).sum().backward();
-  return {y.detach(), x.grad(), weight.grad(), bias.grad()};
+  return {y.detach(), x.grad(), weight.grad(), bias.grad(), pre.defined() ? pre.grad() : torch::Tensor()};
 }
 
 // Whether t is stored in `path`'s layout (LibTorch's: NCHW).
