@@ -9,6 +9,7 @@
 
 #include "core/autocast.h"
 #include "core/config.h"
+#include "core/models/group_norm.h"
 #include "core/models/score_model.h"
 #include "support/checks.h"
 #include "support/run.h"
@@ -104,9 +105,16 @@ TEST(FoldTimeBias, EveryBlocksConv0RunsWithoutBiasAndTheNetworkIsUnchanged) {
   }
 }
 
-// Under bf16 autocast the folded shift is added in the activations' dtype (a float32 shift would promote them),
-// and the result stays within bf16 rounding of the unfolded block's.
+// Under bf16 autocast the folded shift is added in the activations' dtype (a float32 shift would promote them to
+// float32 up to the next convolution), and a block stays within bf16 rounding of the unfolded block.
 TEST(FoldTimeBias, KeepsTheActivationsDtypeUnderAutocast) {
+  {
+    GroupNorm norm(4, 16, 1e-6);
+    const auto x = torch::randn({2, 16, 4, 4}).to(torch::kBFloat16), pre = torch::randn({2, 16});
+    AutocastGuard autocast(c10::DeviceType::CPU, true, at::kBFloat16);
+    EXPECT_EQ(norm->forward_shifted(x, pre, /*silu=*/true).scalar_type(), torch::kBFloat16);
+    EXPECT_EQ(norm->forward_shifted(x, pre, /*silu=*/false).scalar_type(), torch::kBFloat16);
+  }
   std::vector<torch::Tensor> outputs;
   for (bool on : {false, true}) {
     torch::manual_seed(5);
