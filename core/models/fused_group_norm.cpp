@@ -103,8 +103,6 @@ Tensor affine(const Tensor& x, const Tensor& dy, at::MemoryFormat format, const 
   return out.to(x.scalar_type()).contiguous(format);
 }
 
-// The per-group arithmetic of fused_group_norm_math.h over every image and group (every channel): the kernels on
-// CUDA, a loop over the same functions on the CPU. All tables contiguous, in one dtype (float32 on CUDA).
 // The input shift's tables (all undefined without one) as the per-group arithmetic takes them.
 struct PreTables {
   Tensor pre, sum_x, dpre;  // (N, C) each, in the tables' dtype
@@ -116,6 +114,8 @@ struct PreTables {
   }
 };
 
+// The per-group arithmetic of fused_group_norm_math.h over every image and group (every channel): the kernels on
+// CUDA, a loop over the same functions on the CPU. All tables contiguous, in one dtype (float32 on CUDA).
 template <typename T>
 void statistics_on_cpu(const fused_norm::Dims& d, const Tensor& sum1, const Tensor& sum2, const Tensor& shift,
                        const Tensor& w, const Tensor& b, double eps, Tensor& mean, Tensor& rstd, Tensor& scale,

@@ -26,8 +26,9 @@ torch::Tensor norm_act(GroupNormImpl& norm, const Activation& act, const torch::
   using Fn = torch::Tensor (*)(const torch::Tensor&);
   const auto* fn = act.target<Fn>();
   const bool fuse_silu = fn != nullptr && *fn == &silu;
-  if (pre.defined()) return fuse_silu ? norm.forward_shifted(x, pre, true) : act(norm.forward_shifted(x, pre, false));
-  return fuse_silu ? norm.forward_silu(x) : act(norm.forward(x));
+  if (!pre.defined()) return fuse_silu ? norm.forward_silu(x) : act(norm.forward(x));
+  const auto y = norm.forward_shifted(x, pre, fuse_silu);
+  return fuse_silu ? y : act(y);
 }
 
 torch::Tensor default_init(torch::IntArrayRef shape, double scale) {
