@@ -179,6 +179,11 @@ const std::vector<OptionSpec>& option_table() {
        "instead of two, none with model.fused_group_norm (on CUDA LibTorch adds a convolution's bias in a pass of "
        "its own; not yet timed on a GPU)",
        S::Runtime, "ncsnpp ddpm"},
+      {"model.fused_skip_join", T::Bool, "false",
+       "residual and attention blocks run their last convolutions without bias and join skip + h + biases (divided "
+       "by sqrt(2) with model.skip_rescale) in one pass instead of three or four (on CUDA LibTorch adds a "
+       "convolution's bias in a pass of its own; not yet timed on a GPU)",
+       S::Runtime, "ncsnpp ddpm"},
       {"model.grad_checkpointing", T::Bool, "false", "recompute each block in backward to save memory", S::Runtime,
        "ncsnpp ddpm"},
       {"model.grad_checkpointing_min_resolution", T::Int, "0",

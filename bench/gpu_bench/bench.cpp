@@ -66,10 +66,13 @@ std::vector<std::string> variant_sets(const std::string& variant) {
       sets.push_back("model.fused_fir=true");
     else if (flag == "fold")  // Conv_0's bias and the time embedding added in one pass instead of two
       sets.push_back("model.fold_time_bias=true");
+    else if (flag ==
+             "join")  // the last convolutions' biases and the residual join in one pass instead of three or four
+      sets.push_back("model.fused_skip_join=true");
     else
       SCORCH_FAIL(
-          "variant '{}': unknown suffix '+{}' (expected +cl, +ckpt, +sync, +foreach, +bmm, +sdpa, +eager, +gn, +fir "
-          "or +fold)",
+          "variant '{}': unknown suffix '+{}' (expected +cl, +ckpt, +sync, +foreach, +bmm, +sdpa, +eager, +gn, +fir, "
+          "+fold or +join)",
           variant, flag);
   }
   return sets;

@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include "core/models/fused_skip_join.h"
+
 namespace scorch::models {
 
 AttnBlockImpl::AttnBlockImpl(const AttnBlockOptions& options_) : options(options_) {
@@ -33,8 +35,9 @@ torch::Tensor AttnBlockImpl::forward(const torch::Tensor& x, const torch::Tensor
     auto weights = torch::softmax(logits, -1);
     out = torch::bmm(vf, weights.transpose(1, 2)).reshape({B, C, H, W});  // (B, C, H, W)
   }
-  out = NIN_3->forward(out);
-  return options.skip_rescale() ? (x + out) / std::sqrt(2.0) : x + out;
+  if (options.fused_skip_join())
+    return fused_skip_join(x, NIN_3->forward_without_bias(out), NIN_3->b, options.skip_rescale());
+  return skip_join(x, NIN_3->forward(out), options.skip_rescale());
 }
 
 }  // namespace scorch::models

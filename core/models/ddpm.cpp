@@ -31,11 +31,16 @@ DDPMImpl::DDPMImpl(const ModelConfig& config_) : config(config_) {
                                                      .init_scale(0.0)
                                                      .act(c.nonlinearity)
                                                      .groups(kGroups)
-                                                     .fold_time_bias(c.fold_time_bias));
+                                                     .fold_time_bias(c.fold_time_bias)
+                                                     .fused_skip_join(c.fused_skip_join));
   };
   auto attn = [&](int64_t ch) {
-    return std::make_shared<AttnBlockImpl>(
-        AttnBlockOptions(ch).skip_rescale(false).init_scale(0.0).groups(kGroups).fused(c.fused_attention));
+    return std::make_shared<AttnBlockImpl>(AttnBlockOptions(ch)
+                                               .skip_rescale(false)
+                                               .init_scale(0.0)
+                                               .groups(kGroups)
+                                               .fused(c.fused_attention)
+                                               .fused_skip_join(c.fused_skip_join));
   };
 
   // Unconditional: no time-embedding MLP, so every later index moves down by two. The residual blocks keep

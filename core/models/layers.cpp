@@ -88,4 +88,8 @@ torch::Tensor NINImpl::forward(const torch::Tensor& x) {
   return torch::conv2d(x, weight.to(x.scalar_type()), b.to(x.scalar_type()));
 }
 
+torch::Tensor NINImpl::forward_without_bias(const torch::Tensor& x) {
+  return torch::conv2d(x, W.t().unsqueeze(-1).unsqueeze(-1).to(x.scalar_type()));
+}
+
 }  // namespace scorch::models

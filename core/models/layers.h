@@ -51,6 +51,8 @@ class NINImpl : public torch::nn::Module {
  public:
   NINImpl(int64_t in_dim, int64_t num_units, double init_scale = 0.1);
   torch::Tensor forward(const torch::Tensor& x);  // (B, C_in, H, W) -> (B, C_out, H, W)
+  // The contraction alone, b left out (for a caller that adds it with something else).
+  torch::Tensor forward_without_bias(const torch::Tensor& x);  // (B, C_in, H, W) -> (B, C_out, H, W)
   torch::Tensor W, b;
 };
 TORCH_MODULE(NIN);

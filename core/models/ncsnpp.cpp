@@ -144,7 +144,8 @@ std::shared_ptr<TimedBlockImpl> NCSNppImpl::make_resblock(int64_t in, int64_t ou
                .skip_rescale(config.skip_rescale)
                .init_scale(config.init_scale)
                .act(config.nonlinearity)
-               .fold_time_bias(config.fold_time_bias);
+               .fold_time_bias(config.fold_time_bias)
+               .fused_skip_join(config.fused_skip_join);
   if (config.resblock_type == "ddpm") return std::make_shared<ResnetBlockDDPMImpl>(o);
   return std::make_shared<ResnetBlockBigGANImpl>(
       o.up(up).down(down).fir(config.fir).fir_kernel(config.fir_kernel).fused_fir(config.fused_fir));
@@ -154,7 +155,8 @@ std::shared_ptr<TimedBlockImpl> NCSNppImpl::make_attn(int64_t channels) const {
   return std::make_shared<AttnBlockImpl>(AttnBlockOptions(channels)
                                              .skip_rescale(config.skip_rescale)
                                              .init_scale(config.init_scale)
-                                             .fused(config.fused_attention));
+                                             .fused(config.fused_attention)
+                                             .fused_skip_join(config.fused_skip_join));
 }
 
 bool NCSNppImpl::has_attention(int64_t resolution) const {

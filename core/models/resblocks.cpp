@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/models/fir.h"
+#include "core/models/fused_skip_join.h"
 
 namespace scorch::models {
 
@@ -48,9 +49,18 @@ torch::Tensor ResnetBlockBigGANImpl::forward(const torch::Tensor& x_in, const to
     x = options.fir() ? fir_downsample_2d(x, options.fir_kernel(), options.fused_fir()) : naive_downsample_2d(x);
   }
   const auto c0 = conv_time(*Conv_0, h, temb, Dense_0, act, options.fold_time_bias());
-  h = Conv_1->forward(Dropout_0->forward(norm_act(*GroupNorm_1, act, c0.h, c0.shift)));
-  if (!Conv_2.is_empty()) x = Conv_2->forward(x);
-  return skip_join(x, h, options.skip_rescale());
+  h = Dropout_0->forward(norm_act(*GroupNorm_1, act, c0.h, c0.shift));
+  if (!options.fused_skip_join()) {
+    h = Conv_1->forward(h);
+    if (!Conv_2.is_empty()) x = Conv_2->forward(x);
+    return skip_join(x, h, options.skip_rescale());
+  }
+  auto bias = Conv_1->bias;  // (out,)
+  if (!Conv_2.is_empty()) {
+    x = conv_without_bias(*Conv_2, x);
+    bias = bias + Conv_2->bias;
+  }
+  return fused_skip_join(x, conv_without_bias(*Conv_1, h), bias, options.skip_rescale());
 }
 
 ResnetBlockDDPMImpl::ResnetBlockDDPMImpl(const ResBlockOptions& options_)
@@ -68,9 +78,18 @@ ResnetBlockDDPMImpl::ResnetBlockDDPMImpl(const ResBlockOptions& options_)
 torch::Tensor ResnetBlockDDPMImpl::forward(const torch::Tensor& x_in, const torch::Tensor& temb) {
   auto x = x_in;
   const auto c0 = conv_time(*Conv_0, norm_act(*GroupNorm_0, act, x), temb, Dense_0, act, options.fold_time_bias());
-  auto h = Conv_1->forward(Dropout_0->forward(norm_act(*GroupNorm_1, act, c0.h, c0.shift)));
-  if (!NIN_0.is_empty()) x = NIN_0->forward(x);
-  return skip_join(x, h, options.skip_rescale());
+  auto h = Dropout_0->forward(norm_act(*GroupNorm_1, act, c0.h, c0.shift));
+  if (!options.fused_skip_join()) {
+    h = Conv_1->forward(h);
+    if (!NIN_0.is_empty()) x = NIN_0->forward(x);
+    return skip_join(x, h, options.skip_rescale());
+  }
+  auto bias = Conv_1->bias;  // (out,)
+  if (!NIN_0.is_empty()) {
+    x = NIN_0->forward_without_bias(x);
+    bias = bias + NIN_0->b;
+  }
+  return fused_skip_join(x, conv_without_bias(*Conv_1, h), bias, options.skip_rescale());
 }
 
 }  // namespace scorch::models

@@ -19,8 +19,9 @@ struct ResBlockOptions {
   TORCH_ARG(bool, skip_rescale) = false;
   TORCH_ARG(double, init_scale) = 0.0;  // of Conv_1
   TORCH_ARG(std::string, act) = "swish";
-  TORCH_ARG(int64_t, groups) = 0;           // GroupNorm groups; 0: min(C/4, 32)
-  TORCH_ARG(bool, fold_time_bias) = false;  // model.fold_time_bias
+  TORCH_ARG(int64_t, groups) = 0;            // GroupNorm groups; 0: min(C/4, 32)
+  TORCH_ARG(bool, fold_time_bias) = false;   // model.fold_time_bias
+  TORCH_ARG(bool, fused_skip_join) = false;  // model.fused_skip_join
   // BigGAN only:
   TORCH_ARG(bool, up) = false;
   TORCH_ARG(bool, down) = false;
@@ -31,6 +32,7 @@ struct ResBlockOptions {
 
 // h = Conv_1(Dropout(act(GN_1(Conv_0(resample(act(GN_0(x)))) + Dense_0(act(temb)))))); skip = Conv_2(resample(x))
 // (1×1) when channels change or it resamples. Parameters GroupNorm_0, Conv_0, Dense_0, GroupNorm_1, Conv_1, Conv_2.
+// With fused_skip_join, Conv_1 and Conv_2 run without their biases and fused_skip_join.h adds them in the join.
 class ResnetBlockBigGANImpl : public TimedBlockImpl {
  public:
   explicit ResnetBlockBigGANImpl(const ResBlockOptions& options);

@@ -43,6 +43,7 @@ struct ModelConfig {
   bool fused_group_norm = false;  // model.fused_group_norm: GroupNorm (+ SiLU) on CUDA through scorch's kernels
   bool fused_fir = false;         // model.fused_fir: FIR resampling through scorch's kernel
   bool fold_time_bias = false;    // model.fold_time_bias: Conv_0's bias and the time embedding in one pass
+  bool fused_skip_join = false;   // model.fused_skip_join: the last convolutions' biases and the join in one pass
   // wideresnet_noise_conditional (the classifier)
   int64_t num_classes = 10, blocks_per_group = 4, channel_multiplier = 10;
   std::vector<double> input_mean{0.49139968, 0.48215841, 0.44653091}, input_std{0.24703223, 0.24348513, 0.26158784};

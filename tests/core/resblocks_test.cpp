@@ -1,5 +1,5 @@
-// The residual blocks' model.fold_time_bias: Conv_0 runs without its bias in every block, and the networks' outputs
-// and gradients equal the unfolded networks' in float64.
+// The residual blocks' model.fold_time_bias and model.fused_skip_join: the convolutions they take the bias of run
+// without it in every block, and the networks' outputs and gradients equal those without the switch in float64.
 #include "core/models/resblocks.h"
 
 #include <ATen/record_function.h>
@@ -9,6 +9,7 @@
 
 #include "core/autocast.h"
 #include "core/config.h"
+#include "core/models/attention.h"
 #include "core/models/group_norm.h"
 #include "core/models/score_model.h"
 #include "support/checks.h"
@@ -67,20 +68,34 @@ int blocks_with_time(torch::nn::Module& model) {
   return n;
 }
 
-TEST(FoldTimeBias, EveryBlocksConv0RunsWithoutBiasAndTheNetworkIsUnchanged) {
+// The convolutions before a join, counted from the network's modules: every residual block's Conv_1 and its skip's
+// Conv_2 or NIN_0, every attention block's NIN_3.
+int convolutions_before_joins(torch::nn::Module& model) {
+  int n = 0;
+  for (const auto& m : model.modules()) {
+    if (const auto* b = dynamic_cast<ResnetBlockBigGANImpl*>(m.get())) n += b->Conv_2.is_empty() ? 1 : 2;
+    if (const auto* b = dynamic_cast<ResnetBlockDDPMImpl*>(m.get())) n += b->NIN_0.is_empty() ? 1 : 2;
+    if (dynamic_cast<AttnBlockImpl*>(m.get()) != nullptr) n += 1;
+  }
+  return n;
+}
+
+// The networks with `option` off and on: the convolutions that lose their bias are `expected(model)`, output and
+// gradients as without it.
+void expect_unchanged_without_biases(const std::string& option, int (*expected)(torch::nn::Module&)) {
   for (const auto& net : kNetworks) {
     SCOPED_TRACE(net.what);
     std::vector<torch::Tensor> outputs, grads;
     int without_bias[2] = {0, 0};  // off, on: the FIR blurs' depthwise convolutions have none either
-    int blocks = 0;
+    int convolutions = 0;
     for (bool on : {false, true}) {
       auto sets = net.sets;
-      sets.push_back(std::string("model.fold_time_bias=") + (on ? "true" : "false"));
+      sets.push_back(option + (on ? "=true" : "=false"));
       const auto config = Config::resolve(test::source_dir() + "/configs/small/ve_tiny.yaml", sets);
       torch::manual_seed(3);
       auto model = make_model(config);
       model->to(net.dtype);
-      blocks = blocks_with_time(*model);
+      convolutions = expected(*model);
       torch::manual_seed(4);
       for (auto& p : model->parameters()) p.data().add_(torch::randn_like(p) * 0.05);  // non-zero biases
       const auto x = torch::rand({2, 3, 16, 16}, net.dtype);
@@ -98,11 +113,19 @@ TEST(FoldTimeBias, EveryBlocksConv0RunsWithoutBiasAndTheNetworkIsUnchanged) {
         if (p.grad().defined()) g.push_back(p.grad().flatten());
       grads.push_back(torch::cat(g));
     }
-    EXPECT_GE(blocks, 8);
-    EXPECT_EQ(without_bias[1] - without_bias[0], blocks);
+    EXPECT_GE(convolutions, 8);
+    EXPECT_EQ(without_bias[1] - without_bias[0], convolutions);
     EXPECT_LE(test::max_rel(outputs[1], outputs[0]), net.tol_output);
     EXPECT_LE(test::max_rel(grads[1], grads[0]), net.tol_grads);
   }
+}
+
+TEST(FoldTimeBias, EveryBlocksConv0RunsWithoutBiasAndTheNetworkIsUnchanged) {
+  expect_unchanged_without_biases("model.fold_time_bias", &blocks_with_time);
+}
+
+TEST(FusedSkipJoin, ConvolutionsBeforeEveryJoinRunWithoutBiasAndTheNetworkIsUnchanged) {
+  expect_unchanged_without_biases("model.fused_skip_join", &convolutions_before_joins);
 }
 
 // Under bf16 autocast the folded shift is added in the activations' dtype (a float32 shift would promote them to
@@ -131,6 +154,40 @@ TEST(FoldTimeBias, KeepsTheActivationsDtypeUnderAutocast) {
     outputs.push_back(h.to(torch::kFloat32));
   }
   EXPECT_LE(test::max_rel(outputs[1], outputs[0]), 1.0 / 64);
+}
+
+// Under bf16 autocast the fused join keeps the blocks' bf16 output and stays within bf16 rounding of the unfused
+// join (both block types and attention).
+TEST(FusedSkipJoin, KeepsTheActivationsDtypeUnderAutocast) {
+  const std::function<std::shared_ptr<TimedBlockImpl>(bool)> blocks[] = {
+      [](bool on) {
+        return ResnetBlockBigGAN(
+                   ResBlockOptions(8, 16).temb_dim(12).dropout(0.0).skip_rescale(true).fused_skip_join(on))
+            .ptr();
+      },
+      [](bool on) {
+        return ResnetBlockDDPM(ResBlockOptions(8, 16).temb_dim(12).dropout(0.0).fused_skip_join(on)).ptr();
+      },
+      [](bool on) { return AttnBlock(AttnBlockOptions(8).skip_rescale(true).fused_skip_join(on)).ptr(); },
+  };
+  for (const auto& make : blocks) {
+    std::vector<torch::Tensor> outputs;
+    for (bool on : {false, true}) {
+      torch::manual_seed(5);
+      auto block = make(on);
+      torch::manual_seed(6);
+      for (auto& p : block->parameters()) p.data().add_(torch::randn_like(p) * 0.05);
+      const auto x = torch::randn({2, 8, 8, 8}).to(torch::kBFloat16), temb = torch::randn({2, 12});
+      torch::Tensor h;
+      {
+        AutocastGuard autocast(c10::DeviceType::CPU, true, at::kBFloat16);
+        h = block->forward(x, temb);
+      }
+      EXPECT_EQ(h.scalar_type(), torch::kBFloat16);
+      outputs.push_back(h.to(torch::kFloat32));
+    }
+    EXPECT_LE(test::max_rel(outputs[1], outputs[0]), 1.0 / 64);
+  }
 }
 
 }  // namespace

@@ -85,8 +85,8 @@ TEST(TrainerCuda, GraphedStepsEqualEagerSteps) {
   SCORCH_REQUIRE_CUDA();
   const auto root = test::temp_dir("cuda-step-graph");
   const auto data = gaussian_dataset(root + "/data", 128);
-  for (const std::string variant :
-       {"fp32", "fp32+cl", "bf16+cl", "bf16+gn", "bf16+fir", "bf16+cl+gn+fir", "bf16+gn+fold", "bf16+cl+gn+fir+fold"}) {
+  for (const std::string variant : {"fp32", "fp32+cl", "bf16+cl", "bf16+gn", "bf16+fir", "bf16+cl+gn+fir",
+                                    "bf16+gn+fold", "bf16+cl+gn+fir+fold", "bf16+join", "bf16+cl+gn+fir+fold+join"}) {
     SCOPED_TRACE(variant);
     std::vector<std::string> sets = {"training.n_iters=10", "training.log_freq=5", "optim.warmup=8", "optim.lr=1e-3",
                                      "model.dropout=0.1"};
@@ -95,6 +95,7 @@ TEST(TrainerCuda, GraphedStepsEqualEagerSteps) {
     if (variant.find("+gn") != std::string::npos) sets.push_back("model.fused_group_norm=true");
     if (variant.find("+fir") != std::string::npos) sets.push_back("model.fused_fir=true");
     if (variant.find("+fold") != std::string::npos) sets.push_back("model.fold_time_bias=true");
+    if (variant.find("+join") != std::string::npos) sets.push_back("model.fused_skip_join=true");
     auto eager_sets = sets;
     eager_sets.push_back("training.cuda_graph=false");
     const auto graph_dir = root + "/graph-" + variant, eager_dir = root + "/eager-" + variant;
@@ -216,24 +217,27 @@ TEST(TrainerCuda, ChannelsLastEqualsContiguous) {
   trainer::Trainer plain(tiny_train_config(data, {"training.n_iters=5"}), root + "/plain", local(), kCuda);
   plain.run();
   // channels_last through LibTorch's GroupNorm (which copies to NCHW and back), then scorch's fused GroupNorm
-  // and FIR kernels in either layout, and the folded time bias (through the fused GroupNorm's shift).
+  // and FIR kernels in either layout, the folded time bias (through the fused GroupNorm's shift) and the fused
+  // residual join.
   struct Setting {
-    const char *channels_last, *fused_norm, *fused_fir, *fold;
+    const char *channels_last, *fused_norm, *fused_fir, *fold, *join;
   };
-  for (const auto& [channels_last, fused_norm, fused_fir, fold] :
-       {Setting{"true", "false", "false", "false"}, Setting{"false", "true", "false", "false"},
-        Setting{"true", "true", "false", "false"}, Setting{"false", "false", "true", "false"},
-        Setting{"true", "true", "true", "false"}, Setting{"false", "true", "false", "true"},
-        Setting{"true", "true", "true", "true"}}) {
-    const std::string name = fmt::format("channels_last={}, fused_group_norm={}, fused_fir={}, fold_time_bias={}",
-                                         channels_last, fused_norm, fused_fir, fold);
+  for (const auto& [channels_last, fused_norm, fused_fir, fold, join] :
+       {Setting{"true", "false", "false", "false", "false"}, Setting{"false", "true", "false", "false", "false"},
+        Setting{"true", "true", "false", "false", "false"}, Setting{"false", "false", "true", "false", "false"},
+        Setting{"true", "true", "true", "false", "false"}, Setting{"false", "true", "false", "true", "false"},
+        Setting{"true", "true", "true", "true", "false"}, Setting{"false", "false", "false", "false", "true"},
+        Setting{"true", "true", "true", "true", "true"}}) {
+    const std::string name =
+        fmt::format("channels_last={}, fused_group_norm={}, fused_fir={}, fold_time_bias={}, fused_skip_join={}",
+                    channels_last, fused_norm, fused_fir, fold, join);
     SCOPED_TRACE(name);
     trainer::Trainer other(
         tiny_train_config(
             data, {"training.n_iters=5", fmt::format("training.channels_last={}", channels_last),
                    fmt::format("model.fused_group_norm={}", fused_norm), fmt::format("model.fused_fir={}", fused_fir),
-                   fmt::format("model.fold_time_bias={}", fold)}),
-        root + "/" + channels_last + "-" + fused_norm + "-" + fused_fir + "-" + fold, local(), kCuda);
+                   fmt::format("model.fold_time_bias={}", fold), fmt::format("model.fused_skip_join={}", join)}),
+        root + "/" + channels_last + "-" + fused_norm + "-" + fused_fir + "-" + fold + "-" + join, local(), kCuda);
     other.run();
     test::expect_same_state(plain, other, 1e-4);
   }
