@@ -144,7 +144,7 @@ def markdown(mode, seconds, rows, derived, tests, parts_dir):
         lines += ["## Measurements", "", "| bench | what | figures |", "|---|---|---|"]
         for r in figures:
             what = r.get("variant") or r.get("sampler") or r.get("precision") or r.get("config", "")
-            if r.get("bench") in ("group_norm", "fir"):
+            if r.get("bench") in ("group_norm", "fir", "skip_join"):
                 what = f"{r['way']}, {'x'.join(map(str, r['shape']))}"
                 what += f" / {r['groups']} groups" if "groups" in r else ""
                 what += f", {r['resampling']}sampling" if "resampling" in r else ""
