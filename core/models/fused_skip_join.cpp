@@ -28,7 +28,8 @@ bool fusable(const Tensor& skip, const Tensor& h, const Tensor& bias) {
   if (!skip.sizes().equals(h.sizes()) || skip.scalar_type() != h.scalar_type() || skip.device() != h.device() ||
       bias.device() != h.device() || !h.is_floating_point())
     return false;
-  if (h.is_cuda() ? !kernel_dtype_supported(h.scalar_type()) : !h.is_cpu()) return false;
+  // A CUDA tensor in a build without the CUDA paths would reach the CPU loop with device pointers.
+  if (h.is_cuda() ? !(SCORCH_WITH_CUDA && kernel_dtype_supported(h.scalar_type())) : !h.is_cpu()) return false;
   const auto format = layout_of(h);
   return layout_of(skip) == format && skip.is_contiguous(format) && h.is_contiguous(format);
 }
