@@ -68,8 +68,21 @@ StepFigures train_steps(const Bench& b, const std::string& variant, int64_t batc
 }  // namespace
 
 int cmd_train(Bench& b, int64_t batch, int64_t steps, const std::vector<std::string>& variants) {
+  int failed = 0;
   for (const auto& v : variants) {
-    const auto f = train_steps(b, v, batch, steps, b.root + "/train");
+    StepFigures f;
+    // A variant that fails (a validation, a kernel's error) is a row of its own and the others still run; after
+    // a fault that leaves the CUDA context unusable they fail too, so the kit runs scorch's kernels apart.
+    try {
+      f = train_steps(b, v, batch, steps, b.root + "/train");
+    } catch (const std::exception& e) {
+      emit(
+          {{"bench", "train_failed"}, {"config", b.config_path}, {"variant", v}, {"batch", batch}, {"error", e.what()}},
+          b.device);
+      fs::remove_all(b.root + "/train");
+      ++failed;
+      continue;
+    }
     emit({{"bench", "train"},
           {"config", b.config_path},
           {"variant", v},
@@ -82,7 +95,7 @@ int cmd_train(Bench& b, int64_t batch, int64_t steps, const std::vector<std::str
           {"losses", f.losses}},
          b.device);
   }
-  return 0;
+  return failed == 0 ? 0 : 1;
 }
 
 // Doubles the batch from `start` until a step runs out of memory or `limit` is reached, then bisects to
