@@ -2,10 +2,11 @@
 
 Each row is one JSON object: gpu_bench's measurements, the score_sde_pytorch / pytorch-fid references'
 (bench "ref_*"), FLOP counts ("flops") and the parts' own status ("part"). The CUDA suite's results come
-from cuda_tests.xml. Ratios are computed here, against baselines measured in the same run. Standard
+from the cuda_tests-*.xml reports. Ratios are computed here, against baselines measured in the same run. Standard
 library only. Exits 1 when a part failed or timed out or a CUDA test failed.
 """
 import argparse
+import glob
 import json
 import os
 import xml.etree.ElementTree as ET
@@ -34,12 +35,13 @@ def load_rows(path):
     return rows
 
 
-def test_summary(xml_path):
-    if not os.path.exists(xml_path):
+def test_summary(xml_paths):
+    """Passed, failed and skipped over the cuda_tests XML reports of the kit's test groups."""
+    if not xml_paths:
         return None
-    root = ET.parse(xml_path).getroot()
     summary = {"passed": 0, "failed": 0, "skipped": 0, "failures": [], "skip_reasons": set()}
-    for case in root.iter("testcase"):
+    cases = [case for path in xml_paths for case in ET.parse(path).getroot().iter("testcase")]
+    for case in cases:
         name = f'{case.get("classname")}.{case.get("name")}'
         failures = case.findall("failure")
         skipped = case.find("skipped")
@@ -228,7 +230,7 @@ def main():
     p.add_argument("--seconds", type=int, default=0)
     a = p.parse_args()
     rows = load_rows(a.results)
-    tests = test_summary(os.path.join(a.out, "cuda_tests.xml"))
+    tests = test_summary(sorted(glob.glob(os.path.join(a.out, "cuda_tests*.xml"))))
     derived = compute(rows)
     report = {"mode": a.mode, "seconds": a.seconds, "rows": rows, "derived": derived, "cuda_tests": tests}
     with open(os.path.join(a.out, "report.json"), "w") as f:
