@@ -68,21 +68,13 @@ void run_case(const Shape& s, const torch::Device& device, torch::ScalarType dty
 
 int main(int argc, char** argv) {
   try {
-    SCORCH_CHECK(argc >= 4, "usage: group_norm_bench DEVICE DTYPE[+silu] REPEATS [N,C,H,W,G]...");
-    const torch::Device device(argv[1]);
-    std::string dtype_name = argv[2];
-    const bool silu = dtype_name.size() > 5 && dtype_name.substr(dtype_name.size() - 5) == "+silu";
-    if (silu) dtype_name.resize(dtype_name.size() - 5);
-    SCORCH_CHECK(dtype_name == "fp32" || dtype_name == "bf16", "DTYPE '{}': expected fp32 or bf16, with +silu or not",
-                 argv[2]);
-    const auto dtype = dtype_name == "fp32" ? torch::kFloat32 : torch::kBFloat16;
-    const int64_t repeats = std::stoll(argv[3]);
-    SCORCH_CHECK(repeats >= 1, "REPEATS {}: expected at least 1", repeats);
+    const auto a =
+        bench::parse_layer_args(argc, argv, "group_norm_bench DEVICE DTYPE[+silu] REPEATS [N,C,H,W,G]...", "+silu");
     std::vector<Shape> shapes;
-    for (int i = 4; i < argc; ++i) shapes.push_back(parse_shape(argv[i]));
+    for (const auto& text : a.shapes) shapes.push_back(parse_shape(text));
     if (shapes.empty())
       shapes = {{128, 128, 32, 32, 32}, {128, 256, 16, 16, 32}, {32, 128, 256, 256, 32}, {32, 128, 128, 128, 32}};
-    for (const auto& s : shapes) run_case(s, device, dtype, silu, repeats);
+    for (const auto& s : shapes) run_case(s, a.device, a.dtype, a.suffixed, a.repeats);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "group_norm_bench: %s\n", e.what());
     return 1;

@@ -8,6 +8,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "core/error.h"
 
@@ -78,6 +79,33 @@ inline void compare_ways(const torch::Device& device, int64_t repeats, double to
     std::printf("%s\n", out.dump().c_str());
     std::fflush(stdout);
   }
+}
+
+// What every layer bench takes: DEVICE DTYPE REPEATS [shape]..., DTYPE fp32 or bf16, with `suffix` appended or not
+// (group_norm_bench's "+silu").
+struct LayerArgs {
+  torch::Device device{torch::kCPU};
+  torch::ScalarType dtype = torch::kFloat32;
+  bool suffixed = false;  // DTYPE ended in the suffix
+  int64_t repeats = 0;
+  std::vector<std::string> shapes;  // as written, for the bench to parse
+};
+
+inline LayerArgs parse_layer_args(int argc, char** argv, const std::string& usage, const std::string& suffix = "") {
+  SCORCH_CHECK(argc >= 4, "usage: {}", usage);
+  LayerArgs a;
+  a.device = torch::Device(argv[1]);
+  std::string dtype = argv[2];
+  a.suffixed = !suffix.empty() && dtype.size() > suffix.size() &&
+               dtype.compare(dtype.size() - suffix.size(), suffix.size(), suffix) == 0;
+  if (a.suffixed) dtype.resize(dtype.size() - suffix.size());
+  SCORCH_CHECK(dtype == "fp32" || dtype == "bf16", "DTYPE '{}': expected fp32 or bf16{}", argv[2],
+               suffix.empty() ? "" : ", with " + suffix + " or not");
+  a.dtype = dtype == "fp32" ? torch::kFloat32 : torch::kBFloat16;
+  a.repeats = std::stoll(argv[3]);
+  SCORCH_CHECK(a.repeats >= 1, "REPEATS {}: expected at least 1", a.repeats);
+  a.shapes.assign(argv + 4, argv + argc);
+  return a;
 }
 
 }  // namespace scorch::bench

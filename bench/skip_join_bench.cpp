@@ -60,17 +60,11 @@ void run_case(const Shape& s, const torch::Device& device, torch::ScalarType dty
 
 int main(int argc, char** argv) {
   try {
-    SCORCH_CHECK(argc >= 4, "usage: skip_join_bench DEVICE DTYPE REPEATS [N,C,H,W]...");
-    const torch::Device device(argv[1]);
-    const std::string dtype_name = argv[2];
-    SCORCH_CHECK(dtype_name == "fp32" || dtype_name == "bf16", "DTYPE '{}': expected fp32 or bf16", dtype_name);
-    const auto dtype = dtype_name == "fp32" ? torch::kFloat32 : torch::kBFloat16;
-    const int64_t repeats = std::stoll(argv[3]);
-    SCORCH_CHECK(repeats >= 1, "REPEATS {}: expected at least 1", repeats);
+    const auto a = bench::parse_layer_args(argc, argv, "skip_join_bench DEVICE DTYPE REPEATS [N,C,H,W]...");
     std::vector<Shape> shapes;
-    for (int i = 4; i < argc; ++i) shapes.push_back(parse_shape(argv[i]));
+    for (const auto& text : a.shapes) shapes.push_back(parse_shape(text));
     if (shapes.empty()) shapes = {{128, 128, 32, 32}, {128, 256, 16, 16}, {32, 128, 256, 256}, {32, 256, 64, 64}};
-    for (const auto& s : shapes) run_case(s, device, dtype, repeats);
+    for (const auto& s : shapes) run_case(s, a.device, a.dtype, a.repeats);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "skip_join_bench: %s\n", e.what());
     return 1;
