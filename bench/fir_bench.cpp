@@ -18,19 +18,7 @@ namespace {
 
 using namespace scorch;
 
-struct Shape {
-  int64_t n, c, h, w;
-};
-
-Shape parse_shape(const std::string& text) {
-  Shape s{};
-  SCORCH_CHECK(std::sscanf(text.c_str(), "%ld,%ld,%ld,%ld", &s.n, &s.c, &s.h, &s.w) == 4 && s.n > 0 && s.c > 0 &&
-                   s.h > 1 && s.w > 1 && s.h % 2 == 0 && s.w % 2 == 0,
-               "shape '{}': expected N,C,H,W with positive sizes and H, W even", text);
-  return s;
-}
-
-void run_case(const Shape& s, bool up, const torch::Device& device, torch::ScalarType dtype, int64_t repeats) {
+void run_case(const bench::Nchw& s, bool up, const torch::Device& device, torch::ScalarType dtype, int64_t repeats) {
   torch::manual_seed(0);
   const auto o = torch::TensorOptions().device(device);
   const auto x0 = torch::randn({s.n, s.c, s.h, s.w}, o).to(dtype);
@@ -62,9 +50,9 @@ void run_case(const Shape& s, bool up, const torch::Device& device, torch::Scala
 int main(int argc, char** argv) {
   try {
     const auto a = bench::parse_layer_args(argc, argv, "fir_bench DEVICE DTYPE REPEATS [N,C,H,W]...");
-    std::vector<Shape> shapes;
-    for (const auto& text : a.shapes) shapes.push_back(parse_shape(text));
-    if (shapes.empty()) shapes = {{128, 128, 32, 32}, {128, 256, 16, 16}, {32, 128, 256, 256}, {32, 256, 64, 64}};
+    const auto shapes = bench::parse_nchw_shapes(a.shapes);
+    for (const auto& s : shapes)
+      SCORCH_CHECK(s.h % 2 == 0 && s.w % 2 == 0, "shape {},{},{},{}: expected H and W even", s.n, s.c, s.h, s.w);
     for (const auto& s : shapes)
       for (bool up : {false, true}) run_case(s, up, a.device, a.dtype, a.repeats);
   } catch (const std::exception& e) {

@@ -108,4 +108,24 @@ inline LayerArgs parse_layer_args(int argc, char** argv, const std::string& usag
   return a;
 }
 
+// An (N, C, H, W) activation shape.
+struct Nchw {
+  int64_t n, c, h, w;
+};
+
+// "N,C,H,W" arguments with positive sizes; none gives the residual blocks' activations of NCSN++ at 32² (cifar10,
+// batch 128: 128 and 256 channels) and at 256² (celebahq, batch 32).
+inline std::vector<Nchw> parse_nchw_shapes(const std::vector<std::string>& texts) {
+  if (texts.empty()) return {{128, 128, 32, 32}, {128, 256, 16, 16}, {32, 128, 256, 256}, {32, 256, 64, 64}};
+  std::vector<Nchw> shapes;
+  for (const auto& text : texts) {
+    Nchw s{};
+    SCORCH_CHECK(std::sscanf(text.c_str(), "%ld,%ld,%ld,%ld", &s.n, &s.c, &s.h, &s.w) == 4 && s.n > 0 && s.c > 0 &&
+                     s.h > 0 && s.w > 0,
+                 "shape '{}': expected N,C,H,W with positive sizes", text);
+    shapes.push_back(s);
+  }
+  return shapes;
+}
+
 }  // namespace scorch::bench

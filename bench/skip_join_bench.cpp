@@ -19,19 +19,7 @@ namespace {
 
 using namespace scorch;
 
-struct Shape {
-  int64_t n, c, h, w;
-};
-
-Shape parse_shape(const std::string& text) {
-  Shape s{};
-  SCORCH_CHECK(std::sscanf(text.c_str(), "%ld,%ld,%ld,%ld", &s.n, &s.c, &s.h, &s.w) == 4 && s.n > 0 && s.c > 0 &&
-                   s.h > 0 && s.w > 0,
-               "shape '{}': expected N,C,H,W with positive sizes", text);
-  return s;
-}
-
-void run_case(const Shape& s, const torch::Device& device, torch::ScalarType dtype, int64_t repeats) {
+void run_case(const bench::Nchw& s, const torch::Device& device, torch::ScalarType dtype, int64_t repeats) {
   torch::manual_seed(0);
   const auto o = torch::TensorOptions().device(device);
   const auto skip0 = torch::randn({s.n, s.c, s.h, s.w}, o).to(dtype), h0 = torch::randn_like(skip0);
@@ -61,10 +49,7 @@ void run_case(const Shape& s, const torch::Device& device, torch::ScalarType dty
 int main(int argc, char** argv) {
   try {
     const auto a = bench::parse_layer_args(argc, argv, "skip_join_bench DEVICE DTYPE REPEATS [N,C,H,W]...");
-    std::vector<Shape> shapes;
-    for (const auto& text : a.shapes) shapes.push_back(parse_shape(text));
-    if (shapes.empty()) shapes = {{128, 128, 32, 32}, {128, 256, 16, 16}, {32, 128, 256, 256}, {32, 256, 64, 64}};
-    for (const auto& s : shapes) run_case(s, a.device, a.dtype, a.repeats);
+    for (const auto& s : bench::parse_nchw_shapes(a.shapes)) run_case(s, a.device, a.dtype, a.repeats);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "skip_join_bench: %s\n", e.what());
     return 1;
