@@ -22,9 +22,12 @@ constexpr int kThreads = 256;
 // Output index i in the output's layout: NCHW walks (n, c, oy, ox), ox fastest, so neighbouring threads read
 // neighbouring pixels of one plane; channels_last walks (n, oy, ox, c), c fastest, so they read neighbouring
 // channels of one pixel. Either way the loads of a warp coalesce and the taps' overlap stays in L1. Index is
-// uint32_t when every index fits (int64 division costs several times more), int64_t otherwise.
+// uint32_t when every index fits (int64 division costs several times more), int64_t otherwise. The filter is
+// read in place from the launch's parameters (__grid_constant__): output_sample takes it by reference, and a plain
+// by-value parameter would be copied to an 88-byte stack frame in every thread first.
 template <typename T, bool kNhwc, typename Index>
-__global__ void upfirdn2d_kernel(const T* x, T* out, Filter f, Index c, int h, int w, int oh, int ow, Index total) {
+__global__ void upfirdn2d_kernel(const T* x, T* out, const __grid_constant__ Filter f, Index c, int h, int w, int oh,
+                                 int ow, Index total) {
   const Index stride = static_cast<Index>(gridDim.x) * blockDim.x;
   for (Index i = static_cast<Index>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
     Index rest = i;
