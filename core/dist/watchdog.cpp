@@ -2,6 +2,7 @@
 #include "core/dist/watchdog.h"
 
 #include <functional>
+#include <utility>
 
 #include "core/dist/process.h"
 
@@ -24,18 +25,16 @@ Watchdog::~Watchdog() {
 
 Watchdog::Scope Watchdog::guard(std::string what) {
   std::lock_guard<std::mutex> lock(mu_);
-  what_ = std::move(what);
-  since_ = std::chrono::steady_clock::now();
-  active_ = true;
-  return Scope(this);
+  Section outer = std::exchange(section_, Section{std::move(what), std::chrono::steady_clock::now(), true});
+  return Scope(this, std::move(outer));
 }
 
-Watchdog::Scope::Scope(Scope&& other) noexcept : w_(other.w_) { other.w_ = nullptr; }
+Watchdog::Scope::Scope(Scope&& other) noexcept : w_(other.w_), outer_(std::move(other.outer_)) { other.w_ = nullptr; }
 
 Watchdog::Scope::~Scope() {
   if (!w_) return;
   std::lock_guard<std::mutex> lock(w_->mu_);
-  w_->active_ = false;
+  w_->section_ = std::move(outer_);
 }
 
 void Watchdog::loop() {
@@ -43,14 +42,14 @@ void Watchdog::loop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stop_) {
     cv_.wait_for(lock, poll);
-    if (stop_ || !active_ || fired_) continue;
-    double age = std::chrono::duration<double>(std::chrono::steady_clock::now() - since_).count();
+    if (stop_ || !section_.active || fired_) continue;
+    double age = std::chrono::duration<double>(std::chrono::steady_clock::now() - section_.since).count();
     if (age < timeout_s_) continue;
     fired_ = true;
     std::string message = fmt::format(
         "rank {} stalled for {:.0f} s in {} (dist.timeout_s = {}); another rank probably died or "
         "hangs — see its log in <workdir>/logs/",
-        info().rank, age, what_, timeout_s_);
+        info().rank, age, section_.what, timeout_s_);
     lock.unlock();
     on_timeout_(message);
     lock.lock();

@@ -17,6 +17,13 @@ class Watchdog {
   explicit Watchdog(double timeout_s, std::function<void(const std::string&)> on_timeout = {});
   ~Watchdog();
 
+  // The section a guard replaced, restored when the guard ends: sections nest (a collective inside the capture of
+  // a training step), and the outer one stays guarded, still timed from its own start.
+  struct Section {
+    std::string what;
+    std::chrono::steady_clock::time_point since;
+    bool active = false;
+  };
   class Scope {
    public:
     ~Scope();
@@ -25,8 +32,9 @@ class Watchdog {
 
    private:
     friend class Watchdog;
-    explicit Scope(Watchdog* w) : w_(w) {}
+    Scope(Watchdog* w, Section outer) : w_(w), outer_(std::move(outer)) {}
     Watchdog* w_;
+    Section outer_;
   };
   // Guards the caller's section until the returned Scope is destroyed.
   [[nodiscard]] Scope guard(std::string what);
@@ -37,9 +45,8 @@ class Watchdog {
   std::function<void(const std::string&)> on_timeout_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::string what_;
-  std::chrono::steady_clock::time_point since_;
-  bool active_ = false, stop_ = false, fired_ = false;
+  Section section_;
+  bool stop_ = false, fired_ = false;
   std::thread thread_;
 };
 
