@@ -1,5 +1,6 @@
 // The NCCL backend: CUDA tensors on the current stream; the ncclUniqueId travels from rank 0 over MPI.
 #include "core/dist/mpi_comm.h"
+#include "core/dist/nccl_env.h"
 #include "core/dist/versions.h"
 #include "core/error.h"
 
@@ -9,6 +10,7 @@
 #include <c10/cuda/CUDAStream.h>
 #include <mpi.h>
 #include <nccl.h>
+#include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <thread>
@@ -45,6 +47,8 @@ class NcclCommunicator : public Communicator {
  public:
   explicit NcclCommunicator(const torch::Device& device) : Communicator(info().rank, info().world), device_(device) {
     c10::cuda::CUDAGuard guard(device_);
+    for (const auto& setting : apply_nccl_defaults())
+      if (rank() == 0) spdlog::info("NCCL: {} (scorch's default; export it to choose otherwise)", setting);
     ncclUniqueId id;
     if (rank() == 0) check_nccl(ncclGetUniqueId(&id), "GetUniqueId");
     SCORCH_CHECK(MPI_Bcast(&id, sizeof(id), MPI_BYTE, 0, MPI_COMM_WORLD) == MPI_SUCCESS,
