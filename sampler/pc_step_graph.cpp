@@ -89,7 +89,8 @@ void PcStepGraphs::Entry::capture(Step captured, const torch::Tensor& x0, const 
 
 std::optional<PcStepGraphs::Replayed> PcStepGraphs::run(const Step& step, const torch::Tensor& x,
                                                         const torch::Tensor& t, torch::Generator& gen) {
-  if (!x.is_cuda() || !gen.device().is_cuda()) return std::nullopt;
+  // The graph's generator state is the one of x's device: a generator of another GPU steps eagerly.
+  if (!x.is_cuda() || gen.device() != x.device()) return std::nullopt;
   const auto key = key_of(x);
   auto it = entries_.find(key);
   if (it == entries_.end()) {
