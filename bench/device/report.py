@@ -83,7 +83,8 @@ def compute(rows):
     peak = next((r.get("bf16_peak_tflops") for r in rows if r.get("bench") == "flops" and r.get("bf16_peak_tflops")), None)
     for r in rows:
         if r.get("bench") == "train" and r.get("variant", "").startswith("bf16"):
-            size = 256 if "celebahq_256" in r.get("config", "") else 32 if "cifar10" in r.get("config", "") else None
+            config = r.get("config", "")
+            size = 1024 if "ffhq" in config else 256 if "celebahq_256" in config else 32 if "cifar10" in config else None
             f = flops.get(size)
             if f and peak and f.get("train_flops_per_image"):
                 achieved = f["train_flops_per_image"] * r["images_per_s"] / 1e12
