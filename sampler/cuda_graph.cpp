@@ -38,8 +38,10 @@ struct Captured {
   bool eager = false;  // capture failed for this shape: run eager from now on
 };
 
+// With x's layout: the static input is a clone of the first x, so its layout is the graph's output's.
 std::string key_of(const torch::Tensor& x, const torch::Tensor& labels) {
-  return c10::str(x.sizes(), x.scalar_type(), labels.sizes(), labels.scalar_type(), x.device());
+  return c10::str(x.sizes(), x.scalar_type(), x.suggest_memory_format(), labels.sizes(), labels.scalar_type(),
+                  x.device());
 }
 
 Captured capture(const sdes::ModelFn& eager, const torch::Tensor& x, const torch::Tensor& labels) {

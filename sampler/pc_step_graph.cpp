@@ -46,7 +46,11 @@ struct PcStepGraphs::Entry {
 };
 
 namespace {
-std::string key_of(const torch::Tensor& x) { return c10::str(x.sizes(), x.scalar_type(), x.device()); }
+// The layout too: the static input is a clone of the first x, so a graph keyed without it would hand back samples
+// in the captured layout.
+std::string key_of(const torch::Tensor& x) {
+  return c10::str(x.sizes(), x.scalar_type(), x.device(), x.suggest_memory_format());
+}
 }  // namespace
 
 void PcStepGraphs::Entry::capture(Step captured, const torch::Tensor& x0, const torch::Tensor& t0) {
