@@ -12,6 +12,21 @@ namespace {
 using test::kCuda;
 using test::perturbed_model;
 
+// A small shipped config's network with perturbed weights, called eagerly and through network graphs.
+struct EagerAndGraphed {
+  explicit EagerAndGraphed(const std::string& name)
+      : config(test::shipped_config("small/" + name)), model(perturbed_model(config)) {
+    auto opts = sampler::SamplingOptions::from(config);
+    opts.cuda_graph = false;
+    eager = sampler::make_model_fn(*model, opts, kCuda);
+    opts.cuda_graph = true;
+    graphed = sampler::make_model_fn(*model, opts, kCuda);
+  }
+  Config config;
+  std::shared_ptr<models::ScoreModelImpl> model;
+  sdes::ModelFn eager, graphed;
+};
+
 class GraphReplay : public ::testing::TestWithParam<std::string> {};
 
 // fp32, TF32 off: the graph replays the very kernels of the captured call, so only a different cuDNN
@@ -19,13 +34,8 @@ class GraphReplay : public ::testing::TestWithParam<std::string> {};
 TEST_P(GraphReplay, EqualsEagerForTwoBatchSizesOverThreeReplays) {
   SCORCH_REQUIRE_CUDA();
   test::NoTf32 fp32;
-  const auto config = test::shipped_config("small/" + GetParam());
-  auto model = perturbed_model(config);
-  auto opts = sampler::SamplingOptions::from(config);
-  opts.cuda_graph = false;
-  auto eager = sampler::make_model_fn(*model, opts, kCuda);
-  opts.cuda_graph = true;
-  auto graphed = sampler::make_model_fn(*model, opts, kCuda);
+  const EagerAndGraphed net(GetParam());
+  const auto &eager = net.eager, &graphed = net.graphed;
   const auto before = sampler::cuda_graph_stats();
   torch::NoGradGuard no_grad;
   for (int64_t batch : {3, 8}) {
@@ -52,13 +62,8 @@ TEST_P(GraphReplay, EqualsEagerForTwoBatchSizesOverThreeReplays) {
 TEST(GraphReplayLayouts, ChannelsLastInputGetsItsOwnCapture) {
   SCORCH_REQUIRE_CUDA();
   test::NoTf32 fp32;
-  const auto config = test::shipped_config("small/ve_tiny.yaml");
-  auto model = perturbed_model(config);
-  auto opts = sampler::SamplingOptions::from(config);
-  opts.cuda_graph = false;
-  auto eager = sampler::make_model_fn(*model, opts, kCuda);
-  opts.cuda_graph = true;
-  auto graphed = sampler::make_model_fn(*model, opts, kCuda);
+  const EagerAndGraphed net("ve_tiny.yaml");
+  const auto &eager = net.eager, &graphed = net.graphed;
   const auto before = sampler::cuda_graph_stats();
   torch::NoGradGuard no_grad;
   torch::manual_seed(5);
