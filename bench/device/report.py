@@ -83,8 +83,7 @@ def compute(rows):
     peak = next((r.get("bf16_peak_tflops") for r in rows if r.get("bench") == "flops" and r.get("bf16_peak_tflops")), None)
     for r in rows:
         if r.get("bench") == "train" and r.get("variant", "").startswith("bf16"):
-            config = r.get("config", "")
-            size = 1024 if "ffhq" in config else 256 if "celebahq_256" in config else 32 if "cifar10" in config else None
+            size = size_of(r.get("config", ""))
             f = flops.get(size)
             if f and peak and f.get("train_flops_per_image"):
                 achieved = f["train_flops_per_image"] * r["images_per_s"] / 1e12
@@ -116,6 +115,31 @@ def compute(rows):
     return out
 
 
+def size_of(config):
+    """The image side of the kit's training configs (None for the dry run's tiny one)."""
+    return 1024 if "ffhq" in config else 256 if "celebahq_256" in config else 32 if "cifar10" in config else None
+
+
+def switch_effects(rows):
+    """Each training row against the row of the same config and precision without one of its suffixes: what that
+    one switch did on top of the others, the figure that decides its default (a ratio above 1: faster with it).
+    The suffixes +sync, +foreach and +eager turn a speed switch off, so their ratios below 1 are the switch's gain."""
+    train = {}
+    for r in rows:
+        if r.get("bench") == "train" and r.get("images_per_s"):
+            precision, *flags = r["variant"].split("+")
+            train[(r.get("config", ""), precision, frozenset(flags))] = r
+    effects = []
+    for (config, precision, flags), r in train.items():
+        for flag in sorted(flags):
+            base = train.get((config, precision, flags - {flag}))
+            if base:
+                effects.append({"config": config, "size": size_of(config), "switch": "+" + flag,
+                                "on_top_of": base["variant"], "with": r["variant"],
+                                "speedup": r["images_per_s"] / base["images_per_s"]})
+    return sorted(effects, key=lambda e: (e["config"], e["switch"], e["on_top_of"]))
+
+
 def fmt(x, digits=3):
     if x is None:
         return "—"
@@ -124,7 +148,7 @@ def fmt(x, digits=3):
     return str(x)
 
 
-def markdown(mode, seconds, rows, derived, tests, parts_dir):
+def markdown(mode, seconds, rows, derived, tests, parts_dir, effects=()):
     lines = [f"# Device kit report ({mode}, {seconds} s)", ""]
     info = os.path.join(parts_dir, "info.log")
     if os.path.exists(info):
@@ -193,6 +217,14 @@ def markdown(mode, seconds, rows, derived, tests, parts_dir):
             t = target_of.get(k)
             lines.append(f"| {k} | {fmt(v)} | {'≥ ' + fmt(t) if t else ''} |")
         lines.append("")
+    if effects:
+        lines += ["## Switches", "", "Each training row against the same row without one suffix (images/s ratio; "
+                  "+sync, +foreach and +eager turn a speed switch off):", "",
+                  "| config | switch | on top of | speed-up |", "|---|---|---|---|"]
+        for e in effects:
+            name = os.path.splitext(os.path.basename(e["config"]))[0]
+            lines.append(f"| {name} | {e['switch']} | {e['on_top_of']} | {fmt(e['speedup'])} |")
+        lines.append("")
     for r in rows:
         if r.get("bench") != "profile" or "top" not in r:
             continue
@@ -233,10 +265,12 @@ def main():
     rows = load_rows(a.results)
     tests = test_summary(sorted(glob.glob(os.path.join(a.out, "cuda_tests*.xml"))))
     derived = compute(rows)
-    report = {"mode": a.mode, "seconds": a.seconds, "rows": rows, "derived": derived, "cuda_tests": tests}
+    effects = switch_effects(rows)
+    report = {"mode": a.mode, "seconds": a.seconds, "rows": rows, "derived": derived, "switch_effects": effects,
+              "cuda_tests": tests}
     with open(os.path.join(a.out, "report.json"), "w") as f:
         json.dump(report, f, indent=1)
-    md = markdown(a.mode, a.seconds, rows, derived, tests, a.parts)
+    md = markdown(a.mode, a.seconds, rows, derived, tests, a.parts, effects)
     with open(os.path.join(a.out, "report.md"), "w") as f:
         f.write(md)
     print(md)

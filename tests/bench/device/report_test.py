@@ -1,0 +1,44 @@
+"""report.py: each training row is set against the same row without one suffix, and only that one."""
+import os
+import sys
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "bench", "device"))
+import report  # noqa: E402
+
+CIFAR = "configs/ve/cifar10_ncsnpp_continuous.yaml"
+HIRES = "configs/ve/celebahq_256_ncsnpp_continuous.yaml"
+
+
+def train(config, variant, ips):
+    return {"bench": "train", "config": config, "variant": variant, "images_per_s": ips}
+
+
+class SwitchEffects(unittest.TestCase):
+    def test_pairs_differ_by_one_suffix_within_a_config(self):
+        rows = [train(CIFAR, "bf16", 1000.0), train(CIFAR, "bf16+gn", 1100.0), train(CIFAR, "bf16+gn+fir", 1210.0),
+                train(CIFAR, "bf16+eager", 800.0), train(CIFAR, "fp32", 400.0),
+                train(HIRES, "bf16", 90.0), train(HIRES, "bf16+cl+gn", 99.0),
+                {"bench": "train_failed", "config": CIFAR, "variant": "bf16+join"},
+                {"bench": "part", "part": "train", "status": "ok", "seconds": 1, "budget": 2}]
+        effects = {(e["size"], e["switch"], e["on_top_of"]): e["speedup"] for e in report.switch_effects(rows)}
+        self.assertEqual(set(effects), {(32, "+gn", "bf16"), (32, "+fir", "bf16+gn"), (32, "+eager", "bf16")})
+        self.assertAlmostEqual(effects[(32, "+gn", "bf16")], 1.1)
+        self.assertAlmostEqual(effects[(32, "+fir", "bf16+gn")], 1.1)
+        self.assertAlmostEqual(effects[(32, "+eager", "bf16")], 0.8)
+
+    def test_the_order_of_suffixes_does_not_matter(self):
+        rows = [train(HIRES, "bf16+cl+gn", 100.0), train(HIRES, "bf16+gn+cl+fir", 120.0)]
+        (effect,) = report.switch_effects(rows)
+        self.assertEqual((effect["size"], effect["switch"], effect["on_top_of"]), (256, "+fir", "bf16+cl+gn"))
+        self.assertAlmostEqual(effect["speedup"], 1.2)
+
+    def test_the_markdown_has_the_table(self):
+        rows = [train(CIFAR, "bf16", 1000.0), train(CIFAR, "bf16+join", 1050.0)]
+        md = report.markdown("gpu", 1, rows, {}, None, "/nonexistent", report.switch_effects(rows))
+        self.assertIn("| cifar10_ncsnpp_continuous | +join | bf16 | 1.05 |", md)
+
+
+if __name__ == "__main__":
+    unittest.main()
