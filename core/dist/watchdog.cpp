@@ -1,8 +1,8 @@
 // Watchdog thread: polls the guarded section's age and ends the job once it exceeds the timeout.
 #include "core/dist/watchdog.h"
 
+#include <algorithm>
 #include <functional>
-#include <utility>
 
 #include "core/dist/process.h"
 
@@ -25,16 +25,18 @@ Watchdog::~Watchdog() {
 
 Watchdog::Scope Watchdog::guard(std::string what) {
   std::lock_guard<std::mutex> lock(mu_);
-  Section outer = std::exchange(section_, Section{std::move(what), std::chrono::steady_clock::now(), true});
-  return Scope(this, std::move(outer));
+  const uint64_t id = next_id_++;
+  sections_.push_back({id, std::move(what), std::chrono::steady_clock::now()});
+  return Scope(this, id);
 }
 
-Watchdog::Scope::Scope(Scope&& other) noexcept : w_(other.w_), outer_(std::move(other.outer_)) { other.w_ = nullptr; }
+Watchdog::Scope::Scope(Scope&& other) noexcept : w_(other.w_), id_(other.id_) { other.w_ = nullptr; }
 
 Watchdog::Scope::~Scope() {
   if (!w_) return;
   std::lock_guard<std::mutex> lock(w_->mu_);
-  w_->section_ = std::move(outer_);
+  auto& open = w_->sections_;
+  open.erase(std::remove_if(open.begin(), open.end(), [this](const Section& s) { return s.id == id_; }), open.end());
 }
 
 void Watchdog::loop() {
@@ -42,14 +44,15 @@ void Watchdog::loop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stop_) {
     cv_.wait_for(lock, poll);
-    if (stop_ || !section_.active || fired_) continue;
-    double age = std::chrono::duration<double>(std::chrono::steady_clock::now() - section_.since).count();
+    if (stop_ || sections_.empty() || fired_) continue;
+    const Section& section = sections_.back();
+    double age = std::chrono::duration<double>(std::chrono::steady_clock::now() - section.since).count();
     if (age < timeout_s_) continue;
     fired_ = true;
     std::string message = fmt::format(
         "rank {} stalled for {:.0f} s in {} (dist.timeout_s = {}); another rank probably died or "
         "hangs — see its log in <workdir>/logs/",
-        info().rank, age, section_.what, timeout_s_);
+        info().rank, age, section.what, timeout_s_);
     lock.unlock();
     on_timeout_(message);
     lock.lock();

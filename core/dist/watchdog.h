@@ -4,10 +4,12 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace scorch::dist {
 
@@ -17,13 +19,6 @@ class Watchdog {
   explicit Watchdog(double timeout_s, std::function<void(const std::string&)> on_timeout = {});
   ~Watchdog();
 
-  // The section a guard replaced, restored when the guard ends: sections nest (a collective inside the capture of
-  // a training step), and the outer one stays guarded, still timed from its own start.
-  struct Section {
-    std::string what;
-    std::chrono::steady_clock::time_point since;
-    bool active = false;
-  };
   class Scope {
    public:
     ~Scope();
@@ -32,9 +27,9 @@ class Watchdog {
 
    private:
     friend class Watchdog;
-    Scope(Watchdog* w, Section outer) : w_(w), outer_(std::move(outer)) {}
+    Scope(Watchdog* w, uint64_t id) : w_(w), id_(id) {}
     Watchdog* w_;
-    Section outer_;
+    uint64_t id_;
   };
   // Guards the caller's section until the returned Scope is destroyed.
   [[nodiscard]] Scope guard(std::string what);
@@ -45,7 +40,16 @@ class Watchdog {
   std::function<void(const std::string&)> on_timeout_;
   std::mutex mu_;
   std::condition_variable cv_;
-  Section section_;
+  // Guarded sections nest (a collective inside the capture of a training step): the innermost open one is
+  // watched, and when it ends the one it interrupted is again, still timed from its own start. A scope that ends
+  // out of order removes only its own section.
+  struct Section {
+    uint64_t id;
+    std::string what;
+    std::chrono::steady_clock::time_point since;
+  };
+  std::vector<Section> sections_;
+  uint64_t next_id_ = 0;
   bool stop_ = false, fired_ = false;
   std::thread thread_;
 };
