@@ -47,7 +47,10 @@ class NcclCommunicator : public Communicator {
  public:
   explicit NcclCommunicator(const torch::Device& device) : Communicator(info().rank, info().world), device_(device) {
     c10::cuda::CUDAGuard guard(device_);
-    for (const auto& setting : apply_nccl_defaults())
+    // dist::init set them; a process that skipped it (a test) sets them here, before NCCL's first call.
+    auto defaults = set_nccl_defaults();
+    defaults.insert(defaults.end(), info().nccl_defaults.begin(), info().nccl_defaults.end());
+    for (const auto& setting : defaults)
       if (rank() == 0) spdlog::info("NCCL: {} (scorch's default; export it to choose otherwise)", setting);
     ncclUniqueId id;
     if (rank() == 0) check_nccl(ncclGetUniqueId(&id), "GetUniqueId");

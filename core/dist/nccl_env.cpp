@@ -5,7 +5,7 @@
 
 namespace scorch::dist {
 
-std::vector<std::string> apply_nccl_defaults() {
+std::vector<std::string> set_nccl_defaults() {
   static const std::pair<const char*, const char*> kDefaults[] = {{"NCCL_GRAPH_REGISTER", "0"}};
   std::vector<std::string> set;
   for (const auto& [name, value] : kDefaults) {

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "core/dist/nccl_env.h"
 #include "core/dist/versions.h"
 #include "core/error.h"
 
@@ -39,8 +40,9 @@ std::string detect_launcher() {
 }  // namespace
 
 void init(int* argc, char*** argv) {
-  // Before MPI_Init: a singleton Open MPI sets PMIx variables of its own.
+  // Before MPI_Init: a singleton Open MPI sets PMIx variables of its own, and starts threads.
   g_info.launcher = detect_launcher();
+  for (auto& setting : set_nccl_defaults()) g_info.nccl_defaults.push_back(std::move(setting));
   int already = 0;
   MPI_Initialized(&already);
   if (!already) {

@@ -1,6 +1,7 @@
 // The process's place in the job: MPI start-up and shutdown, rank/world/local rank, launcher checks, job abort.
 #pragma once
 #include <string>
+#include <vector>
 
 namespace scorch::dist {
 
@@ -10,7 +11,8 @@ struct ProcessInfo {
   int local_rank = 0;
   int local_world = 1;
   std::string host;
-  std::string launcher;  // "none", "mpirun", "srun", "mpi" (some other PMI launcher)
+  std::string launcher;                    // "none", "mpirun", "srun", "mpi" (some other PMI launcher)
+  std::vector<std::string> nccl_defaults;  // NAME=VALUE of scorch's NCCL defaults that init set (nccl_env.h)
 };
 
 // Starts MPI (asking for MPI_THREAD_MULTIPLE) and records the process's place. Safe without any launcher:

@@ -31,12 +31,12 @@ class SavedVariable {
 TEST(NcclDefaults, GraphRegistrationIsOffUnlessTheUserChose) {
   SavedVariable saved("NCCL_GRAPH_REGISTER");
   unsetenv("NCCL_GRAPH_REGISTER");
-  EXPECT_EQ(apply_nccl_defaults(), std::vector<std::string>{"NCCL_GRAPH_REGISTER=0"});
+  EXPECT_EQ(set_nccl_defaults(), std::vector<std::string>{"NCCL_GRAPH_REGISTER=0"});
   ASSERT_NE(std::getenv("NCCL_GRAPH_REGISTER"), nullptr);
   EXPECT_STREQ(std::getenv("NCCL_GRAPH_REGISTER"), "0");
 
   setenv("NCCL_GRAPH_REGISTER", "1", 1);
-  EXPECT_TRUE(apply_nccl_defaults().empty()) << "a user's export wins and is not reported as scorch's";
+  EXPECT_TRUE(set_nccl_defaults().empty()) << "a user's export wins and is not reported as scorch's";
   EXPECT_STREQ(std::getenv("NCCL_GRAPH_REGISTER"), "1");
 }
 
