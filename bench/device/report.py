@@ -121,18 +121,19 @@ def size_of(config):
 
 
 def switch_effects(rows):
-    """Each training row against the row of the same config and precision without one of its suffixes: what that
+    """Each training row against the row of the same config, batch and precision without one of its suffixes: what that
     one switch did on top of the others, the figure that decides its default (a ratio above 1: faster with it).
     The suffixes +sync, +foreach and +eager turn a speed switch off, so their ratios below 1 are the switch's gain."""
     train = {}
     for r in rows:
-        if r.get("bench") == "train" and r.get("images_per_s"):
+        if r.get("bench") == "train" and r.get("images_per_s") and r.get("variant"):
             precision, *flags = r["variant"].split("+")
-            train[(r.get("config", ""), precision, frozenset(flags))] = r
+            # The first row of a (config, batch, variant): parts may time the same one twice.
+            train.setdefault((r.get("config", ""), r.get("batch"), precision, frozenset(flags)), r)
     effects = []
-    for (config, precision, flags), r in train.items():
+    for (config, batch, precision, flags), r in train.items():
         for flag in sorted(flags):
-            base = train.get((config, precision, flags - {flag}))
+            base = train.get((config, batch, precision, flags - {flag}))
             if base:
                 effects.append({"config": config, "size": size_of(config), "switch": "+" + flag,
                                 "on_top_of": base["variant"], "with": r["variant"],
@@ -181,7 +182,7 @@ def markdown(mode, seconds, rows, derived, tests, parts_dir, effects=()):
             if "checkpointed_from_px" in r:
                 px = r["checkpointed_from_px"]
                 what += ", checkpointing off" if px < 0 else f", checkpointed from {px} px"
-            keys = [k for k in ("batch", "images_per_s", "kept_mib_per_image", "peak_mib_per_image", "images_per_80gb", "logged_images_per_s", "samples_per_s", "step_ms", "step_s", "nfe", "ode_nfe", "peak_mem_gib", "train_flops_per_image",
+            keys = [k for k in ("batch", "images_per_s", "kept_mib_per_image", "peak_mib_per_image", "images_per_80gb", "logged_images_per_s", "samples_per_s", "step_ms", "step_s", "graphed_steps", "nfe", "ode_nfe", "peak_mem_gib", "train_flops_per_image",
                                 "bf16_peak_tflops", "fits", "ms_forward_backward", "traffic_GBps_at_8_passes", "traffic_GBps_at_least",
                                 "speedup_vs_libtorch_same_layout", "speedup_vs_libtorch_nchw", "error") if k in r]
             # An error's first line, without the table's separator.

@@ -19,6 +19,7 @@ using nlohmann::json;
 struct StepFigures {
   double images_per_s = 0, step_ms = 0, peak_gib = 0;
   double logged_images_per_s = 0;  // the trainer's own figure for the timed interval
+  int64_t graphed_steps = 0;       // replays of the whole-step CUDA graph: 0 when the steps stayed eager
   std::vector<double> losses;
 };
 
@@ -33,6 +34,7 @@ StepFigures train_steps(const Bench& b, const std::string& variant, int64_t batc
   fs::remove_all(workdir);
   Clock::time_point t0;
   double seconds = 0;
+  int64_t graphed = 0;
   trainer::TrainerHooks hooks;
   hooks.on_step = [&](int64_t step) {
     if (step != steps && step != 2 * steps) return;
@@ -45,6 +47,7 @@ StepFigures train_steps(const Bench& b, const std::string& variant, int64_t batc
   {
     trainer::Trainer trainer(b.config(sets), workdir, std::make_shared<dist::LocalCommunicator>(), b.device, hooks);
     trainer.run();
+    graphed = trainer.graphed_steps();
   }
   std::ifstream in(workdir + "/metrics.jsonl");
   std::vector<json> rows;
@@ -61,6 +64,7 @@ StepFigures train_steps(const Bench& b, const std::string& variant, int64_t batc
   f.step_ms = 1000.0 * seconds / static_cast<double>(steps);
   f.logged_images_per_s = rows[1]["images_per_s"].get<double>();
   f.peak_gib = rows[1].value("peak_mem_gib", 0.0);
+  f.graphed_steps = graphed;
   fs::remove_all(workdir);
   return f;
 }
@@ -92,6 +96,7 @@ int cmd_train(Bench& b, int64_t batch, int64_t steps, const std::vector<std::str
           {"logged_images_per_s", f.logged_images_per_s},
           {"step_ms", f.step_ms},
           {"peak_mem_gib", f.peak_gib},
+          {"graphed_steps", f.graphed_steps},
           {"losses", f.losses}},
          b.device);
   }

@@ -11,8 +11,8 @@ CIFAR = "configs/ve/cifar10_ncsnpp_continuous.yaml"
 HIRES = "configs/ve/celebahq_256_ncsnpp_continuous.yaml"
 
 
-def train(config, variant, ips):
-    return {"bench": "train", "config": config, "variant": variant, "images_per_s": ips}
+def train(config, variant, ips, batch=8):
+    return {"bench": "train", "config": config, "variant": variant, "images_per_s": ips, "batch": batch}
 
 
 class SwitchEffects(unittest.TestCase):
@@ -33,6 +33,14 @@ class SwitchEffects(unittest.TestCase):
         (effect,) = report.switch_effects(rows)
         self.assertEqual((effect["size"], effect["switch"], effect["on_top_of"]), (256, "+fir", "bf16+cl+gn"))
         self.assertAlmostEqual(effect["speedup"], 1.2)
+
+    def test_rows_of_other_batches_and_repeated_rows_are_not_paired(self):
+        rows = [train(CIFAR, "bf16", 1000.0, batch=128), train(CIFAR, "bf16+cl", 500.0, batch=2),
+                train(CIFAR, "bf16+gn", 1100.0, batch=128), train(CIFAR, "bf16", 10.0, batch=128),
+                {"bench": "train", "config": CIFAR, "images_per_s": 5.0}]
+        (effect,) = report.switch_effects(rows)
+        self.assertEqual((effect["switch"], effect["on_top_of"]), ("+gn", "bf16"))
+        self.assertAlmostEqual(effect["speedup"], 1.1, msg="the first bf16 row of batch 128 is the base")
 
     def test_the_markdown_has_the_table(self):
         rows = [train(CIFAR, "bf16", 1000.0), train(CIFAR, "bf16+join", 1050.0)]
