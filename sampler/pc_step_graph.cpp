@@ -9,6 +9,7 @@
 #if SCORCH_WITH_CUDA
 #include <ATen/detail/CUDAHooksInterface.h>
 #include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <spdlog/spdlog.h>
@@ -93,8 +94,11 @@ void PcStepGraphs::Entry::capture(Step captured, const torch::Tensor& x0, const 
 
 std::optional<PcStepGraphs::Replayed> PcStepGraphs::run(const Step& step, const torch::Tensor& x,
                                                         const torch::Tensor& t, torch::Generator& gen) {
-  // The graph's generator state is the one of x's device: a generator of another GPU steps eagerly.
-  if (!x.is_cuda() || gen.device() != x.device()) return std::nullopt;
+  // The graph's generator state is the one of x's device: a generator of another GPU steps eagerly. A generator
+  // made for "cuda" without an index is the current device's.
+  const auto g = gen.device();
+  if (!x.is_cuda() || !g.is_cuda() || (g.has_index() ? g.index() : c10::cuda::current_device()) != x.device().index())
+    return std::nullopt;
   const auto key = key_of(x);
   auto it = entries_.find(key);
   if (it == entries_.end()) {
