@@ -1,6 +1,5 @@
 // The NCCL backend: CUDA tensors on the current stream; the ncclUniqueId travels from rank 0 over MPI.
 #include "core/dist/mpi_comm.h"
-#include "core/dist/nccl_env.h"
 #include "core/dist/versions.h"
 #include "core/error.h"
 
@@ -47,10 +46,8 @@ class NcclCommunicator : public Communicator {
  public:
   explicit NcclCommunicator(const torch::Device& device) : Communicator(info().rank, info().world), device_(device) {
     c10::cuda::CUDAGuard guard(device_);
-    // dist::init set them; a process that skipped it (a test) sets them here, before NCCL's first call.
-    auto defaults = set_nccl_defaults();
-    defaults.insert(defaults.end(), info().nccl_defaults.begin(), info().nccl_defaults.end());
-    for (const auto& setting : defaults)
+    // dist::init, which the MPI_Bcast below needs anyway, set them before any thread started.
+    for (const auto& setting : info().nccl_defaults)
       if (rank() == 0) spdlog::info("NCCL: {} (scorch's default; export it to choose otherwise)", setting);
     ncclUniqueId id;
     if (rank() == 0) check_nccl(ncclGetUniqueId(&id), "GetUniqueId");

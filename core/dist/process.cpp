@@ -42,7 +42,7 @@ std::string detect_launcher() {
 void init(int* argc, char*** argv) {
   // Before MPI_Init: a singleton Open MPI sets PMIx variables of its own, and starts threads.
   g_info.launcher = detect_launcher();
-  for (auto& setting : set_nccl_defaults()) g_info.nccl_defaults.push_back(std::move(setting));
+  for (auto& setting : set_nccl_defaults()) g_info.nccl_defaults.push_back(std::move(setting));  // init is idempotent
   int already = 0;
   MPI_Initialized(&already);
   if (!already) {
