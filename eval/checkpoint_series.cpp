@@ -92,8 +92,15 @@ json settings_of(const Checkpoint& c, const CheckpointSeriesOptions& o, const Fi
           {"inception", ex.weights().identity}};
 }
 
+// The scores' own settings are checked here rather than in settings_of: FID does not depend on them, so a row
+// scored with other IS splits or KID subsets keeps its samples and FID and only gets those scores again.
 bool row_has_what_is_asked(const json& row, const ScoreOptions& s) {
-  return !row.is_null() && (!s.is || row.contains("is_mean")) && (!s.kid || row.contains("kid_mean"));
+  if (row.is_null()) return false;
+  const auto has = [&](const char* key, int64_t value) { return row.contains(key) && row.at(key) == value; };
+  const bool is_ok = !s.is || (row.contains("is_mean") && has("is_splits", s.is_splits));
+  const bool kid_ok = !s.kid || (row.contains("kid_mean") && has("kid_subsets", s.kid_subsets) &&
+                                 has("kid_subset_size", s.kid_subset_size));
+  return is_ok && kid_ok;
 }
 
 // Samples checkpoint `c` into `dir` with the farm (reusing or resuming what is there).
@@ -174,8 +181,20 @@ CheckpointSeriesReport evaluate_checkpoint_series(const CheckpointSeriesOptions&
                   {"seconds_fid", std::chrono::duration<double>(Clock::now() - t1).count()},
                   {"ranks", comm.world()},
                   {"date", now_utc()}};
-      if (s.contains("is")) row["is_mean"] = s["is"]["mean"], row["is_std"] = s["is"]["std"];
-      if (s.contains("kid")) row["kid_mean"] = s["kid"]["mean"], row["kid_std"] = s["kid"]["std"];
+      if (s.contains("is")) {
+        row["is_mean"] = s["is"]["mean"], row["is_std"] = s["is"]["std"];
+        row["is_splits"] = o.fid.scores.is_splits;
+      }
+      if (s.contains("kid")) {
+        row["kid_mean"] = s["kid"]["mean"], row["kid_std"] = s["kid"]["std"];
+        // As asked (what a rerun compares); the size used, clamped to the smaller set, is in the log.
+        row["kid_subsets"] = o.fid.scores.kid_subsets, row["kid_subset_size"] = o.fid.scores.kid_subset_size;
+      }
+      // The row replaces the one before: scores not asked this time stay as they were (same settings, same samples).
+      if (!row_before.is_null())
+        for (const char* k :
+             {"is_mean", "is_std", "is_splits", "kid_mean", "kid_std", "kid_subsets", "kid_subset_size"})
+          if (!row.contains(k) && row_before.contains(k)) row[k] = row_before.at(k);
       table.add(row);
       if (o.on_checkpoint) o.on_checkpoint({row, false, table.json_path()});
       if (o.delete_samples) fs::remove_all(samples_dir);

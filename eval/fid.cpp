@@ -1,6 +1,8 @@
 // eval::fid: reference first (a bad file fails fast), weights, samples, then the scores on rank 0.
 #include "eval/fid.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <filesystem>
 
@@ -41,6 +43,13 @@ json score_samples(const Extracted& samples, const Extracted& ref, const ScoreOp
     KidOptions ko;
     ko.subsets = o.kid_subsets;
     ko.subset_size = o.kid_subset_size;
+    const int64_t smaller = std::min(samples.stats.count, ref.features.size(0));
+    if (smaller < o.kid_subset_size)
+      spdlog::warn(
+          "KID: subsets of {} images asked, but the smaller set has {}: every subset takes {} of them, so the "
+          "subsets overlap and the KID std understates the uncertainty (0 when both sets have {} images); use "
+          "at least {} images per set for a meaningful std (torch-fidelity refuses fewer)",
+          o.kid_subset_size, smaller, smaller, smaller, o.kid_subset_size);
     const auto kid = kernel_inception_distance(samples.features, ref.features, ko);
     r["kid"] = {{"mean", kid.mean},
                 {"std", kid.std},

@@ -57,10 +57,10 @@ std::string csv_field(const json& row, const char* key) {
 }
 
 std::string to_csv(const json& rows) {
-  static const char* columns[] = {"step",          "fid", "is_mean",    "is_std",  "kid_mean",
-                                  "kid_std",       "num", "batch",      "seed",    "weights",
-                                  "preprocessing", "ref", "checkpoint", "samples", "seconds_sampling",
-                                  "seconds_fid",   "date"};
+  static const char* columns[] = {"step",       "fid",     "is_mean",          "is_std",          "is_splits",
+                                  "kid_mean",   "kid_std", "kid_subsets",      "kid_subset_size", "num",
+                                  "batch",      "seed",    "weights",          "preprocessing",   "ref",
+                                  "checkpoint", "samples", "seconds_sampling", "seconds_fid",     "date"};
   std::string out;
   for (const char* c : columns) out += std::string(out.empty() ? "" : ",") + c;
   out += "\n";

@@ -1,7 +1,8 @@
 // `scorch fid --ckpts`: two tiny checkpoints -> a table of two rows and a plot; a rerun skips both; 1 and 2
-// ranks give the same samples and FIDs; sample sets made by `scorch sample` are reused; bad patterns are
-// refused. The Inception is a randomly initialised network written as safetensors (pytorch-fid names), so
-// the tests need no downloaded weights; the numbers are then not comparable with papers, only with each other.
+// ranks give the same samples and FIDs; sample sets made by `scorch sample` are reused; other IS / KID
+// settings score a row again; bad patterns are refused. The Inception is a randomly initialised network
+// written as safetensors (pytorch-fid names), so the tests need no downloaded weights; the numbers are then
+// not comparable with papers, only with each other.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -154,6 +155,43 @@ TEST_F(FidCkptsCmd, ReusesSampleSetsOfScorchSampleAndTakesOneCheckpointDir) {
   ASSERT_EQ(t.size(), 1u);
   EXPECT_EQ(t[0].at("step").get<int64_t>(), 2);
   EXPECT_FALSE(fs::exists(out + "/samples/step-2"));
+}
+
+// A row is reused only for the scores it holds with the settings asked now: other IS splits score the
+// checkpoint again (from its kept samples), and a score not asked this time (KID) stays in the row.
+TEST_F(FidCkptsCmd, OtherScoreSettingsRescoreTheRowAndKeepTheScoresNotAsked) {
+  const std::string out = dir_ + "/scores", ckpt = "--ckpts " + dir_ + "/run/checkpoints/step-000000002";
+  auto r = fid(1, ckpt + " --num 4 --batch 2 --out " + out + " --is --is-splits 2 --kid --kid-subsets 3");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("KID: subsets of 1000 images asked, but the smaller set has 4"), std::string::npos)
+      << r.output;
+  const json first = rows(out);
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].at("is_splits"), 2);
+  EXPECT_EQ(first[0].at("kid_subsets"), 3);
+  EXPECT_EQ(first[0].at("kid_subset_size"), 1000);
+
+  r = fid(1, ckpt + " --num 4 --batch 2 --out " + out + " --is --is-splits 1");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("1 checkpoint(s): 1 scored, 0 already in the table"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("complete already"), std::string::npos) << r.output;
+  const json second = rows(out);
+  ASSERT_EQ(second.size(), 1u) << second.dump(2);
+  EXPECT_EQ(second[0].at("is_splits"), 1);
+  EXPECT_NE(second[0].at("is_mean"), first[0].at("is_mean")) << "one split of 4 images vs two of 2";
+  EXPECT_EQ(second[0].at("fid"), first[0].at("fid"));
+  for (const char* k : {"kid_mean", "kid_std", "kid_subsets", "kid_subset_size"})
+    EXPECT_EQ(second[0].at(k), first[0].at(k)) << k;
+  const std::string csv = read_file(out + "/fid.csv");
+  EXPECT_EQ(csv.rfind("step,fid,is_mean,is_std,is_splits,kid_mean,kid_std,kid_subsets,kid_subset_size,", 0), 0u) << csv;
+
+  r = fid(1, ckpt + " --num 4 --batch 2 --out " + out + " --is --is-splits 1 --kid --kid-subsets 3");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("1 checkpoint(s): 0 scored, 1 already in the table"), std::string::npos) << r.output;
+  r = fid(1, ckpt + " --num 4 --batch 2 --out " + out + " --kid --kid-subsets 3 --kid-subset-size 2");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("1 checkpoint(s): 1 scored, 0 already in the table"), std::string::npos) << r.output;
+  EXPECT_EQ(rows(out)[0].at("kid_subset_size"), 2);
 }
 
 TEST_F(FidCkptsCmd, BadPatternsAndOptionsAreRefusedClearly) {
