@@ -24,8 +24,9 @@ FarmReport run_inverse_farm(DiffusionSampler& sampler, const InverseProblem& p, 
   SCORCH_CHECK(!p.colorization || s[0] == 3, "colorization needs an RGB model, this one has {} channel(s)", s[0]);
   o.num = std::min(o.num, ds.size());
   o.round_pixels = true;
-  const auto& so = sampler.options();
+  auto so = sampler.options();
   SCORCH_CHECK_HINT(so.method == "pc", "set --sampling.method pc", "inpainting and colorization use the PC sampler");
+  so.eps = so.inverse_eps;
   torch::Tensor mask;  // (1, 1, H, W), 1 = known
   if (!p.colorization) mask = make_mask(p.mask, s[1], s[2], o.seed).to(device);
   // Images [first, first + count) in [0, 1], (count, C, H, W); colorization gets their gray as RGB.

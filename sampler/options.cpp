@@ -34,6 +34,7 @@ SamplingOptions SamplingOptions::from(const Config& config) {
   o.snr = config.get_float("sampling.snr");
   o.step_lr = config.get_float("sampling.step_lr");
   o.eps = config.get_float("sampling.eps");
+  o.inverse_eps = config.get_float("sampling.inverse_eps");
   o.rtol = config.get_float("sampling.rtol");
   o.atol = config.get_float("sampling.atol");
   o.ode_solver = lower(config.get_string("sampling.ode_solver"));
@@ -76,6 +77,8 @@ SamplingOptions SamplingOptions::from(const Config& config) {
   SCORCH_CHECK(o.snr > 0, "sampling.snr must be positive, got {}", o.snr);
   SCORCH_CHECK(o.step_lr > 0, "sampling.step_lr must be positive, got {}", o.step_lr);
   SCORCH_CHECK(o.eps > 0 && o.eps < 1, "sampling.eps must lie in (0, 1), got {}", o.eps);
+  SCORCH_CHECK(o.inverse_eps > 0 && o.inverse_eps < 1, "sampling.inverse_eps must lie in (0, 1), got {}",
+               o.inverse_eps);
   SCORCH_CHECK(o.rtol > 0 && o.atol > 0, "sampling.rtol and sampling.atol must be positive, got {} and {}", o.rtol,
                o.atol);
   SCORCH_CHECK(o.ode_steps >= 1, "sampling.ode_steps must be at least 1, got {}", o.ode_steps);

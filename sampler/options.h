@@ -20,6 +20,9 @@ struct SamplingOptions {
   double snr = 0.16;
   double step_lr = 2e-5;  // ald: ε, the step at the smallest level
   double eps = 1e-3;
+  // Inpainting and colorization end here instead: score_sde's get_pc_inpainter / get_pc_colorizer default to
+  // 1e-5 for every SDE, where its unconditional samplers take 1e-3 for VP and sub-VP.
+  double inverse_eps = 1e-5;
   double rtol = 1e-5, atol = 1e-5;
   std::string ode_solver = "rk45";  // rk45 | euler | heun
   int64_t ode_steps = 100;

@@ -61,6 +61,22 @@ TEST_F(InverseFarm, InpaintingKeepsTheKnownPixelsOfEveryImage) {
   EXPECT_FALSE(torch::equal(in, out));
 }
 
+// The reference's inpainter ends at 1e-5 for every SDE, where unconditional VP sampling ends at 1e-3: the farm
+// takes sampling.inverse_eps, not sampling.eps.
+TEST_F(InverseFarm, EndsAtInverseEpsNotAtTheSamplersEps) {
+  auto inpainted = [&](const std::string& out, const std::vector<std::string>& sets) {
+    auto sets_all = sets;
+    sets_all.insert(sets_all.begin(), {"model.num_scales=10", "model.nf=8"});
+    const auto config = Config::resolve(test::source_dir() + "/configs/small/ve_tiny.yaml", sets_all);
+    DiffusionSampler sampler(*model_, config, torch::Device(torch::kCPU));
+    run_inverse_farm(sampler, InverseProblem{dir_ + "/shapes", false, "left"}, config, farm(out), comm_);
+    return data::Dataset(dir_ + "/" + out).read_items(std::vector<int64_t>{0, 1, 2});
+  };
+  const auto base = inpainted("eps-base", {});
+  EXPECT_TRUE(torch::equal(base, inpainted("eps-sampling", {"sampling.eps=0.2"})));
+  EXPECT_FALSE(torch::equal(base, inpainted("eps-inverse", {"sampling.inverse_eps=0.2"})));
+}
+
 TEST_F(InverseFarm, ColorizationKeepsTheGray) {
   DiffusionSampler sampler(*model_, config_, torch::Device(torch::kCPU));
   const auto r = run_inverse_farm(sampler, InverseProblem{dir_ + "/shapes", true}, config_, farm("col"), comm_);
