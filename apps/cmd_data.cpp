@@ -59,12 +59,16 @@ std::string detect_format(const std::vector<std::string>& inputs) {
 int run_pack(const PackArgs& a) {
   auto comm = cpu_comm();
   const std::string format = a.format == "auto" ? detect_format(a.inputs) : a.format;
+  SCORCH_CHECK(format == "folder" || (a.crop == 0 && a.resize_filter == "mitchell"),
+               "--crop and --resize-filter apply to image folders only, not to --format {}", format);
+  SCORCH_CHECK(a.crop >= 0, "--crop must be a positive size, got {}", a.crop);
+  const auto filter = io::resize_filter_named(a.resize_filter);
   data::WriteOptions w{a.out, a.shard_size, a.overwrite};
   std::unique_ptr<data::Source> source;
   if (format == "folder") {
     SCORCH_CHECK(a.inputs.size() == 1, "pack --format folder takes one folder, got {} inputs", a.inputs.size());
     auto folder = std::make_unique<data::FolderSource>(
-        a.inputs[0], data::FolderOptions{a.resolution, a.grayscale, a.skip_bad}, *comm);
+        a.inputs[0], data::FolderOptions{a.resolution, a.grayscale, a.skip_bad, a.crop, filter}, *comm);
     if (comm->rank() == 0)
       for (const auto& f : folder->skipped())
         spdlog::warn("skipped (--skip-bad): {}", (fs::path(a.inputs[0]) / f).string());

@@ -18,6 +18,11 @@ void add_pack_args(CLI::App* cmd, PackArgs& a) {
   cmd->add_option("--labels-key", a.labels_key, "labels array name in an .npz (used when present)");
   cmd->add_option("--resolution", a.resolution,
                   "folder: centre-crop and resize to N x N (antialiased); tfrecord: the level of N x N images");
+  cmd->add_option("--crop", a.crop,
+                  "folder: centre-crop N x N first (then --resolution resizes it); score_sde's CelebA: 140");
+  cmd->add_option("--resize-filter", a.resize_filter,
+                  "folder: mitchell (default) | bilinear | bicubic (antialiased; score_sde: bilinear for CelebA, "
+                  "bicubic for LSUN)");
   cmd->add_option("--pad", a.pad, "centre every image on an N x N canvas of zeros (e.g. 28x28 digits to 32x32)");
   cmd->add_flag("--grayscale", a.grayscale, "folder, tfrecord image/encoded: decode to one channel (default RGB)");
   cmd->add_flag("--skip-bad", a.skip_bad, "folder: leave out images that will not decode, and list them");
@@ -59,6 +64,8 @@ std::string pack_command(const PackArgs& a) {
   if (a.format == "npy" || a.format == "auto")
     s += fmt::format(" --images-key {} --labels-key {}", a.images_key, a.labels_key);
   if (a.resolution > 0) s += fmt::format(" --resolution {}", a.resolution);
+  if (a.crop > 0) s += fmt::format(" --crop {}", a.crop);
+  if (a.resize_filter != "mitchell") s += " --resize-filter " + a.resize_filter;
   if (a.pad > 0) s += fmt::format(" --pad {}", a.pad);
   if (a.grayscale) s += " --grayscale";
   if (a.skip_bad) s += " --skip-bad";

@@ -10,7 +10,8 @@ namespace scorch::apps {
 struct PackArgs {
   std::vector<std::string> inputs;
   std::string out, format = "auto", labels, images_key = "images", labels_key = "labels";
-  int resolution = 0, pad = 0;
+  int resolution = 0, pad = 0, crop = 0;
+  std::string resize_filter = "mitchell";
   bool grayscale = false, skip_bad = false, overwrite = false;
   int64_t shard_size = 0;
 };

@@ -41,6 +41,8 @@ FolderSource::FolderSource(const std::string& root, FolderOptions options, dist:
   for (size_t i = comm.rank(); i < all.size(); i += comm.world()) {
     try {
       const io::Image im = io::read_image((fs::path(root) / all[i]).string(), channels);
+      SCORCH_CHECK(options.crop <= std::min(im.height, im.width), "'{}' is {}x{}: smaller than --crop {}",
+                   (fs::path(root) / all[i]).string(), im.height, im.width, options.crop);
       const std::string key = fmt::format("{}x{}", im.height, im.width);
       if (!mine["sizes"].contains(key)) mine["sizes"][key] = all[i];
     } catch (const Error& e) {
@@ -66,8 +68,9 @@ FolderSource::FolderSource(const std::string& root, FolderOptions options, dist:
         "pass --skip-bad to leave them out");
   for (size_t i = 0; i < all.size(); ++i) (bad[i] ? skipped_ : files_).push_back(all[i]);
   SCORCH_CHECK(!files_.empty(), "no usable image in '{}'", root);
-  if (options.resolution > 0) {
-    shape_ = {options.resolution, options.resolution, channels};
+  if (options.resolution > 0 || options.crop > 0) {
+    const int side = options.resolution > 0 ? options.resolution : options.crop;
+    shape_ = {side, side, channels};
   } else {
     if (sizes.size() > 1) {
       auto it = sizes.items().begin();
@@ -102,7 +105,8 @@ void FolderSource::label_by_folder() {
 void FolderSource::read(int64_t index, uint8_t* dst) const {
   const std::string path = (fs::path(root_) / files_.at(index)).string();
   io::Image im = io::read_image(path, static_cast<int>(shape_[2]));
-  if (options_.resolution > 0) im = io::center_crop_resize(im, options_.resolution);
+  if (options_.resolution > 0 || options_.crop > 0)
+    im = io::center_crop_resize(im, static_cast<int>(shape_[0]), options_.crop, options_.filter);
   SCORCH_CHECK(im.height == shape_[0] && im.width == shape_[1], "'{}' is {}x{}, expected {}x{}", path, im.height,
                im.width, shape_[0], shape_[1]);
   std::memcpy(dst, im.pixels.data(), im.pixels.size());
@@ -112,6 +116,8 @@ nlohmann::json FolderSource::describe() const {
   return {{"type", "folder"},
           {"root", root_},
           {"resolution", options_.resolution},
+          {"crop", options_.crop},
+          {"resize_filter", io::resize_filter_name(options_.filter)},
           {"grayscale", options_.grayscale},
           {"files", files_.size()},
           {"skipped", skipped_},

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "core/io/image_io.h"
 #include "data/sources.h"
 
 namespace scorch::dist {
@@ -17,6 +18,10 @@ struct FolderOptions {
   int resolution = 0;  // 0: keep the size, which must then be the same for every image
   bool grayscale = false;
   bool skip_bad = false;  // leave out images that will not decode (reported), instead of failing
+  // A centred crop x crop square first (0: the largest one when resizing; score_sde's CelebA: 140), and the
+  // filter of the resize to resolution.
+  int crop = 0;
+  io::ResizeFilter filter = io::ResizeFilter::Mitchell;
 };
 
 class FolderSource : public Source {

@@ -4,6 +4,7 @@
 #include <stb_image.h>
 #include <stb_image_resize.h>
 #include <stb_image_write.h>
+#include <torch/torch.h>
 
 #include <algorithm>
 #include <cstring>
@@ -73,9 +74,27 @@ Image decode_image(const std::string& bytes, int channels, const std::string& wh
   return out;
 }
 
-Image center_crop_resize(const Image& image, int size) {
+ResizeFilter resize_filter_named(const std::string& name) {
+  if (name == "mitchell") return ResizeFilter::Mitchell;
+  if (name == "bilinear") return ResizeFilter::Bilinear;
+  if (name == "bicubic") return ResizeFilter::Bicubic;
+  SCORCH_FAIL("unknown resize filter '{}' (mitchell, bilinear, bicubic)", name);
+}
+
+const char* resize_filter_name(ResizeFilter filter) {
+  switch (filter) {
+    case ResizeFilter::Mitchell: return "mitchell";
+    case ResizeFilter::Bilinear: return "bilinear";
+    case ResizeFilter::Bicubic: return "bicubic";
+  }
+  return "?";
+}
+
+Image center_crop_resize(const Image& image, int size, int crop, ResizeFilter filter) {
   SCORCH_CHECK(size > 0, "resize: size must be positive, got {}", size);
-  const int side = std::min(image.height, image.width);
+  const int side = crop > 0 ? crop : std::min(image.height, image.width);
+  SCORCH_CHECK(side <= image.height && side <= image.width, "a {}x{} crop does not fit in a {}x{} image", side, side,
+               image.height, image.width);
   const int y0 = (image.height - side) / 2, x0 = (image.width - side) / 2;
   const size_t row = size_t(image.width) * image.channels;
   const uint8_t* first = image.pixels.data() + y0 * row + size_t(x0) * image.channels;
@@ -86,11 +105,27 @@ Image center_crop_resize(const Image& image, int size) {
                   size_t(size) * image.channels);
     return out;
   }
-  // stb's resize reads the crop in place through the source stride; it filters over the whole footprint
-  // of each output pixel when shrinking, which is the antialiasing.
-  const int ok =
-      stbir_resize_uint8(first, side, side, static_cast<int>(row), out.pixels.data(), size, size, 0, image.channels);
-  SCORCH_CHECK(ok != 0, "resize from {}x{} to {}x{} failed", side, side, size, size);
+  if (filter == ResizeFilter::Mitchell) {
+    // stb's resize reads the crop in place through the source stride; it filters over the whole footprint
+    // of each output pixel when shrinking, which is the antialiasing.
+    const int ok =
+        stbir_resize_uint8(first, side, side, static_cast<int>(row), out.pixels.data(), size, size, 0, image.channels);
+    SCORCH_CHECK(ok != 0, "resize from {}x{} to {}x{} failed", side, side, size, size);
+    return out;
+  }
+  namespace F = torch::nn::functional;
+  const auto crop_hwc = torch::from_blob(const_cast<uint8_t*>(first), {side, side, image.channels},
+                                         {static_cast<int64_t>(row), image.channels, 1}, torch::kUInt8);
+  const auto x = crop_hwc.permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat32);  // (1, C, side, side)
+  F::InterpolateFuncOptions how;
+  how.size(std::vector<int64_t>{size, size}).align_corners(false).antialias(true);
+  if (filter == ResizeFilter::Bilinear)
+    how.mode(torch::kBilinear);
+  else
+    how.mode(torch::kBicubic);
+  const auto y = F::interpolate(x, how);  // (1, C, size, size)
+  const auto hwc = y.squeeze(0).permute({1, 2, 0}).round().clamp(0, 255).to(torch::kUInt8).contiguous();
+  std::memcpy(out.pixels.data(), hwc.data_ptr<uint8_t>(), out.pixels.size());
   return out;
 }
 

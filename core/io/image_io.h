@@ -20,8 +20,16 @@ Image read_image(const std::string& path, int channels);
 Image decode_image(const std::string& bytes, int channels, const std::string& what);
 // Height and width from the header alone (no pixels decoded); throws like decode_image when unreadable.
 std::pair<int, int> encoded_image_size(const std::string& bytes, const std::string& what);
-// Largest centred square, then an antialiased (Mitchell filter) resize to size x size.
-Image center_crop_resize(const Image& image, int size);
+// How center_crop_resize resamples. Mitchell: stb's antialiased Mitchell filter (Catmull-Rom when enlarging).
+// Bilinear / Bicubic: torch's antialiased interpolation (PIL's filters; bicubic with a = -0.5), the kind of
+// tf.image.resize(..., antialias=True) that score_sde's datasets.py uses for CelebA (bilinear) and LSUN (bicubic).
+enum class ResizeFilter { Mitchell, Bilinear, Bicubic };
+// "mitchell" | "bilinear" | "bicubic"; anything else throws naming it and the choices.
+ResizeFilter resize_filter_named(const std::string& name);
+const char* resize_filter_name(ResizeFilter filter);
+// A centred crop x crop square (0: the largest centred square; top = (height - crop) / 2, left likewise, as
+// score_sde's central_crop), then a resize to size x size with `filter` (none when the sizes are equal).
+Image center_crop_resize(const Image& image, int size, int crop = 0, ResizeFilter filter = ResizeFilter::Mitchell);
 // Writes a PNG atomically; channels 1 or 3.
 void write_png(const std::string& path, const Image& image);
 // The PNG file's bytes, for embedding (TensorBoard image summaries); channels 1 or 3.

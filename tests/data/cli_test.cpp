@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/atomic_file.h"
 #include "core/io/image_io.h"
 #include "data/dataset.h"
 #include "data/format.h"
@@ -135,6 +136,39 @@ TEST(DataCli, PngFolderPackAndMixedSizesError) {
   r = scorch("data pack " + dir + "/in --out " + dir + "/ds --resolution 16");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_EQ(read_manifest(dir + "/ds").shape, (std::vector<int64_t>{16, 16, 3}));
+}
+
+// score_sde's CelebA recipe on a folder: --crop before --resolution, the filter recorded; a crop larger than an
+// image names it; the options are refused for formats they do not apply to.
+TEST(DataCli, CropThenResizeAFolderAndRefusals) {
+  const auto dir = test::temp_dir("cli_crop");
+  fs::create_directories(dir + "/in");
+  for (int i = 0; i < 3; ++i)
+    io::write_png(dir + fmt::format("/in/{}.png", i),
+                  io::Image{20, 30, 3, std::vector<uint8_t>(1800, uint8_t(i * 40))});
+  auto r = scorch("data pack " + dir + "/in --out " + dir + "/ds --crop 16 --resolution 8 --resize-filter bilinear");
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto m = read_manifest(dir + "/ds");
+  EXPECT_EQ(m.shape, (std::vector<int64_t>{8, 8, 3}));
+  const auto manifest = read_file(dir + "/ds/manifest.json");
+  EXPECT_NE(manifest.find("--resolution 8 --crop 16 --resize-filter bilinear"), std::string::npos) << manifest;
+  EXPECT_NE(manifest.find("\"resize_filter\": \"bilinear\""), std::string::npos) << manifest;
+  r = scorch("data pack " + dir + "/in --out " + dir + "/ds2 --crop 16");  // crop only: 16 x 16
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(read_manifest(dir + "/ds2").shape, (std::vector<int64_t>{16, 16, 3}));
+
+  r = scorch("data pack " + dir + "/in --out " + dir + "/ds3 --crop 24 --resolution 8");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("is 20x30: smaller than --crop 24"), std::string::npos) << r.output;
+  r = scorch("data pack " + dir + "/in --out " + dir + "/ds3 --resolution 8 --resize-filter lanczos");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("unknown resize filter 'lanczos'"), std::string::npos) << r.output;
+  r = scorch("data pack " + dir + "/t10k-images-idx3-ubyte.gz --format idx --out " + dir + "/ds3 --crop 20");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("--crop and --resize-filter apply to image folders only, not to --format idx"),
+            std::string::npos)
+      << r.output;
+  EXPECT_FALSE(fs::exists(dir + "/ds3/manifest.json"));
 }
 
 TEST(DataCli, TwoRanksPackTheSameBytes) {
