@@ -58,7 +58,7 @@ FrechetResult frechet_distance(const GaussianStats& a, const GaussianStats& b) {
   if (r.rank_deficient)
     spdlog::warn(
         "FID: a covariance is singular ({} and {} images for {} dimensions); used the robust eigh route, {} negative "
-        "eigenvalues clamped. FID from fewer than {} images is biased and not comparable to published numbers",
+        "eigenvalues clamped. FID from {} images or fewer is biased and not comparable to published numbers",
         count_text(a.count), count_text(b.count), d, r.clamped, d);
   return r;
 }
