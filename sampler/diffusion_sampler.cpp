@@ -30,6 +30,14 @@ DiffusionSampler::DiffusionSampler(models::ScoreModelImpl& model, const Config& 
     SCORCH_CHECK(ve != nullptr, "sampling.method ald walks a VE noise ladder; training.sde is {}",
                  config.get_string("training.sde"));
     ald_sigmas_ = ve->discrete_sigmas().flip(0);  // descending: index i is the network's label i
+    // A network trained with training.continuous takes sigma itself as its label (score_sde's get_score_fn for
+    // VE), not a level index: level i becomes sigma_i. The RefineNets always take the index.
+    if (o_.continuous && !models::is_refinenet(config.get_string("model.name"))) {
+      model_fn_ = [fn = model_fn, sigmas = ald_sigmas_.to(device, torch::kFloat32)](const torch::Tensor& x,
+                                                                                    const torch::Tensor& labels) {
+        return fn(x, sigmas.index({labels.to(torch::kLong)}).to(x.scalar_type()));  // (B,) sigma_i
+      };
+    }
   }
   pc_score_ = sdes::make_score_fn(sde_, model_fn, o_.continuous);
   // The reference's ODE sampler and likelihood always build the score with continuous labels.

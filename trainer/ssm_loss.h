@@ -15,8 +15,8 @@ enum class SsmProjection { Rademacher, Gaussian };  // both have E[v v^T] = I
 // t ~ U(eps, T), x_t = mean + std z, v ~ projection; per example
 //   ssm:    v^T (grad s) v + 1/2 (v^T s)^2,     ssm_vr: v^T (grad s) v + 1/2 |s|^2 (the second term exactly),
 // weighted by std(t)^2 as DsmLoss is (g(t)^2 with likelihood weighting), and scaled by 2/D for reduce_mean
-// to match DSM's mean over pixels. For any model, E[DSM] - E[SSM] is the constant D/2 (1 with reduce_mean):
-// the two objectives have the same minimiser.
+// to match DSM's mean over pixels. For any model, E[DSM] - E[SSM] is a constant, E_t[w(t) D / (2 std(t)^2)]
+// for the weight w (D/2 with std(t)^2, 1 with reduce_mean as well): the two objectives have the same minimiser.
 class SsmLoss : public Loss {
  public:
   SsmLoss(std::shared_ptr<sdes::Sde> sde, bool variance_reduced, SsmProjection projection, bool reduce_mean,

@@ -1,12 +1,14 @@
-// Annealed Langevin dynamics: the same chain as ncsnv2's sampler on the same weights and noise, and the
-// exact stationary law of the discretised chain on Gaussian data.
+// Annealed Langevin dynamics: the same chain as ncsnv2's sampler on the same weights and noise, the exact
+// stationary law of the discretised chain on Gaussian data, and sigma labels for continuous VE networks.
 #include "sampler/ald_sampler.h"
 
 #include <gtest/gtest.h>
 
+#include "core/config.h"
 #include "core/io/npz.h"
 #include "core/models/model_weights.h"
 #include "core/models/score_model.h"
+#include "sampler/diffusion_sampler.h"
 #include "support/run.h"
 
 namespace scorch {
@@ -82,6 +84,20 @@ TEST(AldSampler, ReachesTheExactStationaryLawOfGaussianData) {
     EXPECT_NEAR(x.var().item<double>() / (stationary * shrink * shrink), 1.0, 0.025) << "denoise " << denoise;
     EXPECT_EQ(ald.nfe(), 3 * 200 + (denoise ? 1 : 0));
   }
+}
+
+// A VE network trained with training.continuous takes sigma as its label (score_sde's get_score_fn), not a level
+// index: fed index 0 as sigma, NCSN++'s Fourier embedding takes log 0 and every sample is NaN.
+TEST(AldSampler, ContinuousVeNetworksGetTheirSigmaAsTheLabel) {
+  const auto config = Config::resolve(test::source_dir() + "/configs/small/ve_tiny.yaml",
+                                      {"model.num_scales=10", "model.nf=8", "sampling.method=ald"});
+  ASSERT_TRUE(config.get_bool("training.continuous"));
+  torch::manual_seed(0);
+  auto model = models::make_model(config);
+  sampler::DiffusionSampler ald(*model, config, torch::Device(torch::kCPU));
+  const auto x = ald.sample(2, 3, 0, /*clip=*/false);  // (2, 3, 16, 16)
+  EXPECT_TRUE(torch::isfinite(x).all().item<bool>()) << "a level index was read as sigma";
+  EXPECT_EQ(ald.last_nfe(), 10 + 1);
 }
 
 }  // namespace
