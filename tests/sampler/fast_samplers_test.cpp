@@ -216,6 +216,31 @@ TEST(FastSamplers, SamplingStepsIsTheExactNetworkEvaluationCount) {
   }
 }
 
+// A network of NCSN's 10 VE levels knows only its rungs; between them the few-step solvers would scale the
+// noise its x0 estimate removes by up to the rungs' ratio (1.67 here), so they refuse it; 1000 levels
+// (score_sde's) or a continuous network pass.
+TEST(FastSamplers, ACoarseDiscreteVeLadderIsRefused) {
+  auto coarse = std::make_shared<sdes::VESDE>(0.01, 1.0, 10);
+  auto fine = std::make_shared<sdes::VESDE>(0.01, 50.0, 1000);
+  sdes::ScoreFn zero = [](const torch::Tensor& x, const torch::Tensor&) { return torch::zeros_like(x); };
+  SamplingOptions o;
+  o.method = "dpm_solver";
+  o.continuous = false;
+  try {
+    FewStepSampler(coarse, zero, o);
+    FAIL() << "dpm_solver on a 10-level discrete VE network was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(e.message().find("on a network trained on 10 discrete VE levels (training.continuous: false)"),
+              std::string::npos)
+        << e.message();
+    EXPECT_NE(e.message().find("scaled by up to 1.67x"), std::string::npos) << e.message();
+    EXPECT_NE(e.hint().find("sampling.method ald or pc"), std::string::npos) << e.hint();
+  }
+  EXPECT_NO_THROW(FewStepSampler(fine, zero, o));
+  o.continuous = true;
+  EXPECT_NO_THROW(FewStepSampler(coarse, zero, o));
+}
+
 TEST(FastSamplers, GridsStartAndStopWhereAskedAndFollowTheirSpacing) {
   NoiseSchedule vp(sde_named(sdes::SdeKind::VP));
   const auto lsnr = time_steps(vp, "logsnr", kT, kEps, 10);
