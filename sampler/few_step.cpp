@@ -25,8 +25,9 @@ FewStepSampler::FewStepSampler(std::shared_ptr<sdes::Sde> sde, sdes::ScoreFn sco
   // x + sigma(t)^2 s, so the noise they remove is scaled by (sigma(t) / sigma_i)^2, up to the ratio of
   // neighbouring rungs half a rung away: under 1 % at score_sde's 1000 levels, 1.67x at NCSN's 10.
   if (const auto* ve = dynamic_cast<const sdes::VESDE*>(schedule_.sde().get()); ve && !o_.continuous && ve->N() > 1) {
-    const auto s = ve->discrete_sigmas().to(torch::kFloat64);
-    const double off = s[1].item<double>() / s[0].item<double>();
+    // The ladder is geometric: neighbouring rungs differ by this factor (no read of the table, which may sit on
+    // the GPU: the sampler is built per batch).
+    const double off = std::pow(ve->sigma_max() / ve->sigma_min(), 1.0 / static_cast<double>(ve->N() - 1));
     SCORCH_CHECK_HINT(off <= 1.1, "sample it with sampling.method ald or pc, which stay on the ladder",
                       "sampling.method {} on a network trained on {} discrete VE levels (training.continuous: false): "
                       "between its levels the noise its x0 estimate removes would be scaled by up to {:.2f}x",
