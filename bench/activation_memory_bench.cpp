@@ -75,7 +75,7 @@ constexpr double kMiB = 1024.0 * 1024.0;
 
 Row measure(const Config& config, int64_t batch, int64_t min_resolution, const DeviceBytes& mem) {
   const auto precision = config.get_string("training.precision");
-  const bool channels_last = config.get_bool("training.channels_last");
+  const bool channels_last = switch_applies(config.get_switch("training.channels_last"), mem.device.is_cuda());
   const auto format = channels_last ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
   torch::manual_seed(0);
   auto model = models::make_model(config);
@@ -157,8 +157,9 @@ int main(int argc, char** argv) {
             r.min_resolution, k, diff, scale);
       }
     }
-    const bool channels_last = config.get_bool("training.channels_last");
-    const bool fused_norm = config.get_bool("model.fused_group_norm");
+    const bool cuda = mem.device.is_cuda();
+    const bool channels_last = switch_applies(config.get_switch("training.channels_last"), cuda);
+    const bool fused_norm = switch_applies(config.get_switch("model.fused_group_norm"), cuda);
     std::printf("config %s, %s, %s%s%s, batch %lld; fixed state (weights, gradients, Adam, EMA) %.0f MiB\n",
                 config_path.c_str(), mem.device.str().c_str(), config.get_string("training.precision").c_str(),
                 channels_last ? " + channels_last" : "", fused_norm ? " + fused GroupNorm" : "",

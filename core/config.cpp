@@ -18,6 +18,7 @@ const char* type_name(ValueType t) {
     case ValueType::Int: return "an integer";
     case ValueType::Float: return "a number";
     case ValueType::Bool: return "true or false";
+    case ValueType::Switch: return "true, false or auto";
     case ValueType::String: return "a string";
     case ValueType::IntList: return "a list of integers, e.g. [1, 2, 2, 2]";
     case ValueType::FloatList: return "a list of numbers";
@@ -121,6 +122,7 @@ YAML::Node check_type(const OptionSpec& spec, const YAML::Node& n, const std::st
       case ValueType::Int: return is_int(s);
       case ValueType::Float: return is_float(s);
       case ValueType::Bool: return is_bool(s);
+      case ValueType::Switch: return is_bool(s) || s == "auto";
       default: return true;
     }
   };
@@ -128,6 +130,7 @@ YAML::Node check_type(const OptionSpec& spec, const YAML::Node& n, const std::st
     case ValueType::Int:
     case ValueType::Float:
     case ValueType::Bool:
+    case ValueType::Switch:
       if (!scalar_ok(n, spec.type)) throw bad();
       return n;
     case ValueType::String:
@@ -285,6 +288,11 @@ bool Config::get_bool(const std::string& key) const {
   std::string s = value(key, ValueType::Bool).Scalar();
   return s == "true" || s == "True" || s == "TRUE";
 }
+Switch Config::get_switch(const std::string& key) const {
+  const std::string s = value(key, ValueType::Switch).Scalar();
+  if (s == "auto") return Switch::Auto;
+  return s == "true" || s == "True" || s == "TRUE" ? Switch::On : Switch::Off;
+}
 std::string Config::get_string(const std::string& key) const { return value(key, ValueType::String).as<std::string>(); }
 std::vector<int64_t> Config::get_int_list(const std::string& key) const {
   return value(key, ValueType::IntList).as<std::vector<int64_t>>();
@@ -300,6 +308,7 @@ std::string Config::value_text(const std::string& key) const {
     case ValueType::Int: return std::to_string(get_int(key));
     case ValueType::Float: return fmt::format("{}", get_float(key));  // shortest text that reads back exactly
     case ValueType::Bool: return get_bool(key) ? "true" : "false";
+    case ValueType::Switch: return switch_name(get_switch(key));
     case ValueType::String: return get_string(key);
     case ValueType::IntList: return fmt::format("{}", fmt::join(get_int_list(key), ","));
     case ValueType::FloatList: return fmt::format("{}", fmt::join(get_float_list(key), ","));

@@ -7,9 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "core/switch.h"
+
 namespace scorch {
 
-enum class ValueType { Int, Float, Bool, String, IntList, FloatList };
+// Switch: true, false or auto (a speed switch on where it pays: core/switch.h).
+enum class ValueType { Int, Float, Bool, Switch, String, IntList, FloatList };
 const char* type_name(ValueType t);
 
 // What a key decides, and so where a change of it is allowed (docs/architecture.md "Config scopes"):
@@ -58,6 +61,7 @@ class Config {
   int64_t get_int(const std::string& key) const;
   double get_float(const std::string& key) const;
   bool get_bool(const std::string& key) const;
+  Switch get_switch(const std::string& key) const;
   std::string get_string(const std::string& key) const;
   std::vector<int64_t> get_int_list(const std::string& key) const;
   std::vector<double> get_float_list(const std::string& key) const;

@@ -43,7 +43,10 @@ const std::vector<OptionSpec>& option_table() {
        S::Runtime},
       {"training.precision", T::String, "fp32", "fp32 | bf16 | fp16", S::Runtime},
       {"training.tf32", T::Bool, "false", "allow TF32 matmuls/convolutions on CUDA", S::Runtime},
-      {"training.channels_last", T::Bool, "false", "channels_last memory format on CUDA", S::Runtime},
+      {"training.channels_last", T::Switch, "auto",
+       "channels_last (NHWC) activations and weights; auto: on CUDA (faster there with model.fused_group_norm and "
+       "model.fused_fir, slower without them: docs/training.md)",
+       S::Runtime},
       {"training.keep_last", T::Int, "3", "rolling checkpoints kept besides snapshots", S::Runtime},
       {"training.max_nonfinite_steps", T::Int, "20", "consecutive non-finite steps before the run stops", S::Runtime},
       {"training.sync_free", T::Bool, "true",
@@ -170,23 +173,24 @@ const std::vector<OptionSpec>& option_table() {
        "attention through scaled_dot_product_attention (slower than bmm + softmax at NCSN++'s 16x16, one head of "
        "256, on an H200: docs/benchmarks.md)",
        S::Runtime, "ncsnpp ddpm"},
-      {"model.fused_group_norm", T::Bool, "false",
-       "on CUDA, GroupNorm (and the SiLU after it) runs scorch's kernels in the input's layout instead of "
-       "LibTorch's, which copy channels_last to NCHW and back (not yet timed on a GPU: docs/gpu.md)",
+      {"model.fused_group_norm", T::Switch, "auto",
+       "GroupNorm (and the SiLU after it) on CUDA through scorch's kernels in the input's layout instead of "
+       "LibTorch's, which copy channels_last to NCHW and back; auto: on, except under training.loss ssm/ssm_vr (no "
+       "double backward); the CPU always takes LibTorch's",
        S::Runtime, "ncsnpp ddpm wideresnet"},
-      {"model.fused_fir", T::Bool, "false",
+      {"model.fused_fir", T::Switch, "auto",
        "FIR up/down-sampling (model.fir) through scorch's kernel, one pass in the input's layout, instead of zero "
-       "insertion, padding and LibTorch's depthwise convolution (not yet timed on a GPU: docs/gpu.md)",
+       "insertion, padding and LibTorch's depthwise convolution; auto: on CUDA (true: the CPU too, a slower loop)",
        S::Runtime, "ncsnpp"},
-      {"model.fold_time_bias", T::Bool, "false",
+      {"model.fold_time_bias", T::Switch, "auto",
        "residual blocks add Conv_0's bias and the time embedding to Conv_0's output as one (B, C) shift, one pass "
-       "instead of two, none with model.fused_group_norm (on CUDA LibTorch adds a convolution's bias in a pass of "
-       "its own; not yet timed on a GPU)",
+       "instead of two, none with model.fused_group_norm (LibTorch's CUDA convolutions add a bias in a pass of "
+       "their own); auto: on CUDA",
        S::Runtime, "ncsnpp ddpm"},
-      {"model.fused_skip_join", T::Bool, "false",
+      {"model.fused_skip_join", T::Switch, "auto",
        "residual and attention blocks run their last convolutions without bias and join skip + h + biases (divided "
-       "by sqrt(2) with model.skip_rescale) in one pass instead of three or four (on CUDA LibTorch adds a "
-       "convolution's bias in a pass of its own; not yet timed on a GPU)",
+       "by sqrt(2) with model.skip_rescale) in one pass instead of three or four; auto: on CUDA (true: the CPU too, "
+       "a slower loop)",
        S::Runtime, "ncsnpp ddpm"},
       {"model.grad_checkpointing", T::Bool, "false", "recompute each block in backward to save memory", S::Runtime,
        "ncsnpp ddpm"},

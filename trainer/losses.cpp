@@ -107,9 +107,13 @@ std::unique_ptr<Loss> make_loss(const Config& config, std::shared_ptr<sdes::Sde>
     SCORCH_CHECK_HINT(config.get_bool("training.continuous"), "set training.continuous: true",
                       "training.loss = {} needs continuous training", loss);
     // Each recomputes or fuses the backward with kernels that have no second derivative.
-    for (const char* key : {"model.grad_checkpointing", "model.fused_attention", "model.fused_group_norm"})
-      SCORCH_CHECK_HINT(!config.get_bool(key), fmt::format("set {}: false", key),
+    // model.fused_group_norm's auto stays off here (ModelConfig::from); only an explicit true is refused.
+    for (const char* key : {"model.grad_checkpointing", "model.fused_attention", "model.fused_group_norm"}) {
+      const bool on =
+          std::string(key) == "model.fused_group_norm" ? config.get_switch(key) == Switch::On : config.get_bool(key);
+      SCORCH_CHECK_HINT(!on, fmt::format("set {}: false", key),
                         "training.loss = {} takes a double backward, which {} = true does not support", loss, key);
+    }
     const std::string projections = config.get_string("training.ssm_projections");
     SCORCH_CHECK(projections == "rademacher" || projections == "gaussian",
                  "training.ssm_projections = '{}' (from {}): expected rademacher or gaussian", projections,

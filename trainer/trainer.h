@@ -127,7 +127,7 @@ class Trainer {
   torch::Device device_;
   TrainerHooks hooks_;
   TrainingOptions o_;
-  bool channels_last_ = false;  // training.channels_last on a CUDA device
+  bool channels_last_ = false;  // training.channels_last as it applies to this device
   int64_t local_batch_, micro_batch_;
 
   // Stream ids under the run seed, so the loss noise, dropout and evaluation never share random numbers.

@@ -24,7 +24,7 @@ Trainer::Trainer(Config config, std::string workdir, std::shared_ptr<dist::Commu
       device_(device),
       hooks_(std::move(hooks)),
       o_(TrainingOptions::from(config_)),
-      channels_last_(o_.channels_last && device_.is_cuda()),
+      channels_last_(switch_applies(o_.channels_last, device_.is_cuda())),
       local_batch_(o_.local_batch(comm_->world())),
       micro_batch_(o_.local_micro_batch(comm_->world())),
       scaler_(o_.precision == Precision::FP16) {

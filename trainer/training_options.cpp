@@ -15,7 +15,7 @@ TrainingOptions TrainingOptions::from(const Config& config) {
   o.n_iters = config.get_int("training.n_iters");
   o.precision = parse_precision(config.get_string("training.precision"), "training.precision");
   o.tf32 = config.get_bool("training.tf32");
-  o.channels_last = config.get_bool("training.channels_last");
+  o.channels_last = config.get_switch("training.channels_last");
   o.ema_rate = config.get_float("model.ema_rate");
   o.grad_bucket_mb = config.get_float("training.grad_bucket_mb");
   o.max_nonfinite_steps = config.get_int("training.max_nonfinite_steps");

@@ -15,7 +15,8 @@ struct TrainingOptions {
   int64_t micro_batch = 0;   // per rank; 0: the rank's whole share at once
   int64_t n_iters = 0;
   Precision precision = Precision::FP32;
-  bool tf32 = false, channels_last = false;  // CUDA only
+  bool tf32 = false;                    // CUDA only
+  Switch channels_last = Switch::Auto;  // auto: on CUDA
   double ema_rate = 0.9999;
   double grad_bucket_mb = 25;
   int64_t max_nonfinite_steps = 20;

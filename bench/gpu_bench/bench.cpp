@@ -44,6 +44,11 @@ std::vector<std::string> variant_sets(const std::string& variant) {
       variant);
   sets.push_back("training.precision=" + (base == "tf32" ? std::string("fp32") : base));
   sets.push_back(std::string("training.tf32=") + (base == "tf32" ? "true" : "false"));
+  // The layout and kernel switches default to auto (on, on CUDA); a variant starts with them off, so that each
+  // suffix below measures one switch, as the rows of earlier reports did. "+cl+gn+fir+fold+join" is the defaults.
+  for (const char* key : {"training.channels_last", "model.fused_group_norm", "model.fused_fir", "model.fold_time_bias",
+                          "model.fused_skip_join"})
+    sets.push_back(std::string(key) + "=false");
   for (size_t at = variant.find('+'); at != std::string::npos; at = variant.find('+', at + 1)) {
     const auto flag = variant.substr(at + 1, variant.find('+', at + 1) - at - 1);
     if (flag == "cl")

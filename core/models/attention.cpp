@@ -35,7 +35,7 @@ torch::Tensor AttnBlockImpl::forward(const torch::Tensor& x, const torch::Tensor
     auto weights = torch::softmax(logits, -1);
     out = torch::bmm(vf, weights.transpose(1, 2)).reshape({B, C, H, W});  // (B, C, H, W)
   }
-  if (options.fused_skip_join())
+  if (switch_applies(options.fused_skip_join(), x.is_cuda()))
     return fused_skip_join(x, NIN_3->forward_without_bias(out), NIN_3->b, options.skip_rescale());
   return skip_join(x, NIN_3->forward(out), options.skip_rescale());
 }

@@ -108,10 +108,12 @@ torch::Tensor FirConv2dImpl::forward(const torch::Tensor& x) {
     const int64_t p = (taps - 2) - (conv - 1);
     auto w = weight.flip({2, 3}).transpose(0, 1);  // (in, out, k, k) for conv_transpose2d
     h = torch::conv_transpose2d(x, w.to(x.scalar_type()), torch::Tensor(), at::IntArrayRef{2, 2});
-    h = upfirdn2d_of(h, rk, 4.0, 1, 1, floordiv2(p + 1) + 1, floordiv2(p) + 1, options.fused_fir());
+    h = upfirdn2d_of(h, rk, 4.0, 1, 1, floordiv2(p + 1) + 1, floordiv2(p) + 1,
+                     switch_applies(options.fused_fir(), x.is_cuda()));
   } else if (options.down()) {
     const int64_t p = (taps - 2) + (conv - 1);
-    h = upfirdn2d_of(x, rk, 1.0, 1, 1, floordiv2(p + 1), floordiv2(p), options.fused_fir());
+    h = upfirdn2d_of(x, rk, 1.0, 1, 1, floordiv2(p + 1), floordiv2(p),
+                     switch_applies(options.fused_fir(), x.is_cuda()));
     h = torch::conv2d(h, weight.to(x.scalar_type()), torch::Tensor(), at::IntArrayRef{2, 2});
   } else {
     h = torch::conv2d(x, weight.to(x.scalar_type()), torch::Tensor(), at::IntArrayRef{1, 1},

@@ -4,6 +4,8 @@
 
 #include <vector>
 
+#include "core/switch.h"
+
 namespace scorch::models {
 
 // The 2-D FIR kernel of a separable 1-D kernel: outer(k, k) / sum, times `gain`. (kh, kw) float32.
@@ -31,7 +33,7 @@ struct FirConv2dOptions {
   TORCH_ARG(bool, up) = false;
   TORCH_ARG(bool, down) = false;
   TORCH_ARG(std::vector<int64_t>, resample_kernel) = std::vector<int64_t>{1, 3, 3, 1};
-  TORCH_ARG(bool, fused_fir) = false;  // the FIR pass through scorch's kernel (fir_upsample_2d's `fused`)
+  TORCH_ARG(Switch, fused_fir) = Switch::Off;  // the FIR pass through scorch's kernel (fir_upsample_2d's `fused`)
 };
 
 // A k×k convolution whose input is FIR-upsampled ×2 first (up) or whose output is FIR-downsampled ×2 (down),

@@ -19,8 +19,8 @@ GroupNormImpl::GroupNormImpl(int64_t num_groups, int64_t num_channels, double ep
 }
 
 bool GroupNormImpl::takes_fused_path(const torch::Tensor& x) const {
-  return fused_ && x.is_cuda() && x.dim() == 4 && x.size(0) <= kMaxImages && kernel_dtype_supported(x.scalar_type()) &&
-         SCORCH_WITH_CUDA;
+  return fused_ != Switch::Off && x.is_cuda() && x.dim() == 4 && x.size(0) <= kMaxImages &&
+         kernel_dtype_supported(x.scalar_type()) && SCORCH_WITH_CUDA;
 }
 
 torch::Tensor GroupNormImpl::forward_silu(const torch::Tensor& x) {

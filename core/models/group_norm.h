@@ -2,6 +2,8 @@
 #pragma once
 #include <torch/torch.h>
 
+#include "core/switch.h"
+
 namespace scorch::models {
 
 // torch.nn.GroupNorm's arithmetic and state_dict. Under autocast to bf16/fp16, with an input already in
@@ -11,8 +13,9 @@ namespace scorch::models {
 // convolution, and the backward of all three (11 % of a bf16 NCSN++ step at 32² on an H200). The output is
 // in the input's dtype; the affine parameters are cast to it.
 //
-// With set_fused(true) (model.fused_group_norm), a CUDA input goes through fused_group_norm, scorch's kernels
-// in either layout, instead of LibTorch's; forward_silu then fuses the SiLU in.
+// With set_fused(On or Auto) (model.fused_group_norm), a CUDA input goes through fused_group_norm, scorch's
+// kernels in either layout, instead of LibTorch's; forward_silu then fuses the SiLU in. A CPU input always takes
+// LibTorch's (the kernels' CPU loop exists to test their arithmetic, and it is slower).
 class GroupNormImpl : public torch::nn::Module {
  public:
   GroupNormImpl(int64_t num_groups, int64_t num_channels, double eps);
@@ -21,7 +24,7 @@ class GroupNormImpl : public torch::nn::Module {
   // forward(x + pre[:, :, None, None]) (forward_silu of it with `silu`), pre (B, C): on the fused path the kernels
   // take pre into their statistics and x + pre is never formed; otherwise one add in x's dtype first.
   torch::Tensor forward_shifted(const torch::Tensor& x, const torch::Tensor& pre, bool silu);
-  void set_fused(bool on) { fused_ = on; }
+  void set_fused(Switch s) { fused_ = s; }
 
   torch::Tensor weight, bias;  // (C,), (C,)
 
@@ -30,7 +33,7 @@ class GroupNormImpl : public torch::nn::Module {
 
   int64_t num_groups_;
   double eps_;
-  bool fused_ = false;
+  Switch fused_ = Switch::Off;
 };
 TORCH_MODULE(GroupNorm);
 

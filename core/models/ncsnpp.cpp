@@ -220,7 +220,8 @@ torch::Tensor NCSNppImpl::forward(const torch::Tensor& x_in, const torch::Tensor
     auto h = block(m, hs.back(), temb);
     if (c.progressive_input == "input_skip") {
       input_pyramid =
-          c.fir ? fir_downsample_2d(input_pyramid, c.fir_kernel, c.fused_fir) : naive_downsample_2d(input_pyramid);
+          c.fir ? fir_downsample_2d(input_pyramid, c.fir_kernel, switch_applies(c.fused_fir, input_pyramid.is_cuda()))
+                : naive_downsample_2d(input_pyramid);
       h = all_modules->ptr(m++)->as<CombineImpl>()->forward(input_pyramid, h);
     } else if (c.progressive_input == "residual") {
       input_pyramid = skip_join(block(m, input_pyramid, temb), h, c.skip_rescale);
@@ -245,7 +246,8 @@ torch::Tensor NCSNppImpl::forward(const torch::Tensor& x_in, const torch::Tensor
       if (i == levels - 1) {
         pyramid = norm_conv(m, h);
       } else if (c.progressive == "output_skip") {
-        pyramid = c.fir ? fir_upsample_2d(pyramid, c.fir_kernel, c.fused_fir) : naive_upsample_2d(pyramid);
+        pyramid = c.fir ? fir_upsample_2d(pyramid, c.fir_kernel, switch_applies(c.fused_fir, pyramid.is_cuda()))
+                        : naive_upsample_2d(pyramid);
         pyramid = pyramid + norm_conv(m, h);
       } else {
         pyramid = skip_join(block(m, pyramid, temb), h, c.skip_rescale);

@@ -22,7 +22,9 @@ torch::Tensor UpsampleImpl::forward(const torch::Tensor& x, const torch::Tensor&
     auto h = naive_upsample_2d(x);
     return options.with_conv() ? Conv_0->forward(h) : h;
   }
-  return options.with_conv() ? Conv2d_0->forward(x) : fir_upsample_2d(x, options.fir_kernel(), options.fused_fir());
+  return options.with_conv()
+             ? Conv2d_0->forward(x)
+             : fir_upsample_2d(x, options.fir_kernel(), switch_applies(options.fused_fir(), x.is_cuda()));
 }
 
 DownsampleImpl::DownsampleImpl(const ResampleOptions& options_) : options(options_) {
@@ -42,7 +44,9 @@ torch::Tensor DownsampleImpl::forward(const torch::Tensor& x, const torch::Tenso
     if (!options.with_conv()) return naive_downsample_2d(x);
     return Conv_0->forward(torch::constant_pad_nd(x, {0, 1, 0, 1}));
   }
-  return options.with_conv() ? Conv2d_0->forward(x) : fir_downsample_2d(x, options.fir_kernel(), options.fused_fir());
+  return options.with_conv()
+             ? Conv2d_0->forward(x)
+             : fir_downsample_2d(x, options.fir_kernel(), switch_applies(options.fused_fir(), x.is_cuda()));
 }
 
 }  // namespace scorch::models

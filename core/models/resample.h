@@ -16,7 +16,7 @@ struct ResampleOptions {
   TORCH_ARG(bool, with_conv) = false;
   TORCH_ARG(bool, fir) = false;
   TORCH_ARG(std::vector<int64_t>, fir_kernel) = std::vector<int64_t>{1, 3, 3, 1};
-  TORCH_ARG(bool, fused_fir) = false;  // model.fused_fir
+  TORCH_ARG(Switch, fused_fir) = Switch::Off;  // model.fused_fir
 };
 
 // Without FIR: nearest ×2 then `Conv_0` (3×3). With FIR: FIR upsampling, or `Conv2d_0` (fused FIR conv).

@@ -40,17 +40,19 @@ ResnetBlockBigGANImpl::ResnetBlockBigGANImpl(const ResBlockOptions& options_)
 
 torch::Tensor ResnetBlockBigGANImpl::forward(const torch::Tensor& x_in, const torch::Tensor& temb) {
   auto x = x_in;
+  const bool cuda = x.is_cuda();
+  const bool fused_fir = switch_applies(options.fused_fir(), cuda);
   auto h = norm_act(*GroupNorm_0, act, x);
   if (options.up()) {
-    h = options.fir() ? fir_upsample_2d(h, options.fir_kernel(), options.fused_fir()) : naive_upsample_2d(h);
-    x = options.fir() ? fir_upsample_2d(x, options.fir_kernel(), options.fused_fir()) : naive_upsample_2d(x);
+    h = options.fir() ? fir_upsample_2d(h, options.fir_kernel(), fused_fir) : naive_upsample_2d(h);
+    x = options.fir() ? fir_upsample_2d(x, options.fir_kernel(), fused_fir) : naive_upsample_2d(x);
   } else if (options.down()) {
-    h = options.fir() ? fir_downsample_2d(h, options.fir_kernel(), options.fused_fir()) : naive_downsample_2d(h);
-    x = options.fir() ? fir_downsample_2d(x, options.fir_kernel(), options.fused_fir()) : naive_downsample_2d(x);
+    h = options.fir() ? fir_downsample_2d(h, options.fir_kernel(), fused_fir) : naive_downsample_2d(h);
+    x = options.fir() ? fir_downsample_2d(x, options.fir_kernel(), fused_fir) : naive_downsample_2d(x);
   }
-  const auto c0 = conv_time(*Conv_0, h, temb, Dense_0, act, options.fold_time_bias());
+  const auto c0 = conv_time(*Conv_0, h, temb, Dense_0, act, switch_applies(options.fold_time_bias(), cuda));
   h = Dropout_0->forward(norm_act(*GroupNorm_1, act, c0.h, c0.shift));
-  if (!options.fused_skip_join()) {
+  if (!switch_applies(options.fused_skip_join(), cuda)) {
     h = Conv_1->forward(h);
     if (!Conv_2.is_empty()) x = Conv_2->forward(x);
     return skip_join(x, h, options.skip_rescale());
@@ -77,9 +79,11 @@ ResnetBlockDDPMImpl::ResnetBlockDDPMImpl(const ResBlockOptions& options_)
 
 torch::Tensor ResnetBlockDDPMImpl::forward(const torch::Tensor& x_in, const torch::Tensor& temb) {
   auto x = x_in;
-  const auto c0 = conv_time(*Conv_0, norm_act(*GroupNorm_0, act, x), temb, Dense_0, act, options.fold_time_bias());
+  const bool cuda = x.is_cuda();
+  const auto c0 = conv_time(*Conv_0, norm_act(*GroupNorm_0, act, x), temb, Dense_0, act,
+                            switch_applies(options.fold_time_bias(), cuda));
   auto h = Dropout_0->forward(norm_act(*GroupNorm_1, act, c0.h, c0.shift));
-  if (!options.fused_skip_join()) {
+  if (!switch_applies(options.fused_skip_join(), cuda)) {
     h = Conv_1->forward(h);
     if (!NIN_0.is_empty()) x = NIN_0->forward(x);
     return skip_join(x, h, options.skip_rescale());

@@ -7,6 +7,7 @@
 
 #include "core/models/block.h"
 #include "core/models/layers.h"
+#include "core/switch.h"
 
 namespace scorch::models {
 
@@ -19,15 +20,15 @@ struct ResBlockOptions {
   TORCH_ARG(bool, skip_rescale) = false;
   TORCH_ARG(double, init_scale) = 0.0;  // of Conv_1
   TORCH_ARG(std::string, act) = "swish";
-  TORCH_ARG(int64_t, groups) = 0;            // GroupNorm groups; 0: min(C/4, 32)
-  TORCH_ARG(bool, fold_time_bias) = false;   // model.fold_time_bias
-  TORCH_ARG(bool, fused_skip_join) = false;  // model.fused_skip_join
+  TORCH_ARG(int64_t, groups) = 0;                    // GroupNorm groups; 0: min(C/4, 32)
+  TORCH_ARG(Switch, fold_time_bias) = Switch::Off;   // model.fold_time_bias
+  TORCH_ARG(Switch, fused_skip_join) = Switch::Off;  // model.fused_skip_join
   // BigGAN only:
   TORCH_ARG(bool, up) = false;
   TORCH_ARG(bool, down) = false;
   TORCH_ARG(bool, fir) = false;
   TORCH_ARG(std::vector<int64_t>, fir_kernel) = std::vector<int64_t>{1, 3, 3, 1};
-  TORCH_ARG(bool, fused_fir) = false;  // model.fused_fir
+  TORCH_ARG(Switch, fused_fir) = Switch::Off;  // model.fused_fir
 };
 
 // h = Conv_1(Dropout(act(GN_1(Conv_0(resample(act(GN_0(x)))) + Dense_0(act(temb)))))); skip = Conv_2(resample(x))

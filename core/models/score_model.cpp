@@ -72,10 +72,13 @@ ModelConfig ModelConfig::from(const Config& c) {
       "model.grad_checkpointing_min_resolution = {} (from {}): expected a width in pixels >= 0 (0: every block)",
       m.grad_checkpointing_min_resolution, c.source_of("model.grad_checkpointing_min_resolution"));
   m.fused_attention = c.get_bool("model.fused_attention");
-  m.fused_group_norm = c.get_bool("model.fused_group_norm");
-  m.fused_fir = c.get_bool("model.fused_fir");
-  m.fold_time_bias = c.get_bool("model.fold_time_bias");
-  m.fused_skip_join = c.get_bool("model.fused_skip_join");
+  m.fused_group_norm = c.get_switch("model.fused_group_norm");
+  // Sliced score matching takes a double backward, which the fused GroupNorm lacks (make_loss refuses `true`).
+  const std::string loss = c.get_string("training.loss");
+  if (m.fused_group_norm == Switch::Auto && (loss == "ssm" || loss == "ssm_vr")) m.fused_group_norm = Switch::Off;
+  m.fused_fir = c.get_switch("model.fused_fir");
+  m.fold_time_bias = c.get_switch("model.fold_time_bias");
+  m.fused_skip_join = c.get_switch("model.fused_skip_join");
   m.num_classes = c.get_int("model.num_classes");
   m.blocks_per_group = c.get_int("model.blocks_per_group");
   m.channel_multiplier = c.get_int("model.channel_multiplier");

@@ -39,11 +39,12 @@ struct ModelConfig {
   bool centered = false;
   bool grad_checkpointing = false;
   int64_t grad_checkpointing_min_resolution = 0;  // with grad_checkpointing: the narrowest input recomputed
-  bool fused_attention = false;   // model.fused_attention: attention blocks call scaled_dot_product_attention
-  bool fused_group_norm = false;  // model.fused_group_norm: GroupNorm (+ SiLU) on CUDA through scorch's kernels
-  bool fused_fir = false;         // model.fused_fir: FIR resampling through scorch's kernel
-  bool fold_time_bias = false;    // model.fold_time_bias: Conv_0's bias and the time embedding in one pass
-  bool fused_skip_join = false;   // model.fused_skip_join: the last convolutions' biases and the join in one pass
+  bool fused_attention = false;  // model.fused_attention: attention blocks call scaled_dot_product_attention
+  // The speed switches (auto: on for CUDA tensors); each module resolves them per call from its input's device.
+  Switch fused_group_norm = Switch::Auto;  // model.fused_group_norm: GroupNorm (+ SiLU) through scorch's kernels
+  Switch fused_fir = Switch::Auto;         // model.fused_fir: FIR resampling through scorch's kernel
+  Switch fold_time_bias = Switch::Auto;    // model.fold_time_bias: Conv_0's bias and the time embedding in one pass
+  Switch fused_skip_join = Switch::Auto;   // model.fused_skip_join: the last convolutions' biases and the join
   // wideresnet_noise_conditional (the classifier)
   int64_t num_classes = 10, blocks_per_group = 4, channel_multiplier = 10;
   std::vector<double> input_mean{0.49139968, 0.48215841, 0.44653091}, input_std{0.24703223, 0.24348513, 0.26158784};

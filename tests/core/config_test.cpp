@@ -144,6 +144,26 @@ TEST(Config, CopiesAreIndependent) {
 }
 
 // value_text is what resume and sample compare: equal values give equal texts, however they were written.
+// The speed switches take true, false or auto; anything else names the three.
+TEST(Config, SwitchesTakeTrueFalseOrAuto) {
+  const auto d = Config::defaults();
+  EXPECT_EQ(d.get_switch("model.fused_fir"), Switch::Auto);
+  EXPECT_EQ(d.value_text("training.channels_last"), "auto");
+  const auto c = Config::resolve("", {"model.fused_fir=True", "model.fused_skip_join=false"});
+  EXPECT_EQ(c.get_switch("model.fused_fir"), Switch::On);
+  EXPECT_EQ(c.get_switch("model.fused_skip_join"), Switch::Off);
+  EXPECT_EQ(c.value_text("model.fused_fir"), "true");
+  auto path = write_yaml(c.to_yaml());
+  EXPECT_EQ(Config::resolve(path, {}).get_switch("model.fused_fir"), Switch::On);
+  const auto msg = error_of([&] { Config::resolve("", {"model.fold_time_bias=yes"}); });
+  EXPECT_NE(msg.find("'model.fold_time_bias'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("expected true, false or auto"), std::string::npos) << msg;
+  EXPECT_TRUE(switch_applies(Switch::Auto, /*on_cuda=*/true));
+  EXPECT_FALSE(switch_applies(Switch::Auto, /*on_cuda=*/false));
+  EXPECT_TRUE(switch_applies(Switch::On, false));
+  EXPECT_FALSE(switch_applies(Switch::Off, true));
+}
+
 TEST(Config, ValueTextIsCanonical) {
   auto a = Config::resolve("", {"model.sigma_max=1e1", "model.fir=True", "model.ch_mult=(1, 2)"});
   auto b = Config::resolve("", {"model.sigma_max=10.0", "model.fir=true", "model.ch_mult=[1,2]"});

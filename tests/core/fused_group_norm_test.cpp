@@ -151,7 +151,7 @@ TEST(FusedGroupNormStatistics, WorksInsideACheckpointedBlock) {
 // switch on: the fused path is for CUDA, where the kernels are.
 TEST(FusedGroupNormStatistics, TheModuleUsesItOnlyOnCuda) {
   GroupNorm norm(2, 8, 1e-6);
-  norm->set_fused(true);
+  norm->set_fused(Switch::On);
   for (const auto format : {at::MemoryFormat::Contiguous, at::MemoryFormat::ChannelsLast}) {
     const auto x = torch::randn({2, 8, 4, 4}).contiguous(format);
     const auto want = torch::group_norm(x, 2, norm->weight, norm->bias, 1e-6);

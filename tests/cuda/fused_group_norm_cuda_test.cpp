@@ -133,7 +133,7 @@ TEST(FusedGroupNormCudaModule, NormActFusesTheSilu) {
   SCORCH_REQUIRE_CUDA();
   models::GroupNorm norm(8, 64, 1e-6);
   norm->to(kCuda);
-  norm->set_fused(true);
+  norm->set_fused(Switch::On);
   for (const auto format : {at::MemoryFormat::Contiguous, at::MemoryFormat::ChannelsLast}) {
     SCOPED_TRACE(c10::str(format));
     const auto x = torch::randn({4, 64, 8, 8}, kCuda).to(torch::kBFloat16).contiguous(format).requires_grad_(true);

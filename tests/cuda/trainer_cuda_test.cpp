@@ -30,8 +30,14 @@ std::vector<double> logged(const std::string& workdir, const std::string& key = 
   return values;
 }
 
+// The layout and kernel switches, whose default (auto) turns them on for CUDA.
+const std::vector<std::string> kSwitchesOff = {"training.channels_last=false", "model.fused_group_norm=false",
+                                               "model.fused_fir=false", "model.fold_time_bias=false",
+                                               "model.fused_skip_join=false"};
+
 // Same examples, same per-example noise (drawn on the CPU for both), TF32 off (training.tf32 default):
-// cuDNN and oneDNN differ by float32 round-off, which Adam's first steps amplify to ~1e-5 of the weights.
+// cuDNN and oneDNN differ by float32 round-off, which Adam's first steps amplify to ~1e-5 of the weights. At the
+// defaults the CUDA run has channels_last and scorch's kernels on and the CPU run has them off, as users get them.
 TEST(TrainerCuda, FiveStepsMatchTheCpu) {
   SCORCH_REQUIRE_CUDA();
   const auto root = test::temp_dir("cuda-vs-cpu");
@@ -90,6 +96,7 @@ TEST(TrainerCuda, GraphedStepsEqualEagerSteps) {
     SCOPED_TRACE(variant);
     std::vector<std::string> sets = {"training.n_iters=10", "training.log_freq=5", "optim.warmup=8", "optim.lr=1e-3",
                                      "model.dropout=0.1"};
+    for (const auto& off : kSwitchesOff) sets.push_back(off);  // the variant names the ones it turns on
     if (variant.find("+cl") != std::string::npos) sets.push_back("training.channels_last=true");
     if (variant.rfind("bf16", 0) == 0) sets.push_back("training.precision=bf16");
     if (variant.find("+gn") != std::string::npos) sets.push_back("model.fused_group_norm=true");
@@ -214,7 +221,9 @@ TEST(TrainerCuda, ChannelsLastEqualsContiguous) {
   SCORCH_REQUIRE_CUDA();
   const auto root = test::temp_dir("cuda-channels-last");
   const auto data = gaussian_dataset(root + "/data", 64);
-  trainer::Trainer plain(tiny_train_config(data, {"training.n_iters=5"}), root + "/plain", local(), kCuda);
+  auto plain_sets = kSwitchesOff;
+  plain_sets.push_back("training.n_iters=5");
+  trainer::Trainer plain(tiny_train_config(data, plain_sets), root + "/plain", local(), kCuda);
   plain.run();
   // channels_last through LibTorch's GroupNorm (which copies to NCHW and back), then scorch's fused GroupNorm
   // and FIR kernels in either layout, the folded time bias (through the fused GroupNorm's shift) and the fused

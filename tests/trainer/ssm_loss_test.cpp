@@ -13,6 +13,7 @@
 
 #include "core/config.h"
 #include "core/error.h"
+#include "core/models/score_model.h"
 #include "core/sdes/ve_sde.h"
 
 namespace scorch::trainer {
@@ -112,6 +113,9 @@ TEST(SsmLoss, TheConfigChoosesItAndRefusesWhatHasNoDoubleBackward) {
   auto sde = std::make_shared<sdes::VESDE>(0.01, 5.0, 1000);
   EXPECT_NE(dynamic_cast<SsmLoss*>(make_loss(Config::resolve("", {"training.loss=ssm_vr"}), sde).get()), nullptr);
   EXPECT_NE(dynamic_cast<DsmLoss*>(make_loss(Config::resolve("", {}), sde).get()), nullptr);
+  // model.fused_group_norm's default (auto) turns itself off under SSM rather than fail in the double backward.
+  EXPECT_EQ(models::ModelConfig::from(Config::resolve("", {"training.loss=ssm"})).fused_group_norm, Switch::Off);
+  EXPECT_EQ(models::ModelConfig::from(Config::resolve("", {})).fused_group_norm, Switch::Auto);
   for (const auto& bad :
        std::vector<std::vector<std::string>>{{"training.loss=ssm", "training.continuous=false"},
                                              {"training.loss=ssm", "model.grad_checkpointing=true"},

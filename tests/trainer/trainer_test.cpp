@@ -132,6 +132,31 @@ TEST(Trainer, Bf16WithGradCheckpointingTrainsAsWithout) {
   EXPECT_LE(relative_distance(*plain, *ckpt), 5e-7);
 }
 
+// training.channels_last: its default (auto) keeps the CPU's weights NCHW; `true` stores them NHWC there too, and
+// the steps equal the contiguous ones. 1e-4: oneDNN's NHWC convolutions sum in another order, which Adam's first
+// steps amplify (as on CUDA, tests/cuda ChannelsLastEqualsContiguous).
+TEST(Trainer, ChannelsLastIsOffOnTheCpuByDefaultAndTrainsAsContiguousWhenAsked) {
+  const auto root = test::temp_dir("channels-last-cpu");
+  const auto data = gaussian_dataset(root + "/data", 64);
+  auto train = [&](const std::vector<std::string>& sets, const std::string& name) {
+    auto all = sets;
+    all.push_back("training.n_iters=4");
+    auto t = std::make_unique<trainer::Trainer>(tiny_train_config(data, all), root + "/" + name, local(), torch::kCPU);
+    t->run();
+    return t;
+  };
+  auto is_nhwc = [](trainer::Trainer& t) {
+    for (const auto& p : t.model().parameters())
+      if (p.dim() == 4 && p.size(1) > 1 && p.size(2) > 1) return p.is_contiguous(torch::MemoryFormat::ChannelsLast);
+    ADD_FAILURE() << "no 4-D weight";
+    return false;
+  };
+  auto plain = train({}, "auto"), nhwc = train({"training.channels_last=true"}, "true");
+  EXPECT_FALSE(is_nhwc(*plain));
+  EXPECT_TRUE(is_nhwc(*nhwc));
+  test::expect_same_state(*plain, *nhwc, 1e-4);
+}
+
 // `count` 8x8 images with three channels, all mid-grey: a set the tiny one-channel model cannot take.
 std::string three_channel_dataset(const std::string& out, int64_t count) {
   data::Manifest layout;

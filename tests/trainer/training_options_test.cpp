@@ -54,7 +54,8 @@ TEST(TrainingOptions, ReadsEveryKeyFromTheConfig) {
   EXPECT_EQ(o.micro_batch, 3);
   EXPECT_EQ(o.n_iters, 40);
   EXPECT_EQ(o.precision, trainer::Precision::BF16);
-  EXPECT_TRUE(o.tf32 && o.channels_last && o.check_weights);
+  EXPECT_TRUE(o.tf32 && o.check_weights);
+  EXPECT_EQ(o.channels_last, Switch::On);
   EXPECT_FALSE(o.snapshot_sampling);
   EXPECT_EQ(o.ema_rate, 0.5);
   EXPECT_EQ(o.grad_bucket_mb, 2.5);
