@@ -56,16 +56,19 @@ Tensor resample(const Tensor& input, const fused_fir::Filter& f, int64_t oh, int
     using acc_t = at::opmath_type<scalar_t>;
     const scalar_t* src = x.const_data_ptr<scalar_t>();
     scalar_t* dst = out.mutable_data_ptr<scalar_t>();
-    at::parallel_for(0, n * c, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t p = begin; p < end; ++p) {
-        const scalar_t* plane = src + (p / c) * xs[0] + (p % c) * xs[1];
-        scalar_t* o = dst + (p / c) * os[0] + (p % c) * os[1];
-        const auto at = [&](int iy, int ix) { return plane[iy * xs[2] + ix * xs[3]]; };
-        for (int oy = 0; oy < oh; ++oy)
-          for (int ox = 0; ox < ow; ++ox)
-            o[oy * os[2] + ox * os[3]] = static_cast<scalar_t>(
-                fused_fir::output_sample<acc_t>(f, static_cast<int>(h), static_cast<int>(w), oy, ox, at));
-      }
+    fused_fir::with_shape(f, [&](auto shape) {
+      using S = decltype(shape);
+      at::parallel_for(0, n * c, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t p = begin; p < end; ++p) {
+          const scalar_t* plane = src + (p / c) * xs[0] + (p % c) * xs[1];
+          scalar_t* o = dst + (p / c) * os[0] + (p % c) * os[1];
+          const auto at = [&](int iy, int ix) { return plane[iy * xs[2] + ix * xs[3]]; };
+          for (int oy = 0; oy < oh; ++oy)
+            for (int ox = 0; ox < ow; ++ox)
+              o[oy * os[2] + ox * os[3]] = static_cast<scalar_t>(fused_fir::output_sample<acc_t, S::n, S::up, S::down>(
+                  f, static_cast<int>(h), static_cast<int>(w), oy, ox, at));
+        }
+      });
     });
   });
   return out;

@@ -24,8 +24,9 @@ constexpr int kThreads = 256;
 // channels of one pixel. Either way the loads of a warp coalesce and the taps' overlap stays in L1. Index is
 // uint32_t when every index fits (int64 division costs several times more), int64_t otherwise. The filter is
 // read in place from the launch's parameters (__grid_constant__): output_sample takes it by reference, and a plain
-// by-value parameter would be copied to an 88-byte stack frame in every thread first.
-template <typename T, bool kNhwc, typename Index>
+// by-value parameter would be copied to an 88-byte stack frame in every thread first. S: the filter's shape as
+// constants where with_shape knows it (fused_fir_math.h).
+template <typename T, bool kNhwc, typename Index, typename S>
 __global__ void upfirdn2d_kernel(const T* x, T* out, const __grid_constant__ Filter f, Index c, int h, int w, int oh,
                                  int ow, Index total) {
   const Index stride = static_cast<Index>(gridDim.x) * blockDim.x;
@@ -49,12 +50,12 @@ __global__ void upfirdn2d_kernel(const T* x, T* out, const __grid_constant__ Fil
     if (kNhwc) {
       const T* pixel0 = x + (img * h * w) * static_cast<int64_t>(c) + ch;
       const int64_t cs = c;
-      v = output_sample<float>(f, h, w, oy, ox,
-                               [&](int iy, int ix) { return load(pixel0, (static_cast<int64_t>(iy) * w + ix) * cs); });
+      v = output_sample<float, S::n, S::up, S::down>(
+          f, h, w, oy, ox, [&](int iy, int ix) { return load(pixel0, (static_cast<int64_t>(iy) * w + ix) * cs); });
     } else {
       const T* plane = x + (img * static_cast<int64_t>(c) + ch) * h * w;
-      v = output_sample<float>(f, h, w, oy, ox,
-                               [&](int iy, int ix) { return load(plane, static_cast<int64_t>(iy) * w + ix); });
+      v = output_sample<float, S::n, S::up, S::down>(
+          f, h, w, oy, ox, [&](int iy, int ix) { return load(plane, static_cast<int64_t>(iy) * w + ix); });
     }
     store(out, static_cast<int64_t>(i), v);
   }
@@ -67,10 +68,13 @@ void launch(bool nhwc, const T* x, T* out, const Filter& f, int64_t c, int64_t h
   const auto blocks = static_cast<unsigned>(std::min<int64_t>((total + kThreads - 1) / kThreads, int64_t{1} << 20));
   const auto ci = static_cast<Index>(c), all = static_cast<Index>(total);
   const int hi = static_cast<int>(h), wi = static_cast<int>(w), ohi = static_cast<int>(oh), owi = static_cast<int>(ow);
-  if (nhwc)
-    upfirdn2d_kernel<T, true, Index><<<blocks, kThreads, 0, s>>>(x, out, f, ci, hi, wi, ohi, owi, all);
-  else
-    upfirdn2d_kernel<T, false, Index><<<blocks, kThreads, 0, s>>>(x, out, f, ci, hi, wi, ohi, owi, all);
+  with_shape(f, [&](auto shape) {
+    using S = decltype(shape);
+    if (nhwc)
+      upfirdn2d_kernel<T, true, Index, S><<<blocks, kThreads, 0, s>>>(x, out, f, ci, hi, wi, ohi, owi, all);
+    else
+      upfirdn2d_kernel<T, false, Index, S><<<blocks, kThreads, 0, s>>>(x, out, f, ci, hi, wi, ohi, owi, all);
+  });
 }
 
 }  // namespace
