@@ -36,8 +36,15 @@ fused_fir::Filter filter_of(const std::vector<double>& taps, double gain, int64_
   return f;
 }
 
-// Every output sample of x through output_sample: the kernel on CUDA, a loop over (image, channel) planes on the
-// CPU, both in x's layout.
+// Channels in one group of channel_group_sample: those of 16 bytes, as the kernel loads them.
+template <typename T>
+constexpr int lanes_of() {
+  return 16 / static_cast<int>(sizeof(T));
+}
+
+// Every output sample of x through output_sample: the kernel on CUDA, a loop on the CPU, both in x's layout. On
+// channels_last data whose channels divide into groups the loop walks the kernel's groups (channel_group_sample),
+// else (image, channel) planes.
 Tensor resample(const Tensor& input, const fused_fir::Filter& f, int64_t oh, int64_t ow) {
   const auto format = layout_of(input);
   const auto x = input.contiguous(format);  // (N, C, H, W)
@@ -56,13 +63,32 @@ Tensor resample(const Tensor& input, const fused_fir::Filter& f, int64_t oh, int
     using acc_t = at::opmath_type<scalar_t>;
     const scalar_t* src = x.const_data_ptr<scalar_t>();
     scalar_t* dst = out.mutable_data_ptr<scalar_t>();
+    constexpr int K = lanes_of<scalar_t>();
+    using Lanes = fused_fir::Lanes<acc_t, K>;
     fused_fir::with_shape(f, [&](auto shape) {
       using S = decltype(shape);
+      if (format == at::MemoryFormat::ChannelsLast && c % K == 0) {
+        const auto load = [&](int64_t offset) {
+          Lanes l;
+          for (int k = 0; k < K; ++k) l.v[k] = static_cast<acc_t>(src[offset + k]);
+          return l;
+        };
+        const int64_t groups = c / K;
+        at::parallel_for(0, n * oh * ow * groups, 256, [&](int64_t begin, int64_t end) {
+          for (int64_t i = begin; i < end; ++i) {
+            const Lanes v = fused_fir::channel_group_sample<acc_t, K, S::n, S::up, S::down>(
+                f, groups, static_cast<int>(h), static_cast<int>(w), static_cast<int>(oh), static_cast<int>(ow), i,
+                load);
+            for (int k = 0; k < K; ++k) dst[i * K + k] = static_cast<scalar_t>(v.v[k]);
+          }
+        });
+        return;
+      }
       at::parallel_for(0, n * c, 1, [&](int64_t begin, int64_t end) {
         for (int64_t p = begin; p < end; ++p) {
           const scalar_t* plane = src + (p / c) * xs[0] + (p % c) * xs[1];
           scalar_t* o = dst + (p / c) * os[0] + (p % c) * os[1];
-          const auto at = [&](int iy, int ix) { return plane[iy * xs[2] + ix * xs[3]]; };
+          const auto at = [&](int iy, int ix) { return static_cast<acc_t>(plane[iy * xs[2] + ix * xs[3]]); };
           for (int oy = 0; oy < oh; ++oy)
             for (int ox = 0; ox < ow; ++ox)
               o[oy * os[2] + ox * os[3]] = static_cast<scalar_t>(fused_fir::output_sample<acc_t, S::n, S::up, S::down>(

@@ -1,4 +1,5 @@
-// CUDA kernel of FIR resampling (upfirdn2d) on NCHW or channels_last tensors: a thread per output sample.
+// CUDA kernels of FIR resampling (upfirdn2d) on NCHW or channels_last tensors: a thread per output sample, or per
+// group of neighbouring channels of an output pixel.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -13,8 +14,11 @@
 namespace scorch::models::fused_fir {
 namespace {
 
+using kernels::aligned;
 using kernels::dispatch;
+using kernels::kLanes16;
 using kernels::load;
+using kernels::Pack;
 using kernels::store;
 
 constexpr int kThreads = 256;
@@ -61,13 +65,51 @@ __global__ void upfirdn2d_kernel(const T* x, T* out, const __grid_constant__ Fil
   }
 }
 
+// A thread per group of K = 16 bytes of channels of one channels_last output pixel (channel_group_sample): one
+// load per tap and one store of 16 bytes, the pixel's coordinates and taps worked out once for K channels. The caller
+// checked that C divides into groups and that both tensors are 16-byte aligned.
+template <typename T, typename Index, typename S>
+__global__ void upfirdn2d_groups_kernel(const T* x, T* out, const __grid_constant__ Filter f, Index groups, int h,
+                                        int w, int oh, int ow, Index total) {
+  constexpr int K = kLanes16<T>;
+  using P = Pack<T, K>;
+  const Index stride = static_cast<Index>(gridDim.x) * blockDim.x;
+  for (Index i = static_cast<Index>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
+    const Lanes<float, K> v =
+        channel_group_sample<float, K, S::n, S::up, S::down>(f, groups, h, w, oh, ow, i, [&](int64_t offset) {
+          const P p = *reinterpret_cast<const P*>(x + offset);
+          Lanes<float, K> l;
+#pragma unroll
+          for (int k = 0; k < K; ++k) l.v[k] = load(p.v, k);
+          return l;
+        });
+    P o;
+#pragma unroll
+    for (int k = 0; k < K; ++k) store(o.v, k, v.v[k]);
+    reinterpret_cast<P*>(out)[i] = o;
+  }
+}
+
+// Grid-stride: at most 2^20 blocks, which is 2^28 threads, a few items each beyond that.
+unsigned blocks_for(int64_t work) {
+  return static_cast<unsigned>(std::min<int64_t>((work + kThreads - 1) / kThreads, int64_t{1} << 20));
+}
+
 template <typename T, typename Index>
 void launch(bool nhwc, const T* x, T* out, const Filter& f, int64_t c, int64_t h, int64_t w, int64_t oh, int64_t ow,
             int64_t total, cudaStream_t s) {
-  // Grid-stride: at most 2^20 blocks, which is 2^28 threads, a few per sample beyond that.
-  const auto blocks = static_cast<unsigned>(std::min<int64_t>((total + kThreads - 1) / kThreads, int64_t{1} << 20));
-  const auto ci = static_cast<Index>(c), all = static_cast<Index>(total);
+  constexpr int K = kLanes16<T>;
   const int hi = static_cast<int>(h), wi = static_cast<int>(w), ohi = static_cast<int>(oh), owi = static_cast<int>(ow);
+  if (nhwc && c % K == 0 && aligned(x, sizeof(Pack<T, K>)) && aligned(out, sizeof(Pack<T, K>))) {
+    const auto groups = static_cast<Index>(c / K), all = static_cast<Index>(total / K);
+    with_shape(f, [&](auto shape) {
+      upfirdn2d_groups_kernel<T, Index, decltype(shape)>
+          <<<blocks_for(total / K), kThreads, 0, s>>>(x, out, f, groups, hi, wi, ohi, owi, all);
+    });
+    return;
+  }
+  const unsigned blocks = blocks_for(total);
+  const auto ci = static_cast<Index>(c), all = static_cast<Index>(total);
   with_shape(f, [&](auto shape) {
     using S = decltype(shape);
     if (nhwc)

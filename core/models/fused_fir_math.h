@@ -1,5 +1,6 @@
-// One output sample of FIR resampling (upfirdn2d), compiled for the GPU (a thread per sample,
-// fused_fir_kernels.cu) and for the CPU (a loop, fused_fir.cpp): the CPU tests check the arithmetic the kernel runs.
+// One output sample of FIR resampling (upfirdn2d), or K neighbouring channels of one, compiled for the GPU (a
+// thread each, fused_fir_kernels.cu) and for the CPU (a loop, fused_fir.cpp): the CPU tests check the kernel's
+// arithmetic.
 #pragma once
 #include <cstdint>
 
@@ -20,6 +21,32 @@ struct Filter {
   int pad0;      // zeros before the first (upsampled) sample on each axis; negative crops
 };
 
+// K accumulators, one per channel of a group of neighbouring channels: on channels_last data a thread reads a
+// pixel's K channels in one 16-byte load and computes the pixel's coordinates and taps once for all K, where a
+// thread per sample repeats them for every channel (the H200 ran that at a twentieth of its bandwidth).
+template <typename Acc, int K>
+struct Lanes {
+  Acc v[K];
+  SCORCH_HOST_DEVICE Lanes& operator+=(const Lanes& o) {
+    for (int k = 0; k < K; ++k) v[k] += o.v[k];
+    return *this;
+  }
+  SCORCH_HOST_DEVICE Lanes operator*(Acc s) const {
+    Lanes r;
+    for (int k = 0; k < K; ++k) r.v[k] = v[k] * s;
+    return r;
+  }
+};
+
+// Whether output_sample may accumulate values of type V in Acc: V is Acc or K lanes of it, never the narrower
+// element type, which would round every partial sum.
+template <typename Acc, typename V>
+inline constexpr bool kAccumulates = false;
+template <typename Acc>
+inline constexpr bool kAccumulates<Acc, Acc> = true;
+template <typename Acc, int K>
+inline constexpr bool kAccumulates<Acc, Lanes<Acc, K>> = true;
+
 // The first tap i ≥ 0 that falls on an input sample rather than an inserted zero, when tap 0 falls at upsampled
 // coordinate b: (b + i) divisible by up. Every up-th tap after it does too, and no other.
 SCORCH_HOST_DEVICE inline int first_tap(int b, int up) { return ((-b % up) + up) % up; }
@@ -33,31 +60,55 @@ SCORCH_HOST_DEVICE inline int first_tap(int b, int up) { return ((-b % up) + up)
 // N, Up and Down, when not 0, are f.n, f.up and f.down known at compile time (with_shape): the tap loops then have
 // a fixed trip count and unroll, and the divisions by `up` become shifts. On the H200 the run-time version ran at
 // 160 GB/s, a thirtieth of the memory's bandwidth, bound by its integer divisions and loop control.
+//
+// `at` returns Acc, or Lanes<Acc, K> for K neighbouring channels of one pixel (channel_group_sample).
 template <typename Acc, int N = 0, int Up = 0, int Down = 0, typename At>
-SCORCH_HOST_DEVICE inline Acc output_sample(const Filter& f, int h, int w, int oy, int ox, At at) {
+SCORCH_HOST_DEVICE inline auto output_sample(const Filter& f, int h, int w, int oy, int ox, At at) {
+  using Value = decltype(at(0, 0));
+  static_assert(kAccumulates<Acc, Value>, "output_sample: `at` must return Acc or Lanes<Acc, K>");
   const int n = N > 0 ? N : f.n, up = Up > 0 ? Up : f.up, down = Down > 0 ? Down : f.down;
   // Taps meeting input samples per axis: at most ceil(n / up), as every up-th tap from the first one does.
   constexpr int kSteps = N > 0 && Up > 0 ? (N + Up - 1) / Up : kMaxTaps;
   const int by = oy * down - f.pad0, bx = ox * down - f.pad0;  // tap 0's upsampled coordinates
   const int i0 = first_tap(by, up), j0 = first_tap(bx, up);
   const int uh = h * up, uw = w * up;
-  Acc sum = 0;
+  Value sum{};
   for (int a = 0; a < kSteps; ++a) {
     const int i = i0 + a * up;
     if (i >= n) break;
     const int uy = by + i;
     if (uy < 0 || uy >= uh) continue;
-    Acc row = 0;
+    Value row{};
     for (int b = 0; b < kSteps; ++b) {
       const int j = j0 + b * up;
       if (j >= n) break;
       const int ux = bx + j;
       if (ux < 0 || ux >= uw) continue;
-      row += static_cast<Acc>(f.taps[j]) * static_cast<Acc>(at(uy / up, ux / up));
+      row += at(uy / up, ux / up) * static_cast<Acc>(f.taps[j]);
     }
-    sum += static_cast<Acc>(f.taps[i]) * row;
+    sum += row * static_cast<Acc>(f.taps[i]);
   }
   return sum * static_cast<Acc>(f.gain);
+}
+
+// Channel group g of output pixel (img, oy, ox) of a channels_last output in groups of K channels, from the group's
+// flat index i over (img, oy, ox, g), g fastest: the group's output starts at element i·K. load(offset) returns the
+// K input channels from element offset on as Lanes<Acc, K>. Index as in the kernel (fused_fir_kernels.cu); the
+// CPU loop (fused_fir.cpp) walks the same flat indices through here.
+template <typename Acc, int K, int N, int Up, int Down, typename Index, typename Load>
+SCORCH_HOST_DEVICE inline Lanes<Acc, K> channel_group_sample(const Filter& f, Index groups, int h, int w, int oh,
+                                                             int ow, Index i, Load load) {
+  Index rest = i;
+  const Index g = rest % groups;
+  rest /= groups;
+  const int ox = static_cast<int>(rest % ow);
+  rest /= ow;
+  const int oy = static_cast<int>(rest % oh);
+  rest /= oh;
+  const int64_t c = static_cast<int64_t>(groups) * K;
+  const int64_t first = static_cast<int64_t>(rest) * h * w * c + static_cast<int64_t>(g) * K;  // (img, 0, 0, g·K)
+  return output_sample<Acc, N, Up, Down>(
+      f, h, w, oy, ox, [&](int iy, int ix) { return load(first + (static_cast<int64_t>(iy) * w + ix) * c); });
 }
 
 // A compile-time shape for output_sample; zeros: read from the Filter at run time.

@@ -15,8 +15,11 @@
 namespace scorch::models::fused_norm {
 namespace {
 
+using kernels::aligned;
 using kernels::dispatch;
+using kernels::kLanes16;
 using kernels::load;
+using kernels::Pack;
 using kernels::store;
 
 constexpr int kWarp = 32;
@@ -104,23 +107,63 @@ __global__ void channel_sums_nchw_kernel(const T* a, const T* x, bool shift_a, S
   sum2[o] = s2;
 }
 
+// The (N, C) table entry of element i: i / HW in NCHW, image i / (HW·C) and channel i % C in channels_last.
+template <typename I, bool kNchw>
+__device__ __forceinline__ I table_entry(I i, I hw, I hw_c, I c) {
+  return kNchw ? i / hw : i / hw_c * c + i % c;
+}
+
+// One output element from x's element xi and dy's dyi (has_dy), with table entry j.
+__device__ __forceinline__ float affine_value(float xi, bool has_dy, float dyi, int64_t j, const float* scale_x,
+                                              const float* scale_dy, const float* offset, bool silu_out,
+                                              const Silu& silu) {
+  float v = xi * scale_x[j] + offset[j];
+  if (has_dy) {
+    const float g = silu.scale != nullptr ? silu_grad(dyi, xi * silu.scale[j] + silu.offset[j]) : dyi;
+    v += g * scale_dy[j];
+  }
+  return silu_out ? apply_silu(v) : v;
+}
+
 // Grid-stride over the N·HW·C elements; I is the index type (32-bit when it fits: the divisions per element
-// are most of the arithmetic of this memory-bound kernel). The (N, C) table entry of element i is i / HW in
-// NCHW, and image i / (HW·C), channel i % C in channels_last.
+// are most of the arithmetic of this memory-bound kernel).
 template <typename T, typename I, bool kNchw>
 __global__ void affine_kernel(const T* x, const T* dy, const float* scale_x, const float* scale_dy, const float* offset,
                               bool silu_out, Silu silu, T* out, I hw, I hw_c, I c, I total) {
   for (I i = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
        i += static_cast<I>(blockDim.x) * gridDim.x) {
-    const I j = kNchw ? i / hw : i / hw_c * c + i % c;
-    const float xi = load(x, i);
-    float v = xi * scale_x[j] + offset[j];
-    if (dy != nullptr) {
-      float g = load(dy, i);
-      if (silu.scale != nullptr) g = silu_grad(g, xi * silu.scale[j] + silu.offset[j]);
-      v += g * scale_dy[j];
-    }
-    store(out, i, silu_out ? apply_silu(v) : v);
+    const I j = table_entry<I, kNchw>(i, hw, hw_c, c);
+    store(out, i,
+          affine_value(load(x, i), dy != nullptr, dy != nullptr ? load(dy, i) : 0.f, j, scale_x, scale_dy, offset,
+                       silu_out, silu));
+  }
+}
+
+// The same over packs of K = 16 bytes of neighbouring elements, a load or store each, the table entry worked out
+// once per pack: the caller checked the alignment, and that a pack shares one table entry (NCHW, HW % K == 0) or
+// is K consecutive channels of one pixel (channels_last, C % K == 0).
+template <typename T, typename I, bool kNchw>
+__global__ void affine_packed_kernel(const T* x, const T* dy, const float* scale_x, const float* scale_dy,
+                                     const float* offset, bool silu_out, Silu silu, T* out, I hw, I hw_c, I c,
+                                     I packs) {
+  constexpr int K = kLanes16<T>;
+  using P = Pack<T, K>;
+  const auto* xp = reinterpret_cast<const P*>(x);
+  const auto* dyp = reinterpret_cast<const P*>(dy);
+  auto* op = reinterpret_cast<P*>(out);
+  for (I p = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; p < packs;
+       p += static_cast<I>(blockDim.x) * gridDim.x) {
+    const I j0 = table_entry<I, kNchw>(p * K, hw, hw_c, c);
+    const P xv = xp[p];
+    P dv{};
+    if (dy != nullptr) dv = dyp[p];
+    P o;
+#pragma unroll
+    for (int k = 0; k < K; ++k)
+      store(o.v, k,
+            affine_value(load(xv.v, k), dy != nullptr, load(dv.v, k), kNchw ? j0 : j0 + k, scale_x, scale_dy, offset,
+                         silu_out, silu));
+    op[p] = o;
   }
 }
 
@@ -226,14 +269,28 @@ void affine(Dtype t, Layout layout, const void* x, const void* dy, const float* 
   const int64_t total = n * hw * c;
   if (total == 0) return;
   constexpr int kThreads = 256;
-  const auto blocks = static_cast<unsigned>(std::min<int64_t>((total + kThreads - 1) / kThreads, 8192));
+  const auto blocks_for = [](int64_t work) {
+    return static_cast<unsigned>(std::min<int64_t>((work + kThreads - 1) / kThreads, 8192));
+  };
   dispatch(t, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
+    constexpr int K = kLanes16<T>;
+    constexpr size_t kPackBytes = sizeof(Pack<T, K>);
+    const bool packed = (layout == Layout::kNchw ? hw % K == 0 : c % K == 0) && aligned(x, kPackBytes) &&
+                        aligned(dy, kPackBytes) && aligned(out, kPackBytes);
     auto launch = [&](auto index, auto nchw) {
       using I = decltype(index);
-      affine_kernel<T, I, decltype(nchw)::value><<<blocks, kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
-          static_cast<const T*>(x), static_cast<const T*>(dy), scale_x, scale_dy, offset, silu_out, silu,
-          static_cast<T*>(out), static_cast<I>(hw), static_cast<I>(hw * c), static_cast<I>(c), static_cast<I>(total));
+      const auto* x_t = static_cast<const T*>(x);
+      const auto* dy_t = static_cast<const T*>(dy);
+      auto* out_t = static_cast<T*>(out);
+      const auto hw_i = static_cast<I>(hw), hw_c = static_cast<I>(hw * c), c_i = static_cast<I>(c);
+      const auto s = static_cast<cudaStream_t>(stream);
+      if (packed)
+        affine_packed_kernel<T, I, decltype(nchw)::value><<<blocks_for(total / K), kThreads, 0, s>>>(
+            x_t, dy_t, scale_x, scale_dy, offset, silu_out, silu, out_t, hw_i, hw_c, c_i, static_cast<I>(total / K));
+      else
+        affine_kernel<T, I, decltype(nchw)::value><<<blocks_for(total), kThreads, 0, s>>>(
+            x_t, dy_t, scale_x, scale_dy, offset, silu_out, silu, out_t, hw_i, hw_c, c_i, static_cast<I>(total));
     };
     auto with_index = [&](auto nchw) {
       if (total < std::numeric_limits<uint32_t>::max() / 2)

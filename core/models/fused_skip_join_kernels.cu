@@ -14,6 +14,7 @@
 namespace scorch::models::residual_join {
 namespace {
 
+using kernels::aligned;
 using kernels::dispatch;
 using kernels::load;
 using kernels::store;
@@ -27,11 +28,9 @@ __device__ __forceinline__ Index channel_of(Index i, Index c, Index hw, bool nhw
   return nhwc ? i % c : (i / hw) % c;
 }
 
-// Four elements, aligned so that one load or store moves them all (8 bytes in 16 bits, 16 in float32).
+// Four elements moved in one access (8 bytes in 16 bits, 16 in float32).
 template <typename T>
-struct alignas(sizeof(T) * kVec) Pack {
-  T v[kVec];
-};
+using Pack = kernels::Pack<T, kVec>;
 
 // A thread per element, in the data's own order, so the loads of a warp coalesce in either layout.
 template <typename T, bool kNhwc, typename Index>
@@ -64,8 +63,6 @@ unsigned blocks_for(int64_t work) {
   // Grid-stride: at most 2^20 blocks, which is 2^28 threads, a few elements each beyond that.
   return static_cast<unsigned>(std::min<int64_t>((work + kThreads - 1) / kThreads, int64_t{1} << 20));
 }
-
-bool aligned(const void* p, size_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
 
 template <typename T, typename Index>
 void launch(bool nhwc, const T* skip, const T* h, const float* bias, T* out, float scale, int64_t c, int64_t hw,

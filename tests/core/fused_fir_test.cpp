@@ -95,6 +95,28 @@ TEST(FusedFir, LowerPrecisionsRoundOnceFromFloat32Sums) {
     }
 }
 
+// On channels_last data whose channels divide into groups of 16 bytes (2 in float64, 4 in float32, 8 in 16 bits)
+// the loop walks the kernel's channel groups (fused_fir_math.h's channel_group_sample), else (image, channel)
+// planes. Both run output_sample's sums in the same order, so the groups give the planes' bits exactly; 16 channels
+// group in every dtype, 12 in float64 and float32 only, 6 in float64 only.
+TEST(FusedFir, ChannelGroupsGiveThePlanesBitsInEveryDtype) {
+  torch::manual_seed(9);
+  for (const auto& c : fir_cases())
+    for (int64_t channels : {16, 12, 6})
+      for (auto dtype : {torch::kFloat64, torch::kFloat32, torch::kBFloat16, torch::kHalf}) {
+        SCOPED_TRACE(std::string(c.what) + ", " + std::to_string(channels) + " channels, " + c10::toString(dtype));
+        const auto x = torch::randn({2, channels, 6, 5}).to(dtype);  // (N, C, H, W)
+        const auto planes = fused(x, c);
+        const auto groups = fused(in_layout(x, true), c);
+        EXPECT_TRUE(groups.is_contiguous(at::MemoryFormat::ChannelsLast));
+        EXPECT_TRUE(torch::equal(groups.contiguous(), planes))
+            << "max |difference| "
+            << (groups.to(torch::kFloat64) - planes.to(torch::kFloat64)).abs().max().item<double>();
+        const double tol = dtype == torch::kFloat64 ? 1e-12 : dtype == torch::kFloat32 ? 1e-6 : std::ldexp(1.0, -8);
+        EXPECT_LE(max_rel(groups, reference(x.to(torch::kFloat64), c)), tol);
+      }
+}
+
 // As LibTorch's convolution is under autocast, a float32 input comes out in the autocast dtype.
 TEST(FusedFir, AutocastCastsTheInputAsLibTorchsConvolutionDoes) {
   const auto x = torch::randn({1, 2, 8, 8});

@@ -1,6 +1,6 @@
 // fused_upfirdn2d's CUDA kernel against float64 FIR resampling on the CPU (fir.h's upfirdn2d): the networks'
 // resamplings (tests/support/fir_cases.h) at shapes of NCSN++'s stages and odd ones, both layouts, the input's
-// gradient, and the same bits on every call.
+// gradient, and the same bits on every call; both kernels (a thread per sample, a thread per 16-byte channel group).
 #include <fmt/format.h>
 
 #include <cmath>
@@ -66,12 +66,28 @@ TEST_P(FusedFirCuda, EqualsFloat64OnTheCpu) {
 INSTANTIATE_TEST_SUITE_P(Shapes, FusedFirCuda,
                          ::testing::Values(Shape{2, 3, 5, 7},        // odd and not square
                                            Shape{3, 5, 2, 2},        // the least every resampling fits
+                                           Shape{2, 12, 9, 9},       // channel groups in float32 only
                                            Shape{16, 128, 32, 32},   // NCSN++ CIFAR-10's first stage
                                            Shape{2, 64, 256, 256}),  // a 256² stage
                          [](const auto& info) {
                            const auto& s = info.param;
                            return fmt::format("n{}_c{}_{}x{}", s.n, s.c, s.h, s.w);
                          });
+
+// Channels_last data 2 bytes past a 16-byte boundary: the kernel of 16-byte channel groups cannot load it, so the
+// one of a thread per sample must take it (a 16-byte load from there faults: "misaligned address").
+TEST(FusedFirCuda, UnalignedChannelsLastDataTakesTheSampleKernel) {
+  SCORCH_REQUIRE_CUDA();
+  const FirCase down{"downsample [1,3,3,1]", {1, 3, 3, 1}, 1.0, 1, 2, 1, 1};
+  const int64_t n = 2, c = 16, h = 8, w = 8;
+  torch::manual_seed(7);
+  const auto buffer = torch::randn({n * c * h * w + 1}, torch::TensorOptions().device(kCuda).dtype(torch::kBFloat16));
+  const auto x = buffer.narrow(0, 1, n * c * h * w).as_strided({n, c, h, w}, {h * w * c, 1, w * c, c});
+  ASSERT_TRUE(x.is_contiguous(at::MemoryFormat::ChannelsLast));
+  ASSERT_NE(reinterpret_cast<uintptr_t>(x.data_ptr()) % 16, 0u);
+  const auto ours = test::fused_fir(x, down);
+  EXPECT_LE(max_rel(ours, test::reference_fir(x.cpu().to(torch::kFloat64), down)), std::ldexp(1.0, -8));
+}
 
 // More output samples than the launch has threads (2^28), so threads take several in the grid-stride loop:
 // against LibTorch's own CUDA FIR resampling in float16 (both round once from float32 sums).
@@ -84,6 +100,23 @@ TEST(FusedFirCudaLarge, GridStrideCoversEveryOutputSample) {
   const auto theirs = test::reference_fir(x, blur);
   ASSERT_GT(ours.numel(), int64_t{1} << 28);
   EXPECT_LE(max_rel(ours, theirs), std::ldexp(1.0, -7));
+}
+
+// The same for the kernel of 16-byte channel groups on channels_last data: more groups than threads (2^28 groups of
+// 8 in float16 are over 2^31 samples, so the indices are 64-bit too). Compared on the GPU: in float64 on the CPU the
+// 2^31 samples would take 17 GB per tensor.
+TEST(FusedFirCudaLarge, GridStrideCoversEveryChannelGroup) {
+  SCORCH_REQUIRE_CUDA();
+  const FirCase blur{"up-conv blur", {1, 3, 3, 1}, 4.0, 1, 1, 1, 1};
+  torch::manual_seed(5);
+  const auto x = torch::randn({65, 128, 512, 512}, torch::TensorOptions().device(kCuda).dtype(torch::kHalf))
+                     .contiguous(at::MemoryFormat::ChannelsLast);
+  const auto ours = test::fused_fir(x, blur);
+  ASSERT_TRUE(ours.is_contiguous(at::MemoryFormat::ChannelsLast));
+  ASSERT_GT(ours.numel() / 8, int64_t{1} << 28);
+  const auto theirs = test::reference_fir(x, blur).to(torch::kFloat32);
+  const double rel = ((ours.to(torch::kFloat32) - theirs).abs().max() / theirs.abs().max()).item<double>();
+  EXPECT_LE(rel, std::ldexp(1.0, -7));
 }
 
 // One plane of more than 2^31 samples (46342²): offsets into the input must be formed in 64 bits, or the last

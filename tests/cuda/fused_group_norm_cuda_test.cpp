@@ -115,6 +115,7 @@ TEST_P(FusedGroupNormCuda, ShiftedEqualsFloat64GroupNormOfTheSum) {
 INSTANTIATE_TEST_SUITE_P(Shapes, FusedGroupNormCuda,
                          ::testing::Values(GroupNormShape{4, 64, 8, 8, 16},       // NCSN++ at 8², one chunk per image
                                            GroupNormShape{2, 48, 5, 7, 12},       // channels not a multiple of 32
+                                           GroupNormShape{2, 20, 6, 6, 5},        // 16-byte packs in float32 only
                                            GroupNormShape{32, 80, 13, 13, 16},    // chunks of 9 rows, a last one of 7
                                            GroupNormShape{3, 512, 4, 4, 32},      // 16 blocks of channels
                                            GroupNormShape{128, 128, 32, 32, 32},  // NCSN++ CIFAR-10's first stage
