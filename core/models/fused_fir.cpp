@@ -36,12 +36,6 @@ fused_fir::Filter filter_of(const std::vector<double>& taps, double gain, int64_
   return f;
 }
 
-// Channels in one group of channel_group_sample: those of 16 bytes, as the kernel loads them.
-template <typename T>
-constexpr int lanes_of() {
-  return 16 / static_cast<int>(sizeof(T));
-}
-
 // Every output sample of x through output_sample: the kernel on CUDA, a loop on the CPU, both in x's layout. On
 // channels_last data whose channels divide into groups the loop walks the kernel's groups (channel_group_sample),
 // else (image, channel) planes.
@@ -63,7 +57,7 @@ Tensor resample(const Tensor& input, const fused_fir::Filter& f, int64_t oh, int
     using acc_t = at::opmath_type<scalar_t>;
     const scalar_t* src = x.const_data_ptr<scalar_t>();
     scalar_t* dst = out.mutable_data_ptr<scalar_t>();
-    constexpr int K = lanes_of<scalar_t>();
+    constexpr int K = kLanes16<scalar_t>;
     using Lanes = fused_fir::Lanes<acc_t, K>;
     fused_fir::with_shape(f, [&](auto shape) {
       using S = decltype(shape);

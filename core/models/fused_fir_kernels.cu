@@ -16,7 +16,6 @@ namespace {
 
 using kernels::aligned;
 using kernels::dispatch;
-using kernels::kLanes16;
 using kernels::load;
 using kernels::Pack;
 using kernels::store;
@@ -90,10 +89,7 @@ __global__ void upfirdn2d_groups_kernel(const T* x, T* out, const __grid_constan
   }
 }
 
-// Grid-stride: at most 2^20 blocks, which is 2^28 threads, a few items each beyond that.
-unsigned blocks_for(int64_t work) {
-  return static_cast<unsigned>(std::min<int64_t>((work + kThreads - 1) / kThreads, int64_t{1} << 20));
-}
+unsigned blocks_for(int64_t work) { return kernels::grid_stride_blocks(work, kThreads); }
 
 template <typename T, typename Index>
 void launch(bool nhwc, const T* x, T* out, const Filter& f, int64_t c, int64_t h, int64_t w, int64_t oh, int64_t ow,

@@ -17,7 +17,6 @@ namespace {
 
 using kernels::aligned;
 using kernels::dispatch;
-using kernels::kLanes16;
 using kernels::load;
 using kernels::Pack;
 using kernels::store;

@@ -59,10 +59,7 @@ __global__ void join_kernel_packed(const Pack<T>* skip, const Pack<T>* h, const 
   }
 }
 
-unsigned blocks_for(int64_t work) {
-  // Grid-stride: at most 2^20 blocks, which is 2^28 threads, a few elements each beyond that.
-  return static_cast<unsigned>(std::min<int64_t>((work + kThreads - 1) / kThreads, int64_t{1} << 20));
-}
+unsigned blocks_for(int64_t work) { return kernels::grid_stride_blocks(work, kThreads); }
 
 template <typename T, typename Index>
 void launch(bool nhwc, const T* skip, const T* h, const float* bias, T* out, float scale, int64_t c, int64_t hw,

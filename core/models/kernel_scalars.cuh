@@ -4,6 +4,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -24,11 +25,13 @@ struct alignas(sizeof(T) * K) Pack {
   T v[K];
 };
 
-// Elements of T in one 16-byte load, the widest a thread issues: 8 in 16 bits, 4 in float32.
-template <typename T>
-inline constexpr int kLanes16 = 16 / static_cast<int>(sizeof(T));
-
 inline bool aligned(const void* p, size_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
+
+// Blocks of `threads` for a grid-stride loop over `work` items: at most 2^20 blocks (2^28 threads of 256), a few
+// items per thread beyond that.
+inline unsigned grid_stride_blocks(int64_t work, int threads) {
+  return static_cast<unsigned>(std::min<int64_t>((work + threads - 1) / threads, int64_t{1} << 20));
+}
 
 // f(static_cast<T*>(nullptr)) with T the element type of t.
 template <typename F>
