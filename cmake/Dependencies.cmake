@@ -13,6 +13,11 @@ find_package(ZLIB REQUIRED)  # .npz archives (core/io/npz)
 find_path(STB_INCLUDE_DIR stb_image.h PATH_SUFFIXES stb REQUIRED)
 # Debian's libstb-dev compiles the stb implementations into libstb: link it, never define STB_*_IMPLEMENTATION.
 find_library(STB_LIBRARY stb REQUIRED)
+# The decoders of core/io/image_codecs.h: libjpeg-turbo (what PIL and TensorFlow decode JPEG with), libtiff, libwebp.
+find_package(JPEG REQUIRED)
+find_package(TIFF REQUIRED)
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(WEBP REQUIRED IMPORTED_TARGET libwebp)
 
 # LibTorch ships fmt 12 headers in its include dir, which precedes /usr/include; Debian's spdlog needs
 # Debian's fmt 9. A -I directory holding only a link to Debian's fmt wins over torch's -isystem one.

@@ -22,7 +22,8 @@ std::vector<std::string> list_images(const std::string& root) {
     if (!e.is_regular_file()) continue;
     std::string ext = e.path().extension().string();
     std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-    if (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp")
+    if (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp" || ext == ".tif" || ext == ".tiff" ||
+        ext == ".webp")
       files.push_back(fs::relative(e.path(), root).generic_string());
   }
   std::sort(files.begin(), files.end());  // byte order: the same dataset order on every machine
@@ -32,7 +33,7 @@ std::vector<std::string> list_images(const std::string& root) {
 FolderSource::FolderSource(const std::string& root, FolderOptions options, dist::Communicator& comm)
     : root_(root), options_(options) {
   const auto all = list_images(root);
-  SCORCH_CHECK(!all.empty(), "image folder '{}' holds no .png/.jpg/.jpeg/.bmp files", root);
+  SCORCH_CHECK(!all.empty(), "image folder '{}' holds no .png/.jpg/.jpeg/.bmp/.tif/.tiff/.webp files", root);
   const int channels = options.grayscale ? 1 : 3;
   // Each rank checks files i % world == rank: decodable? which size?
   nlohmann::json mine = {{"bad", nlohmann::json::array()}, {"sizes", nlohmann::json::object()}};

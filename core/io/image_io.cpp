@@ -1,4 +1,5 @@
-// Image io on Debian's libstb (implementations compiled into libstb; never define STB_*_IMPLEMENTATION here).
+// Image io on Debian's libstb (implementations compiled into libstb; never define STB_*_IMPLEMENTATION here),
+// handing JPEG, TIFF and WebP to image_codecs.h.
 #include "core/io/image_io.h"
 
 #include <stb_image.h>
@@ -7,11 +8,13 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <limits>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/io/image_codecs.h"
 
 namespace scorch::io {
 namespace {
@@ -34,11 +37,69 @@ void check_png_chunks(const std::string& bytes, const std::string& what) {
   }
 }
 
+// A binary PNM's maximum sample value, or -1 when the bytes are no P5/P6 file. stb reads the samples as they
+// are, so a maximum of 15 would give values 0-15 where PIL (and netpbm) scale them to 0-255.
+int pnm_maxval(const std::string& bytes) {
+  if (bytes.size() < 2 || bytes[0] != 'P' || (bytes[1] != '5' && bytes[1] != '6')) return -1;
+  size_t at = 2;
+  long fields[3] = {0, 0, 0};
+  for (long& field : fields) {
+    while (at < bytes.size() && (std::isspace(static_cast<unsigned char>(bytes[at])) || bytes[at] == '#')) {
+      if (bytes[at] == '#')
+        while (at < bytes.size() && bytes[at] != '\n') ++at;
+      else
+        ++at;
+    }
+    if (at >= bytes.size() || !std::isdigit(static_cast<unsigned char>(bytes[at]))) return 0;
+    for (; at < bytes.size() && std::isdigit(static_cast<unsigned char>(bytes[at])) && field < 1000000; ++at)
+      field = field * 10 + (bytes[at] - '0');
+  }
+  return static_cast<int>(fields[2]);
+}
+
+// Alpha dropped, grey replicated, or RGB to grey with stb's weights (as stb converts the formats it decodes).
+Image with_channels(Image im, int want) {
+  if (want == 0) want = im.channels <= 2 ? 1 : 3;
+  if (want == im.channels) return im;
+  Image out{im.height,        im.width,    want, std::vector<uint8_t>(size_t(im.height) * im.width * want),
+            im.file_channels, im.file_bits};
+  for (size_t p = 0; p < size_t(im.height) * im.width; ++p) {
+    const uint8_t* in = &im.pixels[p * im.channels];
+    uint8_t* o = &out.pixels[p * want];
+    if (want == 1)
+      o[0] = im.channels >= 3 ? static_cast<uint8_t>((in[0] * 77 + in[1] * 150 + in[2] * 29) >> 8) : in[0];
+    else
+      for (int c = 0; c < 3; ++c) o[c] = im.channels >= 3 ? in[c] : in[0];
+  }
+  return out;
+}
+
 }  // namespace
+
+void check_claimed_size(uint64_t width, uint64_t height, int channels, size_t encoded_bytes, const std::string& what) {
+  const uint64_t claimed = width * height * uint64_t(channels) * 2;
+  SCORCH_CHECK(claimed <= std::max<uint64_t>(uint64_t{64} << 20, uint64_t{1100} * encoded_bytes),
+               "cannot decode image '{}': its header claims {} x {} pixels in {} bytes (damaged or hostile)", what,
+               width, height, encoded_bytes);
+}
+
+ImageCodec sniff_image_codec(const std::string& bytes) {
+  if (bytes.compare(0, 3, "\xff\xd8\xff") == 0) return ImageCodec::Jpeg;
+  if (bytes.compare(0, 4, std::string("II*\0", 4)) == 0 || bytes.compare(0, 4, std::string("MM\0*", 4)) == 0)
+    return ImageCodec::Tiff;
+  if (bytes.size() >= 12 && bytes.compare(0, 4, "RIFF") == 0 && bytes.compare(8, 4, "WEBP") == 0)
+    return ImageCodec::Webp;
+  return ImageCodec::Other;
+}
 
 Image read_image(const std::string& path, int channels) { return decode_image(read_file(path), channels, path); }
 
 std::pair<int, int> encoded_image_size(const std::string& bytes, const std::string& what) {
+  const auto codec = sniff_image_codec(bytes);
+  if (codec == ImageCodec::Tiff || codec == ImageCodec::Webp) {  // stb knows neither: decode
+    const auto im = decode_image(bytes, 0, what);
+    return {im.height, im.width};
+  }
   SCORCH_CHECK(bytes.size() <= static_cast<size_t>(std::numeric_limits<int>::max()),
                "cannot decode image '{}': {} bytes is more than stb reads", what, bytes.size());
   int w = 0, h = 0, file_channels = 0;
@@ -53,23 +114,29 @@ Image decode_image(const std::string& bytes, int channels, const std::string& wh
                channels);
   SCORCH_CHECK(bytes.size() <= static_cast<size_t>(std::numeric_limits<int>::max()),
                "cannot decode image '{}': {} bytes is more than stb reads", what, bytes.size());
+  switch (sniff_image_codec(bytes)) {
+    case ImageCodec::Jpeg: return decode_jpeg(bytes, channels, what);
+    case ImageCodec::Tiff: return with_channels(decode_tiff(bytes, what), channels);
+    case ImageCodec::Webp: return with_channels(decode_webp(bytes, what), channels);
+    case ImageCodec::Other: break;
+  }
   const auto* in = reinterpret_cast<const stbi_uc*>(bytes.data());
   const int n = static_cast<int>(bytes.size());
   check_png_chunks(bytes, what);
+  const int maxval = pnm_maxval(bytes);
+  SCORCH_CHECK(maxval < 0 || maxval == 255 || maxval == 65535,
+               "cannot decode image '{}': a PNM file with maximum value {}; scorch reads maxima 255 and 65535", what,
+               maxval);
   int w = 0, h = 0, file_channels = 0;
   SCORCH_CHECK(stbi_info_from_memory(in, n, &w, &h, &file_channels) != 0, "cannot decode image '{}': {}", what,
                stbi_failure_reason() ? stbi_failure_reason() : "unknown format");
   const int want = channels != 0 ? channels : (file_channels <= 2 ? 1 : 3);
-  // stb allocates what the header claims. No format inflates much beyond deflate's 1032:1, so a claim past
-  // that ratio (beyond 64 MiB, which any real image may have) is a damaged or hostile header, not an image.
-  const uint64_t claimed = uint64_t(w) * uint64_t(h) * uint64_t(std::max(file_channels, want)) * 2;
-  SCORCH_CHECK(claimed <= std::max<uint64_t>(uint64_t{64} << 20, uint64_t{1100} * bytes.size()),
-               "cannot decode image '{}': its header claims {} x {} pixels in {} bytes (damaged or hostile)", what, w,
-               h, bytes.size());
+  check_claimed_size(w, h, std::max(file_channels, want), bytes.size(), what);
+  const int bits = stbi_is_16_bit_from_memory(in, n) ? 16 : 8;
   uint8_t* data = stbi_load_from_memory(in, n, &w, &h, &file_channels, want);
   SCORCH_CHECK(data != nullptr, "cannot decode image '{}': {}", what,
                stbi_failure_reason() ? stbi_failure_reason() : "unknown error");
-  Image out{h, w, want, std::vector<uint8_t>(data, data + size_t(w) * h * want)};
+  Image out{h, w, want, std::vector<uint8_t>(data, data + size_t(w) * h * want), file_channels, bits};
   stbi_image_free(data);
   return out;
 }

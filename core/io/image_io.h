@@ -1,4 +1,5 @@
-// PNG/JPEG decoding and PNG writing/encoding (stb), centre-crop + antialiased resize, and image grids.
+// Image decoding (PNG, BMP, PNM and the rest through stb; JPEG, TIFF and WebP through image_codecs.h), PNG
+// writing/encoding (stb), centre-crop + antialiased resize, and image grids.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -11,10 +12,12 @@ namespace scorch::io {
 struct Image {
   int height = 0, width = 0, channels = 0;
   std::vector<uint8_t> pixels;
+  int file_channels = 0, file_bits = 8;  // what the file stores per pixel, as decoded from (16: 16-bit PNG/PNM)
 };
 
-// Decodes PNG/JPEG/BMP/… from `path` into `channels` channels (1 gray, 3 RGB; 0 keeps the file's, with
-// gray+alpha -> gray and RGBA -> RGB). Throws naming the file and stb's reason when it will not decode.
+// Decodes PNG/JPEG/TIFF/WebP/BMP/PNM/… from `path` into `channels` channels (1 gray, 3 RGB; 0 keeps the
+// file's, with gray+alpha -> gray and RGBA -> RGB). 16-bit PNG and PNM samples keep their high byte; PNM files
+// whose maximum is not 255 or 65535 are refused. Throws naming the file and the decoder's reason.
 Image read_image(const std::string& path, int channels);
 // The same for encoded bytes in memory; `what` names them in errors (a file and record).
 Image decode_image(const std::string& bytes, int channels, const std::string& what);

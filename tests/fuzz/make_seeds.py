@@ -39,6 +39,22 @@ def npy_bytes(a):
     return b.getvalue()
 
 
+def codec_seeds():
+    """Images for the decoders beyond stb (core/io/image_codecs.h): TIFF, WebP, progressive JPEG."""
+    rgb = Image.fromarray(np.random.default_rng(23).integers(0, 255, (6, 5, 3), np.uint8), "RGB")
+    for name, im, fmt, options in (
+        ("lzw.tif", rgb, "TIFF", {"compression": "tiff_lzw"}),
+        ("jpeg.tif", rgb, "TIFF", {"compression": "jpeg"}),
+        ("palette.tif", rgb.convert("P"), "TIFF", {}),
+        ("lossless.webp", rgb, "WEBP", {"lossless": True}),
+        ("alpha.webp", rgb.convert("RGBA"), "WEBP", {"quality": 50}),
+        ("progressive.jpg", rgb, "JPEG", {"progressive": True}),
+    ):
+        b = io.BytesIO()
+        im.save(b, fmt, **options)
+        put("image", name, b.getvalue())
+
+
 def main():
     shutil.rmtree(os.path.join(HERE, "corpus"), ignore_errors=True)
 
@@ -104,6 +120,7 @@ def main():
     b = io.BytesIO()
     Image.fromarray(rng.integers(0, 65535, (4, 4), np.uint16)).save(b, "PNG")  # mode I;16
     put("image", "I16.png", b.getvalue())
+    codec_seeds()
 
     cifar = b"".join(bytes([k]) + rng.integers(0, 255, 3072, np.uint8).tobytes() for k in (3, 7))
     put("cifar", "two-records", cifar)
