@@ -1,12 +1,14 @@
-// Image sources for FID: image files decoded with stb_image; dataset dirs through the data/ reader.
+// Image sources for FID: a folder of image files read as pytorch-fid reads them; dataset dirs through data/.
 #include "eval/image_source.h"
 
-#include <stb_image.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <set>
 
 #include "core/error.h"
+#include "core/io/image_io.h"
 #include "data/dataset.h"
 
 namespace scorch::eval {
@@ -21,16 +23,16 @@ class FolderSource : public ImageSource {
   int64_t size() const override { return static_cast<int64_t>(files_.size()); }
   std::string describe() const override { return fmt::format("{} ({} image files)", dir_, files_.size()); }
 
+  // Each file as PIL's Image.open(path).convert("RGB") gives it (tests/core/io/image_codecs_test.cpp).
   std::vector<torch::Tensor> read(int64_t begin, int64_t end) override {
     std::vector<torch::Tensor> out;
     for (int64_t i = begin; i < end; ++i) {
-      int w = 0, h = 0, c = 0;
-      unsigned char* px = stbi_load(files_[i].c_str(), &w, &h, &c, 0);
-      SCORCH_CHECK(px, "{}: cannot decode image ({})", files_[i], stbi_failure_reason());
-      auto t = torch::from_blob(px, {h, w, c}, torch::kByte).clone();
-      stbi_image_free(px);
-      if (c == 2) t = t.slice(2, 0, 1);  // grey + alpha: keep the grey
-      out.push_back(t);
+      auto im = io::read_image(files_[i], 3);
+      // PIL opens 16-bit grey as 32-bit integers and clips them at 255 when converting: mostly white images.
+      SCORCH_CHECK_HINT(!(im.file_bits == 16 && im.file_channels <= 2),
+                        "convert the folder to 8 bits; scorch will not score it the way pytorch-fid would",
+                        "{}: 16-bit greyscale image, which pytorch-fid (PIL) clips at 255", files_[i]);
+      out.push_back(torch::from_blob(im.pixels.data(), {im.height, im.width, 3}, torch::kByte).clone());
     }
     return out;
   }
@@ -88,15 +90,29 @@ std::unique_ptr<ImageSource> open_image_source(const std::string& path) {
                "dataset/samples dir)",
                path);
   if (fs::exists(fs::path(path) / "manifest.json")) return std::make_unique<DatasetSource>(path);
-  std::vector<std::string> files;
+  // pytorch-fid's IMAGE_EXTENSIONS, matched as its glob matches them: case-sensitively.
+  static const std::set<std::string> kRead = {".bmp", ".jpg", ".jpeg", ".pgm", ".png",
+                                              ".ppm", ".tif", ".tiff", ".webp"};
+  static const std::set<std::string> kImageLike = {".gif", ".tga", ".jfif", ".pnm", ".pbm"};
+  std::vector<std::string> files, skipped;
   for (const auto& e : fs::directory_iterator(path)) {
     if (!e.is_regular_file()) continue;
-    std::string ext = e.path().extension().string();
-    std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
-    for (const char* known : {".png", ".jpg", ".jpeg", ".bmp", ".tga", ".pgm", ".ppm"})
-      if (ext == known) files.push_back(e.path());
+    const std::string ext = e.path().extension().string();
+    std::string lower = ext;
+    std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+    if (kRead.count(ext))
+      files.push_back(e.path());
+    else if (kRead.count(lower) || kImageLike.count(lower))
+      skipped.push_back(e.path().filename());
   }
-  SCORCH_CHECK(!files.empty(), "{}: no images (.png .jpg .jpeg .bmp .tga .pgm .ppm) found", path);
+  std::sort(skipped.begin(), skipped.end());
+  SCORCH_CHECK(!files.empty(), "{}: no images (.png .jpg .jpeg .bmp .pgm .ppm .tif .tiff .webp, lower case) found{}",
+               path, skipped.empty() ? "" : fmt::format("; {} other image files, e.g. {}", skipped.size(), skipped[0]));
+  if (!skipped.empty())
+    spdlog::warn(
+        "{}: {} files skipped, as pytorch-fid skips them (it reads lower-case .png .jpg .jpeg .bmp .pgm .ppm "
+        ".tif .tiff .webp), e.g. {}",
+        path, skipped.size(), skipped[0]);
   std::sort(files.begin(), files.end());
   return std::make_unique<FolderSource>(path, std::move(files));
 }

@@ -17,8 +17,9 @@ class ImageSource {
   virtual std::string describe() const = 0;
 };
 
-// A folder of .png/.jpg/.jpeg/.bmp/.tga/.pgm/.ppm files (sorted by name, as pytorch-fid does), or a dataset dir
-// (manifest.json + shards). Throws naming the path when it is neither or holds no images.
+// A folder of the files pytorch-fid reads (.bmp .jpg .jpeg .pgm .png .ppm .tif .tiff .webp, lower case, sorted
+// by name), each decoded to PIL's RGB pixels, or a dataset dir (manifest.json + shards). Throws naming the path
+// when it is neither or holds no images; warns naming the image-like files it skips, as pytorch-fid skips them.
 std::unique_ptr<ImageSource> open_image_source(const std::string& path);
 
 // Images already in memory, (N, H, W, C) uint8 with C in {1, 3, 4} (samples in hand, tests, benchmarks).
