@@ -4,8 +4,8 @@
 #include <cstdio>
 
 // clang-format off: jpeglib.h uses FILE without including stdio.h, and jerror.h uses jpeglib.h's types.
-#include <jpeglib.h>
 #include <jerror.h>
+#include <jpeglib.h>
 // clang-format on
 
 #include "core/error.h"
@@ -53,9 +53,10 @@ Image decode_jpeg(const std::string& bytes, int channels, const std::string& wha
   const auto space = cinfo.jpeg_color_space;
   if (space == JCS_CMYK || space == JCS_YCCK) {
     jpeg_destroy_decompress(&cinfo);
-    SCORCH_FAIL("cannot decode JPEG '{}': it is CMYK (a print file); scorch reads RGB and greyscale JPEGs, convert it "
-                "to RGB first",
-                what);
+    SCORCH_FAIL(
+        "cannot decode JPEG '{}': it is CMYK (a print file); scorch reads RGB and greyscale JPEGs, convert it "
+        "to RGB first",
+        what);
   }
   const bool grey = channels == 1 || (channels == 0 && space == JCS_GRAYSCALE);
   cinfo.out_color_space = grey ? JCS_GRAYSCALE : JCS_RGB;

@@ -63,7 +63,7 @@ Image decode_tiff(const std::string& bytes, const std::string& what) {
   TIFFOpenOptionsSetMaxSingleMemAlloc(options.get(), tmsize_t{256} << 20);
   // "rm": no memory mapping (the bytes are already in memory, and tiff_map declines anyway).
   std::unique_ptr<TIFF, TiffCloser> tif(TIFFClientOpenExt(what.c_str(), "rm", &memory, tiff_read, tiff_write, tiff_seek,
-                                                      tiff_close, tiff_size, tiff_map, tiff_unmap, options.get()));
+                                                          tiff_close, tiff_size, tiff_map, tiff_unmap, options.get()));
   SCORCH_CHECK(tif, "cannot decode TIFF '{}': {}", what, message.empty() ? "not a TIFF file" : message);
   TIFF* t = tif.get();
   uint32_t width = 0, height = 0;
@@ -81,7 +81,10 @@ Image decode_tiff(const std::string& bytes, const std::string& what) {
   SCORCH_CHECK(bits == 8 && format == SAMPLEFORMAT_UINT,
                "cannot decode TIFF '{}': {}-bit {} samples; scorch reads 8-bit TIFFs (convert it to 8 bits: PIL, "
                "which pytorch-fid uses, clips 16-bit grey at 255)",
-               what, bits, format == SAMPLEFORMAT_IEEEFP ? "float" : format == SAMPLEFORMAT_INT ? "signed" : "unsigned");
+               what, bits,
+               format == SAMPLEFORMAT_IEEEFP ? "float"
+               : format == SAMPLEFORMAT_INT  ? "signed"
+                                             : "unsigned");
   SCORCH_CHECK(planar == PLANARCONFIG_CONTIG || samples == 1,
                "cannot decode TIFF '{}': its colour planes are stored apart (PlanarConfiguration 2); scorch reads "
                "interleaved samples",
@@ -102,14 +105,17 @@ Image decode_tiff(const std::string& bytes, const std::string& what) {
   } else if (photometric == PHOTOMETRIC_PALETTE && samples == 1) {
     channels = 3;
     uint16_t *r = nullptr, *g = nullptr, *b = nullptr;
-    SCORCH_CHECK(TIFFGetField(t, TIFFTAG_COLORMAP, &r, &g, &b), "cannot decode TIFF '{}': palette image without a "
-                 "ColorMap", what);
+    SCORCH_CHECK(TIFFGetField(t, TIFFTAG_COLORMAP, &r, &g, &b),
+                 "cannot decode TIFF '{}': palette image without a "
+                 "ColorMap",
+                 what);
     for (int i = 0; i < 256; ++i)  // 16-bit entries; PIL keeps their high byte
       for (const uint16_t* c : {r, g, b}) palette.push_back(static_cast<uint8_t>(c[i] >> 8));
   } else {
-    SCORCH_FAIL("cannot decode TIFF '{}': Photometric {} with {} samples per pixel; scorch reads grey, grey + alpha, "
-                "RGB, RGBA, palette and YCbCr JPEG TIFFs",
-                what, photometric, samples);
+    SCORCH_FAIL(
+        "cannot decode TIFF '{}': Photometric {} with {} samples per pixel; scorch reads grey, grey + alpha, "
+        "RGB, RGBA, palette and YCbCr JPEG TIFFs",
+        what, photometric, samples);
   }
   if (alpha) {
     uint16_t count = 0;
@@ -144,8 +150,8 @@ Image decode_tiff(const std::string& bytes, const std::string& what) {
     SCORCH_CHECK(uint64_t(TIFFScanlineSize64(t)) == row_bytes, "cannot decode TIFF '{}': rows of {} bytes, {} expected",
                  what, TIFFScanlineSize64(t), row_bytes);
     for (uint32_t r = 0; r < height; ++r)
-      SCORCH_CHECK(TIFFReadScanline(t, &raw[r * row_bytes], r, 0) == 1, "cannot decode TIFF '{}': row {}: {}", what,
-                   r, message);
+      SCORCH_CHECK(TIFFReadScanline(t, &raw[r * row_bytes], r, 0) == 1, "cannot decode TIFF '{}': row {}: {}", what, r,
+                   message);
   }
 
   Image out{static_cast<int>(height), static_cast<int>(width), channels, {}};

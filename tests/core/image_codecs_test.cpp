@@ -2,6 +2,8 @@
 // Image.open(path).convert("RGB") gave (make_fixtures.py), which is what pytorch-fid feeds its Inception. Exact
 // equality: the same libraries (libjpeg-turbo, libtiff, libwebp, zlib) decode the same bits, and the rest is
 // copying. The files scorch refuses each name their reason.
+#include "core/io/image_codecs.h"
+
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -10,7 +12,6 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
-#include "core/io/image_codecs.h"
 #include "core/io/image_io.h"
 #include "support/run.h"
 
