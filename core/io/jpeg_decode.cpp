@@ -1,9 +1,9 @@
 // JPEG through libjpeg-turbo: stb's own decoder rounds its inverse DCT and chroma upsampling differently, which
 // moved 2-15 % of pixels by up to 32 levels against PIL's (and so pytorch-fid's) pixels on the same file.
+// jpeglib.h uses FILE and size_t without including their headers, so <cstdio> comes first.
+// clang-format off
 #include <csetjmp>
 #include <cstdio>
-
-// clang-format off: jpeglib.h uses FILE without including stdio.h, and jerror.h uses jpeglib.h's types.
 #include <jerror.h>
 #include <jpeglib.h>
 // clang-format on
