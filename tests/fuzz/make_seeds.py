@@ -3,6 +3,9 @@
 accepts, made by the tools users make them with (numpy, torch.save, safetensors, Pillow, gzip). The
 corpora are committed; rerun this with the project's venv python only to change them:
     ~/.cache/scorch/venv-torch-2.11.0/bin/python tests/fuzz/make_seeds.py
+The Flax checkpoints (corpus/flax) come from flax.serialization, which that venv lacks; with a python that has
+jax and flax (pip install "jax[cpu]" flax):
+    python tests/fuzz/make_seeds.py flax
 """
 import collections
 import gzip
@@ -55,8 +58,28 @@ def codec_seeds():
         put("image", name, b.getvalue())
 
 
+def flax_seeds():
+    """Params trees as flax.serialization.to_bytes writes them (core/io/flax_msgpack.h)."""
+    import jax.numpy as jnp
+    from flax import serialization
+    shutil.rmtree(os.path.join(HERE, "corpus", "flax"), ignore_errors=True)
+    r = np.random.default_rng(29)
+    dense = {"kernel": r.standard_normal((3, 4)).astype(np.float32), "bias": np.zeros(4, np.float32)}
+    put("flax", "params", serialization.to_bytes({
+        "Dense_0": dense, "init_conv": {"kernel": r.standard_normal((3, 3, 2, 2)).astype(np.float32)},
+        "pre-pool-bn": {"scale": np.ones(2, np.float32), "bias": np.zeros(2, np.float32)}}))
+    put("flax", "variables", serialization.to_bytes({"params": {"Dense_0": dense}}))
+    put("flax", "mixed", serialization.to_bytes({
+        "step": 12, "name": "wrn", "lr": 0.5, "h": jnp.ones((2, 3), jnp.bfloat16), "i": np.arange(3, dtype=np.int32),
+        "s": np.float32(2.5), "e": np.zeros((0, 4), np.uint8), "m": np.array([True, False]), "none": None}))
+
+
 def main():
-    shutil.rmtree(os.path.join(HERE, "corpus"), ignore_errors=True)
+    if sys.argv[1:] == ["flax"]:
+        return flax_seeds()
+    for d in os.listdir(os.path.join(HERE, "corpus")):
+        if d != "flax":
+            shutil.rmtree(os.path.join(HERE, "corpus", d))
 
     put("safetensors", "mixed", save_safetensors({
         "w": rng.standard_normal((2, 3)).astype(np.float32),
