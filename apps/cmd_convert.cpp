@@ -15,6 +15,7 @@
 #include "core/io/checkpoint_files.h"
 #include "core/io/checkpoint_store.h"
 #include "core/io/diffusers_export.h"
+#include "core/io/flax_checkpoint.h"
 #include "core/io/ncsn_checkpoint.h"
 #include "core/io/score_sde_checkpoint.h"
 #include "core/io/torch_file.h"
@@ -53,9 +54,17 @@ int run_import(const ImportArgs& a) {
       "name the config the checkpoint was trained with, e.g. --config configs/ve/cifar10_ncsnpp_continuous.yaml",
       "scorch convert import needs --config: it builds that network to check every tensor against");
   torch::NoGradGuard no_grad;
-  const auto file = io::read_torch_file(a.src);
-  auto ck = io::is_ncsn_checkpoint(file.root) ? io::from_ncsn(file.root, config, a.src)
-                                              : io::from_score_sde(file.root, config, a.src);
+  io::ScoreSdeCheckpoint ck;
+  std::string container;
+  if (io::looks_like_flax_msgpack(a.src)) {
+    ck = io::from_flax_classifier(io::read_flax_msgpack(a.src), config, a.src);
+    container = "flax msgpack";
+  } else {
+    const auto file = io::read_torch_file(a.src);
+    ck = io::is_ncsn_checkpoint(file.root) ? io::from_ncsn(file.root, config, a.src)
+                                           : io::from_score_sde(file.root, config, a.src);
+    container = io::torch_file_kind_name(file.kind);
+  }
 
   // A run dir gets checkpoints/step-N; a path that is already a checkpoints/ dir is used as it is.
   const fs::path out(a.out);
@@ -64,7 +73,7 @@ int run_import(const ImportArgs& a) {
   SCORCH_CHECK_HINT(a.force || !fs::exists(target), "pass --force to replace it", "'{}' already exists",
                     target.string());
   ck.source["file"] = fs::absolute(a.src).string();
-  ck.source["container"] = io::torch_file_kind_name(file.kind);
+  ck.source["container"] = container;
   ck.source["bytes"] = static_cast<int64_t>(fs::file_size(a.src));
   ck.source["sha256"] = sha256_file(a.src);
   ck.source["imported_by"] = fmt::format("scorch {} ({})", version_string(), git_commit());
@@ -151,8 +160,10 @@ void add_convert_command(CLI::App& app, Action& action) {
 
   auto im = std::make_shared<ImportArgs>();
   auto* imp = convert->add_subcommand(
-      "import", "import a score_sde_pytorch or NCSN/NCSNv2 checkpoint (.pth) into a checkpoint dir");
-  imp->add_option("src", im->src, "score_sde_pytorch checkpoint (torch.save file)")
+      "import",
+      "import a score_sde_pytorch or NCSN/NCSNv2 checkpoint (.pth), or score_sde's Flax classifier, into a "
+      "checkpoint dir");
+  imp->add_option("src", im->src, "torch.save file, or a Flax checkpoint_N (msgpack) of score_sde's classifier")
       ->required()
       ->check(CLI::ExistingFile);
   imp->add_option("--out", im->out, "run dir (gets checkpoints/step-N) or a checkpoints/ dir")->required();
