@@ -1,5 +1,6 @@
-// `scorch convert inspect`: lists tensors, shapes and dtypes of torch.save files, safetensors files and
-// checkpoint dirs, and says what it recognised (score_sde checkpoint, state_dict, scorch EMA export, ...).
+// `scorch convert inspect`: lists tensors, shapes and dtypes of torch.save files, safetensors files, Flax
+// msgpack checkpoints and checkpoint dirs, and says what it recognised (score_sde checkpoint, state_dict, scorch EMA
+// export, ...).
 #include <fmt/ranges.h>
 
 #include <cstdio>
@@ -10,6 +11,7 @@
 #include "core/error.h"
 #include "core/io/checkpoint_files.h"
 #include "core/io/checkpoint_store.h"
+#include "core/io/flax_msgpack.h"
 #include "core/io/safetensors.h"
 #include "core/io/torch_file.h"
 
@@ -133,6 +135,19 @@ void inspect_checkpoint_dir(const std::string& path) {
   print_tensors(tensors);
 }
 
+void inspect_flax(const std::string& path) {
+  const auto tree = io::read_flax_msgpack(path);
+  const bool classifier = tree.arrays.count("Dense_2.kernel") || tree.arrays.count("params.Dense_2.kernel");
+  std::printf("format:  Flax msgpack (flax.serialization)\n");
+  std::printf("content: %s\n", classifier ? "a params tree with score_sde's classifier names: scorch convert import "
+                                            "--config configs/ve/cifar10_classifier.yaml (docs/convert.md)"
+                                          : "a Flax state dict (Flax layouts: Dense kernels (in, out), conv HWIO)");
+  print_tensors({tree.arrays.begin(), tree.arrays.end()});
+  if (tree.values.empty()) return;
+  std::printf("values:\n");
+  for (const auto& [name, v] : tree.values) std::printf("  %s = %s\n", name.c_str(), one_line(v.dump()).c_str());
+}
+
 bool looks_like_safetensors(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   char head[9] = {};
@@ -154,9 +169,13 @@ int run_convert_inspect(const std::string& path) {
     inspect_torch(path, kind);
     return 0;
   }
+  if (io::looks_like_flax_msgpack(path)) {
+    inspect_flax(path);
+    return 0;
+  }
   SCORCH_CHECK_HINT(looks_like_safetensors(path),
-                    "inspect reads torch.save files, safetensors files and checkpoint dirs",
-                    "'{}' is not a torch.save file, a safetensors file or a checkpoint dir", path);
+                    "inspect reads torch.save files, safetensors files, Flax msgpack checkpoints and checkpoint dirs",
+                    "'{}' is not a torch.save file, a safetensors file, a Flax checkpoint or a checkpoint dir", path);
   inspect_safetensors(path);
   return 0;
 }

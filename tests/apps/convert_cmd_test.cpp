@@ -272,9 +272,15 @@ TEST(ConvertCmd, InspectSaysWhatItRecognised) {
   ASSERT_EQ(r.code, 0) << r.output;
   for (const char* what : {"scorch EMA export (step 3", "float16", "scorch.config = (", "sigmas"})
     EXPECT_TRUE(contains(r.output, what)) << what << "\n" << r.output;
+  r = run(scorch_bin() + " convert inspect " + src("tests/fixtures/flax/checkpoint_7"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (const char* what : {"Flax msgpack", "score_sde's classifier names", "tensors: 58 ",
+                           "WideResnetGroup_1.WideResnetBlock_0.conv1.kernel    float32   [3, 3, 16, 32]"})
+    EXPECT_TRUE(contains(r.output, what)) << what << "\n" << r.output;
   r = run(scorch_bin() + " convert inspect " + kConfig);
   EXPECT_NE(r.code, 0);
-  EXPECT_TRUE(contains(r.output, "is not a torch.save file, a safetensors file or a checkpoint dir")) << r.output;
+  EXPECT_TRUE(contains(r.output, "is not a torch.save file, a safetensors file, a Flax checkpoint or a checkpoint dir"))
+      << r.output;
 }
 
 TEST(ConvertCmd, ScorchTrainResumesFromAnImport) {
