@@ -3,6 +3,7 @@
 
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <limits>
@@ -45,10 +46,14 @@ class NdarraySax : public nlohmann::json_sax<json> {
       if (dtype_ == d.name) dtype = &d;
     SCORCH_CHECK_HINT(dtype != nullptr, "convert it to float32 in Python before saving",
                       "'{}': array '{}' has dtype '{}', which scorch does not read", file_, key_, dtype_);
-    size_t count = 1;
+    // The element count must fit, and so must the strides of an empty array's other dimensions (LibTorch
+    // multiplies them out whatever the count).
+    size_t count = 1, span = 1;
     for (int64_t d : shape_) {
-      SCORCH_CHECK(d >= 0 && (d == 0 || count <= std::numeric_limits<size_t>::max() / static_cast<size_t>(d)),
-                   "'{}': array '{}' has an impossible shape", file_, key_);
+      const auto extent = static_cast<size_t>(std::max<int64_t>(d, 1));
+      SCORCH_CHECK(d >= 0 && span <= (size_t{1} << 62) / extent, "'{}': array '{}' has an impossible shape [{}]", file_,
+                   key_, fmt::join(shape_, ", "));
+      span *= extent;
       count *= static_cast<size_t>(d);
     }
     SCORCH_CHECK(count <= std::numeric_limits<size_t>::max() / dtype->bytes && count * dtype->bytes == bytes_.size(),

@@ -131,6 +131,8 @@ TEST(FlaxMsgpack, MalformedFilesAreRefusedNamingTheKey) {
   const std::vector<std::pair<json, std::string>> cases = {
       {json{{"a", {{"b", flax_array({2, 3}, "float32", 20)}}}}, "array 'a.b' of shape [2, 3] float32 needs 24 bytes"},
       {json{{"a", flax_array({2}, "complex64", 16)}}, "'a' has dtype 'complex64', which scorch does not read"},
+      {json{{"a", flax_array({0, int64_t{1} << 40, int64_t{1} << 40}, "uint8", 0)}},
+       "array 'a' has an impossible shape [0, 1099511627776, 1099511627776]"},
       {json{{"a", flax_array({2}, "float32", 8, 2)}}, "'a' is a complex array"},
       {json{{"a", json::binary({1, 2, 3})}}, "'a' holds raw bytes (msgpack bin)"},
       {json{{"a", json::binary({0xc1}, 1)}}, "array 'a' is not valid msgpack"},
