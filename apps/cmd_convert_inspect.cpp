@@ -145,7 +145,9 @@ void inspect_flax(const std::string& path) {
   print_tensors({tree.arrays.begin(), tree.arrays.end()});
   if (tree.values.empty()) return;
   std::printf("values:\n");
-  for (const auto& [name, v] : tree.values) std::printf("  %s = %s\n", name.c_str(), one_line(v.dump()).c_str());
+  for (const auto& [name, v] : tree.values)
+    std::printf("  %s = %s\n", name.c_str(),
+                one_line(v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)).c_str());
 }
 
 bool looks_like_safetensors(const std::string& path) {
@@ -169,7 +171,7 @@ int run_convert_inspect(const std::string& path) {
     inspect_torch(path, kind);
     return 0;
   }
-  if (io::looks_like_flax_msgpack(path)) {
+  if (!looks_like_safetensors(path) && io::looks_like_flax_msgpack(path)) {
     inspect_flax(path);
     return 0;
   }

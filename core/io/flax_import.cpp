@@ -1,6 +1,7 @@
 // Mapping score_sde's Flax classifier params onto scorch's network (see flax_checkpoint.h).
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <regex>
 
@@ -60,8 +61,9 @@ std::vector<FlaxParam> flax_params(const Config& config) {
 ScoreSdeCheckpoint from_flax_classifier(const FlaxTree& tree, const Config& config, const std::string& path) {
   const auto wanted = flax_params(config);
   // flax.linen's init returns {"params": tree}; score_sde's create_classifier restores the inner tree.
-  const bool nested =
-      !tree.arrays.count(wanted.front().flax_name) && tree.arrays.count("params." + wanted.front().flax_name);
+  const bool nested = !tree.arrays.empty() && std::all_of(tree.arrays.begin(), tree.arrays.end(), [](const auto& a) {
+    return a.first.rfind("params.", 0) == 0;
+  });
   const std::string prefix = nested ? "params." : "";
 
   const auto network = network_of(config);

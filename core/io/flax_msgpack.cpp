@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <vector>
@@ -21,6 +22,10 @@ using json = nlohmann::json;
 // flax.serialization's msgpack extension codes.
 constexpr uint64_t kExtNdarray = 1, kExtComplex = 2, kExtNpScalar = 3;
 constexpr size_t kMaxDepth = 64;
+// Every leaf keeps its whole path, so a long key over many small leaves would multiply the file's size in
+// memory: keys, leaves and the paths' bytes together are bounded far above any checkpoint (score_sde's
+// classifier: 106 arrays, paths under 60 bytes).
+constexpr size_t kMaxKey = 256, kMaxLeaves = 1'000'000, kMaxPathBytes = size_t{64} << 20;
 
 struct Dtype {
   const char* name;
@@ -60,6 +65,9 @@ class NdarraySax : public nlohmann::json_sax<json> {
                  "'{}': array '{}' of shape [{}] {} needs {} bytes, the file holds {}", file_, key_,
                  fmt::join(shape_, ", "), dtype_, count * dtype->bytes, bytes_.size());
     auto t = torch::empty(shape_, torch::TensorOptions().dtype(dtype->type));
+    if (dtype->type == torch::kBool)  // any other byte would be an invalid bool
+      SCORCH_CHECK(std::all_of(bytes_.begin(), bytes_.end(), [](uint8_t b) { return b <= 1; }),
+                   "'{}': bool array '{}' holds bytes other than 0 and 1", file_, key_);
     if (!bytes_.empty()) std::memcpy(t.data_ptr(), bytes_.data(), bytes_.size());
     return t;
   }
@@ -131,12 +139,13 @@ class TreeSax : public nlohmann::json_sax<json> {
   bool binary(binary_t& b) override {
     const auto at = leaf_path();
     const auto code = b.has_subtype() ? b.subtype() : std::numeric_limits<uint64_t>::max();
-    SCORCH_CHECK(code != kExtComplex, "'{}': '{}' is a complex array, which scorch does not read", file_, at);
+    SCORCH_CHECK(code != kExtComplex, "'{}': '{}' is a complex number, which scorch does not read", file_, at);
     SCORCH_CHECK(code == kExtNdarray || code == kExtNpScalar,
                  "'{}': '{}' holds raw bytes (msgpack {}), not an array as flax.serialization writes one", file_, at,
                  b.has_subtype() ? fmt::format("ext type {}", b.subtype()) : std::string("bin"));
     NdarraySax sax(file_, at);
-    json::sax_parse(b.begin(), b.end(), &sax, json::input_format_t::msgpack);
+    SCORCH_CHECK(json::sax_parse(b.begin(), b.end(), &sax, json::input_format_t::msgpack),
+                 "'{}': array '{}' is not valid msgpack", file_, at);
     add(at, sax.tensor());
     return true;
   }
@@ -152,6 +161,8 @@ class TreeSax : public nlohmann::json_sax<json> {
     return true;
   }
   bool key(string_t& k) override {
+    SCORCH_CHECK(k.size() <= kMaxKey, "'{}': a key of {} bytes under '{}'; Flax's keys are module and parameter names",
+                 file_, k.size(), joined(path_.size() - 1));
     SCORCH_CHECK(!k.empty() && k.find('.') == std::string::npos,
                  "'{}': key '{}' under '{}' is empty or holds a '.', which scorch uses to join the tree's keys", file_,
                  k, joined(path_.size() - 1));
@@ -192,7 +203,12 @@ class TreeSax : public nlohmann::json_sax<json> {
     SCORCH_CHECK(started_ && key_ready_, "'{}': a value where a key was expected under '{}'", file_,
                  joined(path_.size()));
     key_ready_ = false;
-    return joined(path_.size());
+    auto at = joined(path_.size());
+    path_bytes_ += at.size();
+    SCORCH_CHECK(++leaves_ <= kMaxLeaves && path_bytes_ <= kMaxPathBytes,
+                 "'{}' holds more than {} leaves or {} MiB of key paths: not a checkpoint", file_, kMaxLeaves,
+                 kMaxPathBytes >> 20);
+    return at;
   }
   std::string joined(size_t n) const {
     std::string out;
@@ -203,25 +219,38 @@ class TreeSax : public nlohmann::json_sax<json> {
   std::string file_;
   std::vector<std::string> path_;
   bool started_ = false, key_ready_ = false;
+  size_t leaves_ = 0, path_bytes_ = 0;
 };
 
 }  // namespace
 
 bool looks_like_flax_msgpack(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  unsigned char head[2] = {0, 0};
-  if (!in.read(reinterpret_cast<char*>(head), 2)) return false;
-  const bool map = (head[0] >= 0x80 && head[0] <= 0x8f) || head[0] == 0xde || head[0] == 0xdf;
-  // The first key follows a fixmap directly; map16/map32 put a length first, so only fixmaps are told apart
-  // by their key (flax's trees have a handful of top-level keys).
-  const bool str_key = (head[1] >= 0xa0 && head[1] <= 0xbf) || (head[1] >= 0xd9 && head[1] <= 0xdb);
-  return head[0] == 0x80 ? false : map && (head[0] > 0x8f || str_key);
+  unsigned char head[9] = {};
+  in.read(reinterpret_cast<char*>(head), sizeof head);
+  const auto got = static_cast<size_t>(in.gcount());
+  // A non-empty map whose first key is a string: fixmap, map16 or map32 (which put 2 or 4 length bytes first).
+  const size_t key_at = head[0] >= 0x81 && head[0] <= 0x8f ? 1 : head[0] == 0xde ? 3 : head[0] == 0xdf ? 5 : 0;
+  if (key_at == 0 || got <= key_at) return false;
+  const auto k = head[key_at];
+  if (!((k >= 0xa0 && k <= 0xbf) || (k >= 0xd9 && k <= 0xdb))) return false;
+  // A safetensors file starts with its header's length (8 bytes, little-endian), whose low byte may look like
+  // a map, then '{'.
+  if (got == sizeof head && head[8] == '{') {
+    uint64_t header = 0;
+    for (int i = 7; i >= 0; --i) header = header << 8 | head[i];
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(path, ec);
+    if (!ec && header <= size - 8) return false;
+  }
+  return true;
 }
 
 FlaxTree read_flax_msgpack(const std::string& path) {
   const auto bytes = read_file(path);
   TreeSax sax(path);
-  json::sax_parse(bytes.begin(), bytes.end(), &sax, json::input_format_t::msgpack);
+  SCORCH_CHECK(json::sax_parse(bytes.begin(), bytes.end(), &sax, json::input_format_t::msgpack),
+               "'{}' is not a valid msgpack file", path);
   return std::move(sax.tree);
 }
 

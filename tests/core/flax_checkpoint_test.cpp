@@ -28,8 +28,9 @@ Config small_config(const std::vector<std::string>& sets = {}) {
 }
 
 // An ndarray leaf as flax.serialization writes it: msgpack ext 1 holding msgpack [shape, dtype, bytes].
-json flax_array(const std::vector<int64_t>& shape, const std::string& dtype, size_t bytes, uint64_t ext = 1) {
-  const auto payload = json::to_msgpack(json::array({shape, dtype, json::binary(std::vector<uint8_t>(bytes, 0))}));
+json flax_array(const std::vector<int64_t>& shape, const std::string& dtype, size_t bytes, uint64_t ext = 1,
+                uint8_t fill = 0) {
+  const auto payload = json::to_msgpack(json::array({shape, dtype, json::binary(std::vector<uint8_t>(bytes, fill))}));
   return json::binary(payload, ext);
 }
 
@@ -120,6 +121,12 @@ TEST(FlaxCheckpoint, MismatchesAndOtherNetworksAreRefusedByName) {
   const auto ck = io::from_flax_classifier(io::read_flax_msgpack(nested), small_config(), nested);
   EXPECT_EQ(ck.source.at("params_under"), "params");
   EXPECT_EQ(ck.step, 3);
+  json lacking = inner;
+  lacking["Dense_0"].erase("bias");
+  const auto lacking_path = write_msgpack(dir, "lacking", json{{"params", lacking}});
+  test::expect_error_containing(
+      [&] { io::from_flax_classifier(io::read_flax_msgpack(lacking_path), small_config(), lacking_path); },
+      "(1 missing: params.Dense_0.bias)");
   inner["step"] = 12;
   const auto extra = write_msgpack(dir, "with_step", inner);
   test::expect_error_containing([&] { io::from_flax_classifier(io::read_flax_msgpack(extra), small_config(), extra); },
@@ -133,7 +140,9 @@ TEST(FlaxMsgpack, MalformedFilesAreRefusedNamingTheKey) {
       {json{{"a", flax_array({2}, "complex64", 16)}}, "'a' has dtype 'complex64', which scorch does not read"},
       {json{{"a", flax_array({0, int64_t{1} << 40, int64_t{1} << 40}, "uint8", 0)}},
        "array 'a' has an impossible shape [0, 1099511627776, 1099511627776]"},
-      {json{{"a", flax_array({2}, "float32", 8, 2)}}, "'a' is a complex array"},
+      {json{{"a", json::binary(json::to_msgpack(json::array({1.0, 2.0})), 2)}}, "'a' is a complex number"},
+      {json{{"a", flax_array({3}, "bool", 3, 1, 2)}}, "bool array 'a' holds bytes other than 0 and 1"},
+      {json{{std::string(300, 'k'), 1}}, "a key of 300 bytes under 'the top level'"},
       {json{{"a", json::binary({1, 2, 3})}}, "'a' holds raw bytes (msgpack bin)"},
       {json{{"a", json::binary({0xc1}, 1)}}, "array 'a' is not valid msgpack"},
       {json{{"a", json::binary(json::to_msgpack(json::array({json::array({2}), "float32"})), 1)}},
@@ -154,6 +163,14 @@ TEST(FlaxMsgpack, MalformedFilesAreRefusedNamingTheKey) {
   const auto deep_path = write_msgpack(dir, "deep", deep);
   test::expect_error_containing([&] { io::read_flax_msgpack(deep_path); }, "maps nested deeper than 64");
 
+  // Paths are bounded in total: 63 maps of 256-byte keys over 4,200 small leaves would keep 68 MB of paths.
+  json leaves;
+  for (int i = 0; i < 4200; ++i) leaves[std::to_string(i)] = i;
+  json chain = leaves;
+  for (int i = 0; i < 63; ++i) chain = json{{std::string(256, static_cast<char>('a' + i % 26)), chain}};
+  const auto chain_path = write_msgpack(dir, "chain", chain);
+  test::expect_error_containing([&] { io::read_flax_msgpack(chain_path); }, "MiB of key paths: not a checkpoint");
+
   // A file cut short names the byte where it ends.
   const auto full = read_file(flax_fixture("checkpoint_7"));
   const auto cut = dir + "/cut";
@@ -173,6 +190,17 @@ TEST(FlaxMsgpack, TorchFilesAreNotTakenForFlaxOnes) {
   json many;
   for (int i = 0; i < 20; ++i) many["k" + std::to_string(i)] = i;  // 20 keys: a map16
   EXPECT_TRUE(io::looks_like_flax_msgpack(write_msgpack(dir, "many", many)));
+  // safetensors headers whose length's low bytes read as a map16 (222 = 0xde) or as a fixmap and a string
+  // marker (0xa088 = 0x88 0xa0), as scorch's padded headers can be.
+  for (const size_t length : {size_t{222}, size_t{0xa088}}) {
+    std::string header = R"({"__metadata__":{"pad":")";
+    header += std::string(length - header.size() - 3, 'x') + R"("}})";
+    std::string bytes(8, '\0');
+    for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>((length >> (8 * i)) & 0xff);
+    const auto path = dir + "/header" + std::to_string(length) + ".safetensors";
+    write_file_atomic(path, bytes + header);
+    EXPECT_FALSE(io::looks_like_flax_msgpack(path)) << length;
+  }
 }
 
 }  // namespace
