@@ -26,15 +26,17 @@ const std::vector<OptionSpec>& option_table() {
        S::Objective},
       {"training.reduce_mean", T::Bool, "false", "mean over pixels (false: half sum)", S::Training},
       {"training.anneal_power", T::Float, "2",
-       "discrete SMLD loss weight sigma^p (NCSN's anneal_power; the paper's lambda(sigma) = sigma^2)", S::Training},
+       "discrete VE loss weight sigma^p, SMLD's and annealed SSM's (NCSN's anneal_power; the paper's lambda(sigma) = "
+       "sigma^2)",
+       S::Training},
       {"training.sde", T::String, "vesde", "vesde | vpsde | subvpsde", S::Objective},
       {"training.task", T::String, "score",
        "score | classifier: a score model, or the noise-conditional classifier (model.name "
        "wideresnet_noise_conditional) on cross-entropy at perturbed inputs",
        S::Objective},
       {"training.loss", T::String, "dsm",
-       "dsm (denoising) | ssm | ssm_vr (sliced score matching, plain or variance-reduced; continuous only, about "
-       "3x a DSM step: docs/training.md)",
+       "dsm (denoising) | ssm | ssm_vr (sliced score matching, plain or variance-reduced; continuous, or NCSN's "
+       "annealed form over discrete VE levels; about 3x a DSM step: docs/training.md)",
        S::Objective},
       {"training.ssm_projections", T::String, "rademacher",
        "ssm, ssm_vr: the random projections, rademacher | gaussian", S::Training},

@@ -78,7 +78,8 @@ std::unique_ptr<Loss> make_loss(const Config& config, std::shared_ptr<sdes::Sde>
   const bool smld = !config.get_bool("training.continuous") && sde->kind() == sdes::SdeKind::VE;
   SCORCH_CHECK_HINT(smld || anneal_power == 2.0,
                     "remove training.anneal_power, or train discrete VE (training.continuous: false, sde: vesde)",
-                    "training.anneal_power = {} (from {}) weights only the discrete SMLD loss, but this run trains {} "
+                    "training.anneal_power = {} (from {}) weights only the discrete VE losses (SMLD, annealed SSM), "
+                    "but this run trains {} "
                     "with training.continuous = {}",
                     anneal_power, config.source_of("training.anneal_power"), sdes::sde_name(sde->kind()),
                     config.get_bool("training.continuous"));
@@ -104,8 +105,11 @@ std::unique_ptr<Loss> make_loss(const Config& config, std::shared_ptr<sdes::Sde>
   SCORCH_CHECK(loss == "dsm" || loss == "ssm" || loss == "ssm_vr",
                "training.loss = '{}' (from {}): expected dsm, ssm or ssm_vr", loss, config.source_of("training.loss"));
   if (loss != "dsm") {
-    SCORCH_CHECK_HINT(config.get_bool("training.continuous"), "set training.continuous: true",
-                      "training.loss = {} needs continuous training", loss);
+    SCORCH_CHECK_HINT(config.get_bool("training.continuous") || smld,
+                      "set training.continuous: true, or train discrete VE (training.sde: vesde)",
+                      "training.loss = {} needs continuous training or the discrete VE levels (NCSN's annealed form); "
+                      "this run trains {} with training.continuous = false",
+                      loss, sdes::sde_name(sde->kind()));
     // Each recomputes or fuses the backward with kernels that have no second derivative.
     // model.fused_group_norm's auto stays off here (ModelConfig::from); only an explicit true is refused.
     for (const char* key : {"model.grad_checkpointing", "model.fused_attention", "model.fused_group_norm"}) {
@@ -118,9 +122,14 @@ std::unique_ptr<Loss> make_loss(const Config& config, std::shared_ptr<sdes::Sde>
     SCORCH_CHECK(projections == "rademacher" || projections == "gaussian",
                  "training.ssm_projections = '{}' (from {}): expected rademacher or gaussian", projections,
                  config.source_of("training.ssm_projections"));
-    return std::make_unique<SsmLoss>(std::move(sde), loss == "ssm_vr",
-                                     projections == "rademacher" ? SsmProjection::Rademacher : SsmProjection::Gaussian,
-                                     reduce_mean, weighting, config.get_float("training.eps"));
+    const auto projection = projections == "rademacher" ? SsmProjection::Rademacher : SsmProjection::Gaussian;
+    if (smld) {
+      SCORCH_CHECK_HINT(!weighting, "set training.likelihood_weighting: false or training.continuous: true",
+                        "training.likelihood_weighting needs continuous training (the discrete levels have no g(t))");
+      return std::make_unique<AnnealedSsmLoss>(std::move(sde), loss == "ssm_vr", projection, reduce_mean, anneal_power);
+    }
+    return std::make_unique<SsmLoss>(std::move(sde), loss == "ssm_vr", projection, reduce_mean, weighting,
+                                     config.get_float("training.eps"));
   }
   if (config.get_bool("training.continuous"))
     return std::make_unique<DsmLoss>(std::move(sde), reduce_mean, weighting, config.get_float("training.eps"));

@@ -3,6 +3,7 @@
 #include "trainer/ssm_loss.h"
 
 #include "core/error.h"
+#include "core/sdes/ve_sde.h"
 
 namespace scorch::trainer {
 
@@ -44,6 +45,36 @@ torch::Tensor SsmLoss::per_example(const sdes::ModelFn& model, const torch::Tens
   const auto weight = likelihood_weighting_ ? sde_->sde(torch::zeros_like(batch), t).diffusion.square() : std.square();
   const double scale = reduce_mean_ ? 2.0 / static_cast<double>(batch[0].numel()) : 1.0;
   return (trace + square) * weight * scale;
+}
+
+AnnealedSsmLoss::AnnealedSsmLoss(std::shared_ptr<sdes::Sde> sde, bool variance_reduced, SsmProjection projection,
+                                 bool reduce_mean, double anneal_power)
+    : sde_(std::move(sde)),
+      variance_reduced_(variance_reduced),
+      projection_(projection),
+      reduce_mean_(reduce_mean),
+      anneal_power_(anneal_power) {
+  SCORCH_CHECK(sde_->kind() == sdes::SdeKind::VE,
+               "annealed sliced score matching (discrete) needs training.sde=vesde, got {}",
+               sdes::sde_name(sde_->kind()));
+}
+
+torch::Tensor AnnealedSsmLoss::per_example(const sdes::ModelFn& model, const torch::Tensor& batch,
+                                           LossNoise& noise) const {
+  const auto& ve = static_cast<const sdes::VESDE&>(*sde_);
+  const auto opts = batch.options();
+  // Drawn in SmldLoss's order (labels, then z), so the two pair example by example on one stream.
+  const auto labels = noise.labels(batch.size(0), ve.N(), batch.device());                                // (B,)
+  const auto sigmas = ve.discrete_sigmas().flip(0).to(batch.device()).index({labels}).to(batch.dtype());  // (B,)
+  const auto z = noise.normal(batch.sizes(), opts);  // (B, C, H, W)
+  auto v = noise.normal(batch.sizes(), opts);        // (B, C, H, W)
+  if (projection_ == SsmProjection::Rademacher) v = v.sign();
+  torch::AutoGradMode on(true);
+  const auto x = (batch + sigmas.view({-1, 1, 1, 1}) * z).detach().requires_grad_(true);
+  const sdes::ScoreFn score = [&](const torch::Tensor& xt, const torch::Tensor& l) { return model(xt, l); };
+  const auto [trace, square] = sliced_terms(score, x, labels, v, variance_reduced_);
+  const double scale = reduce_mean_ ? 2.0 / static_cast<double>(batch[0].numel()) : 1.0;
+  return (trace + square) * sigmas.pow(anneal_power_) * scale;
 }
 
 }  // namespace scorch::trainer

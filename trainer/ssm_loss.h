@@ -32,6 +32,28 @@ class SsmLoss : public Loss {
   double eps_;
 };
 
+// NCSN's annealed sliced score matching (ermongroup/ncsn losses/sliced_sm.py, its `training.algo: ssm`), for
+// discrete VE training (training.continuous: false) as SmldLoss: a level i ~ U{0..N-1} per example, sigma_i
+// from the descending table (label 0 is sigma_max), x~ = x + sigma_i z, and the sliced terms above of the
+// network's score at (x~, i), weighted by sigma_i^anneal_power (2: NCSN's) and scaled as SsmLoss. For any
+// model, E[SMLD] - E[this] is D/2 (1 with reduce_mean) at anneal_power 2: the same minimiser as SmldLoss.
+// ncsn has the variance-reduced form only (ssm_vr) and draws its projections from N(0, I) (its comment says
+// Rademacher): training.ssm_projections: gaussian reproduces it.
+class AnnealedSsmLoss : public Loss {
+ public:
+  AnnealedSsmLoss(std::shared_ptr<sdes::Sde> sde, bool variance_reduced, SsmProjection projection, bool reduce_mean,
+                  double anneal_power);
+  using Loss::per_example;
+  torch::Tensor per_example(const sdes::ModelFn& model, const torch::Tensor& batch, LossNoise& noise) const override;
+
+ private:
+  std::shared_ptr<sdes::Sde> sde_;
+  bool variance_reduced_;
+  SsmProjection projection_;
+  bool reduce_mean_;
+  double anneal_power_;
+};
+
 // The two sliced terms of one batch for a score function at (x, t) with projections v, each (B,):
 // v^T (grad_x s) v, and 1/2 (v^T s)^2 (or 1/2 |s|^2 when variance_reduced). x must require grad; the result
 // keeps the graph, so a backward through it reaches the model's parameters (a double backward).
