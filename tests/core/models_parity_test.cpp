@@ -210,6 +210,9 @@ const std::map<std::string, int64_t> kReferenceCounts = {
     // score_sde's classifier at k = 1, one block per group, 1 channel, 5 classes, counted by hand from the Flax
     // module's shapes (tests/core/wideresnet_test.cpp checks WRN-28-10's 38,913,242 the same way).
     {"small/shapes_classifier.yaml", 526501},
+    // score_sde's CIFAR-10 classifier, WRN-28-10: the 106 arrays of tests/fixtures/flax/wrn-28-10-params.txt,
+    // listed from its Flax module.
+    {"ve/cifar10_classifier.yaml", 38913242},
     {"small/subvp_tiny.yaml", 189347},
     {"small/ve_tiny.yaml", 190835},
     {"small/vp_tiny.yaml", 189347},
