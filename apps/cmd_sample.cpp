@@ -20,6 +20,7 @@
 #include "sampler/farm.h"
 #include "sampler/inverse_farm.h"
 #include "sampler/latents.h"
+#include "sampler/options.h"
 
 namespace scorch::apps {
 
@@ -156,7 +157,7 @@ void check_classifier(const Config& score, const io::InferenceModel& cls) {
 
 int run_sample(const SampleArgs& a) {
   auto l = load(a);
-  if (dry_run(a.config, l->config)) return 0;
+  if (dry_run(a.config, l->config, [&] { sampler::SamplingOptions::from(l->config); })) return 0;
   sampler::DiffusionSampler diffusion(*l->inf.model, l->config, l->device);
   SCORCH_CHECK_HINT(a.classes.empty() == a.classifier.empty(), "pass both --class and --classifier, or neither",
                     "class-conditional sampling needs the classes (--class) and the classifier (--classifier)");
@@ -204,7 +205,7 @@ int run_sample(const SampleArgs& a) {
 int run_encode(const SampleArgs& a) {
   refuse_guidance(a, "scorch sample encode");
   auto l = load(a);
-  if (dry_run(a.config, l->config)) return 0;
+  if (dry_run(a.config, l->config, [&] { sampler::SamplingOptions::from(l->config); })) return 0;
   sampler::DiffusionSampler diffusion(*l->inf.model, l->config, l->device);
   sampler::EncodeOptions o;
   o.data = a.data;
@@ -222,7 +223,7 @@ int run_encode(const SampleArgs& a) {
 int run_inverse(const SampleArgs& a, bool colorization) {
   refuse_guidance(a, "scorch sample inpaint/colorize");
   auto l = load(a);
-  if (dry_run(a.config, l->config)) return 0;
+  if (dry_run(a.config, l->config, [&] { sampler::SamplingOptions::from(l->config); })) return 0;
   SCORCH_CHECK_HINT(!a.data.empty(), "pass --data DIR (a dataset from `scorch data pack`)",
                     "scorch sample {} needs images to work on", colorization ? "colorize" : "inpaint");
   sampler::DiffusionSampler diffusion(*l->inf.model, l->config, l->device);
@@ -238,7 +239,7 @@ int run_inverse(const SampleArgs& a, bool colorization) {
 int run_likelihood(const SampleArgs& a) {
   refuse_guidance(a, "scorch sample likelihood");
   auto l = load(a);
-  if (dry_run(a.config, l->config)) return 0;
+  if (dry_run(a.config, l->config, [&] { sampler::SamplingOptions::from(l->config); })) return 0;
   SCORCH_CHECK_HINT(!a.data.empty(), "pass --data DIR (a dataset from `scorch data pack`)",
                     "scorch sample likelihood needs data");
   sampler::DiffusionSampler diffusion(*l->inf.model, l->config, l->device);

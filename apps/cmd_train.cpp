@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/signals.h"
 #include "sampler/diffusion_sampler.h"
+#include "sampler/options.h"
 #include "trainer/trainer.h"
 
 namespace scorch::apps {
@@ -26,7 +27,11 @@ struct TrainArgs {
 
 int run_train(const TrainArgs& args) {
   Config config = resolve_config(args.config);
-  if (dry_run(args.config, config)) return 0;
+  if (dry_run(args.config, config, [&] {
+        trainer::check_config(config, dist::info().world);
+        sampler::SamplingOptions::from(config);  // the snapshots' sampler
+      }))
+    return 0;
   SCORCH_CHECK(!args.workdir.empty(), "scorch train needs --workdir DIR (the run dir; an existing one resumes)");
   dist::check_world_size();
   const auto& me = dist::info();

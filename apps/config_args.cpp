@@ -64,8 +64,9 @@ void check_network_unchanged(const Config& trained, const Config& config, const 
   }
 }
 
-bool dry_run(const ConfigArgs& args, const Config& config) {
+bool dry_run(const ConfigArgs& args, const Config& config, const std::function<void()>& check) {
   if (!args.dry_run) return false;
+  if (check) check();
   std::fputs(config.to_yaml().c_str(), stdout);
   return true;
 }

@@ -3,6 +3,7 @@
 #pragma once
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,8 +27,9 @@ Config resolve_config(const ConfigArgs& args);
 // Refuses a `network`-scope key whose value in `config` differs from the checkpoint's `trained` config: the
 // weights were trained for that architecture. `command` names the caller in the message.
 void check_network_unchanged(const Config& trained, const Config& config, const std::string& command);
-// With --dry-run: prints the resolved config as YAML to stdout and returns true.
-bool dry_run(const ConfigArgs& args, const Config& config);
+// With --dry-run: runs `check` (the checks the command makes on its config at start, which throw naming the
+// key), prints the resolved config as YAML to stdout and returns true.
+bool dry_run(const ConfigArgs& args, const Config& config, const std::function<void()>& check = {});
 
 // A count flag (--num, --batch) whose absence means a default from the config: `value` when the flag is given
 // (refused unless positive; `absent_takes` says what leaving it out would take), else nullopt. Only an

@@ -54,6 +54,11 @@ struct TrainResult {
   int64_t skipped_steps = 0;
 };
 
+// The checks a run makes on its config when it starts, without data, run dir or device: the trainer's and
+// Adam's option ranges (data.path aside), the batch's split over `world` ranks, the SDE, the loss and the
+// network it builds (on the CPU). `scorch train --dry-run` runs them before printing the config.
+void check_config(const Config& config, int world);
+
 class Trainer {
  public:
   // Builds the model, optimizer, EMA and data stream, and resumes from the newest complete checkpoint in

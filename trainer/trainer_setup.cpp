@@ -63,6 +63,15 @@ Trainer::Trainer(Config config, std::string workdir, std::shared_ptr<dist::Commu
                micro_batch_, precision_name(o_.precision), device_.str(), config_.get_string("training.sde"));
 }
 
+void check_config(const Config& config, int world) {
+  const auto o = TrainingOptions::from(config, /*need_data=*/false);
+  o.local_micro_batch(world);
+  AdamOptions::from(config);
+  make_loss(config, sdes::make_sde(config));
+  torch::NoGradGuard no_grad;
+  models::make_model(config);
+}
+
 void Trainer::build_model() {
   // Every rank builds the same initial weights from the seed; rank 0's are broadcast anyway.
   torch::manual_seed(o_.seed);

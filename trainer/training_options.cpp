@@ -7,7 +7,7 @@
 
 namespace scorch::trainer {
 
-TrainingOptions TrainingOptions::from(const Config& config) {
+TrainingOptions TrainingOptions::from(const Config& config, bool need_data) {
   TrainingOptions o;
   o.seed = static_cast<uint64_t>(config.get_int("seed"));
   o.batch_size = config.get_int("training.batch_size");
@@ -40,7 +40,8 @@ TrainingOptions TrainingOptions::from(const Config& config) {
                     o.batch_size);
   SCORCH_CHECK(o.micro_batch >= 0, "training.micro_batch must be >= 0 (0: the whole share), got {}", o.micro_batch);
   SCORCH_CHECK(o.n_iters >= 0, "training.n_iters must be >= 0, got {}", o.n_iters);
-  SCORCH_CHECK_HINT(!o.data_path.empty(), "pack a dataset with `scorch data pack` and pass --set data.path=DIR",
+  SCORCH_CHECK_HINT(!need_data || !o.data_path.empty(),
+                    "pack a dataset with `scorch data pack` and pass --set data.path=DIR",
                     "data.path is empty: the trainer needs a dataset dir");
   return o;
 }

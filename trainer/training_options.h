@@ -37,7 +37,8 @@ struct TrainingOptions {
 
   // Fails naming the key when a value is out of range (a batch that does not split over the ranks is
   // caught by local_batch, which knows the world size).
-  static TrainingOptions from(const Config& config);
+  // `need_data` false skips the data.path check (a dry run's config may be printed for editing without one).
+  static TrainingOptions from(const Config& config, bool need_data = true);
 
   // This rank's share of batch_size over `world` ranks, and its micro-batch; fail with a hint when they do
   // not divide.

@@ -41,10 +41,27 @@ TEST(Cli, DryRunPrintsTheResolvedConfig) {
   EXPECT_TRUE(contains(r.output, "n_iters: 1300001")) << r.output;
 }
 
+// --dry-run runs the checks the command makes on its config at start (not the data, which a config printed
+// for editing may leave unset), so a value the run would refuse is refused before anything is printed.
+TEST(Cli, DryRunChecksWhatTheRunChecks) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"--set optim.lr=-1", "optim.lr must be >= 0"},
+      {"--set sampling.snr=-1", "sampling.snr must be positive"},
+      {"--set training.loss=nce", "training.loss = 'nce'"},
+      {"--model.conv_size 5", "model.conv_size = 5"},
+      {"--set training.batch_size=8 --set training.micro_batch=3", "training.micro_batch = 3 does not divide"}};
+  for (const auto& [args, message] : cases) {
+    auto r = run(scorch_bin() + " train --dry-run --model.nf 16 " + args);
+    EXPECT_EQ(r.code, 1) << args << "\n" << r.output;
+    EXPECT_TRUE(contains(r.output, message)) << args << "\n" << r.output;
+    EXPECT_FALSE(contains(r.output, "training:")) << "printed a config it refused: " << args;
+  }
+}
+
 TEST(Cli, SetWinsOverKeyFlags) {
-  auto r = run(scorch_bin() + " train --dry-run --model.nf 32 --set model.nf=48");
+  auto r = run(scorch_bin() + " train --dry-run --model.nf 32 --set model.nf=64");
   EXPECT_EQ(r.code, 0) << r.output;
-  EXPECT_TRUE(contains(r.output, "nf: 48")) << r.output;
+  EXPECT_TRUE(contains(r.output, "nf: 64")) << r.output;
 }
 
 TEST(Cli, UnknownConfigKeySuggestsTheClosest) {
