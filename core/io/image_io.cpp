@@ -57,7 +57,14 @@ int pnm_maxval(const std::string& bytes) {
   return static_cast<int>(fields[2]);
 }
 
-// Alpha dropped, grey replicated, or RGB to grey with stb's weights (as stb converts the formats it decodes).
+// PIL's convert("L") of RGB: ITU-R 601-2 luma in 16-bit fixed point, rounded. torchvision's Grayscale and
+// every PIL-based pipeline grey images this way; stb's own conversion (weights 77/150/29, truncated) and
+// libjpeg's Y plane each differ from it by a level on some colours.
+uint8_t pil_luma(const uint8_t* rgb) {
+  return static_cast<uint8_t>((rgb[0] * 19595u + rgb[1] * 38470u + rgb[2] * 7471u + 0x8000u) >> 16);
+}
+
+// Alpha dropped, grey replicated, or RGB to grey as PIL converts it.
 Image with_channels(Image im, int want) {
   if (want == 0) want = im.channels <= 2 ? 1 : 3;
   if (want == im.channels) return im;
@@ -67,7 +74,7 @@ Image with_channels(Image im, int want) {
     const uint8_t* in = &im.pixels[p * im.channels];
     uint8_t* o = &out.pixels[p * want];
     if (want == 1)
-      o[0] = im.channels >= 3 ? static_cast<uint8_t>((in[0] * 77 + in[1] * 150 + in[2] * 29) >> 8) : in[0];
+      o[0] = im.channels >= 3 ? pil_luma(in) : in[0];
     else
       for (int c = 0; c < 3; ++c) o[c] = im.channels >= 3 ? in[c] : in[0];
   }
@@ -115,7 +122,8 @@ Image decode_image(const std::string& bytes, int channels, const std::string& wh
   SCORCH_CHECK(bytes.size() <= static_cast<size_t>(std::numeric_limits<int>::max()),
                "cannot decode image '{}': {} bytes is more than stb reads", what, bytes.size());
   switch (sniff_image_codec(bytes)) {
-    case ImageCodec::Jpeg: return decode_jpeg(bytes, channels, what);
+    case ImageCodec::Jpeg:  // colour files decode to RGB and grey as PIL greys them, not to libjpeg's Y plane
+      return with_channels(decode_jpeg(bytes, channels == 1 ? 0 : channels, what), channels);
     case ImageCodec::Tiff: return with_channels(decode_tiff(bytes, what), channels);
     case ImageCodec::Webp: return with_channels(decode_webp(bytes, what), channels);
     case ImageCodec::Other: break;
@@ -133,12 +141,14 @@ Image decode_image(const std::string& bytes, int channels, const std::string& wh
   const int want = channels != 0 ? channels : (file_channels <= 2 ? 1 : 3);
   check_claimed_size(w, h, std::max(file_channels, want), bytes.size(), what);
   const int bits = stbi_is_16_bit_from_memory(in, n) ? 16 : 8;
-  uint8_t* data = stbi_load_from_memory(in, n, &w, &h, &file_channels, want);
+  // Colour files become grey here, not in stb, so that they grey as PIL greys them.
+  const int load = want == 1 && file_channels >= 3 ? 3 : want;
+  uint8_t* data = stbi_load_from_memory(in, n, &w, &h, &file_channels, load);
   SCORCH_CHECK(data != nullptr, "cannot decode image '{}': {}", what,
                stbi_failure_reason() ? stbi_failure_reason() : "unknown error");
-  Image out{h, w, want, std::vector<uint8_t>(data, data + size_t(w) * h * want), file_channels, bits};
+  Image out{h, w, load, std::vector<uint8_t>(data, data + size_t(w) * h * load), file_channels, bits};
   stbi_image_free(data);
-  return out;
+  return with_channels(std::move(out), want);
 }
 
 ResizeFilter resize_filter_named(const std::string& name) {

@@ -16,7 +16,8 @@ struct Image {
 };
 
 // Decodes PNG/JPEG/TIFF/WebP/BMP/PNM/… from `path` into `channels` channels (1 gray, 3 RGB; 0 keeps the
-// file's, with gray+alpha -> gray and RGBA -> RGB). 16-bit PNG and PNM samples keep their high byte; PNM files
+// file's, with gray+alpha -> gray and RGBA -> RGB): the pixels of PIL's Image.open(path).convert("RGB" or "L"),
+// colour files greyed by PIL's luma. 16-bit PNG and PNM samples keep their high byte; PNM files
 // whose maximum is not 255 or 65535 are refused. Throws naming the file and the decoder's reason.
 Image read_image(const std::string& path, int channels);
 // The same for encoded bytes in memory; `what` names them in errors (a file and record).
