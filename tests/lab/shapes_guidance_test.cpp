@@ -1,10 +1,12 @@
 // The end-to-end check of class-conditional sampling: on labelled `synth shapes`, a tiny score model
-// and a noise-conditional classifier trained here on the CPU give samples of the requested class, as judged
-// by a separately trained near-clean classifier. Measured (docs/sampling.md): 0.14 unguided, 0.61 / 0.67 /
-// 0.85 / 0.92 at scales 1 / 2 / 4 / 8 in one build; 0.15, 0.53 / 0.66 / 0.81 / 0.87 in a fresh build on a
-// re-provisioned machine (CPU training is not bit-reproducible across builds and processors). The check is
-// that some scale reaches 0.8 and that unguided samples stay near chance (0.2). Minutes of CPU, most of it
-// training: it runs alone (tests/CMakeLists.txt), so it takes every core the test main left to one thread.
+// and a noise-conditional classifier trained on the CPU give samples of the requested class, as judged by a
+// separately trained near-clean classifier. The two guided networks are fixtures (tests/fixtures/shapes,
+// made by its make_fixture.sh with 3000 steps each); the judge is trained here in 600 steps. Measured
+// (docs/sampling.md): 0.14 unguided, 0.61 / 0.67 / 0.85 / 0.92 at scales 1 / 2 / 4 / 8 with networks trained in one
+// build; 0.15, 0.53 / 0.66 / 0.81 / 0.87 with networks from a fresh build on a re-provisioned machine (CPU training is
+// not bit-reproducible across builds and processors). The check is that some scale reaches 0.8 and that unguided
+// samples stay near chance (0.2). About a minute of CPU: it runs alone (tests/CMakeLists.txt), so it takes every core
+// the test main left to one thread.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -12,6 +14,7 @@
 #include <thread>
 
 #include "core/dist/mpi_comm.h"
+#include "core/io/checkpoint_files.h"
 #include "data/dataset.h"
 #include "data/synth.h"
 #include "sampler/diffusion_sampler.h"
@@ -65,21 +68,16 @@ TEST(ShapesGuidance, GuidedSamplesAreOfTheRequestedClass) {
   std::fflush(stdout);
   ASSERT_GE(judge_accuracy, 0.95) << "the judge must tell the shapes apart, or its verdict means nothing";
 
-  auto classifier =
-      train("shapes_classifier.yaml", root + "/classifier", with({"training.n_iters=3000", "training.batch_size=64"}));
-  auto score = train("ve_tiny.yaml", root + "/score",
-                     with({"data.num_channels=1", "model.sigma_max=16.0", "training.n_iters=3000",
-                           "training.batch_size=32", "data.random_flip=false"}));
-
-  const auto config = Config::resolve(test::source_dir() + "/configs/small/ve_tiny.yaml",
-                                      {"data.num_channels=1", "model.sigma_max=16.0"});
-  sampler::DiffusionSampler diffusion(score->model(), config, torch::kCPU);
+  const std::string fixtures = test::source_dir() + "/tests/fixtures/shapes/";
+  const auto classifier = io::load_inference_model(fixtures + "classifier.safetensors", "ema", torch::kCPU);
+  const auto score = io::load_inference_model(fixtures + "score.safetensors", "ema", torch::kCPU);
+  sampler::DiffusionSampler diffusion(*score.model, score.config, torch::kCPU);
   const int64_t n = 100;
   const auto wanted = torch::arange(n, torch::kInt64) % data::kShapeClasses;  // (n,)
   diffusion.set_class_labels(wanted);
   std::map<double, double> rate;  // guidance scale -> share of samples judged of the requested class
   for (double scale : {0.0, 1.0, 2.0, 4.0, 8.0}) {
-    diffusion.set_guidance(sampler::classifier_logits(classifier->model(), diffusion.sde()), scale);
+    diffusion.set_guidance(sampler::classifier_logits(*classifier.model, diffusion.sde()), scale);
     const auto samples = diffusion.sample(n, 7, 0);                                 // (n, 1, 16, 16)
     const auto right = (judge(*judge_run, samples) == wanted).to(torch::kFloat64);  // (n,)
     // Image i asks for class i mod 5: each row of the 10x10 grid holds triangle, bar, circles, disc, square twice.
