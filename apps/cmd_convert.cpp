@@ -57,7 +57,7 @@ int run_import(const ImportArgs& a) {
   io::ScoreSdeCheckpoint ck;
   std::string container;
   if (io::looks_like_flax_msgpack(a.src)) {
-    ck = io::from_flax_classifier(io::read_flax_msgpack(a.src), config, a.src);
+    ck = io::from_flax(io::read_flax_msgpack(a.src), config, a.src);
     container = "flax msgpack";
   } else {
     const auto file = io::read_torch_file(a.src);
@@ -161,9 +161,10 @@ void add_convert_command(CLI::App& app, Action& action) {
   auto im = std::make_shared<ImportArgs>();
   auto* imp = convert->add_subcommand(
       "import",
-      "import a score_sde_pytorch or NCSN/NCSNv2 checkpoint (.pth), or score_sde's Flax classifier, into a "
+      "import a score_sde_pytorch or NCSN/NCSNv2 checkpoint (.pth), or a Flax one of score_sde (JAX), into a "
       "checkpoint dir");
-  imp->add_option("src", im->src, "torch.save file, or a Flax checkpoint_N (msgpack) of score_sde's classifier")
+  imp->add_option("src", im->src,
+                  "torch.save file, or a Flax checkpoint_N (msgpack): score_sde's training state or a params tree")
       ->required()
       ->check(CLI::ExistingFile);
   imp->add_option("--out", im->out, "run dir (gets checkpoints/step-N) or a checkpoints/ dir")->required();

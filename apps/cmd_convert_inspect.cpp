@@ -3,6 +3,7 @@
 // export, ...).
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -137,11 +138,17 @@ void inspect_checkpoint_dir(const std::string& path) {
 
 void inspect_flax(const std::string& path) {
   const auto tree = io::read_flax_msgpack(path);
-  const bool classifier = tree.arrays.count("Dense_2.kernel") || tree.arrays.count("params.Dense_2.kernel");
+  const bool classifier = tree.arrays.count("WideResnetGroup_0.WideResnetBlock_0.Dense_0.kernel") ||
+                          tree.arrays.count("params.WideResnetGroup_0.WideResnetBlock_0.Dense_0.kernel");
+  const bool state = std::any_of(tree.arrays.begin(), tree.arrays.end(),
+                                 [](const auto& a) { return a.first.rfind("params_ema.", 0) == 0; });
   std::printf("format:  Flax msgpack (flax.serialization)\n");
-  std::printf("content: %s\n", classifier ? "a params tree with score_sde's classifier names: scorch convert import "
-                                            "--config configs/ve/cifar10_classifier.yaml (docs/convert.md)"
-                                          : "a Flax state dict (Flax layouts: Dense kernels (in, out), conv HWIO)");
+  std::printf("content: %s\n",
+              state        ? "score_sde's Flax training state (params, params_ema, Adam moments): scorch convert "
+                             "import --config CONFIG_IT_WAS_TRAINED_WITH (docs/convert.md)"
+              : classifier ? "a params tree with score_sde's classifier names: scorch convert import "
+                             "--config configs/ve/cifar10_classifier.yaml (docs/convert.md)"
+                           : "a Flax state dict (Flax layouts: Dense kernels (in, out), conv HWIO)");
   print_tensors({tree.arrays.begin(), tree.arrays.end()});
   if (tree.values.empty()) return;
   std::printf("values:\n");

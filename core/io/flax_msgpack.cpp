@@ -36,7 +36,7 @@ constexpr Dtype kDtypes[] = {
     {"float32", torch::kFloat32, 4},   {"float64", torch::kFloat64, 8}, {"float16", torch::kFloat16, 2},
     {"bfloat16", torch::kBFloat16, 2}, {"int64", torch::kInt64, 8},     {"int32", torch::kInt32, 4},
     {"int16", torch::kInt16, 2},       {"int8", torch::kInt8, 1},       {"uint8", torch::kUInt8, 1},
-    {"bool", torch::kBool, 1},
+    {"bool", torch::kBool, 1},         {"uint16", torch::kUInt16, 2},   {"uint32", torch::kUInt32, 4},
 };
 
 // The payload of one array: msgpack [shape (list of ints), dtype name, bytes], and nothing else.
@@ -69,6 +69,8 @@ class NdarraySax : public nlohmann::json_sax<json> {
       SCORCH_CHECK(std::all_of(bytes_.begin(), bytes_.end(), [](uint8_t b) { return b <= 1; }),
                    "'{}': bool array '{}' holds bytes other than 0 and 1", file_, key_);
     if (!bytes_.empty()) std::memcpy(t.data_ptr(), bytes_.data(), bytes_.size());
+    // LibTorch's unsigned 16/32-bit tensors have few kernels; JAX's PRNG keys are uint32.
+    if (dtype->type == torch::kUInt16 || dtype->type == torch::kUInt32) return t.to(torch::kInt64);
     return t;
   }
 

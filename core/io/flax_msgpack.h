@@ -21,7 +21,8 @@ struct FlaxTree {
 // safetensors file whose header length happens to start like a map is told apart by its '{' at byte 8.
 bool looks_like_flax_msgpack(const std::string& path);
 
-// The whole tree, arrays as CPU tensors of their own dtype (float16/32/64, bfloat16, bool, uint8, int8-64).
+// The whole tree, arrays as CPU tensors of their own dtype (float16/32/64, bfloat16, bool, uint8, int8-64;
+// uint16 and uint32, such as JAX's PRNG keys, widened to int64).
 // Throws scorch::Error naming the file and the key for malformed msgpack, nesting deeper than 64 maps, a list
 // where Flax writes maps, complex numbers or other dtypes, arrays flax chunked (over 1 GiB), byte counts that
 // do not match the shape, bool bytes other than 0/1, keys that hold a '.' or exceed 256 bytes, and more than

@@ -277,6 +277,10 @@ TEST(ConvertCmd, InspectSaysWhatItRecognised) {
   for (const char* what : {"Flax msgpack", "score_sde's classifier names", "tensors: 58 ",
                            "WideResnetGroup_1.WideResnetBlock_0.conv1.kernel    float32   [3, 3, 16, 32]"})
     EXPECT_TRUE(contains(r.output, what)) << what << "\n" << r.output;
+  r = run(scorch_bin() + " convert inspect " + src("tests/fixtures/flax/score/ncsnpp_skip/checkpoint_3"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (const char* what : {"score_sde's Flax training state", "tensors: 871 ", "rng ", "ema_rate = 0.999"})
+    EXPECT_TRUE(contains(r.output, what)) << what << "\n" << r.output;
   // A string that is not UTF-8 is shown, not thrown: 0x81 (a map of one), "a", then a 1-byte string 0xff.
   write_file_atomic(dir + "/not-utf8", std::string("\x81\xa1\x61\xa1\xff", 5));
   r = run(scorch_bin() + " convert inspect " + dir + "/not-utf8");

@@ -51,7 +51,7 @@ TEST(FlaxCheckpoint, ImportedClassifierGivesFlaxsLogitsAndGradient) {
   ASSERT_TRUE(io::looks_like_flax_msgpack(path));
   const auto config = small_config();
   torch::NoGradGuard no_grad;
-  const auto ck = io::from_flax_classifier(io::read_flax_msgpack(path), config, path);
+  const auto ck = io::from_flax_params(io::read_flax_msgpack(path), config, path);
   EXPECT_EQ(ck.step, 7);
   EXPECT_EQ(ck.source.at("params_under"), "the top level");
   auto model = models::make_model(config);
@@ -102,34 +102,33 @@ TEST(FlaxCheckpoint, ReleasedClassifierLayoutIsTheNetworksOfItsConfig) {
 TEST(FlaxCheckpoint, MismatchesAndOtherNetworksAreRefusedByName) {
   const auto path = flax_fixture("checkpoint_7");
   const auto tree = io::read_flax_msgpack(path);
-  test::expect_error_containing([&] { io::from_flax_classifier(tree, small_config({"model.num_classes=10"}), path); },
+  test::expect_error_containing([&] { io::from_flax_params(tree, small_config({"model.num_classes=10"}), path); },
                                 "Dense_2.kernel is [64, 5] float32, the network has [64, 10] float32");
-  test::expect_error_containing(
-      [&] { io::from_flax_classifier(tree, small_config({"model.blocks_per_group=1"}), path); },
-      "not in the network: WideResnetGroup_0.WideResnetBlock_1.Dense_0.bias");
+  test::expect_error_containing([&] { io::from_flax_params(tree, small_config({"model.blocks_per_group=1"}), path); },
+                                "not in the network: WideResnetGroup_0.WideResnetBlock_1.Dense_0.bias");
   test::expect_error_containing(
       [&] {
-        io::from_flax_classifier(tree, small_config({"model.name=ncsnpp", "training.task=score"}), path);
+        io::from_flax_params(tree, small_config({"model.name=ncsnpp", "training.task=score"}), path);
       },
-      "Flax checkpoints are read for score_sde's classifier");
+      "the Flax params tree does not match the network of the config");
 
   // flax.linen's variables dict ({"params": tree}) is read too; an extra leaf is named.
   const auto dir = test::temp_dir("flax-variables");
   const auto bytes = read_file(path);
   json inner = json::from_msgpack(bytes);
   const auto nested = write_msgpack(dir, "checkpoint_3", json{{"params", inner}});
-  const auto ck = io::from_flax_classifier(io::read_flax_msgpack(nested), small_config(), nested);
+  const auto ck = io::from_flax_params(io::read_flax_msgpack(nested), small_config(), nested);
   EXPECT_EQ(ck.source.at("params_under"), "params");
   EXPECT_EQ(ck.step, 3);
   json lacking = inner;
   lacking["Dense_0"].erase("bias");
   const auto lacking_path = write_msgpack(dir, "lacking", json{{"params", lacking}});
   test::expect_error_containing(
-      [&] { io::from_flax_classifier(io::read_flax_msgpack(lacking_path), small_config(), lacking_path); },
+      [&] { io::from_flax_params(io::read_flax_msgpack(lacking_path), small_config(), lacking_path); },
       "(1 missing: params.Dense_0.bias)");
   inner["step"] = 12;
   const auto extra = write_msgpack(dir, "with_step", inner);
-  test::expect_error_containing([&] { io::from_flax_classifier(io::read_flax_msgpack(extra), small_config(), extra); },
+  test::expect_error_containing([&] { io::from_flax_params(io::read_flax_msgpack(extra), small_config(), extra); },
                                 "not in the network: step (a number)");
 }
 
