@@ -29,6 +29,7 @@ int run_train(const TrainArgs& args) {
   Config config = resolve_config(args.config);
   if (dry_run(args.config, config, [&] {
         trainer::check_config(config, dist::info().world);
+        trainer::check_data(config);
         sampler::SamplingOptions::from(config);  // the snapshots' sampler
       }))
     return 0;

@@ -58,6 +58,11 @@ struct TrainResult {
 // Adam's option ranges (data.path aside), the batch's split over `world` ranks, the SDE, the loss and the
 // network it builds (on the CPU). `scorch train --dry-run` runs them before printing the config.
 void check_config(const Config& config, int world);
+// The checks a run makes on its data when it starts: data.path (and data.eval_path when training.eval_freq > 0)
+// opens, holds images of data.image_size and data.num_channels (or points of that dimension, without image
+// transforms), and labels where the task needs them. Nothing when data.path is unset. `scorch train --dry-run`
+// runs them after check_config.
+void check_data(const Config& config);
 
 class Trainer {
  public:

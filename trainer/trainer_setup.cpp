@@ -63,6 +63,54 @@ Trainer::Trainer(Config config, std::string workdir, std::shared_ptr<dist::Commu
                micro_batch_, precision_name(o_.precision), device_.str(), config_.get_string("training.sde"));
 }
 
+namespace {
+
+// One dataset against the config: images of its size and channels, or points of its dimension with no image
+// transforms; labels when the task needs them. `role` ("training", "evaluation") says which one in errors.
+void check_dataset(const Config& config, const data::Dataset& dataset, const std::string& path, bool needs_labels,
+                   const std::string& role) {
+  const auto& manifest = dataset.manifest();
+  const auto& shape = manifest.shape;  // (H, W, C), or (D) for points
+  const int64_t size = config.get_int("data.image_size"), channels = config.get_int("data.num_channels");
+  if (manifest.kind == "points") {
+    // Points train as (B, D, 1, 1): one-pixel images of D channels, with none of the image transforms.
+    SCORCH_CHECK_HINT(size == 1 && shape.size() == 1 && shape[0] == channels,
+                      fmt::format("set data.image_size: 1 and data.num_channels: {} (and model.name: mlp)",
+                                  shape.empty() ? 0 : shape[0]),
+                      "{} dataset {} holds {}-dimensional points, the config wants {}x{}x{} images (data.image_size, "
+                      "data.num_channels)",
+                      role, path, shape.empty() ? 0 : shape[0], size, size, channels);
+    for (const char* key : {"data.random_flip", "data.centered", "data.uniform_dequantization"})
+      SCORCH_CHECK_HINT(!config.get_bool(key), fmt::format("set {}: false", key),
+                        "{} is true (from {}), but {} dataset {} holds points, which it does not apply to", key,
+                        config.source_of(key), role, path);
+  } else {
+    SCORCH_CHECK_HINT(
+        shape.size() == 3 && shape[0] == size && shape[1] == size && shape[2] == channels,
+        "repack the data at the model's size (scorch data pack --resolution/--pad) or change data.image_size",
+        "{} dataset {} holds {}x{}x{} images, the config wants {}x{}x{} (data.image_size, data.num_channels)", role,
+        path, shape.size() > 0 ? shape[0] : 0, shape.size() > 1 ? shape[1] : 0, shape.size() > 2 ? shape[2] : 0, size,
+        size, channels);
+  }
+  SCORCH_CHECK_HINT(!needs_labels || manifest.has_labels,
+                    role == "training" ? "pack the data with labels (class folders, CIFAR-10, --labels FILE; scorch "
+                                         "data synth shapes)"
+                                       : "pack the evaluation data with labels, or set training.eval_freq: 0",
+                    "training.task = classifier needs labels, and {} dataset {} has none", role, path);
+}
+
+}  // namespace
+
+void check_data(const Config& config) {
+  const bool needs_labels = make_loss(config, sdes::make_sde(config))->needs_labels();
+  const auto path = config.get_string("data.path");
+  if (path.empty()) return;  // a config printed for editing; the run itself refuses it
+  check_dataset(config, data::Dataset(path), path, needs_labels, "training");
+  const auto eval_path = config.get_string("data.eval_path");
+  if (!eval_path.empty() && config.get_int("training.eval_freq") > 0)
+    check_dataset(config, data::Dataset(eval_path), eval_path, needs_labels, "evaluation");
+}
+
 void check_config(const Config& config, int world) {
   const auto o = TrainingOptions::from(config, /*need_data=*/false);
   o.local_micro_batch(world);
@@ -129,39 +177,12 @@ void Trainer::resume_newest() {
 
 void Trainer::open_data() {
   dataset_ = std::make_shared<data::Dataset>(o_.data_path);
-  const auto& manifest = dataset_->manifest();
-  const auto& shape = manifest.shape;  // (H, W, C), or (D) for points
-  const int64_t size = o_.image_size, channels = o_.num_channels;
-  if (manifest.kind == "points") {
-    // Points train as (B, D, 1, 1): one-pixel images of D channels, with none of the image transforms.
-    SCORCH_CHECK_HINT(size == 1 && shape.size() == 1 && shape[0] == channels,
-                      fmt::format("set data.image_size: 1 and data.num_channels: {} (and model.name: mlp)",
-                                  shape.empty() ? 0 : shape[0]),
-                      "dataset {} holds {}-dimensional points, the config wants {}x{}x{} images (data.image_size, "
-                      "data.num_channels)",
-                      o_.data_path, shape.empty() ? 0 : shape[0], size, size, channels);
-    for (const char* key : {"data.random_flip", "data.centered", "data.uniform_dequantization"})
-      SCORCH_CHECK_HINT(!config_.get_bool(key), fmt::format("set {}: false", key),
-                        "{} is true (from {}), but dataset {} holds points, which it does not apply to", key,
-                        config_.source_of(key), o_.data_path);
-  } else {
-    SCORCH_CHECK_HINT(
-        shape.size() == 3 && shape[0] == size && shape[1] == size && shape[2] == channels,
-        "repack the data at the model's size (scorch data pack --resolution/--pad) or change data.image_size",
-        "dataset {} holds {}x{}x{} images, the config wants {}x{}x{} (data.image_size, data.num_channels)",
-        o_.data_path, shape.size() > 0 ? shape[0] : 0, shape.size() > 1 ? shape[1] : 0, shape.size() > 2 ? shape[2] : 0,
-        size, size, channels);
-  }
-  SCORCH_CHECK_HINT(!loss_->needs_labels() || manifest.has_labels,
-                    "pack the data with labels (class folders, CIFAR-10, --labels FILE; scorch data synth shapes)",
-                    "training.task = classifier needs labels, and dataset {} has none", o_.data_path);
+  check_dataset(config_, *dataset_, o_.data_path, loss_->needs_labels(), "training");
   loader_ = std::make_unique<data::Loader>(
       dataset_, data::loader_options(config_, o_.batch_size, comm_->rank(), comm_->world(), device_), data_state_);
   if (o_.eval_path.empty() || o_.eval_freq <= 0) return;
   eval_dataset_ = std::make_shared<data::Dataset>(o_.eval_path);
-  SCORCH_CHECK_HINT(!loss_->needs_labels() || eval_dataset_->manifest().has_labels,
-                    "pack the evaluation data with labels, or set training.eval_freq: 0",
-                    "training.task = classifier evaluates accuracy, and dataset {} has no labels", o_.eval_path);
+  check_dataset(config_, *eval_dataset_, o_.eval_path, loss_->needs_labels(), "evaluation");
   auto opts = data::loader_options(config_, o_.batch_size, comm_->rank(), comm_->world(), device_);
   opts.transform.random_flip = false;
   opts.seed = mix_seed(o_.seed, kEvalStream);

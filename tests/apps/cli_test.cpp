@@ -41,8 +41,8 @@ TEST(Cli, DryRunPrintsTheResolvedConfig) {
   EXPECT_TRUE(contains(r.output, "n_iters: 1300001")) << r.output;
 }
 
-// --dry-run runs the checks the command makes on its config at start (not the data, which a config printed
-// for editing may leave unset), so a value the run would refuse is refused before anything is printed.
+// --dry-run runs the checks the command makes on its config at start (the data too when data.path is set;
+// tests/apps/train_cmd_test.cpp), so a value the run would refuse is refused before anything is printed.
 TEST(Cli, DryRunChecksWhatTheRunChecks) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"--set optim.lr=-1", "optim.lr must be >= 0"},

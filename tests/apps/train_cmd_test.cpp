@@ -181,6 +181,15 @@ TEST(TrainCmd, ClearErrors) {
   r = run(scorch_bin() + " train --config " + test::source_dir() + "/configs/small/ve_tiny.yaml --dry-run");
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "batch_size: 16")) << r.output;
+  // With data.path set, --dry-run checks the data as the run would, and prints nothing it would refuse.
+  r = run(train_cmd(root, "--set data.image_size=16 --dry-run"));
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, "training dataset " + root + "/data holds 8x8x1 images, the config wants 16x16x1"))
+      << r.output;
+  EXPECT_FALSE(contains(r.output, "training:")) << r.output;
+  r = run(train_cmd(root, "--dry-run"));
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "image_size: 8")) << r.output;
 }
 
 }  // namespace

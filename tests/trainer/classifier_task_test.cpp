@@ -56,7 +56,7 @@ TEST(ClassifierTask, RefusesUnlabelledDataAndMismatchedSettings) {
   const auto unlabelled = test::gaussian_dataset(root + "/gauss", 64);
   const auto run = [&](const Config& c) { trainer::Trainer t(c, root + "/run", test::local(), torch::kCPU); };
   test::expect_error_containing([&] { run(classifier_config(unlabelled, unlabelled, {"data.image_size=8"})); },
-                                "needs labels, and dataset " + unlabelled + " has none");
+                                "needs labels, and training dataset " + unlabelled + " has none");
   test::expect_error_containing([&] { run(classifier_config(root + "/shapes", "", {"training.task=score"})); },
                                 "the classifier network trains only as the classifier task");
   test::expect_error_containing([&] { run(classifier_config(root + "/shapes", "", {"training.loss=ssm"})); },
