@@ -155,24 +155,36 @@ void check_classifier(const Config& score, const io::InferenceModel& cls) {
                       cls.source, key, cls.config.value_text(key), score.value_text(key));
 }
 
-int run_sample(const SampleArgs& a) {
-  auto l = load(a);
-  if (dry_run(a.config, l->config, [&] { sampler::SamplingOptions::from(l->config); })) return 0;
-  sampler::DiffusionSampler diffusion(*l->inf.model, l->config, l->device);
+// The class-guidance arguments against the score model: both or neither of --class and --classifier, no latents,
+// a classifier trained on the same noise and data, classes it has, a scale >= 0. Returns the classifier loaded
+// on `device` (none without --classifier).
+io::InferenceModel checked_classifier(const SampleArgs& a, const Config& score, const torch::Device& device) {
   SCORCH_CHECK_HINT(a.classes.empty() == a.classifier.empty(), "pass both --class and --classifier, or neither",
                     "class-conditional sampling needs the classes (--class) and the classifier (--classifier)");
   io::InferenceModel classifier;
-  if (!a.classifier.empty()) {
-    SCORCH_CHECK_HINT(a.latents.empty(), "drop --latents or the class guidance",
-                      "--latents with --class is not supported: latents already decide deterministic samples");
-    classifier = io::load_inference_model(a.classifier, a.classifier_weights, l->device);
-    check_classifier(l->config, classifier);
-    const int64_t k = classifier.config.get_int("model.num_classes");
-    for (auto c : a.classes)
-      SCORCH_CHECK(c >= 0 && c < k, "--class {}: the classifier {} has classes 0 to {}", c, classifier.source, k - 1);
-    SCORCH_CHECK(a.classifier_scale >= 0, "--classifier-scale must be >= 0, got {}", a.classifier_scale);
+  if (a.classifier.empty()) return classifier;
+  SCORCH_CHECK_HINT(a.latents.empty(), "drop --latents or the class guidance",
+                    "--latents with --class is not supported: latents already decide deterministic samples");
+  classifier = io::load_inference_model(a.classifier, a.classifier_weights, device);
+  check_classifier(score, classifier);
+  const int64_t k = classifier.config.get_int("model.num_classes");
+  for (auto c : a.classes)
+    SCORCH_CHECK(c >= 0 && c < k, "--class {}: the classifier {} has classes 0 to {}", c, classifier.source, k - 1);
+  SCORCH_CHECK(a.classifier_scale >= 0, "--classifier-scale must be >= 0, got {}", a.classifier_scale);
+  return classifier;
+}
+
+int run_sample(const SampleArgs& a) {
+  auto l = load(a);
+  if (dry_run(a.config, l->config, [&] {
+        sampler::SamplingOptions::from(l->config);
+        checked_classifier(a, l->config, torch::kCPU);
+      }))
+    return 0;
+  sampler::DiffusionSampler diffusion(*l->inf.model, l->config, l->device);
+  const auto classifier = checked_classifier(a, l->config, l->device);
+  if (!a.classifier.empty())
     diffusion.set_guidance(sampler::classifier_logits(*classifier.model, diffusion.sde()), a.classifier_scale);
-  }
   if (a.latents.empty()) {
     auto o = farm_options(a, *l);
     if (!a.classifier.empty()) {
