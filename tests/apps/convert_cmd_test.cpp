@@ -307,6 +307,28 @@ TEST(ConvertCmd, ScorchTrainResumesFromAnImport) {
   EXPECT_EQ(t.ema_num_updates, 5);
 }
 
+// A score_sde Flax training state (step 1234, Adam step 1234) imports into a run that scorch trains on.
+TEST(ConvertCmd, ScorchTrainResumesFromAFlaxState) {
+  const auto dir = test::temp_dir("convert-flax");
+  auto r = run(scorch_bin() + " data synth shapes --out " + dir + "/data --count 32 --resolution 16 --channels 3");
+  ASSERT_EQ(r.code, 0) << r.output;
+  const std::string config = " --config " + src("configs/ve/cifar10_ncsnpp_continuous.yaml") +
+                             " --set data.image_size=16 --set model.nf=8 --set 'model.ch_mult=[1, 2, 2]'"
+                             " --set model.num_res_blocks=1 --set 'model.attn_resolutions=[8]'";
+  r = run(scorch_bin() + " convert import " + src("tests/fixtures/flax/score/ncsnpp_skip/checkpoint_3") + config +
+          " --out " + dir + "/run");
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = run(scorch_bin() + " train" + config + " --set data.path=" + dir +
+          "/data --set training.batch_size=4 --set training.n_iters=1236 --set training.eval_freq=0"
+          " --set training.snapshot_sampling=false --workdir " +
+          dir + "/run");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "resumed from")) << r.output;
+  const auto t = io::read_checkpoint_tensors(dir + "/run/checkpoints/step-000001236");
+  EXPECT_EQ(t.optimizer_step, 1236);
+  EXPECT_EQ(t.ema_num_updates, 1236);
+}
+
 // Every command in a ```sh block of docs/convert.md, run from the source tree with /tmp/scorch-convert
 // replaced by a temp dir and build/bin/scorch by the binary under test.
 TEST(ConvertCmd, DocsCommandsRunAsWritten) {
