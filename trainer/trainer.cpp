@@ -227,6 +227,7 @@ void Trainer::evaluate() {
       for (auto& v : sums) v = comm_->all_reduce_sum(v);
       pending_eval_accuracy_ = sums;
     }
+    if (hooks_.on_evaluate) hooks_.on_evaluate(step_, *model_);
   }
   if (sync_free_) {
     // Summed over the ranks on the device; read with the interval's other sums at the next log.

@@ -46,6 +46,8 @@ struct TrainerHooks {
   std::function<void(int64_t step, const std::vector<torch::Tensor>& params)> on_gradients;
   // Before each step, eager or graphed (benches open and close their timing windows here).
   std::function<void(int64_t step)> on_step;
+  // Every rank, at each evaluation after its loss, with the EMA weights in the model (tests make it throw there).
+  std::function<void(int64_t step, models::ScoreModelImpl& ema_model)> on_evaluate;
 };
 
 struct TrainResult {

@@ -187,6 +187,11 @@ TEST(TrainCmd, ClearErrors) {
   EXPECT_TRUE(contains(r.output, "training dataset " + root + "/data holds 8x8x1 images, the config wants 16x16x1"))
       << r.output;
   EXPECT_FALSE(contains(r.output, "training:")) << r.output;
+  ASSERT_EQ(run(scorch_bin() + " data synth shapes --out " + root + "/rgb --count 8 --resolution 8 --channels 3").code,
+            0);
+  r = run(train_cmd(root, "--set data.eval_path=" + root + "/rgb --set training.eval_freq=2 --dry-run"));
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, "evaluation dataset " + root + "/rgb holds 8x8x3 images")) << r.output;
   r = run(train_cmd(root, "--dry-run"));
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "image_size: 8")) << r.output;

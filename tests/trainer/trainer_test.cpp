@@ -157,19 +157,6 @@ TEST(Trainer, ChannelsLastIsOffOnTheCpuByDefaultAndTrainsAsContiguousWhenAsked) 
   test::expect_same_state(*plain, *nhwc, 1e-4);
 }
 
-// `count` 8x8 images with three channels, all mid-grey: a set the tiny one-channel model cannot take.
-std::string three_channel_dataset(const std::string& out, int64_t count) {
-  data::Manifest layout;
-  layout.shape = {8, 8, 3};
-  layout.count = count;
-  layout.source = {{"type", "test-grey"}};
-  layout.command = "tests/trainer three_channel_dataset";
-  dist::LocalCommunicator comm;
-  data::write_dataset(
-      layout, [](int64_t, uint8_t* dst) { std::memset(dst, 128, 8 * 8 * 3); }, {}, {out, 0, true}, comm);
-  return out;
-}
-
 // Evaluation and the snapshot hook run with the EMA weights in the model. When either throws, the model must
 // hold the training weights again, in train mode: whoever catches the error must not go on from the averages.
 TEST(Trainer, ThrowingEvaluationOrSnapshotLeavesTheTrainingWeights) {
@@ -185,12 +172,13 @@ TEST(Trainer, ThrowingEvaluationOrSnapshotLeavesTheTrainingWeights) {
   };
   {
     SCOPED_TRACE("evaluate");
-    // Evaluation images with three channels: the EMA model's forward pass throws inside evaluate().
-    const auto eval = three_channel_dataset(root + "/eval", 16);
+    // The evaluation hook throws inside evaluate(), where the EMA weights are in the model.
+    trainer::TrainerHooks hooks;
+    hooks.on_evaluate = [](int64_t, models::ScoreModelImpl&) { throw Error(__FILE__, __LINE__, "evaluate (test)"); };
     trainer::Trainer t(
-        tiny_train_config(data, {"training.n_iters=4", "training.eval_freq=2", "data.eval_path=" + eval}),
-        root + "/eval-run", local(), torch::kCPU);
-    EXPECT_ANY_THROW(t.run());
+        tiny_train_config(data, {"training.n_iters=4", "training.eval_freq=2", "data.eval_path=" + data}),
+        root + "/eval-run", local(), torch::kCPU, hooks);
+    EXPECT_THROW(t.run(), Error);
     expect_training_weights(t);
   }
   {
