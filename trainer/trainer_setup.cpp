@@ -102,9 +102,9 @@ void check_dataset(const Config& config, const data::Dataset& dataset, const std
 }  // namespace
 
 void check_data(const Config& config) {
-  const bool needs_labels = make_loss(config, sdes::make_sde(config))->needs_labels();
   const auto path = config.get_string("data.path");
   if (path.empty()) return;  // a config printed for editing; the run itself refuses it
+  const bool needs_labels = make_loss(config, sdes::make_sde(config))->needs_labels();
   check_dataset(config, data::Dataset(path), path, needs_labels, "training");
   const auto eval_path = config.get_string("data.eval_path");
   if (!eval_path.empty() && config.get_int("training.eval_freq") > 0)

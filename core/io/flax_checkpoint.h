@@ -18,8 +18,7 @@ namespace scorch::io {
 struct FlaxParam {
   std::string torch_name, flax_name;  // "all_modules.3.weight", "Dense_1.kernel"
   std::vector<int64_t> flax_shape;
-  bool kernel = false;    // a Dense or convolution kernel, whose layout differs (the rest share torch's)
-  bool trainable = true;  // false for the Fourier projection's fixed W, which Flax keeps among the params
+  bool kernel = false;  // a Dense or convolution kernel, whose layout differs (the rest share torch's)
 };
 // In registration order; throws for networks score_sde has no Flax code for (NCSN, NCSNv2).
 std::vector<FlaxParam> flax_params(const Config& config);

@@ -93,19 +93,26 @@ torch::Tensor from_flax_layout(const torch::Tensor& t) {
   return t.clone();
 }
 
-std::vector<FlaxParam> flax_params(const Config& config) {
+namespace {
+
+// The network of `config`, for networks score_sde has Flax code for.
+std::shared_ptr<models::ScoreModelImpl> flax_network(const Config& config) {
   const auto name = config.get_string("model.name");
-  const bool score = name == "ncsnpp" || name == "ddpm";
-  SCORCH_CHECK_HINT(score || name == "wideresnet_noise_conditional",
+  SCORCH_CHECK_HINT(name == "ncsnpp" || name == "ddpm" || name == "wideresnet_noise_conditional",
                     "NCSN and NCSNv2 networks come from their .pth files, which `scorch convert import` reads too",
                     "Flax checkpoints are read for score_sde's NCSN++, DDPM++, DDPM and classifier networks "
                     "(model.name: ncsnpp, ddpm, wideresnet_noise_conditional); the config builds model.name: {}",
                     name);
-  const auto model = models::make_model(config);
-  const auto modules = score ? flax_module_names(*model, config) : std::map<std::string, std::string>{};
+  return models::make_model(config);
+}
+
+std::vector<FlaxParam> flax_params_of(torch::nn::Module& model, const Config& config) {
+  const auto name = config.get_string("model.name");
+  const bool score = name == "ncsnpp" || name == "ddpm";
+  const auto modules = score ? flax_module_names(model, config) : std::map<std::string, std::string>{};
   std::vector<FlaxParam> out;
   const bool unconditional = score && !config.get_bool("model.conditional");
-  for (const auto& p : model->named_parameters()) {
+  for (const auto& p : model.named_parameters()) {
     auto flax = flax_name(p.key(), p.value().dim());
     if (score) {  // "all_modules.7.Conv_0.kernel" -> "ResnetBlockBigGANpp_2.Conv_0.kernel"
       const auto dot = flax.find('.', flax.find('.') + 1);
@@ -117,12 +124,10 @@ std::vector<FlaxParam> flax_params(const Config& config) {
     // Only kernels change layout: NIN's W is (in, out) in both, as score_sde_pytorch kept it.
     const bool kernel = p.value().dim() >= 2 && p.key().substr(p.key().rfind('.') + 1) == "weight";
     const auto sizes = kernel ? to_flax_layout(p.value()).sizes() : p.value().sizes();
-    out.push_back({p.key(), flax, {sizes.begin(), sizes.end()}, kernel, p.value().requires_grad()});
+    out.push_back({p.key(), flax, {sizes.begin(), sizes.end()}, kernel});
   }
   return out;
 }
-
-namespace {
 
 // The network's arrays found at `prefix` + Flax name + `suffix`, in torch layouts and by torch name. What is
 // missing or has another shape or dtype goes to `problems`; every key found goes to `used`.
@@ -178,21 +183,24 @@ void add_buffers(const Network& network, ScoreSdeCheckpoint& out) {
 
 }  // namespace
 
+std::vector<FlaxParam> flax_params(const Config& config) { return flax_params_of(*flax_network(config), config); }
+
 ScoreSdeCheckpoint from_flax_params(const FlaxTree& tree, const Config& config, const std::string& path) {
   // flax.linen's init returns {"params": tree}; score_sde's create_classifier restores the inner tree.
   const bool nested = !tree.arrays.empty() && std::all_of(tree.arrays.begin(), tree.arrays.end(), [](const auto& a) {
     return a.first.rfind("params.", 0) == 0;
   });
+  const auto model = flax_network(config);
   Problems problems;
   std::set<std::string> used;
   ScoreSdeCheckpoint out;
-  out.tensors.model = take(tree, flax_params(config), nested ? "params." : "", "", problems, used);
+  out.tensors.model = take(tree, flax_params_of(*model, config), nested ? "params." : "", "", problems, used);
   for (const auto& [name, a] : tree.arrays)
     if (!used.count(name)) problems.extra(name);
   for (const auto& [name, v] : tree.values) problems.extra(fmt::format("{} (a {})", name, v.type_name()));
   problems.check(path, "the Flax params tree");
 
-  const auto network = network_of(config);
+  const auto network = network_of(*model);
   add_buffers(network, out);
   for (const auto& p : network.params) {
     if (!p.trainable) continue;
@@ -214,7 +222,8 @@ ScoreSdeCheckpoint from_flax_params(const FlaxTree& tree, const Config& config, 
 }
 
 ScoreSdeCheckpoint from_flax_state(const FlaxTree& tree, const Config& config, const std::string& path) {
-  const auto wanted = flax_params(config);
+  const auto model = flax_network(config);
+  const auto wanted = flax_params_of(*model, config);
   Problems problems;
   std::set<std::string> used;
   ScoreSdeCheckpoint out;
@@ -238,7 +247,7 @@ ScoreSdeCheckpoint from_flax_state(const FlaxTree& tree, const Config& config, c
   // (1 + n) / (10 + n)), the file's rate from the first step on.
   out.tensors.ema_num_updates = out.step;
 
-  const auto network = network_of(config);
+  const auto network = network_of(*model);
   add_buffers(network, out);
   for (const auto& p : network.params) {
     const bool in_file = ema.count(p.name) > 0;  // not the unused Dense_0 of unconditional networks' blocks

@@ -202,14 +202,15 @@ std::map<std::string, torch::Tensor> import_model(const py::Ref& m, const std::m
   return out;
 }
 
-Network network_of(const Config& config) {
-  auto model = models::make_model(config);
+Network network_of(const Config& config) { return network_of(*models::make_model(config)); }
+
+Network network_of(torch::nn::Module& model) {
   Network n;
-  for (const auto& p : model->named_parameters()) {
+  for (const auto& p : model.named_parameters()) {
     n.params.push_back({p.key(), p.value(), p.value().requires_grad()});
     n.tensors[p.key()] = p.value();
   }
-  for (const auto& b : model->named_buffers()) n.tensors[b.key()] = b.value();
+  for (const auto& b : model.named_buffers()) n.tensors[b.key()] = b.value();
   return n;
 }
 

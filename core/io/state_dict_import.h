@@ -28,6 +28,8 @@ struct Network {
   std::map<std::string, torch::Tensor> tensors;
 };
 Network network_of(const Config& config);
+// The same for a network already built.
+Network network_of(torch::nn::Module& model);
 
 // Collects every mismatch of one section, then throws once naming them all.
 class Problems {
