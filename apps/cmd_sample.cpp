@@ -91,7 +91,8 @@ void install_test_hooks(const SampleArgs& a, const dist::Communicator& comm, sam
     };
 }
 
-sampler::FarmOptions farm_options(const SampleArgs& a, const Loaded& l) {
+// `dry`: for --dry-run, which checks the counts and the config but needs no output directory.
+sampler::FarmOptions farm_options(const SampleArgs& a, const Loaded& l, bool dry = false) {
   sampler::FarmOptions o;
   o.out = a.out;
   o.num = count_or_default(a.num_flag, a.num, l.config, "eval.num_samples");
@@ -109,7 +110,7 @@ sampler::FarmOptions farm_options(const SampleArgs& a, const Loaded& l) {
   o.command = a.command;
   o.stall_timeout_s = l.config.get_float("dist.timeout_s");
   install_test_hooks(a, *l.comm, o);
-  SCORCH_CHECK_HINT(!o.out.empty(), "pass --out DIR", "scorch sample needs an output directory");
+  SCORCH_CHECK_HINT(dry || !o.out.empty(), "pass --out DIR", "scorch sample needs an output directory");
   return o;
 }
 
@@ -174,38 +175,50 @@ io::InferenceModel checked_classifier(const SampleArgs& a, const Config& score, 
   return classifier;
 }
 
+// What `scorch sample` builds and checks before its first batch; --dry-run (`dry`) stops after it.
+struct SampleStart {
+  std::unique_ptr<sampler::DiffusionSampler> diffusion;
+  io::InferenceModel classifier;
+  sampler::FarmOptions o;
+  torch::Tensor latents;  // (N, C, H, W) x_T from --latents; undefined: prior draws
+};
+
+SampleStart start_sample(const SampleArgs& a, Loaded& l, bool dry) {
+  SampleStart s;
+  s.diffusion = std::make_unique<sampler::DiffusionSampler>(*l.inf.model, l.config, l.device);
+  s.classifier = checked_classifier(a, l.config, l.device);
+  if (!a.classifier.empty())
+    s.diffusion->set_guidance(sampler::classifier_logits(*s.classifier.model, s.diffusion->sde()), a.classifier_scale);
+  s.o = farm_options(a, l, dry);
+  if (!a.classifier.empty()) {
+    s.o.classes = a.classes;
+    s.o.model["classifier"] = {{"source", s.classifier.source},
+                               {"step", s.classifier.step},
+                               {"weights", s.classifier.weights},
+                               {"scale", a.classifier_scale}};
+  }
+  if (a.latents.empty()) return s;
+  // Given latents: image i starts from row i, so --num defaults to (and may not exceed) the rows there are.
+  s.latents = sampler::read_image_array(a.latents, s.diffusion->image_shape());
+  if (a.num_flag->count() == 0) s.o.num = s.latents.size(0);
+  SCORCH_CHECK_HINT(s.o.num <= s.latents.size(0), fmt::format("pass --num {} or fewer", s.latents.size(0)),
+                    "--num {} but {} holds {} latents", s.o.num, a.latents, s.latents.size(0));
+  s.o.model["latents"] = {{"file", a.latents}, {"sha256", sha256_file(a.latents)}};
+  return s;
+}
+
 int run_sample(const SampleArgs& a) {
   auto l = load(a);
-  if (dry_run(a.config, l->config, [&] {
-        sampler::SamplingOptions::from(l->config);
-        checked_classifier(a, l->config, torch::kCPU);
-      }))
-    return 0;
-  sampler::DiffusionSampler diffusion(*l->inf.model, l->config, l->device);
-  const auto classifier = checked_classifier(a, l->config, l->device);
-  if (!a.classifier.empty())
-    diffusion.set_guidance(sampler::classifier_logits(*classifier.model, diffusion.sde()), a.classifier_scale);
-  if (a.latents.empty()) {
-    auto o = farm_options(a, *l);
-    if (!a.classifier.empty()) {
-      o.classes = a.classes;
-      o.model["classifier"] = {{"source", classifier.source},
-                               {"step", classifier.step},
-                               {"weights", classifier.weights},
-                               {"scale", a.classifier_scale}};
-    }
-    report_farm(sampler::run_farm(diffusion, l->config, o, *l->comm), o, *l->comm);
+  if (dry_run(a.config, l->config, [&] { start_sample(a, *l, true); })) return 0;
+  auto s = start_sample(a, *l, false);
+  auto& diffusion = *s.diffusion;
+  if (!s.latents.defined()) {
+    report_farm(sampler::run_farm(diffusion, l->config, s.o, *l->comm), s.o, *l->comm);
     return 0;
   }
-  // Given latents: image i starts from row i, so --num defaults to (and may not exceed) the rows there are.
-  const auto latents = sampler::read_image_array(a.latents, diffusion.image_shape());
-  auto o = farm_options(a, *l);
-  if (a.num_flag->count() == 0) o.num = latents.size(0);
-  SCORCH_CHECK_HINT(o.num <= latents.size(0), fmt::format("pass --num {} or fewer", latents.size(0)),
-                    "--num {} but {} holds {} latents", o.num, a.latents, latents.size(0));
-  o.model["latents"] = {{"file", a.latents}, {"sha256", sha256_file(a.latents)}};
+  const auto& o = s.o;
   sampler::BatchProducer produce = [&](int64_t id, int64_t count, int64_t* nfe) {
-    auto images = diffusion.sample_from(latents.slice(0, id * o.batch, id * o.batch + count), o.seed, id, false);
+    auto images = diffusion.sample_from(s.latents.slice(0, id * o.batch, id * o.batch + count), o.seed, id, false);
     *nfe = diffusion.last_nfe();
     return images;
   };
@@ -217,13 +230,20 @@ int run_sample(const SampleArgs& a) {
 int run_encode(const SampleArgs& a) {
   refuse_guidance(a, "scorch sample encode");
   auto l = load(a);
-  if (dry_run(a.config, l->config, [&] { sampler::SamplingOptions::from(l->config); })) return 0;
+  const auto options = [&] {
+    sampler::EncodeOptions o;
+    o.data = a.data;
+    o.out = a.out;
+    o.num = given_count(a.num_flag, a.num, "the whole dataset").value_or(0);
+    o.batch = count_or_default(a.batch_flag, a.batch, l->config, "eval.batch_size");
+    return o;
+  };
+  if (dry_run(a.config, l->config, [&] {
+        sampler::check_encode(sampler::DiffusionSampler(*l->inf.model, l->config, l->device), options());
+      }))
+    return 0;
   sampler::DiffusionSampler diffusion(*l->inf.model, l->config, l->device);
-  sampler::EncodeOptions o;
-  o.data = a.data;
-  o.out = a.out;
-  o.num = given_count(a.num_flag, a.num, "the whole dataset").value_or(0);
-  o.batch = count_or_default(a.batch_flag, a.batch, l->config, "eval.batch_size");
+  const auto o = options();
   const auto r = sampler::encode_dataset(diffusion, o, *l->comm);
   if (l->comm->rank() == 0)
     std::printf("wrote the latents of %lld images to %s (mean NFE per batch %.1f, %.1f s)\n",
@@ -235,15 +255,19 @@ int run_encode(const SampleArgs& a) {
 int run_inverse(const SampleArgs& a, bool colorization) {
   refuse_guidance(a, "scorch sample inpaint/colorize");
   auto l = load(a);
-  if (dry_run(a.config, l->config, [&] { sampler::SamplingOptions::from(l->config); })) return 0;
   SCORCH_CHECK_HINT(!a.data.empty(), "pass --data DIR (a dataset from `scorch data pack`)",
                     "scorch sample {} needs images to work on", colorization ? "colorize" : "inpaint");
-  sampler::DiffusionSampler diffusion(*l->inf.model, l->config, l->device);
-  const auto o = farm_options(a, *l);
   sampler::InverseProblem problem;
   problem.data = a.data;
   problem.colorization = colorization;
   problem.mask = a.mask;
+  if (dry_run(a.config, l->config, [&] {
+        sampler::check_inverse(sampler::DiffusionSampler(*l->inf.model, l->config, l->device), problem,
+                               farm_options(a, *l, true).seed);
+      }))
+    return 0;
+  sampler::DiffusionSampler diffusion(*l->inf.model, l->config, l->device);
+  const auto o = farm_options(a, *l);
   report_farm(sampler::run_inverse_farm(diffusion, problem, l->config, o, *l->comm), o, *l->comm);
   return 0;
 }
@@ -251,25 +275,33 @@ int run_inverse(const SampleArgs& a, bool colorization) {
 int run_likelihood(const SampleArgs& a) {
   refuse_guidance(a, "scorch sample likelihood");
   auto l = load(a);
-  if (dry_run(a.config, l->config, [&] { sampler::SamplingOptions::from(l->config); })) return 0;
   SCORCH_CHECK_HINT(!a.data.empty(), "pass --data DIR (a dataset from `scorch data pack`)",
                     "scorch sample likelihood needs data");
+  const auto options = [&](const sampler::DiffusionSampler& diffusion) {
+    sampler::BpdOptions o;
+    o.data = a.data;
+    // Without --num the likelihood covers the whole dataset, not eval.num_samples.
+    o.num = given_count(a.num_flag, a.num, "the whole dataset").value_or(0);
+    o.batch = count_or_default(a.batch_flag, a.batch, l->config, "eval.batch_size");
+    SCORCH_CHECK(a.repeats > 0, "--repeats must be a positive count, got {}", a.repeats);
+    o.repeats = a.repeats;
+    o.seed = static_cast<uint64_t>(l->config.get_int("seed"));
+    o.likelihood.divergence = a.divergence;
+    o.likelihood.solver = diffusion.options().ode_solver;
+    o.likelihood.rtol = diffusion.options().rtol;
+    o.likelihood.atol = diffusion.options().atol;
+    o.likelihood.steps = diffusion.options().ode_steps;
+    if (!a.dequant.empty()) o.dequant = sampler::read_image_array(a.dequant, diffusion.image_shape(), "--dequant");
+    if (!a.probes.empty()) o.probe = sampler::read_image_array(a.probes, diffusion.image_shape(), "--probes");
+    return o;
+  };
+  if (dry_run(a.config, l->config, [&] {
+        const sampler::DiffusionSampler check(*l->inf.model, l->config, l->device);
+        sampler::check_bpd(check, options(check));
+      }))
+    return 0;
   sampler::DiffusionSampler diffusion(*l->inf.model, l->config, l->device);
-  sampler::BpdOptions o;
-  o.data = a.data;
-  // Without --num the likelihood covers the whole dataset, not eval.num_samples.
-  o.num = given_count(a.num_flag, a.num, "the whole dataset").value_or(0);
-  o.batch = count_or_default(a.batch_flag, a.batch, l->config, "eval.batch_size");
-  SCORCH_CHECK(a.repeats > 0, "--repeats must be a positive count, got {}", a.repeats);
-  o.repeats = a.repeats;
-  o.seed = static_cast<uint64_t>(l->config.get_int("seed"));
-  o.likelihood.divergence = a.divergence;
-  o.likelihood.solver = diffusion.options().ode_solver;
-  o.likelihood.rtol = diffusion.options().rtol;
-  o.likelihood.atol = diffusion.options().atol;
-  o.likelihood.steps = diffusion.options().ode_steps;
-  if (!a.dequant.empty()) o.dequant = sampler::read_image_array(a.dequant, diffusion.image_shape(), "--dequant");
-  if (!a.probes.empty()) o.probe = sampler::read_image_array(a.probes, diffusion.image_shape(), "--probes");
+  const auto o = options(diffusion);
   auto r = sampler::evaluate_bpd(diffusion, o, *l->comm);
   if (l->comm->rank() != 0) return 0;
   std::printf("bits/dim %.6f +- %.6f (standard error; %lld images x repeats, mean NFE per batch %.1f, %.1f s)\n",

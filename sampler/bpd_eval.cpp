@@ -16,8 +16,7 @@
 
 namespace scorch::sampler {
 
-BpdReport evaluate_bpd(DiffusionSampler& sampler, const BpdOptions& o, dist::Communicator& comm) {
-  const auto start = std::chrono::steady_clock::now();
+int64_t check_bpd(const DiffusionSampler& sampler, const BpdOptions& o) {
   data::Dataset ds(o.data);
   const auto s = sampler.image_shape();  // (C, H, W)
   check_model_images(ds, s);
@@ -33,6 +32,13 @@ BpdReport evaluate_bpd(DiffusionSampler& sampler, const BpdOptions& o, dist::Com
   }
   SCORCH_CHECK(!o.dequant.defined() || ((o.dequant >= 0) & (o.dequant < 1)).all().item<bool>(),
                "--dequant: values must lie in [0, 1) (uniform dequantisation noise)");
+  return num;
+}
+
+BpdReport evaluate_bpd(DiffusionSampler& sampler, const BpdOptions& o, dist::Communicator& comm) {
+  const auto start = std::chrono::steady_clock::now();
+  const int64_t num = check_bpd(sampler, o);
+  data::Dataset ds(o.data);
   const int64_t nb = (num + o.batch - 1) / o.batch, units = nb * o.repeats;
   const bool centered = sampler.options().centered;
 

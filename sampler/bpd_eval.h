@@ -37,4 +37,8 @@ struct BpdReport {
 // the number of ranks. Collective over `comm`.
 BpdReport evaluate_bpd(DiffusionSampler& sampler, const BpdOptions& o, dist::Communicator& comm);
 
+// What evaluate_bpd checks before it starts (the data against the model, the counts, --dequant and --probes);
+// `scorch sample likelihood --dry-run` runs it alone. Returns the number of images evaluated.
+int64_t check_bpd(const DiffusionSampler& sampler, const BpdOptions& o);
+
 }  // namespace scorch::sampler

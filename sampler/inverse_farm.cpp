@@ -15,20 +15,27 @@
 
 namespace scorch::sampler {
 
+torch::Tensor check_inverse(const DiffusionSampler& sampler, const InverseProblem& p, uint64_t seed) {
+  data::Dataset ds(p.data);
+  const auto s = sampler.image_shape();  // (C, H, W)
+  check_model_images(ds, s);
+  SCORCH_CHECK(!p.colorization || s[0] == 3, "colorization needs an RGB model, this one has {} channel(s)", s[0]);
+  SCORCH_CHECK_HINT(sampler.options().method == "pc", "set --sampling.method pc",
+                    "inpainting and colorization use the PC sampler");
+  if (p.colorization) return {};
+  return make_mask(p.mask, s[1], s[2], seed).to(sampler.device());
+}
+
 FarmReport run_inverse_farm(DiffusionSampler& sampler, const InverseProblem& p, const Config& config, FarmOptions o,
                             dist::Communicator& comm) {
+  const auto mask = check_inverse(sampler, p, o.seed);  // (1, 1, H, W), 1 = known
   data::Dataset ds(p.data);
   const auto s = sampler.image_shape();  // (C, H, W)
   const auto device = sampler.device();
-  check_model_images(ds, s);
-  SCORCH_CHECK(!p.colorization || s[0] == 3, "colorization needs an RGB model, this one has {} channel(s)", s[0]);
   o.num = std::min(o.num, ds.size());
   o.round_pixels = true;
   auto so = sampler.options();
-  SCORCH_CHECK_HINT(so.method == "pc", "set --sampling.method pc", "inpainting and colorization use the PC sampler");
   so.eps = so.inverse_eps;
-  torch::Tensor mask;  // (1, 1, H, W), 1 = known
-  if (!p.colorization) mask = make_mask(p.mask, s[1], s[2], o.seed).to(device);
   // Images [first, first + count) in [0, 1], (count, C, H, W); colorization gets their gray as RGB.
   auto inputs = [&](int64_t first, int64_t count) {
     auto x = read_unit_images(ds, first, count, device);

@@ -23,4 +23,9 @@ struct InverseProblem {
 FarmReport run_inverse_farm(DiffusionSampler& sampler, const InverseProblem& problem, const Config& config,
                             FarmOptions o, dist::Communicator& comm);
 
+// What run_inverse_farm checks before it starts (the data against the model, RGB for colorization, the PC
+// sampler, the mask); `scorch sample inpaint|colorize --dry-run` runs it alone. Returns the mask, (1, 1, H, W)
+// with 1 = known on the sampler's device (undefined for colorization).
+torch::Tensor check_inverse(const DiffusionSampler& sampler, const InverseProblem& problem, uint64_t seed);
+
 }  // namespace scorch::sampler

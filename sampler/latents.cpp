@@ -51,14 +51,19 @@ torch::Tensor read_image_array(const std::string& path, const std::vector<int64_
   return t.to(torch::kFloat32).contiguous();
 }
 
-EncodeReport encode_dataset(DiffusionSampler& sampler, const EncodeOptions& o, dist::Communicator& comm) {
-  const auto start = std::chrono::steady_clock::now();
+int64_t check_encode(const DiffusionSampler& sampler, const EncodeOptions& o) {
   data::Dataset ds(o.data);
   check_model_images(ds, sampler.image_shape());
   SCORCH_CHECK(o.batch >= 1, "--batch must be positive, got {}", o.batch);
   SCORCH_CHECK(!o.out.empty() && std::filesystem::path(o.out).extension() == ".npy",
                "scorch sample encode writes FILE.npy; --out is '{}'", o.out);
-  const int64_t num = o.num > 0 ? std::min(o.num, ds.size()) : ds.size();
+  return o.num > 0 ? std::min(o.num, ds.size()) : ds.size();
+}
+
+EncodeReport encode_dataset(DiffusionSampler& sampler, const EncodeOptions& o, dist::Communicator& comm) {
+  const auto start = std::chrono::steady_clock::now();
+  const int64_t num = check_encode(sampler, o);
+  data::Dataset ds(o.data);
   const int64_t batches = (num + o.batch - 1) / o.batch;
   OdeSampler ode(sampler.sde(), sampler.ode_score(), sampler.options());
   auto counter = dist::make_work_counter(comm, 1);

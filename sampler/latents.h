@@ -41,4 +41,8 @@ struct EncodeReport {
 // (rank 0, atomically). Collective over `comm`.
 EncodeReport encode_dataset(DiffusionSampler& sampler, const EncodeOptions& o, dist::Communicator& comm);
 
+// What encode_dataset checks before it starts (the data against the model, --batch, --out); `scorch sample
+// encode --dry-run` runs it alone. Returns the number of images to encode.
+int64_t check_encode(const DiffusionSampler& sampler, const EncodeOptions& o);
+
 }  // namespace scorch::sampler

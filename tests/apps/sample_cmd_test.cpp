@@ -189,6 +189,44 @@ TEST_F(SampleCmd, NetworkKeysOfTheCheckpointCannotBeOverridden) {
   EXPECT_EQ(r.code, 0) << r.output;
 }
 
+// --dry-run makes the checks each subcommand makes at start (the SDE, the sampler, the counts, the data
+// against the model, the mask, the latents) and prints nothing it would refuse; a run that would start prints
+// its config and exits 0 without writing anything.
+TEST_F(SampleCmd, DryRunChecksWhatEachSubcommandChecksAtStart) {
+  const std::string rgb = dir_ + "/dry-rgb", gray = dir_ + "/dry-gray";
+  for (const auto& [out, channels] : {std::pair{rgb, "3"}, std::pair{gray, "1"}}) {
+    auto synth = test::run(test::scorch_bin() + " data synth shapes --out " + out +
+                           " --count 4 --resolution 16 --channels " + channels + " --seed 1");
+    ASSERT_EQ(synth.code, 0) << synth.output;
+  }
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {"--num 2 --set model.num_scales=1", "model.num_scales must be at least 2"},
+      {"--num 2 --eval.batch_size 0", "eval.batch_size = 0 (from --eval.batch_size) is not a positive count"},
+      {"--num 2 --grid -1", "--grid must be a non-negative number of images"},
+      {"--num 2 --latents " + dir_ + "/none.npy", "none.npy"},
+      {"likelihood --data " + gray, "the model makes 16x16x3 images"},
+      {"likelihood --data " + rgb + " --repeats 0", "--repeats must be a positive count"},
+      {"inpaint --data " + rgb + " --sampling.method ode", "inpainting and colorization use the PC sampler"},
+      {"inpaint --data " + rgb + " --mask " + dir_ + "/none.png", "none.png"},
+      {"colorize --data " + gray, "the model makes 16x16x3 images"},
+      {"encode --data " + rgb + " --out " + dir_ + "/latents.png", "writes FILE.npy"}};
+  for (const auto& [args, message] : refused) {
+    auto r = test::run(sample(0, args + " --dry-run 2>&1"), 120);
+    EXPECT_NE(r.code, 0) << args << "\n" << r.output;
+    EXPECT_NE(r.output.find(message), std::string::npos) << args << "\n" << r.output;
+    EXPECT_EQ(r.output.find("sampling:"), std::string::npos) << "printed a config it refused: " << args;
+  }
+  const std::vector<std::string> accepted = {"--num 2", "likelihood --data " + rgb, "inpaint --data " + rgb,
+                                             "colorize --data " + rgb,
+                                             "encode --data " + rgb + " --out " + dir_ + "/z.npy"};
+  for (const auto& args : accepted) {
+    auto r = test::run(sample(0, args + " --dry-run 2>&1"), 120);
+    EXPECT_EQ(r.code, 0) << args << "\n" << r.output;
+    EXPECT_NE(r.output.find("sampling:"), std::string::npos) << args << "\n" << r.output;
+  }
+  EXPECT_FALSE(fs::exists(dir_ + "/z.npy"));
+}
+
 TEST_F(SampleCmd, LikelihoodInpaintingColorization) {
   const std::string data = dir_ + "/shapes";
   auto synth = test::run(test::scorch_bin() + " data synth shapes --out " + data +
