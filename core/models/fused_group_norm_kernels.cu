@@ -9,6 +9,7 @@
 #include <string>
 #include <type_traits>
 
+#include "core/models/channel_pack_walk.h"
 #include "core/models/fused_group_norm_kernels.h"
 #include "core/models/kernel_scalars.cuh"
 
@@ -197,13 +198,11 @@ __global__ void affine_kernel(const T* x, const T* dy, const float* scale_x, con
   }
 }
 
-// The same over packs of K = 16 bytes of neighbouring elements, a load or store each, the table entry worked out
-// once per pack: the caller checked the alignment, and that a pack shares one table entry (NCHW, HW % K == 0) or
-// is K consecutive channels of one pixel (channels_last, C % K == 0).
-template <typename T, typename I, bool kNchw>
-__global__ void affine_packed_kernel(const T* x, const T* dy, const float* scale_x, const float* scale_dy,
-                                     const float* offset, bool silu_out, Silu silu, T* out, I hw, I hw_c, I c,
-                                     I packs) {
+// NCHW over packs of K = 16 bytes of neighbouring pixels of one plane, a load or store each, the table entry worked
+// out once per pack: the caller checked the alignment and that HW % K == 0.
+template <typename T, typename I>
+__global__ void affine_nchw_packed_kernel(const T* x, const T* dy, const float* scale_x, const float* scale_dy,
+                                          const float* offset, bool silu_out, Silu silu, T* out, I hw, I packs) {
   constexpr int K = kLanes16<T>;
   using P = Pack<T, K>;
   const auto* xp = reinterpret_cast<const P*>(x);
@@ -211,7 +210,7 @@ __global__ void affine_packed_kernel(const T* x, const T* dy, const float* scale
   auto* op = reinterpret_cast<P*>(out);
   for (I p = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; p < packs;
        p += static_cast<I>(blockDim.x) * gridDim.x) {
-    const I j0 = table_entry<I, kNchw>(p * K, hw, hw_c, c);
+    const I j = p * K / hw;
     const P xv = xp[p];
     P dv{};
     if (dy != nullptr) dv = dyp[p];
@@ -219,8 +218,54 @@ __global__ void affine_packed_kernel(const T* x, const T* dy, const float* scale
 #pragma unroll
     for (int k = 0; k < K; ++k)
       store(o.v, k,
-            affine_value(load(xv.v, k), dy != nullptr, load(dv.v, k), kNchw ? j0 : j0 + k, scale_x, scale_dy, offset,
-                         silu_out, silu));
+            affine_value(load(xv.v, k), dy != nullptr, load(dv.v, k), j, scale_x, scale_dy, offset, silu_out, silu));
+    op[p] = o;
+  }
+}
+
+// Channels_last over packs of K = 16 bytes of neighbouring channels of one pixel (the caller checked the alignment
+// and that C % K == 0). The grid's stride is a multiple of the packs per pixel, so a thread keeps one channel pack
+// (channel_pack_walk.h) and holds its K entries of each table in registers, loading them again only when its walk
+// enters another image: read per pack, they were 8 scattered 4-byte loads per table, a warp's spanning 8 cache
+// lines each, several times the pack's own traffic.
+template <typename T, typename I>
+__global__ void affine_nhwc_packed_kernel(const T* x, const T* dy, const float* scale_x, const float* scale_dy,
+                                          const float* offset, bool silu_out, Silu silu, T* out, I q, I hw_q, I packs) {
+  constexpr int K = kLanes16<T>;
+  using P = Pack<T, K>;
+  const auto* xp = reinterpret_cast<const P*>(x);
+  const auto* dyp = reinterpret_cast<const P*>(dy);
+  auto* op = reinterpret_cast<P*>(out);
+  const bool has_dy = dy != nullptr, has_silu = silu.scale != nullptr;
+  kernels::ChannelPackRows<I> rows{q, hw_q};
+  float sx[K], off[K], sdy[K], ss[K], so[K];
+  for (I p = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; p < packs;
+       p += static_cast<I>(blockDim.x) * gridDim.x) {
+    if (rows.next(p)) {
+      const I j0 = rows.row * K;
+#pragma unroll
+      for (int k = 0; k < K; ++k) {
+        sx[k] = scale_x[j0 + k];
+        off[k] = offset[j0 + k];
+        sdy[k] = has_dy ? scale_dy[j0 + k] : 0.f;
+        ss[k] = has_silu ? silu.scale[j0 + k] : 0.f;
+        so[k] = has_silu ? silu.offset[j0 + k] : 0.f;
+      }
+    }
+    const P xv = xp[p];
+    P dv{};
+    if (has_dy) dv = dyp[p];
+    P o;
+#pragma unroll
+    for (int k = 0; k < K; ++k) {
+      const float xi = load(xv.v, k);
+      float v = xi * sx[k] + off[k];
+      if (has_dy) {
+        const float dyi = load(dv.v, k);
+        v += (has_silu ? silu_grad(dyi, xi * ss[k] + so[k]) : dyi) * sdy[k];
+      }
+      store(o.v, k, silu_out ? apply_silu(v) : v);
+    }
     op[p] = o;
   }
 }
@@ -252,6 +297,8 @@ __global__ void parameter_gradients_kernel(Dims d, const float* dy_total, const 
 }
 
 constexpr int kTableThreads = 128;
+constexpr int kThreads = 256;         // the affine kernels' blocks
+constexpr int64_t kMaxBlocks = 8192;  // and at most this many, a grid-stride loop beyond
 unsigned table_blocks(int64_t count) { return static_cast<unsigned>((count + kTableThreads - 1) / kTableThreads); }
 
 void check_launch(const char* what) {
@@ -331,9 +378,8 @@ void affine(Dtype t, Layout layout, const void* x, const void* dy, const float* 
             void* stream) {
   const int64_t total = n * hw * c;
   if (total == 0) return;
-  constexpr int kThreads = 256;
   const auto blocks_for = [](int64_t work) {
-    return static_cast<unsigned>(std::min<int64_t>((work + kThreads - 1) / kThreads, 8192));
+    return static_cast<unsigned>(std::min<int64_t>((work + kThreads - 1) / kThreads, kMaxBlocks));
   };
   dispatch(t, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
@@ -348,12 +394,19 @@ void affine(Dtype t, Layout layout, const void* x, const void* dy, const float* 
       auto* out_t = static_cast<T*>(out);
       const auto hw_i = static_cast<I>(hw), hw_c = static_cast<I>(hw * c), c_i = static_cast<I>(c);
       const auto s = static_cast<cudaStream_t>(stream);
-      if (packed)
-        affine_packed_kernel<T, I, decltype(nchw)::value><<<blocks_for(total / K), kThreads, 0, s>>>(
-            x_t, dy_t, scale_x, scale_dy, offset, silu_out, silu, out_t, hw_i, hw_c, c_i, static_cast<I>(total / K));
-      else
+      if (packed && decltype(nchw)::value) {
+        affine_nchw_packed_kernel<T, I><<<blocks_for(total / K), kThreads, 0, s>>>(
+            x_t, dy_t, scale_x, scale_dy, offset, silu_out, silu, out_t, hw_i, static_cast<I>(total / K));
+      } else if (packed) {
+        const int64_t q = c / K;
+        const auto blocks = kernels::channel_pack_blocks(total / K, q, kThreads, kMaxBlocks);
+        affine_nhwc_packed_kernel<T, I><<<static_cast<unsigned>(blocks), kThreads, 0, s>>>(
+            x_t, dy_t, scale_x, scale_dy, offset, silu_out, silu, out_t, static_cast<I>(q), static_cast<I>(hw * q),
+            static_cast<I>(total / K));
+      } else {
         affine_kernel<T, I, decltype(nchw)::value><<<blocks_for(total), kThreads, 0, s>>>(
             x_t, dy_t, scale_x, scale_dy, offset, silu_out, silu, out_t, hw_i, hw_c, c_i, static_cast<I>(total));
+      }
     };
     auto with_index = [&](auto nchw) {
       if (total < std::numeric_limits<uint32_t>::max() / 2)
