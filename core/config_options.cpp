@@ -59,6 +59,10 @@ const std::vector<OptionSpec>& option_table() {
        "on CUDA, capture the whole step (forward, backward, Adam, EMA) as one CUDA graph after 3 eager steps and "
        "replay it (one rank, sync-free, no micro-batches)",
        S::Runtime},
+      {"training.cudnn_benchmark", T::Bool, "false",
+       "on CUDA, time cuDNN's convolution algorithms at each new shape and keep the fastest (the eager steps before "
+       "the graph's capture pay for it)",
+       S::Runtime},
       {"training.grad_bucket_mb", T::Float, "25", "gradient all-reduce bucket size in MiB", S::Runtime},
       {"training.eps", T::Float, "1e-5", "smallest time sampled by the continuous loss", S::Training},
       // sampling

@@ -28,7 +28,10 @@ Trainer::Trainer(Config config, std::string workdir, std::shared_ptr<dist::Commu
       local_batch_(o_.local_batch(comm_->world())),
       micro_batch_(o_.local_micro_batch(comm_->world())),
       scaler_(o_.precision == Precision::FP16) {
-  if (device_.is_cuda()) dist::set_tf32(o_.tf32);
+  if (device_.is_cuda()) {
+    dist::set_tf32(o_.tf32);
+    dist::set_cudnn_benchmark(o_.cudnn_benchmark);
+  }
   fs::create_directories(workdir_);
   build_model();
   io::CheckpointRetention retention;

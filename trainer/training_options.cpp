@@ -21,6 +21,7 @@ TrainingOptions TrainingOptions::from(const Config& config, bool need_data) {
   o.max_nonfinite_steps = config.get_int("training.max_nonfinite_steps");
   o.sync_free = config.get_bool("training.sync_free");
   o.cuda_graph = config.get_bool("training.cuda_graph");
+  o.cudnn_benchmark = config.get_bool("training.cudnn_benchmark");
   // A log line every step at the least: 0 or less would divide by zero in the loop's schedule.
   o.log_freq = std::max<int64_t>(config.get_int("training.log_freq"), 1);
   o.eval_freq = config.get_int("training.eval_freq");

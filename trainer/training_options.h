@@ -20,8 +20,9 @@ struct TrainingOptions {
   double ema_rate = 0.9999;
   double grad_bucket_mb = 25;
   int64_t max_nonfinite_steps = 20;
-  bool sync_free = true;   // training.sync_free: no device-to-host read between log intervals
-  bool cuda_graph = true;  // training.cuda_graph: the whole step replayed from one CUDA graph
+  bool sync_free = true;         // training.sync_free: no device-to-host read between log intervals
+  bool cuda_graph = true;        // training.cuda_graph: the whole step replayed from one CUDA graph
+  bool cudnn_benchmark = false;  // training.cudnn_benchmark: cuDNN times its algorithms per shape (CUDA only)
 
   int64_t log_freq = 50;                                                // >= 1
   int64_t eval_freq = 100;                                              // <= 0: never

@@ -40,7 +40,7 @@ std::vector<std::string> variant_sets(const std::string& variant) {
   SCORCH_CHECK(
       base == "fp32" || base == "tf32" || base == "bf16" || base == "fp16",
       "variant '{}': expected fp32, tf32, bf16 or fp16 with optional +cl, +ckpt, +sync, +foreach, +bmm, +sdpa, "
-      "+eager, +gn, +fir",
+      "+eager, +gn, +fir, +fold, +join, +bench",
       variant);
   sets.push_back("training.precision=" + (base == "tf32" ? std::string("fp32") : base));
   sets.push_back(std::string("training.tf32=") + (base == "tf32" ? "true" : "false"));
@@ -74,10 +74,12 @@ std::vector<std::string> variant_sets(const std::string& variant) {
     else if (flag ==
              "join")  // the last convolutions' biases and the residual join in one pass instead of three or four
       sets.push_back("model.fused_skip_join=true");
+    else if (flag == "bench")  // cuDNN times its algorithms per shape (first in its process: plans are cached)
+      sets.push_back("training.cudnn_benchmark=true");
     else
       SCORCH_FAIL(
           "variant '{}': unknown suffix '+{}' (expected +cl, +ckpt, +sync, +foreach, +bmm, +sdpa, +eager, +gn, +fir, "
-          "+fold or +join)",
+          "+fold, +join or +bench)",
           variant, flag);
   }
   return sets;

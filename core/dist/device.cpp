@@ -89,6 +89,8 @@ void set_tf32(bool allowed) {
   at::globalContext().setAllowTF32CuDNN(allowed);
 }
 
+void set_cudnn_benchmark(bool on) { at::globalContext().setBenchmarkCuDNN(on); }
+
 void set_deterministic(const torch::Device& device, int cpu_threads) {
   SCORCH_CHECK(cpu_threads >= 1, "sampling.threads must be at least 1, got {}", cpu_threads);
   torch::set_num_threads(cpu_threads);

@@ -20,6 +20,10 @@ std::string shared_gpu_report(const std::vector<std::string>& gpu_of_rank);
 // between the two; scorch makes the choice explicit: training.tf32, sampling.tf32, fid --precision).
 void set_tf32(bool allowed);
 
+// cuDNN's benchmark mode for the whole process: the first convolution of each new shape times cuDNN's
+// algorithms and keeps the fastest for the rest of the process (training.cudnn_benchmark).
+void set_cudnn_benchmark(bool on);
+
 // CPU threads for torch's intra-op pool: OMP_NUM_THREADS when set, else the cores split evenly between the
 // ranks on this host (an oversubscribed OpenMP pool spins and runs many times slower). Returns the count.
 int configure_cpu_threads(int local_world);

@@ -185,6 +185,30 @@ TEST(TrainerCuda, GraphedStepsWithGradientAllReducesEqualEagerSteps) {
   for (size_t i = 0; i < na.size(); ++i) EXPECT_NEAR(na[i], nb[i], 1e-5 * nb[i]) << "gradient norm, interval " << i;
 }
 
+// training.cudnn_benchmark: cuDNN times its algorithms in the eager steps before the capture, and the graph is still
+// captured (a timing inside the capture would have broken it) and trains as the heuristic's plans do. The batch of
+// 12 is this test's alone, so the timed run's convolutions miss LibTorch's plan cache, which holds one plan per
+// convolution shape for the process in either mode; the plain run after it reuses those plans, so the comparison
+// (1e-4, CUDA's run-to-run tolerance as in the sync-free test) checks the timed run's training, not two algorithms'
+// agreement. The flag is the process's: the next trainer without the key turns it off again.
+TEST(TrainerCuda, CudnnBenchmarkTimesBeforeTheCaptureAndKeepsTheGraph) {
+  SCORCH_REQUIRE_CUDA();
+  const auto root = test::temp_dir("cuda-cudnn-benchmark");
+  const auto data = gaussian_dataset(root + "/data", 120);
+  const std::vector<std::string> sets = {"training.n_iters=10", "training.log_freq=5", "training.batch_size=12"};
+  auto timed_sets = sets;
+  timed_sets.push_back("training.cudnn_benchmark=true");
+  trainer::Trainer timed(tiny_train_config(data, timed_sets), root + "/timed", local(), kCuda);
+  EXPECT_TRUE(at::globalContext().benchmarkCuDNN());
+  timed.run();
+  trainer::Trainer plain(tiny_train_config(data, sets), root + "/plain", local(), kCuda);
+  EXPECT_FALSE(at::globalContext().benchmarkCuDNN());
+  plain.run();
+  EXPECT_EQ(timed.graphed_steps(), 7);
+  EXPECT_EQ(plain.graphed_steps(), 7);
+  test::expect_same_state(plain, timed, 1e-4);
+}
+
 // A step one graph cannot hold stays eager: with micro-batches dropout is reseeded between them.
 TEST(TrainerCuda, MicroBatchedStepsStayEager) {
   SCORCH_REQUIRE_CUDA();
