@@ -20,6 +20,7 @@
 #include "sampler/farm.h"
 #include "sampler/inverse_farm.h"
 #include "sampler/latents.h"
+#include "sampler/model_fn.h"
 #include "sampler/options.h"
 
 namespace scorch::apps {
@@ -66,7 +67,7 @@ std::unique_ptr<Loaded> load(const SampleArgs& a) {
     dist::configure_cpu_threads(dist::info().local_world);
   else
     dist::set_tf32(l->config.get_bool("sampling.tf32"));
-  l->inf.model->to(l->device);
+  sampler::place_for_sampling(*l->inf.model, l->config, l->device);
   l->comm = dist::make_communicator("auto", torch::Device(torch::kCPU));
   if (l->comm->rank() == 0)
     spdlog::info("model: {} (step {}, {} weights) on {}; {} rank(s)", l->inf.source, l->inf.step, a.weights,

@@ -108,6 +108,10 @@ const std::vector<OptionSpec>& option_table() {
        "reproducible mode: sampling.threads per rank on CPU; deterministic cuDNN, no autotuning, no TF32 on GPU",
        S::Sampling},
       {"sampling.threads", T::Int, "1", "intra-op CPU threads per rank when sampling.deterministic", S::Sampling},
+      {"sampling.channels_last", T::Switch, "false",
+       "channels_last (NHWC) weights and activations in scorch sample and fid --ckpts; auto: on CUDA (measured by "
+       "the device kit's _cl sample rows before it becomes the default)",
+       S::Sampling},
       {"sampling.tf32", T::Bool, "false", "allow TF32 matmuls/convolutions in scorch sample on CUDA", S::Sampling},
       // eval
       {"eval.begin_ckpt", T::Int, "9",

@@ -19,6 +19,7 @@
 #include "core/sha256.h"
 #include "eval/fid_table.h"
 #include "sampler/farm.h"
+#include "sampler/model_fn.h"
 
 namespace scorch::eval {
 
@@ -110,7 +111,7 @@ sampler::FarmReport sample_checkpoint(const Checkpoint& c, const CheckpointSerie
   const auto device = dist::select_device(c.config.get_string("device"), dist::info().local_rank);
   if (c.config.get_bool("sampling.deterministic"))
     dist::set_deterministic(device, static_cast<int>(c.config.get_int("sampling.threads")));
-  inf.model->to(device);
+  sampler::place_for_sampling(*inf.model, c.config, device);
   sampler::DiffusionSampler diffusion(*inf.model, c.config, device);
   sampler::FarmOptions f;
   f.out = dir;

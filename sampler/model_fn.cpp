@@ -4,7 +4,9 @@
 #include <ATen/detail/CUDAHooksInterface.h>
 
 #include "core/autocast.h"
+#include "core/models/memory_format.h"
 #include "core/rng.h"
+#include "core/switch.h"
 #include "sampler/cuda_graph.h"
 
 namespace scorch::sampler {
@@ -17,13 +19,20 @@ sdes::ModelFn make_model_fn(models::ScoreModelImpl& model, const SamplingOptions
       // A scope per call: the weights' bf16 casts go with it, so none is left for a later forward after
       // the weights have changed in place (the trainer's snapshot samples with the EMA weights swapped in).
       AutocastGuard autocast(type, true, at::kBFloat16);
-      return model.forward(x, labels).to(x.scalar_type());
+      return model.forward(x, labels).to(x.scalar_type()).contiguous();
     };
   } else {
-    fn = [&model](const torch::Tensor& x, const torch::Tensor& labels) { return model.forward(x, labels); };
+    fn = [&model](const torch::Tensor& x, const torch::Tensor& labels) {
+      return model.forward(x, labels).contiguous();
+    };
   }
   if (o.cuda_graph && device.is_cuda()) fn = graphed(std::move(fn));
   return fn;
+}
+
+void place_for_sampling(models::ScoreModelImpl& model, const Config& config, const torch::Device& device) {
+  model.to(device);
+  if (switch_applies(config.get_switch("sampling.channels_last"), device.is_cuda())) models::to_channels_last(model);
 }
 
 torch::Generator make_generator(const torch::Device& device, uint64_t seed, uint64_t stream) {

@@ -8,6 +8,7 @@
 #include "core/atomic_file.h"
 #include "core/dist/device.h"
 #include "core/error.h"
+#include "core/models/memory_format.h"
 #include "core/rng.h"
 #include "core/sdes/sde.h"
 #include "trainer/trainer.h"
@@ -128,11 +129,7 @@ void Trainer::build_model() {
   torch::manual_seed(o_.seed);
   model_ = models::make_model(config_);
   model_->to(device_);
-  if (channels_last_) {
-    torch::NoGradGuard no_grad;
-    for (auto& p : model_->parameters())
-      if (p.dim() == 4) p.set_data(p.data().contiguous(torch::MemoryFormat::ChannelsLast));
-  }
+  if (channels_last_) models::to_channels_last(*model_);
   model_->train();
   std::vector<std::pair<std::string, torch::Tensor>> named;
   for (const auto& p : model_->named_parameters())

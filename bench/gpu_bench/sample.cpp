@@ -1,10 +1,12 @@
 // gpu_bench sample: PC sampling eager, from CUDA graphs and in bf16, and the RK45 ODE, after validating that
-// the graphed sampler draws the eager one's images.
+// the graphed sampler draws the eager one's images; then the graphed rows with channels_last weights
+// (sampling.channels_last), validated against the NCHW images.
 #include "bench/gpu_bench/bench.h"
 #include "core/error.h"
 #include "core/io/checkpoint_files.h"
 #include "sampler/cuda_graph.h"
 #include "sampler/diffusion_sampler.h"
+#include "sampler/model_fn.h"
 #include "sampler/pc_step_graph.h"
 
 namespace scorch::gpu_bench {
@@ -29,11 +31,15 @@ int cmd_sample(Bench& b, int64_t batch, const std::string& num_scales, const std
       {"pc_bf16_eager", {"sampling.cuda_graph=false", "sampling.precision=bf16"}},
       {"pc_bf16_graph", {"sampling.cuda_graph=true", "sampling.precision=bf16"}},
       {"ode_rk45_fp32", {"sampling.cuda_graph=false", "sampling.method=ode"}},
+      // Last: the shared network turns channels_last at the first of these and stays so.
+      {"pc_fp32_graph_cl", {"sampling.cuda_graph=true", "sampling.channels_last=true"}},
+      {"pc_bf16_graph_cl", {"sampling.cuda_graph=true", "sampling.precision=bf16", "sampling.channels_last=true"}},
   };
   torch::Tensor reference;
   for (const auto& row : rows) {
     Config c = base;
     for (const auto& kv : row.sets) c.set_assignment(kv, "gpu_bench");
+    sampler::place_for_sampling(*model, c, b.device);
     sampler::DiffusionSampler diffusion(*model, c, b.device);
     // Untimed first batch: cuDNN's algorithm choice and the CUDA-graph capture (the PC rows capture whole
     // steps; the counts of network-call graphs and of whole-step graphs are reported apart).
@@ -45,6 +51,12 @@ int cmd_sample(Bench& b, int64_t batch, const std::string& num_scales, const std
     if (row.name == "pc_fp32_graph") {
       const double diff = (first - reference).abs().max().item<double>();
       SCORCH_CHECK(diff <= 1e-4, "validation: CUDA-graph samples differ from eager ones by {}", diff);
+    }
+    // NHWC convolutions add in another order than NCHW ones (TF32 as LibTorch's default allows); a channel read in the
+    // wrong layout would move the [0, 1] images by far more than 1e-2.
+    if (row.name == "pc_fp32_graph_cl") {
+      const double diff = (first - reference).abs().max().item<double>();
+      SCORCH_CHECK(diff <= 1e-2, "validation: channels_last samples differ from NCHW ones by {}", diff);
     }
     const auto t = Clock::now();
     auto x = diffusion.sample(batch, 0, 1);

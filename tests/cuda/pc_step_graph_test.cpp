@@ -64,6 +64,32 @@ TEST_P(PcStepGraph, SamplesEqualEagerStepsOverBatchesAndSizes) {
   EXPECT_EQ(sampler::cuda_graph_stats().captured, network_before.captured) << "the network is inside the step's graph";
 }
 
+// sampling.channels_last on CUDA: the whole-step graphs capture the channels_last network (cuDNN's NHWC kernels,
+// scorch's kernels in that layout at the defaults) and draw the NCHW network's samples to round-off. fp32, TF32 off:
+// NHWC and NCHW convolutions add in other orders, which the CPU test sees at 2e-7 of the largest value after 100 PC
+// levels; 1e-5 bounds it here, where a channel read in the wrong layout would be of the order of the values.
+TEST(PcStepGraphLayout, ChannelsLastDrawsTheNchwSamples) {
+  SCORCH_REQUIRE_CUDA();
+  test::NoTf32 fp32;
+  torch::Tensor images[2];
+  const auto steps_before = sampler::pc_step_graph_stats();
+  for (int cl = 0; cl < 2; ++cl) {
+    const auto config =
+        test::shipped_config("small/ve_tiny.yaml",
+                             {"model.num_scales=40", std::string("sampling.channels_last=") + (cl ? "true" : "false")});
+    auto model = test::perturbed_model(config);
+    sampler::place_for_sampling(*model, config, kCuda);
+    for (const auto& p : model->parameters())
+      if (p.dim() == 4 && p.size(2) > 1) EXPECT_EQ(p.is_contiguous(torch::MemoryFormat::ChannelsLast), cl == 1);
+    sampler::DiffusionSampler diffusion(*model, config, kCuda);
+    images[cl] = diffusion.sample(5, 7, 0, false).cpu();  // (5, 3, 16, 16)
+  }
+  const double diff = (images[0] - images[1]).abs().max().item<double>(), top = images[0].abs().max().item<double>();
+  std::printf("channels_last vs NCHW, graphed PC: max |diff| %.3g of values up to %.3g\n", diff, top);
+  EXPECT_LE(diff, 1e-5 * std::max(1.0, top));
+  EXPECT_EQ(sampler::pc_step_graph_stats().captured - steps_before.captured, 2) << "both layouts captured their steps";
+}
+
 INSTANTIATE_TEST_SUITE_P(Samplers, PcStepGraph,
                          ::testing::Values(
                              // FIR resampling, the SMLD chain, Langevin's step from the batch's norms.
