@@ -21,6 +21,7 @@
 #include "data/dataset.h"
 #include "data/format.h"
 #include "data/shard.h"
+#include "sampler/farm_settings.h"
 
 namespace scorch::sampler {
 
@@ -107,12 +108,20 @@ json prepare(const std::vector<int64_t>& shape, const Config& config, const Farm
   fs::create_directories(out);
   const fs::path farm_file = out / kFarmFile;
   if (fs::exists(farm_file) && !o.overwrite) {
-    const json before = json::parse(read_file(farm_file.string()));
-    const std::string key = first_difference(before, identity);
+    json before = json::parse(read_file(farm_file.string())), now = identity;
+    const std::string before_config = before.value("config", ""), now_config = now.value("config", "");
+    before.erase("config");
+    now.erase("config");
+    const std::string key = first_difference(before, now);
     SCORCH_CHECK_HINT(key.empty(), "use another --out, or --overwrite to discard what is there",
                       "{} holds samples made with different settings ('{}' differs: was {}, now {}); resuming would "
                       "mix two sample sets",
-                      o.out, key, before.value(key, json()).dump(), identity.value(key, json()).dump());
+                      o.out, key, before.value(key, json()).dump(), now.value(key, json()).dump());
+    const auto d = first_sample_difference(before_config, farm_file.string(), now_config);
+    SCORCH_CHECK_HINT(d.key.empty(), "use another --out, or --overwrite to discard what is there",
+                      "{} holds samples made with different settings (config key {} differs: was {}, now {}); "
+                      "resuming would mix two sample sets",
+                      o.out, d.key, d.before, d.now);
     if (fs::exists(out / data::kManifestName)) return {{"done", true}};
   } else {
     const bool has_manifest = fs::exists(out / data::kManifestName);

@@ -1,11 +1,12 @@
 // The farm's seams: before_batch / after_batch run around every batch of this rank, and a farm stopped from
 // after_batch (as `scorch sample --test-die-after` stops the process) leaves complete shards that a rerun
-// resumes to the uninterrupted result.
+// resumes to the uninterrupted result; which config changes a resume takes and which it refuses.
 #include "sampler/farm.h"
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 
 #include "core/atomic_file.h"
@@ -84,6 +85,73 @@ TEST(Farm, StoppedFromAfterBatchItResumesToTheUninterruptedResult) {
   const std::vector<int64_t> all{0, 1, 2, 3, 4};
   EXPECT_TRUE(
       torch::equal(data::Dataset(dir + "/part").read_items(all), data::Dataset(dir + "/whole").read_items(all)));
+}
+
+// A farm stopped after two of its three batches, resumed with `resumed` as its config: how many batches the
+// resume found, or the error that refused it.
+std::string resume_with(const std::string& out, const Config& resumed, int64_t* found = nullptr) {
+  dist::LocalCommunicator comm;
+  auto o = five_in_batches_of_two(out);
+  o.after_batch = [](const FarmReport& so_far) {
+    if (so_far.mine >= 2) throw std::runtime_error("stopped by the test");
+  };
+  EXPECT_THROW(run_farm(batch_images, {1, 4, 4}, Config::defaults(), o, comm), std::runtime_error);
+  o.after_batch = nullptr;
+  try {
+    const auto r = run_farm(batch_images, {1, 4, 4}, resumed, o, comm);
+    if (found != nullptr) *found = r.resumed;
+    return "";
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
+
+Config defaults_with(const std::vector<std::string>& sets) {
+  auto c = Config::defaults();
+  for (const auto& kv : sets) c.set_assignment(kv, "--set");
+  return c;
+}
+
+// What only changes the speed or the run (the whole-step graph, the layout, the device, the watchdog) may change
+// on a resume; what changes the samples (a sampling key, the objective) may not, and the refusal names it.
+TEST(Farm, AResumeTakesSpeedAndRuntimeChangesAndRefusesSampleChangesByName) {
+  const auto dir = test::temp_dir("farm-settings");
+  int64_t found = 0;
+  EXPECT_EQ(resume_with(dir + "/speed",
+                        defaults_with({"sampling.cuda_graph=false", "sampling.channels_last=true", "device=cpu",
+                                       "dist.timeout_s=60", "training.cudnn_benchmark=true"}),
+                        &found),
+            "");
+  EXPECT_EQ(found, 2);
+  for (const auto& [kv, message] : std::vector<std::pair<std::string, std::string>>{
+           {"sampling.snr=0.2", "config key sampling.snr differs: was 0.16, now 0.2"},
+           {"model.sigma_max=10", "config key model.sigma_max differs: was 50, now 10"},
+           {"sampling.precision=bf16", "config key sampling.precision differs"}}) {
+    const auto error = resume_with(dir + "/" + kv, defaults_with({kv}));
+    EXPECT_NE(error.find("holds samples made with different settings (" + message), std::string::npos)
+        << kv << ": " << error;
+  }
+}
+
+// A farm started by a scorch whose config had fewer keys resumes: a key its farm.json lacks compares at its
+// default (here sampling.snr, which decides the samples, taken out of the stored config as if it had not existed).
+TEST(Farm, AFarmFromBeforeAKeyExistedResumes) {
+  const auto dir = test::temp_dir("farm-older");
+  dist::LocalCommunicator comm;
+  auto o = five_in_batches_of_two(dir + "/old");
+  o.after_batch = [](const FarmReport& so_far) {
+    if (so_far.mine >= 2) throw std::runtime_error("stopped by the test");
+  };
+  EXPECT_THROW(run_farm(batch_images, {1, 4, 4}, Config::defaults(), o, comm), std::runtime_error);
+  auto farm = nlohmann::json::parse(read_file(dir + "/old/farm.json"));
+  auto yaml = farm.at("config").get<std::string>();
+  const auto at = yaml.find("  snr: ", yaml.find("\nsampling:"));
+  ASSERT_NE(at, std::string::npos) << yaml;
+  yaml.erase(at, yaml.find('\n', at) + 1 - at);
+  farm["config"] = yaml;
+  write_file_atomic(dir + "/old/farm.json", farm.dump(2));
+  o.after_batch = nullptr;
+  EXPECT_EQ(run_farm(batch_images, {1, 4, 4}, Config::defaults(), o, comm).resumed, 2);
 }
 
 }  // namespace
