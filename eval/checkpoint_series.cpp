@@ -19,6 +19,7 @@
 #include "core/sha256.h"
 #include "eval/fid_table.h"
 #include "sampler/farm.h"
+#include "sampler/farm_settings.h"
 #include "sampler/model_fn.h"
 
 namespace scorch::eval {
@@ -82,12 +83,23 @@ std::string now_utc() {
 }
 
 // What makes two rows of the table comparable (and a checkpoint's row reusable).
+// The overrides that decide the samples (sampler::decides_samples): one that changes only the speed or the run
+// (the graph, the layout, the device, the watchdog) starts no other sample set and no rescoring.
+std::vector<std::string> sample_overrides(const std::vector<std::string>& overrides) {
+  std::vector<std::string> kept;
+  for (const auto& kv : overrides) {
+    const auto* option = find_option(kv.substr(0, kv.find('=')));
+    if (option == nullptr || sampler::decides_samples(*option)) kept.push_back(kv);
+  }
+  return kept;
+}
+
 json settings_of(const Checkpoint& c, const CheckpointSeriesOptions& o, const FidExtractor& ex) {
   return {{"num", o.num ? *o.num : c.config.get_int("eval.num_samples")},
           {"batch", o.batch ? *o.batch : c.config.get_int("eval.batch_size")},
           {"seed", c.config.get_int("seed")},
           {"weights", o.weights},
-          {"overrides", o.overrides},
+          {"overrides", sample_overrides(o.overrides)},
           {"preprocessing", to_string(ex.mode())},
           {"ref", fs::weakly_canonical(o.ref).string()},
           {"inception", ex.weights().identity}};
@@ -160,7 +172,8 @@ CheckpointSeriesReport evaluate_checkpoint_series(const CheckpointSeriesOptions&
     const auto t0 = Clock::now();
     // Other overrides (a fast sampler, fewer levels) make another sample set: its own directory, named by
     // them, so that it neither clashes with nor resumes the default one.
-    const std::string suffix = o.overrides.empty() ? "" : "-" + sha256_hex(json(o.overrides).dump()).substr(0, 8);
+    const auto overrides = sample_overrides(o.overrides);
+    const std::string suffix = overrides.empty() ? "" : "-" + sha256_hex(json(overrides).dump()).substr(0, 8);
     const std::string samples_dir = (fs::path(out) / "samples" / fmt::format("step-{}{}", c.step, suffix)).string();
     const auto farm = sample_checkpoint(c, o, settings, samples_dir, comm);
     const double sampling_s = std::chrono::duration<double>(Clock::now() - t0).count();

@@ -34,7 +34,8 @@ struct CheckpointSeriesOptions {
   // eval.batch_size.
   std::optional<int64_t> num, batch;
   bool delete_samples = false;  // remove OUT/samples/step-N once scored
-  // The config overrides, recorded in every row's settings (rows with other overrides are not comparable).
+  // The config overrides. Those that decide the samples are recorded in every row's settings (rows with other
+  // such overrides are not comparable) and name the sample set's directory; speed and runtime ones are not.
   std::vector<std::string> overrides;
   // The sampling config of a checkpoint from the one it was trained with (`trained`): the CLI layers its
   // flags here, as every command layers its config, and refuses network changes. Its `seed` seeds the farm

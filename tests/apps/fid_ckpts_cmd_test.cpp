@@ -96,6 +96,13 @@ TEST_F(FidCkptsCmd, TableOfTwoCheckpointsThenRerunSkipsBoth) {
   EXPECT_FALSE(fs::exists(out + "/samples"));
   EXPECT_EQ(rows(out), t);
   tb_has_table_curve();
+  // Overrides that change only the speed or the run are not settings of the samples: still nothing to do.
+  r = fid(1,
+          all_ckpts() + " --set sampling.cuda_graph=false --set sampling.channels_last=true --set dist.timeout_s=900");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("2 checkpoint(s): 0 scored, 2 already in the table (skipped)"), std::string::npos)
+      << r.output;
+  EXPECT_EQ(rows(out), t);
 }
 
 // Same samples (bitwise, by shard checksum) and the same FID on 1 and 2 ranks. The FIDs agree to 1e-6
