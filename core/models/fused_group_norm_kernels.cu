@@ -227,34 +227,32 @@ __global__ void affine_nchw_packed_kernel(const T* x, const T* dy, const float* 
 }
 
 // Channels_last over packs of K = 16 bytes of neighbouring channels of one pixel (the caller checked the alignment
-// and that C % K == 0). The grid's stride is a multiple of the packs per pixel, so a thread keeps one channel pack
-// (channel_pack_walk.h) and holds its K entries of each table in registers, loading them again only when its walk
-// enters another image: read per pack, they were 8 scattered 4-byte loads per table, a warp's spanning 8 cache
+// and that C % K == 0). Grid (blocks, N): a block walks one image, and the stride is a multiple of the packs per
+// pixel (channel_pack_walk.h), so a thread keeps one channel pack of one image and holds its K entries of each table
+// in registers, read once: read per pack, they were 8 scattered 4-byte loads per table, a warp's spanning 8 cache
 // lines each, several times the pack's own traffic.
 template <typename T, typename I>
 __global__ void affine_nhwc_packed_kernel(const T* x, const T* dy, const float* scale_x, const float* scale_dy,
-                                          const float* offset, bool silu_out, Silu silu, T* out, I q, I hw_q, I packs) {
+                                          const float* offset, bool silu_out, Silu silu, T* out, I q, I hw_q) {
   constexpr int K = kLanes16<T>;
   using P = Pack<T, K>;
-  const auto* xp = reinterpret_cast<const P*>(x);
-  const auto* dyp = reinterpret_cast<const P*>(dy);
-  auto* op = reinterpret_cast<P*>(out);
+  const I image = blockIdx.y, first = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const I base = image * hw_q;
+  const auto* xp = reinterpret_cast<const P*>(x) + base;
+  const auto* dyp = reinterpret_cast<const P*>(dy) + base;
+  auto* op = reinterpret_cast<P*>(out) + base;
   const bool has_dy = dy != nullptr, has_silu = silu.scale != nullptr;
-  kernels::ChannelPackRows<I> rows{q, hw_q};
+  const I j0 = kernels::channel_pack_row(image, first, q) * K;
   float sx[K], off[K], sdy[K], ss[K], so[K];
-  for (I p = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; p < packs;
-       p += static_cast<I>(blockDim.x) * gridDim.x) {
-    if (rows.next(p)) {
-      const I j0 = rows.row * K;
 #pragma unroll
-      for (int k = 0; k < K; ++k) {
-        sx[k] = scale_x[j0 + k];
-        off[k] = offset[j0 + k];
-        sdy[k] = has_dy ? scale_dy[j0 + k] : 0.f;
-        ss[k] = has_silu ? silu.scale[j0 + k] : 0.f;
-        so[k] = has_silu ? silu.offset[j0 + k] : 0.f;
-      }
-    }
+  for (int k = 0; k < K; ++k) {
+    sx[k] = scale_x[j0 + k];
+    off[k] = offset[j0 + k];
+    sdy[k] = has_dy ? scale_dy[j0 + k] : 0.f;
+    ss[k] = has_silu ? silu.scale[j0 + k] : 0.f;
+    so[k] = has_silu ? silu.offset[j0 + k] : 0.f;
+  }
+  for (I p = first; p < hw_q; p += static_cast<I>(blockDim.x) * gridDim.x) {
     const P xv = xp[p];
     P dv{};
     if (has_dy) dv = dyp[p];
@@ -405,11 +403,12 @@ void affine(Dtype t, Layout layout, const void* x, const void* dy, const float* 
         affine_nchw_packed_kernel<T, I><<<blocks_for(total / K), kThreads, 0, s>>>(
             x_t, dy_t, scale_x, scale_dy, offset, silu_out, silu, out_t, hw_i, static_cast<I>(total / K));
       } else if (packed) {
+        // About 4 packs a thread, the 8192 blocks of the other kernels shared among the images.
         const int64_t q = c / K;
-        const auto blocks = kernels::channel_pack_blocks(total / K, q, kThreads, kMaxBlocks);
-        affine_nhwc_packed_kernel<T, I><<<static_cast<unsigned>(blocks), kThreads, 0, s>>>(
-            x_t, dy_t, scale_x, scale_dy, offset, silu_out, silu, out_t, static_cast<I>(q), static_cast<I>(hw * q),
-            static_cast<I>(total / K));
+        const auto blocks = kernels::channel_pack_blocks(hw * q, q, kThreads, 4, kMaxBlocks / n);
+        affine_nhwc_packed_kernel<T, I>
+            <<<dim3(static_cast<unsigned>(blocks), static_cast<unsigned>(n)), kThreads, 0, s>>>(
+                x_t, dy_t, scale_x, scale_dy, offset, silu_out, silu, out_t, static_cast<I>(q), static_cast<I>(hw * q));
       } else {
         affine_kernel<T, I, decltype(nchw)::value><<<blocks_for(total), kThreads, 0, s>>>(
             x_t, dy_t, scale_x, scale_dy, offset, silu_out, silu, out_t, hw_i, hw_c, c_i, static_cast<I>(total));
