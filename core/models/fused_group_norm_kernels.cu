@@ -175,15 +175,23 @@ __device__ __forceinline__ I table_entry(I i, I hw, I hw_c, I c) {
   return kNchw ? i / hw : i / hw_c * c + i % c;
 }
 
-// One output element from x's element xi and dy's dyi (has_dy), with table entry j.
-__device__ __forceinline__ float affine_value(float xi, bool has_dy, float dyi, int64_t j, const float* scale_x,
-                                              const float* scale_dy, const float* offset, bool silu_out,
-                                              const Silu& silu) {
-  float v = xi * scale_x[j] + offset[j];
-  if (has_dy) {
-    const float g = silu.scale != nullptr ? silu_grad(dyi, xi * silu.scale[j] + silu.offset[j]) : dyi;
-    v += g * scale_dy[j];
-  }
+// A channel's entries of the (N, C) tables the affine map reads, those of dy and of the SiLU only where used.
+struct AffineEntry {
+  float scale_x, offset, scale_dy, silu_scale, silu_offset;
+};
+
+__device__ __forceinline__ AffineEntry affine_entry(int64_t j, const float* scale_x, const float* scale_dy,
+                                                    const float* offset, bool has_dy, const Silu& silu) {
+  const bool has_silu = silu.scale != nullptr;
+  return {scale_x[j], offset[j], has_dy ? scale_dy[j] : 0.f, has_silu ? silu.scale[j] : 0.f,
+          has_silu ? silu.offset[j] : 0.f};
+}
+
+// One output element from x's element xi and dy's dyi (has_dy), with its channel's table entries e.
+__device__ __forceinline__ float affine_value(float xi, bool has_dy, float dyi, const AffineEntry& e, bool has_silu,
+                                              bool silu_out) {
+  float v = xi * e.scale_x + e.offset;
+  if (has_dy) v += (has_silu ? silu_grad(dyi, xi * e.silu_scale + e.silu_offset) : dyi) * e.scale_dy;
   return silu_out ? apply_silu(v) : v;
 }
 
@@ -194,10 +202,9 @@ __global__ void affine_kernel(const T* x, const T* dy, const float* scale_x, con
                               bool silu_out, Silu silu, T* out, I hw, I hw_c, I c, I total) {
   for (I i = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
        i += static_cast<I>(blockDim.x) * gridDim.x) {
-    const I j = table_entry<I, kNchw>(i, hw, hw_c, c);
-    store(out, i,
-          affine_value(load(x, i), dy != nullptr, dy != nullptr ? load(dy, i) : 0.f, j, scale_x, scale_dy, offset,
-                       silu_out, silu));
+    const bool has_dy = dy != nullptr;
+    const auto e = affine_entry(table_entry<I, kNchw>(i, hw, hw_c, c), scale_x, scale_dy, offset, has_dy, silu);
+    store(out, i, affine_value(load(x, i), has_dy, has_dy ? load(dy, i) : 0.f, e, silu.scale != nullptr, silu_out));
   }
 }
 
@@ -213,15 +220,15 @@ __global__ void affine_nchw_packed_kernel(const T* x, const T* dy, const float* 
   auto* op = reinterpret_cast<P*>(out);
   for (I p = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; p < packs;
        p += static_cast<I>(blockDim.x) * gridDim.x) {
-    const I j = p * K / hw;
+    const bool has_dy = dy != nullptr;
+    const auto e = affine_entry(p * K / hw, scale_x, scale_dy, offset, has_dy, silu);
     const P xv = xp[p];
     P dv{};
-    if (dy != nullptr) dv = dyp[p];
+    if (has_dy) dv = dyp[p];
     P o;
 #pragma unroll
     for (int k = 0; k < K; ++k)
-      store(o.v, k,
-            affine_value(load(xv.v, k), dy != nullptr, load(dv.v, k), j, scale_x, scale_dy, offset, silu_out, silu));
+      store(o.v, k, affine_value(load(xv.v, k), has_dy, load(dv.v, k), e, silu.scale != nullptr, silu_out));
     op[p] = o;
   }
 }
@@ -243,30 +250,17 @@ __global__ void affine_nhwc_packed_kernel(const T* x, const T* dy, const float* 
   auto* op = reinterpret_cast<P*>(out) + base;
   const bool has_dy = dy != nullptr, has_silu = silu.scale != nullptr;
   const I j0 = kernels::channel_pack_row(image, first, q) * K;
-  float sx[K], off[K], sdy[K], ss[K], so[K];
+  AffineEntry e[K];
 #pragma unroll
-  for (int k = 0; k < K; ++k) {
-    sx[k] = scale_x[j0 + k];
-    off[k] = offset[j0 + k];
-    sdy[k] = has_dy ? scale_dy[j0 + k] : 0.f;
-    ss[k] = has_silu ? silu.scale[j0 + k] : 0.f;
-    so[k] = has_silu ? silu.offset[j0 + k] : 0.f;
-  }
+  for (int k = 0; k < K; ++k) e[k] = affine_entry(j0 + k, scale_x, scale_dy, offset, has_dy, silu);
   for (I p = first; p < hw_q; p += static_cast<I>(blockDim.x) * gridDim.x) {
     const P xv = xp[p];
     P dv{};
     if (has_dy) dv = dyp[p];
     P o;
 #pragma unroll
-    for (int k = 0; k < K; ++k) {
-      const float xi = load(xv.v, k);
-      float v = xi * sx[k] + off[k];
-      if (has_dy) {
-        const float dyi = load(dv.v, k);
-        v += (has_silu ? silu_grad(dyi, xi * ss[k] + so[k]) : dyi) * sdy[k];
-      }
-      store(o.v, k, silu_out ? apply_silu(v) : v);
-    }
+    for (int k = 0; k < K; ++k)
+      store(o.v, k, affine_value(load(xv.v, k), has_dy, load(dv.v, k), e[k], has_silu, silu_out));
     op[p] = o;
   }
 }
