@@ -61,12 +61,7 @@ std::unique_ptr<Loaded> load(const SampleArgs& a) {
   l->config = resolve_config(l->inf.config, a.config);
   check_network_unchanged(l->inf.config, l->config, "scorch sample");
   l->device = dist::select_device(l->config.get_string("device"), dist::info().local_rank);
-  if (l->config.get_bool("sampling.deterministic"))
-    dist::set_deterministic(l->device, static_cast<int>(l->config.get_int("sampling.threads")));
-  else if (l->device.is_cpu())
-    dist::configure_cpu_threads(dist::info().local_world);
-  else
-    dist::set_tf32(l->config.get_bool("sampling.tf32"));
+  sampler::set_sampling_runtime(l->config, l->device);
   sampler::place_for_sampling(*l->inf.model, l->config, l->device);
   l->comm = dist::make_communicator("auto", torch::Device(torch::kCPU));
   if (l->comm->rank() == 0)

@@ -121,8 +121,7 @@ sampler::FarmReport sample_checkpoint(const Checkpoint& c, const CheckpointSerie
                                       const std::string& dir, dist::Communicator& comm) {
   auto inf = io::load_inference_model(c.dir, o.weights, torch::Device(torch::kCPU));
   const auto device = dist::select_device(c.config.get_string("device"), dist::info().local_rank);
-  if (c.config.get_bool("sampling.deterministic"))
-    dist::set_deterministic(device, static_cast<int>(c.config.get_int("sampling.threads")));
+  sampler::set_sampling_runtime(c.config, device);
   sampler::place_for_sampling(*inf.model, c.config, device);
   sampler::DiffusionSampler diffusion(*inf.model, c.config, device);
   sampler::FarmOptions f;

@@ -29,6 +29,8 @@ FidExtractor::FidExtractor(const ExtractorSettings& s) : precision_(s.precision)
 Extracted FidExtractor::run(const std::string& path, bool logits, bool features) {
   auto source = open_image_source(path);
   spdlog::info("FID: extracting features of {} on {} rank(s)", source->describe(), comm_->world());
+  // Again before each run: `fid --ckpts` samples between runs under the sampling config's own TF32 setting.
+  dist::set_tf32(precision_ == "tf32");
   auto o = options_;
   o.logits = logits;
   o.keep_features = features;

@@ -1,9 +1,12 @@
-// make_model_fn: precision and CUDA-graph wrapping of a models::ScoreModelImpl; per-device noise generators.
+// make_model_fn: precision and CUDA-graph wrapping of a models::ScoreModelImpl; its placement and process settings
+// for sampling; per-device noise generators.
 #include "sampler/model_fn.h"
 
 #include <ATen/detail/CUDAHooksInterface.h>
 
 #include "core/autocast.h"
+#include "core/dist/device.h"
+#include "core/dist/process.h"
 #include "core/models/memory_format.h"
 #include "core/rng.h"
 #include "core/switch.h"
@@ -33,6 +36,16 @@ sdes::ModelFn make_model_fn(models::ScoreModelImpl& model, const SamplingOptions
 void place_for_sampling(models::ScoreModelImpl& model, const Config& config, const torch::Device& device) {
   model.to(device);
   if (switch_applies(config.get_switch("sampling.channels_last"), device.is_cuda())) models::to_channels_last(model);
+}
+
+void set_sampling_runtime(const Config& config, const torch::Device& device) {
+  if (config.get_bool("sampling.deterministic")) {
+    dist::set_deterministic(device, static_cast<int>(config.get_int("sampling.threads")));
+    dist::set_tf32(false);
+    return;
+  }
+  if (device.is_cpu()) dist::configure_cpu_threads(dist::info().local_world);
+  dist::set_tf32(config.get_bool("sampling.tf32"));
 }
 
 torch::Generator make_generator(const torch::Device& device, uint64_t seed, uint64_t stream) {

@@ -18,6 +18,11 @@ sdes::ModelFn make_model_fn(models::ScoreModelImpl& model, const SamplingOptions
 // trainer's snapshot samples use its own layout.
 void place_for_sampling(models::ScoreModelImpl& model, const Config& config, const torch::Device& device);
 
+// The process-wide settings a sampling command runs under on `device`: sampling.deterministic (its thread count,
+// deterministic kernels, TF32 off), else the CPU's threads per rank and TF32 as sampling.tf32 asks. `scorch fid
+// --ckpts` calls it before each checkpoint's samples, since its Inception sets TF32 for itself (--precision).
+void set_sampling_runtime(const Config& config, const torch::Device& device);
+
 // A fresh generator for noise stream `stream` of `seed` on `device`: the CPU one of core/rng.h, or a CUDA
 // generator seeded with mix_seed(seed, stream) (same stream, different numbers from the CPU's).
 torch::Generator make_generator(const torch::Device& device, uint64_t seed, uint64_t stream);

@@ -127,22 +127,27 @@ TEST_F(FidCkptsCmd, OneAndTwoRanksGiveTheSameSamplesAndFids) {
 }
 
 // A fast sampler through --set: rows of their own next to the default ones, samples in their own
-// directories, and the NFE the settings ask for.
+// directories, and the NFE the settings ask for. The samples are drawn with TF32 as sampling.tf32 says, whatever
+// the Inception's --precision (each batch's runinfo records the flags; LibTorch keeps them on a CPU too).
 TEST_F(FidCkptsCmd, FastSamplerOverridesAddRowsNextToTheDefaultOnes) {
   const std::string out = dir_ + "/fast";
-  auto r = fid(1, all_ckpts() + " --out " + out);
+  auto r = fid(1, all_ckpts() + " --out " + out + " --precision tf32");
   ASSERT_EQ(r.code, 0) << r.output;
-  r = fid(1, all_ckpts() + " --out " + out + " --set sampling.method=dpm_solver --set sampling.steps=6");
+  r = fid(1, all_ckpts() + " --out " + out +
+                 " --set sampling.method=dpm_solver --set sampling.steps=6 --set sampling.tf32=true");
   ASSERT_EQ(r.code, 0) << r.output;
   const json t = rows(out);
   ASSERT_EQ(t.size(), 4u) << t.dump(2);
   int fast = 0;
   for (const auto& row : t) {
-    if (row.at("settings").at("overrides").empty()) continue;
-    ++fast;
     const std::string samples = row.at("samples").get<std::string>();
-    EXPECT_NE(samples.find("step-" + std::to_string(row.at("step").get<int64_t>()) + "-"), std::string::npos);
     const auto farm = json::parse(read_file(samples + "/farm.json"));
+    const auto run = json::parse(read_file(samples + "/runinfo/shard-00000.json"));
+    const bool is_fast = !row.at("settings").at("overrides").empty();
+    EXPECT_EQ(run.at("tf32_cublas"), is_fast) << samples;
+    if (!is_fast) continue;
+    ++fast;
+    EXPECT_NE(samples.find("step-" + std::to_string(row.at("step").get<int64_t>()) + "-"), std::string::npos);
     EXPECT_NE(farm.at("config").get<std::string>().find("method: \"dpm_solver\""), std::string::npos);
   }
   EXPECT_EQ(fast, 2);

@@ -9,12 +9,14 @@
 #include <filesystem>
 
 #include "core/atomic_file.h"
+#include "core/dist/device.h"
 #include "core/dist/mpi_comm.h"
 #include "core/error.h"
 #include "core/io/npz.h"
 #include "data/pack.h"
 #include "data/synth.h"
 #include "eval/feature_moments.h"
+#include "eval/fid_extractor.h"
 #include "eval/fid_reference.h"
 #include "eval/scores.h"
 #include "support/random_inception.h"
@@ -94,6 +96,28 @@ TEST(Fid, StatsOfAFolderThenTheFidOfSamplesAgainstThem) {
   EXPECT_EQ(r.at("feature_extractor").at("path"), o.extractor.inception);
   EXPECT_EQ(r.at("ranks"), 1);
   EXPECT_FALSE(r.contains("is") || r.contains("kid"));
+}
+
+// `fid --ckpts` samples between extractions under the sampling config's TF32 setting (process-wide), so each
+// extraction sets its own --precision again. LibTorch keeps the flags on a CPU too.
+TEST(FidExtractor, EachRunSetsItsOwnTf32AgainWhateverRanBefore) {
+  const auto dir = test::temp_dir("fid-tf32");
+  dist::LocalCommunicator comm;
+  data::synth_shapes(2, 16, 3, 1, "test", {dir + "/samples", 0, false}, comm);
+  ExtractorSettings s;
+  s.inception = test::write_random_inception(dir);
+  s.device = "cpu";
+  s.input_size = 80;
+  auto& ctx = at::globalContext();
+  for (const bool tf32 : {false, true}) {
+    s.precision = tf32 ? "tf32" : "fp32";
+    FidExtractor ex(s);
+    dist::set_tf32(!tf32);  // what sampling between two runs may leave
+    EXPECT_EQ(ex.run(dir + "/samples", false, false).stats.count, 2);
+    EXPECT_EQ(ctx.allowTF32CuBLAS(), tf32) << s.precision;
+    EXPECT_EQ(ctx.allowTF32CuDNN(), tf32) << s.precision;
+  }
+  dist::set_tf32(false);
 }
 
 }  // namespace
