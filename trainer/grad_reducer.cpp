@@ -6,7 +6,6 @@
 
 #include <chrono>
 
-#include "core/dist/process.h"
 #include "core/error.h"
 
 #if SCORCH_WITH_CUDA
@@ -81,7 +80,7 @@ GradReducer::GradReducer(std::shared_ptr<dist::Communicator> comm, std::vector<t
 #else
     SCORCH_FAIL("CUDA parameters, but this scorch was built without the CUDA paths");
 #endif
-  } else if (dist::mpi_threads_ok()) {
+  } else if (comm_->collectives_on_any_thread()) {
     worker_ = std::thread([this] { worker_loop(); });
   }
 }

@@ -116,7 +116,10 @@ std::vector<std::string> Communicator::all_gather(const std::string& bytes) {
   return out;
 }
 
-MpiCommunicator::MpiCommunicator() : Communicator(info().rank, info().world) {}
+// A process of its own is rank 0 of 1 with or without MPI; init left MPI off only then.
+MpiCommunicator::MpiCommunicator() : Communicator(info().rank, info().world) { ensure_mpi(); }
+
+bool MpiCommunicator::collectives_on_any_thread() const { return mpi_threads_ok(); }
 
 void MpiCommunicator::all_reduce_sum(torch::Tensor& t) {
   check_cpu_contiguous(t, "all_reduce");

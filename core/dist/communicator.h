@@ -27,6 +27,9 @@ class Communicator {
   // Blocks until the collectives queued so far have finished, and throws if the backend reports an error
   // meanwhile (NCCL's asynchronous errors: a dead peer). CPU backends return at once: their calls block.
   virtual void synchronize() {}
+  // Whether a second thread may run tensor collectives (the gradient reducer's, during backward). MPI allows it
+  // only at MPI_THREAD_MULTIPLE or SERIALIZED; the others do not care which thread calls.
+  virtual bool collectives_on_any_thread() const { return true; }
 
   // Host-side helpers: always over MPI (or trivial with one process), whatever the tensor backend.
   virtual void barrier();

@@ -8,6 +8,7 @@ class MpiCommunicator : public Communicator {
  public:
   MpiCommunicator();
   std::string backend() const override { return "mpi"; }
+  bool collectives_on_any_thread() const override;
   void all_reduce_sum(torch::Tensor& t) override;
   void broadcast(torch::Tensor& t, int root) override;
   torch::Tensor all_gather(const torch::Tensor& t) override;

@@ -45,6 +45,7 @@ ncclDataType_t nccl_type(const torch::Tensor& t) {
 class NcclCommunicator : public Communicator {
  public:
   explicit NcclCommunicator(const torch::Device& device) : Communicator(info().rank, info().world), device_(device) {
+    ensure_mpi();
     c10::cuda::CUDAGuard guard(device_);
     // dist::init, which the MPI_Bcast below needs anyway, set them before any thread started.
     for (const auto& setting : info().nccl_defaults)

@@ -37,12 +37,7 @@ std::string detect_launcher() {
   return "none";
 }
 
-}  // namespace
-
-void init(int* argc, char*** argv) {
-  // Before MPI_Init: a singleton Open MPI sets PMIx variables of its own, and starts threads.
-  g_info.launcher = detect_launcher();
-  for (auto& setting : set_nccl_defaults()) g_info.nccl_defaults.push_back(std::move(setting));  // init is idempotent
+void start_mpi(int* argc, char*** argv) {
   int already = 0;
   MPI_Initialized(&already);
   if (!already) {
@@ -66,10 +61,32 @@ void init(int* argc, char*** argv) {
   MPI_Comm_free(&node);
   g_info.local_rank = env_int("OMPI_COMM_WORLD_LOCAL_RANK", env_int("SLURM_LOCALID", node_rank));
   g_info.local_world = env_int("OMPI_COMM_WORLD_LOCAL_SIZE", node_size);
+}
 
+}  // namespace
+
+void init(int* argc, char*** argv) {
+  // Before MPI_Init: a singleton Open MPI sets PMIx variables of its own, and starts threads.
+  g_info.launcher = detect_launcher();
+  for (auto& setting : set_nccl_defaults()) g_info.nccl_defaults.push_back(std::move(setting));  // init is idempotent
   char host[256] = {0};
   gethostname(host, sizeof(host) - 1);
   g_info.host = host;
+  int already = 0;
+  MPI_Initialized(&already);
+  // A process no launcher started is rank 0 of 1 and needs no MPI: Open MPI's singleton start-up costs about half
+  // a second per command (it waits for a daemon). ensure_mpi starts it if a communicator asks for it anyway.
+  if (!already && g_info.launcher == "none" && promised_world_size() == 0) {
+    g_info.local_rank = env_int("SLURM_LOCALID", 0);
+    return;
+  }
+  start_mpi(argc, argv);
+}
+
+void ensure_mpi() {
+  int started = 0;
+  MPI_Initialized(&started);
+  if (!started) start_mpi(nullptr, nullptr);
 }
 
 void finalize() {

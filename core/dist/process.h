@@ -15,9 +15,12 @@ struct ProcessInfo {
   std::vector<std::string> nccl_defaults;  // NAME=VALUE of scorch's NCCL defaults that init set (nccl_env.h)
 };
 
-// Starts MPI (asking for MPI_THREAD_MULTIPLE) and records the process's place. Safe without any launcher:
-// the process then is rank 0 of 1. Idempotent.
+// Records the process's place and, when a launcher (mpirun, srun, another PMI) started it or
+// SCORCH_EXPECT_WORLD_SIZE is set, starts MPI asking for MPI_THREAD_MULTIPLE. Without a launcher the process
+// is rank 0 of 1 and MPI waits for ensure_mpi. Idempotent.
 void init(int* argc, char*** argv);
+// Starts MPI if init left it off: for an MPI or NCCL communicator in a process of its own.
+void ensure_mpi();
 void finalize();
 bool mpi_active();
 const ProcessInfo& info();

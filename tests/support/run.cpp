@@ -15,8 +15,8 @@
 
 namespace scorch::test {
 
-// The test binary itself runs as an MPI singleton; its OMPI_/PMIX_ variables would make a child
-// `mpirun` or `scorch` believe it is part of this job, so children start without them.
+// The test binary may run under mpirun (or start MPI as a singleton); its OMPI_/PMIX_ variables would make a
+// child `mpirun` or `scorch` believe it is part of this job, so children start without them.
 static std::string clean_mpi_env() {
   std::string prefix = "env";
   for (char** e = environ; *e; ++e) {

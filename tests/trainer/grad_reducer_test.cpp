@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <mutex>
+#include <set>
 #include <thread>
 
 #include "core/error.h"
@@ -15,16 +17,31 @@ namespace {
 
 // Rank 0 of two whose partner holds the same gradients: each all-reduce doubles the bucket, so the
 // reducer's average must give back this process's own gradient sums, exactly (x2 and /2 are exact).
+// It also records which threads reduced, and says whether a second thread may (MPI below THREAD_SERIALIZED may not).
 class MirrorCommunicator : public dist::Communicator {
  public:
-  MirrorCommunicator() : Communicator(0, 2) {}
+  explicit MirrorCommunicator(bool any_thread = true) : Communicator(0, 2), any_thread_(any_thread) {}
   std::string backend() const override { return "mirror"; }
-  void all_reduce_sum(torch::Tensor& t) override { t.mul_(2); }
+  bool collectives_on_any_thread() const override { return any_thread_; }
+  void all_reduce_sum(torch::Tensor& t) override {
+    t.mul_(2);
+    std::lock_guard<std::mutex> lock(mu_);
+    threads_.insert(std::this_thread::get_id());
+  }
   void broadcast(torch::Tensor&, int) override {}
   torch::Tensor all_gather(const torch::Tensor& t) override { return torch::stack({t, t}); }
   using Communicator::all_gather;
   using Communicator::all_reduce_sum;
   using Communicator::broadcast;
+  std::set<std::thread::id> threads() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return threads_;
+  }
+
+ private:
+  bool any_thread_;
+  std::mutex mu_;
+  std::set<std::thread::id> threads_;
 };
 
 // Identity whose backward takes a while: time for the communication thread to reduce a bucket that was
@@ -92,6 +109,34 @@ TEST_P(GradReducerCheckpointTest, BucketsGetTheFullSumOfACheckpointedBlocksGradi
 
 // 1e-9 MiB: one parameter per bucket; 1 MiB: every parameter in one bucket.
 INSTANTIATE_TEST_SUITE_P(BucketSizes, GradReducerCheckpointTest, ::testing::Values(1e-9, 1.0));
+
+// Buckets are reduced while backward goes on, on the reducer's own thread, when the communicator allows it;
+// otherwise all of them by finish(), on the caller's thread.
+TEST(GradReducer, ReducesOnItsOwnThreadOnlyWhenTheCommunicatorAllowsIt) {
+  for (bool any_thread : {true, false}) {
+    torch::manual_seed(0);
+    Net net;
+    const auto x = torch::randn({5, 4});
+    net.loss(x).backward();
+    const auto want = grads(net);
+    auto comm = std::make_shared<MirrorCommunicator>(any_thread);
+    trainer::GradReducer reducer(comm, net.parameters(), 1e-9);
+    net.zero_grad();
+    reducer.arm(true);
+    net.loss(x).backward();
+    reducer.finish();
+    const auto got = grads(net);
+    for (size_t i = 0; i < got.size(); ++i)
+      EXPECT_LE((got[i] - want[i]).abs().max().item<double>(), 1e-6 * want[i].abs().max().item<double>()) << i;
+    const std::set<std::thread::id> caller = {std::this_thread::get_id()};
+    if (any_thread) {
+      ASSERT_EQ(comm->threads().size(), 1u);
+      EXPECT_NE(comm->threads(), caller) << "the reducer reduced on the caller's thread although it could overlap";
+    } else {
+      EXPECT_EQ(comm->threads(), caller) << "a second thread ran collectives the communicator does not allow there";
+    }
+  }
+}
 
 // A function whose backward runs a backward of its own into the weight (what a reentrant checkpoint does)
 // makes the weight's accumulator run twice in one pass; by then its bucket may be on the wire.
