@@ -14,11 +14,9 @@ FidExtractor::FidExtractor(const ExtractorSettings& s) : precision_(s.precision)
   options_.batch_size = s.batch_size;
   options_.input_size = s.input_size;
   options_.device = dist::select_device(s.device, dist::info().local_rank);
-  if (options_.device.is_cpu()) dist::configure_cpu_threads(dist::info().local_world);
   SCORCH_CHECK(s.precision == "fp32" || s.precision == "tf32", "--precision must be fp32 or tf32, got '{}'",
                s.precision);
-  // FID moves by more than its run-to-run noise under TF32 convolutions: off unless asked for.
-  dist::set_tf32(s.precision == "tf32");
+  apply_runtime();
   weights_ = load_weights(model_, s.inception.empty() ? default_weights_path() : s.inception);
   spdlog::info("FID Inception weights: {} [{}], preprocessing {}, {} on {}", weights_.identity, weights_.format,
                s.preprocessing, s.precision, options_.device.str());
@@ -29,12 +27,20 @@ FidExtractor::FidExtractor(const ExtractorSettings& s) : precision_(s.precision)
 Extracted FidExtractor::run(const std::string& path, bool logits, bool features) {
   auto source = open_image_source(path);
   spdlog::info("FID: extracting features of {} on {} rank(s)", source->describe(), comm_->world());
-  // Again before each run: `fid --ckpts` samples between runs under the sampling config's own TF32 setting.
-  dist::set_tf32(precision_ == "tf32");
+  apply_runtime();
   auto o = options_;
   o.logits = logits;
   o.keep_features = features;
   return extract(*source, model_, o, *comm_, *cpu_comm_);
+}
+
+// Again before each run: `fid --ckpts` samples between runs under the sampling config's own switches, which are
+// process-wide (sampling.tf32, sampling.deterministic with its sampling.threads).
+void FidExtractor::apply_runtime() const {
+  if (options_.device.is_cpu()) dist::configure_cpu_threads(dist::info().local_world);
+  dist::clear_deterministic();
+  // FID moves by more than its run-to-run noise under TF32 convolutions: off unless asked for.
+  dist::set_tf32(precision_ == "tf32");
 }
 
 nlohmann::json FidExtractor::identity() const {

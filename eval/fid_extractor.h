@@ -40,6 +40,9 @@ class FidExtractor {
   dist::Communicator& cpu_comm() { return *cpu_comm_; }
 
  private:
+  // Threads, determinism and TF32 as this extractor wants them, process-wide.
+  void apply_runtime() const;
+
   InceptionV3 model_;
   WeightsInfo weights_;
   ExtractOptions options_;

@@ -103,6 +103,12 @@ void set_deterministic(const torch::Device& device, int cpu_threads) {
   set_tf32(false);
 }
 
+void clear_deterministic() {
+  auto& ctx = at::globalContext();
+  ctx.setDeterministicAlgorithms(false, /*warn_only=*/false);
+  ctx.setDeterministicCuDNN(false);
+}
+
 std::string execution_info_json(const torch::Device& device) {
   auto& ctx = at::globalContext();
   char host[256] = {0};
@@ -120,7 +126,13 @@ std::string execution_info_json(const torch::Device& device) {
 }
 
 int configure_cpu_threads(int local_world) {
-  if (const char* env = std::getenv("OMP_NUM_THREADS"); env && *env) return torch::get_num_threads();
+  // Set again even then: a deterministic sampler may have changed the count since torch read the variable.
+  if (const char* env = std::getenv("OMP_NUM_THREADS"); env && *env) {
+    char* end = nullptr;
+    const long n = std::strtol(env, &end, 10);
+    if (*end == '\0' && n >= 1) torch::set_num_threads(static_cast<int>(n));
+    return torch::get_num_threads();
+  }
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int threads = std::max(1, cores / std::max(1, local_world));
   torch::set_num_threads(threads);

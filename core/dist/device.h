@@ -33,6 +33,8 @@ int configure_cpu_threads(int local_world);
 // benchmark autotuning, deterministic torch algorithms, no TF32, and cuBLAS's fixed workspace
 // (CUBLAS_WORKSPACE_CONFIG=:4096:8 unless set). Call before the first CUDA computation.
 void set_deterministic(const torch::Device& device, int cpu_threads);
+// Back to LibTorch's defaults after set_deterministic: torch's and cuDNN's deterministic switches off.
+void clear_deterministic();
 
 // What this process computes with, for sample metadata: device, threads, the determinism and TF32 switches,
 // LibTorch version and host name.

@@ -98,10 +98,11 @@ TEST(Fid, StatsOfAFolderThenTheFidOfSamplesAgainstThem) {
   EXPECT_FALSE(r.contains("is") || r.contains("kid"));
 }
 
-// `fid --ckpts` samples between extractions under the sampling config's TF32 setting (process-wide), so each
-// extraction sets its own --precision again. LibTorch keeps the flags on a CPU too.
-TEST(FidExtractor, EachRunSetsItsOwnTf32AgainWhateverRanBefore) {
-  const auto dir = test::temp_dir("fid-tf32");
+// `fid --ckpts` samples between extractions under the sampling config's switches, which are process-wide
+// (sampling.tf32; sampling.deterministic with its sampling.threads), so each extraction sets its own again.
+// LibTorch keeps the flags on a CPU too.
+TEST(FidExtractor, EachRunSetsItsOwnRuntimeAgainWhateverRanBefore) {
+  const auto dir = test::temp_dir("fid-runtime");
   dist::LocalCommunicator comm;
   data::synth_shapes(2, 16, 3, 1, "test", {dir + "/samples", 0, false}, comm);
   ExtractorSettings s;
@@ -109,15 +110,25 @@ TEST(FidExtractor, EachRunSetsItsOwnTf32AgainWhateverRanBefore) {
   s.device = "cpu";
   s.input_size = 80;
   auto& ctx = at::globalContext();
+  const int threads_before = torch::get_num_threads();
   for (const bool tf32 : {false, true}) {
     s.precision = tf32 ? "tf32" : "fp32";
     FidExtractor ex(s);
-    dist::set_tf32(!tf32);  // what sampling between two runs may leave
+    const int threads = torch::get_num_threads();
+    // What a deterministic sampler run between two extractions leaves behind.
+    dist::set_tf32(!tf32);
+    torch::set_num_threads(threads + 1);
+    ctx.setDeterministicAlgorithms(true, /*warn_only=*/false);
+    ctx.setDeterministicCuDNN(true);
     EXPECT_EQ(ex.run(dir + "/samples", false, false).stats.count, 2);
     EXPECT_EQ(ctx.allowTF32CuBLAS(), tf32) << s.precision;
     EXPECT_EQ(ctx.allowTF32CuDNN(), tf32) << s.precision;
+    EXPECT_EQ(torch::get_num_threads(), threads) << s.precision;
+    EXPECT_FALSE(ctx.deterministicAlgorithms()) << s.precision;
+    EXPECT_FALSE(ctx.deterministicCuDNN()) << s.precision;
   }
   dist::set_tf32(false);
+  torch::set_num_threads(threads_before);
 }
 
 }  // namespace
