@@ -14,7 +14,7 @@ namespace scorch::sampler {
 bool is_few_step(const std::string& method) { return method == "dpm_solver" || method == "edm" || method == "ddim"; }
 
 FewStepSampler::FewStepSampler(std::shared_ptr<sdes::Sde> sde, sdes::ScoreFn score, const SamplingOptions& options)
-    : schedule_(std::move(sde)), score_(std::move(score)), o_(options) {
+    : schedule_(std::move(sde), options.continuous), score_(std::move(score)), o_(options) {
   SCORCH_CHECK(is_few_step(o_.method), "internal: FewStepSampler for method {}", o_.method);
   const int64_t least = o_.method == "edm" ? (o_.edm_solver == "heun" ? 3 : 2) : (o_.noise_removal ? 2 : 1);
   SCORCH_CHECK_HINT(o_.steps >= least, fmt::format("set sampling.steps to {} or more", least),

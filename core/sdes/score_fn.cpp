@@ -27,6 +27,10 @@ torch::Tensor model_labels(const Sde& sde, const torch::Tensor& t, bool continuo
   return continuous ? t * 999.0 : t * n1;
 }
 
+torch::Tensor discrete_vp_std(const VPSDE& vp, const torch::Tensor& labels) {
+  return vp.sqrt_1m_alphas_cumprod().to(labels.device()).index({labels.to(torch::kLong)});
+}
+
 ScoreFn make_score_fn(const std::shared_ptr<Sde>& sde, ModelFn model, bool continuous) {
   SCORCH_CHECK(sde != nullptr && model, "make_score_fn needs an SDE and a model");
   refuse_discrete_subvp(*sde, continuous);
@@ -42,8 +46,7 @@ ScoreFn make_score_fn(const std::shared_ptr<Sde>& sde, ModelFn model, bool conti
     if (continuous) {
       std = sde->marginal_prob(torch::zeros_like(x), t).std;
     } else {
-      const auto& vp = static_cast<const VPSDE&>(*sde);
-      std = vp.sqrt_1m_alphas_cumprod().to(labels.device()).index({labels.to(torch::kLong)}).to(out.dtype());
+      std = discrete_vp_std(static_cast<const VPSDE&>(*sde), labels).to(out.dtype());
     }
     return -out / std.view({-1, 1, 1, 1});
   };

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "core/sdes/sde.h"
+#include "core/sdes/vp_sde.h"
 
 namespace scorch::sdes {
 
@@ -21,6 +22,10 @@ using ScoreFn = std::function<torch::Tensor(const torch::Tensor& x, const torch:
 //   VP / sub-VP continuous: 999 t;   VP discrete: t (N - 1), as float (not rounded).
 // Sub-VP with continuous = false is refused: it has no discrete form.
 torch::Tensor model_labels(const Sde& sde, const torch::Tensor& t, bool continuous);
+
+// The std a discrete VP network's noise prediction is divided by: sqrt(1 - alphas_cumprod[label]), the label
+// t (N - 1) truncated as the reference indexes it. labels (B,) from model_labels -> (B,) float32 on their device.
+torch::Tensor discrete_vp_std(const VPSDE& vp, const torch::Tensor& labels);
 
 // VE: the network output is the score already; VP / sub-VP: the network predicts the noise, so
 // score = -output / std, std from marginal_prob (continuous) or sqrt(1 - alphas_cumprod[label]) (discrete VP).

@@ -11,6 +11,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/sdes/score_fn.h"
 #include "core/sdes/subvp_sde.h"
 #include "core/sdes/ve_sde.h"
 #include "core/sdes/vp_sde.h"
@@ -239,6 +240,88 @@ TEST(FastSamplers, ACoarseDiscreteVeLadderIsRefused) {
   EXPECT_NO_THROW(FewStepSampler(fine, zero, o));
   o.continuous = true;
   EXPECT_NO_THROW(FewStepSampler(coarse, zero, o));
+}
+
+// A discrete VP (DDPM) network was trained on its table, not on the continuous VP SDE: its schedule is
+// DPM-Solver's discrete one, log alpha linear between labels. Reference: LuChengTHU/dpm-solver's
+// dpm_solver_pytorch.py, NoiseScheduleVP('discrete', betas=score_sde's float32 betas as float64,
+// dtype=float64), marginal_log_mean_coeff and marginal_lambda at its time (u + 1) / 1000, scorch's t = u / 999.
+// Tolerances 2e-7 (log alpha, lambda) and 2e-8 (t): the reference's time grid is float32 (2e-8 in log alpha at
+// label 730), and float32 linspace betas may differ by an ulp between processes (6.5e-8 at label 999). The
+// continuous SDE's schedule is 5e-5 off at the first label.
+TEST(FastSamplers, DiscreteVpScheduleIsDpmSolversDiscreteOne) {
+  auto vp = std::make_shared<sdes::VPSDE>(0.1, 20.0, 1000);
+  NoiseSchedule discrete(vp, /*continuous=*/false), continuous(vp);
+  ASSERT_TRUE(discrete.discrete_vp());
+  ASSERT_FALSE(continuous.discrete_vp());
+  struct Ref {
+    double u, log_alpha, lambda;
+  };
+  for (const Ref& r :
+       {Ref{0.999, -0.00010990608402933067, 4.211313624872589}, Ref{0.5, -7.998427181809346e-05, 4.370226689497621},
+        Ref{123.4, -0.08273960850904756, 0.8575146734598905}, Ref{730.27, -2.7092654637573426, -2.7070437072451994},
+        Ref{998.5, -5.053805916236918, -5.053785531795602}, Ref{999.0, -5.058856657978554, -5.058836478417948}}) {
+    const double t = r.u / 999.0;
+    EXPECT_NEAR(std::log(discrete.alpha(t)), r.log_alpha, 2e-7) << "label " << r.u;
+    EXPECT_NEAR(discrete.lambda(t), r.lambda, 2e-7) << "label " << r.u;
+    EXPECT_NEAR(discrete.t_of_lambda(r.lambda), t, 2e-8) << "label " << r.u;
+  }
+  // The continuous SDE's alpha is another function: 5.5e-5 against 1.1e-4 at t = 0.001.
+  EXPECT_GT(std::abs(std::log(continuous.alpha(0.001)) + 0.00010990608402933067), 5e-5);
+}
+
+// At whole labels a perfect DDPM network for data N(mu, s^2), eps(x, i) = sigma_i (x - alpha_i mu) /
+// (alpha_i^2 s^2 + sigma_i^2) from the SDE's own float32 tables, must be turned into the posterior mean
+// E[x_0 | x] = mu + alpha_i s^2 (x - alpha_i mu) / (alpha_i^2 s^2 + sigma_i^2). Tolerance 1e-4 of the largest
+// value: the float32 tables against the schedule's float64 sums, divided by alpha (3.2e-5 measured, at label 998
+// where alpha is 6e-3). With the continuous SDE's schedule it was 4.4e-4 at label 1 and 3.6e-2 at label 998.
+TEST(FastSamplers, DiscreteVpDenoiserGivesThePosteriorMeanOfItsTable) {
+  auto vp = std::make_shared<sdes::VPSDE>(0.1, 20.0, 1000);
+  NoiseSchedule schedule(vp, /*continuous=*/false);
+  auto table = [&](const torch::Tensor& labels, const torch::Tensor& values) {
+    return values.index({labels.round().to(torch::kLong)}).to(torch::kFloat64).view({-1, 1, 1, 1});
+  };
+  sdes::ModelFn eps = [&](const torch::Tensor& x, const torch::Tensor& labels) {
+    const auto a = table(labels, vp->sqrt_alphas_cumprod()), s = table(labels, vp->sqrt_1m_alphas_cumprod());
+    return s * (x - a * kMu) / (a * a * kS * kS + s * s);
+  };
+  DataPrediction denoise(schedule, sdes::make_score_fn(vp, eps, /*continuous=*/false));
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(11);
+  const auto x = torch::randn({8, 1, 2, 2}, gen, torch::kFloat64);
+  for (int64_t label : {1, 10, 250, 600, 998}) {
+    const auto labels = torch::full({8}, static_cast<double>(label), torch::kFloat64);
+    const auto a = table(labels, vp->sqrt_alphas_cumprod()), s = table(labels, vp->sqrt_1m_alphas_cumprod());
+    const auto want = kMu + a * kS * kS * (x - a * kMu) / (a * a * kS * kS + s * s);
+    const auto got = denoise(x, static_cast<double>(label) / 999.0);
+    EXPECT_LE((got - want).abs().max().item<double>(), 1e-4 * want.abs().max().item<double>()) << "label " << label;
+  }
+}
+
+// FewStepSampler takes the DDPM table for a network trained with training.continuous false: a perfect network
+// of that table (between labels, as DPM-Solver's schedule assumes) is carried along the table's exact flow, to the
+// accuracy of DPM-Solver-3 (singlestep) at 150 steps.
+TEST(FastSamplers, FewStepSamplersFollowTheTableOfADiscreteVpNetwork) {
+  auto vp = std::make_shared<sdes::VPSDE>(0.1, 20.0, 1000);
+  Gaussian g{NoiseSchedule(vp, /*continuous=*/false)};
+  sdes::ModelFn eps = [&](const torch::Tensor& x, const torch::Tensor& labels) {
+    const double t = labels[0].item<double>() / 999.0;
+    return g.schedule.sigma(t) * (x - g.schedule.alpha(t) * kMu) / g.v(t);
+  };
+  const auto x_T = g.start();
+  const auto want = g.flow(x_T, kT, kEps);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(3);
+  SamplingOptions o;
+  o.method = "dpm_solver";
+  o.solver_order = 3;
+  o.dpm_method = "singlestep";
+  o.steps = 150;
+  o.noise_removal = false;
+  o.continuous = false;
+  FewStepSampler few(vp, sdes::make_score_fn(vp, eps, /*continuous=*/false), o);
+  const auto got = few.run(x_T, gen);
+  const double err = (got - want).abs().max().item<double>() / want.abs().max().item<double>();
+  std::printf("dpm_solver 3S on the DDPM table: rel. error %.3g\n", err);
+  EXPECT_LT(err, 1e-4);  // 1.3e-5 measured; 1.5e-3 on the continuous SDE's schedule
 }
 
 TEST(FastSamplers, GridsStartAndStopWhereAskedAndFollowTheirSpacing) {
