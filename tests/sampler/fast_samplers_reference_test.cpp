@@ -14,6 +14,7 @@
 #include "core/models/model_weights.h"
 #include "core/models/score_model.h"
 #include "core/sdes/score_fn.h"
+#include "core/sdes/vp_sde.h"
 #include "sampler/few_step.h"
 #include "support/run.h"
 
@@ -88,6 +89,37 @@ TEST(FastSamplersReference, EdmHeunMatchesTheReferenceCode) {
   o.spacing = "edm";
   o.steps = 35;
   r.expect_matches("edm_heun_18", o);
+}
+
+// A discrete VP (DDPM) network through DPM-Solver's discrete schedule (fast_samplers/discrete_vp): the same
+// stand-in network on both sides, eps(x, u) = tanh(x) cos(u / 50) + x / 10 at label u, everything in float64.
+// Tolerance 1e-6 of the output's scale: the reference's time grid is float32 (2e-8 in log alpha); a label one
+// off, or the continuous SDE's alpha and sigma, moves the samples by more than 1e-3.
+TEST(FastSamplersReference, DpmSolverOnADiscreteVpNetworkMatchesTheReferenceCode) {
+  auto sde = std::make_shared<sdes::VPSDE>(0.1, 20.0, 1000);
+  auto score = sdes::make_score_fn(
+      sde,
+      [](const torch::Tensor& x, const torch::Tensor& labels) {
+        return torch::tanh(x) * torch::cos(labels / 50.0).view({-1, 1, 1, 1}) + 0.1 * x;
+      },
+      /*continuous=*/false);
+  const auto tensors = io::read_safetensors(fixture_path("fast_samplers/discrete_vp.safetensors")).tensors;
+  const auto meta = nlohmann::json::parse(std::ifstream(fixture_path("fast_samplers/discrete_vp.json")));
+  for (const auto& [name, run] : meta.items()) {
+    SCOPED_TRACE(name);
+    SamplingOptions o = dpm(run["order"].get<int64_t>(), run["method"].get<std::string>(), run["steps"].get<int64_t>());
+    o.eps = 1e-3;  // label 0.999, the reference's t_end (0.999 + 1) / 1000
+    o.noise_removal = false;
+    o.continuous = false;
+    FewStepSampler few(sde, score, o);
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(0);
+    const auto got = few.run(tensors.at("input/x_T"), gen);
+    const auto& want = tensors.at("output/" + name);
+    const double err = ((got - want).abs().max() / want.abs().max()).item<double>();
+    std::printf("%s (discrete VP): max rel. error %.3g\n", name.c_str(), err);
+    EXPECT_LE(err, 1e-6);
+    EXPECT_EQ(few.nfe(), run["nfe"].get<int64_t>());
+  }
 }
 
 }  // namespace fast_samplers_reference_test
