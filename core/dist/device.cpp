@@ -128,9 +128,7 @@ std::string execution_info_json(const torch::Device& device) {
 int configure_cpu_threads(int local_world) {
   // Set again even then: a deterministic sampler may have changed the count since torch read the variable.
   if (const char* env = std::getenv("OMP_NUM_THREADS"); env && *env) {
-    char* end = nullptr;
-    const long n = std::strtol(env, &end, 10);
-    if (*end == '\0' && n >= 1) torch::set_num_threads(static_cast<int>(n));
+    if (const int n = env_int("OMP_NUM_THREADS", 0); n >= 1) torch::set_num_threads(n);
     return torch::get_num_threads();
   }
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));

@@ -19,14 +19,6 @@ ProcessInfo g_info;
 bool g_started_mpi = false;
 int g_thread_level = MPI_THREAD_SINGLE;
 
-int env_int(const char* name, int fallback) {
-  const char* v = std::getenv(name);
-  if (!v || !*v) return fallback;
-  char* end = nullptr;
-  long x = std::strtol(v, &end, 10);
-  return (end && *end == '\0') ? static_cast<int>(x) : fallback;
-}
-
 bool has_env(const char* name) { return std::getenv(name) != nullptr; }
 
 std::string detect_launcher() {
@@ -106,6 +98,14 @@ bool mpi_active() {
 const ProcessInfo& info() { return g_info; }
 
 bool mpi_threads_ok() { return g_thread_level >= MPI_THREAD_SERIALIZED; }
+
+int env_int(const char* name, int fallback) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return fallback;
+  char* end = nullptr;
+  long x = std::strtol(v, &end, 10);
+  return (end && *end == '\0') ? static_cast<int>(x) : fallback;
+}
 
 int promised_world_size() {
   if (int n = env_int("SCORCH_EXPECT_WORLD_SIZE", 0)) return n;

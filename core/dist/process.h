@@ -27,6 +27,9 @@ const ProcessInfo& info();
 // Whether a helper thread may run collectives (MPI granted at least MPI_THREAD_SERIALIZED).
 bool mpi_threads_ok();
 
+// An integer environment variable, or `fallback` when it is unset, empty or not a whole number.
+int env_int(const char* name, int fallback);
+
 // The world size the launcher promised (mpirun's OMPI_COMM_WORLD_SIZE, srun's SLURM_STEP_NUM_TASKS,
 // SCORCH_EXPECT_WORLD_SIZE), or 0 when none did.
 int promised_world_size();

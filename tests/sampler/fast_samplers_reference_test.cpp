@@ -25,6 +25,26 @@ constexpr double kTol = 1e-4;
 
 std::string fixture_path(const std::string& rel) { return test::source_dir() + "/tests/fixtures/" + rel; }
 
+// scorch's few-step sampler from the fixture's x_T against the reference's output `name`, its network
+// evaluations against the count the reference made (meta[name]["nfe"]).
+void expect_matches(const std::shared_ptr<sdes::Sde>& sde, const sdes::ScoreFn& score, SamplingOptions o,
+                    const std::map<std::string, torch::Tensor>& tensors, const nlohmann::json& meta,
+                    const std::string& name, double tol) {
+  SCOPED_TRACE(name);
+  torch::NoGradGuard no_grad;
+  o.eps = 1e-3;
+  o.noise_removal = false;
+  FewStepSampler few(sde, score, o);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(0);
+  const auto got = few.run(tensors.at("input/x_T"), gen);
+  const auto& want = tensors.at("output/" + name);
+  const double err = ((got - want).abs().max() / want.abs().max()).item<double>();
+  std::printf("%s: max rel. error %.3g, NFE %lld (reference %d)\n", name.c_str(), err,
+              static_cast<long long>(few.nfe()), meta[name]["nfe"].get<int>());
+  EXPECT_LE(err, tol);
+  EXPECT_EQ(few.nfe(), meta[name]["nfe"].get<int64_t>());
+}
+
 struct Reference {
   std::shared_ptr<models::ScoreModelImpl> model;
   std::shared_ptr<sdes::Sde> sde;
@@ -47,19 +67,7 @@ struct Reference {
   }
 
   void expect_matches(const std::string& name, SamplingOptions o) {
-    SCOPED_TRACE(name);
-    torch::NoGradGuard no_grad;
-    o.eps = 1e-3;
-    o.noise_removal = false;
-    FewStepSampler few(sde, score, o);
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(0);
-    const auto got = few.run(tensors.at("input/x_T"), gen);
-    const auto& want = tensors.at("output/" + name);
-    const double err = ((got - want).abs().max() / want.abs().max()).item<double>();
-    std::printf("%s: max rel. error %.3g, NFE %lld (reference %d)\n", name.c_str(), err,
-                static_cast<long long>(few.nfe()), meta[name]["nfe"].get<int>());
-    EXPECT_LE(err, kTol);
-    EXPECT_EQ(few.nfe(), meta[name]["nfe"].get<int64_t>());
+    fast_samplers_reference_test::expect_matches(sde, score, std::move(o), tensors, meta, name, kTol);
   }
 };
 
@@ -106,19 +114,9 @@ TEST(FastSamplersReference, DpmSolverOnADiscreteVpNetworkMatchesTheReferenceCode
   const auto tensors = io::read_safetensors(fixture_path("fast_samplers/discrete_vp.safetensors")).tensors;
   const auto meta = nlohmann::json::parse(std::ifstream(fixture_path("fast_samplers/discrete_vp.json")));
   for (const auto& [name, run] : meta.items()) {
-    SCOPED_TRACE(name);
     SamplingOptions o = dpm(run["order"].get<int64_t>(), run["method"].get<std::string>(), run["steps"].get<int64_t>());
-    o.eps = 1e-3;  // label 0.999, the reference's t_end (0.999 + 1) / 1000
-    o.noise_removal = false;
-    o.continuous = false;
-    FewStepSampler few(sde, score, o);
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(0);
-    const auto got = few.run(tensors.at("input/x_T"), gen);
-    const auto& want = tensors.at("output/" + name);
-    const double err = ((got - want).abs().max() / want.abs().max()).item<double>();
-    std::printf("%s (discrete VP): max rel. error %.3g\n", name.c_str(), err);
-    EXPECT_LE(err, 1e-6);
-    EXPECT_EQ(few.nfe(), run["nfe"].get<int64_t>());
+    o.continuous = false;  // eps 1e-3 is label 0.999, the reference's t_end (0.999 + 1) / 1000
+    expect_matches(sde, score, o, tensors, meta, name, 1e-6);
   }
 }
 
