@@ -73,7 +73,7 @@ const std::vector<OptionSpec>& option_table() {
        S::Sampling},
       {"sampling.spacing", T::String, "auto",
        "time_uniform | time_quadratic | logsnr | edm (auto: logsnr for dpm_solver, edm for edm, time_uniform for "
-       "ddim)",
+       "ddim) | ddim_uniform | ddim_quad (ddim on a DDPM network: ermongroup/ddim's label sequences)",
        S::Sampling},
       {"sampling.solver_order", T::Int, "2", "dpm_solver: 1 (DDIM), 2 or 3", S::Sampling},
       {"sampling.dpm_method", T::String, "multistep", "dpm_solver: multistep (2M/3M) | singlestep (2S/3S)",

@@ -15,9 +15,13 @@ DdimSampler::DdimSampler(const NoiseSchedule& schedule, DataPrediction& model, D
 }
 
 torch::Tensor DdimSampler::run(const torch::Tensor& x_T, double t_T, double t_0, int64_t steps, torch::Generator& gen) {
-  const auto t = time_steps(schedule_, o_.spacing, t_T, t_0, steps);
+  return run(x_T, time_steps(schedule_, o_.spacing, t_T, t_0, steps), gen);
+}
+
+torch::Tensor DdimSampler::run(const torch::Tensor& x_T, const std::vector<double>& t, torch::Generator& gen) {
+  SCORCH_CHECK(!t.empty(), "internal: DDIM on an empty time grid");
   auto x = x_T;
-  for (int64_t i = 0; i < steps; ++i) {
+  for (size_t i = 0; i + 1 < t.size(); ++i) {
     const double a_s = schedule_.alpha(t[i]), sig_s = schedule_.sigma(t[i]);
     const double a_t = schedule_.alpha(t[i + 1]), sig_t = schedule_.sigma(t[i + 1]);
     const auto x0 = model_(x, t[i]);
@@ -27,7 +31,7 @@ torch::Tensor DdimSampler::run(const torch::Tensor& x_T, double t_T, double t_0,
     x = a_t * x0 + std::sqrt(sig_t * sig_t - c * c) * eps;
     if (c > 0) x = x + c * sdes::randn_with(x.sizes(), gen, x.options());
   }
-  return o_.denoise_to_zero ? model_(x, t_0) : x;
+  return o_.denoise_to_zero ? model_(x, t.back()) : x;
 }
 
 }  // namespace scorch::sampler

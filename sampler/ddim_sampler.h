@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <string>
+#include <vector>
 
 #include "sampler/noise_schedule.h"
 
@@ -22,6 +23,9 @@ class DdimSampler {
  public:
   DdimSampler(const NoiseSchedule& schedule, DataPrediction& model, DdimOptions options);
   torch::Tensor run(const torch::Tensor& x_T, double t_T, double t_0, int64_t steps, torch::Generator& gen);
+  // The same on a given grid of decreasing times (options.spacing unused): x_T at t.front(), a step between
+  // neighbours, then with denoise_to_zero the x_0 prediction at t.back().
+  torch::Tensor run(const torch::Tensor& x_T, const std::vector<double>& t, torch::Generator& gen);
 
  private:
   const NoiseSchedule& schedule_;

@@ -8,6 +8,7 @@
 #include "sampler/ddim_sampler.h"
 #include "sampler/dpm_solver.h"
 #include "sampler/edm_sampler.h"
+#include "sampler/time_steps.h"
 
 namespace scorch::sampler {
 
@@ -16,6 +17,21 @@ bool is_few_step(const std::string& method) { return method == "dpm_solver" || m
 FewStepSampler::FewStepSampler(std::shared_ptr<sdes::Sde> sde, sdes::ScoreFn score, const SamplingOptions& options)
     : schedule_(std::move(sde), options.continuous), score_(std::move(score)), o_(options) {
   SCORCH_CHECK(is_few_step(o_.method), "internal: FewStepSampler for method {}", o_.method);
+  if (is_ddim_labels(o_.spacing)) {
+    SCORCH_CHECK_HINT(o_.method == "ddim", "use sampling.method ddim, or another sampling.spacing",
+                      "sampling.spacing {} is ermongroup/ddim's label sequence, which only ddim takes (method {})",
+                      o_.spacing, o_.method);
+    SCORCH_CHECK_HINT(schedule_.discrete_vp(), "use sampling.spacing time_uniform or time_quadratic",
+                      "sampling.spacing {} steps between the labels of a DDPM chain: the network must be a VP one "
+                      "trained on it (training.sde vpsde, training.continuous false)",
+                      o_.spacing);
+    SCORCH_CHECK_HINT(o_.noise_removal, "set sampling.noise_removal true",
+                      "sampling.spacing {} ends as ermongroup/ddim does, with the x_0 prediction at label 0; "
+                      "sampling.noise_removal false asks for no final denoising",
+                      o_.spacing);
+    ddim_times_ = ddim_label_times(schedule_.sde()->N(), o_.spacing, o_.steps);
+    return;
+  }
   const int64_t least = o_.method == "edm" ? (o_.edm_solver == "heun" ? 3 : 2) : (o_.noise_removal ? 2 : 1);
   SCORCH_CHECK_HINT(o_.steps >= least, fmt::format("set sampling.steps to {} or more", least),
                     "sampling.steps = {} is too small a budget for {} (at least {} network evaluations{})", o_.steps,
@@ -43,6 +59,9 @@ torch::Tensor FewStepSampler::run(const torch::Tensor& x_T, torch::Generator& ge
   if (o_.method == "dpm_solver") {
     DpmSolverOptions d{o_.solver_order, o_.dpm_method, o_.spacing, true, o_.noise_removal};
     x = DpmSolver(schedule_, model, d).run(x_T, t_T, t_0, o_.steps - (o_.noise_removal ? 1 : 0));
+  } else if (o_.method == "ddim" && is_ddim_labels(o_.spacing)) {
+    DdimSampler ddim(schedule_, model, {o_.ddim_eta, o_.spacing, true});
+    x = ddim.run(x_T, ddim_times_, gen);
   } else if (o_.method == "ddim") {
     DdimOptions d{o_.ddim_eta, o_.spacing, o_.noise_removal};
     x = DdimSampler(schedule_, model, d).run(x_T, t_T, t_0, o_.steps - (o_.noise_removal ? 1 : 0), gen);

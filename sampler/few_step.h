@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <memory>
+#include <vector>
 
 #include "sampler/batch_progress.h"
 #include "sampler/noise_schedule.h"
@@ -15,6 +16,8 @@ bool is_few_step(const std::string& method);
 // sampling.steps network evaluations per batch, exactly:
 //   dpm_solver, ddim   steps solver steps from T to sampling.eps, or steps - 1 and the final denoising
 //                      evaluation (the x_0 prediction at eps) when sampling.noise_removal is on;
+//   ddim on ddim_uniform / ddim_quad   one evaluation per label of ermongroup/ddim's sequence (time_steps.h),
+//                      the last the x_0 prediction at label 0: `steps` when steps divides the chain's labels;
 //   edm                (steps + 1) / 2 noise levels with heun (2 levels - 1 evaluations: 35 -> EDM's 18
 //                      levels), `steps` levels with euler; it always ends at sigma~ = 0.
 // The score is the one scorch sample's PC samplers use (training.continuous labels).
@@ -31,6 +34,7 @@ class FewStepSampler {
   sdes::ScoreFn score_;
   SamplingOptions o_;
   TimeHook hook_;
+  std::vector<double> ddim_times_;  // ddim_uniform / ddim_quad: the times of ermongroup/ddim's labels
   int64_t nfe_ = 0;
 };
 

@@ -56,7 +56,8 @@ SamplingOptions SamplingOptions::from(const Config& config) {
   o.centered = config.get_bool("data.centered");
 
   check_member("sampling.method", o.method, {"pc", "ode", "ald", "dpm_solver", "edm", "ddim"});
-  check_member("sampling.spacing", o.spacing, {"auto", "time_uniform", "time_quadratic", "logsnr", "edm"});
+  check_member("sampling.spacing", o.spacing,
+               {"auto", "time_uniform", "time_quadratic", "logsnr", "edm", "ddim_uniform", "ddim_quad"});
   if (o.spacing == "auto") o.spacing = o.method == "edm" ? "edm" : o.method == "ddim" ? "time_uniform" : "logsnr";
   check_member("sampling.dpm_method", o.dpm_method, {"multistep", "singlestep"});
   check_member("sampling.edm_solver", o.edm_solver, {"heun", "euler"});

@@ -16,4 +16,13 @@ namespace scorch::sampler {
 std::vector<double> time_steps(const NoiseSchedule& schedule, const std::string& spacing, double t_T, double t_0,
                                int64_t steps, double rho = 7.0);
 
+// ermongroup/ddim's label sequences (its --skip_type) for a network trained on a DDPM chain of `num_labels`:
+//   ddim_uniform  labels 0, k, 2k, ... below num_labels, k = num_labels // steps: `steps` of them when steps
+//                 divides num_labels, up to steps - 1 more otherwise (30 of 1000 gives 31), as ddim's range
+//   ddim_quad     labels int(linspace(0, sqrt(0.8 num_labels), steps)^2), 0 to 800 of 1000
+// as the times u / (num_labels - 1) of those labels (score_sde's discrete VP labelling), decreasing; the last is
+// label 0, where ddim takes its final x_0 prediction.
+bool is_ddim_labels(const std::string& spacing);
+std::vector<double> ddim_label_times(int64_t num_labels, const std::string& spacing, int64_t steps);
+
 }  // namespace scorch::sampler

@@ -16,6 +16,7 @@
 #include "core/sdes/score_fn.h"
 #include "core/sdes/vp_sde.h"
 #include "sampler/few_step.h"
+#include "sampler/time_steps.h"
 #include "support/run.h"
 
 namespace scorch::sampler {
@@ -29,11 +30,11 @@ std::string fixture_path(const std::string& rel) { return test::source_dir() + "
 // evaluations against the count the reference made (meta[name]["nfe"]).
 void expect_matches(const std::shared_ptr<sdes::Sde>& sde, const sdes::ScoreFn& score, SamplingOptions o,
                     const std::map<std::string, torch::Tensor>& tensors, const nlohmann::json& meta,
-                    const std::string& name, double tol) {
+                    const std::string& name, double tol, bool noise_removal = false) {
   SCOPED_TRACE(name);
   torch::NoGradGuard no_grad;
   o.eps = 1e-3;
-  o.noise_removal = false;
+  o.noise_removal = noise_removal;
   FewStepSampler few(sde, score, o);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(0);
   const auto got = few.run(tensors.at("input/x_T"), gen);
@@ -103,20 +104,48 @@ TEST(FastSamplersReference, EdmHeunMatchesTheReferenceCode) {
 // stand-in network on both sides, eps(x, u) = tanh(x) cos(u / 50) + x / 10 at label u, everything in float64.
 // Tolerance 1e-6 of the output's scale: the reference's time grid is float32 (2e-8 in log alpha); a label one
 // off, or the continuous SDE's alpha and sigma, moves the samples by more than 1e-3.
-TEST(FastSamplersReference, DpmSolverOnADiscreteVpNetworkMatchesTheReferenceCode) {
-  auto sde = std::make_shared<sdes::VPSDE>(0.1, 20.0, 1000);
-  auto score = sdes::make_score_fn(
+sdes::ScoreFn stand_in_discrete_vp_score(const std::shared_ptr<sdes::Sde>& sde) {
+  return sdes::make_score_fn(
       sde,
       [](const torch::Tensor& x, const torch::Tensor& labels) {
         return torch::tanh(x) * torch::cos(labels / 50.0).view({-1, 1, 1, 1}) + 0.1 * x;
       },
       /*continuous=*/false);
+}
+
+TEST(FastSamplersReference, DpmSolverOnADiscreteVpNetworkMatchesTheReferenceCode) {
+  auto sde = std::make_shared<sdes::VPSDE>(0.1, 20.0, 1000);
+  auto score = stand_in_discrete_vp_score(sde);
   const auto tensors = io::read_safetensors(fixture_path("fast_samplers/discrete_vp.safetensors")).tensors;
   const auto meta = nlohmann::json::parse(std::ifstream(fixture_path("fast_samplers/discrete_vp.json")));
   for (const auto& [name, run] : meta.items()) {
     SamplingOptions o = dpm(run["order"].get<int64_t>(), run["method"].get<std::string>(), run["steps"].get<int64_t>());
     o.continuous = false;  // eps 1e-3 is label 0.999, the reference's t_end (0.999 + 1) / 1000
     expect_matches(sde, score, o, tensors, meta, name, 1e-6);
+  }
+}
+
+// DDIM on ermongroup/ddim's own label sequences (fast_samplers/ddim_labels): its Diffusion.sample_image and
+// generalized_steps on the same stand-in network and table, float64, eta 0, uniform 10 and 30 (whose range
+// has 31 labels), quad 10 and 20. The labels each evaluation took must be the reference's, in order, and the
+// samples agree within 1e-12 of their scale (2e-15 seen): both sides compute in float64 the same products of
+// the same betas (the reference's cumprod, scorch's sum of logs); a sequence one label off moves them by 5e-3,
+// a missing final x_0 prediction by 1e-3.
+TEST(FastSamplersReference, DdimOnDdimsLabelSequencesMatchesTheReferenceCode) {
+  auto sde = std::make_shared<sdes::VPSDE>(0.1, 20.0, 1000);
+  auto score = stand_in_discrete_vp_score(sde);
+  const auto tensors = io::read_safetensors(fixture_path("fast_samplers/ddim_labels.safetensors")).tensors;
+  const auto meta = nlohmann::json::parse(std::ifstream(fixture_path("fast_samplers/ddim_labels.json")));
+  for (const auto& [name, run] : meta.items()) {
+    SamplingOptions o;
+    o.method = "ddim";
+    o.spacing = "ddim_" + run["skip_type"].get<std::string>();
+    o.steps = run["timesteps"].get<int64_t>();
+    o.continuous = false;
+    std::vector<int64_t> labels;
+    for (double t : ddim_label_times(sde->N(), o.spacing, o.steps)) labels.push_back(std::lround(t * (sde->N() - 1)));
+    EXPECT_EQ(labels, run["labels"].get<std::vector<int64_t>>()) << name;
+    expect_matches(sde, score, o, tensors, meta, name, 1e-12, /*noise_removal=*/true);
   }
 }
 

@@ -242,6 +242,43 @@ TEST(FastSamplers, ACoarseDiscreteVeLadderIsRefused) {
   EXPECT_NO_THROW(FewStepSampler(coarse, zero, o));
 }
 
+// ermongroup/ddim's label sequences exist only for ddim on a DDPM chain, and end in its final x_0 prediction:
+// another method, a continuous network, no final denoising, or more labels than the chain has are refused
+// by name when the sampler is built, so scorch sample --dry-run reports them.
+TEST(FastSamplers, DdimLabelSequencesAreRefusedWhereTheyDoNotApply) {
+  auto vp = std::make_shared<sdes::VPSDE>(0.1, 20.0, 1000);
+  sdes::ScoreFn zero = [](const torch::Tensor& x, const torch::Tensor&) { return torch::zeros_like(x); };
+  const auto refused = [&](SamplingOptions o, const std::string& message, const std::string& hint) {
+    SCOPED_TRACE(message);
+    try {
+      FewStepSampler(vp, zero, o);
+      FAIL() << "accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(e.message().find(message), std::string::npos) << e.message();
+      EXPECT_NE(e.hint().find(hint), std::string::npos) << e.hint();
+    }
+  };
+  SamplingOptions o;
+  o.method = "ddim";
+  o.spacing = "ddim_quad";
+  o.continuous = false;
+  o.steps = 10;
+  EXPECT_NO_THROW(FewStepSampler(vp, zero, o));
+  auto dpm = o;
+  dpm.method = "dpm_solver";
+  refused(dpm, "ermongroup/ddim's label sequence, which only ddim takes (method dpm_solver)", "sampling.method ddim");
+  auto continuous = o;
+  continuous.continuous = true;
+  refused(continuous, "trained on it (training.sde vpsde, training.continuous false)", "time_uniform");
+  auto raw = o;
+  raw.noise_removal = false;
+  refused(raw, "with the x_0 prediction at label 0", "sampling.noise_removal true");
+  auto many = o;
+  many.spacing = "ddim_uniform";
+  many.steps = 1001;
+  refused(many, "sampling.steps = 1001 labels of a chain of 1000", "set sampling.steps to 1..1000");
+}
+
 // A discrete VP (DDPM) network was trained on its table, not on the continuous VP SDE: its schedule is
 // DPM-Solver's discrete one, log alpha linear between labels. Reference: LuChengTHU/dpm-solver's
 // dpm_solver_pytorch.py, NoiseScheduleVP('discrete', betas=score_sde's float32 betas as float64,
