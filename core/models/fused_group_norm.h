@@ -13,9 +13,9 @@ namespace scorch::models {
 // time at 32², with the SiLU after every GroupNorm another pass each way. Here a forward is three kernels on
 // CUDA (per-channel partial sums over chunks of pixels, the per-group statistics, the normalisation) and a
 // backward four (the two sums, the per-group gradient tables, the parameters' gradients, the input's gradient),
-// in either layout (fused_group_norm_kernels.cu). On the CPU, and for float64, the partial sums are ATen
-// reductions and the per-group arithmetic runs the same functions in a loop (fused_group_norm_math.h), which is
-// how the CPU tests check it.
+// in either layout (fused_group_norm_sums_kernels.cu, fused_group_norm_kernels.cu). On the CPU, and for float64, the
+// partial sums are ATen reductions and the per-group arithmetic runs the same functions in a loop
+// (fused_group_norm_math.h), which is how the CPU tests check it.
 //
 // Statistics accumulate in float32 (float64 for float64 input) from each channel's first element as a shift,
 // and combine over a group's channels as mean of variances plus variance of means, so a large mean does not
