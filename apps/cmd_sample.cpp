@@ -374,8 +374,10 @@ void add_sample_command(CLI::App& app, Action& action) {
                   "left | right | top | bottom | center | checker | random | FILE.png (white = known)");
   auto* col = cmd->add_subcommand("colorize", "colorize gray versions of dataset images");
   col->add_option("--data", a->data, "dataset directory")->required();
-  auto* enc =
-      cmd->add_subcommand("encode", "latents x_T of dataset images via the probability-flow ODE (--out FILE.npy)");
+  auto* enc = cmd->add_subcommand(
+      "encode",
+      "latents x_T of dataset images via the probability-flow ODE, or DDIM inversion with sampling.method ddim "
+      "(--out FILE.npy)");
   enc->add_option("--data", a->data, "dataset directory")->required();
   for (auto* sub : {lik, inp, col, enc}) sub->fallthrough();
   cmd->callback([&action, a, lik, inp, col, enc]() {

@@ -1,6 +1,7 @@
 // FewStepSampler: maps the sampling.* keys onto DpmSolver, EdmSampler and DdimSampler.
 #include "sampler/few_step.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -13,6 +14,18 @@
 namespace scorch::sampler {
 
 bool is_few_step(const std::string& method) { return method == "dpm_solver" || method == "edm" || method == "ddim"; }
+
+void check_ddim_encode(const SamplingOptions& o) {
+  SCORCH_CHECK_HINT(o.method == "ddim", "set sampling.method ddim (DDIM inversion) or ode",
+                    "internal: DDIM inversion asked of sampling.method {}", o.method);
+  SCORCH_CHECK_HINT(o.ddim_eta == 0, "set sampling.ddim_eta 0",
+                    "encoding with sampling.method ddim inverts deterministic DDIM; sampling.ddim_eta = {} draws noise",
+                    o.ddim_eta);
+  SCORCH_CHECK_HINT(!is_ddim_labels(o.spacing), "use sampling.spacing time_uniform, time_quadratic or logsnr",
+                    "sampling.spacing {} ends with ermongroup/ddim's x_0 prediction at label 0, which no DDIM step "
+                    "inverts",
+                    o.spacing);
+}
 
 FewStepSampler::FewStepSampler(std::shared_ptr<sdes::Sde> sde, sdes::ScoreFn score, const SamplingOptions& options)
     : schedule_(std::move(sde), options.continuous), score_(std::move(score)), o_(options) {
@@ -72,6 +85,17 @@ torch::Tensor FewStepSampler::run(const torch::Tensor& x_T, torch::Generator& ge
   }
   nfe_ = model.nfe();
   return x;
+}
+
+torch::Tensor FewStepSampler::encode(const torch::Tensor& x) {
+  check_ddim_encode(o_);
+  DataPrediction model(schedule_, score_);
+  auto t = time_steps(schedule_, o_.spacing, schedule_.T(), o_.eps, o_.steps);
+  std::reverse(t.begin(), t.end());
+  auto unused = at::make_generator<at::CPUGeneratorImpl>(0);  // eta 0 draws nothing
+  const auto z = DdimSampler(schedule_, model, {0.0, o_.spacing, false}).run(x, t, unused);
+  nfe_ = model.nfe();
+  return z;
 }
 
 }  // namespace scorch::sampler

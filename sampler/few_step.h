@@ -13,6 +13,10 @@ namespace scorch::sampler {
 
 bool is_few_step(const std::string& method);
 
+// What FewStepSampler::encode needs of the options: sampling.method ddim with ddim_eta 0 on a grid from
+// sampling.spacing (ermongroup/ddim's label sequences end in an x_0 prediction, which has no inverse step).
+void check_ddim_encode(const SamplingOptions& o);
+
 // sampling.steps network evaluations per batch, exactly:
 //   dpm_solver, ddim   steps solver steps from T to sampling.eps, or steps - 1 and the final denoising
 //                      evaluation (the x_0 prediction at eps) when sampling.noise_removal is on;
@@ -26,6 +30,11 @@ class FewStepSampler {
   FewStepSampler(std::shared_ptr<sdes::Sde> sde, sdes::ScoreFn score, const SamplingOptions& options);
   // x_T (B, C, H, W) from the SDE's prior -> the sample in model space. `gen` feeds edm churn and ddim eta.
   torch::Tensor run(const torch::Tensor& x_T, torch::Generator& gen);
+  // DDIM inversion: data x (B, C, H, W, model space) taken as x at sampling.eps -> its latent at T, up the
+  // grid of `steps` moves that run() with sampling.noise_removal off comes down, each move DDIM's step with x_0
+  // and the noise predicted at its lower end. run() maps the latent back to first order in the step (the
+  // probability-flow ODE it discretises is one-to-one). `steps` network evaluations; see check_ddim_encode.
+  torch::Tensor encode(const torch::Tensor& x);
   int64_t nfe() const { return nfe_; }
   void set_time_hook(TimeHook hook) { hook_ = std::move(hook); }
 

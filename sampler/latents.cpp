@@ -1,10 +1,14 @@
-// Latents: file reading with shape checks, and the data -> latent ODE over a dataset, gathered in order.
+// Latents: file reading with shape checks, and the data -> latent map (probability-flow ODE or DDIM inversion)
+// over a dataset, gathered in order.
 #include "sampler/latents.h"
+
+#include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "core/atomic_file.h"
 #include "core/dist/communicator.h"
@@ -14,6 +18,7 @@
 #include "core/io/safetensors.h"
 #include "core/progress.h"
 #include "data/dataset.h"
+#include "sampler/few_step.h"
 #include "sampler/model_images.h"
 #include "sampler/ode_sampler.h"
 
@@ -57,6 +62,7 @@ int64_t check_encode(const DiffusionSampler& sampler, const EncodeOptions& o) {
   SCORCH_CHECK(o.batch >= 1, "--batch must be positive, got {}", o.batch);
   SCORCH_CHECK(!o.out.empty() && std::filesystem::path(o.out).extension() == ".npy",
                "scorch sample encode writes FILE.npy; --out is '{}'", o.out);
+  if (sampler.options().method == "ddim") check_ddim_encode(sampler.options());
   return o.num > 0 ? std::min(o.num, ds.size()) : ds.size();
 }
 
@@ -65,7 +71,17 @@ EncodeReport encode_dataset(DiffusionSampler& sampler, const EncodeOptions& o, d
   const int64_t num = check_encode(sampler, o);
   data::Dataset ds(o.data);
   const int64_t batches = (num + o.batch - 1) / o.batch;
+  // DDIM inverts itself; every other method's latents are the probability-flow ODE's, which `ode` decodes.
+  const bool ddim = sampler.options().method == "ddim";
+  if (!ddim && sampler.options().method != "ode" && comm.rank() == 0) {
+    spdlog::info(
+        "encode: sampling.method {} has no inverse; the probability-flow ODE ({}) encodes, and "
+        "sampling.method ode decodes",
+        sampler.options().method, sampler.options().ode_solver);
+  }
   OdeSampler ode(sampler.sde(), sampler.ode_score(), sampler.options());
+  std::optional<FewStepSampler> few;
+  if (ddim) few.emplace(sampler.sde(), sampler.pc_score(), sampler.options());
   auto counter = dist::make_work_counter(comm, 1);
   Progress progress("encoding", batches, "batch", comm.rank() == 0);
   std::map<int64_t, torch::Tensor> mine;
@@ -76,8 +92,8 @@ EncodeReport encode_dataset(DiffusionSampler& sampler, const EncodeOptions& o, d
     const int64_t first = k * o.batch, n = std::min(o.batch, num - first);
     // [0, 1] -> model space, as the trainer's data scaler.
     const auto x = from_unit_range(read_unit_images(ds, first, n, sampler.device()), sampler.options().centered);
-    mine[k] = ode.encode(x).to(torch::kCPU, torch::kFloat32);
-    nfe += ode.last().nfe;
+    mine[k] = (ddim ? few->encode(x) : ode.encode(x)).to(torch::kCPU, torch::kFloat32);
+    nfe += ddim ? few->nfe() : ode.last().nfe;
     progress.add(1);
   }
   progress.finish();

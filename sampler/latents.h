@@ -1,5 +1,5 @@
 // Latent codes x_T: reading them for `scorch sample --latents`, and encoding a dataset into them through the
-// probability-flow ODE (`scorch sample encode`).
+// probability-flow ODE or DDIM inversion (`scorch sample encode`).
 #pragma once
 #include <torch/torch.h>
 
@@ -38,7 +38,8 @@ struct EncodeReport {
 
 // Runs the probability-flow ODE from sampling.eps to T (the configured ode_solver and tolerances) on the
 // first `num` images, batches handed out to all ranks, and writes their latents in dataset order to `out`
-// (rank 0, atomically). Collective over `comm`.
+// (rank 0, atomically). With sampling.method ddim (eta 0) DDIM inversion takes the ODE's place
+// (FewStepSampler::encode). Collective over `comm`.
 EncodeReport encode_dataset(DiffusionSampler& sampler, const EncodeOptions& o, dist::Communicator& comm);
 
 // What encode_dataset checks before it starts (the data against the model, --batch, --out); `scorch sample
