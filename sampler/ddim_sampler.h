@@ -23,8 +23,9 @@ class DdimSampler {
  public:
   DdimSampler(const NoiseSchedule& schedule, DataPrediction& model, DdimOptions options);
   torch::Tensor run(const torch::Tensor& x_T, double t_T, double t_0, int64_t steps, torch::Generator& gen);
-  // The same on a given grid of decreasing times (options.spacing unused): x_T at t.front(), a step between
-  // neighbours, then with denoise_to_zero the x_0 prediction at t.back().
+  // The same on a given grid (options.spacing unused): x at t.front(), a step between neighbours, then with
+  // denoise_to_zero the x_0 prediction at t.back(). Decreasing times sample; increasing ones (with eta 0) are
+  // DDIM inversion, each step's x_0 and noise predicted at its lower end.
   torch::Tensor run(const torch::Tensor& x_T, const std::vector<double>& t, torch::Generator& gen);
 
  private:

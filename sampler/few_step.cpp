@@ -89,6 +89,7 @@ torch::Tensor FewStepSampler::run(const torch::Tensor& x_T, torch::Generator& ge
 
 torch::Tensor FewStepSampler::encode(const torch::Tensor& x) {
   check_ddim_encode(o_);
+  torch::NoGradGuard no_grad;  // each step's activations would otherwise stay linked through x to the end
   DataPrediction model(schedule_, score_);
   auto t = time_steps(schedule_, o_.spacing, schedule_.T(), o_.eps, o_.steps);
   std::reverse(t.begin(), t.end());

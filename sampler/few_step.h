@@ -21,7 +21,8 @@ void check_ddim_encode(const SamplingOptions& o);
 //   dpm_solver, ddim   steps solver steps from T to sampling.eps, or steps - 1 and the final denoising
 //                      evaluation (the x_0 prediction at eps) when sampling.noise_removal is on;
 //   ddim on ddim_uniform / ddim_quad   one evaluation per label of ermongroup/ddim's sequence (time_steps.h),
-//                      the last the x_0 prediction at label 0: `steps` when steps divides the chain's labels;
+//                      the last the x_0 prediction at label 0: `steps` for ddim_quad, and for ddim_uniform
+//                      when steps divides the chain's labels (more otherwise);
 //   edm                (steps + 1) / 2 noise levels with heun (2 levels - 1 evaluations: 35 -> EDM's 18
 //                      levels), `steps` levels with euler; it always ends at sigma~ = 0.
 // The score is the one scorch sample's PC samplers use (training.continuous labels).

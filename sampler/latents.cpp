@@ -81,7 +81,11 @@ EncodeReport encode_dataset(DiffusionSampler& sampler, const EncodeOptions& o, d
   }
   OdeSampler ode(sampler.sde(), sampler.ode_score(), sampler.options());
   std::optional<FewStepSampler> few;
-  if (ddim) few.emplace(sampler.sde(), sampler.pc_score(), sampler.options());
+  if (ddim) {
+    auto o = sampler.options();
+    o.noise_removal = false;  // the encoder's grid is that of decoding without it, whatever the config says
+    few.emplace(sampler.sde(), sampler.pc_score(), o);
+  }
   auto counter = dist::make_work_counter(comm, 1);
   Progress progress("encoding", batches, "batch", comm.rank() == 0);
   std::map<int64_t, torch::Tensor> mine;

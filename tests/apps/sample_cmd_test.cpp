@@ -209,16 +209,24 @@ TEST_F(SampleCmd, DryRunChecksWhatEachSubcommandChecksAtStart) {
       {"inpaint --data " + rgb + " --sampling.method ode", "inpainting and colorization use the PC sampler"},
       {"inpaint --data " + rgb + " --mask " + dir_ + "/none.png", "none.png"},
       {"colorize --data " + gray, "the model makes 16x16x3 images"},
-      {"encode --data " + rgb + " --out " + dir_ + "/latents.png", "writes FILE.npy"}};
+      {"encode --data " + rgb + " --out " + dir_ + "/latents.png", "writes FILE.npy"},
+      {"--num 2 --sampling.spacing ddim_quad", "ermongroup/ddim's label sequence, which only ddim takes (method pc)"},
+      {"--num 2 --sampling.method ddim --sampling.spacing ddim_uniform", "training.continuous false"},
+      {"encode --data " + rgb + " --out " + dir_ + "/z.npy --sampling.method ddim --sampling.ddim_eta 1",
+       "sampling.ddim_eta = 1 draws noise"}};
   for (const auto& [args, message] : refused) {
     auto r = test::run(sample(0, args + " --dry-run 2>&1"), 120);
     EXPECT_NE(r.code, 0) << args << "\n" << r.output;
     EXPECT_NE(r.output.find(message), std::string::npos) << args << "\n" << r.output;
     EXPECT_EQ(r.output.find("sampling:"), std::string::npos) << "printed a config it refused: " << args;
   }
-  const std::vector<std::string> accepted = {"--num 2", "likelihood --data " + rgb, "inpaint --data " + rgb,
-                                             "colorize --data " + rgb,
-                                             "encode --data " + rgb + " --out " + dir_ + "/z.npy"};
+  const std::vector<std::string> accepted = {
+      "--num 2",
+      "likelihood --data " + rgb,
+      "inpaint --data " + rgb,
+      "colorize --data " + rgb,
+      "encode --data " + rgb + " --out " + dir_ + "/z.npy",
+      "encode --data " + rgb + " --out " + dir_ + "/z.npy --sampling.method ddim --sampling.steps 5"};
   for (const auto& args : accepted) {
     auto r = test::run(sample(0, args + " --dry-run 2>&1"), 120);
     EXPECT_EQ(r.code, 0) << args << "\n" << r.output;

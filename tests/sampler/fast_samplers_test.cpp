@@ -314,6 +314,37 @@ TEST(FastSamplers, DdimInversionRefusesWhatItCannotInvert) {
   EXPECT_NO_THROW(FewStepSampler(vp, zero, o).encode(x));
 }
 
+// The encoder walks the decoder's grid backwards: decoding (noise_removal off) calls the network at the grid's
+// upper ends g_0 = T, ..., g_{S-1}, encoding at its lower ends g_S = eps, ..., g_1, the same doubles. And it
+// records no graph, whatever the network's parameters ask.
+TEST(FastSamplers, DdimInversionWalksTheDecodersGridBackwardsWithoutAGraph) {
+  auto vp = std::make_shared<sdes::VPSDE>(0.1, 20.0, 1000);
+  const auto w = torch::full({1}, 0.5, torch::dtype(torch::kFloat64).requires_grad(true));
+  std::vector<double> times;
+  sdes::ScoreFn score = [&](const torch::Tensor& x, const torch::Tensor& t) {
+    times.push_back(t[0].item<double>());
+    return -x * w;
+  };
+  SamplingOptions o;
+  o.method = "ddim";
+  o.spacing = "time_quadratic";
+  o.steps = 7;
+  o.noise_removal = false;
+  FewStepSampler few(vp, score, o);
+  const auto x = torch::randn({2, 1, 2, 2}, torch::kFloat64);
+  const auto z = few.encode(x);
+  EXPECT_FALSE(z.requires_grad());
+  const auto up = times;
+  times.clear();
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(0);
+  few.run(z, gen);
+  const auto down = times;
+  ASSERT_EQ(up.size(), 7u);
+  ASSERT_EQ(down.size(), 7u);
+  EXPECT_EQ(up[0], o.eps);
+  for (size_t i = 1; i < up.size(); ++i) EXPECT_EQ(up[i], down[down.size() - i]) << i;
+}
+
 // ermongroup/ddim's label sequences exist only for ddim on a DDPM chain, and end in its final x_0 prediction:
 // another method, a continuous network, no final denoising, or more labels than the chain has are refused
 // by name when the sampler is built, so scorch sample --dry-run reports them.
