@@ -31,9 +31,7 @@ FewStepSampler::FewStepSampler(std::shared_ptr<sdes::Sde> sde, sdes::ScoreFn sco
     : schedule_(std::move(sde), options.continuous), score_(std::move(score)), o_(options) {
   SCORCH_CHECK(is_few_step(o_.method), "internal: FewStepSampler for method {}", o_.method);
   if (is_ddim_labels(o_.spacing)) {
-    SCORCH_CHECK_HINT(o_.method == "ddim", "use sampling.method ddim, or another sampling.spacing",
-                      "sampling.spacing {} is ermongroup/ddim's label sequence, which only ddim takes (method {})",
-                      o_.spacing, o_.method);
+    check_ddim_labels_method(o_.method, o_.spacing);
     SCORCH_CHECK_HINT(schedule_.discrete_vp(), "use sampling.spacing time_uniform or time_quadratic",
                       "sampling.spacing {} steps between the labels of a DDPM chain: the network must be a VP one "
                       "trained on it (training.sde vpsde, training.continuous false)",

@@ -59,10 +59,7 @@ SamplingOptions SamplingOptions::from(const Config& config) {
   check_member("sampling.method", o.method, {"pc", "ode", "ald", "dpm_solver", "edm", "ddim"});
   check_member("sampling.spacing", o.spacing,
                {"auto", "time_uniform", "time_quadratic", "logsnr", "edm", "ddim_uniform", "ddim_quad"});
-  SCORCH_CHECK_HINT(o.method == "ddim" || !is_ddim_labels(o.spacing),
-                    "use sampling.method ddim, or another sampling.spacing",
-                    "sampling.spacing {} is ermongroup/ddim's label sequence, which only ddim takes (method {})",
-                    o.spacing, o.method);
+  check_ddim_labels_method(o.method, o.spacing);
   if (o.spacing == "auto") o.spacing = o.method == "edm" ? "edm" : o.method == "ddim" ? "time_uniform" : "logsnr";
   check_member("sampling.dpm_method", o.dpm_method, {"multistep", "singlestep"});
   check_member("sampling.edm_solver", o.edm_solver, {"heun", "euler"});

@@ -26,8 +26,7 @@ std::vector<double> time_steps(const NoiseSchedule& schedule, const std::string&
     const double a = std::pow(schedule.edm_sigma(t_T), 1 / rho), b = std::pow(schedule.edm_sigma(t_0), 1 / rho);
     for (int64_t i = 0; i <= steps; ++i) t[i] = schedule.t_of_edm_sigma(std::pow(a + (b - a) * (i / n), rho));
   } else {
-    SCORCH_CHECK_HINT(!is_ddim_labels(spacing), "use it with sampling.method ddim",
-                      "sampling.spacing {} is ermongroup/ddim's label sequence, which only ddim takes", spacing);
+    SCORCH_CHECK(!is_ddim_labels(spacing), "internal: time_steps for {}, whose grid ddim_label_times gives", spacing);
     SCORCH_FAIL("sampling.spacing: unknown value '{}' (expected one of: time_uniform, time_quadratic, logsnr, edm)",
                 spacing);
   }
@@ -38,6 +37,12 @@ std::vector<double> time_steps(const NoiseSchedule& schedule, const std::string&
 }
 
 bool is_ddim_labels(const std::string& spacing) { return spacing == "ddim_uniform" || spacing == "ddim_quad"; }
+
+void check_ddim_labels_method(const std::string& method, const std::string& spacing) {
+  SCORCH_CHECK_HINT(
+      method == "ddim" || !is_ddim_labels(spacing), "use sampling.method ddim, or another sampling.spacing",
+      "sampling.spacing {} is ermongroup/ddim's label sequence, which only ddim takes (method {})", spacing, method);
+}
 
 std::vector<double> ddim_label_times(int64_t num_labels, const std::string& spacing, int64_t steps) {
   SCORCH_CHECK(num_labels >= 2, "sampling.spacing {}: the network's chain has {} labels, need at least 2", spacing,
