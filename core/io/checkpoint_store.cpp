@@ -52,7 +52,7 @@ std::string CheckpointStore::save(int64_t step, nlohmann::json meta,
     meta["files"] = files;
     write_file_atomic((tmp / "meta.json").string(), meta.dump(2) + "\n");
     fsync_path(tmp.string());
-    fs::remove_all(final_dir);  // a re-save of the same step replaces it whole
+    if (fs::exists(final_dir)) remove_step_dir(final_dir);  // a re-save of the same step replaces it whole
     fs::rename(tmp, final_dir);
     fsync_path(dir_);
   } catch (...) {
@@ -140,7 +140,15 @@ void CheckpointStore::prune(int64_t newest_step) {
     if (!snapshot && step <= newest_step) rolling.push_back(d);
   }
   const int64_t excess = static_cast<int64_t>(rolling.size()) - std::max<int64_t>(retention_.keep_last, 1);
-  for (int64_t i = 0; i < excess; ++i) fs::remove_all(rolling[i]);
+  for (int64_t i = 0; i < excess; ++i) remove_step_dir(rolling[i]);
+}
+
+void CheckpointStore::remove_step_dir(const fs::path& d) const {
+  const fs::path doomed = fs::path(dir_) / fmt::format(".tmp-{}-{}-removed", d.filename().string(), ::getpid());
+  fs::remove_all(doomed);
+  fs::rename(d, doomed);
+  fsync_path(dir_);
+  fs::remove_all(doomed);
 }
 
 }  // namespace scorch::io

@@ -2,6 +2,7 @@
 // finding the newest complete checkpoint (skipping partial or corrupt ones with a warning).
 #pragma once
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -41,6 +42,9 @@ class CheckpointStore {
 
  private:
   void prune(int64_t newest_step);
+  // Takes step directory `d` out of the store at once (a rename to a ".tmp-step-…" leftover that
+  // remove_leftovers clears), then deletes it: a kill mid-delete leaves no partial step-N behind.
+  void remove_step_dir(const std::filesystem::path& d) const;
   std::string dir_;
   CheckpointRetention retention_;
 };
