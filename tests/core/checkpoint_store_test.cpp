@@ -2,10 +2,13 @@
 #include "core/io/checkpoint_store.h"
 
 #include <gtest/gtest.h>
+#include <sys/inotify.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -126,6 +129,8 @@ TEST(CheckpointStore, LeftoversOfKilledSavesAreRemovedAndCheckpointsKept) {
   const std::string c = root + "/checkpoints/";
   fs::create_directories(c + ".tmp-step-000000020-4242");
   write_blob(c + ".tmp-step-000000020-4242", "model.safetensors", 5);
+  fs::create_directories(c + ".tmp-step-000000005-4242-removed");  // a prune killed mid-delete
+  write_blob(c + ".tmp-step-000000005-4242-removed", "ema.safetensors", 5);
   fs::create_directory_symlink("step-000000010", c + ".latest-4242");
   write_blob(c, ".notes.json.tmp-4242", 3);
   store.remove_leftovers();
@@ -134,6 +139,46 @@ TEST(CheckpointStore, LeftoversOfKilledSavesAreRemovedAndCheckpointsKept) {
   std::sort(left.begin(), left.end());
   EXPECT_EQ(left, (std::vector<std::string>{"latest", "step-000000010"}));
   EXPECT_NO_THROW(io::CheckpointStore::validate(c + "step-000000010"));
+  fs::remove_all(root);
+}
+
+// What happens to directory `dir` while `act` runs, as inotify reports it: 'M' it moved, 'D' a file in it
+// was deleted, 'X' it was deleted itself.
+std::string watch(const std::string& dir, const std::function<void()>& act) {
+  const int fd = inotify_init1(IN_NONBLOCK);
+  EXPECT_GE(fd, 0);
+  EXPECT_GE(inotify_add_watch(fd, dir.c_str(), IN_MOVE_SELF | IN_DELETE | IN_DELETE_SELF), 0);
+  act();
+  std::string seen;
+  alignas(inotify_event) char buf[16384];
+  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) {
+    for (char* p = buf; p < buf + n; p += sizeof(inotify_event) + reinterpret_cast<inotify_event*>(p)->len) {
+      const uint32_t mask = reinterpret_cast<inotify_event*>(p)->mask;
+      if (mask & IN_MOVE_SELF) seen += 'M';
+      if (mask & IN_DELETE) seen += 'D';
+      if (mask & IN_DELETE_SELF) seen += 'X';
+    }
+  }
+  ::close(fd);
+  return seen;
+}
+
+// Pruning and re-saving take a step directory out of the store by one rename before deleting its files, so
+// a kill during the delete leaves a .tmp-step leftover, never a step-N missing files (the training kill
+// campaign once found one). Deleting in place shows as "DDDX"; a rename first as "MDDDX".
+TEST(CheckpointStore, PruneAndResaveMoveAStepAwayBeforeDeletingItsFiles) {
+  auto root = test::temp_dir("ckpt");
+  io::CheckpointStore store(root, {1, 0});
+  const auto write = [](const std::string& d) {
+    write_blob(d, "model.safetensors", 10);
+    write_blob(d, "ema.safetensors", 10);
+  };
+  const auto first = store.save(1, {}, write);
+  EXPECT_EQ(watch(first, [&] { store.save(2, {}, write); }), "MDDDX");  // prune keeps 1
+  EXPECT_EQ(names(store.list()), std::vector<std::string>{"step-000000002"});
+  const auto second = root + "/step-000000002";
+  EXPECT_EQ(watch(second, [&] { store.save(2, {}, write); }), "MDDDX");  // a re-save replaces it
+  EXPECT_NO_THROW(io::CheckpointStore::validate(second));
   fs::remove_all(root);
 }
 
