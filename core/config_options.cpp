@@ -67,13 +67,15 @@ const std::vector<OptionSpec>& option_table() {
       {"training.eps", T::Float, "1e-5", "smallest time sampled by the continuous loss", S::Training},
       // sampling
       {"sampling.method", T::String, "pc",
-       "pc | ode | ald (NCSN/NCSNv2's annealed Langevin dynamics from uniform noise) | dpm_solver | edm | ddim",
+       "pc | ode | ald (NCSN/NCSNv2's annealed Langevin dynamics from uniform noise) | dpm_solver | edm | ddim | "
+       "ddpm (ancestral with DDPM's larger variance and clipped x_0: ermongroup/ddim's ddpm_noisy)",
        S::Sampling},
-      {"sampling.steps", T::Int, "20", "dpm_solver / edm / ddim: network evaluations per sample (the budget)",
+      {"sampling.steps", T::Int, "20", "dpm_solver / edm / ddim / ddpm: network evaluations per sample (the budget)",
        S::Sampling},
       {"sampling.spacing", T::String, "auto",
        "time_uniform | time_quadratic | logsnr | edm (auto: logsnr for dpm_solver, edm for edm, time_uniform for "
-       "ddim) | ddim_uniform | ddim_quad (ddim on a DDPM network: ermongroup/ddim's label sequences)",
+       "ddim and ddpm) | ddim_uniform | ddim_quad (ddim or ddpm on a DDPM network: ermongroup/ddim's label "
+       "sequences)",
        S::Sampling},
       {"sampling.solver_order", T::Int, "2", "dpm_solver: 1 (DDIM), 2 or 3", S::Sampling},
       {"sampling.dpm_method", T::String, "multistep", "dpm_solver: multistep (2M/3M) | singlestep (2S/3S)",

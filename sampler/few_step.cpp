@@ -1,4 +1,4 @@
-// FewStepSampler: maps the sampling.* keys onto DpmSolver, EdmSampler and DdimSampler.
+// FewStepSampler: maps the sampling.* keys onto DpmSolver, EdmSampler, DdimSampler and DdpmSampler.
 #include "sampler/few_step.h"
 
 #include <algorithm>
@@ -7,13 +7,16 @@
 #include "core/error.h"
 #include "core/sdes/ve_sde.h"
 #include "sampler/ddim_sampler.h"
+#include "sampler/ddpm_sampler.h"
 #include "sampler/dpm_solver.h"
 #include "sampler/edm_sampler.h"
 #include "sampler/time_steps.h"
 
 namespace scorch::sampler {
 
-bool is_few_step(const std::string& method) { return method == "dpm_solver" || method == "edm" || method == "ddim"; }
+bool is_few_step(const std::string& method) {
+  return method == "dpm_solver" || method == "edm" || method == "ddim" || method == "ddpm";
+}
 
 void check_ddim_encode(const SamplingOptions& o) {
   SCORCH_CHECK_HINT(o.method == "ddim", "set sampling.method ddim (DDIM inversion) or ode",
@@ -76,6 +79,13 @@ torch::Tensor FewStepSampler::run(const torch::Tensor& x_T, torch::Generator& ge
   } else if (o_.method == "ddim") {
     DdimOptions d{o_.ddim_eta, o_.spacing, o_.noise_removal};
     x = DdimSampler(schedule_, model, d).run(x_T, t_T, t_0, o_.steps - (o_.noise_removal ? 1 : 0), gen);
+  } else if (o_.method == "ddpm") {
+    // ermongroup/ddim clips to its data range [-1, 1]; scorch's model space is [0, 1] unless data.centered.
+    DdpmSampler ddpm(schedule_, model, {o_.centered ? -1.0 : 0.0, 1.0, o_.noise_removal || !ddim_times_.empty()});
+    const auto t = ddim_times_.empty()
+                       ? time_steps(schedule_, o_.spacing, t_T, t_0, o_.steps - (o_.noise_removal ? 1 : 0))
+                       : ddim_times_;
+    x = ddpm.run(x_T, t, gen);
   } else {
     EdmOptions e{o_.edm_solver, o_.spacing, o_.edm_rho, o_.edm_churn, o_.edm_s_min, o_.edm_s_max, o_.edm_s_noise};
     const int64_t levels = o_.edm_solver == "heun" ? (o_.steps + 1) / 2 : o_.steps;

@@ -1,4 +1,4 @@
-// The few-step samplers chosen by sampling.method (dpm_solver | edm | ddim), with sampling.steps as the budget.
+// The few-step samplers chosen by sampling.method (dpm_solver | edm | ddim | ddpm), with sampling.steps as the budget.
 #pragma once
 #include <torch/torch.h>
 
@@ -18,9 +18,9 @@ bool is_few_step(const std::string& method);
 void check_ddim_encode(const SamplingOptions& o);
 
 // sampling.steps network evaluations per batch, exactly:
-//   dpm_solver, ddim   steps solver steps from T to sampling.eps, or steps - 1 and the final denoising
+//   dpm_solver, ddim, ddpm   steps solver steps from T to sampling.eps, or steps - 1 and the final denoising
 //                      evaluation (the x_0 prediction at eps) when sampling.noise_removal is on;
-//   ddim on ddim_uniform / ddim_quad   one evaluation per label of ermongroup/ddim's sequence (time_steps.h),
+//   ddim, ddpm on ddim_uniform / ddim_quad   one evaluation per label of ermongroup/ddim's sequence (time_steps.h),
 //                      the last the x_0 prediction at label 0: `steps` for ddim_quad, and for ddim_uniform
 //                      when steps divides the chain's labels (more otherwise);
 //   edm                (steps + 1) / 2 noise levels with heun (2 levels - 1 evaluations: 35 -> EDM's 18
@@ -29,7 +29,7 @@ void check_ddim_encode(const SamplingOptions& o);
 class FewStepSampler {
  public:
   FewStepSampler(std::shared_ptr<sdes::Sde> sde, sdes::ScoreFn score, const SamplingOptions& options);
-  // x_T (B, C, H, W) from the SDE's prior -> the sample in model space. `gen` feeds edm churn and ddim eta.
+  // x_T (B, C, H, W) from the SDE's prior -> the sample in model space. `gen` feeds edm churn, ddim eta and ddpm.
   torch::Tensor run(const torch::Tensor& x_T, torch::Generator& gen);
   // DDIM inversion: data x (B, C, H, W, model space) taken as x at sampling.eps -> its latent at T, up the
   // grid of `steps` moves that run() with sampling.noise_removal off comes down, each move DDIM's step with x_0

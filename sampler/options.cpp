@@ -56,11 +56,13 @@ SamplingOptions SamplingOptions::from(const Config& config) {
   o.continuous = config.get_bool("training.continuous");
   o.centered = config.get_bool("data.centered");
 
-  check_member("sampling.method", o.method, {"pc", "ode", "ald", "dpm_solver", "edm", "ddim"});
+  check_member("sampling.method", o.method, {"pc", "ode", "ald", "dpm_solver", "edm", "ddim", "ddpm"});
   check_member("sampling.spacing", o.spacing,
                {"auto", "time_uniform", "time_quadratic", "logsnr", "edm", "ddim_uniform", "ddim_quad"});
   check_ddim_labels_method(o.method, o.spacing);
-  if (o.spacing == "auto") o.spacing = o.method == "edm" ? "edm" : o.method == "ddim" ? "time_uniform" : "logsnr";
+  if (o.spacing == "auto") {
+    o.spacing = o.method == "edm" ? "edm" : o.method == "ddim" || o.method == "ddpm" ? "time_uniform" : "logsnr";
+  }
   check_member("sampling.dpm_method", o.dpm_method, {"multistep", "singlestep"});
   check_member("sampling.edm_solver", o.edm_solver, {"heun", "euler"});
   SCORCH_CHECK(o.solver_order >= 1 && o.solver_order <= 3, "sampling.solver_order must be 1, 2 or 3, got {}",

@@ -9,7 +9,7 @@
 namespace scorch::sampler {
 
 struct SamplingOptions {
-  // pc | ode | ald (NCSN/NCSNv2's annealed Langevin dynamics, ald_sampler.h) | dpm_solver | edm | ddim
+  // pc | ode | ald (NCSN/NCSNv2's annealed Langevin dynamics, ald_sampler.h) | dpm_solver | edm | ddim | ddpm
   // (the few-step samplers, few_step.h)
   std::string method = "pc";
   std::string predictor = "reverse_diffusion";

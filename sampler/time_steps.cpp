@@ -40,8 +40,10 @@ bool is_ddim_labels(const std::string& spacing) { return spacing == "ddim_unifor
 
 void check_ddim_labels_method(const std::string& method, const std::string& spacing) {
   SCORCH_CHECK_HINT(
-      method == "ddim" || !is_ddim_labels(spacing), "use sampling.method ddim, or another sampling.spacing",
-      "sampling.spacing {} is ermongroup/ddim's label sequence, which only ddim takes (method {})", spacing, method);
+      method == "ddim" || method == "ddpm" || !is_ddim_labels(spacing),
+      "use sampling.method ddim or ddpm, or another sampling.spacing",
+      "sampling.spacing {} is ermongroup/ddim's label sequence, which only ddim and ddpm take (method {})", spacing,
+      method);
 }
 
 std::vector<double> ddim_label_times(int64_t num_labels, const std::string& spacing, int64_t steps) {

@@ -23,7 +23,7 @@ std::vector<double> time_steps(const NoiseSchedule& schedule, const std::string&
 // as the times u / (num_labels - 1) of those labels (score_sde's discrete VP labelling), decreasing; the last is
 // label 0, where ddim takes its final x_0 prediction.
 bool is_ddim_labels(const std::string& spacing);
-// Refuses the label sequences for any sampling.method but ddim, naming both keys.
+// Refuses the label sequences for any sampling.method but ddim and ddpm, naming both keys.
 void check_ddim_labels_method(const std::string& method, const std::string& spacing);
 std::vector<double> ddim_label_times(int64_t num_labels, const std::string& spacing, int64_t steps);
 

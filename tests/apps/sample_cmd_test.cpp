@@ -210,8 +210,10 @@ TEST_F(SampleCmd, DryRunChecksWhatEachSubcommandChecksAtStart) {
       {"inpaint --data " + rgb + " --mask " + dir_ + "/none.png", "none.png"},
       {"colorize --data " + gray, "the model makes 16x16x3 images"},
       {"encode --data " + rgb + " --out " + dir_ + "/latents.png", "writes FILE.npy"},
-      {"--num 2 --sampling.spacing ddim_quad", "ermongroup/ddim's label sequence, which only ddim takes (method pc)"},
+      {"--num 2 --sampling.spacing ddim_quad",
+       "ermongroup/ddim's label sequence, which only ddim and ddpm take (method pc)"},
       {"--num 2 --sampling.method ddim --sampling.spacing ddim_uniform", "training.continuous false"},
+      {"--num 2 --sampling.method ddpm --sampling.spacing ddim_quad", "training.continuous false"},
       {"encode --data " + rgb + " --out " + dir_ + "/z.npy --sampling.method ddim --sampling.ddim_eta 1",
        "sampling.ddim_eta = 1 draws noise"}};
   for (const auto& [args, message] : refused) {

@@ -44,6 +44,7 @@ TEST(SampleDocs, EveryCommandRunsAsWritten) {
   EXPECT_TRUE(fs::exists(dir + "/samples/ve_tiny/manifest.json"));
   EXPECT_TRUE(fs::exists(dir + "/samples/ve_tiny_2ranks/png/000047.png"));
   EXPECT_TRUE(fs::exists(dir + "/samples/ddpm_ddim/manifest.json"));
+  EXPECT_TRUE(fs::exists(dir + "/samples/ddpm_sigma_hat/manifest.json"));
   EXPECT_TRUE(fs::exists(dir + "/samples/decoded_ddim/manifest.json"));
   EXPECT_TRUE(fs::exists(dir + "/samples/bpd.json"));
   EXPECT_TRUE(fs::exists(dir + "/samples/colorized/grid.png"));

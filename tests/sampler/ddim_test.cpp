@@ -117,7 +117,8 @@ TEST(FastSamplers, DdimInversionWalksTheDecodersGridBackwardsWithoutAGraph) {
   for (size_t i = 1; i < up.size(); ++i) EXPECT_EQ(up[i], down[down.size() - i]) << i;
 }
 
-// ermongroup/ddim's label sequences exist only for ddim on a DDPM chain, and end in its final x_0 prediction:
+// ermongroup/ddim's label sequences exist only for ddim and ddpm on a DDPM chain, and end in its final x_0
+// prediction:
 // another method, a continuous network, no final denoising, or more labels than the chain has are refused
 // by name when the sampler is built, so scorch sample --dry-run reports them.
 TEST(FastSamplers, DdimLabelSequencesAreRefusedWhereTheyDoNotApply) {
@@ -139,9 +140,13 @@ TEST(FastSamplers, DdimLabelSequencesAreRefusedWhereTheyDoNotApply) {
   o.continuous = false;
   o.steps = 10;
   EXPECT_NO_THROW(FewStepSampler(vp, zero, o));
+  auto ddpm = o;
+  ddpm.method = "ddpm";
+  EXPECT_NO_THROW(FewStepSampler(vp, zero, ddpm));
   auto dpm = o;
   dpm.method = "dpm_solver";
-  refused(dpm, "ermongroup/ddim's label sequence, which only ddim takes (method dpm_solver)", "sampling.method ddim");
+  refused(dpm, "ermongroup/ddim's label sequence, which only ddim and ddpm take (method dpm_solver)",
+          "sampling.method ddim");
   auto continuous = o;
   continuous.continuous = true;
   refused(continuous, "trained on it (training.sde vpsde, training.continuous false)", "time_uniform");

@@ -127,16 +127,19 @@ TEST(FastSamplersReference, DpmSolverOnADiscreteVpNetworkMatchesTheReferenceCode
   }
 }
 
-// DDIM on ermongroup/ddim's own label sequences (fast_samplers/ddim_labels): its Diffusion.sample_image and
-// generalized_steps on the same stand-in network and table, float64: eta 0 with uniform 10 and 30 (whose
-// range has 31 labels), quad 10 and 20; eta 1 with uniform 10 and eta 0.5 with quad 20, the reference's noise
-// drawn after torch.manual_seed(0), scorch's from a CPU generator seeded 0 (the same Mersenne Twister and
-// normal draws, in the same order: one per step after the network call). The labels each evaluation took
-// must be the reference's, in order, and the samples agree within 1e-12 of their scale (2e-15 seen): both
-// sides compute in float64 the same products of the same betas (the reference's cumprod, scorch's sum of
-// logs); a sequence one label off moves them by 5e-3, a missing final x_0 prediction by 1e-3, no noise for
-// eta > 0 by 0.19.
-TEST(FastSamplersReference, DdimOnDdimsLabelSequencesMatchesTheReferenceCode) {
+// DDIM and DDPM on ermongroup/ddim's own label sequences (fast_samplers/ddim_labels): its
+// Diffusion.sample_image with generalized_steps (ddim) and ddpm_steps (its ddpm_noisy: scorch's ddpm, x_0
+// clipped to [-1, 1], data.centered) on the same stand-in network and table, float64: eta 0 with uniform 10
+// and 30 (whose range has 31 labels), quad 10 and 20; eta 1 with uniform 10, eta 0.5 with quad 20, and ddpm
+// with uniform 10 and quad 20, the reference's noise drawn after torch.manual_seed(0), scorch's from a CPU
+// generator seeded 0 (the same Mersenne Twister and normal draws, in the same order: one per step after the
+// network call). The labels each evaluation took must be the reference's, in order, and the samples agree
+// within 1e-12 of their scale (2e-15 seen for ddim, 7e-14 for ddpm, whose x_0 the reference forms from its
+// noise prediction in another order): both sides compute in float64 the same products of the same betas (the
+// reference's cumprod, scorch's sum of logs). A sequence one label off moves them by 5e-3, a missing final x_0
+// prediction by 1e-3, no noise for eta > 0 by 0.19; ddpm with the posterior's variance by 0.5, without
+// clipping by 80.
+TEST(FastSamplersReference, DdimAndDdpmOnDdimsLabelSequencesMatchTheReferenceCode) {
   auto sde = std::make_shared<sdes::VPSDE>(0.1, 20.0, 1000);
   std::vector<int64_t> seen;
   auto score = stand_in_discrete_vp_score(sde, &seen);
@@ -144,11 +147,12 @@ TEST(FastSamplersReference, DdimOnDdimsLabelSequencesMatchesTheReferenceCode) {
   const auto meta = nlohmann::json::parse(std::ifstream(fixture_path("fast_samplers/ddim_labels.json")));
   for (const auto& [name, run] : meta.items()) {
     SamplingOptions o;
-    o.method = "ddim";
+    o.method = run["sample_type"] == "ddpm_noisy" ? "ddpm" : "ddim";
     o.spacing = "ddim_" + run["skip_type"].get<std::string>();
     o.steps = run["timesteps"].get<int64_t>();
-    o.ddim_eta = run["eta"].get<double>();
+    o.ddim_eta = run["eta"].is_null() ? 0.0 : run["eta"].get<double>();
     o.continuous = false;
+    o.centered = true;
     seen.clear();
     expect_matches(sde, score, o, tensors, meta, name, 1e-12, /*noise_removal=*/true);
     EXPECT_EQ(seen, run["labels"].get<std::vector<int64_t>>()) << name;

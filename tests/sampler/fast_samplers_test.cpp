@@ -163,7 +163,7 @@ TEST(FastSamplers, SamplingStepsIsTheExactNetworkEvaluationCount) {
   Gaussian g{NoiseSchedule(sde)};
   const auto x = g.start().to(torch::kFloat32);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(3);
-  for (std::string method : {"dpm_solver", "ddim", "edm"}) {
+  for (std::string method : {"dpm_solver", "ddim", "edm", "ddpm"}) {
     for (bool noise_removal : {true, false}) {
       for (int64_t steps : {7, 20, 35}) {
         SamplingOptions o;

@@ -28,23 +28,24 @@ inline std::shared_ptr<sdes::Sde> sde_named(sdes::SdeKind k) {
 
 struct Gaussian {
   NoiseSchedule schedule;
+  double mu = kMu, s = kS;  // the data's mean and standard deviation
   double v(double t) const {
-    const double a = schedule.alpha(t), s = schedule.sigma(t);
-    return a * a * kS * kS + s * s;
+    const double a = schedule.alpha(t), sig = schedule.sigma(t);
+    return a * a * s * s + sig * sig;
   }
   sdes::ScoreFn score() const {
     return [this](const torch::Tensor& x, const torch::Tensor& t) {
       const double tt = t[0].item<double>();
-      return -(x - schedule.alpha(tt) * kMu) / v(tt);
+      return -(x - schedule.alpha(tt) * mu) / v(tt);
     };
   }
   // The exact flow from t_T to t of the points x_T.
   torch::Tensor flow(const torch::Tensor& x_T, double t_T, double t) const {
-    return schedule.alpha(t) * kMu + (x_T - schedule.alpha(t_T) * kMu) * std::sqrt(v(t) / v(t_T));
+    return schedule.alpha(t) * mu + (x_T - schedule.alpha(t_T) * mu) * std::sqrt(v(t) / v(t_T));
   }
   torch::Tensor start() const {
     auto g = at::make_generator<at::CPUGeneratorImpl>(5);
-    return torch::randn({64, 1, 1, 1}, g, torch::kFloat64) * std::sqrt(v(kT)) + schedule.alpha(kT) * kMu;
+    return torch::randn({64, 1, 1, 1}, g, torch::kFloat64) * std::sqrt(v(kT)) + schedule.alpha(kT) * mu;
   }
 };
 
