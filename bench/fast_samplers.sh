@@ -34,6 +34,8 @@ ROWS=(
   "ddim_eta1_20|20|--set sampling.method=ddim --set sampling.steps=20 --set sampling.ddim_eta=1"
   "ddim_eta1_35|35|--set sampling.method=ddim --set sampling.steps=35 --set sampling.ddim_eta=1"
   "edm_churn_35|35|--set sampling.method=edm --set sampling.steps=35 --set sampling.edm_churn=40"
+  "ddpm_20|20|--set sampling.method=ddpm --set sampling.steps=20"
+  "ddpm_50|50|--set sampling.method=ddpm --set sampling.steps=50"
   "pc_1000|2000|--set model.num_scales=1000 --set sampling.method=pc --set sampling.predictor=reverse_diffusion --set sampling.corrector=langevin"
 )
 
