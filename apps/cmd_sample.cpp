@@ -226,6 +226,10 @@ int run_sample(const SampleArgs& a) {
 int run_encode(const SampleArgs& a) {
   refuse_guidance(a, "scorch sample encode");
   auto l = load(a);
+  // DDIM inversion walks the grid of decoding without the final denoising step (few_step.h), so a budget
+  // of one step is enough, whatever sampling.noise_removal says for sampling.
+  if (sampler::SamplingOptions::from(l->config).method == "ddim")
+    l->config.set("sampling.noise_removal", "false", "scorch sample encode with sampling.method ddim");
   const auto options = [&] {
     sampler::EncodeOptions o;
     o.data = a.data;
