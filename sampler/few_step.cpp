@@ -81,7 +81,7 @@ torch::Tensor FewStepSampler::run(const torch::Tensor& x_T, torch::Generator& ge
     x = DdimSampler(schedule_, model, d).run(x_T, t_T, t_0, o_.steps - (o_.noise_removal ? 1 : 0), gen);
   } else if (o_.method == "ddpm") {
     // ermongroup/ddim clips to its data range [-1, 1]; scorch's model space is [0, 1] unless data.centered.
-    DdpmSampler ddpm(schedule_, model, {o_.centered ? -1.0 : 0.0, 1.0, o_.noise_removal || !ddim_times_.empty()});
+    DdpmSampler ddpm(schedule_, model, {o_.centered ? -1.0 : 0.0, 1.0, o_.noise_removal});
     const auto t = ddim_times_.empty()
                        ? time_steps(schedule_, o_.spacing, t_T, t_0, o_.steps - (o_.noise_removal ? 1 : 0))
                        : ddim_times_;
