@@ -19,8 +19,11 @@ GroupNormImpl::GroupNormImpl(int64_t num_groups, int64_t num_channels, double ep
 }
 
 bool GroupNormImpl::takes_fused_path(const torch::Tensor& x) const {
-  return fused_ != Switch::Off && x.is_cuda() && x.dim() == 4 && x.size(0) <= kMaxImages &&
-         kernel_dtype_supported(x.scalar_type()) && SCORCH_WITH_CUDA;
+  if (!switch_applies(fused_, x.is_cuda()) || x.dim() != 4 || x.size(0) > kMaxImages ||
+      !kernel_dtype_supported(x.scalar_type()))
+    return false;
+  // A CUDA tensor in a build without the kernels would reach the CPU loop with device pointers.
+  return x.is_cpu() || (x.is_cuda() && SCORCH_WITH_CUDA);
 }
 
 torch::Tensor GroupNormImpl::forward_silu(const torch::Tensor& x) {

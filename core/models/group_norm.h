@@ -14,8 +14,9 @@ namespace scorch::models {
 // in the input's dtype; the affine parameters are cast to it.
 //
 // With set_fused(On or Auto) (model.fused_group_norm), a CUDA input goes through fused_group_norm, scorch's
-// kernels in either layout, instead of LibTorch's; forward_silu then fuses the SiLU in. A CPU input always takes
-// LibTorch's (the kernels' CPU loop exists to test their arithmetic, and it is slower).
+// kernels in either layout, instead of LibTorch's; forward_silu then fuses the SiLU in. A CPU input takes it only
+// with On, as every speed switch's `true` forces its CPU loop (slower than LibTorch's there; what CPU tests of
+// the layouts and kernels run), and stays on LibTorch's with Auto.
 class GroupNormImpl : public torch::nn::Module {
  public:
   GroupNormImpl(int64_t num_groups, int64_t num_channels, double eps);
