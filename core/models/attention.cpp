@@ -33,7 +33,12 @@ torch::Tensor AttnBlockImpl::forward(const torch::Tensor& x, const torch::Tensor
     auto qf = q.reshape({B, C, H * W}), kf = k.reshape({B, C, H * W}), vf = v.reshape({B, C, H * W});  // (B, C, N)
     auto logits = torch::bmm(qf.transpose(1, 2), kf) * (1.0 / std::sqrt(static_cast<double>(C)));      // (B, Nq, Nk)
     auto weights = torch::softmax(logits, -1);
-    out = torch::bmm(vf, weights.transpose(1, 2)).reshape({B, C, H, W});  // (B, C, H, W)
+    if (x.suggest_memory_format() == at::MemoryFormat::ChannelsLast)
+      // The product transposed, (B, Nq, C), is channels_last (B, C, H, W) as it stands: in NCHW NIN_3's output
+      // would miss the fused join (its operands must share a layout) and mix layouts in the residual add.
+      out = torch::bmm(weights, vf.transpose(1, 2)).view({B, H, W, C}).permute({0, 3, 1, 2});
+    else
+      out = torch::bmm(vf, weights.transpose(1, 2)).reshape({B, C, H, W});  // (B, C, H, W)
   }
   if (switch_applies(options.fused_skip_join(), x.is_cuda()))
     return fused_skip_join(x, NIN_3->forward_without_bias(out), NIN_3->b, options.skip_rescale());
