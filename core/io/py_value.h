@@ -70,7 +70,7 @@ std::string dtype_name(torch::ScalarType dtype);
 
 // Every leaf under `root` with its path ("model.module.sigmas", "ema.shadow_params.3"), in order: tensors,
 // numbers, strings, None, opaque objects, and lists/tuples of plain numbers or strings as one leaf.
-// Throws, naming `what`, when nesting is deeper than 64 or the walk passes a million values (a hostile pickle).
+// Throws, naming `what`, when nesting is deeper than 64 or the walk passes 2^18 values (a hostile pickle).
 std::vector<std::pair<std::string, Ref>> leaves(const Ref& root, const std::string& what);
 
 }  // namespace scorch::io::py
