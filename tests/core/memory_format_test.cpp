@@ -1,5 +1,7 @@
 // Memory layout through whole networks: channels_last gives NCHW's output, and a channels_last training step (the
 // weights as models::to_channels_last leaves them) keeps its activations and gradients in that layout.
+#include "core/models/memory_format.h"
+
 #include <ATen/record_function.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -10,7 +12,6 @@
 
 #include "core/config.h"
 #include "core/models/attention.h"
-#include "core/models/memory_format.h"
 #include "core/models/score_model.h"
 #include "support/checks.h"
 #include "support/run.h"
