@@ -6,16 +6,13 @@
 
 #include <chrono>
 
+#include "core/dist/device.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/rng.h"
 #include "core/signals.h"
 #include "trainer/classifier_loss.h"
 #include "trainer/loss_noise.h"
-
-#if SCORCH_WITH_CUDA
-#include <c10/cuda/CUDACachingAllocator.h>
-#endif
 
 namespace scorch::trainer {
 
@@ -29,17 +26,6 @@ std::string duration_text(double s) {
   if (s >= 3600) return fmt::format("{}h{:02d}m", static_cast<int>(s / 3600), static_cast<int>(s / 60) % 60);
   if (s >= 60) return fmt::format("{}m{:02d}s", static_cast<int>(s / 60), static_cast<int>(s) % 60);
   return fmt::format("{:.0f}s", s);
-}
-
-double device_peak_gib(const torch::Device& device) {
-#if SCORCH_WITH_CUDA
-  if (device.is_cuda()) {
-    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
-    return static_cast<double>(stats.reserved_bytes[0].peak) / (1024.0 * 1024.0 * 1024.0);
-  }
-#endif
-  (void)device;
-  return 0.0;
 }
 
 // A loader batch as the model takes it: images (B, C, H, W) as they are, points (B, D) as (B, D, 1, 1).
@@ -173,7 +159,7 @@ void Trainer::log_interval(double seconds, double eta_s) {
                         {"images_seen", step_ * o_.batch_size},
                         {"elapsed_s", elapsed_seconds()}};
   if (scaler_.enabled()) row["loss_scale"] = scaler_.scale();
-  const double mem = device_peak_gib(device_);
+  const double mem = dist::memory_peak_gib(device_);
   if (device_.is_cuda()) row["peak_mem_gib"] = mem;
   if (pending_eval_loss_) row["eval_loss"] = *pending_eval_loss_;
   if (!pending_eval_accuracy_.empty()) {

@@ -30,6 +30,7 @@ Trainer::Trainer(Config config, std::string workdir, std::shared_ptr<dist::Commu
       micro_batch_(o_.local_micro_batch(comm_->world())),
       scaler_(o_.precision == Precision::FP16) {
   if (device_.is_cuda()) {
+    dist::restart_memory_peak(device_);  // metrics' peak_mem_gib is this run's
     dist::set_tf32(o_.tf32);
     dist::set_cudnn_benchmark(o_.cudnn_benchmark);
   }

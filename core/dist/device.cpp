@@ -17,6 +17,7 @@
 
 #if SCORCH_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDACachingAllocator.h>
 #endif
 
 namespace scorch::dist {
@@ -90,6 +91,27 @@ void set_tf32(bool allowed) {
 }
 
 void set_cudnn_benchmark(bool on) { at::globalContext().setBenchmarkCuDNN(on); }
+
+double memory_peak_gib(const torch::Device& device) {
+#if SCORCH_WITH_CUDA
+  if (device.is_cuda()) {
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
+    return static_cast<double>(stats.reserved_bytes[0].peak) / (1024.0 * 1024.0 * 1024.0);
+  }
+#endif
+  (void)device;
+  return 0.0;
+}
+
+void restart_memory_peak(const torch::Device& device) {
+#if SCORCH_WITH_CUDA
+  if (device.is_cuda()) {
+    c10::cuda::CUDACachingAllocator::emptyCache();
+    c10::cuda::CUDACachingAllocator::resetPeakStats(device.index());
+  }
+#endif
+  (void)device;
+}
 
 void set_deterministic(const torch::Device& device, int cpu_threads) {
   SCORCH_CHECK(cpu_threads >= 1, "sampling.threads must be at least 1, got {}", cpu_threads);

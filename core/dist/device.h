@@ -24,6 +24,13 @@ void set_tf32(bool allowed);
 // algorithms and keeps the fastest for the rest of the process (training.cudnn_benchmark).
 void set_cudnn_benchmark(bool on);
 
+// The most memory LibTorch's CUDA caching allocator has held on `device` since the last restart_memory_peak, in
+// GiB (reserved, not only allocated: what a larger batch runs out of); 0 on the CPU.
+double memory_peak_gib(const torch::Device& device);
+// Starts that peak afresh for a run: returns the cached blocks nobody holds to the driver first, so that memory
+// an earlier run in this process left cached (gpu_bench's variants, max-batch's tries) is not counted again.
+void restart_memory_peak(const torch::Device& device);
+
 // CPU threads for torch's intra-op pool: OMP_NUM_THREADS when set, else the cores split evenly between the
 // ranks on this host (an oversubscribed OpenMP pool spins and runs many times slower). Returns the count.
 int configure_cpu_threads(int local_world);

@@ -220,6 +220,23 @@ TEST(TrainerCuda, MicroBatchedStepsStayEager) {
   EXPECT_EQ(t.graphed_steps(), 0);
 }
 
+// metrics' peak_mem_gib is the run's own: memory that earlier work in the process left in the caching allocator
+// (gpu_bench's previous variant, max-batch's previous try) is not counted. The tiny run needs a few MiB.
+TEST(TrainerCuda, PeakMemoryIsTheRunsOwn) {
+  SCORCH_REQUIRE_CUDA();
+  const auto root = test::temp_dir("cuda-peak-memory");
+  const auto data = gaussian_dataset(root + "/data", 64);
+  torch::empty({int64_t{1} << 28}, torch::TensorOptions(torch::kFloat32).device(kCuda));  // 1 GiB, left cached
+  trainer::Trainer t(tiny_train_config(data, {"training.n_iters=4"}), root + "/run", local(), kCuda);
+  t.run();
+  const auto peaks = logged(root + "/run", "peak_mem_gib");
+  ASSERT_EQ(peaks.size(), 2u);
+  for (double gib : peaks) {
+    EXPECT_GT(gib, 0.0);
+    EXPECT_LT(gib, 0.25);
+  }
+}
+
 TEST(TrainerCuda, HalfPrecisionLossesAreFiniteAndFall) {
   SCORCH_REQUIRE_CUDA();
   const auto root = test::temp_dir("cuda-precision");
