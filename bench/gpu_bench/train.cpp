@@ -1,8 +1,11 @@
 // gpu_bench train and max-batch: timed training steps per variant, and the largest batch that trains.
+#include <ATen/record_function.h>
 #include <c10/util/Exception.h>
 
 #include <filesystem>
 #include <fstream>
+#include <set>
+#include <string_view>
 
 #include "bench/gpu_bench/bench.h"
 #include "core/dist/mpi_comm.h"
@@ -21,6 +24,46 @@ struct StepFigures {
   double logged_images_per_s = 0;  // the trainer's own figure for the timed interval
   int64_t graphed_steps = 0;       // replays of the whole-step CUDA graph: 0 when the steps stayed eager
   std::vector<double> losses;
+  std::string sdpa_kernel;  // what scaled_dot_product_attention dispatched to; empty on the bmm path
+};
+
+// The kernels scaled_dot_product_attention dispatches to in the first step, by their ops' names without the
+// "aten::_scaled_dot_product_" prefix: "flash_attention", "efficient_attention", "cudnn_attention",
+// "attention_math" (the unfused fallback), "flash_attention_for_cpu". The choice depends on the device, dtype,
+// head width and layout, and it alone says whether +sdpa measured a fused kernel. A thread-local RecordFunction
+// callback on the stepping thread (the forward's ops are dispatched there), removed after the first step so
+// that the timed steps run without it.
+class SdpaKernels {
+ public:
+  SdpaKernels() {
+    names().clear();
+    handle_ = at::addThreadLocalCallback(at::RecordFunctionCallback(&SdpaKernels::start).needsInputs(false));
+  }
+  ~SdpaKernels() { stop(); }
+  SdpaKernels(const SdpaKernels&) = delete;
+  SdpaKernels& operator=(const SdpaKernels&) = delete;
+  void stop() {
+    if (handle_ != 0) at::removeCallback(handle_);
+    handle_ = 0;
+  }
+  static std::string seen() {
+    std::string out;
+    for (const auto& n : names()) out += (out.empty() ? "" : ",") + n;
+    return out;
+  }
+
+ private:
+  static constexpr std::string_view kPrefix = "aten::_scaled_dot_product_";
+  static std::set<std::string>& names() {
+    static std::set<std::string> seen;
+    return seen;
+  }
+  static std::unique_ptr<at::ObserverContext> start(const at::RecordFunction& fn) {
+    const std::string_view name(fn.name());
+    if (name.substr(0, kPrefix.size()) == kPrefix) names().emplace(name.substr(kPrefix.size()));
+    return nullptr;
+  }
+  at::CallbackHandle handle_ = 0;
 };
 
 // warm steps (cuDNN's algorithm search, the allocator filling up, the CUDA-graph capture), then `steps` timed
@@ -35,8 +78,10 @@ StepFigures train_steps(const Bench& b, const std::string& variant, int64_t batc
   Clock::time_point t0;
   double seconds = 0;
   int64_t graphed = 0;
+  SdpaKernels sdpa;
   trainer::TrainerHooks hooks;
   hooks.on_step = [&](int64_t step) {
+    if (step == 1) sdpa.stop();
     if (step != steps && step != 2 * steps) return;
     synchronize(b.device);
     if (step == steps)
@@ -65,6 +110,12 @@ StepFigures train_steps(const Bench& b, const std::string& variant, int64_t batc
   f.logged_images_per_s = rows[1]["images_per_s"].get<double>();
   f.peak_gib = rows[1].value("peak_mem_gib", 0.0);
   f.graphed_steps = graphed;
+  f.sdpa_kernel = SdpaKernels::seen();
+  SCORCH_CHECK(f.sdpa_kernel.empty() == (variant.find("+sdpa") == std::string::npos),
+               "validation: {} {}: scaled_dot_product_attention ran '{}' in the first step; expected {}", b.config_path,
+               variant, f.sdpa_kernel,
+               variant.find("+sdpa") == std::string::npos ? "nothing without +sdpa"
+                                                          : "a kernel with +sdpa (does the model have attention?)");
   fs::remove_all(workdir);
   return f;
 }
@@ -87,18 +138,19 @@ int cmd_train(Bench& b, int64_t batch, int64_t steps, const std::vector<std::str
       ++failed;
       continue;
     }
-    emit({{"bench", "train"},
-          {"config", b.config_path},
-          {"variant", v},
-          {"batch", batch},
-          {"steps", steps},
-          {"images_per_s", f.images_per_s},
-          {"logged_images_per_s", f.logged_images_per_s},
-          {"step_ms", f.step_ms},
-          {"peak_mem_gib", f.peak_gib},
-          {"graphed_steps", f.graphed_steps},
-          {"losses", f.losses}},
-         b.device);
+    json row = {{"bench", "train"},
+                {"config", b.config_path},
+                {"variant", v},
+                {"batch", batch},
+                {"steps", steps},
+                {"images_per_s", f.images_per_s},
+                {"logged_images_per_s", f.logged_images_per_s},
+                {"step_ms", f.step_ms},
+                {"peak_mem_gib", f.peak_gib},
+                {"graphed_steps", f.graphed_steps},
+                {"losses", f.losses}};
+    if (!f.sdpa_kernel.empty()) row["sdpa_kernel"] = f.sdpa_kernel;
+    emit(row, b.device);
   }
   return failed == 0 ? 0 : 1;
 }

@@ -1,4 +1,4 @@
-"""report.py: each training row is set against the same row without one suffix, and only that one."""
+"""report.py: each training row is set against the same row without one suffix, and only that one; what the\nmeasurement table shows of a row."""
 import os
 import sys
 import unittest
@@ -46,6 +46,13 @@ class SwitchEffects(unittest.TestCase):
         rows = [train(CIFAR, "bf16", 1000.0), train(CIFAR, "bf16+join", 1050.0)]
         md = report.markdown("gpu", 1, rows, {}, None, "/nonexistent", report.switch_effects(rows))
         self.assertIn("| cifar10_ncsnpp_continuous | +join | bf16 | 1.05 |", md)
+
+
+class Measurements(unittest.TestCase):
+    def test_a_training_row_names_the_attention_kernel_it_ran(self):
+        rows = [train(CIFAR, "bf16", 1000.0), dict(train(CIFAR, "bf16+sdpa", 950.0), sdpa_kernel="flash_attention")]
+        md = report.markdown("gpu", 1, rows, {}, None, "/nonexistent", report.switch_effects(rows))
+        self.assertIn("| train | bf16+sdpa | batch 8, images_per_s 950, sdpa_kernel flash_attention |", md)
 
 
 if __name__ == "__main__":
