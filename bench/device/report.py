@@ -92,6 +92,8 @@ def compute(rows):
     mb = first(rows, bench="max_batch")
     if mb and mb.get("peak_mem_gib"):
         out["max_batch_1024"] = mb["batch"]
+        # No try failed: the search stopped at its limit, so the batch and the projection are lower bounds.
+        out["max_batch_1024_is_the_search_limit"] = mb.get("first_failing_batch") == 0
         out["images_per_80gb_1024"] = mb["batch"] * 80.0 / (mb["peak_mem_gib"] * 1.073741824)
     ref_sample = first(rows, bench="ref_sample")
     pc = {r["sampler"]: r for r in rows if r.get("bench") == "sample"}

@@ -66,13 +66,16 @@ class SdpaKernels {
   at::CallbackHandle handle_ = 0;
 };
 
-// warm steps (cuDNN's algorithm search, the allocator filling up, the CUDA-graph capture), then `steps` timed
-// ones between two device synchronisations, and one more so that the timed ones end at a log interval. The
-// run's own metrics.jsonl figure for the same interval is kept beside it: the two must agree.
+// `warm` steps (cuDNN's algorithm search, the allocator filling up, the CUDA-graph capture; a multiple of
+// `steps`), then `steps` timed ones between two device synchronisations, and one more so that the timed ones
+// end at a log interval. The run's own metrics.jsonl figure for the same interval is kept beside it: the two
+// must agree.
 StepFigures train_steps(const Bench& b, const std::string& variant, int64_t batch, int64_t steps,
-                        const std::string& workdir) {
+                        const std::string& workdir, int64_t warm) {
+  SCORCH_CHECK(warm >= steps && warm % steps == 0, "warm-up of {} steps: expected a multiple of the {} timed ones",
+               warm, steps);
   auto sets = run_sets(b, variant, batch);
-  sets.push_back("training.n_iters=" + std::to_string(2 * steps + 1));
+  sets.push_back("training.n_iters=" + std::to_string(warm + steps + 1));
   sets.push_back("training.log_freq=" + std::to_string(steps));
   fs::remove_all(workdir);
   Clock::time_point t0;
@@ -82,9 +85,9 @@ StepFigures train_steps(const Bench& b, const std::string& variant, int64_t batc
   trainer::TrainerHooks hooks;
   hooks.on_step = [&](int64_t step) {
     if (step == 1) sdpa.stop();
-    if (step != steps && step != 2 * steps) return;
+    if (step != warm && step != warm + steps) return;
     synchronize(b.device);
-    if (step == steps)
+    if (step == warm)
       t0 = Clock::now();
     else
       seconds = seconds_since(t0);
@@ -97,9 +100,10 @@ StepFigures train_steps(const Bench& b, const std::string& variant, int64_t batc
   std::ifstream in(workdir + "/metrics.jsonl");
   std::vector<json> rows;
   for (std::string line; std::getline(in, line);) rows.push_back(json::parse(line));
-  SCORCH_CHECK(rows.size() == 3, "{}: expected 3 metric rows, got {}", workdir, rows.size());
+  const size_t timed = static_cast<size_t>((warm + steps) / steps) - 1;  // the row of the timed interval
+  SCORCH_CHECK(rows.size() == timed + 2, "{}: expected {} metric rows, got {}", workdir, timed + 2, rows.size());
   StepFigures f;
-  for (size_t i = 0; i < 2; ++i) {
+  for (size_t i = 0; i <= timed; ++i) {
     const auto& r = rows[i];
     SCORCH_CHECK(r["loss"].is_number() && std::isfinite(r["loss"].get<double>()),
                  "validation: {} {} batch {}: non-finite loss {}", b.config_path, variant, batch, r["loss"].dump());
@@ -107,8 +111,8 @@ StepFigures train_steps(const Bench& b, const std::string& variant, int64_t batc
   }
   f.images_per_s = static_cast<double>(steps * batch) / seconds;
   f.step_ms = 1000.0 * seconds / static_cast<double>(steps);
-  f.logged_images_per_s = rows[1]["images_per_s"].get<double>();
-  f.peak_gib = rows[1].value("peak_mem_gib", 0.0);
+  f.logged_images_per_s = rows[timed]["images_per_s"].get<double>();
+  f.peak_gib = rows[timed].value("peak_mem_gib", 0.0);
   f.graphed_steps = graphed;
   f.sdpa_kernel = SdpaKernels::seen();
   SCORCH_CHECK(f.sdpa_kernel.empty() == (variant.find("+sdpa") == std::string::npos),
@@ -129,7 +133,7 @@ int cmd_train(Bench& b, int64_t batch, int64_t steps, const std::vector<std::str
     // A variant that fails (a validation, a kernel's error) is a row of its own and the others still run; after
     // a fault that leaves the CUDA context unusable they fail too, so the kit runs scorch's kernels apart.
     try {
-      f = train_steps(b, v, batch, steps, b.root + "/train");
+      f = train_steps(b, v, batch, steps, b.root + "/train", steps);
     } catch (const std::exception& e) {
       emit(
           {{"bench", "train_failed"}, {"config", b.config_path}, {"variant", v}, {"batch", batch}, {"error", e.what()}},
@@ -156,37 +160,37 @@ int cmd_train(Bench& b, int64_t batch, int64_t steps, const std::vector<std::str
 }
 
 // Doubles the batch from `start` until a step runs out of memory or `limit` is reached, then bisects to
-// within an eighth; reports the largest batch that trained and its speed.
+// within an eighth; reports the largest batch that trained and its speed. Each try times 2 steps after 4 warm
+// ones, so that the CUDA-graph capture (after trainer::Trainer::kGraphWarmupSteps) is not timed. On CUDA a
+// graphed variant whose capture failed (the trainer goes on eagerly, e.g. when the capture ran out of memory)
+// does not fit either: it would report eager speed for a batch the graphed step cannot hold.
 int cmd_max_batch(Bench& b, const std::string& variant, int64_t start, int64_t limit) {
   b.min_images = limit;
+  const bool graphed = b.device.is_cuda() && variant.find("+eager") == std::string::npos;
   int64_t ok = 0, fail = 0;
   StepFigures best;
   auto attempt = [&](int64_t batch) {
+    json row = {{"bench", "max_batch_try"}, {"config", b.config_path}, {"variant", variant}, {"batch", batch}};
     try {
-      auto f = train_steps(b, variant, batch, 2, b.root + "/max-batch");
-      emit({{"bench", "max_batch_try"},
-            {"config", b.config_path},
-            {"variant", variant},
-            {"batch", batch},
-            {"fits", true},
-            {"images_per_s", f.images_per_s},
-            {"peak_mem_gib", f.peak_gib}},
-           b.device);
-      ok = batch;
-      best = f;
-      return true;
+      auto f = train_steps(b, variant, batch, 2, b.root + "/max-batch", 4);
+      row["graphed_steps"] = f.graphed_steps;
+      if (!graphed || f.graphed_steps > 0) {
+        row.update({{"fits", true}, {"images_per_s", f.images_per_s}, {"peak_mem_gib", f.peak_gib}});
+        emit(row, b.device);
+        ok = batch;
+        best = f;
+        return true;
+      }
+      row["why"] = "the step's CUDA-graph capture failed: only eager steps ran";
     } catch (const c10::OutOfMemoryError&) {
-      emit({{"bench", "max_batch_try"},
-            {"config", b.config_path},
-            {"variant", variant},
-            {"batch", batch},
-            {"fits", false}},
-           b.device);
-      fail = batch;
-      fs::remove_all(b.root + "/max-batch");
-      release_cached_memory();
-      return false;
+      row["why"] = "out of memory";
     }
+    row["fits"] = false;
+    emit(row, b.device);
+    fail = batch;
+    fs::remove_all(b.root + "/max-batch");
+    release_cached_memory();
+    return false;
   };
   for (int64_t batch = start; batch <= limit && attempt(batch); batch *= 2) {
   }
@@ -199,7 +203,8 @@ int cmd_max_batch(Bench& b, const std::string& variant, int64_t start, int64_t l
         {"first_failing_batch", fail},
         {"limit", limit},
         {"images_per_s", best.images_per_s},
-        {"peak_mem_gib", best.peak_gib}},
+        {"peak_mem_gib", best.peak_gib},
+        {"graphed_steps", best.graphed_steps}},
        b.device);
   return 0;
 }

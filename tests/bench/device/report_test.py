@@ -55,5 +55,16 @@ class Measurements(unittest.TestCase):
         self.assertIn("| train | bf16+sdpa | batch 8, images_per_s 950, sdpa_kernel flash_attention |", md)
 
 
+class Derived(unittest.TestCase):
+    def test_a_max_batch_search_that_never_failed_says_it_stopped_at_its_limit(self):
+        def derived(first_failing):
+            rows = [{"bench": "max_batch", "batch": 64, "first_failing_batch": first_failing, "limit": 64,
+                     "peak_mem_gib": 60.0}]
+            return report.compute(rows)
+        self.assertTrue(derived(0)["max_batch_1024_is_the_search_limit"])
+        self.assertFalse(derived(72)["max_batch_1024_is_the_search_limit"])
+        self.assertAlmostEqual(derived(72)["images_per_80gb_1024"], 64 * 80.0 / (60.0 * 1.073741824))
+
+
 if __name__ == "__main__":
     unittest.main()
