@@ -1,5 +1,6 @@
 // gpu_bench sample: PC sampling eager, from CUDA graphs and in bf16, and the RK45 ODE, after validating that
-// the graphed sampler draws the eager one's images; then the graphed rows with channels_last weights
+// the graphed sampler draws the eager one's images; the graphed PC and the ODE again with TF32 convolutions
+// (PyTorch's default, which score_sde_pytorch runs with); then the graphed rows with channels_last weights
 // (sampling.channels_last), validated against the NCHW images.
 #include "bench/gpu_bench/bench.h"
 #include "core/error.h"
@@ -31,6 +32,8 @@ int cmd_sample(Bench& b, int64_t batch, const std::string& num_scales, const std
       {"pc_bf16_eager", {"sampling.cuda_graph=false", "sampling.precision=bf16"}},
       {"pc_bf16_graph", {"sampling.cuda_graph=true", "sampling.precision=bf16"}},
       {"ode_rk45_fp32", {"sampling.cuda_graph=false", "sampling.method=ode"}},
+      {"pc_tf32_graph", {"sampling.cuda_graph=true", "sampling.tf32=true"}},
+      {"ode_rk45_tf32", {"sampling.cuda_graph=false", "sampling.method=ode", "sampling.tf32=true"}},
       // Last: the shared network turns channels_last at the first of these and stays so.
       {"pc_fp32_graph_cl", {"sampling.cuda_graph=true", "sampling.channels_last=true"}},
       {"pc_bf16_graph_cl", {"sampling.cuda_graph=true", "sampling.precision=bf16", "sampling.channels_last=true"}},
@@ -39,10 +42,13 @@ int cmd_sample(Bench& b, int64_t batch, const std::string& num_scales, const std
   for (const auto& row : rows) {
     Config c = base;
     for (const auto& kv : row.sets) c.set_assignment(kv, "gpu_bench");
+    sampler::set_sampling_runtime(c, b.device);  // TF32 as the row says, as scorch sample sets it
     sampler::place_for_sampling(*model, c, b.device);
     sampler::DiffusionSampler diffusion(*model, c, b.device);
     // Untimed first batch: cuDNN's algorithm choice and the CUDA-graph capture (the PC rows capture whole
     // steps; the counts of network-call graphs and of whole-step graphs are reported apart).
+    const auto row_start = sampler::cuda_graph_stats();
+    const auto step_row_start = sampler::pc_step_graph_stats();
     auto first = diffusion.sample(batch, 0, 0);
     synchronize(b.device);
     SCORCH_CHECK(torch::isfinite(first).all().item<bool>(), "validation: {}: non-finite samples", row.name);
@@ -52,8 +58,8 @@ int cmd_sample(Bench& b, int64_t batch, const std::string& num_scales, const std
       const double diff = (first - reference).abs().max().item<double>();
       SCORCH_CHECK(diff <= 1e-4, "validation: CUDA-graph samples differ from eager ones by {}", diff);
     }
-    // NHWC convolutions add in another order than NCHW ones (TF32 as LibTorch's default allows); a channel read in the
-    // wrong layout would move the [0, 1] images by far more than 1e-2.
+    // NHWC convolutions add in another order than NCHW ones, which 100 steps amplify; a channel read in the wrong
+    // layout would move the [0, 1] images by far more than 1e-2.
     if (row.name == "pc_fp32_graph_cl") {
       const double diff = (first - reference).abs().max().item<double>();
       SCORCH_CHECK(diff <= 1e-2, "validation: channels_last samples differ from NCHW ones by {}", diff);
@@ -71,10 +77,12 @@ int cmd_sample(Bench& b, int64_t batch, const std::string& num_scales, const std
           {"nfe", diffusion.last_nfe()},
           {"samples_per_s", batch / s},
           {"weights", ckpt.empty() ? "fresh" : ckpt},
-          {"graphs_captured", sampler::cuda_graph_stats().captured},
-          {"graph_captures_failed", sampler::cuda_graph_stats().fell_back},
-          {"step_graphs_captured", sampler::pc_step_graph_stats().captured},
-          {"step_graph_captures_failed", sampler::pc_step_graph_stats().fell_back}},
+          {"tf32", c.get_bool("sampling.tf32")},
+          // This row's own counts over both its batches (the counters are process-wide).
+          {"graphs_captured", sampler::cuda_graph_stats().captured - row_start.captured},
+          {"graph_captures_failed", sampler::cuda_graph_stats().fell_back - row_start.fell_back},
+          {"step_graphs_captured", sampler::pc_step_graph_stats().captured - step_row_start.captured},
+          {"step_graph_captures_failed", sampler::pc_step_graph_stats().fell_back - step_row_start.fell_back}},
          b.device);
   }
   return 0;

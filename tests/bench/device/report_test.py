@@ -65,6 +65,17 @@ class Derived(unittest.TestCase):
         self.assertFalse(derived(72)["max_batch_1024_is_the_search_limit"])
         self.assertAlmostEqual(derived(72)["images_per_80gb_1024"], 64 * 80.0 / (60.0 * 1.073741824))
 
+    def test_sampling_is_set_against_score_sde_at_its_precision(self):
+        rows = [{"bench": "ref_sample", "samplers": {"pc": {"samples_per_s": 20.0}, "ode": {"samples_per_s": 100.0}}}]
+        rows += [{"bench": "sample", "sampler": name, "samples_per_s": ips} for name, ips in
+                 (("pc_fp32_graph", 30.0), ("pc_tf32_graph", 40.0), ("pc_bf16_graph", 50.0),
+                  ("ode_rk45_fp32", 150.0), ("ode_rk45_tf32", 200.0))]
+        out = report.compute(rows)
+        self.assertAlmostEqual(out["pc_tf32_graph_vs_ref"], 2.0)
+        self.assertAlmostEqual(out["pc_bf16_graph_vs_ref"], 2.5)
+        self.assertAlmostEqual(out["ode_vs_ref"], 2.0)
+        self.assertNotIn("pc_fp32_graph_vs_ref", out, "fp32 against TF32 convolutions is not like for like")
+
 
 if __name__ == "__main__":
     unittest.main()
