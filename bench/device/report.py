@@ -94,7 +94,10 @@ def compute(rows):
         out["max_batch_1024"] = mb["batch"]
         # No try failed: the search stopped at its limit, so the batch and the projection are lower bounds.
         out["max_batch_1024_is_the_search_limit"] = mb.get("first_failing_batch") == 0
-        out["images_per_80gb_1024"] = mb["batch"] * 80.0 / (mb["peak_mem_gib"] * 1.073741824)
+        if mb.get("memory_cap_gb") == 80:  # measured with the allocator capped at 80 GB
+            out["images_per_80gb_1024"] = mb["batch"]
+        else:  # projected from the peak
+            out["images_per_80gb_1024"] = mb["batch"] * 80.0 / (mb["peak_mem_gib"] * 1.073741824)
     ref_sample = first(rows, bench="ref_sample")
     pc = {r["sampler"]: r for r in rows if r.get("bench") == "sample"}
     if ref_sample:

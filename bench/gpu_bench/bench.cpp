@@ -9,6 +9,7 @@
 #include "data/synth.h"
 
 #if SCORCH_WITH_CUDA
+#include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDACachingAllocator.h>
 #endif
 
@@ -31,6 +32,18 @@ void synchronize(const torch::Device& device) {
 void release_cached_memory() {
 #if SCORCH_WITH_CUDA
   if (torch::cuda::is_available()) c10::cuda::CUDACachingAllocator::emptyCache();
+#endif
+}
+
+void cap_device_memory(const torch::Device& device, double gb) {
+#if SCORCH_WITH_CUDA
+  if (!device.is_cuda()) return;
+  const double total = static_cast<double>(at::cuda::getDeviceProperties(device.index())->totalGlobalMem);
+  const double bytes = gb * 1e9;
+  SCORCH_CHECK(bytes <= total, "a memory cap of {} GB exceeds {}'s {:.1f} GB", gb, device.str(), total / 1e9);
+  c10::cuda::CUDACachingAllocator::setMemoryFraction(bytes / total, device.index());
+#else
+  (void)device, (void)gb;
 #endif
 }
 

@@ -20,6 +20,8 @@ void emit(nlohmann::json row, const torch::Device& device);
 
 void synchronize(const torch::Device& device);
 void release_cached_memory();
+// The CUDA allocator's cap for the rest of the process, in GB (10^9 bytes); the CPU has none (a no-op).
+void cap_device_memory(const torch::Device& device, double gb);
 
 // VARIANT: fp32 (TF32 off) | tf32 (training.tf32: TF32 convolutions and matmuls) | bf16 | fp16, with
 // suffixes +cl (training.channels_last), +ckpt (model.grad_checkpointing), +gn (model.fused_group_norm), +fir
@@ -49,7 +51,9 @@ std::vector<std::string> run_sets(const Bench& b, const std::string& variant, in
 
 // The commands (main.cpp parses their arguments); each returns the process's exit status.
 int cmd_train(Bench& b, int64_t batch, int64_t steps, const std::vector<std::string>& variants);
-int cmd_max_batch(Bench& b, const std::string& variant, int64_t start, int64_t limit);
+// cap_gb > 0: LibTorch's CUDA allocator may hold no more than that many GB (10^9 bytes; e.g. 80 on a 141 GB
+// card), so the largest batch is measured for that memory rather than projected to it.
+int cmd_max_batch(Bench& b, const std::string& variant, int64_t start, int64_t limit, double cap_gb);
 int cmd_sample(Bench& b, int64_t batch, const std::string& num_scales, const std::string& ckpt);
 int cmd_fid(Bench& b, int64_t n, int64_t batch);
 int cmd_profile(Bench& b, int64_t batch, const std::string& variant, const std::string& trace);

@@ -3,7 +3,7 @@
 // result before it times it and prints one JSON object per row on stdout. Runs on the CPU too (dry runs).
 //
 //   gpu_bench train CONFIG BATCH STEPS VARIANT... [--set key=value]...
-//   gpu_bench max-batch CONFIG VARIANT START LIMIT [--set key=value]...
+//   gpu_bench max-batch CONFIG VARIANT START LIMIT [CAP_GB] [--set key=value]...  (CAP_GB: the allocator's cap)
 //   gpu_bench sample CONFIG BATCH NUM_SCALES [--ckpt CHECKPOINT] [--set key=value]...
 //   gpu_bench fid IMAGES BATCH
 //   gpu_bench profile CONFIG BATCH VARIANT TRACE.json   (a Kineto trace of 2 training steps after 2 warm ones)
@@ -22,12 +22,13 @@
 namespace {
 
 [[noreturn]] void usage(const std::string& why) {
-  std::fprintf(stderr,
-               "gpu_bench: %s\nusage: gpu_bench train CONFIG BATCH STEPS VARIANT... | max-batch CONFIG VARIANT START "
-               "LIMIT | sample CONFIG BATCH NUM_SCALES [--ckpt DIR] | fid IMAGES BATCH | profile CONFIG BATCH VARIANT "
-               "TRACE; options --set key=value, "
-               "--device D\n",
-               why.c_str());
+  std::fprintf(
+      stderr,
+      "gpu_bench: %s\nusage: gpu_bench train CONFIG BATCH STEPS VARIANT... | max-batch CONFIG VARIANT START "
+      "LIMIT [CAP_GB] | sample CONFIG BATCH NUM_SCALES [--ckpt DIR] | fid IMAGES BATCH | profile CONFIG BATCH VARIANT "
+      "TRACE; options --set key=value, "
+      "--device D\n",
+      why.c_str());
   std::exit(2);
 }
 
@@ -66,9 +67,10 @@ int main(int argc, char** argv) {
     if (cmd == "train" && args.size() >= 5) {
       b.config_path = args[1];
       rc = cmd_train(b, std::stoll(args[2]), std::stoll(args[3]), {args.begin() + 4, args.end()});
-    } else if (cmd == "max-batch" && args.size() == 5) {
+    } else if (cmd == "max-batch" && (args.size() == 5 || args.size() == 6)) {
       b.config_path = args[1];
-      rc = cmd_max_batch(b, args[2], std::stoll(args[3]), std::stoll(args[4]));
+      rc = cmd_max_batch(b, args[2], std::stoll(args[3]), std::stoll(args[4]),
+                         args.size() == 6 ? std::stod(args[5]) : 0);
     } else if (cmd == "sample" && args.size() == 4) {
       b.config_path = args[1];
       rc = cmd_sample(b, std::stoll(args[2]), args[3], ckpt);

@@ -164,13 +164,19 @@ int cmd_train(Bench& b, int64_t batch, int64_t steps, const std::vector<std::str
 // ones, so that the CUDA-graph capture (after trainer::Trainer::kGraphWarmupSteps) is not timed. On CUDA a
 // graphed variant whose capture failed (the trainer goes on eagerly, e.g. when the capture ran out of memory)
 // does not fit either: it would report eager speed for a batch the graphed step cannot hold.
-int cmd_max_batch(Bench& b, const std::string& variant, int64_t start, int64_t limit) {
+int cmd_max_batch(Bench& b, const std::string& variant, int64_t start, int64_t limit, double cap_gb) {
   b.min_images = limit;
+  if (!b.device.is_cuda()) cap_gb = 0;  // no cap on the CPU: the rows must not claim one
+  if (cap_gb > 0) cap_device_memory(b.device, cap_gb);
   const bool graphed = b.device.is_cuda() && variant.find("+eager") == std::string::npos;
   int64_t ok = 0, fail = 0;
   StepFigures best;
   auto attempt = [&](int64_t batch) {
-    json row = {{"bench", "max_batch_try"}, {"config", b.config_path}, {"variant", variant}, {"batch", batch}};
+    json row = {{"bench", "max_batch_try"},
+                {"config", b.config_path},
+                {"variant", variant},
+                {"batch", batch},
+                {"memory_cap_gb", cap_gb}};
     try {
       auto f = train_steps(b, variant, batch, 2, b.root + "/max-batch", 4);
       row["graphed_steps"] = f.graphed_steps;
@@ -202,6 +208,7 @@ int cmd_max_batch(Bench& b, const std::string& variant, int64_t start, int64_t l
         {"batch", ok},
         {"first_failing_batch", fail},
         {"limit", limit},
+        {"memory_cap_gb", cap_gb},
         {"images_per_s", best.images_per_s},
         {"peak_mem_gib", best.peak_gib},
         {"graphed_steps", best.graphed_steps}},

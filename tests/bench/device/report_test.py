@@ -65,6 +65,11 @@ class Derived(unittest.TestCase):
         self.assertFalse(derived(72)["max_batch_1024_is_the_search_limit"])
         self.assertAlmostEqual(derived(72)["images_per_80gb_1024"], 64 * 80.0 / (60.0 * 1.073741824))
 
+    def test_a_max_batch_search_capped_at_80_gb_measures_the_images_per_80_gb(self):
+        rows = [{"bench": "max_batch", "batch": 40, "first_failing_batch": 48, "limit": 64, "peak_mem_gib": 70.0,
+                 "memory_cap_gb": 80}]
+        self.assertEqual(report.compute(rows)["images_per_80gb_1024"], 40)
+
     def test_sampling_is_set_against_score_sde_at_its_precision(self):
         rows = [{"bench": "ref_sample", "samplers": {"pc": {"samples_per_s": 20.0}, "ode": {"samples_per_s": 100.0}}}]
         rows += [{"bench": "sample", "sampler": name, "samples_per_s": ips} for name, ips in
