@@ -1,5 +1,6 @@
 // The harness the layer benches share: a layer's forward + backward four ways (LibTorch or scorch's kernel, on
-// NCHW or channels_last), each validated against LibTorch on NCHW, warmed up, timed, one JSON row per way.
+// NCHW or channels_last), each validated against LibTorch on NCHW, warmed up, timed (on CUDA replayed from a
+// graph), one JSON row per way.
 #pragma once
 #include <torch/torch.h>
 
@@ -11,6 +12,13 @@
 #include <vector>
 
 #include "core/error.h"
+
+#if SCORCH_WITH_CUDA
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+
+#include "core/cuda_graph_capture.h"
+#endif
 
 namespace scorch::bench {
 
@@ -29,6 +37,47 @@ struct Pass {
 };
 // Makes a way's inputs (in its layout) and returns its step; the step clears the leaves' gradients itself.
 using Prepare = std::function<std::function<Pass()>(const Way&)>;
+
+// Milliseconds per step, and how they were timed. On CUDA the step is captured once as a CUDA graph and
+// replayed, as the trainer replays its whole step: eager steps at small shapes time the host's dispatch of
+// their kernels, not the kernels (on the H200 a 32² GroupNorm took as long in fp32 as in bf16, and a case of
+// half the data no less). Eager where the capture fails, or on the CPU.
+struct StepTime {
+  double ms = 0;
+  std::string how;  // "graph" or "eager"
+};
+
+inline StepTime time_step(const torch::Device& device, int64_t repeats, const std::function<Pass()>& step) {
+  const auto per_step = [&](const std::function<void()>& run) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int64_t i = 0; i < repeats; ++i) run();
+    if (device.is_cuda()) torch::cuda::synchronize();
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() /
+           static_cast<double>(repeats);
+  };
+#if SCORCH_WITH_CUDA
+  if (device.is_cuda()) {
+    const auto index = device.index();
+    auto side = c10::cuda::getStreamFromPool(false, index);
+    c10::cuda::getCurrentCUDAStream(index).synchronize();
+    CudaGraph graph;
+    std::string failure;
+    {
+      c10::cuda::CUDAStreamGuard guard(side);
+      step();  // the side stream's first step outside the capture (the autograd engine's stream bookkeeping)
+      side.synchronize();
+      failure = capture_cuda_graph(graph, [&] { step(); });
+    }
+    if (failure.empty()) {
+      graph.replay();
+      torch::cuda::synchronize();
+      return {per_step([&] { graph.replay(); }), "graph"};
+    }
+    std::fprintf(stderr, "capturing the step as a CUDA graph failed (%s): timing eager steps\n", failure.c_str());
+  }
+#endif
+  return {per_step([&] { step(); }), "eager"};
+}
 
 inline double max_rel(const torch::Tensor& got, const torch::Tensor& want) {
   const auto g = got.to(torch::kFloat64), w = want.to(torch::kFloat64);
@@ -61,15 +110,13 @@ inline void compare_ways(const torch::Device& device, int64_t repeats, double to
     }
     for (int i = 0; i < 2; ++i) step();
     synchronize();
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int64_t i = 0; i < repeats; ++i) step();
-    synchronize();
-    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() /
-                      static_cast<double>(repeats);
+    const auto timed = time_step(device, repeats, step);
+    const double ms = timed.ms;
     if (!way.fused) libtorch_ms[way.channels_last] = ms;
     auto out = row;
     out["way"] = way.name;
     out["device"] = device.str();
+    out["timing"] = timed.how;
     out["ms_forward_backward"] = ms;
     out[traffic_key] = traffic_bytes / ms / 1e6;
     out["max_rel_err_y"] = err_y;

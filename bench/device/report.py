@@ -190,7 +190,7 @@ def markdown(mode, seconds, rows, derived, tests, parts_dir, effects=()):
                 px = r["checkpointed_from_px"]
                 what += ", checkpointing off" if px < 0 else f", checkpointed from {px} px"
             keys = [k for k in ("batch", "images_per_s", "kept_mib_per_image", "peak_mib_per_image", "images_per_80gb", "logged_images_per_s", "samples_per_s", "step_ms", "step_s", "graphed_steps", "sdpa_kernel", "nfe", "ode_nfe", "peak_mem_gib", "train_flops_per_image",
-                                "bf16_peak_tflops", "fits", "why", "ms_forward_backward", "traffic_GBps_at_8_passes", "traffic_GBps_at_least",
+                                "bf16_peak_tflops", "fits", "why", "timing", "ms_forward_backward", "traffic_GBps_at_8_passes", "traffic_GBps_at_least",
                                 "speedup_vs_libtorch_same_layout", "speedup_vs_libtorch_nchw", "error") if k in r]
             # An error's first line, without the table's separator.
             cell = lambda k: " ".join(str(r[k]).split("|")).splitlines()[0][:300] if k == "error" else fmt(r[k])
