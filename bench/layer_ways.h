@@ -93,7 +93,7 @@ inline void compare_ways(const torch::Device& device, int64_t repeats, double to
     if (device.is_cuda()) torch::cuda::synchronize();
   };
   Pass want;
-  double libtorch_ms[2] = {0, 0};  // per layout: NCHW, channels_last
+  StepTime libtorch[2];  // per layout: NCHW, channels_last
   for (const auto& way : kWays) {
     const auto step = prepare(way);
     const auto first = step();
@@ -112,7 +112,7 @@ inline void compare_ways(const torch::Device& device, int64_t repeats, double to
     synchronize();
     const auto timed = time_step(device, repeats, step);
     const double ms = timed.ms;
-    if (!way.fused) libtorch_ms[way.channels_last] = ms;
+    if (!way.fused) libtorch[way.channels_last] = timed;
     auto out = row;
     out["way"] = way.name;
     out["device"] = device.str();
@@ -121,8 +121,11 @@ inline void compare_ways(const torch::Device& device, int64_t repeats, double to
     out[traffic_key] = traffic_bytes / ms / 1e6;
     out["max_rel_err_y"] = err_y;
     out["max_rel_err_dx"] = err_dx;
-    if (way.fused) out["speedup_vs_libtorch_same_layout"] = libtorch_ms[way.channels_last] / ms;
-    if (way.fused && way.channels_last) out["speedup_vs_libtorch_nchw"] = libtorch_ms[0] / ms;
+    // Speed-ups only between steps timed alike (a graph's replays against eager steps would mislead).
+    const auto& same = libtorch[way.channels_last];
+    if (way.fused && same.how == timed.how) out["speedup_vs_libtorch_same_layout"] = same.ms / ms;
+    if (way.fused && way.channels_last && libtorch[0].how == timed.how)
+      out["speedup_vs_libtorch_nchw"] = libtorch[0].ms / ms;
     std::printf("%s\n", out.dump().c_str());
     std::fflush(stdout);
   }

@@ -84,6 +84,9 @@ class Trainer {
   bool sync_free() const { return sync_free_; }
   // Steps this run replayed from a captured CUDA graph (training.cuda_graph).
   int64_t graphed_steps() const { return graphed_steps_; }
+  // Whether the steps after the warm-up are to be replayed from a CUDA graph (training.cuda_graph on CUDA, and
+  // the step allows it); from construction until a capture fails.
+  bool graph_wanted() const { return graph_wanted_; }
   models::ScoreModelImpl& model() { return *model_; }
   const Ema& ema() const { return *ema_; }
   const Adam& optimizer() const { return *adam_; }

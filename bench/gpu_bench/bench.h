@@ -19,6 +19,8 @@ double seconds_since(Clock::time_point t);
 void emit(nlohmann::json row, const torch::Device& device);
 
 void synchronize(const torch::Device& device);
+// Returns the CUDA allocator's unused blocks and cuBLAS's workspaces to the device; only while no CUDA graph is
+// alive (a graph may use the workspaces).
 void release_cached_memory();
 // The CUDA allocator's cap for the rest of the process, in GB (10^9 bytes); the CPU has none (a no-op).
 void cap_device_memory(const torch::Device& device, double gb);

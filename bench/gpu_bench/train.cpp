@@ -23,6 +23,7 @@ struct StepFigures {
   double images_per_s = 0, step_ms = 0, peak_gib = 0;
   double logged_images_per_s = 0;  // the trainer's own figure for the timed interval
   int64_t graphed_steps = 0;       // replays of the whole-step CUDA graph: 0 when the steps stayed eager
+  bool graph_wanted = false;       // the trainer meant to replay its steps from a graph
   std::vector<double> losses;
   std::string sdpa_kernel;  // what scaled_dot_product_attention dispatched to; empty on the bmm path
 };
@@ -58,9 +59,13 @@ class SdpaKernels {
     static std::set<std::string> seen;
     return seen;
   }
+  // The callback's thread-local state goes with the autograd engine's worker too, so the backward's ops
+  // (..._backward) come by as well: the forward's name the kernel.
   static std::unique_ptr<at::ObserverContext> start(const at::RecordFunction& fn) {
+    static constexpr std::string_view kBackward = "_backward";
     const std::string_view name(fn.name());
-    if (name.substr(0, kPrefix.size()) == kPrefix) names().emplace(name.substr(kPrefix.size()));
+    const bool backward = name.size() >= kBackward.size() && name.substr(name.size() - kBackward.size()) == kBackward;
+    if (name.substr(0, kPrefix.size()) == kPrefix && !backward) names().emplace(name.substr(kPrefix.size()));
     return nullptr;
   }
   at::CallbackHandle handle_ = 0;
@@ -72,8 +77,10 @@ class SdpaKernels {
 // must agree.
 StepFigures train_steps(const Bench& b, const std::string& variant, int64_t batch, int64_t steps,
                         const std::string& workdir, int64_t warm) {
+  SCORCH_CHECK(steps >= 1, "{} timed steps: expected at least 1", steps);
   SCORCH_CHECK(warm >= steps && warm % steps == 0, "warm-up of {} steps: expected a multiple of the {} timed ones",
                warm, steps);
+  release_cached_memory();  // what the previous variant or try left, cuBLAS's workspaces included
   auto sets = run_sets(b, variant, batch);
   sets.push_back("training.n_iters=" + std::to_string(warm + steps + 1));
   sets.push_back("training.log_freq=" + std::to_string(steps));
@@ -81,6 +88,7 @@ StepFigures train_steps(const Bench& b, const std::string& variant, int64_t batc
   Clock::time_point t0;
   double seconds = 0;
   int64_t graphed = 0;
+  bool wanted = false;
   SdpaKernels sdpa;
   trainer::TrainerHooks hooks;
   hooks.on_step = [&](int64_t step) {
@@ -94,6 +102,7 @@ StepFigures train_steps(const Bench& b, const std::string& variant, int64_t batc
   };
   {
     trainer::Trainer trainer(b.config(sets), workdir, std::make_shared<dist::LocalCommunicator>(), b.device, hooks);
+    wanted = trainer.graph_wanted();
     trainer.run();
     graphed = trainer.graphed_steps();
   }
@@ -114,6 +123,7 @@ StepFigures train_steps(const Bench& b, const std::string& variant, int64_t batc
   f.logged_images_per_s = rows[timed]["images_per_s"].get<double>();
   f.peak_gib = rows[timed].value("peak_mem_gib", 0.0);
   f.graphed_steps = graphed;
+  f.graph_wanted = wanted;
   f.sdpa_kernel = SdpaKernels::seen();
   SCORCH_CHECK(f.sdpa_kernel.empty() == (variant.find("+sdpa") == std::string::npos),
                "validation: {} {}: scaled_dot_product_attention ran '{}' in the first step; expected {}", b.config_path,
@@ -161,14 +171,13 @@ int cmd_train(Bench& b, int64_t batch, int64_t steps, const std::vector<std::str
 
 // Doubles the batch from `start` until a step runs out of memory or `limit` is reached, then bisects to
 // within an eighth; reports the largest batch that trained and its speed. Each try times 2 steps after 4 warm
-// ones, so that the CUDA-graph capture (after trainer::Trainer::kGraphWarmupSteps) is not timed. On CUDA a
-// graphed variant whose capture failed (the trainer goes on eagerly, e.g. when the capture ran out of memory)
+// ones, so that the CUDA-graph capture (after trainer::Trainer::kGraphWarmupSteps) is not timed. A variant
+// the trainer meant to graph whose capture failed (it goes on eagerly, e.g. when the capture ran out of memory)
 // does not fit either: it would report eager speed for a batch the graphed step cannot hold.
 int cmd_max_batch(Bench& b, const std::string& variant, int64_t start, int64_t limit, double cap_gb) {
   b.min_images = limit;
   if (!b.device.is_cuda()) cap_gb = 0;  // no cap on the CPU: the rows must not claim one
   if (cap_gb > 0) cap_device_memory(b.device, cap_gb);
-  const bool graphed = b.device.is_cuda() && variant.find("+eager") == std::string::npos;
   int64_t ok = 0, fail = 0;
   StepFigures best;
   auto attempt = [&](int64_t batch) {
@@ -180,7 +189,7 @@ int cmd_max_batch(Bench& b, const std::string& variant, int64_t start, int64_t l
     try {
       auto f = train_steps(b, variant, batch, 2, b.root + "/max-batch", 4);
       row["graphed_steps"] = f.graphed_steps;
-      if (!graphed || f.graphed_steps > 0) {
+      if (!f.graph_wanted || f.graphed_steps > 0) {
         row.update({{"fits", true}, {"images_per_s", f.images_per_s}, {"peak_mem_gib", f.peak_gib}});
         emit(row, b.device);
         ok = batch;

@@ -27,6 +27,17 @@ double peak_allocated_gib(const torch::Device& device) {
 #endif
 }
 
+double reserved_gib_after_emptying(const torch::Device& device) {
+#if SCORCH_WITH_CUDA
+  c10::cuda::CUDACachingAllocator::emptyCache();
+  const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
+  return static_cast<double>(stats.reserved_bytes[0].current) / (1024.0 * 1024.0 * 1024.0);
+#else
+  (void)device;
+  return 0.0;
+#endif
+}
+
 void reset_peak(const torch::Device& device) {
 #if SCORCH_WITH_CUDA
   c10::cuda::CUDACachingAllocator::resetPeakStats(device.index());

@@ -50,5 +50,7 @@ std::shared_ptr<models::ScoreModelImpl> perturbed_model(const Config& config);
 // Peak bytes the caching allocator handed out on `device` since the last reset, in GiB.
 double peak_allocated_gib(const torch::Device& device);
 void reset_peak(const torch::Device& device);
+// What the caching allocator still reserves after returning every unused block: the blocks in use.
+double reserved_gib_after_emptying(const torch::Device& device);
 
 }  // namespace scorch::test

@@ -221,11 +221,13 @@ TEST(TrainerCuda, MicroBatchedStepsStayEager) {
 }
 
 // metrics' peak_mem_gib is the run's own: memory that earlier work in the process left in the caching allocator
-// (gpu_bench's previous variant, max-batch's previous try) is not counted. The tiny run needs a few MiB.
+// (gpu_bench's previous variant, max-batch's previous try) is not counted. The tiny run needs a few MiB above
+// what stays reserved whatever is emptied (cuBLAS's workspaces of earlier tests in this process, 32 MiB each).
 TEST(TrainerCuda, PeakMemoryIsTheRunsOwn) {
   SCORCH_REQUIRE_CUDA();
   const auto root = test::temp_dir("cuda-peak-memory");
   const auto data = gaussian_dataset(root + "/data", 64);
+  const double held = test::reserved_gib_after_emptying(kCuda);
   torch::empty({int64_t{1} << 28}, torch::TensorOptions(torch::kFloat32).device(kCuda));  // 1 GiB, left cached
   trainer::Trainer t(tiny_train_config(data, {"training.n_iters=4"}), root + "/run", local(), kCuda);
   t.run();
@@ -233,7 +235,7 @@ TEST(TrainerCuda, PeakMemoryIsTheRunsOwn) {
   ASSERT_EQ(peaks.size(), 2u);
   for (double gib : peaks) {
     EXPECT_GT(gib, 0.0);
-    EXPECT_LT(gib, 0.25);
+    EXPECT_LT(gib, held + 0.25);
   }
 }
 
