@@ -45,10 +45,10 @@ int cmd_sample(Bench& b, int64_t batch, const std::string& num_scales, const std
     sampler::set_sampling_runtime(c, b.device);  // TF32 as the row says, as scorch sample sets it
     sampler::place_for_sampling(*model, c, b.device);
     sampler::DiffusionSampler diffusion(*model, c, b.device);
-    // Untimed first batch: cuDNN's algorithm choice and the CUDA-graph capture (the PC rows capture whole
-    // steps; the counts of network-call graphs and of whole-step graphs are reported apart).
     const auto row_start = sampler::cuda_graph_stats();
     const auto step_row_start = sampler::pc_step_graph_stats();
+    // Untimed first batch: cuDNN's algorithm choice and the CUDA-graph capture (the PC rows capture whole
+    // steps; the counts of network-call graphs and of whole-step graphs are reported apart).
     auto first = diffusion.sample(batch, 0, 0);
     synchronize(b.device);
     SCORCH_CHECK(torch::isfinite(first).all().item<bool>(), "validation: {}: non-finite samples", row.name);

@@ -202,9 +202,8 @@ int cmd_max_batch(Bench& b, const std::string& variant, int64_t start, int64_t l
     }
     row["fits"] = false;
     emit(row, b.device);
-    fail = batch;
+    fail = batch;  // the next try's train_steps returns this one's memory first
     fs::remove_all(b.root + "/max-batch");
-    release_cached_memory();
     return false;
   };
   for (int64_t batch = start; batch <= limit && attempt(batch); batch *= 2) {
