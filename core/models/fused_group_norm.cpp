@@ -62,12 +62,13 @@ PartialSums partial_sums(const Tensor& a, const Tensor& x, at::MemoryFormat form
     const c10::cuda::CUDAGuard guard(x.device());
     const int64_t n = x.size(0), c = x.size(1), hw = x.size(2) * x.size(3);
     const auto layout = kernel_layout(format);
-    const int64_t pixels = fused_norm::pixels_per_chunk(layout, n, hw, c);
+    const auto dtype = kernel_dtype(x.scalar_type());
+    const int64_t pixels = fused_norm::pixels_per_chunk(dtype, layout, a.data_ptr(), x.data_ptr(), n, hw, c);
     auto part1 = torch::empty({n, (hw + pixels - 1) / pixels, c}, x.options().dtype(at::kFloat));
     auto part2 = torch::empty_like(part1);
     auto shift = shift_a ? torch::empty({n, c}, part1.options()) : Tensor();  // the backward has it saved
-    fused_norm::channel_sums(kernel_dtype(x.scalar_type()), layout, a.data_ptr(), x.data_ptr(), shift_a, silu.raw(), n,
-                             hw, c, pixels, part1.data_ptr<float>(), part2.data_ptr<float>(),
+    fused_norm::channel_sums(dtype, layout, a.data_ptr(), x.data_ptr(), shift_a, silu.raw(), n, hw, c, pixels,
+                             part1.data_ptr<float>(), part2.data_ptr<float>(),
                              shift_a ? shift.data_ptr<float>() : nullptr, c10::cuda::getCurrentCUDAStream().stream());
     return {part1, part2, shift};
   }

@@ -21,10 +21,11 @@ struct Silu {
   const float* offset = nullptr;
 };
 
-// Pixels (of HW per image and channel) per chunk of `channel_sums`: enough blocks to fill a GPU, but at most 64
-// chunks, which the table kernels add one thread per image and group. Every sum runs in a fixed order, so the
-// result does not depend on scheduling (a graphed step must equal an eager one bit for bit).
-int64_t pixels_per_chunk(Layout layout, int64_t n, int64_t hw, int64_t c);
+// Pixels (of HW per image and channel) per chunk of `channel_sums` on these tensors: enough blocks of the kernel
+// it will take to fill a GPU, but at most 64 chunks, which the table kernels add one thread per image and group.
+// Every sum runs in a fixed order, so the result does not depend on scheduling (a graphed step must equal an
+// eager one bit for bit).
+int64_t pixels_per_chunk(Dtype t, Layout layout, const void* a, const void* x, int64_t n, int64_t hw, int64_t c);
 
 // For each image n, chunk k of `pixels` pixels and channel c, with s = x[n, c, 0, 0] (a shift, so that a large
 // mean does not cancel the variance): sum1 = Σ (a - s·shift_a) and sum2 = Σ (a - s·shift_a)·(x - s), written to

@@ -21,8 +21,8 @@ using kernels::Pack;
 constexpr int kWarp = 32;
 constexpr int kRowsPerBlock = 8;   // channels_last: a block is 32 channels × 8 rows; its threads walk the rows by 8
 constexpr int kWarpsPerBlock = 8;  // NCHW: a block is 8 warps, each one image and channel
-constexpr int kPackColumns = 16;   // channels_last in 16-byte packs: a block is 16 packs × 16 rows
-constexpr int kPackRows = 16;
+constexpr int kPackColumns = 16;   // channels_last in 16-byte packs: a block is up to 16 packs side by side
+constexpr int kPackThreads = 256;  // × the rows that fill its 256 threads
 
 // Channels_last: grid (ceil(C / 32), chunks, N), block (32, 8); a thread per channel and row of the chunk.
 template <typename T>
@@ -63,19 +63,22 @@ __global__ void channel_sums_nhwc_kernel(const T* a, const T* x, bool shift_a, S
   sum2[o] = s2;
 }
 
-// The same over 16-byte packs of K neighbouring channels: grid (ceil(C / (16·K)), chunks, N), block (16, 16); a
-// thread per pack and row of the chunk, so a warp reads two rows of 256 contiguous bytes (where a thread per channel
-// reads 64 bytes, 2 at a time). The caller checked that C divides into packs and that a and x are 16-byte aligned.
+// The same over 16-byte packs of K neighbouring channels: grid (ceil(C / (columns·K)), chunks, N), kPackThreads
+// threads a block, `columns` packs side by side (pack_columns) × kPackThreads / columns rows; a thread per pack and
+// row of the chunk, so with 16 columns a warp reads two rows of 256 contiguous bytes (where a thread per channel
+// reads 64 bytes, 2 at a time), and with fewer (a pixel of 16 channels in bf16 is 2 packs) every thread still
+// has work. The caller checked that C divides into packs and that a and x are 16-byte aligned.
 // kSilu: the backward through a fused SiLU (silu.scale set); the statistics pass, without it, needs 2K registers
-// fewer for its K channels: 68 against 86 in bf16 on sm_90, 3 blocks of 256 on an SM instead of 2 (64, for 4,
-// spills).
+// fewer for its K channels: 56 against 83 in bf16 on sm_90, 4 blocks of 256 on an SM instead of 3.
 template <typename T, bool kSilu>
 __global__ void channel_sums_nhwc_packed_kernel(const T* a, const T* x, bool shift_a, Silu silu, int64_t hw, int64_t c,
-                                                int64_t rows, float* sum1, float* sum2, float* shift_out) {
+                                                int64_t rows, int columns, float* sum1, float* sum2, float* shift_out) {
   constexpr int K = kLanes16<T>;
   using P = Pack<T, K>;
-  __shared__ float part1[kPackRows][kPackColumns * K], part2[kPackRows][kPackColumns * K];
-  const int64_t ch0 = (static_cast<int64_t>(blockIdx.x) * kPackColumns + threadIdx.x) * K;  // the pack's first
+  __shared__ float part1[kPackThreads * K], part2[kPackThreads * K];
+  const int column = static_cast<int>(threadIdx.x) % columns, row = static_cast<int>(threadIdx.x) / columns;
+  const int row_step = kPackThreads / columns;
+  const int64_t ch0 = (static_cast<int64_t>(blockIdx.x) * columns + column) * K;  // the pack's first channel
   const int64_t chunk = blockIdx.y, img = blockIdx.z;
   float s1[K] = {}, s2[K] = {};
   if (ch0 < c) {
@@ -87,10 +90,10 @@ __global__ void channel_sums_nhwc_packed_kernel(const T* a, const T* x, bool shi
       shift[k] = load(first.v, k);
       silu_scale[k] = kSilu ? silu.scale[img * c + ch0 + k] : 0.f;
       silu_offset[k] = kSilu ? silu.offset[img * c + ch0 + k] : 0.f;
-      if (shift_out != nullptr && chunk == 0 && threadIdx.y == 0) shift_out[img * c + ch0 + k] = shift[k];
+      if (shift_out != nullptr && chunk == 0 && row == 0) shift_out[img * c + ch0 + k] = shift[k];
     }
     const int64_t end = (chunk + 1) * rows < hw ? (chunk + 1) * rows : hw;
-    for (int64_t r = chunk * rows + threadIdx.y; r < end; r += kPackRows) {
+    for (int64_t r = chunk * rows + row; r < end; r += row_step) {
       const int64_t i = base + r * c;
       const P xp = *reinterpret_cast<const P*>(x + i), ap = *reinterpret_cast<const P*>(a + i);
 #pragma unroll
@@ -106,20 +109,29 @@ __global__ void channel_sums_nhwc_packed_kernel(const T* a, const T* x, bool shi
   }
 #pragma unroll
   for (int k = 0; k < K; ++k) {
-    part1[threadIdx.y][threadIdx.x * K + k] = s1[k];
-    part2[threadIdx.y][threadIdx.x * K + k] = s2[k];
+    part1[threadIdx.x * K + k] = s1[k];
+    part2[threadIdx.x * K + k] = s2[k];
   }
   __syncthreads();
-  if (threadIdx.y != 0 || ch0 >= c) return;
+  // row_step is a power of two: the rows' sums are added pairwise, half the rows at a time, the same order in every
+  // block and call. Every thread reaches every barrier (the bounds are the block's).
+  for (int half = row_step / 2; half > 0; half /= 2) {
+    if (row < half) {
+      const int other = (threadIdx.x + half * columns) * K;
+#pragma unroll
+      for (int k = 0; k < K; ++k) {
+        part1[threadIdx.x * K + k] += part1[other + k];
+        part2[threadIdx.x * K + k] += part2[other + k];
+      }
+    }
+    __syncthreads();
+  }
+  if (row != 0 || ch0 >= c) return;
   const int64_t o = (img * gridDim.y + chunk) * c + ch0;
 #pragma unroll
   for (int k = 0; k < K; ++k) {
-    for (int j = 1; j < kPackRows; ++j) {
-      s1[k] += part1[j][threadIdx.x * K + k];
-      s2[k] += part2[j][threadIdx.x * K + k];
-    }
-    sum1[o + k] = s1[k];
-    sum2[o + k] = s2[k];
+    sum1[o + k] = part1[column * K + k];
+    sum2[o + k] = part2[column * K + k];
   }
 }
 
@@ -157,27 +169,53 @@ __global__ void channel_sums_nchw_kernel(const T* a, const T* x, bool shift_a, S
   sum2[o] = s2;
 }
 
+// The packed channels_last kernel's lanes for these tensors (K, the channels of a 16-byte pack), or 0 where
+// channel_sums takes another kernel.
+int packed_lanes(Dtype t, Layout layout, const void* a, const void* x, int64_t c) {
+  int lanes = 0;
+  if (layout == Layout::kNchw) return lanes;
+  dispatch(t, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    constexpr int K = kLanes16<T>;
+    if (c % K == 0 && aligned(a, sizeof(Pack<T, K>)) && aligned(x, sizeof(Pack<T, K>))) lanes = K;
+  });
+  return lanes;
+}
+
+// Packs side by side in a block of the packed kernel: a pixel's packs rounded up to a power of two, at most 16.
+int pack_columns(int64_t packs) {
+  int columns = 1;
+  while (columns < packs && columns < kPackColumns) columns *= 2;
+  return columns;
+}
+
 }  // namespace
 
-int64_t pixels_per_chunk(Layout layout, int64_t n, int64_t hw, int64_t c) {
+int64_t pixels_per_chunk(Dtype t, Layout layout, const void* a, const void* x, int64_t n, int64_t hw, int64_t c) {
   // ~15 blocks per SM of an H100/H200 (channels_last), a warp per chunk of a plane at the same occupancy (NCHW):
-  // enough to hide the loads' latency. A small batch would otherwise get thousands of chunks, each a serial load
-  // in the table kernels.
+  // enough to hide the loads' latency and to leave a small last wave. A small batch would otherwise get thousands
+  // of chunks, each a serial load in the table kernels. The blocks counted are those of the kernel channel_sums
+  // will launch: a packed block covers up to 16 packs of channels, four times the 32 channels of an unpacked one
+  // in bf16.
   if (layout == Layout::kNchw) {
     constexpr int64_t kWarps = 2048 * kWarpsPerBlock;
     const int64_t chunks = std::clamp<int64_t>(kWarps / std::max<int64_t>(1, n * c), 1, 64);
     return std::max<int64_t>(kWarp, (hw + chunks - 1) / chunks);
   }
   constexpr int64_t kBlocks = 2048;
-  const int64_t channel_blocks = (c + kWarp - 1) / kWarp;
+  const int lanes = packed_lanes(t, layout, a, x, c);
+  const int64_t columns = lanes > 0 ? pack_columns(c / lanes) * lanes : kWarp;  // channels a block covers
+  const int64_t rows = lanes > 0 ? kPackThreads / pack_columns(c / lanes) : kRowsPerBlock;
+  const int64_t channel_blocks = (c + columns - 1) / columns;
   const int64_t chunks = std::clamp<int64_t>(kBlocks / std::max<int64_t>(1, n * channel_blocks), 1, 64);
-  return std::max<int64_t>(kRowsPerBlock, (hw + chunks - 1) / chunks);
+  return std::max<int64_t>(rows, (hw + chunks - 1) / chunks);
 }
 
 void channel_sums(Dtype t, Layout layout, const void* a, const void* x, bool shift_a, const Silu& silu, int64_t n,
                   int64_t hw, int64_t c, int64_t pixels, float* sum1, float* sum2, float* shift, void* stream) {
   const auto chunks = static_cast<unsigned>((hw + pixels - 1) / pixels);
   const auto s = static_cast<cudaStream_t>(stream);
+  const int lanes = packed_lanes(t, layout, a, x, c);
   dispatch(t, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     const auto* a_t = static_cast<const T*>(a);
@@ -186,15 +224,15 @@ void channel_sums(Dtype t, Layout layout, const void* a, const void* x, bool shi
       const auto blocks = static_cast<unsigned>((n * c + kWarpsPerBlock - 1) / kWarpsPerBlock);
       channel_sums_nchw_kernel<T><<<dim3(blocks, chunks), kWarp * kWarpsPerBlock, 0, s>>>(
           a_t, x_t, shift_a, silu, n * c, hw, c, pixels, sum1, sum2, shift);
-    } else if (constexpr int K = kLanes16<T>;
-               c % K == 0 && aligned(a, sizeof(Pack<T, K>)) && aligned(x, sizeof(Pack<T, K>))) {
-      const dim3 grid((c / K + kPackColumns - 1) / kPackColumns, chunks, n), block(kPackColumns, kPackRows);
+    } else if (lanes > 0) {
+      const int columns = pack_columns(c / lanes);
+      const dim3 grid(static_cast<unsigned>((c / lanes + columns - 1) / columns), chunks, n);
       if (silu.scale != nullptr)
         channel_sums_nhwc_packed_kernel<T, true>
-            <<<grid, block, 0, s>>>(a_t, x_t, shift_a, silu, hw, c, pixels, sum1, sum2, shift);
+            <<<grid, kPackThreads, 0, s>>>(a_t, x_t, shift_a, silu, hw, c, pixels, columns, sum1, sum2, shift);
       else
         channel_sums_nhwc_packed_kernel<T, false>
-            <<<grid, block, 0, s>>>(a_t, x_t, shift_a, silu, hw, c, pixels, sum1, sum2, shift);
+            <<<grid, kPackThreads, 0, s>>>(a_t, x_t, shift_a, silu, hw, c, pixels, columns, sum1, sum2, shift);
     } else {
       const dim3 grid((c + kWarp - 1) / kWarp, chunks, n), block(kWarp, kRowsPerBlock);
       channel_sums_nhwc_kernel<T><<<grid, block, 0, s>>>(a_t, x_t, shift_a, silu, hw, c, pixels, sum1, sum2, shift);

@@ -121,6 +121,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, FusedGroupNormCuda,
                                            GroupNormShape{128, 128, 32, 32, 32},  // NCSN++ CIFAR-10's first stage
                                            GroupNormShape{2, 128, 64, 64, 32},    // many chunks per image
                                            GroupNormShape{1, 32, 256, 256, 8},    // one image, 256² rows, long chunks
+                                           GroupNormShape{2, 16, 64, 64, 4},      // 1024²'s 16 channels: 2 packs a row
                                            GroupNormShape{3, 24, 1, 1, 6}),       // 1×1: a warp per pixel (NCHW)
                          [](const auto& info) {
                            const auto& s = info.param;
