@@ -270,4 +270,18 @@ torch::Tensor fused_group_norm(const torch::Tensor& x, int64_t groups, const tor
   return FusedGroupNormFunction::apply(x, weight, bias, none, groups, eps, silu);
 }
 
+torch::Tensor channel_sum(const torch::Tensor& x, at::ScalarType dtype) {
+  SCORCH_CHECK(x.dim() == 4, "per-channel sum: input of shape {}, expected (N, C, H, W)", c10::str(x.sizes()));
+#if SCORCH_WITH_CUDA
+  const auto format = layout_of(x);
+  if (use_kernels(x) && !(torch::GradMode::is_enabled() && x.requires_grad()) && x.numel() > 0 &&
+      x.size(0) <= kMaxImages && x.is_contiguous(format)) {
+    // With shift_a off, sum1 is Σ x per image, chunk and channel; sum2 (Σ x·(x - s)) comes along unused, from the
+    // same loads.
+    return partial_sums(x, x, format, /*shift_a=*/false).sum1.sum(at::IntArrayRef{0, 1}).to(dtype);  // (C,)
+  }
+#endif
+  return at::sum(x, {0, 2, 3}, /*keepdim=*/false, dtype);
+}
+
 }  // namespace scorch::models

@@ -37,4 +37,12 @@ torch::Tensor fused_group_norm(const torch::Tensor& x, int64_t groups, const tor
 
 inline constexpr int64_t kMaxImages = 65535;
 
+// at::sum(x, {0, 2, 3}, false, dtype) for x (N, C, H, W): a bias's gradient. On CUDA, for x contiguous in either
+// layout and not to be differentiated (x without requires_grad, or no grad mode: a backward without create_graph),
+// through the GroupNorm's per-channel partial sums kernel (float32 sums over chunks of pixels, in a fixed order),
+// then a sum of the (N, chunks, C) partials. Why: LibTorch's
+// reduction over (N, H, W) of a channels_last tensor (reduce_kernel<128, 4>) was 5 % of the kernel time of a
+// channels_last 256² NCSN++ step on the H200 (2026-12-04), far below the memory's bandwidth. Elsewhere at::sum.
+torch::Tensor channel_sum(const torch::Tensor& x, at::ScalarType dtype);  // (N, C, H, W) -> (C,)
+
 }  // namespace scorch::models

@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/models/fused_group_norm.h"
 #include "core/models/fused_skip_join_math.h"
 #include "core/models/kernel_tensors.h"
 #include "core/models/layers.h"
@@ -88,7 +89,8 @@ class FusedSkipJoinFunction : public torch::autograd::Function<FusedSkipJoinFunc
   }
 
   // d/dskip = d/dh = the gradient (divided by √2 as the unfused join's DivBackward divides it), d/dbias its sum over
-  // (N, H, W): the ops of the unfused join, differentiable under create_graph.
+  // (N, H, W): the ops of the unfused join, differentiable under create_graph; otherwise the sum on CUDA is
+  // channel_sum's kernel.
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grads) {
     torch::autograd::tensor_list out(4);
@@ -98,7 +100,7 @@ class FusedSkipJoinFunction : public torch::autograd::Function<FusedSkipJoinFunc
     const auto bias_dtype = static_cast<at::ScalarType>(ctx->saved_data["bias_dtype"].toInt());
     out[0] = gs;
     out[1] = gs;
-    out[2] = at::sum(gs, {0, 2, 3}, false, bias_dtype);  // (C,)
+    out[2] = channel_sum(gs, bias_dtype);  // (C,)
     return out;
   }
 };

@@ -148,5 +148,38 @@ TEST(FusedGroupNormCudaModule, NormActFusesTheSilu) {
   }
 }
 
+// channel_sum (a bias's gradient) against float64 sums on the CPU, relative to the channels' Σ |x| (the sums
+// cancel): 1e-6 in float32, as the sums' rounding; the 16-bit inputs are exact in float32, so the same. Both layouts,
+// packed and per-element kernels (16 channels: two 16-byte packs a pixel in bf16; 24: three in fp16; 20: none in
+// bf16), one chunk and many; a sliced tensor (contiguous in neither layout) and a tensor to be differentiated
+// take at::sum. A wrong chunk, row step or channel index is off by far more.
+TEST(FusedGroupNormCudaChannelSum, EqualsFloat64Sums) {
+  SCORCH_REQUIRE_CUDA();
+  torch::manual_seed(7);
+  const std::vector<std::vector<int64_t>> shapes = {
+      {2, 16, 64, 64}, {3, 24, 5, 7}, {2, 20, 9, 9}, {32, 128, 16, 16}, {1, 512, 4, 4}};
+  for (const auto& shape : shapes)
+    for (const auto format : {at::MemoryFormat::Contiguous, at::MemoryFormat::ChannelsLast})
+      for (const auto dtype : {torch::kFloat32, torch::kBFloat16, torch::kHalf}) {
+        SCOPED_TRACE(fmt::format("{}, {}, {}", c10::str(shape), c10::str(format), c10::toString(dtype)));
+        const auto x = (torch::randn(shape) + 0.5).to(dtype).to(kCuda).contiguous(format);
+        const auto x64 = x.to(torch::kCPU, torch::kFloat64);
+        const auto scale = x64.abs().sum({0, 2, 3}).max().item<double>();
+        const auto sum = models::channel_sum(x, torch::kFloat32);
+        EXPECT_EQ(sum.scalar_type(), torch::kFloat32);
+        EXPECT_LE((sum.to(torch::kCPU, torch::kFloat64) - x64.sum({0, 2, 3})).abs().max().item<double>() / scale, 1e-6);
+        EXPECT_TRUE(torch::equal(sum, models::channel_sum(x, torch::kFloat32))) << "a fixed order: the same bits";
+      }
+  const auto wide = torch::randn({2, 8, 6, 10}, kCuda);
+  const auto sliced = wide.narrow(3, 2, 5);  // (2, 8, 6, 5), contiguous in neither layout
+  EXPECT_LE(max_rel(models::channel_sum(sliced, torch::kFloat64), sliced.to(torch::kFloat64).sum({0, 2, 3})), 1e-6);
+  const auto tracked = wide.clone().requires_grad_(true);
+  const auto differentiable = models::channel_sum(tracked, torch::kFloat32);
+  ASSERT_TRUE(differentiable.requires_grad());
+  differentiable.sum().backward();
+  EXPECT_TRUE(torch::equal(tracked.grad(), torch::ones_like(wide)));
+  EXPECT_LE(max_rel(differentiable.detach(), wide.sum({0, 2, 3})), 1e-6);
+}
+
 }  // namespace
 }  // namespace scorch
