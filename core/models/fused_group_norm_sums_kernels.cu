@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "core/models/channel_sums_blocks.h"
 #include "core/models/fused_group_norm_device.cuh"
 #include "core/models/fused_group_norm_kernels.h"
 #include "core/models/kernel_scalars.cuh"
@@ -15,14 +16,14 @@ namespace {
 
 using kernels::aligned;
 using kernels::dispatch;
+using kernels::kSumsThreads;
 using kernels::load;
 using kernels::Pack;
+using kernels::sums_columns;
 
 constexpr int kWarp = 32;
 constexpr int kRowsPerBlock = 8;   // channels_last: a block is 32 channels × 8 rows; its threads walk the rows by 8
 constexpr int kWarpsPerBlock = 8;  // NCHW: a block is 8 warps, each one image and channel
-constexpr int kPackColumns = 16;   // channels_last in 16-byte packs: a block is up to 16 packs side by side
-constexpr int kPackThreads = 256;  // × the rows that fill its 256 threads
 
 // Channels_last: grid (ceil(C / 32), chunks, N), block (32, 8); a thread per channel and row of the chunk.
 template <typename T>
@@ -63,10 +64,10 @@ __global__ void channel_sums_nhwc_kernel(const T* a, const T* x, bool shift_a, S
   sum2[o] = s2;
 }
 
-// The same over 16-byte packs of K neighbouring channels: grid (ceil(C / (columns·K)), chunks, N), kPackThreads
-// threads a block, `columns` packs side by side (pack_columns) × kPackThreads / columns rows; a thread per pack and
-// row of the chunk, so with 16 columns a warp reads two rows of 256 contiguous bytes (where a thread per channel
-// reads 64 bytes, 2 at a time), and with fewer (a pixel of 16 channels in bf16 is 2 packs) every thread still
+// The same over 16-byte packs of K neighbouring channels: grid (ceil(C / (columns·K)), chunks, N), kSumsThreads
+// threads a block, `columns` packs side by side × kSumsThreads / columns rows (channel_sums_blocks.h); a thread per
+// pack and row of the chunk, so with 16 columns a warp reads two rows of 256 contiguous bytes (where a thread per
+// channel reads 64 bytes, 2 at a time), and with fewer (a pixel of 16 channels in bf16 is 2 packs) every thread still
 // has work. The caller checked that C divides into packs and that a and x are 16-byte aligned.
 // kSilu: the backward through a fused SiLU (silu.scale set); the statistics pass, without it, needs 2K registers
 // fewer for its K channels: 56 against 83 in bf16 on sm_90, 4 blocks of 256 on an SM instead of 3.
@@ -75,9 +76,10 @@ __global__ void channel_sums_nhwc_packed_kernel(const T* a, const T* x, bool shi
                                                 int64_t rows, int columns, float* sum1, float* sum2, float* shift_out) {
   constexpr int K = kLanes16<T>;
   using P = Pack<T, K>;
-  __shared__ float part1[kPackThreads * K], part2[kPackThreads * K];
-  const int column = static_cast<int>(threadIdx.x) % columns, row = static_cast<int>(threadIdx.x) / columns;
-  const int row_step = kPackThreads / columns;
+  __shared__ float part1[kSumsThreads * K], part2[kSumsThreads * K];
+  const int t = static_cast<int>(threadIdx.x);
+  const int column = kernels::sums_column(t, columns), row = kernels::sums_row(t, columns);
+  const int row_step = kSumsThreads / columns;
   const int64_t ch0 = (static_cast<int64_t>(blockIdx.x) * columns + column) * K;  // the pack's first channel
   const int64_t chunk = blockIdx.y, img = blockIdx.z;
   float s1[K] = {}, s2[K] = {};
@@ -109,19 +111,19 @@ __global__ void channel_sums_nhwc_packed_kernel(const T* a, const T* x, bool shi
   }
 #pragma unroll
   for (int k = 0; k < K; ++k) {
-    part1[threadIdx.x * K + k] = s1[k];
-    part2[threadIdx.x * K + k] = s2[k];
+    part1[t * K + k] = s1[k];
+    part2[t * K + k] = s2[k];
   }
   __syncthreads();
   // row_step is a power of two: the rows' sums are added pairwise, half the rows at a time, the same order in every
   // block and call. Every thread reaches every barrier (the bounds are the block's).
   for (int half = row_step / 2; half > 0; half /= 2) {
     if (row < half) {
-      const int other = (threadIdx.x + half * columns) * K;
+      const int other = kernels::sums_partner(t, half, columns) * K;
 #pragma unroll
       for (int k = 0; k < K; ++k) {
-        part1[threadIdx.x * K + k] += part1[other + k];
-        part2[threadIdx.x * K + k] += part2[other + k];
+        part1[t * K + k] += part1[other + k];
+        part2[t * K + k] += part2[other + k];
       }
     }
     __syncthreads();
@@ -182,13 +184,6 @@ int packed_lanes(Dtype t, Layout layout, const void* a, const void* x, int64_t c
   return lanes;
 }
 
-// Packs side by side in a block of the packed kernel: a pixel's packs rounded up to a power of two, at most 16.
-int pack_columns(int64_t packs) {
-  int columns = 1;
-  while (columns < packs && columns < kPackColumns) columns *= 2;
-  return columns;
-}
-
 }  // namespace
 
 int64_t pixels_per_chunk(Dtype t, Layout layout, const void* a, const void* x, int64_t n, int64_t hw, int64_t c) {
@@ -198,17 +193,14 @@ int64_t pixels_per_chunk(Dtype t, Layout layout, const void* a, const void* x, i
   // will launch: a packed block covers up to 16 packs of channels, four times the 32 channels of an unpacked one
   // in bf16.
   if (layout == Layout::kNchw) {
-    constexpr int64_t kWarps = 2048 * kWarpsPerBlock;
-    const int64_t chunks = std::clamp<int64_t>(kWarps / std::max<int64_t>(1, n * c), 1, 64);
+    constexpr int64_t kWarps = kernels::kSumsBlocks * kWarpsPerBlock;
+    const int64_t chunks = std::clamp<int64_t>(kWarps / std::max<int64_t>(1, n * c), 1, kernels::kSumsMaxChunks);
     return std::max<int64_t>(kWarp, (hw + chunks - 1) / chunks);
   }
-  constexpr int64_t kBlocks = 2048;
   const int lanes = packed_lanes(t, layout, a, x, c);
-  const int64_t columns = lanes > 0 ? pack_columns(c / lanes) * lanes : kWarp;  // channels a block covers
-  const int64_t rows = lanes > 0 ? kPackThreads / pack_columns(c / lanes) : kRowsPerBlock;
-  const int64_t channel_blocks = (c + columns - 1) / columns;
-  const int64_t chunks = std::clamp<int64_t>(kBlocks / std::max<int64_t>(1, n * channel_blocks), 1, 64);
-  return std::max<int64_t>(rows, (hw + chunks - 1) / chunks);
+  if (lanes == 0) return kernels::sums_pixels_per_chunk(n, hw, c, kWarp, kRowsPerBlock);
+  const int columns = sums_columns(c / lanes);
+  return kernels::sums_pixels_per_chunk(n, hw, c, int64_t{columns} * lanes, kSumsThreads / columns);
 }
 
 void channel_sums(Dtype t, Layout layout, const void* a, const void* x, bool shift_a, const Silu& silu, int64_t n,
@@ -225,14 +217,14 @@ void channel_sums(Dtype t, Layout layout, const void* a, const void* x, bool shi
       channel_sums_nchw_kernel<T><<<dim3(blocks, chunks), kWarp * kWarpsPerBlock, 0, s>>>(
           a_t, x_t, shift_a, silu, n * c, hw, c, pixels, sum1, sum2, shift);
     } else if (lanes > 0) {
-      const int columns = pack_columns(c / lanes);
+      const int columns = sums_columns(c / lanes);
       const dim3 grid(static_cast<unsigned>((c / lanes + columns - 1) / columns), chunks, n);
       if (silu.scale != nullptr)
         channel_sums_nhwc_packed_kernel<T, true>
-            <<<grid, kPackThreads, 0, s>>>(a_t, x_t, shift_a, silu, hw, c, pixels, columns, sum1, sum2, shift);
+            <<<grid, kSumsThreads, 0, s>>>(a_t, x_t, shift_a, silu, hw, c, pixels, columns, sum1, sum2, shift);
       else
         channel_sums_nhwc_packed_kernel<T, false>
-            <<<grid, kPackThreads, 0, s>>>(a_t, x_t, shift_a, silu, hw, c, pixels, columns, sum1, sum2, shift);
+            <<<grid, kSumsThreads, 0, s>>>(a_t, x_t, shift_a, silu, hw, c, pixels, columns, sum1, sum2, shift);
     } else {
       const dim3 grid((c + kWarp - 1) / kWarp, chunks, n), block(kWarp, kRowsPerBlock);
       channel_sums_nhwc_kernel<T><<<grid, block, 0, s>>>(a_t, x_t, shift_a, silu, hw, c, pixels, sum1, sum2, shift);

@@ -22,7 +22,7 @@ namespace {
 using test::max_rel;
 
 // float32 convolutions summed in different orders: a few ulps relative to the output scale.
-constexpr double kFloatTol = 1e-5;
+constexpr double kLayoutTol = 1e-5;
 
 Config ve_tiny(std::vector<std::string> sets = {}) {
   sets.push_back("model.dropout=0.3");
@@ -37,7 +37,7 @@ TEST(Layout, ChannelsLastInputGivesTheSameOutput) {
   auto sigma = torch::tensor({0.5f, 3.0f});
   auto a = model->forward(x, sigma);
   auto b = model->forward(x.contiguous(torch::MemoryFormat::ChannelsLast), sigma);
-  EXPECT_LE(max_rel(b, a), kFloatTol);
+  EXPECT_LE(max_rel(b, a), kLayoutTol);
 }
 
 // A RecordFunction observer's record of the ops that take two 4-D tensors of one shape, one channels_last and one
