@@ -238,7 +238,8 @@ def markdown(mode, seconds, rows, derived, tests, parts_dir, effects=()):
             continue
         groups = ", ".join(f"{g} {100 * v:.0f}%" for g, v in sorted(r["groups"].items(), key=lambda kv: -kv[1]))
         lines += [f"## Profile: {r['label']}", "",
-                  f"GPU kernels {fmt(r['kernel_ms'])} ms in {fmt(r['span_ms'])} ms of traced GPU activity "
+                  f"GPU kernels {fmt(r['kernel_ms'])} ms in {fmt(r['span_ms'])} ms of traced GPU activity over "
+                  f"{r.get('steps', '?')} steps, the table's ms too "
                   f"(busy {100 * r['busy_share']:.0f}%); {groups}. Per step: "
                   f"{r.get('launches_per_step', float('nan')):.0f} kernel launches, "
                   f"{r.get('dtoh_per_step', float('nan')):.1f} device-to-host copies, "

@@ -10,6 +10,10 @@
 
 #include "core/config.h"
 
+namespace scorch::models {
+class ScoreModelImpl;
+}
+
 namespace scorch::gpu_bench {
 
 using Clock = std::chrono::steady_clock;
@@ -51,6 +55,29 @@ struct Bench {
 // The variant's keys and what every bench run sets: the batch, no snapshots or evaluation, synthetic data.
 std::vector<std::string> run_sets(const Bench& b, const std::string& variant, int64_t batch);
 
+// gpu_bench sample's rows: a name (pc_bf16_graph, ...) and the sampling keys it sets.
+struct SampleRow {
+  std::string name;
+  std::vector<std::string> sets;
+};
+const std::vector<SampleRow>& sample_rows();
+// The network the sample rows run: the checkpoint's EMA weights, or fresh ones (seed 0) for `base`.
+std::shared_ptr<models::ScoreModelImpl> sample_model(const Bench& b, const Config& base, const std::string& ckpt);
+// `row` on top of `base`, with the sampling runtime (TF32) set as scorch sample sets it and the network placed for
+// it (sampling.channels_last).
+Config sample_row_config(const Bench& b, const Config& base, const SampleRow& row, models::ScoreModelImpl& model);
+
+// A Kineto trace (CPU ops, and CUDA kernels on a GPU) from start() to stop(), written as chrome JSON.
+class TraceWindow {
+ public:
+  explicit TraceWindow(const torch::Device& device);
+  void start();
+  void stop(const std::string& path);
+
+ private:
+  torch::Device device_;
+};
+
 // The commands (main.cpp parses their arguments); each returns the process's exit status.
 int cmd_train(Bench& b, int64_t batch, int64_t steps, const std::vector<std::string>& variants);
 // cap_gb > 0: LibTorch's CUDA allocator may hold no more than that many GB (10^9 bytes; e.g. 80 on a 141 GB
@@ -59,5 +86,8 @@ int cmd_max_batch(Bench& b, const std::string& variant, int64_t start, int64_t l
 int cmd_sample(Bench& b, int64_t batch, const std::string& num_scales, const std::string& ckpt);
 int cmd_fid(Bench& b, int64_t n, int64_t batch);
 int cmd_profile(Bench& b, int64_t batch, const std::string& variant, const std::string& trace);
+// A trace of one batch of sample_rows()'s `row` after an untimed one (cuDNN's choice, the graphs' capture).
+int cmd_profile_sample(Bench& b, int64_t batch, const std::string& num_scales, const std::string& row,
+                       const std::string& trace);
 
 }  // namespace scorch::gpu_bench

@@ -6,7 +6,8 @@
 //   gpu_bench max-batch CONFIG VARIANT START LIMIT [CAP_GB] [--set key=value]...  (CAP_GB: the allocator's cap)
 //   gpu_bench sample CONFIG BATCH NUM_SCALES [--ckpt CHECKPOINT] [--set key=value]...
 //   gpu_bench fid IMAGES BATCH
-//   gpu_bench profile CONFIG BATCH VARIANT TRACE.json   (a Kineto trace of 2 training steps after 2 warm ones)
+//   gpu_bench profile CONFIG BATCH VARIANT TRACE.json   (a Kineto trace of 2 training steps after 5 warm ones)
+//   gpu_bench profile-sample CONFIG BATCH NUM_SCALES ROW TRACE.json   (one batch of a sample row after a warm one)
 // VARIANT: see variant_sets (bench.h). One command per file beside this one.
 #include <unistd.h>
 
@@ -26,7 +27,7 @@ namespace {
       stderr,
       "gpu_bench: %s\nusage: gpu_bench train CONFIG BATCH STEPS VARIANT... | max-batch CONFIG VARIANT START "
       "LIMIT [CAP_GB] | sample CONFIG BATCH NUM_SCALES [--ckpt DIR] | fid IMAGES BATCH | profile CONFIG BATCH VARIANT "
-      "TRACE; options --set key=value, "
+      "TRACE | profile-sample CONFIG BATCH NUM_SCALES ROW TRACE; options --set key=value, "
       "--device D\n",
       why.c_str());
   std::exit(2);
@@ -77,6 +78,9 @@ int main(int argc, char** argv) {
     } else if (cmd == "profile" && args.size() == 5) {
       b.config_path = args[1];
       rc = cmd_profile(b, std::stoll(args[2]), args[3], args[4]);
+    } else if (cmd == "profile-sample" && args.size() == 6) {
+      b.config_path = args[1];
+      rc = cmd_profile_sample(b, std::stoll(args[2]), args[3], args[4], args[5]);
     } else if (cmd == "fid" && args.size() == 3) {
       rc = cmd_fid(b, std::stoll(args[1]), std::stoll(args[2]));
     } else {

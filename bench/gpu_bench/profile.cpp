@@ -11,8 +11,38 @@ namespace scorch::gpu_bench {
 
 namespace fs = std::filesystem;
 
+namespace prof = torch::autograd::profiler;
+
+namespace {
+
+const torch::profiler::impl::ProfilerConfig& kineto() {
+  static const torch::profiler::impl::ProfilerConfig config(torch::profiler::impl::ProfilerState::KINETO);
+  return config;
+}
+
+std::set<torch::profiler::impl::ActivityType> activities(const torch::Device& device) {
+  std::set<torch::profiler::impl::ActivityType> a{torch::profiler::impl::ActivityType::CPU};
+  if (device.is_cuda()) a.insert(torch::profiler::impl::ActivityType::CUDA);
+  return a;
+}
+
+}  // namespace
+
+TraceWindow::TraceWindow(const torch::Device& device) : device_(device) {
+  prof::prepareProfiler(kineto(), activities(device_));
+}
+
+void TraceWindow::start() {
+  synchronize(device_);
+  prof::enableProfiler(kineto(), activities(device_));
+}
+
+void TraceWindow::stop(const std::string& path) {
+  synchronize(device_);
+  prof::disableProfiler()->save(path);
+}
+
 int cmd_profile(Bench& b, int64_t batch, const std::string& variant, const std::string& trace) {
-  namespace prof = torch::autograd::profiler;
   auto sets = run_sets(b, variant, batch);
   // One log line at the end, outside the window: the window holds steps as they run between log intervals.
   sets.push_back("training.log_freq=1000");
@@ -22,22 +52,18 @@ int cmd_profile(Bench& b, int64_t batch, const std::string& variant, const std::
   // Steps 0-4 warm up (cuDNN's algorithm choice, the allocator, the CUDA-graph capture at step 3). The window
   // runs from the start of step 5 to that of step 7: two whole steps, without the start-up, the capture, the
   // final log read or the checkpoint write.
-  const torch::profiler::impl::ProfilerConfig config(torch::profiler::impl::ProfilerState::KINETO);
-  std::set<torch::profiler::impl::ActivityType> activities{torch::profiler::impl::ActivityType::CPU};
-  if (b.device.is_cuda()) activities.insert(torch::profiler::impl::ActivityType::CUDA);
-  prof::prepareProfiler(config, activities);
+  TraceWindow window(b.device);
   Clock::time_point t;
   double s = 0;
   trainer::TrainerHooks hooks;
   hooks.on_step = [&](int64_t step) {
     if (step == 5) {
-      synchronize(b.device);
-      prof::enableProfiler(config, activities);
+      window.start();
       t = Clock::now();
     } else if (step == 7) {
       synchronize(b.device);
       s = seconds_since(t);
-      prof::disableProfiler()->save(trace);
+      window.stop(trace);
     }
   };
   trainer::Trainer(b.config(sets), workdir, std::make_shared<dist::LocalCommunicator>(), b.device, hooks).run();

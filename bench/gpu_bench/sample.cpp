@@ -12,21 +12,8 @@
 
 namespace scorch::gpu_bench {
 
-int cmd_sample(Bench& b, int64_t batch, const std::string& num_scales, const std::string& ckpt) {
-  auto base = b.config({"model.num_scales=" + num_scales, "device=" + b.device.str()});
-  std::shared_ptr<models::ScoreModelImpl> model;
-  if (!ckpt.empty()) {
-    model = io::load_inference_model(ckpt, "ema", b.device).model;
-  } else {
-    torch::manual_seed(0);
-    model = models::make_model(base);
-    model->to(b.device);
-  }
-  struct Row {
-    std::string name;
-    std::vector<std::string> sets;
-  };
-  const std::vector<Row> rows = {
+const std::vector<SampleRow>& sample_rows() {
+  static const std::vector<SampleRow> rows = {
       {"pc_fp32_eager", {"sampling.cuda_graph=false"}},
       {"pc_fp32_graph", {"sampling.cuda_graph=true"}},
       {"pc_bf16_eager", {"sampling.cuda_graph=false", "sampling.precision=bf16"}},
@@ -38,12 +25,31 @@ int cmd_sample(Bench& b, int64_t batch, const std::string& num_scales, const std
       {"pc_fp32_graph_cl", {"sampling.cuda_graph=true", "sampling.channels_last=true"}},
       {"pc_bf16_graph_cl", {"sampling.cuda_graph=true", "sampling.precision=bf16", "sampling.channels_last=true"}},
   };
+  return rows;
+}
+
+std::shared_ptr<models::ScoreModelImpl> sample_model(const Bench& b, const Config& base, const std::string& ckpt) {
+  if (!ckpt.empty()) return io::load_inference_model(ckpt, "ema", b.device).model;
+  torch::manual_seed(0);
+  auto model = models::make_model(base);
+  model->to(b.device);
+  return model;
+}
+
+Config sample_row_config(const Bench& b, const Config& base, const SampleRow& row, models::ScoreModelImpl& model) {
+  Config c = base;
+  for (const auto& kv : row.sets) c.set_assignment(kv, "gpu_bench");
+  sampler::set_sampling_runtime(c, b.device);  // TF32 as the row says, as scorch sample sets it
+  sampler::place_for_sampling(model, c, b.device);
+  return c;
+}
+
+int cmd_sample(Bench& b, int64_t batch, const std::string& num_scales, const std::string& ckpt) {
+  const auto base = b.config({"model.num_scales=" + num_scales, "device=" + b.device.str()});
+  const auto model = sample_model(b, base, ckpt);
   torch::Tensor reference;
-  for (const auto& row : rows) {
-    Config c = base;
-    for (const auto& kv : row.sets) c.set_assignment(kv, "gpu_bench");
-    sampler::set_sampling_runtime(c, b.device);  // TF32 as the row says, as scorch sample sets it
-    sampler::place_for_sampling(*model, c, b.device);
+  for (const auto& row : sample_rows()) {
+    const Config c = sample_row_config(b, base, row, *model);
     sampler::DiffusionSampler diffusion(*model, c, b.device);
     const auto row_start = sampler::cuda_graph_stats();
     const auto step_row_start = sampler::pc_step_graph_stats();

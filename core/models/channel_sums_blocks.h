@@ -9,9 +9,9 @@
 
 namespace scorch::models::kernels {
 
-inline constexpr int kSumsThreads = 256;     // a packed block's threads
-inline constexpr int kSumsMaxColumns = 16;   // packs side by side in a packed block: a warp reads two rows of 256 B
-inline constexpr int64_t kSumsBlocks = 2048;  // ~15 blocks per SM of an H100/H200
+inline constexpr int kSumsThreads = 256;       // a packed block's threads
+inline constexpr int kSumsMaxColumns = 16;     // packs side by side in a packed block: a warp reads two rows of 256 B
+inline constexpr int64_t kSumsBlocks = 2048;   // ~15 blocks per SM of an H100/H200
 inline constexpr int64_t kSumsMaxChunks = 64;  // the table kernels add the chunks one after another
 
 // Packs side by side in a packed block: a pixel's q packs rounded up to a power of two, at most 16, so that a pixel

@@ -59,9 +59,9 @@ void walk_sums(const SumsShape& s) {
 // (3 blocks of 16 columns), packs that leave columns idle (3 of 4, 5 and 6 of 8), float32's 4 channels a pack, one
 // pixel, and chunks that end short.
 TEST(ChannelSumsBlocks, EveryPackOnceAndEachColumnsWholeSum) {
-  for (const SumsShape& s : {SumsShape{2, 4096, 16, 8}, SumsShape{4, 65536, 128, 8}, SumsShape{3, 16, 512, 8}, SumsShape{5, 49, 384, 8},
-                         SumsShape{3, 1, 24, 8}, SumsShape{2, 81, 20, 4}, SumsShape{1, 35, 48, 8}, SumsShape{32, 169, 80, 8},
-                         SumsShape{1, 1000, 32, 4}})
+  for (const SumsShape& s : {SumsShape{2, 4096, 16, 8}, SumsShape{4, 65536, 128, 8}, SumsShape{3, 16, 512, 8},
+                             SumsShape{5, 49, 384, 8}, SumsShape{3, 1, 24, 8}, SumsShape{2, 81, 20, 4},
+                             SumsShape{1, 35, 48, 8}, SumsShape{32, 169, 80, 8}, SumsShape{1, 1000, 32, 4}})
     walk_sums(s);
 }
 
