@@ -249,11 +249,13 @@ def markdown(mode, seconds, rows, derived, tests, parts_dir, effects=()):
                   "|---|---|---|---|"]
         for name, ms, n in r["top"][:12]:
             lines.append(f"| {100 * ms / r['kernel_ms']:.1f}% | {ms:.2f} | {n} | `{name[:110]}` |")
-        if r.get("copy_sources"):
-            lines += ["", "Copy and cast kernels by the operators that launched them:", "",
-                      "| share | ms | kernels | operators (outermost first) |", "|---|---|---|---|"]
-            for chain, ms, n in r["copy_sources"]:
-                lines.append(f"| {100 * ms / r['kernel_ms']:.1f}% | {ms:.2f} | {n} | `{chain[:140]}` |")
+        # Graph replays have no launching operator: their table would be one "(no CPU op)" row per kind.
+        named = [row for row in r.get("sources", []) if row[1] != "(no CPU op)"]
+        if named:
+            lines += ["", "Copy, elementwise and reduction kernels by the operators that launched them:", "",
+                      "| kind | share | ms | kernels | operators (outermost first) |", "|---|---|---|---|---|"]
+            for group, chain, ms, n in r["sources"]:
+                lines.append(f"| {group} | {100 * ms / r['kernel_ms']:.1f}% | {ms:.2f} | {n} | `{chain[:140]}` |")
         lines.append("")
     for name in sorted(os.listdir(parts_dir)) if os.path.isdir(parts_dir) else []:
         status = next((r["status"] for r in rows if r.get("bench") == "part" and r["part"] + ".log" == name), "ok")

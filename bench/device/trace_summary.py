@@ -1,9 +1,10 @@
 """Summarises a Kineto (chrome) trace of scorch training steps: GPU time per kernel, grouped by name.
 
-Usage: trace_summary.py TRACE.json [--top N] [--label TEXT]. Prints a table and one JSON row
+Usage: trace_summary.py TRACE.json [--top N] [--label TEXT] [--steps N]. Prints a table and one JSON row
 {"bench": "profile", ...} with the total kernel time, the GPU's busy share of the traced wall time, the
-share of the top kernels and of coarse groups (convolution, GEMM, normalisation, elementwise, copies), so
-that a later session without a GPU can see where a step's time goes.
+share of the top kernels and of coarse groups (convolution, GEMM, normalisation, elementwise, copies), and the
+operators that launched the copy, elementwise and reduction kernels, so that a later session without a GPU can
+see where a step's time goes.
 """
 import argparse
 import collections
@@ -50,10 +51,15 @@ def parents_of(ops):
     return parent
 
 
-def copy_sources(events, kernels, top=12):
-    """Which operator chains launch the copy/cast kernels: a kernel's "External id" names the CPU op that
-    launched it; the ops enclosing that one (same thread) say whether it was a convolution's layout change,
-    autocast's weight cast or the loss's own .to()."""
+# The kinds of kernel whose launching operators say what to fuse next; convolutions and GEMMs say little.
+SOURCE_GROUPS = ("copy/cast", "elementwise", "reduction")
+
+
+def sources(events, kernels, top=15):
+    """Which operator chains launch the copy/cast, elementwise and reduction kernels: a kernel's "External id"
+    names the CPU op that launched it; the ops enclosing that one (same thread) say whether it was a convolution's
+    layout change, autocast's weight cast, a gradient's accumulation in the autograd engine or the loss's own .to().
+    Kernels replayed from a CUDA graph have no launching op: an eager step's trace is the one that names them."""
     ops = [e for e in events if e.get("cat") == "cpu_op" and "dur" in e]
     by_ext = {}
     for op in ops:
@@ -63,7 +69,8 @@ def copy_sources(events, kernels, top=12):
     parent = parents_of(ops)
     sums = collections.defaultdict(lambda: [0.0, 0])
     for k in kernels:
-        if group_of(k["name"]) != "copy/cast":
+        group = group_of(k["name"])
+        if group not in SOURCE_GROUPS:
             continue
         op = by_ext.get(k.get("args", {}).get("External id"))
         names = []
@@ -73,8 +80,8 @@ def copy_sources(events, kernels, top=12):
             op = parent.get(id(op))
         names.reverse()  # outermost first
         chain = " > ".join(names if len(names) <= 4 else names[:2] + ["..."] + names[-2:]) or "(no CPU op)"
-        sums[chain][0] += k["dur"]
-        sums[chain][1] += 1
+        sums[(group, chain)][0] += k["dur"]
+        sums[(group, chain)][1] += 1
     return sorted(sums.items(), key=lambda kv: -kv[1][0])[:top]
 
 
@@ -115,9 +122,9 @@ def main():
         print(f"{100 * us / total:6.2f}% {us / 1e3:9.2f} ms {n:6d}x  {name[:150]}")
     for group, us in sorted(by_group.items(), key=lambda kv: -kv[1]):
         print(f"group {group:14s} {100 * us / total:6.2f}%")
-    sources = copy_sources(events, kernels)
-    for chain, (us, n) in sources:
-        print(f"copy/cast {100 * us / total:6.2f}% {us / 1e3:9.2f} ms {n:6d}x  from {chain}")
+    launched_by = sources(events, kernels)
+    for (group, chain), (us, n) in launched_by:
+        print(f"{group:12s} {100 * us / total:6.2f}% {us / 1e3:9.2f} ms {n:6d}x  from {chain}")
     print(json.dumps({
         "bench": "profile", "label": a.label, "kernel_ms": total / 1e3, "span_ms": (end - start) / 1e3,
         "busy_share": total / max(end - start, 1e-9), "kernels": len(kernels), "steps": a.steps,
@@ -125,7 +132,7 @@ def main():
         "host_launches_per_step": host_launches / a.steps, "graph_launches_per_step": graph_launches / a.steps,
         "groups": {g: us / total for g, us in by_group.items()},
         "top": [[name[:200], us / 1e3, n] for name, (us, n) in top],
-        "copy_sources": [[chain, us / 1e3, n] for chain, (us, n) in sources],
+        "sources": [[group, chain, us / 1e3, n] for (group, chain), (us, n) in launched_by],
     }))
 
 

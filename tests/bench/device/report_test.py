@@ -55,6 +55,27 @@ class Measurements(unittest.TestCase):
         self.assertIn("| train | bf16+sdpa | batch 8, images_per_s 950, sdpa_kernel flash_attention |", md)
 
 
+class Profiles(unittest.TestCase):
+    def profile(self, sources):
+        return {"bench": "profile", "label": "256 eager", "kernel_ms": 100.0, "span_ms": 110.0, "busy_share": 0.9,
+                "steps": 2, "groups": {"elementwise": 1.0}, "top": [["add", 10.0, 4]], "sources": sources}
+
+    def md(self, rows):
+        return report.markdown("gpu", 1, rows, {}, None, "/nonexistent", [])
+
+    def test_an_eager_trace_names_the_operators_behind_its_kernels(self):
+        md = self.md([self.profile([["elementwise", "autograd::engine::evaluate_function: X > aten::add", 8.0, 4],
+                                    ["copy/cast", "(no CPU op)", 1.0, 2]])])
+        self.assertIn("over 2 steps, the table's ms too", md)
+        self.assertIn("| elementwise | 8.0% | 8.00 | 4 | `autograd::engine::evaluate_function: X > aten::add` |", md)
+        self.assertIn("| copy/cast | 1.0% | 1.00 | 2 | `(no CPU op)` |", md)
+
+    def test_a_graph_replay_without_launching_operators_has_no_such_table(self):
+        md = self.md([self.profile([["elementwise", "(no CPU op)", 8.0, 4]])])
+        self.assertIn("## Profile: 256 eager", md)
+        self.assertNotIn("by the operators that launched them", md)
+
+
 class Derived(unittest.TestCase):
     def test_a_max_batch_search_that_never_failed_says_it_stopped_at_its_limit(self):
         def derived(first_failing):

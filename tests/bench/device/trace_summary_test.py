@@ -1,5 +1,5 @@
 """trace_summary.py: kernel names from the H200 traces land in the right groups, and a synthetic Kineto trace
-gives the right shares, launch counts and copy sources."""
+gives the right shares, launch counts and launching operators."""
 import json
 import os
 import subprocess
@@ -69,7 +69,7 @@ class Summary(unittest.TestCase):
             os.unlink(f.name)
         return json.loads(out.strip().splitlines()[-1])
 
-    def test_shares_launches_and_copy_sources(self):
+    def test_shares_launches_and_the_operators_behind_copies_and_elementwise_kernels(self):
         add = ELEMENTWISE + "at::native::CUDAFunctor_add<c10::BFloat16> >"
         copy = ELEMENTWISE + "at::native::direct_copy_kernel_cuda(at::TensorIteratorBase&)"
         events = [
@@ -91,9 +91,12 @@ class Summary(unittest.TestCase):
         self.assertAlmostEqual(row["groups"]["elementwise"], 0.3)
         self.assertAlmostEqual(row["groups"]["copy/cast"], 0.3)
         self.assertAlmostEqual(row["groups"]["convolution"], 0.4)
-        chains = {chain: (ms, n) for chain, ms, n in row["copy_sources"]}
-        self.assertIn("aten::group_norm > aten::contiguous", chains)
-        self.assertFalse(any("add_" in chain for chain in chains), chains)
+        chains = {(group, chain): (ms, n) for group, chain, ms, n in row["sources"]}
+        self.assertIn(("copy/cast", "aten::group_norm > aten::contiguous"), chains)
+        self.assertIn(("elementwise", "aten::conv2d > aten::_convolution > aten::add_"), chains)
+        self.assertAlmostEqual(chains[("elementwise", "aten::conv2d > aten::_convolution > aten::add_")][0], 0.03)
+        self.assertFalse(any(group == "copy/cast" and "add_" in chain for group, chain in chains), chains)
+        self.assertFalse(any(group == "convolution" for group, _ in chains), "convolutions are not attributed")
 
     def test_a_trace_without_gpu_kernels_says_so(self):
         row = self.run_summary([op("aten::conv2d", 0, 100)])
