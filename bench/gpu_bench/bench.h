@@ -61,6 +61,8 @@ struct SampleRow {
   std::vector<std::string> sets;
 };
 const std::vector<SampleRow>& sample_rows();
+// The sample rows' common config: the bench's, with NUM_SCALES noise levels on the bench's device.
+Config sample_base(const Bench& b, const std::string& num_scales);
 // The network the sample rows run: the checkpoint's EMA weights, or fresh ones (seed 0) for `base`.
 std::shared_ptr<models::ScoreModelImpl> sample_model(const Bench& b, const Config& base, const std::string& ckpt);
 // `row` on top of `base`, with the sampling runtime (TF32) set as scorch sample sets it and the network placed for

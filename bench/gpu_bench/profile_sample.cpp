@@ -16,7 +16,7 @@ int cmd_profile_sample(Bench& b, int64_t batch, const std::string& num_scales, c
     for (const auto& r : rows) names += (names.empty() ? "" : ", ") + r.name;
     SCORCH_FAIL("gpu_bench profile-sample: no sample row '{}'; expected one of {}", row, names);
   }
-  const auto base = b.config({"model.num_scales=" + num_scales, "device=" + b.device.str()});
+  const auto base = sample_base(b, num_scales);
   const auto model = sample_model(b, base, "");
   const Config c = sample_row_config(b, base, *it, *model);
   sampler::DiffusionSampler diffusion(*model, c, b.device);

@@ -28,6 +28,10 @@ const std::vector<SampleRow>& sample_rows() {
   return rows;
 }
 
+Config sample_base(const Bench& b, const std::string& num_scales) {
+  return b.config({"model.num_scales=" + num_scales, "device=" + b.device.str()});
+}
+
 std::shared_ptr<models::ScoreModelImpl> sample_model(const Bench& b, const Config& base, const std::string& ckpt) {
   if (!ckpt.empty()) return io::load_inference_model(ckpt, "ema", b.device).model;
   torch::manual_seed(0);
@@ -45,7 +49,7 @@ Config sample_row_config(const Bench& b, const Config& base, const SampleRow& ro
 }
 
 int cmd_sample(Bench& b, int64_t batch, const std::string& num_scales, const std::string& ckpt) {
-  const auto base = b.config({"model.num_scales=" + num_scales, "device=" + b.device.str()});
+  const auto base = sample_base(b, num_scales);
   const auto model = sample_model(b, base, ckpt);
   torch::Tensor reference;
   for (const auto& row : sample_rows()) {
