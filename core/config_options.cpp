@@ -204,6 +204,11 @@ const std::vector<OptionSpec>& option_table() {
        "by sqrt(2) with model.skip_rescale) in one pass instead of three or four; auto: on CUDA (true: the CPU too, "
        "a slower loop)",
        S::Runtime, "ncsnpp ddpm"},
+      {"model.fused_input_grad", T::Switch, "false",
+       "with model.fused_group_norm, the backward of a residual or attention block's GroupNorm_0 adds the gradient of "
+       "the block's skip path to its input as it writes its own, instead of autograd adding the two in a pass of its "
+       "own; auto: on CUDA (off until the device kit has measured it: docs/training.md)",
+       S::Runtime, "ncsnpp ddpm"},
       {"model.grad_checkpointing", T::Bool, "false", "recompute each block in backward to save memory", S::Runtime,
        "ncsnpp ddpm"},
       {"model.grad_checkpointing_min_resolution", T::Int, "0",

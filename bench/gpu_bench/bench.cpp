@@ -56,14 +56,15 @@ std::vector<std::string> variant_sets(const std::string& variant) {
   SCORCH_CHECK(
       base == "fp32" || base == "tf32" || base == "bf16" || base == "fp16",
       "variant '{}': expected fp32, tf32, bf16 or fp16 with optional +cl, +ckpt, +sync, +foreach, +bmm, +sdpa, "
-      "+eager, +gn, +fir, +fold, +join, +bench",
+      "+eager, +gn, +fir, +fold, +join, +igrad, +bench",
       variant);
   sets.push_back("training.precision=" + (base == "tf32" ? std::string("fp32") : base));
   sets.push_back(std::string("training.tf32=") + (base == "tf32" ? "true" : "false"));
-  // The layout and kernel switches default to auto (on, on CUDA); a variant starts with them off, so that each
-  // suffix below measures one switch, as the rows of earlier reports did. "+cl+gn+fir+fold+join" is the defaults.
+  // The layout and kernel switches default to auto (on, on CUDA), model.fused_input_grad to off until measured; a
+  // variant starts with them all off, so that each suffix below measures one switch, as the rows of earlier reports
+  // did. "+cl+gn+fir+fold+join" is the defaults.
   for (const char* key : {"training.channels_last", "model.fused_group_norm", "model.fused_fir", "model.fold_time_bias",
-                          "model.fused_skip_join"})
+                          "model.fused_skip_join", "model.fused_input_grad"})
     sets.push_back(std::string(key) + "=false");
   for (size_t at = variant.find('+'); at != std::string::npos; at = variant.find('+', at + 1)) {
     const auto flag = variant.substr(at + 1, variant.find('+', at + 1) - at - 1);
@@ -90,12 +91,14 @@ std::vector<std::string> variant_sets(const std::string& variant) {
     else if (flag ==
              "join")  // the last convolutions' biases and the residual join in one pass instead of three or four
       sets.push_back("model.fused_skip_join=true");
+    else if (flag == "igrad")  // GroupNorm_0's backward adds the skip's gradient instead of autograd's add
+      sets.push_back("model.fused_input_grad=true");
     else if (flag == "bench")  // cuDNN times its algorithms per shape (first in its process: plans are cached)
       sets.push_back("training.cudnn_benchmark=true");
     else
       SCORCH_FAIL(
           "variant '{}': unknown suffix '+{}' (expected +cl, +ckpt, +sync, +foreach, +bmm, +sdpa, +eager, +gn, +fir, "
-          "+fold, +join or +bench)",
+          "+fold, +join, +igrad or +bench)",
           variant, flag);
   }
   return sets;

@@ -16,9 +16,9 @@ AttnBlockImpl::AttnBlockImpl(const AttnBlockOptions& options_) : options(options
   NIN_3 = register_module("NIN_3", NIN(C, C, options.init_scale()));
 }
 
-torch::Tensor AttnBlockImpl::forward(const torch::Tensor& x, const torch::Tensor&) {
-  const auto B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
-  auto h = GroupNorm_0->forward(x);
+torch::Tensor AttnBlockImpl::forward(const torch::Tensor& x_in, const torch::Tensor&) {
+  const auto B = x_in.size(0), C = x_in.size(1), H = x_in.size(2), W = x_in.size(3);
+  const auto [h, x] = norm_act_passing_input(*GroupNorm_0, {}, x_in, options.fused_input_grad());
   auto q = NIN_0->forward(h), k = NIN_1->forward(h), v = NIN_2->forward(h);  // (B, C, H, W) each
   torch::Tensor out;
   if (options.fused()) {

@@ -32,7 +32,8 @@ DDPMImpl::DDPMImpl(const ModelConfig& config_) : config(config_) {
                                                      .act(c.nonlinearity)
                                                      .groups(kGroups)
                                                      .fold_time_bias(c.fold_time_bias)
-                                                     .fused_skip_join(c.fused_skip_join));
+                                                     .fused_skip_join(c.fused_skip_join)
+                                                     .fused_input_grad(c.fused_input_grad));
   };
   auto attn = [&](int64_t ch) {
     return std::make_shared<AttnBlockImpl>(AttnBlockOptions(ch)
@@ -40,7 +41,8 @@ DDPMImpl::DDPMImpl(const ModelConfig& config_) : config(config_) {
                                                .init_scale(0.0)
                                                .groups(kGroups)
                                                .fused(c.fused_attention)
-                                               .fused_skip_join(c.fused_skip_join));
+                                               .fused_skip_join(c.fused_skip_join)
+                                               .fused_input_grad(c.fused_input_grad));
   };
 
   // Unconditional: no time-embedding MLP, so every later index moves down by two. The residual blocks keep

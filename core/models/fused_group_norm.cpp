@@ -81,25 +81,26 @@ PartialSums partial_sums(const Tensor& a, const Tensor& x, at::MemoryFormat form
   return {u.sum(1, /*keepdim=*/true), (u * (x3 - shift)).sum(1, /*keepdim=*/true), shift.squeeze(1).contiguous()};
 }
 
-// x·scale_x + offset (+ dy·scale_dy) with (N, C) tables, in x's dtype and `format` (x's and dy's); SiLU of
-// that with silu_out, and dy taken through SiLU's derivative first with `silu`.
+// x·scale_x + offset (+ dy·scale_dy) (+ extra) with (N, C) tables, in x's dtype and `format` (x's, dy's and
+// extra's); SiLU of that with silu_out, and dy taken through SiLU's derivative first with `silu`.
 Tensor affine(const Tensor& x, const Tensor& dy, at::MemoryFormat format, const Tensor& scale_x, const Tensor& scale_dy,
-              const Tensor& offset, bool silu_out, const SiluTables& silu = {}) {
+              const Tensor& offset, bool silu_out, const SiluTables& silu = {}, const Tensor& extra = {}) {
 #if SCORCH_WITH_CUDA
   if (use_kernels(x)) {
     const c10::cuda::CUDAGuard guard(x.device());
     auto out = torch::empty_like(x, x.options(), format);
     fused_norm::affine(kernel_dtype(x.scalar_type()), kernel_layout(format), x.data_ptr(),
-                       dy.defined() ? dy.data_ptr() : nullptr, scale_x.data_ptr<float>(),
-                       dy.defined() ? scale_dy.data_ptr<float>() : nullptr, offset.data_ptr<float>(), silu_out,
-                       silu.raw(), out.data_ptr(), x.size(0), x.size(2) * x.size(3), x.size(1),
-                       c10::cuda::getCurrentCUDAStream().stream());
+                       dy.defined() ? dy.data_ptr() : nullptr, extra.defined() ? extra.data_ptr() : nullptr,
+                       scale_x.data_ptr<float>(), dy.defined() ? scale_dy.data_ptr<float>() : nullptr,
+                       offset.data_ptr<float>(), silu_out, silu.raw(), out.data_ptr(), x.size(0), x.size(2) * x.size(3),
+                       x.size(1), c10::cuda::getCurrentCUDAStream().stream());
     return out;
   }
 #endif
   const auto dtype = table_dtype(x);
   auto out = x.to(dtype) * per_channel(scale_x) + per_channel(offset);
   if (dy.defined()) out = out + (silu.on() ? silu_gradient(dy, x, silu) : dy.to(dtype)) * per_channel(scale_dy);
+  if (extra.defined()) out = out + extra.to(dtype);
   if (silu_out) out = torch::silu(out);
   return out.to(x.scalar_type()).contiguous(format);
 }
@@ -149,10 +150,15 @@ fused_norm::Dims dims_of(const Tensor& x, int64_t groups, const Tensor& partial)
   return {x.size(0), x.size(1), groups, x.size(2) * x.size(3), partial.size(1)};
 }
 
+// Outputs: y, and with pass_input the input itself, which autograd hands on as a view of it whose gradient comes
+// back to this backward (see fused_group_norm_passing_input).
 class FusedGroupNormFunction : public torch::autograd::Function<FusedGroupNormFunction> {
  public:
-  static Tensor forward(torch::autograd::AutogradContext* ctx, const Tensor& input, const Tensor& weight,
-                        const Tensor& bias, const Tensor& pre_shift, int64_t groups, double eps, bool silu) {
+  static torch::autograd::tensor_list forward(torch::autograd::AutogradContext* ctx, const Tensor& input,
+                                              const Tensor& weight, const Tensor& bias, const Tensor& pre_shift,
+                                              int64_t groups, double eps, bool silu, bool pass_input) {
+    // An output nobody differentiated arrives undefined instead of as a pass over zeros.
+    ctx->set_materialize_grads(false);
     const auto format = layout_of(input);
     const auto x = input.contiguous(format);                                        // (N, C, H, W)
     const auto [sum1, sum2, shift] = partial_sums(x, x, format, /*shift_a=*/true);  // Σ (x - s), Σ (x - s)², s
@@ -182,7 +188,9 @@ class FusedGroupNormFunction : public torch::autograd::Function<FusedGroupNormFu
         {x, weight, bias, mean, rstd, shift, silu ? scale : Tensor(), silu ? offset : Tensor(), pre.pre, pre.sum_x});
     ctx->saved_data["groups"] = groups;
     ctx->saved_data["pre_dtype"] = pre_shift.scalar_type();
-    return affine(x, Tensor(), format, scale, Tensor(), offset, silu);
+    auto y = affine(x, Tensor(), format, scale, Tensor(), offset, silu);
+    if (!pass_input) return {y};
+    return {y, input};
   }
 
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
@@ -192,6 +200,13 @@ class FusedGroupNormFunction : public torch::autograd::Function<FusedGroupNormFu
     SCORCH_CHECK(!torch::GradMode::is_enabled(),
                  "GroupNorm (fused) has no second derivative: set model.fused_group_norm: false for a double backward "
                  "(sliced score matching, create_graph)");
+    // What the input's other uses sent it (pass_input), or undefined.
+    const auto passed = grads.size() > 1 ? grads[1] : Tensor();
+    if (!grads[0].defined()) {  // y went unused: the input's gradient is theirs alone
+      torch::autograd::tensor_list only_passed(8);
+      only_passed[0] = passed;
+      return only_passed;
+    }
     const auto saved = ctx->get_saved_variables();
     const auto &x = saved[0], &weight = saved[1], &bias = saved[2], &mean = saved[3], &rstd = saved[4],
                &shift = saved[5];
@@ -230,17 +245,21 @@ class FusedGroupNormFunction : public torch::autograd::Function<FusedGroupNormFu
     else
       gradients_on_cpu<float>(d, sum_dy, sum_dy_xs, shift, w, mean, rstd, dy_total, dy_xc, scale_dy, scale_x, offset,
                               dweight, dbias, pre);
-    const auto dx = affine(x, dy, format, scale_x, scale_dy, offset, /*silu_out=*/false, silu);
+    const auto extra = passed.defined() ? passed.to(x.scalar_type()).contiguous(format) : Tensor();  // (N, C, H, W)
+    const auto dx = affine(x, dy, format, scale_x, scale_dy, offset, /*silu_out=*/false, silu, extra);
     const auto dpre =
         pre.dpre.defined() ? pre.dpre.to(ctx->saved_data["pre_dtype"].toScalarType()) : Tensor();  // (N, C)
-    return {dx, dweight.to(weight.scalar_type()), dbias.to(bias.scalar_type()), dpre, Tensor(), Tensor(), Tensor()};
+    return {dx, dweight.to(weight.scalar_type()), dbias.to(bias.scalar_type()), dpre, {}, {}, {}, {}};
   }
 };
 
 }  // namespace
 
-torch::Tensor fused_group_norm(const torch::Tensor& x, int64_t groups, const torch::Tensor& weight,
-                               const torch::Tensor& bias, double eps, bool silu, const torch::Tensor& pre) {
+namespace {
+
+torch::autograd::tensor_list apply_fused_group_norm(const torch::Tensor& x, int64_t groups, const torch::Tensor& weight,
+                                                    const torch::Tensor& bias, double eps, bool silu,
+                                                    const torch::Tensor& pre, bool pass_input) {
   SCORCH_CHECK(x.dim() == 4, "GroupNorm (fused): input of shape {}, expected (N, C, H, W)", c10::str(x.sizes()));
   SCORCH_CHECK(groups >= 1 && x.size(1) % groups == 0, "GroupNorm (fused): {} channels cannot form {} groups",
                x.size(1), groups);
@@ -267,7 +286,20 @@ torch::Tensor fused_group_norm(const torch::Tensor& x, int64_t groups, const tor
       c10::toString(x.scalar_type()), SCORCH_WITH_CUDA ? "with the CUDA kernels" : "without CUDA paths");
   // No shift is an empty tensor: the autograd function's inputs must be defined tensors.
   const auto none = pre.defined() ? pre : torch::empty({0}, x.options().dtype(at::kFloat));
-  return FusedGroupNormFunction::apply(x, weight, bias, none, groups, eps, silu);
+  return FusedGroupNormFunction::apply(x, weight, bias, none, groups, eps, silu, pass_input);
+}
+
+}  // namespace
+
+torch::Tensor fused_group_norm(const torch::Tensor& x, int64_t groups, const torch::Tensor& weight,
+                               const torch::Tensor& bias, double eps, bool silu, const torch::Tensor& pre) {
+  return apply_fused_group_norm(x, groups, weight, bias, eps, silu, pre, /*pass_input=*/false)[0];
+}
+
+NormAndInput fused_group_norm_passing_input(const torch::Tensor& x, int64_t groups, const torch::Tensor& weight,
+                                            const torch::Tensor& bias, double eps, bool silu) {
+  auto out = apply_fused_group_norm(x, groups, weight, bias, eps, silu, {}, /*pass_input=*/true);
+  return {out[0], out[1]};
 }
 
 torch::Tensor channel_sum(const torch::Tensor& x, at::ScalarType dtype) {

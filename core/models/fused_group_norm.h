@@ -35,6 +35,18 @@ torch::Tensor fused_group_norm(const torch::Tensor& x, int64_t groups, const tor
                                const torch::Tensor& bias, double eps, bool silu = false,
                                const torch::Tensor& pre = {});  // (N, C, H, W) -> (N, C, H, W), same layout
 
+// fused_group_norm(x, ...) as y, and x again as `input`: a view of x that autograd routes through this layer, so
+// that the gradient `input`'s uses send back arrives in this backward, which adds it into x's gradient as it writes
+// its own (model.fused_input_grad). Why: a residual block's input feeds GroupNorm_0 and the skip path (itself, or
+// Conv_2/NIN_0, or the FIR resampling); autograd adds their two gradients in a pass of its own, which reads both and
+// writes the sum (LibTorch's vectorized add, 3 % of the kernel time of a channels_last 256² NCSN++ step on an H200,
+// 2026-12-04), where this backward reads one more tensor in the pass it makes anyway. Its sum is rounded once.
+struct NormAndInput {
+  torch::Tensor y, input;  // (N, C, H, W) each
+};
+NormAndInput fused_group_norm_passing_input(const torch::Tensor& x, int64_t groups, const torch::Tensor& weight,
+                                            const torch::Tensor& bias, double eps, bool silu = false);
+
 inline constexpr int64_t kMaxImages = 65535;
 
 // at::sum(x, {0, 2, 3}, false, dtype) for x (N, C, H, W): a bias's gradient. On CUDA, for x contiguous in either

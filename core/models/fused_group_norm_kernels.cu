@@ -39,48 +39,60 @@ __device__ __forceinline__ AffineEntry affine_entry(int64_t j, const float* scal
           has_silu ? silu.offset[j] : 0.f};
 }
 
-// One output element from x's element xi and dy's dyi (has_dy), with its channel's table entries e.
-__device__ __forceinline__ float affine_value(float xi, bool has_dy, float dyi, const AffineEntry& e, bool has_silu,
-                                              bool silu_out) {
+// One output element from x's element xi, dy's dyi (has_dy) and extra's ei (0 without), with its channel's table
+// entries e.
+__device__ __forceinline__ float affine_value(float xi, bool has_dy, float dyi, float ei, const AffineEntry& e,
+                                              bool has_silu, bool silu_out) {
   float v = xi * e.scale_x + e.offset;
   if (has_dy) v += (has_silu ? silu_grad(dyi, xi * e.silu_scale + e.silu_offset) : dyi) * e.scale_dy;
+  v += ei;
   return silu_out ? apply_silu(v) : v;
 }
 
+// kExtra: `extra` is read (a backward's other gradient). A template parameter, so that the kernels without it keep
+// their registers and occupancy: ptxas (sm_90) gives the bf16 channels_last packed kernel 72 without and 76 with,
+// and 89 to a single kernel that tests for it at run time (2 blocks of 256 threads an SM instead of 3).
+
 // Grid-stride over the N·HW·C elements; I is the index type (32-bit when it fits: the divisions per element
 // are most of the arithmetic of this memory-bound kernel).
-template <typename T, typename I, bool kNchw>
-__global__ void affine_kernel(const T* x, const T* dy, const float* scale_x, const float* scale_dy, const float* offset,
-                              bool silu_out, Silu silu, T* out, I hw, I hw_c, I c, I total) {
+template <typename T, typename I, bool kNchw, bool kExtra>
+__global__ void affine_kernel(const T* x, const T* dy, const T* extra, const float* scale_x, const float* scale_dy,
+                              const float* offset, bool silu_out, Silu silu, T* out, I hw, I hw_c, I c, I total) {
   for (I i = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
        i += static_cast<I>(blockDim.x) * gridDim.x) {
     const bool has_dy = dy != nullptr;
     const auto e = affine_entry(table_entry<I, kNchw>(i, hw, hw_c, c), scale_x, scale_dy, offset, has_dy, silu);
-    store(out, i, affine_value(load(x, i), has_dy, has_dy ? load(dy, i) : 0.f, e, silu.scale != nullptr, silu_out));
+    store(out, i,
+          affine_value(load(x, i), has_dy, has_dy ? load(dy, i) : 0.f, kExtra ? load(extra, i) : 0.f, e,
+                       silu.scale != nullptr, silu_out));
   }
 }
 
 // NCHW over packs of K = 16 bytes of neighbouring pixels of one plane, a load or store each, the table entry worked
 // out once per pack: the caller checked the alignment and that HW % K == 0.
-template <typename T, typename I>
-__global__ void affine_nchw_packed_kernel(const T* x, const T* dy, const float* scale_x, const float* scale_dy,
-                                          const float* offset, bool silu_out, Silu silu, T* out, I hw, I packs) {
+template <typename T, typename I, bool kExtra>
+__global__ void affine_nchw_packed_kernel(const T* x, const T* dy, const T* extra, const float* scale_x,
+                                          const float* scale_dy, const float* offset, bool silu_out, Silu silu, T* out,
+                                          I hw, I packs) {
   constexpr int K = kLanes16<T>;
   using P = Pack<T, K>;
   const auto* xp = reinterpret_cast<const P*>(x);
   const auto* dyp = reinterpret_cast<const P*>(dy);
+  const auto* ep = reinterpret_cast<const P*>(extra);
   auto* op = reinterpret_cast<P*>(out);
   for (I p = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; p < packs;
        p += static_cast<I>(blockDim.x) * gridDim.x) {
     const bool has_dy = dy != nullptr;
     const auto e = affine_entry(p * K / hw, scale_x, scale_dy, offset, has_dy, silu);
     const P xv = xp[p];
-    P dv{};
+    P dv{}, ev{};  // zeros where absent
     if (has_dy) dv = dyp[p];
+    if (kExtra) ev = ep[p];
     P o;
 #pragma unroll
     for (int k = 0; k < K; ++k)
-      store(o.v, k, affine_value(load(xv.v, k), has_dy, load(dv.v, k), e, silu.scale != nullptr, silu_out));
+      store(o.v, k,
+            affine_value(load(xv.v, k), has_dy, load(dv.v, k), load(ev.v, k), e, silu.scale != nullptr, silu_out));
     op[p] = o;
   }
 }
@@ -90,15 +102,18 @@ __global__ void affine_nchw_packed_kernel(const T* x, const T* dy, const float* 
 // pixel (channel_pack_walk.h), so a thread keeps one channel pack of one image and holds its K entries of each table
 // in registers, read once: read per pack, they were 8 scattered 4-byte loads per table, a warp's spanning 8 cache
 // lines each, several times the pack's own traffic.
-template <typename T, typename I>
-__global__ void affine_nhwc_packed_kernel(const T* x, const T* dy, const float* scale_x, const float* scale_dy,
-                                          const float* offset, bool silu_out, Silu silu, T* out, I q, I hw_q) {
+template <typename T, typename I, bool kExtra>
+__global__ void affine_nhwc_packed_kernel(const T* x, const T* dy, const T* extra, const float* scale_x,
+                                          const float* scale_dy, const float* offset, bool silu_out, Silu silu, T* out,
+                                          I q, I hw_q) {
   constexpr int K = kLanes16<T>;
   using P = Pack<T, K>;
   const I image = blockIdx.y, first = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x;
   const I base = image * hw_q;
+  // Offset only where present: a null pointer plus an offset is undefined behaviour.
   const auto* xp = reinterpret_cast<const P*>(x) + base;
-  const auto* dyp = reinterpret_cast<const P*>(dy) + base;
+  const auto* dyp = dy != nullptr ? reinterpret_cast<const P*>(dy) + base : nullptr;
+  const auto* ep = kExtra ? reinterpret_cast<const P*>(extra) + base : nullptr;
   auto* op = reinterpret_cast<P*>(out) + base;
   const bool has_dy = dy != nullptr, has_silu = silu.scale != nullptr;
   const I j0 = kernels::channel_pack_row(image, first, q) * K;
@@ -107,12 +122,13 @@ __global__ void affine_nhwc_packed_kernel(const T* x, const T* dy, const float* 
   for (int k = 0; k < K; ++k) e[k] = affine_entry(j0 + k, scale_x, scale_dy, offset, has_dy, silu);
   for (I p = first; p < hw_q; p += static_cast<I>(blockDim.x) * gridDim.x) {
     const P xv = xp[p];
-    P dv{};
+    P dv{}, ev{};  // zeros where absent
     if (has_dy) dv = dyp[p];
+    if (kExtra) ev = ep[p];
     P o;
 #pragma unroll
     for (int k = 0; k < K; ++k)
-      store(o.v, k, affine_value(load(xv.v, k), has_dy, load(dv.v, k), e[k], has_silu, silu_out));
+      store(o.v, k, affine_value(load(xv.v, k), has_dy, load(dv.v, k), load(ev.v, k), e[k], has_silu, silu_out));
     op[p] = o;
   }
 }
@@ -174,9 +190,9 @@ void launch_parameter_gradients(const Dims& d, const float* dy_total, const floa
   check_launch("parameter_gradients");
 }
 
-void affine(Dtype t, Layout layout, const void* x, const void* dy, const float* scale_x, const float* scale_dy,
-            const float* offset, bool silu_out, const Silu& silu, void* out, int64_t n, int64_t hw, int64_t c,
-            void* stream) {
+void affine(Dtype t, Layout layout, const void* x, const void* dy, const void* extra, const float* scale_x,
+            const float* scale_dy, const float* offset, bool silu_out, const Silu& silu, void* out, int64_t n,
+            int64_t hw, int64_t c, void* stream) {
   const int64_t total = n * hw * c;
   if (total == 0) return;
   const auto blocks_for = [](int64_t work) {
@@ -187,34 +203,44 @@ void affine(Dtype t, Layout layout, const void* x, const void* dy, const float* 
     constexpr int K = kLanes16<T>;
     constexpr size_t kPackBytes = sizeof(Pack<T, K>);
     const bool packed = (layout == Layout::kNchw ? hw % K == 0 : c % K == 0) && aligned(x, kPackBytes) &&
-                        aligned(dy, kPackBytes) && aligned(out, kPackBytes);
-    auto launch = [&](auto index, auto nchw) {
+                        aligned(dy, kPackBytes) && aligned(extra, kPackBytes) && aligned(out, kPackBytes);
+    auto launch = [&](auto index, auto nchw, auto with_extra) {
       using I = decltype(index);
+      constexpr bool kExtra = decltype(with_extra)::value;
       const auto* x_t = static_cast<const T*>(x);
       const auto* dy_t = static_cast<const T*>(dy);
+      const auto* extra_t = static_cast<const T*>(extra);
       auto* out_t = static_cast<T*>(out);
       const auto hw_i = static_cast<I>(hw), hw_c = static_cast<I>(hw * c), c_i = static_cast<I>(c);
       const auto s = static_cast<cudaStream_t>(stream);
       if (packed && decltype(nchw)::value) {
-        affine_nchw_packed_kernel<T, I><<<blocks_for(total / K), kThreads, 0, s>>>(
-            x_t, dy_t, scale_x, scale_dy, offset, silu_out, silu, out_t, hw_i, static_cast<I>(total / K));
+        affine_nchw_packed_kernel<T, I, kExtra><<<blocks_for(total / K), kThreads, 0, s>>>(
+            x_t, dy_t, extra_t, scale_x, scale_dy, offset, silu_out, silu, out_t, hw_i, static_cast<I>(total / K));
       } else if (packed) {
         // About 4 packs a thread, the 8192 blocks of the other kernels shared among the images.
         const int64_t q = c / K;
         const auto blocks = kernels::channel_pack_blocks(hw * q, q, kThreads, 4, kMaxBlocks / n);
-        affine_nhwc_packed_kernel<T, I>
+        affine_nhwc_packed_kernel<T, I, kExtra>
             <<<dim3(static_cast<unsigned>(blocks), static_cast<unsigned>(n)), kThreads, 0, s>>>(
-                x_t, dy_t, scale_x, scale_dy, offset, silu_out, silu, out_t, static_cast<I>(q), static_cast<I>(hw * q));
+                x_t, dy_t, extra_t, scale_x, scale_dy, offset, silu_out, silu, out_t, static_cast<I>(q),
+                static_cast<I>(hw * q));
       } else {
-        affine_kernel<T, I, decltype(nchw)::value><<<blocks_for(total), kThreads, 0, s>>>(
-            x_t, dy_t, scale_x, scale_dy, offset, silu_out, silu, out_t, hw_i, hw_c, c_i, static_cast<I>(total));
+        affine_kernel<T, I, decltype(nchw)::value, kExtra>
+            <<<blocks_for(total), kThreads, 0, s>>>(x_t, dy_t, extra_t, scale_x, scale_dy, offset, silu_out, silu,
+                                                    out_t, hw_i, hw_c, c_i, static_cast<I>(total));
       }
+    };
+    auto with_extra = [&](auto index, auto nchw) {
+      if (extra != nullptr)
+        launch(index, nchw, std::true_type{});
+      else
+        launch(index, nchw, std::false_type{});
     };
     auto with_index = [&](auto nchw) {
       if (total < std::numeric_limits<uint32_t>::max() / 2)
-        launch(uint32_t{0}, nchw);
+        with_extra(uint32_t{0}, nchw);
       else
-        launch(int64_t{0}, nchw);
+        with_extra(int64_t{0}, nchw);
     };
     if (layout == Layout::kNchw)
       with_index(std::true_type{});

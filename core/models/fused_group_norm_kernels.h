@@ -48,10 +48,11 @@ void launch_group_input_gradient(const Dims& d, const float* sum_dy, const float
 void launch_parameter_gradients(const Dims& d, const float* dy_total, const float* dy_xc, const float* rstd,
                                 float* dweight, float* dbias, void* stream);
 
-// out = x·scale_x[n, c] + offset[n, c], plus dy·scale_dy[n, c] when dy is not null; out has x's layout and dtype.
+// out = x·scale_x[n, c] + offset[n, c], plus dy·scale_dy[n, c] when dy is not null, plus `extra` when that is not
+// null (a backward: the gradient that x's other uses sent it, of x's dtype and layout); out has x's layout and dtype.
 // silu_out (a forward): out = silu(that). With `silu` (a backward), dy is dz, taken through SiLU's derivative.
-void affine(Dtype t, Layout layout, const void* x, const void* dy, const float* scale_x, const float* scale_dy,
-            const float* offset, bool silu_out, const Silu& silu, void* out, int64_t n, int64_t hw, int64_t c,
-            void* stream);
+void affine(Dtype t, Layout layout, const void* x, const void* dy, const void* extra, const float* scale_x,
+            const float* scale_dy, const float* offset, bool silu_out, const Silu& silu, void* out, int64_t n,
+            int64_t hw, int64_t c, void* stream);
 
 }  // namespace scorch::models::fused_norm

@@ -38,6 +38,12 @@ torch::Tensor GroupNormImpl::forward_shifted(const torch::Tensor& x, const torch
   return silu ? forward_silu(shifted) : forward(shifted);
 }
 
+std::pair<torch::Tensor, torch::Tensor> GroupNormImpl::forward_passing_input(const torch::Tensor& x, bool silu) {
+  if (!takes_fused_path(x)) return {silu ? forward_silu(x) : forward(x), x};
+  auto out = fused_group_norm_passing_input(x, num_groups_, weight, bias, eps_, silu);
+  return {out.y, out.input};
+}
+
 torch::Tensor GroupNormImpl::forward(const torch::Tensor& x) {
   if (takes_fused_path(x)) return fused_group_norm(x, num_groups_, weight, bias, eps_);
   const auto device = x.device().type();

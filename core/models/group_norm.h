@@ -2,6 +2,8 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <utility>
+
 #include "core/switch.h"
 
 namespace scorch::models {
@@ -25,6 +27,9 @@ class GroupNormImpl : public torch::nn::Module {
   // forward(x + pre[:, :, None, None]) (forward_silu of it with `silu`), pre (B, C): on the fused path the kernels
   // take pre into their statistics and x + pre is never formed; otherwise one add in x's dtype first.
   torch::Tensor forward_shifted(const torch::Tensor& x, const torch::Tensor& pre, bool silu);
+  // forward(x) (forward_silu with `silu`) and x again for the rest of the block: on the fused path
+  // fused_group_norm_passing_input's view, whose gradient this layer's backward adds into x's; otherwise x itself.
+  std::pair<torch::Tensor, torch::Tensor> forward_passing_input(const torch::Tensor& x, bool silu);
   void set_fused(Switch s) { fused_ = s; }
 
   torch::Tensor weight, bias;  // (C,), (C,)

@@ -12,6 +12,12 @@ namespace {
 // A named function rather than a lambda, so that norm_act can recognise it inside an Activation.
 torch::Tensor silu(const torch::Tensor& x) { return torch::silu(x); }
 
+bool is_silu(const Activation& act) {
+  using Fn = torch::Tensor (*)(const torch::Tensor&);
+  const auto* fn = act.target<Fn>();
+  return fn != nullptr && *fn == &silu;
+}
+
 }  // namespace
 
 Activation make_activation(const std::string& name) {
@@ -23,12 +29,19 @@ Activation make_activation(const std::string& name) {
 }
 
 torch::Tensor norm_act(GroupNormImpl& norm, const Activation& act, const torch::Tensor& x, const torch::Tensor& pre) {
-  using Fn = torch::Tensor (*)(const torch::Tensor&);
-  const auto* fn = act.target<Fn>();
-  const bool fuse_silu = fn != nullptr && *fn == &silu;
+  const bool fuse_silu = is_silu(act);
   if (!pre.defined()) return fuse_silu ? norm.forward_silu(x) : act(norm.forward(x));
   const auto y = norm.forward_shifted(x, pre, fuse_silu);
   return fuse_silu ? y : act(y);
+}
+
+std::pair<torch::Tensor, torch::Tensor> norm_act_passing_input(GroupNormImpl& norm, const Activation& act,
+                                                               const torch::Tensor& x, Switch input_grad) {
+  const bool fuse_silu = act && is_silu(act);
+  if (!switch_applies(input_grad, x.is_cuda()) || !torch::GradMode::is_enabled() || !x.requires_grad())
+    return {act ? norm_act(norm, act, x) : norm.forward(x), x};
+  auto [y, input] = norm.forward_passing_input(x, fuse_silu);
+  return {fuse_silu || !act ? y : act(y), input};
 }
 
 torch::Tensor default_init(torch::IntArrayRef shape, double scale) {

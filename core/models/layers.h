@@ -17,6 +17,12 @@ Activation make_activation(const std::string& name);
 // (B, C), of x + pre[:, :, None, None] (GroupNormImpl::forward_shifted).
 torch::Tensor norm_act(GroupNormImpl& norm, const Activation& act, const torch::Tensor& x,
                        const torch::Tensor& pre = {});
+// norm_act(norm, act, x) (norm.forward(x) for an empty act) and x for the rest of the block, which takes it in x's
+// place. With `input_grad` (model.fused_input_grad) on for x's device, while a gradient is to reach x, that is x as
+// GroupNormImpl::forward_passing_input hands it on, so that its gradient joins x's in the GroupNorm's backward;
+// otherwise x itself.
+std::pair<torch::Tensor, torch::Tensor> norm_act_passing_input(GroupNormImpl& norm, const Activation& act,
+                                                               const torch::Tensor& x, Switch input_grad);
 
 // Fan-average uniform variance scaling (the JAX/DDPM default): U(-a, a), a = sqrt(3 scale / fan_avg), with
 // fans counted on dims 1 (in) and 0 (out) times the receptive field. scale 0 means 1e-10, as the reference

@@ -145,7 +145,8 @@ std::shared_ptr<TimedBlockImpl> NCSNppImpl::make_resblock(int64_t in, int64_t ou
                .init_scale(config.init_scale)
                .act(config.nonlinearity)
                .fold_time_bias(config.fold_time_bias)
-               .fused_skip_join(config.fused_skip_join);
+               .fused_skip_join(config.fused_skip_join)
+               .fused_input_grad(config.fused_input_grad);
   if (config.resblock_type == "ddpm") return std::make_shared<ResnetBlockDDPMImpl>(o);
   return std::make_shared<ResnetBlockBigGANImpl>(
       o.up(up).down(down).fir(config.fir).fir_kernel(config.fir_kernel).fused_fir(config.fused_fir));
@@ -156,7 +157,8 @@ std::shared_ptr<TimedBlockImpl> NCSNppImpl::make_attn(int64_t channels) const {
                                              .skip_rescale(config.skip_rescale)
                                              .init_scale(config.init_scale)
                                              .fused(config.fused_attention)
-                                             .fused_skip_join(config.fused_skip_join));
+                                             .fused_skip_join(config.fused_skip_join)
+                                             .fused_input_grad(config.fused_input_grad));
 }
 
 bool NCSNppImpl::has_attention(int64_t resolution) const {

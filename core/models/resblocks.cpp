@@ -39,10 +39,9 @@ ResnetBlockBigGANImpl::ResnetBlockBigGANImpl(const ResBlockOptions& options_)
 }
 
 torch::Tensor ResnetBlockBigGANImpl::forward(const torch::Tensor& x_in, const torch::Tensor& temb) {
-  auto x = x_in;
-  const bool cuda = x.is_cuda();
+  const bool cuda = x_in.is_cuda();
   const bool fused_fir = switch_applies(options.fused_fir(), cuda);
-  auto h = norm_act(*GroupNorm_0, act, x);
+  auto [h, x] = norm_act_passing_input(*GroupNorm_0, act, x_in, options.fused_input_grad());
   if (options.up()) {
     h = options.fir() ? fir_upsample_2d(h, options.fir_kernel(), fused_fir) : naive_upsample_2d(h);
     x = options.fir() ? fir_upsample_2d(x, options.fir_kernel(), fused_fir) : naive_upsample_2d(x);
@@ -78,10 +77,9 @@ ResnetBlockDDPMImpl::ResnetBlockDDPMImpl(const ResBlockOptions& options_)
 }
 
 torch::Tensor ResnetBlockDDPMImpl::forward(const torch::Tensor& x_in, const torch::Tensor& temb) {
-  auto x = x_in;
-  const bool cuda = x.is_cuda();
-  const auto c0 = conv_time(*Conv_0, norm_act(*GroupNorm_0, act, x), temb, Dense_0, act,
-                            switch_applies(options.fold_time_bias(), cuda));
+  const bool cuda = x_in.is_cuda();
+  auto [h0, x] = norm_act_passing_input(*GroupNorm_0, act, x_in, options.fused_input_grad());
+  const auto c0 = conv_time(*Conv_0, h0, temb, Dense_0, act, switch_applies(options.fold_time_bias(), cuda));
   auto h = Dropout_0->forward(norm_act(*GroupNorm_1, act, c0.h, c0.shift));
   if (!switch_applies(options.fused_skip_join(), cuda)) {
     h = Conv_1->forward(h);

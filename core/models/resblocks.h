@@ -20,9 +20,10 @@ struct ResBlockOptions {
   TORCH_ARG(bool, skip_rescale) = false;
   TORCH_ARG(double, init_scale) = 0.0;  // of Conv_1
   TORCH_ARG(std::string, act) = "swish";
-  TORCH_ARG(int64_t, groups) = 0;                    // GroupNorm groups; 0: min(C/4, 32)
-  TORCH_ARG(Switch, fold_time_bias) = Switch::Off;   // model.fold_time_bias
-  TORCH_ARG(Switch, fused_skip_join) = Switch::Off;  // model.fused_skip_join
+  TORCH_ARG(int64_t, groups) = 0;                     // GroupNorm groups; 0: min(C/4, 32)
+  TORCH_ARG(Switch, fold_time_bias) = Switch::Off;    // model.fold_time_bias
+  TORCH_ARG(Switch, fused_skip_join) = Switch::Off;   // model.fused_skip_join
+  TORCH_ARG(Switch, fused_input_grad) = Switch::Off;  // model.fused_input_grad
   // BigGAN only:
   TORCH_ARG(bool, up) = false;
   TORCH_ARG(bool, down) = false;

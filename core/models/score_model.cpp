@@ -79,6 +79,7 @@ ModelConfig ModelConfig::from(const Config& c) {
   m.fused_fir = c.get_switch("model.fused_fir");
   m.fold_time_bias = c.get_switch("model.fold_time_bias");
   m.fused_skip_join = c.get_switch("model.fused_skip_join");
+  m.fused_input_grad = c.get_switch("model.fused_input_grad");
   m.num_classes = c.get_int("model.num_classes");
   m.blocks_per_group = c.get_int("model.blocks_per_group");
   m.channel_multiplier = c.get_int("model.channel_multiplier");

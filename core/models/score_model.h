@@ -45,6 +45,7 @@ struct ModelConfig {
   Switch fused_fir = Switch::Auto;         // model.fused_fir: FIR resampling through scorch's kernel
   Switch fold_time_bias = Switch::Auto;    // model.fold_time_bias: Conv_0's bias and the time embedding in one pass
   Switch fused_skip_join = Switch::Auto;   // model.fused_skip_join: the last convolutions' biases and the join
+  Switch fused_input_grad = Switch::Off;   // model.fused_input_grad: GroupNorm_0 adds the skip's gradient
   // wideresnet_noise_conditional (the classifier)
   int64_t num_classes = 10, blocks_per_group = 4, channel_multiplier = 10;
   std::vector<double> input_mean{0.49139968, 0.48215841, 0.44653091}, input_std{0.24703223, 0.24348513, 0.26158784};

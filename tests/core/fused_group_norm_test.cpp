@@ -63,6 +63,32 @@ TEST_P(FusedGroupNorm, EqualsGroupNormForwardAndBackward) {
     }
 }
 
+// fused_group_norm_passing_input (model.fused_input_grad): x's gradient from y and from the second use of `input`
+// (Σ input²·q / 2, so x·q) is added in the layer's backward, against torch::group_norm with x used twice, at the
+// tolerances above. A backward that dropped `input`'s gradient, or added it twice, is off by its size (order 1).
+TEST_P(FusedGroupNorm, PassingInputAddsItsGradientIntoTheInputs) {
+  const auto p = GetParam();
+  torch::manual_seed(p.c * 5 + p.groups);
+  for (auto [dtype, silu] : {std::pair{torch::kFloat64, false}, std::pair{torch::kFloat32, true}}) {
+    SCOPED_TRACE(fmt::format("{}{}", c10::toString(dtype), silu ? " + SiLU" : ""));
+    const auto o = torch::TensorOptions().dtype(dtype);
+    const auto x = torch::randn({p.n, p.c, p.h, p.w}, o) * 2 + torch::randn({1, p.c, 1, 1}, o);
+    const auto weight = torch::randn({p.c}, o), bias = torch::randn({p.c}, o), probe = torch::randn_like(x);
+    const auto input_probe = torch::randn_like(x);
+    const auto want = run_group_norm(x, weight, bias, probe, p.groups, GroupNormPath::kLibTorch, silu, {}, input_probe);
+    for (const auto path : test::kFusedPaths) {
+      SCOPED_TRACE(test::name_of(path));
+      const auto got = run_group_norm(x, weight, bias, probe, p.groups, path, silu, {}, input_probe);
+      EXPECT_TRUE(test::in_layout(got.dx, path));
+      const double tol = dtype == torch::kFloat64 ? 1e-10 : 2e-5;
+      EXPECT_LE(max_rel(got.y, want.y), tol);
+      EXPECT_LE(max_rel(got.dx, want.dx), tol);
+      EXPECT_LE(max_rel(got.dweight, want.dweight), tol);
+      EXPECT_LE(max_rel(got.dbias, want.dbias), tol);
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Shapes, FusedGroupNorm,
                          ::testing::Values(GroupNormShape{2, 8, 4, 4, 2},      // NCSN++'s min(C/4, 32) groups
                                            GroupNormShape{3, 12, 5, 3, 1},     // one group: LayerNorm over C, H, W
@@ -167,6 +193,49 @@ TEST(FusedGroupNormStatistics, TheModuleTakesItOnTheCpuOnlyWhenForced) {
       EXPECT_LE(max_rel(y, want), 2e-5);
     }
   }
+}
+
+// The input handed on is x's values, routed through the layer's autograd node (which is what lets its backward add
+// the gradient); either output may go unused: x's gradient is then the other's alone.
+TEST(FusedGroupNormPassingInput, HandsOnTheInputThroughTheLayer) {
+  torch::manual_seed(8);
+  const auto x = torch::randn({2, 8, 4, 4}).contiguous(at::MemoryFormat::ChannelsLast).requires_grad_(true);
+  const auto weight = torch::randn({8}), bias = torch::randn({8}), q = torch::randn({2, 8, 4, 4});
+  const auto out = fused_group_norm_passing_input(x, 2, weight, bias, 1e-6, /*silu=*/true);
+  EXPECT_TRUE(torch::equal(out.input, x));
+  ASSERT_TRUE(out.input.grad_fn() && out.y.grad_fn());
+  EXPECT_EQ(out.input.grad_fn(), out.y.grad_fn());
+  EXPECT_NE(out.y.grad_fn()->name().find("FusedGroupNorm"), std::string::npos) << out.y.grad_fn()->name();
+  const auto only_input = torch::autograd::grad({(out.input * q).sum()}, {x}, {}, /*retain_graph=*/true);
+  EXPECT_TRUE(torch::equal(only_input[0], q));
+  const auto only_y = torch::autograd::grad({(out.y * q).sum()}, {x});
+  const auto plain = fused_group_norm(x, 2, weight, bias, 1e-6, /*silu=*/true);
+  EXPECT_TRUE(torch::equal(only_y[0], torch::autograd::grad({(plain * q).sum()}, {x})[0]));
+}
+
+// The blocks' entry: the input passes through the GroupNorm only while the switch applies to its device and a
+// gradient is to reach it; otherwise it is x itself and the pair is norm_act's.
+TEST(FusedGroupNormPassingInput, TheBlocksEntryPassesOnlyWhenItApplies) {
+  torch::manual_seed(9);
+  GroupNorm norm(2, 8, 1e-6);
+  norm->set_fused(Switch::On);
+  const auto act = make_activation("swish");
+  const auto x = torch::randn({2, 8, 4, 4}, torch::requires_grad());
+  for (const auto s : {Switch::On, Switch::Auto, Switch::Off}) {
+    SCOPED_TRACE(switch_name(s));
+    const auto [h, input] = norm_act_passing_input(*norm, act, x, s);
+    EXPECT_EQ(input.is_same(x), s != Switch::On);
+    EXPECT_TRUE(torch::equal(h, norm_act(*norm, act, x)));
+  }
+  {
+    torch::NoGradGuard no_grad;
+    EXPECT_TRUE(norm_act_passing_input(*norm, act, x, Switch::On).second.is_same(x));
+  }
+  const auto untracked = x.detach();
+  EXPECT_TRUE(norm_act_passing_input(*norm, act, untracked, Switch::On).second.is_same(untracked));
+  const auto [h, input] = norm_act_passing_input(*norm, {}, x, Switch::On);  // no activation: attention's
+  EXPECT_TRUE(torch::equal(h, norm->forward(x)));
+  EXPECT_FALSE(input.is_same(x));
 }
 
 // The residual blocks' act(GroupNorm(x)) goes to forward_silu for make_activation's SiLU only: another

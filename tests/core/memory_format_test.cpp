@@ -113,10 +113,10 @@ std::vector<std::string> unexpected_mixed_layout_ops(const std::shared_ptr<Score
   return mixed;
 }
 
-// With scorch's kernels forced on (their CPU loops), a channels_last training step keeps every other activation
-// and gradient in one layout, for NCSN++'s arrangements of pyramids and blocks, both attention paths and the DDPM
-// U-Net. It caught attention's bmm path handing NIN_3 an NCHW product (its join then fell back to LibTorch's ops
-// and added NCHW to channels_last).
+// With scorch's kernels forced on (their CPU loops), and GroupNorm_0 handing on the blocks' inputs, a channels_last
+// training step keeps every other activation and gradient in one layout, for NCSN++'s arrangements of pyramids and
+// blocks, both attention paths and the DDPM U-Net. It caught attention's bmm path handing NIN_3 an NCHW product (its
+// join then fell back to LibTorch's ops and added NCHW to channels_last).
 TEST(Layout, ChannelsLastTrainingStepNeverMixesLayouts) {
   const std::vector<std::vector<std::string>> arrangements = {
       {},
@@ -126,8 +126,8 @@ TEST(Layout, ChannelsLastTrainingStepNeverMixesLayouts) {
       {"model.name=ddpm", "model.nf=32"}};
   for (auto sets : arrangements) {
     SCOPED_TRACE(fmt::format("{}", fmt::join(sets, " ")));
-    for (const char* key :
-         {"model.fused_group_norm", "model.fused_fir", "model.fold_time_bias", "model.fused_skip_join"})
+    for (const char* key : {"model.fused_group_norm", "model.fused_fir", "model.fold_time_bias",
+                            "model.fused_skip_join", "model.fused_input_grad"})
       sets.push_back(std::string(key) + "=true");
     torch::manual_seed(3);
     const auto mixed = unexpected_mixed_layout_ops(models::make_model(ve_tiny(sets)));

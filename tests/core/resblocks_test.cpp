@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <map>
+#include <set>
 
 #include "core/autocast.h"
 #include "core/config.h"
@@ -128,6 +130,76 @@ TEST(FoldTimeBias, EveryBlocksConv0RunsWithoutBiasAndTheNetworkIsUnchanged) {
 
 TEST(FusedSkipJoin, ConvolutionsBeforeEveryJoinRunWithoutBiasAndTheNetworkIsUnchanged) {
   expect_unchanged_without_biases("model.fused_skip_join", &convolutions_before_joins);
+}
+
+// Where autograd adds gradients: the inputs of the graph's nodes that more than one edge leads to, counted once per
+// extra edge, over the graph that reaches `root`.
+int gradient_accumulations(const torch::Tensor& root) {
+  std::map<std::pair<const torch::autograd::Node*, uint32_t>, int> edges_into;
+  std::set<const torch::autograd::Node*> seen;
+  std::vector<torch::autograd::Node*> stack = {root.grad_fn().get()};
+  while (!stack.empty()) {
+    auto* node = stack.back();
+    stack.pop_back();
+    if (node == nullptr || !seen.insert(node).second) continue;
+    for (const auto& edge : node->next_edges()) {
+      if (!edge.is_valid()) continue;
+      ++edges_into[{edge.function.get(), edge.input_nr}];
+      stack.push_back(edge.function.get());
+    }
+  }
+  int extra = 0;
+  for (const auto& [input, n] : edges_into) extra += n - 1;
+  return extra;
+}
+
+// The blocks whose input feeds both GroupNorm_0 and the skip: every residual and attention block.
+int blocks(torch::nn::Module& model) {
+  int n = 0;
+  for (const auto& m : model.modules())
+    n += dynamic_cast<ResnetBlockBigGANImpl*>(m.get()) != nullptr || dynamic_cast<ResnetBlockDDPMImpl*>(m.get()) ||
+         dynamic_cast<AttnBlockImpl*>(m.get());
+  return n;
+}
+
+// model.fused_input_grad (with model.fused_group_norm's CPU loop, float32, as the switch needs): autograd adds one
+// gradient fewer per block, each block's GroupNorm_0 adding its skip's instead, and the networks' outputs and
+// gradients are as without it. On the CPU both add the same two float32 values once, so they agree to the bit;
+// 1e-6 leaves room for a library that orders a sum otherwise. auto leaves the CPU as it was.
+TEST(FusedInputGrad, EveryBlockAddsItsSkipsGradientAndTheNetworkIsUnchanged) {
+  for (const auto& net : kNetworks) {
+    SCOPED_TRACE(net.what);
+    std::vector<torch::Tensor> outputs, grads;
+    int accumulations[3] = {0, 0, 0};  // off, on, auto
+    int count = 0;
+    for (int on : {0, 1, 2}) {
+      auto sets = net.sets;
+      sets.push_back("model.fused_group_norm=true");
+      sets.push_back(std::string("model.fused_input_grad=") + (on == 0 ? "false" : on == 1 ? "true" : "auto"));
+      const auto config = Config::resolve(test::source_dir() + "/configs/small/ve_tiny.yaml", sets);
+      torch::manual_seed(3);
+      auto model = make_model(config);
+      count = blocks(*model);
+      torch::manual_seed(4);
+      for (auto& p : model->parameters()) p.data().add_(torch::randn_like(p) * 0.05);
+      const auto x = torch::rand({2, 3, 16, 16}).requires_grad_(true);
+      const auto t = torch::full({2}, 0.5);
+      const auto y = model->forward(x, t);
+      accumulations[on] = gradient_accumulations(y);
+      y.pow(2).sum().backward();
+      outputs.push_back(y.detach());
+      std::vector<torch::Tensor> g = {x.grad().flatten()};
+      for (const auto& p : model->parameters())
+        if (p.grad().defined()) g.push_back(p.grad().flatten());
+      grads.push_back(torch::cat(g));
+    }
+    EXPECT_GE(count, 8);
+    EXPECT_EQ(accumulations[0] - accumulations[1], count);
+    EXPECT_EQ(accumulations[2], accumulations[0]);
+    EXPECT_TRUE(torch::equal(outputs[1], outputs[0]));
+    EXPECT_TRUE(torch::equal(outputs[2], outputs[0]));
+    EXPECT_LE(test::max_rel(grads[1], grads[0]), 1e-6);
+  }
 }
 
 // Under bf16 autocast the folded shift is added in the activations' dtype (a float32 shift would promote them to

@@ -112,6 +112,36 @@ TEST_P(FusedGroupNormCuda, ShiftedEqualsFloat64GroupNormOfTheSum) {
     }
 }
 
+// fused_group_norm_passing_input (model.fused_input_grad): the affine kernels add the gradient of x's second use
+// (Σ x²·q / 2, so x·q) into dx as they write it. Against float64 GroupNorm with x used twice, at the tolerances
+// above, but 2^-6 for bf16's dx: three roundings reach it (x·q by autograd in bf16, dy, the output). Dropping the
+// added gradient, adding it twice or reading it in the wrong layout is off by order 1.
+TEST_P(FusedGroupNormCuda, PassingInputAddsItsGradientIntoTheInputs) {
+  SCORCH_REQUIRE_CUDA();
+  const auto s = GetParam();
+  torch::manual_seed(s.c + s.h + 2);
+  const auto x = torch::randn({s.n, s.c, s.h, s.w}) * 2;
+  const auto weight = torch::randn({s.c}), bias = torch::randn({s.c}), probe = torch::randn_like(x);
+  const auto q = torch::randn_like(x);
+  const auto f64 = [](const torch::Tensor& t) { return t.to(torch::kFloat64); };
+  for (bool silu : {false, true})
+    for (auto dtype : {torch::kFloat32, torch::kBFloat16}) {
+      const auto xd = x.to(dtype), probed = probe.to(dtype), qd = q.to(dtype);
+      const auto exact = run_group_norm(f64(xd), f64(weight), f64(bias), f64(probed), s.groups,
+                                        GroupNormPath::kLibTorch, silu, {}, f64(qd));
+      for (const auto path : test::kFusedPaths) {
+        SCOPED_TRACE(fmt::format("{}, {}, {}", test::name_of(path), silu ? "+ SiLU" : "alone", c10::toString(dtype)));
+        const auto ours = run_group_norm(xd.to(kCuda), weight.to(kCuda), bias.to(kCuda), probed.to(kCuda), s.groups,
+                                         path, silu, {}, qd.to(kCuda));
+        EXPECT_TRUE(test::in_layout(ours.dx, path));
+        const bool fp32 = dtype == torch::kFloat32;
+        EXPECT_LE(max_rel(ours.y, exact.y), fp32 ? 2e-5 : 1.0 / 128);
+        EXPECT_LE(max_rel(ours.dx, exact.dx), fp32 ? 2e-5 : 1.0 / 64);
+        EXPECT_LE(max_rel(ours.dweight, exact.dweight), fp32 ? 2e-5 : 1e-4);
+      }
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(Shapes, FusedGroupNormCuda,
                          ::testing::Values(GroupNormShape{4, 64, 8, 8, 16},       // NCSN++ at 8², one chunk per image
                                            GroupNormShape{2, 48, 5, 7, 12},       // channels not a multiple of 32

@@ -79,8 +79,11 @@ TEST(PcStepGraphLayout, ChannelsLastDrawsTheNchwSamples) {
                              {"model.num_scales=40", std::string("sampling.channels_last=") + (cl ? "true" : "false")});
     auto model = test::perturbed_model(config);
     sampler::place_for_sampling(*model, config, kCuda);
-    for (const auto& p : model->parameters())
-      if (p.dim() == 4 && p.size(2) > 1) EXPECT_EQ(p.is_contiguous(torch::MemoryFormat::ChannelsLast), cl == 1);
+    for (const auto& p : model->parameters()) {
+      if (p.dim() == 4 && p.size(2) > 1) {
+        EXPECT_EQ(p.is_contiguous(torch::MemoryFormat::ChannelsLast), cl == 1);
+      }
+    }
     sampler::DiffusionSampler diffusion(*model, config, kCuda);
     images[cl] = diffusion.sample(5, 7, 0, false).cpu();  // (5, 3, 16, 16)
   }

@@ -91,8 +91,9 @@ TEST(TrainerCuda, GraphedStepsEqualEagerSteps) {
   SCORCH_REQUIRE_CUDA();
   const auto root = test::temp_dir("cuda-step-graph");
   const auto data = gaussian_dataset(root + "/data", 128);
-  for (const std::string variant : {"fp32", "fp32+cl", "bf16+cl", "bf16+gn", "bf16+fir", "bf16+cl+gn+fir",
-                                    "bf16+gn+fold", "bf16+cl+gn+fir+fold", "bf16+join", "bf16+cl+gn+fir+fold+join"}) {
+  for (const std::string variant :
+       {"fp32", "fp32+cl", "bf16+cl", "bf16+gn", "bf16+fir", "bf16+cl+gn+fir", "bf16+gn+fold", "bf16+cl+gn+fir+fold",
+        "bf16+join", "bf16+cl+gn+fir+fold+join", "bf16+cl+gn+fir+fold+join+igrad"}) {
     SCOPED_TRACE(variant);
     std::vector<std::string> sets = {"training.n_iters=10", "training.log_freq=5", "optim.warmup=8", "optim.lr=1e-3",
                                      "model.dropout=0.1"};
@@ -103,6 +104,7 @@ TEST(TrainerCuda, GraphedStepsEqualEagerSteps) {
     if (variant.find("+fir") != std::string::npos) sets.push_back("model.fused_fir=true");
     if (variant.find("+fold") != std::string::npos) sets.push_back("model.fold_time_bias=true");
     if (variant.find("+join") != std::string::npos) sets.push_back("model.fused_skip_join=true");
+    if (variant.find("+igrad") != std::string::npos) sets.push_back("model.fused_input_grad=true");
     auto eager_sets = sets;
     eager_sets.push_back("training.cuda_graph=false");
     const auto graph_dir = root + "/graph-" + variant, eager_dir = root + "/eager-" + variant;
@@ -270,26 +272,30 @@ TEST(TrainerCuda, ChannelsLastEqualsContiguous) {
   plain.run();
   // channels_last through LibTorch's GroupNorm (which copies to NCHW and back), then scorch's fused GroupNorm
   // and FIR kernels in either layout, the folded time bias (through the fused GroupNorm's shift) and the fused
-  // residual join.
+  // residual join, and GroupNorm_0's backward adding the skip's gradient (in both layouts).
   struct Setting {
-    const char *channels_last, *fused_norm, *fused_fir, *fold, *join;
+    const char *channels_last, *fused_norm, *fused_fir, *fold, *join, *igrad = "false";
   };
-  for (const auto& [channels_last, fused_norm, fused_fir, fold, join] :
+  for (const auto& [channels_last, fused_norm, fused_fir, fold, join, igrad] :
        {Setting{"true", "false", "false", "false", "false"}, Setting{"false", "true", "false", "false", "false"},
         Setting{"true", "true", "false", "false", "false"}, Setting{"false", "false", "true", "false", "false"},
         Setting{"true", "true", "true", "false", "false"}, Setting{"false", "true", "false", "true", "false"},
         Setting{"true", "true", "true", "true", "false"}, Setting{"false", "false", "false", "false", "true"},
-        Setting{"true", "true", "true", "true", "true"}}) {
-    const std::string name =
-        fmt::format("channels_last={}, fused_group_norm={}, fused_fir={}, fold_time_bias={}, fused_skip_join={}",
-                    channels_last, fused_norm, fused_fir, fold, join);
+        Setting{"true", "true", "true", "true", "true"}, Setting{"false", "true", "false", "false", "false", "true"},
+        Setting{"true", "true", "true", "true", "true", "true"}}) {
+    const std::string name = fmt::format(
+        "channels_last={}, fused_group_norm={}, fused_fir={}, fold_time_bias={}, fused_skip_join={}, "
+        "fused_input_grad={}",
+        channels_last, fused_norm, fused_fir, fold, join, igrad);
     SCOPED_TRACE(name);
     trainer::Trainer other(
         tiny_train_config(
             data, {"training.n_iters=5", fmt::format("training.channels_last={}", channels_last),
                    fmt::format("model.fused_group_norm={}", fused_norm), fmt::format("model.fused_fir={}", fused_fir),
-                   fmt::format("model.fold_time_bias={}", fold), fmt::format("model.fused_skip_join={}", join)}),
-        root + "/" + channels_last + "-" + fused_norm + "-" + fused_fir + "-" + fold + "-" + join, local(), kCuda);
+                   fmt::format("model.fold_time_bias={}", fold), fmt::format("model.fused_skip_join={}", join),
+                   fmt::format("model.fused_input_grad={}", igrad)}),
+        root + "/" + channels_last + "-" + fused_norm + "-" + fused_fir + "-" + fold + "-" + join + "-" + igrad,
+        local(), kCuda);
     other.run();
     test::expect_same_state(plain, other, 1e-4);
   }
