@@ -39,19 +39,21 @@ __device__ __forceinline__ AffineEntry affine_entry(int64_t j, const float* scal
           has_silu ? silu.offset[j] : 0.f};
 }
 
-// One output element from x's element xi, dy's dyi (has_dy) and extra's ei (0 without), with its channel's table
-// entries e.
+// One output element from x's element xi, dy's dyi (has_dy) and extra's ei, with its channel's table
+// entries e. With kExtra ei is added (an addition of 0 otherwise would stay in the code: x + 0 is not x for x = -0).
+template <bool kExtra>
 __device__ __forceinline__ float affine_value(float xi, bool has_dy, float dyi, float ei, const AffineEntry& e,
                                               bool has_silu, bool silu_out) {
   float v = xi * e.scale_x + e.offset;
   if (has_dy) v += (has_silu ? silu_grad(dyi, xi * e.silu_scale + e.silu_offset) : dyi) * e.scale_dy;
-  v += ei;
+  if constexpr (kExtra) v += ei;
   return silu_out ? apply_silu(v) : v;
 }
 
 // kExtra: `extra` is read (a backward's other gradient). A template parameter, so that the kernels without it keep
-// their registers and occupancy: ptxas (sm_90) gives the bf16 channels_last packed kernel 72 without and 76 with,
-// and 89 to a single kernel that tests for it at run time (2 blocks of 256 threads an SM instead of 3).
+// their registers and occupancy: ptxas (sm_90, 32-bit indices) gives the channels_last packed kernel 69 registers
+// without and 72 with in bf16 (64 and 71 in fp16), where one kernel testing for it at run time took 89 in bf16
+// (2 blocks of 256 threads an SM instead of 3).
 
 // Grid-stride over the N·HW·C elements; I is the index type (32-bit when it fits: the divisions per element
 // are most of the arithmetic of this memory-bound kernel).
@@ -63,8 +65,8 @@ __global__ void affine_kernel(const T* x, const T* dy, const T* extra, const flo
     const bool has_dy = dy != nullptr;
     const auto e = affine_entry(table_entry<I, kNchw>(i, hw, hw_c, c), scale_x, scale_dy, offset, has_dy, silu);
     store(out, i,
-          affine_value(load(x, i), has_dy, has_dy ? load(dy, i) : 0.f, kExtra ? load(extra, i) : 0.f, e,
-                       silu.scale != nullptr, silu_out));
+          affine_value<kExtra>(load(x, i), has_dy, has_dy ? load(dy, i) : 0.f, kExtra ? load(extra, i) : 0.f, e,
+                               silu.scale != nullptr, silu_out));
   }
 }
 
@@ -92,7 +94,8 @@ __global__ void affine_nchw_packed_kernel(const T* x, const T* dy, const T* extr
 #pragma unroll
     for (int k = 0; k < K; ++k)
       store(o.v, k,
-            affine_value(load(xv.v, k), has_dy, load(dv.v, k), load(ev.v, k), e, silu.scale != nullptr, silu_out));
+            affine_value<kExtra>(load(xv.v, k), has_dy, load(dv.v, k), load(ev.v, k), e, silu.scale != nullptr,
+                                 silu_out));
     op[p] = o;
   }
 }
@@ -110,10 +113,10 @@ __global__ void affine_nhwc_packed_kernel(const T* x, const T* dy, const T* extr
   using P = Pack<T, K>;
   const I image = blockIdx.y, first = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x;
   const I base = image * hw_q;
-  // Offset only where present: a null pointer plus an offset is undefined behaviour.
   const auto* xp = reinterpret_cast<const P*>(x) + base;
-  const auto* dyp = dy != nullptr ? reinterpret_cast<const P*>(dy) + base : nullptr;
-  const auto* ep = kExtra ? reinterpret_cast<const P*>(extra) + base : nullptr;
+  // dy and extra are indexed from their start: where absent they are null, and null plus an offset is undefined.
+  const auto* dyp = reinterpret_cast<const P*>(dy);
+  const auto* ep = reinterpret_cast<const P*>(extra);
   auto* op = reinterpret_cast<P*>(out) + base;
   const bool has_dy = dy != nullptr, has_silu = silu.scale != nullptr;
   const I j0 = kernels::channel_pack_row(image, first, q) * K;
@@ -123,12 +126,13 @@ __global__ void affine_nhwc_packed_kernel(const T* x, const T* dy, const T* extr
   for (I p = first; p < hw_q; p += static_cast<I>(blockDim.x) * gridDim.x) {
     const P xv = xp[p];
     P dv{}, ev{};  // zeros where absent
-    if (has_dy) dv = dyp[p];
-    if (kExtra) ev = ep[p];
+    if (has_dy) dv = dyp[base + p];
+    if (kExtra) ev = ep[base + p];
     P o;
 #pragma unroll
     for (int k = 0; k < K; ++k)
-      store(o.v, k, affine_value(load(xv.v, k), has_dy, load(dv.v, k), load(ev.v, k), e[k], has_silu, silu_out));
+      store(o.v, k,
+            affine_value<kExtra>(load(xv.v, k), has_dy, load(dv.v, k), load(ev.v, k), e[k], has_silu, silu_out));
     op[p] = o;
   }
 }

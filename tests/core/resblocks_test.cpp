@@ -164,18 +164,21 @@ int blocks(torch::nn::Module& model) {
 
 // model.fused_input_grad (with model.fused_group_norm's CPU loop, float32, as the switch needs): autograd adds one
 // gradient fewer per block, each block's GroupNorm_0 adding its skip's instead, and the networks' outputs and
-// gradients are as without it. On the CPU both add the same two float32 values once, so they agree to the bit;
-// 1e-6 leaves room for a library that orders a sum otherwise. auto leaves the CPU as it was.
+// gradients are as without it, with gradient checkpointing too (its recompute takes the switch's path, its first
+// forward, without gradients, the plain one). Outputs agree to the bit; gradients to float32 rounding, since where
+// an input has three or more uses its additions are grouped otherwise (4e-8 to 8e-8 here), within 1e-6. auto leaves
+// the CPU as it was.
 TEST(FusedInputGrad, EveryBlockAddsItsSkipsGradientAndTheNetworkIsUnchanged) {
   for (const auto& net : kNetworks) {
     SCOPED_TRACE(net.what);
     std::vector<torch::Tensor> outputs, grads;
-    int accumulations[3] = {0, 0, 0};  // off, on, auto
+    int accumulations[4] = {0, 0, 0, 0};  // off, on, auto, on with checkpointing
     int count = 0;
-    for (int on : {0, 1, 2}) {
+    for (int on : {0, 1, 2, 3}) {
       auto sets = net.sets;
       sets.push_back("model.fused_group_norm=true");
-      sets.push_back(std::string("model.fused_input_grad=") + (on == 0 ? "false" : on == 1 ? "true" : "auto"));
+      sets.push_back(std::string("model.fused_input_grad=") + (on == 0 ? "false" : on == 2 ? "auto" : "true"));
+      if (on == 3) sets.push_back("model.grad_checkpointing=true");
       const auto config = Config::resolve(test::source_dir() + "/configs/small/ve_tiny.yaml", sets);
       torch::manual_seed(3);
       auto model = make_model(config);
@@ -198,7 +201,9 @@ TEST(FusedInputGrad, EveryBlockAddsItsSkipsGradientAndTheNetworkIsUnchanged) {
     EXPECT_EQ(accumulations[2], accumulations[0]);
     EXPECT_TRUE(torch::equal(outputs[1], outputs[0]));
     EXPECT_TRUE(torch::equal(outputs[2], outputs[0]));
+    EXPECT_TRUE(torch::equal(outputs[3], outputs[0]));
     EXPECT_LE(test::max_rel(grads[1], grads[0]), 1e-6);
+    EXPECT_LE(test::max_rel(grads[3], grads[0]), 1e-6);
   }
 }
 

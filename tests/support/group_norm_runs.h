@@ -42,6 +42,8 @@ inline GroupNormRun run_group_norm(const torch::Tensor& x0, const torch::Tensor&
   auto weight = weight0.detach().clone().requires_grad_(true), bias = bias0.detach().clone().requires_grad_(true);
   const auto pre = pre0.defined() ? pre0.detach().clone().requires_grad_(true) : torch::Tensor();
   const bool fused = path != GroupNormPath::kLibTorch;
+  TORCH_CHECK(!(pre0.defined() && input_probe.defined()),
+              "run_group_norm: a shift or the input's second use, not both");
   torch::Tensor y, input = x;
   if (fused && input_probe.defined()) {
     auto out = models::fused_group_norm_passing_input(x, groups, weight, bias, 1e-6, silu);
