@@ -38,10 +38,9 @@ int run_train(const TrainArgs& args) {
   const auto& me = dist::info();
   std::filesystem::create_directories(args.workdir);
   log_to_run_dir(args.workdir);
-  // The run dir keeps the config it ran with; a resumed run rewrites it with the values now in force.
-  if (me.rank == 0) config.save((std::filesystem::path(args.workdir) / "config.yaml").string());
   const auto device = dist::select_device(config.get_string("device"), me.local_rank);
   auto comm = dist::make_communicator(config.get_string("dist.backend"), device);
+  trainer::check_ranks_agree(config, *comm);
   install_stop_handlers();
   trainer::TrainerHooks hooks;
   // Snapshot grids are drawn by image score models; a classifier or a points model has none to draw.
@@ -60,6 +59,9 @@ int run_train(const TrainArgs& args) {
       return grid;
     };
   trainer::Trainer trainer(config, args.workdir, comm, device, hooks);
+  // The run dir keeps the config it runs with; a resumed run rewrites it with the values now in force. Only once the
+  // trainer has accepted it (data, resume checks): a refused start leaves the run's config.yaml as it was.
+  if (me.rank == 0) config.save((std::filesystem::path(args.workdir) / "config.yaml").string());
   const auto result = trainer.run();
   if (result.preempted) return kExitPreempted;
   spdlog::info("training done: {} steps in {}", result.step, args.workdir);

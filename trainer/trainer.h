@@ -65,6 +65,11 @@ void check_config(const Config& config, int world);
 // transforms), and labels where the task needs them. Nothing when data.path is unset. `scorch train --dry-run`
 // runs them after check_config.
 void check_data(const Config& config);
+// Every rank of `comm` holds rank 0's config, or every rank throws (the differing ones naming the keys and both
+// values): a rank with another network would broadcast and all-reduce tensors of other sizes, which MPI does not
+// detect (rank 1's heap was overwritten in an MPMD launch with `--set model.nf=32` on one side). A collective:
+// `scorch train` calls it on every rank before the Trainer, whose set-up broadcasts rank 0's state.
+void check_ranks_agree(const Config& config, dist::Communicator& comm);
 
 class Trainer {
  public:

@@ -1,5 +1,6 @@
 // The trainer's set-up: model, optimizer and EMA from the seed, resuming from the newest checkpoint that
 // loads, rank 0's state on every rank, and the data streams.
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
@@ -11,6 +12,7 @@
 #include "core/models/memory_format.h"
 #include "core/rng.h"
 #include "core/sdes/sde.h"
+#include "data/loader.h"
 #include "trainer/trainer.h"
 
 namespace scorch::trainer {
@@ -119,6 +121,7 @@ void check_data(const Config& config) {
 void check_config(const Config& config, int world) {
   const auto o = TrainingOptions::from(config, /*need_data=*/false);
   o.local_micro_batch(world);
+  data::loader_options(config, o.batch_size, 0, world, torch::kCPU);
   AdamOptions::from(config);
   make_loss(config, sdes::make_sde(config));
   torch::NoGradGuard no_grad;
@@ -143,6 +146,27 @@ void Trainer::build_model() {
   loss_ = make_loss(config_, sde_);
   adam_ = std::make_unique<Adam>(named, AdamOptions::from(config_));
   ema_ = std::make_unique<Ema>(*model_, o_.ema_rate);
+}
+
+void check_ranks_agree(const Config& config, dist::Communicator& comm) {
+  const std::string mine = config.to_yaml();
+  std::string rank0 = mine;
+  comm.broadcast(rank0, 0);
+  std::vector<std::string> differing;
+  if (rank0 != mine) {
+    Config theirs = Config::defaults();
+    theirs.merge_yaml(YAML::Load(rank0), "rank 0's config");
+    for (const auto& o : option_table())
+      if (theirs.value_text(o.key) != config.value_text(o.key))
+        differing.push_back(
+            fmt::format("{} = {} (rank 0: {})", o.key, config.value_text(o.key), theirs.value_text(o.key)));
+    spdlog::error("rank {}'s config differs from rank 0's: {}", comm.rank(), fmt::join(differing, ", "));
+  }
+  SCORCH_CHECK_HINT(comm.all_reduce_max(static_cast<int64_t>(!differing.empty())) == 0,
+                    "start every rank with the same --config and --set options", "{}",
+                    differing.empty()
+                        ? "another rank's config differs from rank 0's (its log names the keys)"
+                        : fmt::format("this rank's config differs from rank 0's: {}", fmt::join(differing, ", ")));
 }
 
 void Trainer::resume_newest() {

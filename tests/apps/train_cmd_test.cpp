@@ -85,6 +85,36 @@ TEST(TrainCmd, WritesTheRunDirAndFinishes) {
   EXPECT_TRUE(contains(r.output, "nothing to train")) << r.output;
 }
 
+// A start the trainer refuses (a resume with another network, a run without its data) leaves the run dir's
+// config.yaml as the run wrote it: it is the config the checkpoints were trained with.
+TEST(TrainCmd, ARefusedStartKeepsTheRunsConfig) {
+  const auto root = make_data("train_refused");
+  auto r = run(train_cmd(root, "--set training.n_iters=5"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto written = file_bytes(root + "/run/config.yaml");
+  ASSERT_TRUE(contains(written, "nf: 8")) << written;
+  r = run(train_cmd(root, "--set training.n_iters=10 --set model.nf=16"));
+  EXPECT_NE(r.code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "model.nf")) << r.output;
+  EXPECT_EQ(file_bytes(root + "/run/config.yaml"), written);
+  r = run(scorch_bin() + " train --workdir " + root + "/run");
+  EXPECT_NE(r.code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "data.path")) << r.output;
+  EXPECT_EQ(file_bytes(root + "/run/config.yaml"), written);
+}
+
+// Ranks started with different configs (an MPMD launch with a --set on one side) end at once with the differing
+// key named; before, rank 1's heap was overwritten by a broadcast of rank 0's narrower network (malloc's abort).
+TEST(TrainCmd, RanksWithDifferentConfigsEndNamingTheKey) {
+  const auto root = make_data("train_mpmd");
+  const std::string rank = "-np 1 --oversubscribe " + train_cmd(root, "--set training.n_iters=2");
+  auto r = run("mpirun " + rank + " : " + rank + " --set model.nf=16", 120);
+  EXPECT_NE(r.code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "model.nf = 16 (rank 0: 8)")) << r.output;
+  EXPECT_FALSE(contains(r.output, "corrupted")) << r.output;
+  EXPECT_FALSE(fs::exists(root + "/run/checkpoints")) << r.output;
+}
+
 // TensorBoard shows exactly metrics.jsonl: every number of every row at its step (float32, as events store
 // them), nothing more, across a resumed run's second event file; and the snapshot grids as images.
 TEST(TrainCmd, TensorBoardEventsHoldEveryMetricAndTheSnapshotGrids) {

@@ -7,6 +7,7 @@
 
 #include "core/dist/communicator.h"
 #include "core/dist/mpi_comm.h"
+#include "core/error.h"
 #include "data/synth.h"
 #include "support/checks.h"
 #include "support/run.h"
@@ -150,6 +151,30 @@ TEST(TrainerMpi, OneRankRunResumesWithTwoRanks) {
 
 // Ranks that built different initial weights (here from different seeds) all start from rank 0's, and so
 // must their EMAs: an average that began from a rank's own weights would differ between ranks forever.
+// Ranks started with different configs (an MPMD launch with a --set on one side): rank 1's wider network broadcast
+// and all-reduced tensors of other sizes, which corrupted its heap (malloc's abort). `scorch train` now checks
+// first: both ranks throw before any tensor moves, the differing rank naming the key and both values; equal
+// configs pass.
+TEST(TrainerMpi, RanksWithDifferentConfigsBothRefuseNamingTheKey) {
+  auto comm = world();
+  ASSERT_EQ(comm->world(), 2);
+  const auto root = shared_root(*comm, "differ");
+  std::vector<std::string> sets = {"training.n_iters=2"};
+  if (comm->rank() == 1) sets.push_back("model.nf=16");
+  const auto config = tiny_train_config(root + "/data", sets);
+  std::string message;
+  try {
+    trainer::check_ranks_agree(config, *comm);
+  } catch (const Error& e) {
+    message = e.message();
+  }
+  EXPECT_FALSE(message.empty()) << "rank " << comm->rank() << " passed";
+  const char* expected = comm->rank() == 1 ? "model.nf = 16 (rank 0: 8)" : "another rank's config differs";
+  EXPECT_TRUE(test::contains(message, expected)) << message;
+  EXPECT_NO_THROW(trainer::check_ranks_agree(tiny_train_config(root + "/data", {"training.n_iters=2"}), *comm));
+  comm->barrier();
+}
+
 TEST(TrainerMpi, EmaStartsFromTheBroadcastWeights) {
   auto comm = world();
   const auto root = shared_root(*comm, "emastart");
