@@ -64,6 +64,19 @@ int run_forward(const ForwardArgs& args) {
   SCORCH_CHECK(x.defined(), "model forward: {} has no tensor input/x", args.inputs);
   const auto t = find("input/t");  // (B,)
   auto time_cond = find("input/time_cond");
+  // Named here: the network's own check (a convolution's) would name neither the file nor the tensor.
+  const int64_t size = config.get_int("data.image_size"), channels = config.get_int("data.num_channels");
+  SCORCH_CHECK(x.dim() >= 2, "model forward: {}'s input/x has shape {}, expected a batch (B, ...)", args.inputs,
+               c10::str(x.sizes()));
+  if (size > 1)
+    SCORCH_CHECK(x.dim() == 4 && x.size(1) == channels && x.size(2) == size && x.size(3) == size,
+                 "model forward: {}'s input/x has shape {}, expected (B, {}, {}, {}) (data.num_channels, "
+                 "data.image_size)",
+                 args.inputs, c10::str(x.sizes()), channels, size, size);
+  for (const auto& [name, v] : {std::pair{"input/t", t}, std::pair{"input/time_cond", time_cond}})
+    SCORCH_CHECK(!v.defined() || (v.dim() == 1 && v.size(0) == x.size(0)),
+                 "model forward: {}'s {} has shape {}, expected ({},): one per image of input/x", args.inputs, name,
+                 c10::str(v.sizes()), x.size(0));
   const bool continuous = config.get_bool("training.continuous");
   auto sde = sdes::make_sde(config);
   if (!time_cond.defined()) {

@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "core/io/checkpoint_files.h"
 #include "core/sha256.h"
+#include "data/dataset.h"
 #include "sampler/bpd_eval.h"
 #include "sampler/classifier_guidance.h"
 #include "sampler/farm.h"
@@ -261,6 +262,12 @@ int run_inverse(const SampleArgs& a, bool colorization) {
   problem.data = a.data;
   problem.colorization = colorization;
   problem.mask = a.mask;
+  // Without --num the first eval.num_samples images, or all when there are fewer; a given --num must be there.
+  if (a.num_flag->count() > 0) {
+    const int64_t held = data::Dataset(a.data).size();
+    SCORCH_CHECK_HINT(a.num <= held, "leave --num out for the whole dataset", "--num {} exceeds the {} images of {}",
+                      a.num, held, a.data);
+  }
   if (dry_run(a.config, l->config, [&] {
         sampler::check_inverse(sampler::DiffusionSampler(*l->inf.model, l->config, l->device), problem,
                                farm_options(a, *l, true).seed);

@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -15,8 +16,8 @@ namespace scorch {
 
 const char* type_name(ValueType t) {
   switch (t) {
-    case ValueType::Int: return "an integer";
-    case ValueType::Float: return "a number";
+    case ValueType::Int: return "an integer (64-bit)";
+    case ValueType::Float: return "a finite number";
     case ValueType::Bool: return "true or false";
     case ValueType::Switch: return "true, false or auto";
     case ValueType::String: return "a string";
@@ -118,9 +119,13 @@ YAML::Node check_type(const OptionSpec& spec, const YAML::Node& n, const std::st
   auto scalar_ok = [&](const YAML::Node& x, ValueType t) {
     if (!x.IsScalar()) return false;
     const std::string& s = x.Scalar();
+    // The getters read values through yaml-cpp's conversions: a number they cannot convert (out of int64's range,
+    // nan, 1e400) is refused here, naming the key, not later as yaml-cpp's "bad conversion".
+    int64_t i = 0;
+    double f = 0;
     switch (t) {
-      case ValueType::Int: return is_int(s);
-      case ValueType::Float: return is_float(s);
+      case ValueType::Int: return is_int(s) && YAML::convert<int64_t>::decode(x, i);
+      case ValueType::Float: return is_float(s) && YAML::convert<double>::decode(x, f) && std::isfinite(f);
       case ValueType::Bool: return is_bool(s);
       case ValueType::Switch: return is_bool(s) || s == "auto";
       default: return true;
@@ -192,43 +197,6 @@ Config Config::resolve(const std::string& path, const std::vector<std::string>& 
   return c;
 }
 
-void Config::merge_file(const std::string& path) {
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    SCORCH_FAIL("cannot read config file '{}'", path);
-  } catch (const YAML::Exception& e) {
-    SCORCH_FAIL("config file '{}' is not valid YAML: {}", path, e.what());
-  }
-  if (root.IsNull()) return;
-  SCORCH_CHECK(root.IsMap(), "config file '{}' must be a YAML mapping of sections (training:, model:, ...)", path);
-  merge_yaml(root, path);
-}
-
-void Config::merge_yaml(const YAML::Node& root, const std::string& source) {
-  // Flatten nested maps into dotted keys; a map under a leaf key is a type error, not a new section.
-  std::function<void(const YAML::Node&, const std::string&)> walk = [&](const YAML::Node& n,
-                                                                        const std::string& prefix) {
-    for (const auto& kv : n) {
-      SCORCH_CHECK(kv.first.IsScalar(), "config '{}': a key under '{}' is not a name (line {})", source,
-                   prefix.empty() ? "the top level" : prefix, kv.first.Mark().line + 1);
-      std::string key = prefix.empty() ? kv.first.Scalar() : prefix + "." + kv.first.Scalar();
-      if (kv.second.IsMap() && !find_option(key)) {
-        walk(kv.second, key);
-      } else {
-        replace_value(values_, key, check_type(require_option(key, source), kv.second, source));
-        sources_[key] = source;
-      }
-    }
-  };
-  try {
-    walk(root, "");
-  } catch (const YAML::Exception& e) {
-    SCORCH_FAIL("config '{}': {}", source, e.what());
-  }
-}
-
 namespace {
 
 // A key as a message can show it: control bytes escaped, and cut short, since a damaged file can make a
@@ -244,6 +212,49 @@ std::string printable_key(const std::string& key) {
 }
 
 }  // namespace
+
+void Config::merge_file(const std::string& path) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    SCORCH_FAIL("cannot read config file '{}'", path);
+  } catch (const YAML::Exception& e) {
+    SCORCH_FAIL("config file '{}' is not valid YAML: {}", path, e.what());
+  }
+  SCORCH_CHECK_HINT(!root.IsNull(), "a config file holds sections such as training:, model:, data:",
+                    "config file '{}' is empty: expected a YAML mapping of sections", path);
+  SCORCH_CHECK(root.IsMap(), "config file '{}' must be a YAML mapping of sections (training:, model:, ...)", path);
+  merge_yaml(root, path);
+}
+
+void Config::merge_yaml(const YAML::Node& root, const std::string& source) {
+  // Flatten nested maps into dotted keys; a map under a leaf key is a type error, not a new section.
+  std::function<void(const YAML::Node&, const std::string&)> walk = [&](const YAML::Node& n,
+                                                                        const std::string& prefix) {
+    std::map<std::string, int> lines;  // this mapping's keys: YAML forbids one twice, yaml-cpp keeps both
+    for (const auto& kv : n) {
+      SCORCH_CHECK(kv.first.IsScalar(), "config '{}': a key under '{}' is not a name (line {})", source,
+                   prefix.empty() ? "the top level" : prefix, kv.first.Mark().line + 1);
+      std::string key = prefix.empty() ? kv.first.Scalar() : prefix + "." + kv.first.Scalar();
+      const int line = kv.first.Mark().line + 1;
+      const auto [first, fresh] = lines.emplace(kv.first.Scalar(), line);
+      SCORCH_CHECK_HINT(fresh, "keep one of them", "config '{}': '{}' appears twice (lines {} and {})", source,
+                        printable_key(key), first->second, line);
+      if (kv.second.IsMap() && !find_option(key)) {
+        walk(kv.second, key);
+      } else {
+        replace_value(values_, key, check_type(require_option(key, source), kv.second, source));
+        sources_[key] = source;
+      }
+    }
+  };
+  try {
+    walk(root, "");
+  } catch (const YAML::Exception& e) {
+    SCORCH_FAIL("config '{}': {}", source, e.what());
+  }
+}
 
 const OptionSpec& require_option(const std::string& key, const std::string& source) {
   const OptionSpec* spec = find_option(key);

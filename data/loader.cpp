@@ -14,8 +14,13 @@ LoaderOptions loader_options(const Config& config, int64_t global_batch, int ran
   o.global_batch = global_batch;
   o.seed = static_cast<uint64_t>(config.get_int("seed"));
   o.rank = rank, o.world = world;
-  o.reader_threads = static_cast<int>(config.get_int("data.reader_threads"));
-  o.prefetch_batches = static_cast<int>(config.get_int("data.prefetch_batches"));
+  // Checked here as well as by the Loader, so that `scorch train --dry-run` refuses what the run would; before the
+  // narrowing to int, which would wrap a huge value.
+  const int64_t threads = config.get_int("data.reader_threads"), prefetch = config.get_int("data.prefetch_batches");
+  SCORCH_CHECK(threads >= 1 && threads <= 1024, "data.reader_threads must lie in [1, 1024], got {}", threads);
+  SCORCH_CHECK(prefetch >= 1 && prefetch <= 1024, "data.prefetch_batches must lie in [1, 1024], got {}", prefetch);
+  o.reader_threads = static_cast<int>(threads);
+  o.prefetch_batches = static_cast<int>(prefetch);
   o.transform.random_flip = config.get_bool("data.random_flip");
   o.transform.centered = config.get_bool("data.centered");
   o.transform.uniform_dequantization = config.get_bool("data.uniform_dequantization");

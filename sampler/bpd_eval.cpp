@@ -21,7 +21,9 @@ int64_t check_bpd(const DiffusionSampler& sampler, const BpdOptions& o) {
   const auto s = sampler.image_shape();  // (C, H, W)
   check_model_images(ds, s);
   SCORCH_CHECK(o.batch >= 1 && o.repeats >= 1, "--batch and --repeats must be positive");
-  const int64_t num = o.num > 0 ? std::min(o.num, ds.size()) : ds.size();
+  SCORCH_CHECK_HINT(o.num <= ds.size(), "leave --num out for the whole dataset", "--num {} exceeds the {} images of {}",
+                    o.num, ds.size(), o.data);
+  const int64_t num = o.num > 0 ? o.num : ds.size();
   for (const auto& [name, t] : {std::pair{"--dequant", o.dequant}, std::pair{"--probes", o.probe}}) {
     if (!t.defined()) continue;
     SCORCH_CHECK_HINT(o.repeats == 1, "drop --repeats", "{} fixes the noise of one pass; --repeats {} asks for more",

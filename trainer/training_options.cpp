@@ -41,6 +41,8 @@ TrainingOptions TrainingOptions::from(const Config& config, bool need_data) {
                     o.batch_size);
   SCORCH_CHECK(o.micro_batch >= 0, "training.micro_batch must be >= 0 (0: the whole share), got {}", o.micro_batch);
   SCORCH_CHECK(o.n_iters >= 0, "training.n_iters must be >= 0, got {}", o.n_iters);
+  SCORCH_CHECK(o.ema_rate >= 0.0 && o.ema_rate <= 1.0, "model.ema_rate must lie in [0, 1], got {}", o.ema_rate);
+  SCORCH_CHECK(o.keep_last >= 0, "training.keep_last must be >= 0 (rolling checkpoints kept), got {}", o.keep_last);
   SCORCH_CHECK_HINT(!need_data || !o.data_path.empty(),
                     "pack a dataset with `scorch data pack` and pass --set data.path=DIR",
                     "data.path is empty: the trainer needs a dataset dir");

@@ -67,6 +67,14 @@ ModelConfig ModelConfig::from(const Config& c) {
   m.centered = c.get_bool("data.centered");
   m.grad_checkpointing = c.get_bool("model.grad_checkpointing");
   m.grad_checkpointing_min_resolution = c.get_int("model.grad_checkpointing_min_resolution");
+  // Checked here, naming the key, rather than by LibTorch's layers as they are built (a stack trace naming none).
+  SCORCH_CHECK_HINT(m.nf >= 1 && m.nf <= 4096, "score_sde's networks use 64 to 256",
+                    "model.nf = {} (from {}): expected a channel count from 1 to 4096", m.nf, c.source_of("model.nf"));
+  SCORCH_CHECK(m.num_channels >= 1 && m.num_channels <= 4096,
+               "data.num_channels = {} (from {}): expected a channel count from 1 to 4096", m.num_channels,
+               c.source_of("data.num_channels"));
+  SCORCH_CHECK(m.dropout >= 0.0 && m.dropout < 1.0, "model.dropout = {} (from {}): expected a probability in [0, 1)",
+               m.dropout, c.source_of("model.dropout"));
   SCORCH_CHECK(
       m.grad_checkpointing_min_resolution >= 0,
       "model.grad_checkpointing_min_resolution = {} (from {}): expected a width in pixels >= 0 (0: every block)",

@@ -83,6 +83,17 @@ TEST(Cli, BadLogLevelIsRefused) {
   EXPECT_TRUE(contains(r.output, "unknown log level 'loud'")) << r.output;
 }
 
+// KID's subsets are checked as the command line is read: a count of 0 ran the whole feature pass and then blamed
+// the image counts ("KID needs at least 2 images per set").
+TEST(Cli, KidSubsetFlagsAreCheckedAsTheyAreRead) {
+  for (const std::string flag : {"--kid-subsets 0", "--kid-subset-size 1", "--kid-subset-size -1"}) {
+    auto r = run(scorch_bin() + " fid --samples /nonexistent/s --ref /nonexistent/r.npz --kid " + flag);
+    EXPECT_NE(r.code, 0) << flag;
+    EXPECT_TRUE(contains(r.output, flag.substr(0, flag.find(' ')))) << flag << "\n" << r.output;
+    EXPECT_FALSE(contains(r.output, "/nonexistent")) << "checked after the inputs: " << flag << "\n" << r.output;
+  }
+}
+
 TEST(Info, SingleProcess) {
   auto r = run(scorch_bin() + " info");
   EXPECT_EQ(r.code, 0) << r.output;

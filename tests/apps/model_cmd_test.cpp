@@ -56,6 +56,33 @@ TEST(ModelCmd, MisShapedOrMissingWeightsAreNamed) {
   EXPECT_TRUE(contains(r.output, "missing tensor 'sigmas'")) << r.output;
 }
 
+// Inputs of the wrong shape are named with their file and tensor: the network's own check (a convolution's, with a
+// stack trace) named neither.
+TEST(ModelCmd, MisShapedInputsAreNamed) {
+  const auto dir = test::temp_dir("model_cmd_inputs");
+  const std::string name = "vp_ddpmpp_small";
+  const auto inputs = io::read_safetensors(parity(name + ".safetensors")).tensors;
+  const auto x = inputs.at("input/x");  // (B, C, H, W)
+  struct Case {
+    const char* tensor;
+    torch::Tensor value;
+    const char* message;
+  };
+  for (const auto& c : {Case{"input/x", x.narrow(1, 0, 1), "input/x has shape"},
+                        Case{"input/x", x.narrow(2, 0, x.size(2) / 2), "input/x has shape"},
+                        Case{"input/t", torch::rand({x.size(0) + 1}), "input/t has shape"}}) {
+    SCOPED_TRACE(c.message);
+    std::map<std::string, torch::Tensor> bad = {{"input/x", x}, {"input/t", inputs.at("input/t")}};
+    bad[c.tensor] = c.value.contiguous();
+    io::write_safetensors(dir + "/in.safetensors", bad);
+    auto r =
+        run(scorch_bin() + " model forward --config " + parity(name + ".yaml") + " --weights " +
+            parity(name + ".safetensors") + " --inputs " + dir + "/in.safetensors --out " + dir + "/o.safetensors");
+    EXPECT_EQ(r.code, 1) << r.output;
+    EXPECT_TRUE(contains(r.output, dir + "/in.safetensors's " + c.message)) << r.output;
+  }
+}
+
 TEST(ModelCmd, SummaryPrintsModulesAndTheCount) {
   auto r = run(scorch_bin() + " model summary --config " + parity("ve_ncsnpp_small.yaml"));
   ASSERT_EQ(r.code, 0) << r.output;

@@ -210,6 +210,10 @@ TEST_F(SampleCmd, DryRunChecksWhatEachSubcommandChecksAtStart) {
       {"inpaint --data " + rgb + " --mask " + dir_ + "/none.png", "none.png"},
       {"colorize --data " + gray, "the model makes 16x16x3 images"},
       {"encode --data " + rgb + " --out " + dir_ + "/latents.png", "writes FILE.npy"},
+      // A given --num beyond the dataset was clamped to it without a word.
+      {"likelihood --data " + rgb + " --num 5", "--num 5 exceeds the 4 images of " + rgb},
+      {"colorize --data " + rgb + " --num 5", "--num 5 exceeds the 4 images of " + rgb},
+      {"encode --data " + rgb + " --out " + dir_ + "/z.npy --num 5", "--num 5 exceeds the 4 images of " + rgb},
       {"--num 2 --sampling.spacing ddim_quad",
        "ermongroup/ddim's label sequence, which only ddim and ddpm take (method pc)"},
       {"--num 2 --sampling.method ddim --sampling.spacing ddim_uniform", "training.continuous false"},
@@ -224,7 +228,7 @@ TEST_F(SampleCmd, DryRunChecksWhatEachSubcommandChecksAtStart) {
   }
   const std::vector<std::string> accepted = {
       "--num 2", "likelihood --data " + rgb, "inpaint --data " + rgb, "colorize --data " + rgb,
-      "encode --data " + rgb + " --out " + dir_ + "/z.npy",
+      "colorize --data " + rgb + " --num 4", "encode --data " + rgb + " --out " + dir_ + "/z.npy",
       "encode --data " + rgb + " --out " + dir_ + "/z.npy --sampling.method ddim --sampling.steps 5",
       // one DDIM inversion step needs no second evaluation for a final denoising it never takes
       "encode --data " + rgb + " --out " + dir_ + "/z.npy --sampling.method ddim --sampling.steps 1"};

@@ -88,6 +88,40 @@ TEST(Config, WrongTypeNamesKeyValueAndExpectation) {
   EXPECT_NE(msg.find("'model.nf'"), std::string::npos) << msg;
 }
 
+// Values the type check passed but yaml-cpp's conversions could not read: the getters failed later with only
+// "bad conversion". Now refused where they are set, naming the key.
+TEST(Config, NumbersTheGettersCannotReadNameTheirKey) {
+  for (const auto& [assignment, key] :
+       {std::pair{"training.n_iters=99999999999999999999", "'training.n_iters'"},
+        std::pair{"optim.lr=nan", "'optim.lr'"}, std::pair{"optim.lr=inf", "'optim.lr'"},
+        std::pair{"model.sigma_max=1e400", "'model.sigma_max'"}}) {
+    const auto msg = error_of([&] { Config::resolve("", {assignment}); });
+    EXPECT_NE(msg.find(key), std::string::npos) << assignment << ": " << msg;
+  }
+  const auto path = write_yaml("model:\n  sigma_max: 1e400\n");
+  const auto msg = error_of([&] { Config::resolve(path, {}); });
+  EXPECT_NE(msg.find("'model.sigma_max'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("a finite number"), std::string::npos) << msg;
+  EXPECT_EQ(Config::resolve("", {"training.n_iters=9223372036854775807"}).get_int("training.n_iters"),
+            9223372036854775807LL);
+  EXPECT_DOUBLE_EQ(Config::resolve("", {"optim.lr=2e-4"}).get_float("optim.lr"), 2e-4);
+}
+
+// YAML forbids a key twice in one mapping, and yaml-cpp keeps both: the file is refused, naming the key and its
+// lines, instead of one value silently winning. An empty file is refused too, rather than taken as the defaults.
+TEST(Config, DuplicateKeysAndEmptyFilesAreRefused) {
+  auto path = write_yaml("training:\n  batch_size: 16\n  batch_size: 32\n");
+  auto msg = error_of([&] { Config::resolve(path, {}); });
+  EXPECT_NE(msg.find("'training.batch_size' appears twice (lines 2 and 3)"), std::string::npos) << msg;
+  path = write_yaml("model:\n  nf: 8\ntraining:\n  n_iters: 3\nmodel:\n  dropout: 0.2\n");
+  msg = error_of([&] { Config::resolve(path, {}); });
+  EXPECT_NE(msg.find("'model' appears twice (lines 1 and 5)"), std::string::npos) << msg;
+  path = write_yaml("");
+  msg = error_of([&] { Config::resolve(path, {}); });
+  EXPECT_NE(msg.find("is empty"), std::string::npos) << msg;
+  EXPECT_NE(msg.find(path), std::string::npos) << msg;
+}
+
 TEST(Config, MalformedFilesAreRefusedWithTheirPath) {
   auto msg = error_of([&] { Config::resolve("/nonexistent/c.yaml", {}); });
   EXPECT_NE(msg.find("/nonexistent/c.yaml"), std::string::npos) << msg;

@@ -41,6 +41,35 @@ TEST(DataCli, FashionMnistPackVerifyInfoExport) {
   EXPECT_EQ(io::read_image(dir + "/png/grid.png", 0).channels, 1);
 }
 
+// A count or size that cannot be (0 or negative) is refused naming the flag: each of these was taken as if the flag
+// were absent (0 is those flags' "unset") and packed, synthesised or exported everything without a word. A grid of 0
+// stays valid (no grid).
+TEST(DataCli, CountsAndSizesMustBePositive) {
+  const auto dir = test::temp_dir("cli_counts");
+  ASSERT_EQ(scorch("data synth shapes --out " + dir + "/s --count 8 --resolution 8 --channels 1").code, 0);
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {"data pack " + dir + "/s --out " + dir + "/p --resolution 0", "--resolution"},
+      {"data pack " + dir + "/s --out " + dir + "/p --pad -8", "--pad"},
+      {"data pack " + dir + "/s --out " + dir + "/p --crop 0", "--crop"},
+      {"data pack " + dir + "/s --out " + dir + "/p --shard-size -1", "--shard-size"},
+      {"data synth shapes --out " + dir + "/q --count -5", "--count"},
+      {"data synth shapes --out " + dir + "/q --count 8 --shard-size 0", "--shard-size"},
+      {"data synth shapes --out " + dir + "/q --count 8 --resolution 0", "--resolution"},
+      {"data synth mixture --out " + dir + "/q --count 8 --components 0", "--components"},
+      {"data export " + dir + "/s --out " + dir + "/e --count 0", "--count"},
+      {"data export " + dir + "/s --out " + dir + "/e --grid-size -5", "--grid-size"}};
+  for (const auto& [args, flag] : refused) {
+    const auto r = scorch(args);
+    EXPECT_NE(r.code, 0) << args << "\n" << r.output;
+    EXPECT_NE(r.output.find(flag), std::string::npos) << args << "\n" << r.output;
+  }
+  for (const char* name : {"/p", "/q", "/e"}) EXPECT_FALSE(fs::exists(dir + name)) << name;
+  const auto r = scorch("data export " + dir + "/s --out " + dir + "/e --count 2 --grid-size 0");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(dir + "/e/000001.png"));
+  EXPECT_FALSE(fs::exists(dir + "/e/grid.png"));
+}
+
 // A folder with one sub-folder per class packs with labels (classes in byte order of their names), and
 // `data info` counts them by name.
 TEST(DataCli, FolderClassesBecomeLabelsThatInfoCounts) {

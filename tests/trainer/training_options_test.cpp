@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "support/run.h"
+#include "trainer/trainer.h"
 
 namespace scorch {
 namespace {
@@ -79,6 +80,22 @@ TEST(TrainingOptions, OutOfRangeValuesFailNamingTheKey) {
     const auto message = error_of([&] { trainer::TrainingOptions::from(tiny({set})); });
     EXPECT_NE(message.find(key), std::string::npos) << set << ": '" << message << "'";
   }
+}
+
+// What `scorch train --dry-run` runs (trainer::check_config) refuses every value the run would refuse when it
+// starts, naming the key: the EMA rate, the checkpoints kept, the loader's threads and queue (checked only by the
+// Loader, the EMA and the store before), and the network's widths and dropout (checked by LibTorch's layers, in a
+// stack trace naming no key). Each such value passed the dry run and failed the run.
+TEST(TrainingOptions, TheDryRunsChecksRefuseWhatTheRunWould) {
+  for (const std::string set :
+       {"model.ema_rate=2", "model.ema_rate=-0.5", "training.keep_last=-1", "data.reader_threads=0",
+        "data.prefetch_batches=-1", "data.reader_threads=99999999999", "model.nf=0", "model.nf=99999999999",
+        "data.num_channels=0", "model.dropout=1.5", "model.dropout=-0.1"}) {
+    const auto key = set.substr(0, set.find('='));
+    const auto message = error_of([&] { trainer::check_config(tiny({set}), 1); });
+    EXPECT_NE(message.find(key), std::string::npos) << set << ": '" << message << "'";
+  }
+  EXPECT_NO_THROW(trainer::check_config(tiny({"model.ema_rate=1", "training.keep_last=0", "model.dropout=0"}), 1));
 }
 
 TEST(TrainingOptions, TheBatchSplitsOverRanksOnlyWhenItDivides) {
