@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <tuple>
 
 #include "apps/cmd_data_args.h"
 #include "apps/commands.h"
@@ -113,6 +114,12 @@ data::Mixture mixture_of(const SynthArgs& a) {
 }
 
 int run_synth(const SynthArgs& a) {
+  for (const auto& [kind, other, flags] :
+       {std::tuple{"mixture", "shapes", &a.shapes_only}, std::tuple{"shapes", "mixture", &a.mixture_only}})
+    if (a.kind == kind)
+      for (const auto* flag : *flags)
+        SCORCH_CHECK_HINT(flag->count() == 0, fmt::format("leave {} out, or synthesise {}", flag->get_name(), other),
+                          "{} is an option of `scorch data synth {}`, not of {}", flag->get_name(), other, kind);
   auto comm = cpu_comm();
   data::WriteOptions w{a.out, a.shard_size, a.overwrite};
   const std::string cmd = synth_command(a);

@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "apps/config_args.h"
+
 namespace scorch::apps {
 
 void add_pack_args(CLI::App* cmd, PackArgs& a) {
@@ -18,48 +20,51 @@ void add_pack_args(CLI::App* cmd, PackArgs& a) {
   cmd->add_option("--labels-key", a.labels_key, "labels array name in an .npz (used when present)");
   cmd->add_option("--resolution", a.resolution,
                   "folder: centre-crop and resize to N x N (antialiased); tfrecord: the level of N x N images")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_count());
   cmd->add_option("--crop", a.crop,
                   "folder: centre-crop N x N first (then --resolution resizes it); score_sde's CelebA: 140")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_count());
   cmd->add_option("--resize-filter", a.resize_filter,
                   "folder: mitchell (default) | bilinear | bicubic (antialiased; score_sde: bilinear for CelebA, "
                   "bicubic for LSUN)");
   cmd->add_option("--pad", a.pad, "centre every image on an N x N canvas of zeros (e.g. 28x28 digits to 32x32)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_count());
   cmd->add_flag("--grayscale", a.grayscale, "folder, tfrecord image/encoded: decode to one channel (default RGB)");
   cmd->add_flag("--skip-bad", a.skip_bad, "folder: leave out images that will not decode, and list them");
   cmd->add_option("--shard-size", a.shard_size, "images per shard (default: about 256 MiB per shard)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_count());
   cmd->add_flag("--overwrite", a.overwrite, "replace a dataset already in --out");
 }
 
 void add_synth_args(CLI::App* cmd, SynthArgs& a) {
   cmd->add_option("kind", a.kind, "mixture | shapes")->required();
   cmd->add_option("--out", a.out, "dataset directory to write")->required();
-  cmd->add_option("--count", a.count, "number of items")->check(CLI::PositiveNumber);
+  cmd->add_option("--count", a.count, "number of items")->check(positive_count());
   cmd->add_option("--seed", a.seed, "seed; the set depends only on it and the options");
-  cmd->add_option("--dim", a.dim, "mixture: dimension")->check(CLI::PositiveNumber);
-  cmd->add_option("--components", a.components, "mixture: number of Gaussians")->check(CLI::PositiveNumber);
-  cmd->add_option("--weights", a.weights, "mixture: the components' weights (summing to 1), instead of --components")
-      ->delimiter(',');
-  cmd->add_option("--means", a.means, "mixture: with --weights, the means, D numbers per component")->delimiter(',');
-  cmd->add_option("--stds", a.stds, "mixture: with --weights, one std per component")->delimiter(',');
-  cmd->add_option("--preset", a.preset,
-                  "mixture: pitfall = 0.2 N((-5,-5), I) + 0.8 N((5,5), I) (Song & Ermon 2019), in 2-D");
-  cmd->add_option("--resolution", a.resolution, "shapes: image side")->check(CLI::PositiveNumber);
-  cmd->add_option("--channels", a.channels, "shapes: 1 or 3");
-  cmd->add_option("--shard-size", a.shard_size, "items per shard")->check(CLI::PositiveNumber);
+  a.mixture_only = {
+      cmd->add_option("--dim", a.dim, "mixture: dimension")->check(positive_count()),
+      cmd->add_option("--components", a.components, "mixture: number of Gaussians")->check(positive_count()),
+      cmd->add_option("--weights", a.weights,
+                      "mixture: the components' weights (summing to 1), instead of --components")
+          ->delimiter(','),
+      cmd->add_option("--means", a.means, "mixture: with --weights, the means, D numbers per component")
+          ->delimiter(','),
+      cmd->add_option("--stds", a.stds, "mixture: with --weights, one std per component")->delimiter(','),
+      cmd->add_option("--preset", a.preset,
+                      "mixture: pitfall = 0.2 N((-5,-5), I) + 0.8 N((5,5), I) (Song & Ermon 2019), in 2-D")};
+  a.shapes_only = {cmd->add_option("--resolution", a.resolution, "shapes: image side")->check(positive_count()),
+                   cmd->add_option("--channels", a.channels, "shapes: 1 or 3")};
+  cmd->add_option("--shard-size", a.shard_size, "items per shard")->check(positive_count());
   cmd->add_flag("--overwrite", a.overwrite, "replace a dataset already in --out");
 }
 
 void add_export_args(CLI::App* cmd, ExportArgs& a) {
   cmd->add_option("dir", a.dir, "dataset directory")->required();
   cmd->add_option("--out", a.out, "folder for 000000.png … and grid.png")->required();
-  cmd->add_option("--count", a.count, "export only the first N images (default all)")->check(CLI::PositiveNumber);
+  cmd->add_option("--count", a.count, "export only the first N images (default all)")->check(positive_count());
   cmd->add_option("--grid-size", a.grid_size,
                   "images in grid.png (0: no grid, e.g. for a folder that feeds `scorch fid`)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative_count());
   cmd->add_flag("--grid-only", a.grid_only, "write only grid.png");
 }
 

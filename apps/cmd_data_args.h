@@ -24,6 +24,8 @@ struct SynthArgs {
   std::vector<double> weights, means, stds;  // mixture: explicit parameters instead of --components
   std::string preset;                        // mixture: "pitfall"
   bool overwrite = false;
+  // The flags only one kind reads: given with the other kind, they are refused rather than ignored.
+  std::vector<const CLI::Option*> mixture_only, shapes_only;
 };
 
 struct ExportArgs {

@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
-#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "apps/commands.h"
@@ -125,9 +124,9 @@ void add_fid_command(CLI::App& app, Action& action) {
   cmd->add_flag("--is", scores.is, "also the Inception Score (needs weights with the 1008-class layer)");
   cmd->add_flag("--kid", scores.kid, "also the Kernel Inception Distance");
   cmd->add_option("--is-splits", scores.is_splits, "IS splits (10 as in Salimans et al.; score_sde used 1)");
-  cmd->add_option("--kid-subsets", scores.kid_subsets, "KID subsets")->check(CLI::PositiveNumber);
+  cmd->add_option("--kid-subsets", scores.kid_subsets, "KID subsets")->check(positive_count());
   cmd->add_option("--kid-subset-size", scores.kid_subset_size, "KID subset size (clamped to the smaller set)")
-      ->check(CLI::Range(int64_t{2}, std::numeric_limits<int64_t>::max()));
+      ->check(count_at_least(2));
   cmd->add_option("--out", a->out,
                   "--samples: result JSON (default SAMPLES/fid-<preprocessing>.json); --ckpts: output dir "
                   "(default: RUN/fid next to RUN/checkpoints)");

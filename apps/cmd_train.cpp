@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 
 #include "apps/commands.h"
 #include "apps/config_args.h"
@@ -14,6 +15,7 @@
 #include "core/signals.h"
 #include "sampler/diffusion_sampler.h"
 #include "sampler/options.h"
+#include "trainer/run_dir_lock.h"
 #include "trainer/trainer.h"
 
 namespace scorch::apps {
@@ -37,6 +39,9 @@ int run_train(const TrainArgs& args) {
   dist::check_world_size();
   const auto& me = dist::info();
   std::filesystem::create_directories(args.workdir);
+  // Rank 0 holds the run dir for the whole run; refused, it ends the job as any rank's error does.
+  std::optional<trainer::RunDirLock> lock;
+  if (me.rank == 0) lock.emplace(args.workdir);
   log_to_run_dir(args.workdir);
   const auto device = dist::select_device(config.get_string("device"), me.local_rank);
   auto comm = dist::make_communicator(config.get_string("dist.backend"), device);

@@ -1,7 +1,9 @@
 // Generates the config flags from the option table, so CLI and YAML accept exactly the same keys; checks count flags.
 #include "apps/config_args.h"
 
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 
 #include "core/error.h"
 
@@ -77,6 +79,27 @@ std::optional<int64_t> given_count(const CLI::Option* flag, int64_t value, const
                     "{} must be a positive count, got {}", flag->get_name(), value);
   return value;
 }
+
+namespace {
+
+CLI::Validator count_check(int64_t least, const std::string& what) {
+  return CLI::Validator(
+      [least, what](std::string& text) -> std::string {
+        char* end = nullptr;
+        errno = 0;
+        const long long v = std::strtoll(text.c_str(), &end, 10);
+        if (text.empty() || *end != '\0' || errno == ERANGE || v < least)
+          return fmt::format("must be {}, got {}", what, text);
+        return "";
+      },
+      what);
+}
+
+}  // namespace
+
+CLI::Validator count_at_least(int64_t least) { return count_check(least, fmt::format("at least {}", least)); }
+CLI::Validator positive_count() { return count_check(1, "a positive count"); }
+CLI::Validator non_negative_count() { return count_check(0, "a count of 0 or more"); }
 
 int64_t count_or_default(const CLI::Option* flag, int64_t value, const Config& c, const std::string& key) {
   if (auto n = given_count(flag, value, fmt::format("{} ({})", key, c.get_int(key)))) return *n;

@@ -38,4 +38,10 @@ std::optional<int64_t> given_count(const CLI::Option* flag, int64_t value, const
 // The count for one config: the flag's value when given, else the config's `key`, which must be positive too.
 int64_t count_or_default(const CLI::Option* flag, int64_t value, const Config& c, const std::string& key);
 
+// CLI11 checks of a count or size flag as it is read, for flags whose 0 means "not given" (so that an explicit 0
+// or a negative value is not taken as absent): "--count: must be a positive count, got 0".
+CLI::Validator count_at_least(int64_t least);  // "must be at least 2, got 1"
+CLI::Validator positive_count();
+CLI::Validator non_negative_count();  // 0 has a meaning of its own (e.g. --grid-size 0: no grid)
+
 }  // namespace scorch::apps

@@ -131,6 +131,7 @@ sampler::FarmReport sample_checkpoint(const Checkpoint& c, const CheckpointSerie
   f.seed = static_cast<uint64_t>(settings.at("seed").get<int64_t>());
   f.model = {{"source", inf.source}, {"step", inf.step}, {"weights", inf.weights}};
   f.command = "scorch fid --ckpts";
+  f.start_over = "delete " + dir + " to sample this checkpoint anew";
   f.stall_timeout_s = c.config.get_float("dist.timeout_s");
   f.execution = dist::execution_info_json(device);
   return sampler::run_farm(diffusion, c.config, f, comm);
@@ -142,6 +143,7 @@ CheckpointSeriesReport evaluate_checkpoint_series(const CheckpointSeriesOptions&
   SCORCH_CHECK_HINT(!o.ref.empty(), "pass --ref ref.npz (from `scorch fid stats`) or an image folder",
                     "scorch fid --ckpts needs a reference");
   FidReference reference(o.ref, o.fid.extractor.preprocessing);
+  reference.check_can_score_kid(o.fid.scores.kid);
   const auto ckpts = match_checkpoints(o);
   FidExtractor ex(o.fid.extractor);
   if (o.fid.scores.is) ex.check_can_score_is();

@@ -26,11 +26,23 @@ const Extracted& FidReference::get(FidExtractor& extractor, bool features) {
   return extracted_;
 }
 
-json score_samples(const Extracted& samples, const Extracted& ref, const ScoreOptions& o, const std::string& ref_path) {
-  SCORCH_CHECK(!o.kid || ref.features.defined(),
+namespace {
+
+void check_kid_reference(bool kid, const Extracted& ref, const std::string& ref_path) {
+  SCORCH_CHECK(!kid || ref.features.defined(),
                "--kid needs per-image features of the reference: pass an image folder or a pool_3 npz, not {} "
                "(mu/sigma only)",
                ref_path);
+}
+
+}  // namespace
+
+void FidReference::check_can_score_kid(bool kid) const {
+  if (have_) check_kid_reference(kid, extracted_, path_);
+}
+
+json score_samples(const Extracted& samples, const Extracted& ref, const ScoreOptions& o, const std::string& ref_path) {
+  check_kid_reference(o.kid, ref, ref_path);
   const auto fd = frechet_distance(samples.stats, ref.stats);
   json r;
   r["fid"] = fd.fid;

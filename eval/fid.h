@@ -32,6 +32,9 @@ class FidReference {
   // The reference's statistics, and its per-image features when `features` (for KID) and the reference has them.
   const Extracted& get(FidExtractor& extractor, bool features);
   const std::string& path() const { return path_; }
+  // Refuses KID (`kid`) against statistics without per-image features before any sampling or extraction: found only
+  // after a checkpoint's samples and their features, it cost the whole set's time.
+  void check_can_score_kid(bool kid) const;
 
  private:
   std::string path_;

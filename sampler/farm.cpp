@@ -113,12 +113,12 @@ json prepare(const std::vector<int64_t>& shape, const Config& config, const Farm
     before.erase("config");
     now.erase("config");
     const std::string key = first_difference(before, now);
-    SCORCH_CHECK_HINT(key.empty(), "use another --out, or --overwrite to discard what is there",
+    SCORCH_CHECK_HINT(key.empty(), "use another --out, or " + o.start_over,
                       "{} holds samples made with different settings ('{}' differs: was {}, now {}); resuming would "
                       "mix two sample sets",
                       o.out, key, before.value(key, json()).dump(), now.value(key, json()).dump());
     const auto d = first_sample_difference(before_config, farm_file.string(), now_config);
-    SCORCH_CHECK_HINT(d.key.empty(), "use another --out, or --overwrite to discard what is there",
+    SCORCH_CHECK_HINT(d.key.empty(), "use another --out, or " + o.start_over,
                       "{} holds samples made with different settings (config key {} differs: was {}, now {}); "
                       "resuming would mix two sample sets",
                       o.out, d.key, d.before, d.now);

@@ -31,9 +31,11 @@ struct FarmOptions {
   int64_t num = 0;    // images in total
   int64_t batch = 0;  // images per batch (the unit of work and of the noise streams)
   uint64_t seed = 0;
-  bool png = false;           // also every image as out/png/NNNNNN.png
-  int64_t grid = 64;          // the first `grid` images as out/grid.png (0: none)
-  bool overwrite = false;     // start over in a directory that holds another farm's output
+  bool png = false;        // also every image as out/png/NNNNNN.png
+  int64_t grid = 64;       // the first `grid` images as out/grid.png (0: none)
+  bool overwrite = false;  // start over in a directory that holds another farm's output
+  // How the caller's user starts over where `out` holds other samples (ends the refusal's hint).
+  std::string start_over = "--overwrite to discard what is there";
   bool round_pixels = false;  // 8-bit conversion by rounding (inverse problems) instead of the reference's truncation
   // Also each batch's samples as float32 (n, C, H, W) in [0, 1] units before clipping and quantisation, as
   // out/float/shard-NNNNN.npy (written before the batch's shard, so a finished batch always has it).

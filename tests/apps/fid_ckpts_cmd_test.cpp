@@ -219,6 +219,16 @@ TEST_F(FidCkptsCmd, BadPatternsAndOptionsAreRefusedClearly) {
   r = fid(1, "--ckpts '" + dir_ + "/run/checkpoints/step-*' --samples " + dir_ + "/ref");
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("not both"), std::string::npos) << r.output;
+  // KID against statistics without per-image features is refused before the first checkpoint is sampled (it
+  // used to sample and extract every image first).
+  const std::string inception = " --inception " + dir_ + "/inception.safetensors --batch-size 4";
+  r = test::run(test::scorch_bin() + " fid stats --data " + dir_ + "/ref --out " + dir_ + "/ref-stats.npz" + inception);
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = test::run("OMP_NUM_THREADS=1 " + test::scorch_bin() + " fid --ref " + dir_ + "/ref-stats.npz" + inception +
+                " --kid --out " + dir_ + "/kid-stats " + all_ckpts());
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("--kid needs per-image features of the reference"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir_ + "/kid-stats/samples")) << r.output;
 }
 
 // The sampling config is the checkpoint's with --device, --set and --seed layered as every command layers its

@@ -103,6 +103,26 @@ TEST(TrainCmd, ARefusedStartKeepsTheRunsConfig) {
   EXPECT_EQ(file_bytes(root + "/run/config.yaml"), written);
 }
 
+// A second `scorch train` on a run dir that another one is training in is refused, naming the holder: it resumed
+// from the first's older checkpoint, rewrote metrics.jsonl from there (the first's later lines were lost) and
+// interleaved its checkpoints with the first's. The first goes on; once it ends, the lock is free again.
+TEST(TrainCmd, ASecondRunOnABusyRunDirIsRefused) {
+  const auto root = make_data("train_busy");
+  const std::string endless = train_cmd(root, "--set training.n_iters=1000000");
+  const std::string script = endless + " > " + root + "/a.log 2>&1 & a=$!; " +
+                             "for i in $(seq 1 600); do grep -q \"step 5/\" " + root +
+                             "/a.log && break; sleep 0.1; done; " + endless + " > " + root +
+                             "/b.log 2>&1; echo b=$?; kill -TERM $a; wait $a; echo a=$?";
+  const auto r = run("sh -c '" + script + "'", 180);
+  const auto b = file_bytes(root + "/b.log"), a = file_bytes(root + "/a.log");
+  EXPECT_TRUE(contains(r.output, "b=1")) << r.output << b;
+  EXPECT_TRUE(contains(b, root + "/run is in use by another scorch train (pid ")) << b;
+  EXPECT_TRUE(contains(r.output, "a=3")) << r.output << a;  // the first stopped on its signal, as usual
+  EXPECT_FALSE(contains(a, "resumed from")) << a;
+  const auto again = run(train_cmd(root, "--set training.n_iters=10"), 120);
+  EXPECT_EQ(again.code, 0) << again.output;
+}
+
 // Ranks started with different configs (an MPMD launch with a --set on one side) end at once with the differing
 // key named; before, rank 1's heap was overwritten by a broadcast of rank 0's narrower network (malloc's abort).
 TEST(TrainCmd, RanksWithDifferentConfigsEndNamingTheKey) {

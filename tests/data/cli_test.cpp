@@ -42,8 +42,8 @@ TEST(DataCli, FashionMnistPackVerifyInfoExport) {
 }
 
 // A count or size that cannot be (0 or negative) is refused naming the flag: each of these was taken as if the flag
-// were absent (0 is those flags' "unset") and packed, synthesised or exported everything without a word. A grid of 0
-// stays valid (no grid).
+// were absent (0 is those flags' "unset") and packed, synthesised or exported everything without a word; so was an
+// option of the other synthetic kind. A grid of 0 stays valid (no grid).
 TEST(DataCli, CountsAndSizesMustBePositive) {
   const auto dir = test::temp_dir("cli_counts");
   ASSERT_EQ(scorch("data synth shapes --out " + dir + "/s --count 8 --resolution 8 --channels 1").code, 0);
@@ -57,13 +57,21 @@ TEST(DataCli, CountsAndSizesMustBePositive) {
       {"data synth shapes --out " + dir + "/q --count 8 --resolution 0", "--resolution"},
       {"data synth mixture --out " + dir + "/q --count 8 --components 0", "--components"},
       {"data export " + dir + "/s --out " + dir + "/e --count 0", "--count"},
-      {"data export " + dir + "/s --out " + dir + "/e --grid-size -5", "--grid-size"}};
+      {"data export " + dir + "/s --out " + dir + "/e --grid-size -5", "--grid-size"},
+      // An option of the other kind was ignored.
+      {"data synth shapes --out " + dir + "/q --count 8 --dim 5",
+       "--dim is an option of `scorch data synth mixture`, not of shapes"},
+      {"data synth mixture --out " + dir + "/q --count 8 --resolution 64",
+       "--resolution is an option of `scorch data synth shapes`, not of mixture"}};
   for (const auto& [args, flag] : refused) {
     const auto r = scorch(args);
     EXPECT_NE(r.code, 0) << args << "\n" << r.output;
     EXPECT_NE(r.output.find(flag), std::string::npos) << args << "\n" << r.output;
   }
   for (const char* name : {"/p", "/q", "/e"}) EXPECT_FALSE(fs::exists(dir + name)) << name;
+  EXPECT_NE(scorch("data export " + dir + "/s --out " + dir + "/e --count 0")
+                .output.find("--count: must be a positive count, got 0"),
+            std::string::npos);
   const auto r = scorch("data export " + dir + "/s --out " + dir + "/e --count 2 --grid-size 0");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_TRUE(fs::exists(dir + "/e/000001.png"));
