@@ -17,6 +17,7 @@
 #include "core/rng.h"
 #include "core/sdes/score_fn.h"
 #include "core/sdes/sde.h"
+#include "data/format.h"
 #include "data/synth.h"
 #include "eval/mmd.h"
 #include "sampler/ald_sampler.h"
@@ -145,8 +146,16 @@ MixtureLabReport run_mixture_lab(const MixtureLabOptions& o) {
   const auto mixture = data::pitfall_mixture();
   dist::LocalCommunicator comm;
   const auto data_dir = (fs::path(o.out) / "data").string();
-  if (!fs::exists(fs::path(data_dir) / "manifest.json"))
-    data::synth_mixture(mixture, kDataPoints, o.seed, "scorch lab mixture", {data_dir, 0, true}, comm);
+  // The data depend on the seed alone: a rerun in the same --out reuses them, and only with the seed they were drawn
+  // with (another --seed used to take the old data and run without a word).
+  const std::string data_command = "scorch lab mixture --seed " + std::to_string(o.seed);
+  if (fs::exists(fs::path(data_dir) / "manifest.json")) {
+    const auto made_by = data::read_manifest(data_dir).command;
+    SCORCH_CHECK_HINT(made_by == data_command, "use another --out, or the seed of the first run",
+                      "{} holds the data of `{}`, not of --seed {}", data_dir, made_by, o.seed);
+  } else {
+    data::synth_mixture(mixture, kDataPoints, o.seed, data_command, {data_dir, 0, true}, comm);
+  }
 
   auto sets = o.sets;
   sets.push_back("data.path=" + data_dir);

@@ -66,5 +66,20 @@ TEST(MixtureLab, RefusesAMissingConfigAndADiscreteOne) {
   test::expect_error_containing([&] { run_mixture_lab(o); }, "with training.continuous false");
 }
 
+// A rerun in the same --out reuses the data only with the seed they were drawn with: another --seed took the old
+// data and ran without a word. (The discrete config is refused after the data are written, so nothing trains here.)
+TEST(MixtureLab, ARerunWithAnotherSeedIsRefused) {
+  MixtureLabOptions o;
+  o.out = test::temp_dir("lab-seed");
+  o.config = test::source_dir() + "/configs/small/mixture_mlp.yaml";
+  o.sets = {"training.continuous=false"};
+  test::expect_error_containing([&] { run_mixture_lab(o); }, "with training.continuous false");
+  o.seed = 5;
+  test::expect_error_containing([&] { run_mixture_lab(o); },
+                                "holds the data of `scorch lab mixture --seed 0`, not of --seed 5");
+  o.seed = 0;
+  test::expect_error_containing([&] { run_mixture_lab(o); }, "with training.continuous false");
+}
+
 }  // namespace
 }  // namespace scorch::lab
