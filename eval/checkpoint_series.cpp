@@ -94,7 +94,24 @@ std::vector<std::string> sample_overrides(const std::vector<std::string>& overri
   return kept;
 }
 
-json settings_of(const Checkpoint& c, const CheckpointSeriesOptions& o, const FidExtractor& ex) {
+// What the reference holds, for the table's rows: its path alone let a row scored against other statistics at the
+// same path be skipped as done. A file: its SHA-256; a dataset dir: its manifest's (which holds its shards'); a
+// folder of images: its files' names and sizes.
+std::string reference_identity(const std::string& ref) {
+  if (!fs::is_directory(ref)) return sha256_file(ref);
+  if (fs::exists(fs::path(ref) / "manifest.json")) return sha256_file((fs::path(ref) / "manifest.json").string());
+  std::vector<std::string> entries;
+  for (const auto& e : fs::recursive_directory_iterator(ref))
+    if (e.is_regular_file())
+      entries.push_back(fs::relative(e.path(), ref).string() + " " + std::to_string(e.file_size()));
+  std::sort(entries.begin(), entries.end());
+  std::string listing;
+  for (const auto& e : entries) listing += e + "\n";
+  return sha256_hex(listing);
+}
+
+json settings_of(const Checkpoint& c, const CheckpointSeriesOptions& o, const FidExtractor& ex,
+                 const std::string& ref_identity) {
   return {{"num", o.num ? *o.num : c.config.get_int("eval.num_samples")},
           {"batch", o.batch ? *o.batch : c.config.get_int("eval.batch_size")},
           {"seed", c.config.get_int("seed")},
@@ -102,6 +119,7 @@ json settings_of(const Checkpoint& c, const CheckpointSeriesOptions& o, const Fi
           {"overrides", sample_overrides(o.overrides)},
           {"preprocessing", to_string(ex.mode())},
           {"ref", fs::weakly_canonical(o.ref).string()},
+          {"ref_sha256", ref_identity},
           {"inception", ex.weights().identity}};
 }
 
@@ -144,6 +162,7 @@ CheckpointSeriesReport evaluate_checkpoint_series(const CheckpointSeriesOptions&
                     "scorch fid --ckpts needs a reference");
   FidReference reference(o.ref, o.fid.extractor.preprocessing);
   reference.check_can_score_kid(o.fid.scores.kid);
+  const std::string ref_identity = reference_identity(o.ref);
   const auto ckpts = match_checkpoints(o);
   FidExtractor ex(o.fid.extractor);
   if (o.fid.scores.is) ex.check_can_score_is();
@@ -159,7 +178,7 @@ CheckpointSeriesReport evaluate_checkpoint_series(const CheckpointSeriesOptions&
   report.plot = table.plot_path();
   json last_settings;
   for (const auto& c : ckpts) {
-    const json settings = settings_of(c, o, ex);
+    const json settings = settings_of(c, o, ex, ref_identity);
     last_settings = settings;
     // Rank 0 decides from the table (another job may be writing it) and tells the others.
     std::string found = comm.rank() == 0 ? table.find(c.step, settings).dump() : std::string();

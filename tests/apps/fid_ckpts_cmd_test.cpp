@@ -206,6 +206,39 @@ TEST_F(FidCkptsCmd, OtherScoreSettingsRescoreTheRowAndKeepTheScoresNotAsked) {
   EXPECT_EQ(rows(out)[0].at("kid_subset_size"), 2);
 }
 
+// Rows are reused only against the reference they were scored with: statistics replaced at the same path (another
+// dataset's) are scored again, where the path alone used to skip them as done. The samples are reused.
+TEST_F(FidCkptsCmd, AReferenceReplacedAtItsPathIsScoredAgain) {
+  const std::string inception = " --inception " + dir_ + "/inception.safetensors --batch-size 4";
+  const std::string stats = dir_ + "/replaced-ref.npz", out = dir_ + "/replaced";
+  const auto make_stats = [&](const std::string& data) {
+    const auto r = test::run(test::scorch_bin() + " fid stats --data " + data + " --out " + stats + inception);
+    ASSERT_EQ(r.code, 0) << r.output;
+  };
+  const auto score = [&] {
+    return test::run("OMP_NUM_THREADS=1 " + test::scorch_bin() + " fid --ref " + stats + inception + " --out " + out +
+                         " --ckpts " + dir_ + "/run/checkpoints/step-000000001 --num 4 --batch 2",
+                     300);
+  };
+  make_stats(dir_ + "/ref");
+  auto r = score();
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = score();
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("0 scored, 1 already in the table"), std::string::npos) << r.output;
+  const auto other = test::run(test::scorch_bin() + " data synth shapes --out " + dir_ +
+                               "/other-ref --count 6 --resolution 16 --channels 3 --seed 9");
+  ASSERT_EQ(other.code, 0) << other.output;
+  make_stats(dir_ + "/other-ref");
+  r = score();
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("1 scored, 0 already in the table"), std::string::npos) << r.output;
+  const json t = rows(out);
+  ASSERT_EQ(t.size(), 2u) << t.dump(2);
+  EXPECT_NE(t[0].at("settings").at("ref_sha256"), t[1].at("settings").at("ref_sha256"));
+  EXPECT_NE(t[0].at("fid"), t[1].at("fid"));
+}
+
 TEST_F(FidCkptsCmd, BadPatternsAndOptionsAreRefusedClearly) {
   auto r = fid(1, "--ckpts '" + dir_ + "/run/checkpoints/stp-*' --num 4");
   EXPECT_NE(r.code, 0);
