@@ -102,7 +102,10 @@ sampler::FarmOptions farm_options(const SampleArgs& a, const Loaded& l, bool dry
   o.grid = a.grid;
   o.points = l.config.get_int("data.image_size") == 1;  // a points model (model.name mlp)
   o.overwrite = a.overwrite;
-  o.model = {{"source", l.inf.source}, {"step", l.inf.step}, {"weights", l.inf.weights}};
+  o.model = {{"source", l.inf.source},
+             {"step", l.inf.step},
+             {"weights", l.inf.weights},
+             {"sha256", io::weights_sha256(*l.inf.model)}};
   o.execution = dist::execution_info_json(l.device);
   o.command = a.command;
   o.stall_timeout_s = l.config.get_float("dist.timeout_s");

@@ -109,6 +109,10 @@ json prepare(const std::vector<int64_t>& shape, const Config& config, const Farm
   const fs::path farm_file = out / kFarmFile;
   if (fs::exists(farm_file) && !o.overwrite) {
     json before = json::parse(read_file(farm_file.string())), now = identity;
+    // Farms started before the weights' digest was recorded resume as they did, on source, step and weights.
+    if (before.contains("model") && before["model"].is_object() && !before["model"].contains("sha256") &&
+        now["model"].is_object())
+      now["model"].erase("sha256");
     const std::string before_config = before.value("config", ""), now_config = now.value("config", "");
     before.erase("config");
     now.erase("config");

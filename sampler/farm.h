@@ -46,7 +46,7 @@ struct FarmOptions {
   // Class-conditional: image i of the farm asks for classes[i mod K] (the sampler must be guided); the labels
   // are written with the samples. Empty: unconditional.
   std::vector<int64_t> classes;
-  nlohmann::json model = nlohmann::json::object();  // identity of the weights (source, step, weights)
+  nlohmann::json model = nlohmann::json::object();  // identity of the weights (source, step, weights, sha256)
   // What this rank computes with (dist::execution_info_json), written per batch with the rank and seconds as
   // out/runinfo/shard-NNNNN.json; empty: not written.
   std::string execution;

@@ -12,6 +12,7 @@
 #include "core/io/safetensors.h"
 #include "core/json_numbers.h"
 #include "core/models/model_weights.h"
+#include "core/sha256.h"
 
 namespace scorch::io {
 
@@ -125,6 +126,18 @@ std::string resolve_checkpoint_dir(const std::string& path) {
     return fs::canonical(*found).string();
   }
   SCORCH_FAIL("'{}' is neither a checkpoint dir (no meta.json) nor a run dir with checkpoints/step-N", path);
+}
+
+std::string weights_sha256(torch::nn::Module& model) {
+  Sha256 h;
+  const auto add = [&](const std::string& name, const torch::Tensor& t) {
+    const auto v = t.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+    h.update(name.data(), name.size() + 1);  // with its NUL: names and bytes cannot run into each other
+    h.update(v.data_ptr(), static_cast<size_t>(v.numel()) * sizeof(float));
+  };
+  for (const auto& p : model.named_parameters()) add(p.key(), p.value());
+  for (const auto& b : model.named_buffers()) add(b.key(), b.value());
+  return h.hex_digest();
 }
 
 InferenceModel load_inference_model(const std::string& path, const std::string& weights, const torch::Device& device) {

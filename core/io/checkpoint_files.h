@@ -57,6 +57,11 @@ struct InferenceModel {
 // parameters, as score_sde evaluates) or "model" (the raw weights).
 InferenceModel load_inference_model(const std::string& path, const std::string& weights, const torch::Device& device);
 
+// SHA-256 of a network's parameters and buffers, each by name and as float32 in NCHW order on the CPU: the same
+// weights give the same digest on any device and in either layout. A sample farm records it, since a checkpoint's
+// path and step name other weights once the run is trained again in the same dir.
+std::string weights_sha256(torch::nn::Module& model);
+
 // An EMA-only inference file: the full state dict with the EMA averages in place of the trainable
 // parameters, floating tensors cast to `dtype` (float64 buffers such as sigmas stay float64), and the config,
 // step and dtype in the safetensors metadata under "scorch.config", "scorch.step", "scorch.dtype".

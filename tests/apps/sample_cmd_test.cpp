@@ -127,6 +127,24 @@ TEST_F(SampleCmd, KilledFarmResumesToTheUninterruptedResult) {
   EXPECT_NE(again.output.find("complete already"), std::string::npos) << again.output;
 }
 
+// A run trained again in the same dir has other weights under the same checkpoint path and step: a farm of the
+// first weights is refused rather than completed with the second's images (source, step and weights were all the
+// farm recorded of the model; now also the weights' digest).
+TEST_F(SampleCmd, AFarmOfOtherWeightsAtTheSamePathIsRefused) {
+  const std::string run =
+      test::write_tiny_run(dir_ + "/retrained", "ve_tiny.yaml", {"model.num_scales=10", "model.nf=8"}, 1, 1);
+  const std::string args = " --num 4 --batch 2 --grid 0 --out " + dir_ + "/retrained-samples";
+  const std::string bin = "OMP_NUM_THREADS=1 " + test::scorch_bin() + " sample --ckpt " + run + args;
+  auto r = test::run(bin + " --test-die-after 1", 300);
+  EXPECT_NE(r.code, 0);
+  ASSERT_TRUE(fs::exists(dir_ + "/retrained-samples/shard-00000.h5")) << r.output;
+  test::write_tiny_run(dir_ + "/retrained", "ve_tiny.yaml", {"model.num_scales=10", "model.nf=8"}, 1, 2);
+  r = test::run(bin, 300);
+  EXPECT_NE(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("('model' differs"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir_ + "/retrained-samples/shard-00001.h5")) << r.output;
+}
+
 TEST_F(SampleCmd, OdeMethodAndBadInput) {
   auto ode = test::run(sample(0,
                               "--num 2 --batch 2 --sampling.method ode --sampling.rtol 1e-3 --sampling.atol 1e-3 "
