@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <tuple>
+#include <vector>
 
 #include "apps/cmd_data_args.h"
 #include "apps/commands.h"
@@ -175,11 +176,39 @@ int run_dataset_info(const std::string& dir) {
   return 0;
 }
 
+// An export into a folder that holds files would leave them among the new images, and `scorch fid` of the folder
+// would score them all: refused, or with `overwrite` an earlier export's files (NNNNNN.png, grid.png) go first.
+void clear_export_dir(const std::string& out, bool overwrite) {
+  if (!fs::is_directory(out)) return;
+  const auto exported = [](const fs::directory_entry& e) {
+    const auto name = e.path().filename().string();
+    return e.is_regular_file() && (name == "grid.png" || (name.size() == 10 && name.substr(6) == ".png" &&
+                                                          name.find_first_not_of("0123456789") == 6));
+  };
+  std::vector<fs::path> ours;
+  int64_t others = 0;
+  for (const auto& e : fs::directory_iterator(out)) {
+    if (exported(e))
+      ours.push_back(e.path());
+    else
+      ++others;
+  }
+  // Checked before anything is removed: a refusal leaves the folder as it was.
+  SCORCH_CHECK_HINT(
+      others == 0 && (ours.empty() || overwrite),
+      overwrite ? "move them elsewhere, or use an empty --out"
+                : "use an empty --out, or --overwrite to remove an earlier export's NNNNNN.png and grid.png",
+      "{} holds {} file(s){}: the export would leave them among its images", out,
+      overwrite ? others : others + static_cast<int64_t>(ours.size()), overwrite ? " that no export wrote" : "");
+  for (const auto& p : ours) fs::remove(p);
+}
+
 int run_export(const ExportArgs& a) {
   data::Dataset ds(a.dir);
   const auto& m = ds.manifest();
   SCORCH_CHECK(m.kind == "images", "'{}' holds {} (not images); there is nothing to export as PNG", a.dir, m.kind);
   const int64_t n = a.count > 0 ? std::min(a.count, ds.size()) : ds.size();
+  clear_export_dir(a.out, a.overwrite);
   fs::create_directories(a.out);
   const int h = static_cast<int>(m.shape[0]), w = static_cast<int>(m.shape[1]), c = static_cast<int>(m.shape[2]);
   std::vector<uint8_t> grid_pixels;

@@ -66,6 +66,7 @@ void add_export_args(CLI::App* cmd, ExportArgs& a) {
                   "images in grid.png (0: no grid, e.g. for a folder that feeds `scorch fid`)")
       ->check(non_negative_count());
   cmd->add_flag("--grid-only", a.grid_only, "write only grid.png");
+  cmd->add_flag("--overwrite", a.overwrite, "remove an earlier export's NNNNNN.png and grid.png from --out first");
 }
 
 std::string pack_command(const PackArgs& a) {

@@ -31,7 +31,7 @@ struct SynthArgs {
 struct ExportArgs {
   std::string dir, out;
   int64_t count = 0, grid_size = 64;
-  bool grid_only = false;
+  bool grid_only = false, overwrite = false;
 };
 
 void add_pack_args(CLI::App* cmd, PackArgs& a);

@@ -72,10 +72,25 @@ TEST(DataCli, CountsAndSizesMustBePositive) {
   EXPECT_NE(scorch("data export " + dir + "/s --out " + dir + "/e --count 0")
                 .output.find("--count: must be a positive count, got 0"),
             std::string::npos);
-  const auto r = scorch("data export " + dir + "/s --out " + dir + "/e --count 2 --grid-size 0");
+  auto r = scorch("data export " + dir + "/s --out " + dir + "/e --count 2 --grid-size 0");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_TRUE(fs::exists(dir + "/e/000001.png"));
   EXPECT_FALSE(fs::exists(dir + "/e/grid.png"));
+  // Into a folder that holds files: refused (they would stay among the new images), or with --overwrite an earlier
+  // export's files go first; a file no export wrote is still refused.
+  r = scorch("data export " + dir + "/s --out " + dir + "/e --count 1 --grid-size 0");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find(dir + "/e holds 2 file(s)"), std::string::npos) << r.output;
+  r = scorch("data export " + dir + "/s --out " + dir + "/e --count 1 --grid-size 0 --overwrite");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(dir + "/e/000000.png"));
+  EXPECT_FALSE(fs::exists(dir + "/e/000001.png"));
+  std::ofstream(dir + "/e/notes.txt") << "mine";
+  r = scorch("data export " + dir + "/s --out " + dir + "/e --count 1 --overwrite");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("holds 1 file(s) that no export wrote"), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::exists(dir + "/e/notes.txt"));
+  EXPECT_TRUE(fs::exists(dir + "/e/000000.png")) << "a refusal removes nothing";
 }
 
 // A folder with one sub-folder per class packs with labels (classes in byte order of their names), and
