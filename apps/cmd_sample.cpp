@@ -22,6 +22,7 @@
 #include "sampler/inverse_farm.h"
 #include "sampler/latents.h"
 #include "sampler/model_fn.h"
+#include "sampler/model_images.h"
 #include "sampler/options.h"
 
 namespace scorch::apps {
@@ -102,10 +103,7 @@ sampler::FarmOptions farm_options(const SampleArgs& a, const Loaded& l, bool dry
   o.grid = a.grid;
   o.points = l.config.get_int("data.image_size") == 1;  // a points model (model.name mlp)
   o.overwrite = a.overwrite;
-  o.model = {{"source", l.inf.source},
-             {"step", l.inf.step},
-             {"weights", l.inf.weights},
-             {"sha256", io::weights_sha256(*l.inf.model)}};
+  if (!dry) o.model = sampler::model_identity(l.inf);  // a dry run writes no farm: the weights' digest would be waste
   o.execution = dist::execution_info_json(l.device);
   o.command = a.command;
   o.stall_timeout_s = l.config.get_float("dist.timeout_s");
@@ -266,11 +264,7 @@ int run_inverse(const SampleArgs& a, bool colorization) {
   problem.colorization = colorization;
   problem.mask = a.mask;
   // Without --num the first eval.num_samples images, or all when there are fewer; a given --num must be there.
-  if (a.num_flag->count() > 0) {
-    const int64_t held = data::Dataset(a.data).size();
-    SCORCH_CHECK_HINT(a.num <= held, "leave --num out for the whole dataset", "--num {} exceeds the {} images of {}",
-                      a.num, held, a.data);
-  }
+  if (a.num_flag->count() > 0) sampler::check_num_within(a.num, data::Dataset(a.data));
   if (dry_run(a.config, l->config, [&] {
         sampler::check_inverse(sampler::DiffusionSampler(*l->inf.model, l->config, l->device), problem,
                                farm_options(a, *l, true).seed);

@@ -147,8 +147,7 @@ sampler::FarmReport sample_checkpoint(const Checkpoint& c, const CheckpointSerie
   f.num = settings.at("num").get<int64_t>();
   f.batch = settings.at("batch").get<int64_t>();
   f.seed = static_cast<uint64_t>(settings.at("seed").get<int64_t>());
-  f.model = {
-      {"source", inf.source}, {"step", inf.step}, {"weights", inf.weights}, {"sha256", io::weights_sha256(*inf.model)}};
+  f.model = sampler::model_identity(inf);
   f.command = "scorch fid --ckpts";
   f.start_over = "delete " + dir + " to sample this checkpoint anew";
   f.stall_timeout_s = c.config.get_float("dist.timeout_s");

@@ -21,8 +21,7 @@ int64_t check_bpd(const DiffusionSampler& sampler, const BpdOptions& o) {
   const auto s = sampler.image_shape();  // (C, H, W)
   check_model_images(ds, s);
   SCORCH_CHECK(o.batch >= 1 && o.repeats >= 1, "--batch and --repeats must be positive");
-  SCORCH_CHECK_HINT(o.num <= ds.size(), "leave --num out for the whole dataset", "--num {} exceeds the {} images of {}",
-                    o.num, ds.size(), o.data);
+  check_num_within(o.num, ds);
   const int64_t num = o.num > 0 ? o.num : ds.size();
   for (const auto& [name, t] : {std::pair{"--dequant", o.dequant}, std::pair{"--probes", o.probe}}) {
     if (!t.defined()) continue;

@@ -200,6 +200,11 @@ torch::Tensor farm_labels(const FarmOptions& o, int64_t id, int64_t count) {
   return out;
 }
 
+json model_identity(const io::InferenceModel& inf) {
+  return {
+      {"source", inf.source}, {"step", inf.step}, {"weights", inf.weights}, {"sha256", io::weights_sha256(*inf.model)}};
+}
+
 FarmReport run_farm(DiffusionSampler& sampler, const Config& config, const FarmOptions& o, dist::Communicator& comm) {
   sampler.report_progress(comm.rank() == 0);
   BatchProducer produce = [&](int64_t id, int64_t count, int64_t* nfe) {

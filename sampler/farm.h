@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "core/io/checkpoint_files.h"
 #include "sampler/diffusion_sampler.h"
 
 namespace scorch::dist {
@@ -46,7 +47,7 @@ struct FarmOptions {
   // Class-conditional: image i of the farm asks for classes[i mod K] (the sampler must be guided); the labels
   // are written with the samples. Empty: unconditional.
   std::vector<int64_t> classes;
-  nlohmann::json model = nlohmann::json::object();  // identity of the weights (source, step, weights, sha256)
+  nlohmann::json model = nlohmann::json::object();  // identity of the weights: model_identity's
   // What this rank computes with (dist::execution_info_json), written per batch with the rank and seconds as
   // out/runinfo/shard-NNNNN.json; empty: not written.
   std::string execution;
@@ -74,6 +75,10 @@ FarmReport run_farm(const BatchProducer& produce, const std::vector<int64_t>& im
 // Unconditional samples: every batch is sampled at the full batch size (and the last one cut), so a batch's
 // images do not depend on where `num` ends.
 FarmReport run_farm(DiffusionSampler& sampler, const Config& config, const FarmOptions& o, dist::Communicator& comm);
+
+// FarmOptions::model for a loaded checkpoint: its source, step, EMA or raw, and the SHA-256 of the weights
+// (io::weights_sha256), since a run trained again at the same path has other weights under the same step.
+nlohmann::json model_identity(const io::InferenceModel& inf);
 
 // The class labels (count,) int64 of batch `id` of a class-conditional farm: image i asks for classes[i mod K].
 torch::Tensor farm_labels(const FarmOptions& o, int64_t id, int64_t count);

@@ -63,8 +63,7 @@ int64_t check_encode(const DiffusionSampler& sampler, const EncodeOptions& o) {
   SCORCH_CHECK(!o.out.empty() && std::filesystem::path(o.out).extension() == ".npy",
                "scorch sample encode writes FILE.npy; --out is '{}'", o.out);
   if (sampler.options().method == "ddim") check_ddim_encode(sampler.options());
-  SCORCH_CHECK_HINT(o.num <= ds.size(), "leave --num out for the whole dataset", "--num {} exceeds the {} images of {}",
-                    o.num, ds.size(), o.data);
+  check_num_within(o.num, ds);
   return o.num > 0 ? o.num : ds.size();
 }
 

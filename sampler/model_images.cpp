@@ -14,6 +14,11 @@ void check_model_images(const data::Dataset& ds, const std::vector<int64_t>& s) 
                nlohmann::json(m.shape).dump(), s[1], s[2], s[0]);
 }
 
+void check_num_within(int64_t num, const data::Dataset& ds) {
+  SCORCH_CHECK_HINT(num <= ds.size(), "leave --num out for the whole dataset", "--num {} exceeds the {} images of {}",
+                    num, ds.size(), ds.dir());
+}
+
 torch::Tensor read_pixels(const data::Dataset& ds, int64_t first, int64_t n) {
   std::vector<int64_t> idx(n);
   for (int64_t i = 0; i < n; ++i) idx[i] = first + i;

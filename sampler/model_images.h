@@ -11,6 +11,10 @@ namespace scorch::sampler {
 // Throws, naming the directory, unless `ds` holds images of the model's (C, H, W) `image_shape`.
 void check_model_images(const data::Dataset& ds, const std::vector<int64_t>& image_shape);
 
+// Throws, naming the flag and the directory, when a given --num (`num` > 0) exceeds the images `ds` holds: it was
+// clamped to them without a word. 0 (not given) passes.
+void check_num_within(int64_t num, const data::Dataset& ds);
+
 // Items [first, first + n) as uint8 (n, H, W, C), as stored.
 torch::Tensor read_pixels(const data::Dataset& ds, int64_t first, int64_t n);
 
