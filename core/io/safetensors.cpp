@@ -6,11 +6,13 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/io/torch_file.h"
 #include "core/json_numbers.h"
 
 namespace scorch::io {
@@ -40,6 +42,7 @@ constexpr uint64_t kMaxHeader = 100'000'000;
 }  // namespace
 
 SafetensorsFile read_safetensors(const std::string& path) {
+  SCORCH_CHECK(!std::filesystem::is_directory(path), "safetensors: {} is a directory, not a safetensors file", path);
   std::ifstream in(path, std::ios::binary);
   SCORCH_CHECK(in.good(), "safetensors: cannot open {}", path);
   in.seekg(0, std::ios::end);
@@ -50,6 +53,14 @@ SafetensorsFile read_safetensors(const std::string& path) {
   in.read(reinterpret_cast<char*>(len_bytes), 8);
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | len_bytes[i];
+  if (header_len > kMaxHeader || header_len > file_size - 8) {
+    // A score_sde_pytorch .pth is the likeliest wrong file here: name it rather than call it corrupt.
+    const auto torch_kind = sniff_torch_file(path);
+    SCORCH_CHECK_HINT(torch_kind == TorchFileKind::NotTorch,
+                      "a score_sde_pytorch checkpoint converts with `scorch convert import FILE --config CONFIG` "
+                      "(docs/convert.md)",
+                      "safetensors: {} is a {}, not a safetensors file", path, torch_file_kind_name(torch_kind));
+  }
   SCORCH_CHECK(header_len <= kMaxHeader && header_len <= file_size - 8,
                "safetensors: {} is truncated or corrupt (header length {} but file has {} bytes)", path, header_len,
                file_size);

@@ -205,9 +205,11 @@ void write_torch_file(const std::string& path, const py::Ref& root) {
     std::ofstream out(tmp, std::ios::binary);
     SCORCH_CHECK(out, "cannot write '{}'", tmp);
     try {
+      // A short count would make LibTorch throw, and its writer's destructor then throws again and ends the
+      // process: every write is reported as done, and the stream's state is checked once it is closed.
       caffe2::serialize::PyTorchStreamWriter writer([&](const void* buf, size_t n) -> size_t {
-        out.write(static_cast<const char*>(buf), static_cast<std::streamsize>(n));
-        return out ? n : 0;
+        if (out) out.write(static_cast<const char*>(buf), static_cast<std::streamsize>(n));
+        return n;
       });
       std::vector<std::pair<std::string, torch::Tensor>> storages;
       const std::string pkl = py::pickle(root, [&](const torch::Tensor& t) {

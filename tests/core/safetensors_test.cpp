@@ -9,6 +9,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/io/torch_file.h"
 #include "support/run.h"
 
 namespace scorch {
@@ -106,6 +107,21 @@ TEST(Safetensors, TruncatedAndCorruptFilesNameFileAndProblem) {
 
   msg = error_of([&] { io::read_safetensors(dir + "/absent.safetensors"); });
   EXPECT_NE(msg.find("cannot open"), std::string::npos) << msg;
+}
+
+// What users pass by mistake: a run dir, and score_sde_pytorch's checkpoint before `scorch convert import`.
+TEST(Safetensors, ADirectoryAndATorchSaveFileAreNamedAsSuch) {
+  const auto dir = test::temp_dir("st_wrong");
+  auto msg = error_of([&] { io::read_safetensors(dir); });
+  EXPECT_NE(msg.find("is a directory"), std::string::npos) << msg;
+
+  const auto pth = dir + "/checkpoint_8.pth";
+  auto state = io::py::dict();
+  state->set(io::py::str("w"), io::py::tensor(torch::ones({4})));
+  io::write_torch_file(pth, state);
+  msg = error_of([&] { io::read_safetensors(pth); });
+  EXPECT_NE(msg.find(pth + " is a torch.save zip"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("scorch convert import"), std::string::npos) << msg;
 }
 
 }  // namespace
