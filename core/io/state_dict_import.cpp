@@ -199,7 +199,28 @@ std::map<std::string, torch::Tensor> import_model(const py::Ref& m, const std::m
   for (const auto& [name, t] : want)
     if (!m->get(*prefixed ? "module." + name : name)) problems.missing(name);
   problems.check(path, "'model'");
+  check_noise_levels(out, want, path);
   return out;
+}
+
+void check_noise_levels(const std::map<std::string, torch::Tensor>& file,
+                        const std::map<std::string, torch::Tensor>& want, const std::string& path) {
+  const auto f = file.find("sigmas");
+  const auto w = want.find("sigmas");
+  if (f == file.end() || w == want.end() || f->second.numel() == 0) return;
+  const auto got = f->second.to(torch::kFloat64);
+  const auto built = w->second.to(torch::kFloat64);
+  // The reference and scorch compute the ladder in float64 (NCSNv2 stores it in float32): 1e-6 is rounding.
+  const auto ends = [](const torch::Tensor& t) {
+    return fmt::format("{:g} … {:g}", t[0].item<double>(), t[-1].item<double>());
+  };
+  SCORCH_CHECK_HINT(
+      torch::allclose(got, built, /*rtol=*/1e-6, /*atol=*/0),
+      "pass the --config the checkpoint was trained with, or set model.sigma_max, model.sigma_min and "
+      "model.num_scales to the file's",
+      "'{}': the checkpoint's noise levels (sigmas: {} over {}) are not the config's ({} over {}); the network "
+      "would keep the file's while the SDE and the samplers follow the config's",
+      path, ends(got), got.numel(), ends(built), built.numel());
 }
 
 Network network_of(const Config& config) { return network_of(*models::make_model(config)); }

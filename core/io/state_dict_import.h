@@ -55,6 +55,10 @@ py::Ref need(const py::Ref& d, const std::string& key, py::Kind kind, const std:
 // A (possibly DataParallel "module."-prefixed) state_dict against the network's tensors; sets *prefixed.
 std::map<std::string, torch::Tensor> import_model(const py::Ref& m, const std::map<std::string, torch::Tensor>& want,
                                                   const std::string& path, bool* prefixed);
+// The file's noise-level buffer `sigmas` (NCSN++, DDPM, NCSNv2) against the one the config's network builds: a
+// config with other sigma_min/max of the same shape would otherwise import silently.
+void check_noise_levels(const std::map<std::string, torch::Tensor>& file,
+                        const std::map<std::string, torch::Tensor>& want, const std::string& path);
 // torch.optim.Adam's state_dict (one group over all parameters) into out.tensors.optimizer and
 // out.source["optimizer"], warning where its settings differ from the config's.
 void import_optimizer(const py::Ref& o, const std::vector<Param>& params, const Config& config, const std::string& path,

@@ -241,6 +241,14 @@ TEST(ConvertCmd, TruncatedForeignAndMismatchedFilesAreRefusedByName) {
   EXPECT_TRUE(contains(r.output, "does not match the network of the config")) << r.output;
   EXPECT_TRUE(contains(r.output, "pass the --config the checkpoint was trained with")) << r.output;
 
+  // Same shapes, another noise ladder (bedroom's config for a church checkpoint): the file's sigmas say so.
+  r = run(import_cmd(source.pth, dir + "/run") + " --set model.sigma_max=100");
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(contains(r.output,
+                       "noise levels (sigmas: 50 … 0.01 over 1000) are not the config's (100 … 0.01 over "
+                       "1000)"))
+      << r.output;
+
   r = run(scorch_bin() + " convert import " + source.pth + " --out " + dir + "/run");
   EXPECT_NE(r.code, 0);
   EXPECT_TRUE(contains(r.output, "needs --config")) << r.output;
