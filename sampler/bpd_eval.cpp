@@ -51,12 +51,13 @@ BpdReport evaluate_bpd(DiffusionSampler& sampler, const BpdOptions& o, dist::Com
     if (u >= units) break;
     const int64_t k = u % nb, first = k * o.batch, n = std::min(o.batch, num - first);
     auto gen = make_generator(sampler.device(), o.seed, static_cast<uint64_t>(u));
-    auto pixels = read_pixels(ds, first, n).to(sampler.device());
-    auto x = o.dequant.defined() ? dequantize(pixels, o.dequant.slice(0, first, first + n).to(sampler.device()))
+    // The whole batch, past --num (model_images.h), of which the first n rows are kept.
+    auto pixels = read_pixels(ds, first, o.batch).to(sampler.device());  // (batch, H, W, C)
+    auto x = o.dequant.defined() ? dequantize(pixels, rows_padded(o.dequant, first, o.batch).to(sampler.device()))
                                  : dequantize(pixels, gen);
     x = from_unit_range(x, centered);
     auto lo = o.likelihood;
-    if (o.probe.defined()) lo.probe = o.probe.slice(0, first, first + n);
+    if (o.probe.defined()) lo.probe = rows_padded(o.probe, first, o.batch);
     auto r = bits_per_dim(sampler.sde(), sampler.ode_score(), x, centered, lo, gen);
     auto bpd = r.bpd.cpu().contiguous();
     mine[std::to_string(u)] = {{"bpd", std::vector<double>(bpd.data_ptr<double>(), bpd.data_ptr<double>() + n)},

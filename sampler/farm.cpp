@@ -78,7 +78,73 @@ json farm_identity(const std::vector<int64_t>& s, const Config& config, const Fa
   if (o.float_samples) id["float"] = true;
   if (o.points) id["points"] = true;
   if (!o.classes.empty()) id["classes"] = o.classes;
+  if (!o.task.is_null()) id["task"] = o.task;
   return id;
+}
+
+// A weights digest (the model's, a classifier's) that one side lacks is compared on neither: farms started before
+// digests were recorded resume as they did, on source, step and weights, and a dry run computes none.
+void drop_digests_not_on_both(json& before, json& now) {
+  const auto drop = [](json& a, json& b) {
+    if (!a.is_object() || !b.is_object() || (a.contains("sha256") && b.contains("sha256"))) return;
+    a.erase("sha256");
+    b.erase("sha256");
+  };
+  if (!before.contains("model") || !now.contains("model")) return;
+  drop(before["model"], now["model"]);
+  if (before["model"].is_object() && before["model"].contains("classifier") && now["model"].is_object() &&
+      now["model"].contains("classifier"))
+    drop(before["model"]["classifier"], now["model"]["classifier"]);
+}
+
+json read_farm_file(const fs::path& path, const FarmOptions& o) {
+  json j;
+  std::string problem;
+  try {
+    j = json::parse(read_file(path.string()));
+    if (!j.is_object()) problem = fmt::format("a JSON {}, not an object", j.type_name());
+  } catch (const json::exception& e) {
+    problem = e.what();
+  }
+  SCORCH_CHECK_HINT(problem.empty(), "use another --out, or " + o.start_over,
+                    "{} is not a sample farm's settings file scorch can read ({}), so what {} holds cannot be "
+                    "resumed",
+                    path.string(), problem, o.out);
+  return j;
+}
+
+// Writes images [first, first + n) of `pixels` (n, H, W, C) uint8 as out/png/NNNNNN.png.
+void write_pngs(const FarmOptions& o, int64_t first, const torch::Tensor& pixels) {
+  for (int64_t i = 0; i < pixels.size(0); ++i) {
+    io::Image im{
+        static_cast<int>(pixels.size(1)), static_cast<int>(pixels.size(2)), static_cast<int>(pixels.size(3)), {}};
+    const auto* p = pixels[i].data_ptr<uint8_t>();
+    im.pixels.assign(p, p + pixels[i].numel());
+    io::write_png((fs::path(o.out) / "png" / fmt::format("{:06}.png", first + i)).string(), im);
+  }
+}
+
+// Rank 0, once the manifest is there: the PNGs that images on disk lack (batches sampled without --png), and
+// the grid.
+void finish_images(const FarmOptions& o) {
+  if (o.points) return;
+  data::Dataset ds(o.out);
+  if (o.png) {
+    fs::create_directories(fs::path(o.out) / "png");
+    std::vector<int64_t> missing;
+    for (int64_t i = 0; i < o.num; ++i)
+      if (!fs::exists(fs::path(o.out) / "png" / fmt::format("{:06}.png", i))) missing.push_back(i);
+    if (!missing.empty()) spdlog::info("sample farm: writing the {} PNGs that {} lacks", missing.size(), o.out);
+    for (auto i : missing) write_pngs(o, i, ds.read_items({i}));
+  }
+  if (o.grid <= 0) return;
+  std::vector<int64_t> first(std::min(o.grid, o.num));
+  for (size_t i = 0; i < first.size(); ++i) first[i] = static_cast<int64_t>(i);
+  auto pixels = ds.read_items(first).contiguous();  // (n, H, W, C) uint8
+  io::write_png((fs::path(o.out) / "grid.png").string(),
+                io::make_grid(pixels.data_ptr<uint8_t>(), pixels.size(0), static_cast<int>(pixels.size(1)),
+                              static_cast<int>(pixels.size(2)), static_cast<int>(pixels.size(3)),
+                              static_cast<int>(std::ceil(std::sqrt(static_cast<double>(pixels.size(0)))))));
 }
 
 // The first top-level key whose value differs, for the refusal message.
@@ -100,6 +166,41 @@ bool is_batch_shard(const std::string& name, int64_t* id) {
   return true;
 }
 
+void check_counts(const std::vector<int64_t>& shape, const FarmOptions& o) {
+  SCORCH_CHECK(shape.size() == 3, "run_farm: image shape must be (C, H, W)");
+  SCORCH_CHECK(!o.points || (shape[1] == 1 && shape[2] == 1), "run_farm: points need the shape (D, 1, 1), got ({})",
+               fmt::join(shape, ", "));
+  SCORCH_CHECK_HINT(!o.points || !o.png, "drop --png", "the samples are points: there are no images to write as PNG");
+  SCORCH_CHECK(o.num >= 1 && o.batch >= 1, "--num and --batch must be positive, got {} and {}", o.num, o.batch);
+  const int64_t batches = (o.num + o.batch - 1) / o.batch;
+  SCORCH_CHECK(batches <= 99999, "{} batches exceed the 5-digit shard numbering: use a larger --batch", batches);
+}
+
+// Throws unless the farm in o.out (`before`, its farm.json) was made with the settings `now` says.
+void check_same_farm(json before, json now, const FarmOptions& o) {
+  drop_digests_not_on_both(before, now);
+  const std::string before_config = before.value("config", ""), now_config = now.value("config", "");
+  before.erase("config");
+  now.erase("config");
+  const std::string key = first_difference(before, now);
+  SCORCH_CHECK_HINT(key.empty(), "use another --out, or " + o.start_over,
+                    "{} holds samples made with different settings ('{}' differs: was {}, now {}); resuming would "
+                    "mix two sample sets",
+                    o.out, key, before.value(key, json()).dump(), now.value(key, json()).dump());
+  const auto d = first_sample_difference(before_config, (fs::path(o.out) / kFarmFile).string(), now_config);
+  SCORCH_CHECK_HINT(d.key.empty(), "use another --out, or " + o.start_over,
+                    "{} holds samples made with different settings (config key {} differs: was {}, now {}); "
+                    "resuming would mix two sample sets",
+                    o.out, d.key, d.before, d.now);
+}
+
+void check_dataset_has_farm(const FarmOptions& o) {
+  SCORCH_CHECK_HINT(
+      o.overwrite || fs::exists(fs::path(o.out) / kFarmFile) || !fs::exists(fs::path(o.out) / data::kManifestName),
+      "use another --out, or --overwrite to replace it", "'{}' already holds a dataset that no farm.json describes",
+      o.out);
+}
+
 // Rank 0: clears or checks the directory and returns the batch ids still to sample ("done" when the
 // manifest says the farm already finished).
 json prepare(const std::vector<int64_t>& shape, const Config& config, const FarmOptions& o, int64_t batches) {
@@ -108,29 +209,10 @@ json prepare(const std::vector<int64_t>& shape, const Config& config, const Farm
   fs::create_directories(out);
   const fs::path farm_file = out / kFarmFile;
   if (fs::exists(farm_file) && !o.overwrite) {
-    json before = json::parse(read_file(farm_file.string())), now = identity;
-    // Farms started before the weights' digest was recorded resume as they did, on source, step and weights.
-    if (before.contains("model") && before["model"].is_object() && !before["model"].contains("sha256") &&
-        now["model"].is_object())
-      now["model"].erase("sha256");
-    const std::string before_config = before.value("config", ""), now_config = now.value("config", "");
-    before.erase("config");
-    now.erase("config");
-    const std::string key = first_difference(before, now);
-    SCORCH_CHECK_HINT(key.empty(), "use another --out, or " + o.start_over,
-                      "{} holds samples made with different settings ('{}' differs: was {}, now {}); resuming would "
-                      "mix two sample sets",
-                      o.out, key, before.value(key, json()).dump(), now.value(key, json()).dump());
-    const auto d = first_sample_difference(before_config, farm_file.string(), now_config);
-    SCORCH_CHECK_HINT(d.key.empty(), "use another --out, or " + o.start_over,
-                      "{} holds samples made with different settings (config key {} differs: was {}, now {}); "
-                      "resuming would mix two sample sets",
-                      o.out, d.key, d.before, d.now);
+    check_same_farm(read_farm_file(farm_file, o), identity, o);
     if (fs::exists(out / data::kManifestName)) return {{"done", true}};
   } else {
-    const bool has_manifest = fs::exists(out / data::kManifestName);
-    SCORCH_CHECK_HINT(!has_manifest || o.overwrite, "use another --out, or --overwrite to replace it",
-                      "'{}' already holds a dataset that no farm.json describes", o.out);
+    check_dataset_has_farm(o);
     fs::remove(out / data::kManifestName);
     for (const auto& e : fs::directory_iterator(out)) {
       int64_t id = 0;
@@ -140,6 +222,7 @@ json prepare(const std::vector<int64_t>& shape, const Config& config, const Farm
     fs::remove_all(out / "float");
     fs::remove_all(out / "runinfo");
     fs::remove(out / "grid.png");
+    fs::remove(out / "input-grid.png");
     write_file_atomic(farm_file.string(), identity.dump(2) + "\n");
   }
   std::set<int64_t> done;
@@ -165,7 +248,7 @@ data::Manifest layout_of(const std::vector<int64_t>& s, int64_t count, bool poin
   return m;
 }
 
-void write_manifest_and_grid(const std::vector<int64_t>& shape, const FarmOptions& o, int64_t batches) {
+void write_manifest(const std::vector<int64_t>& shape, const FarmOptions& o, int64_t batches) {
   auto m = layout_of(shape, o.num, o.points);
   m.has_labels = !o.classes.empty();
   for (int64_t k = 0; k < batches; ++k) {
@@ -177,15 +260,6 @@ void write_manifest_and_grid(const std::vector<int64_t>& shape, const FarmOption
   m.command = o.command;
   m.extra = {{"farm", kFarmFile}};  // the full settings, config included
   data::write_manifest(o.out, m);
-  if (o.grid <= 0 || o.points) return;
-  data::Dataset ds(o.out);
-  std::vector<int64_t> first(std::min(o.grid, o.num));
-  for (size_t i = 0; i < first.size(); ++i) first[i] = static_cast<int64_t>(i);
-  auto pixels = ds.read_items(first).contiguous();  // (n, H, W, C) uint8
-  io::write_png((fs::path(o.out) / "grid.png").string(),
-                io::make_grid(pixels.data_ptr<uint8_t>(), pixels.size(0), static_cast<int>(pixels.size(1)),
-                              static_cast<int>(pixels.size(2)), static_cast<int>(pixels.size(3)),
-                              static_cast<int>(std::ceil(std::sqrt(static_cast<double>(pixels.size(0)))))));
 }
 
 }  // namespace
@@ -200,9 +274,19 @@ torch::Tensor farm_labels(const FarmOptions& o, int64_t id, int64_t count) {
   return out;
 }
 
-json model_identity(const io::InferenceModel& inf) {
-  return {
-      {"source", inf.source}, {"step", inf.step}, {"weights", inf.weights}, {"sha256", io::weights_sha256(*inf.model)}};
+json model_identity(const io::InferenceModel& inf, bool digest) {
+  json id = {{"source", inf.source}, {"step", inf.step}, {"weights", inf.weights}};
+  if (digest) id["sha256"] = io::weights_sha256(*inf.model);
+  return id;
+}
+
+void check_farm(const std::vector<int64_t>& shape, const Config& config, const FarmOptions& o) {
+  check_counts(shape, o);
+  if (o.out.empty()) return;  // a dry run may leave --out out
+  check_dataset_has_farm(o);
+  const auto farm_file = fs::path(o.out) / kFarmFile;
+  if (!o.overwrite && fs::exists(farm_file))
+    check_same_farm(read_farm_file(farm_file, o), farm_identity(shape, config, o), o);
 }
 
 FarmReport run_farm(DiffusionSampler& sampler, const Config& config, const FarmOptions& o, dist::Communicator& comm) {
@@ -218,14 +302,9 @@ FarmReport run_farm(DiffusionSampler& sampler, const Config& config, const FarmO
 
 FarmReport run_farm(const BatchProducer& produce, const std::vector<int64_t>& shape, const Config& config,
                     const FarmOptions& o, dist::Communicator& comm) {
-  SCORCH_CHECK(shape.size() == 3, "run_farm: image shape must be (C, H, W)");
-  SCORCH_CHECK(!o.points || (shape[1] == 1 && shape[2] == 1), "run_farm: points need the shape (D, 1, 1), got ({})",
-               fmt::join(shape, ", "));
-  SCORCH_CHECK_HINT(!o.points || !o.png, "drop --png", "the samples are points: there are no images to write as PNG");
+  check_counts(shape, o);
   SCORCH_CHECK(!o.out.empty(), "the sample farm needs an output directory (--out)");
-  SCORCH_CHECK(o.num >= 1 && o.batch >= 1, "--num and --batch must be positive, got {} and {}", o.num, o.batch);
   const int64_t batches = (o.num + o.batch - 1) / o.batch;
-  SCORCH_CHECK(batches <= 99999, "{} batches exceed the 5-digit shard numbering: use a larger --batch", batches);
   const auto start = std::chrono::steady_clock::now();
   FarmReport report;
   report.images = o.num;
@@ -244,6 +323,7 @@ FarmReport run_farm(const BatchProducer& produce, const std::vector<int64_t>& sh
   const json plan = json::parse(plan_text);
   SCORCH_CHECK(!plan.contains("error"), "{}", plan.value("error", std::string()));
   if (plan.at("done").get<bool>()) {
+    if (comm.rank() == 0) finish_images(o);
     report.already_complete = true;
     report.resumed = batches;
     return report;
@@ -281,6 +361,14 @@ FarmReport run_farm(const BatchProducer& produce, const std::vector<int64_t>& sh
     SCORCH_CHECK(images.dim() == 4 && images.size(0) == n, "batch {}: the producer returned {} for {} images", k,
                  c10::str(images.sizes()), n);
     report.nfe_mine += nfe;
+    // NaN would become 0 in the 8-bit shard without a word: a diverged sampler must not pass for black images.
+    const int64_t nonfinite = (~torch::isfinite(images.detach())).flatten(1).any(1).sum().item<int64_t>();
+    if (nonfinite > 0)
+      spdlog::warn(
+          "sample farm: batch {}: {} of {} images hold NaN or infinite values (a diverged sampler?); "
+          "their pixels are written as 0 where NaN, clipped where infinite",
+          k, nonfinite, n);
+    report.nonfinite_mine += nonfinite;
     // Files beside the shard, named as it is: float/shard-NNNNN.npy, runinfo/shard-NNNNN.json.
     const auto side_file = [&](const char* dir, const char* ext) {
       return (fs::path(o.out) / dir / (batch_shard_name(k).substr(0, 11) + ext)).string();
@@ -302,17 +390,9 @@ FarmReport run_farm(const BatchProducer& produce, const std::vector<int64_t>& sh
                            : to_uint8_nhwc(images, o.round_pixels);  // (n, D) as they are, or (n, H, W, C) clipped
     const auto labels = o.classes.empty() ? torch::Tensor() : farm_labels(o, k, n);  // (n,)
     layout.has_labels = labels.defined();
+    if (o.png) write_pngs(o, k * o.batch, pixels);  // before the shard, which marks the batch done
     data::write_shard((fs::path(o.out) / batch_shard_name(k)).string(), layout, pixels.data_ptr(), n,
                       labels.defined() ? labels.data_ptr<int64_t>() : nullptr);
-    if (o.png) {
-      for (int64_t i = 0; i < n; ++i) {
-        io::Image im{
-            static_cast<int>(pixels.size(1)), static_cast<int>(pixels.size(2)), static_cast<int>(pixels.size(3)), {}};
-        const auto* p = pixels[i].data_ptr<uint8_t>();
-        im.pixels.assign(p, p + pixels[i].numel());
-        io::write_png((fs::path(o.out) / "png" / fmt::format("{:06}.png", k * o.batch + i)).string(), im);
-      }
-    }
     ++report.mine;
     longest_batch_s = std::max(longest_batch_s,
                                std::chrono::duration<double>(std::chrono::steady_clock::now() - batch_start).count());
@@ -325,7 +405,10 @@ FarmReport run_farm(const BatchProducer& produce, const std::vector<int64_t>& sh
   mark_busy(-1);
   wait_for_the_others(comm, *counter, o.stall_timeout_s, longest_batch_s);  // every rank is past its last fetch ...
   counter.reset();  // ... before the (collective) window is freed
-  if (comm.rank() == 0) write_manifest_and_grid(shape, o, batches);
+  if (comm.rank() == 0) {
+    write_manifest(shape, o, batches);
+    finish_images(o);
+  }
   comm.barrier();
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;

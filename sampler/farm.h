@@ -18,11 +18,12 @@ class Communicator;
 namespace scorch::sampler {
 
 struct FarmReport {
-  int64_t images = 0;    // images of the whole job
-  int64_t batches = 0;   // batches of the whole job
-  int64_t resumed = 0;   // batches found complete on disk at start
-  int64_t mine = 0;      // batches this rank sampled
-  int64_t nfe_mine = 0;  // score evaluations of this rank's batches
+  int64_t images = 0;          // images of the whole job
+  int64_t batches = 0;         // batches of the whole job
+  int64_t resumed = 0;         // batches found complete on disk at start
+  int64_t mine = 0;            // batches this rank sampled
+  int64_t nfe_mine = 0;        // score evaluations of this rank's batches
+  int64_t nonfinite_mine = 0;  // images of this rank's batches holding NaN or infinite values (warned about)
   double seconds = 0;
   bool already_complete = false;
 };
@@ -32,8 +33,10 @@ struct FarmOptions {
   int64_t num = 0;    // images in total
   int64_t batch = 0;  // images per batch (the unit of work and of the noise streams)
   uint64_t seed = 0;
-  bool png = false;        // also every image as out/png/NNNNNN.png
-  int64_t grid = 64;       // the first `grid` images as out/grid.png (0: none)
+  // Also every image as out/png/NNNNNN.png: a batch's before its shard, and those of batches on disk without
+  // theirs (written without --png) when the farm resumes or is found complete.
+  bool png = false;
+  int64_t grid = 64;       // the first `grid` images as out/grid.png (0: none), also of a farm found complete
   bool overwrite = false;  // start over in a directory that holds another farm's output
   // How the caller's user starts over where `out` holds other samples (ends the refusal's hint).
   std::string start_over = "--overwrite to discard what is there";
@@ -48,6 +51,9 @@ struct FarmOptions {
   // are written with the samples. Empty: unconditional.
   std::vector<int64_t> classes;
   nlohmann::json model = nlohmann::json::object();  // identity of the weights: model_identity's
+  // What the farm solves when it is not plain sampling (inpainting, colorization: the task, mask and data), so
+  // that no other task resumes into its directory; null for samples.
+  nlohmann::json task;
   // What this rank computes with (dist::execution_info_json), written per batch with the rank and seconds as
   // out/runinfo/shard-NNNNN.json; empty: not written.
   std::string execution;
@@ -76,9 +82,15 @@ FarmReport run_farm(const BatchProducer& produce, const std::vector<int64_t>& im
 // images do not depend on where `num` ends.
 FarmReport run_farm(DiffusionSampler& sampler, const Config& config, const FarmOptions& o, dist::Communicator& comm);
 
+// What run_farm checks before its first batch, without writing anything (`scorch sample --dry-run`): the
+// counts, and where o.out (which may be empty) holds a farm, that it was made with the same settings. A weights digest
+// that `o` or the farm lacks is not compared.
+void check_farm(const std::vector<int64_t>& image_shape, const Config& config, const FarmOptions& o);
+
 // FarmOptions::model for a loaded checkpoint: its source, step, EMA or raw, and the SHA-256 of the weights
 // (io::weights_sha256), since a run trained again at the same path has other weights under the same step.
-nlohmann::json model_identity(const io::InferenceModel& inf);
+// `digest` false leaves the SHA-256 out (a dry run, which writes no farm).
+nlohmann::json model_identity(const io::InferenceModel& inf, bool digest = true);
 
 // The class labels (count,) int64 of batch `id` of a class-conditional farm: image i asks for classes[i mod K].
 torch::Tensor farm_labels(const FarmOptions& o, int64_t id, int64_t count);

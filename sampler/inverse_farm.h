@@ -23,6 +23,10 @@ struct InverseProblem {
 FarmReport run_inverse_farm(DiffusionSampler& sampler, const InverseProblem& problem, const Config& config,
                             FarmOptions o, dist::Communicator& comm);
 
+// `o` as run_inverse_farm runs it: at most the dataset's images, pixels rounded, and the problem (task, the
+// data's manifest digest, mask) recorded in farm.json, so that no other problem, data or mask resumes into o.out.
+FarmOptions inverse_farm_options(const InverseProblem& problem, FarmOptions o);
+
 // What run_inverse_farm checks before it starts (the data against the model, RGB for colorization, the PC
 // sampler, the mask); `scorch sample inpaint|colorize --dry-run` runs it alone. Returns the mask, (1, 1, H, W)
 // with 1 = known on the sampler's device (undefined for colorization).

@@ -8,17 +8,23 @@
 
 namespace scorch::sampler {
 
-// Throws, naming the directory, unless `ds` holds images of the model's (C, H, W) `image_shape`.
+// Throws, naming the directory, unless `ds` holds images (at least one) of the model's (C, H, W) `image_shape`.
 void check_model_images(const data::Dataset& ds, const std::vector<int64_t>& image_shape);
 
 // Throws, naming the flag and the directory, when a given --num (`num` > 0) exceeds the images `ds` holds: it was
 // clamped to them without a word. 0 (not given) passes.
 void check_num_within(int64_t num, const data::Dataset& ds);
 
-// Items [first, first + n) as uint8 (n, H, W, C), as stored.
+// Items [first, first + n) as uint8 (n, H, W, C), as stored; n may run past the dataset's end, which gives zeros.
 torch::Tensor read_pixels(const data::Dataset& ds, int64_t first, int64_t n);
 
 // The same as float32 (n, C, H, W) in [0, 1] on `device` (the trainer's data scaler before centering).
+// Callers read whole batches past --num (zeros past the dataset's end) and keep the rows asked for, so that a
+// batch's results do not depend on where --num cuts it: rows share an adaptive solver's steps, and the noise
+// is drawn for the whole batch.
 torch::Tensor read_unit_images(const data::Dataset& ds, int64_t first, int64_t n, const torch::Device& device);
+
+// Rows [first, first + rows) of `t` (N, ...) as far as it has them, then zeros: a whole batch of per-image values.
+torch::Tensor rows_padded(const torch::Tensor& t, int64_t first, int64_t rows);
 
 }  // namespace scorch::sampler

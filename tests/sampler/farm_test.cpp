@@ -6,12 +6,15 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
 #include "core/atomic_file.h"
 #include "core/config.h"
 #include "core/dist/mpi_comm.h"
+#include "core/error.h"
+#include "core/io/image_io.h"
 #include "data/dataset.h"
 #include "support/run.h"
 
@@ -152,6 +155,69 @@ TEST(Farm, AFarmFromBeforeAKeyExistedResumes) {
   write_file_atomic(dir + "/old/farm.json", farm.dump(2));
   o.after_batch = nullptr;
   EXPECT_EQ(run_farm(batch_images, {1, 4, 4}, Config::defaults(), o, comm).resumed, 2);
+}
+
+// NaN used to become black 8-bit pixels without a word: each batch holding non-finite images is counted (and
+// warned about), so a diverged sampler does not pass for a sample set.
+TEST(Farm, ImagesHoldingNanOrInfinityAreCounted) {
+  const auto dir = test::temp_dir("farm-nan");
+  dist::LocalCommunicator comm;
+  auto o = five_in_batches_of_two(dir + "/nan");
+  const BatchProducer some_nan = [](int64_t id, int64_t count, int64_t* nfe) {
+    auto x = batch_images(id, count, nfe);
+    if (id == 1) x[0][0][2][3] = std::numeric_limits<double>::quiet_NaN();
+    if (id == 2) x[0][0][0][0] = std::numeric_limits<double>::infinity();
+    return x;
+  };
+  EXPECT_EQ(run_farm(some_nan, {1, 4, 4}, Config::defaults(), o, comm).nonfinite_mine, 2);
+  EXPECT_EQ(
+      run_farm(batch_images, {1, 4, 4}, Config::defaults(), five_in_batches_of_two(dir + "/fine"), comm).nonfinite_mine,
+      0);
+}
+
+// A farm.json that is not a JSON object (a partial copy, another tool's file) is named, not a parser's message.
+TEST(Farm, AnUnreadableFarmFileIsNamed) {
+  const auto dir = test::temp_dir("farm-corrupt");
+  dist::LocalCommunicator comm;
+  for (const std::string text : {"{\"format\": \"scorch-sa", "[1, 2]"}) {
+    fs::create_directories(dir + "/c");
+    write_file_atomic(dir + "/c/farm.json", text);
+    try {
+      run_farm(batch_images, {1, 4, 4}, Config::defaults(), five_in_batches_of_two(dir + "/c"), comm);
+      ADD_FAILURE() << text << ": accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(dir + "/c/farm.json is not a sample farm's settings file"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+}
+
+// PNGs come with every image whatever the runs before asked: a farm resumed with --png writes those of the
+// batches sampled without it, and a finished farm asked again writes the PNGs and the grid it lacks.
+TEST(Farm, PngsOfBatchesSampledWithoutThemAreWrittenOnResume) {
+  const auto dir = test::temp_dir("farm-png");
+  dist::LocalCommunicator comm;
+  auto o = five_in_batches_of_two(dir + "/p");
+  o.after_batch = [](const FarmReport& so_far) {
+    if (so_far.mine >= 1) throw std::runtime_error("stopped by the test");
+  };
+  EXPECT_THROW(run_farm(batch_images, {1, 4, 4}, Config::defaults(), o, comm), std::runtime_error);
+  o.after_batch = nullptr;
+  o.png = true;
+  EXPECT_EQ(run_farm(batch_images, {1, 4, 4}, Config::defaults(), o, comm).resumed, 1);
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(fs::exists(fmt::format("{}/p/png/{:06}.png", dir, i))) << i;
+
+  auto done = five_in_batches_of_two(dir + "/done");
+  run_farm(batch_images, {1, 4, 4}, Config::defaults(), done, comm);
+  EXPECT_FALSE(fs::exists(dir + "/done/png"));
+  done.png = true;
+  done.grid = 4;
+  EXPECT_TRUE(run_farm(batch_images, {1, 4, 4}, Config::defaults(), done, comm).already_complete);
+  EXPECT_TRUE(fs::exists(dir + "/done/grid.png"));
+  // Image 3 is batch 1's second: its PNG holds batch 1's gray, 0.2 * 255 truncated.
+  const auto png = io::read_image(dir + "/done/png/000003.png", 1);
+  EXPECT_EQ(png.pixels.at(0), 51);
 }
 
 }  // namespace
