@@ -2,7 +2,10 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cmath>
 #include <csignal>
+#include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -19,6 +22,7 @@
 #include "sampler/bpd_eval.h"
 #include "sampler/classifier_guidance.h"
 #include "sampler/farm.h"
+#include "sampler/few_step.h"
 #include "sampler/inverse_farm.h"
 #include "sampler/latents.h"
 #include "sampler/model_fn.h"
@@ -41,6 +45,7 @@ struct SampleArgs {
   double classifier_scale = 1.0;
   bool png = false, overwrite = false, float_samples = false;
   const CLI::Option *num_flag = nullptr, *batch_flag = nullptr;  // given or not: absent takes the config's default
+  std::map<std::string, const CLI::Option*> flags;               // the common flags, to refuse where they don't apply
   ConfigArgs config;
   std::string command;
 };
@@ -60,6 +65,10 @@ std::unique_ptr<Loaded> load(const SampleArgs& a) {
   dist::check_world_size();
   auto l = std::make_unique<Loaded>();
   l->inf = io::load_inference_model(a.ckpt, a.weights, torch::Device(torch::kCPU));
+  SCORCH_CHECK_HINT(l->inf.config.get_string("training.task") == "score",
+                    "pass the score model as --ckpt; a classifier guides it with --classifier and --class",
+                    "--ckpt {} is a checkpoint of training.task {}, not a score model", l->inf.source,
+                    l->inf.config.get_string("training.task"));
   l->config = resolve_config(l->inf.config, a.config);
   check_network_unchanged(l->inf.config, l->config, "scorch sample");
   l->device = dist::select_device(l->config.get_string("device"), dist::info().local_rank);
@@ -103,7 +112,7 @@ sampler::FarmOptions farm_options(const SampleArgs& a, const Loaded& l, bool dry
   o.grid = a.grid;
   o.points = l.config.get_int("data.image_size") == 1;  // a points model (model.name mlp)
   o.overwrite = a.overwrite;
-  if (!dry) o.model = sampler::model_identity(l.inf);  // a dry run writes no farm: the weights' digest would be waste
+  o.model = sampler::model_identity(l.inf, /*digest=*/!dry);  // a dry run writes no farm: a digest would be waste
   o.execution = dist::execution_info_json(l.device);
   o.command = a.command;
   o.stall_timeout_s = l.config.get_float("dist.timeout_s");
@@ -116,7 +125,10 @@ void report_farm(const sampler::FarmReport& r, const sampler::FarmOptions& o, di
   const int64_t mine = r.mine, nfe = r.nfe_mine;
   const auto counts = comm.all_gather(mine);
   const int64_t batches_run = comm.all_reduce_sum(mine), nfe_all = comm.all_reduce_sum(nfe);
+  const int64_t nonfinite = comm.all_reduce_sum(r.nonfinite_mine);
   if (comm.rank() != 0) return;
+  if (nonfinite > 0)
+    spdlog::warn("{} of the images sampled now hold NaN or infinite values: see the warnings above", nonfinite);
   if (r.already_complete) {
     std::printf("%s is complete already (%lld images); nothing to do\n", o.out.c_str(),
                 static_cast<long long>(r.images));
@@ -137,6 +149,14 @@ void refuse_guidance(const SampleArgs& a, const char* what) {
   SCORCH_CHECK_HINT(a.classifier.empty() && a.classes.empty(), "drop --class and --classifier",
                     "{} does not take class-conditional guidance (--class, --classifier): only `scorch sample` does",
                     what);
+}
+
+// Common flags a subcommand has no use for: given, they would be ignored without a word, so they are refused.
+void refuse_flags(const SampleArgs& a, const char* what, std::initializer_list<const char*> names) {
+  for (const char* name : names) {
+    const auto* f = a.flags.at(name);
+    SCORCH_CHECK_HINT(f->count() == 0, fmt::format("drop {}", name), "{} does not take {}", what, name);
+  }
 }
 
 // The classifier must have been trained on the score model's noise: the same SDE and parameters, the same
@@ -161,7 +181,10 @@ io::InferenceModel checked_classifier(const SampleArgs& a, const Config& score, 
   SCORCH_CHECK_HINT(a.classes.empty() == a.classifier.empty(), "pass both --class and --classifier, or neither",
                     "class-conditional sampling needs the classes (--class) and the classifier (--classifier)");
   io::InferenceModel classifier;
-  if (a.classifier.empty()) return classifier;
+  if (a.classifier.empty()) {
+    refuse_flags(a, "sampling without --classifier", {"--classifier-scale", "--classifier-weights"});
+    return classifier;
+  }
   SCORCH_CHECK_HINT(a.latents.empty(), "drop --latents or the class guidance",
                     "--latents with --class is not supported: latents already decide deterministic samples");
   classifier = io::load_inference_model(a.classifier, a.classifier_weights, device);
@@ -169,7 +192,8 @@ io::InferenceModel checked_classifier(const SampleArgs& a, const Config& score, 
   const int64_t k = classifier.config.get_int("model.num_classes");
   for (auto c : a.classes)
     SCORCH_CHECK(c >= 0 && c < k, "--class {}: the classifier {} has classes 0 to {}", c, classifier.source, k - 1);
-  SCORCH_CHECK(a.classifier_scale >= 0, "--classifier-scale must be >= 0, got {}", a.classifier_scale);
+  SCORCH_CHECK(std::isfinite(a.classifier_scale) && a.classifier_scale >= 0,
+               "--classifier-scale must be a finite number >= 0, got {}", a.classifier_scale);
   return classifier;
 }
 
@@ -190,10 +214,9 @@ SampleStart start_sample(const SampleArgs& a, Loaded& l, bool dry) {
   s.o = farm_options(a, l, dry);
   if (!a.classifier.empty()) {
     s.o.classes = a.classes;
-    s.o.model["classifier"] = {{"source", s.classifier.source},
-                               {"step", s.classifier.step},
-                               {"weights", s.classifier.weights},
-                               {"scale", a.classifier_scale}};
+    // As the score model's identity: a classifier trained again at the same path has other weights.
+    s.o.model["classifier"] = sampler::model_identity(s.classifier, /*digest=*/!dry);
+    s.o.model["classifier"]["scale"] = a.classifier_scale;
   }
   if (a.latents.empty()) return s;
   // Given latents: image i starts from row i, so --num defaults to (and may not exceed) the rows there are.
@@ -207,7 +230,11 @@ SampleStart start_sample(const SampleArgs& a, Loaded& l, bool dry) {
 
 int run_sample(const SampleArgs& a) {
   auto l = load(a);
-  if (dry_run(a.config, l->config, [&] { start_sample(a, *l, true); })) return 0;
+  if (dry_run(a.config, l->config, [&] {
+        const auto s = start_sample(a, *l, true);
+        sampler::check_farm(s.diffusion->image_shape(), l->config, s.o);
+      }))
+    return 0;
   auto s = start_sample(a, *l, false);
   auto& diffusion = *s.diffusion;
   if (!s.latents.defined()) {
@@ -215,8 +242,11 @@ int run_sample(const SampleArgs& a) {
     return 0;
   }
   const auto& o = s.o;
+  // Whole batches (the file's rows as far as it goes, then zeros), cut: where --num ends does not move the
+  // adaptive solver's steps, which a batch's rows share.
   sampler::BatchProducer produce = [&](int64_t id, int64_t count, int64_t* nfe) {
-    auto images = diffusion.sample_from(s.latents.slice(0, id * o.batch, id * o.batch + count), o.seed, id, false);
+    const auto x_T = sampler::rows_padded(s.latents, id * o.batch, o.batch);  // (batch, C, H, W)
+    auto images = diffusion.sample_from(x_T, o.seed, id, false).slice(0, 0, count);
     *nfe = diffusion.last_nfe();
     return images;
   };
@@ -227,11 +257,16 @@ int run_sample(const SampleArgs& a) {
 
 int run_encode(const SampleArgs& a) {
   refuse_guidance(a, "scorch sample encode");
+  refuse_flags(
+      a, "scorch sample encode",
+      {"--latents", "--png", "--float", "--grid", "--overwrite", "--classifier-scale", "--classifier-weights"});
   auto l = load(a);
   // DDIM inversion walks the grid of decoding without the final denoising step (few_step.h), so a budget
   // of one step is enough, whatever sampling.noise_removal says for sampling.
-  if (sampler::SamplingOptions::from(l->config).method == "ddim")
+  if (const auto so = sampler::SamplingOptions::from(l->config); so.method == "ddim") {
+    sampler::check_ddim_encode(so);  // first: a refused spacing would otherwise be blamed on noise_removal
     l->config.set("sampling.noise_removal", "false", "scorch sample encode with sampling.method ddim");
+  }
   const auto options = [&] {
     sampler::EncodeOptions o;
     o.data = a.data;
@@ -256,6 +291,7 @@ int run_encode(const SampleArgs& a) {
 // Inpainting / colorization of the first --num images of --data.
 int run_inverse(const SampleArgs& a, bool colorization) {
   refuse_guidance(a, "scorch sample inpaint/colorize");
+  refuse_flags(a, "scorch sample inpaint/colorize", {"--latents", "--classifier-scale", "--classifier-weights"});
   auto l = load(a);
   SCORCH_CHECK_HINT(!a.data.empty(), "pass --data DIR (a dataset from `scorch data pack`)",
                     "scorch sample {} needs images to work on", colorization ? "colorize" : "inpaint");
@@ -266,8 +302,10 @@ int run_inverse(const SampleArgs& a, bool colorization) {
   // Without --num the first eval.num_samples images, or all when there are fewer; a given --num must be there.
   if (a.num_flag->count() > 0) sampler::check_num_within(a.num, data::Dataset(a.data));
   if (dry_run(a.config, l->config, [&] {
-        sampler::check_inverse(sampler::DiffusionSampler(*l->inf.model, l->config, l->device), problem,
-                               farm_options(a, *l, true).seed);
+        const sampler::DiffusionSampler check(*l->inf.model, l->config, l->device);
+        const auto o = sampler::inverse_farm_options(problem, farm_options(a, *l, true));
+        sampler::check_inverse(check, problem, o.seed);
+        sampler::check_farm(check.image_shape(), l->config, o);
       }))
     return 0;
   sampler::DiffusionSampler diffusion(*l->inf.model, l->config, l->device);
@@ -278,6 +316,20 @@ int run_inverse(const SampleArgs& a, bool colorization) {
 
 int run_likelihood(const SampleArgs& a) {
   refuse_guidance(a, "scorch sample likelihood");
+  refuse_flags(
+      a, "scorch sample likelihood",
+      {"--latents", "--png", "--float", "--grid", "--overwrite", "--classifier-scale", "--classifier-weights"});
+  SCORCH_CHECK_HINT(a.divergence != "exact" || a.probes.empty(), "drop --probes, or use a Hutchinson --divergence",
+                    "--divergence exact takes no probes (--probes {})", a.probes);
+  // Before hours of ODE solves, not after: --out names the JSON file the result goes to.
+  if (!a.out.empty()) {
+    const std::filesystem::path out(a.out);
+    SCORCH_CHECK_HINT(!std::filesystem::is_directory(out), "pass --out FILE.json",
+                      "scorch sample likelihood writes its result as a JSON file; --out {} is a directory", a.out);
+    const auto parent = out.has_parent_path() ? out.parent_path() : std::filesystem::path(".");
+    SCORCH_CHECK(std::filesystem::is_directory(parent), "--out {}: the directory {} does not exist", a.out,
+                 parent.string());
+  }
   auto l = load(a);
   SCORCH_CHECK_HINT(!a.data.empty(), "pass --data DIR (a dataset from `scorch data pack`)",
                     "scorch sample likelihood needs data");
@@ -308,8 +360,9 @@ int run_likelihood(const SampleArgs& a) {
   const auto o = options(diffusion);
   auto r = sampler::evaluate_bpd(diffusion, o, *l->comm);
   if (l->comm->rank() != 0) return 0;
-  std::printf("bits/dim %.6f +- %.6f (standard error; %lld images x repeats, mean NFE per batch %.1f, %.1f s)\n",
-              r.mean, r.std_error, static_cast<long long>(r.count), r.mean_nfe, r.seconds);
+  std::printf("bits/dim %.6f +- %.6f (standard error; %lld images x %lld repeats, mean NFE per batch %.1f, %.1f s)\n",
+              r.mean, r.std_error, static_cast<long long>(r.count / o.repeats), static_cast<long long>(o.repeats),
+              r.mean_nfe, r.seconds);
   if (!a.out.empty()) {
     json j = {{"bpd", r.mean},
               {"std_error", r.std_error},
@@ -341,14 +394,16 @@ void add_common(CLI::App* cmd, SampleArgs& a) {
   a.batch_flag = cmd->add_option("--batch", a.batch,
                                  "images per batch, the unit of work and noise, positive (default: eval.batch_size)");
   cmd->add_option("--out", a.out, "output directory (samples in the dataset format)");
-  cmd->add_option("--grid", a.grid, "images in OUT/grid.png, non-negative (0: none)");
-  cmd->add_flag("--png", a.png, "also write every image as OUT/png/NNNNNN.png");
-  cmd->add_flag("--overwrite", a.overwrite, "discard what OUT holds and start over");
-  cmd->add_flag("--float", a.float_samples,
-                "also OUT/float/shard-NNNNN.npy: each batch as float32 (n, C, H, W) before clipping and quantisation");
-  cmd->add_option("--latents", a.latents,
-                  "start from these x_T (FILE.npy / .safetensors, (N, C, H, W), e.g. from `sample encode`) instead "
-                  "of prior draws; deterministic samplers only");
+  a.flags["--grid"] = cmd->add_option("--grid", a.grid, "images in OUT/grid.png, non-negative (0: none)");
+  a.flags["--png"] = cmd->add_flag("--png", a.png, "also write every image as OUT/png/NNNNNN.png");
+  a.flags["--overwrite"] = cmd->add_flag("--overwrite", a.overwrite, "discard what OUT holds and start over");
+  a.flags["--float"] = cmd->add_flag(
+      "--float", a.float_samples,
+      "also OUT/float/shard-NNNNN.npy: each batch as float32 (n, C, H, W) before clipping and quantisation");
+  a.flags["--latents"] =
+      cmd->add_option("--latents", a.latents,
+                      "start from these x_T (FILE.npy / .safetensors, (N, C, H, W), e.g. from `sample encode`) "
+                      "instead of prior draws; deterministic samplers only");
   cmd->add_option("--test-delay", a.delay, "testing: RANK:MS sleeps before each batch on that rank")->group("");
   cmd->add_option("--test-die-after", a.die_after, "testing: SIGKILL self after this many batches")->group("");
   add_config_args(cmd, a.config);
@@ -362,13 +417,16 @@ void add_sample_command(CLI::App& app, Action& action) {
   add_common(cmd, *a);
   cmd->add_option("--class", a->classes,
                   "class-conditional: image i asks for the i-th of these class ids, cyclically (e.g. --class 1,3)")
-      ->delimiter(',');
+      ->delimiter(',')
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--classifier", a->classifier,
                   "the noise-conditional classifier's checkpoint (training.task: classifier) that guides the samples");
-  cmd->add_option("--classifier-scale", a->classifier_scale,
-                  "guidance scale: s + scale grad log p_t(y | x) (1, the default, is Bayes' rule, as score_sde)");
-  cmd->add_option("--classifier-weights", a->classifier_weights, "ema (default) | model")
-      ->check(CLI::IsMember({"ema", "model"}));
+  a->flags["--classifier-scale"] =
+      cmd->add_option("--classifier-scale", a->classifier_scale,
+                      "guidance scale: s + scale grad log p_t(y | x) (1, the default, is Bayes' rule, as score_sde)");
+  a->flags["--classifier-weights"] =
+      cmd->add_option("--classifier-weights", a->classifier_weights, "ema (default) | model")
+          ->check(CLI::IsMember({"ema", "model"}));
   auto* lik = cmd->add_subcommand("likelihood", "bits/dim of a dataset via the probability-flow ODE");
   lik->add_option("--data", a->data, "dataset directory")->required();
   lik->add_option("--repeats", a->repeats, "passes with fresh dequantisation noise (score_sde: 5 on test)");

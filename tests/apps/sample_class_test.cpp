@@ -58,7 +58,9 @@ TEST(SampleClass, RefusesMismatchedClassifiersAndMissingHalves) {
       {"--out b --classifier cls --class 5", "--class 5: the classifier"},
       {"--out c --classifier cls16 --class 1", "has model.sigma_max = 16"},
       {"--out d --classifier run --class 1", "is a checkpoint of training.task score, not a classifier"},
-      {"--out e --classifier cls --class 1 --sampling.method ddim", "not sampling.method ddim"}};
+      {"--out e --classifier cls --class 1 --sampling.method ddim", "not sampling.method ddim"},
+      {"--out g --classifier cls --class 1 --classifier-scale inf", "--classifier-scale must be a finite number"},
+      {"--out h --classifier-scale 2", "sampling without --classifier does not take --classifier-scale"}};
   for (const auto& [args, message] : cases) {
     auto r = test::run(bin + args + " 2>&1", 120);
     EXPECT_NE(r.code, 0) << args;
@@ -74,6 +76,35 @@ TEST(SampleClass, RefusesMismatchedClassifiersAndMissingHalves) {
   auto r = test::run(bin + "--out f --classifier cls --class 1 --dry-run 2>&1", 120);
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("sampling:"), std::string::npos) << r.output;
+  // The classifier as the score model: named, not LibTorch's shape mismatch deep in the sampler.
+  for (const std::string sub : {"", "likelihood --data data "}) {
+    r = test::run(
+        "cd " + dir + " && " + test::scorch_bin() + " sample --ckpt cls " + sub + "--num 2 --batch 2 --out wrong 2>&1",
+        120);
+    EXPECT_NE(r.code, 0) << sub;
+    EXPECT_NE(r.output.find("--ckpt " + dir +
+                            "/cls/checkpoints/step-000000001 is a checkpoint of training.task "
+                            "classifier, not a score model"),
+              std::string::npos)
+        << sub << "\n"
+        << r.output;
+  }
+}
+
+// A classifier trained again at the same path guides another sample set: a farm of the first is refused, as one
+// of a retrained score model is (its weights' digest is in farm.json).
+TEST(SampleClass, AFarmGuidedByAClassifierRetrainedAtTheSamePathIsRefused) {
+  const auto dir = test::temp_dir("sample-class-retrained");
+  test::write_tiny_run(dir + "/run", "ve_tiny.yaml", {"model.num_scales=6"});
+  test::write_tiny_run(dir + "/cls", "shapes_classifier.yaml", kClassifierSets);
+  const auto bin = "cd " + dir + " && OMP_NUM_THREADS=1 " + test::scorch_bin() +
+                   " sample --ckpt run --num 4 --batch 2 --out s --grid 0 --classifier cls --class 1,3";
+  auto r = test::run(bin + " --test-die-after 1 2>&1", 300);
+  ASSERT_NE(r.code, 0) << "the farm was meant to die after its first batch";
+  test::write_tiny_run(dir + "/cls", "shapes_classifier.yaml", kClassifierSets, 1, 7);
+  r = test::run(bin + " 2>&1", 300);
+  EXPECT_NE(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("('model' differs"), std::string::npos) << r.output;
 }
 
 }  // namespace sample_class_test
