@@ -79,6 +79,10 @@ int run_series(const FidArgs& a) {
     layers.key_flags = {"device=" + a.fid.extractor.device};
     layers.sets = a.sets;
     if (a.seed >= 0) layers.sets.push_back("seed=" + std::to_string(a.seed));
+    SCORCH_CHECK_HINT(trained.get_string("training.task") == "score",
+                      "pass the score model's run or checkpoints to --ckpts",
+                      "scorch fid --ckpts: a checkpoint of training.task {} is not a score model to sample",
+                      trained.get_string("training.task"));
     Config c = resolve_config(trained, layers);
     check_network_unchanged(trained, c, "scorch fid --ckpts");
     return c;

@@ -64,6 +64,28 @@ void check_network_unchanged(const Config& trained, const Config& config, const 
                       "{}: {} = {} (from {}), but the checkpoint was trained with {} = {}", command, o.key, now,
                       config.source_of(o.key), o.key, before);
   }
+  // Objective keys samplers may change, but not these: the SDE whose score the network learned, and for a network
+  // trained on discrete levels (training.continuous false: SMLD, DDPM, NCSN, NCSNv2) the ladder its level index
+  // points into; another one indexed past its levels or divided by the wrong sigma.
+  std::vector<std::string> pinned = {"training.sde", "training.continuous"};
+  const bool discrete = !trained.get_bool("training.continuous");
+  if (discrete) {
+    pinned.push_back("model.num_scales");
+    const bool ve = trained.get_string("training.sde") == "vesde";
+    pinned.push_back(ve ? "model.sigma_min" : "model.beta_min");
+    pinned.push_back(ve ? "model.sigma_max" : "model.beta_max");
+  }
+  for (const auto& key : pinned) {
+    const std::string before = trained.value_text(key), now = config.value_text(key);
+    SCORCH_CHECK_HINT(
+        before == now,
+        discrete && key.rfind("model.", 0) == 0
+            ? "a network trained on discrete noise levels knows only its own; for fewer network evaluations take "
+              "sampling.method ddim or dpm_solver with sampling.steps (docs/sampling.md)"
+            : "the network learned the score of the SDE it was trained on; drop the override",
+        "{}: {} = {} (from {}), but the checkpoint's network was trained with {} = {}{}", command, key, now,
+        config.source_of(key), key, before, discrete ? " on discrete levels (training.continuous false)" : "");
+  }
 }
 
 bool dry_run(const ConfigArgs& args, const Config& config, const std::function<void()>& check) {

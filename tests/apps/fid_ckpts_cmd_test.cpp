@@ -275,6 +275,14 @@ TEST_F(FidCkptsCmd, SetLayersOnTheCheckpointConfigAndNetworkKeysAreRefused) {
   r = fid(1, all_ckpts() + " --device cpu --set device=cuda:99 --out " + dir_ + "/dev");
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("device=cuda:99"), std::string::npos) << r.output;
+  // A classifier's run is named, not sampled into LibTorch's shape mismatch.
+  test::write_tiny_run(dir_ + "/cls", "shapes_classifier.yaml",
+                       {"data.num_channels=3", "model.input_mean=[0.5, 0.5, 0.5]", "model.input_std=[0.25, 0.25, 0.25]",
+                        "model.sigma_max=28.0"});
+  r = fid(1, "--ckpts " + dir_ + "/cls --num 4 --batch 2 --out " + dir_ + "/cls-fid");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("a checkpoint of training.task classifier is not a score model"), std::string::npos)
+      << r.output;
 }
 
 // A count flag that is given must be positive (--num 0 used to mean "the config's eval.num_samples"); only an

@@ -205,6 +205,32 @@ TEST_F(SampleCmd, NetworkKeysOfTheCheckpointCannotBeOverridden) {
       << r.output;
   r = test::run(sample(0, "--num 2 --batch 2 --model.nf 8 --set model.num_scales=5 --out " + dir_ + "/net-same"), 300);
   EXPECT_EQ(r.code, 0) << r.output;
+  // The SDE is what the network learned the score of.
+  r = test::run(sample(0, "--num 2 --batch 2 --set training.sde=vpsde --out " + dir_ + "/net-sde --dry-run"), 120);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("training.sde = vpsde (from --set), but the checkpoint's network was trained with "
+                          "training.sde = vesde"),
+            std::string::npos)
+      << r.output;
+}
+
+// A network trained on discrete levels takes a level index: another ladder indexed past its levels (a LibTorch
+// crash) or was silently divided by other sigmas. Its ladder is pinned; another SDE's keys stay free.
+TEST_F(SampleCmd, TheLadderOfANetworkTrainedOnDiscreteLevelsCannotBeOverridden) {
+  const std::string run = test::write_tiny_run(dir_ + "/discrete", "ve_tiny.yaml",
+                                               {"model.num_scales=10", "model.nf=8", "training.continuous=false"});
+  const std::string bin = test::scorch_bin() + " sample --ckpt " + run + " --num 2 --batch 2 --dry-run ";
+  for (const std::string kv : {"model.num_scales=20", "model.sigma_max=5", "training.continuous=true"}) {
+    auto r = test::run(bin + "--set " + kv, 120);
+    EXPECT_NE(r.code, 0) << kv;
+    EXPECT_NE(r.output.find(kv.substr(0, kv.find('=')) + " = " + kv.substr(kv.find('=') + 1) + " (from --set)"),
+              std::string::npos)
+        << kv << "\n"
+        << r.output;
+  }
+  auto r = test::run(bin + "--set model.num_scales=20", 120);
+  EXPECT_NE(r.output.find("on discrete levels (training.continuous false)"), std::string::npos) << r.output;
+  EXPECT_EQ(test::run(bin + "--set model.beta_max=30", 120).code, 0);
 }
 
 // --dry-run makes the checks each subcommand makes at start (the SDE, the sampler, the counts, the data
