@@ -2,6 +2,8 @@
 // decoding again while packing; decoding twice keeps memory flat for folders of any size.
 #include "data/folder_source.h"
 
+#include <fmt/ranges.h>
+
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
@@ -96,9 +98,18 @@ void FolderSource::label_by_folder() {
     if (slash == std::string::npos) return;  // an image in the root: the folders are not classes
     folder_of.push_back(f.substr(0, slash));
   }
-  classes_ = folder_of;
+  // The classes are the root's folders, as torchvision's ImageFolder takes them, not those that kept an image: a
+  // class without one shifted every later label, so two splits packed apart could disagree on them.
+  for (const auto& e : fs::directory_iterator(root_))
+    if (e.is_directory()) classes_.push_back(e.path().filename().string());
   std::sort(classes_.begin(), classes_.end());
-  classes_.erase(std::unique(classes_.begin(), classes_.end()), classes_.end());
+  std::vector<std::string> empty;
+  for (const auto& c : classes_)
+    if (std::find(folder_of.begin(), folder_of.end(), c) == folder_of.end()) empty.push_back(c);
+  SCORCH_CHECK_HINT(empty.empty(), "move folders that are not classes out of the root, or give every class images",
+                    "class folder(s) '{}' of '{}' hold no usable image{}: a class without images would shift the "
+                    "labels of the classes after it",
+                    fmt::join(empty, "', '"), root_, skipped_.empty() ? "" : " (after --skip-bad)");
   for (const auto& c : folder_of)
     labels_.push_back(std::lower_bound(classes_.begin(), classes_.end(), c) - classes_.begin());
 }

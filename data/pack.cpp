@@ -2,6 +2,8 @@
 // checksums all-gathered to rank 0, which writes the manifest after a barrier.
 #include "data/pack.h"
 
+#include <fmt/ranges.h>
+
 #include <filesystem>
 
 #include "core/dist/communicator.h"
@@ -16,13 +18,31 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Removes an existing dataset's manifest first (so it stops looking complete), then its shards.
-void clear_dataset(const std::string& out) {
-  fs::remove(fs::path(out) / kManifestName);
+bool is_shard(const std::string& name) { return name.rfind("shard-", 0) == 0 && fs::path(name).extension() == ".h5"; }
+
+// `out` must hold nothing but a dataset (its manifest and shards, or the shards of an interrupted write), and
+// that only with `overwrite`: its shards used to be deleted whatever the directory was (a sample farm killed
+// before its manifest, say). Then the manifest goes first (so it stops looking complete), then the shards.
+void clear_dataset(const std::string& out, bool overwrite) {
+  std::vector<std::string> ours, others;
   for (const auto& e : fs::directory_iterator(out)) {
     const std::string name = e.path().filename().string();
-    if (name.rfind("shard-", 0) == 0 && e.path().extension() == ".h5") fs::remove(e.path());
+    if (name == kManifestName || (is_shard(name) && e.is_regular_file()))
+      ours.push_back(name);
+    else if (name.find(".tmp") == std::string::npos)  // a killed write's leftover (atomic_file.h) is ours too
+      others.push_back(name);
   }
+  SCORCH_CHECK_HINT(others.empty(), "use an empty or new --out",
+                    "'{}' holds {} file(s) no dataset writes (such as '{}'): a dataset is written only into an "
+                    "empty directory or over another dataset",
+                    out, others.size(), others.empty() ? "" : others.front());
+  const bool has_manifest = fs::exists(fs::path(out) / kManifestName);
+  SCORCH_CHECK_HINT(ours.empty() || overwrite, "pass --overwrite to replace it, or choose another --out",
+                    "'{}' already holds {}", out,
+                    has_manifest ? "a dataset" : "dataset shards without a manifest (an interrupted write?)");
+  fs::remove(fs::path(out) / kManifestName);
+  for (const auto& name : ours)
+    if (is_shard(name)) fs::remove(fs::path(out) / name);
 }
 
 }  // namespace
@@ -32,15 +52,13 @@ Manifest write_dataset(Manifest layout, const std::function<void(int64_t, uint8_
                        dist::Communicator& comm) {
   SCORCH_CHECK(layout.count > 0, "nothing to write to '{}'", options.out);
   const int64_t item = layout.item_bytes();
+  SCORCH_CHECK(item > 0, "'{}': items of shape [{}] hold no bytes", options.out, fmt::join(layout.shape, ", "));
   const int64_t per_shard =
       options.shard_size > 0 ? options.shard_size : std::max<int64_t>(1, (int64_t(256) << 20) / item);
   const int64_t shards = (layout.count + per_shard - 1) / per_shard;
   if (comm.rank() == 0) {
     fs::create_directories(options.out);
-    const bool exists = fs::exists(fs::path(options.out) / kManifestName);
-    SCORCH_CHECK_HINT(!exists || options.overwrite, "pass --overwrite to replace it, or choose another --out",
-                      "'{}' already holds a dataset", options.out);
-    clear_dataset(options.out);
+    clear_dataset(options.out, options.overwrite);
   }
   comm.barrier();
 

@@ -160,8 +160,12 @@ class TfrecordSource : public Source {
     std::vector<int64_t> shape;  // {H, W, C}
     if (pgan) {
       const auto& chw = find(example, "shape")->ints;
-      SCORCH_CHECK(chw.size() == 3 && (chw[0] == 1 || chw[0] == 3) && chw[1] > 0 && chw[2] > 0,
-                   "{}: shape must be [C, H, W] with C 1 or 3, got [{}]", what, fmt::join(chw, ", "));
+      // The side limit keeps H * W * C far from int64 overflow (a forged [1, 2^32, 2^32] wrapped to 0 bytes).
+      constexpr int64_t kMaxSide = 1 << 16;
+      SCORCH_CHECK(chw.size() == 3 && (chw[0] == 1 || chw[0] == 3) && chw[1] > 0 && chw[2] > 0 && chw[1] <= kMaxSide &&
+                       chw[2] <= kMaxSide,
+                   "{}: shape must be [C, H, W] with C 1 or 3 and H, W in 1..{}, got [{}]", what, kMaxSide,
+                   fmt::join(chw, ", "));
       const auto& data = find(example, "data")->bytes;
       SCORCH_CHECK(data.size() == 1 && data[0].size() == static_cast<size_t>(chw[0] * chw[1] * chw[2]),
                    "{}: data holds {} bytes, shape [{}] needs {}", what, data.empty() ? 0 : data[0].size(),

@@ -72,6 +72,36 @@ TEST(Shards, RefusesToOverwriteWithoutFlag) {
   expect_error([&] { pack_source(src, "test", {dir, 0, false}, *test_util::local_comm()); }, {dir, "already holds"});
 }
 
+// Only a dataset is replaced: the shards of a directory that is no dataset (a sample farm killed before its
+// manifest) were deleted without --overwrite; now an interrupted write needs --overwrite, and other files are
+// never written among.
+TEST(Shards, OnlyADatasetOrItsInterruptedWriteIsReplaced) {
+  const auto dir = test::temp_dir("overwrite-other");
+  auto src = test_util::random_source(4, 2, 2, 1);
+  pack_source(src, "test", {dir + "/a", 0, false}, *test_util::local_comm());
+  fs::remove(dir + "/a/manifest.json");
+  expect_error(
+      [&] {
+        pack_source(src, "test", {dir + "/a", 0, false}, *test_util::local_comm());
+      },
+      {dir + "/a", "shards without a manifest"});
+  EXPECT_TRUE(fs::exists(dir + "/a/shard-00000.h5"));
+  pack_source(src, "test", {dir + "/a", 0, true}, *test_util::local_comm());
+  EXPECT_TRUE(fs::exists(dir + "/a/manifest.json"));
+
+  fs::create_directories(dir + "/farm");
+  fs::copy_file(dir + "/a/shard-00000.h5", dir + "/farm/shard-00000.h5");
+  write_file_atomic(dir + "/farm/farm.json", "{}");
+  for (bool overwrite : {false, true}) {
+    expect_error(
+        [&] {
+          pack_source(src, "test", {dir + "/farm", 0, overwrite}, *test_util::local_comm());
+        },
+        {dir + "/farm", "holds 1 file(s) no dataset writes (such as 'farm.json')"});
+    EXPECT_TRUE(fs::exists(dir + "/farm/shard-00000.h5")) << overwrite;
+  }
+}
+
 TEST(Shards, TruncatedShardIsNamed) {
   const auto dir = test::temp_dir("trunc");
   pack_random(dir, 20, 16, 16, 3, 20);

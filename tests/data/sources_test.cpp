@@ -159,6 +159,36 @@ TEST(Sources, PngFolderRoundTripAndErrors) {
   EXPECT_EQ(skipping.skipped(), std::vector<std::string>{"broken.png"});
 }
 
+// The classes are the root's folders, as ImageFolder takes them: a class folder without a usable image is an
+// error naming it (it used to drop out and shift the labels of the classes after it).
+TEST(Sources, ClassFoldersAreTheRootsFoldersAndNoneMayBeEmpty) {
+  const auto dir = test::temp_dir("classes");
+  const io::Image im{4, 4, 3, std::vector<uint8_t>(48, 9)};
+  for (const char* c : {"a", "b", "c"}) fs::create_directories(dir + "/in/" + c);
+  io::write_png(dir + "/in/a/0.png", im);
+  io::write_png(dir + "/in/c/0.png", im);
+  auto comm = test_util::local_comm();
+  try {
+    FolderSource(dir + "/in", {}, *comm);
+    FAIL() << "an empty class folder was dropped";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("class folder(s) 'b' of '" + dir + "/in' hold no usable image"),
+              std::string::npos)
+        << e.what();
+  }
+  write_file_atomic(dir + "/in/b/0.png", "not a png");
+  try {
+    FolderSource(dir + "/in", {0, false, true}, *comm);
+    FAIL() << "a class whose only image was skipped was dropped";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("(after --skip-bad)"), std::string::npos) << e.what();
+  }
+  io::write_png(dir + "/in/b/1.png", im);
+  FolderSource src(dir + "/in", {0, false, true}, *comm);
+  EXPECT_EQ(src.classes(), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(src.label(2), 2);  // c/0.png
+}
+
 TEST(Sources, FashionMnistFromDebian) {
   const std::string root = "/usr/share/datasets/fashion-mnist/";
   SCORCH_REQUIRE_PREREQUISITE(fs::exists(root + "t10k-images-idx3-ubyte.gz"), "dataset-fashion-mnist not installed");

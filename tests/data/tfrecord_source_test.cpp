@@ -90,6 +90,10 @@ TEST_F(TfrecordPack, ADamagedRecordIsNamedByFileAndIndex) {
   r = tfr_scorch("data pack " + dir_ + "/pgan/set-rxx.labels --format tfrecord --out " + dir_ + "/ds-labels");
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("set-rxx.labels"), std::string::npos) << r.output;
+  // A shape whose byte count wraps around int64 to 0: an error, not a division by zero (SIGFPE).
+  r = tfr_scorch("data pack " + dir_ + "/forged/huge-r02.tfrecords --out " + dir_ + "/ds-huge");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("H, W in 1..65536, got [1, 4294967296, 4294967296]"), std::string::npos) << r.output;
 }
 
 }  // namespace

@@ -7,6 +7,7 @@ Usage: write_tfrecords.py OUT
   OUT/pgan-r03.npz                               images (N,8,8,3) HWC uint8 and labels (N,)
   OUT/encoded/part-0.tfrecords                   image/encoded PNG + image/class/label,
   OUT/encoded.npz                                images (N,6,5,3) and labels
+  OUT/forged/huge-r02.tfrecords                  one record of shape [1, 2^32, 2^32] and no data
 """
 import os
 import struct
@@ -54,4 +55,10 @@ for im, label in zip(images, labels):
     writer.write({"image/encoded": (png(im), "byte"), "image/class/label": (int(label), "int")})
 writer.close()
 np.savez(out + "/encoded.npz", images=images, labels=labels)
+
+# A forged shape whose byte count wraps int64 to 0 (1 * 2^32 * 2^32), with no data: it crashed the packer.
+os.makedirs(out + "/forged", exist_ok=True)
+writer = TFRecordWriter(out + "/forged/huge-r02.tfrecords")
+writer.write({"shape": ([1, 1 << 32, 1 << 32], "int"), "data": (b"", "byte")})
+writer.close()
 print("OK")
