@@ -65,6 +65,12 @@ int run_pack(const PackArgs& a) {
                "--crop and --resize-filter apply to image folders only, not to --format {}", format);
   SCORCH_CHECK(a.crop >= 0, "--crop must be a positive size, got {}", a.crop);
   const auto filter = io::resize_filter_named(a.resize_filter);
+  // Options of another format would be ignored without a word.
+  SCORCH_CHECK(a.labels.empty() || format == "idx", "--labels (an IDX labels file) applies to --format idx, not {}",
+               format);
+  SCORCH_CHECK((a.images_key == "images" && a.labels_key_flag->count() == 0) || format == "npy",
+               "--images-key and --labels-key apply to --format npy (.npz files), not {}", format);
+  SCORCH_CHECK(!a.skip_bad || format == "folder", "--skip-bad applies to image folders, not --format {}", format);
   data::WriteOptions w{a.out, a.shard_size, a.overwrite};
   std::unique_ptr<data::Source> source;
   if (format == "folder") {
@@ -89,7 +95,7 @@ int run_pack(const PackArgs& a) {
       source = data::open_cifar10(a.inputs);
     } else if (format == "npy") {
       SCORCH_CHECK(a.inputs.size() == 1, "pack --format npy takes one .npy or .npz file");
-      source = data::open_numpy(a.inputs[0], a.images_key, a.labels_key);
+      source = data::open_numpy(a.inputs[0], a.images_key, a.labels_key, a.labels_key_flag->count() > 0);
     } else {
       SCORCH_FAIL("unknown --format '{}' (auto, folder, cifar10, idx, npy, tfrecord)", format);
     }

@@ -17,7 +17,8 @@ void add_pack_args(CLI::App* cmd, PackArgs& a) {
   cmd->add_option("--format", a.format, "auto | folder | cifar10 | idx | npy | tfrecord");
   cmd->add_option("--labels", a.labels, "IDX labels file (idx)");
   cmd->add_option("--images-key", a.images_key, "array name in an .npz");
-  cmd->add_option("--labels-key", a.labels_key, "labels array name in an .npz (used when present)");
+  a.labels_key_flag =
+      cmd->add_option("--labels-key", a.labels_key, "labels array name in an .npz (default labels, used when present)");
   cmd->add_option("--resolution", a.resolution,
                   "folder: centre-crop and resize to N x N (antialiased); tfrecord: the level of N x N images")
       ->check(positive_count());

@@ -14,6 +14,7 @@ struct PackArgs {
   std::string resize_filter = "mitchell";
   bool grayscale = false, skip_bad = false, overwrite = false;
   int64_t shard_size = 0;
+  const CLI::Option* labels_key_flag = nullptr;  // given: the array must be there
 };
 
 struct SynthArgs {

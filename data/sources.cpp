@@ -157,7 +157,7 @@ std::unique_ptr<Source> open_cifar10(const std::vector<std::string>& paths) {
 }
 
 std::unique_ptr<Source> open_numpy(const std::string& path, const std::string& images_key,
-                                   const std::string& labels_key) {
+                                   const std::string& labels_key, bool labels_required) {
   torch::Tensor images, labels;
   SCORCH_CHECK(fs::is_regular_file(path), "input file '{}' does not exist", path);
   nlohmann::json desc = {{"type", "numpy"}, {"file", path}};
@@ -168,10 +168,17 @@ std::unique_ptr<Source> open_numpy(const std::string& path, const std::string& i
                       images_key);
     images = it->second;
     desc["images_key"] = images_key;
-    if (auto lt = arrays.find(labels_key); lt != arrays.end()) {
+    const auto lt = arrays.find(labels_key);
+    SCORCH_CHECK_HINT(lt != arrays.end() || !labels_required, "name the labels array with --labels-key",
+                      "'{}' has no array '{}' (--labels-key)", path, labels_key);
+    if (lt != arrays.end()) {
       labels = lt->second;
       SCORCH_CHECK(labels.dim() == 1 && labels.is_floating_point() == false,
-                   "'{}': labels '{}' must be an integer [N] array", path, labels_key);
+                   "'{}': labels '{}' must be an integer [N] array, got shape {}", path, labels_key,
+                   c10::str(labels.sizes()));
+      SCORCH_CHECK(labels.numel() == 0 || labels.min().item<int64_t>() >= 0,
+                   "'{}': labels '{}' hold a negative class id ({})", path, labels_key,
+                   labels.numel() ? labels.min().item<int64_t>() : 0);
       desc["labels_key"] = labels_key;
     }
   } else {

@@ -42,9 +42,10 @@ std::unique_ptr<Source> open_idx(const std::string& images_path, const std::stri
 // CIFAR-10 binary batches (label byte + 3072 bytes R, G, B planes per record); a directory means its
 // data_batch_*.bin files.
 std::unique_ptr<Source> open_cifar10(const std::vector<std::string>& paths);
-// .npy with uint8 [N,H,W] or [N,H,W,C]; .npz: arrays `images_key` and optional `labels_key` (integer [N]).
+// .npy with uint8 [N,H,W] or [N,H,W,C]; .npz: arrays `images_key` and `labels_key` (integer [N], >= 0), which
+// may be absent unless `labels_required` (the user named it).
 std::unique_ptr<Source> open_numpy(const std::string& path, const std::string& images_key,
-                                   const std::string& labels_key);
+                                   const std::string& labels_key, bool labels_required = false);
 // Reads a whole file, inflating it when it is gzip (zlib reads plain files unchanged).
 std::string read_maybe_gzip(const std::string& path);
 

@@ -170,6 +170,10 @@ class TfrecordSource : public Source {
       SCORCH_CHECK(data.size() == 1 && data[0].size() == static_cast<size_t>(chw[0] * chw[1] * chw[2]),
                    "{}: data holds {} bytes, shape [{}] needs {}", what, data.empty() ? 0 : data[0].size(),
                    fmt::join(chw, ", "), chw[0] * chw[1] * chw[2]);
+      SCORCH_CHECK_HINT(!options_.grayscale || chw[0] == 1, "drop --grayscale",
+                        "{}: --grayscale converts image/encoded records; progressive-GAN records are packed as "
+                        "stored, here [{}]",
+                        what, fmt::join(chw, ", "));
       shape = {chw[1], chw[2], chw[0]};
     } else {
       const auto& bytes = find(example, "image/encoded")->bytes;
@@ -180,6 +184,7 @@ class TfrecordSource : public Source {
       if (const auto* label = find(example, "image/class/label")) {
         SCORCH_CHECK(label->ints.size() == 1, "{}: image/class/label holds {} values, expected 1", what,
                      label->ints.size());
+        SCORCH_CHECK(label->ints[0] >= 0, "{}: image/class/label {} is negative", what, label->ints[0]);
         record_labels_.push_back(label->ints[0]);
       }
     }

@@ -6,6 +6,7 @@
 
 #include "core/atomic_file.h"
 #include "core/io/image_io.h"
+#include "core/io/npz.h"
 #include "data/dataset.h"
 #include "data/format.h"
 #include "support/prerequisite.h"
@@ -221,6 +222,32 @@ TEST(DataCli, CropThenResizeAFolderAndRefusals) {
             std::string::npos)
       << r.output;
   EXPECT_FALSE(fs::exists(dir + "/ds3/manifest.json"));
+}
+
+// Options of another format were ignored without a word (a --labels file that does not even exist, a
+// --labels-key the .npz lacks: the set packed unlabelled).
+TEST(DataCli, OptionsOfAnotherFormatAndMissingLabelsAreRefused) {
+  const auto dir = test::temp_dir("cli_options");
+  fs::create_directories(dir + "/in");
+  io::write_png(dir + "/in/0.png", io::Image{4, 4, 3, std::vector<uint8_t>(48, 1)});
+  const auto images = torch::zeros({3, 4, 4, 3}, torch::kUInt8);
+  io::npz::write_npz(dir + "/s.npz", {{"images", images}, {"labels", torch::tensor({0, 1, 2})}});
+  io::npz::write_npz(dir + "/neg.npz", {{"images", images}, {"labels", torch::tensor({0, -1, 2})}});
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {dir + "/in --labels /nonexistent", "--labels (an IDX labels file) applies to --format idx, not folder"},
+      {dir + "/in --labels-key y", "--images-key and --labels-key apply to --format npy"},
+      {dir + "/s.npz --skip-bad", "--skip-bad applies to image folders, not --format npy"},
+      {dir + "/s.npz --labels-key nope", "has no array 'nope' (--labels-key)"},
+      {dir + "/neg.npz", "hold a negative class id (-1)"}};
+  for (const auto& [args, message] : refused) {
+    auto r = scorch("data pack " + args + " --out " + dir + "/ds");
+    EXPECT_NE(r.code, 0) << args;
+    EXPECT_NE(r.output.find(message), std::string::npos) << args << "\n" << r.output;
+    EXPECT_FALSE(fs::exists(dir + "/ds/manifest.json")) << args;
+  }
+  auto r = scorch("data pack " + dir + "/s.npz --labels-key labels --out " + dir + "/ok");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(read_manifest(dir + "/ok").has_labels);
 }
 
 TEST(DataCli, TwoRanksPackTheSameBytes) {

@@ -94,6 +94,11 @@ TEST_F(TfrecordPack, ADamagedRecordIsNamedByFileAndIndex) {
   r = tfr_scorch("data pack " + dir_ + "/forged/huge-r02.tfrecords --out " + dir_ + "/ds-huge");
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_NE(r.output.find("H, W in 1..65536, got [1, 4294967296, 4294967296]"), std::string::npos) << r.output;
+  // --grayscale converts encoded images only: progressive-GAN records were packed in colour without a word.
+  r = tfr_scorch("data pack " + dir_ + "/pgan/set-r03.tfrecords --grayscale --out " + dir_ + "/ds-gray");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("progressive-GAN records are packed as stored, here [3, 8, 8]"), std::string::npos)
+      << r.output;
 }
 
 }  // namespace
