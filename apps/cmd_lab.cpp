@@ -33,7 +33,8 @@ void add_lab_command(CLI::App& app, Action& action) {
       ->required();
   mixture->add_option("--config", o->config, "the model's config (a continuous VE SDE)")->capture_default_str();
   mixture->add_option("--set", o->sets, "config override key=value (repeatable)");
-  mixture->add_option("--steps", o->steps, "training steps (default: the config's training.n_iters)");
+  mixture->add_option("--steps", o->steps, "training steps, positive (default: the config's training.n_iters)")
+      ->check(positive_count());
   mixture->add_option("--loss", o->loss, "training.loss: dsm | ssm | ssm_vr (default: the config's)");
   mixture->add_option("--points", o->points, "samples per sampler, and exact draws to compare them with")
       ->capture_default_str();

@@ -119,7 +119,8 @@ json MixtureLabReport::to_json() const {
   return {{"rows", rows_json},
           {"score_error", errors},
           {"mmd2_exact_vs_exact", mmd2_baseline},
-          {"train_seconds", train_seconds}};
+          {"train_seconds", train_seconds},
+          {"trained_steps", trained_steps}};
 }
 
 std::string MixtureLabReport::to_markdown() const {
@@ -133,6 +134,7 @@ std::string MixtureLabReport::to_markdown() const {
                      number(r.mean_lo[0], 2), number(r.mean_lo[1], 2), r.mmd2, r.nfe, r.seconds);
   s += "\n| σ | relative score error of the learned model, E‖s − s*‖² / E‖s*‖² |\n|---|---|\n";
   for (const auto& [sigma, e] : score_error) s += fmt::format("| {:g} | {:.4f} |\n", sigma, e);
+  s += fmt::format("\nThe learned score is the EMA network after {} training steps.\n", trained_steps);
   return s;
 }
 
@@ -172,6 +174,12 @@ MixtureLabReport run_mixture_lab(const MixtureLabOptions& o) {
                            torch::kCPU);
   trainer.run();
   report.train_seconds = seconds_since(t_train);
+  report.trained_steps = trainer.step();
+  if (trainer.step() > config.get_int("training.n_iters"))
+    spdlog::warn(
+        "{}/run holds a network trained {} steps, more than the {} asked: the table is of that network "
+        "(use another --out to train fewer)",
+        o.out, trainer.step(), config.get_int("training.n_iters"));
   auto& model = trainer.model();
   trainer.ema().copy_to(model);
   model.eval();

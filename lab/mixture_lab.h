@@ -33,6 +33,7 @@ struct MixtureLabReport {
   std::vector<std::pair<double, double>> score_error;  // (sigma, relative MSE of the learned score)
   double mmd2_baseline = 0;                            // two independent exact sets of the same size
   double train_seconds = 0;
+  int64_t trained_steps = 0;  // of the network the "learned" rows use (a run resumed in OUT may hold more than asked)
   nlohmann::json to_json() const;
   std::string to_markdown() const;
 };

@@ -33,6 +33,9 @@ TEST(MixtureLab, TheTableShowsThePitfallAndItsCure) {
   for (const char* f : {"samples.png", "scores.png", "table.md", "table.json", "data/manifest.json"})
     EXPECT_TRUE(std::filesystem::exists(dir + "/" + f)) << f;
   EXPECT_NE(read_file(dir + "/table.md").find("| learned | PC |"), std::string::npos);
+  // Which network the learned rows are of: a rerun with fewer --steps resumes this one.
+  EXPECT_EQ(r.trained_steps, 250);
+  EXPECT_NE(read_file(dir + "/table.md").find("after 250 training steps"), std::string::npos);
   ASSERT_EQ(r.rows.size(), 8u);
   const double se = std::sqrt(0.16 / o.points);
   for (const char* sampler : {"PC", "ODE (RK45)"}) {
@@ -79,6 +82,13 @@ TEST(MixtureLab, ARerunWithAnotherSeedIsRefused) {
                                 "holds the data of `scorch lab mixture --seed 0`, not of --seed 5");
   o.seed = 0;
   test::expect_error_containing([&] { run_mixture_lab(o); }, "with training.continuous false");
+  // --steps is a positive count: -5 used to train the config's steps, 0 to tabulate an untrained network.
+  for (const char* steps : {"0", "-5"}) {
+    const auto r = test::run(test::scorch_bin() + " lab mixture --out " + o.out + " --steps " + steps + " 2>&1");
+    EXPECT_NE(r.code, 0) << steps;
+    EXPECT_NE(r.output.find("--steps"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("must be a positive count"), std::string::npos) << r.output;
+  }
 }
 
 }  // namespace
