@@ -127,7 +127,8 @@ void add_fid_command(CLI::App& app, Action& action) {
   cmd->add_option("--ref", a->ref, "reference: stats .npz (mu/sigma or pool_3) or a folder of images");
   cmd->add_flag("--is", scores.is, "also the Inception Score (needs weights with the 1008-class layer)");
   cmd->add_flag("--kid", scores.kid, "also the Kernel Inception Distance");
-  cmd->add_option("--is-splits", scores.is_splits, "IS splits (10 as in Salimans et al.; score_sde used 1)");
+  cmd->add_option("--is-splits", scores.is_splits, "IS splits, positive (10 as in Salimans et al.; score_sde used 1)")
+      ->check(positive_count());
   cmd->add_option("--kid-subsets", scores.kid_subsets, "KID subsets")->check(positive_count());
   cmd->add_option("--kid-subset-size", scores.kid_subset_size, "KID subset size (clamped to the smaller set)")
       ->check(count_at_least(2));

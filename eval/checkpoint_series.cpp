@@ -166,6 +166,7 @@ CheckpointSeriesReport evaluate_checkpoint_series(const CheckpointSeriesOptions&
   const auto ckpts = match_checkpoints(o);
   FidExtractor ex(o.fid.extractor);
   if (o.fid.scores.is) ex.check_can_score_is();
+  reference.warn_if_other_weights(ex);
   auto& comm = ex.cpu_comm();
   const std::string out = o.out.empty() ? default_out(ckpts.front().dir) : o.out;
   FidTable table(out);

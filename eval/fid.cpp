@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "eval/fid_reference.h"
 #include "eval/frechet.h"
@@ -19,6 +20,24 @@ FidReference::FidReference(std::string path, const std::string& preprocessing) :
   if (std::filesystem::is_directory(path_)) return;
   extracted_ = read_reference_stats(path_, preprocessing);
   have_ = true;
+  const auto sidecar = path_ + ".json";
+  if (!std::filesystem::exists(sidecar)) return;
+  const auto meta = json::parse(read_file(sidecar), nullptr, /*allow_exceptions=*/false);
+  if (meta.is_object() && meta.contains("feature_extractor") && meta["feature_extractor"].is_object() &&
+      meta["feature_extractor"].contains("weights") && meta["feature_extractor"]["weights"].is_string())
+    weights_ = meta["feature_extractor"]["weights"].get<std::string>();
+}
+
+void FidReference::warn_if_other_weights(FidExtractor& extractor) const {
+  if (weights_.empty() || extractor.cpu_comm().rank() != 0) return;
+  const std::string now = extractor.identity()["feature_extractor"]["weights"].get<std::string>();
+  // "NAME (BYTES bytes, crc32 X)": the same file under another name is the same network.
+  const auto digest = [](const std::string& id) { return id.substr(std::min(id.rfind(" ("), id.size())); };
+  if (digest(now) != digest(weights_))
+    spdlog::warn(
+        "{} was computed with the Inception weights {}, this run extracts with {}: the FID compares the "
+        "features of two networks (make the statistics again with `scorch fid stats`)",
+        path_, weights_, now);
 }
 
 const Extracted& FidReference::get(FidExtractor& extractor, bool features) {
@@ -73,8 +92,10 @@ json score_samples(const Extracted& samples, const Extracted& ref, const ScoreOp
 
 json fid(const std::string& samples, const std::string& ref, const FidOptions& o) {
   FidReference reference(ref, o.extractor.preprocessing);
+  reference.check_can_score_kid(o.scores.kid);  // before the samples' extraction, not after
   FidExtractor extractor(o.extractor);
   if (o.scores.is) extractor.check_can_score_is();
+  reference.warn_if_other_weights(extractor);
   const auto s = extractor.run(samples, o.scores.is, o.scores.kid);
   const auto& r = reference.get(extractor, o.scores.kid);
   if (extractor.cpu_comm().rank() != 0) return nullptr;

@@ -35,11 +35,15 @@ class FidReference {
   // Refuses KID (`kid`) against statistics without per-image features before any sampling or extraction: found only
   // after a checkpoint's samples and their features, it cost the whole set's time.
   void check_can_score_kid(bool kid) const;
+  // Warns (on rank 0) when the statistics were computed with other Inception weights than `extractor` runs (their
+  // sidecar says which): the FID would compare features of two networks. Files without a sidecar pass.
+  void warn_if_other_weights(FidExtractor& extractor) const;
 
  private:
   std::string path_;
   bool have_ = false;
   Extracted extracted_;
+  std::string weights_;  // the feature extractor's weights the sidecar records; empty: not known
 };
 
 // FID of the extracted samples against the reference, plus IS and KID as `o` asks:

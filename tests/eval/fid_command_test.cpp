@@ -3,12 +3,14 @@
 #include <stb_image_write.h>
 
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "core/io/npz.h"
 #include "eval/inception_weights.h"
 #include "support/prerequisite.h"
+#include "support/random_inception.h"
 #include "support/run.h"
 
 namespace scorch::eval {
@@ -49,6 +51,31 @@ TEST(FidCommand, RejectsReferenceFilesWithWrongKeysOrShapes) {
   r = test::run(test::scorch_bin() + " fid --samples " + dir + " --ref " + root + "/shape.npz");
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("sigma must be (2048, 2048)"), std::string::npos) << r.output;
+}
+
+// A reference that cannot give KID (mu/sigma only) is refused before the samples are read, not after their
+// extraction; statistics of other Inception weights (their sidecar says which) are scored with a warning.
+TEST(FidCommand, KidAgainstStatisticsAndOtherWeightsAreCaughtUpFront) {
+  const auto root = test::temp_dir("fidcmd");
+  const auto weights = test::write_random_inception(root);
+  io::npz::write_npz(root + "/ms.npz",
+                     {{"mu", torch::zeros({2048}, torch::kDouble)}, {"sigma", torch::eye(2048, torch::kDouble)}});
+  const auto bin = test::scorch_bin() + " fid --inception " + weights + " --batch-size 2 --ref " + root + "/ms.npz";
+  auto r = test::run(bin + " --samples " + root + "/not-there --kid 2>&1");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("--kid needs per-image features of the reference"), std::string::npos) << r.output;
+  r = test::run(bin + " --samples " + image_dir(root, 2, 0) + " --is --is-splits 0 2>&1");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("--is-splits"), std::string::npos) << r.output;
+
+  std::ofstream(root + "/ms.npz.json")
+      << R"J({"feature_extractor": {"weights": "pt_inception.pth (1 bytes, crc32 0)"}})J";
+  r = test::run(bin + " --samples " + image_dir(root, 2, 0) + " --out " + root + "/r.json 2>&1", 600);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("was computed with the Inception weights pt_inception.pth (1 bytes, crc32 0), this run "
+                          "extracts with inception.safetensors"),
+            std::string::npos)
+      << r.output;
 }
 
 // The real 299 path end to end with installed weights: stats of one folder, FID of it against itself
