@@ -40,7 +40,17 @@ struct InceptionArgs {
 
 struct CkptExportArgs {
   std::string ckpt, out, dtype = "fp32", layout = "score_sde";
+  bool force = false;
 };
+
+// An export replaces a file only when asked: a score_sde user exporting into their old workdir would lose the
+// original checkpoint_N.pth without a word.
+void check_export_target(const CkptExportArgs& a) {
+  SCORCH_CHECK_HINT(!fs::is_directory(a.out), "pass --out FILE", "--out '{}' is a directory; the export is one file",
+                    a.out);
+  SCORCH_CHECK_HINT(a.force || !fs::exists(a.out), "pass --force to replace it, or choose another --out",
+                    "'{}' already exists", a.out);
+}
 
 struct DiffusersArgs {
   std::string ckpt, out, weights = "ema";
@@ -112,6 +122,7 @@ Loaded load_checkpoint(const std::string& path) {
 }
 
 int run_score_sde_export(const CkptExportArgs& a) {
+  check_export_target(a);
   torch::NoGradGuard no_grad;
   const auto ck = load_checkpoint(a.ckpt);
   SCORCH_CHECK(a.layout == "score_sde" || a.layout == "ncsn", "--layout must be score_sde or ncsn, got '{}'", a.layout);
@@ -136,6 +147,7 @@ torch::ScalarType parse_dtype(const std::string& s) {
 }
 
 int run_export_ema(const CkptExportArgs& a) {
+  check_export_target(a);
   const auto dtype = parse_dtype(a.dtype);
   const auto ck = load_checkpoint(a.ckpt);
   io::write_ema_export(a.out, ck.config, ck.step, ck.tensors, dtype);
@@ -180,6 +192,7 @@ void add_convert_command(CLI::App& app, Action& action) {
                   "score_sde (a dict, score_sde_pytorch's restore_checkpoint) | ncsn (the list ermongroup/ncsn and "
                   "ncsnv2 save; NCSN/NCSNv2 networks only)")
       ->capture_default_str();
+  exp->add_flag("--force", ex->force, "replace an existing --out file");
   exp->callback([&action, ex]() { action = [ex]() { return run_score_sde_export(*ex); }; });
 
   auto ee = std::make_shared<CkptExportArgs>();
@@ -188,6 +201,7 @@ void add_convert_command(CLI::App& app, Action& action) {
   ema->add_option("--out", ee->out, "the .safetensors file to write")->required();
   ema->add_option("--dtype", ee->dtype, "fp32 | bf16 | fp16 (float64 buffers such as sigmas stay float64)")
       ->capture_default_str();
+  ema->add_flag("--force", ee->force, "replace an existing --out file");
   ema->callback([&action, ee]() { action = [ee]() { return run_export_ema(*ee); }; });
 
   auto di = std::make_shared<DiffusersArgs>();

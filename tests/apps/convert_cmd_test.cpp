@@ -190,6 +190,19 @@ TEST(ConvertCmd, ExportThenImportIsLossless) {
   EXPECT_EQ(a.ema_rate, b.ema_rate);
   EXPECT_EQ(a.optimizer_step, b.optimizer_step);
   EXPECT_EQ(io::CheckpointStore::validate(dir + "/b/checkpoints/latest")["step"], 3);
+
+  // An existing file is replaced only with --force (a score_sde workdir's checkpoint_N.pth was overwritten).
+  for (const std::string cmd : {" convert export ", " convert export-ema "}) {
+    const auto out = dir + "/again" + (cmd.find("ema") != std::string::npos ? ".safetensors" : ".pth");
+    write_file_atomic(out, "precious");
+    r = run(scorch_bin() + cmd + dir + "/a --out " + out);
+    EXPECT_NE(r.code, 0) << cmd;
+    EXPECT_TRUE(contains(r.output, "'" + out + "' already exists")) << r.output;
+    EXPECT_EQ(read_file(out), "precious");
+    r = run(scorch_bin() + cmd + dir + "/a --out " + out + " --force");
+    EXPECT_EQ(r.code, 0) << r.output;
+    EXPECT_NE(read_file(out), "precious");
+  }
 }
 
 TEST(ConvertCmd, ExportLoadsInScoreSdeRestoreCheckpoint) {
