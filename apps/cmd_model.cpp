@@ -77,7 +77,35 @@ int run_forward(const ForwardArgs& args) {
     SCORCH_CHECK(!v.defined() || (v.dim() == 1 && v.size(0) == x.size(0)),
                  "model forward: {}'s {} has shape {}, expected ({},): one per image of input/x", args.inputs, name,
                  c10::str(v.sizes()), x.size(0));
+  // Dtypes and ranges too: numpy's default float64, or a label past the network's levels, ended in a LibTorch
+  // message without the file or the tensor (or in NaN outputs).
+  for (const auto& [name, v] : {std::pair{"input/x", x}, std::pair{"input/t", t}})
+    SCORCH_CHECK_HINT(!v.defined() || v.scalar_type() == torch::kFloat32, "write it as float32 (numpy: .astype('f4'))",
+                      "model forward: {}'s {} is {}; the network computes in float32", args.inputs, name,
+                      c10::toString(v.scalar_type()));
+  if (t.defined())
+    SCORCH_CHECK(((t >= 0) & (t <= 1)).all().item<bool>(),
+                 "model forward: {}'s input/t holds times outside the SDE's [0, 1] (min {}, max {})", args.inputs,
+                 t.min().item<double>(), t.max().item<double>());
   const bool continuous = config.get_bool("training.continuous");
+  if (time_cond.defined()) {
+    SCORCH_CHECK(time_cond.is_floating_point() || !continuous,
+                 "model forward: {}'s input/time_cond is {}; a continuous-time network takes float32 labels",
+                 args.inputs, c10::toString(time_cond.scalar_type()));
+    const auto tc = time_cond.to(torch::kFloat64);
+    if (continuous) {
+      SCORCH_CHECK((tc >= 0).all().item<bool>(), "model forward: {}'s input/time_cond holds a negative label ({})",
+                   args.inputs, tc.min().item<double>());
+      time_cond = time_cond.to(torch::kFloat32);
+    } else {
+      const int64_t levels = config.get_int("model.num_scales");
+      SCORCH_CHECK((tc == tc.round()).all().item<bool>() && (tc >= 0).all().item<bool>() &&
+                       (tc < static_cast<double>(levels)).all().item<bool>(),
+                   "model forward: {}'s input/time_cond must hold level indices 0 to {} (model.num_scales {}) of a "
+                   "network trained on discrete levels; got {} to {}",
+                   args.inputs, levels - 1, levels, tc.min().item<double>(), tc.max().item<double>());
+    }
+  }
   auto sde = sdes::make_sde(config);
   if (!time_cond.defined()) {
     SCORCH_CHECK(t.defined(), "model forward: {} has neither input/time_cond nor input/t", args.inputs);

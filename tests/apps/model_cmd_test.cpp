@@ -68,16 +68,24 @@ TEST(ModelCmd, MisShapedInputsAreNamed) {
     torch::Tensor value;
     const char* message;
   };
-  for (const auto& c : {Case{"input/x", x.narrow(1, 0, 1), "input/x has shape"},
-                        Case{"input/x", x.narrow(2, 0, x.size(2) / 2), "input/x has shape"},
-                        Case{"input/t", torch::rand({x.size(0) + 1}), "input/t has shape"}}) {
+  const auto b = x.size(0);
+  for (const auto& c :
+       {Case{"input/x", x.narrow(1, 0, 1), "input/x has shape"},
+        Case{"input/x", x.narrow(2, 0, x.size(2) / 2), "input/x has shape"},
+        Case{"input/t", torch::rand({b + 1}), "input/t has shape"},
+        // numpy's default dtype, and labels the network has no level for: LibTorch's messages
+        Case{"input/x", x.to(torch::kFloat64), "input/x is Double; the network computes in float32"},
+        Case{"input/t", torch::full({b}, 1.5f), "input/t holds times outside the SDE's [0, 1]"},
+        Case{"input/time_cond", torch::full({b}, -3.0f), "input/time_cond holds a negative label"},
+        Case{"input/time_cond", torch::full({b}, 5000.0f), "input/time_cond must hold level indices 0 to 999"}}) {
     SCOPED_TRACE(c.message);
     std::map<std::string, torch::Tensor> bad = {{"input/x", x}, {"input/t", inputs.at("input/t")}};
     bad[c.tensor] = c.value.contiguous();
     io::write_safetensors(dir + "/in.safetensors", bad);
-    auto r =
-        run(scorch_bin() + " model forward --config " + parity(name + ".yaml") + " --weights " +
-            parity(name + ".safetensors") + " --inputs " + dir + "/in.safetensors --out " + dir + "/o.safetensors");
+    const bool discrete = std::string(c.message).find("level indices") != std::string::npos;
+    auto r = run(scorch_bin() + " model forward --config " + parity(name + ".yaml") + " --weights " +
+                 parity(name + ".safetensors") + " --inputs " + dir + "/in.safetensors --out " + dir +
+                 "/o.safetensors" + (discrete ? " --set training.continuous=false" : ""));
     EXPECT_EQ(r.code, 1) << r.output;
     EXPECT_TRUE(contains(r.output, dir + "/in.safetensors's " + c.message)) << r.output;
   }
