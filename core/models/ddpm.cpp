@@ -18,8 +18,8 @@ constexpr int64_t kGroups = 32;
 
 DDPMImpl::DDPMImpl(const ModelConfig& config_) : config(config_) {
   const auto& c = config;
+  check_unet_ladder(c);
   const int64_t levels = static_cast<int64_t>(c.ch_mult.size());
-  SCORCH_CHECK(levels >= 1, "model.ch_mult is empty");
   sigmas = register_buffer("sigmas", ve_sigmas(c.sigma_min, c.sigma_max, c.num_scales));
   const int64_t nf = c.nf;
   auto& mods = all_modules;

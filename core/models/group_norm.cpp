@@ -12,8 +12,10 @@ namespace scorch::models {
 
 GroupNormImpl::GroupNormImpl(int64_t num_groups, int64_t num_channels, double eps)
     : num_groups_(num_groups), eps_(eps) {
-  SCORCH_CHECK(num_groups >= 1 && num_channels % num_groups == 0, "GroupNorm: {} channels cannot form {} groups",
-               num_channels, num_groups);
+  SCORCH_CHECK_HINT(num_groups >= 1 && num_channels % num_groups == 0,
+                    "the U-Nets' GroupNorm takes min(C / 4, 32) groups of each block's C = model.nf x "
+                    "model.ch_mult[i] channels: a model.nf that is a multiple of 32 always works (score_sde: 128)",
+                    "GroupNorm: {} channels cannot form {} groups", num_channels, num_groups);
   weight = register_parameter("weight", torch::ones({num_channels}));
   bias = register_parameter("bias", torch::zeros({num_channels}));
 }

@@ -31,10 +31,10 @@ NCSNppImpl::NCSNppImpl(const ModelConfig& config_) : config(config_) {
   check_choice("model.progressive_input", c.progressive_input, {"none", "input_skip", "residual"});
   check_choice("model.progressive_combine", c.progressive_combine, {"sum", "cat"});
   check_choice("model.embedding_type", c.embedding_type, {"fourier", "positional"});
+  check_unet_ladder(c);
   const int64_t levels = static_cast<int64_t>(c.ch_mult.size());
-  SCORCH_CHECK(levels >= 1, "model.ch_mult is empty");
-  SCORCH_CHECK(c.image_size % (int64_t{1} << (levels - 1)) == 0,
-               "data.image_size {} is not divisible by 2^{} (len(model.ch_mult) - 1)", c.image_size, levels - 1);
+  SCORCH_CHECK_HINT(!c.fir || !c.fir_kernel.empty(), "score_sde's FIR kernel is [1, 3, 3, 1]",
+                    "model.fir is true but model.fir_kernel is empty");
 
   sigmas = register_buffer("sigmas", ve_sigmas(c.sigma_min, c.sigma_max, c.num_scales));
   const int64_t nf = c.nf, channels = c.num_channels;

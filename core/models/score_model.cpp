@@ -1,6 +1,8 @@
 // The model factory and ModelConfig, read from the config table's model.* and data.* keys.
 #include "core/models/score_model.h"
 
+#include <fmt/ranges.h>
+
 #include "core/error.h"
 #include "core/models/ddpm.h"
 #include "core/models/mlp.h"
@@ -24,6 +26,22 @@ void check_only_value(const Config& c, const std::string& key, const std::string
 }  // namespace
 
 bool is_refinenet(const std::string& name) { return network_family(name) == "refinenet"; }
+
+void check_unet_ladder(const ModelConfig& c) {
+  const int64_t levels = static_cast<int64_t>(c.ch_mult.size());
+  SCORCH_CHECK(levels >= 1, "model.ch_mult is empty");
+  SCORCH_CHECK(c.image_size >= 1 && c.image_size % (int64_t{1} << (levels - 1)) == 0,
+               "data.image_size {} is not a positive multiple of 2^{} (len(model.ch_mult) - 1)", c.image_size,
+               levels - 1);
+  std::vector<int64_t> widths;
+  for (int64_t k = 0; k < levels; ++k) widths.push_back(c.image_size >> k);
+  for (auto r : c.attn_resolutions)
+    SCORCH_CHECK_HINT(std::find(widths.begin(), widths.end(), r) != widths.end(),
+                      fmt::format("the network's widths are {}", fmt::join(widths, ", ")),
+                      "model.attn_resolutions holds {}, a width the network never has: no attention would be built "
+                      "there",
+                      r);
+}
 
 ModelConfig ModelConfig::from(const Config& c) {
   ModelConfig m;

@@ -83,6 +83,11 @@ class ScoreModelImpl : public torch::nn::Module {
 // The RefineNet family (core/models/ncsnv2.h): InstanceNorm++ networks conditioned on a level index.
 bool is_refinenet(const std::string& name);
 
+// The U-Nets' (NCSN++/DDPM++, DDPM) resolution ladder, checked naming the keys: model.ch_mult not empty,
+// data.image_size positive and halving len(ch_mult) - 1 times, every model.attn_resolutions entry one of the
+// ladder's widths (another one built no attention, without a word).
+void check_unet_ladder(const ModelConfig& c);
+
 // Builds the network named by model.name with its reference initialisation.
 std::shared_ptr<ScoreModelImpl> make_model(const Config& config);
 std::shared_ptr<ScoreModelImpl> make_model(const ModelConfig& config);

@@ -38,5 +38,39 @@ TEST(ScoreModel, NegativeCheckpointingResolutionIsRefusedNamingTheKey) {
   EXPECT_NE(msg.find("model.grad_checkpointing_min_resolution = -3 (from --set)"), std::string::npos) << msg;
 }
 
+std::string build_error(const std::vector<std::string>& sets) {
+  try {
+    models::make_model(Config::resolve("", sets));
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// What the U-Nets used to build without a word (no attention at a width they never have; an empty FIR kernel
+// that failed at the first step) or refuse in LibTorch's terms.
+TEST(ScoreModel, TheUnetLadderAndItsKeysAreCheckedByName) {
+  const std::vector<std::string> small = {"model.nf=32", "model.ch_mult=[1, 2]", "model.num_res_blocks=1",
+                                          "data.image_size=8", "model.attn_resolutions=[4]"};
+  EXPECT_EQ(build_error(small), "");
+  for (const char* name : {"ncsnpp", "ddpm"}) {
+    auto sets = small;
+    sets.push_back(std::string("model.name=") + name);
+    sets.push_back("model.attn_resolutions=[5]");
+    auto msg = build_error(sets);
+    EXPECT_NE(msg.find("model.attn_resolutions holds 5, a width the network never has"), std::string::npos)
+        << name << ": " << msg;
+    EXPECT_NE(msg.find("the network's widths are 8, 4"), std::string::npos) << msg;
+    sets.back() = "data.image_size=0";
+    msg = build_error(sets);
+    EXPECT_NE(msg.find("data.image_size 0 is not a positive multiple of 2^1"), std::string::npos) << msg;
+  }
+  auto sets = small;
+  sets.push_back("model.fir_kernel=[]");
+  EXPECT_NE(build_error(sets).find("model.fir is true but model.fir_kernel is empty"), std::string::npos);
+  sets.back() = "model.nf=3";
+  EXPECT_NE(build_error(sets).find("a model.nf that is a multiple of 32 always works"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace scorch
