@@ -29,7 +29,9 @@ int run_cli(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // CLI11's own codes (105, 106, 109, ...) say which parse step failed; scripts want one: 2 for a command line
+    // that was not understood, as argparse and getopt tools exit, 1 for scorch's errors, 0 for --help.
+    return app.exit(e) == 0 ? 0 : 2;
   }
   init_logging(dist::info().rank, log_level);
   dist::configure_cpu_threads(dist::info().local_world);

@@ -129,17 +129,18 @@ void report_farm(const sampler::FarmReport& r, const sampler::FarmOptions& o, di
   if (comm.rank() != 0) return;
   if (nonfinite > 0)
     spdlog::warn("{} of the images sampled now hold NaN or infinite values: see the warnings above", nonfinite);
+  const char* items = o.points ? "points" : "images";
   if (r.already_complete) {
-    std::printf("%s is complete already (%lld images); nothing to do\n", o.out.c_str(),
-                static_cast<long long>(r.images));
+    std::printf("%s is complete already (%lld %s); nothing to do\n", o.out.c_str(), static_cast<long long>(r.images),
+                items);
     return;
   }
   std::string per_rank;
   for (auto c : counts) per_rank += (per_rank.empty() ? "" : " ") + std::to_string(c);
   std::printf(
-      "wrote %lld images in %lld batches of %lld to %s in %.1f s (%lld batches resumed; batches per rank: %s; "
+      "wrote %lld %s in %lld batches of %lld to %s in %.1f s (%lld batches resumed; batches per rank: %s; "
       "mean NFE per batch %.1f)\n",
-      static_cast<long long>(r.images), static_cast<long long>(r.batches), static_cast<long long>(o.batch),
+      static_cast<long long>(r.images), items, static_cast<long long>(r.batches), static_cast<long long>(o.batch),
       o.out.c_str(), r.seconds, static_cast<long long>(r.resumed), per_rank.c_str(),
       batches_run > 0 ? double(nfe_all) / double(batches_run) : 0.0);
 }

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -214,6 +215,11 @@ std::string printable_key(const std::string& key) {
 }  // namespace
 
 void Config::merge_file(const std::string& path) {
+  // score_sde's own configs are Python (ml_collections); their YAML copies live in configs/.
+  SCORCH_CHECK_HINT(std::filesystem::path(path).extension() != ".py",
+                    "every score_sde config is in configs/ as YAML under the same name, e.g. "
+                    "configs/ve/cifar10_ncsnpp_continuous.yaml (docs/from-score-sde.md)",
+                    "config file '{}' is one of score_sde's Python configs; scorch reads YAML", path);
   YAML::Node root;
   try {
     root = YAML::LoadFile(path);

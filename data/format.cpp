@@ -75,6 +75,10 @@ Manifest manifest_from_json(const nlohmann::json& j, const std::string& what) {
 
 Manifest read_manifest(const std::string& dir) {
   const std::string path = (std::filesystem::path(dir) / kManifestName).string();
+  // A sample farm writes its manifest last: without it, the farm has not finished (or was killed).
+  SCORCH_CHECK_HINT(std::filesystem::exists(path) || !std::filesystem::exists(std::filesystem::path(dir) / "farm.json"),
+                    "run its `scorch sample` command again to finish it (finished batches are kept)",
+                    "'{}' is an unfinished sample farm: it has farm.json but no {} yet", dir, kManifestName);
   SCORCH_CHECK_HINT(std::filesystem::exists(path), "pack a dataset with `scorch data pack`",
                     "'{}' is not a scorch dataset: {} is missing", dir, path);
   nlohmann::json j;

@@ -89,7 +89,9 @@ std::unique_ptr<ImageSource> open_image_source(const std::string& path) {
                "image source '{}' is not a directory (expected a folder of images or a "
                "dataset/samples dir)",
                path);
-  if (fs::exists(fs::path(path) / "manifest.json")) return std::make_unique<DatasetSource>(path);
+  // A farm without its manifest (unfinished) goes to the dataset reader, which says so.
+  if (fs::exists(fs::path(path) / "manifest.json") || fs::exists(fs::path(path) / "farm.json"))
+    return std::make_unique<DatasetSource>(path);
   // pytorch-fid's IMAGE_EXTENSIONS, matched as its glob matches them: case-sensitively.
   static const std::set<std::string> kRead = {".bmp", ".jpg", ".jpeg", ".pgm", ".png",
                                               ".ppm", ".tif", ".tiff", ".webp"};

@@ -172,9 +172,11 @@ void Trainer::log_interval(double seconds, double eta_s) {
     row["eval_acc"] = total > 0 ? nlohmann::json(right / total) : nlohmann::json(nullptr);
     spdlog::info("step {}: eval accuracy {:.3f} (by noise band, lowest first: {})", step_, right / total, [&] {
       std::string s;
-      for (int64_t b = 0; b < kAccuracyBands; ++b)
-        s += fmt::format("{}{:.3f}", b ? ", " : "",
-                         pending_eval_accuracy_[b] / std::max(pending_eval_accuracy_[kAccuracyBands + b], 1.0));
+      for (int64_t b = 0; b < kAccuracyBands; ++b) {
+        const double n = pending_eval_accuracy_[kAccuracyBands + b];
+        // A band no image of this batch fell in has no accuracy (null in metrics.jsonl), not 0.
+        s += (b ? ", " : "") + (n > 0 ? fmt::format("{:.3f}", pending_eval_accuracy_[b] / n) : std::string("-"));
+      }
       return s;
     }());
     pending_eval_accuracy_.clear();

@@ -125,6 +125,10 @@ std::string resolve_checkpoint_dir(const std::string& path) {
                  why_not.empty() ? "" : why_not.front());
     return fs::canonical(*found).string();
   }
+  SCORCH_CHECK_HINT(!fs::is_regular_file(path),
+                    "a score_sde_pytorch or NCSN checkpoint becomes a scorch one with `scorch convert import FILE "
+                    "--config CONFIG --out RUN`; an EMA export is sampled, not exported again",
+                    "'{}' is a file, not a checkpoint dir or run dir", path);
   SCORCH_FAIL("'{}' is neither a checkpoint dir (no meta.json) nor a run dir with checkpoints/step-N", path);
 }
 

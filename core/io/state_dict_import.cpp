@@ -200,6 +200,12 @@ std::map<std::string, torch::Tensor> import_model(const py::Ref& m, const std::m
     if (!m->get(*prefixed ? "module." + name : name)) problems.missing(name);
   problems.check(path, "'model'");
   check_noise_levels(out, want, path);
+  std::vector<std::string> nonfinite;
+  for (const auto& [name, t] : out)
+    if (t.is_floating_point() && !torch::isfinite(t).all().item<bool>()) nonfinite.push_back(name);
+  if (!nonfinite.empty())
+    spdlog::warn("'{}': {} tensor(s) of 'model' hold NaN or infinite values ({}): the run that wrote it had diverged",
+                 path, nonfinite.size(), some(nonfinite));
   return out;
 }
 

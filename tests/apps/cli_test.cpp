@@ -77,6 +77,17 @@ TEST(Cli, MissingConfigFileIsNamed) {
   EXPECT_TRUE(contains(r.output, "/nonexistent/x.yaml")) << r.output;
 }
 
+// A command line that is not understood exits 2 whichever CLI11 step refused it (it used to exit 105 to 109), an
+// error of scorch's 1, --help 0.
+TEST(Cli, UsageErrorsExitTwo) {
+  for (const std::string args : {"train --no-such-flag", "fid --samples s --ref r --kid-subsets 0",
+                                 "convert export-diffusers c --out o --weights neither", "sample --num"}) {
+    auto r = run(scorch_bin() + " " + args);
+    EXPECT_EQ(r.code, 2) << args << "\n" << r.output;
+  }
+  EXPECT_EQ(run(scorch_bin() + " train --help").code, 0);
+}
+
 TEST(Cli, BadLogLevelIsRefused) {
   auto r = run(scorch_bin() + " --log-level loud info");
   EXPECT_EQ(r.code, 1) << r.output;

@@ -222,7 +222,8 @@ TEST(TrainCmd, ClearErrors) {
   auto r = run(train_cmd(root, "--set training.batch_size=7 --set training.micro_batch=2"));
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(contains(r.output, "training.micro_batch = 2 does not divide")) << r.output;
-  r = run(train_cmd(root, "--set data.image_size=16"));
+  // (The attention width moves with the image size: [4] is no width of a 16x16 network.)
+  r = run(train_cmd(root, "--set data.image_size=16 --set 'model.attn_resolutions=[8]'"));
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(contains(r.output, "holds 8x8x1 images, the config wants 16x16x1")) << r.output;
   r = run(scorch_bin() + " train --config " + test::source_dir() + "/configs/small/ve_tiny.yaml");
@@ -232,7 +233,7 @@ TEST(TrainCmd, ClearErrors) {
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "batch_size: 16")) << r.output;
   // With data.path set, --dry-run checks the data as the run would, and prints nothing it would refuse.
-  r = run(train_cmd(root, "--set data.image_size=16 --dry-run"));
+  r = run(train_cmd(root, "--set data.image_size=16 --set 'model.attn_resolutions=[8]' --dry-run"));
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_TRUE(contains(r.output, "training dataset " + root + "/data holds 8x8x1 images, the config wants 16x16x1"))
       << r.output;
