@@ -419,7 +419,7 @@ void add_sample_command(CLI::App& app, Action& action) {
   cmd->add_option("--class", a->classes,
                   "class-conditional: image i asks for the i-th of these class ids, cyclically (e.g. --class 1,3)")
       ->delimiter(',')
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative_count());
   cmd->add_option("--classifier", a->classifier,
                   "the noise-conditional classifier's checkpoint (training.task: classifier) that guides the samples");
   a->flags["--classifier-scale"] =

@@ -60,7 +60,8 @@ TEST(SampleClass, RefusesMismatchedClassifiersAndMissingHalves) {
       {"--out d --classifier run --class 1", "is a checkpoint of training.task score, not a classifier"},
       {"--out e --classifier cls --class 1 --sampling.method ddim", "not sampling.method ddim"},
       {"--out g --classifier cls --class 1 --classifier-scale inf", "--classifier-scale must be a finite number"},
-      {"--out h --classifier-scale 2", "sampling without --classifier does not take --classifier-scale"}};
+      {"--out h --classifier-scale 2", "sampling without --classifier does not take --classifier-scale"},
+      {"--out i --classifier cls --class ''", "--class: must be a count of 0 or more, got "}};  // it was class 0
   for (const auto& [args, message] : cases) {
     auto r = test::run(bin + args + " 2>&1", 120);
     EXPECT_NE(r.code, 0) << args;
