@@ -95,6 +95,9 @@ int run_pack(const PackArgs& a) {
       source = data::open_cifar10(a.inputs);
     } else if (format == "npy") {
       SCORCH_CHECK(a.inputs.size() == 1, "pack --format npy takes one .npy or .npz file");
+      SCORCH_CHECK(
+          (a.images_key == "images" && a.labels_key_flag->count() == 0) || fs::path(a.inputs[0]).extension() == ".npz",
+          "--images-key and --labels-key name arrays of an .npz; '{}' is one array", a.inputs[0]);
       source = data::open_numpy(a.inputs[0], a.images_key, a.labels_key, a.labels_key_flag->count() > 0);
     } else {
       SCORCH_FAIL("unknown --format '{}' (auto, folder, cifar10, idx, npy, tfrecord)", format);

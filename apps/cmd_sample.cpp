@@ -243,10 +243,11 @@ int run_sample(const SampleArgs& a) {
     return 0;
   }
   const auto& o = s.o;
-  // Whole batches (the file's rows as far as it goes, then zeros), cut: where --num ends does not move the
-  // adaptive solver's steps, which a batch's rows share.
+  // Whole batches (the file's rows as far as it goes), cut: where --num ends does not move the adaptive solver's
+  // steps, which a batch's rows share.
   sampler::BatchProducer produce = [&](int64_t id, int64_t count, int64_t* nfe) {
-    const auto x_T = sampler::rows_padded(s.latents, id * o.batch, o.batch);  // (batch, C, H, W)
+    const auto first = id * o.batch;
+    const auto x_T = s.latents.slice(0, first, first + sampler::whole_batch_rows(first, o.batch, s.latents.size(0)));
     auto images = diffusion.sample_from(x_T, o.seed, id, false).slice(0, 0, count);
     *nfe = diffusion.last_nfe();
     return images;
@@ -322,15 +323,9 @@ int run_likelihood(const SampleArgs& a) {
       {"--latents", "--png", "--float", "--grid", "--overwrite", "--classifier-scale", "--classifier-weights"});
   SCORCH_CHECK_HINT(a.divergence != "exact" || a.probes.empty(), "drop --probes, or use a Hutchinson --divergence",
                     "--divergence exact takes no probes (--probes {})", a.probes);
-  // Before hours of ODE solves, not after: --out names the JSON file the result goes to.
-  if (!a.out.empty()) {
-    const std::filesystem::path out(a.out);
-    SCORCH_CHECK_HINT(!std::filesystem::is_directory(out), "pass --out FILE.json",
-                      "scorch sample likelihood writes its result as a JSON file; --out {} is a directory", a.out);
-    const auto parent = out.has_parent_path() ? out.parent_path() : std::filesystem::path(".");
-    SCORCH_CHECK(std::filesystem::is_directory(parent), "--out {}: the directory {} does not exist", a.out,
-                 parent.string());
-  }
+  // Before hours of ODE solves, not after: --out names the JSON file the result goes to (its directory is made).
+  SCORCH_CHECK_HINT(a.out.empty() || !std::filesystem::is_directory(a.out), "pass --out FILE.json",
+                    "scorch sample likelihood writes its result as a JSON file; --out {} is a directory", a.out);
   auto l = load(a);
   SCORCH_CHECK_HINT(!a.data.empty(), "pass --data DIR (a dataset from `scorch data pack`)",
                     "scorch sample likelihood needs data");

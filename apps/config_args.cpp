@@ -80,8 +80,9 @@ void check_network_unchanged(const Config& trained, const Config& config, const 
     SCORCH_CHECK_HINT(
         before == now,
         discrete && key.rfind("model.", 0) == 0
-            ? "a network trained on discrete noise levels knows only its own; for fewer network evaluations take "
-              "sampling.method ddim or dpm_solver with sampling.steps (docs/sampling.md)"
+            ? "a network trained on discrete noise levels knows only its own: ald and pc walk that ladder; the "
+              "few-step samplers (sampling.method ddim, dpm_solver with sampling.steps) take DDPM networks and long "
+              "VE ladders (docs/sampling.md)"
             : "the network learned the score of the SDE it was trained on; drop the override",
         "{}: {} = {} (from {}), but the checkpoint's network was trained with {} = {}{}", command, key, now,
         config.source_of(key), key, before, discrete ? " on discrete levels (training.continuous false)" : "");

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <set>
 
 #include "core/dist/communicator.h"
 #include "core/error.h"
@@ -103,10 +104,13 @@ void FolderSource::label_by_folder() {
   for (const auto& e : fs::directory_iterator(root_))
     if (e.is_directory()) classes_.push_back(e.path().filename().string());
   std::sort(classes_.begin(), classes_.end());
+  const std::set<std::string> used(folder_of.begin(), folder_of.end());
   std::vector<std::string> empty;
   for (const auto& c : classes_)
-    if (std::find(folder_of.begin(), folder_of.end(), c) == folder_of.end()) empty.push_back(c);
-  SCORCH_CHECK_HINT(empty.empty(), "move folders that are not classes out of the root, or give every class images",
+    if (!used.count(c)) empty.push_back(c);
+  SCORCH_CHECK_HINT(empty.empty(),
+                    "move folders that are not classes (hidden ones such as .ipynb_checkpoints too, as torchvision's "
+                    "ImageFolder counts them) out of the root, or give every class images",
                     "class folder(s) '{}' of '{}' hold no usable image{}: a class without images would shift the "
                     "labels of the classes after it",
                     fmt::join(empty, "', '"), root_, skipped_.empty() ? "" : " (after --skip-bad)");

@@ -29,8 +29,8 @@ void clear_dataset(const std::string& out, bool overwrite) {
     const std::string name = e.path().filename().string();
     if (name == kManifestName || (is_shard(name) && e.is_regular_file()))
       ours.push_back(name);
-    else if (name.find(".tmp") == std::string::npos)  // a killed write's leftover (atomic_file.h) is ours too
-      others.push_back(name);
+    else if (name.find(".tmp") == std::string::npos && name[0] != '.')  // a killed write's leftover (atomic_file.h)
+      others.push_back(name);                                           // and hidden files (.DS_Store) pass
   }
   SCORCH_CHECK_HINT(others.empty(), "use an empty or new --out",
                     "'{}' holds {} file(s) no dataset writes (such as '{}'): a dataset is written only into an "

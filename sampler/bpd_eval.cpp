@@ -51,13 +51,16 @@ BpdReport evaluate_bpd(DiffusionSampler& sampler, const BpdOptions& o, dist::Com
     if (u >= units) break;
     const int64_t k = u % nb, first = k * o.batch, n = std::min(o.batch, num - first);
     auto gen = make_generator(sampler.device(), o.seed, static_cast<uint64_t>(u));
-    // The whole batch, past --num (model_images.h), of which the first n rows are kept.
-    auto pixels = read_pixels(ds, first, o.batch).to(sampler.device());  // (batch, H, W, C)
-    auto x = o.dequant.defined() ? dequantize(pixels, rows_padded(o.dequant, first, o.batch).to(sampler.device()))
+    // A whole batch, cut (model_images.h): as far as the data and the given noise files go.
+    int64_t rows = whole_batch_rows(first, o.batch, ds.size());
+    if (o.dequant.defined()) rows = std::min(rows, whole_batch_rows(first, o.batch, o.dequant.size(0)));
+    if (o.probe.defined()) rows = std::min(rows, whole_batch_rows(first, o.batch, o.probe.size(0)));
+    auto pixels = read_pixels(ds, first, rows).to(sampler.device());  // (rows, H, W, C)
+    auto x = o.dequant.defined() ? dequantize(pixels, o.dequant.slice(0, first, first + rows).to(sampler.device()))
                                  : dequantize(pixels, gen);
     x = from_unit_range(x, centered);
     auto lo = o.likelihood;
-    if (o.probe.defined()) lo.probe = rows_padded(o.probe, first, o.batch);
+    if (o.probe.defined()) lo.probe = o.probe.slice(0, first, first + rows);
     auto r = bits_per_dim(sampler.sde(), sampler.ode_score(), x, centered, lo, gen);
     auto bpd = r.bpd.cpu().contiguous();
     mine[std::to_string(u)] = {{"bpd", std::vector<double>(bpd.data_ptr<double>(), bpd.data_ptr<double>() + n)},

@@ -151,7 +151,8 @@ torch::Tensor sample_images(models::ScoreModelImpl& model, const Config& config,
 
 torch::Tensor to_uint8_nhwc(const torch::Tensor& images, bool round) {
   SCORCH_CHECK(images.dim() == 4, "images must be (N, C, H, W), got {}", c10::str(images.sizes()));
-  auto scaled = images.detach().to(torch::kCPU, torch::kFloat32) * 255.0;
+  // NaN to 0 explicitly: its cast to uint8 is the platform's choice (the farm warns about such images).
+  auto scaled = torch::nan_to_num(images.detach().to(torch::kCPU, torch::kFloat32) * 255.0, 0.0);
   if (round) scaled = scaled.round();
   return scaled.clamp(0.0, 255.0).to(torch::kUInt8).permute({0, 2, 3, 1}).contiguous();
 }

@@ -125,8 +125,8 @@ void write_pngs(const FarmOptions& o, int64_t first, const torch::Tensor& pixels
 }
 
 // Rank 0, once the manifest is there: the PNGs that images on disk lack (batches sampled without --png), and
-// the grid.
-void finish_images(const FarmOptions& o) {
+// the grid (on a farm found complete, only when it is missing: a finished set may be read-only).
+void finish_images(const FarmOptions& o, bool found_complete) {
   if (o.points) return;
   data::Dataset ds(o.out);
   if (o.png) {
@@ -135,9 +135,17 @@ void finish_images(const FarmOptions& o) {
     for (int64_t i = 0; i < o.num; ++i)
       if (!fs::exists(fs::path(o.out) / "png" / fmt::format("{:06}.png", i))) missing.push_back(i);
     if (!missing.empty()) spdlog::info("sample farm: writing the {} PNGs that {} lacks", missing.size(), o.out);
-    for (auto i : missing) write_pngs(o, i, ds.read_items({i}));
+    constexpr size_t kChunk = 256;  // images read at once
+    for (size_t at = 0; at < missing.size(); at += kChunk) {
+      const auto end = std::min(missing.size(), at + kChunk);
+      const std::vector<int64_t> chunk(missing.begin() + static_cast<std::ptrdiff_t>(at),
+                                       missing.begin() + static_cast<std::ptrdiff_t>(end));
+      const auto pixels = ds.read_items(chunk);  // (n, H, W, C)
+      for (size_t j = 0; j < chunk.size(); ++j)
+        write_pngs(o, chunk[j], pixels.slice(0, static_cast<int64_t>(j), static_cast<int64_t>(j) + 1));
+    }
   }
-  if (o.grid <= 0) return;
+  if (o.grid <= 0 || (found_complete && fs::exists(fs::path(o.out) / "grid.png"))) return;
   std::vector<int64_t> first(std::min(o.grid, o.num));
   for (size_t i = 0; i < first.size(); ++i) first[i] = static_cast<int64_t>(i);
   auto pixels = ds.read_items(first).contiguous();  // (n, H, W, C) uint8
@@ -323,7 +331,7 @@ FarmReport run_farm(const BatchProducer& produce, const std::vector<int64_t>& sh
   const json plan = json::parse(plan_text);
   SCORCH_CHECK(!plan.contains("error"), "{}", plan.value("error", std::string()));
   if (plan.at("done").get<bool>()) {
-    if (comm.rank() == 0) finish_images(o);
+    if (comm.rank() == 0) finish_images(o, /*found_complete=*/true);
     report.already_complete = true;
     report.resumed = batches;
     return report;
@@ -364,10 +372,9 @@ FarmReport run_farm(const BatchProducer& produce, const std::vector<int64_t>& sh
     // NaN would become 0 in the 8-bit shard without a word: a diverged sampler must not pass for black images.
     const int64_t nonfinite = (~torch::isfinite(images.detach())).flatten(1).any(1).sum().item<int64_t>();
     if (nonfinite > 0)
-      spdlog::warn(
-          "sample farm: batch {}: {} of {} images hold NaN or infinite values (a diverged sampler?); "
-          "their pixels are written as 0 where NaN, clipped where infinite",
-          k, nonfinite, n);
+      spdlog::warn("sample farm: batch {}: {} of {} {} hold NaN or infinite values (a diverged sampler?){}", k,
+                   nonfinite, n, o.points ? "points" : "images",
+                   o.points ? "; they are written as they are" : "; their pixels are written as 0 where NaN, clipped");
     report.nonfinite_mine += nonfinite;
     // Files beside the shard, named as it is: float/shard-NNNNN.npy, runinfo/shard-NNNNN.json.
     const auto side_file = [&](const char* dir, const char* ext) {
@@ -407,7 +414,7 @@ FarmReport run_farm(const BatchProducer& produce, const std::vector<int64_t>& sh
   counter.reset();  // ... before the (collective) window is freed
   if (comm.rank() == 0) {
     write_manifest(shape, o, batches);
-    finish_images(o);
+    finish_images(o, /*found_complete=*/false);
   }
   comm.barrier();
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -34,9 +34,12 @@ FarmOptions inverse_farm_options(const InverseProblem& p, FarmOptions o) {
   // The data by its manifest (which holds every shard's digest), not by how its path was spelled.
   o.task = {{"kind", p.colorization ? "colorize" : "inpaint"},
             {"data_sha256", sha256_file((std::filesystem::path(p.data) / data::kManifestName).string())}};
+  // A mask file by its bytes, however its path is spelled; a built-in one by name.
   if (!p.colorization) {
-    o.task["mask"] = p.mask;
-    if (std::filesystem::is_regular_file(p.mask)) o.task["mask_sha256"] = sha256_file(p.mask);
+    if (std::filesystem::is_regular_file(p.mask))
+      o.task["mask_sha256"] = sha256_file(p.mask);
+    else
+      o.task["mask"] = p.mask;
   }
   return o;
 }
@@ -50,8 +53,7 @@ FarmReport run_inverse_farm(DiffusionSampler& sampler, const InverseProblem& p, 
   o = inverse_farm_options(p, std::move(o));
   auto so = sampler.options();
   so.eps = so.inverse_eps;
-  // `rows` images from `first` on in [0, 1], (rows, C, H, W), zeros past the dataset's end; colorization gets
-  // their gray as RGB.
+  // `rows` images from `first` on in [0, 1], (rows, C, H, W); colorization gets their gray as RGB.
   auto inputs = [&](int64_t first, int64_t rows) {
     auto x = read_unit_images(ds, first, rows, device);
     return p.colorization ? x.mean(1, true).expand({rows, 3, s[1], s[2]}).contiguous() : x;
@@ -59,8 +61,8 @@ FarmReport run_inverse_farm(DiffusionSampler& sampler, const InverseProblem& p, 
   BatchProducer produce = [&](int64_t id, int64_t count, int64_t* nfe) {
     auto gen = make_generator(device, o.seed, static_cast<uint64_t>(id));
     PcSampler pc(sampler.sde(), sampler.pc_score(), so);
-    // Solved at the full batch size and cut, as unconditional batches are: the noise is drawn for the whole batch.
-    auto x = from_unit_range(inputs(id * o.batch, o.batch), so.centered);
+    // Solved as a whole batch and cut (model_images.h): the noise is drawn for the whole batch.
+    auto x = from_unit_range(inputs(id * o.batch, whole_batch_rows(id * o.batch, o.batch, ds.size())), so.centered);
     auto y = p.colorization ? colorize(pc, *sampler.sde(), x, gen) : inpaint(pc, *sampler.sde(), x, mask, gen);
     *nfe = pc.nfe();
     auto rgb = to_unit_range(y, so.centered);

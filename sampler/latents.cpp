@@ -95,9 +95,10 @@ EncodeReport encode_dataset(DiffusionSampler& sampler, const EncodeOptions& o, d
     const int64_t k = counter->fetch_add(0, 1);
     if (k >= batches) break;
     const int64_t first = k * o.batch, n = std::min(o.batch, num - first);
-    // [0, 1] -> model space, as the trainer's data scaler; the full batch, so that --num does not move the
-    // adaptive solver's steps, which the batch's rows share.
-    const auto x = from_unit_range(read_unit_images(ds, first, o.batch, sampler.device()), sampler.options().centered);
+    // [0, 1] -> model space, as the trainer's data scaler; a whole batch, cut (model_images.h).
+    const auto x =
+        from_unit_range(read_unit_images(ds, first, whole_batch_rows(first, o.batch, ds.size()), sampler.device()),
+                        sampler.options().centered);
     mine[k] = (ddim ? few->encode(x) : ode.encode(x)).slice(0, 0, n).to(torch::kCPU, torch::kFloat32);
     nfe += ddim ? few->nfe() : ode.last().nfe;
     progress.add(1);

@@ -22,24 +22,14 @@ void check_num_within(int64_t num, const data::Dataset& ds) {
                     num, ds.size(), ds.dir());
 }
 
-torch::Tensor rows_padded(const torch::Tensor& t, int64_t first, int64_t rows) {
-  const int64_t have = std::max<int64_t>(0, std::min(rows, t.size(0) - first));
-  auto part = t.slice(0, first, first + have);
-  if (have == rows) return part;
-  auto shape = t.sizes().vec();
-  shape[0] = rows - have;
-  return torch::cat({part, torch::zeros(shape, t.options())});
+int64_t whole_batch_rows(int64_t first, int64_t batch, int64_t available) {
+  return std::max<int64_t>(0, std::min(batch, available - first));
 }
 
 torch::Tensor read_pixels(const data::Dataset& ds, int64_t first, int64_t n) {
-  const int64_t have = std::max<int64_t>(0, std::min(n, ds.size() - first));
-  std::vector<int64_t> idx(have);
-  for (int64_t i = 0; i < have; ++i) idx[i] = first + i;
-  auto pixels = ds.read_items(idx);  // (have, H, W, C)
-  if (have == n) return pixels;
-  auto shape = pixels.sizes().vec();
-  shape[0] = n - have;
-  return torch::cat({pixels, torch::zeros(shape, pixels.options())});
+  std::vector<int64_t> idx(n);
+  for (int64_t i = 0; i < n; ++i) idx[i] = first + i;
+  return ds.read_items(idx);
 }
 
 torch::Tensor read_unit_images(const data::Dataset& ds, int64_t first, int64_t n, const torch::Device& device) {

@@ -15,16 +15,16 @@ void check_model_images(const data::Dataset& ds, const std::vector<int64_t>& ima
 // clamped to them without a word. 0 (not given) passes.
 void check_num_within(int64_t num, const data::Dataset& ds);
 
-// Items [first, first + n) as uint8 (n, H, W, C), as stored; n may run past the dataset's end, which gives zeros.
+// Items [first, first + n) as uint8 (n, H, W, C), as stored.
 torch::Tensor read_pixels(const data::Dataset& ds, int64_t first, int64_t n);
 
 // The same as float32 (n, C, H, W) in [0, 1] on `device` (the trainer's data scaler before centering).
-// Callers read whole batches past --num (zeros past the dataset's end) and keep the rows asked for, so that a
-// batch's results do not depend on where --num cuts it: rows share an adaptive solver's steps, and the noise
-// is drawn for the whole batch.
 torch::Tensor read_unit_images(const data::Dataset& ds, int64_t first, int64_t n, const torch::Device& device);
 
-// Rows [first, first + rows) of `t` (N, ...) as far as it has them, then zeros: a whole batch of per-image values.
-torch::Tensor rows_padded(const torch::Tensor& t, int64_t first, int64_t rows);
+// The rows a batch from `first` is solved with: the whole `batch` as far as the `available` rows go (the dataset's,
+// a file's), of which the caller keeps those --num asks for. A batch's results then do not depend on where --num
+// cuts it (its rows share an adaptive solver's steps, and its noise is drawn for the whole batch), and no more
+// rows are solved than the data holds.
+int64_t whole_batch_rows(int64_t first, int64_t batch, int64_t available);
 
 }  // namespace scorch::sampler

@@ -64,6 +64,7 @@ ScoreSdeCheckpoint from_ncsn(const py::Ref& root, const Config& config, const st
     for (const auto& p : network.params)
       if (p.trainable) out.tensors.ema[p.name] = out.tensors.model.at(p.name).clone();
   }
+  check_imported(out.tensors, network.tensors, config, path);
   out.tensors.ema_rate = config.get_float("model.ema_rate");
   out.tensors.ema_num_updates = out.step;
   out.source["ema"] = {{"in_file", n == 5}, {"num_updates", out.step}};

@@ -64,6 +64,7 @@ ScoreSdeCheckpoint from_score_sde(const py::Ref& root, const Config& config, con
   out.tensors.model = state_import::import_model(root->get("model"), network.tensors, path, &prefixed);
   import_ema(root->get("ema"), params, config, path, out);
   state_import::import_optimizer(root->get("optimizer"), params, config, path, out);
+  state_import::check_imported(out.tensors, network.tensors, config, path);
   const auto step = root->get("step");
   out.step = state_import::whole_number(step, path, "'step'");
   SCORCH_CHECK(out.step >= 0, "'{}': step {} is negative", path, out.step);

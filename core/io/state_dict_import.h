@@ -56,9 +56,15 @@ py::Ref need(const py::Ref& d, const std::string& key, py::Kind kind, const std:
 std::map<std::string, torch::Tensor> import_model(const py::Ref& m, const std::map<std::string, torch::Tensor>& want,
                                                   const std::string& path, bool* prefixed);
 // The file's noise-level buffer `sigmas` (NCSN++, DDPM, NCSNv2) against the one the config's network builds: a
-// config with other sigma_min/max of the same shape would otherwise import silently.
+// VE config with other sigma_min/max of the same shape would otherwise import silently (refused); for VP and
+// sub-VP networks, which never read it, a warning.
 void check_noise_levels(const std::map<std::string, torch::Tensor>& file,
-                        const std::map<std::string, torch::Tensor>& want, const std::string& path);
+                        const std::map<std::string, torch::Tensor>& want, const Config& config,
+                        const std::string& path);
+// What every importer checks once the tensors are read: the noise levels, and NaN or infinite values in the
+// model's or the EMA's tensors (a warning naming them).
+void check_imported(const io::CheckpointTensors& t, const std::map<std::string, torch::Tensor>& want,
+                    const Config& config, const std::string& path);
 // torch.optim.Adam's state_dict (one group over all parameters) into out.tensors.optimizer and
 // out.source["optimizer"], warning where its settings differ from the config's.
 void import_optimizer(const py::Ref& o, const std::vector<Param>& params, const Config& config, const std::string& path,

@@ -2,6 +2,7 @@
 #include "core/models/score_model.h"
 
 #include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
 
 #include "core/error.h"
 #include "core/models/ddpm.h"
@@ -35,12 +36,13 @@ void check_unet_ladder(const ModelConfig& c) {
                levels - 1);
   std::vector<int64_t> widths;
   for (int64_t k = 0; k < levels; ++k) widths.push_back(c.image_size >> k);
+  // A warning, not an error: score_sde builds such a network (without that attention), and checkpoints of it load.
   for (auto r : c.attn_resolutions)
-    SCORCH_CHECK_HINT(std::find(widths.begin(), widths.end(), r) != widths.end(),
-                      fmt::format("the network's widths are {}", fmt::join(widths, ", ")),
-                      "model.attn_resolutions holds {}, a width the network never has: no attention would be built "
-                      "there",
-                      r);
+    if (std::find(widths.begin(), widths.end(), r) == widths.end())
+      spdlog::warn(
+          "model.attn_resolutions holds {}, a width the network never has (its widths are {}): no attention "
+          "is built there",
+          r, fmt::join(widths, ", "));
 }
 
 ModelConfig ModelConfig::from(const Config& c) {

@@ -84,8 +84,8 @@ class ScoreModelImpl : public torch::nn::Module {
 bool is_refinenet(const std::string& name);
 
 // The U-Nets' (NCSN++/DDPM++, DDPM) resolution ladder, checked naming the keys: model.ch_mult not empty,
-// data.image_size positive and halving len(ch_mult) - 1 times, every model.attn_resolutions entry one of the
-// ladder's widths (another one built no attention, without a word).
+// data.image_size positive and halving len(ch_mult) - 1 times; a model.attn_resolutions entry that is none of the
+// ladder's widths is warned about (it builds no attention, as in score_sde).
 void check_unet_ladder(const ModelConfig& c);
 
 // Builds the network named by model.name with its reference initialisation.
