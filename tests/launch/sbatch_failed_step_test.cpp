@@ -28,7 +28,10 @@ class SbatchAfterAFailedStep : public ::testing::Test {
     dir_ = temp_dir("sbatch-failed-step");
     fs::create_directories(dir_ + "/bin");
     // `srun ... scorch info` succeeds; the job step exits with $FAKE_RC.
-    write_tool("srun", "for a in \"$@\"; do [ \"$a\" != info ] || exit 0; done\nexit \"$FAKE_RC\"\n");
+    write_tool(
+        "srun",
+        "for a in \"$@\"; do [ \"$a\" != info ] || exit 0; done\necho \"$*\" >>\"$(dirname \"$0\")/../srun.args\"\n"
+        "exit \"$FAKE_RC\"\n");
     write_tool("scontrol", "echo \"$*\" >>\"$FAKE_CALLS\"\n");
     write_tool("scorch", "exit 0\n");
   }
@@ -150,6 +153,58 @@ TEST_F(SbatchAfterAFailedStep, SampleRequeuesAKilledRankWhileFailuresMakeProgres
   r = run_script("sample.sbatch", args, 0);
   EXPECT_EQ(r.code, 0) << r.log;
   EXPECT_FALSE(fs::exists(out + "/.slurm-failures"));
+
+  // A usage error (exit 2) would fail again the same way: not requeued, and said so (it was "sbatch again").
+  r = run_script("sample.sbatch", args, 2);
+  EXPECT_EQ(r.code, 2) << r.log;
+  EXPECT_FALSE(r.requeued) << r.log;
+  EXPECT_TRUE(contains(r.log, "sampling failed (exit 2): a command line scorch did not understand")) << r.log;
+}
+
+// --overwrite belongs to the first attempt: on a requeue it discarded the finished batches every time.
+TEST_F(SbatchAfterAFailedStep, SampleDropsOverwriteOnARequeue) {
+  const std::string args = "--ckpt run --num 8 --batch 2 --out '" + dir_ + "/s' --overwrite";
+  run_script("sample.sbatch", args, 0);
+  run_script("sample.sbatch", args, 0, "77", 1);
+  const std::string calls = read_text(dir_ + "/srun.args");
+  const auto second = calls.find('\n') + 1;
+  EXPECT_TRUE(contains(calls.substr(0, second), "--overwrite")) << calls;
+  EXPECT_FALSE(contains(calls.substr(second), "--overwrite")) << calls;
+}
+
+// A rank killed before scorch made the run dir (during start-up) is requeued as any first death is: the record
+// could not be written there, and the job failed.
+TEST_F(SbatchAfterAFailedStep, AKilledRankBeforeTheRunDirExistsIsRequeued) {
+  auto r = run_script("train.sbatch", "--config x.yaml --workdir '" + dir_ + "/not-yet'", 137);
+  EXPECT_TRUE(r.requeued) << r.log;
+  EXPECT_TRUE(fs::exists(dir_ + "/not-yet/.slurm-failures")) << r.log;
+  r = run_script("train.sbatch", "--config x.yaml --workdir '" + dir_ + "/not-yet'", 2);
+  EXPECT_EQ(r.code, 2) << r.log;
+  EXPECT_FALSE(r.requeued) << r.log;
+}
+
+// An array task whose --ckpts matches nothing (a typo) fails instead of "nothing to do"; `latest` is no
+// checkpoint of its own.
+TEST_F(SbatchAfterAFailedStep, FidArrayTasksNeedAMatchAndSkipTheLatestLink) {
+  const std::string ck = dir_ + "/run/checkpoints";
+  fs::create_directories(ck + "/step-000000002");
+  fs::create_directory_symlink("step-000000002", ck + "/latest");
+  const auto fid = [&](int task, const std::string& pattern) {
+    return run("PATH='" + dir_ + "/bin':\"$PATH\" SCORCH_BIN='" + dir_ +
+               "/bin/scorch' FAKE_RC=0 SLURM_JOB_ID=5 "
+               "SLURM_ARRAY_TASK_ID=" +
+               std::to_string(task) + " bash '" + source_dir() + "/launch/slurm/fid.sbatch' --ckpts '" + pattern +
+               "' --ref r.npz");
+  };
+  auto r = fid(0, dir_ + "/run/checkpoint/step-*");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, "matches no checkpoint dir")) << r.output;
+  r = fid(0, ck + "/*");
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "array task 0: " + ck + "/step-000000002")) << r.output;
+  r = fid(1, ck + "/*");
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "only 1 checkpoint(s) match")) << r.output;
 }
 
 }  // namespace
