@@ -37,6 +37,9 @@ int run_train(const TrainArgs& args) {
     return 0;
   SCORCH_CHECK(!args.workdir.empty(), "scorch train needs --workdir DIR (the run dir; an existing one resumes)");
   dist::check_world_size();
+  // First: a stop signal during start-up (device, communicator, data checks: long on GPUs) used to kill the rank,
+  // which Slurm scripts then took for a crash; now the run stops at its first step, checkpointed.
+  install_stop_handlers();
   const auto& me = dist::info();
   std::filesystem::create_directories(args.workdir);
   // Rank 0 holds the run dir for the whole run; refused, it ends the job as any rank's error does.
@@ -46,7 +49,6 @@ int run_train(const TrainArgs& args) {
   const auto device = dist::select_device(config.get_string("device"), me.local_rank);
   auto comm = dist::make_communicator(config.get_string("dist.backend"), device);
   trainer::check_ranks_agree(config, *comm);
-  install_stop_handlers();
   trainer::TrainerHooks hooks;
   // Snapshot grids are drawn by image score models; a classifier or a points model has none to draw.
   if (config.get_string("training.task") == "score" && config.get_int("data.image_size") > 1)
