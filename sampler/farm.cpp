@@ -65,63 +65,13 @@ void wait_for_the_others(dist::Communicator& comm, dist::WorkCounter& counter, d
       1.0);
 }
 
-json farm_identity(const std::vector<int64_t>& s, const Config& config, const FarmOptions& o) {
-  json id = {{"format", "scorch-sample-farm"},
-             {"version", 1},
-             {"num", o.num},
-             {"batch", o.batch},
-             {"seed", o.seed},
-             {"image_shape", {s[1], s[2], s[0]}},
-             {"model", o.model},
-             {"config", config.to_yaml()}};
-  // Only when on, so that farms written before the flags existed still resume.
-  if (o.float_samples) id["float"] = true;
-  if (o.points) id["points"] = true;
-  if (!o.classes.empty()) id["classes"] = o.classes;
-  if (!o.task.is_null()) id["task"] = o.task;
-  return id;
-}
-
-// A weights digest (the model's, a classifier's) that one side lacks is compared on neither: farms started before
-// digests were recorded resume as they did, on source, step and weights, and a dry run computes none.
-void drop_digests_not_on_both(json& before, json& now) {
-  const auto drop = [](json& a, json& b) {
-    if (!a.is_object() || !b.is_object() || (a.contains("sha256") && b.contains("sha256"))) return;
-    a.erase("sha256");
-    b.erase("sha256");
-  };
-  if (!before.contains("model") || !now.contains("model")) return;
-  drop(before["model"], now["model"]);
-  if (before["model"].is_object() && before["model"].contains("classifier") && now["model"].is_object() &&
-      now["model"].contains("classifier"))
-    drop(before["model"]["classifier"], now["model"]["classifier"]);
-}
-
-json read_farm_file(const fs::path& path, const FarmOptions& o) {
-  json j;
-  std::string problem;
-  try {
-    j = json::parse(read_file(path.string()));
-    if (!j.is_object()) problem = fmt::format("a JSON {}, not an object", j.type_name());
-  } catch (const json::exception& e) {
-    problem = e.what();
-  }
-  SCORCH_CHECK_HINT(problem.empty(), "use another --out, or " + o.start_over,
-                    "{} is not a sample farm's settings file scorch can read ({}), so what {} holds cannot be "
-                    "resumed",
-                    path.string(), problem, o.out);
-  return j;
-}
-
-// Writes images [first, first + n) of `pixels` (n, H, W, C) uint8 as out/png/NNNNNN.png.
-void write_pngs(const FarmOptions& o, int64_t first, const torch::Tensor& pixels) {
-  for (int64_t i = 0; i < pixels.size(0); ++i) {
-    io::Image im{
-        static_cast<int>(pixels.size(1)), static_cast<int>(pixels.size(2)), static_cast<int>(pixels.size(3)), {}};
-    const auto* p = pixels[i].data_ptr<uint8_t>();
-    im.pixels.assign(p, p + pixels[i].numel());
-    io::write_png((fs::path(o.out) / "png" / fmt::format("{:06}.png", first + i)).string(), im);
-  }
+// Writes image `index` of the farm, `pixels` (H, W, C) uint8, as out/png/NNNNNN.png.
+void write_png_of(const FarmOptions& o, int64_t index, const torch::Tensor& pixels) {
+  io::Image im{
+      static_cast<int>(pixels.size(0)), static_cast<int>(pixels.size(1)), static_cast<int>(pixels.size(2)), {}};
+  const auto* p = pixels.data_ptr<uint8_t>();
+  im.pixels.assign(p, p + pixels.numel());
+  io::write_png((fs::path(o.out) / "png" / fmt::format("{:06}.png", index)).string(), im);
 }
 
 // Rank 0, once the manifest is there: the PNGs that images on disk lack (batches sampled without --png), and
@@ -141,8 +91,7 @@ void finish_images(const FarmOptions& o, bool found_complete) {
       const std::vector<int64_t> chunk(missing.begin() + static_cast<std::ptrdiff_t>(at),
                                        missing.begin() + static_cast<std::ptrdiff_t>(end));
       const auto pixels = ds.read_items(chunk);  // (n, H, W, C)
-      for (size_t j = 0; j < chunk.size(); ++j)
-        write_pngs(o, chunk[j], pixels.slice(0, static_cast<int64_t>(j), static_cast<int64_t>(j) + 1));
+      for (size_t j = 0; j < chunk.size(); ++j) write_png_of(o, chunk[j], pixels[static_cast<int64_t>(j)]);
     }
   }
   if (o.grid <= 0 || (found_complete && fs::exists(fs::path(o.out) / "grid.png"))) return;
@@ -153,15 +102,6 @@ void finish_images(const FarmOptions& o, bool found_complete) {
                 io::make_grid(pixels.data_ptr<uint8_t>(), pixels.size(0), static_cast<int>(pixels.size(1)),
                               static_cast<int>(pixels.size(2)), static_cast<int>(pixels.size(3)),
                               static_cast<int>(std::ceil(std::sqrt(static_cast<double>(pixels.size(0)))))));
-}
-
-// The first top-level key whose value differs, for the refusal message.
-std::string first_difference(const json& a, const json& b) {
-  for (const auto& [key, value] : a.items())
-    if (!b.contains(key) || b.at(key) != value) return key;
-  for (const auto& [key, value] : b.items())
-    if (!a.contains(key)) return key;
-  return "";
 }
 
 bool is_batch_shard(const std::string& name, int64_t* id) {
@@ -184,24 +124,6 @@ void check_counts(const std::vector<int64_t>& shape, const FarmOptions& o) {
   SCORCH_CHECK(batches <= 99999, "{} batches exceed the 5-digit shard numbering: use a larger --batch", batches);
 }
 
-// Throws unless the farm in o.out (`before`, its farm.json) was made with the settings `now` says.
-void check_same_farm(json before, json now, const FarmOptions& o) {
-  drop_digests_not_on_both(before, now);
-  const std::string before_config = before.value("config", ""), now_config = now.value("config", "");
-  before.erase("config");
-  now.erase("config");
-  const std::string key = first_difference(before, now);
-  SCORCH_CHECK_HINT(key.empty(), "use another --out, or " + o.start_over,
-                    "{} holds samples made with different settings ('{}' differs: was {}, now {}); resuming would "
-                    "mix two sample sets",
-                    o.out, key, before.value(key, json()).dump(), now.value(key, json()).dump());
-  const auto d = first_sample_difference(before_config, (fs::path(o.out) / kFarmFile).string(), now_config);
-  SCORCH_CHECK_HINT(d.key.empty(), "use another --out, or " + o.start_over,
-                    "{} holds samples made with different settings (config key {} differs: was {}, now {}); "
-                    "resuming would mix two sample sets",
-                    o.out, d.key, d.before, d.now);
-}
-
 void check_dataset_has_farm(const FarmOptions& o) {
   SCORCH_CHECK_HINT(
       o.overwrite || fs::exists(fs::path(o.out) / kFarmFile) || !fs::exists(fs::path(o.out) / data::kManifestName),
@@ -217,7 +139,7 @@ json prepare(const std::vector<int64_t>& shape, const Config& config, const Farm
   fs::create_directories(out);
   const fs::path farm_file = out / kFarmFile;
   if (fs::exists(farm_file) && !o.overwrite) {
-    check_same_farm(read_farm_file(farm_file, o), identity, o);
+    check_same_farm(read_farm_file(farm_file.string(), o), identity, farm_file.string(), o);
     if (fs::exists(out / data::kManifestName)) return {{"done", true}};
   } else {
     check_dataset_has_farm(o);
@@ -294,7 +216,7 @@ void check_farm(const std::vector<int64_t>& shape, const Config& config, const F
   check_dataset_has_farm(o);
   const auto farm_file = fs::path(o.out) / kFarmFile;
   if (!o.overwrite && fs::exists(farm_file))
-    check_same_farm(read_farm_file(farm_file, o), farm_identity(shape, config, o), o);
+    check_same_farm(read_farm_file(farm_file.string(), o), farm_identity(shape, config, o), farm_file.string(), o);
 }
 
 FarmReport run_farm(DiffusionSampler& sampler, const Config& config, const FarmOptions& o, dist::Communicator& comm) {
@@ -397,7 +319,8 @@ FarmReport run_farm(const BatchProducer& produce, const std::vector<int64_t>& sh
                            : to_uint8_nhwc(images, o.round_pixels);  // (n, D) as they are, or (n, H, W, C) clipped
     const auto labels = o.classes.empty() ? torch::Tensor() : farm_labels(o, k, n);  // (n,)
     layout.has_labels = labels.defined();
-    if (o.png) write_pngs(o, k * o.batch, pixels);  // before the shard, which marks the batch done
+    if (o.png)  // before the shard, which marks the batch done
+      for (int64_t i = 0; i < n; ++i) write_png_of(o, k * o.batch + i, pixels[i]);
     data::write_shard((fs::path(o.out) / batch_shard_name(k)).string(), layout, pixels.data_ptr(), n,
                       labels.defined() ? labels.data_ptr<int64_t>() : nullptr);
     ++report.mine;
