@@ -29,6 +29,39 @@ std::string some(const std::vector<std::string>& names) {
   return names.size() > kShown ? fmt::format("{} and {} more", s, names.size() - kShown) : s;
 }
 
+// The file's noise-level buffer `sigmas` (NCSN++, DDPM, NCSNv2) against the one the config's network builds: a
+// VE config with other sigma_min/max of the same shape would otherwise import silently (refused); for VP and
+// sub-VP networks, which never read it, a warning.
+void check_noise_levels(const std::map<std::string, torch::Tensor>& file,
+                        const std::map<std::string, torch::Tensor>& want, const Config& config,
+                        const std::string& path) {
+  const auto f = file.find("sigmas");
+  const auto w = want.find("sigmas");
+  if (f == file.end() || w == want.end() || f->second.numel() == 0) return;
+  const auto got = f->second.to(torch::kFloat64);
+  const auto built = w->second.to(torch::kFloat64);
+  const auto ends = [](const torch::Tensor& t) {
+    return fmt::format("{:g} … {:g}", t[0].item<double>(), t[-1].item<double>());
+  };
+  // The reference and scorch compute the ladder in float64 (NCSNv2 stores it in float32): 1e-6 is rounding.
+  const bool same = torch::allclose(got, built, /*rtol=*/1e-6, /*atol=*/0);
+  // score_sde's VP and sub-VP networks register the VE ladder too, but never read it.
+  if (!same && config.get_string("training.sde") != "vesde") {
+    spdlog::warn(
+        "'{}': the checkpoint's sigmas buffer ({} over {}) is not the config's ({} over {}); a {} network "
+        "does not use it",
+        path, ends(got), got.numel(), ends(built), built.numel(), config.get_string("training.sde"));
+    return;
+  }
+  SCORCH_CHECK_HINT(
+      same,
+      "pass the --config the checkpoint was trained with, or set model.sigma_max, model.sigma_min and "
+      "model.num_scales to the file's",
+      "'{}': the checkpoint's noise levels (sigmas: {} over {}) are not the config's ({} over {}); the network "
+      "would keep the file's while the SDE and the samplers follow the config's",
+      path, ends(got), got.numel(), ends(built), built.numel());
+}
+
 }  // namespace
 
 void Problems::wrong(const std::string& n, const torch::Tensor& got, const torch::Tensor& want) {
@@ -213,36 +246,6 @@ void check_imported(const io::CheckpointTensors& t, const std::map<std::string, 
       spdlog::warn("'{}': {} {} tensor(s) hold NaN or infinite values ({}): the run that wrote it had diverged", path,
                    nonfinite.size(), section, some(nonfinite));
   }
-}
-
-void check_noise_levels(const std::map<std::string, torch::Tensor>& file,
-                        const std::map<std::string, torch::Tensor>& want, const Config& config,
-                        const std::string& path) {
-  const auto f = file.find("sigmas");
-  const auto w = want.find("sigmas");
-  if (f == file.end() || w == want.end() || f->second.numel() == 0) return;
-  const auto got = f->second.to(torch::kFloat64);
-  const auto built = w->second.to(torch::kFloat64);
-  // The reference and scorch compute the ladder in float64 (NCSNv2 stores it in float32): 1e-6 is rounding.
-  const auto ends = [](const torch::Tensor& t) {
-    return fmt::format("{:g} … {:g}", t[0].item<double>(), t[-1].item<double>());
-  };
-  const bool same = torch::allclose(got, built, /*rtol=*/1e-6, /*atol=*/0);
-  // score_sde's VP and sub-VP networks register the VE ladder too, but never read it.
-  if (!same && config.get_string("training.sde") != "vesde") {
-    spdlog::warn(
-        "'{}': the checkpoint's sigmas buffer ({} over {}) is not the config's ({} over {}); a {} network "
-        "does not use it",
-        path, ends(got), got.numel(), ends(built), built.numel(), config.get_string("training.sde"));
-    return;
-  }
-  SCORCH_CHECK_HINT(
-      same,
-      "pass the --config the checkpoint was trained with, or set model.sigma_max, model.sigma_min and "
-      "model.num_scales to the file's",
-      "'{}': the checkpoint's noise levels (sigmas: {} over {}) are not the config's ({} over {}); the network "
-      "would keep the file's while the SDE and the samplers follow the config's",
-      path, ends(got), got.numel(), ends(built), built.numel());
 }
 
 Network network_of(const Config& config) { return network_of(*models::make_model(config)); }

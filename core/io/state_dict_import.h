@@ -55,14 +55,10 @@ py::Ref need(const py::Ref& d, const std::string& key, py::Kind kind, const std:
 // A (possibly DataParallel "module."-prefixed) state_dict against the network's tensors; sets *prefixed.
 std::map<std::string, torch::Tensor> import_model(const py::Ref& m, const std::map<std::string, torch::Tensor>& want,
                                                   const std::string& path, bool* prefixed);
-// The file's noise-level buffer `sigmas` (NCSN++, DDPM, NCSNv2) against the one the config's network builds: a
-// VE config with other sigma_min/max of the same shape would otherwise import silently (refused); for VP and
-// sub-VP networks, which never read it, a warning.
-void check_noise_levels(const std::map<std::string, torch::Tensor>& file,
-                        const std::map<std::string, torch::Tensor>& want, const Config& config,
-                        const std::string& path);
-// What every importer checks once the tensors are read: the noise levels, and NaN or infinite values in the
-// model's or the EMA's tensors (a warning naming them).
+// What every importer checks once the tensors are read: the file's noise-level buffer `sigmas` (NCSN++, DDPM,
+// NCSNv2) against the one the config's network builds (another VE ladder of the same shape is refused; VP and
+// sub-VP networks never read it: a warning), and NaN or infinite values in the model's or the EMA's tensors (a
+// warning naming them).
 void check_imported(const io::CheckpointTensors& t, const std::map<std::string, torch::Tensor>& want,
                     const Config& config, const std::string& path);
 // torch.optim.Adam's state_dict (one group over all parameters) into out.tensors.optimizer and
