@@ -36,6 +36,7 @@ struct ImportArgs {
 
 struct InceptionArgs {
   std::string src, out;
+  bool force = false;
 };
 
 struct CkptExportArgs {
@@ -54,7 +55,18 @@ void check_export_target(const CkptExportArgs& a) {
 
 struct DiffusersArgs {
   std::string ckpt, out, weights = "ema";
+  bool force = false;
 };
+
+// The folder is new or empty, or --force lets the export replace its own four files in it; files it does not
+// write (a README, another variant's weights) stay as they are.
+void check_diffusers_target(const DiffusersArgs& a) {
+  SCORCH_CHECK_HINT(!fs::exists(a.out) || fs::is_directory(a.out), "pass --out DIR",
+                    "--out '{}' is a file; export-diffusers writes a folder", a.out);
+  SCORCH_CHECK_HINT(a.force || !fs::exists(a.out) || fs::is_empty(a.out),
+                    "pass --force to replace the pipeline's files in it, or choose another --out", "'{}' is not empty",
+                    a.out);
+}
 
 int run_import(const ImportArgs& a) {
   Config config = resolve_config(a.config);
@@ -157,6 +169,7 @@ int run_export_ema(const CkptExportArgs& a) {
 }
 
 int run_export_diffusers(const DiffusersArgs& a) {
+  check_diffusers_target(a);
   const auto e = io::export_diffusers_pipeline(a.ckpt, a.weights, a.out);
   std::printf(
       "exported the %s weights of step %lld of %s as a diffusers ScoreSdeVePipeline (%zu UNet tensors)\n -> %s\n",
@@ -212,6 +225,7 @@ void add_convert_command(CLI::App& app, Action& action) {
   diff->add_option("--weights", di->weights, "ema (the averaged weights score_sde samples with) | model (raw)")
       ->check(CLI::IsMember({"ema", "model"}))
       ->capture_default_str();
+  diff->add_flag("--force", di->force, "write into a non-empty --out folder, replacing the pipeline's files");
   diff->callback([&action, di]() { action = [di]() { return run_export_diffusers(*di); }; });
 
   auto path = std::make_shared<std::string>();
@@ -227,7 +241,9 @@ void add_convert_command(CLI::App& app, Action& action) {
       ->required()
       ->check(CLI::ExistingFile);
   inception->add_option("--out", inc->out, "file to write (default ~/.cache/scorch/fid/inception.safetensors)");
-  inception->callback([&action, inc]() { action = [inc]() { return run_convert_inception(inc->src, inc->out); }; });
+  inception->add_flag("--force", inc->force, "replace an existing --out file");
+  inception->callback(
+      [&action, inc]() { action = [inc]() { return run_convert_inception(inc->src, inc->out, inc->force); }; });
 }
 
 }  // namespace scorch::apps

@@ -11,10 +11,16 @@
 
 namespace scorch::apps {
 
-int run_convert_inception(const std::string& src, const std::string& out_arg) {
+int run_convert_inception(const std::string& src, const std::string& out_arg, bool force) {
   const std::string out = out_arg.empty() ? eval::converted_weights_path() : out_arg;
   SCORCH_CHECK_HINT(std::filesystem::weakly_canonical(src) != std::filesystem::weakly_canonical(out),
                     "pass another --out", "convert inception: --out '{}' is the source file", out);
+  SCORCH_CHECK_HINT(!std::filesystem::is_directory(out), "pass --out FILE",
+                    "convert inception: --out '{}' is a directory", out);
+  // Statistics already computed name the weights they were made with, so replacing them is the user's call.
+  SCORCH_CHECK_HINT(force || !std::filesystem::exists(out),
+                    "pass --force to replace it (scorch fid warns about statistics made with other weights)",
+                    "convert inception: '{}' already exists", out);
   eval::InceptionV3 model;
   const auto info = eval::load_weights(model, src);
   std::map<std::string, torch::Tensor> tensors;

@@ -143,6 +143,34 @@ TEST(ConvertDiffusersCmd, FolderHoldsTheConfigAndTheChosenWeights) {
   for (const auto& [name, t] : ema.tensors) EXPECT_TRUE(torch::equal(from_file.at(name), t)) << name;
 }
 
+// A folder holding anything is written into only with --force, which replaces the pipeline's own files and
+// leaves the rest; a file is never taken for the folder.
+TEST(ConvertDiffusersCmd, NonEmptyOutNeedsForceAndAFileIsRefused) {
+  const auto dir = test::temp_dir("diffusers_force");
+  const auto run_dir = write_diffusers_test_run(dir + "/run", "ve_tiny.yaml", kDiffusersExpressible);
+  ASSERT_EQ(run(export_diffusers_cmd(run_dir, dir + "/pipe") + " --weights model").code, 0);
+  write_file_atomic(dir + "/pipe/README.md", "my notes\n");
+  const auto before = read_file(dir + "/pipe/unet/diffusion_pytorch_model.safetensors");
+
+  auto r = run(export_diffusers_cmd(run_dir, dir + "/pipe"));
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, "/pipe' is not empty")) << r.output;
+  EXPECT_TRUE(contains(r.output, "pass --force")) << r.output;
+  EXPECT_EQ(read_file(dir + "/pipe/unet/diffusion_pytorch_model.safetensors"), before);
+
+  r = run(export_diffusers_cmd(run_dir, dir + "/pipe") + " --force");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(io::read_safetensors(dir + "/pipe/unet/diffusion_pytorch_model.safetensors").metadata.at("scorch.weights"),
+            "ema");
+  EXPECT_EQ(read_file(dir + "/pipe/README.md"), "my notes\n");
+
+  fs::create_directories(dir + "/empty");
+  EXPECT_EQ(run(export_diffusers_cmd(run_dir, dir + "/empty")).code, 0);
+  r = run(export_diffusers_cmd(run_dir, dir + "/pipe/README.md") + " --force");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, "README.md' is a file")) << r.output;
+}
+
 // Each network is refused before anything is written, with the key, its value and the reason in the message.
 TEST(ConvertDiffusersCmd, RefusesWhatUnet2dModelCannotExpress) {
   const auto dir = test::temp_dir("diffusers");

@@ -56,6 +56,16 @@ TEST(ConvertInceptionCmd, WrittenFileGivesTheSourceFeaturesAndLogits) {
   const auto expected = source->features(x);
   EXPECT_TRUE(torch::equal(converted->features(x), expected));
   EXPECT_TRUE(torch::equal(converted->logits(expected), source->logits(expected)));
+
+  // Statistics name the weights they were made with, so the file is replaced only when asked.
+  const auto again =
+      test::scorch_bin() + " convert inception " + dir + "/pt_inception.pth --out " + dir + "/inc.safetensors";
+  auto r2 = run(again);
+  EXPECT_EQ(r2.code, 1) << r2.output;
+  EXPECT_TRUE(contains(r2.output, "inc.safetensors' already exists")) << r2.output;
+  EXPECT_TRUE(contains(r2.output, "pass --force")) << r2.output;
+  r2 = run(again + " --force");
+  EXPECT_EQ(r2.code, 0) << r2.output;
 }
 
 TEST(ConvertInceptionCmd, FeatureOnlySourceStaysFeatureOnlyAndBecomesTheDefault) {
