@@ -20,10 +20,15 @@ namespace {
 
 bool is_shard(const std::string& name) { return name.rfind("shard-", 0) == 0 && fs::path(name).extension() == ".h5"; }
 
+// New shards go here first, so that a dataset being replaced stays whole until the new one is: a pack that fails
+// half way (a bad file, a full disk, a killed job) leaves the old dataset readable. Hidden, so it is not taken for
+// a file of someone else's; a failed write's leftovers are removed by the next one.
+constexpr const char* kStagingName = ".incoming";
+
 // `out` must hold nothing but a dataset (its manifest and shards, or the shards of an interrupted write), and
 // that only with `overwrite`: its shards used to be deleted whatever the directory was (a sample farm killed
-// before its manifest, say). Then the manifest goes first (so it stops looking complete), then the shards.
-void clear_dataset(const std::string& out, bool overwrite) {
+// before its manifest, say). Returns the dataset's file names.
+std::vector<std::string> check_target(const std::string& out, bool overwrite) {
   std::vector<std::string> ours, others;
   for (const auto& e : fs::directory_iterator(out)) {
     const std::string name = e.path().filename().string();
@@ -40,9 +45,17 @@ void clear_dataset(const std::string& out, bool overwrite) {
   SCORCH_CHECK_HINT(ours.empty() || overwrite, "pass --overwrite to replace it, or choose another --out",
                     "'{}' already holds {}", out,
                     has_manifest ? "a dataset" : "dataset shards without a manifest (an interrupted write?)");
-  fs::remove(fs::path(out) / kManifestName);
-  for (const auto& name : ours)
-    if (is_shard(name)) fs::remove(fs::path(out) / name);
+  return ours;
+}
+
+// The old dataset goes (manifest first, so it stops looking complete), the staged shards take its place, and the
+// caller writes the new manifest.
+void replace_dataset(const fs::path& out, const std::vector<std::string>& old, const std::vector<ShardEntry>& shards) {
+  fs::remove(out / kManifestName);
+  for (const auto& name : old)
+    if (is_shard(name)) fs::remove(out / name);
+  for (const auto& s : shards) fs::rename(out / kStagingName / s.file, out / s.file);
+  fs::remove_all(out / kStagingName);
 }
 
 }  // namespace
@@ -56,9 +69,13 @@ Manifest write_dataset(Manifest layout, const std::function<void(int64_t, uint8_
   const int64_t per_shard =
       options.shard_size > 0 ? options.shard_size : std::max<int64_t>(1, (int64_t(256) << 20) / item);
   const int64_t shards = (layout.count + per_shard - 1) / per_shard;
+  const fs::path staging = fs::path(options.out) / kStagingName;
+  std::vector<std::string> old;
   if (comm.rank() == 0) {
     fs::create_directories(options.out);
-    clear_dataset(options.out, options.overwrite);
+    old = check_target(options.out, options.overwrite);
+    fs::remove_all(staging);
+    fs::create_directories(staging);
   }
   comm.barrier();
 
@@ -78,7 +95,7 @@ Manifest write_dataset(Manifest layout, const std::function<void(int64_t, uint8_
       if (layout.has_labels) labels[i] = label(first + i);
       progress.add(1);
     }
-    const std::string name = shard_file_name(s), path = (fs::path(options.out) / name).string();
+    const std::string name = shard_file_name(s), path = (staging / name).string();
     write_shard(path, layout, buffer.data(), n, layout.has_labels ? labels.data() : nullptr);
     mine.push_back({{"index", s}, {"file", name}, {"count", n}, {"sha256", sha256_file(path)}});
   }
@@ -89,7 +106,10 @@ Manifest write_dataset(Manifest layout, const std::function<void(int64_t, uint8_
     for (const auto& e : nlohmann::json::parse(text))
       entries[e["index"].get<size_t>()] = {e["file"], e["count"], e["sha256"]};
   layout.shards = entries;
-  if (comm.rank() == 0) write_manifest(options.out, layout);
+  if (comm.rank() == 0) {
+    replace_dataset(options.out, old, entries);
+    write_manifest(options.out, layout);
+  }
   comm.barrier();
   return layout;
 }

@@ -102,6 +102,47 @@ TEST(Shards, OnlyADatasetOrItsInterruptedWriteIsReplaced) {
   }
 }
 
+// --overwrite keeps the dataset it replaces until the new one is written: a pack that fails after its first shard
+// (a file that will not decode, a full disk) used to leave neither. The next pack clears the failed one's shards.
+TEST(Shards, FailedOverwriteLeavesTheOldDatasetWhole) {
+  const auto dir = test::temp_dir("overwrite-fail");
+  auto old_src = test_util::random_source(40, 2, 2, 1);  // 4 shards, the new dataset 3
+  pack_source(old_src, "old", {dir, 10, false}, *test_util::local_comm());
+  const auto old_manifest = read_file(dir + "/manifest.json");
+
+  auto new_src = test_util::random_source(12, 2, 2, 1, /*seed=*/2);
+  Manifest layout;
+  layout.kind = "images";
+  layout.dtype = "uint8";
+  layout.shape = new_src.shape();
+  layout.count = new_src.count();
+  const auto failing = [&](int64_t i, uint8_t* dst) {
+    SCORCH_CHECK(i < 7, "item {} will not decode", i);
+    new_src.read(i, dst);
+  };
+  expect_error(
+      [&] {
+        write_dataset(layout, failing, nullptr, {dir, 5, true}, *test_util::local_comm());
+      },
+      {"item 7 will not decode"});
+  EXPECT_EQ(read_file(dir + "/manifest.json"), old_manifest);
+  EXPECT_TRUE(verify_dataset(dir, false).ok());
+  EXPECT_EQ(Dataset(dir).size(), 40);
+
+  pack_source(new_src, "new", {dir, 5, true}, *test_util::local_comm());
+  EXPECT_TRUE(verify_dataset(dir, false).ok());
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(dir)) files.push_back(e.path().filename().string());
+  std::sort(files.begin(), files.end());
+  EXPECT_EQ(files, (std::vector<std::string>{"manifest.json", "shard-00000.h5", "shard-00001.h5", "shard-00002.h5"}));
+  Dataset ds(dir);
+  ASSERT_EQ(ds.size(), 12);
+  std::vector<uint8_t> expect(ds.item_bytes()), got(ds.item_bytes());
+  new_src.read(11, expect.data());
+  ds.read(11, got.data());
+  EXPECT_EQ(got, expect);
+}
+
 TEST(Shards, TruncatedShardIsNamed) {
   const auto dir = test::temp_dir("trunc");
   pack_random(dir, 20, 16, 16, 3, 20);
