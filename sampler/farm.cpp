@@ -104,6 +104,14 @@ void finish_images(const FarmOptions& o, bool found_complete) {
                               static_cast<int>(std::ceil(std::sqrt(static_cast<double>(pixels.size(0)))))));
 }
 
+// Rank 0's error as every rank reports it: raised where rank 0 raised it, so its place is given once.
+Error relayed_error(const json& plan) {
+  const auto where = plan.at("where").get<std::string>();
+  const auto colon = where.rfind(':');
+  return Error(where.substr(0, colon).c_str(), std::stoi(where.substr(colon + 1)), plan.at("error").get<std::string>(),
+               plan.at("hint").get<std::string>());
+}
+
 bool is_batch_shard(const std::string& name, int64_t* id) {
   if (name.size() != 14 || name.rfind("shard-", 0) != 0 || name.substr(11) != ".h5") return false;
   try {
@@ -245,12 +253,15 @@ FarmReport run_farm(const BatchProducer& produce, const std::vector<int64_t>& sh
     // A failure here (e.g. a settings mismatch) is reported to every rank instead of leaving them waiting.
     try {
       plan_text = prepare(shape, config, o, batches).dump();
+    } catch (const Error& e) {
+      plan_text = json{{"error", e.message()}, {"hint", e.hint()}, {"where", e.where()}}.dump();
     } catch (const std::exception& e) {
       plan_text = json{{"error", e.what()}}.dump();
     }
   }
   comm.broadcast(plan_text, 0);
   const json plan = json::parse(plan_text);
+  if (plan.contains("where")) throw relayed_error(plan);
   SCORCH_CHECK(!plan.contains("error"), "{}", plan.value("error", std::string()));
   if (plan.at("done").get<bool>()) {
     if (comm.rank() == 0) finish_images(o, /*found_complete=*/true);

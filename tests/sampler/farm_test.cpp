@@ -186,9 +186,11 @@ TEST(Farm, AnUnreadableFarmFileIsNamed) {
       run_farm(batch_images, {1, 4, 4}, Config::defaults(), five_in_batches_of_two(dir + "/c"), comm);
       ADD_FAILURE() << text << ": accepted";
     } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find(dir + "/c/farm.json is not a sample farm's settings file"),
-                std::string::npos)
-          << e.what();
+      const std::string what = e.what();
+      EXPECT_NE(what.find(dir + "/c/farm.json is not a sample farm's settings file"), std::string::npos) << what;
+      // Raised on rank 0 and handed to every rank: once where it was raised, not also where it was handed on.
+      EXPECT_EQ(e.where().rfind("sampler/farm_settings.cpp:", 0), 0u) << e.where();
+      EXPECT_EQ(what.find(" ["), what.rfind(" [")) << what;
     }
   }
 }
