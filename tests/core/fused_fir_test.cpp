@@ -17,6 +17,7 @@
 #include "core/models/score_model.h"
 #include "support/checks.h"
 #include "support/fir_cases.h"
+#include "support/run.h"
 
 namespace scorch::models {
 namespace {
