@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 #include <unistd.h>
+#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -49,6 +50,7 @@ std::string CheckpointStore::save(int64_t step, nlohmann::json meta,
       fsync_path(e.path().string());
     }
     meta["step"] = step;
+    meta["snapshot"] = is_snapshot(step);
     meta["files"] = files;
     write_file_atomic((tmp / "meta.json").string(), meta.dump(2) + "\n");
     fsync_path(tmp.string());
@@ -132,12 +134,32 @@ std::optional<std::string> CheckpointStore::latest_complete(std::vector<std::str
   return std::nullopt;
 }
 
+bool CheckpointStore::is_snapshot(int64_t step) const {
+  return retention_.snapshot_every > 0 && step % retention_.snapshot_every == 0;
+}
+
+// By the retention it was written under, not today's: a run resumed with another training.snapshot_freq used to
+// prune the snapshots of the one before as rolling checkpoints.
+bool CheckpointStore::written_as_snapshot(const fs::path& d, int64_t step) const {
+  try {
+    const auto meta = nlohmann::json::parse(read_file((d / "meta.json").string()));
+    if (meta.contains("snapshot")) return meta["snapshot"].get<bool>();
+    // Written before meta.json said so, or imported: the snapshot_freq of the config it was written with.
+    if (meta.contains("config") && meta["config"].is_string()) {
+      const auto freq = YAML::Load(meta["config"].get<std::string>())["training"]["snapshot_freq"];
+      if (freq) return freq.as<int64_t>() > 0 && step % freq.as<int64_t>() == 0;
+    }
+  } catch (const std::exception&) {
+    // An unreadable meta.json (a damaged checkpoint) falls back to today's rule, as before.
+  }
+  return is_snapshot(step);
+}
+
 void CheckpointStore::prune(int64_t newest_step) {
   std::vector<std::string> rolling;
   for (const auto& d : list()) {
     int64_t step = *parse_step(fs::path(d).filename().string());
-    bool snapshot = retention_.snapshot_every > 0 && step % retention_.snapshot_every == 0;
-    if (!snapshot && step <= newest_step) rolling.push_back(d);
+    if (step <= newest_step && !written_as_snapshot(d, step)) rolling.push_back(d);
   }
   const int64_t excess = static_cast<int64_t>(rolling.size()) - std::max<int64_t>(retention_.keep_last, 1);
   for (int64_t i = 0; i < excess; ++i) remove_step_dir(rolling[i]);

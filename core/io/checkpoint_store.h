@@ -13,7 +13,7 @@ namespace scorch::io {
 
 struct CheckpointRetention {
   int64_t keep_last = 3;       // newest rolling checkpoints kept
-  int64_t snapshot_every = 0;  // steps divisible by this are kept forever (0: none)
+  int64_t snapshot_every = 0;  // steps divisible by this are kept forever (0: none), whatever later saves use
 };
 
 class CheckpointStore {
@@ -24,7 +24,8 @@ class CheckpointStore {
   static std::string step_name(int64_t step);  // "step-000050000"
 
   // Writes checkpoint `step`: `write(tmp_dir)` fills a temporary directory with its files; then
-  // meta.json (the given `meta` plus the file list with sizes) is added, everything is fsynced, the
+  // meta.json (the given `meta` plus the file list with sizes and whether it is a snapshot, kept forever) is
+  // added, everything is fsynced, the
   // directory is renamed to step-N, `latest` is pointed at it, and old rolling checkpoints are pruned.
   // Returns the final directory.
   std::string save(int64_t step, nlohmann::json meta, const std::function<void(const std::string&)>& write);
@@ -41,6 +42,8 @@ class CheckpointStore {
   static nlohmann::json validate(const std::string& ckpt_dir);
 
  private:
+  bool is_snapshot(int64_t step) const;
+  bool written_as_snapshot(const std::filesystem::path& d, int64_t step) const;
   void prune(int64_t newest_step);
   // Takes step directory `d` out of the store at once (a rename to a ".tmp-step-…" leftover that
   // remove_leftovers clears), then deletes it: a kill mid-delete leaves no partial step-N behind.

@@ -53,6 +53,29 @@ TEST(CheckpointStore, RetentionKeepsLastKAndSnapshots) {
   fs::remove_all(root);
 }
 
+// A run resumed with another snapshot interval keeps the snapshots written before: they used to be judged by
+// the new interval and pruned as rolling checkpoints. A checkpoint whose meta.json predates the "snapshot" entry
+// is judged by the snapshot_freq of the config it stores.
+TEST(CheckpointStore, SnapshotsOfAnEarlierIntervalAreKept) {
+  auto root = test::temp_dir("ckpt");
+  const auto blob = [](const std::string& d) { write_blob(d, "a", 1); };
+  io::CheckpointStore first(root, {1, 10});
+  for (int64_t step : {10, 20, 25, 30}) first.save(step, {}, blob);
+  // As an older scorch wrote it: no "snapshot" entry, the config with snapshot_freq 4.
+  first.save(8, {{"config", "training:\n  snapshot_freq: 4\n"}}, blob);
+  const auto legacy = fs::path(root) / "step-000000008" / "meta.json";
+  auto meta = nlohmann::json::parse(read_file(legacy.string()));
+  EXPECT_FALSE(meta["snapshot"].get<bool>());
+  meta.erase("snapshot");
+  write_file_atomic(legacy.string(), meta.dump());
+
+  io::CheckpointStore resumed(root, {1, 7});
+  for (int64_t step : {35, 40, 41}) resumed.save(step, {}, blob);
+  EXPECT_EQ(names(resumed.list()), (std::vector<std::string>{"step-000000008", "step-000000010", "step-000000020",
+                                                             "step-000000030", "step-000000035", "step-000000041"}));
+  fs::remove_all(root);
+}
+
 TEST(CheckpointStore, TruncatedOrPartialCheckpointsAreSkipped) {
   auto root = test::temp_dir("ckpt");
   io::CheckpointStore store(root, {5, 0});
