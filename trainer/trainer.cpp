@@ -98,6 +98,7 @@ void Trainer::train_step() {
   last_lr_ = lr;
   ++interval_steps_;
   ++step_;
+  images_seen_ += o_.batch_size;
   ++steps_this_run_;
 }
 
@@ -156,7 +157,7 @@ void Trainer::log_interval(double seconds, double eta_s) {
                         {"data_wait_share", interval_data_s_ / seconds},
                         {"comm_wait_share", interval_comm_s_ / seconds},
                         {"skipped_steps", skipped_total_},
-                        {"images_seen", step_ * o_.batch_size},
+                        {"images_seen", images_seen_},
                         {"elapsed_s", elapsed_seconds()}};
   if (scaler_.enabled()) row["loss_scale"] = scaler_.scale();
   const double mem = dist::memory_peak_gib(device_);

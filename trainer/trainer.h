@@ -174,6 +174,7 @@ class Trainer {
   data::SamplerState data_state_;
 
   int64_t step_ = 0;
+  int64_t images_seen_ = 0;  // not step_ × batch_size: the batch size may change on a resume
   std::optional<int64_t> resumed_from_;
   bool sync_free_ = false;
   int64_t host_reads_ = 0;

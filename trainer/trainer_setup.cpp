@@ -192,6 +192,7 @@ void Trainer::resume_newest() {
     if (!agree_any(!error.empty(), "resume")) break;
     if (!error.empty()) spdlog::warn("cannot resume from {}: {}", dir, error);
     step_ = 0;
+    images_seen_ = 0;
     resumed_from_.reset();
   }
   // Starting over would soon prune those checkpoints: refuse rather than lose them.

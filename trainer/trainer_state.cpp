@@ -54,6 +54,8 @@ void Trainer::resume(const std::string& ckpt_dir) {
   data_state_.epoch = json_int64(d.at("epoch"), meta_path + ": data.epoch");
   data_state_.consumed = json_int64(d.at("consumed"), meta_path + ": data.consumed");
   const int64_t saved_batch = json_int64(d.at("global_batch"), meta_path + ": data.global_batch");
+  images_seen_ =
+      meta.contains("images_seen") ? json_int64(meta["images_seen"], meta_path + ": images_seen") : step_ * saved_batch;
   if (saved_batch != o_.batch_size)
     spdlog::warn("resume: training.batch_size changed from {} to {}; the data stream continues at image {} of epoch {}",
                  saved_batch, o_.batch_size, data_state_.consumed, data_state_.epoch);
@@ -64,7 +66,7 @@ void Trainer::resume(const std::string& ckpt_dir) {
   const int saved_world = meta.value("world_size", 0);
   resumed_from_ = step_;
   spdlog::info(
-      "resumed from {} (step {}, {} images seen{})", ckpt_dir, step_, meta.value("images_seen", int64_t{0}),
+      "resumed from {} (step {}, {} images seen{})", ckpt_dir, step_, images_seen_,
       saved_world != comm_->world() ? fmt::format(", written by {} ranks, now {}", saved_world, comm_->world()) : "");
 }
 
@@ -96,7 +98,7 @@ void Trainer::save_checkpoint() {
   if (o_.check_weights) check_weights_agree();
   if (comm_->rank() == 0) {
     auto meta = io::checkpoint_meta(config_, step_);
-    meta["images_seen"] = step_ * o_.batch_size;
+    meta["images_seen"] = images_seen_;
     meta["world_size"] = comm_->world();
     meta["data"] = {{"epoch", data_state_.epoch}, {"consumed", data_state_.consumed}, {"global_batch", o_.batch_size}};
     // Every random stream is derived from (seed, step, rank, example index), so the seed and step are the

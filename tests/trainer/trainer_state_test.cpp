@@ -2,6 +2,9 @@
 // training hyperparameter may change with a warning, a runtime setting (model.grad_checkpointing) freely.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
+#include "core/atomic_file.h"
 #include "core/dist/mpi_comm.h"
 #include "core/error.h"
 #include "support/checks.h"
@@ -45,6 +48,21 @@ TEST_F(TrainerState, TrainingKeysChangeWithAWarning) {
   EXPECT_NE(log.find("[warning] resume: model.dropout changed from 0 to 0.2"), std::string::npos) << log;
   log = resume_with("model.ema_rate=0.99");
   EXPECT_NE(log.find("[warning] resume: model.ema_rate changed from 0.999 to 0.99"), std::string::npos) << log;
+}
+
+// images_seen counts each step with the batch it had: it was step × today's batch size, so a resume with
+// another batch size rewrote the history of the steps before.
+TEST_F(TrainerState, ImagesSeenCountsEveryStepWithItsOwnBatch) {
+  trainer::Trainer(tiny_train_config(data_, {"training.n_iters=4", "training.batch_size=4"}), root_ + "/run", local(),
+                   torch::kCPU)
+      .run();
+  const auto meta = nlohmann::json::parse(read_file(root_ + "/run/checkpoints/latest/meta.json"));
+  EXPECT_EQ(meta["step"], 4);
+  EXPECT_EQ(meta["images_seen"], 2 * 8 + 2 * 4);
+  const auto rows = read_file(root_ + "/run/metrics.jsonl");
+  const auto last = nlohmann::json::parse(rows.substr(rows.rfind('\n', rows.size() - 2) + 1));
+  EXPECT_EQ(last["step"], 4);
+  EXPECT_EQ(last["images_seen"], 2 * 8 + 2 * 4);
 }
 
 TEST_F(TrainerState, NetworkAndObjectiveKeysMustMatch) {
