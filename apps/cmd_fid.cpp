@@ -120,11 +120,13 @@ void add_fid_command(CLI::App& app, Action& action) {
   auto& scores = a->fid.scores;
   auto* cmd =
       app.add_subcommand("fid", "FID / IS / KID of samples, or of a series of checkpoints, against a reference");
-  cmd->add_option("--samples", a->samples, "folder of sample images (or a samples/dataset dir)");
+  cmd->add_option("--samples", a->samples, "folder of sample images (or a samples/dataset dir)")
+      ->check(CLI::ExistingDirectory);
   cmd->add_option(
       "--ckpts", a->ckpts,
       "checkpoint glob ('runs/NAME/checkpoints/step-*') or one checkpoint dir: sample, score, tabulate each");
-  cmd->add_option("--ref", a->ref, "reference: stats .npz (mu/sigma or pool_3) or a folder of images");
+  cmd->add_option("--ref", a->ref, "reference: stats .npz (mu/sigma or pool_3) or a folder of images")
+      ->check(CLI::ExistingPath);
   cmd->add_flag("--is", scores.is, "also the Inception Score (needs weights with the 1008-class layer)");
   cmd->add_flag("--kid", scores.kid, "also the Kernel Inception Distance");
   cmd->add_option("--is-splits", scores.is_splits, "IS splits, positive (10 as in Salimans et al.; score_sde used 1)")

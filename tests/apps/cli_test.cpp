@@ -97,11 +97,26 @@ TEST(Cli, BadLogLevelIsRefused) {
 // KID's subsets are checked as the command line is read: a count of 0 ran the whole feature pass and then blamed
 // the image counts ("KID needs at least 2 images per set").
 TEST(Cli, KidSubsetFlagsAreCheckedAsTheyAreRead) {
+  const auto empty = test::temp_dir("kid_flags");  // no images: reading the inputs would fail on them
   for (const std::string flag : {"--kid-subsets 0", "--kid-subset-size 1", "--kid-subset-size -1"}) {
-    auto r = run(scorch_bin() + " fid --samples /nonexistent/s --ref /nonexistent/r.npz --kid " + flag);
-    EXPECT_NE(r.code, 0) << flag;
+    auto r = run(scorch_bin() + " fid --samples " + empty + " --ref " + empty + " --kid " + flag);
+    EXPECT_EQ(r.code, 2) << flag;
     EXPECT_TRUE(contains(r.output, flag.substr(0, flag.find(' ')))) << flag << "\n" << r.output;
-    EXPECT_FALSE(contains(r.output, "/nonexistent")) << "checked after the inputs: " << flag << "\n" << r.output;
+    EXPECT_FALSE(contains(r.output, empty)) << "checked after the inputs: " << flag << "\n" << r.output;
+  }
+}
+
+// A --samples or --ref that does not exist is named with its flag before anything loads (it was a bare "cannot
+// open '…'" from deep in the reader, after the Inception weights).
+TEST(Cli, FidInputsThatDoNotExistAreNamedWithTheirFlag) {
+  const auto dir = test::temp_dir("fid_inputs");
+  for (const std::string args :
+       {"--samples " + dir + " --ref " + dir + "/missing.npz",
+        "--ckpts '" + dir + "/step-*' --ref " + dir + "/missing.npz", "--samples " + dir + "/missing --ref " + dir}) {
+    auto r = run(scorch_bin() + " fid " + args);
+    EXPECT_EQ(r.code, 2) << args << "\n" << r.output;
+    EXPECT_TRUE(contains(r.output, args.find("/missing.npz") != std::string::npos ? "--ref" : "--samples")) << r.output;
+    EXPECT_TRUE(contains(r.output, dir + "/missing")) << r.output;
   }
 }
 

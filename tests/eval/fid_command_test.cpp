@@ -61,7 +61,8 @@ TEST(FidCommand, KidAgainstStatisticsAndOtherWeightsAreCaughtUpFront) {
   io::npz::write_npz(root + "/ms.npz",
                      {{"mu", torch::zeros({2048}, torch::kDouble)}, {"sigma", torch::eye(2048, torch::kDouble)}});
   const auto bin = test::scorch_bin() + " fid --inception " + weights + " --batch-size 2 --ref " + root + "/ms.npz";
-  auto r = test::run(bin + " --samples " + root + "/not-there --kid 2>&1");
+  std::filesystem::create_directories(root + "/no-images");  // reading the samples would fail on it
+  auto r = test::run(bin + " --samples " + root + "/no-images --kid 2>&1");
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("--kid needs per-image features of the reference"), std::string::npos) << r.output;
   r = test::run(bin + " --samples " + image_dir(root, 2, 0) + " --is --is-splits 0 2>&1");
