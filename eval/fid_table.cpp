@@ -60,13 +60,20 @@ std::string to_csv(const json& rows) {
   static const char* columns[] = {"step",       "fid",     "is_mean",          "is_std",          "is_splits",
                                   "kid_mean",   "kid_std", "kid_subsets",      "kid_subset_size", "num",
                                   "batch",      "seed",    "weights",          "preprocessing",   "ref",
-                                  "checkpoint", "samples", "seconds_sampling", "seconds_fid",     "date"};
+                                  "checkpoint", "samples", "seconds_sampling", "seconds_fid",     "date",
+                                  "overrides"};
   std::string out;
   for (const char* c : columns) out += std::string(out.empty() ? "" : ",") + c;
   out += "\n";
   for (const auto& row : rows) {
     json flat = row;
     for (const auto& [k, v] : row.at("settings").items()) flat[k] = v;
+    // The sampler settings that make a row's sample set another one, as one field: "key=value key=value".
+    if (flat.contains("overrides") && flat["overrides"].is_array()) {
+      std::string joined;
+      for (const auto& kv : flat["overrides"]) joined += (joined.empty() ? "" : " ") + kv.get<std::string>();
+      flat["overrides"] = joined;
+    }
     std::string line;
     for (const char* c : columns) line += std::string(line.empty() ? "" : ",") + csv_field(flat, c);
     out += line + "\n";

@@ -151,6 +151,20 @@ TEST_F(FidCkptsCmd, FastSamplerOverridesAddRowsNextToTheDefaultOnes) {
     EXPECT_NE(farm.at("config").get<std::string>().find("method: \"dpm_solver\""), std::string::npos);
   }
   EXPECT_EQ(fast, 2);
+  // The CSV tells the two kinds of rows apart by more than their samples' directory names.
+  const std::string csv = read_file(out + "/fid.csv");
+  EXPECT_EQ(csv.substr(0, csv.find('\n')).substr(csv.find(",date,")), ",date,overrides") << csv;
+  const std::string fast_end = ",sampling.method=dpm_solver sampling.steps=6 sampling.tf32=true\n";
+  int fast_lines = 0, plain_lines = 0;
+  for (size_t at = csv.find('\n') + 1, end; at < csv.size(); at = end + 1) {
+    end = csv.find('\n', at);
+    const auto line = csv.substr(at, end - at + 1);
+    fast_lines +=
+        line.size() > fast_end.size() && line.compare(line.size() - fast_end.size(), fast_end.size(), fast_end) == 0;
+    plain_lines += line.size() > 2 && line.compare(line.size() - 2, 2, ",\n") == 0;
+  }
+  EXPECT_EQ(fast_lines, 2) << csv;
+  EXPECT_EQ(plain_lines, 2) << csv;
 }
 
 // A complete set made by `scorch sample` with the same settings is scored as it is; --delete-samples
