@@ -31,12 +31,32 @@ scorch_hostfile_slots() {
        END { print total + 0, max + 0 }' "$1"
 }
 
+# scorch_check_count NAME: NAME, when set, must be a positive whole number. Bash arithmetic would read a typo as 0
+# (or as another variable's value) and place the ranks by it.
+scorch_check_count() {
+  local value=${!1-1}
+  case $value in
+    '' | *[!0-9]* | 0*)
+      echo "$1='$value': expected a positive whole number" >&2
+      return 1
+      ;;
+  esac
+}
+
 # scorch_mpirun SUBCOMMAND [ARGS...]: prints the mpirun command, then runs it in place of this shell.
 scorch_mpirun() {
   local scorch gpus np per_node cores pe slots=() hostfile=${SCORCH_HOSTFILE:-}
   scorch=${SCORCH_BIN:-$(command -v scorch || echo "$scorch_root/build/bin/scorch")}
   if [ ! -x "$scorch" ] && [ "${SCORCH_DRY_RUN:-0}" != 1 ]; then
     echo "no scorch binary at '$scorch': build it (launch/setup) or set SCORCH_BIN" >&2
+    return 1
+  fi
+  local var
+  for var in SCORCH_NP SCORCH_PER_NODE SCORCH_CORES_PER_RANK; do
+    scorch_check_count "$var" || return 1
+  done
+  if [ -n "$hostfile" ] && [ ! -r "$hostfile" ]; then
+    echo "SCORCH_HOSTFILE='$hostfile': no such readable file (an Open MPI hostfile, lines like 'node01 slots=8')" >&2
     return 1
   fi
   gpus=$(scorch_gpu_count)
@@ -69,7 +89,6 @@ scorch_mpirun() {
   # this script, which mean nothing to the ranks).
   cmd+=(-x PATH)
   [ -z "${LD_LIBRARY_PATH:-}" ] || cmd+=(-x LD_LIBRARY_PATH)
-  local var
   while IFS= read -r var; do
     cmd+=(-x "$var")
   done < <(compgen -e | grep -E '^(NCCL_|SCORCH_|UCX_|OMP_|CUDA_DEVICE_ORDER$)' |

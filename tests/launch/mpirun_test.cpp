@@ -32,6 +32,22 @@ TEST(MpirunRecipes, HostfileSetsRanksPerNodeFromItsSlots) {
       << r.output;
 }
 
+// Settings that place the ranks are checked: bash arithmetic read a typo as 0, and a missing hostfile failed in awk.
+TEST(MpirunRecipes, SettingsThatAreNotCountsOrFilesAreNamed) {
+  const std::string script = "' '" + source_dir() + "/launch/mpirun/train.sh' --workdir W";
+  for (const std::string env : {"SCORCH_NP=two", "SCORCH_PER_NODE=0", "SCORCH_CORES_PER_RANK=4x"}) {
+    const auto r = run("SCORCH_DRY_RUN=1 " + env + " SCORCH_BIN='" + scorch_bin() + script);
+    EXPECT_EQ(r.code, 1) << env << "\n" << r.output;
+    EXPECT_TRUE(contains(r.output, env.substr(0, env.find('=')) + "='" + env.substr(env.find('=') + 1) +
+                                       "': expected a positive whole number"))
+        << r.output;
+    EXPECT_FALSE(contains(r.output, "mpirun -np")) << r.output;
+  }
+  const auto r = run("SCORCH_DRY_RUN=1 SCORCH_HOSTFILE=/nonexistent/hosts SCORCH_BIN='" + scorch_bin() + script);
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, "SCORCH_HOSTFILE='/nonexistent/hosts': no such readable file")) << r.output;
+}
+
 TEST(MpirunRecipes, TrainStopsOnUsr1AndTheSameCommandResumes) {
   const std::string dir = temp_dir("mpirun-train"), data = dir + "/data", workdir = dir + "/run";
   ASSERT_EQ(make_tiny_dataset(data), "");

@@ -37,15 +37,16 @@ class SbatchAfterAFailedStep : public ::testing::Test {
   }
 
   // Runs launch/slurm/SCRIPT with `args` as job `job` after `restarts` requeues, its step exiting `rc`.
+  // `env`: more VAR=value settings.
   Outcome run_script(const std::string& script, const std::string& args, int rc, const std::string& job = "77",
-                     int restarts = 0) {
+                     int restarts = 0, const std::string& env = "") {
     const std::string calls = dir_ + "/scontrol.calls";
     fs::remove(calls);
     const auto r =
-        run("env -u SCORCH_MAX_FAILED_REQUEUES -u SCORCH_MAX_REQUEUES -u SLURM_CPUS_PER_TASK PATH='" + dir_ +
-            "/bin':\"$PATH\" SCORCH_BIN='" + dir_ + "/bin/scorch' FAKE_RC=" + std::to_string(rc) + " FAKE_CALLS='" +
-            calls + "' SLURM_JOB_ID=" + job + " SLURM_RESTART_COUNT=" + std::to_string(restarts) + " bash '" +
-            source_dir() + "/launch/slurm/" + script + "' " + args);
+        run("env -u SCORCH_MAX_FAILED_REQUEUES -u SCORCH_MAX_REQUEUES -u SLURM_CPUS_PER_TASK " + env + " PATH='" +
+            dir_ + "/bin':\"$PATH\" SCORCH_BIN='" + dir_ + "/bin/scorch' FAKE_RC=" + std::to_string(rc) +
+            " FAKE_CALLS='" + calls + "' SLURM_JOB_ID=" + job + " SLURM_RESTART_COUNT=" + std::to_string(restarts) +
+            " bash '" + source_dir() + "/launch/slurm/" + script + "' " + args);
     const std::string asked = read_text(calls);
     EXPECT_TRUE(asked.empty() || asked == "requeue " + job + "\n") << asked;
     return {r.code, r.output, asked == "requeue " + job + "\n"};
@@ -162,6 +163,25 @@ TEST_F(SbatchAfterAFailedStep, SampleRequeuesAKilledRankWhileFailuresMakeProgres
 }
 
 // --overwrite belongs to the first attempt: on a requeue it discarded the finished batches every time.
+// A requeue limit that is not a count is named before anything runs: every comparison with it failed, so the job
+// was never requeued, without a word.
+TEST_F(SbatchAfterAFailedStep, RequeueLimitsMustBeCounts) {
+  for (const std::string script : {"train.sbatch", "sample.sbatch"})
+    for (const std::string env : {"SCORCH_MAX_REQUEUES=lots", "SCORCH_MAX_FAILED_REQUEUES=-1"}) {
+      const auto r = run_script(script, "--workdir '" + dir_ + "/limits'", 137, "77", 0, env);
+      EXPECT_EQ(r.code, 2) << script << " " << env << "\n" << r.log;
+      EXPECT_FALSE(r.requeued) << r.log;
+      EXPECT_TRUE(contains(
+          r.log, env.substr(0, env.find('=')) + "='" + env.substr(env.find('=') + 1) + "': expected a whole number"))
+          << r.log;
+      EXPECT_FALSE(fs::exists(dir_ + "/srun.args")) << "srun ran: " << r.log;
+    }
+  EXPECT_EQ(run_script("train.sbatch", "--workdir '" + dir_ + "/limits'", 0, "77", 0,
+                       "SCORCH_MAX_REQUEUES=0 SCORCH_MAX_FAILED_REQUEUES=5")
+                .code,
+            0);
+}
+
 TEST_F(SbatchAfterAFailedStep, SampleDropsOverwriteOnARequeue) {
   const std::string args = "--ckpt run --num 8 --batch 2 --out '" + dir_ + "/s' --overwrite";
   run_script("sample.sbatch", args, 0);
