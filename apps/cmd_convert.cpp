@@ -1,11 +1,13 @@
 // `scorch convert import|export|export-ema|export-diffusers|inspect|inception`: score_sde_pytorch checkpoints <->
 // scorch checkpoint dirs, EMA-only inference exports, diffusers pipeline folders, and a listing of what a weights
 // file holds.
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <limits>
+#include <set>
 
 #include "apps/commands.h"
 #include "apps/config_args.h"
@@ -106,6 +108,8 @@ int run_import(const ImportArgs& a) {
   const auto batch = config.get_int("training.batch_size");
   meta["images_seen"] = ck.step * batch;
   meta["data"] = {{"epoch", 0}, {"consumed", 0}, {"global_batch", batch}};
+  // Kept whatever the snapshot interval of a run that trains on from it: it is where that run came from.
+  meta["snapshot"] = true;
   // Imports never prune: other checkpoints already in the dir stay.
   io::CheckpointStore store(store_dir.string(), {std::numeric_limits<int64_t>::max(), 0});
   const auto dir =
@@ -168,9 +172,24 @@ int run_export_ema(const CkptExportArgs& a) {
   return 0;
 }
 
+// Another export's files (an fp16 variant's weights, say) are loaded by diffusers when asked for: say they stayed.
+void warn_about_other_files(const std::string& out) {
+  const std::set<std::string> ours = {"model_index.json", "unet/config.json",
+                                      "unet/diffusion_pytorch_model.safetensors", "scheduler/scheduler_config.json"};
+  std::vector<std::string> others;
+  for (const auto& e : fs::recursive_directory_iterator(out))
+    if (!e.is_directory() && !ours.count(fs::relative(e.path(), out).string()))
+      others.push_back(fs::relative(e.path(), out).string());
+  std::sort(others.begin(), others.end());
+  if (!others.empty())
+    spdlog::warn("export-diffusers: {} file(s) in {} that this export did not write stay as they were: {}",
+                 others.size(), out, fmt::join(others, ", "));
+}
+
 int run_export_diffusers(const DiffusersArgs& a) {
   check_diffusers_target(a);
   const auto e = io::export_diffusers_pipeline(a.ckpt, a.weights, a.out);
+  if (a.force) warn_about_other_files(a.out);
   std::printf(
       "exported the %s weights of step %lld of %s as a diffusers ScoreSdeVePipeline (%zu UNet tensors)\n -> %s\n",
       e.weights.c_str(), static_cast<long long>(e.step), e.source.c_str(), e.tensors, a.out.c_str());

@@ -1,10 +1,11 @@
-// write_dataset: deterministic sharding (shard s holds items [s*S, (s+1)*S)), disjoint shards per rank,
-// checksums all-gathered to rank 0, which writes the manifest after a barrier.
+// write_dataset: deterministic sharding (shard s holds items [s*S, (s+1)*S)), disjoint shards per rank staged
+// beside the dataset, checksums all-gathered to rank 0, which swaps the shards in and writes the manifest.
 #include "data/pack.h"
 
 #include <fmt/ranges.h>
 
 #include <filesystem>
+#include <set>
 
 #include "core/dist/communicator.h"
 #include "core/error.h"
@@ -48,13 +49,18 @@ std::vector<std::string> check_target(const std::string& out, bool overwrite) {
   return ours;
 }
 
-// The old dataset goes (manifest first, so it stops looking complete), the staged shards take its place, and the
-// caller writes the new manifest.
+// The old dataset stops looking complete (manifest first), each staged shard is renamed over its namesake (one
+// atomic step each), the old shards past the new count go, and the caller writes the new manifest. Only a kill
+// inside these renames leaves shards without a manifest, for `--overwrite` to clear.
 void replace_dataset(const fs::path& out, const std::vector<std::string>& old, const std::vector<ShardEntry>& shards) {
   fs::remove(out / kManifestName);
+  std::set<std::string> kept;
+  for (const auto& s : shards) {
+    fs::rename(out / kStagingName / s.file, out / s.file);
+    kept.insert(s.file);
+  }
   for (const auto& name : old)
-    if (is_shard(name)) fs::remove(out / name);
-  for (const auto& s : shards) fs::rename(out / kStagingName / s.file, out / s.file);
+    if (is_shard(name) && !kept.count(name)) fs::remove(out / name);
   fs::remove_all(out / kStagingName);
 }
 
@@ -86,18 +92,26 @@ Manifest write_dataset(Manifest layout, const std::function<void(int64_t, uint8_
   Progress progress("packing", my_items, "img", comm.rank() == 0);
   std::vector<uint8_t> buffer;
   std::vector<int64_t> labels;
-  for (int64_t s = comm.rank(); s < shards; s += comm.world()) {
-    const int64_t first = s * per_shard, n = std::min(per_shard, layout.count - first);
-    buffer.resize(size_t(n) * item);
-    labels.resize(layout.has_labels ? n : 0);
-    for (int64_t i = 0; i < n; ++i) {
-      fill(first + i, buffer.data() + i * item);
-      if (layout.has_labels) labels[i] = label(first + i);
-      progress.add(1);
+  try {
+    for (int64_t s = comm.rank(); s < shards; s += comm.world()) {
+      const int64_t first = s * per_shard, n = std::min(per_shard, layout.count - first);
+      buffer.resize(size_t(n) * item);
+      labels.resize(layout.has_labels ? n : 0);
+      for (int64_t i = 0; i < n; ++i) {
+        fill(first + i, buffer.data() + i * item);
+        if (layout.has_labels) labels[i] = label(first + i);
+        progress.add(1);
+      }
+      const std::string name = shard_file_name(s), path = (staging / name).string();
+      write_shard(path, layout, buffer.data(), n, layout.has_labels ? labels.data() : nullptr);
+      mine.push_back({{"index", s}, {"file", name}, {"count", n}, {"sha256", sha256_file(path)}});
     }
-    const std::string name = shard_file_name(s), path = (staging / name).string();
-    write_shard(path, layout, buffer.data(), n, layout.has_labels ? labels.data() : nullptr);
-    mine.push_back({{"index", s}, {"file", name}, {"count", n}, {"sha256", sha256_file(path)}});
+  } catch (...) {
+    // A dataset's worth of staged shards would stay hidden in `out`. With other ranks still writing there, the
+    // next pack into `out` clears them instead.
+    std::error_code ec;
+    if (comm.world() == 1) fs::remove_all(staging, ec);
+    throw;
   }
   progress.finish();
 

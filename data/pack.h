@@ -21,8 +21,8 @@ struct WriteOptions {
 
 // Items 0..layout.count-1 are produced by `fill(index, dst)` (layout.item_bytes() bytes) and `label(index)`
 // when layout.has_labels. Rank r writes shards r, r+W, … into `out`/.incoming; when all are written, rank 0
-// removes the dataset `out` held, moves them into `out` and writes the manifest last, so an interrupted pack
-// never looks complete and leaves a dataset it was replacing whole. Returns the manifest.
+// renames them over the dataset `out` held and writes the manifest last, so an interrupted pack never looks
+// complete, and one that fails while writing shards leaves the dataset it was replacing whole. Returns the manifest.
 Manifest write_dataset(Manifest layout, const std::function<void(int64_t, uint8_t*)>& fill,
                        const std::function<int64_t(int64_t)>& label, const WriteOptions& options,
                        dist::Communicator& comm);

@@ -48,7 +48,7 @@ std::string csv_field(const json& row, const char* key) {
   if (v.is_number_float()) return fmt::format("{:.9g}", v.get<double>());
   if (v.is_string()) {
     std::string s = v.get<std::string>();
-    if (s.find_first_of(",\"\n") == std::string::npos) return s;
+    if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
     std::string quoted = "\"";
     for (char c : s) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
     return quoted + "\"";
@@ -56,7 +56,7 @@ std::string csv_field(const json& row, const char* key) {
   return v.dump();
 }
 
-std::string to_csv(const json& rows) {
+std::string to_csv(const json& rows, const std::string& json_path) {
   static const char* columns[] = {"step",       "fid",     "is_mean",          "is_std",          "is_splits",
                                   "kid_mean",   "kid_std", "kid_subsets",      "kid_subset_size", "num",
                                   "batch",      "seed",    "weights",          "preprocessing",   "ref",
@@ -71,7 +71,11 @@ std::string to_csv(const json& rows) {
     // The sampler settings that make a row's sample set another one, as one field: "key=value key=value".
     if (flat.contains("overrides") && flat["overrides"].is_array()) {
       std::string joined;
-      for (const auto& kv : flat["overrides"]) joined += (joined.empty() ? "" : " ") + kv.get<std::string>();
+      for (const auto& kv : flat["overrides"]) {
+        SCORCH_CHECK(kv.is_string(), "{}: the row of step {} has settings.overrides {}, expected \"key=value\" strings",
+                     json_path, row.value("step", json()).dump(), flat["overrides"].dump());
+        joined += (joined.empty() ? "" : " ") + kv.get<std::string>();
+      }
       flat["overrides"] = joined;
     }
     std::string line;
@@ -112,7 +116,7 @@ json FidTable::read_rows() const {
 
 void FidTable::write_rows(const json& rows) const {
   write_file_atomic(json_path(), json{{"format", kFormat}, {"version", 1}, {"rows", rows}}.dump(2) + "\n");
-  write_file_atomic(csv_path(), to_csv(rows));
+  write_file_atomic(csv_path(), to_csv(rows, json_path()));
 }
 
 json FidTable::find(int64_t step, const json& settings) const {

@@ -50,13 +50,15 @@ std::string CheckpointStore::save(int64_t step, nlohmann::json meta,
       fsync_path(e.path().string());
     }
     meta["step"] = step;
-    meta["snapshot"] = is_snapshot(step);
+    // A caller may decide (an imported checkpoint is kept whatever the interval of the run that goes on from it).
+    if (!meta.contains("snapshot")) meta["snapshot"] = is_snapshot(step);
     meta["files"] = files;
     write_file_atomic((tmp / "meta.json").string(), meta.dump(2) + "\n");
     fsync_path(tmp.string());
     if (fs::exists(final_dir)) remove_step_dir(final_dir);  // a re-save of the same step replaces it whole
     fs::rename(tmp, final_dir);
     fsync_path(dir_);
+    snapshot_cache_.erase(final_dir.filename().string());  // a re-save of the step may say otherwise
   } catch (...) {
     std::error_code ec;
     fs::remove_all(tmp, ec);
@@ -139,20 +141,28 @@ bool CheckpointStore::is_snapshot(int64_t step) const {
 }
 
 // By the retention it was written under, not today's: a run resumed with another training.snapshot_freq used to
-// prune the snapshots of the one before as rolling checkpoints.
+// prune the snapshots of the one before as rolling checkpoints. Cached: a checkpoint's meta.json never changes, and
+// every save asks again about every checkpoint.
 bool CheckpointStore::written_as_snapshot(const fs::path& d, int64_t step) const {
+  const auto key = d.filename().string();
+  if (const auto it = snapshot_cache_.find(key); it != snapshot_cache_.end()) return it->second;
+  const auto meta_path = (d / "meta.json").string();
+  bool snapshot = is_snapshot(step);
   try {
-    const auto meta = nlohmann::json::parse(read_file((d / "meta.json").string()));
-    if (meta.contains("snapshot")) return meta["snapshot"].get<bool>();
-    // Written before meta.json said so, or imported: the snapshot_freq of the config it was written with.
-    if (meta.contains("config") && meta["config"].is_string()) {
+    const auto meta = nlohmann::json::parse(read_file(meta_path));
+    if (meta.contains("snapshot")) {
+      snapshot = meta.at("snapshot").get<bool>();
+    } else if (meta.contains("config") && meta["config"].is_string()) {
+      // Written before meta.json said so: the snapshot_freq of the config it was written with.
       const auto freq = YAML::Load(meta["config"].get<std::string>())["training"]["snapshot_freq"];
-      if (freq) return freq.as<int64_t>() > 0 && step % freq.as<int64_t>() == 0;
+      if (freq) snapshot = freq.as<int64_t>() > 0 && step % freq.as<int64_t>() == 0;
     }
-  } catch (const std::exception&) {
-    // An unreadable meta.json (a damaged checkpoint) falls back to today's rule, as before.
+  } catch (const std::exception& e) {
+    spdlog::warn("{}: cannot tell whether it is a snapshot ({}); judged by training.snapshot_freq now: {}", meta_path,
+                 e.what(), snapshot ? "kept" : "rolling");
   }
-  return is_snapshot(step);
+  snapshot_cache_[key] = snapshot;
+  return snapshot;
 }
 
 void CheckpointStore::prune(int64_t newest_step) {

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -23,11 +24,10 @@ class CheckpointStore {
   const std::string& dir() const { return dir_; }
   static std::string step_name(int64_t step);  // "step-000050000"
 
-  // Writes checkpoint `step`: `write(tmp_dir)` fills a temporary directory with its files; then
-  // meta.json (the given `meta` plus the file list with sizes and whether it is a snapshot, kept forever) is
-  // added, everything is fsynced, the
-  // directory is renamed to step-N, `latest` is pointed at it, and old rolling checkpoints are pruned.
-  // Returns the final directory.
+  // Writes checkpoint `step`: `write(tmp_dir)` fills a temporary directory with its files; then meta.json (the
+  // given `meta` plus the file list with sizes, and "snapshot", kept forever, unless `meta` says) is added,
+  // everything is fsynced, the directory is renamed to step-N, `latest` is pointed at it, and old rolling
+  // checkpoints are pruned. Returns the final directory.
   std::string save(int64_t step, nlohmann::json meta, const std::function<void(const std::string&)>& write);
 
   // Removes what saves killed mid-way left behind (a ".tmp-step-N-PID" directory, a ".latest-PID" link,
@@ -50,6 +50,7 @@ class CheckpointStore {
   void remove_step_dir(const std::filesystem::path& d) const;
   std::string dir_;
   CheckpointRetention retention_;
+  mutable std::map<std::string, bool> snapshot_cache_;  // step dir name -> written as a snapshot
 };
 
 }  // namespace scorch::io

@@ -319,13 +319,18 @@ TEST(ConvertCmd, ScorchTrainResumesFromAnImport) {
   ASSERT_EQ(r.code, 0) << r.output;
   ASSERT_EQ(run(import_cmd(committed_source().pth, dir + "/run")).code, 0);
   r = run(scorch_bin() + " train --config " + kConfig + " --set data.path=" + dir +
-          "/data --set training.batch_size=4 --set training.n_iters=5 --workdir " + dir + "/run");
+          "/data --set training.batch_size=4 --set training.n_iters=5 --set training.keep_last=1 --set "
+          "training.snapshot_freq_for_preemption=1 --set training.snapshot_freq=1000 --workdir " +
+          dir + "/run");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "resumed from")) << r.output;
   // Adam and the EMA continue the imported counts (3) for the two new steps.
   const auto t = io::read_checkpoint_tensors(dir + "/run/checkpoints/step-000000005");
   EXPECT_EQ(t.optimizer_step, 5);
   EXPECT_EQ(t.ema_num_updates, 5);
+  // The run's own rolling checkpoints are pruned to one; the import, where it came from, is never pruned.
+  EXPECT_FALSE(fs::exists(dir + "/run/checkpoints/step-000000004"));
+  EXPECT_TRUE(fs::exists(dir + "/run/checkpoints/step-000000003"));
 }
 
 // A score_sde Flax training state (step 1234, Adam step 1234) imports into a run that scorch trains on.

@@ -160,6 +160,10 @@ TEST(ConvertDiffusersCmd, NonEmptyOutNeedsForceAndAFileIsRefused) {
 
   r = run(export_diffusers_cmd(run_dir, dir + "/pipe") + " --force");
   ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "1 file(s) in " + dir +
+                                     "/pipe that this export did not write stay as they were: "
+                                     "README.md"))
+      << r.output;
   EXPECT_EQ(io::read_safetensors(dir + "/pipe/unet/diffusion_pytorch_model.safetensors").metadata.at("scorch.weights"),
             "ema");
   EXPECT_EQ(read_file(dir + "/pipe/README.md"), "my notes\n");

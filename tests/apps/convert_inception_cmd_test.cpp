@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "core/atomic_file.h"
 #include "core/io/safetensors.h"
 #include "core/io/torch_file.h"
 #include "eval/inception_weights.h"
@@ -60,12 +61,16 @@ TEST(ConvertInceptionCmd, WrittenFileGivesTheSourceFeaturesAndLogits) {
   // Statistics name the weights they were made with, so the file is replaced only when asked.
   const auto again =
       test::scorch_bin() + " convert inception " + dir + "/pt_inception.pth --out " + dir + "/inc.safetensors";
+  const auto before = read_file(dir + "/inc.safetensors");
   auto r2 = run(again);
   EXPECT_EQ(r2.code, 1) << r2.output;
+  EXPECT_EQ(read_file(dir + "/inc.safetensors"), before);
   EXPECT_TRUE(contains(r2.output, "inc.safetensors' already exists")) << r2.output;
   EXPECT_TRUE(contains(r2.output, "pass --force")) << r2.output;
   r2 = run(again + " --force");
   EXPECT_EQ(r2.code, 0) << r2.output;
+  for (const auto& e : fs::directory_iterator(dir))  // the file checked before the rename is not left beside it
+    EXPECT_EQ(e.path().filename().string().find(".tmp-"), std::string::npos) << e.path();
 }
 
 TEST(ConvertInceptionCmd, FeatureOnlySourceStaysFeatureOnlyAndBecomesTheDefault) {

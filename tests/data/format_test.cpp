@@ -127,6 +127,7 @@ TEST(Shards, FailedOverwriteLeavesTheOldDatasetWhole) {
       {"item 7 will not decode"});
   EXPECT_EQ(read_file(dir + "/manifest.json"), old_manifest);
   EXPECT_TRUE(verify_dataset(dir, false).ok());
+  EXPECT_FALSE(fs::exists(dir + "/.incoming"));  // the failed pack's shards do not stay hidden beside it
   EXPECT_EQ(Dataset(dir).size(), 40);
 
   pack_source(new_src, "new", {dir, 5, true}, *test_util::local_comm());
