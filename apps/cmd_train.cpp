@@ -7,6 +7,7 @@
 
 #include "apps/commands.h"
 #include "apps/config_args.h"
+#include "core/dir_lock.h"
 #include "core/dist/communicator.h"
 #include "core/dist/device.h"
 #include "core/dist/process.h"
@@ -15,7 +16,6 @@
 #include "core/signals.h"
 #include "sampler/diffusion_sampler.h"
 #include "sampler/options.h"
-#include "trainer/run_dir_lock.h"
 #include "trainer/trainer.h"
 
 namespace scorch::apps {
@@ -43,8 +43,10 @@ int run_train(const TrainArgs& args) {
   const auto& me = dist::info();
   std::filesystem::create_directories(args.workdir);
   // Rank 0 holds the run dir for the whole run; refused, it ends the job as any rank's error does.
-  std::optional<trainer::RunDirLock> lock;
-  if (me.rank == 0) lock.emplace(args.workdir);
+  std::optional<DirLock> lock;
+  if (me.rank == 0)
+    lock.emplace(args.workdir, "scorch train", "two runs in one run dir would mix their checkpoints and metrics",
+                 "wait for it to finish or stop it (a stop signal checkpoints), or use another --workdir");
   log_to_run_dir(args.workdir);
   const auto device = dist::select_device(config.get_string("device"), me.local_rank);
   auto comm = dist::make_communicator(config.get_string("dist.backend"), device);

@@ -8,9 +8,11 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 #include <set>
 
 #include "core/atomic_file.h"
+#include "core/dir_lock.h"
 #include "core/dist/communicator.h"
 #include "core/dist/work_counter.h"
 #include "core/error.h"
@@ -249,9 +251,14 @@ FarmReport run_farm(const BatchProducer& produce, const std::vector<int64_t>& sh
   report.batches = batches;
 
   std::string plan_text;
+  std::optional<DirLock> lock;  // rank 0's, for the whole farm
   if (comm.rank() == 0) {
     // A failure here (e.g. a settings mismatch) is reported to every rank instead of leaving them waiting.
     try {
+      fs::create_directories(o.out);
+      // Two farms at once would each take the other's batches as done: a set of two seeds, or two mixed tasks.
+      lock.emplace(o.out, "scorch sample farm", "two farms writing one directory would mix their sample sets",
+                   "wait for it to finish, or use another --out");
       plan_text = prepare(shape, config, o, batches).dump();
     } catch (const Error& e) {
       plan_text = json{{"error", e.message()}, {"hint", e.hint()}, {"where", e.where()}}.dump();

@@ -8,10 +8,12 @@
 #include <filesystem>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <stdexcept>
 
 #include "core/atomic_file.h"
 #include "core/config.h"
+#include "core/dir_lock.h"
 #include "core/dist/mpi_comm.h"
 #include "core/error.h"
 #include "core/io/image_io.h"
@@ -173,6 +175,26 @@ TEST(Farm, ImagesHoldingNanOrInfinityAreCounted) {
   EXPECT_EQ(
       run_farm(batch_images, {1, 4, 4}, Config::defaults(), five_in_batches_of_two(dir + "/fine"), comm).nonfinite_mine,
       0);
+}
+
+// Two farms at once on one --out each took the other's batches as done, making one set of two seeds that verified
+// as whole; the second is refused, naming the holder, and writes nothing.
+TEST(Farm, ASecondFarmOnTheSameOutIsRefused) {
+  const auto dir = test::temp_dir("farm-lock");
+  dist::LocalCommunicator comm;
+  std::optional<DirLock> other;
+  fs::create_directories(dir + "/f");
+  other.emplace(dir + "/f", "scorch sample farm", "the test holds it", "");
+  try {
+    run_farm(batch_images, {1, 4, 4}, Config::defaults(), five_in_batches_of_two(dir + "/f"), comm);
+    ADD_FAILURE() << "a second farm ran";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(dir + "/f is in use by another scorch sample farm (pid "), std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(fs::exists(dir + "/f/farm.json"));
+  other.reset();
+  EXPECT_EQ(run_farm(batch_images, {1, 4, 4}, Config::defaults(), five_in_batches_of_two(dir + "/f"), comm).images, 5);
 }
 
 // A farm.json that is not a JSON object (a partial copy, another tool's file) is named, not a parser's message.

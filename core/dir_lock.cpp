@@ -1,5 +1,5 @@
-// RunDirLock: flock on <dir>/.lock, with the holder's pid and host written into it (see run_dir_lock.h).
-#include "trainer/run_dir_lock.h"
+// DirLock: flock on <dir>/.lock, with the holder's pid and host written into it (see dir_lock.h).
+#include "core/dir_lock.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -13,23 +13,21 @@
 
 #include "core/error.h"
 
-namespace scorch::trainer {
+namespace scorch {
 
-RunDirLock::RunDirLock(const std::string& dir) {
+DirLock::DirLock(const std::string& dir, const std::string& what, const std::string& why, const std::string& hint) {
   const auto path = (std::filesystem::path(dir) / ".lock").string();
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  SCORCH_CHECK(fd_ >= 0, "cannot open the run dir's lock {}: {}", path, std::strerror(errno));
+  SCORCH_CHECK(fd_ >= 0, "cannot open the lock {}: {}", path, std::strerror(errno));
   if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
     std::ostringstream holder;
     holder << std::ifstream(path).rdbuf();
     ::close(fd_);
     fd_ = -1;
-    SCORCH_CHECK(err == EWOULDBLOCK, "cannot lock the run dir's lock {}: {}", path, std::strerror(err));
-    SCORCH_CHECK_HINT(false, "wait for it to finish or stop it (a stop signal checkpoints), or use another --workdir",
-                      "{} is in use by another scorch train ({}); two runs in one run dir would mix their "
-                      "checkpoints and metrics",
-                      dir, holder.str().empty() ? "holder unknown" : holder.str());
+    SCORCH_CHECK(err == EWOULDBLOCK, "cannot lock {}: {}", path, std::strerror(err));
+    SCORCH_CHECK_HINT(false, hint, "{} is in use by another {} ({}); {}", dir, what,
+                      holder.str().empty() ? "holder unknown" : holder.str(), why);
   }
   char host[256] = {0};
   ::gethostname(host, sizeof(host) - 1);
@@ -40,8 +38,8 @@ RunDirLock::RunDirLock(const std::string& dir) {
   }
 }
 
-RunDirLock::~RunDirLock() {
+DirLock::~DirLock() {
   if (fd_ >= 0) ::close(fd_);  // releases the flock
 }
 
-}  // namespace scorch::trainer
+}  // namespace scorch

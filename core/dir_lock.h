@@ -1,0 +1,24 @@
+// An exclusive lock on an output directory (a training run dir, a sample farm), held by one process for as long
+// as it writes there.
+#pragma once
+#include <string>
+
+namespace scorch {
+
+// Locks <dir>/.lock (flock, so the kernel releases it when the process ends, however it ends) and writes the
+// holder's pid and host into it. A second process writing the same directory would interleave its files with the
+// first's (a training run's checkpoints and metrics, a farm's batches of another seed): it is refused, naming the
+// holder. `what` names the holder's kind ("scorch train"), `why` says what sharing would do, `hint` what to do.
+// Throws when the dir is locked by another process.
+class DirLock {
+ public:
+  DirLock(const std::string& dir, const std::string& what, const std::string& why, const std::string& hint);
+  ~DirLock();
+  DirLock(const DirLock&) = delete;
+  DirLock& operator=(const DirLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace scorch
