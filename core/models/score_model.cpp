@@ -93,6 +93,18 @@ ModelConfig ModelConfig::from(const Config& c) {
   SCORCH_CHECK(m.num_channels >= 1 && m.num_channels <= 4096,
                "data.num_channels = {} (from {}): expected a channel count from 1 to 4096", m.num_channels,
                c.source_of("data.num_channels"));
+  SCORCH_CHECK_HINT(m.num_scales >= 2, "score_sde uses 1000 (VP) or 1000-2000 (VE)",
+                    "model.num_scales = {} (from {}): expected at least 2 noise levels", m.num_scales,
+                    c.source_of("model.num_scales"));
+  // The Fourier embedding takes log(label); trained on discrete levels the label is a level index, 0 for the
+  // first, and the network's output at σ_max (VE) or t = 0 (VP) is NaN.
+  SCORCH_CHECK_HINT((m.name != "ncsnpp" && m.name != "mlp") || m.embedding_type != "fourier" ||
+                        c.get_bool("training.continuous") || c.get_string("training.task") != "score",
+                    "set model.embedding_type: positional, as score_sde's discrete configs do, or "
+                    "training.continuous: true",
+                    "model.embedding_type = fourier (from {}) with training.continuous = false (from {}): the "
+                    "discrete objective labels the levels 0, 1, ..., and the Fourier embedding takes their log",
+                    c.source_of("model.embedding_type"), c.source_of("training.continuous"));
   SCORCH_CHECK(m.dropout >= 0.0 && m.dropout < 1.0, "model.dropout = {} (from {}): expected a probability in [0, 1)",
                m.dropout, c.source_of("model.dropout"));
   SCORCH_CHECK(

@@ -217,8 +217,9 @@ TEST_F(SampleCmd, NetworkKeysOfTheCheckpointCannotBeOverridden) {
 // A network trained on discrete levels takes a level index: another ladder indexed past its levels (a LibTorch
 // crash) or was silently divided by other sigmas. Its ladder is pinned; another SDE's keys stay free.
 TEST_F(SampleCmd, TheLadderOfANetworkTrainedOnDiscreteLevelsCannotBeOverridden) {
-  const std::string run = test::write_tiny_run(dir_ + "/discrete", "ve_tiny.yaml",
-                                               {"model.num_scales=10", "model.nf=8", "training.continuous=false"});
+  const std::string run = test::write_tiny_run(
+      dir_ + "/discrete", "ve_tiny.yaml",
+      {"model.num_scales=10", "model.nf=8", "training.continuous=false", "model.embedding_type=positional"});
   const std::string bin = test::scorch_bin() + " sample --ckpt " + run + " --num 2 --batch 2 --dry-run ";
   for (const std::string kv : {"model.num_scales=20", "model.sigma_max=5", "training.continuous=true"}) {
     auto r = test::run(bin + "--set " + kv, 120);

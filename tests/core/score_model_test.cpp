@@ -39,6 +39,30 @@ TEST(ScoreModel, NegativeCheckpointingResolutionIsRefusedNamingTheKey) {
   EXPECT_NE(msg.find("model.grad_checkpointing_min_resolution = -3 (from --set)"), std::string::npos) << msg;
 }
 
+// A ladder of fewer than 2 levels failed in LibTorch's linspace (a stack trace naming no key), or built an NCSN.
+TEST(ScoreModel, FewerThanTwoNoiseLevelsAreRefusedNamingTheKey) {
+  for (const char* name : {"ncsnpp", "ncsn"}) {
+    const auto msg = error_of({std::string("model.name=") + name, "model.num_scales=-5", "training.continuous=false",
+                               std::string("model.normalization=") + (name[4] ? "GroupNorm" : "InstanceNorm++")});
+    EXPECT_NE(msg.find("model.num_scales = -5 (from --set): expected at least 2 noise levels"), std::string::npos)
+        << name << ": " << msg;
+  }
+}
+
+// The Fourier embedding takes the log of the label, and the discrete objectives label the first level 0: training
+// went on with NaN losses skipped and sampling gave NaN images. score_sde's discrete configs use positional.
+TEST(ScoreModel, FourierEmbeddingOnDiscreteLevelsIsRefused) {
+  for (const char* name : {"ncsnpp", "mlp"}) {
+    const auto msg =
+        error_of({std::string("model.name=") + name, "model.embedding_type=fourier", "training.continuous=false"});
+    EXPECT_NE(msg.find("model.embedding_type = fourier (from --set) with training.continuous = false (from --set)"),
+              std::string::npos)
+        << name << ": " << msg;
+  }
+  EXPECT_EQ(error_of({"model.embedding_type=positional", "training.continuous=false"}), "");
+  EXPECT_EQ(error_of({"model.embedding_type=fourier", "training.continuous=true"}), "");
+}
+
 std::string build_error(const std::vector<std::string>& sets) {
   try {
     models::make_model(Config::resolve("", sets));
