@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 
 #include "core/atomic_file.h"
@@ -81,7 +82,8 @@ void write_shard(const std::string& path, const Manifest& layout, const void* it
     H5Handle fcpl{H5Pcreate(H5P_FILE_CREATE), H5Pclose};
     H5Pset_obj_track_times(fcpl.id, false);  // the root group carries no time stamps either
     H5Handle file{H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, fcpl.id, H5P_DEFAULT), H5Fclose};
-    SCORCH_CHECK(file.id >= 0, "cannot create HDF5 file '{}'", tmp);
+    SCORCH_CHECK(file.id >= 0, "cannot create HDF5 file '{}': {} (disk full? no write permission?)", tmp,
+                 std::strerror(errno));
 
     std::vector<hsize_t> dims{static_cast<hsize_t>(count)};
     for (auto d : layout.shape) dims.push_back(d);

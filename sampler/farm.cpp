@@ -141,6 +141,33 @@ void check_dataset_has_farm(const FarmOptions& o) {
       o.out);
 }
 
+data::Manifest layout_of(const std::vector<int64_t>& s, int64_t count, bool points) {
+  data::Manifest m;
+  m.kind = points ? "points" : "images";
+  m.dtype = points ? "float32" : "uint8";
+  m.shape = points ? std::vector<int64_t>{s[0]} : std::vector<int64_t>{s[1], s[2], s[0]};
+  m.count = count;
+  return m;
+}
+
+// A shard is taken as done only when it reads as a whole batch: one damaged after it was written (a copy cut
+// short, a disk error) was counted as done, and the manifest then certified it with its SHA-256.
+bool shard_is_whole(const fs::path& path, const std::vector<int64_t>& shape, const FarmOptions& o, int64_t id) {
+  const int64_t count = std::min(o.batch, o.num - id * o.batch);
+  auto layout = layout_of(shape, count, o.points);
+  layout.has_labels = !o.classes.empty();
+  try {
+    const data::ShardReader shard(path.string(), layout, count);
+    const auto bytes = static_cast<int64_t>(fs::file_size(path));
+    SCORCH_CHECK(!shard.direct() || shard.offset(count - 1) + layout.item_bytes() <= bytes,
+                 "its items end past its {} bytes", bytes);
+    return true;
+  } catch (const std::exception& e) {
+    spdlog::warn("sample farm: {} does not read as batch {} ({}); sampling it again", path.string(), id, e.what());
+    return false;
+  }
+}
+
 // Rank 0: clears or checks the directory and returns the batch ids still to sample ("done" when the
 // manifest says the farm already finished).
 json prepare(const std::vector<int64_t>& shape, const Config& config, const FarmOptions& o, int64_t batches) {
@@ -169,7 +196,7 @@ json prepare(const std::vector<int64_t>& shape, const Config& config, const Farm
   for (const auto& e : fs::directory_iterator(out)) {
     const std::string name = e.path().filename().string();
     int64_t id = 0;
-    if (is_batch_shard(name, &id) && id < batches) done.insert(id);
+    if (is_batch_shard(name, &id) && id < batches && shard_is_whole(e.path(), shape, o, id)) done.insert(id);
   }
   // A write that was killed leaves its temporary file behind; the other ranks start writing only after this.
   for (const char* sub : {"", "float", "runinfo", "png"}) remove_atomic_leftovers((out / sub).string());
@@ -177,15 +204,6 @@ json prepare(const std::vector<int64_t>& shape, const Config& config, const Farm
   for (int64_t k = 0; k < batches; ++k)
     if (!done.count(k)) todo.push_back(k);
   return {{"done", false}, {"todo", todo}, {"resumed", static_cast<int64_t>(done.size())}};
-}
-
-data::Manifest layout_of(const std::vector<int64_t>& s, int64_t count, bool points) {
-  data::Manifest m;
-  m.kind = points ? "points" : "images";
-  m.dtype = points ? "float32" : "uint8";
-  m.shape = points ? std::vector<int64_t>{s[0]} : std::vector<int64_t>{s[1], s[2], s[0]};
-  m.count = count;
-  return m;
 }
 
 void write_manifest(const std::vector<int64_t>& shape, const FarmOptions& o, int64_t batches) {
@@ -255,6 +273,8 @@ FarmReport run_farm(const BatchProducer& produce, const std::vector<int64_t>& sh
   if (comm.rank() == 0) {
     // A failure here (e.g. a settings mismatch) is reported to every rank instead of leaving them waiting.
     try {
+      SCORCH_CHECK_HINT(!fs::exists(o.out) || fs::is_directory(o.out), "pass a directory, new or a farm's",
+                        "--out '{}' is a file, not a directory", o.out);
       fs::create_directories(o.out);
       // Two farms at once would each take the other's batches as done: a set of two seeds, or two mixed tasks.
       lock.emplace(o.out, "scorch sample farm", "two farms writing one directory would mix their sample sets",

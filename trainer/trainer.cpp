@@ -133,9 +133,14 @@ void Trainer::read_device_interval() {
 void Trainer::check_nonfinite_streak(int64_t streak, const std::string& when) const {
   const int64_t limit = o_.max_nonfinite_steps;
   SCORCH_CHECK_HINT(streak < limit, "lower optim.lr, raise optim.warmup, or try training.precision=fp32",
-                    "{} non-finite steps in a row (training.max_nonfinite_steps = {}) {}; the last complete "
-                    "checkpoint in {} is intact",
-                    streak, limit, when, store_->dir());
+                    "{} non-finite steps in a row (training.max_nonfinite_steps = {}) {}; none of them was "
+                    "checkpointed, so the newest checkpoint in {} is as it was{}",
+                    streak, limit, when, store_->dir(),
+                    resumed_from_ && step_ - *resumed_from_ <= streak
+                        ? fmt::format(" (this run resumed from step {} and took no finite step since: that "
+                                      "checkpoint may itself hold non-finite or damaged values)",
+                                      *resumed_from_)
+                        : "");
 }
 
 void Trainer::log_interval(double seconds, double eta_s) {

@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -173,7 +174,7 @@ void write_safetensors(const std::string& path, const std::map<std::string, torc
   header_text.append((8 - header_text.size() % 8) % 8, ' ');
   write_path_atomic(path, [&](const std::string& tmp) {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    SCORCH_CHECK(out.good(), "safetensors: cannot create {}", tmp);
+    SCORCH_CHECK(out.good(), "safetensors: cannot create {}: {}", tmp, std::strerror(errno));
     uint64_t len = header_text.size();
     unsigned char len_bytes[8];
     for (int i = 0; i < 8; ++i) len_bytes[i] = static_cast<unsigned char>((len >> (8 * i)) & 0xff);
@@ -181,7 +182,8 @@ void write_safetensors(const std::string& path, const std::map<std::string, torc
     out.write(header_text.data(), static_cast<std::streamsize>(header_text.size()));
     for (const auto& c : cpu) out.write(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size());
     out.flush();
-    SCORCH_CHECK(out.good(), "safetensors: writing {} failed", tmp);
+    // errno is the failed write's: the stream reports no error of its own.
+    SCORCH_CHECK(out.good(), "safetensors: writing {} failed: {} (disk full?)", tmp, std::strerror(errno));
   });
 }
 

@@ -38,7 +38,10 @@ void load_reference_weights(torch::nn::Module& model, const std::map<std::string
       name = name.substr(6);
     }
     if (starts_with(name, "module.")) name = name.substr(7);
-    given[name] = t;
+    // DataParallel's prefix is dropped, so `x` and `module.x` in one file are two values for one tensor.
+    SCORCH_CHECK(given.emplace(name, t).second,
+                 "weights {}: tensor '{}' is given twice (as '{}' and '{}'); which one is meant is not clear", source,
+                 name, name, "module." + name);
   }
   auto own = state_dict(model);
   std::vector<std::string> missing, extra;

@@ -6,6 +6,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "core/atomic_file.h"
 #include "support/checks.h"
 #include "support/prerequisite.h"
 #include "support/run.h"
@@ -246,6 +247,12 @@ TEST(TrainCmd, ClearErrors) {
   r = run(train_cmd(root, "--dry-run"));
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "image_size: 8")) << r.output;
+  // A --workdir that is a file: a filesystem exception naming no option, before.
+  write_file_atomic(root + "/afile", "x");
+  r = run(scorch_bin() + " train --config " + test::source_dir() +
+          "/configs/small/ve_tiny.yaml --set data.path=" + root + "/data --workdir " + root + "/afile");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, "--workdir '" + root + "/afile' is a file, not a directory")) << r.output;
 }
 
 }  // namespace

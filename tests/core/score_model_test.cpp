@@ -6,6 +6,7 @@
 
 #include "core/config.h"
 #include "core/error.h"
+#include "core/models/model_weights.h"
 #include "support/run.h"
 
 namespace scorch {
@@ -61,6 +62,25 @@ TEST(ScoreModel, FourierEmbeddingOnDiscreteLevelsIsRefused) {
   }
   EXPECT_EQ(error_of({"model.embedding_type=positional", "training.continuous=false"}), "");
   EXPECT_EQ(error_of({"model.embedding_type=fourier", "training.continuous=true"}), "");
+}
+
+// A file holding both `x` and DataParallel's `module.x` has two values for one tensor: the second read silently
+// replaced the first.
+TEST(ScoreModel, WeightsGivenTwiceUnderDataParallelsPrefixAreRefused) {
+  const Config config = Config::resolve(test::source_dir() + "/configs/small/mixture_mlp.yaml", {});
+  auto model = models::make_model(config);
+  auto weights = models::state_dict(*model);
+  models::load_reference_weights(*model, weights, "plain.safetensors");
+  const auto first = weights.begin()->first;
+  weights["module." + first] = weights.begin()->second * 0.5;
+  try {
+    models::load_reference_weights(*model, weights, "both.safetensors");
+    ADD_FAILURE() << "loaded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("weights both.safetensors: tensor '" + first + "' is given twice"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 std::string build_error(const std::vector<std::string>& sets) {

@@ -194,7 +194,30 @@ TEST(Farm, ASecondFarmOnTheSameOutIsRefused) {
   }
   EXPECT_FALSE(fs::exists(dir + "/f/farm.json"));
   other.reset();
+  write_file_atomic(dir + "/afile", "x");
+  try {
+    run_farm(batch_images, {1, 4, 4}, Config::defaults(), five_in_batches_of_two(dir + "/afile"), comm);
+    ADD_FAILURE() << "a farm in a file";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--out '" + dir + "/afile' is a file, not a directory"), std::string::npos)
+        << e.what();
+  }
   EXPECT_EQ(run_farm(batch_images, {1, 4, 4}, Config::defaults(), five_in_batches_of_two(dir + "/f"), comm).images, 5);
+}
+
+// A resume counted every shard file as a done batch by its name: one cut short after it was written was kept, and
+// the manifest certified it. It is sampled again, to the same bytes.
+TEST(Farm, AResumeSamplesADamagedShardAgain) {
+  const auto dir = test::temp_dir("farm-damaged");
+  dist::LocalCommunicator comm;
+  const auto o = five_in_batches_of_two(dir + "/d");
+  run_farm(batch_images, {1, 4, 4}, Config::defaults(), o, comm);
+  const auto shard = dir + "/d/" + batch_shard_name(1);
+  const auto whole = read_file(shard);
+  fs::remove(dir + "/d/manifest.json");
+  fs::resize_file(shard, 100);
+  EXPECT_EQ(run_farm(batch_images, {1, 4, 4}, Config::defaults(), o, comm).resumed, 2);
+  EXPECT_EQ(read_file(shard), whole);
 }
 
 // A farm.json that is not a JSON object (a partial copy, another tool's file) is named, not a parser's message.
