@@ -157,10 +157,7 @@ bool shard_is_whole(const fs::path& path, const std::vector<int64_t>& shape, con
   auto layout = layout_of(shape, count, o.points);
   layout.has_labels = !o.classes.empty();
   try {
-    const data::ShardReader shard(path.string(), layout, count);
-    const auto bytes = static_cast<int64_t>(fs::file_size(path));
-    SCORCH_CHECK(!shard.direct() || shard.offset(count - 1) + layout.item_bytes() <= bytes,
-                 "its items end past its {} bytes", bytes);
+    data::ShardReader(path.string(), layout, count);  // checks the shape, the count and that no item is cut off
     return true;
   } catch (const std::exception& e) {
     spdlog::warn("sample farm: {} does not read as batch {} ({}); sampling it again", path.string(), id, e.what());
@@ -168,12 +165,11 @@ bool shard_is_whole(const fs::path& path, const std::vector<int64_t>& shape, con
   }
 }
 
-// Rank 0: clears or checks the directory and returns the batch ids still to sample ("done" when the
-// manifest says the farm already finished).
+// Rank 0, `o.out` created and locked: clears or checks the directory and returns the batch ids still to sample ("done"
+// when the manifest says the farm already finished).
 json prepare(const std::vector<int64_t>& shape, const Config& config, const FarmOptions& o, int64_t batches) {
   const fs::path out(o.out);
   const json identity = farm_identity(shape, config, o);
-  fs::create_directories(out);
   const fs::path farm_file = out / kFarmFile;
   if (fs::exists(farm_file) && !o.overwrite) {
     check_same_farm(read_farm_file(farm_file.string(), o), identity, farm_file.string(), o);

@@ -58,7 +58,7 @@ std::string CheckpointStore::save(int64_t step, nlohmann::json meta,
     if (fs::exists(final_dir)) remove_step_dir(final_dir);  // a re-save of the same step replaces it whole
     fs::rename(tmp, final_dir);
     fsync_path(dir_);
-    snapshot_cache_.erase(final_dir.filename().string());  // a re-save of the step may say otherwise
+    snapshot_cache_[final_dir.filename().string()] = meta["snapshot"].get<bool>();  // a re-save may say otherwise
   } catch (...) {
     std::error_code ec;
     fs::remove_all(tmp, ec);
