@@ -10,6 +10,7 @@ find_package(CLI11 REQUIRED)
 find_package(nlohmann_json REQUIRED)
 find_package(Threads REQUIRED)
 find_package(ZLIB REQUIRED)  # .npz archives (core/io/npz)
+find_package(OpenSSL REQUIRED COMPONENTS Crypto)  # SHA-256 checksums (core/sha256)
 find_path(STB_INCLUDE_DIR stb_image.h PATH_SUFFIXES stb REQUIRED)
 # Debian's libstb-dev compiles the stb implementations into libstb: link it, never define STB_*_IMPLEMENTATION.
 find_library(STB_LIBRARY stb REQUIRED)

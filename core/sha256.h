@@ -1,24 +1,26 @@
-// SHA-256 (FIPS 180-4) of byte strings and files: dataset manifests record each shard's checksum.
+// SHA-256 of byte strings and files through OpenSSL's libcrypto: dataset manifests, sample farms and
+// checkpoint series record checksums with it.
 #pragma once
 #include <cstddef>
-#include <cstdint>
+#include <memory>
 #include <string>
+
+struct evp_md_ctx_st;
 
 namespace scorch {
 
-// Incremental hasher; a small self-contained implementation so no crypto library is needed.
+// Incremental hasher.
 class Sha256 {
  public:
   Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
   void update(const void* data, size_t size);
   std::string hex_digest();  // finishes the hash; call once
 
  private:
-  void block(const uint8_t* p);
-  uint32_t h_[8];
-  uint8_t buf_[64];
-  size_t buf_len_ = 0;
-  uint64_t total_ = 0;
+  evp_md_ctx_st* ctx_;
 };
 
 std::string sha256_hex(const std::string& bytes);
