@@ -112,7 +112,7 @@ std::string resolve_checkpoint_dir(const std::string& path) {
                     "checkpoint path '{}' does not exist", path);
   if (fs::exists(fs::path(path) / "meta.json")) {
     const auto dir = fs::canonical(path).string();
-    CheckpointStore::validate(dir);
+    CheckpointStore::validate(dir, CheckpointStore::Check::Sizes);
     return dir;
   }
   for (const auto& candidate : {fs::path(path) / "checkpoints", fs::path(path)}) {

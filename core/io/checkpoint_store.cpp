@@ -11,6 +11,7 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/json_numbers.h"
+#include "core/sha256.h"
 
 namespace scorch::io {
 
@@ -43,16 +44,18 @@ std::string CheckpointStore::save(int64_t step, nlohmann::json meta,
   fs::create_directories(tmp);
   try {
     write(tmp.string());
-    nlohmann::json files = nlohmann::json::object();
+    nlohmann::json files = nlohmann::json::object(), sums = nlohmann::json::object();
     for (const auto& e : fs::directory_iterator(tmp)) {
       SCORCH_CHECK(e.is_regular_file(), "checkpoint writer left a non-file '{}'", e.path().string());
       files[e.path().filename().string()] = static_cast<int64_t>(e.file_size());
       fsync_path(e.path().string());
+      sums[e.path().filename().string()] = sha256_file(e.path().string());  // read back from the page cache
     }
     meta["step"] = step;
     // A caller may decide (an imported checkpoint is kept whatever the interval of the run that goes on from it).
     if (!meta.contains("snapshot")) meta["snapshot"] = is_snapshot(step);
     meta["files"] = files;
+    meta["sha256"] = sums;
     write_file_atomic((tmp / "meta.json").string(), meta.dump(2) + "\n");
     fsync_path(tmp.string());
     if (fs::exists(final_dir)) remove_step_dir(final_dir);  // a re-save of the same step replaces it whole
@@ -98,7 +101,7 @@ std::vector<std::string> CheckpointStore::list() const {
   return out;
 }
 
-nlohmann::json CheckpointStore::validate(const std::string& ckpt_dir) {
+nlohmann::json CheckpointStore::validate(const std::string& ckpt_dir, Check check) {
   const fs::path meta_path = fs::path(ckpt_dir) / "meta.json";
   SCORCH_CHECK(fs::exists(meta_path), "checkpoint '{}' has no meta.json (incomplete write?)", ckpt_dir);
   nlohmann::json meta;
@@ -119,6 +122,22 @@ nlohmann::json CheckpointStore::validate(const std::string& ckpt_dir) {
     SCORCH_CHECK(fs::file_size(p) == recorded, "checkpoint '{}': {} has {} bytes, meta.json records {} (truncated?)",
                  ckpt_dir, name, fs::file_size(p), recorded);
   }
+  // Checkpoints written before 2026-12-08 record no digests; their sizes are all there is to check.
+  if (check == Check::Contents && meta.contains("sha256")) {
+    const auto& sums = meta["sha256"];
+    SCORCH_CHECK(sums.is_object(), "checkpoint '{}': meta.json sha256 is {}, expected an object of file digests",
+                 ckpt_dir, sums.type_name());
+    for (const auto& [name, size] : meta["files"].items()) {
+      SCORCH_CHECK(sums.contains(name) && sums[name].is_string(), "checkpoint '{}': meta.json records no sha256 for {}",
+                   ckpt_dir, name);
+      const auto actual = sha256_file((fs::path(ckpt_dir) / name).string());
+      SCORCH_CHECK_HINT(actual == sums[name].get<std::string>(),
+                        "the file changed after it was written (a disk or copy fault, or an edit): use an older "
+                        "checkpoint; `scorch train` falls back to one by itself",
+                        "checkpoint '{}': {} has SHA-256 {}, meta.json records {}", ckpt_dir, name, actual,
+                        sums[name].get<std::string>());
+    }
+  }
   return meta;
 }
 
@@ -126,7 +145,7 @@ std::optional<std::string> CheckpointStore::latest_complete(std::vector<std::str
   auto all = list();
   for (auto it = all.rbegin(); it != all.rend(); ++it) {
     try {
-      validate(*it);
+      validate(*it, Check::Sizes);
       return *it;
     } catch (const Error& e) {
       spdlog::warn("skipping checkpoint: {}", e.message());

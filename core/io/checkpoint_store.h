@@ -25,7 +25,8 @@ class CheckpointStore {
   static std::string step_name(int64_t step);  // "step-000050000"
 
   // Writes checkpoint `step`: `write(tmp_dir)` fills a temporary directory with its files; then meta.json (the
-  // given `meta` plus the file list with sizes, and "snapshot", kept forever, unless `meta` says) is added,
+  // given `meta` plus the file list with sizes and SHA-256 digests, and "snapshot", kept forever, unless `meta`
+  // says) is added,
   // everything is fsynced, the directory is renamed to step-N, `latest` is pointed at it, and old rolling
   // checkpoints are pruned. Returns the final directory.
   std::string save(int64_t step, nlohmann::json meta, const std::function<void(const std::string&)>& write);
@@ -38,8 +39,12 @@ class CheckpointStore {
   // The newest checkpoint whose meta.json parses and whose files all exist with their recorded sizes;
   // `why_not` (when given) collects one line per newer checkpoint that was skipped and why.
   std::optional<std::string> latest_complete(std::vector<std::string>* why_not = nullptr) const;
+  // What validate() reads: meta.json and the files' sizes (cheap, for choosing among checkpoints), or also
+  // every byte against the SHA-256 digests meta.json records (before a load: a bit flipped in place keeps the
+  // size).
+  enum class Check { Sizes, Contents };
   // Throws naming the first problem when `ckpt_dir` is not a complete checkpoint.
-  static nlohmann::json validate(const std::string& ckpt_dir);
+  static nlohmann::json validate(const std::string& ckpt_dir, Check check = Check::Contents);
 
  private:
   bool is_snapshot(int64_t step) const;

@@ -4,10 +4,13 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "core/error.h"
 #include "core/io/checkpoint_store.h"
+#include "core/io/safetensors.h"
 #include "core/models/model_weights.h"
+#include "support/checks.h"
 #include "support/run.h"
 
 namespace scorch {
@@ -75,6 +78,23 @@ TEST(CheckpointFiles, LoadsEmaOrRawWeightsFromRunDirOrLatest) {
   }
   // Buffers and the frozen Fourier W are not averaged: both loads carry the model's.
   EXPECT_TRUE(torch::equal(ema_state.at("sigmas"), t.model.at("sigmas")));
+}
+
+// What scorch sample and fid --ckpts load: a bit flipped in the EMA file on disk is an error naming the file,
+// not a model with one weight changed.
+TEST(CheckpointFiles, AnInferenceLoadChecksTheDigests) {
+  auto run = test::temp_dir("ckflip");
+  auto config = tiny_config();
+  const auto dir = save(run, config, 3, make_tensors(config));
+  {
+    std::fstream f(dir + "/" + io::kEmaFile, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(-3, std::ios::end);
+    const char c = static_cast<char>(f.get() ^ 0x10);
+    f.seekp(-3, std::ios::end);
+    f.put(c);
+  }
+  test::expect_error_containing([&] { io::load_inference_model(run, "ema", torch::kCPU); },
+                                std::string(io::kEmaFile) + " has SHA-256");
 }
 
 TEST(CheckpointFiles, EmaExportLoadsBackWithinDtypeRounding) {

@@ -12,6 +12,8 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/sha256.h"
+#include "support/checks.h"
 #include "support/run.h"
 
 namespace scorch {
@@ -90,6 +92,38 @@ TEST(CheckpointStore, TruncatedOrPartialCheckpointsAreSkipped) {
   ASSERT_EQ(why.size(), 2u);
   EXPECT_NE(why[0].find("no meta.json"), std::string::npos) << why[0];
   EXPECT_NE(why[1].find("truncated"), std::string::npos) << why[1];
+  fs::remove_all(root);
+}
+
+// A file changed in place keeps its size: the SHA-256 digests meta.json records catch it before a load, while
+// choosing among checkpoints reads only the sizes. A checkpoint written before the digests validates as before.
+TEST(CheckpointStore, AFileChangedInPlaceIsRefusedByItsDigest) {
+  auto root = test::temp_dir("ckpt");
+  io::CheckpointStore store(root, {5, 0});
+  const auto dir = store.save(1, {}, [](const std::string& d) { write_blob(d, "model.safetensors", 64); });
+  const auto file = dir + "/model.safetensors";
+  const auto meta = io::CheckpointStore::validate(dir);
+  EXPECT_EQ(meta["sha256"]["model.safetensors"], sha256_hex(std::string(64, 'x')));
+
+  std::fstream(file, std::ios::in | std::ios::out | std::ios::binary).put('y');
+  EXPECT_NO_THROW(io::CheckpointStore::validate(dir, io::CheckpointStore::Check::Sizes));
+  EXPECT_EQ(store.latest_complete(), dir);
+  try {
+    io::CheckpointStore::validate(dir);
+    ADD_FAILURE() << "a changed file passed";
+  } catch (const Error& e) {
+    EXPECT_TRUE(test::contains(e.message(), dir + "': model.safetensors has SHA-256 ")) << e.message();
+    EXPECT_TRUE(test::contains(e.message(), meta["sha256"]["model.safetensors"].get<std::string>())) << e.message();
+    EXPECT_TRUE(test::contains(e.hint(), "use an older checkpoint")) << e.hint();
+  }
+
+  auto legacy = meta;
+  legacy.erase("sha256");
+  write_file_atomic(dir + "/meta.json", legacy.dump());
+  EXPECT_NO_THROW(io::CheckpointStore::validate(dir));
+  legacy["sha256"] = {{"other", "00"}};
+  write_file_atomic(dir + "/meta.json", legacy.dump());
+  test::expect_error_containing([&] { io::CheckpointStore::validate(dir); }, "records no sha256 for model.safetensors");
   fs::remove_all(root);
 }
 

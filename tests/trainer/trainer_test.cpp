@@ -12,6 +12,7 @@
 #include "core/io/checkpoint_files.h"
 #include "core/models/model_weights.h"
 #include "core/sdes/score_fn.h"
+#include "core/sha256.h"
 #include "support/checks.h"
 #include "trainer/trainer_test_util.h"
 
@@ -308,15 +309,38 @@ TEST(Trainer, CorruptNewestCheckpointFallsBackToThePreviousOne) {
       .run();
   const auto newest = run + "/checkpoints/step-000000004";
   ASSERT_TRUE(fs::exists(newest));
+  auto config = tiny_train_config(data, {"training.n_iters=6"});
 
-  // Wrong shape with a consistent meta.json: refused when loading, step 2 is used instead.
+  // One bit flipped in place (the size is unchanged, the file still parses): the SHA-256 meta.json records
+  // refuses it, step 2 is used; with the bit restored, step 4 again.
+  const auto flip_last_byte = [&] {
+    std::fstream f(newest + "/" + io::kModelFile, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(-1, std::ios::end);
+    const char c = static_cast<char>(f.get() ^ 0x01);
+    f.seekp(-1, std::ios::end);
+    f.put(c);
+  };
+  flip_last_byte();
+  {
+    trainer::Trainer t(config, run, local(), torch::kCPU);
+    EXPECT_EQ(t.resumed_from(), 2);
+  }
+  flip_last_byte();
+  {
+    trainer::Trainer t(config, run, local(), torch::kCPU);
+    EXPECT_EQ(t.resumed_from(), 4);
+  }
+
+  // Wrong shape with a consistent meta.json (sizes and digests): refused when loading, step 2 is used instead.
   auto tensors = io::read_checkpoint_tensors(newest);
   tensors.ema.begin()->second = torch::zeros({2, 2});
   io::write_checkpoint_tensors(newest, tensors);
   auto meta = nlohmann::json::parse(std::ifstream(newest + "/meta.json"));
-  for (auto& [name, size] : meta["files"].items()) size = static_cast<int64_t>(fs::file_size(newest + "/" + name));
+  for (auto& [name, size] : meta["files"].items()) {
+    size = static_cast<int64_t>(fs::file_size(newest + "/" + name));
+    meta["sha256"][name] = sha256_file(newest + "/" + name);
+  }
   std::ofstream(newest + "/meta.json") << meta.dump();
-  auto config = tiny_train_config(data, {"training.n_iters=6"});
   {
     trainer::Trainer t(config, run, local(), torch::kCPU);
     EXPECT_EQ(t.resumed_from(), 2);
