@@ -12,6 +12,8 @@
 
 #include "apps/cmd_data_args.h"
 #include "apps/commands.h"
+#include "core/atomic_file.h"
+#include "core/dir_lock.h"
 #include "core/dist/communicator.h"
 #include "core/dist/process.h"
 #include "core/error.h"
@@ -186,57 +188,76 @@ int run_dataset_info(const std::string& dir) {
 }
 
 // An export into a folder that holds files would leave them among the new images, and `scorch fid` of the folder
-// would score them all: refused, or with `overwrite` an earlier export's files (NNNNNN.png, grid.png) go first.
-void clear_export_dir(const std::string& out, bool overwrite) {
-  if (!fs::is_directory(out)) return;
+// would score them all: refused, or with `overwrite` an earlier export's files (NNNNNN.png, grid.png) are
+// replaced. Hidden entries pass: the lock, the staging folder, a killed write's leftovers. Returns the earlier
+// export's files; nothing is removed here, so a refusal leaves the folder as it was.
+std::vector<fs::path> earlier_export(const std::string& out, bool overwrite) {
   const auto exported = [](const fs::directory_entry& e) {
     const auto name = e.path().filename().string();
-    return e.is_regular_file() && (name == "grid.png" || (name.size() == 10 && name.substr(6) == ".png" &&
-                                                          name.find_first_not_of("0123456789") == 6));
+    const auto digits = name.substr(0, name.size() - std::min<size_t>(name.size(), 4));
+    return e.is_regular_file() && name.size() > 4 && name.substr(name.size() - 4) == ".png" &&
+           (name == "grid.png" || (digits.size() >= 6 && digits.find_first_not_of("0123456789") == std::string::npos));
   };
-  std::vector<fs::path> ours;
-  int64_t others = 0;
+  std::vector<fs::path> ours, others;
   for (const auto& e : fs::directory_iterator(out)) {
     if (exported(e))
       ours.push_back(e.path());
-    else
-      ++others;
+    else if (e.path().filename().string()[0] != '.')
+      others.push_back(e.path());
   }
-  // Checked before anything is removed: a refusal leaves the folder as it was.
-  SCORCH_CHECK_HINT(
-      others == 0 && (ours.empty() || overwrite),
-      overwrite ? "move them elsewhere, or use an empty --out"
-                : "use an empty --out, or --overwrite to remove an earlier export's NNNNNN.png and grid.png",
-      "{} holds {} file(s){}: the export would leave them among its images", out,
-      overwrite ? others : others + static_cast<int64_t>(ours.size()), overwrite ? " that no export wrote" : "");
-  for (const auto& p : ours) fs::remove(p);
+  const auto& named = others.empty() ? ours : others;
+  SCORCH_CHECK_HINT(others.empty() && (ours.empty() || overwrite),
+                    overwrite
+                        ? "move them elsewhere, or use an empty --out"
+                        : "use an empty --out, or --overwrite to replace an earlier export's NNNNNN.png and grid.png",
+                    "{} holds {} file(s){} (such as '{}'): the export would leave them among its images", out,
+                    overwrite ? others.size() : others.size() + ours.size(), overwrite ? " that no export wrote" : "",
+                    named.empty() ? "" : named.front().filename().string());
+  return ours;
 }
 
 int run_export(const ExportArgs& a) {
   data::Dataset ds(a.dir);
   const auto& m = ds.manifest();
   SCORCH_CHECK(m.kind == "images", "'{}' holds {} (not images); there is nothing to export as PNG", a.dir, m.kind);
+  SCORCH_CHECK(a.grid_size > 0 || !a.grid_only, "--grid-only with --grid-size {} would write nothing", a.grid_size);
   const int64_t n = a.count > 0 ? std::min(a.count, ds.size()) : ds.size();
-  clear_export_dir(a.out, a.overwrite);
-  fs::create_directories(a.out);
+  make_output_dir(a.out, "--out");
+  DirLock lock(a.out, "scorch data export", "two exports would mix their images",
+               "wait for it to finish, or export to another --out");
+  const auto earlier = earlier_export(a.out, a.overwrite);
+  // The images are written beside the folder's and moved in once all are: a failed or killed export leaves the
+  // earlier one (or an empty folder) as it was, never a part of a set for `scorch fid` to score as whole.
+  const fs::path staging = fs::path(a.out) / ".incoming";
+  fs::remove_all(staging);
+  fs::create_directories(staging);
   const int h = static_cast<int>(m.shape[0]), w = static_cast<int>(m.shape[1]), c = static_cast<int>(m.shape[2]);
   std::vector<uint8_t> grid_pixels;
   const int64_t grid_n = std::min<int64_t>(n, a.grid_size);
   Progress progress("exporting", a.grid_only ? grid_n : n, "img");
-  for (int64_t i = 0; i < n; ++i) {
-    if (a.grid_only && i >= grid_n) break;
-    io::Image im{h, w, c, std::vector<uint8_t>(ds.item_bytes())};
-    ds.read(i, im.pixels.data());
-    if (i < grid_n) grid_pixels.insert(grid_pixels.end(), im.pixels.begin(), im.pixels.end());
-    if (!a.grid_only) io::write_png((fs::path(a.out) / fmt::format("{:06}.png", i)).string(), im);
-    progress.add(1);
+  try {
+    for (int64_t i = 0; i < n; ++i) {
+      if (a.grid_only && i >= grid_n) break;
+      io::Image im{h, w, c, std::vector<uint8_t>(ds.item_bytes())};
+      ds.read(i, im.pixels.data());
+      if (i < grid_n) grid_pixels.insert(grid_pixels.end(), im.pixels.begin(), im.pixels.end());
+      if (!a.grid_only) io::write_png((staging / fmt::format("{:06}.png", i)).string(), im);
+      progress.add(1);
+    }
+    progress.finish();
+    if (grid_n > 0) {
+      const int columns = static_cast<int>(std::ceil(std::sqrt(double(grid_n))));
+      io::write_png((staging / "grid.png").string(), io::make_grid(grid_pixels.data(), grid_n, h, w, c, columns));
+    }
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(staging, ec);
+    throw;
   }
-  progress.finish();
-  SCORCH_CHECK(grid_n > 0 || !a.grid_only, "--grid-only with --grid-size {} would write nothing", a.grid_size);
-  if (grid_n > 0) {
-    const int columns = static_cast<int>(std::ceil(std::sqrt(double(grid_n))));
-    io::write_png((fs::path(a.out) / "grid.png").string(), io::make_grid(grid_pixels.data(), grid_n, h, w, c, columns));
-  }
+  for (const auto& p : earlier) fs::remove(p);
+  for (const auto& e : fs::directory_iterator(staging)) fs::rename(e.path(), fs::path(a.out) / e.path().filename());
+  fs::remove(staging);
+  fsync_path(a.out);
   spdlog::info("exported {} images{} to {}", a.grid_only ? 0 : n, grid_n > 0 ? " and grid.png" : "", a.out);
   return 0;
 }

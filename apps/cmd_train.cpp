@@ -41,9 +41,7 @@ int run_train(const TrainArgs& args) {
   // which Slurm scripts then took for a crash; now the run stops at its first step, checkpointed.
   install_stop_handlers();
   const auto& me = dist::info();
-  SCORCH_CHECK_HINT(!std::filesystem::exists(args.workdir) || std::filesystem::is_directory(args.workdir),
-                    "pass the run dir, new or existing", "--workdir '{}' is a file, not a directory", args.workdir);
-  std::filesystem::create_directories(args.workdir);
+  make_output_dir(args.workdir, "--workdir");
   // Rank 0 holds the run dir for the whole run; refused, it ends the job as any rank's error does.
   std::optional<DirLock> lock;
   if (me.rank == 0)

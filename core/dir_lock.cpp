@@ -15,6 +15,15 @@
 
 namespace scorch {
 
+void make_output_dir(const std::string& dir, const std::string& flag) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  SCORCH_CHECK_HINT(!fs::exists(dir, ec) || fs::is_directory(dir, ec), "pass a directory, new or existing",
+                    "{} '{}' is a file, not a directory", flag, dir);
+  fs::create_directories(dir, ec);
+  SCORCH_CHECK_HINT(!ec, "check the path and its permissions", "cannot create {} '{}': {}", flag, dir, ec.message());
+}
+
 DirLock::DirLock(const std::string& dir, const std::string& what, const std::string& why, const std::string& hint) {
   const auto path = (std::filesystem::path(dir) / ".lock").string();
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);

@@ -1,9 +1,13 @@
-// An exclusive lock on an output directory (a training run dir, a sample farm), held by one process for as long
-// as it writes there.
+// Output directories: created with an error that names the flag, and locked by one process for as long as it
+// writes there (a training run dir, a sample farm, a dataset, an export).
 #pragma once
 #include <string>
 
 namespace scorch {
+
+// Creates `dir` and its parents; throws naming `flag` ("--out") when it is a file, lies under a file, or cannot be
+// created (permissions, a full disk), instead of std::filesystem's message.
+void make_output_dir(const std::string& dir, const std::string& flag);
 
 // Locks <dir>/.lock (flock, so the kernel releases it when the process ends, however it ends) and writes the
 // holder's pid and host into it. A second process writing the same directory would interleave its files with the

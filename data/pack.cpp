@@ -5,8 +5,10 @@
 #include <fmt/ranges.h>
 
 #include <filesystem>
+#include <optional>
 #include <set>
 
+#include "core/dir_lock.h"
 #include "core/dist/communicator.h"
 #include "core/error.h"
 #include "core/progress.h"
@@ -35,8 +37,8 @@ std::vector<std::string> check_target(const std::string& out, bool overwrite) {
     const std::string name = e.path().filename().string();
     if (name == kManifestName || (is_shard(name) && e.is_regular_file()))
       ours.push_back(name);
-    else if (name.find(".tmp") == std::string::npos && name[0] != '.')  // a killed write's leftover (atomic_file.h)
-      others.push_back(name);                                           // and hidden files (.DS_Store) pass
+    else if (name[0] != '.')  // hidden files pass: a killed write's leftovers (atomic_file.h), the lock, .DS_Store
+      others.push_back(name);
   }
   SCORCH_CHECK_HINT(others.empty(), "use an empty or new --out",
                     "'{}' holds {} file(s) no dataset writes (such as '{}'): a dataset is written only into an "
@@ -77,8 +79,12 @@ Manifest write_dataset(Manifest layout, const std::function<void(int64_t, uint8_
   const int64_t shards = (layout.count + per_shard - 1) / per_shard;
   const fs::path staging = fs::path(options.out) / kStagingName;
   std::vector<std::string> old;
+  // Two writers into one directory would remove each other's staging and shards (rank 0 decides for its job).
+  std::optional<DirLock> lock;
   if (comm.rank() == 0) {
-    fs::create_directories(options.out);
+    make_output_dir(options.out, "--out");
+    lock.emplace(options.out, "dataset writer", "two writers would remove each other's shards",
+                 "wait for it to finish, or write to another --out");
     old = check_target(options.out, options.overwrite);
     fs::remove_all(staging);
     fs::create_directories(staging);

@@ -269,9 +269,7 @@ FarmReport run_farm(const BatchProducer& produce, const std::vector<int64_t>& sh
   if (comm.rank() == 0) {
     // A failure here (e.g. a settings mismatch) is reported to every rank instead of leaving them waiting.
     try {
-      SCORCH_CHECK_HINT(!fs::exists(o.out) || fs::is_directory(o.out), "pass a directory, new or a farm's",
-                        "--out '{}' is a file, not a directory", o.out);
-      fs::create_directories(o.out);
+      make_output_dir(o.out, "--out");
       // Two farms at once would each take the other's batches as done: a set of two seeds, or two mixed tasks.
       lock.emplace(o.out, "scorch sample farm", "two farms writing one directory would mix their sample sets",
                    "wait for it to finish, or use another --out");

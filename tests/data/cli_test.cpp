@@ -92,6 +92,21 @@ TEST(DataCli, CountsAndSizesMustBePositive) {
   EXPECT_NE(r.output.find("holds 1 file(s) that no export wrote"), std::string::npos) << r.output;
   EXPECT_TRUE(fs::exists(dir + "/e/notes.txt"));
   EXPECT_TRUE(fs::exists(dir + "/e/000000.png")) << "a refusal removes nothing";
+  fs::remove(dir + "/e/notes.txt");
+  // Arguments that would write nothing are refused before the earlier export is touched (it used to be removed
+  // first); a killed export's hidden leftover does not block the next one, which leaves no staging behind.
+  r = scorch("data export " + dir + "/s --out " + dir + "/e --grid-only --grid-size 0 --overwrite");
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(fs::exists(dir + "/e/000000.png")) << r.output;
+  std::ofstream(dir + "/e/.000001.png.tmp-12345") << "killed";
+  r = scorch("data export " + dir + "/s --out " + dir + "/e --count 2 --grid-size 0 --overwrite");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(dir + "/e/000001.png"));
+  EXPECT_FALSE(fs::exists(dir + "/e/.incoming"));
+  // An --out that is a file is named.
+  std::ofstream(dir + "/afile") << "x";
+  r = scorch("data export " + dir + "/s --out " + dir + "/afile");
+  EXPECT_NE(r.output.find("--out '" + dir + "/afile' is a file, not a directory"), std::string::npos) << r.output;
 }
 
 // A folder with one sub-folder per class packs with labels (classes in byte order of their names), and

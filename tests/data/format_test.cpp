@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "core/atomic_file.h"
+#include "core/dir_lock.h"
 #include "core/error.h"
 #include "core/sha256.h"
 #include "data/dataset.h"
@@ -72,6 +73,26 @@ TEST(Shards, RefusesToOverwriteWithoutFlag) {
   expect_error([&] { pack_source(src, "test", {dir, 0, false}, *test_util::local_comm()); }, {dir, "already holds"});
 }
 
+// Two writers into one directory removed each other's staging and shards and left neither dataset: the second
+// is refused, naming the first, and the dataset stays whole.
+TEST(Shards, ASecondWriterIsRefusedAndTheDatasetKept) {
+  const auto dir = test::temp_dir("overwrite-busy");
+  auto src = test_util::random_source(4, 2, 2, 1);
+  pack_source(src, "test", {dir, 0, false}, *test_util::local_comm());
+  const auto manifest = read_file(dir + "/manifest.json");
+  {
+    DirLock other(dir, "dataset writer", "", "");
+    expect_error(
+        [&] {
+          pack_source(src, "test", {dir, 0, true}, *test_util::local_comm());
+        },
+        {dir, "is in use by another dataset writer (pid "});
+  }
+  EXPECT_EQ(read_file(dir + "/manifest.json"), manifest);
+  EXPECT_TRUE(verify_dataset(dir, false).ok());
+  pack_source(src, "test", {dir, 0, true}, *test_util::local_comm());  // released: the next writer goes ahead
+}
+
 // Only a dataset is replaced: the shards of a directory that is no dataset (a sample farm killed before its
 // manifest) were deleted without --overwrite; now an interrupted write needs --overwrite, and other files are
 // never written among.
@@ -135,7 +156,8 @@ TEST(Shards, FailedOverwriteLeavesTheOldDatasetWhole) {
   std::vector<std::string> files;
   for (const auto& e : fs::directory_iterator(dir)) files.push_back(e.path().filename().string());
   std::sort(files.begin(), files.end());
-  EXPECT_EQ(files, (std::vector<std::string>{"manifest.json", "shard-00000.h5", "shard-00001.h5", "shard-00002.h5"}));
+  EXPECT_EQ(files,
+            (std::vector<std::string>{".lock", "manifest.json", "shard-00000.h5", "shard-00001.h5", "shard-00002.h5"}));
   Dataset ds(dir);
   ASSERT_EQ(ds.size(), 12);
   std::vector<uint8_t> expect(ds.item_bytes()), got(ds.item_bytes());
