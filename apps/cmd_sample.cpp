@@ -12,6 +12,7 @@
 #include "apps/commands.h"
 #include "apps/config_args.h"
 #include "core/atomic_file.h"
+#include "core/dir_lock.h"
 #include "core/dist/communicator.h"
 #include "core/dist/device.h"
 #include "core/dist/process.h"
@@ -205,12 +206,17 @@ SampleStart start_sample(const SampleArgs& a, Loaded& l, bool dry) {
     s.o.model["classifier"]["scale"] = a.classifier_scale;
   }
   if (a.latents.empty()) return s;
+  // Before the farm writes its plan (and --dry-run says yes): a plan left by a refused sampler made the corrected
+  // command look like a resume with other settings.
+  s.diffusion->require_deterministic();
   // Given latents: image i starts from row i, so --num defaults to (and may not exceed) the rows there are.
   s.latents = sampler::read_image_array(a.latents, s.diffusion->image_shape());
   if (a.num_flag->count() == 0) s.o.num = s.latents.size(0);
   SCORCH_CHECK_HINT(s.o.num <= s.latents.size(0), fmt::format("pass --num {} or fewer", s.latents.size(0)),
                     "--num {} but {} holds {} latents", s.o.num, a.latents, s.latents.size(0));
-  s.o.model["latents"] = {{"file", a.latents}, {"sha256", sha256_file(a.latents)}};
+  // The path as an absolute one: a resume from another working directory (a Slurm job's) names the same file.
+  s.o.model["latents"] = {{"file", std::filesystem::absolute(a.latents).lexically_normal().string()},
+                          {"sha256", sha256_file(a.latents)}};
   return s;
 }
 
@@ -311,6 +317,7 @@ int run_likelihood(const SampleArgs& a) {
   // Before hours of ODE solves, not after: --out names the JSON file the result goes to (its directory is made).
   SCORCH_CHECK_HINT(a.out.empty() || !std::filesystem::is_directory(a.out), "pass --out FILE.json",
                     "scorch sample likelihood writes its result as a JSON file; --out {} is a directory", a.out);
+  if (!a.out.empty()) check_output_file(a.out, "--out");
   auto l = load(a);
   SCORCH_CHECK_HINT(!a.data.empty(), "pass --data DIR (a dataset from `scorch data pack`)",
                     "scorch sample likelihood needs data");

@@ -24,6 +24,19 @@ void make_output_dir(const std::string& dir, const std::string& flag) {
   SCORCH_CHECK_HINT(!ec, "check the path and its permissions", "cannot create {} '{}': {}", flag, dir, ec.message());
 }
 
+void check_output_file(const std::string& path, const std::string& flag) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  SCORCH_CHECK_HINT(!fs::is_directory(path, ec), "name the file to write", "{} '{}' is a directory, not a file", flag,
+                    path);
+  fs::path dir = fs::absolute(path, ec).parent_path();
+  while (!dir.empty() && !fs::exists(dir, ec) && dir != dir.parent_path()) dir = dir.parent_path();
+  SCORCH_CHECK_HINT(fs::is_directory(dir, ec), "check the path", "{} '{}': '{}' is a file, not a directory", flag, path,
+                    dir.string());
+  SCORCH_CHECK_HINT(::access(dir.c_str(), W_OK) == 0, "check the path and its permissions",
+                    "{} '{}': cannot write into '{}': {}", flag, path, dir.string(), std::strerror(errno));
+}
+
 DirLock::DirLock(const std::string& dir, const std::string& what, const std::string& why, const std::string& hint) {
   const auto path = (std::filesystem::path(dir) / ".lock").string();
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);

@@ -98,13 +98,17 @@ torch::Tensor DiffusionSampler::sample(int64_t size, uint64_t seed, int64_t id, 
   return run(start, gen, id, clip);
 }
 
-torch::Tensor DiffusionSampler::sample_from(const torch::Tensor& x_T, uint64_t seed, int64_t id, bool clip) {
+void DiffusionSampler::require_deterministic() const {
   SCORCH_CHECK_HINT(is_deterministic(o_), "use ode, dpm_solver, ddim with ddim_eta 0, or edm with edm_churn 0",
                     "latents decide the samples only for a deterministic sampler; sampling.method {}{} draws noise",
                     o_.method,
                     o_.method == "ddim"  ? " with ddim_eta > 0"
                     : o_.method == "edm" ? " with edm_churn > 0"
                                          : "");
+}
+
+torch::Tensor DiffusionSampler::sample_from(const torch::Tensor& x_T, uint64_t seed, int64_t id, bool clip) {
+  require_deterministic();
   SCORCH_CHECK(x_T.dim() == 4 && x_T.size(1) == channels_ && x_T.size(2) == size_ && x_T.size(3) == size_,
                "latents of shape {} for a model of {}x{}x{} images", c10::str(x_T.sizes()), channels_, size_, size_);
   torch::NoGradGuard no_grad;

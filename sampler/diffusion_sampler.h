@@ -32,6 +32,9 @@ class DiffusionSampler {
   // The same from given latents x_T (B, C, H, W) in model space instead of the prior draw; only for the
   // deterministic samplers (latents.h is_deterministic), others are refused naming sampling.method.
   torch::Tensor sample_from(const torch::Tensor& x_T, uint64_t seed, int64_t id, bool clip = true);
+  // Throws naming sampling.method unless the sampler is deterministic: what sample_from checks, for a caller to
+  // refuse latents before it writes anything.
+  void require_deterministic() const;
   int64_t last_nfe() const { return last_nfe_; }
   // Class-conditional sampling (sampling.method pc or ode): from now on both scores are
   // s + scale grad_x log p_t(y | x) with `logits`, y the labels of set_class_labels, one per image of each batch.

@@ -5,12 +5,14 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 
 #include "core/atomic_file.h"
+#include "core/dir_lock.h"
 #include "core/dist/communicator.h"
 #include "core/dist/work_counter.h"
 #include "core/error.h"
@@ -53,7 +55,15 @@ torch::Tensor read_image_array(const std::string& path, const std::vector<int64_
   SCORCH_CHECK(t.is_floating_point(), "{} {}: dtype {} is not a floating-point type", flag, path,
                c10::toString(t.scalar_type()));
   SCORCH_CHECK(torch::isfinite(t).all().item<bool>(), "{} {}: holds NaN or infinite values", flag, path);
-  return t.to(torch::kFloat32).contiguous();
+  if (flag != "--dequant") return t.to(torch::kFloat32).contiguous();
+  // Checked in the file's own dtype: float64 noise just below 1 (numpy's random() gives about one per 30 million
+  // values above 1 - 2^-25) rounds to 1.0 in float32, and was refused as out of [0, 1). It is kept below 1.
+  const auto outside = ((t < 0) | (t >= 1)).flatten().nonzero();
+  SCORCH_CHECK_HINT(outside.numel() == 0, "uniform dequantisation noise lies in [0, 1)",
+                    "--dequant {}: value {} at flat index {} lies outside [0, 1)", path,
+                    outside.numel() ? t.flatten()[outside[0][0]].item<double>() : 0.0,
+                    outside.numel() ? outside[0][0].item<int64_t>() : 0);
+  return t.to(torch::kFloat32).clamp_max(std::nextafter(1.0f, 0.0f)).contiguous();
 }
 
 int64_t check_encode(const DiffusionSampler& sampler, const EncodeOptions& o) {
@@ -62,6 +72,7 @@ int64_t check_encode(const DiffusionSampler& sampler, const EncodeOptions& o) {
   SCORCH_CHECK(o.batch >= 1, "--batch must be positive, got {}", o.batch);
   SCORCH_CHECK(!o.out.empty() && std::filesystem::path(o.out).extension() == ".npy",
                "scorch sample encode writes FILE.npy; --out is '{}'", o.out);
+  check_output_file(o.out, "--out");  // before the ODE solves, whose latents a failed write would lose
   if (sampler.options().method == "ddim") check_ddim_encode(sampler.options());
   check_num_within(o.num, ds);
   return o.num > 0 ? o.num : ds.size();

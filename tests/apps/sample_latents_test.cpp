@@ -2,6 +2,7 @@
 // only deterministic samplers accept latents.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "core/atomic_file.h"
@@ -98,9 +99,23 @@ TEST(SampleLatents, OneAndTwoRanksWriteTheSameLatents) {
 TEST(SampleLatents, StochasticSamplersAndBadFilesAreRefused) {
   Scratch s;
   ASSERT_EQ(s.sample("encode --data data --num 4 --batch 4 --out lat.npy").code, 0);
+  // Refused before the farm writes its plan, and by --dry-run: the plan of a refused sampler made the corrected
+  // command a "resume with different settings".
+  auto dry = s.sample("--latents lat.npy --batch 4 --out pc --dry-run");
+  EXPECT_NE(dry.output.find("sampling.method pc draws noise"), std::string::npos) << dry.output;
   auto pc = s.sample("--latents lat.npy --batch 4 --out pc");
   EXPECT_NE(pc.code, 0);
   EXPECT_NE(pc.output.find("sampling.method pc draws noise"), std::string::npos) << pc.output;
+  EXPECT_FALSE(std::filesystem::exists(s.dir + "/pc/farm.json")) << pc.output;
+  EXPECT_NE(s.sample("--latents lat.npy --batch 2 --out pc --sampling.method ode --sampling.rtol 1e-2 "
+                     "--sampling.atol 1e-2 --test-die-after 1")
+                .code,
+            0);
+  // Resumed through another spelling of the same file's path: the same latents.
+  auto resumed = s.sample(
+      "--latents ./lat.npy --batch 2 --out pc --sampling.method ode --sampling.rtol 1e-2 "
+      "--sampling.atol 1e-2");
+  EXPECT_EQ(resumed.code, 0) << resumed.output;
   auto eta = s.sample("--latents lat.npy --batch 4 --out ddim --sampling.method ddim --sampling.ddim_eta 0.5");
   EXPECT_NE(eta.output.find("with ddim_eta > 0 draws noise"), std::string::npos) << eta.output;
   auto more = s.sample("--latents lat.npy --num 5 --batch 4 --out more --sampling.method ode");
