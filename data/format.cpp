@@ -2,6 +2,7 @@
 #include "data/format.h"
 
 #include <filesystem>
+#include <set>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -64,9 +65,12 @@ Manifest manifest_from_json(const nlohmann::json& j, const std::string& what) {
   for (auto d : m.shape) SCORCH_CHECK(d > 0, "{}: shape has a non-positive dimension {}", what, d);
   if (images) SCORCH_CHECK(m.shape[2] == 1 || m.shape[2] == 3, "{}: channels must be 1 or 3, got {}", what, m.shape[2]);
   int64_t sum = 0;
+  std::set<std::string> files;
   for (const auto& s : m.shards) {
     SCORCH_CHECK(s.count > 0, "{}: shard {} has count {}", what, s.file, s.count);
     SCORCH_CHECK(s.file.find('/') == std::string::npos, "{}: shard name '{}' must be a plain file name", what, s.file);
+    // Listed twice, a shard's images would be read twice (and the one it displaced never).
+    SCORCH_CHECK(files.insert(s.file).second, "{}: shard '{}' is listed twice", what, s.file);
     sum += s.count;
   }
   SCORCH_CHECK(sum == m.count, "{}: shard counts add up to {} but count is {}", what, sum, m.count);

@@ -42,9 +42,10 @@ void init_hdf5() {
     // own exit handler then crashes closing it again; scorch has reported the error by then, so the
     // handler is not installed.
     H5dont_atexit();
-    // HDF5 prints its error stack to stderr by default; scorch reports its own message instead.
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
   });
+  // HDF5 prints its error stack to stderr by default; scorch reports its own message instead. A thread-safe
+  // HDF5 (Debian's) keeps this setting per thread, so each thread (the loader's readers) turns it off itself.
+  [[maybe_unused]] thread_local const bool quiet = H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr) >= 0;
 }
 
 hid_t mem_type(const Manifest& m) { return m.dtype == "float32" ? H5T_NATIVE_FLOAT : H5T_NATIVE_UINT8; }

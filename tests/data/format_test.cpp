@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "core/atomic_file.h"
 #include "core/dir_lock.h"
@@ -175,6 +176,27 @@ TEST(Shards, TruncatedShardIsNamed) {
   const auto report = verify_dataset(dir, false);
   ASSERT_EQ(report.problems.size(), 1u);
   EXPECT_NE(report.problems[0].find(shard), std::string::npos);
+  // From another thread (the loader's readers) too, HDF5 prints no error stack of its own: a thread-safe HDF5
+  // keeps the setting per thread, and training printed ten lines of HDF5-DIAG before scorch's message.
+  testing::internal::CaptureStderr();
+  std::thread([&] {
+    try {
+      Dataset(dir).read(0, std::vector<uint8_t>(768).data());
+    } catch (const Error&) {
+    }
+  }).join();
+  const auto printed = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(printed.find("HDF5-DIAG"), std::string::npos) << printed;
+}
+
+// A manifest that lists a shard twice would read its images twice (and the shard it displaced never).
+TEST(Shards, AShardListedTwiceIsRefused) {
+  const auto dir = test::temp_dir("twice");
+  pack_random(dir, 20, 4, 4, 1, 10);
+  auto j = nlohmann::json::parse(read_file(dir + "/manifest.json"));
+  j["shards"][1] = j["shards"][0];
+  write_file_atomic(dir + "/manifest.json", j.dump());
+  expect_error([&] { read_manifest(dir); }, {"shard 'shard-00000.h5' is listed twice"});
 }
 
 TEST(Shards, CorruptedBytesFailVerifyNamingTheShard) {
