@@ -73,8 +73,10 @@ void add_export_args(CLI::App* cmd, ExportArgs& a) {
 std::string pack_command(const PackArgs& a) {
   std::string s = fmt::format("scorch data pack {} --out {} --format {}", fmt::join(a.inputs, " "), a.out, a.format);
   if (!a.labels.empty()) s += " --labels " + a.labels;
-  if (a.format == "npy" || a.format == "auto")
-    s += fmt::format(" --images-key {} --labels-key {}", a.images_key, a.labels_key);
+  // Only the keys that were given: the command is meant to run again, and the keys are refused for other formats
+  // (an IDX pack recorded them, and its own command then failed); a given --labels-key makes labels required.
+  if (a.images_key != "images") s += " --images-key " + a.images_key;
+  if (a.labels_key_flag != nullptr && a.labels_key_flag->count() > 0) s += " --labels-key " + a.labels_key;
   if (a.resolution > 0) s += fmt::format(" --resolution {}", a.resolution);
   if (a.crop > 0) s += fmt::format(" --crop {}", a.crop);
   if (a.resize_filter != "mitchell") s += " --resize-filter " + a.resize_filter;

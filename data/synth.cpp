@@ -89,7 +89,10 @@ Mixture mixture_from_lists(int dim, const std::vector<double>& weights, const st
     total += w;
   }
   SCORCH_CHECK(std::abs(total - 1) < 1e-6, "mixture: --weights sum to {}, not 1", total);
-  for (const double sd : stds) SCORCH_CHECK(sd > 0, "mixture: --stds must be positive, got {}", sd);
+  for (const double sd : stds)
+    SCORCH_CHECK(sd > 0 && std::isfinite(sd), "mixture: --stds must be positive and finite, got {}", sd);
+  // NaN passed every comparison above as false, then wrote NaN points and a manifest with null means.
+  for (const double mu : means) SCORCH_CHECK(std::isfinite(mu), "mixture: --means must be finite, got {}", mu);
   Mixture m;
   m.weights = weights;
   m.stds = stds;

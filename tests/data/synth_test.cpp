@@ -40,6 +40,17 @@ TEST(Synth, MixtureManifestGivesExactScore) {
   }
 }
 
+// NaN compares false with everything, so "positive" checks let it through: a mixture of NaN means or infinite
+// spreads wrote NaN points and a manifest with null parameters.
+TEST(Synth, MixtureParametersMustBeFinite) {
+  const double nan = std::nan(""), inf = INFINITY;
+  expect_error([&] { mixture_from_lists(1, {1}, {nan}, {1}); }, {"--means must be finite, got nan"});
+  expect_error([&] { mixture_from_lists(1, {1}, {0}, {inf}); }, {"--stds must be positive and finite, got inf"});
+  expect_error([&] { mixture_from_lists(1, {1}, {0}, {nan}); }, {"--stds must be positive and finite, got nan"});
+  expect_error([&] { mixture_from_lists(1, {nan}, {0}, {1}); }, {"--weights must be positive"});
+  EXPECT_NO_THROW(mixture_from_lists(1, {1}, {-3}, {0.5}));
+}
+
 TEST(Synth, ShapesAreDeterministicAtAnyResolution) {
   const auto a = test::temp_dir("shapes_a"), b = test::temp_dir("shapes_b");
   auto comm = test_util::local_comm();
