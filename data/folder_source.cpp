@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "core/dist/communicator.h"
@@ -18,17 +19,40 @@ namespace scorch::data {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+// The manifest and the ranks' exchanges hold names as JSON text, which must be UTF-8: a name that is not used to
+// escape as nlohmann's "invalid UTF-8 byte" with no file named.
+void check_utf8_name(const std::string& root, const std::string& name) {
+  try {
+    (void)nlohmann::json(name).dump();
+  } catch (const nlohmann::json::type_error&) {
+    const auto shown = nlohmann::json(name).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    SCORCH_FAIL(
+        "image folder '{}': the name {} is not UTF-8 (class names and file names are recorded as text); "
+        "rename it",
+        root, shown);
+  }
+}
+
+}  // namespace
+
 std::vector<std::string> list_images(const std::string& root) {
   SCORCH_CHECK(fs::is_directory(root), "image folder '{}' does not exist", root);
   std::vector<std::string> files;
-  for (const auto& e : fs::recursive_directory_iterator(root, fs::directory_options::follow_directory_symlink)) {
-    if (!e.is_regular_file()) continue;
-    std::string ext = e.path().extension().string();
-    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-    if (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp" || ext == ".tif" || ext == ".tiff" ||
-        ext == ".webp")
-      files.push_back(fs::relative(e.path(), root).generic_string());
+  try {
+    for (const auto& e : fs::recursive_directory_iterator(root, fs::directory_options::follow_directory_symlink)) {
+      if (!e.is_regular_file()) continue;
+      std::string ext = e.path().extension().string();
+      std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+      if (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp" || ext == ".tif" || ext == ".tiff" ||
+          ext == ".webp")
+        files.push_back(fs::relative(e.path(), root).generic_string());
+    }
+  } catch (const fs::filesystem_error& e) {  // a symlink loop, a folder that cannot be read
+    SCORCH_FAIL("image folder '{}': cannot list '{}': {}", root, e.path1().string(), e.code().message());
   }
+  for (const auto& f : files) check_utf8_name(root, f);
   std::sort(files.begin(), files.end());  // byte order: the same dataset order on every machine
   return files;
 }

@@ -95,7 +95,10 @@ Manifest read_manifest(const std::string& dir) {
 }
 
 void write_manifest(const std::string& dir, const Manifest& m) {
-  write_file_atomic((std::filesystem::path(dir) / kManifestName).string(), to_json(m).dump(2) + "\n");
+  // Names that matter (shards, classes) are checked where they arise; a path in the command or the source that is
+  // not UTF-8 (an --out of Latin-1 bytes) is recorded with U+FFFD rather than failing after every shard is written.
+  write_file_atomic((std::filesystem::path(dir) / kManifestName).string(),
+                    to_json(m).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 }
 
 }  // namespace scorch::data

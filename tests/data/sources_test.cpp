@@ -189,6 +189,26 @@ TEST(Sources, ClassFoldersAreTheRootsFoldersAndNoneMayBeEmpty) {
   EXPECT_EQ(src.label(2), 2);  // c/0.png
 }
 
+// Names that are not UTF-8 (a Latin-1 class folder) and folders that loop through a symlink are named, not
+// left to escape as nlohmann's or std::filesystem's exception; a Latin-1 --out still gets its manifest.
+TEST(Sources, FolderNamesThatAreNotTextAndSymlinkLoopsAreNamed) {
+  const auto dir = test::temp_dir("names");
+  const io::Image im{4, 4, 3, std::vector<uint8_t>(48, 9)};
+  fs::create_directories(dir + "/latin/caf\xe9");
+  io::write_png(dir + "/latin/caf\xe9/0.png", im);
+  auto comm = test_util::local_comm();
+  expect_error([&] { FolderSource(dir + "/latin", {}, *comm); },
+               {"the name \"caf\xef\xbf\xbd/0.png\" is not UTF-8", "rename it"});
+  fs::create_directories(dir + "/loop");
+  io::write_png(dir + "/loop/0.png", im);
+  fs::create_directory_symlink(".", dir + "/loop/self");
+  expect_error([&] { FolderSource(dir + "/loop", {}, *comm); }, {"image folder '" + dir + "/loop': cannot list"});
+  fs::remove(dir + "/loop/self");
+  pack_source(FolderSource(dir + "/loop", {}, *comm), "scorch data pack --out out\xff", {dir + "/out\xff", 0, false},
+              *comm);
+  EXPECT_EQ(Dataset(dir + "/out\xff").size(), 1);
+}
+
 TEST(Sources, FashionMnistFromDebian) {
   const std::string root = "/usr/share/datasets/fashion-mnist/";
   SCORCH_REQUIRE_PREREQUISITE(fs::exists(root + "t10k-images-idx3-ubyte.gz"), "dataset-fashion-mnist not installed");
