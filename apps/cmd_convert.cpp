@@ -13,6 +13,7 @@
 #include "apps/config_args.h"
 #include "apps/convert_inception.h"
 #include "apps/convert_inspect.h"
+#include "core/dir_lock.h"
 #include "core/error.h"
 #include "core/io/checkpoint_files.h"
 #include "core/io/checkpoint_store.h"
@@ -77,6 +78,7 @@ int run_import(const ImportArgs& a) {
       !a.config.file.empty(),
       "name the config the checkpoint was trained with, e.g. --config configs/ve/cifar10_ncsnpp_continuous.yaml",
       "scorch convert import needs --config: it builds that network to check every tensor against");
+  check_output_dir(a.out, "--out");  // before the file is read and checked, not after
   torch::NoGradGuard no_grad;
   io::ScoreSdeCheckpoint ck;
   std::string container;

@@ -24,17 +24,34 @@ void make_output_dir(const std::string& dir, const std::string& flag) {
   SCORCH_CHECK_HINT(!ec, "check the path and its permissions", "cannot create {} '{}': {}", flag, dir, ec.message());
 }
 
-void check_output_file(const std::string& path, const std::string& flag) {
+namespace {
+
+// The nearest existing ancestor of `dir` (itself included) must be a directory this process may write into.
+void check_writable_ancestor(const std::filesystem::path& start, const std::string& path, const std::string& flag) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  SCORCH_CHECK_HINT(!fs::is_directory(path, ec), "name the file to write", "{} '{}' is a directory, not a file", flag,
-                    path);
-  fs::path dir = fs::absolute(path, ec).parent_path();
+  fs::path dir = start;
   while (!dir.empty() && !fs::exists(dir, ec) && dir != dir.parent_path()) dir = dir.parent_path();
   SCORCH_CHECK_HINT(fs::is_directory(dir, ec), "check the path", "{} '{}': '{}' is a file, not a directory", flag, path,
                     dir.string());
   SCORCH_CHECK_HINT(::access(dir.c_str(), W_OK) == 0, "check the path and its permissions",
                     "{} '{}': cannot write into '{}': {}", flag, path, dir.string(), std::strerror(errno));
+}
+
+}  // namespace
+
+void check_output_file(const std::string& path, const std::string& flag) {
+  std::error_code ec;
+  SCORCH_CHECK_HINT(!std::filesystem::is_directory(path, ec), "name the file to write",
+                    "{} '{}' is a directory, not a file", flag, path);
+  check_writable_ancestor(std::filesystem::absolute(path, ec).parent_path(), path, flag);
+}
+
+void check_output_dir(const std::string& path, const std::string& flag) {
+  std::error_code ec;
+  SCORCH_CHECK_HINT(!std::filesystem::exists(path, ec) || std::filesystem::is_directory(path, ec),
+                    "pass a directory, new or existing", "{} '{}' is a file, not a directory", flag, path);
+  check_writable_ancestor(std::filesystem::absolute(path, ec), path, flag);
 }
 
 DirLock::DirLock(const std::string& dir, const std::string& what, const std::string& why, const std::string& hint) {

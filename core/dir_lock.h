@@ -11,6 +11,8 @@ void make_output_dir(const std::string& dir, const std::string& flag);
 // Checks, before the work that leads to it, that file `path` can be written later: it is not a directory, and
 // its nearest existing ancestor is a directory this process may write into. Throws naming `flag`; creates nothing.
 void check_output_file(const std::string& path, const std::string& flag);
+// The same for a directory to be made later: it is one already, or its nearest existing ancestor may be written.
+void check_output_dir(const std::string& path, const std::string& flag);
 
 // Locks <dir>/.lock (flock, so the kernel releases it when the process ends, however it ends) and writes the
 // holder's pid and host into it. A second process writing the same directory would interleave its files with the

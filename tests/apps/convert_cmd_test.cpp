@@ -248,6 +248,13 @@ TEST(ConvertCmd, TruncatedForeignAndMismatchedFilesAreRefusedByName) {
   EXPECT_NE(r.code, 0);
   EXPECT_TRUE(contains(r.output, "is not a torch.save file")) << r.output;
 
+  // An --out that is a file is named before the import's work (it was std::filesystem's message, after it).
+  write_file_atomic(dir + "/afile", "x");
+  r = run(import_cmd(source.pth, dir + "/afile"));
+  EXPECT_TRUE(contains(r.output, "--out '" + dir + "/afile' is a file, not a directory")) << r.output;
+  r = run(import_cmd(source.pth, dir + "/afile/run"));
+  EXPECT_TRUE(contains(r.output, "--out '" + dir + "/afile/run': '" + dir + "/afile' is a file")) << r.output;
+
   r = run(scorch_bin() + " convert import " + source.pth + " --config " +
           src("tests/fixtures/parity/vp_ddpmpp_small.yaml") + " --out " + dir + "/run");
   EXPECT_NE(r.code, 0);
