@@ -26,13 +26,18 @@ void write_json(const fs::path& path, const nlohmann::json& j) { write_file_atom
 void warn_about_sampler(const Config& config) {
   const std::pair<const char*, const char*> fixed[] = {{"sampling.method", "pc"},
                                                        {"sampling.predictor", "reverse_diffusion"},
-                                                       {"sampling.corrector", "langevin"},
                                                        {"sampling.probability_flow", "false"},
                                                        {"sampling.noise_removal", "true"}};
   for (const auto& [key, value] : fixed)
     if (config.value_text(key) != value)
       spdlog::warn("export-diffusers: {} = {} is not carried: ScoreSdeVePipeline always samples with {} = {}", key,
                    config.value_text(key), key, value);
+  const auto corrector = config.value_text("sampling.corrector");
+  if (corrector != "langevin" && corrector != "none")
+    spdlog::warn(
+        "export-diffusers: sampling.corrector = {} is not carried: ScoreSdeVePipeline corrects with "
+        "Langevin steps (or none)",
+        corrector);
 }
 
 }  // namespace
@@ -48,7 +53,9 @@ nlohmann::json diffusers_scheduler_config(const Config& config) {
       {"sigma_max", config.get_float("model.sigma_max")},
       {"snr", config.get_float("sampling.snr")},
       {"sampling_eps", config.get_float("sampling.eps")},
-      {"correct_steps", config.get_int("sampling.n_steps_each")},
+      // The pipeline runs correct_steps Langevin steps per level: none is 0 of them.
+      {"correct_steps",
+       config.value_text("sampling.corrector") == "none" ? 0 : config.get_int("sampling.n_steps_each")},
   };
 }
 

@@ -10,6 +10,7 @@
 #include "core/atomic_file.h"
 #include "core/io/checkpoint_files.h"
 #include "core/io/checkpoint_store.h"
+#include "core/io/diffusers_export.h"
 #include "core/io/safetensors.h"
 #include "core/models/model_weights.h"
 #include "support/checks.h"
@@ -120,6 +121,10 @@ TEST(ConvertDiffusersCmd, FolderHoldsTheConfigAndTheChosenWeights) {
   EXPECT_EQ(sched["snr"].get<double>(), 0.16);
   EXPECT_EQ(sched["sampling_eps"].get<double>(), 1e-5);
   EXPECT_EQ(sched["correct_steps"], 1);
+  // Without a corrector the pipeline runs 0 Langevin steps per level (it was exported as 1, with a warning).
+  EXPECT_EQ(io::diffusers_scheduler_config(Config::resolve(test::source_dir() + "/configs/small/ve_tiny.yaml",
+                                                           {"sampling.corrector=none"}))["correct_steps"],
+            0);
   const auto index = nlohmann::json::parse(read_file(dir + "/ema/model_index.json"));
   EXPECT_EQ(index["_class_name"], "ScoreSdeVePipeline");
   EXPECT_EQ(index["unet"], nlohmann::json({"diffusers", "UNet2DModel"}));
