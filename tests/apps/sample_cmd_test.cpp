@@ -248,7 +248,7 @@ TEST_F(SampleCmd, DryRunChecksWhatEachSubcommandChecksAtStart) {
       {"--num 2 --set model.num_scales=1", "model.num_scales must be at least 2"},
       {"--num 2 --eval.batch_size 0", "eval.batch_size = 0 (from --eval.batch_size) is not a positive count"},
       {"--num 2 --grid -1", "--grid must be a non-negative number of images"},
-      {"--num 2 --latents " + dir_ + "/none.npy", "none.npy"},
+      {"--num 2 --sampling.method ode --latents " + dir_ + "/none.npy", "none.npy"},
       {"likelihood --data " + gray, "the model makes 16x16x3 images"},
       {"likelihood --data " + rgb + " --repeats 0", "--repeats must be a positive count"},
       {"inpaint --data " + rgb + " --sampling.method ode", "inpainting and colorization use the PC sampler"},
